@@ -1,0 +1,1 @@
+//! zlmc's code generators, one folder per target.

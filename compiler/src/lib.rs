@@ -1,0 +1,1 @@
+//! zlmc library: frontend, passes, driver.

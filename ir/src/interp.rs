@@ -1,0 +1,237 @@
+//! The reference interpreter: the meaning of every op, encoder and decoder.
+//! Every backend is tested bit-for-bit against this module.
+
+use std::collections::HashMap;
+
+use crate::graph::{Graph, NodeId};
+use crate::model::{Decode, Encoder, Model};
+use crate::op::{shift_to_i16, Op};
+use crate::types::Type;
+
+/// The value of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A vector, each element already wrapped to its element type.
+    Vec(Vec<i64>),
+    /// A class index.
+    Index(usize),
+}
+
+/// Result of one inference step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepResult {
+    /// The last vector before `argmax` (the logits), as int16.
+    pub logits: Vec<i16>,
+    /// The predicted class.
+    pub class: usize,
+}
+
+/// Evaluate every node of a verified graph on `input`.
+pub fn eval(graph: &Graph, input: &[i16]) -> HashMap<NodeId, Value> {
+    let order = graph.topo_order().expect("verified graph is acyclic");
+    let mut vals: HashMap<NodeId, Value> = HashMap::new();
+    for n in order {
+        let node = graph.node(n);
+        let arg = |i: usize| -> &Vec<i64> {
+            match &vals[&graph.operands(n)[i]] {
+                Value::Vec(v) => v,
+                Value::Index(_) => panic!("verified graph: vector operand expected"),
+            }
+        };
+        let elem = node.ty.elem();
+        let v = match &node.op {
+            Op::Input { .. } => Value::Vec(input.iter().map(|&x| x as i64).collect()),
+            Op::MatMul { weights, acc } => {
+                let x = arg(0);
+                Value::Vec(
+                    (0..weights.rows())
+                        .map(|r| {
+                            let s = weights
+                                .row_entries(r)
+                                .iter()
+                                .fold(0i64, |s, &(c, w)| acc.wrap(s + w as i64 * x[c as usize]));
+                            acc.wrap(s)
+                        })
+                        .collect(),
+                )
+            }
+            Op::Bias { values } => {
+                let e = elem.expect("bias yields a vector");
+                Value::Vec(
+                    arg(0)
+                        .iter()
+                        .zip(values)
+                        .map(|(&x, &b)| e.wrap(x + b))
+                        .collect(),
+                )
+            }
+            Op::Shift { amount } => {
+                Value::Vec(arg(0).iter().map(|&x| shift_to_i16(x, *amount)).collect())
+            }
+            Op::Relu => Value::Vec(arg(0).iter().map(|&x| x.max(0)).collect()),
+            Op::Epilogue { bias, shift, relu } => {
+                let acc = graph
+                    .node(graph.operands(n)[0])
+                    .ty
+                    .elem()
+                    .expect("epilogue operand is a vector");
+                Value::Vec(
+                    arg(0)
+                        .iter()
+                        .zip(bias)
+                        .map(|(&x, &b)| epilogue(acc.wrap(x + b), *shift, *relu))
+                        .collect(),
+                )
+            }
+            Op::Argmax => Value::Index(argmax(arg(0))),
+        };
+        vals.insert(n, v);
+    }
+    vals
+}
+
+/// Shift (wrapped to i16) then optional ReLU, on an accumulator already holding the bias.
+pub fn epilogue(acc: i64, shift: u32, relu: bool) -> i64 {
+    let y = shift_to_i16(acc, shift);
+    if relu {
+        y.max(0)
+    } else {
+        y
+    }
+}
+
+/// Index of the first maximum (a later equal value does not replace it).
+pub fn argmax(v: &[i64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Run one inference step of `model` on an input vector.
+pub fn step(graph: &Graph, input: &[i16]) -> StepResult {
+    let vals = eval(graph, input);
+    let out = graph.output().expect("verified graph has an output");
+    let class = match &vals[&out] {
+        Value::Index(i) => *i,
+        Value::Vec(_) => panic!("verified graph ends in argmax"),
+    };
+    let logits_node = graph.operands(out)[0];
+    let logits = match &vals[&logits_node] {
+        Value::Vec(v) => v.iter().map(|&x| x as i16).collect(),
+        Value::Index(_) => unreachable!(),
+    };
+    debug_assert!(matches!(graph.node(logits_node).ty, Type::Vec { .. }));
+    StepResult { logits, class }
+}
+
+/// Lower-case ASCII `A`–`Z`, keep every other byte.
+pub fn lower(b: u8) -> u8 {
+    if b.is_ascii_uppercase() {
+        b + 0x20
+    } else {
+        b
+    }
+}
+
+/// z80ai's query trigram hash: add `value` to the buckets of the padded query's trigrams.
+pub fn encode_query(query: &[u8], buckets: usize, value: i16, out: &mut [i16]) {
+    out.iter_mut().for_each(|x| *x = 0);
+    let start = query.iter().position(|&b| b != b' ').unwrap_or(query.len());
+    let body = &query[start..];
+    if body.is_empty() {
+        return;
+    }
+    let mut s = Vec::with_capacity(body.len() + 2);
+    s.push(b' ');
+    s.extend(body.iter().map(|&b| lower(b)));
+    s.push(b' ');
+    for t in s.windows(3) {
+        let h = (t[0] as u16).wrapping_mul(31).wrapping_add(t[1] as u16);
+        let h = h.wrapping_mul(31).wrapping_add(t[2] as u16);
+        let i = h as usize & (buckets - 1);
+        out[i] = out[i].wrapping_add(value);
+    }
+}
+
+/// z80ai's context hash of the last reply characters (1-, 2- and 3-grams, position-seeded).
+pub fn encode_context(ctx: &[u8], buckets: usize, value: i16, out: &mut [i16]) {
+    out.iter_mut().for_each(|x| *x = 0);
+    for n in 1..=3usize.min(ctx.len()) {
+        for pos in 0..=ctx.len() - n {
+            let mut h = (pos as u16).wrapping_mul(7);
+            for &c in &ctx[pos..pos + n] {
+                h = h.wrapping_mul(31).wrapping_add(c as u16);
+            }
+            let i = h as usize & (buckets - 1);
+            out[i] = out[i].wrapping_add(value);
+        }
+    }
+}
+
+/// Build the input vector for a text model from the query and the reply context.
+pub fn encode(model: &Model, query: &[u8], ctx: &[u8]) -> Vec<i16> {
+    let mut input = vec![0i16; model.input_len()];
+    let mut at = 0;
+    for e in &model.encoders {
+        let out = &mut input[at..at + e.len()];
+        match *e {
+            Encoder::QueryTrigram { buckets, value } => encode_query(query, buckets, value, out),
+            Encoder::ContextNgram { buckets, value, .. } => {
+                encode_context(ctx, buckets, value, out)
+            }
+            Encoder::Raw { .. } => {}
+        }
+        at += e.len();
+    }
+    input
+}
+
+/// The context length of a model's context encoder (0 if it has none).
+pub fn context_length(model: &Model) -> usize {
+    model
+        .encoders
+        .iter()
+        .find_map(|e| match e {
+            Encoder::ContextNgram { length, .. } => Some(*length),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// The model's answer to a text query: the generated reply, or the class label.
+/// Also returns the number of inference steps taken.
+pub fn reply(model: &Model, query: &[u8]) -> (Vec<u8>, usize) {
+    match &model.decode {
+        Decode::Generate {
+            charset,
+            eos,
+            max_length,
+        } => {
+            let mut ctx = vec![b' '; context_length(model)];
+            let mut out = Vec::new();
+            let mut steps = 0;
+            while out.len() < *max_length {
+                let r = step(&model.graph, &encode(model, query, &ctx));
+                steps += 1;
+                if r.class == *eos {
+                    break;
+                }
+                let c = charset[r.class];
+                out.push(c);
+                if !ctx.is_empty() {
+                    ctx.remove(0);
+                    ctx.push(lower(c));
+                }
+            }
+            (out, steps)
+        }
+        Decode::Classify { labels } => {
+            let r = step(&model.graph, &encode(model, query, &[]));
+            (labels[r.class].as_bytes().to_vec(), 1)
+        }
+    }
+}

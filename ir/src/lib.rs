@@ -1,0 +1,17 @@
+//! zlmc's graph IR: typed ops on a petgraph graph, their text form (`.zir`),
+//! a verifier, and the reference interpreter every backend is held to.
+
+pub mod graph;
+pub mod interp;
+pub mod model;
+pub mod op;
+pub mod tensor;
+pub mod text;
+pub mod types;
+pub mod verify;
+
+pub use graph::{Graph, Node, NodeId};
+pub use model::{Decode, Encoder, Model};
+pub use op::Op;
+pub use tensor::{DenseWeights, SparseWeights, Weights};
+pub use types::{Elem, Type, WeightKind};

@@ -1,0 +1,1 @@
+//! The textual form of a model (`.zir`): printer, lexer and grammar.

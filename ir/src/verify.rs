@@ -1,0 +1,223 @@
+//! The verifier: structural and type rules every graph must satisfy.
+
+use crate::graph::{Graph, NodeId};
+use crate::model::{Decode, Model};
+use crate::op::Op;
+use crate::tensor::Weights;
+use crate::types::{Elem, Type};
+
+/// A broken rule, naming the node where it broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", node.map(|n| format!("node %{}: ", n.index())).unwrap_or_default())]
+pub struct VerifyError {
+    /// The offending node, if the rule concerns one.
+    pub node: Option<NodeId>,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err(node: Option<NodeId>, message: impl Into<String>) -> VerifyError {
+    VerifyError {
+        node,
+        message: message.into(),
+    }
+}
+
+/// The type `op` produces from operands of types `args`, or why it cannot.
+pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
+    if args.len() != op.arity() {
+        return Err(format!(
+            "{} takes {} operand(s), has {}",
+            op.mnemonic(),
+            op.arity(),
+            args.len()
+        ));
+    }
+    let vec_arg = || match args[0] {
+        Type::Vec { elem, len } => Ok((elem, len)),
+        Type::Index => Err(format!("{} needs a vector operand", op.mnemonic())),
+    };
+    match op {
+        Op::Input { len } => Ok(Type::i16s(*len)),
+        Op::MatMul { weights, acc } => {
+            let (elem, len) = vec_arg()?;
+            if elem != Elem::I16 {
+                return Err(format!("matmul input must be i16, is {elem}"));
+            }
+            if weights.cols() != len {
+                return Err(format!(
+                    "matmul weights have {} columns but the input has {len} elements",
+                    weights.cols()
+                ));
+            }
+            Ok(Type::Vec {
+                elem: *acc,
+                len: weights.rows(),
+            })
+        }
+        Op::Bias { values } => {
+            let (elem, len) = vec_arg()?;
+            check_len("bias", values.len(), len)?;
+            check_fits("bias", values, elem)?;
+            Ok(args[0])
+        }
+        Op::Shift { amount } => {
+            let (elem, len) = vec_arg()?;
+            if *amount >= elem.bits() {
+                return Err(format!("shift by {amount} on {elem}"));
+            }
+            Ok(Type::i16s(len))
+        }
+        Op::Relu => {
+            let (elem, len) = vec_arg()?;
+            if elem != Elem::I16 {
+                return Err(format!("relu input must be i16, is {elem}"));
+            }
+            Ok(Type::i16s(len))
+        }
+        Op::Epilogue { bias, shift, .. } => {
+            let (elem, len) = vec_arg()?;
+            check_len("epilogue bias", bias.len(), len)?;
+            check_fits("epilogue bias", bias, elem)?;
+            if *shift >= elem.bits() {
+                return Err(format!("shift by {shift} on {elem}"));
+            }
+            Ok(Type::i16s(len))
+        }
+        Op::Argmax => {
+            let (elem, len) = vec_arg()?;
+            if elem != Elem::I16 || len == 0 {
+                return Err(format!("argmax needs a non-empty i16 vector, has {}", args[0]));
+            }
+            Ok(Type::Index)
+        }
+    }
+}
+
+fn check_len(what: &str, have: usize, want: usize) -> Result<(), String> {
+    if have == want {
+        Ok(())
+    } else {
+        Err(format!("{what} has {have} values for {want} elements"))
+    }
+}
+
+fn check_fits(what: &str, values: &[i64], elem: Elem) -> Result<(), String> {
+    match values.iter().find(|&&v| elem.wrap(v) != v) {
+        Some(v) => Err(format!("{what} value {v} does not fit {elem}")),
+        None => Ok(()),
+    }
+}
+
+fn check_weights(w: &Weights) -> Result<(), String> {
+    let kind = w.kind();
+    match w {
+        Weights::Dense(d) => {
+            if d.data.len() != d.rows * d.cols {
+                return Err(format!(
+                    "dense weights hold {} values for {}x{}",
+                    d.data.len(),
+                    d.rows,
+                    d.cols
+                ));
+            }
+            if let Some(v) = d.data.iter().find(|&&v| !kind.allows(v as i64)) {
+                return Err(format!("weight {v} is not an {kind} value"));
+            }
+        }
+        Weights::Sparse(s) => {
+            for (r, row) in s.rows.iter().enumerate() {
+                for (i, &(c, v)) in row.iter().enumerate() {
+                    if v == 0 || !kind.allows(v as i64) {
+                        return Err(format!("row {r}: weight {v} is not a non-zero {kind} value"));
+                    }
+                    if c as usize >= s.cols || (i > 0 && row[i - 1].0 >= c) {
+                        return Err(format!("row {r}: columns must ascend below {}", s.cols));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Check a graph: acyclic, one input first, ops well-typed, ends in one argmax.
+pub fn verify_graph(g: &Graph) -> Result<(), VerifyError> {
+    let order = g
+        .topo_order()
+        .ok_or_else(|| err(None, "the graph has a cycle"))?;
+    if order.is_empty() {
+        return Err(err(None, "the graph is empty"));
+    }
+    let inputs = g.find(|op| matches!(op, Op::Input { .. }));
+    if inputs.len() != 1 {
+        return Err(err(None, format!("the graph has {} inputs, needs 1", inputs.len())));
+    }
+    for &n in &order {
+        let node = g.node(n);
+        if let Op::MatMul { weights, .. } = &node.op {
+            check_weights(weights).map_err(|m| err(Some(n), m))?;
+        }
+        let args: Vec<Type> = g.operands(n).iter().map(|&o| g.node(o).ty).collect();
+        let ty = infer(&node.op, &args).map_err(|m| err(Some(n), m))?;
+        if ty != node.ty {
+            return Err(err(
+                Some(n),
+                format!("{} yields {ty}, but is typed {}", node.op.mnemonic(), node.ty),
+            ));
+        }
+    }
+    let sinks: Vec<NodeId> = order
+        .iter()
+        .copied()
+        .filter(|&n| g.users(n).is_empty())
+        .collect();
+    match sinks.as_slice() {
+        [n] if g.node(*n).op == Op::Argmax => Ok(()),
+        [n] => Err(err(Some(*n), "the graph must end in argmax")),
+        _ => Err(err(
+            None,
+            format!("the graph has {} results, needs exactly 1", sinks.len()),
+        )),
+    }
+}
+
+/// Check a model: a verified graph whose input and output fit the encoders and decoder.
+pub fn verify_model(m: &Model) -> Result<(), VerifyError> {
+    verify_graph(&m.graph)?;
+    let input = m.graph.input().expect("verified");
+    let len = m.graph.node(input).ty.len().unwrap_or(0);
+    if len != m.input_len() {
+        return Err(err(
+            Some(input),
+            format!("input has {len} elements but the encoders fill {}", m.input_len()),
+        ));
+    }
+    let out = m.graph.output().expect("verified");
+    let logits = m.graph.operands(out)[0];
+    let classes = m.graph.node(logits).ty.len().unwrap_or(0);
+    if classes != m.classes() {
+        return Err(err(
+            Some(out),
+            format!(
+                "the network has {classes} outputs but the decoder names {} classes",
+                m.classes()
+            ),
+        ));
+    }
+    if let Decode::Generate { eos, .. } = &m.decode {
+        if *eos >= classes {
+            return Err(err(None, format!("end-of-sequence class {eos} out of range")));
+        }
+    }
+    for e in &m.encoders {
+        if let crate::model::Encoder::QueryTrigram { buckets, .. }
+        | crate::model::Encoder::ContextNgram { buckets, .. } = e
+        {
+            if !buckets.is_power_of_two() {
+                return Err(err(None, format!("{buckets} buckets: must be a power of two")));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for zlmc's cross-crate test suite in `tests/`.
