@@ -63,10 +63,7 @@ impl Graph {
 
     /// Nodes that use the value of `n`, in ascending node order.
     pub fn users(&self, n: NodeId) -> Vec<NodeId> {
-        let mut v: Vec<NodeId> = self
-            .g
-            .neighbors_directed(n, Direction::Outgoing)
-            .collect();
+        let mut v: Vec<NodeId> = self.g.neighbors_directed(n, Direction::Outgoing).collect();
         v.sort();
         v.dedup();
         v
@@ -83,6 +80,21 @@ impl Graph {
             self.g.remove_edge(id);
             self.g.add_edge(new, target, pos);
         }
+    }
+
+    /// Insert a node computing `op` on `n` between `n` and all of `n`'s users.
+    pub fn insert_after(&mut self, n: NodeId, op: Op, ty: Type) -> NodeId {
+        let users: Vec<_> = self
+            .g
+            .edges_directed(n, Direction::Outgoing)
+            .map(|e| (e.id(), e.target(), *e.weight()))
+            .collect();
+        let new = self.add(op, ty, &[n]);
+        for (id, target, pos) in users {
+            self.g.remove_edge(id);
+            self.g.add_edge(new, target, pos);
+        }
+        new
     }
 
     /// Remove node `n` and its edges.
@@ -143,7 +155,9 @@ impl Graph {
 
     /// The graph's input node (the first `input` op), if any.
     pub fn input(&self) -> Option<NodeId> {
-        self.find(|op| matches!(op, Op::Input { .. })).first().copied()
+        self.find(|op| matches!(op, Op::Input { .. }))
+            .first()
+            .copied()
     }
 
     /// The graph's result: the last node in topological order that nobody uses.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use crate::graph::{Graph, NodeId};
 use crate::model::{Decode, Encoder, Model};
 use crate::op::{shift_to_i16, Op};
+use crate::tensor::Weights;
 use crate::types::Type;
 
 /// The value of a node.
@@ -43,17 +44,19 @@ pub fn eval(graph: &Graph, input: &[i16]) -> HashMap<NodeId, Value> {
             Op::Input { .. } => Value::Vec(input.iter().map(|&x| x as i64).collect()),
             Op::MatMul { weights, acc } => {
                 let x = arg(0);
-                Value::Vec(
-                    (0..weights.rows())
-                        .map(|r| {
-                            let s = weights
-                                .row_entries(r)
-                                .iter()
-                                .fold(0i64, |s, &(c, w)| acc.wrap(s + w as i64 * x[c as usize]));
-                            acc.wrap(s)
-                        })
+                // Sums are taken in i64 and wrapped once: wrapping is a ring
+                // homomorphism, so this equals wrapping after every term.
+                let sums: Vec<i64> = match weights {
+                    Weights::Dense(d) => (0..d.rows)
+                        .map(|r| d.row(r).iter().zip(x).map(|(&w, &v)| w as i64 * v).sum())
                         .collect(),
-                )
+                    Weights::Sparse(s) => s
+                        .rows
+                        .iter()
+                        .map(|row| row.iter().map(|&(c, w)| w as i64 * x[c as usize]).sum())
+                        .collect(),
+                };
+                Value::Vec(sums.into_iter().map(|s| acc.wrap(s)).collect())
             }
             Op::Bias { values } => {
                 let e = elem.expect("bias yields a vector");

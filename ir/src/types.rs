@@ -73,6 +73,11 @@ impl Type {
         }
     }
 
+    /// Whether this is a vector of no elements.
+    pub fn is_empty(self) -> bool {
+        self.len() == Some(0)
+    }
+
     /// Element type, if this is a vector.
     pub fn elem(self) -> Option<Elem> {
         match self {

@@ -87,7 +87,10 @@ pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
         Op::Argmax => {
             let (elem, len) = vec_arg()?;
             if elem != Elem::I16 || len == 0 {
-                return Err(format!("argmax needs a non-empty i16 vector, has {}", args[0]));
+                return Err(format!(
+                    "argmax needs a non-empty i16 vector, has {}",
+                    args[0]
+                ));
             }
             Ok(Type::Index)
         }
@@ -129,7 +132,9 @@ fn check_weights(w: &Weights) -> Result<(), String> {
             for (r, row) in s.rows.iter().enumerate() {
                 for (i, &(c, v)) in row.iter().enumerate() {
                     if v == 0 || !kind.allows(v as i64) {
-                        return Err(format!("row {r}: weight {v} is not a non-zero {kind} value"));
+                        return Err(format!(
+                            "row {r}: weight {v} is not a non-zero {kind} value"
+                        ));
                     }
                     if c as usize >= s.cols || (i > 0 && row[i - 1].0 >= c) {
                         return Err(format!("row {r}: columns must ascend below {}", s.cols));
@@ -151,7 +156,10 @@ pub fn verify_graph(g: &Graph) -> Result<(), VerifyError> {
     }
     let inputs = g.find(|op| matches!(op, Op::Input { .. }));
     if inputs.len() != 1 {
-        return Err(err(None, format!("the graph has {} inputs, needs 1", inputs.len())));
+        return Err(err(
+            None,
+            format!("the graph has {} inputs, needs 1", inputs.len()),
+        ));
     }
     for &n in &order {
         let node = g.node(n);
@@ -163,7 +171,11 @@ pub fn verify_graph(g: &Graph) -> Result<(), VerifyError> {
         if ty != node.ty {
             return Err(err(
                 Some(n),
-                format!("{} yields {ty}, but is typed {}", node.op.mnemonic(), node.ty),
+                format!(
+                    "{} yields {ty}, but is typed {}",
+                    node.op.mnemonic(),
+                    node.ty
+                ),
             ));
         }
     }
@@ -190,7 +202,10 @@ pub fn verify_model(m: &Model) -> Result<(), VerifyError> {
     if len != m.input_len() {
         return Err(err(
             Some(input),
-            format!("input has {len} elements but the encoders fill {}", m.input_len()),
+            format!(
+                "input has {len} elements but the encoders fill {}",
+                m.input_len()
+            ),
         ));
     }
     let out = m.graph.output().expect("verified");
@@ -207,7 +222,10 @@ pub fn verify_model(m: &Model) -> Result<(), VerifyError> {
     }
     if let Decode::Generate { eos, .. } = &m.decode {
         if *eos >= classes {
-            return Err(err(None, format!("end-of-sequence class {eos} out of range")));
+            return Err(err(
+                None,
+                format!("end-of-sequence class {eos} out of range"),
+            ));
         }
     }
     for e in &m.encoders {
@@ -215,7 +233,10 @@ pub fn verify_model(m: &Model) -> Result<(), VerifyError> {
         | crate::model::Encoder::ContextNgram { buckets, .. } = e
         {
             if !buckets.is_power_of_two() {
-                return Err(err(None, format!("{buckets} buckets: must be a power of two")));
+                return Err(err(
+                    None,
+                    format!("{buckets} buckets: must be a power of two"),
+                ));
             }
         }
     }

@@ -1,0 +1,362 @@
+//! From the syntax tree to a [`Model`]: resolves names, checks every value
+//! against the IR's rules and infers types, reporting errors where they were written.
+
+use std::collections::HashMap;
+
+use super::ast::*;
+use super::lexer::Located;
+use crate::graph::{Graph, NodeId};
+use crate::model::{Decode, Encoder, Model};
+use crate::op::Op;
+use crate::tensor::{DenseWeights, SparseWeights, Weights};
+use crate::types::{Type, WeightKind};
+use crate::verify;
+
+/// A lowered model and, per node index, where and under which name it was defined,
+/// so verifier errors can be reported at the definition.
+pub struct Lowered {
+    /// The model, not yet verified.
+    pub model: Model,
+    /// Offset and name of the definition of node `i`.
+    pub defs: Vec<(usize, String)>,
+}
+
+/// Build the model `file` describes.
+pub fn lower(file: FileAst<'_>, src: &str) -> Result<Lowered, Located> {
+    let name = utf8(file.name, "model name")?;
+    let mut encoders = Vec::with_capacity(file.encoders.len());
+    let mut total: usize = 0;
+    for sec in &file.encoders {
+        let e = encoder(sec)?;
+        // Model::input_len sums these without overflow checks.
+        total = total
+            .checked_add(e.len())
+            .ok_or_else(|| Located::new(sec.kind.at, "the encoders' total length overflows"))?;
+        encoders.push(e);
+    }
+    let decode = decoder(&file.decode)?;
+
+    let mut graph = Graph::new();
+    let mut defs: Vec<(usize, String)> = Vec::with_capacity(file.nodes.len());
+    let mut names: HashMap<&str, (NodeId, usize)> = HashMap::new();
+    for node in file.nodes {
+        if let Some(&(_, first)) = names.get(node.name.v) {
+            let (line, col) = super::line_col(src, first);
+            return Err(Located::new(
+                node.name.at,
+                format!("{} is already defined at {line}:{col}", node.name.v),
+            ));
+        }
+        let resolve = |x: &Operand<'_>| -> Result<NodeId, Located> {
+            names
+                .get(x.v)
+                .map(|&(id, _)| id)
+                .ok_or_else(|| Located::new(x.at, format!("undefined {}", x.v)))
+        };
+        let annotated = ty(&node.ty)?;
+        let (op, operands) = match node.op {
+            OpAst::Input => match annotated {
+                Type::Vec { len, .. } => (Op::Input { len }, vec![]),
+                Type::Index => {
+                    return Err(Located::new(node.ty.at, "input must be typed i16[N]"));
+                }
+            },
+            OpAst::MatMul { x, weights, acc } => (
+                Op::MatMul {
+                    weights: lower_weights(weights)?,
+                    acc,
+                },
+                vec![resolve(&x)?],
+            ),
+            OpAst::Bias { x, values } => (
+                Op::Bias {
+                    values: ints(&values)?,
+                },
+                vec![resolve(&x)?],
+            ),
+            OpAst::Shift { x, amount } => (
+                Op::Shift {
+                    amount: int(&amount, "shift amount")?,
+                },
+                vec![resolve(&x)?],
+            ),
+            OpAst::Relu { x } => (Op::Relu, vec![resolve(&x)?]),
+            OpAst::Epilogue {
+                x,
+                bias,
+                shift,
+                relu,
+            } => (
+                Op::Epilogue {
+                    bias: ints(&bias)?,
+                    shift: int(&shift, "shift amount")?,
+                    relu,
+                },
+                vec![resolve(&x)?],
+            ),
+            OpAst::Argmax { x } => (Op::Argmax, vec![resolve(&x)?]),
+        };
+        let args: Vec<Type> = operands.iter().map(|&o| graph.node(o).ty).collect();
+        let inferred = verify::infer(&op, &args).map_err(|m| Located::new(node.name.at, m))?;
+        if inferred != annotated {
+            return Err(Located::new(
+                node.ty.at,
+                format!(
+                    "{} is annotated {annotated}, but {} yields {inferred}",
+                    node.name.v,
+                    op.mnemonic()
+                ),
+            ));
+        }
+        let id = graph.add(op, annotated, &operands);
+        names.insert(node.name.v, (id, node.name.at));
+        defs.push((node.name.at, node.name.v.to_string()));
+    }
+    Ok(Lowered {
+        model: Model {
+            name,
+            encoders,
+            decode,
+            graph,
+        },
+        defs,
+    })
+}
+
+fn encoder(sec: &Section<'_>) -> Result<Encoder, Located> {
+    match sec.kind.v {
+        "query_trigram" => {
+            let [b, v] = fields(sec, ["buckets", "value"])?;
+            Ok(Encoder::QueryTrigram {
+                buckets: field_int(b, "buckets")?,
+                value: field_int(v, "value")?,
+            })
+        }
+        "context_ngram" => {
+            let [b, l, v] = fields(sec, ["buckets", "length", "value"])?;
+            Ok(Encoder::ContextNgram {
+                buckets: field_int(b, "buckets")?,
+                length: field_int(l, "length")?,
+                value: field_int(v, "value")?,
+            })
+        }
+        "raw" => {
+            let [l] = fields(sec, ["length"])?;
+            Ok(Encoder::Raw {
+                len: field_int(l, "length")?,
+            })
+        }
+        other => Err(Located::new(
+            sec.kind.at,
+            format!("unknown encoder `{other}`: expected query_trigram, context_ngram or raw"),
+        )),
+    }
+}
+
+fn decoder(sec: &Section<'_>) -> Result<Decode, Located> {
+    match sec.kind.v {
+        "generate" => {
+            let [c, e, m] = fields(sec, ["charset", "eos", "max_length"])?;
+            let charset = match &c.v {
+                Value::Str(s) => s.clone(),
+                _ => return Err(Located::new(c.at, "charset must be a string")),
+            };
+            Ok(Decode::Generate {
+                charset,
+                eos: field_int(e, "eos")?,
+                max_length: field_int(m, "max_length")?,
+            })
+        }
+        "classify" => {
+            let [l] = fields(sec, ["labels"])?;
+            let labels = match &l.v {
+                Value::List(items) => items
+                    .iter()
+                    .map(|s| utf8(s.clone(), "label"))
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(Located::new(l.at, "labels must be a list of strings")),
+            };
+            Ok(Decode::Classify { labels })
+        }
+        other => Err(Located::new(
+            sec.kind.at,
+            format!("unknown decoder `{other}`: expected generate or classify"),
+        )),
+    }
+}
+
+/// The values of `sec`'s fields, which must be exactly `names`, in that order.
+fn fields<'s, const N: usize>(
+    sec: &'s Section<'_>,
+    names: [&str; N],
+) -> Result<[&'s Spanned<Value>; N], Located> {
+    let kind = sec.kind.v;
+    if let Some(extra) = sec.fields.get(N) {
+        return Err(Located::new(
+            extra.name.at,
+            format!("unexpected field `{}` in {kind}", extra.name.v),
+        ));
+    }
+    let mut out = Vec::with_capacity(N);
+    for (i, want) in names.into_iter().enumerate() {
+        match sec.fields.get(i) {
+            None => {
+                return Err(Located::new(
+                    sec.close,
+                    format!("missing field `{want}` in {kind}"),
+                ))
+            }
+            Some(f) if f.name.v != want => {
+                return Err(Located::new(
+                    f.name.at,
+                    format!("expected field `{want}` in {kind}, found `{}`", f.name.v),
+                ))
+            }
+            Some(f) => out.push(&f.value),
+        }
+    }
+    Ok(out
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("N fields pushed")))
+}
+
+fn field_int<T: TryFrom<i128>>(v: &Spanned<Value>, what: &str) -> Result<T, Located> {
+    match v.v {
+        Value::Int(n) => int(&Spanned { at: v.at, v: n }, what),
+        _ => Err(Located::new(v.at, format!("{what} must be an integer"))),
+    }
+}
+
+/// `n` converted to the IR's field type, or an error naming the field.
+fn int<T: TryFrom<i128>>(n: &Num, what: &str) -> Result<T, Located> {
+    T::try_from(n.v).map_err(|_| {
+        Located::new(
+            n.at,
+            format!("{what} {} is out of range for {}", n.v, short_type::<T>()),
+        )
+    })
+}
+
+fn short_type<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+fn ints(values: &[Num]) -> Result<Vec<i64>, Located> {
+    values.iter().map(|n| int(n, "bias value")).collect()
+}
+
+fn utf8(s: Spanned<Vec<u8>>, what: &str) -> Result<String, Located> {
+    String::from_utf8(s.v).map_err(|_| Located::new(s.at, format!("{what} is not valid UTF-8")))
+}
+
+fn ty(t: &Spanned<TypeAst>) -> Result<Type, Located> {
+    Ok(match &t.v {
+        TypeAst::Vec(elem, len) => Type::Vec {
+            elem: *elem,
+            len: int(len, "length")?,
+        },
+        TypeAst::Index => Type::Index,
+    })
+}
+
+fn lower_weights(w: WeightsAst<'_>) -> Result<Weights, Located> {
+    let kind = WeightKind::from_name(w.kind.v).ok_or_else(|| {
+        let names: Vec<&str> = WeightKind::ALL.iter().map(|k| k.name()).collect();
+        Located::new(
+            w.kind.at,
+            format!(
+                "unknown weight kind `{}`: expected one of {}",
+                w.kind.v,
+                names.join(", ")
+            ),
+        )
+    })?;
+    let rows: usize = int(&w.rows, "row count")?;
+    let cols: usize = int(&w.cols, "column count")?;
+    let have = match &w.body {
+        Rows::Dense(r) => r.len(),
+        Rows::Sparse(r) => r.len(),
+    };
+    if have != rows {
+        return Err(Located::new(
+            w.open,
+            format!("the matrix has {have} rows, its shape says {rows}"),
+        ));
+    }
+    let weight = |n: &Num, nonzero: bool| -> Result<i8, Located> {
+        let ok = kind.allows_i128(n.v) && !(nonzero && n.v == 0);
+        if ok {
+            Ok(n.v as i8)
+        } else {
+            let what = if nonzero { "a non-zero" } else { "an" };
+            Err(Located::new(
+                n.at,
+                format!("weight {} is not {what} {kind} value", n.v),
+            ))
+        }
+    };
+    Ok(match w.body {
+        Rows::Dense(body) => {
+            // Bounded by the source size: every value was written out.
+            let mut data = Vec::with_capacity(body.iter().map(|r| r.v.len()).sum());
+            for (r, row) in body.iter().enumerate() {
+                if row.v.len() != cols {
+                    return Err(Located::new(
+                        row.at,
+                        format!("row {r} has {} values, the shape says {cols}", row.v.len()),
+                    ));
+                }
+                for n in &row.v {
+                    data.push(weight(n, false)?);
+                }
+            }
+            Weights::Dense(DenseWeights {
+                kind,
+                rows,
+                cols,
+                data,
+            })
+        }
+        Rows::Sparse(body) => {
+            let mut out = Vec::with_capacity(body.len());
+            for row in body {
+                let mut entries = Vec::with_capacity(row.v.len());
+                let mut prev: Option<u32> = None;
+                for (c, v) in &row.v {
+                    let col: u32 = int(c, "column")?;
+                    if col as usize >= cols {
+                        return Err(Located::new(
+                            c.at,
+                            format!("column {col} is out of range for {cols} columns"),
+                        ));
+                    }
+                    if prev.is_some_and(|p| p >= col) {
+                        return Err(Located::new(
+                            c.at,
+                            format!("column {col} does not ascend; columns must be increasing"),
+                        ));
+                    }
+                    prev = Some(col);
+                    entries.push((col, weight(v, true)?));
+                }
+                out.push(entries);
+            }
+            Weights::Sparse(SparseWeights {
+                kind,
+                cols,
+                rows: out,
+            })
+        }
+    })
+}
+
+trait AllowsWide {
+    fn allows_i128(self, v: i128) -> bool;
+}
+
+impl AllowsWide for WeightKind {
+    fn allows_i128(self, v: i128) -> bool {
+        i64::try_from(v).is_ok_and(|v| self.allows(v))
+    }
+}
