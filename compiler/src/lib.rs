@@ -1,1 +1,12 @@
-//! zlmc library: frontend, passes, driver.
+//! zlmc: compiles tiny quantized neural networks (a YAML spec plus trained
+//! weights) to portable C, with the IR interpreter as the reference.
+
+pub mod cli;
+pub mod diag;
+pub mod driver;
+pub mod frontend;
+pub mod import;
+pub mod output;
+pub mod passes;
+
+pub use diag::Diagnostic;

@@ -1,0 +1,250 @@
+//! The `zlmc` command line.
+
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use zlmc_ir::interp;
+use zlmc_ir::{Decode, Model};
+
+use crate::diag::{Diagnostic, Result};
+use crate::{driver, import, output};
+
+/// zlmc compiles tiny quantized neural networks to C, AVR and Z80.
+#[derive(Debug, Parser)]
+#[command(name = "zlmc", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a model spec for weights exported by another tool.
+    Import {
+        /// The exporting tool.
+        #[arg(value_enum)]
+        format: ImportFormat,
+        /// The exported weights file.
+        model: PathBuf,
+        /// Folder to write `model.yaml` into.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Model name (default: the weights file's folder name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Run a model on the host with the reference interpreter.
+    Run {
+        /// A `.yaml` spec or a `.zir` file.
+        model: PathBuf,
+        /// Answer this one query and exit.
+        #[arg(long, conflicts_with = "batch")]
+        prompt: Option<String>,
+        /// Read one query per line from stdin, print `query<TAB>reply` per line.
+        #[arg(long)]
+        batch: bool,
+    },
+    /// Optimize a model and generate code or IR.
+    Build {
+        /// A `.yaml` spec or a `.zir` file.
+        model: PathBuf,
+        /// Target to generate code for.
+        #[arg(long, value_enum, default_value = "c")]
+        target: Target,
+        /// What to produce: target code, or the final IR (`.zir`).
+        #[arg(long, value_enum, default_value = "code")]
+        emit: Emit,
+        /// Output folder (required for code; for `--emit zir`, stdout without it).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Print the IR after this pass to stdout.
+        #[arg(long, value_name = "PASS")]
+        print_after: Vec<String>,
+        /// Skip this pass (repeatable).
+        #[arg(long, value_name = "PASS")]
+        disable_pass: Vec<String>,
+    },
+    /// List the optimization passes.
+    Passes,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ImportFormat {
+    /// A `model.npz` written by z80ai's exporter.
+    Z80ai,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Target {
+    /// Portable C99 (`NAME.c`, `NAME.h`).
+    C,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Emit {
+    /// Target code.
+    Code,
+    /// The optimized IR as text.
+    Zir,
+}
+
+/// Run zlmc with `args` (program name first) on the given streams; returns the exit code.
+pub fn run(args: Vec<OsString>, stdin: &mut dyn BufRead, stdout: &mut dyn Write, stderr: &mut dyn Write) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().to_string();
+            let _ = if code == 0 { write!(stdout, "{text}") } else { write!(stderr, "{text}") };
+            return code;
+        }
+    };
+    match execute(cli.command, stdin, stdout) {
+        Ok(()) => 0,
+        Err(d) => {
+            let _ = writeln!(stderr, "{d}");
+            1
+        }
+    }
+}
+
+fn io_err(e: std::io::Error) -> Diagnostic {
+    Diagnostic::new(format!("I/O error: {e}"))
+}
+
+fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        Command::Import { format: ImportFormat::Z80ai, model, output, name } => {
+            import::import_z80ai(&model, &output, name.as_deref())?;
+            writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
+        }
+        Command::Run { model, prompt, batch } => {
+            let m = driver::load(&model)?;
+            run_model(&m, prompt, batch, stdin, out).map_err(io_err)
+        }
+        Command::Build { model, target, emit, output, print_after, disable_pass } => {
+            build(&model, target, emit, output.as_deref(), &print_after, &disable_pass, out)
+        }
+        Command::Passes => {
+            for p in crate::passes::PASSES {
+                writeln!(out, "{:<16} {}", p.name, p.about).map_err(io_err)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn build(
+    path: &Path,
+    target: Target,
+    emit: Emit,
+    output: Option<&Path>,
+    print_after: &[String],
+    disabled: &[String],
+    out: &mut dyn Write,
+) -> Result<()> {
+    if let Some(p) = print_after.iter().find(|p| !crate::passes::exists(p)) {
+        return Err(driver::unknown_pass(p));
+    }
+    if emit == Emit::Code && output.is_none() {
+        return Err(Diagnostic::new("no output folder").help("pass -o DIR (or --emit zir to print the IR)"));
+    }
+    let mut model = driver::load(path)?;
+    let prov = driver::provenance(path);
+    let mut printed = String::new();
+    driver::optimize(&mut model, disabled, |pass, m| {
+        if print_after.iter().any(|p| p == pass) {
+            printed.push_str(&driver::zir_text(m, &prov, &format!("after {pass}")));
+        }
+    })?;
+    out.write_all(printed.as_bytes()).map_err(io_err)?;
+    let files: Vec<output::OutFile> = match emit {
+        Emit::Zir => {
+            let text = driver::zir_text(&model, &prov, "optimized");
+            match output {
+                None => return out.write_all(text.as_bytes()).map_err(io_err),
+                Some(_) => vec![(format!("{}.zir", model.name), text.into_bytes())],
+            }
+        }
+        Emit::Code => match target {
+            Target::C => {
+                let c = zlmc_backends::c::emit(&model, &prov)
+                    .map_err(|e| Diagnostic::in_file(path, format!("cannot generate C: {e}")))?;
+                vec![(c.header_name, c.header.into_bytes()), (c.source_name, c.source.into_bytes())]
+            }
+        },
+    };
+    let dir = output.expect("checked above");
+    output::write_all(dir, &files)?;
+    for (name, _) in &files {
+        writeln!(out, "wrote {}", dir.join(name).display()).map_err(io_err)?;
+    }
+    Ok(())
+}
+
+/// The model's answer to one line of input, as bytes.
+fn answer(m: &Model, line: &[u8]) -> Vec<u8> {
+    if m.takes_text() {
+        return interp::reply(m, line).0;
+    }
+    // Raw models read whitespace- or comma-separated integers.
+    let mut input = vec![0i16; m.input_len()];
+    let text = String::from_utf8_lossy(line);
+    for (slot, tok) in input.iter_mut().zip(text.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty())) {
+        *slot = tok.parse::<i64>().map(|v| v as i16).unwrap_or(0);
+    }
+    let r = interp::step(&m.graph, &input);
+    match &m.decode {
+        Decode::Classify { labels } => labels[r.class].clone().into_bytes(),
+        Decode::Generate { charset, .. } => vec![charset[r.class]],
+    }
+}
+
+fn read_line(stdin: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    if stdin.read_until(b'\n', &mut buf)? == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    }
+    Ok(Some(buf))
+}
+
+fn run_model(m: &Model, prompt: Option<String>, batch: bool, stdin: &mut dyn BufRead, out: &mut dyn Write) -> std::io::Result<()> {
+    if let Some(p) = prompt {
+        out.write_all(&answer(m, p.as_bytes()))?;
+        return out.write_all(b"\n");
+    }
+    if batch {
+        while let Some(line) = read_line(stdin)? {
+            out.write_all(&line)?;
+            out.write_all(b"\t")?;
+            out.write_all(&answer(m, &line))?;
+            out.write_all(b"\n")?;
+        }
+        return Ok(());
+    }
+    // The chat loop of z80ai's CP/M program.
+    loop {
+        out.write_all(b"> ")?;
+        out.flush()?;
+        let Some(line) = read_line(stdin)? else {
+            out.write_all(b"\n")?;
+            return Ok(());
+        };
+        if line.first() == Some(&b'!') {
+            return Ok(());
+        }
+        if line.is_empty() {
+            continue;
+        }
+        out.write_all(&answer(m, &line))?;
+        out.write_all(b"\n")?;
+    }
+}

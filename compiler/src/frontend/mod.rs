@@ -1,0 +1,240 @@
+//! Frontend: read a spec and its weights, check them, and lower them to the IR.
+
+pub mod lower;
+pub mod npz;
+pub mod quantize;
+pub mod safetensors;
+pub mod spec;
+pub mod tensors;
+
+use std::path::{Path, PathBuf};
+
+use zlmc_ir::{Decode, Elem, Encoder, Model, WeightKind};
+
+use crate::diag::{Diagnostic, Result};
+use spec::{Eos, InputSpec, OutputSpec, PathStep, Spec};
+use tensors::TensorMap;
+
+/// A spec file's text and path, for locating errors in it.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn error(&self, path: &[PathStep], message: impl Into<String>) -> Diagnostic {
+        Diagnostic::in_file(self.path, message).at(spec::locate(self.text, path))
+    }
+}
+
+/// Load a YAML spec and its weights into an unoptimized model.
+pub fn load_spec(path: &Path) -> Result<Model> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::in_file(path, format!("cannot read model spec: {e}")))?;
+    let spec: Spec = serde_yaml::from_str(&text).map_err(|e| {
+        let pos = e.location().map(|l| (l.line(), l.column()));
+        Diagnostic::in_file(path, yaml_message(&e)).at(pos)
+    })?;
+    let src = Source { path, text: &text };
+    let checked = check(&spec, &src)?;
+    let weights_path = weights_path(path, &spec.weights);
+    if !weights_path.is_file() {
+        return Err(src
+            .error(
+                &[PathStep::Key("weights")],
+                format!("weights file `{}` not found", weights_path.display()),
+            )
+            .help("`weights:` is relative to the spec's folder"));
+    }
+    let tensors = read_weights(&weights_path)?;
+    let layers = quantize::layer_tensors(&spec, &checked, &tensors, &weights_path, &|p, m| src.error(p, m))?;
+    Ok(lower::lower(&spec.name, checked.encoders, checked.decode, checked.acc, layers))
+}
+
+/// serde_yaml's message without its own " at line L column C" suffix
+/// (the position is printed in front, compiler style).
+fn yaml_message(e: &serde_yaml::Error) -> String {
+    let m = e.to_string();
+    match m.find(" at line ") {
+        Some(i) => m[..i].to_string(),
+        None => m,
+    }
+}
+
+/// Read a weights file, by extension.
+pub fn read_weights(path: &Path) -> Result<TensorMap> {
+    if !path.exists() {
+        return Err(Diagnostic::in_file(path, "weights file not found"));
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("npz") => npz::read_npz(path),
+        Some("safetensors") => safetensors::read_safetensors(path),
+        _ => Err(Diagnostic::in_file(
+            path,
+            "unknown weights format: expected a .npz or .safetensors file",
+        )),
+    }
+}
+
+/// What the spec says once checked: IR-level encoders, decoder and numerics.
+pub struct Checked {
+    /// Input encoders.
+    pub encoders: Vec<Encoder>,
+    /// Output decoder.
+    pub decode: Decode,
+    /// Weight kind.
+    pub kind: WeightKind,
+    /// Accumulator element type.
+    pub acc: Elem,
+}
+
+/// Whether `s` is a C identifier (model names become file and symbol names).
+pub fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn check(spec: &Spec, src: &Source) -> Result<Checked> {
+    use PathStep::{Item, Key};
+    if spec.zlmc != spec::SPEC_VERSION {
+        return Err(src
+            .error(&[Key("zlmc")], format!("unsupported spec version {}", spec.zlmc))
+            .help(format!("this zlmc reads version {}", spec::SPEC_VERSION)));
+    }
+    if !is_identifier(&spec.name) {
+        return Err(src.error(
+            &[Key("name")],
+            format!("model name `{}` is not an identifier (letters, digits, _; not starting with a digit)", spec.name),
+        ));
+    }
+    let kind = WeightKind::from_name(&spec.numerics.weights).ok_or_else(|| {
+        src.error(
+            &[Key("numerics"), Key("weights")],
+            format!("unknown weight kind `{}`", spec.numerics.weights),
+        )
+        .help("one of int2, ternary, binary, int4, int8")
+    })?;
+    let acc = Elem::from_bits(spec.numerics.accumulator).ok_or_else(|| {
+        src.error(
+            &[Key("numerics"), Key("accumulator")],
+            format!("unsupported accumulator width {}", spec.numerics.accumulator),
+        )
+        .help("16 (as z80ai) or 32")
+    })?;
+    if let Some(q) = &spec.numerics.quantize {
+        if !(q.weight_scale.is_finite() && q.bias_scale.is_finite()) {
+            return Err(src.error(&[Key("numerics"), Key("quantize")], "quantize scales must be finite numbers"));
+        }
+    }
+    if spec.input.is_empty() {
+        return Err(src.error(&[Key("input")], "no input encoders"));
+    }
+    let mut encoders = Vec::new();
+    for (i, e) in spec.input.iter().enumerate() {
+        let at = [Key("input"), Item(i)];
+        let enc = match *e {
+            InputSpec::QueryTrigram { buckets, value } => {
+                check_buckets(buckets, src, &at)?;
+                Encoder::QueryTrigram { buckets, value }
+            }
+            InputSpec::ContextNgram { buckets, length, value } => {
+                check_buckets(buckets, src, &at)?;
+                if length == 0 || length > 64 {
+                    return Err(src.error(&at, format!("context length {length} must be 1..=64")));
+                }
+                Encoder::ContextNgram { buckets, length, value }
+            }
+            InputSpec::Raw { size } => {
+                if size == 0 {
+                    return Err(src.error(&at, "raw input of size 0"));
+                }
+                Encoder::Raw { len: size }
+            }
+        };
+        encoders.push(enc);
+    }
+    let raw = encoders.iter().filter(|e| matches!(e, Encoder::Raw { .. })).count();
+    if raw > 0 && raw < encoders.len() {
+        return Err(src.error(&[Key("input")], "raw inputs cannot be mixed with text encoders"));
+    }
+    if spec.layers.is_empty() {
+        return Err(src.error(&[Key("layers")], "the model has no layers"));
+    }
+    for (i, l) in spec.layers.iter().enumerate() {
+        if l.units == 0 {
+            return Err(src.error(&[Key("layers"), Item(i), Key("units")], format!("layer {} has 0 units", l.name)));
+        }
+        if l.shift >= acc.bits() {
+            return Err(src.error(
+                &[Key("layers"), Item(i), Key("shift")],
+                format!("shift {} does not fit a {}-bit accumulator", l.shift, acc.bits()),
+            ));
+        }
+        if spec.layers[..i].iter().any(|p| p.name == l.name) {
+            return Err(src.error(&[Key("layers"), Item(i), Key("name")], format!("layer name {} used twice", l.name)));
+        }
+    }
+    let classes = spec.layers.last().expect("non-empty").units;
+    let decode = match &spec.output {
+        OutputSpec::Classify(labels) => {
+            if labels.is_empty() {
+                return Err(src.error(&[Key("output"), Key("classify")], "no class labels"));
+            }
+            Decode::Classify { labels: labels.clone() }
+        }
+        OutputSpec::Generate(g) => {
+            let at = [Key("output"), Key("generate"), Key("charset")];
+            if g.charset.is_empty() {
+                return Err(src.error(&at, "empty charset").help("one character per output class, the end-of-sequence class included"));
+            }
+            if let Some(c) = g.charset.chars().find(|c| !c.is_ascii()) {
+                return Err(src.error(&at, format!("charset character {c:?} is not ASCII")));
+            }
+            let charset = g.charset.as_bytes().to_vec();
+            let eos = match &g.eos {
+                Eos::Last => charset.len() - 1,
+                Eos::Keyword(k) if k == "last" => charset.len() - 1,
+                Eos::Keyword(k) => {
+                    return Err(src.error(&[Key("output"), Key("generate"), Key("eos")], format!("eos must be `last` or a class index, not `{k}`")))
+                }
+                Eos::Index(i) if *i < charset.len() => *i,
+                Eos::Index(i) => {
+                    return Err(src.error(&[Key("output"), Key("generate"), Key("eos")], format!("eos class {i} is outside the charset ({} classes)", charset.len())))
+                }
+            };
+            if g.max_length == 0 {
+                return Err(src.error(&[Key("output"), Key("generate"), Key("max_length")], "max_length must be at least 1"));
+            }
+            Decode::Generate { charset, eos, max_length: g.max_length }
+        }
+    };
+    let named = match &decode {
+        Decode::Classify { labels } => labels.len(),
+        Decode::Generate { charset, .. } => charset.len(),
+    };
+    if named != classes {
+        let last = spec.layers.len() - 1;
+        return Err(src.error(
+            &[Key("layers"), Item(last), Key("units")],
+            format!("the last layer has {classes} units but the output names {named} classes"),
+        ));
+    }
+    if matches!(decode, Decode::Generate { .. }) && raw > 0 {
+        return Err(src.error(&[Key("output")], "generation needs text input encoders, not raw"));
+    }
+    Ok(Checked { encoders, decode, kind, acc })
+}
+
+fn check_buckets(buckets: usize, src: &Source, at: &[PathStep]) -> Result<()> {
+    if buckets.is_power_of_two() && buckets <= 65536 {
+        Ok(())
+    } else {
+        Err(src.error(at, format!("{buckets} buckets: must be a power of two (the hash is masked)")))
+    }
+}
+
+/// Path of a weights file as the spec names it, relative to the spec's folder.
+pub fn weights_path(spec_path: &Path, weights: &str) -> PathBuf {
+    spec_path.parent().unwrap_or(Path::new(".")).join(weights)
+}

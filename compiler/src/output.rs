@@ -1,0 +1,44 @@
+//! Writing generated files: all of them or none.
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Diagnostic, Result};
+
+/// A generated file: name inside the output folder, and contents.
+pub type OutFile = (String, Vec<u8>);
+
+/// Write `files` into `dir` (created if needed) so that a failure leaves
+/// nothing half-written: everything goes to a temporary folder beside `dir`
+/// first and is then renamed into place.
+pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Diagnostic::in_file(dir, "cannot create output folder: its parent folder does not exist"));
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(Diagnostic::in_file(dir, "output path exists and is not a folder"));
+    }
+    let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let tmp = parent.join(format!(".{base}.zlmc-tmp-{}", std::process::id()));
+    let io = |e: std::io::Error, p: &Path| Diagnostic::in_file(p, format!("cannot write: {e}"));
+    let result = (|| {
+        std::fs::create_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
+        for (name, data) in files {
+            let p = tmp.join(name);
+            std::fs::write(&p, data).map_err(|e| io(e, &p))?;
+        }
+        if !dir.exists() {
+            return std::fs::rename(&tmp, dir).map_err(|e| io(e, dir));
+        }
+        for (name, _) in files {
+            let to = dir.join(name);
+            std::fs::rename(tmp.join(name), &to).map_err(|e| io(e, &to))?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
