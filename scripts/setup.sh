@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what zlmc's tests need on a fresh Debian machine (run as root).
+# Host C compiler for the C backend's tests; avr-gcc and avr-libc to check that
+# the generated C also builds for AVR, with its tables in flash.
+set -euo pipefail
+packages=(gcc gcc-avr avr-libc)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

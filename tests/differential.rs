@@ -1,0 +1,111 @@
+//! Differential test: random models, the interpreter against the host-compiled
+//! C backend, with every pass on and with each pass switched off in turn.
+
+use std::fmt::Write as _;
+
+use zlmc_ir::interp;
+use zlmc_tests::{c_i16_array, compile_c, random_inputs, random_model, run_exe, scratch, Rng};
+
+const MODELS: usize = 200;
+const INPUTS_PER_MODEL: usize = 4;
+const BATCHES: usize = 8;
+
+/// Pass configurations: every pass on, then each optional pass off, then all off.
+const CONFIGS: &[(&str, &[&str])] = &[
+    ("all", &[]),
+    ("nodead", &["dead-neurons"]),
+    ("nofuse", &["fuse-epilogue"]),
+    ("nosparse", &["sparse-weights"]),
+    ("none", &["dead-neurons", "fuse-epilogue", "sparse-weights"]),
+];
+
+fn expected_line(name: &str, k: usize, r: &interp::StepResult) -> String {
+    let mut s = format!("{name} {k}:");
+    for l in &r.logits {
+        let _ = write!(s, " {l}");
+    }
+    let _ = writeln!(s, " | {}", r.class);
+    s
+}
+
+#[test]
+fn random_models_agree_with_the_interpreter_in_c() {
+    let root = scratch("differential");
+    let mut rng = Rng::new(0x5eed_2026);
+    let models: Vec<_> = (0..MODELS)
+        .map(|i| {
+            let m = random_model(&mut rng, &format!("m{i}"));
+            let inputs = random_inputs(&mut rng, m.input_len(), INPUTS_PER_MODEL);
+            (m, inputs)
+        })
+        .collect();
+    let mut checked_outputs = 0usize;
+    let batches: Vec<_> = models.chunks(MODELS.div_ceil(BATCHES)).enumerate().collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = batches
+            .into_iter()
+            .map(|(b, chunk)| {
+                let root = root.clone();
+                s.spawn(move || run_batch(&root.join(format!("b{b}")), chunk))
+            })
+            .collect();
+        for h in handles {
+            checked_outputs += h.join().expect("batch thread");
+        }
+    });
+    let want = MODELS * CONFIGS.len() * INPUTS_PER_MODEL;
+    assert_eq!(checked_outputs, want, "every model, config and input was checked");
+    eprintln!("differential: {MODELS} random models x {} pass configs x {INPUTS_PER_MODEL} inputs agree", CONFIGS.len());
+}
+
+fn run_batch(dir: &std::path::Path, chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)]) -> usize {
+    std::fs::create_dir_all(dir).expect("batch folder");
+    let mut sources = Vec::new();
+    let mut driver = String::from("#include <stdio.h>\n#include <stdint.h>\n");
+    let mut body = String::new();
+    let mut expected = String::new();
+    for (m, inputs) in chunk {
+        let reference: Vec<_> = inputs.iter().map(|x| interp::step(&m.graph, x)).collect();
+        for (cfg, disabled) in CONFIGS {
+            let mut opt = m.clone();
+            let disabled: Vec<String> = disabled.iter().map(|s| s.to_string()).collect();
+            zlmc::driver::optimize(&mut opt, &disabled, |_, _| {}).expect("passes succeed");
+            // The optimized model must agree with the reference in the interpreter too.
+            for (x, r) in inputs.iter().zip(&reference) {
+                assert_eq!(&interp::step(&opt.graph, x), r, "{} after passes ({cfg})", m.name);
+            }
+            opt.name = format!("{}_{cfg}", m.name);
+            let c = zlmc_backends::c::emit(&opt, &zlmc::driver::provenance(std::path::Path::new("random")))
+                .expect("C backend accepts the model");
+            std::fs::write(dir.join(&c.header_name), &c.header).expect("write header");
+            std::fs::write(dir.join(&c.source_name), &c.source).expect("write source");
+            sources.push(dir.join(&c.source_name));
+            let _ = writeln!(driver, "#include \"{}\"", c.header_name);
+            let classes = r_len(&reference);
+            for (k, x) in inputs.iter().enumerate() {
+                let n = &opt.name;
+                let _ = writeln!(driver, "static const int16_t {n}_in{k}[] = {};", c_i16_array(x));
+                let _ = writeln!(
+                    body,
+                    "  {{ int16_t l[{classes}]; unsigned i; {n}_step({n}_in{k}, l); printf(\"{n} {k}:\"); \
+                     for (i = 0; i < {classes}; i++) printf(\" %d\", l[i]); printf(\" | %u\\n\", (unsigned){n}_predict({n}_in{k})); }}"
+                );
+                expected.push_str(&expected_line(n, k, &reference[k]));
+            }
+        }
+    }
+    let _ = write!(driver, "int main(void) {{\n{body}  return 0;\n}}\n");
+    std::fs::write(dir.join("driver.c"), driver).expect("write driver");
+    sources.push(dir.join("driver.c"));
+    let exe = compile_c(dir, &sources, "diff");
+    let got = run_exe(&exe, b"");
+    for (g, e) in got.lines().zip(expected.lines()) {
+        assert_eq!(g, e, "C and interpreter disagree (sources in {})", dir.display());
+    }
+    assert_eq!(got.lines().count(), expected.lines().count(), "output line count");
+    expected.lines().count()
+}
+
+fn r_len(r: &[interp::StepResult]) -> usize {
+    r[0].logits.len()
+}
