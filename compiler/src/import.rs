@@ -38,7 +38,7 @@ pub fn import_z80ai(npz_path: &Path, dir: &Path, name: Option<&str>) -> Result<(
             arch.num_classes
         )));
     }
-    if arch.input_size % 2 != 0 || !(arch.input_size / 2).is_power_of_two() {
+    if !arch.input_size.is_multiple_of(2) || !(arch.input_size / 2).is_power_of_two() {
         return Err(bad(&format!(
             "input size {} is not two power-of-two halves (query and context buckets)",
             arch.input_size

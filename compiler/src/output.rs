@@ -8,15 +8,19 @@ use crate::diag::{Diagnostic, Result};
 pub type OutFile = (String, Vec<u8>);
 
 /// Write `files` into `dir` (created if needed) so that a failure leaves
-/// nothing half-written: everything goes to a temporary folder beside `dir`
-/// first and is then renamed into place.
+/// nothing half-written: everything goes to a temporary folder first and is
+/// then renamed into place.
 pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<()> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(Diagnostic::in_file(dir, "cannot create output folder: its parent folder does not exist"));
+    let dir = &std::path::absolute(dir)
+        .map_err(|e| Diagnostic::in_file(dir, format!("cannot resolve output folder: {e}")))?;
+    // The temporary folder goes in the nearest folder that exists, so that
+    // missing parents are only created once everything else succeeded.
+    let mut parent: PathBuf = dir.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    while !parent.is_dir() {
+        match parent.parent() {
+            Some(p) => parent = p.to_path_buf(),
+            None => return Err(Diagnostic::in_file(dir, "cannot create output folder: no existing parent folder")),
+        }
     }
     if dir.exists() && !dir.is_dir() {
         return Err(Diagnostic::in_file(dir, "output path exists and is not a folder"));
@@ -31,6 +35,9 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<()> {
             std::fs::write(&p, data).map_err(|e| io(e, &p))?;
         }
         if !dir.exists() {
+            if let Some(p) = dir.parent() {
+                std::fs::create_dir_all(p).map_err(|e| io(e, p))?;
+            }
             return std::fs::rename(&tmp, dir).map_err(|e| io(e, dir));
         }
         for (name, _) in files {
