@@ -24,9 +24,20 @@ output:
 
 fn good_arrays() -> Vec<(&'static str, Array)> {
     vec![
-        ("fc1_weight", Array::I8(vec![3, 8], vec![1, 0, -1, -2, 0, 0, 1, 0, 0, 1, 0, 0, -1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0])),
+        (
+            "fc1_weight",
+            Array::I8(
+                vec![3, 8],
+                vec![
+                    1, 0, -1, -2, 0, 0, 1, 0, 0, 1, 0, 0, -1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+            ),
+        ),
         ("fc1_bias", Array::I16(vec![3], vec![5, -7, 100])),
-        ("fc2_weight", Array::I8(vec![2, 3], vec![1, -1, 0, -2, 1, 1])),
+        (
+            "fc2_weight",
+            Array::I8(vec![2, 3], vec![1, -1, 0, -2, 1, 1]),
+        ),
         ("fc2_bias", Array::I16(vec![2], vec![-3, 4])),
     ]
 }
@@ -43,52 +54,100 @@ fn case(name: &str, spec: &str, arrays: Vec<(&'static str, Array)>) -> Case {
     if !arrays.is_empty() {
         write_npz(&dir.join("model.npz"), &arrays);
     }
-    Case { dir, spec: spec_path }
+    Case {
+        dir,
+        spec: spec_path,
+    }
 }
 
 /// Build the case; expect failure naming `file` at `pos` and mentioning `needle`.
 fn fails(c: &Case, file: &Path, pos: Option<(usize, usize)>, needle: &str) {
     let out_dir = c.dir.join("out");
-    let out = zlmc(&["build", c.spec.to_str().unwrap(), "--target", "c", "-o", out_dir.to_str().unwrap()], "");
-    assert_ne!(out.code, 0, "expected failure, got success:\n{}", out.stdout);
+    let out = zlmc(
+        &[
+            "build",
+            c.spec.to_str().unwrap(),
+            "--target",
+            "c",
+            "-o",
+            out_dir.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_ne!(
+        out.code, 0,
+        "expected failure, got success:\n{}",
+        out.stdout
+    );
     let prefix = match pos {
         Some((l, col)) => format!("{}:{l}:{col}: error: ", file.display()),
         None => format!("{}: error: ", file.display()),
     };
-    assert!(out.stderr.starts_with(&prefix), "want prefix {prefix:?}, got:\n{}", out.stderr);
-    assert!(out.stderr.contains(needle), "want {needle:?} in:\n{}", out.stderr);
+    assert!(
+        out.stderr.starts_with(&prefix),
+        "want prefix {prefix:?}, got:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(needle),
+        "want {needle:?} in:\n{}",
+        out.stderr
+    );
     assert!(!out_dir.exists(), "no output folder may be left behind");
     let leftovers: Vec<_> = std::fs::read_dir(&c.dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().contains("zlmc-tmp"))
         .collect();
-    assert!(leftovers.is_empty(), "temporary folders left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary folders left behind: {leftovers:?}"
+    );
 }
 
 #[test]
 fn the_good_spec_builds() {
     let c = case("good", SPEC, good_arrays());
-    let out = zlmc(&["build", c.spec.to_str().unwrap(), "-o", c.dir.join("out").to_str().unwrap()], "");
+    let out = zlmc(
+        &[
+            "build",
+            c.spec.to_str().unwrap(),
+            "-o",
+            c.dir.join("out").to_str().unwrap(),
+        ],
+        "",
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(c.dir.join("out/tiny.c").is_file() && c.dir.join("out/tiny.h").is_file());
 }
 
 #[test]
 fn yaml_syntax_error() {
-    let c = case("syntax", &SPEC.replace("classify: [yes, no]", "classify: [yes, no"), good_arrays());
+    let c = case(
+        "syntax",
+        &SPEC.replace("classify: [yes, no]", "classify: [yes, no"),
+        good_arrays(),
+    );
     fails(&c, &c.spec, Some((14, 1)), "did not find expected");
 }
 
 #[test]
 fn unknown_key() {
-    let c = case("unknown-key", &SPEC.replace("units: 3,", "unitz: 3,"), good_arrays());
+    let c = case(
+        "unknown-key",
+        &SPEC.replace("units: 3,", "unitz: 3,"),
+        good_arrays(),
+    );
     fails(&c, &c.spec, Some((10, 17)), "unknown field `unitz`");
 }
 
 #[test]
 fn wrong_type() {
-    let c = case("wrong-type", &SPEC.replace("units: 2,", "units: two,"), good_arrays());
+    let c = case(
+        "wrong-type",
+        &SPEC.replace("units: 2,", "units: two,"),
+        good_arrays(),
+    );
     fails(&c, &c.spec, Some((11, 24)), "invalid type");
 }
 
@@ -103,23 +162,44 @@ fn missing_tensor() {
     let mut a = good_arrays();
     a.retain(|(n, _)| *n != "fc2_bias");
     let c = case("missing-tensor", SPEC, a);
-    fails(&c, &c.spec, Some((11, 3)), "tensor `fc2_bias` or `fc2.bias` not found");
+    fails(
+        &c,
+        &c.spec,
+        Some((11, 3)),
+        "tensor `fc2_bias` or `fc2.bias` not found",
+    );
 }
 
 #[test]
 fn wrong_tensor_shape() {
     let mut a = good_arrays();
-    a[2] = ("fc2_weight", Array::I8(vec![3, 2], vec![1, -1, 0, -2, 1, 1]));
+    a[2] = (
+        "fc2_weight",
+        Array::I8(vec![3, 2], vec![1, -1, 0, -2, 1, 1]),
+    );
     let c = case("shape", SPEC, a);
-    fails(&c, &c.spec, Some((11, 3)), "has shape [3, 2], but layer fc2 needs [2, 3]");
+    fails(
+        &c,
+        &c.spec,
+        Some((11, 3)),
+        "has shape [3, 2], but layer fc2 needs [2, 3]",
+    );
 }
 
 #[test]
 fn weight_outside_kind() {
     let mut a = good_arrays();
-    a[2] = ("fc2_weight", Array::I8(vec![2, 3], vec![1, -1, 0, -2, 2, 1]));
+    a[2] = (
+        "fc2_weight",
+        Array::I8(vec![2, 3], vec![1, -1, 0, -2, 2, 1]),
+    );
     let c = case("range", SPEC, a);
-    fails(&c, &c.spec, Some((11, 3)), "value 2 at [1, 1] is not an int2 weight");
+    fails(
+        &c,
+        &c.spec,
+        Some((11, 3)),
+        "value 2 at [1, 1] is not an int2 weight",
+    );
 }
 
 #[test]
@@ -127,14 +207,22 @@ fn float_weights_without_quantization() {
     let mut a = good_arrays();
     a[0] = ("fc1_weight", Array::F32(vec![3, 8], vec![0.25; 24]));
     let c = case("float", SPEC, a);
-    fails(&c, &c.spec, Some((10, 3)), "holds float32 values, but no quantization was asked for");
+    fails(
+        &c,
+        &c.spec,
+        Some((10, 3)),
+        "holds float32 values, but no quantization was asked for",
+    );
 }
 
 #[test]
 fn float_weights_with_quantization_build() {
     let mut a = good_arrays();
     a[0] = ("fc1_weight", Array::F32(vec![3, 8], vec![0.4; 24]));
-    let spec = SPEC.replace("  accumulator: 16\n", "  accumulator: 16\n  quantize: {weight_scale: 2.0}\n");
+    let spec = SPEC.replace(
+        "  accumulator: 16\n",
+        "  accumulator: 16\n  quantize: {weight_scale: 2.0}\n",
+    );
     let c = case("float-ok", &spec, a);
     let out = zlmc(&["build", c.spec.to_str().unwrap(), "--emit", "zir"], "");
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -157,50 +245,100 @@ fn zir_syntax_error() {
     let dir = scratch("bad-zir");
     let zir = dir.join("model.zir");
     std::fs::write(&zir, "zir 1\nmodel \"m\"\ndecode classify(labels: [\"a\"])\n%0 = input : i16[2]\n%1 = argmax %0 : index extra\n").unwrap();
-    let c = Case { dir, spec: zir.clone() };
+    let c = Case {
+        dir,
+        spec: zir.clone(),
+    };
     fails(&c, &zir, Some((5, 24)), "");
 }
 
 #[test]
 fn unknown_weight_kind() {
-    let c = case("kind", &SPEC.replace("weights: int2", "weights: int3"), good_arrays());
+    let c = case(
+        "kind",
+        &SPEC.replace("weights: int2", "weights: int3"),
+        good_arrays(),
+    );
     fails(&c, &c.spec, Some((7, 3)), "unknown weight kind `int3`");
 }
 
 #[test]
 fn labels_do_not_match_the_last_layer() {
-    let c = case("labels", &SPEC.replace("[yes, no]", "[yes, no, maybe]"), good_arrays());
-    fails(&c, &c.spec, Some((11, 17)), "the last layer has 2 units but the output names 3 classes");
+    let c = case(
+        "labels",
+        &SPEC.replace("[yes, no]", "[yes, no, maybe]"),
+        good_arrays(),
+    );
+    fails(
+        &c,
+        &c.spec,
+        Some((11, 17)),
+        "the last layer has 2 units but the output names 3 classes",
+    );
 }
 
 #[test]
 fn shift_too_large() {
-    let c = case("shift", &SPEC.replace("shift: 2, activation: none", "shift: 16, activation: none"), good_arrays());
-    fails(&c, &c.spec, Some((11, 27)), "shift 16 does not fit a 16-bit accumulator");
+    let c = case(
+        "shift",
+        &SPEC.replace("shift: 2, activation: none", "shift: 16, activation: none"),
+        good_arrays(),
+    );
+    fails(
+        &c,
+        &c.spec,
+        Some((11, 27)),
+        "shift 16 does not fit a 16-bit accumulator",
+    );
 }
 
 #[test]
 fn corrupt_weights_file() {
     let c = case("corrupt", SPEC, vec![]);
     std::fs::write(c.dir.join("model.npz"), b"this is not a zip").unwrap();
-    fails(&c, &c.dir.join("model.npz"), None, "not a NumPy .npz archive");
+    fails(
+        &c,
+        &c.dir.join("model.npz"),
+        None,
+        "not a NumPy .npz archive",
+    );
 }
 
 #[test]
 fn unsupported_spec_version() {
-    let c = case("version", &SPEC.replace("zlmc: 1", "zlmc: 7"), good_arrays());
+    let c = case(
+        "version",
+        &SPEC.replace("zlmc: 1", "zlmc: 7"),
+        good_arrays(),
+    );
     fails(&c, &c.spec, Some((1, 1)), "unsupported spec version 7");
 }
 
 #[test]
 fn safetensors_weights_load() {
     let dir = scratch("safetensors");
-    std::fs::write(dir.join("model.yaml"), SPEC.replace("model.npz", "model.safetensors")).unwrap();
+    std::fs::write(
+        dir.join("model.yaml"),
+        SPEC.replace("model.npz", "model.safetensors"),
+    )
+    .unwrap();
     write_safetensors(&dir.join("model.safetensors"), &good_arrays());
     let npz = case("safetensors-npz", SPEC, good_arrays());
-    let a = zlmc(&["build", dir.join("model.yaml").to_str().unwrap(), "--emit", "zir"], "");
+    let a = zlmc(
+        &[
+            "build",
+            dir.join("model.yaml").to_str().unwrap(),
+            "--emit",
+            "zir",
+        ],
+        "",
+    );
     let b = zlmc(&["build", npz.spec.to_str().unwrap(), "--emit", "zir"], "");
     assert_eq!(a.code, 0, "{}", a.stderr);
     let strip = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
-    assert_eq!(strip(&a.stdout), strip(&b.stdout), "same model from .safetensors and .npz");
+    assert_eq!(
+        strip(&a.stdout),
+        strip(&b.stdout),
+        "same model from .safetensors and .npz"
+    );
 }

@@ -18,7 +18,16 @@ fn expected() -> Option<(String, String)> {
 fn import(name: &str) -> std::path::PathBuf {
     let dir = scratch(name);
     let npz = tinychat_dir().expect("checked").join("model.npz");
-    let out = zlmc(&["import", "z80ai", npz.to_str().unwrap(), "-o", dir.join("tinychat").to_str().unwrap()], "");
+    let out = zlmc(
+        &[
+            "import",
+            "z80ai",
+            npz.to_str().unwrap(),
+            "-o",
+            dir.join("tinychat").to_str().unwrap(),
+        ],
+        "",
+    );
     assert_eq!(out.code, 0, "import failed: {}", out.stderr);
     dir.join("tinychat/model.yaml")
 }
@@ -33,31 +42,60 @@ fn assert_same(got: &str, want: &str, what: &str) {
             differ += 1;
         }
     }
-    assert_eq!(got.lines().count(), want.lines().count(), "{what}: line count");
-    assert_eq!(differ, 0, "{what}: {differ} of {} replies differ", want.lines().count());
+    assert_eq!(
+        got.lines().count(),
+        want.lines().count(),
+        "{what}: line count"
+    );
+    assert_eq!(
+        differ,
+        0,
+        "{what}: {differ} of {} replies differ",
+        want.lines().count()
+    );
     assert_eq!(got, want, "{what}: byte-identical output");
 }
 
 #[test]
 fn interpreter_reproduces_expected_tsv() {
     let Some((tsv, queries)) = expected() else {
-        return skip("interpreter_reproduces_expected_tsv", "../shared/z80ai/tinychat is not beside the repository");
+        return skip(
+            "interpreter_reproduces_expected_tsv",
+            "../shared/z80ai/tinychat is not beside the repository",
+        );
     };
     let spec = import("conf-interp");
     let out = zlmc(&["run", spec.to_str().unwrap(), "--batch"], &queries);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_same(&out.stdout, &tsv, "zlmc run --batch");
-    eprintln!("interpreter: {} of {} lines reproduced", tsv.lines().count(), tsv.lines().count());
+    eprintln!(
+        "interpreter: {} of {} lines reproduced",
+        tsv.lines().count(),
+        tsv.lines().count()
+    );
 }
 
 #[test]
 fn generated_c_reproduces_expected_tsv() {
     let Some((tsv, queries)) = expected() else {
-        return skip("generated_c_reproduces_expected_tsv", "../shared/z80ai/tinychat is not beside the repository");
+        return skip(
+            "generated_c_reproduces_expected_tsv",
+            "../shared/z80ai/tinychat is not beside the repository",
+        );
     };
     let spec = import("conf-c");
     let dir = spec.parent().unwrap().join("c");
-    let out = zlmc(&["build", spec.to_str().unwrap(), "--target", "c", "-o", dir.to_str().unwrap()], "");
+    let out = zlmc(
+        &[
+            "build",
+            spec.to_str().unwrap(),
+            "--target",
+            "c",
+            "-o",
+            dir.to_str().unwrap(),
+        ],
+        "",
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let driver = dir.join("driver.c");
     std::fs::write(
@@ -81,5 +119,9 @@ int main(void) {
     let exe = compile_c(&dir, &[dir.join("tinychat.c"), driver], "tinychat");
     let got = run_exe(&exe, queries.as_bytes());
     assert_same(&got, &tsv, "tinychat.c");
-    eprintln!("C backend: {} of {} lines reproduced", tsv.lines().count(), tsv.lines().count());
+    eprintln!(
+        "C backend: {} of {} lines reproduced",
+        tsv.lines().count(),
+        tsv.lines().count()
+    );
 }

@@ -40,7 +40,10 @@ fn random_models_agree_with_the_interpreter_in_c() {
         })
         .collect();
     let mut checked_outputs = 0usize;
-    let batches: Vec<_> = models.chunks(MODELS.div_ceil(BATCHES)).enumerate().collect();
+    let batches: Vec<_> = models
+        .chunks(MODELS.div_ceil(BATCHES))
+        .enumerate()
+        .collect();
     std::thread::scope(|s| {
         let handles: Vec<_> = batches
             .into_iter()
@@ -54,8 +57,14 @@ fn random_models_agree_with_the_interpreter_in_c() {
         }
     });
     let want = MODELS * CONFIGS.len() * INPUTS_PER_MODEL;
-    assert_eq!(checked_outputs, want, "every model, config and input was checked");
-    eprintln!("differential: {MODELS} random models x {} pass configs x {INPUTS_PER_MODEL} inputs agree", CONFIGS.len());
+    assert_eq!(
+        checked_outputs, want,
+        "every model, config and input was checked"
+    );
+    eprintln!(
+        "differential: {MODELS} random models x {} pass configs x {INPUTS_PER_MODEL} inputs agree",
+        CONFIGS.len()
+    );
 }
 
 fn run_batch(dir: &std::path::Path, chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)]) -> usize {
@@ -72,11 +81,19 @@ fn run_batch(dir: &std::path::Path, chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)]) -
             zlmc::driver::optimize(&mut opt, &disabled, |_, _| {}).expect("passes succeed");
             // The optimized model must agree with the reference in the interpreter too.
             for (x, r) in inputs.iter().zip(&reference) {
-                assert_eq!(&interp::step(&opt.graph, x), r, "{} after passes ({cfg})", m.name);
+                assert_eq!(
+                    &interp::step(&opt.graph, x),
+                    r,
+                    "{} after passes ({cfg})",
+                    m.name
+                );
             }
             opt.name = format!("{}_{cfg}", m.name);
-            let c = zlmc_backends::c::emit(&opt, &zlmc::driver::provenance(std::path::Path::new("random")))
-                .expect("C backend accepts the model");
+            let c = zlmc_backends::c::emit(
+                &opt,
+                &zlmc::driver::provenance(std::path::Path::new("random")),
+            )
+            .expect("C backend accepts the model");
             std::fs::write(dir.join(&c.header_name), &c.header).expect("write header");
             std::fs::write(dir.join(&c.source_name), &c.source).expect("write source");
             sources.push(dir.join(&c.source_name));
@@ -84,7 +101,11 @@ fn run_batch(dir: &std::path::Path, chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)]) -
             let classes = r_len(&reference);
             for (k, x) in inputs.iter().enumerate() {
                 let n = &opt.name;
-                let _ = writeln!(driver, "static const int16_t {n}_in{k}[] = {};", c_i16_array(x));
+                let _ = writeln!(
+                    driver,
+                    "static const int16_t {n}_in{k}[] = {};",
+                    c_i16_array(x)
+                );
                 let _ = writeln!(
                     body,
                     "  {{ int16_t l[{classes}]; unsigned i; {n}_step({n}_in{k}, l); printf(\"{n} {k}:\"); \
@@ -100,9 +121,18 @@ fn run_batch(dir: &std::path::Path, chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)]) -
     let exe = compile_c(dir, &sources, "diff");
     let got = run_exe(&exe, b"");
     for (g, e) in got.lines().zip(expected.lines()) {
-        assert_eq!(g, e, "C and interpreter disagree (sources in {})", dir.display());
+        assert_eq!(
+            g,
+            e,
+            "C and interpreter disagree (sources in {})",
+            dir.display()
+        );
     }
-    assert_eq!(got.lines().count(), expected.lines().count(), "output line count");
+    assert_eq!(
+        got.lines().count(),
+        expected.lines().count(),
+        "output line count"
+    );
     expected.lines().count()
 }
 

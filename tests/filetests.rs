@@ -13,7 +13,10 @@ use zlmc_ir::Model;
 const EXPECT: &str = "; expect:\n";
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read filetests").map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read filetests")
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -31,10 +34,22 @@ struct Run {
 }
 
 fn parse_run(line: &str) -> Run {
-    let (input, rest) = line.split_once("->").expect("run line: INPUTS -> LOGITS | CLASS");
-    let (logits, class) = rest.split_once('|').expect("run line: INPUTS -> LOGITS | CLASS");
-    let nums = |s: &str| s.split_whitespace().map(|t| t.parse().expect("number")).collect();
-    Run { input: nums(input), logits: nums(logits), class: class.trim().parse().expect("class") }
+    let (input, rest) = line
+        .split_once("->")
+        .expect("run line: INPUTS -> LOGITS | CLASS");
+    let (logits, class) = rest
+        .split_once('|')
+        .expect("run line: INPUTS -> LOGITS | CLASS");
+    let nums = |s: &str| {
+        s.split_whitespace()
+            .map(|t| t.parse().expect("number"))
+            .collect()
+    };
+    Run {
+        input: nums(input),
+        logits: nums(logits),
+        class: class.trim().parse().expect("class"),
+    }
 }
 
 fn check_runs(model: &Model, runs: &[Run], file: &Path, stage: &str) {
@@ -59,7 +74,11 @@ fn run_file(file: &Path) -> Result<(), String> {
         .ok_or("no `; test:` line")?
         .trim()
         .to_string();
-    let runs: Vec<Run> = input.lines().filter_map(|l| l.strip_prefix("; run:")).map(parse_run).collect();
+    let runs: Vec<Run> = input
+        .lines()
+        .filter_map(|l| l.strip_prefix("; run:"))
+        .map(parse_run)
+        .collect();
     if runs.is_empty() {
         return Err("no `; run:` lines".into());
     }
@@ -69,7 +88,11 @@ fn run_file(file: &Path) -> Result<(), String> {
     let disabled: Vec<String> = if pass == "pipeline" {
         vec![]
     } else {
-        zlmc::passes::PASSES.iter().map(|p| p.name.to_string()).filter(|n| *n != pass && n != "verify").collect()
+        zlmc::passes::PASSES
+            .iter()
+            .map(|p| p.name.to_string())
+            .filter(|n| *n != pass && n != "verify")
+            .collect()
     };
     if pass != "pipeline" && !zlmc::passes::exists(&pass) {
         return Err(format!("unknown pass {pass}"));
@@ -82,7 +105,9 @@ fn run_file(file: &Path) -> Result<(), String> {
         return Ok(());
     }
     if printed != expect {
-        return Err(format!("IR after {pass} differs.\n--- expected\n{expect}\n--- got\n{printed}"));
+        return Err(format!(
+            "IR after {pass} differs.\n--- expected\n{expect}\n--- got\n{printed}"
+        ));
     }
     let reparsed = parse_model(expect).map_err(|e| format!("expectation: {e}"))?;
     check_runs(&reparsed, &runs, file, "in the expectation");
@@ -98,6 +123,12 @@ fn filetests() {
         .iter()
         .filter_map(|f| run_file(f).err().map(|e| format!("{}: {e}", f.display())))
         .collect();
-    assert!(failures.is_empty(), "{} of {} file tests failed:\n{}", failures.len(), all.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} file tests failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n\n")
+    );
     eprintln!("{} file tests passed", all.len());
 }

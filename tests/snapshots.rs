@@ -1,0 +1,54 @@
+//! Snapshots (insta) of what zlmc generates for the project's own examples:
+//! the IR after each pass and the C backend's files. Review changes with
+//! `cargo insta review`; they are the diffs users see in pull requests.
+
+use std::path::Path;
+
+use zlmc_tests::repo;
+
+const EXAMPLES: &[&str] = &["commands"];
+
+fn settings(example: &str) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(repo().join("tests/snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s.set_snapshot_suffix(example);
+    s
+}
+
+#[test]
+fn ir_after_each_pass() {
+    for ex in EXAMPLES {
+        let rel = format!("examples/{ex}/model.yaml");
+        let mut model = zlmc::driver::load(&repo().join(&rel)).expect("example loads");
+        let prov = zlmc::driver::provenance(Path::new(&rel));
+        let mut stages = Vec::new();
+        zlmc::driver::optimize(&mut model, &[], |pass, m| {
+            stages.push((
+                pass.to_string(),
+                zlmc::driver::zir_text(m, &prov, &format!("after {pass}")),
+            ))
+        })
+        .expect("passes");
+        settings(ex).bind(|| {
+            for (pass, text) in &stages {
+                insta::assert_snapshot!(format!("ir-after-{pass}"), text);
+            }
+        });
+    }
+}
+
+#[test]
+fn c_backend() {
+    for ex in EXAMPLES {
+        let rel = format!("examples/{ex}/model.yaml");
+        let mut model = zlmc::driver::load(&repo().join(&rel)).expect("example loads");
+        zlmc::driver::optimize(&mut model, &[], |_, _| {}).expect("passes");
+        let c =
+            zlmc_backends::c::emit(&model, &zlmc::driver::provenance(Path::new(&rel))).expect("C");
+        settings(ex).bind(|| {
+            insta::assert_snapshot!("c-header", c.header);
+            insta::assert_snapshot!("c-source", c.source);
+        });
+    }
+}
