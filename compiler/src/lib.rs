@@ -8,5 +8,6 @@ pub mod frontend;
 pub mod import;
 pub mod output;
 pub mod passes;
+pub mod sim;
 
 pub use diag::Diagnostic;

@@ -1,0 +1,6 @@
+//! Simulators that run zlmc's generated programs the way their target machines
+//! would, so `zlmc sim` and the tests can check output and count cycles.
+
+pub mod z80;
+
+pub use z80::{run_cpm, CpmReport, CpmRun, Exit, SimError};
