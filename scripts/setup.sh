@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what zlmc's tests need on a fresh Debian machine (run as root).
 # Host C compiler for the C backend's tests; avr-gcc and avr-libc to check that
-# the generated C also builds for AVR, with its tables in flash; simavr to run it.
+# the generated C also builds for AVR, with its tables in flash; simavr to run it;
+# z80asm and pasmo, the Z80 assemblers users have, to check the Z80 output.
 set -euo pipefail
-packages=(gcc gcc-avr avr-libc simavr)
+packages=(gcc gcc-avr avr-libc simavr z80asm pasmo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

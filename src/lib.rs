@@ -142,7 +142,12 @@ pub fn random_model(rng: &mut Rng, name: &str) -> Model {
         };
         let last = l + 1 == layers;
         data.push(LayerData {
-            weights: DenseWeights { kind, rows: units, cols: inputs, data: w },
+            weights: DenseWeights {
+                kind,
+                rows: units,
+                cols: inputs,
+                data: w,
+            },
             bias,
             shift,
             relu: !last && rng.chance(80),
@@ -150,7 +155,13 @@ pub fn random_model(rng: &mut Rng, name: &str) -> Model {
         inputs = units;
     }
     let labels = (0..inputs).map(|i| format!("c{i}")).collect();
-    lower(name, vec![Encoder::Raw { len: input_len }], Decode::Classify { labels }, acc, data)
+    lower(
+        name,
+        vec![Encoder::Raw { len: input_len }],
+        Decode::Classify { labels },
+        acc,
+        data,
+    )
 }
 
 /// Random input vectors for a model: full-range, small, sparse and all-zero.
@@ -175,9 +186,17 @@ pub fn random_inputs(rng: &mut Rng, len: usize, count: usize) -> Vec<Vec<i16>> {
 pub fn compile_c(dir: &Path, sources: &[PathBuf], exe: &str) -> PathBuf {
     let out = dir.join(exe);
     let mut cmd = Command::new("gcc");
-    cmd.args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1", "-o"])
-        .arg(&out)
-        .args(sources);
+    cmd.args([
+        "-std=c99",
+        "-Wall",
+        "-Wextra",
+        "-pedantic",
+        "-Werror",
+        "-O1",
+        "-o",
+    ])
+    .arg(&out)
+    .args(sources);
     let res = cmd
         .output()
         .expect("gcc is required for the C backend's tests (scripts/setup.sh installs it)");
@@ -204,7 +223,12 @@ pub fn run_exe(exe: &Path, stdin: &[u8]) -> String {
     });
     let out = child.wait_with_output().expect("wait for test program");
     writer.join().expect("stdin writer");
-    assert!(out.status.success(), "{} failed: {:?}", exe.display(), out.status);
+    assert!(
+        out.status.success(),
+        "{} failed: {:?}",
+        exe.display(),
+        out.status
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -242,7 +266,11 @@ fn npy(a: &Array) -> Vec<u8> {
         Array::F32(s, v) => ("<f4", s, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
     };
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -259,9 +287,11 @@ fn npy(a: &Array) -> Vec<u8> {
 pub fn write_npz(path: &Path, arrays: &[(&str, Array)]) {
     let file = std::fs::File::create(path).expect("create npz");
     let mut zip = zip::ZipWriter::new(file);
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, a) in arrays {
-        zip.start_file(format!("{name}.npy"), opts).expect("zip entry");
+        zip.start_file(format!("{name}.npy"), opts)
+            .expect("zip entry");
         std::io::Write::write_all(&mut zip, &npy(a)).expect("zip data");
     }
     zip.finish().expect("finish npz");

@@ -91,13 +91,22 @@ enum Emit {
 }
 
 /// Run zlmc with `args` (program name first) on the given streams; returns the exit code.
-pub fn run(args: Vec<OsString>, stdin: &mut dyn BufRead, stdout: &mut dyn Write, stderr: &mut dyn Write) -> i32 {
+pub fn run(
+    args: Vec<OsString>,
+    stdin: &mut dyn BufRead,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let text = e.render().to_string();
-            let _ = if code == 0 { write!(stdout, "{text}") } else { write!(stderr, "{text}") };
+            let _ = if code == 0 {
+                write!(stdout, "{text}")
+            } else {
+                write!(stderr, "{text}")
+            };
             return code;
         }
     };
@@ -116,17 +125,39 @@ fn io_err(e: std::io::Error) -> Diagnostic {
 
 fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<()> {
     match cmd {
-        Command::Import { format: ImportFormat::Z80ai, model, output, name } => {
+        Command::Import {
+            format: ImportFormat::Z80ai,
+            model,
+            output,
+            name,
+        } => {
             import::import_z80ai(&model, &output, name.as_deref())?;
             writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
         }
-        Command::Run { model, prompt, batch } => {
+        Command::Run {
+            model,
+            prompt,
+            batch,
+        } => {
             let m = driver::load(&model)?;
             run_model(&m, prompt, batch, stdin, out).map_err(io_err)
         }
-        Command::Build { model, target, emit, output, print_after, disable_pass } => {
-            build(&model, target, emit, output.as_deref(), &print_after, &disable_pass, out)
-        }
+        Command::Build {
+            model,
+            target,
+            emit,
+            output,
+            print_after,
+            disable_pass,
+        } => build(
+            &model,
+            target,
+            emit,
+            output.as_deref(),
+            &print_after,
+            &disable_pass,
+            out,
+        ),
         Command::Passes => {
             for p in crate::passes::PASSES {
                 writeln!(out, "{:<16} {}", p.name, p.about).map_err(io_err)?;
@@ -149,7 +180,9 @@ fn build(
         return Err(driver::unknown_pass(p));
     }
     if emit == Emit::Code && output.is_none() {
-        return Err(Diagnostic::new("no output folder").help("pass -o DIR (or --emit zir to print the IR)"));
+        return Err(
+            Diagnostic::new("no output folder").help("pass -o DIR (or --emit zir to print the IR)")
+        );
     }
     let mut model = driver::load(path)?;
     let prov = driver::provenance(path);
@@ -172,7 +205,10 @@ fn build(
             Target::C => {
                 let c = zlmc_backends::c::emit(&model, &prov)
                     .map_err(|e| Diagnostic::in_file(path, format!("cannot generate C: {e}")))?;
-                vec![(c.header_name, c.header.into_bytes()), (c.source_name, c.source.into_bytes())]
+                vec![
+                    (c.header_name, c.header.into_bytes()),
+                    (c.source_name, c.source.into_bytes()),
+                ]
             }
         },
     };
@@ -192,7 +228,10 @@ fn answer(m: &Model, line: &[u8]) -> Vec<u8> {
     // Raw models read whitespace- or comma-separated integers.
     let mut input = vec![0i16; m.input_len()];
     let text = String::from_utf8_lossy(line);
-    for (slot, tok) in input.iter_mut().zip(text.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty())) {
+    for (slot, tok) in input.iter_mut().zip(
+        text.split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty()),
+    ) {
         *slot = tok.parse::<i64>().map(|v| v as i16).unwrap_or(0);
     }
     let r = interp::step(&m.graph, &input);
@@ -216,7 +255,13 @@ fn read_line(stdin: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
     Ok(Some(buf))
 }
 
-fn run_model(m: &Model, prompt: Option<String>, batch: bool, stdin: &mut dyn BufRead, out: &mut dyn Write) -> std::io::Result<()> {
+fn run_model(
+    m: &Model,
+    prompt: Option<String>,
+    batch: bool,
+    stdin: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if let Some(p) = prompt {
         out.write_all(&answer(m, p.as_bytes()))?;
         return out.write_all(b"\n");

@@ -26,12 +26,19 @@ pub fn load(path: &Path) -> Result<Model> {
             zlmc_ir::text::parse_model(&text)
                 .map_err(|e| Diagnostic::in_file(path, e.message).at(Some((e.line, e.col))))
         }
-        _ => Err(Diagnostic::in_file(path, "unknown model file type: expected .yaml, .yml or .zir")),
+        _ => Err(Diagnostic::in_file(
+            path,
+            "unknown model file type: expected .yaml, .yml or .zir",
+        )),
     }
 }
 
 /// Run the pass pipeline, skipping `disabled`; `after` sees the model after each pass.
-pub fn optimize(model: &mut Model, disabled: &[String], after: impl FnMut(&str, &Model)) -> Result<()> {
+pub fn optimize(
+    model: &mut Model,
+    disabled: &[String],
+    after: impl FnMut(&str, &Model),
+) -> Result<()> {
     for d in disabled {
         if !passes::exists(d) {
             return Err(unknown_pass(d));

@@ -49,8 +49,10 @@ pub fn import_z80ai(npz_path: &Path, dir: &Path, name: Option<&str>) -> Result<(
         None => default_name(npz_path),
     };
     if !is_identifier(&name) {
-        return Err(Diagnostic::new(format!("model name `{name}` is not an identifier"))
-            .help("pass --name with letters, digits and _"));
+        return Err(
+            Diagnostic::new(format!("model name `{name}` is not an identifier"))
+                .help("pass --name with letters, digits and _"),
+        );
     }
     let weights = relative_to(npz_path, dir)?;
     let yaml = spec_text(&name, &weights, &arch, charset, npz_path);
@@ -61,11 +63,21 @@ pub fn import_z80ai(npz_path: &Path, dir: &Path, name: Option<&str>) -> Result<(
 fn default_name(npz: &Path) -> String {
     let folder = std::path::absolute(npz)
         .ok()
-        .and_then(|p| p.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned()))
+        .and_then(|p| {
+            p.parent()
+                .and_then(|p| p.file_name())
+                .map(|s| s.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| "model".into());
     let mut s: String = folder
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         s.insert_str(0, "m_");
@@ -76,7 +88,8 @@ fn default_name(npz: &Path) -> String {
 /// `target`'s path as seen from folder `from` (which may not exist yet).
 fn relative_to(target: &Path, from: &Path) -> Result<String> {
     let abs = |p: &Path| {
-        std::path::absolute(p).map_err(|e| Diagnostic::in_file(p, format!("cannot resolve path: {e}")))
+        std::path::absolute(p)
+            .map_err(|e| Diagnostic::in_file(p, format!("cannot resolve path: {e}")))
     };
     let t = normalize(&abs(target)?);
     let f = normalize(&abs(from)?);
@@ -132,7 +145,12 @@ pub fn yaml_quote(bytes: &[u8]) -> String {
 fn spec_text(name: &str, weights: &str, arch: &Architecture, charset: &[u8], npz: &Path) -> String {
     let half = arch.input_size / 2;
     let mut s = String::new();
-    let _ = writeln!(s, "# Imported by zlmc {} from {} (a z80ai export).", crate::driver::VERSION, npz.display());
+    let _ = writeln!(
+        s,
+        "# Imported by zlmc {} from {} (a z80ai export).",
+        crate::driver::VERSION,
+        npz.display()
+    );
     let _ = writeln!(s, "zlmc: 1");
     let _ = writeln!(s, "name: {name}");
     let _ = writeln!(s, "weights: {}", yaml_quote(weights.as_bytes()));
@@ -143,10 +161,19 @@ fn spec_text(name: &str, weights: &str, arch: &Architecture, charset: &[u8], npz
     let _ = writeln!(s, "  weights: int2");
     let _ = writeln!(s, "  accumulator: 16");
     let _ = writeln!(s, "layers:");
-    let sizes: Vec<usize> = arch.hidden_sizes.iter().copied().chain([arch.num_classes]).collect();
+    let sizes: Vec<usize> = arch
+        .hidden_sizes
+        .iter()
+        .copied()
+        .chain([arch.num_classes])
+        .collect();
     for (i, units) in sizes.iter().enumerate() {
         let act = if i + 1 < sizes.len() { "relu" } else { "none" };
-        let _ = writeln!(s, "  - {{name: fc{}, units: {units}, shift: 2, activation: {act}}}", i + 1);
+        let _ = writeln!(
+            s,
+            "  - {{name: fc{}, units: {units}, shift: 2, activation: {act}}}",
+            i + 1
+        );
     }
     let _ = writeln!(s, "output:");
     let _ = writeln!(s, "  generate:");

@@ -15,17 +15,31 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<()> {
         .map_err(|e| Diagnostic::in_file(dir, format!("cannot resolve output folder: {e}")))?;
     // The temporary folder goes in the nearest folder that exists, so that
     // missing parents are only created once everything else succeeded.
-    let mut parent: PathBuf = dir.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    let mut parent: PathBuf = dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
     while !parent.is_dir() {
         match parent.parent() {
             Some(p) => parent = p.to_path_buf(),
-            None => return Err(Diagnostic::in_file(dir, "cannot create output folder: no existing parent folder")),
+            None => {
+                return Err(Diagnostic::in_file(
+                    dir,
+                    "cannot create output folder: no existing parent folder",
+                ))
+            }
         }
     }
     if dir.exists() && !dir.is_dir() {
-        return Err(Diagnostic::in_file(dir, "output path exists and is not a folder"));
+        return Err(Diagnostic::in_file(
+            dir,
+            "output path exists and is not a folder",
+        ));
     }
-    let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     let tmp = parent.join(format!(".{base}.zlmc-tmp-{}", std::process::id()));
     let io = |e: std::io::Error, p: &Path| Diagnostic::in_file(p, format!("cannot write: {e}"));
     let result = (|| {

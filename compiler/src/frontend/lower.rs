@@ -6,14 +6,30 @@ use zlmc_ir::{Decode, Elem, Encoder, Graph, Model, Op, Type, Weights};
 use super::quantize::LayerData;
 
 /// Build the unoptimized model from checked parts.
-pub fn lower(name: &str, encoders: Vec<Encoder>, decode: Decode, acc: Elem, layers: Vec<LayerData>) -> Model {
+pub fn lower(
+    name: &str,
+    encoders: Vec<Encoder>,
+    decode: Decode,
+    acc: Elem,
+    layers: Vec<LayerData>,
+) -> Model {
     let mut g = Graph::new();
     let len: usize = encoders.iter().map(Encoder::len).sum();
     let mut x = g.add(Op::Input { len }, Type::i16s(len), &[]);
     for l in layers {
         let units = l.weights.rows;
-        let accs = Type::Vec { elem: acc, len: units };
-        let m = g.add(Op::MatMul { weights: Weights::Dense(l.weights), acc }, accs, &[x]);
+        let accs = Type::Vec {
+            elem: acc,
+            len: units,
+        };
+        let m = g.add(
+            Op::MatMul {
+                weights: Weights::Dense(l.weights),
+                acc,
+            },
+            accs,
+            &[x],
+        );
         let b = g.add(Op::Bias { values: l.bias }, accs, &[m]);
         x = g.add(Op::Shift { amount: l.shift }, Type::i16s(units), &[b]);
         if l.relu {
@@ -21,5 +37,10 @@ pub fn lower(name: &str, encoders: Vec<Encoder>, decode: Decode, acc: Elem, laye
         }
     }
     g.add(Op::Argmax, Type::Index, &[x]);
-    Model { name: name.to_string(), encoders, decode, graph: g }
+    Model {
+        name: name.to_string(),
+        encoders,
+        decode,
+        graph: g,
+    }
 }

@@ -47,8 +47,16 @@ pub fn load_spec(path: &Path) -> Result<Model> {
             .help("`weights:` is relative to the spec's folder"));
     }
     let tensors = read_weights(&weights_path)?;
-    let layers = quantize::layer_tensors(&spec, &checked, &tensors, &weights_path, &|p, m| src.error(p, m))?;
-    Ok(lower::lower(&spec.name, checked.encoders, checked.decode, checked.acc, layers))
+    let layers = quantize::layer_tensors(&spec, &checked, &tensors, &weights_path, &|p, m| {
+        src.error(p, m)
+    })?;
+    Ok(lower::lower(
+        &spec.name,
+        checked.encoders,
+        checked.decode,
+        checked.acc,
+        layers,
+    ))
 }
 
 /// serde_yaml's message without its own " at line L column C" suffix
@@ -91,7 +99,8 @@ pub struct Checked {
 /// Whether `s` is a C identifier (model names become file and symbol names).
 pub fn is_identifier(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    c.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -99,7 +108,10 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
     use PathStep::{Item, Key};
     if spec.zlmc != spec::SPEC_VERSION {
         return Err(src
-            .error(&[Key("zlmc")], format!("unsupported spec version {}", spec.zlmc))
+            .error(
+                &[Key("zlmc")],
+                format!("unsupported spec version {}", spec.zlmc),
+            )
             .help(format!("this zlmc reads version {}", spec::SPEC_VERSION)));
     }
     if !is_identifier(&spec.name) {
@@ -118,13 +130,19 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
     let acc = Elem::from_bits(spec.numerics.accumulator).ok_or_else(|| {
         src.error(
             &[Key("numerics"), Key("accumulator")],
-            format!("unsupported accumulator width {}", spec.numerics.accumulator),
+            format!(
+                "unsupported accumulator width {}",
+                spec.numerics.accumulator
+            ),
         )
         .help("16 (as z80ai) or 32")
     })?;
     if let Some(q) = &spec.numerics.quantize {
         if !(q.weight_scale.is_finite() && q.bias_scale.is_finite()) {
-            return Err(src.error(&[Key("numerics"), Key("quantize")], "quantize scales must be finite numbers"));
+            return Err(src.error(
+                &[Key("numerics"), Key("quantize")],
+                "quantize scales must be finite numbers",
+            ));
         }
     }
     if spec.input.is_empty() {
@@ -138,12 +156,20 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
                 check_buckets(buckets, src, &at)?;
                 Encoder::QueryTrigram { buckets, value }
             }
-            InputSpec::ContextNgram { buckets, length, value } => {
+            InputSpec::ContextNgram {
+                buckets,
+                length,
+                value,
+            } => {
                 check_buckets(buckets, src, &at)?;
                 if length == 0 || length > 64 {
                     return Err(src.error(&at, format!("context length {length} must be 1..=64")));
                 }
-                Encoder::ContextNgram { buckets, length, value }
+                Encoder::ContextNgram {
+                    buckets,
+                    length,
+                    value,
+                }
             }
             InputSpec::Raw { size } => {
                 if size == 0 {
@@ -154,25 +180,41 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
         };
         encoders.push(enc);
     }
-    let raw = encoders.iter().filter(|e| matches!(e, Encoder::Raw { .. })).count();
+    let raw = encoders
+        .iter()
+        .filter(|e| matches!(e, Encoder::Raw { .. }))
+        .count();
     if raw > 0 && raw < encoders.len() {
-        return Err(src.error(&[Key("input")], "raw inputs cannot be mixed with text encoders"));
+        return Err(src.error(
+            &[Key("input")],
+            "raw inputs cannot be mixed with text encoders",
+        ));
     }
     if spec.layers.is_empty() {
         return Err(src.error(&[Key("layers")], "the model has no layers"));
     }
     for (i, l) in spec.layers.iter().enumerate() {
         if l.units == 0 {
-            return Err(src.error(&[Key("layers"), Item(i), Key("units")], format!("layer {} has 0 units", l.name)));
+            return Err(src.error(
+                &[Key("layers"), Item(i), Key("units")],
+                format!("layer {} has 0 units", l.name),
+            ));
         }
         if l.shift >= acc.bits() {
             return Err(src.error(
                 &[Key("layers"), Item(i), Key("shift")],
-                format!("shift {} does not fit a {}-bit accumulator", l.shift, acc.bits()),
+                format!(
+                    "shift {} does not fit a {}-bit accumulator",
+                    l.shift,
+                    acc.bits()
+                ),
             ));
         }
         if spec.layers[..i].iter().any(|p| p.name == l.name) {
-            return Err(src.error(&[Key("layers"), Item(i), Key("name")], format!("layer name {} used twice", l.name)));
+            return Err(src.error(
+                &[Key("layers"), Item(i), Key("name")],
+                format!("layer name {} used twice", l.name),
+            ));
         }
     }
     let classes = spec.layers.last().expect("non-empty").units;
@@ -181,12 +223,16 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
             if labels.is_empty() {
                 return Err(src.error(&[Key("output"), Key("classify")], "no class labels"));
             }
-            Decode::Classify { labels: labels.clone() }
+            Decode::Classify {
+                labels: labels.clone(),
+            }
         }
         OutputSpec::Generate(g) => {
             let at = [Key("output"), Key("generate"), Key("charset")];
             if g.charset.is_empty() {
-                return Err(src.error(&at, "empty charset").help("one character per output class, the end-of-sequence class included"));
+                return Err(src
+                    .error(&at, "empty charset")
+                    .help("one character per output class, the end-of-sequence class included"));
             }
             if let Some(c) = g.charset.chars().find(|c| !c.is_ascii()) {
                 return Err(src.error(&at, format!("charset character {c:?} is not ASCII")));
@@ -196,17 +242,33 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
                 Eos::Last => charset.len() - 1,
                 Eos::Keyword(k) if k == "last" => charset.len() - 1,
                 Eos::Keyword(k) => {
-                    return Err(src.error(&[Key("output"), Key("generate"), Key("eos")], format!("eos must be `last` or a class index, not `{k}`")))
+                    return Err(src.error(
+                        &[Key("output"), Key("generate"), Key("eos")],
+                        format!("eos must be `last` or a class index, not `{k}`"),
+                    ))
                 }
                 Eos::Index(i) if *i < charset.len() => *i,
                 Eos::Index(i) => {
-                    return Err(src.error(&[Key("output"), Key("generate"), Key("eos")], format!("eos class {i} is outside the charset ({} classes)", charset.len())))
+                    return Err(src.error(
+                        &[Key("output"), Key("generate"), Key("eos")],
+                        format!(
+                            "eos class {i} is outside the charset ({} classes)",
+                            charset.len()
+                        ),
+                    ))
                 }
             };
             if g.max_length == 0 {
-                return Err(src.error(&[Key("output"), Key("generate"), Key("max_length")], "max_length must be at least 1"));
+                return Err(src.error(
+                    &[Key("output"), Key("generate"), Key("max_length")],
+                    "max_length must be at least 1",
+                ));
             }
-            Decode::Generate { charset, eos, max_length: g.max_length }
+            Decode::Generate {
+                charset,
+                eos,
+                max_length: g.max_length,
+            }
         }
     };
     let named = match &decode {
@@ -221,16 +283,27 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
         ));
     }
     if matches!(decode, Decode::Generate { .. }) && raw > 0 {
-        return Err(src.error(&[Key("output")], "generation needs text input encoders, not raw"));
+        return Err(src.error(
+            &[Key("output")],
+            "generation needs text input encoders, not raw",
+        ));
     }
-    Ok(Checked { encoders, decode, kind, acc })
+    Ok(Checked {
+        encoders,
+        decode,
+        kind,
+        acc,
+    })
 }
 
 fn check_buckets(buckets: usize, src: &Source, at: &[PathStep]) -> Result<()> {
     if buckets.is_power_of_two() && buckets <= 65536 {
         Ok(())
     } else {
-        Err(src.error(at, format!("{buckets} buckets: must be a power of two (the hash is masked)")))
+        Err(src.error(
+            at,
+            format!("{buckets} buckets: must be a power of two (the hash is masked)"),
+        ))
     }
 }
 

@@ -53,7 +53,9 @@ pub fn parse_npy(b: &[u8]) -> std::result::Result<Tensor, String> {
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
     let fortran = dict_value(header, "fortran_order").ok_or("header has no fortran_order")?;
     if fortran.trim() != "False" {
-        return Err("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into());
+        return Err(
+            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into(),
+        );
     }
     let shape_s = dict_value(header, "shape").ok_or("header has no shape")?;
     let shape: Vec<usize> = shape_s
@@ -61,30 +63,94 @@ pub fn parse_npy(b: &[u8]) -> std::result::Result<Tensor, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape {shape_s}")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("bad shape {shape_s}"))
+        })
         .collect::<std::result::Result<_, _>>()?;
     let body = &b[hstart + hlen..];
     let n: usize = shape.iter().product();
     let (order, kind, size) = split_descr(descr)?;
     let need = n.checked_mul(size).ok_or("array too large")?;
     if body.len() < need {
-        return Err(format!("data holds {} bytes, shape needs {need}", body.len()));
+        return Err(format!(
+            "data holds {} bytes, shape needs {need}",
+            body.len()
+        ));
     }
     if order == '>' && size > 1 {
         return Err(format!("big-endian dtype {descr} is not supported"));
     }
     let chunks = body[..need].chunks_exact(size.max(1));
     let (dtype, data) = match (kind, size) {
-        ('S', _) => (format!("bytes{size}"), TensorData::Bytes(body[..need].to_vec())),
-        ('i', 1) => ("int8".into(), TensorData::Int(chunks.map(|c| c[0] as i8 as i64).collect())),
-        ('u', 1) | ('b', 1) => ("uint8".into(), TensorData::Int(chunks.map(|c| c[0] as i64).collect())),
-        ('i', 2) => ("int16".into(), TensorData::Int(chunks.map(|c| i16::from_le_bytes([c[0], c[1]]) as i64).collect())),
-        ('u', 2) => ("uint16".into(), TensorData::Int(chunks.map(|c| u16::from_le_bytes([c[0], c[1]]) as i64).collect())),
-        ('i', 4) => ("int32".into(), TensorData::Int(chunks.map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect())),
-        ('u', 4) => ("uint32".into(), TensorData::Int(chunks.map(|c| u32::from_le_bytes(c.try_into().unwrap()) as i64).collect())),
-        ('i', 8) => ("int64".into(), TensorData::Int(chunks.map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())),
-        ('f', 4) => ("float32".into(), TensorData::Float(chunks.map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect())),
-        ('f', 8) => ("float64".into(), TensorData::Float(chunks.map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect())),
+        ('S', _) => (
+            format!("bytes{size}"),
+            TensorData::Bytes(body[..need].to_vec()),
+        ),
+        ('i', 1) => (
+            "int8".into(),
+            TensorData::Int(chunks.map(|c| c[0] as i8 as i64).collect()),
+        ),
+        ('u', 1) | ('b', 1) => (
+            "uint8".into(),
+            TensorData::Int(chunks.map(|c| c[0] as i64).collect()),
+        ),
+        ('i', 2) => (
+            "int16".into(),
+            TensorData::Int(
+                chunks
+                    .map(|c| i16::from_le_bytes([c[0], c[1]]) as i64)
+                    .collect(),
+            ),
+        ),
+        ('u', 2) => (
+            "uint16".into(),
+            TensorData::Int(
+                chunks
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64)
+                    .collect(),
+            ),
+        ),
+        ('i', 4) => (
+            "int32".into(),
+            TensorData::Int(
+                chunks
+                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+                    .collect(),
+            ),
+        ),
+        ('u', 4) => (
+            "uint32".into(),
+            TensorData::Int(
+                chunks
+                    .map(|c| u32::from_le_bytes(c.try_into().unwrap()) as i64)
+                    .collect(),
+            ),
+        ),
+        ('i', 8) => (
+            "int64".into(),
+            TensorData::Int(
+                chunks
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            ),
+        ),
+        ('f', 4) => (
+            "float32".into(),
+            TensorData::Float(
+                chunks
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                    .collect(),
+            ),
+        ),
+        ('f', 8) => (
+            "float64".into(),
+            TensorData::Float(
+                chunks
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            ),
+        ),
         _ => return Err(format!("unsupported dtype {descr}")),
     };
     Ok(Tensor { shape, dtype, data })
@@ -104,7 +170,9 @@ fn split_descr(d: &str) -> std::result::Result<(char, char, usize), String> {
 /// The text of `key`'s value in a Python dict literal (values here have no nested dicts).
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let at = header.find(&format!("'{key}'"))?;
-    let rest = header[at + key.len() + 2..].trim_start().strip_prefix(':')?;
+    let rest = header[at + key.len() + 2..]
+        .trim_start()
+        .strip_prefix(':')?;
     let rest = rest.trim_start();
     let end = if rest.starts_with('(') {
         rest.find(')')? + 1

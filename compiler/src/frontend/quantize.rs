@@ -70,7 +70,8 @@ pub fn layer_tensors(
         }
         let data = weight_values(wname, wt, checked.kind, spec, weights_path, inputs)
             .map_err(|m| err(&at, m))?;
-        let bias = bias_values(bname, bt, checked.acc, spec, weights_path).map_err(|m| err(&at, m))?;
+        let bias =
+            bias_values(bname, bt, checked.acc, spec, weights_path).map_err(|m| err(&at, m))?;
         out.push(LayerData {
             weights: DenseWeights {
                 kind: checked.kind,
@@ -105,11 +106,25 @@ fn find<'t>(
     Err(names)
 }
 
-fn missing(err: &Locate, at: &[PathStep], file: &Path, names: &[String], tensors: &TensorMap) -> Diagnostic {
-    let have: Vec<&str> = tensors.keys().map(String::as_str).filter(|k| !k.starts_with('_')).collect();
+fn missing(
+    err: &Locate,
+    at: &[PathStep],
+    file: &Path,
+    names: &[String],
+    tensors: &TensorMap,
+) -> Diagnostic {
+    let have: Vec<&str> = tensors
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with('_'))
+        .collect();
     err(
         at,
-        format!("tensor `{}` not found in {}", names.join("` or `"), file.display()),
+        format!(
+            "tensor `{}` not found in {}",
+            names.join("` or `"),
+            file.display()
+        ),
     )
     .help(format!("the file holds: {}", have.join(", ")))
 }
@@ -171,7 +186,13 @@ fn weight_values(
     }
 }
 
-fn bias_values(name: &str, t: &Tensor, acc: Elem, spec: &Spec, file: &Path) -> std::result::Result<Vec<i64>, String> {
+fn bias_values(
+    name: &str,
+    t: &Tensor,
+    acc: Elem,
+    spec: &Spec,
+    file: &Path,
+) -> std::result::Result<Vec<i64>, String> {
     match &t.data {
         TensorData::Int(v) => v
             .iter()

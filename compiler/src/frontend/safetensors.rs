@@ -22,10 +22,22 @@ pub fn read_safetensors(path: &Path) -> Result<TensorMap> {
         let (dtype, data) = match view.dtype() {
             Dtype::I8 => ("int8", ints(1, |c| c[0] as i8 as i64)),
             Dtype::U8 => ("uint8", ints(1, |c| c[0] as i64)),
-            Dtype::I16 => ("int16", ints(2, |c| i16::from_le_bytes([c[0], c[1]]) as i64)),
-            Dtype::U16 => ("uint16", ints(2, |c| u16::from_le_bytes([c[0], c[1]]) as i64)),
-            Dtype::I32 => ("int32", ints(4, |c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)),
-            Dtype::I64 => ("int64", ints(8, |c| i64::from_le_bytes(c.try_into().expect("8 bytes")))),
+            Dtype::I16 => (
+                "int16",
+                ints(2, |c| i16::from_le_bytes([c[0], c[1]]) as i64),
+            ),
+            Dtype::U16 => (
+                "uint16",
+                ints(2, |c| u16::from_le_bytes([c[0], c[1]]) as i64),
+            ),
+            Dtype::I32 => (
+                "int32",
+                ints(4, |c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64),
+            ),
+            Dtype::I64 => (
+                "int64",
+                ints(8, |c| i64::from_le_bytes(c.try_into().expect("8 bytes"))),
+            ),
             Dtype::F32 => (
                 "float32",
                 TensorData::Float(
@@ -42,12 +54,21 @@ pub fn read_safetensors(path: &Path) -> Result<TensorMap> {
                         .collect(),
                 ),
             ),
-            Dtype::F16 => ("float16", TensorData::Float(b.chunks_exact(2).map(|c| f16(u16::from_le_bytes([c[0], c[1]]))).collect())),
+            Dtype::F16 => (
+                "float16",
+                TensorData::Float(
+                    b.chunks_exact(2)
+                        .map(|c| f16(u16::from_le_bytes([c[0], c[1]])))
+                        .collect(),
+                ),
+            ),
             Dtype::BF16 => (
                 "bfloat16",
                 TensorData::Float(
                     b.chunks_exact(2)
-                        .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64)
+                        .map(|c| {
+                            f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64
+                        })
                         .collect(),
                 ),
             ),

@@ -249,7 +249,9 @@ fn find_item(lines: &[&str], from: usize, parent_indent: i64, n: usize) -> Optio
         if text.trim().is_empty() {
             continue;
         }
-        if (indent as i64) < parent_indent || ((indent as i64) == parent_indent && !text.trim_start().starts_with('-')) {
+        if (indent as i64) < parent_indent
+            || ((indent as i64) == parent_indent && !text.trim_start().starts_with('-'))
+        {
             return None;
         }
         if text.trim_start().starts_with('-') {

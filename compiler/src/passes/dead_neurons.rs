@@ -80,7 +80,9 @@ fn constant_output(g: &Graph, m1: NodeId, chain: &[NodeId], i: usize) -> i64 {
 fn fold_column(g: &mut Graph, m2: NodeId, i: usize, c: i64) {
     let (col, acc) = match &g.node(m2).op {
         Op::MatMul { weights, acc } => (
-            (0..weights.rows()).map(|r| weights.get(r, i) as i64).collect::<Vec<_>>(),
+            (0..weights.rows())
+                .map(|r| weights.get(r, i) as i64)
+                .collect::<Vec<_>>(),
             *acc,
         ),
         _ => unreachable!(),
@@ -110,7 +112,13 @@ fn bias_after(g: &mut Graph, m: NodeId) -> NodeId {
     }
     let ty = g.node(m).ty;
     let len = ty.len().expect("matmul yields a vector");
-    g.insert_after(m, Op::Bias { values: vec![0; len] }, ty)
+    g.insert_after(
+        m,
+        Op::Bias {
+            values: vec![0; len],
+        },
+        ty,
+    )
 }
 
 /// Drop neuron `i`: row `i` of `m1` and element `i` of every node in `chain`.

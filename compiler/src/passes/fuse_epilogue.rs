@@ -30,7 +30,11 @@ pub fn run(model: &mut Model) {
         };
         let last = relu.unwrap_or(shift);
         let ep = g.add(
-            Op::Epilogue { bias, shift: amount, relu: relu.is_some() },
+            Op::Epilogue {
+                bias,
+                shift: amount,
+                relu: relu.is_some(),
+            },
             Type::i16s(len),
             &[src],
         );

@@ -60,7 +60,10 @@ pub fn run_pipeline(
             continue;
         }
         (pass.run)(model);
-        verify_model(model).map_err(|error| PassError { pass: pass.name, error })?;
+        verify_model(model).map_err(|error| PassError {
+            pass: pass.name,
+            error,
+        })?;
         after(pass.name, model);
     }
     Ok(())
