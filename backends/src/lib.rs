@@ -1,6 +1,7 @@
 //! zlmc's code generators, one folder per target.
 
 pub mod c;
+pub mod z80;
 
 /// Where a generated file came from, recorded in its header comment.
 #[derive(Debug, Clone, PartialEq, Eq)]

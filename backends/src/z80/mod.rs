@@ -1,0 +1,24 @@
+//! The Z80 backend's foundation: a typed instruction list that knows each
+//! instruction's size, T-states and encoding, prints Zilog syntax that z80asm (1.8) and
+//! pasmo (0.5.3) both assemble to the very bytes [`assemble`] produces, and parses that
+//! syntax back (for the hand-written runtime sources).
+//!
+//! A program is a `Vec<Item>`; printing writes one line per item, so an item's index is
+//! its line in the `.asm` file, which is how [`AsmError`] points at it.
+
+mod asm;
+mod expr;
+mod isa;
+mod parse;
+mod print;
+
+pub use asm::{
+    assemble, is_identifier, is_reserved, AsmError, AsmErrorKind, Assembled, Data, Item,
+};
+pub use expr::{EvalError, Expr, Symbols};
+pub use isa::{
+    AluOp, BcDe, Cond, EncodeError, HlIx, Idx, Index, Inst, JrCond, Loc8, Mem8, Pair, Reg16, Reg8,
+    RotOp, Src8, StackReg, Tstates,
+};
+pub use parse::{parse, ParseError};
+pub use print::print;
