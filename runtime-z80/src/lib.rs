@@ -1,1 +1,168 @@
-//! Device-side Z80 sources (CP/M chat front-end) that zlmc embeds and emits beside Z80 models. They arrive with the Z80 backend.
+//! Device-side Z80 sources: the hand-written CP/M front-ends that zlmc puts in
+//! front of a generated Z80 model to make a `.COM` program.
+//!
+//! There are two, one per kind of text model, each a self-contained assembly
+//! text in the portable syntax of `zlmc_backends::z80` (it parses with
+//! `zlmc_backends::z80::parse`, and its printed form assembles to the same
+//! bytes with z80asm and pasmo):
+//!
+//! - [`CHAT_ASM`]: character-generation models, behaving like z80ai's
+//!   `CHAT.COM`;
+//! - [`CLASSIFY_ASM`]: text classifiers, the same front-end with one step per
+//!   line and a label as the answer.
+//!
+//! # How a program is put together
+//!
+//! ```text
+//!         org 0x100
+//! QBUCKETS: equ 128           ; the constants (see *_CONSTANTS), then
+//! ...
+//! <CHAT_ASM or CLASSIFY_ASM>  ; this text: `start:` is its first label
+//! <the generated model>       ; zin, model_step, charset or labels
+//! ```
+//!
+//! The constants come first because the runtime uses some of them where a
+//! value must be known when it is read (`ds CTXLEN`). The runtime emits its
+//! first byte at its label `start`, so the program starts at 0x100 as CP/M
+//! requires. Every other name it defines starts with [`PREFIX`] (`rt_`); the
+//! generated code must not define such names.
+//!
+//! # Constants (defined with `equ` before the runtime)
+//!
+//! | name | meaning | range |
+//! |---|---|---|
+//! | `QBUCKETS` | query trigram buckets; 0 if the model has no query encoder | 0 or a power of two ≤ 256 |
+//! | `QOFFSET` | word index of the first query bucket in `zin` | |
+//! | `QVALUE` | added (16-bit, wrapping) to a bucket per trigram | int16 |
+//! | `CBUCKETS` | context n-gram buckets; 0 if none (chat only) | 0 or a power of two ≤ 256 |
+//! | `COFFSET` | word index of the first context bucket (chat only) | |
+//! | `CVALUE` | added per context n-gram (chat only) | int16 |
+//! | `CTXLEN` | context length in bytes (chat only) | 0–255 |
+//! | `ZIN_LEN` | words in `zin` | ≥ 1 |
+//! | `MAXLEN` | most characters in one reply (chat only) | 0–65535 |
+//! | `EOS` | the end-of-sequence class (chat only) | 0–255 |
+//! | `STACK_TOP` | the initial SP | ≤ 0xDC00 |
+//!
+//! # Symbols the generated code defines (after the runtime)
+//!
+//! - `zin`: `ZIN_LEN` little-endian int16 words, the model's input. The
+//!   runtime rewrites all of it before every step (zeroes, then adds the
+//!   buckets), so the model may use it as scratch.
+//! - `model_init`: the model's one-time setup, called once at `start` before
+//!   any step (it may clobber every register but SP).
+//! - `model_step`: one inference step on `zin`; returns the class in A
+//!   (classes 0–255). It may clobber every register, IX, IY and the
+//!   alternate set, and may `di`/`ei` as long as it leaves interrupts as it
+//!   found them before it returns (the runtime then calls the BDOS). It is
+//!   called with SP = `STACK_TOP - 4`.
+//! - chat: `charset`, one byte per class, the character it prints.
+//! - classify: `labels`, one `dw` per class pointing at a `$`-terminated
+//!   string.
+//!
+//! # Memory
+//!
+//! Besides `zin` and its own code, the runtime uses a few bytes of its own
+//! (`ds`, inside the file): the BDOS 10 line buffer (size byte 127, length,
+//! 128 bytes of text and pad), a query trigram count, and for chat the
+//! context (`CTXLEN` bytes) and a reply counter. It reads CP/M's command tail
+//! at 0x80–0xFF and writes nothing outside its own bytes and `zin`. Its stack
+//! use below `STACK_TOP` is at most [`STACK_BYTES`], plus what `model_step`
+//! uses below its own return address.
+//!
+//! # Behaviour and what is printed
+//!
+//! With a command tail (`CHAT some words`; CP/M has put a space before it
+//! and upper-cased it, which the encoder's rules make harmless) the program
+//! prints the answer and warm-boots: the output is exactly the answer.
+//!
+//! Without one it loops: it prints CR LF and `> ` (BDOS 9), reads a line
+//! (BDOS 10, at most [`LINE_MAX`] bytes; the BDOS echoes the typed keys and a
+//! lone CR), prints CR LF, and then:
+//! - an empty line: prompts again;
+//! - a line whose first byte is `!`: warm-boots (after that CR LF);
+//! - otherwise: prints the answer and prompts again.
+//!
+//! The answer has no line end of its own: the next prompt's CR LF, or the
+//! CCP's after a command-tail answer, ends the line — exactly as z80ai's
+//! `CHAT.COM` does. So one exchange reads
+//! `"\r\n> " + echo + "\r" + "\r\n" + answer`, and a harness finds the
+//! answer between `"\r\r\n"` after the echo and the next `"\r\n> "` (or the
+//! end of the output), or simply passes the query as the command tail.
+//!
+//! - chat: the answer is `charset[c]` for each generated class `c`, printed
+//!   with BDOS 2 as soon as it is predicted, until `EOS` or `MAXLEN`
+//!   characters (so a reply takes up to `MAXLEN + 1` steps, as in
+//!   `zlmc_ir::interp::reply`);
+//! - classify: the answer is `labels[c]`, printed with BDOS 9.
+//!
+//! # Encoding (bit-exact with `zlmc_ir::interp::encode_query` and `encode_context`)
+//!
+//! Before each step the runtime sets `zin` to zero, then adds `QVALUE` to
+//! word `QOFFSET + (h & (QBUCKETS-1))` for every trigram hash `h` of the
+//! query (leading spaces dropped, A–Z lower-cased, a space added each side),
+//! and, for chat, `CVALUE` to word `COFFSET + (h & (CBUCKETS-1))` for every
+//! position-seeded 1-, 2- and 3-gram hash of the context (the last `CTXLEN`
+//! reply characters, lower-cased, spaces at first). The query trigrams are
+//! hashed once per reply into a list of bucket numbers kept in the line
+//! buffer; only adding them up happens per step. The hashes are computed in
+//! 8 bits, which is exact because only `h mod 256` reaches a bucket number.
+//!
+//! # Size and speed
+//!
+//! Measured on zlmc's CP/M emulator (`cargo test -p zlmc-runtime-z80 --test
+//! figures -- --nocapture` prints them), for tinychat's shape (`ZIN_LEN` 256,
+//! 128 query and 128 context buckets, `CTXLEN` 8):
+//!
+//! - size: chat 505 bytes (356 of code, 149 of strings and buffers, of which
+//!   `CTXLEN` are the context), classify 364 bytes (225 and 139);
+//! - hashing the query, once per reply: about 190 T-states per byte (1,135 for
+//!   a 5-byte query, 23,777 for 127 bytes);
+//! - filling `zin` before each step: 21 T-states per byte of `zin` to zero it
+//!   (10,795 for 256 words), 138 per query trigram, and 4,673 for the context
+//!   (21 n-grams): 16,162 for a 5-byte query, 32,998 for 127 bytes.
+
+/// The CP/M front-end for character-generation models; see the crate docs.
+pub const CHAT_ASM: &str = include_str!("chat.asm");
+
+/// The CP/M front-end for text classifiers; see the crate docs.
+pub const CLASSIFY_ASM: &str = include_str!("classify.asm");
+
+/// The constants [`CHAT_ASM`] uses, which the generated code defines with
+/// `equ` before it.
+pub const CHAT_CONSTANTS: &[&str] = &[
+    "QBUCKETS",
+    "QOFFSET",
+    "QVALUE",
+    "CBUCKETS",
+    "COFFSET",
+    "CVALUE",
+    "CTXLEN",
+    "ZIN_LEN",
+    "MAXLEN",
+    "EOS",
+    "STACK_TOP",
+];
+
+/// The labels [`CHAT_ASM`] uses, which the generated code defines after it.
+pub const CHAT_SYMBOLS: &[&str] = &["zin", "model_init", "model_step", "charset"];
+
+/// The constants [`CLASSIFY_ASM`] uses, which the generated code defines with
+/// `equ` before it.
+pub const CLASSIFY_CONSTANTS: &[&str] = &["QBUCKETS", "QOFFSET", "QVALUE", "ZIN_LEN", "STACK_TOP"];
+
+/// The labels [`CLASSIFY_ASM`] uses, which the generated code defines after it.
+pub const CLASSIFY_SYMBOLS: &[&str] = &["zin", "model_init", "model_step", "labels"];
+
+/// The entry label, the runtime's first byte (at 0x100).
+pub const ENTRY: &str = "start";
+
+/// The prefix of every other name the runtimes define.
+pub const PREFIX: &str = "rt_";
+
+/// The longest line the chat loop reads (the BDOS 10 buffer size); a command
+/// tail is at most 127 bytes too.
+pub const LINE_MAX: usize = 127;
+
+/// The most stack the runtimes use below `STACK_TOP`, not counting what
+/// `model_step` uses below its return address.
+pub const STACK_BYTES: u16 = 10;

@@ -1,0 +1,301 @@
+; zlmc CP/M front-end for character-generation models (z80ai's CHAT.COM).
+;
+;   CHAT some words    answers once and returns to CP/M
+;   CHAT               chat loop: CR LF and "> ", read a line (BDOS 10),
+;                      CR LF, answer; an empty line prompts again, a line
+;                      starting with "!" returns to CP/M
+;
+; An answer is printed one character at a time (BDOS 2) as the model
+; generates it, with no line end of its own: the next prompt's CR LF, or
+; the CCP's after a command-tail answer, ends the line, as in z80ai.
+;
+; The generated model code defines, before this text: QBUCKETS QOFFSET
+; QVALUE CBUCKETS COFFSET CVALUE CTXLEN ZIN_LEN MAXLEN EOS STACK_TOP;
+; after it: zin (ZIN_LEN words), model_step (A = class; may clobber every
+; register, IX, IY and the alternate set) and charset (a byte per class).
+; Every name defined here but start starts with rt_.
+;
+; Hashing in 8 bits: a bucket is h & (BUCKETS-1) with BUCKETS a power of
+; two up to 256, so only h mod 256 matters; and h mod 256 depends only on
+; the operands mod 256, as every step is a sum or product. So the 16-bit
+; hashes of z80ai are computed here in A, and h*31 is h*32-h: three rrca
+; and an and make h*32 (mod 256).
+
+rt_bdos: equ 5
+rt_conout: equ 2
+rt_print: equ 9
+rt_readline: equ 10
+
+start:
+        ld sp, STACK_TOP
+        call model_init         ; the model's one-time setup, before any step
+        ld hl, 0x80             ; CP/M's command tail: length, then the text
+        ld a, (hl)
+        or a
+        jr z, rt_chat
+        ; Copy length and text into the line buffer: the encoder writes a
+        ; pad byte after the text, and a 127-byte tail ends at 0xFF.
+        ld c, a
+        ld b, 0
+        inc c
+        ld de, rt_len
+        ldir
+        call rt_reply
+        rst 0                   ; warm boot: back to CP/M
+
+rt_chat:
+        ld de, rt_prompt
+        ld c, rt_print
+        call rt_bdos
+        ld de, rt_buf
+        ld c, rt_readline
+        call rt_bdos
+        ld de, rt_crlf          ; BDOS 10 ends with a lone CR
+        ld c, rt_print
+        call rt_bdos
+        ld a, (rt_len)
+        or a
+        jr z, rt_chat           ; empty line: prompt again
+        ld a, (rt_text)
+        cp '!'
+        jp z, 0                 ; "!...": back to CP/M
+        call rt_reply
+        jr rt_chat
+
+; Answer the line in rt_len/rt_text: at most MAXLEN steps, each printing
+; charset[class] and pushing its lower case into the context, until EOS.
+rt_reply:
+        call rt_query
+        ld a, CTXLEN            ; the context starts as CTXLEN spaces
+        or a
+        jr z, rt_gen
+        ld b, a
+        ld hl, rt_ctx
+rt_space:
+        ld (hl), ' '
+        inc hl
+        djnz rt_space
+rt_gen:
+        ld hl, MAXLEN
+        ld (rt_left), hl
+rt_next:
+        ld hl, (rt_left)
+        ld a, h
+        or l
+        ret z                   ; MAXLEN characters: the reply is cut here
+        dec hl
+        ld (rt_left), hl
+        call rt_fill
+        call model_step         ; registers are all gone after this
+        cp EOS
+        ret z
+        ld l, a
+        ld h, 0
+        ld de, charset
+        add hl, de
+        ld a, (hl)
+        push af                 ; the BDOS keeps no register
+        ld e, a
+        ld c, rt_conout
+        call rt_bdos
+        pop af
+        cp 'A'                  ; lower case A-Z, as the query is
+        jr c, rt_push
+        cp 'Z'+1
+        jr nc, rt_push
+        add a, 32
+rt_push:
+        ld b, CTXLEN            ; slide it in from the right: each byte moves
+        inc b                   ; one place left and the oldest falls out
+        dec b
+        jr z, rt_next
+        ld hl, rt_ctx+CTXLEN-1
+rt_slide:
+        ld c, (hl)
+        ld (hl), a
+        ld a, c
+        dec hl
+        djnz rt_slide
+        jr rt_next
+
+; The query part of the input depends only on the line, so its trigrams are
+; hashed once per reply into a list of bucket numbers (rt_nq of them, at
+; rt_len), which rt_fill adds up before each step. The list overwrites the
+; text behind the trigram being read, so it needs no memory of its own.
+rt_query:
+        xor a
+        ld (rt_nq), a
+        ld hl, QBUCKETS         ; no query encoder: no trigrams
+        ld a, h
+        or l
+        ret z
+        ld hl, rt_len
+        ld b, (hl)
+        inc hl
+rt_skip:
+        ld a, b                 ; leading spaces do not count; a line of
+        or a                    ; nothing else leaves the buckets at 0
+        ret z
+        ld a, (hl)
+        cp ' '
+        jr nz, rt_body
+        inc hl
+        dec b
+        jr rt_skip
+rt_body:
+        ld a, b                 ; n bytes padded with a space each side:
+        ld (rt_nq), a           ; s0 = ' ', s1..sn, s(n+1) = ' ', n trigrams
+        push hl
+rt_lower:
+        ld a, (hl)
+        cp 'A'
+        jr c, rt_lowered
+        cp 'Z'+1
+        jr nc, rt_lowered
+        add a, 32
+        ld (hl), a
+rt_lowered:
+        inc hl
+        djnz rt_lower
+        ld (hl), ' '            ; s(n+1): rt_text has a byte spare for it
+        pop hl
+        ld a, (rt_nq)
+        ld b, a
+        ; Trigram k (from 0) is s[k] s[k+1] s[k+2]; its bucket goes to
+        ; rt_len+k, which is at or before s[k], already hashed.
+        ld de, rt_len
+        ld a, (hl)
+        add a, 224              ; s0*31 + s1, as ' '*31 = 992 = 224 mod 256
+        ld c, a
+rt_tri:
+        ld a, c                 ; C = s[k]*31 + s[k+1], HL -> s[k+1]
+        rrca
+        rrca
+        rrca
+        and 224
+        sub c
+        inc hl
+        add a, (hl)             ; h = C*31 + s[k+2]
+        and QBUCKETS-1
+        ld (de), a
+        inc de
+        dec hl
+        ld a, (hl)              ; the next C: s[k+1]*31 + s[k+2]
+        rrca
+        rrca
+        rrca
+        and 224
+        sub (hl)
+        inc hl
+        add a, (hl)
+        ld c, a
+        djnz rt_tri
+        ret
+
+; Fill zin for one step: zero it all (the model may have used it as a
+; work buffer), add QVALUE per query trigram, then the context n-grams.
+rt_fill:
+        ld hl, zin
+        ld de, zin+1
+        ld bc, ZIN_LEN+ZIN_LEN-1
+        ld (hl), 0
+        ldir
+        ld a, (rt_nq)
+        or a
+        jr z, rt_fillc
+        ld b, a
+        ld hl, rt_len
+rt_fillq:
+        ld a, (hl)
+        inc hl
+        push hl
+        ld l, a
+        ld h, 0
+        add hl, hl
+        ld de, zin+QOFFSET+QOFFSET
+        add hl, de
+        ld a, (hl)              ; 16-bit add, wrapping
+        add a, 255 & QVALUE
+        ld (hl), a
+        inc hl
+        ld a, (hl)
+        adc a, 255 & QVALUE >> 8
+        ld (hl), a
+        pop hl
+        djnz rt_fillq
+; Context n-grams: for each position pos and n = 1..3 (while bytes last),
+; h = pos*7, then h = h*31 + c for each byte of ctx[pos..pos+n]. The three
+; n-grams at one position share their prefix, so one chain makes all three.
+rt_fillc:
+        ld hl, CBUCKETS         ; no context encoder: done
+        ld a, h
+        or l
+        ret z
+        ld a, CTXLEN
+        or a
+        ret z
+        ld b, a                 ; B = bytes from pos to the end
+        ld c, 0                 ; C = pos*7
+        ld hl, rt_ctx
+rt_cpos:
+        push hl
+        push bc
+        ld a, b
+        cp 3
+        jr c, rt_cn
+        ld a, 3
+rt_cn:
+        ld b, a                 ; n-grams of 1..min(3, B) bytes start here
+        ld a, c
+rt_cgram:
+        ld c, a
+        rrca
+        rrca
+        rrca
+        and 224
+        sub c
+        add a, (hl)             ; h = h*31 + c
+        inc hl
+        ld c, a
+        push hl
+        and CBUCKETS-1
+        ld l, a
+        ld h, 0
+        add hl, hl
+        ld de, zin+COFFSET+COFFSET
+        add hl, de
+        ld a, (hl)
+        add a, 255 & CVALUE
+        ld (hl), a
+        inc hl
+        ld a, (hl)
+        adc a, 255 & CVALUE >> 8
+        ld (hl), a
+        pop hl
+        ld a, c
+        djnz rt_cgram
+        pop bc
+        pop hl
+        inc hl
+        ld a, c
+        add a, 7
+        ld c, a
+        djnz rt_cpos
+        ret
+
+rt_prompt:
+        db 13, 10, "> $"
+rt_crlf:
+        db 13, 10, "$"
+rt_left:
+        dw 0                    ; characters the reply may still print
+rt_nq:
+        db 0                    ; query trigrams in the bucket list
+rt_ctx:
+        ds CTXLEN               ; the reply's last CTXLEN bytes, lower case
+rt_buf:
+        db 127                  ; BDOS 10 buffer: size, length, text
+rt_len:
+        db 0
+rt_text:
+        ds 128                  ; 127 bytes of text and the pad

@@ -1,0 +1,199 @@
+; zlmc CP/M front-end for text classifiers.
+;
+;   CLASSIFY some words   prints the class label once, returns to CP/M
+;   CLASSIFY              loop: CR LF and "> ", read a line (BDOS 10),
+;                         CR LF, print its label; an empty line prompts
+;                         again, a line starting with "!" returns to CP/M
+;
+; One inference step per line. The label is printed with BDOS 9 and no line
+; end of its own: the next prompt's CR LF, or the CCP's after a
+; command-tail answer, ends the line (the same framing as chat.asm, z80ai's
+; CHAT.COM).
+;
+; The generated model code defines, before this text: QBUCKETS QOFFSET
+; QVALUE ZIN_LEN STACK_TOP; after it: zin (ZIN_LEN words), model_step
+; (A = class; may clobber every register, IX, IY and the alternate set) and
+; labels (a dw per class, each pointing at a "$"-terminated string). Every
+; name defined here but start starts with rt_.
+;
+; Hashing in 8 bits: a bucket is h & (QBUCKETS-1) with QBUCKETS a power of
+; two up to 256, so only h mod 256 matters; and h mod 256 depends only on
+; the operands mod 256, as every step is a sum or product. So the 16-bit
+; hashes of z80ai are computed here in A, and h*31 is h*32-h: three rrca
+; and an and make h*32 (mod 256).
+
+rt_bdos: equ 5
+rt_print: equ 9
+rt_readline: equ 10
+
+start:
+        ld sp, STACK_TOP
+        call model_init         ; the model's one-time setup, before any step
+        ld hl, 0x80             ; CP/M's command tail: length, then the text
+        ld a, (hl)
+        or a
+        jr z, rt_chat
+        ; Copy length and text into the line buffer: the encoder writes a
+        ; pad byte after the text, and a 127-byte tail ends at 0xFF.
+        ld c, a
+        ld b, 0
+        inc c
+        ld de, rt_len
+        ldir
+        call rt_reply
+        rst 0                   ; warm boot: back to CP/M
+
+rt_chat:
+        ld de, rt_prompt
+        ld c, rt_print
+        call rt_bdos
+        ld de, rt_buf
+        ld c, rt_readline
+        call rt_bdos
+        ld de, rt_crlf          ; BDOS 10 ends with a lone CR
+        ld c, rt_print
+        call rt_bdos
+        ld a, (rt_len)
+        or a
+        jr z, rt_chat           ; empty line: prompt again
+        ld a, (rt_text)
+        cp '!'
+        jp z, 0                 ; "!...": back to CP/M
+        call rt_reply
+        jr rt_chat
+
+; Classify the line in rt_len/rt_text and print its label.
+rt_reply:
+        call rt_query
+        call rt_fill
+        call model_step         ; registers are all gone after this
+        ld l, a
+        ld h, 0
+        add hl, hl
+        ld de, labels
+        add hl, de
+        ld e, (hl)
+        inc hl
+        ld d, (hl)
+        ld c, rt_print
+        jp rt_bdos              ; the BDOS returns to our caller
+
+; The line's trigrams are hashed into a list of bucket numbers (rt_nq of
+; them, at rt_len), which rt_fill then adds up; the list overwrites the
+; text behind the trigram being read, so it needs no memory of its own.
+; (chat.asm shares this code and reuses the list at every step.)
+rt_query:
+        xor a
+        ld (rt_nq), a
+        ld hl, QBUCKETS         ; no query encoder: no trigrams
+        ld a, h
+        or l
+        ret z
+        ld hl, rt_len
+        ld b, (hl)
+        inc hl
+rt_skip:
+        ld a, b                 ; leading spaces do not count; a line of
+        or a                    ; nothing else leaves the buckets at 0
+        ret z
+        ld a, (hl)
+        cp ' '
+        jr nz, rt_body
+        inc hl
+        dec b
+        jr rt_skip
+rt_body:
+        ld a, b                 ; n bytes padded with a space each side:
+        ld (rt_nq), a           ; s0 = ' ', s1..sn, s(n+1) = ' ', n trigrams
+        push hl
+rt_lower:
+        ld a, (hl)
+        cp 'A'
+        jr c, rt_lowered
+        cp 'Z'+1
+        jr nc, rt_lowered
+        add a, 32
+        ld (hl), a
+rt_lowered:
+        inc hl
+        djnz rt_lower
+        ld (hl), ' '            ; s(n+1): rt_text has a byte spare for it
+        pop hl
+        ld a, (rt_nq)
+        ld b, a
+        ; Trigram k (from 0) is s[k] s[k+1] s[k+2]; its bucket goes to
+        ; rt_len+k, which is at or before s[k], already hashed.
+        ld de, rt_len
+        ld a, (hl)
+        add a, 224              ; s0*31 + s1, as ' '*31 = 992 = 224 mod 256
+        ld c, a
+rt_tri:
+        ld a, c                 ; C = s[k]*31 + s[k+1], HL -> s[k+1]
+        rrca
+        rrca
+        rrca
+        and 224
+        sub c
+        inc hl
+        add a, (hl)             ; h = C*31 + s[k+2]
+        and QBUCKETS-1
+        ld (de), a
+        inc de
+        dec hl
+        ld a, (hl)              ; the next C: s[k+1]*31 + s[k+2]
+        rrca
+        rrca
+        rrca
+        and 224
+        sub (hl)
+        inc hl
+        add a, (hl)
+        ld c, a
+        djnz rt_tri
+        ret
+
+; Fill zin for the step: zero it all (the model may have used it as a
+; work buffer), then add QVALUE per query trigram.
+rt_fill:
+        ld hl, zin
+        ld de, zin+1
+        ld bc, ZIN_LEN+ZIN_LEN-1
+        ld (hl), 0
+        ldir
+        ld a, (rt_nq)
+        or a
+        ret z
+        ld b, a
+        ld hl, rt_len
+rt_fillq:
+        ld a, (hl)
+        inc hl
+        push hl
+        ld l, a
+        ld h, 0
+        add hl, hl
+        ld de, zin+QOFFSET+QOFFSET
+        add hl, de
+        ld a, (hl)              ; 16-bit add, wrapping
+        add a, 255 & QVALUE
+        ld (hl), a
+        inc hl
+        ld a, (hl)
+        adc a, 255 & QVALUE >> 8
+        ld (hl), a
+        pop hl
+        djnz rt_fillq
+        ret
+
+rt_prompt:
+        db 13, 10, "> $"
+rt_crlf:
+        db 13, 10, "$"
+rt_nq:
+        db 0                    ; query trigrams in the bucket list
+rt_buf:
+        db 127                  ; BDOS 10 buffer: size, length, text
+rt_len:
+        db 0
+rt_text:
+        ds 128                  ; 127 bytes of text and the pad
