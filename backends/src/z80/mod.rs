@@ -9,8 +9,11 @@
 mod asm;
 mod expr;
 mod isa;
+mod layers;
+mod model;
 mod parse;
 mod print;
+mod program;
 
 pub use asm::{
     assemble, is_identifier, is_reserved, AsmError, AsmErrorKind, Assembled, Data, Item,
@@ -22,3 +25,4 @@ pub use isa::{
 };
 pub use parse::{parse, ParseError};
 pub use print::print;
+pub use program::{emit, Z80Error, Z80Files};
