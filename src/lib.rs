@@ -96,18 +96,73 @@ impl Rng {
 /// 1–4 layers, widths 1–300, every weight value, dead rows, negative and
 /// extreme biases (so accumulators wrap), shifts from 0 up, both accumulators.
 pub fn random_model(rng: &mut Rng, name: &str) -> Model {
-    let kind = rng.pick(&WeightKind::ALL);
     let acc = if rng.chance(25) { Elem::I32 } else { Elem::I16 };
+    let inputs = if rng.chance(20) {
+        rng.range(1, 300)
+    } else {
+        rng.range(1, 40)
+    } as usize;
+    let data = random_layers(rng, acc, inputs, 300);
+    let classes = data.last().expect("at least one layer").weights.rows;
+    let labels = (0..classes).map(|i| format!("c{i}")).collect();
+    lower(
+        name,
+        vec![Encoder::Raw { len: inputs }],
+        Decode::Classify { labels },
+        acc,
+        data,
+    )
+}
+
+/// A random text model for targets with a text front-end (16-bit accumulators,
+/// at most `max_width` units a layer): a classifier over query trigrams, or a
+/// character generator over query trigrams and reply context.
+pub fn random_text_model(rng: &mut Rng, name: &str, generate: bool, max_width: usize) -> Model {
+    let q = rng.pick(&[16usize, 32, 64, 128]);
+    let mut encoders = vec![Encoder::QueryTrigram {
+        buckets: q,
+        value: rng.pick(&[32i16, 1, 100, -7]),
+    }];
+    if generate {
+        encoders.push(Encoder::ContextNgram {
+            buckets: rng.pick(&[8usize, 64, 128]),
+            length: rng.range(1, 8) as usize,
+            value: 32,
+        });
+    }
+    let inputs: usize = encoders.iter().map(Encoder::len).sum();
+    let data = random_layers(rng, Elem::I16, inputs, max_width);
+    let classes = data.last().expect("at least one layer").weights.rows;
+    let decode = if generate {
+        // Printable classes; the last one ends the reply.
+        let charset = (0..classes)
+            .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789 ?!."[i % 40])
+            .collect();
+        Decode::Generate {
+            charset,
+            eos: classes - 1,
+            max_length: rng.range(1, 12) as usize,
+        }
+    } else {
+        Decode::Classify {
+            labels: (0..classes).map(|i| format!("class{i}")).collect(),
+        }
+    };
+    lower(name, encoders, decode, Elem::I16, data)
+}
+
+/// Random dense layers from `inputs` inputs (see [`random_model`]).
+fn random_layers(rng: &mut Rng, acc: Elem, inputs: usize, max_width: usize) -> Vec<LayerData> {
+    let kind = rng.pick(&WeightKind::ALL);
     let layers = rng.range(1, 4) as usize;
     let width = |rng: &mut Rng| {
         if rng.chance(20) {
-            rng.range(1, 300) as usize
+            rng.range(1, max_width as i64) as usize
         } else {
-            rng.range(1, 40) as usize
+            rng.range(1, 40.min(max_width as i64)) as usize
         }
     };
-    let mut inputs = width(rng);
-    let input_len = inputs;
+    let mut inputs = inputs;
     let zero_pct = rng.pick(&[0, 30, 75, 95]);
     let dead_pct = rng.pick(&[0, 10, 40]);
     let mut data = Vec::new();
@@ -154,14 +209,7 @@ pub fn random_model(rng: &mut Rng, name: &str) -> Model {
         });
         inputs = units;
     }
-    let labels = (0..inputs).map(|i| format!("c{i}")).collect();
-    lower(
-        name,
-        vec![Encoder::Raw { len: input_len }],
-        Decode::Classify { labels },
-        acc,
-        data,
-    )
+    data
 }
 
 /// Random input vectors for a model: full-range, small, sparse and all-zero.

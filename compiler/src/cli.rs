@@ -66,6 +66,20 @@ enum Command {
         #[arg(long, value_name = "PASS")]
         disable_pass: Vec<String>,
     },
+    /// Run a model's generated program on a simulator and report its cost.
+    Sim {
+        /// A `.yaml` spec or a `.zir` file.
+        model: PathBuf,
+        /// Target whose program to simulate.
+        #[arg(long, value_enum)]
+        target: SimTarget,
+        /// Answer this one query (as a CP/M command tail).
+        #[arg(long, conflicts_with = "batch")]
+        prompt: Option<String>,
+        /// Read one query per line from stdin, print `query<TAB>reply` per line.
+        #[arg(long)]
+        batch: bool,
+    },
     /// List the optimization passes.
     Passes,
 }
@@ -80,6 +94,14 @@ enum ImportFormat {
 enum Target {
     /// Portable C99 (`NAME.c`, `NAME.h`).
     C,
+    /// Z80 assembly and a CP/M program (`NAME.asm`, `NAME.COM`).
+    Z80,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SimTarget {
+    /// The CP/M `.COM` on zlmc's Z80 emulator.
+    Z80,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,6 +180,12 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             &disable_pass,
             out,
         ),
+        Command::Sim {
+            model,
+            target: SimTarget::Z80,
+            prompt,
+            batch,
+        } => crate::simulate::z80(&model, prompt, batch, stdin, out),
         Command::Passes => {
             for p in crate::passes::PASSES {
                 writeln!(out, "{:<16} {}", p.name, p.about).map_err(io_err)?;
@@ -210,6 +238,10 @@ fn build(
                     (c.source_name, c.source.into_bytes()),
                 ]
             }
+            Target::Z80 => {
+                let z = driver::build_z80(&model, path)?;
+                vec![(z.asm_name, z.asm.into_bytes()), (z.com_name, z.com)]
+            }
         },
     };
     let dir = output.expect("checked above");
@@ -241,7 +273,7 @@ fn answer(m: &Model, line: &[u8]) -> Vec<u8> {
     }
 }
 
-fn read_line(stdin: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_line(stdin: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
     let mut buf = Vec::new();
     if stdin.read_until(b'\n', &mut buf)? == 0 {
         return Ok(None);

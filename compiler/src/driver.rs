@@ -73,3 +73,14 @@ pub fn zir_text(model: &Model, prov: &Provenance, stage: &str) -> String {
         zlmc_ir::text::print_model(model)
     )
 }
+
+/// The Z80 CP/M program for an optimized model.
+pub fn build_z80(model: &Model, source: &Path) -> Result<zlmc_backends::z80::Z80Files> {
+    zlmc_backends::z80::emit(
+        model,
+        &provenance(source),
+        zlmc_runtime_z80::CHAT_ASM,
+        zlmc_runtime_z80::CLASSIFY_ASM,
+    )
+    .map_err(|e| Diagnostic::in_file(source, format!("cannot generate Z80 code: {e}")))
+}

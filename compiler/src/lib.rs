@@ -9,5 +9,6 @@ pub mod import;
 pub mod output;
 pub mod passes;
 pub mod sim;
+pub mod simulate;
 
 pub use diag::Diagnostic;

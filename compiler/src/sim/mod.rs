@@ -3,4 +3,4 @@
 
 pub mod z80;
 
-pub use z80::{run_cpm, CpmReport, CpmRun, Exit, SimError};
+pub use z80::{run_cpm, run_profiled, CpmReport, CpmRun, Exit, SimError};

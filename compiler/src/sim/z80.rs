@@ -172,6 +172,12 @@ pub enum SimError {
 
 /// Runs a `.COM` program on the CP/M machine described in the module docs.
 pub fn run_cpm(run: &CpmRun) -> Result<CpmReport, SimError> {
+    run_profiled(run, None)
+}
+
+/// [`run_cpm`], also adding each instruction's T-states to `profile[pc]`
+/// (for finding where a program spends its time).
+pub fn run_profiled(run: &CpmRun, mut profile: Option<&mut [u64]>) -> Result<CpmReport, SimError> {
     if run.program.len() > MAX_PROGRAM {
         return Err(SimError::ProgramTooLarge {
             len: run.program.len(),
@@ -257,6 +263,9 @@ pub fn run_cpm(run: &CpmRun) -> Result<CpmReport, SimError> {
         }
         tstates += spent;
         instructions += 1;
+        if let Some(p) = profile.as_deref_mut() {
+            p[pc as usize] += spent;
+        }
 
         let sp = cpu.immutable_registers().get16(Reg16::SP);
         lowest_sp = lowest_sp.min(sp);
