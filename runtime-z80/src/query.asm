@@ -1,0 +1,76 @@
+; Shared by chat.asm and classify.asm (the crate appends it to both).
+;
+; The query part of the input depends only on the line, so its trigrams are
+; hashed once per reply into a list of bucket numbers (rt_nq of them, at
+; rt_len), which rt_fill adds up before each step (chat: at every step of
+; the reply). The list overwrites the text behind the trigram being read, so
+; it needs no memory of its own.
+rt_query:
+        xor a
+        ld (rt_nq), a
+        ld hl, QBUCKETS         ; no query encoder: no trigrams
+        ld a, h
+        or l
+        ret z
+        ld hl, rt_len
+        ld b, (hl)
+        inc hl
+rt_skip:
+        ld a, b                 ; leading spaces do not count; a line of
+        or a                    ; nothing else leaves the buckets at 0
+        ret z
+        ld a, (hl)
+        cp ' '
+        jr nz, rt_body
+        inc hl
+        dec b
+        jr rt_skip
+rt_body:
+        ld a, b                 ; n bytes padded with a space each side:
+        ld (rt_nq), a           ; s0 = ' ', s1..sn, s(n+1) = ' ', n trigrams
+        push hl
+rt_lower:
+        ld a, (hl)
+        cp 'A'
+        jr c, rt_lowered
+        cp 'Z'+1
+        jr nc, rt_lowered
+        add a, 32
+        ld (hl), a
+rt_lowered:
+        inc hl
+        djnz rt_lower
+        ld (hl), ' '            ; s(n+1): rt_text has a byte spare for it
+        pop hl
+        ld a, (rt_nq)
+        ld b, a
+        ; Trigram k (from 0) is s[k] s[k+1] s[k+2]; its bucket goes to
+        ; rt_len+k, which is at or before s[k], already hashed.
+        ld de, rt_len
+        ld a, (hl)
+        add a, 224              ; s0*31 + s1, as ' '*31 = 992 = 224 mod 256
+        ld c, a
+rt_tri:
+        ld a, c                 ; C = s[k]*31 + s[k+1], HL -> s[k+1]
+        rrca
+        rrca
+        rrca
+        and 224
+        sub c
+        inc hl
+        add a, (hl)             ; h = C*31 + s[k+2]
+        and QBUCKETS-1
+        ld (de), a
+        inc de
+        dec hl
+        ld a, (hl)              ; the next C: s[k+1]*31 + s[k+2]
+        rrca
+        rrca
+        rrca
+        and 224
+        sub (hl)
+        inc hl
+        add a, (hl)
+        ld c, a
+        djnz rt_tri
+        ret
