@@ -231,28 +231,30 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize) -> String {
         } else {
             w(&mut s, &format!("    ld ix,0x{dst:04x}"));
         }
+        w(&mut s, &format!("    ld b,{rows}"));
         w(&mut s, &format!("l{k}_eplp:"));
-        w(&mut s, "    pop bc");
-        w(&mut s, "    inc h");
+        w(&mut s, "    pop de");
         w(&mut s, "    ld a,(hl)");
-        w(&mut s, "    ld (hl),b");
+        w(&mut s, "    ld (hl),e");
+        w(&mut s, "    inc h");
+        w(&mut s, "    ld c,a");
+        w(&mut s, "    ld a,(hl)");
+        w(&mut s, "    ld (hl),d");
         w(&mut s, "    dec h");
-        w(&mut s, "    ld b,(hl)");
-        w(&mut s, "    ld (hl),c");
         if l.relu {
             w(&mut s, "    or a");
             if k == last {
                 w(&mut s, &format!("    jp p,l{k}_pos"));
                 w(&mut s, "    xor a");
-                w(&mut s, "    ld b,a");
+                w(&mut s, "    ld c,a");
                 w(&mut s, &format!("l{k}_pos:"));
             } else {
                 w(&mut s, &format!("    jp m,l{k}_epnext"));
             }
         }
-        shift_ab(&mut s, l.shift);
+        shift_ac(&mut s, l.shift);
         if k == last {
-            w(&mut s, "    ld (ix+0),b");
+            w(&mut s, "    ld (ix+0),c");
             w(&mut s, "    ld (ix+1),a");
             w(&mut s, "    inc ix");
             w(&mut s, "    inc ix");
@@ -263,30 +265,29 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize) -> String {
             w(&mut s, &format!("    jr c,l{k}_better"));
             w(&mut s, &format!("    jr nz,l{k}_epnext"));
             w(&mut s, &format!("    ld a,(0x{zblo:04x})"));
-            w(&mut s, "    cp b");
+            w(&mut s, "    cp c");
             w(&mut s, &format!("    jr nc,l{k}_epnext"));
             w(&mut s, &format!("l{k}_better:"));
             w(&mut s, "    ld a,d");
             w(&mut s, &format!("    ld (0x{zbhi:04x}),a"));
-            w(&mut s, "    ld a,b");
+            w(&mut s, "    ld a,c");
             w(&mut s, &format!("    ld (0x{zblo:04x}),a"));
             w(&mut s, "    ld a,l");
             w(&mut s, &format!("    ld (0x{zcls:04x}),a"));
         } else {
-            w(&mut s, "    ld c,a");
-            w(&mut s, "    or b");
+            w(&mut s, "    ld d,a");
+            w(&mut s, "    or c");
             w(&mut s, &format!("    jr z,l{k}_epnext"));
             w(&mut s, "    ld (ix+0),l");
             w(&mut s, "    ld (ix+1),0");
-            w(&mut s, "    ld (ix+2),b");
-            w(&mut s, "    ld (ix+3),c");
+            w(&mut s, "    ld (ix+2),c");
+            w(&mut s, "    ld (ix+3),d");
             w(&mut s, "    ld de,4");
             w(&mut s, "    add ix,de");
         }
         w(&mut s, &format!("l{k}_epnext:"));
         w(&mut s, "    inc l");
-        w(&mut s, "    ld a,l");
-        w(&mut s, &format!("    cp {rows}"));
+        w(&mut s, "    dec b");
         w(&mut s, &format!("    jp nz,l{k}_eplp"));
         if k != last {
             w(&mut s, "    ld (ix+1),255");
@@ -371,18 +372,18 @@ fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory) {
     w(s, "    db 0");
 }
 
-/// Arithmetic shift right of a:b by `n`.
-fn shift_ab(s: &mut String, n: u32) {
+/// Arithmetic shift right of a:c by `n`.
+fn shift_ac(s: &mut String, n: u32) {
     let mut n = n;
     if n >= 8 {
-        w(s, "    ld b,a");
+        w(s, "    ld c,a");
         w(s, "    rla");
         w(s, "    sbc a,a");
         n -= 8;
     }
     for _ in 0..n {
         w(s, "    sra a");
-        w(s, "    rr b");
+        w(s, "    rr c");
     }
 }
 
