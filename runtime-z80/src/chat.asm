@@ -66,6 +66,7 @@ rt_chat:
 ; charset[class] and pushing its lower case into the context, until EOS.
 rt_reply:
         call rt_query
+        call model_query        ; a new query: the model may keep work for the reply
         ld a, CTXLEN            ; the context starts as CTXLEN spaces
         or a
         jr z, rt_gen

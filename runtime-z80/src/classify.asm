@@ -66,6 +66,7 @@ rt_chat:
 rt_reply:
         call rt_query
         call rt_fill
+        call model_query        ; every line is a new query
         call model_step         ; registers are all gone after this
         ld l, a
         ld h, 0

@@ -50,6 +50,9 @@
 //!   buckets), so the model may use it as scratch.
 //! - `model_init`: the model's one-time setup, called once at `start` before
 //!   any step (it may clobber every register but SP).
+//! - `model_query`: called when the query part of `zin` is about to change
+//!   (at the start of every reply, before its first step), so the model may
+//!   keep work that depends on the query alone for the whole reply.
 //! - `model_step`: one inference step on `zin`; returns the class in A
 //!   (classes 0–255). It may clobber every register, IX, IY and the
 //!   alternate set, and may `di`/`ei` as long as it leaves interrupts as it
@@ -144,14 +147,14 @@ pub const CHAT_CONSTANTS: &[&str] = &[
 ];
 
 /// The labels [`CHAT_ASM`] uses, which the generated code defines after it.
-pub const CHAT_SYMBOLS: &[&str] = &["zin", "model_init", "model_step", "charset"];
+pub const CHAT_SYMBOLS: &[&str] = &["zin", "model_init", "model_query", "model_step", "charset"];
 
 /// The constants [`CLASSIFY_ASM`] uses, which the generated code defines with
 /// `equ` before it.
 pub const CLASSIFY_CONSTANTS: &[&str] = &["QBUCKETS", "QOFFSET", "QVALUE", "ZIN_LEN", "STACK_TOP"];
 
 /// The labels [`CLASSIFY_ASM`] uses, which the generated code defines after it.
-pub const CLASSIFY_SYMBOLS: &[&str] = &["zin", "model_init", "model_step", "labels"];
+pub const CLASSIFY_SYMBOLS: &[&str] = &["zin", "model_init", "model_query", "model_step", "labels"];
 
 /// The entry label, the runtime's first byte (at 0x100).
 pub const ENTRY: &str = "start";

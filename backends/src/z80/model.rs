@@ -37,6 +37,8 @@ pub struct Memory {
     pub zout: u16,
     /// Active lists (ping-pong).
     pub act: [u16; 2],
+    /// Layer 1's sums over the query, kept for a reply (see `Split`).
+    pub cache: u16,
     /// The input vector.
     pub zin: u16,
 }
@@ -57,7 +59,8 @@ pub fn plan_memory(layers: &[ZLayer], zin_len: usize) -> Memory {
     let act_len = 4 * 257;
     let act1 = zout - act_len;
     let act0 = act1 - act_len;
-    let zin = (act0 - 2 * zin_len as u16) & 0xFF00;
+    let cache = act0 - 2 * layers.first().map(ZLayer::rows).unwrap_or(1) as u16;
+    let zin = (cache - 2 * zin_len as u16) & 0xFF00;
     Memory {
         stack_top,
         acc,
@@ -65,6 +68,7 @@ pub fn plan_memory(layers: &[ZLayer], zin_len: usize) -> Memory {
         vars,
         zout,
         act: [act0, act1],
+        cache,
         zin,
     }
 }
@@ -120,11 +124,35 @@ pub fn check_layers(layers: &[ZLayer], zin_len: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The model's code and tables: `model_step` and everything it uses.
-pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize) -> String {
+/// Where a chat model's query and context buckets sit in the input, as
+/// (first word, words). With both, layer 1 adds the query's columns once per
+/// reply (the query does not change within a reply) and keeps the result as
+/// the starting point of every step of that reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// The query trigram buckets.
+    pub query: (usize, usize),
+    /// The context n-gram buckets.
+    pub context: (usize, usize),
+}
+
+/// The model's code and tables: `model_init`, `model_query`, `model_step` and
+/// everything they use.
+pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize, split: Option<Split>) -> String {
     let mut s = String::new();
     let v = mem.vars;
     let (zsp, ziff, zactp, zbhi, zblo, zcls) = (v, v + 2, v + 4, v + 6, v + 7, v + 8);
+    let (znewq, zl0end) = (v + 9, v + 10);
+    w(
+        &mut s,
+        "; ---- model_query: the query part of zin changed (a new reply starts) ----",
+    );
+    w(&mut s, "model_query:");
+    if split.is_some() {
+        w(&mut s, "    ld a,1");
+        w(&mut s, &format!("    ld (0x{znewq:04x}),a"));
+    }
+    w(&mut s, "    ret");
     let page = |a: u16| a >> 8;
     w(
         &mut s,
@@ -144,39 +172,49 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize) -> String {
     w(&mut s, "    ld a,(ms_ready)");
     w(&mut s, "    or a");
     w(&mut s, "    call z,model_init");
-    w(&mut s, "; the non-zero inputs become the first active list");
-    w(&mut s, "    ld hl,zin");
-    w(&mut s, &format!("    ld ix,0x{:04x}", mem.act[0]));
-    w(&mut s, &format!("    ld b,{}", zin_len % 256));
-    w(&mut s, "    ld c,0");
-    w(&mut s, "ms_scan:");
-    w(&mut s, "    ld a,(hl)");
-    w(&mut s, "    inc hl");
-    w(&mut s, "    or (hl)");
-    w(&mut s, "    inc hl");
-    w(&mut s, "    jr nz,ms_found");
-    w(&mut s, "ms_next:");
-    w(&mut s, "    inc c");
-    w(&mut s, "    djnz ms_scan");
-    w(&mut s, "    jr ms_scanned");
-    w(&mut s, "ms_found:");
-    w(&mut s, "    ld (ix+0),c");
-    w(&mut s, "    ld (ix+1),0");
-    w(&mut s, "    dec hl");
-    w(&mut s, "    ld a,(hl)");
-    w(&mut s, "    ld (ix+3),a");
-    w(&mut s, "    dec hl");
-    w(&mut s, "    ld a,(hl)");
-    w(&mut s, "    ld (ix+2),a");
-    w(&mut s, "    inc hl");
-    w(&mut s, "    inc hl");
-    w(&mut s, "    ld de,4");
-    w(&mut s, "    add ix,de");
-    w(&mut s, "    jr ms_next");
-    w(&mut s, "ms_scanned:");
-    w(&mut s, "    ld (ix+1),255");
-    w(&mut s, &format!("    ld hl,0x{:04x}", mem.act[0]));
-    w(&mut s, &format!("    ld (0x{zactp:04x}),hl"));
+    match split {
+        None => {
+            scan(&mut s, "ms", 0, zin_len, mem.act[0], zactp);
+            w(&mut s, "    ld hl,l0_ep");
+            w(&mut s, &format!("    ld (0x{zl0end:04x}),hl"));
+        }
+        Some(sp) => {
+            // A new query: layer 1 restarts from the bias, takes in the
+            // query's columns, and keeps the sums for the whole reply.
+            w(&mut s, &format!("    ld a,(0x{znewq:04x})"));
+            w(&mut s, "    or a");
+            w(&mut s, "    jp z,ms_ctx");
+            w(&mut s, "    xor a");
+            w(&mut s, &format!("    ld (0x{znewq:04x}),a"));
+            w(&mut s, "    ld hl,l0_bias");
+            w(&mut s, &format!("    ld de,0x{:04x}", mem.acc[0]));
+            w(&mut s, &format!("    ld b,{}", layers[0].rows()));
+            w(&mut s, "    call mi_bias");
+            scan(&mut s, "mq", sp.query.0, sp.query.1, mem.act[0], zactp);
+            w(&mut s, "    ld hl,ms_qdone");
+            w(&mut s, &format!("    ld (0x{zl0end:04x}),hl"));
+            w(&mut s, "    jp l0_start");
+            w(&mut s, "ms_qdone:");
+            w(&mut s, &format!("    ld hl,0x{:04x}", mem.acc[0]));
+            w(&mut s, &format!("    ld de,0x{:04x}", mem.cache));
+            w(&mut s, &format!("    ld b,{}", layers[0].rows()));
+            w(&mut s, "ms_keep:");
+            w(&mut s, "    ld a,(hl)");
+            w(&mut s, "    ld (de),a");
+            w(&mut s, "    inc de");
+            w(&mut s, "    inc h");
+            w(&mut s, "    ld a,(hl)");
+            w(&mut s, "    ld (de),a");
+            w(&mut s, "    inc de");
+            w(&mut s, "    dec h");
+            w(&mut s, "    inc l");
+            w(&mut s, "    djnz ms_keep");
+            w(&mut s, "ms_ctx:");
+            scan(&mut s, "mc", sp.context.0, sp.context.1, mem.act[0], zactp);
+            w(&mut s, "    ld hl,l0_ep");
+            w(&mut s, &format!("    ld (0x{zl0end:04x}),hl"));
+        }
+    }
     let last = layers.len() - 1;
     for (k, l) in layers.iter().enumerate() {
         let dst = mem.act[(k + 1) % 2];
@@ -191,13 +229,18 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize) -> String {
                 rows
             ),
         );
+        w(&mut s, &format!("l{k}_start:"));
         w(&mut s, &format!("    ld iy,l{k}_col"));
         w(&mut s, &format!("l{k}_col:"));
         w(&mut s, &format!("    ld sp,(0x{zactp:04x})"));
         w(&mut s, "    pop hl");
         w(&mut s, "    ld a,h");
         w(&mut s, "    or a");
-        w(&mut s, &format!("    jp nz,l{k}_ep"));
+        if k == 0 {
+            w(&mut s, "    jp nz,l0_end");
+        } else {
+            w(&mut s, &format!("    jp nz,l{k}_ep"));
+        }
         w(&mut s, "    pop de");
         w(&mut s, &format!("    ld (0x{zactp:04x}),sp"));
         w(&mut s, &format!("    ld h,{}", page(mem.recs[k])));
@@ -219,8 +262,18 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize) -> String {
         w(&mut s, "    jp zs_neg");
         // Epilogue: read each row, put its bias back, shift, ReLU, and either
         // append it to the next active list or keep the first maximum.
+        if k == 0 {
+            // Layer 1's input scan can end in two places (see `Split`).
+            w(&mut s, "l0_end:");
+            w(&mut s, &format!("    ld hl,(0x{zl0end:04x})"));
+            w(&mut s, "    jp (hl)");
+        }
         w(&mut s, &format!("l{k}_ep:"));
-        w(&mut s, &format!("    ld sp,l{k}_bias"));
+        if k == 0 && split.is_some() {
+            w(&mut s, &format!("    ld sp,0x{:04x}", mem.cache));
+        } else {
+            w(&mut s, &format!("    ld sp,l{k}_bias"));
+        }
         w(&mut s, &format!("    ld hl,0x{:04x}", mem.acc[k]));
         if k == last {
             w(&mut s, &format!("    ld ix,0x{:04x}", mem.zout));
@@ -307,14 +360,50 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize) -> String {
     w(&mut s, "ms_noei:");
     w(&mut s, &format!("    ld a,(0x{zcls:04x})"));
     w(&mut s, "    ret");
-    init_routine(&mut s, layers, mem);
+    init_routine(&mut s, layers, mem, split.map(|_| znewq));
     scatter_routines(&mut s);
     tables(&mut s, layers);
     s
 }
 
+/// The non-zero words of `zin[first .. first + count]` become an active list at `dst`.
+fn scan(s: &mut String, tag: &str, first: usize, count: usize, dst: u16, zactp: u16) {
+    w(s, &format!("    ld hl,zin+{}", 2 * first));
+    w(s, &format!("    ld ix,0x{dst:04x}"));
+    w(s, &format!("    ld b,{}", count % 256));
+    w(s, &format!("    ld c,{first}"));
+    w(s, &format!("{tag}_scan:"));
+    w(s, "    ld a,(hl)");
+    w(s, "    inc hl");
+    w(s, "    or (hl)");
+    w(s, "    inc hl");
+    w(s, &format!("    jr nz,{tag}_found"));
+    w(s, &format!("{tag}_next:"));
+    w(s, "    inc c");
+    w(s, &format!("    djnz {tag}_scan"));
+    w(s, &format!("    jr {tag}_scanned"));
+    w(s, &format!("{tag}_found:"));
+    w(s, "    ld (ix+0),c");
+    w(s, "    ld (ix+1),0");
+    w(s, "    dec hl");
+    w(s, "    ld a,(hl)");
+    w(s, "    ld (ix+3),a");
+    w(s, "    dec hl");
+    w(s, "    ld a,(hl)");
+    w(s, "    ld (ix+2),a");
+    w(s, "    inc hl");
+    w(s, "    inc hl");
+    w(s, "    ld de,4");
+    w(s, "    add ix,de");
+    w(s, &format!("    jr {tag}_next"));
+    w(s, &format!("{tag}_scanned:"));
+    w(s, "    ld (ix+1),255");
+    w(s, &format!("    ld hl,0x{dst:04x}"));
+    w(s, &format!("    ld (0x{zactp:04x}),hl"));
+}
+
 /// First step only: accumulators get their biases, and the record address tables are built.
-fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory) {
+fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory, znewq: Option<u16>) {
     w(
         s,
         "; ---- first step: biases into the accumulators, record tables into RAM ----",
@@ -332,6 +421,9 @@ fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory) {
     }
     w(s, "    ld a,1");
     w(s, "    ld (ms_ready),a");
+    if let Some(flag) = znewq {
+        w(s, &format!("    ld (0x{flag:04x}),a"));
+    }
     w(s, "    ret");
     // hl: bias words, de: accumulator page, b: rows.
     w(s, "mi_bias:");

@@ -4,7 +4,7 @@
 use zlmc_ir::{Decode, Encoder, Model};
 
 use super::layers::layers;
-use super::model::{buffers_start, check_layers, model_asm, plan_memory};
+use super::model::{buffers_start, check_layers, model_asm, plan_memory, Split};
 use super::{assemble, parse, print};
 use crate::Provenance;
 
@@ -94,7 +94,12 @@ pub fn emit(
     for l in runtime.lines() {
         line(l.to_string());
     }
-    for l in model_asm(&ls, &mem, zin_len).lines() {
+    // Chat models keep layer 1's query part for a whole reply.
+    let split = (q.0 > 0 && c.0 > 0).then_some(Split {
+        query: (q.1, q.0),
+        context: (c.1, c.0),
+    });
+    for l in model_asm(&ls, &mem, zin_len, split).lines() {
         line(l.to_string());
     }
     match &model.decode {

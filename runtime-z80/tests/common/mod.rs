@@ -166,7 +166,7 @@ pub enum Stub {
 
 /// The stub model: `model_step` returns the next class of `script`.
 pub fn stub_model(cfg: &Config, stub: Stub, script: &[u8]) -> String {
-    let mut s = String::from("st_begin:\nmodel_init:\n        ret\nmodel_step:\n");
+    let mut s = String::from("st_begin:\nmodel_init:\nmodel_query:\n        ret\nmodel_step:\n");
     if stub == Stub::Dump {
         s.push_str(
             "        ld (st_sp), sp
