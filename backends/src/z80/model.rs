@@ -136,6 +136,22 @@ pub struct Split {
     pub context: (usize, usize),
 }
 
+/// Why layer 1's query columns do not fit the nibble coding, if they do not.
+pub fn check_split(layer: &ZLayer, sp: Split) -> Result<(), String> {
+    for (j, c) in layer.columns[sp.query.0..sp.query.0 + sp.query.1]
+        .iter()
+        .enumerate()
+    {
+        let (p, m) = unit_lists(c);
+        if nibbles(&p).len() > 255 || nibbles(&m).len() > 255 {
+            return Err(format!(
+                "layer 1 query column {j} needs more than 255 row gaps of one sign"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
 /// everything they use.
 pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize, split: Option<Split>) -> String {
@@ -191,9 +207,7 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize, split: Option<
             w(&mut s, &format!("    ld b,{}", layers[0].rows()));
             w(&mut s, "    call mi_bias");
             scan(&mut s, "mq", sp.query.0, sp.query.1, mem.act[0], zactp);
-            w(&mut s, "    ld hl,ms_qdone");
-            w(&mut s, &format!("    ld (0x{zl0end:04x}),hl"));
-            w(&mut s, "    jp l0_start");
+            query_phase(&mut s, mem);
             w(&mut s, "ms_qdone:");
             w(&mut s, &format!("    ld hl,0x{:04x}", mem.acc[0]));
             w(&mut s, &format!("    ld de,0x{:04x}", mem.cache));
@@ -360,9 +374,9 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize, split: Option<
     w(&mut s, "ms_noei:");
     w(&mut s, &format!("    ld a,(0x{zcls:04x})"));
     w(&mut s, "    ret");
-    init_routine(&mut s, layers, mem, split.map(|_| znewq));
+    init_routine(&mut s, layers, mem, split, znewq);
     scatter_routines(&mut s);
-    tables(&mut s, layers);
+    tables(&mut s, layers, split);
     s
 }
 
@@ -403,7 +417,7 @@ fn scan(s: &mut String, tag: &str, first: usize, count: usize, dst: u16, zactp: 
 }
 
 /// First step only: accumulators get their biases, and the record address tables are built.
-fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory, znewq: Option<u16>) {
+fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory, split: Option<Split>, znewq: u16) {
     w(
         s,
         "; ---- first step: biases into the accumulators, record tables into RAM ----",
@@ -414,15 +428,35 @@ fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory, znewq: Option<u
         w(s, &format!("    ld de,0x{:04x}", mem.acc[k]));
         w(s, &format!("    ld b,{}", l.rows()));
         w(s, "    call mi_bias");
-        w(s, &format!("    ld hl,l{k}_recs"));
-        w(s, &format!("    ld de,0x{:04x}", mem.recs[k]));
-        w(s, &format!("    ld b,{}", l.cols % 256));
-        w(s, "    call mi_recs");
+        match (k, split) {
+            (0, Some(sp)) => {
+                w(s, "    ld hl,l0_qrecs");
+                w(
+                    s,
+                    &format!("    ld de,0x{:04x}", mem.recs[0] + sp.query.0 as u16),
+                );
+                w(s, &format!("    ld b,{}", sp.query.1 % 256));
+                w(s, "    call mi_qrecs");
+                w(s, "    ld hl,l0_recs");
+                w(
+                    s,
+                    &format!("    ld de,0x{:04x}", mem.recs[0] + sp.context.0 as u16),
+                );
+                w(s, &format!("    ld b,{}", sp.context.1 % 256));
+                w(s, "    call mi_recs");
+            }
+            _ => {
+                w(s, &format!("    ld hl,l{k}_recs"));
+                w(s, &format!("    ld de,0x{:04x}", mem.recs[k]));
+                w(s, &format!("    ld b,{}", l.cols % 256));
+                w(s, "    call mi_recs");
+            }
+        }
     }
     w(s, "    ld a,1");
     w(s, "    ld (ms_ready),a");
-    if let Some(flag) = znewq {
-        w(s, &format!("    ld (0x{flag:04x}),a"));
+    if split.is_some() {
+        w(s, &format!("    ld (0x{znewq:04x}),a"));
     }
     w(s, "    ret");
     // hl: bias words, de: accumulator page, b: rows.
@@ -460,8 +494,150 @@ fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory, znewq: Option<u
     w(s, "    pop bc");
     w(s, "    djnz mi_recs");
     w(s, "    ret");
+    if split.is_some() {
+        // hl: first nibble record, de: table slot, b: columns; a record is
+        // 2 + ceil(p/2) + ceil(m/2) bytes.
+        w(s, "mi_qrecs:");
+        w(s, "    ld a,l");
+        w(s, "    ld (de),a");
+        w(s, "    inc d");
+        w(s, "    ld a,h");
+        w(s, "    ld (de),a");
+        w(s, "    dec d");
+        w(s, "    inc e");
+        w(s, "    push bc");
+        w(s, "    ld a,(hl)");
+        w(s, "    inc hl");
+        w(s, "    add a,1");
+        w(s, "    rra");
+        w(s, "    ld c,a");
+        w(s, "    ld a,(hl)");
+        w(s, "    inc hl");
+        w(s, "    add a,1");
+        w(s, "    rra");
+        w(s, "    add a,c");
+        w(s, "    ld c,a");
+        w(s, "    ld b,0");
+        w(s, "    rl b");
+        w(s, "    add hl,bc");
+        w(s, "    pop bc");
+        w(s, "    djnz mi_qrecs");
+        w(s, "    ret");
+    }
     w(s, "ms_ready:");
     w(s, "    db 0");
+}
+
+/// Layer 1's query columns, once per reply: a plain loop over the active
+/// list with the stack free, decoding each column's nibble-coded rows.
+fn query_phase(s: &mut String, mem: &Memory) {
+    let acc = mem.acc[0] >> 8;
+    let recs = mem.recs[0] >> 8;
+    w(s, &format!("    ld ix,0x{:04x}", mem.act[0]));
+    w(s, "qp_col:");
+    w(s, "    ld a,(ix+1)");
+    w(s, "    or a");
+    w(s, "    jp nz,ms_qdone");
+    w(s, "    ld l,(ix+0)");
+    w(s, &format!("    ld h,{recs}"));
+    w(s, "    ld a,(hl)");
+    w(s, "    inc h");
+    w(s, "    ld h,(hl)");
+    w(s, "    ld l,a");
+    w(s, "    push hl");
+    w(s, "    pop iy");
+    w(s, "    ld e,(ix+2)");
+    w(s, "    ld d,(ix+3)");
+    w(s, &format!("    ld h,{acc}"));
+    w(s, "    ld b,(iy+0)");
+    w(s, "    ld c,(iy+1)");
+    w(s, "    inc iy");
+    w(s, "    inc iy");
+    w(s, "    push bc");
+    w(s, "    ld a,b");
+    w(s, "    or a");
+    w(s, "    call nz,zq_group");
+    w(s, "    pop bc");
+    w(s, "    ld a,c");
+    w(s, "    or a");
+    w(s, "    jr z,qp_next");
+    w(s, "    xor a");
+    w(s, "    sub e");
+    w(s, "    ld e,a");
+    w(s, "    sbc a,a");
+    w(s, "    sub d");
+    w(s, "    ld d,a");
+    w(s, "    ld b,c");
+    w(s, "    call zq_group");
+    w(s, "qp_next:");
+    w(s, "    ld bc,4");
+    w(s, "    add ix,bc");
+    w(s, "    jr qp_col");
+    // iy: nibbles, b: how many (at least 1), de: value, h: accumulator page.
+    // A nibble is the gap to the next row; 15 moves on 15 rows without adding.
+    w(s, "zq_group:");
+    w(s, "    ld l,0");
+    w(s, "zq_byte:");
+    w(s, "    ld c,(iy+0)");
+    w(s, "    inc iy");
+    w(s, "    ld a,c");
+    w(s, "    rrca");
+    w(s, "    rrca");
+    w(s, "    rrca");
+    w(s, "    rrca");
+    for half in [1, 2] {
+        if half == 2 {
+            w(s, "    dec b");
+            w(s, "    ret z");
+            w(s, "    ld a,c");
+        }
+        w(s, "    and 15");
+        w(s, "    cp 15");
+        w(s, &format!("    jr z,zq_esc{half}"));
+        w(s, "    add a,l");
+        w(s, "    ld l,a");
+        w(s, "    ld a,(hl)");
+        w(s, "    add a,e");
+        w(s, "    ld (hl),a");
+        w(s, "    inc h");
+        w(s, "    ld a,(hl)");
+        w(s, "    adc a,d");
+        w(s, "    ld (hl),a");
+        w(s, "    dec h");
+        w(s, &format!("zq_back{half}:"));
+    }
+    w(s, "    djnz zq_byte");
+    w(s, "    ret");
+    for half in [1, 2] {
+        w(s, &format!("zq_esc{half}:"));
+        w(s, "    ld a,l");
+        w(s, "    add a,15");
+        w(s, "    ld l,a");
+        w(s, &format!("    jr zq_back{half}"));
+    }
+}
+
+/// Row gaps as nibbles (15 = move on 15 rows without adding).
+fn nibbles(rows: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = 0u32;
+    for &r in rows {
+        let mut gap = r as u32 - at;
+        while gap >= 15 {
+            out.push(15);
+            gap -= 15;
+        }
+        out.push(gap as u8);
+        at = r as u32;
+    }
+    out
+}
+
+fn pack(nibbles: &[u8]) -> Vec<u8> {
+    nibbles
+        .chunks(2)
+        .map(|c| c[0] << 4 | c.get(1).copied().unwrap_or(0))
+        .collect()
 }
 
 /// Arithmetic shift right of a:c by `n`.
@@ -601,8 +777,19 @@ fn gen_loop(s: &mut String, label: &str) {
 }
 
 /// Bias words and column records, per layer.
-fn tables(s: &mut String, layers: &[ZLayer]) {
+fn tables(s: &mut String, layers: &[ZLayer], split: Option<Split>) {
     w(s, "; ---- tables ----");
+    if let Some(sp) = split {
+        // Layer 1's query columns are read once per reply: nibble-coded, compact.
+        w(s, "l0_qrecs:");
+        for c in &layers[0].columns[sp.query.0..sp.query.0 + sp.query.1] {
+            let (plus, minus) = unit_lists(c);
+            let (np, nm) = (nibbles(&plus), nibbles(&minus));
+            let mut bytes = vec![np.len().to_string(), nm.len().to_string()];
+            bytes.extend(pack(&np).iter().chain(&pack(&nm)).map(|b| b.to_string()));
+            db_lines(s, &bytes);
+        }
+    }
     for (k, l) in layers.iter().enumerate() {
         let rows = l.rows();
         w(s, &format!("l{k}_bias:"));
@@ -611,7 +798,13 @@ fn tables(s: &mut String, layers: &[ZLayer]) {
             w(s, &format!("    dw {}", chunk.join(",")));
         }
         w(s, &format!("l{k}_recs:"));
-        for c in &l.columns {
+        let cols: Vec<&Vec<(usize, i8)>> = match (k, split) {
+            (0, Some(sp)) => l.columns[sp.context.0..sp.context.0 + sp.context.1]
+                .iter()
+                .collect(),
+            _ => l.columns.iter().collect(),
+        };
+        for c in cols {
             let (mut plus, mut minus) = unit_lists(c);
             // Even lengths: the trash row soaks up the padding entry.
             for list in [&mut plus, &mut minus] {

@@ -4,7 +4,7 @@
 use zlmc_ir::{Decode, Encoder, Model};
 
 use super::layers::layers;
-use super::model::{buffers_start, check_layers, model_asm, plan_memory, Split};
+use super::model::{buffers_start, check_layers, check_split, model_asm, plan_memory, Split};
 use super::{assemble, parse, print};
 use crate::Provenance;
 
@@ -99,6 +99,9 @@ pub fn emit(
         query: (q.1, q.0),
         context: (c.1, c.0),
     });
+    if let Some(sp) = split {
+        check_split(&ls[0], sp).map_err(Z80Error)?;
+    }
     for l in model_asm(&ls, &mem, zin_len, split).lines() {
         line(l.to_string());
     }
