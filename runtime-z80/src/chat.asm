@@ -13,54 +13,9 @@
 ; QVALUE CBUCKETS COFFSET CVALUE CTXLEN ZIN_LEN MAXLEN EOS STACK_TOP;
 ; after it: zin (ZIN_LEN words), model_step (A = class; may clobber every
 ; register, IX, IY and the alternate set) and charset (a byte per class).
-; Every name defined here but start starts with rt_.
+; Every name defined here starts with rt_ (start is in frontend.asm).
 ;
-; Hashing in 8 bits: a bucket is h & (BUCKETS-1) with BUCKETS a power of
-; two up to 256, so only h mod 256 matters; and h mod 256 depends only on
-; the operands mod 256, as every step is a sum or product. So the 16-bit
-; hashes of z80ai are computed here in A, and h*31 is h*32-h: three rrca
-; and an and make h*32 (mod 256).
-
-rt_bdos: equ 5
 rt_conout: equ 2
-rt_print: equ 9
-rt_readline: equ 10
-
-start:
-        ld sp, STACK_TOP
-        call model_init         ; the model's one-time setup, before any step
-        ld hl, 0x80             ; CP/M's command tail: length, then the text
-        ld a, (hl)
-        or a
-        jr z, rt_chat
-        ; Copy length and text into the line buffer: the encoder writes a
-        ; pad byte after the text, and a 127-byte tail ends at 0xFF.
-        ld c, a
-        ld b, 0
-        inc c
-        ld de, rt_len
-        ldir
-        call rt_reply
-        rst 0                   ; warm boot: back to CP/M
-
-rt_chat:
-        ld de, rt_prompt
-        ld c, rt_print
-        call rt_bdos
-        ld de, rt_buf
-        ld c, rt_readline
-        call rt_bdos
-        ld de, rt_crlf          ; BDOS 10 ends with a lone CR
-        ld c, rt_print
-        call rt_bdos
-        ld a, (rt_len)
-        or a
-        jr z, rt_chat           ; empty line: prompt again
-        ld a, (rt_text)
-        cp '!'
-        jp z, 0                 ; "!...": back to CP/M
-        call rt_reply
-        jr rt_chat
 
 ; Answer the line in rt_len/rt_text: at most MAXLEN steps, each printing
 ; charset[class] and pushing its lower case into the context, until EOS.

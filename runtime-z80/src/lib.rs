@@ -125,10 +125,18 @@
 //!   (21 n-grams): 16,162 for a 5-byte query, 32,998 for 127 bytes.
 
 /// The CP/M front-end for character-generation models; see the crate docs.
-pub const CHAT_ASM: &str = concat!(include_str!("chat.asm"), include_str!("query.asm"));
+pub const CHAT_ASM: &str = concat!(
+    include_str!("frontend.asm"),
+    include_str!("chat.asm"),
+    include_str!("query.asm")
+);
 
 /// The CP/M front-end for text classifiers; see the crate docs.
-pub const CLASSIFY_ASM: &str = concat!(include_str!("classify.asm"), include_str!("query.asm"));
+pub const CLASSIFY_ASM: &str = concat!(
+    include_str!("frontend.asm"),
+    include_str!("classify.asm"),
+    include_str!("query.asm")
+);
 
 /// The constants [`CHAT_ASM`] uses, which the generated code defines with
 /// `equ` before it.
