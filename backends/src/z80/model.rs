@@ -6,18 +6,19 @@
 //!   bytes in one page and high bytes in the next, so a row index is just `l`;
 //!   they hold the bias when a step starts, because the epilogue that reads a
 //!   row puts the bias back for the next step;
-//! - every input column has a record `db pairs_plus, pairs_minus` followed by
-//!   the row indices of its +1 weights and of its −1 weights (a weight w > 1 or
-//!   w < −1 appears |w| times), each list padded to an even length with a trash
-//!   row, so the inner loop pops two row indices at a time with `pop bc`;
-//! - records are stored back to back; on the first step a table of their
-//!   addresses is built in RAM (low and high bytes in two pages) so a column's
-//!   record is found from its index in four instructions;
-//! - the non-zero inputs of a layer are an "active list" of 4-byte entries
-//!   (index, 0, value), ended by (0, 255), which the previous layer's epilogue
-//!   writes.
+//! - every input column has a record: its +1 rows and its −1 rows as byte
+//!   lists (a weight w > 1 or w < −1 appears |w| times), each with the address
+//!   in the scatter loop where it starts (see `scatter_routines`), so the inner
+//!   loop pops two row indices at a time and a column costs no count arithmetic;
+//! - the records are packed into the program as nibble-coded row gaps
+//!   (`blob`) and unpacked in place by `model_init`, which also builds a table
+//!   of their addresses (low and high bytes in two pages), so a column's
+//!   record is found from its index in a few instructions;
+//! - layer 1 scans the input and scatters each non-zero word's column; every
+//!   later layer's column is scattered by the previous layer's epilogue the
+//!   moment that unit comes out non-zero, so no list of active units is kept.
 //!
-//! The stack pointer reads the lists inside a step, so a step runs with
+//! The stack pointer reads the records inside a step, so a step runs with
 //! interrupts disabled and restores the caller's interrupt state before it returns.
 
 use super::layers::ZLayer;
@@ -35,8 +36,8 @@ pub struct Memory {
     pub vars: u16,
     /// Last layer's outputs, int16 each.
     pub zout: u16,
-    /// Active lists (ping-pong).
-    pub act: [u16; 2],
+    /// The query's active list: its non-zero buckets, for `model_query`'s part.
+    pub act: u16,
     /// Layer 1's sums over the query, kept for a reply (see `Split`).
     pub cache: u16,
     /// The input vector.
@@ -57,8 +58,7 @@ pub fn plan_memory(layers: &[ZLayer], zin_len: usize) -> Memory {
     let last_rows = layers.last().map(ZLayer::rows).unwrap_or(1) as u16;
     let zout = vars - 2 * last_rows;
     let act_len = 4 * 257;
-    let act1 = zout - act_len;
-    let act0 = act1 - act_len;
+    let act0 = zout - act_len;
     let cache = act0 - 2 * layers.first().map(ZLayer::rows).unwrap_or(1) as u16;
     let zin = (cache - 2 * zin_len as u16) & 0xFF00;
     Memory {
@@ -67,7 +67,7 @@ pub fn plan_memory(layers: &[ZLayer], zin_len: usize) -> Memory {
         recs,
         vars,
         zout,
-        act: [act0, act1],
+        act: act0,
         cache,
         zin,
     }
@@ -113,9 +113,9 @@ pub fn check_layers(layers: &[ZLayer], zin_len: usize) -> Result<(), String> {
         }
         for (j, c) in l.columns.iter().enumerate() {
             let (p, m) = unit_lists(c);
-            if p.len().div_ceil(2) > 255 || m.len().div_ceil(2) > 255 {
+            if p.len() > 255 || m.len() > 255 {
                 return Err(format!(
-                    "layer {} column {j} has more than 510 unit weights of one sign",
+                    "layer {} column {j} has more than 255 unit weights of one sign (a weight of 2 counts twice)",
                     i + 1
                 ));
             }
@@ -154,11 +154,17 @@ pub fn check_split(layer: &ZLayer, sp: Split) -> Result<(), String> {
 
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
 /// everything they use.
-pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize, split: Option<Split>) -> String {
+pub fn model_asm(
+    layers: &[ZLayer],
+    mem: &Memory,
+    zin_len: usize,
+    split: Option<Split>,
+    blob: &Blob,
+) -> String {
     let mut s = String::new();
     let v = mem.vars;
     let (zsp, ziff, zactp, zbhi, zblo, zcls) = (v, v + 2, v + 4, v + 6, v + 7, v + 8);
-    let (znewq, zl0end) = (v + 9, v + 10);
+    let znewq = v + 9;
     w(
         &mut s,
         "; ---- model_query: the query part of zin changed (a new reply starts) ----",
@@ -189,11 +195,7 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize, split: Option<
     w(&mut s, "    or a");
     w(&mut s, "    call z,model_init");
     match split {
-        None => {
-            scan(&mut s, "ms", 0, zin_len, mem.act[0], zactp);
-            w(&mut s, "    ld hl,l0_ep");
-            w(&mut s, &format!("    ld (0x{zl0end:04x}),hl"));
-        }
+        None => scan_scatter(&mut s, "ms", (0, zin_len), mem, v + 13),
         Some(sp) => {
             // A new query: layer 1 restarts from the bias, takes in the
             // query's columns, and keeps the sums for the whole reply.
@@ -206,7 +208,7 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize, split: Option<
             w(&mut s, &format!("    ld de,0x{:04x}", mem.acc[0]));
             w(&mut s, &format!("    ld b,{}", layers[0].rows()));
             w(&mut s, "    call mi_bias");
-            scan(&mut s, "mq", sp.query.0, sp.query.1, mem.act[0], zactp);
+            scan(&mut s, "mq", sp.query.0, sp.query.1, mem.act, zactp);
             query_phase(&mut s, mem);
             w(&mut s, "ms_qdone:");
             w(&mut s, &format!("    ld hl,0x{:04x}", mem.acc[0]));
@@ -224,143 +226,81 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize, split: Option<
             w(&mut s, "    inc l");
             w(&mut s, "    djnz ms_keep");
             w(&mut s, "ms_ctx:");
-            scan(&mut s, "mc", sp.context.0, sp.context.1, mem.act[0], zactp);
-            w(&mut s, "    ld hl,l0_ep");
-            w(&mut s, &format!("    ld (0x{zl0end:04x}),hl"));
+            scan_scatter(&mut s, "mc", sp.context, mem, v + 13);
         }
     }
     let last = layers.len() - 1;
+    let (zbp, zx) = (v + 11, v + 13);
     for (k, l) in layers.iter().enumerate() {
-        let dst = mem.act[(k + 1) % 2];
         let rows = l.rows();
-        let acc = page(mem.acc[k]);
         w(
             &mut s,
             &format!(
-                "; ---- layer {}: {} inputs -> {} units ----",
+                "; ---- layer {} epilogue: {} units{} ----",
                 k + 1,
-                l.cols,
-                rows
+                rows,
+                if k == last {
+                    ", argmax"
+                } else {
+                    ", each one scattered into the next layer at once"
+                }
             ),
         );
-        w(&mut s, &format!("l{k}_start:"));
-        w(&mut s, &format!("    ld iy,l{k}_col"));
-        w(&mut s, &format!("l{k}_col:"));
-        w(&mut s, &format!("    ld sp,(0x{zactp:04x})"));
-        w(&mut s, "    pop hl");
-        w(&mut s, "    ld a,h");
-        w(&mut s, "    or a");
-        if k == 0 {
-            w(&mut s, "    jp nz,l0_end");
-        } else {
-            w(&mut s, &format!("    jp nz,l{k}_ep"));
-        }
-        w(&mut s, "    pop de");
-        w(&mut s, &format!("    ld (0x{zactp:04x}),sp"));
-        w(&mut s, &format!("    ld h,{}", page(mem.recs[k])));
-        w(&mut s, "    ld a,(hl)");
-        w(&mut s, "    inc h");
-        w(&mut s, "    ld h,(hl)");
-        w(&mut s, "    ld l,a");
-        w(&mut s, "    ld sp,hl");
-        w(&mut s, &format!("    ld h,{acc}"));
-        w(&mut s, "    ld a,d");
-        w(&mut s, "    or a");
-        w(&mut s, "    jp z,zs_pos");
-        w(&mut s, "    inc a");
-        w(&mut s, "    jp nz,zs_gen");
-        w(&mut s, "    xor a");
-        w(&mut s, "    sub e");
-        w(&mut s, "    jp z,zs_gen");
-        w(&mut s, "    ld e,a");
-        w(&mut s, "    jp zs_neg");
-        // Epilogue: read each row, put its bias back, shift, ReLU, and either
-        // append it to the next active list or keep the first maximum.
-        if k == 0 {
-            // Layer 1's input scan can end in two places (see `Split`).
-            w(&mut s, "l0_end:");
-            w(&mut s, &format!("    ld hl,(0x{zl0end:04x})"));
-            w(&mut s, "    jp (hl)");
-        }
         w(&mut s, &format!("l{k}_ep:"));
-        if k == 0 && split.is_some() {
-            w(&mut s, &format!("    ld sp,0x{:04x}", mem.cache));
+        let bias = if k == 0 && split.is_some() {
+            format!("0x{:04x}", mem.cache)
         } else {
-            w(&mut s, &format!("    ld sp,l{k}_bias"));
-        }
-        w(&mut s, &format!("    ld hl,0x{:04x}", mem.acc[k]));
+            format!("l{k}_bias")
+        };
         if k == last {
-            w(&mut s, &format!("    ld ix,0x{:04x}", mem.zout));
-            w(&mut s, "    xor a");
-            w(&mut s, &format!("    ld (0x{zbhi:04x}),a"));
-            w(&mut s, &format!("    ld (0x{zblo:04x}),a"));
-            w(&mut s, &format!("    ld (0x{zcls:04x}),a"));
-        } else {
-            w(&mut s, &format!("    ld ix,0x{dst:04x}"));
+            last_epilogue(&mut s, l, k, mem, &bias, (zbhi, zblo, zcls));
+            continue;
         }
+        // The scatter runs in the main registers with h = the next layer's
+        // accumulator page; this loop runs in the alternate set.
+        w(&mut s, &format!("    ld h,{}", page(mem.acc[k + 1])));
+        w(&mut s, &format!("    ld iy,l{k}_resume"));
+        w(&mut s, "    exx");
+        w(&mut s, &format!("    ld sp,{bias}"));
+        w(&mut s, &format!("    ld hl,0x{:04x}", mem.acc[k]));
         w(&mut s, &format!("    ld b,{rows}"));
         w(&mut s, &format!("l{k}_eplp:"));
-        w(&mut s, "    pop de");
-        w(&mut s, "    ld a,(hl)");
-        w(&mut s, "    ld (hl),e");
-        w(&mut s, "    inc h");
-        w(&mut s, "    ld c,a");
-        w(&mut s, "    ld a,(hl)");
-        w(&mut s, "    ld (hl),d");
-        w(&mut s, "    dec h");
+        read_row(&mut s);
         if l.relu {
             w(&mut s, "    or a");
-            if k == last {
-                w(&mut s, &format!("    jp p,l{k}_pos"));
-                w(&mut s, "    xor a");
-                w(&mut s, "    ld c,a");
-                w(&mut s, &format!("l{k}_pos:"));
-            } else {
-                w(&mut s, &format!("    jp m,l{k}_epnext"));
-            }
+            w(&mut s, &format!("    jp m,l{k}_epnext"));
         }
         shift_ac(&mut s, l.shift);
-        if k == last {
-            w(&mut s, "    ld (ix+0),c");
-            w(&mut s, "    ld (ix+1),a");
-            w(&mut s, "    inc ix");
-            w(&mut s, "    inc ix");
-            w(&mut s, "    xor 128");
-            w(&mut s, "    ld d,a");
-            w(&mut s, &format!("    ld a,(0x{zbhi:04x})"));
-            w(&mut s, "    cp d");
-            w(&mut s, &format!("    jr c,l{k}_better"));
-            w(&mut s, &format!("    jr nz,l{k}_epnext"));
-            w(&mut s, &format!("    ld a,(0x{zblo:04x})"));
-            w(&mut s, "    cp c");
-            w(&mut s, &format!("    jr nc,l{k}_epnext"));
-            w(&mut s, &format!("l{k}_better:"));
-            w(&mut s, "    ld a,d");
-            w(&mut s, &format!("    ld (0x{zbhi:04x}),a"));
-            w(&mut s, "    ld a,c");
-            w(&mut s, &format!("    ld (0x{zblo:04x}),a"));
-            w(&mut s, "    ld a,l");
-            w(&mut s, &format!("    ld (0x{zcls:04x}),a"));
-        } else {
-            w(&mut s, "    ld d,a");
-            w(&mut s, "    or c");
-            w(&mut s, &format!("    jr z,l{k}_epnext"));
-            w(&mut s, "    ld (ix+0),l");
-            w(&mut s, "    ld (ix+1),0");
-            w(&mut s, "    ld (ix+2),c");
-            w(&mut s, "    ld (ix+3),d");
-            w(&mut s, "    ld de,4");
-            w(&mut s, "    add ix,de");
-        }
+        // a:c is the unit's output, the next layer's input x. Common case
+        // 1 <= x <= 255: only c crosses over to the scatter, in a.
+        w(&mut s, "    or a");
+        w(&mut s, &format!("    jp nz,l{k}_big"));
+        w(&mut s, "    or c");
+        w(&mut s, &format!("    jr z,l{k}_epnext"));
+        w(&mut s, &format!("    ld (0x{zbp:04x}),sp"));
+        record_sp(&mut s, page(mem.recs[k + 1]));
+        w(&mut s, "    ld a,c");
+        w(&mut s, "    exx");
+        w(&mut s, "    ld c,a");
+        w(&mut s, "    jp zs_pos");
+        w(&mut s, &format!("l{k}_resume:"));
+        w(&mut s, "    exx");
+        w(&mut s, &format!("    ld sp,(0x{zbp:04x})"));
         w(&mut s, &format!("l{k}_epnext:"));
         w(&mut s, "    inc l");
-        w(&mut s, "    dec b");
-        w(&mut s, &format!("    jp nz,l{k}_eplp"));
-        if k != last {
-            w(&mut s, "    ld (ix+1),255");
-            w(&mut s, &format!("    ld hl,0x{dst:04x}"));
-            w(&mut s, &format!("    ld (0x{zactp:04x}),hl"));
-        }
+        w(&mut s, &format!("    djnz l{k}_eplp"));
+        w(&mut s, "    exx");
+        w(&mut s, &format!("    jp l{}_ep", k + 1));
+        // Any other x: through memory, and the general dispatch.
+        w(&mut s, &format!("l{k}_big:"));
+        w(&mut s, &format!("    ld (0x{:04x}),a", zx + 1));
+        w(&mut s, "    ld a,c");
+        w(&mut s, &format!("    ld (0x{zx:04x}),a"));
+        w(&mut s, &format!("    ld (0x{zbp:04x}),sp"));
+        record_sp(&mut s, page(mem.recs[k + 1]));
+        w(&mut s, "    exx");
+        w(&mut s, &format!("    ld de,(0x{zx:04x})"));
+        dispatch_de(&mut s);
     }
     w(
         &mut s,
@@ -374,10 +314,154 @@ pub fn model_asm(layers: &[ZLayer], mem: &Memory, zin_len: usize, split: Option<
     w(&mut s, "ms_noei:");
     w(&mut s, &format!("    ld a,(0x{zcls:04x})"));
     w(&mut s, "    ret");
-    init_routine(&mut s, layers, mem, split, znewq);
+    init_routine(&mut s, layers, mem, split, znewq, blob);
     scatter_routines(&mut s);
     tables(&mut s, layers, split);
     s
+}
+
+/// Layer 1's input scan: each non-zero word of `zin[first .. first + count]`
+/// has its column scattered at once, the scan running in the alternate set.
+fn scan_scatter(s: &mut String, tag: &str, (first, count): (usize, usize), mem: &Memory, zx: u16) {
+    let recs = mem.recs[0] >> 8;
+    w(s, &format!("    ld h,{}", mem.acc[0] >> 8));
+    w(s, &format!("    ld iy,{tag}_resume"));
+    w(s, "    exx");
+    w(s, &format!("    ld hl,zin+{}", 2 * first));
+    w(s, &format!("    ld b,{}", count % 256));
+    w(s, &format!("    ld c,{first}"));
+    w(s, &format!("{tag}_scan:"));
+    w(s, "    ld a,(hl)");
+    w(s, "    inc hl");
+    w(s, "    or (hl)");
+    w(s, "    inc hl");
+    w(s, &format!("    jr nz,{tag}_found"));
+    w(s, &format!("{tag}_next:"));
+    w(s, "    inc c");
+    w(s, &format!("    djnz {tag}_scan"));
+    w(s, "    exx");
+    w(s, "    jp l0_ep");
+    w(s, &format!("{tag}_found:"));
+    w(s, "    dec hl");
+    w(s, "    ld a,(hl)");
+    w(s, "    dec hl");
+    w(s, "    or a");
+    w(s, &format!("    jr nz,{tag}_big"));
+    w(s, "    ld a,(hl)");
+    w(s, "    inc hl");
+    w(s, "    inc hl");
+    w(s, "    ex af,af'");
+    column_sp(s, "c", recs);
+    w(s, "    ex af,af'");
+    w(s, "    exx");
+    w(s, "    ld c,a");
+    w(s, "    jp zs_pos");
+    w(s, &format!("{tag}_resume:"));
+    w(s, "    exx");
+    w(s, &format!("    jr {tag}_next"));
+    w(s, &format!("{tag}_big:"));
+    w(s, &format!("    ld (0x{:04x}),a", zx + 1));
+    w(s, "    ld a,(hl)");
+    w(s, &format!("    ld (0x{zx:04x}),a"));
+    w(s, "    inc hl");
+    w(s, "    inc hl");
+    column_sp(s, "c", recs);
+    w(s, "    exx");
+    w(s, &format!("    ld de,(0x{zx:04x})"));
+    dispatch_de(s);
+}
+
+/// Read the row at hl (alternate set) into a:c and put its bias, popped, back.
+fn read_row(s: &mut String) {
+    w(s, "    pop de");
+    w(s, "    ld a,(hl)");
+    w(s, "    ld (hl),e");
+    w(s, "    inc h");
+    w(s, "    ld c,a");
+    w(s, "    ld a,(hl)");
+    w(s, "    ld (hl),d");
+    w(s, "    dec h");
+}
+
+/// SP = the record of column l in the next layer (table page `recs`); hl kept.
+fn record_sp(s: &mut String, recs: u16) {
+    column_sp(s, "l", recs);
+}
+
+/// SP = the record of column `reg` (table page `recs`); hl kept, de and a not.
+fn column_sp(s: &mut String, reg: &str, recs: u16) {
+    w(s, &format!("    ld e,{reg}"));
+    w(s, &format!("    ld d,{recs}"));
+    w(s, "    ld a,(de)");
+    w(s, "    inc d");
+    w(s, "    ex de,hl");
+    w(s, "    ld h,(hl)");
+    w(s, "    ld l,a");
+    w(s, "    ld sp,hl");
+    w(s, "    ex de,hl");
+}
+
+/// Jump to the scatter routine for x = de (SP at the record, h = accumulator page).
+fn dispatch_de(s: &mut String) {
+    w(s, "    ld a,d");
+    w(s, "    or a");
+    w(s, "    jp nz,zs_gen");
+    w(s, "    ld c,e");
+    w(s, "    jp zs_pos");
+}
+
+/// The last layer's epilogue: outputs to zout, and the first maximum's index.
+fn last_epilogue(
+    s: &mut String,
+    l: &ZLayer,
+    k: usize,
+    mem: &Memory,
+    bias: &str,
+    vars: (u16, u16, u16),
+) {
+    let (zbhi, zblo, zcls) = vars;
+    w(s, &format!("    ld sp,{bias}"));
+    w(s, &format!("    ld hl,0x{:04x}", mem.acc[k]));
+    w(s, &format!("    ld ix,0x{:04x}", mem.zout));
+    w(s, "    xor a");
+    w(s, &format!("    ld (0x{zbhi:04x}),a"));
+    w(s, &format!("    ld (0x{zblo:04x}),a"));
+    w(s, &format!("    ld (0x{zcls:04x}),a"));
+    w(s, &format!("    ld b,{}", l.rows()));
+    w(s, &format!("l{k}_eplp:"));
+    read_row(s);
+    if l.relu {
+        w(s, "    or a");
+        w(s, &format!("    jp p,l{k}_pos"));
+        w(s, "    xor a");
+        w(s, "    ld c,a");
+        w(s, &format!("l{k}_pos:"));
+    }
+    shift_ac(s, l.shift);
+    w(s, "    ld (ix+0),c");
+    w(s, "    ld (ix+1),a");
+    w(s, "    inc ix");
+    w(s, "    inc ix");
+    w(s, "    xor 128");
+    w(s, "    ld d,a");
+    w(s, &format!("    ld a,(0x{zbhi:04x})"));
+    w(s, "    cp d");
+    w(s, &format!("    jr c,l{k}_better"));
+    w(s, &format!("    jr nz,l{k}_epnext"));
+    w(s, &format!("    ld a,(0x{zblo:04x})"));
+    w(s, "    cp c");
+    w(s, &format!("    jr nc,l{k}_epnext"));
+    w(s, &format!("l{k}_better:"));
+    w(s, "    ld a,d");
+    w(s, &format!("    ld (0x{zbhi:04x}),a"));
+    w(s, "    ld a,c");
+    w(s, &format!("    ld (0x{zblo:04x}),a"));
+    w(s, "    ld a,l");
+    w(s, &format!("    ld (0x{zcls:04x}),a"));
+    w(s, &format!("l{k}_epnext:"));
+    w(s, "    inc l");
+    w(s, "    dec b");
+    w(s, &format!("    jp nz,l{k}_eplp"));
 }
 
 /// The non-zero words of `zin[first .. first + count]` become an active list at `dst`.
@@ -417,49 +501,47 @@ fn scan(s: &mut String, tag: &str, first: usize, count: usize, dst: u16, zactp: 
 }
 
 /// First step only: accumulators get their biases, and the record address tables are built.
-fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory, split: Option<Split>, znewq: u16) {
+fn init_routine(
+    s: &mut String,
+    layers: &[ZLayer],
+    mem: &Memory,
+    split: Option<Split>,
+    znewq: u16,
+    blob: &Blob,
+) {
     w(
         s,
-        "; ---- first step: biases into the accumulators, record tables into RAM ----",
+        "; ---- model_init: biases into the accumulators, records unpacked, their tables built ----",
     );
     w(s, "model_init:");
+    // Once only: the packed records are gone after the first call.
+    w(s, "    ld a,(ms_ready)");
+    w(s, "    or a");
+    w(s, "    ret nz");
     for (k, l) in layers.iter().enumerate() {
         w(s, &format!("    ld hl,l{k}_bias"));
         w(s, &format!("    ld de,0x{:04x}", mem.acc[k]));
         w(s, &format!("    ld b,{}", l.rows()));
         w(s, "    call mi_bias");
-        match (k, split) {
-            (0, Some(sp)) => {
-                w(s, "    ld hl,l0_qrecs");
-                w(
-                    s,
-                    &format!("    ld de,0x{:04x}", mem.recs[0] + sp.query.0 as u16),
-                );
-                w(s, &format!("    ld b,{}", sp.query.1 % 256));
-                w(s, "    call mi_qrecs");
-                w(s, "    ld hl,l0_recs");
-                w(
-                    s,
-                    &format!("    ld de,0x{:04x}", mem.recs[0] + sp.context.0 as u16),
-                );
-                w(s, &format!("    ld b,{}", sp.context.1 % 256));
-                w(s, "    call mi_recs");
-            }
-            _ => {
-                w(s, &format!("    ld hl,l{k}_recs"));
-                w(s, &format!("    ld de,0x{:04x}", mem.recs[k]));
-                w(s, &format!("    ld b,{}", l.cols % 256));
-                w(s, "    call mi_recs");
-            }
+        if let (0, Some(sp)) = (k, split) {
+            w(s, "    ld hl,l0_qrecs");
+            w(
+                s,
+                &format!("    ld de,0x{:04x}", mem.recs[0] + sp.query.0 as u16),
+            );
+            w(s, &format!("    ld b,{}", sp.query.1 % 256));
+            w(s, "    call mi_qrecs");
         }
     }
+    unpack(s, layers, mem, split, blob);
     w(s, "    ld a,1");
     w(s, "    ld (ms_ready),a");
     if split.is_some() {
         w(s, &format!("    ld (0x{znewq:04x}),a"));
     }
     w(s, "    ret");
-    // hl: bias words, de: accumulator page, b: rows.
+    unpack_routines(s);
+    // hl: words (biases, record addresses), de: low-byte page, b: how many.
     w(s, "mi_bias:");
     w(s, "    ld a,(hl)");
     w(s, "    ld (de),a");
@@ -471,28 +553,6 @@ fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory, split: Option<S
     w(s, "    dec d");
     w(s, "    inc e");
     w(s, "    djnz mi_bias");
-    w(s, "    ret");
-    // hl: first record, de: table page, b: columns; a record is 2 + 2*(p + m) bytes.
-    w(s, "mi_recs:");
-    w(s, "    ld a,l");
-    w(s, "    ld (de),a");
-    w(s, "    inc d");
-    w(s, "    ld a,h");
-    w(s, "    ld (de),a");
-    w(s, "    dec d");
-    w(s, "    inc e");
-    w(s, "    ld a,(hl)");
-    w(s, "    inc hl");
-    w(s, "    add a,(hl)");
-    w(s, "    inc hl");
-    w(s, "    push bc");
-    w(s, "    ld c,a");
-    w(s, "    ld b,0");
-    w(s, "    rl b");
-    w(s, "    add hl,bc");
-    w(s, "    add hl,bc");
-    w(s, "    pop bc");
-    w(s, "    djnz mi_recs");
     w(s, "    ret");
     if split.is_some() {
         // hl: first nibble record, de: table slot, b: columns; a record is
@@ -528,12 +588,170 @@ fn init_routine(s: &mut String, layers: &[ZLayer], mem: &Memory, split: Option<S
     w(s, "    db 0");
 }
 
+/// `model_init`'s last part: move the packed records up by the slack and
+/// unpack them from `zblob` on, filling the record address tables.
+fn unpack(s: &mut String, layers: &[ZLayer], mem: &Memory, split: Option<Split>, blob: &Blob) {
+    w(s, &format!("zblob_len: equ {}", blob.len));
+    w(s, &format!("zblob_slack: equ {}", blob.slack));
+    w(s, "    ld hl,zblob+zblob_len-1");
+    w(s, "    ld de,zblob+zblob_slack+zblob_len-1");
+    w(s, "    ld bc,zblob_len");
+    w(s, "    lddr");
+    w(s, "    ld hl,zblob+zblob_slack");
+    w(s, "    ld de,zblob");
+    for (k, (first, cols)) in record_parts(layers, split).iter().enumerate() {
+        w(s, "    exx");
+        w(
+            s,
+            &format!("    ld hl,0x{:04x}", mem.recs[k] + *first as u16),
+        );
+        w(s, "    exx");
+        w(s, &format!("    ld a,{}", cols.len() % 256));
+        w(s, "    ld (ex_cols),a");
+        w(s, "    call ex_part");
+    }
+}
+
+/// The subroutines `unpack` calls.
+fn unpack_routines(s: &mut String) {
+    // hl: packed, de: unpacked, hl': address table slot, (ex_cols): columns.
+    w(s, "ex_part:");
+    w(s, "    ld a,e");
+    w(s, "    exx");
+    w(s, "    ld (hl),a");
+    w(s, "    inc h");
+    w(s, "    exx");
+    w(s, "    ld a,d");
+    w(s, "    exx");
+    w(s, "    ld (hl),a");
+    w(s, "    dec h");
+    w(s, "    inc l");
+    w(s, "    exx");
+    w(s, "    ld c,(hl)");
+    w(s, "    inc hl");
+    w(s, "    ld b,(hl)");
+    w(s, "    inc hl");
+    w(s, "    push bc");
+    w(s, "    ld a,c");
+    w(s, "    call ex_turns");
+    w(s, "    ld a,b");
+    w(s, "    call ex_turns");
+    w(s, "    ld a,c");
+    w(s, "    ld bc,ex_plus");
+    w(s, "    call ex_entry");
+    w(s, "    pop bc");
+    w(s, "    push bc");
+    w(s, "    ld a,c");
+    w(s, "    call ex_list");
+    w(s, "    pop bc");
+    w(s, "    ld a,b");
+    w(s, "    push af");
+    w(s, "    ld bc,ex_minus");
+    w(s, "    call ex_entry");
+    w(s, "    pop af");
+    w(s, "    call ex_list");
+    w(s, "    ld a,(ex_cols)");
+    w(s, "    dec a");
+    w(s, "    ld (ex_cols),a");
+    w(s, "    jr nz,ex_part");
+    w(s, "    ret");
+    // a = n rows: writes the turns, ceil(n/4) (9-bit sum through the carry).
+    w(s, "ex_turns:");
+    w(s, "    add a,3");
+    w(s, "    rra");
+    w(s, "    srl a");
+    w(s, "    ld (de),a");
+    w(s, "    inc de");
+    w(s, "    ret");
+    // a = n rows, bc = a loop's entries by n mod 4, then its exit (n = 0).
+    w(s, "ex_entry:");
+    w(s, "    push hl");
+    w(s, "    ld h,b");
+    w(s, "    ld l,c");
+    w(s, "    or a");
+    w(s, "    ld c,8");
+    w(s, "    jr z,ex_slot");
+    w(s, "    and 3");
+    w(s, "    add a,a");
+    w(s, "    ld c,a");
+    w(s, "ex_slot:");
+    w(s, "    ld b,0");
+    w(s, "    add hl,bc");
+    w(s, "    ld a,(hl)");
+    w(s, "    ld (de),a");
+    w(s, "    inc de");
+    w(s, "    inc hl");
+    w(s, "    ld a,(hl)");
+    w(s, "    ld (de),a");
+    w(s, "    inc de");
+    w(s, "    pop hl");
+    w(s, "    ret");
+    // a = n rows: a junk byte if n is odd, then the rows from the gaps.
+    w(s, "ex_list:");
+    w(s, "    or a");
+    w(s, "    ret z");
+    w(s, "    ld b,a");
+    w(s, "    ld c,0");
+    w(s, "    rra");
+    w(s, "    jr nc,ex_hi");
+    w(s, "    xor a");
+    w(s, "    ld (de),a");
+    w(s, "    inc de");
+    w(s, "ex_hi:");
+    w(s, "    ld a,(hl)");
+    w(s, "    rrca");
+    w(s, "    rrca");
+    w(s, "    rrca");
+    w(s, "    rrca");
+    w(s, "    and 15");
+    w(s, "    cp 15");
+    w(s, "    jr z,ex_esc1");
+    w(s, "    add a,c");
+    w(s, "    ld c,a");
+    w(s, "    ld (de),a");
+    w(s, "    inc de");
+    w(s, "    dec b");
+    w(s, "    jr z,ex_pad");
+    w(s, "ex_lo:");
+    w(s, "    ld a,(hl)");
+    w(s, "    inc hl");
+    w(s, "    and 15");
+    w(s, "    cp 15");
+    w(s, "    jr z,ex_esc2");
+    w(s, "    add a,c");
+    w(s, "    ld c,a");
+    w(s, "    ld (de),a");
+    w(s, "    inc de");
+    w(s, "    djnz ex_hi");
+    w(s, "    ret");
+    // The list ended on a high nibble: the low one is padding.
+    w(s, "ex_pad:");
+    w(s, "    inc hl");
+    w(s, "    ret");
+    w(s, "ex_esc1:");
+    w(s, "    ld a,c");
+    w(s, "    add a,15");
+    w(s, "    ld c,a");
+    w(s, "    jr ex_lo");
+    w(s, "ex_esc2:");
+    w(s, "    ld a,c");
+    w(s, "    add a,15");
+    w(s, "    ld c,a");
+    w(s, "    jr ex_hi");
+    for (name, lp) in [("ex_plus", "zsa"), ("ex_minus", "zss")] {
+        w(s, &format!("{name}:"));
+        w(s, &format!("    dw {lp}_s0,{lp}_e3,{lp}_s2,{lp}_e1,{lp}_x"));
+    }
+    w(s, "ex_cols:");
+    w(s, "    db 0");
+}
+
 /// Layer 1's query columns, once per reply: a plain loop over the active
 /// list with the stack free, decoding each column's nibble-coded rows.
 fn query_phase(s: &mut String, mem: &Memory) {
     let acc = mem.acc[0] >> 8;
     let recs = mem.recs[0] >> 8;
-    w(s, &format!("    ld ix,0x{:04x}", mem.act[0]));
+    w(s, &format!("    ld ix,0x{:04x}", mem.act));
     w(s, "qp_col:");
     w(s, "    ld a,(ix+1)");
     w(s, "    or a");
@@ -553,6 +771,22 @@ fn query_phase(s: &mut String, mem: &Memory) {
     w(s, "    ld c,(iy+1)");
     w(s, "    inc iy");
     w(s, "    inc iy");
+    // x = 32 or 64, as a query trigram's bucket usually is: 8-bit adds.
+    w(s, "    ld a,d");
+    w(s, "    or a");
+    w(s, "    jr nz,qp_wide");
+    w(s, "    push bc");
+    w(s, "    ld a,b");
+    w(s, "    or a");
+    w(s, "    call nz,zq_add");
+    w(s, "    pop bc");
+    w(s, "    ld a,c");
+    w(s, "    or a");
+    w(s, "    jr z,qp_next");
+    w(s, "    ld b,c");
+    w(s, "    call zq_sub");
+    w(s, "    jr qp_next");
+    w(s, "qp_wide:");
     w(s, "    push bc");
     w(s, "    ld a,b");
     w(s, "    or a");
@@ -573,11 +807,19 @@ fn query_phase(s: &mut String, mem: &Memory) {
     w(s, "    ld bc,4");
     w(s, "    add ix,bc");
     w(s, "    jr qp_col");
-    // iy: nibbles, b: how many (at least 1), de: value, h: accumulator page.
-    // A nibble is the gap to the next row; 15 moves on 15 rows without adding.
-    w(s, "zq_group:");
+    // iy: nibbles, b: how many (at least 1), de: value (zq_add, zq_sub: e),
+    // h: accumulator page. A nibble is the gap to the next row; 15 moves on
+    // 15 rows without adding.
+    nibble_group(s, "zq_group", None);
+    nibble_group(s, "zq_add", Some(("add a,e", "inc (hl)")));
+    nibble_group(s, "zq_sub", Some(("sub e", "dec (hl)")));
+}
+
+/// A nibble-coded row list: 16-bit adds of de, or `op` with e and `fix` on a carry.
+fn nibble_group(s: &mut String, name: &str, narrow: Option<(&str, &str)>) {
+    w(s, &format!("{name}:"));
     w(s, "    ld l,0");
-    w(s, "zq_byte:");
+    w(s, &format!("{name}_byte:"));
     w(s, "    ld c,(iy+0)");
     w(s, "    inc iy");
     w(s, "    ld a,c");
@@ -593,27 +835,39 @@ fn query_phase(s: &mut String, mem: &Memory) {
         }
         w(s, "    and 15");
         w(s, "    cp 15");
-        w(s, &format!("    jr z,zq_esc{half}"));
+        w(s, &format!("    jr z,{name}_esc{half}"));
         w(s, "    add a,l");
         w(s, "    ld l,a");
         w(s, "    ld a,(hl)");
-        w(s, "    add a,e");
-        w(s, "    ld (hl),a");
-        w(s, "    inc h");
-        w(s, "    ld a,(hl)");
-        w(s, "    adc a,d");
-        w(s, "    ld (hl),a");
-        w(s, "    dec h");
-        w(s, &format!("zq_back{half}:"));
+        match narrow {
+            Some((op, fix)) => {
+                w(s, &format!("    {op}"));
+                w(s, "    ld (hl),a");
+                w(s, &format!("    jr nc,{name}_back{half}"));
+                w(s, "    inc h");
+                w(s, &format!("    {fix}"));
+                w(s, "    dec h");
+            }
+            None => {
+                w(s, "    add a,e");
+                w(s, "    ld (hl),a");
+                w(s, "    inc h");
+                w(s, "    ld a,(hl)");
+                w(s, "    adc a,d");
+                w(s, "    ld (hl),a");
+                w(s, "    dec h");
+            }
+        }
+        w(s, &format!("{name}_back{half}:"));
     }
-    w(s, "    djnz zq_byte");
+    w(s, &format!("    djnz {name}_byte"));
     w(s, "    ret");
     for half in [1, 2] {
-        w(s, &format!("zq_esc{half}:"));
+        w(s, &format!("{name}_esc{half}:"));
         w(s, "    ld a,l");
         w(s, "    add a,15");
         w(s, "    ld l,a");
-        w(s, &format!("    jr zq_back{half}"));
+        w(s, &format!("    jr {name}_back{half}"));
     }
 }
 
@@ -657,110 +911,157 @@ fn shift_ac(s: &mut String, n: u32) {
 
 /// The shared inner loops. On entry SP points at a column record, H is the
 /// layer's accumulator page, IY is where to go when the column is done.
+///
+/// A record is `db turns_plus, turns_minus` `dw entry_plus`, the +1 rows,
+/// `dw entry_minus`, the −1 rows; a `ret` jumps to an entry. Each loop turn takes four rows, two per
+/// `pop`; a list of n rows enters its loop at the slot that leaves n mod 4
+/// rows for the first turn (odd lists lead with a junk byte the entry skips),
+/// and an empty list's entry is its loop's exit. So a column costs no count
+/// arithmetic and no padding rows.
 fn scatter_routines(s: &mut String) {
-    // x in 1..=255 (zs_pos: +1 rows add x) or -255..=-1 (zs_neg, e = |x|: +1 rows subtract).
-    for (name, first, second) in [
-        ("zs_pos", "add a,e", "sub e"),
-        ("zs_neg", "sub e", "add a,e"),
-    ] {
-        w(s, &format!("{name}:"));
-        w(s, "    pop bc");
-        w(s, "    ld a,b");
-        w(s, "    ex af,af'");
-        w(s, "    ld a,c");
-        w(s, "    or a");
-        w(s, &format!("    jr z,{name}_m"));
-        for (grp, op) in [("p", first), ("m", second)] {
-            if grp == "m" {
-                w(s, &format!("{name}_m:"));
-                w(s, "    ex af,af'");
-                w(s, "    or a");
-                w(s, "    jp z,zs_done");
-            }
-            // Four rows per turn: a = pairs, d = turns, and an odd pair count
-            // starts halfway through the first turn.
-            w(s, "    srl a");
-            w(s, &format!("    jr nc,{name}_{grp}ev"));
-            w(s, "    inc a");
-            w(s, "    ld d,a");
-            w(s, &format!("    jr {name}_{grp}h2"));
-            w(s, &format!("{name}_{grp}ev:"));
-            w(s, "    ld d,a");
-            // A carry out of the low byte is rare for small x: it goes out of line.
-            let fix = if op.starts_with("add") {
-                "inc (hl)"
-            } else {
-                "dec (hl)"
-            };
-            w(s, &format!("{name}_{grp}lp:"));
-            let mut stubs = Vec::new();
-            for half in 1..=2 {
-                if half == 2 {
-                    w(s, &format!("{name}_{grp}h2:"));
-                }
-                w(s, "    pop bc");
-                for reg in ["c", "b"] {
-                    let tag = format!("{name}_{grp}{reg}{half}");
-                    w(s, &format!("    ld l,{reg}"));
-                    w(s, "    ld a,(hl)");
-                    w(s, &format!("    {op}"));
-                    w(s, "    ld (hl),a");
-                    w(s, &format!("    jr c,{tag}f"));
-                    w(s, &format!("{tag}b:"));
-                    stubs.push(tag);
-                }
-            }
-            w(s, "    dec d");
-            w(s, &format!("    jr nz,{name}_{grp}lp"));
-            if grp == "p" {
-                w(s, &format!("    jr {name}_m"));
-            } else {
-                w(s, "    jp (iy)");
-            }
-            for tag in stubs {
-                w(s, &format!("{tag}f:"));
-                w(s, "    inc h");
-                w(s, &format!("    {fix}"));
-                w(s, "    dec h");
-                w(s, &format!("    jr {tag}b"));
-            }
-        }
-    }
-    w(s, "zs_done:");
+    // 1 <= x <= 255 in c: add to the +1 rows, subtract from the −1 rows.
+    w(s, "zs_pos:");
+    w(s, "    pop de");
+    w(s, "    ld b,e");
+    w(s, "    ld a,d");
+    w(s, "    ex af,af'");
+    w(s, "    ret");
+    loop8(s, "zsa", "add a,c");
+    // The +1 rows are done: on to the −1 rows' entry, turns in a'.
+    w(s, "    ex af,af'");
+    w(s, "    ld b,a");
+    w(s, "    ret");
+    loop8_stubs(s, "zsa", "add a,c", "inc (hl)");
+    loop8(s, "zss", "sub c");
     w(s, "    jp (iy)");
-    // Any x: full 16-bit adds of de (+1 rows) and -de (-1 rows); the pair
-    // counter lives in b' because every main register is taken.
+    loop8_stubs(s, "zss", "sub c", "dec (hl)");
+    // Any other x, in de: 16-bit adds of x to the +1 rows and of -x to the
+    // −1 rows, through loops of the same slots (found from the entries' low
+    // bytes); the turn counter lives in memory, b and c hold rows.
     w(s, "zs_gen:");
     w(s, "    pop bc");
+    w(s, "    pop ix");
     w(s, "    ld a,b");
-    w(s, "    ex af,af'");
+    w(s, "    ld (zs_turnsm),a");
     w(s, "    ld a,c");
-    w(s, "    or a");
-    w(s, "    jr z,zs_gen_m");
-    gen_loop(s, "zs_gen_plp");
-    w(s, "zs_gen_m:");
+    w(s, "    ld (zs_count),a");
+    w(s, "    ld (zs_entry),ix");
+    w(s, "    ld a,(zs_entry)");
+    slot_map(s, "zsa", "zgp");
+    gen_loop(s, "zgp");
+    w(s, "    pop ix");
     w(s, "    xor a");
     w(s, "    sub e");
     w(s, "    ld e,a");
     w(s, "    sbc a,a");
     w(s, "    sub d");
     w(s, "    ld d,a");
-    w(s, "    ex af,af'");
-    w(s, "    or a");
-    w(s, "    jp z,zs_done");
-    gen_loop(s, "zs_gen_mlp");
+    w(s, "    ld a,(zs_turnsm)");
+    w(s, "    ld (zs_count),a");
+    w(s, "    ld (zs_entry),ix");
+    w(s, "    ld a,(zs_entry)");
+    slot_map(s, "zss", "zgm");
+    gen_loop(s, "zgm");
     w(s, "    jp (iy)");
+    w(s, "zs_count:");
+    w(s, "    db 0");
+    w(s, "zs_turnsm:");
+    w(s, "    db 0");
+    w(s, "zs_entry:");
+    w(s, "    dw 0");
 }
 
-/// `a` pairs of 16-bit adds of de into the rows popped from the list.
-fn gen_loop(s: &mut String, label: &str) {
-    w(s, "    exx");
-    w(s, "    ld b,a");
-    w(s, "    exx");
-    w(s, &format!("{label}:"));
+/// The four entry slots of a loop, and its exit, as record entries name them.
+const SLOTS: [&str; 5] = ["s0", "e1", "s2", "e3", "x"];
+
+/// Four rows per turn of `op` on x = c, carries to the high page out of line.
+fn loop8(s: &mut String, name: &str, op: &str) {
+    w(s, &format!("{name}_e1:"));
+    w(s, "    pop de");
+    w(s, &format!("    jp {name}_s1"));
+    w(s, &format!("{name}_e3:"));
+    w(s, "    pop de");
+    w(s, &format!("    jp {name}_s3"));
+    w(s, &format!("{name}_s0:"));
+    for slot in 0..4 {
+        if slot == 2 {
+            w(s, &format!("{name}_s2:"));
+        }
+        if slot % 2 == 0 {
+            w(s, "    pop de");
+        } else {
+            w(s, &format!("{name}_s{slot}:"));
+        }
+        w(
+            s,
+            &format!("    ld l,{}", if slot % 2 == 0 { "e" } else { "d" }),
+        );
+        w(s, "    ld a,(hl)");
+        w(s, &format!("    {op}"));
+        w(s, "    ld (hl),a");
+        w(s, &format!("    jr c,{name}_c{slot}"));
+    }
+    w(s, &format!("    djnz {name}_s0"));
+    w(s, &format!("{name}_x:"));
+}
+
+/// `loop8`'s carry fixes: `fix` on the high byte, then the rest of the turn
+/// again (a jump back would cost more than the copy).
+fn loop8_stubs(s: &mut String, name: &str, op: &str, fix: &str) {
+    for slot in 0..4 {
+        w(s, &format!("{name}_c{slot}:"));
+        w(s, "    inc h");
+        w(s, &format!("    {fix}"));
+        w(s, "    dec h");
+        for next in slot + 1..4 {
+            if next == 2 {
+                w(s, "    pop de");
+            }
+            w(
+                s,
+                &format!("    ld l,{}", if next % 2 == 0 { "e" } else { "d" }),
+            );
+            w(s, "    ld a,(hl)");
+            w(s, &format!("    {op}"));
+            w(s, "    ld (hl),a");
+            w(s, &format!("    jr c,{name}_c{next}"));
+        }
+        w(s, "    dec b");
+        w(s, &format!("    jp nz,{name}_s0"));
+        w(s, &format!("    jp {name}_x"));
+    }
+}
+
+/// Jump to the slot of loop `to` that matches entry (low byte in a) of loop `from`.
+fn slot_map(s: &mut String, from: &str, to: &str) {
+    for slot in SLOTS {
+        w(s, &format!("    cp {from}_{slot} & 255"));
+        w(s, &format!("    jp z,{to}_{slot}"));
+    }
+}
+
+/// `loop8`'s slots with 16-bit adds of de, turns counted in memory.
+fn gen_loop(s: &mut String, name: &str) {
+    w(s, &format!("{name}_e1:"));
     w(s, "    pop bc");
-    for reg in ["c", "b"] {
-        w(s, &format!("    ld l,{reg}"));
+    w(s, &format!("    jp {name}_s1"));
+    w(s, &format!("{name}_e3:"));
+    w(s, "    pop bc");
+    w(s, &format!("    jp {name}_s3"));
+    w(s, &format!("{name}_s0:"));
+    for slot in 0..4 {
+        if slot == 2 {
+            w(s, &format!("{name}_s2:"));
+        }
+        if slot % 2 == 0 {
+            w(s, "    pop bc");
+        } else {
+            w(s, &format!("{name}_s{slot}:"));
+        }
+        w(
+            s,
+            &format!("    ld l,{}", if slot % 2 == 0 { "c" } else { "b" }),
+        );
         w(s, "    ld a,(hl)");
         w(s, "    add a,e");
         w(s, "    ld (hl),a");
@@ -770,10 +1071,21 @@ fn gen_loop(s: &mut String, label: &str) {
         w(s, "    ld (hl),a");
         w(s, "    dec h");
     }
-    w(s, "    exx");
-    w(s, "    dec b");
-    w(s, "    exx");
-    w(s, &format!("    jr nz,{label}"));
+    w(s, "    ld a,(zs_count)");
+    w(s, "    dec a");
+    w(s, "    ld (zs_count),a");
+    w(s, &format!("    jr nz,{name}_s0"));
+    w(s, &format!("{name}_x:"));
+}
+
+/// A list's bytes: odd lengths lead with a junk byte the entry skips.
+fn list_bytes(rows: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    if rows.len() % 2 == 1 {
+        v.push(0);
+    }
+    v.extend_from_slice(rows);
+    v
 }
 
 /// Bias words and column records, per layer.
@@ -791,31 +1103,76 @@ fn tables(s: &mut String, layers: &[ZLayer], split: Option<Split>) {
         }
     }
     for (k, l) in layers.iter().enumerate() {
-        let rows = l.rows();
         w(s, &format!("l{k}_bias:"));
         let words: Vec<String> = l.bias.iter().map(|b| (*b as u16).to_string()).collect();
         for chunk in words.chunks(12) {
             w(s, &format!("    dw {}", chunk.join(",")));
         }
-        w(s, &format!("l{k}_recs:"));
-        let cols: Vec<&Vec<(usize, i8)>> = match (k, split) {
-            (0, Some(sp)) => l.columns[sp.context.0..sp.context.0 + sp.context.1]
-                .iter()
-                .collect(),
-            _ => l.columns.iter().collect(),
-        };
+    }
+}
+
+/// One column's weights: (row, value) pairs.
+type Column = Vec<(usize, i8)>;
+
+/// The columns whose records go to the packed blob, per layer: (first table
+/// slot's column, columns).
+fn record_parts(layers: &[ZLayer], split: Option<Split>) -> Vec<(usize, Vec<&Column>)> {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(k, l)| match (k, split) {
+            (0, Some(sp)) => (
+                sp.context.0,
+                l.columns[sp.context.0..sp.context.0 + sp.context.1]
+                    .iter()
+                    .collect(),
+            ),
+            _ => (0, l.columns.iter().collect()),
+        })
+        .collect()
+}
+
+/// The column records, packed: what `model_init` unpacks in place.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    /// `db` lines of the packed bytes.
+    pub text: String,
+    /// Packed length in bytes.
+    pub len: usize,
+    /// Unpacked length: the records in RAM from `zblob` on.
+    pub unpacked: usize,
+    /// How far above `zblob` the packed bytes move before unpacking, so the
+    /// records written never reach bytes not yet read.
+    pub slack: usize,
+}
+
+/// Pack every record: `db n_plus, n_minus` and each list's row gaps as
+/// nibbles (see `nibbles`), each list padded to a whole byte.
+pub fn blob(layers: &[ZLayer], split: Option<Split>) -> Blob {
+    let mut bytes = Vec::new();
+    let (mut out, mut slack) = (0usize, 0usize);
+    for (_, cols) in record_parts(layers, split) {
         for c in cols {
-            let (mut plus, mut minus) = unit_lists(c);
-            // Even lengths: the trash row soaks up the padding entry.
-            for list in [&mut plus, &mut minus] {
-                if list.len() % 2 == 1 {
-                    list.push(rows as u8);
-                }
-            }
-            let mut bytes = vec![(plus.len() / 2).to_string(), (minus.len() / 2).to_string()];
-            bytes.extend(plus.iter().chain(&minus).map(|r| r.to_string()));
-            db_lines(s, &bytes);
+            let (plus, minus) = unit_lists(c);
+            let start = bytes.len();
+            bytes.push(plus.len() as u8);
+            bytes.push(minus.len() as u8);
+            bytes.extend(pack(&nibbles(&plus)));
+            bytes.extend(pack(&nibbles(&minus)));
+            out += 6 + list_bytes(&plus).len() + list_bytes(&minus).len();
+            slack = slack.max(out.saturating_sub(start));
         }
+    }
+    let mut text = String::new();
+    db_lines(
+        &mut text,
+        &bytes.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+    );
+    Blob {
+        text,
+        len: bytes.len(),
+        unpacked: out,
+        slack,
     }
 }
 

@@ -4,7 +4,7 @@
 use zlmc_ir::{Decode, Encoder, Model};
 
 use super::layers::layers;
-use super::model::{buffers_start, check_layers, check_split, model_asm, plan_memory, Split};
+use super::model::{blob, buffers_start, check_layers, check_split, model_asm, plan_memory, Split};
 use super::{assemble, parse, print};
 use crate::Provenance;
 
@@ -102,7 +102,8 @@ pub fn emit(
     if let Some(sp) = split {
         check_split(&ls[0], sp).map_err(Z80Error)?;
     }
-    for l in model_asm(&ls, &mem, zin_len, split).lines() {
+    let packed = blob(&ls, split);
+    for l in model_asm(&ls, &mem, zin_len, split, &packed).lines() {
         line(l.to_string());
     }
     match &model.decode {
@@ -130,6 +131,11 @@ pub fn emit(
             }
         }
     }
+    // Last, as model_init unpacks the records over it and beyond.
+    line("zblob:".into());
+    for l in packed.text.lines() {
+        line(l.to_string());
+    }
     line("program_end:".into());
     let items = parse(&text).map_err(|e| {
         Z80Error(format!(
@@ -138,12 +144,13 @@ pub fn emit(
         ))
     })?;
     let asm = assemble(&items, 0x100).map_err(|e| Z80Error(format!("internal error: {e:?}")))?;
-    let end = 0x100 + asm.bytes.len();
+    let zblob = *asm.symbols.get("zblob").expect("zblob is defined") as usize;
+    let end = zblob + packed.unpacked.max(packed.slack + packed.len);
     let limit = buffers_start(&mem) as usize;
     if end > limit {
         return Err(Z80Error(format!(
-            "the program needs {} bytes but only {} fit below its buffers at 0x{limit:04x} (64 KB CP/M, CCP at 0xDC00)",
-            asm.bytes.len(),
+            "the program needs {} bytes of memory once its records are unpacked, but only {} fit below its buffers at 0x{limit:04x} (64 KB CP/M, CCP at 0xDC00)",
+            end - 0x100,
             limit - 0x100
         )));
     }
