@@ -1,5 +1,6 @@
 //! zlmc's code generators, one folder per target.
 
+pub mod avr;
 pub mod c;
 pub mod z80;
 

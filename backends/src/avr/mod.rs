@@ -1,0 +1,355 @@
+//! The AVR backend: a model becomes an Arduino sketch folder — `NAME.ino` (a
+//! Serial chat), `NAME_model.S` (the model in avr-gcc assembly, tables in
+//! flash) and `NAME_model.h` (the C backend's API) — planned to fit the
+//! board's flash and SRAM. See docs/avr.md.
+
+mod asm;
+mod board;
+mod code;
+mod kernels;
+mod layers;
+mod plan;
+mod stream;
+mod tables;
+
+use askama::Template;
+use zlmc_ir::verify::verify_model;
+use zlmc_ir::{Decode, Encoder, Model};
+
+use crate::Provenance;
+pub use board::Board;
+pub use plan::{SKETCH_FLASH, SKETCH_SRAM, STACK_RESERVE};
+pub use stream::Format;
+
+/// The generated sketch folder.
+#[derive(Debug, Clone)]
+pub struct AvrFiles {
+    /// Name of the sketch folder (and of the `.ino`): the model name.
+    pub dir_name: String,
+    /// `(file name, contents)` of `NAME.ino`, `NAME_model.S`, `NAME_model.h`.
+    pub files: Vec<(String, String)>,
+    /// The assembly (also in `files`).
+    pub asm: String,
+    /// The sizes and layout chosen.
+    pub report: Report,
+}
+
+/// What the plan chose and what it costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The board.
+    pub board: Board,
+    /// Bytes of flash tables (weights, biases, charset or labels).
+    pub tables: usize,
+    /// Bytes of model code.
+    pub code: usize,
+    /// Bytes of static RAM the model takes.
+    pub sram: usize,
+    /// Estimated flash of the Arduino core and the sketch.
+    pub sketch_flash: usize,
+    /// Estimated static RAM of the Arduino core and the sketch.
+    pub sketch_sram: usize,
+    /// Per layer: rows, columns, format, stream bytes.
+    pub layers: Vec<(usize, usize, Format, usize)>,
+    /// Whether layer 1's query sums are kept for a reply.
+    pub query_cache: bool,
+}
+
+impl Report {
+    /// Flash the model takes (tables and code).
+    pub fn model_flash(&self) -> usize {
+        self.tables + self.code
+    }
+
+    /// One line per fact, for `zlmc build` and `zlmc sim`.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "avr {}: model {} bytes of flash ({} tables + {} code), {} bytes of SRAM; \
+             with the Arduino core and sketch about {} of {} bytes of flash and {} of {} bytes of SRAM",
+            self.board,
+            self.model_flash(),
+            self.tables,
+            self.code,
+            self.sram,
+            self.model_flash() + self.sketch_flash,
+            self.board.flash(),
+            self.sram + self.sketch_sram,
+            self.board.sram()
+        );
+        for (k, (rows, cols, f, bytes)) in self.layers.iter().enumerate() {
+            s.push_str(&format!(
+                "\n  layer {}: {rows} x {cols}, {} gap-nibble columns, {bytes} bytes",
+                k + 1,
+                f.name()
+            ));
+        }
+        if self.query_cache {
+            s.push_str("\n  layer 1's query sums kept for each reply");
+        }
+        s
+    }
+}
+
+/// Why a model cannot be built for a board.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AvrError {
+    /// The model breaks an IR rule.
+    #[error("the model does not verify: {0}")]
+    Invalid(String),
+    /// Something the AVR backend does not support.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The model name cannot prefix C and assembler symbols.
+    #[error("model name {0:?} is not a C identifier")]
+    BadName(String),
+    /// The sketch does not fit the board.
+    #[error("{message}")]
+    TooBig {
+        /// What it needs and what the board has.
+        message: String,
+        /// What could help.
+        help: String,
+    },
+}
+
+#[derive(Template)]
+#[template(path = "avr/model.h.txt", escape = "none")]
+struct HeaderTemplate<'a> {
+    c: &'a View,
+}
+
+#[derive(Template)]
+#[template(path = "avr/sketch.ino.txt", escape = "none")]
+struct SketchTemplate<'a> {
+    c: &'a View,
+}
+
+/// What the header and sketch templates need.
+struct View {
+    banner: String,
+    p: String,
+    up: String,
+    inputs: usize,
+    classes: usize,
+    max_length: Option<usize>,
+    ctx_len: usize,
+    text: bool,
+    has_context: bool,
+    nul_in_charset: bool,
+    classify: bool,
+    generate: bool,
+    text_step: bool,
+    reply_buf: usize,
+    board: String,
+    mcu: String,
+    mhz: u32,
+}
+
+/// Generate the sketch folder for `model` on `board`, or say why it cannot fit.
+pub fn emit(model: &Model, prov: &Provenance, board: Board) -> Result<AvrFiles, AvrError> {
+    verify_model(model).map_err(|e| AvrError::Invalid(e.to_string()))?;
+    let p = &model.name;
+    let is_ident = p
+        .bytes()
+        .next()
+        .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
+        && p.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric());
+    if !is_ident {
+        return Err(AvrError::BadName(p.clone()));
+    }
+    let ls = layers::layers(&model.graph).map_err(AvrError::Unsupported)?;
+    let pl = plan::plan(model, &ls, board).map_err(AvrError::Unsupported)?;
+    let (generate, charset, labels) = match &model.decode {
+        Decode::Generate {
+            charset,
+            eos,
+            max_length,
+        } => (Some((*eos, *max_length)), Some(charset.as_slice()), None),
+        Decode::Classify { labels } => (None, None, Some(labels.as_slice())),
+    };
+    if let Some(l) = labels {
+        if l.iter().map(|s| s.len() + 1).sum::<usize>() > 65535 {
+            return Err(AvrError::Unsupported(
+                "the labels take more than 65,535 bytes".into(),
+            ));
+        }
+    }
+    let extra = tables::Extra { charset, labels };
+    let g = code::Gen {
+        p,
+        layers: &ls,
+        plan: &pl,
+        far: board.far_flash(),
+        generate,
+        classify: labels.is_some(),
+        text_api: model.takes_text(),
+        inputs: model.input_len(),
+    };
+
+    let generate_asm = |long_jumps: bool| {
+        let mut a = asm::Asm {
+            long_jumps,
+            ..asm::Asm::default()
+        };
+        a.raw(format!("{}\n", prov.banner()));
+        a.raw(description(model, &ls, &pl, board));
+        a.raw("#include <avr/io.h>\n\n");
+        tables::buffers(&mut a, p, &ls, &pl);
+        a.blank();
+        g.code(&mut a);
+        let code_bytes = a.code_bytes;
+        a.blank();
+        tables::tables(&mut a, p, &ls, &pl, &extra, board.far_flash());
+        (a.text, code_bytes)
+    };
+    let (mut text, mut code_bytes) = generate_asm(false);
+    // Relative calls and jumps reach 4 KB: far enough unless there are many layers.
+    if code_bytes > 3_900 {
+        (text, code_bytes) = generate_asm(true);
+    }
+
+    let report = Report {
+        board,
+        tables: tables::table_bytes(&ls, &pl, &extra),
+        code: code_bytes,
+        sram: pl.sram(&ls),
+        sketch_flash: SKETCH_FLASH,
+        sketch_sram: plan::sketch_sram(model),
+        layers: ls
+            .iter()
+            .zip(&pl.formats)
+            .zip(&pl.streams)
+            .map(|((l, &f), s)| (l.rows(), l.cols, f, s.bytes.len()))
+            .collect(),
+        query_cache: pl.cache,
+    };
+    check_fit(&report)?;
+
+    let generate_model = generate.is_some();
+    let view = View {
+        banner: prov.banner(),
+        p: p.clone(),
+        up: p.to_ascii_uppercase(),
+        inputs: model.input_len(),
+        classes: model.classes(),
+        max_length: generate.map(|g| g.1),
+        ctx_len: pl.ctx_len,
+        text: model.takes_text(),
+        has_context: model
+            .encoders
+            .iter()
+            .any(|e| matches!(e, Encoder::ContextNgram { .. })),
+        nul_in_charset: match &model.decode {
+            Decode::Generate { charset, eos, .. } => charset
+                .iter()
+                .enumerate()
+                .any(|(i, &b)| b == 0 && i != *eos),
+            Decode::Classify { .. } => false,
+        },
+        classify: labels.is_some(),
+        generate: generate_model,
+        text_step: generate_model || (labels.is_some() && model.takes_text()),
+        reply_buf: generate.map(|g| plan::reply_buffer(g.1)).unwrap_or(0),
+        board: board.title().to_string(),
+        mcu: board.mcu().to_string(),
+        mhz: board.f_cpu() / 1_000_000,
+    };
+    // Askama drops a template's final newline; source files should end with one.
+    let header = HeaderTemplate { c: &view }
+        .render()
+        .expect("rendering the AVR header cannot fail")
+        + "\n";
+    let ino = SketchTemplate { c: &view }
+        .render()
+        .expect("rendering the sketch cannot fail")
+        + "\n";
+    let asm = text;
+    Ok(AvrFiles {
+        dir_name: p.clone(),
+        files: vec![
+            (format!("{p}.ino"), ino),
+            (format!("{p}_model.S"), asm.clone()),
+            (format!("{p}_model.h"), header),
+        ],
+        asm,
+        report,
+    })
+}
+
+/// The `.S` file's opening comment: the model and the layout chosen.
+fn description(model: &Model, ls: &[layers::Layer], pl: &plan::Plan, board: Board) -> String {
+    let mut s = format!(
+        "/*\n * Model \"{}\" for the {} ({}): avr-gcc assembly, tables in flash.\n",
+        model.name,
+        board.title(),
+        board.mcu()
+    );
+    s.push_str(
+        " * Columns are coded as row gaps in nibbles (see docs/avr.md); every step\n \
+         * walks each layer's columns, skipping those whose input is 0.\n",
+    );
+    for (k, l) in ls.iter().enumerate() {
+        s.push_str(&format!(
+            " * Layer {}: {} outputs from {} inputs, {} non-zero weights, {}-bit accumulators, \
+             shift {}{}.\n",
+            k + 1,
+            l.rows(),
+            l.cols,
+            l.columns.iter().map(Vec::len).sum::<usize>(),
+            l.acc.bits(),
+            l.shift,
+            if l.relu { ", ReLU" } else { "" }
+        ));
+    }
+    if pl.cache {
+        s.push_str(" * Layer 1's sums over the query are kept for the whole reply.\n");
+    }
+    s.push_str(" */\n");
+    s
+}
+
+/// The error for a sketch that does not fit, if it does not.
+fn check_fit(r: &Report) -> Result<(), AvrError> {
+    let b = r.board;
+    let flash = r.model_flash() + r.sketch_flash;
+    let sram = r.sram + r.sketch_sram;
+    let sram_max = plan::sram_budget(b);
+    if flash <= b.flash() && sram <= sram_max {
+        return Ok(());
+    }
+    let message = format!(
+        "the model does not fit the {}: it needs {} bytes of flash ({} of tables, {} of code) \
+         and {} bytes of SRAM; with the Arduino core and the sketch (about {} bytes of flash \
+         and {} of SRAM, estimated) that is {} of the {} bytes of flash a sketch may use and \
+         {} of the {} bytes of SRAM static data may take (of {}; {} stay for the stack)",
+        b.name(),
+        r.model_flash(),
+        r.tables,
+        r.code,
+        r.sram,
+        r.sketch_flash,
+        r.sketch_sram,
+        flash,
+        b.flash(),
+        sram,
+        sram_max,
+        b.sram(),
+        STACK_RESERVE
+    );
+    let mut help = Vec::new();
+    if b != Board::Mega2560 {
+        help.push(format!(
+            "a bigger board (--board mega2560: {} bytes of flash, {} of SRAM)",
+            Board::Mega2560.flash(),
+            Board::Mega2560.sram()
+        ));
+    }
+    help.push("fewer units per layer".to_string());
+    if flash > b.flash() {
+        help.push("more zero weights (pruning), which cost no flash".to_string());
+    }
+    Err(AvrError::TooBig {
+        message,
+        help: help.join(", or "),
+    })
+}

@@ -1,0 +1,204 @@
+//! The plan: how each layer's weights are coded, where every buffer goes in
+//! SRAM, and whether the whole sketch fits the board. All budget decisions
+//! are made here.
+
+use zlmc_ir::{Decode, Encoder, Model};
+
+use super::layers::Layer;
+use super::stream::{encode, format_for, too_long, Format, Stream};
+use super::Board;
+
+/// Flash the Arduino core and the generated sketch take besides the model,
+/// estimated on the high side (measured: about 2.1 KB with avr-gcc 5.4 and
+/// Arduino AVR core 1.8; see docs/avr.md).
+pub const SKETCH_FLASH: usize = 2_800;
+/// Static RAM the Arduino core (Serial's buffers, millis) and the sketch's
+/// line buffer take, estimated on the high side; the reply buffer comes on top.
+pub const SKETCH_SRAM: usize = 360;
+/// SRAM kept free of static data for the stack (its peak is about 100 bytes)
+/// with room to spare.
+pub const STACK_RESERVE: usize = 512;
+
+/// A text encoder's slice of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextInput {
+    /// Query trigrams (true) or context n-grams (false).
+    pub query: bool,
+    /// First input column.
+    pub first: usize,
+    /// Number of buckets (columns).
+    pub buckets: usize,
+    /// What each hash adds to its bucket.
+    pub value: i16,
+}
+
+/// The layout decisions for one model on one board.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Per layer: the coding of its columns.
+    pub formats: Vec<Format>,
+    /// Per layer: the coded columns.
+    pub streams: Vec<Stream>,
+    /// Bytes of the two accumulator buffers (layer k uses buffer k % 2).
+    pub bufs: [usize; 2],
+    /// Text encoders, in input order.
+    pub text: Vec<TextInput>,
+    /// Bytes of the bucket counts buffer (0 without text encoders).
+    pub counts: usize,
+    /// Reply context length (generators).
+    pub ctx_len: usize,
+    /// Whether layer 1's sums over the query are kept for a whole reply.
+    pub cache: bool,
+    /// Bytes of the label buffer (classifiers).
+    pub label_buf: usize,
+    /// Bytes of small variables.
+    pub vars: usize,
+}
+
+impl Plan {
+    /// Bytes of the query cache (0 without one).
+    pub fn cache_bytes(&self, layers: &[Layer]) -> usize {
+        if self.cache {
+            layers[0].rows() * layers[0].acc_bytes()
+        } else {
+            0
+        }
+    }
+
+    /// Static RAM the model takes.
+    pub fn sram(&self, layers: &[Layer]) -> usize {
+        self.bufs[0]
+            + self.bufs[1]
+            + self.counts
+            + self.ctx_len
+            + self.label_buf
+            + self.vars
+            + self.cache_bytes(layers)
+    }
+}
+
+/// Text encoders and their columns, or why the AVR hashing cannot serve them.
+fn text_inputs(model: &Model) -> Result<Vec<TextInput>, String> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for e in &model.encoders {
+        match *e {
+            Encoder::QueryTrigram { buckets, value }
+            | Encoder::ContextNgram { buckets, value, .. } => {
+                if buckets > 256 {
+                    return Err(format!(
+                        "an encoder has {buckets} buckets; the AVR code hashes in 8 bits, so at most 256"
+                    ));
+                }
+                out.push(TextInput {
+                    query: matches!(e, Encoder::QueryTrigram { .. }),
+                    first: at,
+                    buckets,
+                    value,
+                });
+            }
+            Encoder::Raw { .. } => {}
+        }
+        at += e.len();
+    }
+    Ok(out)
+}
+
+/// Plan a model's layout for a board (the fit is checked once the code exists).
+pub fn plan(model: &Model, layers: &[Layer], board: Board) -> Result<Plan, String> {
+    let mut formats = Vec::new();
+    let mut streams = Vec::new();
+    for (k, l) in layers.iter().enumerate() {
+        let f = format_for(l.max_abs_weight());
+        if let Some(c) = too_long(&l.columns, f) {
+            return Err(format!(
+                "layer {} column {c} codes to more than 65,535 bytes",
+                k + 1
+            ));
+        }
+        streams.push(encode(&l.columns, f));
+        formats.push(f);
+    }
+    let mut bufs = [0usize; 2];
+    for (k, l) in layers.iter().enumerate() {
+        bufs[k % 2] = bufs[k % 2].max(l.rows() * l.acc_bytes());
+    }
+    let generate = matches!(model.decode, Decode::Generate { .. });
+    let text = if model.takes_text() || generate {
+        text_inputs(model)?
+    } else {
+        Vec::new()
+    };
+    let counts = text.iter().map(|t| t.buckets).max().unwrap_or(0);
+    let ctx_len = if generate {
+        zlmc_ir::interp::context_length(model)
+    } else {
+        0
+    };
+    let label_buf = match &model.decode {
+        Decode::Classify { labels } => {
+            labels
+                .iter()
+                .map(|l| l.bytes().take_while(|&b| b != 0).count())
+                .max()
+                .unwrap_or(0)
+                + 1
+        }
+        Decode::Generate { .. } => 0,
+    };
+    let mut p = Plan {
+        formats,
+        streams,
+        bufs,
+        counts,
+        ctx_len,
+        cache: false,
+        label_buf,
+        // query pointer, hash state (pointer, two bytes, done), new-query flag
+        vars: if text.is_empty() { 0 } else { 8 },
+        text,
+    };
+    // A reply's query part is the same at every step: keep it if SRAM allows.
+    let has_query = p.text.iter().any(|t| t.query);
+    let has_context = p.text.iter().any(|t| !t.query);
+    if generate && has_query && has_context {
+        let with = p.sram(layers) + layers[0].rows() * layers[0].acc_bytes();
+        if with + sketch_sram(model) <= sram_budget(board) {
+            p.cache = true;
+        }
+    }
+    Ok(p)
+}
+
+/// The kernels the layers use, as (format, accumulator bytes).
+pub fn kernels_used(layers: &[Layer], plan: &Plan) -> Vec<(Format, usize)> {
+    layers
+        .iter()
+        .zip(&plan.formats)
+        .map(|(l, &f)| (f, l.acc_bytes()))
+        .collect()
+}
+
+/// Static RAM the sketch and Arduino core take besides the model (estimate).
+pub fn sketch_sram(model: &Model) -> usize {
+    SKETCH_SRAM
+        + match &model.decode {
+            Decode::Generate { max_length, .. } => reply_buffer(*max_length),
+            Decode::Classify { .. } => 0,
+        }
+        + if model.takes_text() {
+            0
+        } else {
+            2 * model.input_len()
+        }
+}
+
+/// Size of the sketch's reply buffer for a model's longest reply.
+pub fn reply_buffer(max_length: usize) -> usize {
+    max_length.min(255) + 1
+}
+
+/// Static RAM a board allows: all of it but the stack's reserve.
+pub fn sram_budget(board: Board) -> usize {
+    board.sram() - STACK_RESERVE
+}

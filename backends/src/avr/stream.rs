@@ -1,0 +1,174 @@
+//! Weight streams: each layer's non-zero weights, column by column, as row gaps
+//! in nibbles, the form the AVR inner loop decodes.
+//!
+//! A column is a length (the bytes that follow it, so an inactive column is
+//! skipped with one add to Z) and then lists of row gaps, one nibble each,
+//! high nibble first. A gap g in 0..=13 moves the accumulator pointer g rows
+//! on and adds; 14 moves it 14 rows on without adding; 15 ends the list. The
+//! first gap counts from row 0, so a row that takes the value twice (a weight
+//! of ±2) is a gap of 0.
+//!
+//! - [`Format::PlusMinus`] (weights −2..=2): the rows that add x, then the
+//!   rows that subtract it, |w| entries per weight; the second list starts in
+//!   the nibble after the first one's end.
+//! - [`Format::Grouped`] (any weights): per distinct weight v a byte v and the
+//!   rows that add x·v, byte-aligned; a 0 byte ends the column.
+
+/// How a layer's columns are coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A list of rows to add x to and one to subtract it from.
+    PlusMinus,
+    /// One list per weight value, each headed by the value.
+    Grouped,
+}
+
+impl Format {
+    /// How the docs and generated comments call the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::PlusMinus => "plus/minus",
+            Format::Grouped => "value-grouped",
+        }
+    }
+}
+
+/// Nibble that moves on [`SKIP`] rows without adding.
+pub const SKIP: u8 = 14;
+/// Nibble that ends a list.
+pub const END: u8 = 15;
+
+/// A layer's columns, coded.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// The bytes of every column, lengths included, back to back.
+    pub bytes: Vec<u8>,
+    /// Offset of each column's length in `bytes`.
+    pub starts: Vec<usize>,
+    /// Whether lengths take two bytes (little-endian) instead of one.
+    pub wide_len: bool,
+}
+
+/// The format a layer's weights allow: the compact one where it can.
+pub fn format_for(max_abs: u8) -> Format {
+    if max_abs <= 2 {
+        Format::PlusMinus
+    } else {
+        Format::Grouped
+    }
+}
+
+/// Gap nibbles of ascending (possibly repeated) rows, ended by [`END`].
+fn gaps(rows: &[usize], out: &mut Vec<u8>) {
+    let mut at = 0;
+    for &r in rows {
+        let mut gap = r - at;
+        while gap >= SKIP as usize {
+            out.push(SKIP);
+            gap -= SKIP as usize;
+        }
+        out.push(gap as u8);
+        at = r;
+    }
+    out.push(END);
+}
+
+/// Nibbles packed two to a byte, high first; an odd count is padded with 0.
+fn pack(nibbles: &[u8]) -> Vec<u8> {
+    nibbles
+        .chunks(2)
+        .map(|c| c[0] << 4 | c.get(1).copied().unwrap_or(0))
+        .collect()
+}
+
+/// The body (after the length) of one column.
+fn column(col: &[(usize, i8)], format: Format) -> Vec<u8> {
+    match format {
+        Format::PlusMinus => {
+            let (mut plus, mut minus) = (Vec::new(), Vec::new());
+            for &(r, w) in col {
+                let list = if w > 0 { &mut plus } else { &mut minus };
+                list.extend(std::iter::repeat_n(r, w.unsigned_abs() as usize));
+            }
+            let mut n = Vec::new();
+            gaps(&plus, &mut n);
+            gaps(&minus, &mut n);
+            pack(&n)
+        }
+        Format::Grouped => {
+            let mut values: Vec<i8> = col.iter().map(|e| e.1).collect();
+            values.sort_unstable();
+            values.dedup();
+            let mut out = Vec::new();
+            for v in values {
+                let rows: Vec<usize> = col.iter().filter(|e| e.1 == v).map(|e| e.0).collect();
+                let mut n = Vec::new();
+                gaps(&rows, &mut n);
+                out.push(v as u8);
+                out.extend(pack(&n));
+            }
+            out.push(0);
+            out
+        }
+    }
+}
+
+/// Code every column of a layer.
+pub fn encode(columns: &[Vec<(usize, i8)>], format: Format) -> Stream {
+    let bodies: Vec<Vec<u8>> = columns.iter().map(|c| column(c, format)).collect();
+    let wide_len = bodies.iter().any(|b| b.len() > 255);
+    let mut bytes = Vec::new();
+    let mut starts = Vec::with_capacity(bodies.len());
+    for b in bodies {
+        starts.push(bytes.len());
+        let len = b.len() as u16;
+        bytes.push(len as u8);
+        if wide_len {
+            bytes.push((len >> 8) as u8);
+        }
+        bytes.extend(b);
+    }
+    Stream {
+        bytes,
+        starts,
+        wide_len,
+    }
+}
+
+/// The longest column body a 16-bit length can describe.
+pub const MAX_COLUMN: usize = 65535;
+
+/// Whether some column is too long for even a 16-bit length.
+pub fn too_long(columns: &[Vec<(usize, i8)>], format: Format) -> Option<usize> {
+    columns
+        .iter()
+        .position(|c| column(c, format).len() > MAX_COLUMN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plus_minus_column() {
+        // rows 0:+1, 3:-2, 20:+1 → plus [0, 20], minus [3, 3]
+        let s = encode(&[vec![(0, 1), (3, -2), (20, 1)]], Format::PlusMinus);
+        // plus: 0, 14, 6, END; minus: 3, 0, END; pad
+        assert_eq!(s.bytes, vec![4, 0x0E, 0x6F, 0x30, 0xF0]);
+        assert_eq!(s.starts, vec![0]);
+        assert!(!s.wide_len);
+    }
+
+    #[test]
+    fn empty_column_is_two_ends() {
+        let s = encode(&[vec![]], Format::PlusMinus);
+        assert_eq!(s.bytes, vec![1, 0xFF]);
+    }
+
+    #[test]
+    fn grouped_column() {
+        let s = encode(&[vec![(1, 5), (2, -7), (4, 5)]], Format::Grouped);
+        // -7: [2, END] ; 5: [1, 3, END] ; 0
+        assert_eq!(s.bytes, vec![6, 0xF9, 0x2F, 0x05, 0x13, 0xF0, 0x00]);
+    }
+}

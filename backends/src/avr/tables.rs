@@ -1,0 +1,174 @@
+//! The model's flash tables and SRAM buffers, as assembler directives.
+
+use super::asm::{byte_lines, Asm};
+use super::layers::Layer;
+use super::plan::Plan;
+
+/// Table bytes above which a far-flash board's tables leave the low 64 KB
+/// (`.progmem`, which the Arduino core and avr-libc also need) for `.text`.
+pub const LOW_FLASH_TABLES: usize = 48 * 1024;
+
+/// What goes into flash besides the layers.
+pub struct Extra<'a> {
+    /// Generators: a byte per class.
+    pub charset: Option<&'a [u8]>,
+    /// Classifiers: the labels.
+    pub labels: Option<&'a [String]>,
+}
+
+/// Bytes of a layer's bias table (none when every bias is 0).
+pub fn bias_bytes(l: &Layer) -> usize {
+    if l.bias.iter().all(|&v| v == 0) {
+        0
+    } else {
+        l.rows() * l.acc_bytes()
+    }
+}
+
+/// The labels as NUL-terminated strings back to back, and where each starts.
+fn label_data(labels: &[String]) -> (Vec<u8>, Vec<usize>) {
+    let mut text = Vec::new();
+    let mut at = Vec::new();
+    for l in labels {
+        at.push(text.len());
+        text.extend(l.bytes());
+        text.push(0);
+    }
+    (text, at)
+}
+
+/// Bytes of every table.
+pub fn table_bytes(layers: &[Layer], plan: &Plan, extra: &Extra) -> usize {
+    let mut n: usize = plan.streams.iter().map(|s| s.bytes.len()).sum();
+    n += layers.iter().map(bias_bytes).sum::<usize>();
+    if let Some(c) = extra.charset {
+        n += c.len();
+    }
+    if let Some(l) = extra.labels {
+        let (text, at) = label_data(l);
+        n += text.len() + 2 * at.len();
+    }
+    n
+}
+
+/// The SRAM buffers, in `.bss`.
+pub fn buffers(a: &mut Asm, p: &str, layers: &[Layer], plan: &Plan) {
+    a.d(".section .bss");
+    let space = |a: &mut Asm, name: &str, bytes: usize, what: &str| {
+        if bytes > 0 {
+            a.c(what);
+            a.l(format!("{p}_{name}"));
+            a.d(format!(".skip {bytes}"));
+        }
+    };
+    space(
+        a,
+        "buf0",
+        plan.bufs[0],
+        "accumulators and outputs of layers 1, 3, ...",
+    );
+    space(
+        a,
+        "buf1",
+        plan.bufs[1],
+        "accumulators and outputs of layers 2, 4, ...",
+    );
+    space(a, "cnt", plan.counts, "hash counts per bucket");
+    space(
+        a,
+        "ctx",
+        plan.ctx_len,
+        "the reply's last bytes, lower-cased",
+    );
+    space(
+        a,
+        "cache",
+        plan.cache_bytes(layers),
+        "layer 1's sums over the query, kept for a reply",
+    );
+    space(
+        a,
+        "labelbuf",
+        plan.label_buf,
+        "the label NAME_label returns",
+    );
+    if plan.vars > 0 {
+        a.c("query pointer, hash state (pointer, two bytes, done), new-query flag");
+        for (name, bytes) in [
+            ("qptr", 2),
+            ("qs", 2),
+            ("qa", 1),
+            ("qb", 1),
+            ("qdone", 1),
+            ("newq", 1),
+        ] {
+            a.l(format!("{p}_{name}"));
+            a.d(format!(".skip {bytes}"));
+        }
+    }
+}
+
+/// The flash tables: weight streams, biases, charset or labels.
+pub fn tables(a: &mut Asm, p: &str, layers: &[Layer], plan: &Plan, extra: &Extra, far: bool) {
+    if far && table_bytes(layers, plan, extra) > LOW_FLASH_TABLES {
+        a.c("Beyond what .progmem keeps below 64 KB: read with elpm from anywhere.");
+        a.d(format!(".section .text.{p}_tables,\"ax\",@progbits"));
+    } else {
+        a.d(".section .progmem.data,\"a\",@progbits");
+    }
+    let starts: Vec<usize> = plan.text.iter().map(|t| t.first).collect();
+    for (k, (l, s)) in layers.iter().zip(&plan.streams).enumerate() {
+        a.blank();
+        a.c(format!(
+            "Layer {}: {} x {}, {} columns{}, {} bytes.",
+            k + 1,
+            l.rows(),
+            l.cols,
+            plan.formats[k].name(),
+            if s.wide_len { " (2-byte lengths)" } else { "" },
+            s.bytes.len()
+        ));
+        a.l(format!("{p}_l{k}_w"));
+        // Columns are written one per line group so that diffs stay local.
+        for (c, &at) in s.starts.iter().enumerate() {
+            if k == 0 && starts.contains(&c) {
+                a.l(format!("{p}_l0_c{c}"));
+            }
+            let end = s.starts.get(c + 1).copied().unwrap_or(s.bytes.len());
+            byte_lines(a, &s.bytes[at..end]);
+        }
+        if k == 0 && starts.contains(&l.cols) {
+            a.l(format!("{p}_l0_c{}", l.cols));
+        }
+        if bias_bytes(l) > 0 {
+            a.c(format!("Layer {} biases, {}-bit.", k + 1, l.acc.bits()));
+            a.l(format!("{p}_l{k}_bias"));
+            let mut b = Vec::new();
+            for &v in &l.bias {
+                b.extend_from_slice(&(v as u32).to_le_bytes()[..l.acc_bytes()]);
+            }
+            byte_lines(a, &b);
+        }
+    }
+    if let Some(c) = extra.charset {
+        a.blank();
+        a.c("The byte of each class.");
+        a.l(format!("{p}_charset"));
+        byte_lines(a, c);
+    }
+    if let Some(labels) = extra.labels {
+        let (text, at) = label_data(labels);
+        a.blank();
+        a.c("Where each label starts in the label text.");
+        a.l(format!("{p}_label_at"));
+        let mut b = Vec::new();
+        for v in at {
+            b.extend_from_slice(&(v as u16).to_le_bytes());
+        }
+        byte_lines(a, &b);
+        a.c("The labels, NUL-terminated.");
+        a.l(format!("{p}_label_text"));
+        byte_lines(a, &text);
+    }
+    a.d(".p2align 1");
+}
