@@ -5,6 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
+use zlmc_backends::avr::Board;
 use zlmc_ir::interp;
 use zlmc_ir::{Decode, Model};
 
@@ -65,6 +66,9 @@ enum Command {
         /// Skip this pass (repeatable).
         #[arg(long, value_name = "PASS")]
         disable_pass: Vec<String>,
+        /// The Arduino board (`--target avr` only).
+        #[arg(long, value_enum)]
+        board: Option<BoardArg>,
     },
     /// Run a model's generated program on a simulator and report its cost.
     Sim {
@@ -73,7 +77,10 @@ enum Command {
         /// Target whose program to simulate.
         #[arg(long, value_enum)]
         target: SimTarget,
-        /// Answer this one query (as a CP/M command tail).
+        /// The Arduino board (`--target avr` only).
+        #[arg(long, value_enum)]
+        board: Option<BoardArg>,
+        /// Answer this one query (for the Z80: as a CP/M command tail).
         #[arg(long, conflicts_with = "batch")]
         prompt: Option<String>,
         /// Read one query per line from stdin, print `query<TAB>reply` per line.
@@ -96,12 +103,40 @@ enum Target {
     C,
     /// Z80 assembly and a CP/M program (`NAME.asm`, `NAME.COM`).
     Z80,
+    /// An Arduino sketch (`NAME/NAME.ino`, `NAME_model.S`, `NAME_model.h`); needs `--board`.
+    Avr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SimTarget {
     /// The CP/M `.COM` on zlmc's Z80 emulator.
     Z80,
+    /// The model in an avr-libc firmware on simavr; needs `--board`.
+    Avr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BoardArg {
+    /// Arduino Uno (ATmega328P, 16 MHz).
+    Uno,
+    /// Arduino Nano (ATmega328P, 16 MHz).
+    Nano,
+    /// LilyPad Arduino (ATmega328P, 8 MHz).
+    Lilypad,
+    /// Arduino Mega 2560 (ATmega2560, 16 MHz).
+    #[value(name = "mega2560")]
+    Mega2560,
+}
+
+impl BoardArg {
+    fn board(self) -> Board {
+        match self {
+            BoardArg::Uno => Board::Uno,
+            BoardArg::Nano => Board::Nano,
+            BoardArg::Lilypad => Board::Lilypad,
+            BoardArg::Mega2560 => Board::Mega2560,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,7 +154,7 @@ pub fn run(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(args).and_then(check_board) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -138,6 +173,28 @@ pub fn run(
             let _ = writeln!(stderr, "{d}");
             1
         }
+    }
+}
+
+/// `--board` goes with `--target avr`, which needs it: a usage error otherwise.
+fn check_board(cli: Cli) -> std::result::Result<Cli, clap::Error> {
+    use clap::CommandFactory;
+    let (avr, board) = match &cli.command {
+        Command::Build { target, board, .. } => (*target == Target::Avr, board.is_some()),
+        Command::Sim { target, board, .. } => (*target == SimTarget::Avr, board.is_some()),
+        _ => return Ok(cli),
+    };
+    let boards = "uno, nano, lilypad, mega2560";
+    match (avr, board) {
+        (true, false) => Err(Cli::command().error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            format!("--target avr needs --board BOARD (one of {boards})"),
+        )),
+        (false, true) => Err(Cli::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--board only goes with --target avr",
+        )),
+        _ => Ok(cli),
     }
 }
 
@@ -171,6 +228,7 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             output,
             print_after,
             disable_pass,
+            board,
         } => build(
             &model,
             target,
@@ -178,6 +236,7 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             output.as_deref(),
             &print_after,
             &disable_pass,
+            board.map(BoardArg::board),
             out,
         ),
         Command::Sim {
@@ -185,7 +244,22 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             target: SimTarget::Z80,
             prompt,
             batch,
+            ..
         } => crate::simulate::z80(&model, prompt, batch, stdin, out),
+        Command::Sim {
+            model,
+            target: SimTarget::Avr,
+            board,
+            prompt,
+            batch,
+        } => crate::simulate::avr(
+            &model,
+            board.map(BoardArg::board).expect("checked by check_board"),
+            prompt,
+            batch,
+            stdin,
+            out,
+        ),
         Command::Passes => {
             for p in crate::passes::PASSES {
                 writeln!(out, "{:<16} {}", p.name, p.about).map_err(io_err)?;
@@ -195,6 +269,7 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build(
     path: &Path,
     target: Target,
@@ -202,6 +277,7 @@ fn build(
     output: Option<&Path>,
     print_after: &[String],
     disabled: &[String],
+    board: Option<Board>,
     out: &mut dyn Write,
 ) -> Result<()> {
     if let Some(p) = print_after.iter().find(|p| !crate::passes::exists(p)) {
@@ -241,6 +317,22 @@ fn build(
             Target::Z80 => {
                 let z = driver::build_z80(&model, path)?;
                 vec![(z.asm_name, z.asm.into_bytes()), (z.com_name, z.com)]
+            }
+            Target::Avr => {
+                let board = board.expect("checked by check_board");
+                let a = driver::build_avr(&model, path, board)?;
+                // The sketch is a folder of its own, named as the Arduino IDE wants.
+                let dir = output.expect("checked above").join(&a.dir_name);
+                let files: Vec<output::OutFile> = a
+                    .files
+                    .into_iter()
+                    .map(|(n, t)| (n, t.into_bytes()))
+                    .collect();
+                output::write_all(&dir, &files)?;
+                for (name, _) in &files {
+                    writeln!(out, "wrote {}", dir.join(name).display()).map_err(io_err)?;
+                }
+                return writeln!(out, "{}", a.report.summary()).map_err(io_err);
             }
         },
     };

@@ -84,3 +84,16 @@ pub fn build_z80(model: &Model, source: &Path) -> Result<zlmc_backends::z80::Z80
     )
     .map_err(|e| Diagnostic::in_file(source, format!("cannot generate Z80 code: {e}")))
 }
+
+/// The Arduino sketch folder for an optimized model on `board`.
+pub fn build_avr(
+    model: &Model,
+    source: &Path,
+    board: zlmc_backends::avr::Board,
+) -> Result<zlmc_backends::avr::AvrFiles> {
+    use zlmc_backends::avr::AvrError;
+    zlmc_backends::avr::emit(model, &provenance(source), board).map_err(|e| match e {
+        AvrError::TooBig { message, help } => Diagnostic::in_file(source, message).help(help),
+        e => Diagnostic::in_file(source, format!("cannot generate AVR code: {e}")),
+    })
+}
