@@ -1,5 +1,5 @@
 //! Snapshots (insta) of what zlmc generates for the project's own examples:
-//! the IR after each pass and the C backend's files. Review changes with
+//! the IR after each pass and the C and AVR backends' files. Review changes with
 //! `cargo insta review`; they are the diffs users see in pull requests.
 
 use std::path::Path;
@@ -49,6 +49,29 @@ fn c_backend() {
         settings(ex).bind(|| {
             insta::assert_snapshot!("c-header", c.header);
             insta::assert_snapshot!("c-source", c.source);
+        });
+    }
+}
+
+#[test]
+fn avr_backend() {
+    for ex in EXAMPLES {
+        let rel = format!("examples/{ex}/model.yaml");
+        let mut model = zlmc::driver::load(&repo().join(&rel)).expect("example loads");
+        zlmc::driver::optimize(&mut model, &[], |_, _| {}).expect("passes");
+        let a = zlmc::driver::build_avr(&model, Path::new(&rel), zlmc_backends::avr::Board::Uno)
+            .expect("AVR");
+        let file = |suffix: &str| {
+            a.files
+                .iter()
+                .find(|(n, _)| n.ends_with(suffix))
+                .map(|(_, t)| t.clone())
+                .expect("generated file")
+        };
+        settings(ex).bind(|| {
+            insta::assert_snapshot!("avr-model-s", file("_model.S"));
+            insta::assert_snapshot!("avr-model-h", file("_model.h"));
+            insta::assert_snapshot!("avr-sketch-ino", file(".ino"));
         });
     }
 }
