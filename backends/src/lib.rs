@@ -2,6 +2,7 @@
 
 pub mod avr;
 pub mod c;
+mod layers;
 pub mod z80;
 
 /// Where a generated file came from, recorded in its header comment.

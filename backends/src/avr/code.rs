@@ -7,8 +7,8 @@
 //! `kernels.rs`). The entry points save every call-saved register they touch.
 
 use super::asm::{hi, lo, Asm};
-use super::layers::Layer;
 use super::plan::{Plan, TextInput};
+use crate::layers::Layer;
 use zlmc_ir::Elem;
 
 /// What the code generator needs to know about the model.

@@ -7,7 +7,6 @@ mod asm;
 mod board;
 mod code;
 mod kernels;
-mod layers;
 mod plan;
 mod stream;
 mod tables;
@@ -157,7 +156,7 @@ pub fn emit(model: &Model, prov: &Provenance, board: Board) -> Result<AvrFiles, 
     if !is_ident {
         return Err(AvrError::BadName(p.clone()));
     }
-    let ls = layers::layers(&model.graph).map_err(AvrError::Unsupported)?;
+    let ls = crate::layers::layers(&model.graph, "AVR").map_err(AvrError::Unsupported)?;
     let pl = plan::plan(model, &ls, board).map_err(AvrError::Unsupported)?;
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
@@ -277,7 +276,12 @@ pub fn emit(model: &Model, prov: &Provenance, board: Board) -> Result<AvrFiles, 
 }
 
 /// The `.S` file's opening comment: the model and the layout chosen.
-fn description(model: &Model, ls: &[layers::Layer], pl: &plan::Plan, board: Board) -> String {
+fn description(
+    model: &Model,
+    ls: &[crate::layers::Layer],
+    pl: &plan::Plan,
+    board: Board,
+) -> String {
     let mut s = format!(
         "/*\n * Model \"{}\" for the {} ({}): avr-gcc assembly, tables in flash.\n",
         model.name,

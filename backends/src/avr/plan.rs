@@ -4,9 +4,9 @@
 
 use zlmc_ir::{Decode, Encoder, Model};
 
-use super::layers::Layer;
 use super::stream::{encode, format_for, too_long, Format, Stream};
 use super::Board;
+use crate::layers::Layer;
 
 /// Flash the Arduino core and the generated sketch take besides the model,
 /// estimated on the high side (measured: about 2.1 KB with avr-gcc 5.4 and

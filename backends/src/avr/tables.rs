@@ -1,8 +1,8 @@
 //! The model's flash tables and SRAM buffers, as assembler directives.
 
 use super::asm::{byte_lines, Asm};
-use super::layers::Layer;
 use super::plan::Plan;
+use crate::layers::Layer;
 
 /// Table bytes above which a far-flash board's tables leave the low 64 KB
 /// (`.progmem`, which the Arduino core and avr-libc also need) for `.text`.

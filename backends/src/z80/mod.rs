@@ -9,7 +9,6 @@
 mod asm;
 mod expr;
 mod isa;
-mod layers;
 mod model;
 mod parse;
 mod print;

@@ -21,7 +21,8 @@
 //! The stack pointer reads the records inside a step, so a step runs with
 //! interrupts disabled and restores the caller's interrupt state before it returns.
 
-use super::layers::ZLayer;
+use crate::layers::Layer;
+use zlmc_ir::Elem;
 
 /// Where the model's buffers go, below the stack (all in RAM above the program).
 #[derive(Debug, Clone)]
@@ -45,7 +46,7 @@ pub struct Memory {
 }
 
 /// Plan the buffers for `layers` fed by an input of `zin_len` words.
-pub fn plan_memory(layers: &[ZLayer], zin_len: usize) -> Memory {
+pub fn plan_memory(layers: &[Layer], zin_len: usize) -> Memory {
     let stack_top: u16 = 0xDC00;
     let mut next = stack_top - 0x100;
     let mut pages = |n: u16| {
@@ -55,11 +56,11 @@ pub fn plan_memory(layers: &[ZLayer], zin_len: usize) -> Memory {
     let acc = layers.iter().map(|_| pages(2)).collect();
     let recs = layers.iter().map(|_| pages(2)).collect();
     let vars = pages(1);
-    let last_rows = layers.last().map(ZLayer::rows).unwrap_or(1) as u16;
+    let last_rows = layers.last().map(Layer::rows).unwrap_or(1) as u16;
     let zout = vars - 2 * last_rows;
     let act_len = 4 * 257;
     let act0 = zout - act_len;
-    let cache = act0 - 2 * layers.first().map(ZLayer::rows).unwrap_or(1) as u16;
+    let cache = act0 - 2 * layers.first().map(Layer::rows).unwrap_or(1) as u16;
     let zin = (cache - 2 * zin_len as u16) & 0xFF00;
     Memory {
         stack_top,
@@ -96,13 +97,16 @@ fn unit_lists(col: &[(usize, i8)]) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Why the layers do not fit this layout, if they do not.
-pub fn check_layers(layers: &[ZLayer], zin_len: usize) -> Result<(), String> {
+pub fn check_layers(layers: &[Layer], zin_len: usize) -> Result<(), String> {
     if zin_len > 256 {
         return Err(format!(
             "the input has {zin_len} elements; the Z80 layout takes at most 256"
         ));
     }
     for (i, l) in layers.iter().enumerate() {
+        if l.acc != Elem::I16 {
+            return Err("the Z80 backend supports 16-bit accumulators only".into());
+        }
         if l.rows() > 255 || l.cols > 256 {
             return Err(format!(
                 "layer {} is {}x{}; the Z80 layout holds at most 255 units and 256 inputs per layer (the dead-neurons pass may bring it down)",
@@ -137,7 +141,7 @@ pub struct Split {
 }
 
 /// Why layer 1's query columns do not fit the nibble coding, if they do not.
-pub fn check_split(layer: &ZLayer, sp: Split) -> Result<(), String> {
+pub fn check_split(layer: &Layer, sp: Split) -> Result<(), String> {
     for (j, c) in layer.columns[sp.query.0..sp.query.0 + sp.query.1]
         .iter()
         .enumerate()
@@ -155,7 +159,7 @@ pub fn check_split(layer: &ZLayer, sp: Split) -> Result<(), String> {
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
 /// everything they use.
 pub fn model_asm(
-    layers: &[ZLayer],
+    layers: &[Layer],
     mem: &Memory,
     zin_len: usize,
     split: Option<Split>,
@@ -413,7 +417,7 @@ fn dispatch_de(s: &mut String) {
 /// The last layer's epilogue: outputs to zout, and the first maximum's index.
 fn last_epilogue(
     s: &mut String,
-    l: &ZLayer,
+    l: &Layer,
     k: usize,
     mem: &Memory,
     bias: &str,
@@ -503,7 +507,7 @@ fn scan(s: &mut String, tag: &str, first: usize, count: usize, dst: u16, zactp: 
 /// First step only: accumulators get their biases, and the record address tables are built.
 fn init_routine(
     s: &mut String,
-    layers: &[ZLayer],
+    layers: &[Layer],
     mem: &Memory,
     split: Option<Split>,
     znewq: u16,
@@ -590,7 +594,7 @@ fn init_routine(
 
 /// `model_init`'s last part: move the packed records up by the slack and
 /// unpack them from `zblob` on, filling the record address tables.
-fn unpack(s: &mut String, layers: &[ZLayer], mem: &Memory, split: Option<Split>, blob: &Blob) {
+fn unpack(s: &mut String, layers: &[Layer], mem: &Memory, split: Option<Split>, blob: &Blob) {
     w(s, &format!("zblob_len: equ {}", blob.len));
     w(s, &format!("zblob_slack: equ {}", blob.slack));
     w(s, "    ld hl,zblob+zblob_len-1");
@@ -1089,7 +1093,7 @@ fn list_bytes(rows: &[u8]) -> Vec<u8> {
 }
 
 /// Bias words and column records, per layer.
-fn tables(s: &mut String, layers: &[ZLayer], split: Option<Split>) {
+fn tables(s: &mut String, layers: &[Layer], split: Option<Split>) {
     w(s, "; ---- tables ----");
     if let Some(sp) = split {
         // Layer 1's query columns are read once per reply: nibble-coded, compact.
@@ -1116,7 +1120,7 @@ type Column = Vec<(usize, i8)>;
 
 /// The columns whose records go to the packed blob, per layer: (first table
 /// slot's column, columns).
-fn record_parts(layers: &[ZLayer], split: Option<Split>) -> Vec<(usize, Vec<&Column>)> {
+fn record_parts(layers: &[Layer], split: Option<Split>) -> Vec<(usize, Vec<&Column>)> {
     layers
         .iter()
         .enumerate()
@@ -1148,7 +1152,7 @@ pub struct Blob {
 
 /// Pack every record: `db n_plus, n_minus` and each list's row gaps as
 /// nibbles (see `nibbles`), each list padded to a whole byte.
-pub fn blob(layers: &[ZLayer], split: Option<Split>) -> Blob {
+pub fn blob(layers: &[Layer], split: Option<Split>) -> Blob {
     let mut bytes = Vec::new();
     let (mut out, mut slack) = (0usize, 0usize);
     for (_, cols) in record_parts(layers, split) {

@@ -3,9 +3,9 @@
 
 use zlmc_ir::{Decode, Encoder, Model};
 
-use super::layers::layers;
 use super::model::{blob, buffers_start, check_layers, check_split, model_asm, plan_memory, Split};
 use super::{assemble, parse, print};
+use crate::layers::layers;
 use crate::Provenance;
 
 /// The generated files: `NAME.asm` (Zilog syntax for z80asm and pasmo) and `NAME.COM`.
@@ -40,7 +40,7 @@ pub fn emit(
     if !model.takes_text() {
         return Err(Z80Error("the Z80 backend's CP/M front-end needs text input encoders (raw-input models: use the C backend)".into()));
     }
-    let ls = layers(&model.graph).map_err(Z80Error)?;
+    let ls = layers(&model.graph, "Z80").map_err(Z80Error)?;
     let zin_len = model.input_len();
     check_layers(&ls, zin_len).map_err(Z80Error)?;
     let mem = plan_memory(&ls, zin_len);

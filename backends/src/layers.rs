@@ -1,9 +1,9 @@
-//! The AVR backend's view of a model: a chain of layers, each a matmul with
+//! The assembly backends' view of a model: a chain of layers, each a matmul with
 //! 16- or 32-bit accumulators followed by bias, shift and optional ReLU.
 
 use zlmc_ir::{Elem, Graph, Op};
 
-/// One layer as the AVR code computes it.
+/// One layer as the generated code computes it.
 #[derive(Debug, Clone)]
 pub struct Layer {
     /// Number of inputs.
@@ -43,12 +43,12 @@ impl Layer {
 }
 
 /// Split a verified chain graph into layers, or say why it cannot be.
-pub fn layers(graph: &Graph) -> Result<Vec<Layer>, String> {
+pub fn layers(graph: &Graph, target: &str) -> Result<Vec<Layer>, String> {
     let order = graph.topo_order().ok_or("the graph has a cycle")?;
     for (i, &n) in order.iter().enumerate() {
         let want: &[_] = if i == 0 { &[] } else { &order[i - 1..i] };
         if graph.operands(n) != want || graph.users(n).len() > 1 {
-            return Err("the AVR backend handles chain graphs only".into());
+            return Err(format!("the {target} backend handles chain graphs only"));
         }
     }
     let mut out: Vec<Layer> = Vec::new();
@@ -80,7 +80,7 @@ pub fn layers(graph: &Graph) -> Result<Vec<Layer>, String> {
             op => {
                 let Some(l) = current.as_mut() else {
                     return Err(format!(
-                        "`{}` before the first matmul is not supported by the AVR backend",
+                        "`{}` before the first matmul is not supported by the {target} backend",
                         op.mnemonic()
                     ));
                 };
@@ -110,7 +110,7 @@ pub fn layers(graph: &Graph) -> Result<Vec<Layer>, String> {
                     Op::Argmax => {}
                     op => {
                         return Err(format!(
-                            "`{}` in this position is not supported by the AVR backend",
+                            "`{}` in this position is not supported by the {target} backend",
                             op.mnemonic()
                         ))
                     }
