@@ -980,33 +980,42 @@ const SLOTS: [&str; 5] = ["s0", "e1", "s2", "e3", "x"];
 
 /// Four rows per turn of `op` on x = c, carries to the high page out of line.
 fn loop8(s: &mut String, name: &str, op: &str) {
-    w(s, &format!("{name}_e1:"));
-    w(s, "    pop de");
-    w(s, &format!("    jp {name}_s1"));
-    w(s, &format!("{name}_e3:"));
-    w(s, "    pop de");
-    w(s, &format!("    jp {name}_s3"));
+    slot_loop(s, name, "de", |s, slot, row| {
+        w(s, &format!("    ld l,{row}"));
+        w(s, "    ld a,(hl)");
+        w(s, &format!("    {op}"));
+        w(s, "    ld (hl),a");
+        w(s, &format!("    jr c,{name}_c{slot}"));
+    });
+    w(s, &format!("    djnz {name}_s0"));
+    w(s, &format!("{name}_x:"));
+}
+
+/// The entry slots every scatter loop shares: rows popped into `pair` two at
+/// a time, `row` emitting one row's work, four rows a turn; `_e1`/`_e3` pop a
+/// pair whose first byte is junk and go on with its second.
+fn slot_loop(s: &mut String, name: &str, pair: &str, row: impl Fn(&mut String, usize, char)) {
+    let (first, second) = match pair {
+        "de" => ('e', 'd'),
+        _ => ('c', 'b'),
+    };
+    for odd in [1, 3] {
+        w(s, &format!("{name}_e{odd}:"));
+        w(s, &format!("    pop {pair}"));
+        w(s, &format!("    jp {name}_s{odd}"));
+    }
     w(s, &format!("{name}_s0:"));
     for slot in 0..4 {
         if slot == 2 {
             w(s, &format!("{name}_s2:"));
         }
         if slot % 2 == 0 {
-            w(s, "    pop de");
+            w(s, &format!("    pop {pair}"));
         } else {
             w(s, &format!("{name}_s{slot}:"));
         }
-        w(
-            s,
-            &format!("    ld l,{}", if slot % 2 == 0 { "e" } else { "d" }),
-        );
-        w(s, "    ld a,(hl)");
-        w(s, &format!("    {op}"));
-        w(s, "    ld (hl),a");
-        w(s, &format!("    jr c,{name}_c{slot}"));
+        row(s, slot, if slot % 2 == 0 { first } else { second });
     }
-    w(s, &format!("    djnz {name}_s0"));
-    w(s, &format!("{name}_x:"));
 }
 
 /// `loop8`'s carry fixes: `fix` on the high byte, then the rest of the turn
@@ -1046,26 +1055,8 @@ fn slot_map(s: &mut String, from: &str, to: &str) {
 
 /// `loop8`'s slots with 16-bit adds of de, turns counted in memory.
 fn gen_loop(s: &mut String, name: &str) {
-    w(s, &format!("{name}_e1:"));
-    w(s, "    pop bc");
-    w(s, &format!("    jp {name}_s1"));
-    w(s, &format!("{name}_e3:"));
-    w(s, "    pop bc");
-    w(s, &format!("    jp {name}_s3"));
-    w(s, &format!("{name}_s0:"));
-    for slot in 0..4 {
-        if slot == 2 {
-            w(s, &format!("{name}_s2:"));
-        }
-        if slot % 2 == 0 {
-            w(s, "    pop bc");
-        } else {
-            w(s, &format!("{name}_s{slot}:"));
-        }
-        w(
-            s,
-            &format!("    ld l,{}", if slot % 2 == 0 { "c" } else { "b" }),
-        );
+    slot_loop(s, name, "bc", |s, _, row| {
+        w(s, &format!("    ld l,{row}"));
         w(s, "    ld a,(hl)");
         w(s, "    add a,e");
         w(s, "    ld (hl),a");
@@ -1074,7 +1065,7 @@ fn gen_loop(s: &mut String, name: &str) {
         w(s, "    adc a,d");
         w(s, "    ld (hl),a");
         w(s, "    dec h");
-    }
+    });
     w(s, "    ld a,(zs_count)");
     w(s, "    dec a");
     w(s, "    ld (zs_count),a");
