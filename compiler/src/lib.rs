@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod diag;
 pub mod driver;
+pub mod float_model;
 pub mod frontend;
 pub mod import;
 pub mod output;
