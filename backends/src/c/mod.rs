@@ -12,6 +12,7 @@
 
 mod plan;
 mod tables;
+pub mod target;
 
 use askama::Template;
 use zlmc_ir::verify::{verify_model, VerifyError};
