@@ -24,8 +24,10 @@ fn rows(io: &TensorMap, key: &str) -> Option<Vec<Vec<f32>>> {
     let TensorData::Float(v) = &t.data else {
         panic!("{key} is not float");
     };
+    // A row is everything after the batch dimension, flattened.
+    let row: usize = t.shape[1..].iter().product();
     Some(
-        v.chunks(t.shape[1])
+        v.chunks(row)
             .map(|r| r.iter().map(|&x| x as f32).collect())
             .collect(),
     )
@@ -107,6 +109,15 @@ fn skl2onnx_pipeline_folds_the_scaler_and_carries_int_labels() {
     let m = check("skl_pipeline");
     assert_eq!(m.layers.len(), 2);
     assert_eq!(m.labels.expect("labels"), ["3", "5", "7"]);
+}
+
+#[test]
+fn tf2onnx_keras_dense_reshape_and_softmax() {
+    let m = check("keras_dense");
+    // Flatten of a 2×3 input (a Reshape), three Dense layers, Softmax dropped.
+    assert_eq!(m.inputs, 6);
+    assert_eq!(m.layers.len(), 3);
+    assert_eq!(m.labels, None);
 }
 
 /// The error message for a bad fixture (the file name is the fixture's path).
