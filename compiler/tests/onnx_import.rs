@@ -120,6 +120,28 @@ fn tf2onnx_keras_dense_reshape_and_softmax() {
     assert_eq!(m.labels, None);
 }
 
+#[test]
+fn digits_example_float_model_scores_what_train_py_measured() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");
+    let m = zlmc::onnx::load(&dir.join("digits.onnx")).unwrap_or_else(|e| panic!("{e}"));
+    let shape: Vec<_> = m.layers.iter().map(|l| (l.inputs(), l.units())).collect();
+    assert_eq!(shape, [(64, 32), (32, 16), (16, 10)]);
+    let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+    assert_eq!(m.labels.as_ref(), Some(&digits));
+    let data = read_npz(&dir.join("data.npz")).unwrap();
+    let x = rows(&data, "x_test").unwrap();
+    let TensorData::Int(y) = &data["y_test"].data else {
+        panic!("y_test is not integers");
+    };
+    let correct = x
+        .iter()
+        .zip(y)
+        .filter(|(x, &y)| m.predict(x) as i64 == y)
+        .count();
+    // examples/digits/README.md: 439 of 450 with scikit-learn and onnxruntime.
+    assert_eq!((correct, x.len()), (439, 450));
+}
+
 /// The error message for a bad fixture (the file name is the fixture's path).
 fn error(name: &str) -> String {
     let path = fixture(name);
