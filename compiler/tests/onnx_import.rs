@@ -121,6 +121,13 @@ fn tf2onnx_keras_dense_reshape_and_softmax() {
 }
 
 #[test]
+fn gemm_without_trans_b_with_alpha_beta_constants_and_doubles() {
+    let m = check("handmade_gemm");
+    assert_eq!(m.layers.len(), 2);
+    assert_eq!((m.layers[0].inputs(), m.layers[0].units()), (5, 7));
+}
+
+#[test]
 fn digits_example_float_model_scores_what_train_py_measured() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");
     let m = zlmc::onnx::load(&dir.join("digits.onnx")).unwrap_or_else(|e| panic!("{e}"));
