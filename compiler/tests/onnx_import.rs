@@ -90,6 +90,13 @@ fn torch_gemm_export_folds_normalization_into_the_first_layer() {
 }
 
 #[test]
+fn torch_dynamo_export_reads_like_the_torchscript_one() {
+    let m = check("torch_dynamo");
+    assert_eq!(m.layers.len(), 2);
+    assert_eq!(m.layers[1].units(), 5);
+}
+
+#[test]
 fn torch_matmul_add_export_drops_the_log_softmax() {
     let m = check("torch_matmul");
     assert_eq!(m.layers.len(), 2);
