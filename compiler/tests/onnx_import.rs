@@ -230,3 +230,150 @@ fn a_missing_file_is_an_error() {
         e.message
     );
 }
+
+/// Graphs built here, for cases no exporter writes on purpose.
+mod built {
+    use prost::Message;
+    use zlmc::onnx::proto::*;
+
+    fn tensor(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: data_type::FLOAT,
+            float_data: v.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn ints(name: &str, v: &[i64]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: vec![v.len() as i64],
+            data_type: data_type::INT64,
+            int64_data: v.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
+        NodeProto {
+            op_type: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            ..Default::default()
+        }
+    }
+
+    fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+        let dim = dims
+            .iter()
+            .map(|&d| Dimension {
+                dim_value: d,
+                dim_param: None,
+            })
+            .collect();
+        ValueInfoProto {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                tensor_type: Some(TypeTensor {
+                    elem_type: data_type::FLOAT,
+                    shape: Some(TensorShapeProto { dim }),
+                }),
+            }),
+        }
+    }
+
+    /// Load a graph over `x: [N, 2]` with output `y`.
+    fn load(
+        nodes: Vec<NodeProto>,
+        init: Vec<TensorProto>,
+    ) -> Result<zlmc::float_model::FloatMlp, String> {
+        let model = ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            }],
+            graph: Some(GraphProto {
+                node: nodes,
+                initializer: init,
+                input: vec![value("x", &[None, Some(2)])],
+                output: vec![value("y", &[])],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        zlmc::onnx::from_bytes(&model.encode_to_vec(), "m")
+    }
+
+    #[test]
+    fn constant_minus_input_and_division_fold_exactly() {
+        // y = W·((c − x) / 4), c = [1, 2], W = [[1, 1]].
+        let m = load(
+            vec![
+                node("Sub", &["c", "x"], "d"),
+                node("Div", &["d", "four"], "e"),
+                node("MatMul", &["e", "W"], "y"),
+            ],
+            vec![
+                tensor("c", &[2], &[1.0, 2.0]),
+                tensor("four", &[], &[4.0]),
+                tensor("W", &[2, 1], &[1.0, 1.0]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(m.eval(&[3.0, 6.0]), [((1.0 - 3.0) + (2.0 - 6.0)) / 4.0]);
+    }
+
+    #[test]
+    fn nonlinear_or_impossible_steps_are_errors() {
+        let w = || tensor("W", &[2, 1], &[1.0, 1.0]);
+        let e = load(
+            vec![
+                node("Div", &["z", "x"], "d"),
+                node("MatMul", &["d", "W"], "y"),
+            ],
+            vec![tensor("z", &[], &[0.0]), w()],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "node 0: `Div` of a constant by the network's values is not linear"
+        );
+        let e = load(
+            vec![
+                node("Div", &["x", "z"], "d"),
+                node("MatMul", &["d", "W"], "y"),
+            ],
+            vec![tensor("z", &[], &[0.0]), w()],
+        )
+        .unwrap_err();
+        assert_eq!(e, "node 0: `Div` divides by zero");
+        let e = load(
+            vec![
+                node("Add", &["x", "x"], "d"),
+                node("MatMul", &["d", "W"], "y"),
+            ],
+            vec![w()],
+        )
+        .unwrap_err();
+        assert_eq!(e, "node 0: `Add` of two computed values is not supported");
+        let e = load(
+            vec![
+                node("Reshape", &["x", "s"], "d"),
+                node("MatMul", &["d", "W"], "y"),
+            ],
+            vec![ints("s", &[-1, i64::MAX, i64::MAX]), w()],
+        )
+        .unwrap_err();
+        assert!(e.contains("`Reshape` to [-1, 9223372036854775807"), "{e}");
+        let e = load(vec![node("MatMul", &["x", "nowhere"], "y")], vec![]).unwrap_err();
+        assert_eq!(
+            e,
+            "node 0: input `nowhere` is not defined by an earlier node"
+        );
+        let e = load(vec![node("Identity", &["x"], "y")], vec![]).unwrap_err();
+        assert_eq!(e, "the graph has no dense layer (MatMul or Gemm)");
+    }
+}

@@ -498,7 +498,12 @@ fn reshape(v: &Value, shape: &Value) -> Result<Value, String> {
                     }
                 }
             }
-            let known: i64 = target.iter().filter(|&&d| d > 0).product();
+            // Checked: the target comes from the file and may be any i64.
+            let known = target
+                .iter()
+                .filter(|&&d| d > 0)
+                .try_fold(1i64, |p, &d| p.checked_mul(d))
+                .unwrap_or(0);
             let free = target.iter().filter(|&&d| d == -1).count();
             if target.iter().any(|&d| d == 0 || d < -1) || free > 1 || known <= 0 {
                 return Err(format!("`Reshape` to {s:?} is not supported"));
