@@ -373,6 +373,18 @@ mod built {
             e,
             "node 0: input `nowhere` is not defined by an earlier node"
         );
+        let mut fused = node("FusedMatMul", &["x", "W"], "y");
+        fused.domain = "com.microsoft".into();
+        fused.name = "fc".into();
+        let e = load(vec![fused], vec![w()]).unwrap_err();
+        assert_eq!(
+            e,
+            "node 0 (`fc`): unsupported op `com.microsoft.FusedMatMul`"
+        );
+        let mut norm = node("Normalizer", &["x"], "y");
+        norm.domain = "ai.onnx.ml".into();
+        let e = load(vec![norm], vec![]).unwrap_err();
+        assert_eq!(e, "node 0: unsupported op `ai.onnx.ml.Normalizer`");
         let e = load(vec![node("Identity", &["x"], "y")], vec![]).unwrap_err();
         assert_eq!(e, "the graph has no dense layer (MatMul or Gemm)");
     }
