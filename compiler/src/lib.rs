@@ -7,6 +7,7 @@ pub mod driver;
 pub mod float_model;
 pub mod frontend;
 pub mod import;
+pub mod onnx;
 pub mod output;
 pub mod passes;
 pub mod sim;
