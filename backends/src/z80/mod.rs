@@ -9,6 +9,7 @@
 mod asm;
 mod expr;
 mod isa;
+mod mnemonics;
 mod model;
 mod parse;
 mod print;
