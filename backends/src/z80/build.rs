@@ -11,6 +11,18 @@ use super::isa::{
     StackReg,
 };
 
+/// Builder methods that push one instruction, each operand converted with `Into`.
+macro_rules! insts {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) => $variant:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&mut self, $($arg: impl Into<$ty>),*) {
+                self.i(Inst::$variant($($arg.into()),*));
+            }
+        )*
+    };
+}
+
 /// An item list under construction.
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
@@ -77,149 +89,65 @@ impl Builder {
         self.items.push(Item::Dw(words));
     }
 
-    /// `ld r,s`.
-    pub fn ld(&mut self, r: Reg8, s: impl Into<Src8>) {
-        self.i(Inst::Ld(r, s.into()));
-    }
-
-    /// `ld (hl),r` / `ld (ix+d),r`.
-    pub fn st(&mut self, m: impl Into<Mem8>, r: Reg8) {
-        self.i(Inst::St(m.into(), r));
-    }
-
-    /// `ld (hl),n` / `ld (ix+d),n`.
-    pub fn st_imm(&mut self, m: impl Into<Mem8>, n: impl Into<Expr>) {
-        self.i(Inst::StImm(m.into(), n.into()));
-    }
-
-    /// `ld a,(bc)` / `ld a,(de)`.
-    pub fn ld_a_ptr(&mut self, p: BcDe) {
-        self.i(Inst::LdAPtr(p));
-    }
-
-    /// `ld (bc),a` / `ld (de),a`.
-    pub fn ld_ptr_a(&mut self, p: BcDe) {
-        self.i(Inst::LdPtrA(p));
-    }
-
-    /// `ld a,(nn)`.
-    pub fn ld_a_mem(&mut self, at: impl Into<Expr>) {
-        self.i(Inst::LdAMem(at.into()));
-    }
-
-    /// `ld (nn),a`.
-    pub fn ld_mem_a(&mut self, at: impl Into<Expr>) {
-        self.i(Inst::LdMemA(at.into()));
-    }
-
-    /// `ld rr,nn`.
-    pub fn ld16(&mut self, r: Reg16, n: impl Into<Expr>) {
-        self.i(Inst::Ld16(r, n.into()));
-    }
-
-    /// `ld rr,(nn)`.
-    pub fn ld16_mem(&mut self, r: Reg16, at: impl Into<Expr>) {
-        self.i(Inst::Ld16Mem(r, at.into()));
-    }
-
-    /// `ld (nn),rr`.
-    pub fn st16_mem(&mut self, at: impl Into<Expr>, r: Reg16) {
-        self.i(Inst::St16Mem(at.into(), r));
-    }
-
-    /// `ld sp,hl` / `ld sp,ix` / `ld sp,iy`.
-    pub fn ld_sp(&mut self, r: HlIx) {
-        self.i(Inst::LdSp(r));
-    }
-
-    /// `push rr`.
-    pub fn push(&mut self, r: StackReg) {
-        self.i(Inst::Push(r));
-    }
-
-    /// `pop rr`.
-    pub fn pop(&mut self, r: StackReg) {
-        self.i(Inst::Pop(r));
-    }
-
-    /// An 8-bit operation with A: `add a,s`, `sub s`, `or s`, ...
-    pub fn alu(&mut self, op: AluOp, s: impl Into<Src8>) {
-        self.i(Inst::Alu(op, s.into()));
-    }
-
-    /// `inc r` / `inc (hl)` / `inc (ix+d)`.
-    pub fn inc(&mut self, l: impl Into<Loc8>) {
-        self.i(Inst::Inc(l.into()));
-    }
-
-    /// `dec r` / `dec (hl)` / `dec (ix+d)`.
-    pub fn dec(&mut self, l: impl Into<Loc8>) {
-        self.i(Inst::Dec(l.into()));
-    }
-
-    /// `inc rr`.
-    pub fn inc16(&mut self, r: Reg16) {
-        self.i(Inst::Inc16(r));
-    }
-
-    /// `dec rr`.
-    pub fn dec16(&mut self, r: Reg16) {
-        self.i(Inst::Dec16(r));
-    }
-
-    /// `add hl,rr`.
-    pub fn add_hl(&mut self, p: Pair) {
-        self.i(Inst::AddHl(p));
-    }
-
-    /// `add ix,rr` / `add iy,rr`.
-    pub fn add_idx(&mut self, x: Index, p: Pair) {
-        self.i(Inst::AddIdx(x, p));
-    }
-
-    /// A CB-prefixed rotate or shift.
-    pub fn rot(&mut self, op: RotOp, l: impl Into<Loc8>) {
-        self.i(Inst::Rot(op, l.into()));
-    }
-
-    /// `jp nn`.
-    pub fn jp(&mut self, to: impl Into<Expr>) {
-        self.i(Inst::Jp(to.into()));
-    }
-
-    /// `jp cc,nn`.
-    pub fn jp_cc(&mut self, c: Cond, to: impl Into<Expr>) {
-        self.i(Inst::JpCc(c, to.into()));
-    }
-
-    /// `jp (hl)` / `jp (ix)` / `jp (iy)`.
-    pub fn jp_ind(&mut self, r: HlIx) {
-        self.i(Inst::JpInd(r));
-    }
-
-    /// `jr e`.
-    pub fn jr(&mut self, to: impl Into<Expr>) {
-        self.i(Inst::Jr(to.into()));
-    }
-
-    /// `jr cc,e`.
-    pub fn jr_cc(&mut self, c: JrCond, to: impl Into<Expr>) {
-        self.i(Inst::JrCc(c, to.into()));
-    }
-
-    /// `djnz e`.
-    pub fn djnz(&mut self, to: impl Into<Expr>) {
-        self.i(Inst::Djnz(to.into()));
-    }
-
-    /// `call nn`.
-    pub fn call(&mut self, to: impl Into<Expr>) {
-        self.i(Inst::Call(to.into()));
-    }
-
-    /// `call cc,nn`.
-    pub fn call_cc(&mut self, c: Cond, to: impl Into<Expr>) {
-        self.i(Inst::CallCc(c, to.into()));
+    insts! {
+        /// `ld r,s`.
+        ld(r: Reg8, s: Src8) => Ld;
+        /// `ld (hl),r` / `ld (ix+d),r`.
+        st(m: Mem8, r: Reg8) => St;
+        /// `ld (hl),n` / `ld (ix+d),n`.
+        st_imm(m: Mem8, n: Expr) => StImm;
+        /// `ld a,(bc)` / `ld a,(de)`.
+        ld_a_ptr(p: BcDe) => LdAPtr;
+        /// `ld (bc),a` / `ld (de),a`.
+        ld_ptr_a(p: BcDe) => LdPtrA;
+        /// `ld a,(nn)`.
+        ld_a_mem(at: Expr) => LdAMem;
+        /// `ld (nn),a`.
+        ld_mem_a(at: Expr) => LdMemA;
+        /// `ld rr,nn`.
+        ld16(r: Reg16, n: Expr) => Ld16;
+        /// `ld rr,(nn)`.
+        ld16_mem(r: Reg16, at: Expr) => Ld16Mem;
+        /// `ld (nn),rr`.
+        st16_mem(at: Expr, r: Reg16) => St16Mem;
+        /// `ld sp,hl` / `ld sp,ix` / `ld sp,iy`.
+        ld_sp(r: HlIx) => LdSp;
+        /// `push rr`.
+        push(r: StackReg) => Push;
+        /// `pop rr`.
+        pop(r: StackReg) => Pop;
+        /// An 8-bit operation with A: `add a,s`, `sub s`, `or s`, ...
+        alu(op: AluOp, s: Src8) => Alu;
+        /// `inc r` / `inc (hl)` / `inc (ix+d)`.
+        inc(l: Loc8) => Inc;
+        /// `dec r` / `dec (hl)` / `dec (ix+d)`.
+        dec(l: Loc8) => Dec;
+        /// `inc rr`.
+        inc16(r: Reg16) => Inc16;
+        /// `dec rr`.
+        dec16(r: Reg16) => Dec16;
+        /// `add hl,rr`.
+        add_hl(p: Pair) => AddHl;
+        /// `add ix,rr` / `add iy,rr`.
+        add_idx(x: Index, p: Pair) => AddIdx;
+        /// A CB-prefixed rotate or shift.
+        rot(op: RotOp, l: Loc8) => Rot;
+        /// `jp nn`.
+        jp(to: Expr) => Jp;
+        /// `jp cc,nn`.
+        jp_cc(c: Cond, to: Expr) => JpCc;
+        /// `jp (hl)` / `jp (ix)` / `jp (iy)`.
+        jp_ind(r: HlIx) => JpInd;
+        /// `jr e`.
+        jr(to: Expr) => Jr;
+        /// `jr cc,e`.
+        jr_cc(c: JrCond, to: Expr) => JrCc;
+        /// `djnz e`.
+        djnz(to: Expr) => Djnz;
+        /// `call nn`.
+        call(to: Expr) => Call;
+        /// `call cc,nn`.
+        call_cc(c: Cond, to: Expr) => CallCc;
     }
 
     /// `ret`.

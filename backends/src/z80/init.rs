@@ -8,6 +8,7 @@ use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{AluOp, BcDe, Cond, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
 use super::plan::{Memory, Split};
 use super::records::{record_parts, Blob};
+use super::seq::{split_copy_loop, swap_nibbles};
 use crate::layers::Layer;
 
 /// First step only: accumulators get their biases, and the record address tables are built.
@@ -47,17 +48,7 @@ pub fn init_routine(
     b.ret();
     unpack_routines(b);
     // hl: words (biases, record addresses), de: low-byte page, b: how many.
-    b.label("mi_bias");
-    b.ld(A, Src8::Hl);
-    b.ld_ptr_a(BcDe::DE);
-    b.inc16(Reg16::HL);
-    b.inc(D);
-    b.ld(A, Src8::Hl);
-    b.ld_ptr_a(BcDe::DE);
-    b.inc16(Reg16::HL);
-    b.dec(D);
-    b.inc(E);
-    b.djnz("mi_bias");
+    split_copy_loop(b, "mi_bias", Reg16::HL);
     b.ret();
     if split.is_some() {
         // hl: first nibble record, de: table slot, b: columns; a record is
@@ -119,6 +110,18 @@ fn unpack(b: &mut Builder, layers: &[Layer], mem: &Memory, split: Option<&Split>
         b.ld_mem_a("ex_cols");
         b.call("ex_part");
     }
+}
+
+/// One gap nibble (in a's low half) to the next row, c = the row so far,
+/// written at de; 15 jumps to `esc`.
+fn gap_row(b: &mut Builder, esc: &str) {
+    b.alu(AluOp::And, 15);
+    b.alu(AluOp::Cp, 15);
+    b.jr_cc(JrCond::Z, esc);
+    b.alu(AluOp::Add, C);
+    b.ld(C, A);
+    b.ld_ptr_a(BcDe::DE);
+    b.inc16(Reg16::DE);
 }
 
 /// The subroutines `unpack` calls.
@@ -208,45 +211,28 @@ fn unpack_routines(b: &mut Builder) {
     b.inc16(Reg16::DE);
     b.label("ex_hi");
     b.ld(A, Src8::Hl);
-    b.i(Inst::Rrca);
-    b.i(Inst::Rrca);
-    b.i(Inst::Rrca);
-    b.i(Inst::Rrca);
-    b.alu(AluOp::And, 15);
-    b.alu(AluOp::Cp, 15);
-    b.jr_cc(JrCond::Z, "ex_esc1");
-    b.alu(AluOp::Add, C);
-    b.ld(C, A);
-    b.ld_ptr_a(BcDe::DE);
-    b.inc16(Reg16::DE);
+    swap_nibbles(b);
+    gap_row(b, "ex_esc1");
     b.dec(B);
     b.jr_cc(JrCond::Z, "ex_pad");
     b.label("ex_lo");
     b.ld(A, Src8::Hl);
     b.inc16(Reg16::HL);
-    b.alu(AluOp::And, 15);
-    b.alu(AluOp::Cp, 15);
-    b.jr_cc(JrCond::Z, "ex_esc2");
-    b.alu(AluOp::Add, C);
-    b.ld(C, A);
-    b.ld_ptr_a(BcDe::DE);
-    b.inc16(Reg16::DE);
+    gap_row(b, "ex_esc2");
     b.djnz("ex_hi");
     b.ret();
     // The list ended on a high nibble: the low one is padding.
     b.label("ex_pad");
     b.inc16(Reg16::HL);
     b.ret();
-    b.label("ex_esc1");
-    b.ld(A, C);
-    b.alu(AluOp::Add, 15);
-    b.ld(C, A);
-    b.jr("ex_lo");
-    b.label("ex_esc2");
-    b.ld(A, C);
-    b.alu(AluOp::Add, 15);
-    b.ld(C, A);
-    b.jr("ex_hi");
+    // A 15 moves on 15 rows and goes on with the other nibble.
+    for (esc, back) in [("ex_esc1", "ex_lo"), ("ex_esc2", "ex_hi")] {
+        b.label(esc);
+        b.ld(A, C);
+        b.alu(AluOp::Add, 15);
+        b.ld(C, A);
+        b.jr(back);
+    }
     for (name, lp) in [("ex_plus", "zsa"), ("ex_minus", "zss")] {
         b.label(name);
         b.dw(["s0", "e3", "s2", "e1", "x"].map(|slot| format!("{lp}_{slot}")));

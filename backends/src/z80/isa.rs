@@ -768,23 +768,20 @@ impl Inst {
     }
 }
 
-impl From<i32> for Src8 {
-    fn from(n: i32) -> Src8 {
-        Src8::N(Expr::Num(n))
-    }
+/// An immediate 8-bit source from anything that makes an [`Expr`].
+macro_rules! immediate_from {
+    ($($t:ty),*) => {
+        $(
+            impl From<$t> for Src8 {
+                fn from(n: $t) -> Src8 {
+                    Src8::N(Expr::from(n))
+                }
+            }
+        )*
+    };
 }
 
-impl From<u8> for Src8 {
-    fn from(n: u8) -> Src8 {
-        Src8::N(Expr::from(n))
-    }
-}
-
-impl From<Expr> for Src8 {
-    fn from(e: Expr) -> Src8 {
-        Src8::N(e)
-    }
-}
+immediate_from!(i32, u8, Expr);
 
 impl From<Idx> for Loc8 {
     fn from(i: Idx) -> Loc8 {

@@ -22,6 +22,7 @@ mod program;
 mod query;
 mod records;
 mod scatter;
+mod seq;
 
 pub use asm::{
     assemble, is_identifier, is_reserved, AsmError, AsmErrorKind, Assembled, Data, Item,

@@ -35,6 +35,7 @@ use super::plan::{Memory, Split};
 use super::query::query_phase;
 use super::records::{query_record, Blob};
 use super::scatter::scatter_routines;
+use super::seq::split_copy_loop;
 use crate::layers::Layer;
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
 /// everything they use.
@@ -90,17 +91,7 @@ pub fn model_code(
             b.ld16(Reg16::HL, mem.acc[0]);
             b.ld16(Reg16::DE, mem.cache);
             b.ld(B, layers[0].rows() as i32);
-            b.label("ms_keep");
-            b.ld(A, Src8::Hl);
-            b.ld_ptr_a(BcDe::DE);
-            b.inc16(Reg16::DE);
-            b.inc(H);
-            b.ld(A, Src8::Hl);
-            b.ld_ptr_a(BcDe::DE);
-            b.inc16(Reg16::DE);
-            b.dec(H);
-            b.inc(L);
-            b.djnz("ms_keep");
+            split_copy_loop(b, "ms_keep", Reg16::DE);
             b.label("ms_ctx");
             scan_scatter(b, "mc", sp.context.clone(), mem);
         }
@@ -191,24 +182,13 @@ pub fn model_code(
 /// Layer 1's input scan: each non-zero word of `zin[words]` has its column
 /// scattered at once, the scan running in the alternate set.
 fn scan_scatter(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
-    let (first, count) = (words.start, words.len());
     let recs = (mem.recs[0] >> 8) as u8;
     let zx = mem.vars.x;
     b.ld(H, (mem.acc[0] >> 8) as u8);
     b.ld16(Reg16::IY, format!("{tag}_resume"));
     b.i(Inst::Exx);
-    b.ld16(Reg16::HL, zin_word(first));
-    b.ld(B, (count % 256) as i32);
-    b.ld(C, first as i32);
-    b.label(format!("{tag}_scan"));
-    b.ld(A, Src8::Hl);
-    b.inc16(Reg16::HL);
-    b.alu(AluOp::Or, Src8::Hl);
-    b.inc16(Reg16::HL);
-    b.jr_cc(JrCond::NZ, format!("{tag}_found"));
-    b.label(format!("{tag}_next"));
-    b.inc(C);
-    b.djnz(format!("{tag}_scan"));
+    b.ld16(Reg16::HL, zin_word(words.start));
+    scan_loop(b, tag, &words);
     b.i(Inst::Exx);
     b.jp("l0_ep");
     b.label(format!("{tag}_found"));
@@ -329,20 +309,9 @@ fn last_epilogue(b: &mut Builder, l: &Layer, k: usize, mem: &Memory, bias: Expr)
 
 /// The non-zero words of `zin[words]` become an active list at `dst`.
 fn scan(b: &mut Builder, tag: &str, words: Range<usize>, dst: u16, zactp: u16) {
-    let (first, count) = (words.start, words.len());
-    b.ld16(Reg16::HL, zin_word(first));
+    b.ld16(Reg16::HL, zin_word(words.start));
     b.ld16(Reg16::IX, dst);
-    b.ld(B, (count % 256) as i32);
-    b.ld(C, first as i32);
-    b.label(format!("{tag}_scan"));
-    b.ld(A, Src8::Hl);
-    b.inc16(Reg16::HL);
-    b.alu(AluOp::Or, Src8::Hl);
-    b.inc16(Reg16::HL);
-    b.jr_cc(JrCond::NZ, format!("{tag}_found"));
-    b.label(format!("{tag}_next"));
-    b.inc(C);
-    b.djnz(format!("{tag}_scan"));
+    scan_loop(b, tag, &words);
     b.jr(format!("{tag}_scanned"));
     b.label(format!("{tag}_found"));
     b.st(Idx::ix(0), C);
@@ -395,6 +364,23 @@ fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>) {
             b.dw(chunk.iter().map(|&w| w as u16));
         }
     }
+}
+
+/// The scan over `zin[words]` from hl: b counts the words, c is the word's
+/// index, a non-zero word jumps to `TAG_found` with hl past it, and `TAG_next`
+/// goes on with the next one.
+fn scan_loop(b: &mut Builder, tag: &str, words: &Range<usize>) {
+    b.ld(B, (words.len() % 256) as i32);
+    b.ld(C, words.start as i32);
+    b.label(format!("{tag}_scan"));
+    b.ld(A, Src8::Hl);
+    b.inc16(Reg16::HL);
+    b.alu(AluOp::Or, Src8::Hl);
+    b.inc16(Reg16::HL);
+    b.jr_cc(JrCond::NZ, format!("{tag}_found"));
+    b.label(format!("{tag}_next"));
+    b.inc(C);
+    b.djnz(format!("{tag}_scan"));
 }
 
 /// `zin+2*first`: where input word `first` is (printed as a sum even for 0).

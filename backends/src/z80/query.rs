@@ -5,6 +5,7 @@ use super::build::Builder;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{AluOp, Cond, Idx, Index, Inst, JrCond, Loc8, Mem8, Pair, Reg16, Src8, StackReg};
 use super::plan::Memory;
+use super::seq::{add_de_to_row, negate_de, swap_nibbles};
 
 /// Layer 1's query columns, once per reply: a plain loop over the active
 /// list with the stack free, decoding each column's nibble-coded rows.
@@ -35,32 +36,13 @@ pub fn query_phase(b: &mut Builder, mem: &Memory) {
     b.ld(A, D);
     b.alu(AluOp::Or, A);
     b.jr_cc(JrCond::NZ, "qp_wide");
-    b.push(StackReg::BC);
-    b.ld(A, B);
-    b.alu(AluOp::Or, A);
-    b.call_cc(Cond::NZ, "zq_add");
-    b.pop(StackReg::BC);
-    b.ld(A, C);
-    b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::Z, "qp_next");
+    plus_list(b, "zq_add");
     b.ld(B, C);
     b.call("zq_sub");
     b.jr("qp_next");
     b.label("qp_wide");
-    b.push(StackReg::BC);
-    b.ld(A, B);
-    b.alu(AluOp::Or, A);
-    b.call_cc(Cond::NZ, "zq_group");
-    b.pop(StackReg::BC);
-    b.ld(A, C);
-    b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::Z, "qp_next");
-    b.alu(AluOp::Xor, A);
-    b.alu(AluOp::Sub, E);
-    b.ld(E, A);
-    b.alu(AluOp::Sbc, A);
-    b.alu(AluOp::Sub, D);
-    b.ld(D, A);
+    plus_list(b, "zq_group");
+    negate_de(b);
     b.ld(B, C);
     b.call("zq_group");
     b.label("qp_next");
@@ -75,6 +57,19 @@ pub fn query_phase(b: &mut Builder, mem: &Memory) {
     nibble_group(b, "zq_sub", Some((AluOp::Sub, Inst::Dec(Loc8::Hl))));
 }
 
+/// The +1 list (b gaps, if any) through `routine`; then on to `qp_next` if
+/// the column has no −1 list (c gaps), else on with b = c.
+fn plus_list(b: &mut Builder, routine: &str) {
+    b.push(StackReg::BC);
+    b.ld(A, B);
+    b.alu(AluOp::Or, A);
+    b.call_cc(Cond::NZ, routine);
+    b.pop(StackReg::BC);
+    b.ld(A, C);
+    b.alu(AluOp::Or, A);
+    b.jr_cc(JrCond::Z, "qp_next");
+}
+
 /// A nibble-coded row list: 16-bit adds of de, or `op` with e and `fix` on a carry.
 fn nibble_group(b: &mut Builder, name: &str, narrow: Option<(AluOp, Inst)>) {
     b.label(name);
@@ -83,10 +78,7 @@ fn nibble_group(b: &mut Builder, name: &str, narrow: Option<(AluOp, Inst)>) {
     b.ld(C, Idx::iy(0));
     b.inc16(Reg16::IY);
     b.ld(A, C);
-    b.i(Inst::Rrca);
-    b.i(Inst::Rrca);
-    b.i(Inst::Rrca);
-    b.i(Inst::Rrca);
+    swap_nibbles(b);
     for half in [1, 2] {
         if half == 2 {
             b.dec(B);
@@ -109,13 +101,7 @@ fn nibble_group(b: &mut Builder, name: &str, narrow: Option<(AluOp, Inst)>) {
                 b.dec(H);
             }
             None => {
-                b.alu(AluOp::Add, E);
-                b.st(Mem8::Hl, A);
-                b.inc(H);
-                b.ld(A, Src8::Hl);
-                b.alu(AluOp::Adc, D);
-                b.st(Mem8::Hl, A);
-                b.dec(H);
+                add_de_to_row(b);
             }
         }
         b.label(format!("{name}_back{half}"));

@@ -5,6 +5,7 @@ use super::build::Builder;
 use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{AluOp, Cond, HlIx, Inst, JrCond, Loc8, Mem8, Reg16, Reg8, Src8, StackReg};
+use super::seq::{add_de_to_row, negate_de};
 
 /// The shared inner loops. On entry SP points at a column record, H is the
 /// layer's accumulator page, IY is where to go when the column is done.
@@ -41,24 +42,11 @@ pub fn scatter_routines(b: &mut Builder) {
     b.ld(A, B);
     b.ld_mem_a("zs_turnsm");
     b.ld(A, C);
-    b.ld_mem_a("zs_count");
-    b.st16_mem("zs_entry", Reg16::IX);
-    b.ld_a_mem("zs_entry");
-    slot_map(b, "zsa", "zgp");
-    gen_loop(b, "zgp");
+    gen_list(b, "zsa", "zgp");
     b.pop(StackReg::IX);
-    b.alu(AluOp::Xor, A);
-    b.alu(AluOp::Sub, E);
-    b.ld(E, A);
-    b.alu(AluOp::Sbc, A);
-    b.alu(AluOp::Sub, D);
-    b.ld(D, A);
+    negate_de(b);
     b.ld_a_mem("zs_turnsm");
-    b.ld_mem_a("zs_count");
-    b.st16_mem("zs_entry", Reg16::IX);
-    b.ld_a_mem("zs_entry");
-    slot_map(b, "zss", "zgm");
-    gen_loop(b, "zgm");
+    gen_list(b, "zss", "zgm");
     b.jp_ind(HlIx::IY);
     b.label("zs_count");
     b.db([0u8]);
@@ -143,18 +131,22 @@ fn slot_map(b: &mut Builder, from: &str, to: &str) {
     }
 }
 
+/// One list of the general scatter: turns in a, entry in ix (an entry of
+/// loop `from`), run through loop `to`.
+fn gen_list(b: &mut Builder, from: &str, to: &str) {
+    b.ld_mem_a("zs_count");
+    b.st16_mem("zs_entry", Reg16::IX);
+    b.ld_a_mem("zs_entry");
+    slot_map(b, from, to);
+    gen_loop(b, to);
+}
+
 /// `loop8`'s slots with 16-bit adds of de, turns counted in memory.
 fn gen_loop(b: &mut Builder, name: &str) {
     slot_loop(b, name, StackReg::BC, |b, _, row| {
         b.ld(L, row);
         b.ld(A, Src8::Hl);
-        b.alu(AluOp::Add, E);
-        b.st(Mem8::Hl, A);
-        b.inc(H);
-        b.ld(A, Src8::Hl);
-        b.alu(AluOp::Adc, D);
-        b.st(Mem8::Hl, A);
-        b.dec(H);
+        add_de_to_row(b);
     });
     b.ld_a_mem("zs_count");
     b.dec(A);
