@@ -16,17 +16,9 @@ use super::isa::{
 };
 use super::mnemonics::*;
 
-/// A syntax error at a 1-based line and column (columns count characters).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{line}:{col}: {message}")]
-pub struct ParseError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column of the offending token.
-    pub col: usize,
-    /// What is wrong.
-    pub message: String,
-}
+/// A syntax error at a 1-based line and column (columns count characters): the
+/// same error `.zir` texts give.
+pub use zlmc_ir::text::ParseError;
 
 /// Parses a whole program.
 pub fn parse(text: &str) -> Result<Vec<Item>, ParseError> {
