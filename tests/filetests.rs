@@ -117,7 +117,7 @@ fn run_file(file: &Path) -> Result<(), String> {
 #[test]
 fn filetests() {
     let mut all = Vec::new();
-    files(&zlmc_tests::repo().join("tests/filetests"), &mut all);
+    files(&zlmc_test_support::repo().join("tests/filetests"), &mut all);
     assert!(all.len() >= 6, "the file tests are there");
     let failures: Vec<String> = all
         .iter()
