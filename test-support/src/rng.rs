@@ -60,7 +60,9 @@ mod tests {
             assert_eq!(a.next_u64(), b.next_u64());
             let r = a.range(-3, 3);
             assert!((-3..=3).contains(&r), "{r}");
+            assert_eq!(b.range(-3, 3), r);
             assert!(a.below(5) < 5);
+            b.below(5);
         }
         assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
         assert_ne!(Rng::new(0).next_u64(), 0, "seed 0 works");
