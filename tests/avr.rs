@@ -55,6 +55,25 @@ fn cases(rng: &mut Rng, m: &Model) -> (Vec<Vec<u8>>, Vec<String>) {
     }
 }
 
+/// A 16-bit classifier over `input` with classes `c0`, `c1`, … (as many as the
+/// last layer has units).
+fn classifier(
+    name: &str,
+    input: zlmc_ir::Encoder,
+    data: Vec<zlmc::frontend::quantize::LayerData>,
+) -> Model {
+    let classes = data.last().expect("a layer").weights.rows;
+    zlmc::frontend::lower::lower(
+        name,
+        vec![input],
+        Decode::Classify {
+            labels: (0..classes).map(|i| format!("c{i}")).collect(),
+        },
+        zlmc_ir::Elem::I16,
+        data,
+    )
+}
+
 /// Build for `board`, or for the Mega 2560 if the model does not fit it.
 fn firmware(m: &Model, board: Board, dir: &Path) -> zlmc::simulate::AvrFirmware {
     match avr_firmware(m, Path::new("random"), board, dir) {
@@ -160,15 +179,7 @@ fn tables_beyond_64k_on_the_mega2560() {
         });
         inputs = units;
     }
-    let mut m = zlmc::frontend::lower::lower(
-        "far",
-        vec![zlmc_ir::Encoder::Raw { len: 256 }],
-        Decode::Classify {
-            labels: (0..8).map(|i| format!("c{i}")).collect(),
-        },
-        zlmc_ir::Elem::I16,
-        data,
-    );
+    let mut m = classifier("far", zlmc_ir::Encoder::Raw { len: 256 }, data);
     let (lines, want) = cases(&mut rng, &m);
     zlmc::driver::optimize(&mut m, &[], |_, _| {}).unwrap();
     let fw = avr_firmware(&m, Path::new("far"), Board::Mega2560, dir).expect("fits the mega");
@@ -306,16 +317,12 @@ fn too_big_for_the_uno_says_what_it_needs() {
         });
         inputs = units;
     }
-    let m = zlmc::frontend::lower::lower(
+    let m = classifier(
         "big",
-        vec![zlmc_ir::Encoder::QueryTrigram {
+        zlmc_ir::Encoder::QueryTrigram {
             buckets: 128,
             value: 32,
-        }],
-        Decode::Classify {
-            labels: (0..10).map(|i| format!("c{i}")).collect(),
         },
-        zlmc_ir::Elem::I16,
         data,
     );
     let zir = dir.join("big.zir");
@@ -467,15 +474,7 @@ fn deep_models_use_long_calls() {
         });
         inputs = units;
     }
-    let m = zlmc::frontend::lower::lower(
-        "deep",
-        vec![zlmc_ir::Encoder::Raw { len: 16 }],
-        Decode::Classify {
-            labels: (0..5).map(|i| format!("c{i}")).collect(),
-        },
-        zlmc_ir::Elem::I16,
-        data,
-    );
+    let m = classifier("deep", zlmc_ir::Encoder::Raw { len: 16 }, data);
     let (lines, want) = cases(&mut rng, &m);
     let mut opt = m.clone();
     zlmc::driver::optimize(&mut opt, &[], |_, _| {}).unwrap();
