@@ -6,9 +6,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::simulate::{avr_firmware, avr_run, AvrMode};
+use zlmc::simulate::{avr_run, AvrMode};
 use zlmc_backends::avr::Board;
 use zlmc_ir::{interp, Decode, Model};
+use zlmc_test_support::build::avr_firmware;
 use zlmc_test_support::models::{random_inputs, random_model, random_text_model};
 use zlmc_test_support::{build, example, scratch, tinychat, zlmc, zlmc_build, Rng};
 

@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use zlmc::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
-use zlmc::simulate::{avr_firmware, avr_run};
+use zlmc::simulate::avr_run;
 use zlmc_backends::avr::Board;
+use zlmc_test_support::build::avr_firmware;
 use zlmc_test_support::{build, repo, tinychat};
 
 /// Queries of expected.tsv: every `BENCH_STRIDE`-th one (1 = all 2,290).

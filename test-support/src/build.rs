@@ -101,3 +101,14 @@ pub fn write_c(dir: &Path, model: &Model, prov: &Provenance) -> PathBuf {
     std::fs::write(&src, &f.source).expect("write source");
     src
 }
+
+/// zlmc's simulator firmware for an optimized `model` on `board`, built in `dir`
+/// (the model's AVR code and the serial front-end, compiled with avr-gcc).
+pub fn avr_firmware(
+    model: &Model,
+    source: &Path,
+    board: Board,
+    dir: &Path,
+) -> Result<zlmc::simulate::AvrFirmware, zlmc::Diagnostic> {
+    zlmc::simulate::avr_firmware(model, source, board, dir)
+}
