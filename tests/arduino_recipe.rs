@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use zlmc_backends::sim::avr::{arduino_board, arduino_mk_recipe, ARDUINO_MK};
-use zlmc_tests::{repo, scratch, skip, zlmc};
+use zlmc_test_support::{repo, scratch, skip, zlmc};
 
 /// The ```make block of docs/avr.md.
 fn documented_recipe() -> String {
@@ -33,7 +33,8 @@ fn docs_recipe_builds_a_generated_sketch_with_make() {
         );
         return;
     }
-    let out = scratch("arduino-recipe");
+    let scratch_dir = scratch("arduino-recipe");
+    let out = scratch_dir.path();
     let model = repo().join("examples/commands/model.yaml");
     let r = zlmc(
         &[

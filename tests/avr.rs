@@ -6,12 +6,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::simulate::{avr_firmware, avr_run, AvrMode};
+use zlmc::simulate::{avr_run, AvrMode};
 use zlmc_backends::avr::Board;
 use zlmc_ir::{interp, Decode, Model};
-use zlmc_tests::{
-    random_inputs, random_model, random_text_model, scratch, skip, tinychat_dir, zlmc, Rng,
-};
+use zlmc_test_support::build::avr_firmware;
+use zlmc_test_support::models::{random_inputs, random_model, random_text_model};
+use zlmc_test_support::{build, example, scratch, tinychat, zlmc, zlmc_build, Rng};
 
 const MODELS: usize = 120;
 const LINES: usize = 4;
@@ -56,6 +56,25 @@ fn cases(rng: &mut Rng, m: &Model) -> (Vec<Vec<u8>>, Vec<String>) {
     }
 }
 
+/// A 16-bit classifier over `input` with classes `c0`, `c1`, … (as many as the
+/// last layer has units).
+fn classifier(
+    name: &str,
+    input: zlmc_ir::Encoder,
+    data: Vec<zlmc::frontend::quantize::LayerData>,
+) -> Model {
+    let classes = data.last().expect("a layer").weights.rows;
+    zlmc::frontend::lower::lower(
+        name,
+        vec![input],
+        Decode::Classify {
+            labels: (0..classes).map(|i| format!("c{i}")).collect(),
+        },
+        zlmc_ir::Elem::I16,
+        data,
+    )
+}
+
 /// Build for `board`, or for the Mega 2560 if the model does not fit it.
 fn firmware(m: &Model, board: Board, dir: &Path) -> zlmc::simulate::AvrFirmware {
     match avr_firmware(m, Path::new("random"), board, dir) {
@@ -94,7 +113,8 @@ fn check_models(dir: PathBuf, models: Vec<Job>) -> usize {
 
 #[test]
 fn random_models_agree_with_the_interpreter_in_simavr() {
-    let root = scratch("avr-differential");
+    let tmp = scratch("avr-differential");
+    let root = tmp.path();
     let mut rng = Rng::new(0xA7_2026);
     let mut jobs = Vec::new();
     for i in 0..MODELS {
@@ -138,7 +158,8 @@ fn random_models_agree_with_the_interpreter_in_simavr() {
 #[test]
 fn tables_beyond_64k_on_the_mega2560() {
     let mut rng = Rng::new(64);
-    let dir = scratch("avr-far");
+    let tmp = scratch("avr-far");
+    let dir = tmp.path();
     // 256 -> 320 -> 200 -> 8, every weight -2, -1 or +1.
     let mut data = Vec::new();
     let mut inputs = 256;
@@ -159,18 +180,10 @@ fn tables_beyond_64k_on_the_mega2560() {
         });
         inputs = units;
     }
-    let mut m = zlmc::frontend::lower::lower(
-        "far",
-        vec![zlmc_ir::Encoder::Raw { len: 256 }],
-        Decode::Classify {
-            labels: (0..8).map(|i| format!("c{i}")).collect(),
-        },
-        zlmc_ir::Elem::I16,
-        data,
-    );
+    let mut m = classifier("far", zlmc_ir::Encoder::Raw { len: 256 }, data);
     let (lines, want) = cases(&mut rng, &m);
     zlmc::driver::optimize(&mut m, &[], |_, _| {}).unwrap();
-    let fw = avr_firmware(&m, Path::new("far"), Board::Mega2560, &dir).expect("fits the mega");
+    let fw = avr_firmware(&m, Path::new("far"), Board::Mega2560, dir).expect("fits the mega");
     assert!(
         fw.files.report.tables > 65_536,
         "{}",
@@ -186,35 +199,17 @@ fn tables_beyond_64k_on_the_mega2560() {
 /// Every seventh line of expected.tsv (328 lines) on the Uno.
 #[test]
 fn tinychat_reproduces_expected_tsv_on_the_uno() {
-    let Some(src) = tinychat_dir() else {
-        return skip(
-            "tinychat_reproduces_expected_tsv_on_the_uno",
-            "../shared/z80ai/tinychat is not beside the repository",
-        );
+    let Some(t) = tinychat("tinychat_reproduces_expected_tsv_on_the_uno") else {
+        return;
     };
-    let dir = scratch("avr-tinychat");
-    let r = zlmc(
-        &[
-            "import",
-            "z80ai",
-            src.join("model.npz").to_str().unwrap(),
-            "-o",
-            dir.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let spec = dir.join("model.yaml");
-    let mut m = zlmc::driver::load(&spec).unwrap();
-    zlmc::driver::optimize(&mut m, &[], |_, _| {}).unwrap();
-    let tsv = std::fs::read_to_string(src.join("expected.tsv")).unwrap();
-    let lines: Vec<&str> = tsv.lines().step_by(7).collect();
+    let lines: Vec<&str> = t.expected.lines().step_by(7).collect();
     assert!(lines.len() >= 300);
     let queries: Vec<Vec<u8>> = lines
         .iter()
         .map(|l| l.split('\t').next().unwrap().as_bytes().to_vec())
         .collect();
-    let fw = avr_firmware(&m, &spec, Board::Uno, &dir.join("fw")).expect("builds for the uno");
+    let fw = avr_firmware(&t.model, &t.spec, Board::Uno, &t.dir.path().join("fw"))
+        .expect("builds for the uno");
     assert!(matches!(fw.mode, AvrMode::Reply { .. }));
     let got = avr_run(&fw, &queries).expect("runs");
     let mut differ = 0;
@@ -243,24 +238,9 @@ fn tinychat_reproduces_expected_tsv_on_the_uno() {
 
 #[test]
 fn build_writes_a_sketch_folder() {
-    let out = scratch("avr-build");
-    let r = zlmc(
-        &[
-            "build",
-            zlmc_tests::repo()
-                .join("examples/commands/model.yaml")
-                .to_str()
-                .unwrap(),
-            "--target",
-            "avr",
-            "--board",
-            "nano",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tmp = scratch("avr-build");
+    let out = tmp.path();
+    let r = zlmc_build(&example("commands"), "avr", &["--board", "nano"], out);
     for f in ["commands.ino", "commands_model.S", "commands_model.h"] {
         let text = std::fs::read_to_string(out.join("commands").join(f)).unwrap();
         assert!(text.starts_with("/* Generated by zlmc "), "{f}");
@@ -270,7 +250,7 @@ fn build_writes_a_sketch_folder() {
 
 #[test]
 fn board_is_required_and_checked() {
-    let model = zlmc_tests::repo().join("examples/commands/model.yaml");
+    let model = example("commands");
     let model = model.to_str().unwrap();
     let r = zlmc(
         &["build", model, "--target", "avr", "-o", "/nonexistent/x"],
@@ -319,7 +299,8 @@ fn board_is_required_and_checked() {
 /// A 256 -> 320 -> 320 -> 10 model with dense int8 weights fits no 328P board.
 #[test]
 fn too_big_for_the_uno_says_what_it_needs() {
-    let dir = scratch("avr-too-big");
+    let tmp = scratch("avr-too-big");
+    let dir = tmp.path();
     let mut rng = Rng::new(5);
     let mut data = Vec::new();
     let mut inputs = 128;
@@ -337,35 +318,34 @@ fn too_big_for_the_uno_says_what_it_needs() {
         });
         inputs = units;
     }
-    let m = zlmc::frontend::lower::lower(
+    let m = classifier(
         "big",
-        vec![zlmc_ir::Encoder::QueryTrigram {
+        zlmc_ir::Encoder::QueryTrigram {
             buckets: 128,
             value: 32,
-        }],
-        Decode::Classify {
-            labels: (0..10).map(|i| format!("c{i}")).collect(),
         },
-        zlmc_ir::Elem::I16,
         data,
     );
     let zir = dir.join("big.zir");
     let prov = zlmc::driver::provenance(&zir);
     std::fs::write(&zir, zlmc::driver::zir_text(&m, &prov, "test")).unwrap();
     let out = dir.join("out");
-    let r = zlmc(
-        &[
-            "build",
-            zir.to_str().unwrap(),
-            "--target",
-            "avr",
-            "--board",
-            "uno",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
+    let build_for = |board: &str| {
+        zlmc(
+            &[
+                "build",
+                zir.to_str().unwrap(),
+                "--target",
+                "avr",
+                "--board",
+                board,
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            "",
+        )
+    };
+    let r = build_for("uno");
     assert_eq!(r.code, 1, "{}", r.stdout);
     for want in [
         "does not fit the uno",
@@ -380,19 +360,7 @@ fn too_big_for_the_uno_says_what_it_needs() {
     }
     assert!(!out.exists(), "nothing is written");
     // The Mega 2560 takes it.
-    let r = zlmc(
-        &[
-            "build",
-            zir.to_str().unwrap(),
-            "--target",
-            "avr",
-            "--board",
-            "mega2560",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
+    let r = build_for("mega2560");
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -401,21 +369,9 @@ fn too_big_for_the_uno_says_what_it_needs() {
 /// stack peak, what the sketch printed).
 fn sketch(spec: &Path, board: Board, queries: &[&str], tag: &str) -> (u64, u64, u64, String) {
     use zlmc::sim::avr::{avr_size, build_sketch, run_firmware, AvrExit, AvrRun};
-    let dir = scratch(&format!("avr-sketch-{tag}-{board}"));
-    let r = zlmc(
-        &[
-            "build",
-            spec.to_str().unwrap(),
-            "--target",
-            "avr",
-            "--board",
-            board.name(),
-            "-o",
-            dir.join("out").to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tmp = scratch(&format!("avr-sketch-{tag}-{board}"));
+    let dir = tmp.path();
+    zlmc_build(spec, "avr", &["--board", board.name()], &dir.join("out"));
     let m = zlmc::driver::load(spec).unwrap();
     let sketch_dir = dir.join("out").join(&m.name);
     let elf = build_sketch(&sketch_dir, board.name(), &dir.join("build"))
@@ -450,7 +406,7 @@ fn sketch(spec: &Path, board: Board, queries: &[&str], tag: &str) -> (u64, u64, 
 
 #[test]
 fn example_sketch_builds_and_chats_on_every_board() {
-    let spec = zlmc_tests::repo().join("examples/commands/model.yaml");
+    let spec = example("commands");
     for board in Board::ALL {
         let (flash, ram, stack, _) = sketch(
             &spec,
@@ -469,26 +425,11 @@ fn example_sketch_builds_and_chats_on_every_board() {
 
 #[test]
 fn tinychat_sketch_fits_the_uno() {
-    let Some(src) = tinychat_dir() else {
-        return skip(
-            "tinychat_sketch_fits_the_uno",
-            "../shared/z80ai/tinychat is not beside the repository",
-        );
+    let Some(t) = tinychat("tinychat_sketch_fits_the_uno") else {
+        return;
     };
-    let dir = scratch("avr-tinychat-sketch");
-    let r = zlmc(
-        &[
-            "import",
-            "z80ai",
-            src.join("model.npz").to_str().unwrap(),
-            "-o",
-            dir.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let (flash, ram, stack, _) = sketch(
-        &dir.join("model.yaml"),
+        &t.spec,
         Board::Uno,
         &[
             "hello",
@@ -513,7 +454,8 @@ fn tinychat_sketch_fits_the_uno() {
 #[test]
 fn deep_models_use_long_calls() {
     let mut rng = Rng::new(30);
-    let dir = scratch("avr-deep");
+    let tmp = scratch("avr-deep");
+    let dir = tmp.path();
     let mut data = Vec::new();
     let mut inputs = 16;
     for l in 0..40 {
@@ -533,19 +475,11 @@ fn deep_models_use_long_calls() {
         });
         inputs = units;
     }
-    let m = zlmc::frontend::lower::lower(
-        "deep",
-        vec![zlmc_ir::Encoder::Raw { len: 16 }],
-        Decode::Classify {
-            labels: (0..5).map(|i| format!("c{i}")).collect(),
-        },
-        zlmc_ir::Elem::I16,
-        data,
-    );
+    let m = classifier("deep", zlmc_ir::Encoder::Raw { len: 16 }, data);
     let (lines, want) = cases(&mut rng, &m);
     let mut opt = m.clone();
     zlmc::driver::optimize(&mut opt, &[], |_, _| {}).unwrap();
-    let fw = avr_firmware(&opt, Path::new("deep"), Board::Uno, &dir).expect("fits the uno");
+    let fw = avr_firmware(&opt, Path::new("deep"), Board::Uno, dir).expect("fits the uno");
     assert!(fw.files.report.code > 4_096, "{}", fw.files.report.code);
     assert!(fw.files.asm.contains("    call .L"));
     let got = avr_run(&fw, &lines).expect("runs");
@@ -570,7 +504,8 @@ fn c_string(bytes: &[u8]) -> String {
 #[test]
 fn encode_and_long_queries_agree_with_the_interpreter() {
     use zlmc::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
-    let root = scratch("avr-encode");
+    let tmp = scratch("avr-encode");
+    let root = tmp.path();
     let mut rng = Rng::new(0xE4C0DE);
     for i in 0..16 {
         let generate = i % 2 == 0;
@@ -584,10 +519,8 @@ fn encode_and_long_queries_agree_with_the_interpreter() {
         };
         let dir = root.join(&name);
         std::fs::create_dir_all(&dir).unwrap();
-        let a = zlmc_tests::avr_files(&m, "random", board).expect("builds");
-        for (f, text) in &a.files {
-            std::fs::write(dir.join(f), text).unwrap();
-        }
+        let a = build::avr(&m, Path::new("random"), board).expect("builds");
+        build::write_files(&dir, &a.files);
         let long: Vec<u8> = (0..300 + 40 * i)
             .map(|_| rng.pick(b"abcdefghijklmnopqrstuvwxyz ABC?!"))
             .collect();

@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use zlmc::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
-use zlmc::simulate::{avr_firmware, avr_run};
+use zlmc::simulate::avr_run;
 use zlmc_backends::avr::Board;
-use zlmc_tests::{scratch, skip, tinychat_dir, zlmc};
+use zlmc_test_support::build::avr_firmware;
+use zlmc_test_support::{build, repo, tinychat};
 
 /// Queries of expected.tsv: every `BENCH_STRIDE`-th one (1 = all 2,290).
 fn stride() -> usize {
@@ -20,29 +21,11 @@ fn stride() -> usize {
 #[test]
 #[ignore = "benchmark: minutes of simulation"]
 fn tinychat_asm_against_c_on_the_mega2560() {
-    let Some(src) = tinychat_dir() else {
-        return skip(
-            "tinychat_asm_against_c",
-            "no tinychat beside the repository",
-        );
+    let Some(t) = tinychat("tinychat_asm_against_c_on_the_mega2560") else {
+        return;
     };
-    let dir = scratch("avr-bench");
-    let r = zlmc(
-        &[
-            "import",
-            "z80ai",
-            src.join("model.npz").to_str().unwrap(),
-            "-o",
-            dir.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let spec = dir.join("model.yaml");
-    let mut m = zlmc::driver::load(&spec).unwrap();
-    zlmc::driver::optimize(&mut m, &[], |_, _| {}).unwrap();
-    let tsv = std::fs::read_to_string(src.join("expected.tsv")).unwrap();
-    let lines: Vec<&str> = tsv.lines().step_by(stride()).collect();
+    let (m, spec, dir) = (&t.model, &t.spec, t.dir.path());
+    let lines: Vec<&str> = t.expected.lines().step_by(stride()).collect();
     let queries: Vec<Vec<u8>> = lines
         .iter()
         .map(|l| l.split('\t').next().unwrap().as_bytes().to_vec())
@@ -53,7 +36,7 @@ fn tinychat_asm_against_c_on_the_mega2560() {
         .collect();
 
     for board in [Board::Uno, Board::Mega2560] {
-        let fw = avr_firmware(&m, &spec, board, &dir.join(format!("asm-{board}"))).unwrap();
+        let fw = avr_firmware(m, spec, board, &dir.join(format!("asm-{board}"))).unwrap();
         let got = avr_run(&fw, &queries).unwrap();
         for (g, w) in got.answers.iter().zip(&want) {
             assert_eq!(String::from_utf8_lossy(g), *w);
@@ -71,7 +54,7 @@ fn tinychat_asm_against_c_on_the_mega2560() {
     }
 
     // zlmc's C backend, avr-gcc -Os, in the same firmware (C and AVR APIs agree).
-    let c = zlmc_backends::c::emit(&m, &zlmc::driver::provenance(Path::new("tinychat"))).unwrap();
+    let c = build::c(m, Path::new("tinychat"));
     let cdir = dir.join("c");
     std::fs::create_dir_all(&cdir).unwrap();
     std::fs::write(cdir.join(&c.header_name), &c.header).unwrap();
@@ -122,7 +105,7 @@ fn zlmc_runtime_avr_main() -> &'static str {
     // The firmware source is not exported by the root package's dependencies;
     // read it from the repository.
     Box::leak(
-        std::fs::read_to_string(zlmc_tests::repo().join("runtime-avr/src/sim_main.c"))
+        std::fs::read_to_string(repo().join("runtime-avr/src/sim_main.c"))
             .unwrap()
             .into_boxed_str(),
     )

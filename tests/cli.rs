@@ -1,10 +1,9 @@
 //! The command line as users meet it: chat loop, prompt, batch, passes, IR printing.
 
-use zlmc_tests::{repo, scratch, zlmc};
+use zlmc_test_support::{scratch, zlmc, zlmc_build};
 
 fn example() -> String {
-    repo()
-        .join("examples/commands/model.yaml")
+    zlmc_test_support::example("commands")
         .to_string_lossy()
         .into_owned()
 }
@@ -102,21 +101,10 @@ fn disabled_passes_leave_their_form() {
 
 #[test]
 fn build_is_deterministic() {
-    let a = scratch("determinism-a");
-    let b = scratch("determinism-b");
-    for d in [&a, &b] {
-        let r = zlmc(
-            &[
-                "build",
-                &example(),
-                "--target",
-                "c",
-                "-o",
-                d.to_str().unwrap(),
-            ],
-            "",
-        );
-        assert_eq!(r.code, 0, "{}", r.stderr);
+    let (ta, tb) = (scratch("determinism-a"), scratch("determinism-b"));
+    let (a, b) = (ta.path(), tb.path());
+    for d in [a, b] {
+        zlmc_build(std::path::Path::new(&example()), "c", &[], d);
     }
     for f in ["commands.c", "commands.h"] {
         assert_eq!(

@@ -2,35 +2,8 @@
 //! replies z80ai's own CP/M program gave (`expected.tsv`, 2,290 queries) —
 //! in the interpreter and in the generated C.
 
-use zlmc_tests::{compile_c, run_exe, scratch, skip, tinychat_dir, zlmc};
-
-/// The expected lines and the queries alone (one per line), from expected.tsv.
-fn expected() -> Option<(String, String)> {
-    let dir = tinychat_dir()?;
-    let tsv = std::fs::read_to_string(dir.join("expected.tsv")).expect("read expected.tsv");
-    let queries: String = tsv
-        .lines()
-        .map(|l| format!("{}\n", l.split('\t').next().expect("query column")))
-        .collect();
-    Some((tsv, queries))
-}
-
-fn import(name: &str) -> std::path::PathBuf {
-    let dir = scratch(name);
-    let npz = tinychat_dir().expect("checked").join("model.npz");
-    let out = zlmc(
-        &[
-            "import",
-            "z80ai",
-            npz.to_str().unwrap(),
-            "-o",
-            dir.join("tinychat").to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(out.code, 0, "import failed: {}", out.stderr);
-    dir.join("tinychat/model.yaml")
-}
+use zlmc_test_support::tools::{gcc, run_exe};
+use zlmc_test_support::{tinychat, zlmc_build, zlmc_ok};
 
 fn assert_same(got: &str, want: &str, what: &str) {
     let mut differ = 0;
@@ -58,16 +31,12 @@ fn assert_same(got: &str, want: &str, what: &str) {
 
 #[test]
 fn interpreter_reproduces_expected_tsv() {
-    let Some((tsv, queries)) = expected() else {
-        return skip(
-            "interpreter_reproduces_expected_tsv",
-            "../shared/z80ai/tinychat is not beside the repository",
-        );
+    let Some(t) = tinychat("interpreter_reproduces_expected_tsv") else {
+        return;
     };
-    let spec = import("conf-interp");
-    let out = zlmc(&["run", spec.to_str().unwrap(), "--batch"], &queries);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_same(&out.stdout, &tsv, "zlmc run --batch");
+    let tsv = &t.expected;
+    let out = zlmc_ok(&["run", t.spec.to_str().unwrap(), "--batch"], &t.queries());
+    assert_same(&out.stdout, tsv, "zlmc run --batch");
     eprintln!(
         "interpreter: {} of {} lines reproduced",
         tsv.lines().count(),
@@ -77,26 +46,12 @@ fn interpreter_reproduces_expected_tsv() {
 
 #[test]
 fn generated_c_reproduces_expected_tsv() {
-    let Some((tsv, queries)) = expected() else {
-        return skip(
-            "generated_c_reproduces_expected_tsv",
-            "../shared/z80ai/tinychat is not beside the repository",
-        );
+    let Some(t) = tinychat("generated_c_reproduces_expected_tsv") else {
+        return;
     };
-    let spec = import("conf-c");
-    let dir = spec.parent().unwrap().join("c");
-    let out = zlmc(
-        &[
-            "build",
-            spec.to_str().unwrap(),
-            "--target",
-            "c",
-            "-o",
-            dir.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let tsv = &t.expected;
+    let dir = t.dir.path().join("c");
+    zlmc_build(&t.spec, "c", &[], &dir);
     let driver = dir.join("driver.c");
     std::fs::write(
         &driver,
@@ -116,9 +71,14 @@ int main(void) {
 "#,
     )
     .unwrap();
-    let exe = compile_c(&dir, &[dir.join("tinychat.c"), driver], "tinychat");
-    let got = run_exe(&exe, queries.as_bytes());
-    assert_same(&got, &tsv, "tinychat.c");
+    let exe = gcc(
+        &dir,
+        "tinychat",
+        &[dir.join("tinychat.c"), driver],
+        &["-O1"],
+    );
+    let got = run_exe(&exe, t.queries().as_bytes());
+    assert_same(&got, tsv, "tinychat.c");
     eprintln!(
         "C backend: {} of {} lines reproduced",
         tsv.lines().count(),

@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use zlmc_ir::interp;
-use zlmc_tests::{c_i16_array, compile_c, random_inputs, random_model, run_exe, scratch, Rng};
+use zlmc_test_support::models::{random_inputs, random_model};
+use zlmc_test_support::tools::{c_i16_array, gcc, run_exe};
+use zlmc_test_support::{build, scratch, Rng};
 
 const MODELS: usize = 200;
 const INPUTS_PER_MODEL: usize = 4;
@@ -30,7 +32,8 @@ fn expected_line(name: &str, k: usize, r: &interp::StepResult) -> String {
 
 #[test]
 fn random_models_agree_with_the_interpreter_in_c() {
-    let root = scratch("differential");
+    let tmp = scratch("differential");
+    let root = tmp.path().to_path_buf();
     let mut rng = Rng::new(0x5eed_2026);
     let models: Vec<_> = (0..MODELS)
         .map(|i| {
@@ -89,11 +92,7 @@ fn run_batch(dir: &std::path::Path, chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)]) -
                 );
             }
             opt.name = format!("{}_{cfg}", m.name);
-            let c = zlmc_backends::c::emit(
-                &opt,
-                &zlmc::driver::provenance(std::path::Path::new("random")),
-            )
-            .expect("C backend accepts the model");
+            let c = build::c(&opt, std::path::Path::new("random"));
             std::fs::write(dir.join(&c.header_name), &c.header).expect("write header");
             std::fs::write(dir.join(&c.source_name), &c.source).expect("write source");
             sources.push(dir.join(&c.source_name));
@@ -118,7 +117,7 @@ fn run_batch(dir: &std::path::Path, chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)]) -
     let _ = write!(driver, "int main(void) {{\n{body}  return 0;\n}}\n");
     std::fs::write(dir.join("driver.c"), driver).expect("write driver");
     sources.push(dir.join("driver.c"));
-    let exe = compile_c(dir, &sources, "diff");
+    let exe = gcc(dir, "diff", &sources, &["-O1"]);
     let got = run_exe(&exe, b"");
     for (g, e) in got.lines().zip(expected.lines()) {
         assert_eq!(

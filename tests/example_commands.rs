@@ -2,7 +2,8 @@
 //! example's training script computed with its own integer arithmetic
 //! (`examples/commands/data/expected.tsv`), in the interpreter and in C.
 
-use zlmc_tests::{compile_c, repo, run_exe, scratch, zlmc};
+use zlmc_test_support::tools::{gcc, run_exe};
+use zlmc_test_support::{example, repo, scratch, zlmc_build, zlmc_ok};
 
 fn expected() -> (String, String) {
     let tsv = std::fs::read_to_string(repo().join("examples/commands/data/expected.tsv")).unwrap();
@@ -20,29 +21,17 @@ fn interpreter_matches_the_training_script() {
         tsv.lines().count() >= 100,
         "the example ships its test split"
     );
-    let spec = repo().join("examples/commands/model.yaml");
-    let out = zlmc(&["run", spec.to_str().unwrap(), "--batch"], &queries);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let spec = example("commands");
+    let out = zlmc_ok(&["run", spec.to_str().unwrap(), "--batch"], &queries);
     assert_eq!(out.stdout, tsv);
 }
 
 #[test]
 fn c_matches_the_training_script() {
     let (tsv, queries) = expected();
-    let dir = scratch("example-commands-c");
-    let spec = repo().join("examples/commands/model.yaml");
-    let out = zlmc(
-        &[
-            "build",
-            spec.to_str().unwrap(),
-            "--target",
-            "c",
-            "-o",
-            dir.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let tmp = scratch("example-commands-c");
+    let dir = tmp.path();
+    zlmc_build(&example("commands"), "c", &[], dir);
     std::fs::write(
         dir.join("driver.c"),
         r#"#include <stdio.h>
@@ -60,10 +49,11 @@ int main(void) {
 "#,
     )
     .unwrap();
-    let exe = compile_c(
-        &dir,
-        &[dir.join("commands.c"), dir.join("driver.c")],
+    let exe = gcc(
+        dir,
         "commands",
+        &[dir.join("commands.c"), dir.join("driver.c")],
+        &["-O1"],
     );
     assert_eq!(run_exe(&exe, queries.as_bytes()), tsv);
 }

@@ -1,16 +1,25 @@
-//! File tests, Cranelift style: each `tests/filetests/**/*.zir` holds a model,
-//! the pass to apply (`; test: PASS`, or `pipeline` for all of them), run lines
-//! (`; run: INPUTS -> LOGITS | CLASS`) that must hold before and after, and,
-//! after a `; expect:` line, the exact IR the pass must produce.
-//! `ZLMC_BLESS=1 cargo test --test filetests` rewrites the expectations.
+//! File tests, Cranelift style: each `tests/filetests/**/*.zir` holds a model
+//! and what must come of it. Pass tests: the pass to apply (`; test: PASS`, or
+//! `pipeline` for all of them), run lines (`; run: INPUTS -> LOGITS | CLASS`)
+//! that must hold before and after, and, after a `; expect:` line, the exact IR
+//! the pass must produce. Backend tests (`; test: target c`, `target z80`,
+//! `target avr-uno`, …): after each `; expect: FILE` line, the exact text of a
+//! file the backend generates for the model as written.
+//! `ZLMC_BLESS=1 cargo test --test filetests` rewrites the expectations; a
+//! mismatch prints a diff.
 
 use std::path::{Path, PathBuf};
 
 use zlmc_ir::interp;
 use zlmc_ir::text::{parse_model, print_model};
 use zlmc_ir::Model;
+use zlmc_test_support::build::{self, Target};
+use zlmc_test_support::filecheck::{blessing, check};
+use zlmc_test_support::repo;
 
 const EXPECT: &str = "; expect:\n";
+/// Starts the expectation of one generated file in a backend test.
+const EXPECT_FILE: &str = "; expect: ";
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -65,15 +74,69 @@ fn check_runs(model: &Model, runs: &[Run], file: &Path, stage: &str) {
     }
 }
 
+/// A backend test: the files `target` generates for the model, each exactly as expected.
+fn run_target_file(file: &Path, text: &str, target: &str) -> Result<(), String> {
+    let target = Target::parse(target).ok_or(format!("unknown target {target}"))?;
+    let at = text
+        .find(&format!("\n{EXPECT_FILE}"))
+        .map(|i| i + 1)
+        .unwrap_or(text.len());
+    let (input, expect) = text.split_at(at);
+    let model = parse_model(input).map_err(|e| format!("input: {e}"))?;
+    let source = file.strip_prefix(repo()).unwrap_or(file);
+    let got = build::files(&model, target, source)?;
+    if blessing() {
+        let mut out = input.to_string();
+        for (name, text) in &got {
+            out.push_str(&format!("{EXPECT_FILE}{name}\n{text}"));
+        }
+        std::fs::write(file, out).unwrap();
+        return Ok(());
+    }
+    // The sections: a `; expect: FILE` line, then the file's text.
+    let mut want: Vec<(String, String)> = Vec::new();
+    for line in expect.split_inclusive('\n') {
+        match line.strip_prefix(EXPECT_FILE) {
+            Some(name) => want.push((name.trim().to_string(), String::new())),
+            None => want
+                .last_mut()
+                .ok_or("no `; expect: FILE` line")?
+                .1
+                .push_str(line),
+        }
+    }
+    let names = |v: &[(String, String)]| v.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    if names(&want) != names(&got) {
+        return Err(format!(
+            "generated files {:?}, expected {:?} (ZLMC_BLESS=1 rewrites them)",
+            names(&got),
+            names(&want)
+        ));
+    }
+    let diffs: Vec<String> = want
+        .iter()
+        .zip(&got)
+        .filter_map(|((name, w), (_, g))| check(name, w, g).err())
+        .collect();
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("\n"))
+    }
+}
+
 fn run_file(file: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(file).unwrap();
-    let (input, expect) = text.split_once(EXPECT).ok_or("no `; expect:` line")?;
-    let pass = input
+    let pass = text
         .lines()
         .find_map(|l| l.strip_prefix("; test:"))
         .ok_or("no `; test:` line")?
         .trim()
         .to_string();
+    if let Some(target) = pass.strip_prefix("target ") {
+        return run_target_file(file, &text, target.trim());
+    }
+    let (input, expect) = text.split_once(EXPECT).ok_or("no `; expect:` line")?;
     let runs: Vec<Run> = input
         .lines()
         .filter_map(|l| l.strip_prefix("; run:"))
@@ -100,15 +163,11 @@ fn run_file(file: &Path) -> Result<(), String> {
     zlmc::driver::optimize(&mut after, &disabled, |_, _| {}).map_err(|e| e.to_string())?;
     check_runs(&after, &runs, file, &format!("after {pass}"));
     let printed = print_model(&after);
-    if std::env::var_os("ZLMC_BLESS").is_some() {
+    if blessing() {
         std::fs::write(file, format!("{input}{EXPECT}{printed}")).unwrap();
         return Ok(());
     }
-    if printed != expect {
-        return Err(format!(
-            "IR after {pass} differs.\n--- expected\n{expect}\n--- got\n{printed}"
-        ));
-    }
+    check(&format!("IR after {pass}"), expect, &printed)?;
     let reparsed = parse_model(expect).map_err(|e| format!("expectation: {e}"))?;
     check_runs(&reparsed, &runs, file, "in the expectation");
     Ok(())
@@ -117,8 +176,8 @@ fn run_file(file: &Path) -> Result<(), String> {
 #[test]
 fn filetests() {
     let mut all = Vec::new();
-    files(&zlmc_tests::repo().join("tests/filetests"), &mut all);
-    assert!(all.len() >= 6, "the file tests are there");
+    files(&repo().join("tests/filetests"), &mut all);
+    assert!(all.len() >= 7, "the file tests are there");
     let failures: Vec<String> = all
         .iter()
         .filter_map(|f| run_file(f).err().map(|e| format!("{}: {e}", f.display())))

@@ -1,10 +1,10 @@
 //! Snapshots (insta) of what zlmc generates for the project's own examples:
-//! the IR after each pass and the C and AVR backends' files. Review changes with
+//! the IR after each pass and the C, AVR and Z80 backends' files. Review changes with
 //! `cargo insta review`; they are the diffs users see in pull requests.
 
 use std::path::Path;
 
-use zlmc_tests::repo;
+use zlmc_test_support::{build, repo};
 
 const EXAMPLES: &[&str] = &["commands"];
 
@@ -14,6 +14,14 @@ fn settings(example: &str) -> insta::Settings {
     s.set_prepend_module_to_snapshot(false);
     s.set_snapshot_suffix(example);
     s
+}
+
+/// The example's spec (relative to the repository) and its optimized model.
+fn optimized(example: &str) -> (String, zlmc_ir::Model) {
+    let rel = format!("examples/{example}/model.yaml");
+    let mut model = zlmc::driver::load(&repo().join(&rel)).expect("example loads");
+    zlmc::driver::optimize(&mut model, &[], |_, _| {}).expect("passes");
+    (rel, model)
 }
 
 #[test]
@@ -41,11 +49,8 @@ fn ir_after_each_pass() {
 #[test]
 fn c_backend() {
     for ex in EXAMPLES {
-        let rel = format!("examples/{ex}/model.yaml");
-        let mut model = zlmc::driver::load(&repo().join(&rel)).expect("example loads");
-        zlmc::driver::optimize(&mut model, &[], |_, _| {}).expect("passes");
-        let c =
-            zlmc_backends::c::emit(&model, &zlmc::driver::provenance(Path::new(&rel))).expect("C");
+        let (rel, model) = optimized(ex);
+        let c = build::c(&model, Path::new(&rel));
         settings(ex).bind(|| {
             insta::assert_snapshot!("c-header", c.header);
             insta::assert_snapshot!("c-source", c.source);
@@ -56,10 +61,8 @@ fn c_backend() {
 #[test]
 fn avr_backend() {
     for ex in EXAMPLES {
-        let rel = format!("examples/{ex}/model.yaml");
-        let mut model = zlmc::driver::load(&repo().join(&rel)).expect("example loads");
-        zlmc::driver::optimize(&mut model, &[], |_, _| {}).expect("passes");
-        let a = zlmc_tests::avr_files(&model, &rel, zlmc_backends::avr::Board::Uno).expect("AVR");
+        let (rel, model) = optimized(ex);
+        let a = build::avr(&model, Path::new(&rel), build::Board::Uno).expect("AVR");
         let file = |suffix: &str| {
             a.files
                 .iter()
@@ -72,5 +75,14 @@ fn avr_backend() {
             insta::assert_snapshot!("avr-model-h", file("_model.h"));
             insta::assert_snapshot!("avr-sketch-ino", file(".ino"));
         });
+    }
+}
+
+#[test]
+fn z80_backend() {
+    for ex in EXAMPLES {
+        let (rel, model) = optimized(ex);
+        let z = build::z80(&model, Path::new(&rel)).expect("Z80");
+        settings(ex).bind(|| insta::assert_snapshot!("z80-asm", z.asm));
     }
 }

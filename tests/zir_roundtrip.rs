@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use zlmc_ir::text::{parse_model, print_model};
-use zlmc_tests::{repo, skip, tinychat_dir, zlmc};
+use zlmc_test_support::{example, repo, scratch, tinychat, zlmc_ok};
 
 fn roundtrip_all_stages(spec: &Path) -> usize {
     let mut model = zlmc::driver::load(spec).expect("model loads");
@@ -47,33 +47,19 @@ fn examples_roundtrip() {
 
 #[test]
 fn tinychat_roundtrips() {
-    let Some(dir) = tinychat_dir() else {
-        return skip(
-            "tinychat_roundtrips",
-            "../shared/z80ai/tinychat is not beside the repository",
-        );
+    let Some(t) = tinychat("tinychat_roundtrips") else {
+        return;
     };
-    let out = zlmc_tests::scratch("zir-tinychat");
-    let r = zlmc(
-        &[
-            "import",
-            "z80ai",
-            dir.join("model.npz").to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(roundtrip_all_stages(&out.join("model.yaml")), 5);
+    assert_eq!(roundtrip_all_stages(&t.spec), 5);
 }
 
 #[test]
 fn emitted_zir_runs_like_the_spec() {
     // `zlmc build --emit zir` output is itself a model `zlmc run` accepts.
-    let spec = repo().join("examples/commands/model.yaml");
-    let out = zlmc_tests::scratch("zir-emit");
-    let r = zlmc(
+    let spec = example("commands");
+    let tmp = scratch("zir-emit");
+    let out = tmp.path();
+    zlmc_ok(
         &[
             "build",
             spec.to_str().unwrap(),
@@ -84,14 +70,11 @@ fn emitted_zir_runs_like_the_spec() {
         ],
         "",
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let zir = out.join("commands.zir");
     let queries =
         "turn on the lights\nplease switch the fan off\nVOLUME UP\n\n   what can you do\n";
-    let a = zlmc(&["run", spec.to_str().unwrap(), "--batch"], queries);
-    let b = zlmc(&["run", zir.to_str().unwrap(), "--batch"], queries);
-    assert_eq!(a.code, 0, "{}", a.stderr);
-    assert_eq!(b.code, 0, "{}", b.stderr);
+    let a = zlmc_ok(&["run", spec.to_str().unwrap(), "--batch"], queries);
+    let b = zlmc_ok(&["run", zir.to_str().unwrap(), "--batch"], queries);
     assert_eq!(a.stdout, b.stdout);
     assert_eq!(a.stdout.lines().count(), 5);
 }

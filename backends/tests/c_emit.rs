@@ -4,24 +4,17 @@
 mod c_common;
 
 use c_common::*;
-use zlmc_backends::c::{emit, EmitError};
 use zlmc_backends::Provenance;
 use zlmc_ir::{Decode, Elem, Encoder, Model, Op, WeightKind};
+use zlmc_test_support::build::{c_with as emit, EmitError};
+use zlmc_test_support::tools::gcc_object;
 
 fn sample(name: &str) -> Model {
     let mut rng = Rng::new(11);
     let l0 = LayerSpec::random(&mut rng, 16, 32, WeightKind::Int2, 50, Elem::I32);
     let l1 = LayerSpec::random(&mut rng, 5, 16, WeightKind::Ternary, 50, Elem::I16);
-    let mut ops = l0.ops(Form {
-        sparse: true,
-        fused: true,
-        minimal: false,
-    });
-    ops.extend(l1.ops(Form {
-        sparse: false,
-        fused: false,
-        minimal: true,
-    }));
+    let mut ops = l0.ops(Form::SPARSE_FUSED);
+    ops.extend(l1.ops(Form::DENSE_MINIMAL));
     Model {
         name: name.into(),
         encoders: vec![
@@ -111,59 +104,26 @@ fn errors_are_reported_not_panicked() {
 
     let mut rng = Rng::new(1);
     let wide = LayerSpec::random(&mut rng, 2, 70000, WeightKind::Binary, 0, Elem::I32);
-    let model = raw_model(
-        "wide",
-        chain(
-            70000,
-            wide.ops(Form {
-                sparse: true,
-                fused: true,
-                minimal: false,
-            }),
-        ),
-    );
+    let model = raw_model("wide", chain(70000, wide.ops(Form::SPARSE_FUSED)));
     let err = emit(&model, &prov()).unwrap_err();
     assert!(matches!(err, EmitError::TooLarge(_)), "{err}");
 }
 
 #[test]
 fn sources_compile_alone_at_every_optimisation_level() {
-    let dir = work_dir("alone");
+    let tmp = work_dir("alone");
+    let dir = tmp.path();
     let mut rng = Rng::new(3);
     let l = LayerSpec::random(&mut rng, 3, 4, WeightKind::Int8, 50, Elem::I16);
     let models = [
         sample("gen"),
-        raw_model(
-            "raw",
-            chain(
-                4,
-                l.ops(Form {
-                    sparse: false,
-                    fused: false,
-                    minimal: true,
-                }),
-            ),
-        ),
+        raw_model("raw", chain(4, l.ops(Form::DENSE_MINIMAL))),
         raw_model("bare", chain(4, vec![Op::Relu])),
     ];
     for m in &models {
-        let src = write_model(&dir, m);
+        let src = write_model(dir, m);
         for opt in ["-O0", "-O2", "-Os"] {
-            require_gcc();
-            let obj = dir.join(format!("{}{opt}.o", m.name));
-            let out = std::process::Command::new("gcc")
-                .args(STRICT)
-                .args([opt, "-c", "-o"])
-                .arg(&obj)
-                .arg(&src)
-                .output()
-                .expect("run gcc");
-            assert!(
-                out.status.success(),
-                "{} {opt}: {}",
-                m.name,
-                String::from_utf8_lossy(&out.stderr)
-            );
+            gcc_object(&src, &dir.join(format!("{}{opt}.o", m.name)), &[opt]);
         }
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use c_common::*;
 use zlmc_ir::interp;
 use zlmc_ir::{Elem, Model, Op, WeightKind};
+use zlmc_test_support::tools::{gcc, run_exe};
 
 /// Random input vectors of length `n`: zeros, extremes, sparse, small and full-range.
 fn inputs(rng: &mut Rng, n: usize) -> Vec<Vec<i16>> {
@@ -19,7 +20,7 @@ fn inputs(rng: &mut Rng, n: usize) -> Vec<Vec<i16>> {
                 .map(|_| match pattern {
                     0 | 1 if rng.chance(85) => 0,
                     0 => rng.range(-3, 3) as i16,
-                    1 => *rng.pick(&[i16::MIN, i16::MAX, -1, 1]),
+                    1 => rng.pick(&[i16::MIN, i16::MAX, -1, 1]),
                     2 => rng.range(-200, 200) as i16,
                     _ => rng.next_u64() as i16,
                 })
@@ -32,9 +33,9 @@ fn inputs(rng: &mut Rng, n: usize) -> Vec<Vec<i16>> {
 /// A random chain model: 1–3 layers in random spellings, maybe elementwise ops on the input.
 fn random_model(rng: &mut Rng, name: &str) -> Model {
     const WIDTHS: &[usize] = &[1, 2, 3, 7, 16, 31, 64, 100, 255, 256, 257, 300];
-    let small = |rng: &mut Rng| *rng.pick(&WIDTHS[..8]);
+    let small = |rng: &mut Rng| rng.pick(&WIDTHS[..8]);
     let inputs = if rng.chance(20) {
-        *rng.pick(WIDTHS)
+        rng.pick(WIDTHS)
     } else {
         small(rng)
     };
@@ -46,13 +47,13 @@ fn random_model(rng: &mut Rng, name: &str) -> Model {
     let mut cols = inputs;
     for l in 0..layers {
         let rows = if rng.chance(15) {
-            *rng.pick(WIDTHS)
+            rng.pick(WIDTHS)
         } else {
             small(rng)
         };
-        let kind = *rng.pick(&WeightKind::ALL);
-        let density = *rng.pick(&[0, 3, 30, 70, 100]);
-        let acc = *rng.pick(&[Elem::I16, Elem::I32]);
+        let kind = rng.pick(&WeightKind::ALL);
+        let density = rng.pick(&[0, 3, 30, 70, 100]);
+        let acc = rng.pick(&[Elem::I16, Elem::I32]);
         let spec = LayerSpec::random(rng, rows, cols, kind, density, acc);
         let form = Form {
             sparse: rng.chance(50),
@@ -163,7 +164,7 @@ fn check(
     cases: &[(usize, Vec<i16>)],
     extra: &[&str],
 ) {
-    let exe = compile(dir, exe, sources, extra);
+    let exe = gcc(dir, exe, sources, extra);
     let mut stdin = String::new();
     for (m, input) in cases {
         write!(stdin, "{m}").unwrap();
@@ -172,7 +173,7 @@ fn check(
         }
         stdin.push('\n');
     }
-    let out = run(&exe, &stdin);
+    let out = run_exe(&exe, stdin.as_bytes());
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), cases.len(), "driver output:\n{out}");
     for ((m, input), line) in cases.iter().zip(lines) {
@@ -192,11 +193,12 @@ fn check(
 
 /// Emit all models into `dir` with a driver, check them strictly and optimised with UBSan.
 fn check_all(test: &str, models: &[Model], rng: &mut Rng) -> Vec<String> {
-    let dir = work_dir(test);
+    let tmp = work_dir(test);
+    let dir = tmp.path();
     let mut sources = vec![dir.join("driver.c")];
     let mut texts = Vec::new();
     for m in models {
-        let src = write_model(&dir, m);
+        let src = write_model(dir, m);
         texts.push(std::fs::read_to_string(&src).unwrap());
         sources.push(src);
     }
@@ -207,9 +209,9 @@ fn check_all(test: &str, models: &[Model], rng: &mut Rng) -> Vec<String> {
             cases.push((i, input));
         }
     }
-    check(&dir, "strict", &sources, models, &cases, &[]);
+    check(dir, "strict", &sources, models, &cases, &[]);
     check(
-        &dir,
+        dir,
         "ubsan",
         &sources,
         models,
@@ -285,28 +287,14 @@ fn unusual_chains_match_interpreter() {
         "mm_mm",
         12,
         vec![
-            a.ops(Form {
-                sparse: false,
-                fused: false,
-                minimal: true,
-            })[0]
-                .clone(),
-            b.ops(Form {
-                sparse: true,
-                fused: false,
-                minimal: true,
-            })[0]
-                .clone(),
+            a.ops(Form::DENSE_MINIMAL)[0].clone(),
+            b.ops(Form::SPARSE_MINIMAL)[0].clone(),
         ],
     );
     // 32-bit accumulators through several biases, a shift by 31 and a ReLU.
     let mut c = LayerSpec::random(&mut rng, 8, 10, WeightKind::Int8, 80, Elem::I32);
     c.shift = 31;
-    let mut ops = c.ops(Form {
-        sparse: false,
-        fused: false,
-        minimal: false,
-    });
+    let mut ops = c.ops(Form::DENSE);
     ops.insert(
         1,
         Op::Bias {
@@ -322,72 +310,28 @@ fn unusual_chains_match_interpreter() {
     add("acc32_chain", 10, ops);
     // All-zero weights, and a single output class.
     let z = LayerSpec::random(&mut rng, 3, 7, WeightKind::Ternary, 0, Elem::I32);
-    add(
-        "zero_w",
-        7,
-        z.ops(Form {
-            sparse: true,
-            fused: true,
-            minimal: false,
-        }),
-    );
+    add("zero_w", 7, z.ops(Form::SPARSE_FUSED));
     let one = LayerSpec::random(&mut rng, 1, 7, WeightKind::Int2, 50, Elem::I16);
-    add(
-        "one_class",
-        7,
-        one.ops(Form {
-            sparse: false,
-            fused: false,
-            minimal: true,
-        }),
-    );
+    add("one_class", 7, one.ops(Form::DENSE_MINIMAL));
     // No inputs at all: only the bias decides.
     let mut e = LayerSpec::random(&mut rng, 4, 0, WeightKind::Int2, 50, Elem::I16);
     e.bias = vec![5, -3, 7, 7];
     e.shift = 0;
     e.relu = false;
-    add(
-        "no_inputs",
-        0,
-        e.ops(Form {
-            sparse: false,
-            fused: false,
-            minimal: false,
-        }),
-    );
+    add("no_inputs", 0, e.ops(Form::DENSE));
     // A zero-length hidden layer.
     let h0 = LayerSpec::random(&mut rng, 0, 5, WeightKind::Int2, 50, Elem::I16);
     let h1 = LayerSpec::random(&mut rng, 3, 0, WeightKind::Int2, 50, Elem::I32);
-    let mut ops = h0.ops(Form {
-        sparse: true,
-        fused: false,
-        minimal: false,
-    });
-    ops.extend(h1.ops(Form {
-        sparse: false,
-        fused: true,
-        minimal: false,
-    }));
+    let mut ops = h0.ops(Form::SPARSE);
+    ops.extend(h1.ops(Form::DENSE_FUSED));
     add("empty_hidden", 5, ops);
     // Wide layers: 16-bit row indices, and more than 65535 entries (32-bit offsets).
     let w1 = LayerSpec::random(&mut rng, 300, 300, WeightKind::Int2, 100, Elem::I32);
     let w2 = LayerSpec::random(&mut rng, 290, 300, WeightKind::Int8, 100, Elem::I32);
     let w3 = LayerSpec::random(&mut rng, 260, 290, WeightKind::Binary, 100, Elem::I16);
-    let mut ops = w1.ops(Form {
-        sparse: false,
-        fused: true,
-        minimal: false,
-    });
-    ops.extend(w2.ops(Form {
-        sparse: true,
-        fused: false,
-        minimal: true,
-    }));
-    ops.extend(w3.ops(Form {
-        sparse: false,
-        fused: false,
-        minimal: false,
-    }));
+    let mut ops = w1.ops(Form::DENSE_FUSED);
+    ops.extend(w2.ops(Form::SPARSE_MINIMAL));
+    ops.extend(w3.ops(Form::DENSE));
     add("wide", 300, ops);
     let sources = check_all("unusual", &models, &mut rng);
     let wide = sources.last().unwrap();

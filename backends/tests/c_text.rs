@@ -8,8 +8,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use c_common::*;
+use std::time::Duration;
 use zlmc_ir::interp;
 use zlmc_ir::{Decode, Elem, Encoder, Model, WeightKind};
+use zlmc_test_support::tools::{avr_gcc, gcc, run_exe, simavr};
+use zlmc_test_support::TempDir;
 
 /// A two-layer network from `inputs` to `classes`, in the given spellings.
 fn network(
@@ -73,11 +76,7 @@ fn generation_model(
                 fused: true,
                 minimal: false,
             },
-            Form {
-                sparse: false,
-                fused: false,
-                minimal: true,
-            },
+            Form::DENSE_MINIMAL,
         ];
         let model = Model {
             name: name.into(),
@@ -228,11 +227,7 @@ fn models() -> Vec<Model> {
             value: 1,
         },
     ];
-    let forms = [Form {
-        sparse: true,
-        fused: false,
-        minimal: false,
-    }; 2];
+    let forms = [Form::SPARSE; 2];
     v.push(Model {
         name: "intent".into(),
         encoders,
@@ -241,11 +236,7 @@ fn models() -> Vec<Model> {
         },
         graph: network(&mut rng, 144, labels.len(), Elem::I16, forms),
     });
-    let forms = [Form {
-        sparse: false,
-        fused: true,
-        minimal: false,
-    }; 2];
+    let forms = [Form::DENSE_FUSED; 2];
     let mut raw = raw_model("sensor", network(&mut rng, 10, 4, Elem::I32, forms));
     if let Decode::Classify { labels } = &mut raw.decode {
         labels[1] = "motion?? detected".into();
@@ -452,9 +443,9 @@ fn script(models: &[Model]) -> (String, Vec<String>) {
 }
 
 fn check(dir: &Path, exe: &str, sources: &[PathBuf], extra: &[&str], models: &[Model]) {
-    let exe = compile(dir, exe, sources, extra);
+    let exe = gcc(dir, exe, sources, extra);
     let (input, want) = script(models);
-    let out = run(&exe, &input);
+    let out = run_exe(&exe, input.as_bytes());
     let got: Vec<&str> = out.lines().collect();
     let requests: Vec<&str> = input.lines().collect();
     assert_eq!(got.len(), want.len(), "driver output ({extra:?}):\n{out}");
@@ -463,23 +454,24 @@ fn check(dir: &Path, exe: &str, sources: &[PathBuf], extra: &[&str], models: &[M
     }
 }
 
-fn setup(test: &str) -> (PathBuf, Vec<PathBuf>, Vec<Model>) {
-    let dir = work_dir(test);
+fn setup(test: &str) -> (TempDir, Vec<PathBuf>, Vec<Model>) {
+    let tmp = work_dir(test);
     let models = models();
-    let mut sources = vec![dir.join("driver.c")];
+    let mut sources = vec![tmp.path().join("driver.c")];
     for m in &models {
-        sources.push(write_model(&dir, m));
+        sources.push(write_model(tmp.path(), m));
     }
     std::fs::write(&sources[0], driver(&models)).unwrap();
-    (dir, sources, models)
+    (tmp, sources, models)
 }
 
 #[test]
 fn text_api_matches_interpreter() {
-    let (dir, sources, models) = setup("text");
-    check(&dir, "strict", &sources, &[], &models);
+    let (tmp, sources, models) = setup("text");
+    let dir = tmp.path();
+    check(dir, "strict", &sources, &[], &models);
     check(
-        &dir,
+        dir,
         "ubsan",
         &sources,
         &["-O2", "-fsanitize=undefined", "-fno-sanitize-recover=all"],
@@ -517,12 +509,13 @@ const MOCK_PGMSPACE: &str = r#"#ifndef MOCK_PGMSPACE_H
 
 #[test]
 fn avr_code_paths_match_interpreter() {
-    let (dir, sources, models) = setup("text_avr");
+    let (tmp, sources, models) = setup("text_avr");
+    let dir = tmp.path();
     std::fs::create_dir_all(dir.join("mock/avr")).unwrap();
     std::fs::write(dir.join("mock/avr/pgmspace.h"), MOCK_PGMSPACE).unwrap();
     let mock = dir.join("mock");
     let inc = format!("-I{}", mock.display());
-    check(&dir, "avr_mock", &sources, &["-D__AVR__", &inc], &models);
+    check(dir, "avr_mock", &sources, &["-D__AVR__", &inc], &models);
 }
 
 /// `bytes` as a C string literal: octal escapes for anything but plain characters.
@@ -684,7 +677,7 @@ static int16_t vec[256], logits[64];
             let input: Vec<i16> = (0..m.input_len())
                 .map(|_| match vi {
                     0 => rng.next_u64() as i16,
-                    1 => *rng.pick(&[i16::MIN, i16::MAX, 0, -1]),
+                    1 => rng.pick(&[i16::MIN, i16::MAX, 0, -1]),
                     _ if rng.chance(70) => 0,
                     _ => rng.range(-20, 20) as i16,
                 })
@@ -731,86 +724,22 @@ fn tables_signed(x: i16) -> String {
     }
 }
 
-/// On an ATmega2560 in simavr, when avr-gcc and simavr are installed: real flash
-/// tables, a 16-bit int, avr-gcc -Os. Skipped (with a note) otherwise, as neither
-/// tool is a dependency of the project.
+/// On an ATmega2560 in simavr: real flash tables, a 16-bit int, avr-gcc -Os
+/// (`scripts/setup.sh` installs gcc-avr, avr-libc and simavr).
 #[test]
 fn avr_simulator_matches_interpreter() {
-    let have = |tool: &str| {
-        std::process::Command::new(tool)
-            .arg("--help")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok()
-    };
-    if !have("avr-gcc") || !have("simavr") {
-        eprintln!("avr-gcc or simavr not installed: skipping the AVR simulator check");
-        return;
-    }
-    let dir = work_dir("avr_sim");
+    let tmp = work_dir("avr_sim");
+    let dir = tmp.path();
     let mut models = models();
     models.extend(extreme_models());
-    let mut args: Vec<String> = [
-        "-mmcu=atmega2560",
-        "-std=c99",
-        "-Wall",
-        "-Wextra",
-        "-pedantic",
-        "-Werror",
-        "-Os",
-        "-o",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(dir.join("sim.elf").display().to_string());
-    args.push(format!("-I{}", dir.display()));
-    for m in &models {
-        args.push(write_model(&dir, m).display().to_string());
-    }
+    let mut sources: Vec<PathBuf> = models.iter().map(|m| write_model(dir, m)).collect();
     let (driver, want) = avr_driver(&models);
     std::fs::write(dir.join("driver.c"), driver).unwrap();
-    args.push(dir.join("driver.c").display().to_string());
-    let out = std::process::Command::new("avr-gcc")
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "avr-gcc failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sources.push(dir.join("driver.c"));
+    let elf = avr_gcc(dir, "sim.elf", "atmega2560", &sources);
     // A broken build may never reach its final sleep, so the run gets a deadline.
-    let log = dir.join("simavr.log");
-    let mut sim = std::process::Command::new("simavr")
-        .args(["-m", "atmega2560", "-f", "16000000"])
-        .arg(dir.join("sim.elf"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while sim.try_wait().unwrap().is_none() {
-        if start.elapsed() > std::time::Duration::from_secs(60) {
-            sim.kill().unwrap();
-            sim.wait().unwrap();
-            panic!(
-                "simavr did not finish within 60 s; output in {}",
-                log.display()
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    // simavr echoes each UART line to stderr in colour, ending it with a '.'.
-    let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap())
-        .replace("\x1b[32m", "")
-        .replace("\x1b[0m", "");
-    let got: Vec<&str> = text
-        .lines()
-        .map(|l| l.trim_end_matches('.'))
-        .filter(|l| !l.is_empty() && !l.starts_with("Loaded"))
-        .collect();
+    let got = simavr(&elf, "atmega2560", 16_000_000, Duration::from_secs(60));
+    let text = got.join("\n");
     assert_eq!(got.len(), want.len(), "simavr output:\n{text}");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g, w, "value {i} differs");

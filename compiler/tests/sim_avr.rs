@@ -1,8 +1,11 @@
 //! `zlmc::sim::avr`: small hand-written firmware, built with avr-gcc or
-//! arduino-mk and run in simavr through the harness. Each test says SKIPPED
-//! and passes when the Debian packages it needs are not installed.
+//! arduino-mk and run in simavr through the harness. Each test records a skip
+//! (`zlmc_test_support::skip`) and passes when the Debian packages it needs are
+//! not installed.
 
 use std::path::{Path, PathBuf};
+
+use zlmc_test_support::{scratch, skip, this_test, TempDir};
 
 use zlmc::sim::avr::{
     arduino_board, avr_size, build_sketch, compile_firmware, run_firmware, AvrError, AvrExit,
@@ -19,21 +22,12 @@ macro_rules! or_skip {
                 | AvrError::SimavrMissing { .. }
                 | AvrError::ArduinoMissing { .. }),
             ) => {
-                eprintln!("SKIPPED: {e}");
+                skip(&this_test(), &e.to_string());
                 return;
             }
             Err(e) => panic!("{e}"),
         }
     };
-}
-
-/// A fresh folder under target/ for one test.
-fn work_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("sim_avr")
-        .join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -119,17 +113,17 @@ int main(void)
 }
 "#;
 
-/// Builds a firmware from (file name, text) pairs in a folder of its own:
-/// tests run in parallel, so each names its firmware differently.
-fn firmware(name: &str, mcu: &str, files: &[(&str, &str)]) -> Result<PathBuf, AvrError> {
-    let dir = work_dir(&format!("{name}-{mcu}"));
-    let sources: Vec<PathBuf> = files.iter().map(|(n, t)| write(&dir, n, t)).collect();
-    let elf = dir.join("firmware.elf");
+/// Builds a firmware from (file name, text) pairs in a scratch folder of its
+/// own; returns the folder (removed when dropped) and the ELF in it.
+fn firmware(name: &str, mcu: &str, files: &[(&str, &str)]) -> Result<(TempDir, PathBuf), AvrError> {
+    let dir = scratch(&format!("{name}-{mcu}"));
+    let sources: Vec<PathBuf> = files.iter().map(|(n, t)| write(dir.path(), n, t)).collect();
+    let elf = dir.path().join("firmware.elf");
     compile_firmware(&sources, mcu, 16_000_000, &elf)?;
-    Ok(elf)
+    Ok((dir, elf))
 }
 
-fn echo_firmware(name: &str, mcu: &str) -> Result<PathBuf, AvrError> {
+fn echo_firmware(name: &str, mcu: &str) -> Result<(TempDir, PathBuf), AvrError> {
     firmware(name, mcu, &[("echo.c", ECHO_C), ("step.S", STEP_S)])
 }
 
@@ -138,7 +132,7 @@ fn text(report: &AvrReport) -> String {
 }
 
 fn polled_echo(mcu: &str, ramend: u16) {
-    let elf = or_skip!(echo_firmware("echo", mcu));
+    let (_dir, elf) = or_skip!(echo_firmware("echo", mcu));
     let report = or_skip!(run_firmware(&AvrRun {
         uart_input: b"hello\nab\n",
         step_symbol: Some("step"),
@@ -177,7 +171,7 @@ fn polled_echo_with_exact_steps_on_atmega2560() {
 #[test]
 fn without_a_prompt_all_input_is_offered_and_the_run_ends_idle() {
     let mcu = "atmega328p";
-    let elf = or_skip!(echo_firmware("echo-idle", mcu));
+    let (_dir, elf) = or_skip!(echo_firmware("echo-idle", mcu));
     let report = or_skip!(run_firmware(&AvrRun {
         uart_input: b"one\ntwo\nthree\n",
         step_symbol: Some("step"),
@@ -193,7 +187,7 @@ fn without_a_prompt_all_input_is_offered_and_the_run_ends_idle() {
 #[test]
 fn a_prompt_that_never_follows_the_last_line_ends_idle() {
     let mcu = "atmega328p";
-    let elf = or_skip!(echo_firmware("echo-unfinished", mcu));
+    let (_dir, elf) = or_skip!(echo_firmware("echo-unfinished", mcu));
     // The last line has no newline, so the firmware waits for more.
     let report = or_skip!(run_firmware(&AvrRun {
         uart_input: b"ab\ncd",
@@ -208,7 +202,7 @@ fn a_prompt_that_never_follows_the_last_line_ends_idle() {
 
 #[test]
 fn returning_from_main_halts() {
-    let elf = or_skip!(firmware("bye", "atmega328p", &[("bye.c", BYE_C)]));
+    let (_dir, elf) = or_skip!(firmware("bye", "atmega328p", &[("bye.c", BYE_C)]));
     let report = or_skip!(run_firmware(&AvrRun::new(&elf, "atmega328p", 16_000_000)));
     assert_eq!(text(&report), "bye\n");
     assert_eq!(report.exit, AvrExit::Halted);
@@ -217,7 +211,7 @@ fn returning_from_main_halts() {
 #[test]
 fn max_cycles_ends_the_run() {
     let mcu = "atmega328p";
-    let elf = or_skip!(echo_firmware("echo-timeout", mcu));
+    let (_dir, elf) = or_skip!(echo_firmware("echo-timeout", mcu));
     let report = or_skip!(run_firmware(&AvrRun {
         uart_input: b"a long line that takes a while\n",
         stop_on: Some(b"> "),
@@ -232,7 +226,7 @@ fn max_cycles_ends_the_run() {
 #[test]
 fn unknown_symbols_and_mcus_are_errors() {
     let mcu = "atmega328p";
-    let elf = or_skip!(echo_firmware("echo-errors", mcu));
+    let (_dir, elf) = or_skip!(echo_firmware("echo-errors", mcu));
     let err = run_firmware(&AvrRun {
         step_symbol: Some("no_such_function"),
         ..AvrRun::new(&elf, mcu, 16_000_000)
@@ -257,7 +251,7 @@ fn compile_errors_carry_avr_gcc_messages() {
     );
     match err {
         Err(AvrError::ToolFailed { log, .. }) => assert!(log.contains("oops"), "{log}"),
-        Err(e @ AvrError::ToolMissing { .. }) => eprintln!("SKIPPED: {e}"),
+        Err(e @ AvrError::ToolMissing { .. }) => skip(&this_test(), &e.to_string()),
         other => panic!("{other:?}"),
     }
 }
@@ -336,7 +330,8 @@ fn step_upper_cycles(c: u8, ret: u64) -> u64 {
 
 #[test]
 fn arduino_sketch_builds_for_every_board_and_serial_works_in_the_harness() {
-    let sketch = work_dir("sketch").join("chat");
+    let tmp = scratch("sketch");
+    let sketch = tmp.path().join("chat");
     std::fs::create_dir_all(&sketch).unwrap();
     write(&sketch, "chat.ino", CHAT_INO);
     write(&sketch, "chat.h", CHAT_H);
@@ -348,7 +343,8 @@ fn arduino_sketch_builds_for_every_board_and_serial_works_in_the_harness() {
             .iter()
             .map(|b| {
                 let sketch = &sketch;
-                let dir = work_dir(&format!("build-{}", b.name));
+                let dir = tmp.path().join(format!("build-{}", b.name));
+                std::fs::create_dir_all(&dir).unwrap();
                 s.spawn(move || (b.name, build_sketch(sketch, b.name, &dir)))
             })
             .collect();
@@ -401,8 +397,8 @@ fn arduino_sketch_builds_for_every_board_and_serial_works_in_the_harness() {
 
 #[test]
 fn unknown_boards_are_errors() {
-    let dir = work_dir("unknown-board");
-    let err = build_sketch(&dir, "leonardo", &dir).unwrap_err();
+    let tmp = scratch("unknown-board");
+    let err = build_sketch(tmp.path(), "leonardo", tmp.path()).unwrap_err();
     assert!(matches!(err, AvrError::UnknownBoard { .. }), "{err}");
     assert!(err.to_string().contains("mega2560"), "{err}");
 }

@@ -1,41 +1,24 @@
 //! The CP/M machine of `zlmc::sim::z80`, driven by small programs that z80asm
 //! assembles from the sources below.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
+
+use zlmc_test_support::tools::z80asm;
 
 use zlmc::sim::z80::{CCP_BASE, INITIAL_SP};
 use zlmc::sim::{run_cpm, CpmReport, CpmRun, Exit, SimError};
 
-/// Assembles `source` with z80asm into a `.COM` image, in a folder under target/.
-fn assemble(name: &str, source: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sim_z80");
-    std::fs::create_dir_all(&dir).unwrap();
-    let asm = dir.join(format!("{name}.asm"));
-    let com = dir.join(format!("{name}.com"));
-    std::fs::write(&asm, source).unwrap();
-    let out = match Command::new("z80asm")
-        .arg("-o")
-        .arg(&com)
-        .arg(&asm)
-        .output()
-    {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "z80asm is not installed: install the Debian package `z80asm` \
-             (scripts/setup.sh does, as root)"
-        ),
-        Err(e) => panic!("cannot run z80asm: {e}"),
-    };
-    assert!(
-        out.status.success(),
-        "z80asm failed on {}:\n{}",
-        asm.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read(&com).unwrap()
-}
+/// Prints the B bytes at HL with BDOS 2 (label `show`).
+const SHOW: &str = "show:   push bc
+        push hl
+        ld e,(hl)
+        ld c,2
+        call 5
+        pop hl
+        pop bc
+        inc hl
+        djnz show
+";
 
 fn run_with(program: &[u8], tail: &[u8], input: &[u8], step: Option<u16>) -> CpmReport {
     run_cpm(&CpmRun {
@@ -58,8 +41,7 @@ fn text(report: &CpmReport) -> String {
 
 #[test]
 fn prints_strings_characters_and_expands_tabs() {
-    let com = assemble(
-        "print",
+    let com = z80asm(
         r#"
         org 0x100
         ld c,9
@@ -95,8 +77,7 @@ tabbed: defb 13,10
 
 #[test]
 fn reads_lines_with_echo_into_the_buffer() {
-    let com = assemble(
-        "readline",
+    let com = z80asm(&format!(
         r#"
         org 0x100
 again:  ld c,9
@@ -112,16 +93,7 @@ again:  ld c,9
         call 5
         ld hl,buf+2     ; all 8 bytes of the buffer
         ld b,8
-show:   push bc
-        push hl
-        ld e,(hl)
-        ld c,2
-        call 5
-        pop hl
-        pop bc
-        inc hl
-        djnz show
-        ld c,9
+{SHOW}        ld c,9
         ld de,crlf
         call 5
         jp again
@@ -129,8 +101,8 @@ prompt: defm "> $"
 crlf:   defb 13,10,'$'
 buf:    defb 8,0xff
         defm "........"
-"#,
-    );
+"#
+    ));
     let report = run_with(&com, b"", b"hello\nabcdefghij\r\n", None);
     assert_eq!(report.exit, Exit::InputExhausted);
     // BDOS 2.2 echoes the line and a lone CR; a full buffer ends the line, and
@@ -143,8 +115,7 @@ buf:    defb 8,0xff
 
 #[test]
 fn host_line_ends_reach_the_program_as_one_cr() {
-    let com = assemble(
-        "keys",
+    let com = z80asm(
         r#"
         org 0x100
 loop:   ld c,1
@@ -164,8 +135,7 @@ loop:   ld c,1
 
 #[test]
 fn command_tail_is_upper_cased_with_its_leading_space() {
-    let com = assemble(
-        "tail",
+    let com = z80asm(&format!(
         r#"
         org 0x100
         ld hl,(6)       ; the BDOS jump gives the top of the TPA
@@ -187,16 +157,7 @@ fn command_tail_is_upper_cased_with_its_leading_space() {
         or a
         jr z,done
         ld b,a
-show:   push bc
-        push hl
-        ld e,(hl)
-        ld c,2
-        call 5
-        pop hl
-        pop bc
-        inc hl
-        djnz show
-done:   ld a,(hl)       ; the byte after the tail
+{SHOW}done:   ld a,(hl)       ; the byte after the tail
         add a,'0'
         ld (end),a
         ld c,9
@@ -210,8 +171,8 @@ bad:    ld c,9
 badmsg: defm "bad page zero$"
         defm "]"
 end:    defm "?$"
-"#,
-    );
+"#
+    ));
     let report = run_with(&com, b"hello World", b"", None);
     assert_eq!(text(&report), "[ HELLO WORLD]0");
     let report = run_with(&com, b"  two-spaces", b"", None);
@@ -228,7 +189,7 @@ fn warm_boots_via_jp_0_ret_and_function_0() {
         ("wboot_ret", "org 0x100\n ret\n"),
         ("wboot_bdos", "org 0x100\n ld c,0\n call 5\n halt\n"),
     ] {
-        let report = run(&assemble(name, source));
+        let report = run(&z80asm(source));
         assert_eq!(report.exit, Exit::WarmBoot, "{name}");
         assert!(report.output.is_empty(), "{name}");
     }
@@ -236,8 +197,7 @@ fn warm_boots_via_jp_0_ret_and_function_0() {
 
 #[test]
 fn version_and_unknown_functions() {
-    let com = assemble(
-        "version",
+    let com = z80asm(
         r#"
         org 0x100
         ld c,15         ; open file: not served
@@ -267,7 +227,7 @@ ok:     defm "2.2$"
 
 #[test]
 fn counts_a_djnz_loop_exactly() {
-    let com = assemble("djnz", "org 0x100\n ld b,10\nloop: djnz loop\n halt\n");
+    let com = z80asm("org 0x100\n ld b,10\nloop: djnz loop\n halt\n");
     let report = run(&com);
     assert_eq!(report.exit, Exit::Halted);
     assert_eq!(report.total_tstates, 7 + 9 * 13 + 8 + 4);
@@ -310,7 +270,7 @@ fn counts_tstates_as_the_zilog_manual() {
         source += &format!(" {line}\n");
     }
     source += "data: defb 0,0\nsrc: defb 1,2,3\ndst: defb 0,0,0\n";
-    let report = run(&assemble("timings", &source));
+    let report = run(&z80asm(&source));
     assert_eq!(report.exit, Exit::Halted);
     let expected: u64 = lines.iter().map(|(_, t)| t).sum();
     assert_eq!(report.total_tstates, expected);
@@ -318,8 +278,7 @@ fn counts_tstates_as_the_zilog_manual() {
 
 #[test]
 fn times_each_step_with_nested_and_bdos_calls() {
-    let com = assemble(
-        "step",
+    let com = z80asm(
         r#"
         org 0x100
         call step
@@ -349,8 +308,7 @@ inner:  nop
 
 #[test]
 fn reports_highest_write_and_lowest_sp() {
-    let com = assemble(
-        "memory",
+    let com = z80asm(
         r#"
         org 0x100
         ld sp,0x8000
@@ -371,7 +329,7 @@ fn reports_highest_write_and_lowest_sp() {
     assert_eq!(report.highest_write, 0xC123);
     assert_eq!(report.lowest_sp, 0x7FFC);
 
-    let report = run(&assemble("nothing", "org 0x100\n ret\n"));
+    let report = run(&z80asm("org 0x100\n ret\n"));
     assert_eq!(report.highest_write, 0);
     assert_eq!(report.lowest_sp, INITIAL_SP);
     assert!(report.highest_write < CCP_BASE && report.lowest_sp < CCP_BASE);
@@ -379,8 +337,7 @@ fn reports_highest_write_and_lowest_sp() {
 
 #[test]
 fn counts_console_calls_with_interrupts_disabled() {
-    let com = assemble(
-        "di",
+    let com = z80asm(
         r#"
         org 0x100
         ld c,12         ; not a console call
@@ -403,7 +360,7 @@ fn counts_console_calls_with_interrupts_disabled() {
 
 #[test]
 fn stops_after_max_tstates_without_the_unfinished_step() {
-    let com = assemble("spin", "org 0x100\n call spin\n ret\nspin: jr spin\n");
+    let com = z80asm("org 0x100\n call spin\n ret\nspin: jr spin\n");
     let report = run_cpm(&CpmRun {
         program: &com,
         command_tail: b"",
@@ -447,8 +404,7 @@ fn rejects_programs_and_tails_that_do_not_fit() {
 #[ignore]
 fn speed() {
     // 256 × 256 × 64 inner iterations of a mixed loop body.
-    let com = assemble(
-        "speed",
+    let com = z80asm(
         r#"
         org 0x100
         ld ix,0x8000

@@ -5,22 +5,7 @@ use zlmc_ir::verify::verify_model;
 use zlmc_ir::{
     Decode, DenseWeights, Elem, Encoder, Graph, Model, Op, SparseWeights, Type, WeightKind, Weights,
 };
-
-/// A deterministic pseudo-random stream, so the tests need no extra crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
+use zlmc_test_support::Rng;
 
 fn dense(kind: WeightKind, rows: usize, cols: usize, rng: &mut Rng) -> DenseWeights {
     let vals = kind.values();
@@ -50,7 +35,7 @@ fn every_op_model(
     encoders: Vec<Encoder>,
     decode: Decode,
 ) -> Model {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ kind as u64);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ kind as u64);
     let n_in: usize = encoders.iter().map(Encoder::len).sum();
     let classes = match &decode {
         Decode::Generate { charset, .. } => charset.len(),
@@ -315,7 +300,7 @@ fn hand_written_text_with_comments_and_names_parses() {
 
 /// tinychat-sized: two 256×256 int8 dense layers, about 400 KB of text.
 fn big_model() -> Model {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let mut g = Graph::new();
     let x = g.add(Op::Input { len: 256 }, Type::i16s(256), &[]);
     let mut prev = x;
@@ -391,16 +376,16 @@ fn truncated_and_mangled_inputs_never_panic() {
         let skipped: String = text[..i].chars().chain(text[i..].chars().skip(1)).collect();
         let _ = parse_model(&skipped);
     }
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let alphabet: Vec<char> = "%=,:[]()\"\\;\n -0123456789azir model encode decode input matmul dense sparse acc bias shift relu epilogue argmax index i16 i32 int2 raw é☃\u{0}\t".chars().collect();
     for _ in 0..2000 {
-        let len = (rng.next() % 80) as usize;
+        let len = (rng.next_u64() % 80) as usize;
         let s: String = (0..len).map(|_| rng.pick(&alphabet)).collect();
         let _ = parse_model(&s);
         let mut spliced = text.clone();
         let at = text
             .char_indices()
-            .nth((rng.next() % chars.len() as u64) as usize)
+            .nth((rng.next_u64() % chars.len() as u64) as usize)
             .unwrap()
             .0;
         spliced.insert_str(at, &s);

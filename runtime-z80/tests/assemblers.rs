@@ -9,7 +9,6 @@ use zlmc_backends::z80::print;
 
 #[test]
 fn z80asm_and_pasmo_assemble_the_runtimes_identically() {
-    require_assemblers();
     let chat = Config::tinychat();
     let odd = Config {
         qbuckets: 0,
@@ -36,8 +35,9 @@ fn z80asm_and_pasmo_assemble_the_runtimes_identically() {
     ] {
         let (items, ours) = build_text(&source(&cfg, Stub::Dump, &[1, 2, 3]));
         let text = print(&items);
-        for tool in ["z80asm", "pasmo"] {
-            let (bytes, messages) = external(tool, &text);
+        for asm in Z80Asm::ALL {
+            let tool = asm.name();
+            let (bytes, messages) = external(asm, &text);
             assert!(
                 messages.trim().is_empty(),
                 "{name}: {tool} printed:\n{messages}"

@@ -43,18 +43,18 @@ fn probe_lines() -> Vec<Vec<u8>> {
 fn random_lines(rng: &mut Rng, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|_| {
-            let len = match rng.below(6) {
+            let len = match rng.index(6) {
                 0 => 127,
-                1 => rng.below(4),
-                _ => rng.below(128),
+                1 => rng.index(4),
+                _ => rng.index(128),
             };
             let mut line: Vec<u8> = (0..len)
                 .map(|_| loop {
-                    let b = match rng.below(8) {
-                        0 => rng.below(256) as u8,
+                    let b = match rng.index(8) {
+                        0 => rng.index(256) as u8,
                         1 => b' ',
-                        2 => b'A' + rng.below(26) as u8,
-                        _ => 0x20 + rng.below(95) as u8,
+                        2 => b'A' + rng.index(26) as u8,
+                        _ => 0x20 + rng.index(95) as u8,
                     };
                     if !matches!(b & 0x7F, 0x0A | 0x0D) {
                         break b;
@@ -174,7 +174,7 @@ fn tinychat_encodes_probe_lines_like_the_interpreter() {
 #[test]
 fn every_config_encodes_random_lines_like_the_interpreter() {
     for (i, (name, cfg)) in configs().into_iter().enumerate() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ i as u64);
+        let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15 ^ i as u64);
         let mut lines = probe_lines();
         lines.extend(random_lines(&mut rng, 40));
         check(name, &cfg, 7 + i as u64, b"", &session(&lines, false));
@@ -273,7 +273,7 @@ fn the_loop_prompts_reads_and_quits_like_z80ai() {
 fn the_stack_stays_within_the_documented_bytes() {
     for (name, cfg) in configs() {
         let mut pick = Picker::new(5, 30);
-        let input = session(&random_lines(&mut Rng(77), 10), true);
+        let input = session(&random_lines(&mut Rng::new(77), 10), true);
         expect(&cfg, &mut pick, b"", &input);
         let asm = build(&cfg, Stub::Quiet, &pick.script);
         let r = run(&asm, b"", &input, None);

@@ -19,12 +19,12 @@ fn lines(rng: &mut Rng) -> Vec<Vec<u8>> {
         vec![b'Q'; 127],
     ];
     for _ in 0..40 {
-        let len = rng.below(128);
+        let len = rng.index(128);
         let mut l: Vec<u8> = (0..len)
-            .map(|_| match rng.below(4) {
+            .map(|_| match rng.index(4) {
                 0 => b' ',
-                1 => b'A' + rng.below(26) as u8,
-                _ => 0x20 + rng.below(95) as u8,
+                1 => b'A' + rng.index(26) as u8,
+                _ => 0x20 + rng.index(95) as u8,
             })
             .collect();
         if l.first() == Some(&b'!') {
@@ -82,7 +82,7 @@ fn configs() -> Vec<(&'static str, Config)> {
 #[test]
 fn classifies_each_line_with_one_step() {
     for (i, (name, cfg)) in configs().into_iter().enumerate() {
-        let mut rng = Rng(1234 + i as u64);
+        let mut rng = Rng::new(1234 + i as u64);
         let lines = lines(&mut rng);
         let r = check(name, &cfg, 3 + i as u64, b"", &input(&lines));
         assert_eq!(r.exit, Exit::InputExhausted);

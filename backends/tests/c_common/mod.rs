@@ -1,53 +1,17 @@
-//! Shared helpers of the C backend tests: hand-built models, a PRNG, and running gcc.
+//! Shared helpers of the C backend tests: hand-built models and a driver prelude
+//! (the generator, gcc and scratch folders come from `zlmc-test-support`).
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use zlmc_backends::c::{emit, CFiles};
 use zlmc_backends::Provenance;
 use zlmc_ir::tensor::{DenseWeights, SparseWeights};
 use zlmc_ir::verify::infer;
 use zlmc_ir::{Decode, Elem, Encoder, Graph, Model, Op, WeightKind, Weights};
-
-/// The flags every generated file must compile cleanly with.
-pub const STRICT: &[&str] = &["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"];
-
-/// xorshift64*: small, deterministic, good enough for test data.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next_u64() % ((hi - lo) as u64 + 1)) as i64
-    }
-
-    /// True with probability `p` percent.
-    pub fn chance(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+use zlmc_test_support::models::random_bias;
+pub use zlmc_test_support::Rng;
+use zlmc_test_support::{build, scratch, TempDir};
 
 /// One dense layer: `y = post(W·x + bias)`.
 #[derive(Debug, Clone)]
@@ -73,6 +37,29 @@ pub struct Form {
     pub minimal: bool,
 }
 
+impl Form {
+    /// Dense weights and every op spelled out.
+    pub const DENSE: Form = Form::new(false, false, false);
+    /// Dense weights, ops that do nothing left out.
+    pub const DENSE_MINIMAL: Form = Form::new(false, false, true);
+    /// Dense weights and one fused epilogue.
+    pub const DENSE_FUSED: Form = Form::new(false, true, false);
+    /// Sparse weights and every op spelled out.
+    pub const SPARSE: Form = Form::new(true, false, false);
+    /// Sparse weights, ops that do nothing left out.
+    pub const SPARSE_MINIMAL: Form = Form::new(true, false, true);
+    /// Sparse weights and one fused epilogue.
+    pub const SPARSE_FUSED: Form = Form::new(true, true, false);
+
+    const fn new(sparse: bool, fused: bool, minimal: bool) -> Form {
+        Form {
+            sparse,
+            fused,
+            minimal,
+        }
+    }
+}
+
 impl LayerSpec {
     /// Random weights of `kind` with about `density` percent non-zero.
     pub fn random(
@@ -89,7 +76,7 @@ impl LayerSpec {
                 (0..cols)
                     .map(|_| {
                         if kind == WeightKind::Binary || rng.chance(density) {
-                            *rng.pick(&nonzero)
+                            rng.pick(&nonzero)
                         } else {
                             0
                         }
@@ -97,19 +84,7 @@ impl LayerSpec {
                     .collect()
             })
             .collect();
-        let (lo, hi) = match acc {
-            Elem::I16 => (i16::MIN as i64, i16::MAX as i64),
-            Elem::I32 => (i32::MIN as i64, i32::MAX as i64),
-        };
-        let bias = (0..rows)
-            .map(|_| match rng.below(6) {
-                0 => lo,
-                1 => hi,
-                2 => rng.range(lo, hi),
-                3 => 0,
-                _ => rng.range(-300, 300),
-            })
-            .collect();
+        let bias = (0..rows).map(|_| random_bias(rng, acc)).collect();
         LayerSpec {
             weights,
             cols,
@@ -214,80 +189,14 @@ pub fn prov() -> Provenance {
     }
 }
 
-/// A fresh directory for one test's files.
-pub fn work_dir(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("c_backend")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create test directory");
-    dir
+/// A fresh scratch folder for one test.
+pub fn work_dir(test: &str) -> TempDir {
+    scratch(&format!("c-{test}"))
 }
 
-/// Write a model's generated files into `dir`, returning the source path.
+/// Writes a model's generated files into `dir`, returning the source path.
 pub fn write_model(dir: &Path, model: &Model) -> PathBuf {
-    let files: CFiles = emit(model, &prov()).unwrap_or_else(|e| panic!("emit {}: {e}", model.name));
-    std::fs::write(dir.join(&files.header_name), &files.header).expect("write header");
-    let src = dir.join(&files.source_name);
-    std::fs::write(&src, &files.source).expect("write source");
-    src
-}
-
-/// Fail clearly when gcc, a declared dependency of the C backend tests, is missing.
-pub fn require_gcc() {
-    match Command::new("gcc").arg("--version").output() {
-        Ok(o) if o.status.success() => {}
-        _ => panic!(
-            "gcc is required to test the C backend (it compiles and runs the generated \
-             code); install gcc and make sure it is on PATH"
-        ),
-    }
-}
-
-/// Compile `sources` into an executable with the strict flags plus `extra`.
-pub fn compile(dir: &Path, exe: &str, sources: &[PathBuf], extra: &[&str]) -> PathBuf {
-    require_gcc();
-    let out = dir.join(exe);
-    let res = Command::new("gcc")
-        .args(STRICT)
-        .args(extra)
-        .arg("-I")
-        .arg(dir)
-        .arg("-o")
-        .arg(&out)
-        .args(sources)
-        .output()
-        .expect("run gcc");
-    assert!(
-        res.status.success(),
-        "gcc {:?} failed:\n{}",
-        extra,
-        String::from_utf8_lossy(&res.stderr)
-    );
-    out
-}
-
-/// Run `exe` with `input` on stdin and return its stdout.
-pub fn run(exe: &Path, input: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new(exe)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run test driver");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_string();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().expect("wait for test driver");
-    writer.join().expect("join").expect("write stdin");
-    assert!(
-        out.status.success(),
-        "test driver failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    build::write_c(dir, model, &prov())
 }
 
 /// Lower-case hex of bytes, for passing arbitrary strings through a line protocol;

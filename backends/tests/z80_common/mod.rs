@@ -1,11 +1,9 @@
-//! Shared helpers of the Z80 tests: a table with every instruction variant, and running
-//! z80asm and pasmo, the assemblers users have.
+//! Shared helpers of the Z80 tests: a table with every instruction variant, and
+//! checking our assembler against z80asm and pasmo, the assemblers users have.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use zlmc_backends::z80::*;
+use zlmc_test_support::tools::{z80_assemble, Z80Asm};
 
 /// A symbol reference.
 pub fn s(name: &str) -> Expr {
@@ -410,88 +408,14 @@ pub const VARIANTS: &[&str] = &[
     "InA", "OutA", "InC", "OutC",
 ];
 
-/// Fail clearly when z80asm or pasmo, declared dependencies of the Z80 tests, is missing.
-pub fn require_assemblers() {
-    for (tool, arg) in [("z80asm", "--version"), ("pasmo", "--version")] {
-        if Command::new(tool).arg(arg).output().is_err() {
-            panic!(
-                "{tool} is required to test the Z80 backend (its output must assemble \
-                 identically with z80asm and pasmo); install the Debian packages `z80asm` \
-                 and `pasmo` (`apt-get install z80asm pasmo`, or run scripts/setup.sh as root)"
-            );
-        }
-    }
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh scratch directory.
-fn scratch(tag: &str) -> PathBuf {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("zlmc-z80-{}-{tag}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create scratch directory");
-    dir
-}
-
-/// What an external assembler made of a source: bytes and whatever it printed.
-pub struct External {
-    pub bytes: Vec<u8>,
-    pub messages: String,
-}
-
-/// Runs z80asm (`z80asm -o out.bin file.asm`).
-pub fn z80asm(text: &str) -> Result<External, String> {
-    run(text, "z80asm", |src, out| {
-        let mut c = Command::new("z80asm");
-        c.arg("-o").arg(out).arg(src);
-        c
-    })
-}
-
-/// Runs pasmo (`pasmo file.asm out.bin`).
-pub fn pasmo(text: &str) -> Result<External, String> {
-    run(text, "pasmo", |src, out| {
-        let mut c = Command::new("pasmo");
-        c.arg(src).arg(out);
-        c
-    })
-}
-
-fn run(
-    text: &str,
-    tool: &str,
-    cmd: impl Fn(&std::path::Path, &std::path::Path) -> Command,
-) -> Result<External, String> {
-    require_assemblers();
-    let dir = scratch(tool);
-    let src = dir.join("file.asm");
-    let out = dir.join("out.bin");
-    std::fs::write(&src, text).expect("write source");
-    let res = cmd(&src, &out)
-        .current_dir(&dir)
-        .output()
-        .unwrap_or_else(|e| panic!("run {tool}: {e}"));
-    let messages = format!(
-        "{}{}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
-    let bytes = std::fs::read(&out).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
-    if res.status.success() {
-        Ok(External { bytes, messages })
-    } else {
-        Err(format!("{tool} failed ({}):\n{messages}", res.status))
-    }
-}
-
 /// Assembles `items` three ways and asserts the bytes agree and neither external
 /// assembler warns; returns our result.
 pub fn assemble_three_ways(items: &[Item]) -> Assembled {
     let ours = assemble(items, 0).unwrap_or_else(|e| panic!("our assembler: {e}"));
     let text = print(items);
-    for (tool, res) in [("z80asm", z80asm(&text)), ("pasmo", pasmo(&text))] {
-        let ext = res.unwrap_or_else(|e| panic!("{e}"));
+    for asm in Z80Asm::ALL {
+        let tool = asm.name();
+        let ext = z80_assemble(asm, &text).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             ext.messages.trim().is_empty(),
             "{tool} printed messages:\n{}",

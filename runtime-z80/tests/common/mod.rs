@@ -4,13 +4,12 @@
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use zlmc::sim::z80::{run_cpm, CpmReport, CpmRun, Exit};
 use zlmc_backends::z80::{assemble, parse, print, Assembled, Item};
 use zlmc_ir::interp::{encode_context, encode_query, lower};
+pub use zlmc_test_support::tools::{z80_assemble, Z80Asm};
+pub use zlmc_test_support::Rng;
 
 /// Which front-end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -426,22 +425,6 @@ impl<'a> Console<'a> {
     }
 }
 
-/// A small deterministic generator.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// How the scripted model picks classes.
 pub struct Picker {
     rng: Rng,
@@ -454,7 +437,7 @@ pub struct Picker {
 impl Picker {
     pub fn new(seed: u64, eos_per_256: u64) -> Picker {
         Picker {
-            rng: Rng(seed | 1),
+            rng: Rng::new(seed),
             eos_per_256,
             script: Vec::new(),
         }
@@ -462,13 +445,13 @@ impl Picker {
 
     fn class(&mut self, cfg: &Config) -> u8 {
         let c = match cfg.kind {
-            Kind::Classify => self.rng.below(cfg.classes()) as u8,
+            Kind::Classify => self.rng.index(cfg.classes()) as u8,
             Kind::Chat => {
-                if self.rng.next() % 256 < self.eos_per_256 {
+                if self.rng.below(256) < self.eos_per_256 {
                     cfg.eos
                 } else {
                     loop {
-                        let c = self.rng.below(cfg.classes()) as u8;
+                        let c = self.rng.index(cfg.classes()) as u8;
                         if c != cfg.eos {
                             break c;
                         }
@@ -684,47 +667,8 @@ pub fn check_bounds(what: &str, cfg: &Config, asm: &Assembled, report: &CpmRepor
     );
 }
 
-/// Fails clearly when z80asm or pasmo is missing.
-pub fn require_assemblers() {
-    for tool in ["z80asm", "pasmo"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            panic!(
-                "{tool} is required to test the Z80 runtime (its text must assemble identically \
-                 with z80asm and pasmo); install the Debian packages `z80asm` and `pasmo` \
-                 (`apt-get install z80asm pasmo`, or run scripts/setup.sh as root)"
-            );
-        }
-    }
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
 /// Assembles a text with an external assembler; returns the bytes and its messages.
-pub fn external(tool: &str, text: &str) -> (Vec<u8>, String) {
-    require_assemblers();
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("zlmc-rt-z80-{}-{tool}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    let src = dir.join("prog.asm");
-    let out = dir.join("prog.bin");
-    std::fs::write(&src, text).expect("write source");
-    let mut cmd = Command::new(tool);
-    match tool {
-        "z80asm" => cmd.arg("-o").arg(&out).arg(&src),
-        _ => cmd.arg(&src).arg(&out),
-    };
-    let res = cmd
-        .current_dir(&dir)
-        .output()
-        .unwrap_or_else(|e| panic!("run {tool}: {e}"));
-    let messages = format!(
-        "{}{}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
-    let bytes = std::fs::read(&out).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(res.status.success(), "{tool} failed:\n{messages}");
-    (bytes, messages)
+pub fn external(tool: Z80Asm, text: &str) -> (Vec<u8>, String) {
+    let ext = z80_assemble(tool, text).unwrap_or_else(|e| panic!("{e}"));
+    (ext.bytes, ext.messages)
 }

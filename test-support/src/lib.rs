@@ -1,0 +1,199 @@
+//! What zlmc's tests share, in one place: the seeded generator ([`Rng`]),
+//! scratch folders ([`scratch`]), one runner per external tool ([`tools`]),
+//! z80ai's tinychat ([`tinychat`]), visible skips ([`skip`]), the `zlmc`
+//! command in-process ([`zlmc`]), random models ([`models`]), weights files
+//! ([`weights`]), and every way a test builds code for a target ([`build`]).
+
+pub mod build;
+pub mod filecheck;
+pub mod models;
+pub mod rng;
+pub mod tools;
+pub mod weights;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+pub use rng::Rng;
+pub use tempfile::TempDir;
+
+/// The repository's root folder.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-support sits in the repository")
+        .to_path_buf()
+}
+
+/// The file [`skip`] appends to: `$ZLMC_SKIP_LOG`, or `target/test-skips.txt`.
+pub fn skip_log() -> PathBuf {
+    std::env::var_os("ZLMC_SKIP_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/test-skips.txt"))
+}
+
+/// The test binary's name without cargo's hash (`avr`, `c_text`, `zlmc_ir`).
+fn binary_name() -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe
+        .as_deref()
+        .and_then(Path::file_stem)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_string(),
+        _ => stem,
+    }
+}
+
+/// Records that `test` is skipped and why: says so on stderr and appends a line
+/// to [`skip_log`], which `scripts/test.sh` prints after the tests.
+pub fn skip(test: &str, why: &str) {
+    let line = format!("{} {test}: {why}", binary_name());
+    eprintln!("SKIPPED {line}");
+    let log = skip_log();
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+    {
+        let _ = f.write_all(format!("{line}\n").as_bytes());
+    }
+}
+
+/// A fresh empty folder for one test, removed when dropped (kept, and its path
+/// printed, when `ZLMC_KEEP_SCRATCH` is set, to look at what a failing test wrote).
+pub fn scratch(tag: &str) -> TempDir {
+    let mut dir = tempfile::Builder::new()
+        .prefix(&format!("zlmc-{tag}-"))
+        .tempdir()
+        .expect("create a scratch folder");
+    if std::env::var_os("ZLMC_KEEP_SCRATCH").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("{tag}: scratch folder {}", dir.path().display());
+    }
+    dir
+}
+
+/// What one `zlmc` invocation did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `zlmc ARGS` in-process with `stdin` as standard input.
+pub fn zlmc(args: &[&str], stdin: &str) -> Outcome {
+    let mut argv: Vec<std::ffi::OsString> = vec!["zlmc".into()];
+    argv.extend(args.iter().map(Into::into));
+    let mut input = std::io::Cursor::new(stdin.as_bytes().to_vec());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = zlmc::cli::run(argv, &mut input, &mut out, &mut err);
+    Outcome {
+        code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+/// Runs `zlmc ARGS` in-process and asserts it succeeds; returns its output.
+pub fn zlmc_ok(args: &[&str], stdin: &str) -> Outcome {
+    let r = zlmc(args, stdin);
+    assert_eq!(r.code, 0, "zlmc {}: {}", args.join(" "), r.stderr);
+    r
+}
+
+/// `zlmc build SPEC --target TARGET [EXTRA…] -o OUT`, asserted to succeed.
+pub fn zlmc_build(spec: &Path, target: &str, extra: &[&str], out: &Path) -> Outcome {
+    let (spec, out) = (spec.to_str().expect("path"), out.to_str().expect("path"));
+    let mut args = vec!["build", spec, "--target", target];
+    args.extend(extra);
+    args.extend(["-o", out]);
+    zlmc_ok(&args, "")
+}
+
+/// The project's example spec `examples/NAME/model.yaml`.
+pub fn example(name: &str) -> PathBuf {
+    repo().join("examples").join(name).join("model.yaml")
+}
+
+/// z80ai's tinychat, imported into a scratch folder.
+pub struct Tinychat {
+    /// `../shared/z80ai/tinychat`: `model.npz` and `expected.tsv`.
+    pub src: PathBuf,
+    /// The imported spec, `…/tinychat/model.yaml`.
+    pub spec: PathBuf,
+    /// The model loaded from `spec`, optimized by every pass.
+    pub model: zlmc_ir::Model,
+    /// z80ai's own replies: `query<TAB>reply` lines (2,290).
+    pub expected: String,
+    /// The scratch folder holding `spec`, and room for a test's own files.
+    pub dir: TempDir,
+}
+
+impl Tinychat {
+    /// The queries of `expected`, one a line.
+    pub fn queries(&self) -> String {
+        self.expected
+            .lines()
+            .map(|l| format!("{}\n", l.split('\t').next().expect("query column")))
+            .collect()
+    }
+}
+
+/// `../shared/z80ai/tinychat` beside the repository, when it is there.
+pub fn tinychat_dir() -> Option<PathBuf> {
+    let d = repo().join("../shared/z80ai/tinychat");
+    d.join("model.npz").is_file().then_some(d)
+}
+
+/// z80ai's tinychat imported (`zlmc import z80ai`) and optimized; `None`, with
+/// the skip of `test` recorded, when `../shared/z80ai/tinychat` is not there.
+pub fn tinychat(test: &str) -> Option<Tinychat> {
+    let Some(src) = tinychat_dir() else {
+        skip(
+            test,
+            "../shared/z80ai/tinychat is not beside the repository",
+        );
+        return None;
+    };
+    let dir = scratch("tinychat");
+    let out = dir.path().join("tinychat");
+    let npz = src.join("model.npz");
+    zlmc_ok(
+        &[
+            "import",
+            "z80ai",
+            npz.to_str().expect("path"),
+            "-o",
+            out.to_str().expect("path"),
+        ],
+        "",
+    );
+    let spec = out.join("model.yaml");
+    let mut model = zlmc::driver::load(&spec).expect("tinychat loads");
+    zlmc::driver::optimize(&mut model, &[], |_, _| {}).expect("passes");
+    let expected = std::fs::read_to_string(src.join("expected.tsv")).expect("read expected.tsv");
+    Some(Tinychat {
+        src,
+        spec,
+        model,
+        expected,
+        dir,
+    })
+}
+
+/// The running test's name (libtest names each test's thread after it).
+pub fn this_test() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string()
+}

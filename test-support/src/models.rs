@@ -1,0 +1,148 @@
+//! Random models exercising the arithmetic's corners, and random inputs for them.
+
+use zlmc::frontend::lower::lower;
+use zlmc::frontend::quantize::LayerData;
+use zlmc_ir::{Decode, DenseWeights, Elem, Encoder, Model, WeightKind};
+
+use crate::Rng;
+
+/// A random raw-input classifier exercising every corner the arithmetic has:
+/// 1–4 layers, widths 1–300, every weight value, dead rows, negative and
+/// extreme biases (so accumulators wrap), shifts from 0 up, both accumulators.
+pub fn random_model(rng: &mut Rng, name: &str) -> Model {
+    let acc = if rng.chance(25) { Elem::I32 } else { Elem::I16 };
+    let inputs = if rng.chance(20) {
+        rng.range(1, 300)
+    } else {
+        rng.range(1, 40)
+    } as usize;
+    let data = random_layers(rng, acc, inputs, 300);
+    let classes = data.last().expect("at least one layer").weights.rows;
+    let labels = (0..classes).map(|i| format!("c{i}")).collect();
+    lower(
+        name,
+        vec![Encoder::Raw { len: inputs }],
+        Decode::Classify { labels },
+        acc,
+        data,
+    )
+}
+
+/// A random text model for targets with a text front-end (16-bit accumulators,
+/// at most `max_width` units a layer): a classifier over query trigrams, or a
+/// character generator over query trigrams and reply context.
+pub fn random_text_model(rng: &mut Rng, name: &str, generate: bool, max_width: usize) -> Model {
+    let q = rng.pick(&[16usize, 32, 64, 128]);
+    let mut encoders = vec![Encoder::QueryTrigram {
+        buckets: q,
+        value: rng.pick(&[32i16, 1, 100, -7]),
+    }];
+    if generate {
+        encoders.push(Encoder::ContextNgram {
+            buckets: rng.pick(&[8usize, 64, 128]),
+            length: rng.range(1, 8) as usize,
+            value: 32,
+        });
+    }
+    let inputs: usize = encoders.iter().map(Encoder::len).sum();
+    let data = random_layers(rng, Elem::I16, inputs, max_width);
+    let classes = data.last().expect("at least one layer").weights.rows;
+    let decode = if generate {
+        // Printable classes; the last one ends the reply.
+        let charset = (0..classes)
+            .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789 ?!."[i % 40])
+            .collect();
+        Decode::Generate {
+            charset,
+            eos: classes - 1,
+            max_length: rng.range(1, 12) as usize,
+        }
+    } else {
+        Decode::Classify {
+            labels: (0..classes).map(|i| format!("class{i}")).collect(),
+        }
+    };
+    lower(name, encoders, decode, Elem::I16, data)
+}
+
+/// A bias for an `acc` accumulator: its extremes (so sums wrap), anything in
+/// its range, zero, or a small value.
+pub fn random_bias(rng: &mut Rng, acc: Elem) -> i64 {
+    let (lo, hi) = match acc {
+        Elem::I16 => (i16::MIN as i64, i16::MAX as i64),
+        Elem::I32 => (i32::MIN as i64, i32::MAX as i64),
+    };
+    match rng.below(6) {
+        0 => lo,
+        1 => hi,
+        2 => rng.range(lo, hi),
+        3 => 0,
+        _ => rng.range(-300, 300),
+    }
+}
+
+/// Random dense layers from `inputs` inputs (see [`random_model`]).
+fn random_layers(rng: &mut Rng, acc: Elem, inputs: usize, max_width: usize) -> Vec<LayerData> {
+    let kind = rng.pick(&WeightKind::ALL);
+    let layers = rng.range(1, 4) as usize;
+    let width = |rng: &mut Rng| {
+        if rng.chance(20) {
+            rng.range(1, max_width as i64) as usize
+        } else {
+            rng.range(1, 40.min(max_width as i64)) as usize
+        }
+    };
+    let mut inputs = inputs;
+    let zero_pct = rng.pick(&[0, 30, 75, 95]);
+    let dead_pct = rng.pick(&[0, 10, 40]);
+    let mut data = Vec::new();
+    for l in 0..layers {
+        let units = width(rng);
+        let values = kind.values();
+        let mut w = Vec::with_capacity(units * inputs);
+        for _ in 0..units {
+            let dead = kind != WeightKind::Binary && rng.chance(dead_pct);
+            for _ in 0..inputs {
+                let zero = kind != WeightKind::Binary && (dead || rng.chance(zero_pct));
+                w.push(if zero { 0 } else { rng.pick(&values) });
+            }
+        }
+        let bias = (0..units).map(|_| random_bias(rng, acc)).collect();
+        let shift = match rng.range(0, 3) {
+            0 => 0,
+            1 => 2,
+            _ => rng.range(0, acc.bits() as i64 - 1) as u32,
+        };
+        let last = l + 1 == layers;
+        data.push(LayerData {
+            weights: DenseWeights {
+                kind,
+                rows: units,
+                cols: inputs,
+                data: w,
+            },
+            bias,
+            shift,
+            relu: !last && rng.chance(80),
+        });
+        inputs = units;
+    }
+    data
+}
+
+/// Random input vectors for a model: full-range, small, sparse and all-zero.
+pub fn random_inputs(rng: &mut Rng, len: usize, count: usize) -> Vec<Vec<i16>> {
+    (0..count)
+        .map(|k| {
+            (0..len)
+                .map(|_| match k % 4 {
+                    0 => rng.range(i16::MIN as i64, i16::MAX as i64) as i16,
+                    1 => rng.range(-64, 64) as i16,
+                    2 if rng.chance(10) => 32,
+                    3 => 0,
+                    _ => 0,
+                })
+                .collect()
+        })
+        .collect()
+}
