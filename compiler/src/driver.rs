@@ -91,9 +91,9 @@ pub fn build_avr(
     source: &Path,
     board: zlmc_backends::avr::Board,
 ) -> Result<zlmc_backends::avr::AvrFiles> {
-    use zlmc_backends::avr::AvrError;
+    use zlmc_backends::BackendError;
     zlmc_backends::avr::emit(model, &provenance(source), board).map_err(|e| match e {
-        AvrError::TooBig { message, help } => Diagnostic::in_file(source, message).help(help),
+        BackendError::TooBig { message, help } => Diagnostic::in_file(source, message).help(help),
         e => Diagnostic::in_file(source, format!("cannot generate AVR code: {e}")),
     })
 }
