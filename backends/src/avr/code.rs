@@ -67,6 +67,19 @@ impl Gen<'_> {
         }
     }
 
+    /// The start of the C function `NAME_name`: a blank line, the comments,
+    /// its symbol, global, then its label.
+    fn entry(&self, a: &mut Buffer, name: &str, comments: &[&str]) {
+        let p = self.p;
+        a.blank();
+        for c in comments {
+            a.c(c);
+        }
+        a.d(format!(".global {p}_{name}"));
+        a.d(format!(".type {p}_{name}, @function"));
+        a.l(format!("{p}_{name}"));
+    }
+
     fn buf(&self, k: usize) -> String {
         format!("{}_buf{}", self.p, k % 2)
     }
@@ -113,13 +126,6 @@ fn times31(a: &mut Buffer) {
     a.andi(R17, hex(0xF0));
     a.lsl(R17);
     a.sub(R17, R16);
-}
-
-/// The start of the C function `p_name`: its symbol, global, then its label.
-fn entry(a: &mut Buffer, p: &str, name: &str) {
-    a.d(format!(".global {p}_{name}"));
-    a.d(format!(".type {p}_{name}, @function"));
-    a.l(format!("{p}_{name}"));
 }
 
 /// The end of the C function `p_name`: its size for the linker and debuggers.
@@ -390,11 +396,8 @@ impl Gen<'_> {
         let p = self.p;
         let last = self.layers.len() - 1;
         let classes = self.layers[last].rows();
-        a.blank();
-        a.c(format!(
-            "void {p}_step(const int16_t *input, int16_t *logits)"
-        ));
-        entry(a, p, "step");
+        let signature = format!("void {p}_step(const int16_t *input, int16_t *logits)");
+        self.entry(a, "step", &[&signature]);
         push_saved(a);
         a.movw(R2, R22);
         a.movw(R26, R24);
@@ -412,9 +415,8 @@ impl Gen<'_> {
         pop_saved(a);
         a.ret();
         end(a, p, "step");
-        a.blank();
-        a.c(format!("uint16_t {p}_predict(const int16_t *input)"));
-        entry(a, p, "predict");
+        let signature = format!("uint16_t {p}_predict(const int16_t *input)");
+        self.entry(a, "predict", &[&signature]);
         push_saved(a);
         a.movw(R26, R24);
         a.rcall(".Lrun_dense");
@@ -599,20 +601,24 @@ impl Gen<'_> {
     /// (generators) the context in `NAME_ctx`; the class in r24:r25.
     fn text_step(&self, a: &mut Buffer) {
         let p = self.p;
-        a.blank();
-        a.c(format!(
-            "uint16_t {p}_text_step(void): one inference step of {p}_reply or {p}_classify"
-        ));
-        a.c(format!(
-            "on the query at {p}_qptr{}. A function of its own so that profilers can",
-            if self.generate.is_some() {
-                " and the context in {p}_ctx"
-            } else {
-                ""
-            }
-        ));
-        a.c("count its cycles.");
-        entry(a, p, "text_step");
+        self.entry(
+            a,
+            "text_step",
+            &[
+                &format!(
+                    "uint16_t {p}_text_step(void): one inference step of {p}_reply or {p}_classify"
+                ),
+                &format!(
+                    "on the query at {p}_qptr{}. A function of its own so that profilers can",
+                    if self.generate.is_some() {
+                        " and the context in {p}_ctx"
+                    } else {
+                        ""
+                    }
+                ),
+                "count its cycles.",
+            ],
+        );
         push_saved(a);
         let queries: Vec<(usize, &TextInput)> = self
             .plan
@@ -693,11 +699,9 @@ impl Gen<'_> {
     /// `NAME_encode(query, context, input)`.
     fn encode_api(&self, a: &mut Buffer) {
         let p = self.p;
-        a.blank();
-        a.c(format!(
-            "void {p}_encode(const char *query, const char *context, int16_t *input)"
-        ));
-        entry(a, p, "encode");
+        let signature =
+            format!("void {p}_encode(const char *query, const char *context, int16_t *input)");
+        self.entry(a, "encode", &[&signature]);
         push_saved(a);
         a.movw(R2, R24);
         a.movw(R4, R22);
@@ -765,11 +769,8 @@ impl Gen<'_> {
         let p = self.p;
         let max = max_length.min(0xFFFF) as u32;
         let l = self.plan.ctx_len;
-        a.blank();
-        a.c(format!(
-            "size_t {p}_reply(const char *query, char *reply, size_t cap)"
-        ));
-        entry(a, p, "reply");
+        let signature = format!("size_t {p}_reply(const char *query, char *reply, size_t cap)");
+        self.entry(a, "reply", &[&signature]);
         push_saved(a);
         a.sts(self.var("qptr"), R24);
         a.sts(at(self.var("qptr"), 1), R25);
@@ -853,19 +854,16 @@ impl Gen<'_> {
         let p = self.p;
         let classes = self.layers.last().map(Layer::rows).unwrap_or(0) as u32;
         if self.text_api {
-            a.blank();
-            a.c(format!("uint16_t {p}_classify(const char *text)"));
-            entry(a, p, "classify");
+            let signature = format!("uint16_t {p}_classify(const char *text)");
+            self.entry(a, "classify", &[&signature]);
             a.sts(self.var("qptr"), R24);
             a.sts(at(self.var("qptr"), 1), R25);
             a.rjmp(format!("{p}_text_step"));
             end(a, p, "classify");
         }
-        a.blank();
-        a.c(format!(
-            "const char *{p}_label(uint16_t cls): copied from flash into {p}_labelbuf"
-        ));
-        entry(a, p, "label");
+        let signature =
+            format!("const char *{p}_label(uint16_t cls): copied from flash into {p}_labelbuf");
+        self.entry(a, "label", &[&signature]);
         a.cpi(R24, lo(classes));
         a.ldi(R18, hi(classes));
         a.cpc(R25, R18);
