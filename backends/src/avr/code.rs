@@ -191,6 +191,17 @@ impl Gen<'_> {
         self.z_carry(a);
     }
 
+    /// The end of a walk's column loop (the label `.L{tag}_col`): the column
+    /// routine for an active column, a skip for an inactive one.
+    fn column_end(&self, a: &mut Buffer, kern: &str, tag: &str, wide: bool) {
+        a.rcall(kern);
+        a.rjmp(format!(".L{tag}_next"));
+        a.l(format!(".L{tag}_skip"));
+        self.skip_column(a, wide);
+        a.l(format!(".L{tag}_next"));
+        loop_end(a, &format!(".L{tag}_col"));
+    }
+
     /// Layer k over `cols` int16 inputs at X.
     fn walk_dense(&self, a: &mut Buffer, k: usize, tag: &str) {
         let l = &self.layers[k];
@@ -212,12 +223,7 @@ impl Gen<'_> {
         a.cp(R20, R1);
         a.cpc(R21, R1);
         a.breq(format!(".L{tag}_skip"));
-        a.rcall(&kern);
-        a.rjmp(format!(".L{tag}_next"));
-        a.l(format!(".L{tag}_skip"));
-        self.skip_column(a, wide);
-        a.l(format!(".L{tag}_next"));
-        loop_end(a, &col);
+        self.column_end(a, &kern, tag, wide);
     }
 
     /// Layer 1 over one text encoder's buckets: x = count * value; counts are
@@ -249,12 +255,7 @@ impl Gen<'_> {
         a.mul(R18, R3);
         a.add(R21, R0);
         a.clr(R1);
-        a.rcall(&kern);
-        a.rjmp(format!(".L{tag}_next"));
-        a.l(format!(".L{tag}_skip"));
-        self.skip_column(a, wide);
-        a.l(format!(".L{tag}_next"));
-        loop_end(a, &col);
+        self.column_end(a, &kern, tag, wide);
     }
 
     /// Arithmetic shift right of the accumulator in r18.. (2 or 4 bytes) by
