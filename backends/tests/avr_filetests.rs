@@ -1,6 +1,7 @@
 //! Precise-output file tests of the AVR backend, Cranelift style: each
 //! `tests/filetests/avr/NAME.zir` holds a model (and a `; board: B` line), and
-//! `NAME.S` beside it the exact assembly the backend writes. A change of the
+//! `NAME.S.expected` beside it the exact assembly the backend writes (not
+//! named `.S`: it is output, not source to build or to lint for repeats). A change of the
 //! generator shows as a diff here; `ZLMC_BLESS=1 cargo test --test
 //! avr_filetests` rewrites the expectations on purpose.
 
@@ -49,7 +50,7 @@ fn avr_precise_output() {
     let mut failed = Vec::new();
     for zir in &zirs {
         let got = generate(zir).unwrap_or_else(|e| panic!("{}: {e}", zir.display()));
-        let expected_file = zir.with_extension("S");
+        let expected_file = zir.with_extension("S.expected");
         if bless {
             std::fs::write(&expected_file, &got).expect("write the expectation");
             continue;
