@@ -34,6 +34,14 @@ impl Provenance {
     }
 }
 
+/// Whether `name` can prefix C and assembler symbols (the generated API's names).
+pub fn is_c_identifier(name: &str) -> bool {
+    name.bytes()
+        .next()
+        .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
+        && name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric())
+}
+
 /// `s` made safe to place inside a C or assembler block comment on one line.
 fn comment_safe(s: &str) -> String {
     let mut out: String = s

@@ -6,7 +6,7 @@ mod c_common;
 use c_common::*;
 use zlmc_backends::Provenance;
 use zlmc_ir::{Decode, Elem, Encoder, Model, Op, WeightKind};
-use zlmc_test_support::build::{c_with as emit, EmitError};
+use zlmc_test_support::build::c_with as emit;
 use zlmc_test_support::tools::gcc_object;
 
 fn sample(name: &str) -> Model {
@@ -92,21 +92,19 @@ fn errors_are_reported_not_panicked() {
     bad_name.name = "2fast".into();
     assert_eq!(
         emit(&bad_name, &prov()).unwrap_err(),
-        EmitError::BadName("2fast".into())
+        "model name \"2fast\" is not a C identifier"
     );
 
     let mut invalid = sample("m");
     invalid.encoders.pop();
-    assert!(matches!(
-        emit(&invalid, &prov()),
-        Err(EmitError::Invalid(_))
-    ));
+    let err = emit(&invalid, &prov()).unwrap_err();
+    assert!(err.starts_with("the model does not verify"), "{err}");
 
     let mut rng = Rng::new(1);
     let wide = LayerSpec::random(&mut rng, 2, 70000, WeightKind::Binary, 0, Elem::I32);
     let model = raw_model("wide", chain(70000, wide.ops(Form::SPARSE_FUSED)));
     let err = emit(&model, &prov()).unwrap_err();
-    assert!(matches!(err, EmitError::TooLarge(_)), "{err}");
+    assert!(err.starts_with("too large for the C backend"), "{err}");
 }
 
 #[test]

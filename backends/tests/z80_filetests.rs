@@ -37,7 +37,9 @@ fn generated_assembly_is_exactly_as_expected() {
             version: "test".into(),
             source: zir.file_name().unwrap().to_string_lossy().into_owned(),
         };
-        let got = z80::emit(&model, &prov, "", "")
+        let verified = zlmc_backends::target::Verified::new(&model)
+            .unwrap_or_else(|e| panic!("{}: {e}", zir.display()));
+        let got = z80::emit(verified, &prov, "", "")
             .unwrap_or_else(|e| panic!("{}: {e}", zir.display()))
             .asm;
         if bless {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 pub use zlmc_backends::avr::{AvrFiles, Board};
-pub use zlmc_backends::c::{CFiles, EmitError};
+pub use zlmc_backends::c::CFiles;
 pub use zlmc_backends::z80::Z80Files;
 pub use zlmc_backends::Provenance;
 use zlmc_ir::Model;
@@ -15,8 +15,9 @@ pub fn provenance(source: &Path) -> Provenance {
 }
 
 /// The C backend's files for `model` with an explicit provenance.
-pub fn c_with(model: &Model, prov: &Provenance) -> Result<CFiles, EmitError> {
-    zlmc_backends::c::emit(model, prov)
+pub fn c_with(model: &Model, prov: &Provenance) -> Result<CFiles, String> {
+    let v = zlmc_backends::target::Verified::new(model).map_err(|e| e.to_string())?;
+    zlmc_backends::c::emit(v, prov).map_err(|e| e.to_string())
 }
 
 /// The C backend's files for `model`, read from `source`; panics on an error.

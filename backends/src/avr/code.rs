@@ -6,7 +6,13 @@
 //! the accumulator base; kernels add into the accumulators through Y (see
 //! `kernels.rs`). The entry points save every call-saved register they touch.
 
-use super::asm::{hi, lo, Asm};
+use super::buffer::Buffer;
+use super::build::{at, dec, hex, hh8, hi, hi8, lo, lo8};
+use super::inst::Ptr::{XInc, YInc, ZInc, X, Y};
+use super::inst::{
+    Io, Reg, Sym, Target, R0, R1, R10, R11, R12, R13, R14, R15, R16, R17, R18, R19, R2, R20, R21,
+    R22, R23, R24, R25, R26, R27, R28, R29, R3, R30, R31, R4, R5, R6, R7, R8, R9,
+};
 use super::plan::{Plan, TextInput};
 use crate::layers::Layer;
 use zlmc_ir::Elem;
@@ -32,37 +38,46 @@ pub struct Gen<'a> {
 }
 
 /// The call-saved registers the entry points save.
-const SAVED: [&str; 18] = [
-    "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
-    "r16", "r17", "r28", "r29",
+const SAVED: [Reg; 18] = [
+    R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15, R16, R17, R28, R29,
 ];
 
 impl Gen<'_> {
-    fn lpm(&self) -> &'static str {
-        if self.far {
-            "elpm"
-        } else {
-            "lpm"
-        }
+    /// `lpm rd, Z` (`Z+` if `inc`); `elpm` where flash is far.
+    fn lpm(&self, a: &mut Buffer, rd: Reg, inc: bool) {
+        a.lpm(self.far, rd, inc);
     }
 
     /// Z (and RAMPZ where flash is far) = the flash address of `sym`.
-    fn load_z(&self, a: &mut Asm, sym: &str) {
+    fn load_z(&self, a: &mut Buffer, sym: &str) {
         if self.far {
-            a.i(format!("ldi r30, hh8({sym})"));
-            a.i("out _SFR_IO_ADDR(RAMPZ), r30");
+            a.ldi(R30, hh8(sym));
+            a.out(Io::Rampz, R30);
         }
-        a.i(format!("ldi r30, lo8({sym})"));
-        a.i(format!("ldi r31, hi8({sym})"));
+        a.ldi(R30, lo8(sym));
+        a.ldi(R31, hi8(sym));
     }
 
     /// Carry of an add to Z into RAMPZ (far flash only).
-    fn z_carry(&self, a: &mut Asm) {
+    fn z_carry(&self, a: &mut Buffer) {
         if self.far {
-            a.i("in r0, _SFR_IO_ADDR(RAMPZ)");
-            a.i("adc r0, r1");
-            a.i("out _SFR_IO_ADDR(RAMPZ), r0");
+            a.input(R0, Io::Rampz);
+            a.adc(R0, R1);
+            a.out(Io::Rampz, R0);
         }
+    }
+
+    /// The start of the C function `NAME_name`: a blank line, the comments,
+    /// its symbol, global, then its label.
+    fn entry(&self, a: &mut Buffer, name: &str, comments: &[&str]) {
+        let p = self.p;
+        a.blank();
+        for c in comments {
+            a.c(c);
+        }
+        a.d(format!(".global {p}_{name}"));
+        a.d(format!(".type {p}_{name}, @function"));
+        a.l(format!("{p}_{name}"));
     }
 
     fn buf(&self, k: usize) -> String {
@@ -75,111 +90,120 @@ impl Gen<'_> {
 }
 
 /// `reg_lo:reg_hi` = the address of `sym`.
-fn ptr(a: &mut Asm, reg_lo: &str, reg_hi: &str, sym: &str) {
-    a.i(format!("ldi {reg_lo}, lo8({sym})"));
-    a.i(format!("ldi {reg_hi}, hi8({sym})"));
+fn ptr(a: &mut Buffer, reg_lo: Reg, reg_hi: Reg, sym: impl Into<Sym>) {
+    let sym = sym.into();
+    a.ldi(reg_lo, lo8(sym.clone()));
+    a.ldi(reg_hi, hi8(sym));
 }
 
 /// r24:r25 = `n`, the count of a loop that ends with [`loop_end`].
-fn count(a: &mut Asm, n: usize) {
-    a.i(format!("ldi r24, {}", lo(n as u32)));
-    a.i(format!("ldi r25, {}", hi(n as u32)));
+fn count(a: &mut Buffer, n: usize) {
+    a.ldi(R24, lo(n as u32));
+    a.ldi(R25, hi(n as u32));
 }
 
-/// Count r24:r25 down and go back to `label` (placed at code offset `start`).
-fn loop_end(a: &mut Asm, label: &str, start: usize) {
-    a.i("sbiw r24, 1");
-    // A branch reaches 63 words back; a longer body needs a jump.
-    if (a.code_bytes - start) / 2 < 60 {
-        a.i(format!("brne {label}"));
-    } else {
-        a.i("breq 1f");
-        a.i(format!("rjmp {label}"));
-        a.l("1");
-    }
+/// Count r24:r25 down and go back to `label`; the buffer turns the branch
+/// into a branch over a jump if the loop's body is too long for it.
+fn loop_end(a: &mut Buffer, label: &str) {
+    a.sbiw(R24, 1);
+    a.brne(label);
 }
 
 /// r16 = lower-case of r16 (A-Z only).
-fn lower_r16(a: &mut Asm, tag: &str) {
-    a.i("cpi r16, 0x41");
-    a.i(format!("brlo {tag}"));
-    a.i("cpi r16, 0x5B");
-    a.i(format!("brsh {tag}"));
-    a.i("subi r16, 0xE0");
+fn lower_r16(a: &mut Buffer, tag: &str) {
+    a.cpi(R16, hex(0x41));
+    a.brlo(tag);
+    a.cpi(R16, hex(0x5B));
+    a.brsh(tag);
+    a.subi(R16, hex(0xE0));
     a.l(tag);
 }
 
 /// r17 = r16 * 31 (mod 256): r16 * 32 - r16.
-fn times31(a: &mut Asm) {
-    a.i("mov r17, r16");
-    a.i("swap r17");
-    a.i("andi r17, 0xF0");
-    a.i("lsl r17");
-    a.i("sub r17, r16");
+fn times31(a: &mut Buffer) {
+    a.mov(R17, R16);
+    a.swap(R17);
+    a.andi(R17, hex(0xF0));
+    a.lsl(R17);
+    a.sub(R17, R16);
 }
 
-fn push_saved(a: &mut Asm) {
+/// The end of the C function `p_name`: its size for the linker and debuggers.
+fn end(a: &mut Buffer, p: &str, name: &str) {
+    a.d(format!(".size {p}_{name}, .-{p}_{name}"));
+}
+
+fn push_saved(a: &mut Buffer) {
     for r in SAVED {
-        a.i(format!("push {r}"));
+        a.push(r);
     }
 }
 
-fn pop_saved(a: &mut Asm) {
+fn pop_saved(a: &mut Buffer) {
     for r in SAVED.iter().rev() {
-        a.i(format!("pop {r}"));
+        a.pop(*r);
     }
 }
 
 impl Gen<'_> {
     /// Layer k's accumulators = its biases.
-    fn init_layer(&self, a: &mut Asm, k: usize, tag: &str) {
+    fn init_layer(&self, a: &mut Buffer, k: usize, tag: &str) {
         let l = &self.layers[k];
         let n = l.rows();
         if n == 0 {
             return;
         }
         let b = l.acc_bytes();
-        let regs = ["r18", "r19", "r20", "r21"];
-        ptr(a, "r28", "r29", &self.buf(k));
+        let regs = [R18, R19, R20, R21];
+        ptr(a, R28, R29, self.buf(k));
         count(a, n);
         let label = format!(".Linit_{tag}");
         if l.bias.iter().all(|&v| v == 0) {
             a.l(&label);
-            let start = a.code_bytes;
             for _ in 0..b {
-                a.i("st Y+, r1");
+                a.st(YInc, R1);
             }
-            loop_end(a, &label, start);
+            loop_end(a, &label);
             return;
         }
         self.load_z(a, &format!("{}_l{k}_bias", self.p));
         a.l(&label);
-        let start = a.code_bytes;
         for r in &regs[..b] {
-            a.i(format!("{} {r}, Z+", self.lpm()));
+            self.lpm(a, *r, true);
         }
         for r in &regs[..b] {
-            a.i(format!("st Y+, {r}"));
+            a.st(YInc, *r);
         }
-        loop_end(a, &label, start);
+        loop_end(a, &label);
     }
 
     /// Set up r14:r15 and Z for layer k's walk from column `first`.
-    fn walk_setup(&self, a: &mut Asm, k: usize, first_label: &str) {
-        ptr(a, "r16", "r17", &self.buf(k));
-        a.i("movw r14, r16");
+    fn walk_setup(&self, a: &mut Buffer, k: usize, first_label: &str) {
+        ptr(a, R16, R17, self.buf(k));
+        a.movw(R14, R16);
         self.load_z(a, first_label);
     }
 
     /// Skip a column: Z += its length (in r16, or r16:r17 when wide).
-    fn skip_column(&self, a: &mut Asm, wide: bool) {
-        a.i("add r30, r16");
-        a.i(if wide { "adc r31, r17" } else { "adc r31, r1" });
+    fn skip_column(&self, a: &mut Buffer, wide: bool) {
+        a.add(R30, R16);
+        a.adc(R31, if wide { R17 } else { R1 });
         self.z_carry(a);
     }
 
+    /// The end of a walk's column loop (the label `.L{tag}_col`): the column
+    /// routine for an active column, a skip for an inactive one.
+    fn column_end(&self, a: &mut Buffer, kern: &str, tag: &str, wide: bool) {
+        a.rcall(kern);
+        a.rjmp(format!(".L{tag}_next"));
+        a.l(format!(".L{tag}_skip"));
+        self.skip_column(a, wide);
+        a.l(format!(".L{tag}_next"));
+        loop_end(a, &format!(".L{tag}_col"));
+    }
+
     /// Layer k over `cols` int16 inputs at X.
-    fn walk_dense(&self, a: &mut Asm, k: usize, tag: &str) {
+    fn walk_dense(&self, a: &mut Buffer, k: usize, tag: &str) {
         let l = &self.layers[k];
         if l.cols == 0 {
             return;
@@ -190,99 +214,87 @@ impl Gen<'_> {
         count(a, l.cols);
         let col = format!(".L{tag}_col");
         a.l(&col);
-        let start = a.code_bytes;
-        a.i("ld r20, X+");
-        a.i("ld r21, X+");
-        a.i(format!("{} r16, Z+", self.lpm()));
+        a.ld(R20, XInc);
+        a.ld(R21, XInc);
+        self.lpm(a, R16, true);
         if wide {
-            a.i(format!("{} r17, Z+", self.lpm()));
+            self.lpm(a, R17, true);
         }
-        a.i("cp r20, r1");
-        a.i("cpc r21, r1");
-        a.i(format!("breq .L{tag}_skip"));
-        a.i(format!("rcall {kern}"));
-        a.i(format!("rjmp .L{tag}_next"));
-        a.l(format!(".L{tag}_skip"));
-        self.skip_column(a, wide);
-        a.l(format!(".L{tag}_next"));
-        loop_end(a, &col, start);
+        a.cp(R20, R1);
+        a.cpc(R21, R1);
+        a.breq(format!(".L{tag}_skip"));
+        self.column_end(a, &kern, tag, wide);
     }
 
     /// Layer 1 over one text encoder's buckets: x = count * value; counts are
     /// cleared as they are read.
-    fn walk_counts(&self, a: &mut Asm, t: &TextInput, tag: &str) {
+    fn walk_counts(&self, a: &mut Buffer, t: &TextInput, tag: &str) {
         let l = &self.layers[0];
         let wide = self.plan.streams[0].wide_len;
         let kern = super::kernels::kernel_label(self.plan.formats[0], l.acc_bytes());
         let v = t.value as u16 as u32;
-        a.i(format!("ldi r16, {}", lo(v)));
-        a.i("mov r2, r16");
-        a.i(format!("ldi r16, {}", hi(v)));
-        a.i("mov r3, r16");
-        ptr(a, "r26", "r27", &self.var("cnt"));
+        a.ldi(R16, lo(v));
+        a.mov(R2, R16);
+        a.ldi(R16, hi(v));
+        a.mov(R3, R16);
+        ptr(a, R26, R27, self.var("cnt"));
         self.walk_setup(a, 0, &format!("{}_l0_c{}", self.p, t.first));
         count(a, t.buckets);
         let col = format!(".L{tag}_col");
         a.l(&col);
-        let start = a.code_bytes;
-        a.i(format!("{} r16, Z+", self.lpm()));
+        self.lpm(a, R16, true);
         if wide {
-            a.i(format!("{} r17, Z+", self.lpm()));
+            self.lpm(a, R17, true);
         }
-        a.i("ld r18, X");
-        a.i("st X+, r1");
-        a.i("tst r18");
-        a.i(format!("breq .L{tag}_skip"));
-        a.i("mul r18, r2");
-        a.i("movw r20, r0");
-        a.i("mul r18, r3");
-        a.i("add r21, r0");
-        a.i("clr r1");
-        a.i(format!("rcall {kern}"));
-        a.i(format!("rjmp .L{tag}_next"));
-        a.l(format!(".L{tag}_skip"));
-        self.skip_column(a, wide);
-        a.l(format!(".L{tag}_next"));
-        loop_end(a, &col, start);
+        a.ld(R18, X);
+        a.st(XInc, R1);
+        a.tst(R18);
+        a.breq(format!(".L{tag}_skip"));
+        a.mul(R18, R2);
+        a.movw(R20, R0);
+        a.mul(R18, R3);
+        a.add(R21, R0);
+        a.clr(R1);
+        self.column_end(a, &kern, tag, wide);
     }
 
     /// Arithmetic shift right of the accumulator in r18.. (2 or 4 bytes) by
     /// `n`; the low 16 bits end in r18:r19.
-    fn shift(&self, a: &mut Asm, acc: Elem, n: u32) {
+    fn shift(&self, a: &mut Buffer, acc: Elem, n: u32) {
         match acc {
             Elem::I16 => {
                 let mut m = n;
                 if m >= 8 {
-                    a.i("mov r18, r19");
-                    a.i("lsl r19");
-                    a.i("sbc r19, r19");
+                    a.mov(R18, R19);
+                    a.lsl(R19);
+                    a.sbc(R19, R19);
                     m -= 8;
                     for _ in 0..m {
-                        a.i("asr r18");
+                        a.asr(R18);
                     }
                     return;
                 }
                 for _ in 0..m {
-                    a.i("asr r19");
-                    a.i("ror r18");
+                    a.asr(R19);
+                    a.ror(R18);
                 }
             }
             Elem::I32 => {
-                let b = ["r18", "r19", "r10", "r11"];
+                let b = [R18, R19, R10, R11];
                 let (q, m) = ((n / 8) as usize, n % 8);
                 if q > 0 {
-                    a.i("mov r17, r11");
-                    a.i("lsl r17");
-                    a.i("sbc r17, r17");
+                    a.mov(R17, R11);
+                    a.lsl(R17);
+                    a.sbc(R17, R17);
                     for i in 0..4 {
-                        let src = if i + q < 4 { b[i + q] } else { "r17" };
-                        a.i(format!("mov {}, {src}", b[i]));
+                        let src = if i + q < 4 { b[i + q] } else { R17 };
+                        a.mov(b[i], src);
                     }
                 }
                 for _ in 0..m {
-                    a.i(format!("asr {}", b[3 - q]));
+                    a.asr(b[3 - q]);
                     for i in (0..3 - q).rev() {
-                        a.i(format!("ror {}", b[i]));
+                        a.ror(b[i]);
                     }
                 }
             }
@@ -291,61 +303,60 @@ impl Gen<'_> {
 
     /// Layer k's epilogue, in place: shift, ReLU, int16 out; the last layer
     /// also takes the argmax into r24:r25.
-    fn epilogue(&self, a: &mut Asm, k: usize) {
+    fn epilogue(&self, a: &mut Buffer, k: usize) {
         let l = &self.layers[k];
         let last = k + 1 == self.layers.len();
         if l.rows() == 0 {
             return;
         }
         let b = l.acc_bytes();
-        ptr(a, "r28", "r29", &self.buf(k));
-        ptr(a, "r26", "r27", &self.buf(k));
+        ptr(a, R28, R29, self.buf(k));
+        ptr(a, R26, R27, self.buf(k));
         if last {
             // Best so far: -32768 at class 0, so the first maximum wins.
-            a.i("clr r6");
-            a.i("ldi r16, 0x80");
-            a.i("mov r7, r16");
-            a.i("clr r8");
-            a.i("clr r9");
-            a.i("clr r4");
-            a.i("clr r5");
+            a.clr(R6);
+            a.ldi(R16, hex(0x80));
+            a.mov(R7, R16);
+            a.clr(R8);
+            a.clr(R9);
+            a.clr(R4);
+            a.clr(R5);
         }
         count(a, l.rows());
         let label = format!(".Lep{k}");
         a.l(&label);
-        let start = a.code_bytes;
-        for r in ["r18", "r19", "r10", "r11"].iter().take(b) {
-            a.i(format!("ld {r}, Y+"));
+        for r in [R18, R19, R10, R11].iter().take(b) {
+            a.ld(*r, YInc);
         }
         self.shift(a, l.acc, l.shift);
         if l.relu {
-            a.i("sbrs r19, 7");
-            a.i(format!("rjmp .Lep{k}_pos"));
-            a.i("clr r18");
-            a.i("clr r19");
+            a.sbrs(R19, 7);
+            a.rjmp(format!(".Lep{k}_pos"));
+            a.clr(R18);
+            a.clr(R19);
             a.l(format!(".Lep{k}_pos"));
         }
-        a.i("st X+, r18");
-        a.i("st X+, r19");
+        a.st(XInc, R18);
+        a.st(XInc, R19);
         if last {
-            a.i("cp r6, r18");
-            a.i("cpc r7, r19");
-            a.i(format!("brge .Lep{k}_keep"));
-            a.i("movw r6, r18");
-            a.i("movw r8, r4");
+            a.cp(R6, R18);
+            a.cpc(R7, R19);
+            a.brge(format!(".Lep{k}_keep"));
+            a.movw(R6, R18);
+            a.movw(R8, R4);
             a.l(format!(".Lep{k}_keep"));
-            a.i("sec");
-            a.i("adc r4, r1");
-            a.i("adc r5, r1");
+            a.sec();
+            a.adc(R4, R1);
+            a.adc(R5, R1);
         }
-        loop_end(a, &label, start);
+        loop_end(a, &label);
         if last {
-            a.i("movw r24, r8");
+            a.movw(R24, R8);
         }
     }
 
     /// `.Lrest`: layer 1's epilogue and every later layer; returns the class.
-    fn rest(&self, a: &mut Asm) {
+    fn rest(&self, a: &mut Buffer) {
         a.c("Layer 1's epilogue, then every later layer; the class in r24:r25.");
         a.l(".Lrest");
         self.epilogue(a, 0);
@@ -359,74 +370,65 @@ impl Gen<'_> {
                 self.layers[k].acc.bits()
             ));
             self.init_layer(a, k, &format!("{k}"));
-            ptr(a, "r26", "r27", &self.buf(k - 1));
+            ptr(a, R26, R27, self.buf(k - 1));
             self.walk_dense(a, k, &format!("w{k}"));
             self.epilogue(a, k);
         }
-        a.i("ret");
+        a.ret();
     }
 
     /// `.Lrun_dense`: every layer on the int16 input at X; class in r24:r25.
-    fn run_dense(&self, a: &mut Asm) {
+    fn run_dense(&self, a: &mut Buffer) {
         a.c("Every layer on the int16 input vector at X; the class in r24:r25.");
         a.l(".Lrun_dense");
         self.init_layer(a, 0, "dense");
         self.walk_dense(a, 0, "w0");
-        a.i("rjmp .Lrest");
+        a.rjmp(".Lrest");
     }
 
-    fn restore_rampz(&self, a: &mut Asm) {
+    fn restore_rampz(&self, a: &mut Buffer) {
         if self.far {
-            a.i("out _SFR_IO_ADDR(RAMPZ), r1");
+            a.out(Io::Rampz, R1);
         }
     }
 
     /// `NAME_step`, `NAME_predict`.
-    fn dense_api(&self, a: &mut Asm) {
+    fn dense_api(&self, a: &mut Buffer) {
         let p = self.p;
         let last = self.layers.len() - 1;
         let classes = self.layers[last].rows();
-        a.blank();
-        a.c(format!(
-            "void {p}_step(const int16_t *input, int16_t *logits)"
-        ));
-        a.d(format!(".global {p}_step"));
-        a.d(format!(".type {p}_step, @function"));
-        a.l(format!("{p}_step"));
+        let signature = format!("void {p}_step(const int16_t *input, int16_t *logits)");
+        self.entry(a, "step", &[&signature]);
         push_saved(a);
-        a.i("movw r2, r22");
-        a.i("movw r26, r24");
-        a.i("rcall .Lrun_dense");
-        ptr(a, "r26", "r27", &self.buf(last));
-        a.i("movw r30, r2");
+        a.movw(R2, R22);
+        a.movw(R26, R24);
+        a.rcall(".Lrun_dense");
+        ptr(a, R26, R27, self.buf(last));
+        a.movw(R30, R2);
         count(a, classes);
         a.l(".Lstep_copy");
-        let start = a.code_bytes;
-        a.i("ld r0, X+");
-        a.i("st Z+, r0");
-        a.i("ld r0, X+");
-        a.i("st Z+, r0");
-        loop_end(a, ".Lstep_copy", start);
+        a.ld(R0, XInc);
+        a.st(ZInc, R0);
+        a.ld(R0, XInc);
+        a.st(ZInc, R0);
+        loop_end(a, ".Lstep_copy");
         self.restore_rampz(a);
         pop_saved(a);
-        a.i("ret");
-        a.d(format!(".size {p}_step, .-{p}_step"));
-        a.blank();
-        a.c(format!("uint16_t {p}_predict(const int16_t *input)"));
-        a.d(format!(".global {p}_predict"));
-        a.d(format!(".type {p}_predict, @function"));
-        a.l(format!("{p}_predict"));
+        a.ret();
+        end(a, p, "step");
+        let signature = format!("uint16_t {p}_predict(const int16_t *input)");
+        self.entry(a, "predict", &[&signature]);
         push_saved(a);
-        a.i("movw r26, r24");
-        a.i("rcall .Lrun_dense");
+        a.movw(R26, R24);
+        a.rcall(".Lrun_dense");
         self.restore_rampz(a);
         pop_saved(a);
-        a.i("ret");
-        a.d(format!(".size {p}_predict, .-{p}_predict"));
+        a.ret();
+        end(a, p, "predict");
     }
 
     /// Hashing: `.Lhit`, `.Lqbegin`, `.Lqchunk`, `.Lchash`.
-    fn hashing(&self, a: &mut Asm) {
+    fn hashing(&self, a: &mut Buffer) {
         let (qs, qa, qb, qdone) = (
             self.var("qs"),
             self.var("qa"),
@@ -439,26 +441,26 @@ impl Gen<'_> {
         a.c("r7 = 0: count it in the byte at r8:r9 + h; r7 = 1: add r10:r11 to the");
         a.c("int16 at r8:r9 + 2h. Keeps r16, r22-r25, Y, Z.");
         a.l(".Lhit");
-        a.i("and r17, r6");
-        a.i("movw r26, r8");
-        a.i("add r26, r17");
-        a.i("adc r27, r1");
-        a.i("tst r7");
-        a.i("brne .Lhit_add");
-        a.i("ld r0, X");
-        a.i("inc r0");
-        a.i("st X, r0");
-        a.i("ret");
+        a.and(R17, R6);
+        a.movw(R26, R8);
+        a.add(R26, R17);
+        a.adc(R27, R1);
+        a.tst(R7);
+        a.brne(".Lhit_add");
+        a.ld(R0, X);
+        a.inc(R0);
+        a.st(X, R0);
+        a.ret();
         a.l(".Lhit_add");
-        a.i("add r26, r17");
-        a.i("adc r27, r1");
-        a.i("ld r0, X");
-        a.i("add r0, r10");
-        a.i("st X+, r0");
-        a.i("ld r0, X");
-        a.i("adc r0, r11");
-        a.i("st X, r0");
-        a.i("ret");
+        a.add(R26, R17);
+        a.adc(R27, R1);
+        a.ld(R0, X);
+        a.add(R0, R10);
+        a.st(XInc, R0);
+        a.ld(R0, X);
+        a.adc(R0, R11);
+        a.st(X, R0);
+        a.ret();
 
         if !self.plan.text.iter().any(|t| t.query) {
             return self.context_hashing(a);
@@ -467,79 +469,88 @@ impl Gen<'_> {
         a.c("Start hashing the query at Y (NULL: none): leading spaces dropped, the");
         a.c("text padded with a space each side, A-Z lower-cased.");
         a.l(".Lqbegin");
-        a.i("ldi r16, 1");
-        a.i(format!("sts {qdone}, r16"));
-        a.i("cp r28, r1");
-        a.i("cpc r29, r1");
-        a.i("breq .Lqbegin_end");
+        a.ldi(R16, dec(1));
+        a.sts(&qdone, R16);
+        a.cp(R28, R1);
+        a.cpc(R29, R1);
+        a.breq(".Lqbegin_end");
         a.l(".Lqbegin_sp");
-        a.i("ld r16, Y+");
-        a.i("cpi r16, 0x20");
-        a.i("breq .Lqbegin_sp");
-        a.i("tst r16");
-        a.i("breq .Lqbegin_end");
+        a.ld(R16, YInc);
+        a.cpi(R16, hex(0x20));
+        a.breq(".Lqbegin_sp");
+        a.tst(R16);
+        a.breq(".Lqbegin_end");
         lower_r16(a, ".Lqbegin_low");
-        a.i(format!("sts {qb}, r16"));
-        a.i("ldi r16, 0x20");
-        a.i(format!("sts {qa}, r16"));
-        a.i(format!("sts {qs}, r28"));
-        a.i(format!("sts {qs}+1, r29"));
-        a.i(format!("sts {qdone}, r1"));
+        a.sts(&qb, R16);
+        a.ldi(R16, hex(0x20));
+        a.sts(&qa, R16);
+        a.sts(&qs, R28);
+        a.sts(at(&qs, 1), R29);
+        a.sts(&qdone, R1);
         a.l(".Lqbegin_end");
-        a.i("ret");
+        a.ret();
 
         a.blank();
         a.c("Hash up to 255 more query trigrams (so no bucket count overflows);");
         a.c("T set if some are left. State: a, b = the two bytes before c.");
         a.l(".Lqchunk");
-        a.i("clt");
-        a.i(format!("lds r16, {qdone}"));
-        a.i("tst r16");
-        a.i("breq .Lqc_go");
-        a.i("ret");
+        a.clt();
+        a.lds(R16, &qdone);
+        a.tst(R16);
+        a.breq(".Lqc_go");
+        a.ret();
         a.l(".Lqc_go");
-        a.i(format!("lds r28, {qs}"));
-        a.i(format!("lds r29, {qs}+1"));
-        a.i(format!("lds r22, {qa}"));
-        a.i(format!("lds r23, {qb}"));
-        a.i("ldi r25, 255");
+        for (sym, r) in self.hash_state() {
+            a.lds(r, sym);
+        }
+        a.ldi(R25, dec(255));
         a.l(".Lqc_loop");
-        a.i("ld r16, Y");
-        a.i("tst r16");
-        a.i("brne .Lqc_char");
-        a.i("ldi r16, 0x20");
+        a.ld(R16, Y);
+        a.tst(R16);
+        a.brne(".Lqc_char");
+        a.ldi(R16, hex(0x20));
         a.l(".Lqc_char");
         lower_r16(a, ".Lqc_low");
-        a.i("mov r24, r16");
-        a.i("mov r16, r22");
+        a.mov(R24, R16);
+        a.mov(R16, R22);
         times31(a);
-        a.i("add r17, r23");
-        a.i("mov r16, r17");
+        a.add(R17, R23);
+        a.mov(R16, R17);
         times31(a);
-        a.i("add r17, r24");
-        a.i("rcall .Lhit");
-        a.i("ld r16, Y+");
-        a.i("tst r16");
-        a.i("breq .Lqc_end");
-        a.i("mov r22, r23");
-        a.i("mov r23, r24");
-        a.i("dec r25");
-        a.i("brne .Lqc_loop");
-        a.i(format!("sts {qs}, r28"));
-        a.i(format!("sts {qs}+1, r29"));
-        a.i(format!("sts {qa}, r22"));
-        a.i(format!("sts {qb}, r23"));
-        a.i("set");
-        a.i("ret");
+        a.add(R17, R24);
+        a.rcall(".Lhit");
+        a.ld(R16, YInc);
+        a.tst(R16);
+        a.breq(".Lqc_end");
+        a.mov(R22, R23);
+        a.mov(R23, R24);
+        a.dec(R25);
+        a.brne(".Lqc_loop");
+        for (sym, r) in self.hash_state() {
+            a.sts(sym, r);
+        }
+        a.set();
+        a.ret();
         a.l(".Lqc_end");
-        a.i("ldi r16, 1");
-        a.i(format!("sts {qdone}, r16"));
-        a.i("ret");
+        a.ldi(R16, dec(1));
+        a.sts(&qdone, R16);
+        a.ret();
         self.context_hashing(a);
     }
 
+    /// Where the query hashing keeps its state between chunks, and the
+    /// registers that hold it: the pointer in Y, the two bytes before it.
+    fn hash_state(&self) -> [(Sym, Reg); 4] {
+        [
+            (at(self.var("qs"), 0), R28),
+            (at(self.var("qs"), 1), R29),
+            (at(self.var("qa"), 0), R22),
+            (at(self.var("qb"), 0), R23),
+        ]
+    }
+
     /// `.Lchash`, where some encoder hashes a context.
-    fn context_hashing(&self, a: &mut Asm) {
+    fn context_hashing(&self, a: &mut Buffer) {
         let context = self.plan.text.iter().any(|t| !t.query);
         let used = self.text_api || (self.generate.is_some() && self.plan.ctx_len > 0);
         if !context || !used {
@@ -549,64 +560,66 @@ impl Gen<'_> {
         a.c("Hash the context at Y, r24:r25 bytes long: for each position, its 1-, 2-");
         a.c("and 3-gram (while bytes last), seeded with the position times 7.");
         a.l(".Lchash");
-        a.i("clr r23");
+        a.clr(R23);
         a.l(".Lch_pos");
-        a.i("cp r24, r1");
-        a.i("cpc r25, r1");
-        a.i("breq .Lch_end");
-        a.i("ldi r22, 3");
-        a.i("cpi r24, 3");
-        a.i("cpc r25, r1");
-        a.i("brsh .Lch_n");
-        a.i("mov r22, r24");
+        a.cp(R24, R1);
+        a.cpc(R25, R1);
+        a.breq(".Lch_end");
+        a.ldi(R22, dec(3));
+        a.cpi(R24, dec(3));
+        a.cpc(R25, R1);
+        a.brsh(".Lch_n");
+        a.mov(R22, R24);
         a.l(".Lch_n");
-        a.i("movw r30, r28");
-        a.i("mov r16, r23");
+        a.movw(R30, R28);
+        a.mov(R16, R23);
         a.l(".Lch_gram");
         times31(a);
-        a.i("ld r0, Z+");
-        a.i("add r17, r0");
-        a.i("mov r16, r17");
-        a.i("rcall .Lhit");
-        a.i("dec r22");
-        a.i("brne .Lch_gram");
-        a.i("adiw r28, 1");
-        a.i("sbiw r24, 1");
-        a.i("subi r23, 0xF9");
-        a.i("rjmp .Lch_pos");
+        a.ld(R0, ZInc);
+        a.add(R17, R0);
+        a.mov(R16, R17);
+        a.rcall(".Lhit");
+        a.dec(R22);
+        a.brne(".Lch_gram");
+        a.adiw(R28, 1);
+        a.sbiw(R24, 1);
+        a.subi(R23, hex(0xF9));
+        a.rjmp(".Lch_pos");
         a.l(".Lch_end");
-        a.i("ret");
+        a.ret();
     }
 
     /// Hit registers for counting into the counts buffer with `mask`.
-    fn count_mode(&self, a: &mut Asm, buckets: usize) {
-        a.i(format!("ldi r16, {}", buckets - 1));
-        a.i("mov r6, r16");
-        a.i("clr r7");
-        ptr(a, "r16", "r17", &self.var("cnt"));
-        a.i("movw r8, r16");
+    fn count_mode(&self, a: &mut Buffer, buckets: usize) {
+        a.ldi(R16, dec(buckets - 1));
+        a.mov(R6, R16);
+        a.clr(R7);
+        ptr(a, R16, R17, self.var("cnt"));
+        a.movw(R8, R16);
     }
 
     /// `NAME_text_step`: one inference step on the query at `NAME_qptr` and
     /// (generators) the context in `NAME_ctx`; the class in r24:r25.
-    fn text_step(&self, a: &mut Asm) {
+    fn text_step(&self, a: &mut Buffer) {
         let p = self.p;
-        a.blank();
-        a.c(format!(
-            "uint16_t {p}_text_step(void): one inference step of {p}_reply or {p}_classify"
-        ));
-        a.c(format!(
-            "on the query at {p}_qptr{}. A function of its own so that profilers can",
-            if self.generate.is_some() {
-                " and the context in {p}_ctx"
-            } else {
-                ""
-            }
-        ));
-        a.c("count its cycles.");
-        a.d(format!(".global {p}_text_step"));
-        a.d(format!(".type {p}_text_step, @function"));
-        a.l(format!("{p}_text_step"));
+        self.entry(
+            a,
+            "text_step",
+            &[
+                &format!(
+                    "uint16_t {p}_text_step(void): one inference step of {p}_reply or {p}_classify"
+                ),
+                &format!(
+                    "on the query at {p}_qptr{}. A function of its own so that profilers can",
+                    if self.generate.is_some() {
+                        " and the context in {p}_ctx"
+                    } else {
+                        ""
+                    }
+                ),
+                "count its cycles.",
+            ],
+        );
         push_saved(a);
         let queries: Vec<(usize, &TextInput)> = self
             .plan
@@ -616,42 +629,42 @@ impl Gen<'_> {
             .filter(|(_, t)| t.query)
             .collect();
         if self.plan.cache {
-            a.i(format!("lds r16, {}", self.var("newq")));
-            a.i("tst r16");
-            a.i("brne .Lts_newq");
-            a.i("rjmp .Lts_cached");
+            a.lds(R16, self.var("newq"));
+            a.tst(R16);
+            a.brne(".Lts_newq");
+            a.rjmp(".Lts_cached");
             a.l(".Lts_newq");
         }
         a.c("Layer 1: biases, then the query's buckets.");
         self.init_layer(a, 0, "text");
         for (i, t) in &queries {
-            a.i(format!("lds r28, {}", self.var("qptr")));
-            a.i(format!("lds r29, {}+1", self.var("qptr")));
-            a.i("rcall .Lqbegin");
+            a.lds(R28, self.var("qptr"));
+            a.lds(R29, at(self.var("qptr"), 1));
+            a.rcall(".Lqbegin");
             a.l(format!(".Lts_q{i}"));
             self.count_mode(a, t.buckets);
-            a.i("rcall .Lqchunk");
-            a.i("clr r16");
-            a.i("bld r16, 0");
-            a.i("push r16");
+            a.rcall(".Lqchunk");
+            a.clr(R16);
+            a.bld(R16, 0);
+            a.push(R16);
             self.walk_counts(a, t, &format!("q{i}"));
-            a.i("pop r16");
-            a.i("tst r16");
-            a.i("breq 1f");
-            a.i(format!("rjmp .Lts_q{i}"));
+            a.pop(R16);
+            a.tst(R16);
+            a.breq(Target::Next(1));
+            a.rjmp(format!(".Lts_q{i}"));
             a.l("1");
         }
         let acc0 = self.layers[0].rows() * self.layers[0].acc_bytes();
         if self.plan.cache {
             a.c("Keep the sums for the rest of the reply.");
-            ptr(a, "r26", "r27", &self.buf(0));
-            ptr(a, "r28", "r29", &self.var("cache"));
+            ptr(a, R26, R27, self.buf(0));
+            ptr(a, R28, R29, self.var("cache"));
             self.copy(a, acc0, ".Lts_keep");
-            a.i(format!("sts {}, r1", self.var("newq")));
-            a.i("rjmp .Lts_ctx");
+            a.sts(self.var("newq"), R1);
+            a.rjmp(".Lts_ctx");
             a.l(".Lts_cached");
-            ptr(a, "r26", "r27", &self.var("cache"));
-            ptr(a, "r28", "r29", &self.buf(0));
+            ptr(a, R26, R27, self.var("cache"));
+            ptr(a, R28, R29, self.buf(0));
             self.copy(a, acc0, ".Lts_load");
             a.l(".Lts_ctx");
         }
@@ -659,251 +672,234 @@ impl Gen<'_> {
             for (i, t) in self.plan.text.iter().enumerate().filter(|(_, t)| !t.query) {
                 a.c("The context's buckets.");
                 self.count_mode(a, t.buckets);
-                ptr(a, "r28", "r29", &self.var("ctx"));
+                ptr(a, R28, R29, self.var("ctx"));
                 count(a, self.plan.ctx_len);
-                a.i("rcall .Lchash");
+                a.rcall(".Lchash");
                 self.walk_counts(a, t, &format!("c{i}"));
             }
         }
-        a.i("rcall .Lrest");
+        a.rcall(".Lrest");
         self.restore_rampz(a);
         pop_saved(a);
-        a.i("ret");
-        a.d(format!(".size {p}_text_step, .-{p}_text_step"));
+        a.ret();
+        end(a, p, "text_step");
     }
 
     /// Copy `n` bytes from X to Y.
-    fn copy(&self, a: &mut Asm, n: usize, label: &str) {
+    fn copy(&self, a: &mut Buffer, n: usize, label: &str) {
         if n == 0 {
             return;
         }
         count(a, n);
         a.l(label);
-        let start = a.code_bytes;
-        a.i("ld r0, X+");
-        a.i("st Y+, r0");
-        loop_end(a, label, start);
+        a.ld(R0, XInc);
+        a.st(YInc, R0);
+        loop_end(a, label);
     }
 
     /// `NAME_encode(query, context, input)`.
-    fn encode_api(&self, a: &mut Asm) {
+    fn encode_api(&self, a: &mut Buffer) {
         let p = self.p;
-        a.blank();
-        a.c(format!(
-            "void {p}_encode(const char *query, const char *context, int16_t *input)"
-        ));
-        a.d(format!(".global {p}_encode"));
-        a.d(format!(".type {p}_encode, @function"));
-        a.l(format!("{p}_encode"));
+        let signature =
+            format!("void {p}_encode(const char *query, const char *context, int16_t *input)");
+        self.entry(a, "encode", &[&signature]);
         push_saved(a);
-        a.i("movw r2, r24");
-        a.i("movw r4, r22");
-        a.i("movw r14, r20");
+        a.movw(R2, R24);
+        a.movw(R4, R22);
+        a.movw(R14, R20);
         if self.inputs > 0 {
-            a.i("movw r26, r20");
+            a.movw(R26, R20);
             count(a, self.inputs);
             a.l(".Lenc_clear");
-            a.i("st X+, r1");
-            a.i("st X+, r1");
-            a.i("sbiw r24, 1");
-            a.i("brne .Lenc_clear");
+            a.st(XInc, R1);
+            a.st(XInc, R1);
+            a.sbiw(R24, 1);
+            a.brne(".Lenc_clear");
         }
         for (i, t) in self.plan.text.iter().enumerate() {
             // Dense mode: add the value to input[first + h].
-            a.i(format!("ldi r16, {}", t.buckets - 1));
-            a.i("mov r6, r16");
-            a.i("clr r7");
-            a.i("inc r7");
-            a.i("movw r8, r14");
+            a.ldi(R16, dec(t.buckets - 1));
+            a.mov(R6, R16);
+            a.clr(R7);
+            a.inc(R7);
+            a.movw(R8, R14);
             let off = 2 * t.first as u32;
             if off > 0 {
-                a.i(format!("ldi r16, {}", lo(off)));
-                a.i("add r8, r16");
-                a.i(format!("ldi r16, {}", hi(off)));
-                a.i("adc r9, r16");
+                a.ldi(R16, lo(off));
+                a.add(R8, R16);
+                a.ldi(R16, hi(off));
+                a.adc(R9, R16);
             }
             let v = t.value as u16 as u32;
-            a.i(format!("ldi r16, {}", lo(v)));
-            a.i("mov r10, r16");
-            a.i(format!("ldi r16, {}", hi(v)));
-            a.i("mov r11, r16");
+            a.ldi(R16, lo(v));
+            a.mov(R10, R16);
+            a.ldi(R16, hi(v));
+            a.mov(R11, R16);
             if t.query {
-                a.i("movw r28, r2");
-                a.i("rcall .Lqbegin");
+                a.movw(R28, R2);
+                a.rcall(".Lqbegin");
                 a.l(format!(".Lenc_q{i}"));
-                a.i("rcall .Lqchunk");
-                a.i(format!("brts .Lenc_q{i}"));
+                a.rcall(".Lqchunk");
+                a.brts(format!(".Lenc_q{i}"));
             } else {
                 // The context's length, NULL counting as "".
-                a.i("movw r28, r4");
-                a.i("clr r24");
-                a.i("clr r25");
-                a.i("cp r28, r1");
-                a.i("cpc r29, r1");
-                a.i(format!("breq .Lenc_c{i}"));
-                a.i("movw r30, r28");
+                a.movw(R28, R4);
+                a.clr(R24);
+                a.clr(R25);
+                a.cp(R28, R1);
+                a.cpc(R29, R1);
+                a.breq(format!(".Lenc_c{i}"));
+                a.movw(R30, R28);
                 a.l(format!(".Lenc_len{i}"));
-                a.i("ld r0, Z+");
-                a.i("tst r0");
-                a.i(format!("breq .Lenc_c{i}"));
-                a.i("adiw r24, 1");
-                a.i(format!("rjmp .Lenc_len{i}"));
+                a.ld(R0, ZInc);
+                a.tst(R0);
+                a.breq(format!(".Lenc_c{i}"));
+                a.adiw(R24, 1);
+                a.rjmp(format!(".Lenc_len{i}"));
                 a.l(format!(".Lenc_c{i}"));
-                a.i("rcall .Lchash");
+                a.rcall(".Lchash");
             }
         }
         pop_saved(a);
-        a.i("ret");
-        a.d(format!(".size {p}_encode, .-{p}_encode"));
+        a.ret();
+        end(a, p, "encode");
     }
 
     /// `NAME_reply(query, reply, cap)`.
-    fn reply_api(&self, a: &mut Asm, eos: usize, max_length: usize) {
+    fn reply_api(&self, a: &mut Buffer, eos: usize, max_length: usize) {
         let p = self.p;
         let max = max_length.min(0xFFFF) as u32;
         let l = self.plan.ctx_len;
-        a.blank();
-        a.c(format!(
-            "size_t {p}_reply(const char *query, char *reply, size_t cap)"
-        ));
-        a.d(format!(".global {p}_reply"));
-        a.d(format!(".type {p}_reply, @function"));
-        a.l(format!("{p}_reply"));
+        let signature = format!("size_t {p}_reply(const char *query, char *reply, size_t cap)");
+        self.entry(a, "reply", &[&signature]);
         push_saved(a);
-        a.i(format!("sts {}, r24", self.var("qptr")));
-        a.i(format!("sts {}+1, r25", self.var("qptr")));
-        a.i("movw r28, r22");
-        a.i("movw r14, r20");
-        a.i("clr r12");
-        a.i("clr r13");
-        a.i("cp r14, r1");
-        a.i("cpc r15, r1");
-        a.i("brne .Lr_go");
-        a.i("rjmp .Lr_ret");
+        a.sts(self.var("qptr"), R24);
+        a.sts(at(self.var("qptr"), 1), R25);
+        a.movw(R28, R22);
+        a.movw(R14, R20);
+        a.clr(R12);
+        a.clr(R13);
+        a.cp(R14, R1);
+        a.cpc(R15, R1);
+        a.brne(".Lr_go");
+        a.rjmp(".Lr_ret");
         a.l(".Lr_go");
         if l > 0 {
             a.c("The context starts as spaces.");
-            ptr(a, "r26", "r27", &self.var("ctx"));
-            a.i("ldi r16, 0x20");
-            a.i(format!("ldi r17, {l}"));
+            ptr(a, R26, R27, self.var("ctx"));
+            a.ldi(R16, hex(0x20));
+            a.ldi(R17, dec(l));
             a.l(".Lr_sp");
-            a.i("st X+, r16");
-            a.i("dec r17");
-            a.i("brne .Lr_sp");
+            a.st(XInc, R16);
+            a.dec(R17);
+            a.brne(".Lr_sp");
         }
         if self.plan.cache {
-            a.i("ldi r16, 1");
-            a.i(format!("sts {}, r16", self.var("newq")));
+            a.ldi(R16, dec(1));
+            a.sts(self.var("newq"), R16);
         }
         a.l(".Lr_loop");
-        a.i(format!("ldi r16, {}", lo(max)));
-        a.i(format!("ldi r17, {}", hi(max)));
-        a.i("cp r12, r16");
-        a.i("cpc r13, r17");
-        a.i("breq .Lr_done");
-        a.i("movw r16, r12");
-        a.i("subi r16, 0xFF");
-        a.i("sbci r17, 0xFF");
-        a.i("cp r16, r14");
-        a.i("cpc r17, r15");
-        a.i("brsh .Lr_done");
-        a.i(format!("rcall {p}_text_step"));
-        a.i(format!("cpi r24, {}", lo(eos as u32)));
-        a.i(format!("ldi r16, {}", hi(eos as u32)));
-        a.i("cpc r25, r16");
-        a.i("breq .Lr_done");
+        a.ldi(R16, lo(max));
+        a.ldi(R17, hi(max));
+        a.cp(R12, R16);
+        a.cpc(R13, R17);
+        a.breq(".Lr_done");
+        a.movw(R16, R12);
+        a.subi(R16, hex(0xFF));
+        a.sbci(R17, hex(0xFF));
+        a.cp(R16, R14);
+        a.cpc(R17, R15);
+        a.brsh(".Lr_done");
+        a.rcall(format!("{p}_text_step"));
+        a.cpi(R24, lo(eos as u32));
+        a.ldi(R16, hi(eos as u32));
+        a.cpc(R25, R16);
+        a.breq(".Lr_done");
         self.load_z(a, &format!("{p}_charset"));
-        a.i("add r30, r24");
-        a.i("adc r31, r25");
+        a.add(R30, R24);
+        a.adc(R31, R25);
         self.z_carry(a);
-        a.i(format!("{} r16, Z", self.lpm()));
-        a.i("st Y+, r16");
-        a.i("ldi r17, 1");
-        a.i("add r12, r17");
-        a.i("adc r13, r1");
+        self.lpm(a, R16, false);
+        a.st(YInc, R16);
+        a.ldi(R17, dec(1));
+        a.add(R12, R17);
+        a.adc(R13, R1);
         if l > 0 {
             a.c("Slide the context left; the new byte, lower-cased, goes last.");
             lower_r16(a, ".Lr_low");
-            ptr(a, "r26", "r27", &self.var("ctx"));
+            ptr(a, R26, R27, self.var("ctx"));
             if l > 1 {
-                ptr(a, "r30", "r31", &format!("{}+1", self.var("ctx")));
-                a.i(format!("ldi r17, {}", l - 1));
+                ptr(a, R30, R31, at(self.var("ctx"), 1));
+                a.ldi(R17, dec(l - 1));
                 a.l(".Lr_slide");
-                a.i("ld r0, Z+");
-                a.i("st X+, r0");
-                a.i("dec r17");
-                a.i("brne .Lr_slide");
+                a.ld(R0, ZInc);
+                a.st(XInc, R0);
+                a.dec(R17);
+                a.brne(".Lr_slide");
             }
-            a.i("st X, r16");
+            a.st(X, R16);
         }
-        a.i("rjmp .Lr_loop");
+        a.rjmp(".Lr_loop");
         a.l(".Lr_done");
-        a.i("st Y, r1");
+        a.st(Y, R1);
         a.l(".Lr_ret");
-        a.i("movw r24, r12");
+        a.movw(R24, R12);
         self.restore_rampz(a);
         pop_saved(a);
-        a.i("ret");
-        a.d(format!(".size {p}_reply, .-{p}_reply"));
+        a.ret();
+        end(a, p, "reply");
     }
 
     /// `NAME_classify(text)` and `NAME_label(cls)`.
-    fn classify_api(&self, a: &mut Asm) {
+    fn classify_api(&self, a: &mut Buffer) {
         let p = self.p;
         let classes = self.layers.last().map(Layer::rows).unwrap_or(0) as u32;
         if self.text_api {
-            a.blank();
-            a.c(format!("uint16_t {p}_classify(const char *text)"));
-            a.d(format!(".global {p}_classify"));
-            a.d(format!(".type {p}_classify, @function"));
-            a.l(format!("{p}_classify"));
-            a.i(format!("sts {}, r24", self.var("qptr")));
-            a.i(format!("sts {}+1, r25", self.var("qptr")));
-            a.i(format!("rjmp {p}_text_step"));
-            a.d(format!(".size {p}_classify, .-{p}_classify"));
+            let signature = format!("uint16_t {p}_classify(const char *text)");
+            self.entry(a, "classify", &[&signature]);
+            a.sts(self.var("qptr"), R24);
+            a.sts(at(self.var("qptr"), 1), R25);
+            a.rjmp(format!("{p}_text_step"));
+            end(a, p, "classify");
         }
-        a.blank();
-        a.c(format!(
-            "const char *{p}_label(uint16_t cls): copied from flash into {p}_labelbuf"
-        ));
-        a.d(format!(".global {p}_label"));
-        a.d(format!(".type {p}_label, @function"));
-        a.l(format!("{p}_label"));
-        a.i(format!("cpi r24, {}", lo(classes)));
-        a.i(format!("ldi r18, {}", hi(classes)));
-        a.i("cpc r25, r18");
-        a.i("brlo .Llabel_ok");
-        a.i("clr r24");
-        a.i("clr r25");
-        a.i("ret");
+        let signature =
+            format!("const char *{p}_label(uint16_t cls): copied from flash into {p}_labelbuf");
+        self.entry(a, "label", &[&signature]);
+        a.cpi(R24, lo(classes));
+        a.ldi(R18, hi(classes));
+        a.cpc(R25, R18);
+        a.brlo(".Llabel_ok");
+        a.clr(R24);
+        a.clr(R25);
+        a.ret();
         a.l(".Llabel_ok");
         self.load_z(a, &format!("{p}_label_at"));
-        a.i("lsl r24");
-        a.i("rol r25");
-        a.i("add r30, r24");
-        a.i("adc r31, r25");
+        a.lsl(R24);
+        a.rol(R25);
+        a.add(R30, R24);
+        a.adc(R31, R25);
         self.z_carry(a);
-        a.i(format!("{} r18, Z+", self.lpm()));
-        a.i(format!("{} r19, Z", self.lpm()));
+        self.lpm(a, R18, true);
+        self.lpm(a, R19, false);
         self.load_z(a, &format!("{p}_label_text"));
-        a.i("add r30, r18");
-        a.i("adc r31, r19");
+        a.add(R30, R18);
+        a.adc(R31, R19);
         self.z_carry(a);
-        ptr(a, "r26", "r27", &self.var("labelbuf"));
+        ptr(a, R26, R27, self.var("labelbuf"));
         a.l(".Llabel_copy");
-        a.i(format!("{} r0, Z+", self.lpm()));
-        a.i("st X+, r0");
-        a.i("tst r0");
-        a.i("brne .Llabel_copy");
-        ptr(a, "r24", "r25", &self.var("labelbuf"));
+        self.lpm(a, R0, true);
+        a.st(XInc, R0);
+        a.tst(R0);
+        a.brne(".Llabel_copy");
+        ptr(a, R24, R25, self.var("labelbuf"));
         self.restore_rampz(a);
-        a.i("ret");
-        a.d(format!(".size {p}_label, .-{p}_label"));
+        a.ret();
+        end(a, p, "label");
     }
 
     /// All the code, in `.text`.
-    pub fn code(&self, a: &mut Asm) {
-        a.d(".text");
+    pub fn code(&self, a: &mut Buffer) {
+        a.section(".text");
         self.dense_api(a);
         let text_step = self.generate.is_some() || (self.classify && self.text_api);
         if self.text_api {
@@ -929,7 +925,7 @@ impl Gen<'_> {
         super::kernels::kernels(
             a,
             &super::plan::kernels_used(self.layers, self.plan),
-            self.lpm(),
+            self.far,
         );
     }
 }

@@ -6,7 +6,13 @@
 //! r20:r21. Kernels clobber r0, r10–r13, r16–r23, Y, Z and T, and keep X,
 //! r2–r9, r14, r15, r24 and r25 (the walkers' registers). r1 stays 0.
 
-use super::asm::Asm;
+use super::buffer::Buffer;
+use super::build::{dec, hex};
+use super::inst::Ptr::Y;
+use super::inst::{
+    MInst, Op1, Op2, Reg, R0, R1, R10, R11, R12, R13, R14, R16, R17, R18, R19, R20, R21, R22, R23,
+    R28, R29,
+};
 use super::stream::{Format, END, SKIP};
 
 /// Label of the column routine for a format and accumulator width in bytes.
@@ -18,25 +24,29 @@ pub fn kernel_label(format: Format, acc_bytes: usize) -> String {
 }
 
 /// Read-modify-write of the accumulator at Y: add the `bytes`-byte value in r20….
-fn rmw_full(a: &mut Asm, bytes: usize) {
-    let regs = ["r18", "r19", "r10", "r11"];
-    let p = ["r20", "r21", "r22", "r23"];
+fn rmw_full(a: &mut Buffer, bytes: usize) {
+    let regs = [R18, R19, R10, R11];
+    let p = [R20, R21, R22, R23];
     for (k, r) in regs.iter().enumerate().take(bytes) {
         if k == 0 {
-            a.i(format!("ld {r}, Y"));
+            a.ld(*r, Y);
         } else {
-            a.i(format!("ldd {r}, Y+{k}"));
+            a.ldd(*r, k as u8);
         }
     }
     for k in 0..bytes {
-        let op = if k == 0 { "add" } else { "adc" };
-        a.i(format!("{op} {}, {}", regs[k], p[k]));
+        let op = if k == 0 { Op2::Add } else { Op2::Adc };
+        a.i(MInst::RR {
+            op,
+            rd: regs[k],
+            rr: p[k],
+        });
     }
     for (k, r) in regs.iter().enumerate().take(bytes) {
         if k == 0 {
-            a.i(format!("st Y, {r}"));
+            a.st(Y, *r);
         } else {
-            a.i(format!("std Y+{k}, {r}"));
+            a.std(k as u8, *r);
         }
     }
 }
@@ -72,10 +82,9 @@ impl Rmw {
 /// A list adder: entry `LABEL` reads a fresh byte, `LABEL_lo` goes on with the
 /// low nibble of r16. Returns at the list's end with T set if that end was a
 /// high nibble (the low one not yet read).
-fn add_list(a: &mut Asm, rmw: Rmw, lpm: &str) {
+fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
     let l = rmw.label();
     let bytes = rmw.bytes();
-    let shifts = bytes.trailing_zeros();
     a.c(match rmw {
         Rmw::Full(n) => {
             format!("Add r20.. ({n} bytes) to the rows a nibble list names, from Y = row 0.")
@@ -88,99 +97,105 @@ fn add_list(a: &mut Asm, rmw: Rmw, lpm: &str) {
         }
     });
     a.l(&l);
-    a.i(format!("{lpm} r16, Z+"));
+    a.lpm(far, R16, true);
     // High nibble.
-    a.i("mov r17, r16");
-    a.i("swap r17");
-    a.i("andi r17, 0x0F");
-    a.i(format!("cpi r17, {SKIP}"));
-    a.i(format!("brsh {l}_hs"));
-    for _ in 0..shifts {
-        a.i("lsl r17");
-    }
-    a.i("add r28, r17");
-    a.i("adc r29, r1");
-    update(a, rmw, &format!("{l}_c1"));
+    a.mov(R17, R16);
+    a.swap(R17);
+    nibble(a, rmw, R17, &format!("{l}_hs"), &format!("{l}_c1"));
     a.l(format!("{l}_lo"));
-    a.i("andi r16, 0x0F");
-    a.i(format!("cpi r16, {SKIP}"));
-    a.i(format!("brsh {l}_ls"));
-    for _ in 0..shifts {
-        a.i("lsl r16");
-    }
-    a.i("add r28, r16");
-    a.i("adc r29, r1");
-    update(a, rmw, &format!("{l}_c2"));
-    a.i(format!("rjmp {l}"));
-    // Flags still tell SKIP (equal) from END (higher).
-    a.l(format!("{l}_hs"));
-    a.i(format!("breq {l}_hskip"));
-    a.c(format!("{END}: the list ends in a high nibble"));
-    a.i("set");
-    a.i("ret");
-    a.l(format!("{l}_hskip"));
-    a.i(format!("adiw r28, {}", SKIP as usize * bytes));
-    a.i(format!("rjmp {l}_lo"));
-    a.l(format!("{l}_ls"));
-    a.i(format!("breq {l}_lskip"));
-    a.i("clt");
-    a.i("ret");
-    a.l(format!("{l}_lskip"));
-    a.i(format!("adiw r28, {}", SKIP as usize * bytes));
-    a.i(format!("rjmp {l}"));
+    nibble(a, rmw, R16, &format!("{l}_ls"), &format!("{l}_c2"));
+    a.rjmp(&l);
+    special(a, &format!("{l}_h"), bytes, true, &format!("{l}_lo"));
+    special(a, &format!("{l}_l"), bytes, false, &l);
     if rmw != Rmw::Full(bytes) {
         // The rare carry or borrow into the high byte.
-        let fix = if rmw == Rmw::AddByte { "inc" } else { "dec" };
+        let op = if rmw == Rmw::AddByte {
+            Op1::Inc
+        } else {
+            Op1::Dec
+        };
         for (stub, back) in [("c1", format!("{l}_lo")), ("c2", l.clone())] {
             a.l(format!("{l}_{stub}"));
-            a.i("ldd r18, Y+1");
-            a.i(format!("{fix} r18"));
-            a.i("std Y+1, r18");
-            a.i(format!("rjmp {back}"));
+            a.ldd(R18, 1);
+            a.i(MInst::R { op, rd: R18 });
+            a.std(1, R18);
+            a.rjmp(&back);
         }
     }
 }
 
+/// One gap nibble in `r` (the low nibble; the high one already swapped):
+/// to `special` if it is SKIP or END, else Y moves on and the row is updated.
+fn nibble(a: &mut Buffer, rmw: Rmw, r: Reg, special: &str, fix: &str) {
+    a.andi(r, hex(0x0F));
+    a.cpi(r, dec(SKIP as usize));
+    a.brsh(special);
+    for _ in 0..rmw.bytes().trailing_zeros() {
+        a.lsl(r);
+    }
+    a.add(R28, r);
+    a.adc(R29, R1);
+    update(a, rmw, fix);
+}
+
+/// The SKIP or END nibble at `{tag}s` (flags still tell SKIP, equal, from
+/// END, higher): END returns with T = `high` (the list ended in a high
+/// nibble); SKIP moves Y on and goes on at `next`.
+fn special(a: &mut Buffer, tag: &str, bytes: usize, high: bool, next: &str) {
+    a.l(format!("{tag}s"));
+    a.breq(format!("{tag}skip"));
+    if high {
+        a.c(format!("{END}: the list ends in a high nibble"));
+        a.set();
+    } else {
+        a.clt();
+    }
+    a.ret();
+    a.l(format!("{tag}skip"));
+    a.adiw(R28, SKIP * bytes as u8);
+    a.rjmp(next);
+}
+
 /// The accumulator update at Y; `fix` is the out-of-line carry stub.
-fn update(a: &mut Asm, rmw: Rmw, fix: &str) {
+fn update(a: &mut Buffer, rmw: Rmw, fix: &str) {
     match rmw {
         Rmw::Full(n) => rmw_full(a, n),
         Rmw::AddByte | Rmw::SubByte => {
-            a.i("ld r18, Y");
-            a.i(if rmw == Rmw::AddByte {
-                "add r18, r20"
+            a.ld(R18, Y);
+            if rmw == Rmw::AddByte {
+                a.add(R18, R20);
             } else {
-                "sub r18, r20"
-            });
-            a.i("st Y, r18");
-            a.i(format!("brcs {fix}"));
+                a.sub(R18, R20);
+            }
+            a.st(Y, R18);
+            a.brcs(fix);
         }
     }
 }
 
 /// Negate the `bytes`-byte value in r20….
-fn negate(a: &mut Asm, bytes: usize) {
-    let p = ["r20", "r21", "r22", "r23"];
+fn negate(a: &mut Buffer, bytes: usize) {
+    let p = [R20, R21, R22, R23];
     for r in p[1..bytes].iter().rev() {
-        a.i(format!("com {r}"));
+        a.com(*r);
     }
-    a.i("neg r20");
+    a.neg(R20);
     for r in &p[1..bytes] {
-        a.i(format!("sbci {r}, 0xFF"));
+        a.sbci(*r, hex(0xFF));
     }
 }
 
 /// r22:r23 = the sign extension of r21.
-fn sign_extend(a: &mut Asm) {
-    a.i("clr r22");
-    a.i("sbrc r21, 7");
-    a.i("com r22");
-    a.i("mov r23, r22");
+fn sign_extend(a: &mut Buffer) {
+    a.clr(R22);
+    a.sbrc(R21, 7);
+    a.com(R22);
+    a.mov(R23, R22);
 }
 
 /// The column routine for `format` and `bytes`-byte accumulators, with the
 /// list adder it needs (emitted once per width by the caller).
-fn column(a: &mut Asm, format: Format, bytes: usize, lpm: &str) {
+fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
     let k = kernel_label(format, bytes);
     let al = format!(".Lal{bytes}");
     match format {
@@ -189,80 +204,80 @@ fn column(a: &mut Asm, format: Format, bytes: usize, lpm: &str) {
             a.l(&k);
             if bytes == 2 {
                 // 0 < x < 256, the common case after a ReLU: byte-wide updates.
-                a.i("tst r21");
-                a.i(format!("brne {k}_wide"));
-                a.i("movw r28, r14");
-                a.i("rcall .Lal_add");
-                a.i("movw r28, r14");
-                a.i(format!("brts {k}_slo"));
-                a.i("rjmp .Lal_sub");
+                a.tst(R21);
+                a.brne(format!("{k}_wide"));
+                a.movw(R28, R14);
+                a.rcall(".Lal_add");
+                a.movw(R28, R14);
+                a.brts(format!("{k}_slo"));
+                a.rjmp(".Lal_sub");
                 a.l(format!("{k}_slo"));
-                a.i("rjmp .Lal_sub_lo");
+                a.rjmp(".Lal_sub_lo");
                 a.l(format!("{k}_wide"));
             }
             if bytes == 4 {
                 sign_extend(a);
             }
-            a.i("movw r28, r14");
-            a.i(format!("rcall {al}"));
+            a.movw(R28, R14);
+            a.rcall(&al);
             negate(a, bytes);
-            a.i("movw r28, r14");
-            a.i(format!("brts {k}_lo"));
-            a.i(format!("rjmp {al}"));
+            a.movw(R28, R14);
+            a.brts(format!("{k}_lo"));
+            a.rjmp(&al);
             a.l(format!("{k}_lo"));
-            a.i(format!("rjmp {al}_lo"));
+            a.rjmp(format!("{al}_lo"));
         }
         Format::Grouped => {
             a.c("Column: per group, a weight v and the rows that take x*v; 0 ends it.");
             a.l(&k);
-            a.i("movw r12, r20");
+            a.movw(R12, R20);
             a.l(format!("{k}_g"));
-            a.i(format!("{lpm} r17, Z+"));
-            a.i("tst r17");
-            a.i(format!("brne {k}_v"));
-            a.i("ret");
+            a.lpm(far, R17, true);
+            a.tst(R17);
+            a.brne(format!("{k}_v"));
+            a.ret();
             a.l(format!("{k}_v"));
             if bytes == 2 {
                 // x*v mod 2^16 from unsigned products; a negative v is v+256.
-                a.i("mul r12, r17");
-                a.i("movw r20, r0");
-                a.i("mul r13, r17");
-                a.i("add r21, r0");
-                a.i("sbrc r17, 7");
-                a.i("sub r21, r12");
+                a.mul(R12, R17);
+                a.movw(R20, R0);
+                a.mul(R13, R17);
+                a.add(R21, R0);
+                a.sbrc(R17, 7);
+                a.sub(R21, R12);
             } else {
                 // x*v = v*xl + (v*xh << 8), signed.
-                a.i("movw r18, r12");
-                a.i("mulsu r17, r18");
-                a.i("movw r20, r0");
+                a.movw(R18, R12);
+                a.mulsu(R17, R18);
+                a.movw(R20, R0);
                 sign_extend(a);
-                a.i("muls r17, r19");
-                a.i("mov r18, r1");
-                a.i("lsl r18");
-                a.i("sbc r18, r18");
-                a.i("add r21, r0");
-                a.i("adc r22, r1");
-                a.i("adc r23, r18");
+                a.muls(R17, R19);
+                a.mov(R18, R1);
+                a.lsl(R18);
+                a.sbc(R18, R18);
+                a.add(R21, R0);
+                a.adc(R22, R1);
+                a.adc(R23, R18);
             }
-            a.i("clr r1");
-            a.i("movw r28, r14");
-            a.i(format!("rcall {al}"));
-            a.i(format!("rjmp {k}_g"));
+            a.clr(R1);
+            a.movw(R28, R14);
+            a.rcall(&al);
+            a.rjmp(format!("{k}_g"));
         }
     }
 }
 
 /// Every kernel the layers use, given as (format, accumulator bytes) pairs.
-pub fn kernels(a: &mut Asm, used: &[(Format, usize)], lpm: &str) {
+pub fn kernels(a: &mut Buffer, used: &[(Format, usize)], far: bool) {
     let mut widths: Vec<usize> = used.iter().map(|u| u.1).collect();
     widths.sort_unstable();
     widths.dedup();
     for w in widths {
-        add_list(a, Rmw::Full(w), lpm);
+        add_list(a, Rmw::Full(w), far);
     }
     if used.contains(&(Format::PlusMinus, 2)) {
-        add_list(a, Rmw::AddByte, lpm);
-        add_list(a, Rmw::SubByte, lpm);
+        add_list(a, Rmw::AddByte, far);
+        add_list(a, Rmw::SubByte, far);
     }
     let mut kinds: Vec<(Format, usize)> = Vec::new();
     for &u in used {
@@ -271,6 +286,6 @@ pub fn kernels(a: &mut Asm, used: &[(Format, usize)], lpm: &str) {
         }
     }
     for (f, w) in kinds {
-        column(a, f, w, lpm);
+        column(a, f, w, far);
     }
 }

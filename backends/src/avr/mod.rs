@@ -3,9 +3,11 @@
 //! flash) and `NAME_model.h` (the C backend's API) — planned to fit the
 //! board's flash and SRAM. See docs/avr.md.
 
-mod asm;
 mod board;
+mod buffer;
+mod build;
 mod code;
+pub mod inst;
 mod kernels;
 mod plan;
 pub mod sim;
@@ -14,10 +16,10 @@ mod tables;
 pub mod target;
 
 use askama::Template;
-use zlmc_ir::verify::verify_model;
 use zlmc_ir::{Decode, Encoder, Model};
 
-use crate::Provenance;
+use crate::target::Verified;
+use crate::{BackendError, Provenance};
 pub use board::Board;
 pub use plan::{SKETCH_FLASH, SKETCH_SRAM, STACK_RESERVE};
 pub use stream::Format;
@@ -91,28 +93,6 @@ impl Report {
     }
 }
 
-/// Why a model cannot be built for a board.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AvrError {
-    /// The model breaks an IR rule.
-    #[error("the model does not verify: {0}")]
-    Invalid(String),
-    /// Something the AVR backend does not support.
-    #[error("{0}")]
-    Unsupported(String),
-    /// The model name cannot prefix C and assembler symbols.
-    #[error("model name {0:?} is not a C identifier")]
-    BadName(String),
-    /// The sketch does not fit the board.
-    #[error("{message}")]
-    TooBig {
-        /// What it needs and what the board has.
-        message: String,
-        /// What could help.
-        help: String,
-    },
-}
-
 #[derive(Template)]
 #[template(path = "avr/model.h.txt", escape = "none")]
 struct HeaderTemplate<'a> {
@@ -147,19 +127,16 @@ struct View {
 }
 
 /// Generate the sketch folder for `model` on `board`, or say why it cannot fit.
-pub fn emit(model: &Model, prov: &Provenance, board: Board) -> Result<AvrFiles, AvrError> {
-    verify_model(model).map_err(|e| AvrError::Invalid(e.to_string()))?;
+pub fn emit(model: Verified, prov: &Provenance, board: Board) -> Result<AvrFiles, BackendError> {
+    let model = model.model();
     let p = &model.name;
-    let is_ident = p
-        .bytes()
-        .next()
-        .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
-        && p.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric());
-    if !is_ident {
-        return Err(AvrError::BadName(p.clone()));
+    if !crate::is_c_identifier(p) {
+        return Err(BackendError::unsupported(format!(
+            "model name {p:?} is not a C identifier"
+        )));
     }
-    let ls = crate::layers::layers(&model.graph, "AVR").map_err(AvrError::Unsupported)?;
-    let pl = plan::plan(model, &ls, board).map_err(AvrError::Unsupported)?;
+    let ls = crate::layers::layers(&model.graph, "AVR").map_err(BackendError::Unsupported)?;
+    let pl = plan::plan(model, &ls, board).map_err(BackendError::Unsupported)?;
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
             charset,
@@ -170,8 +147,8 @@ pub fn emit(model: &Model, prov: &Provenance, board: Board) -> Result<AvrFiles, 
     };
     if let Some(l) = labels {
         if l.iter().map(|s| s.len() + 1).sum::<usize>() > 65535 {
-            return Err(AvrError::Unsupported(
-                "the labels take more than 65,535 bytes".into(),
+            return Err(BackendError::unsupported(
+                "the labels take more than 65,535 bytes",
             ));
         }
     }
@@ -187,27 +164,17 @@ pub fn emit(model: &Model, prov: &Provenance, board: Board) -> Result<AvrFiles, 
         inputs: model.input_len(),
     };
 
-    let generate_asm = |long_jumps: bool| {
-        let mut a = asm::Asm {
-            long_jumps,
-            ..asm::Asm::default()
-        };
-        a.raw(format!("{}\n", prov.banner()));
-        a.raw(description(model, &ls, &pl, board));
-        a.raw("#include <avr/io.h>\n\n");
-        tables::buffers(&mut a, p, &ls, &pl);
-        a.blank();
-        g.code(&mut a);
-        let code_bytes = a.code_bytes;
-        a.blank();
-        tables::tables(&mut a, p, &ls, &pl, &extra, board.far_flash());
-        (a.text, code_bytes)
-    };
-    let (mut text, mut code_bytes) = generate_asm(false);
-    // Relative calls and jumps reach 4 KB: far enough unless there are many layers.
-    if code_bytes > 3_900 {
-        (text, code_bytes) = generate_asm(true);
-    }
+    let mut a = buffer::Buffer::default();
+    a.raw(format!("{}\n", prov.banner()));
+    a.raw(description(model, &ls, &pl, board));
+    a.raw("#include <avr/io.h>\n\n");
+    tables::buffers(&mut a, p, &ls, &pl);
+    a.blank();
+    g.code(&mut a);
+    a.blank();
+    tables::tables(&mut a, p, &ls, &pl, &extra, board.far_flash());
+    // Only the code holds instructions: the buffer's bytes are the code's.
+    let (text, code_bytes) = a.finish();
 
     let report = Report {
         board,
@@ -315,7 +282,7 @@ fn description(
 }
 
 /// The error for a sketch that does not fit, if it does not.
-fn check_fit(r: &Report) -> Result<(), AvrError> {
+fn check_fit(r: &Report) -> Result<(), BackendError> {
     let b = r.board;
     let flash = r.model_flash() + r.sketch_flash;
     let sram = r.sram + r.sketch_sram;
@@ -354,7 +321,7 @@ fn check_fit(r: &Report) -> Result<(), AvrError> {
     if flash > b.flash() {
         help.push("more zero weights (pruning), which cost no flash".to_string());
     }
-    Err(AvrError::TooBig {
+    Err(BackendError::TooBig {
         message,
         help: help.join(", or "),
     })

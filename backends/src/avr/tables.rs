@@ -1,6 +1,6 @@
 //! The model's flash tables and SRAM buffers, as assembler directives.
 
-use super::asm::{byte_lines, Asm};
+use super::buffer::Buffer;
 use super::plan::Plan;
 use crate::layers::Layer;
 
@@ -52,9 +52,9 @@ pub fn table_bytes(layers: &[Layer], plan: &Plan, extra: &Extra) -> usize {
 }
 
 /// The SRAM buffers, in `.bss`.
-pub fn buffers(a: &mut Asm, p: &str, layers: &[Layer], plan: &Plan) {
-    a.d(".section .bss");
-    let space = |a: &mut Asm, name: &str, bytes: usize, what: &str| {
+pub fn buffers(a: &mut Buffer, p: &str, layers: &[Layer], plan: &Plan) {
+    a.section(".section .bss");
+    let space = |a: &mut Buffer, name: &str, bytes: usize, what: &str| {
         if bytes > 0 {
             a.c(what);
             a.l(format!("{p}_{name}"));
@@ -109,12 +109,12 @@ pub fn buffers(a: &mut Asm, p: &str, layers: &[Layer], plan: &Plan) {
 }
 
 /// The flash tables: weight streams, biases, charset or labels.
-pub fn tables(a: &mut Asm, p: &str, layers: &[Layer], plan: &Plan, extra: &Extra, far: bool) {
+pub fn tables(a: &mut Buffer, p: &str, layers: &[Layer], plan: &Plan, extra: &Extra, far: bool) {
     if far && table_bytes(layers, plan, extra) > LOW_FLASH_TABLES {
         a.c("Beyond what .progmem keeps below 64 KB: read with elpm from anywhere.");
-        a.d(format!(".section .text.{p}_tables,\"ax\",@progbits"));
+        a.section(format!(".section .text.{p}_tables,\"ax\",@progbits"));
     } else {
-        a.d(".section .progmem.data,\"a\",@progbits");
+        a.section(".section .progmem.data,\"a\",@progbits");
     }
     let starts: Vec<usize> = plan.text.iter().map(|t| t.first).collect();
     for (k, (l, s)) in layers.iter().zip(&plan.streams).enumerate() {
@@ -171,4 +171,12 @@ pub fn tables(a: &mut Asm, p: &str, layers: &[Layer], plan: &Plan, extra: &Extra
         byte_lines(a, &text);
     }
     a.d(".p2align 1");
+}
+
+/// `.byte` lines for `bytes`, 16 a line.
+fn byte_lines(a: &mut Buffer, bytes: &[u8]) {
+    for chunk in bytes.chunks(16) {
+        let b: Vec<String> = chunk.iter().map(|b| format!("0x{b:02X}")).collect();
+        a.d(format!(".byte {}", b.join(",")));
+    }
 }

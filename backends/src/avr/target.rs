@@ -46,10 +46,7 @@ pub fn build(
     prov: &Provenance,
     board: Board,
 ) -> Result<super::AvrFiles, BackendError> {
-    super::emit(model.model(), prov, board).map_err(|e| match e {
-        super::AvrError::TooBig { message, help } => BackendError::TooBig { message, help },
-        e => BackendError::Unsupported(e.to_string()),
-    })
+    super::emit(model, prov, board)
 }
 
 impl Target for AvrTarget {

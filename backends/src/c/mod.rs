@@ -15,9 +15,9 @@ mod tables;
 pub mod target;
 
 use askama::Template;
-use zlmc_ir::verify::{verify_model, VerifyError};
 use zlmc_ir::{Decode, Elem, Encoder, Model, Weights};
 
+use crate::target::Verified;
 use crate::Provenance;
 use plan::{Post, Segment};
 use tables::{byte_string, signed, size_of, table, unsigned_for};
@@ -38,9 +38,6 @@ pub struct CFiles {
 /// Why a model cannot be turned into C.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmitError {
-    /// The model breaks an IR rule.
-    #[error("the model does not verify: {0}")]
-    Invalid(#[from] VerifyError),
     /// The graph is not a single chain `input → … → argmax`.
     #[error("the C backend handles chain graphs only: {0}")]
     NotAChain(String),
@@ -53,14 +50,10 @@ pub enum EmitError {
 }
 
 /// Generate the C header and source for a model.
-pub fn emit(model: &Model, prov: &Provenance) -> Result<CFiles, EmitError> {
-    verify_model(model)?;
+pub fn emit(model: Verified, prov: &Provenance) -> Result<CFiles, EmitError> {
+    let model = model.model();
     let name = &model.name;
-    let is_ident = name
-        .bytes()
-        .next()
-        .is_some_and(|b| b == b'_' || b.is_ascii_alphabetic())
-        && name.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric());
+    let is_ident = crate::is_c_identifier(name);
     if !is_ident {
         return Err(EmitError::BadName(name.clone()));
     }

@@ -25,8 +25,7 @@ impl Target for CTarget {
         prov: &Provenance,
         _: Options,
     ) -> Result<Emitted, BackendError> {
-        let c = super::emit(model.model(), prov)
-            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let c = super::emit(model, prov).map_err(|e| BackendError::Unsupported(e.to_string()))?;
         Ok(Emitted {
             folder: None,
             files: vec![

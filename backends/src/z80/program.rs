@@ -31,11 +31,12 @@ pub struct Z80Files {
 
 /// Generate the CP/M program for `model`.
 pub fn emit(
-    model: &Model,
+    model: Verified,
     prov: &Provenance,
     runtime_chat: &str,
     runtime_classify: &str,
 ) -> Result<Z80Files, BackendError> {
+    let model = model.model();
     if !model.takes_text() {
         return Err(BackendError::unsupported("the Z80 backend's CP/M front-end needs text input encoders (raw-input models: use the C backend)"));
     }

@@ -17,7 +17,7 @@ pub const MAX_QUERY: usize = 127;
 /// Build the CP/M program for a verified model.
 pub fn build(model: Verified, prov: &Provenance) -> Result<super::Z80Files, BackendError> {
     super::emit(
-        model.model(),
+        model,
         prov,
         zlmc_runtime_z80::CHAT_ASM,
         zlmc_runtime_z80::CLASSIFY_ASM,
