@@ -66,6 +66,17 @@ pub struct Options<'a> {
     pub board: Option<&'a str>,
 }
 
+/// One request to a target: the verified model, where it came from, the options.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    /// The model, verified.
+    pub model: Verified<'a>,
+    /// Where it came from, for the generated files' banners.
+    pub prov: &'a Provenance,
+    /// What the user chose beyond the target.
+    pub opts: Options<'a>,
+}
+
 /// What a plan found: sizes, whether it fits, what it should cost.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -126,22 +137,12 @@ pub trait Target: Sync {
     }
 
     /// Plan `model` for the options: sizes, fit, predicted cost, or why it cannot be built.
-    fn plan(
-        &self,
-        model: Verified,
-        prov: &Provenance,
-        opts: Options,
-    ) -> Result<Plan, BackendError> {
-        self.emit(model, prov, opts).map(|e| e.plan)
+    fn plan(&self, job: &Job) -> Result<Plan, BackendError> {
+        self.emit(job).map(|e| e.plan)
     }
 
     /// Generate the files for `model`.
-    fn emit(
-        &self,
-        model: Verified,
-        prov: &Provenance,
-        opts: Options,
-    ) -> Result<Emitted, BackendError>;
+    fn emit(&self, job: &Job) -> Result<Emitted, BackendError>;
 
     /// The simulator that runs this target's output, if there is one.
     fn simulator(&self) -> Option<&'static dyn Simulator> {
@@ -152,13 +153,7 @@ pub trait Target: Sync {
 /// A way to run a target's output the way its machine would.
 pub trait Simulator: Sync {
     /// Build `model` for the options and answer each query (one line, no line end).
-    fn run(
-        &self,
-        model: Verified,
-        prov: &Provenance,
-        opts: Options,
-        queries: &[Vec<u8>],
-    ) -> Result<SimRun, BackendError>;
+    fn run(&self, job: &Job, queries: &[Vec<u8>]) -> Result<SimRun, BackendError>;
 }
 
 /// A usage problem with `--board` for a target.

@@ -5,11 +5,12 @@
 //! generator shows as a diff here; `ZLMC_BLESS=1 cargo test --test
 //! avr_filetests` rewrites the expectations on purpose.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zlmc_backends::avr::{emit, Board};
 use zlmc_backends::Provenance;
 use zlmc_ir::text::parse_model;
+use zlmc_test_support::filecheck::{expect, zir_files};
 
 /// The board a file names, the Uno if none.
 fn board(source: &str) -> Board {
@@ -32,48 +33,22 @@ fn generate(file: &Path) -> Result<String, String> {
         version: "filetest".into(),
         source: file.file_name().unwrap().to_string_lossy().into_owned(),
     };
-    let files = emit(&model, &prov, board(&source)).map_err(|e| e.to_string())?;
+    let model = zlmc_backends::target::Verified::new(&model).map_err(|e| e.to_string())?;
+    let files = emit(model, &prov, board(&source)).map_err(|e| e.to_string())?;
     Ok(files.asm)
 }
 
 #[test]
 fn avr_precise_output() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/filetests/avr");
-    let mut zirs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/filetests/avr")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "zir"))
-        .collect();
-    zirs.sort();
-    assert!(!zirs.is_empty(), "no .zir files in {}", dir.display());
-    let bless = std::env::var_os("ZLMC_BLESS").is_some_and(|v| v == "1");
     let mut failed = Vec::new();
-    for zir in &zirs {
-        let got = generate(zir).unwrap_or_else(|e| panic!("{}: {e}", zir.display()));
+    for zir in zir_files(&dir) {
+        let got = generate(&zir).unwrap_or_else(|e| panic!("{}: {e}", zir.display()));
         let expected_file = zir.with_extension("S.expected");
-        if bless {
-            std::fs::write(&expected_file, &got).expect("write the expectation");
-            continue;
-        }
         let want = std::fs::read_to_string(&expected_file).unwrap_or_default();
-        if got != want {
-            let line = got
-                .lines()
-                .zip(want.lines())
-                .position(|(g, w)| g != w)
-                .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
-            failed.push(format!(
-                "{}: first difference at line {}:\n  got:  {:?}\n  want: {:?}",
-                expected_file.display(),
-                line + 1,
-                got.lines().nth(line).unwrap_or("<end>"),
-                want.lines().nth(line).unwrap_or("<end>")
-            ));
-        }
+        let what = expected_file.display().to_string();
+        let bless = |got: &str| std::fs::write(&expected_file, got).expect("write the expectation");
+        expect(&what, &want, &got, bless, &mut failed);
     }
-    assert!(
-        failed.is_empty(),
-        "{}\n(ZLMC_BLESS=1 rewrites the expectations)",
-        failed.join("\n")
-    );
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use zlmc_backends::target::{Emitted, Options, SimRun, Target, Verified};
+use zlmc_backends::target::{Emitted, Job, Options, SimRun, Target, Verified};
 use zlmc_backends::{BackendError, Provenance};
 use zlmc_ir::Model;
 
@@ -79,7 +79,13 @@ pub fn zir_text(model: &Model, prov: &Provenance, stage: &str) -> String {
 pub fn emit(target: &dyn Target, model: &Model, source: &Path, opts: Options) -> Result<Emitted> {
     let prov = provenance(source);
     Verified::new(model)
-        .and_then(|v| target.emit(v, &prov, opts))
+        .and_then(|model| {
+            target.emit(&Job {
+                model,
+                prov: &prov,
+                opts,
+            })
+        })
         .map_err(|e| backend_error(target, source, e))
 }
 
@@ -96,7 +102,16 @@ pub fn simulate(
         .ok_or_else(|| Diagnostic::new(format!("--target {} has no simulator", target.name())))?;
     let prov = provenance(source);
     Verified::new(model)
-        .and_then(|v| sim.run(v, &prov, opts, queries))
+        .and_then(|model| {
+            sim.run(
+                &Job {
+                    model,
+                    prov: &prov,
+                    opts,
+                },
+                queries,
+            )
+        })
         .map_err(|e| backend_error(target, source, e))
 }
 

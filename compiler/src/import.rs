@@ -69,7 +69,13 @@ fn default_name(npz: &Path) -> String {
                 .map(|s| s.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "model".into());
-    let mut s: String = folder
+    identifier_from(&folder)
+}
+
+/// `text` made into a C identifier for a model name: lower-case letters,
+/// digits and `_`, prefixed with `m_` where it would not start like one.
+pub fn identifier_from(text: &str) -> String {
+    let mut s: String = text
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {

@@ -2,7 +2,7 @@
 //! boards, simulated in simavr inside zlmc's firmware (`sim.rs`).
 
 use super::Board;
-use crate::target::{BoardInfo, Emitted, Options, Plan, SimRun, Simulator, Target, Verified};
+use crate::target::{BoardInfo, Emitted, Job, Options, Plan, SimRun, Simulator, Target, Verified};
 use crate::{BackendError, Provenance};
 
 /// The `avr` target.
@@ -62,13 +62,8 @@ impl Target for AvrTarget {
         &BOARDS
     }
 
-    fn emit(
-        &self,
-        model: Verified,
-        prov: &Provenance,
-        opts: Options,
-    ) -> Result<Emitted, BackendError> {
-        let a = build(model, prov, board(opts)?)?;
+    fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
+        let a = build(job.model, job.prov, board(job.opts)?)?;
         let r = &a.report;
         let plan = Plan {
             flash: Some(r.model_flash()),
@@ -93,19 +88,13 @@ impl Target for AvrTarget {
 }
 
 impl Simulator for AvrTarget {
-    fn run(
-        &self,
-        model: Verified,
-        prov: &Provenance,
-        opts: Options,
-        queries: &[Vec<u8>],
-    ) -> Result<SimRun, BackendError> {
-        let board = board(opts)?;
+    fn run(&self, job: &Job, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
+        let board = board(job.opts)?;
         let dir = tempfile::Builder::new()
             .prefix("zlmc-avr-sim-")
             .tempdir()
             .map_err(|e| BackendError::Internal(format!("cannot make a scratch folder: {e}")))?;
-        let fw = super::sim::firmware(model, prov, board, dir.path())?;
+        let fw = super::sim::firmware(job.model, job.prov, board, dir.path())?;
         let r = super::sim::run(&fw, queries)?;
         let size = crate::sim::avr::avr_size(&fw.elf)
             .map_err(|e| BackendError::Internal(format!("cannot size the firmware: {e}")))?;

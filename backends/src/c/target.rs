@@ -1,8 +1,8 @@
 //! The C target in the registry: `NAME.c` and `NAME.h`, no simulator (the
 //! tests compile and run it with gcc, and under avr-gcc in simavr).
 
-use crate::target::{Emitted, Options, Plan, Target, Verified};
-use crate::{BackendError, Provenance};
+use crate::target::{Emitted, Job, Plan, Target};
+use crate::BackendError;
 
 /// The `c` target.
 pub struct CTarget;
@@ -19,13 +19,9 @@ impl Target for CTarget {
         "portable C99 (NAME.c, NAME.h)"
     }
 
-    fn emit(
-        &self,
-        model: Verified,
-        prov: &Provenance,
-        _: Options,
-    ) -> Result<Emitted, BackendError> {
-        let c = super::emit(model, prov).map_err(|e| BackendError::Unsupported(e.to_string()))?;
+    fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
+        let c = super::emit(job.model, job.prov)
+            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
         Ok(Emitted {
             folder: None,
             files: vec![

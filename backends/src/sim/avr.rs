@@ -512,6 +512,16 @@ pub fn arduino_mk_recipe(board: &ArduinoBoard, extra: &str) -> String {
     )
 }
 
+/// An I/O failure to `action` `path`, as a `map_err` argument.
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> AvrError {
+    let path = path.to_path_buf();
+    move |source| AvrError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
 /// Builds the Arduino sketch in `sketch_dir` (one `.ino`, plus any `.c`,
 /// `.cpp`, `.S` and `.h` files beside it) for `board` (a name in
 /// [`ARDUINO_BOARDS`]) with Debian's arduino-mk, and returns the ELF file.
@@ -531,14 +541,6 @@ pub fn build_sketch(sketch_dir: &Path, board: &str, build_dir: &Path) -> Result<
             });
         }
     }
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| AvrError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     std::fs::create_dir_all(build_dir).map_err(io("create", build_dir))?;
     let build_dir = build_dir.canonicalize().map_err(io("find", build_dir))?;
     let sketch_dir = sketch_dir.canonicalize().map_err(io("find", sketch_dir))?;
@@ -716,14 +718,6 @@ fn harness() -> Result<PathBuf, AvrError> {
 /// which is atomic, so a reader sees either no harness or a whole one.
 fn build_harness(dir: &Path, exe: &Path) -> Result<(), AvrError> {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| AvrError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     let unique = format!(
         "{}-{}",

@@ -10,6 +10,7 @@ use super::records::blob;
 use super::{assemble, parse, print};
 use crate::columns::{TextInput, TextPart};
 use crate::layers::layers;
+use crate::target::Verified;
 use crate::{BackendError, Provenance};
 
 /// The generated files: `NAME.asm` (Zilog syntax for z80asm and pasmo) and `NAME.COM`.

@@ -2,7 +2,7 @@
 //! `NAME.COM`), simulated on zlmc's CP/M machine (`crate::sim::z80`).
 
 use crate::sim::z80::{run_cpm, CpmRun, Exit};
-use crate::target::{Answer, Emitted, Options, Plan, SimRun, Simulator, Target, Verified};
+use crate::target::{Answer, Emitted, Job, Plan, SimRun, Simulator, Target, Verified};
 use crate::{BackendError, Provenance};
 
 /// The `z80` target.
@@ -33,13 +33,8 @@ impl Target for Z80Target {
         "Z80 assembly and a CP/M 2.2 program (NAME.asm, NAME.COM)"
     }
 
-    fn emit(
-        &self,
-        model: Verified,
-        prov: &Provenance,
-        _: Options,
-    ) -> Result<Emitted, BackendError> {
-        let z = build(model, prov)?;
+    fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
+        let z = build(job.model, job.prov)?;
         let plan = Plan {
             flash: Some(z.com.len()),
             ram: None,
@@ -64,14 +59,8 @@ impl Target for Z80Target {
 }
 
 impl Simulator for Z80Target {
-    fn run(
-        &self,
-        model: Verified,
-        prov: &Provenance,
-        _: Options,
-        queries: &[Vec<u8>],
-    ) -> Result<SimRun, BackendError> {
-        let z = build(model, prov)?;
+    fn run(&self, job: &Job, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
+        let z = build(job.model, job.prov)?;
         let mut stats = Stats::default();
         let mut answers = Vec::new();
         for q in queries {

@@ -97,12 +97,7 @@ pub struct Checked {
 }
 
 /// Whether `s` is a C identifier (model names become file and symbol names).
-pub fn is_identifier(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use zlmc_backends::is_c_identifier as is_identifier;
 
 fn check(spec: &Spec, src: &Source) -> Result<Checked> {
     use PathStep::{Item, Key};

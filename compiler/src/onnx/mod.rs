@@ -34,7 +34,6 @@ use prost::Message;
 
 use crate::diag::Diagnostic;
 use crate::float_model::FloatMlp;
-use crate::frontend::is_identifier;
 
 /// Largest `.onnx` file read (weights of MCU-sized models are kilobytes).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -81,22 +80,5 @@ fn model_name(path: &Path) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut s: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if !is_identifier(&s) {
-        s.insert_str(0, "model_");
-    }
-    if is_identifier(&s) {
-        s
-    } else {
-        "model".into()
-    }
+    crate::import::identifier_from(&stem)
 }
