@@ -161,7 +161,10 @@ fn tables_beyond_64k_on_the_mega2560() {
     }
     let mut m = zlmc::frontend::lower::lower(
         "far",
-        vec![zlmc_ir::Encoder::Raw { len: 256 }],
+        vec![zlmc_ir::Encoder::Raw {
+            len: 256,
+            quant: None,
+        }],
         Decode::Classify {
             labels: (0..8).map(|i| format!("c{i}")).collect(),
         },
@@ -535,7 +538,10 @@ fn deep_models_use_long_calls() {
     }
     let m = zlmc::frontend::lower::lower(
         "deep",
-        vec![zlmc_ir::Encoder::Raw { len: 16 }],
+        vec![zlmc_ir::Encoder::Raw {
+            len: 16,
+            quant: None,
+        }],
         Decode::Classify {
             labels: (0..5).map(|i| format!("c{i}")).collect(),
         },

@@ -245,8 +245,8 @@ impl Context {
                     "{p}_hash_context(ctx, ctx_len, in + {at}, {buckets}u, 0x{:04X}u);",
                     value as u16
                 )),
-                Encoder::Raw { len: 0 } => {}
-                Encoder::Raw { len } => encode_lines.push(format!(
+                Encoder::Raw { len: 0, .. } => {}
+                Encoder::Raw { len, .. } => encode_lines.push(format!(
                     "for (unsigned i = 0; i < {len}u; i++)\n        in[{at} + i] = 0;"
                 )),
             }
