@@ -89,6 +89,74 @@ enum Command {
     },
     /// List the optimization passes.
     Passes,
+    /// Quantize a float spec with calibration data (post-training quantization).
+    Quantize {
+        /// A float spec (`numerics: {weights: float}`), as `zlmc import` writes.
+        spec: PathBuf,
+        /// Calibration data: `.npz` (`x_calib`/`y_calib`, or `x`/`y`) or `.csv`.
+        #[arg(long, value_name = "DATA")]
+        calibrate: PathBuf,
+        /// Folder to write `model.yaml`, `weights.npz` and the float reference into.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        quant: QuantFlags,
+    },
+}
+
+/// How `quantize` and `import` quantize.
+#[derive(Debug, clap::Args)]
+struct QuantFlags {
+    /// Weight kind of the integer model: int8, int4, ternary, int2 or binary.
+    #[arg(long, default_value = "int8", value_parser = crate::quant::weight_kind)]
+    weights: zlmc_ir::WeightKind,
+    /// Accumulator width; `auto` takes 16 bits where range analysis proves it safe.
+    #[arg(long, value_enum, default_value = "32")]
+    accumulator: AccArg,
+    /// Range statistic for inputs and activations: min–max, or the 99.9th percentile.
+    #[arg(long, value_enum, default_value = "minmax")]
+    calibration: RangeArg,
+    /// Overwrite output files that differ.
+    #[arg(long)]
+    force: bool,
+}
+
+impl QuantFlags {
+    fn options(&self) -> crate::quant::ptq::Options {
+        use crate::quant::ptq::{AccChoice, RangeMethod};
+        crate::quant::ptq::Options {
+            kind: self.weights,
+            acc: match self.accumulator {
+                AccArg::B16 => AccChoice::Bits16,
+                AccArg::B32 => AccChoice::Bits32,
+                AccArg::Auto => AccChoice::Auto,
+            },
+            range: match self.calibration {
+                RangeArg::Minmax => RangeMethod::MinMax,
+                RangeArg::Percentile => RangeMethod::Percentile(99.9),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AccArg {
+    /// 16 bits.
+    #[value(name = "16")]
+    B16,
+    /// 32 bits.
+    #[value(name = "32")]
+    B32,
+    /// 16 bits where overflow is impossible, else 32.
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RangeArg {
+    /// The largest calibrated magnitude.
+    Minmax,
+    /// The 99.9th percentile of calibrated magnitudes.
+    Percentile,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -167,6 +235,12 @@ pub fn run(
             return code;
         }
     };
+    // Range analysis warns before building or running a model that can overflow.
+    if let Command::Build { model, .. } | Command::Run { model, .. } = &cli.command {
+        for w in crate::range::file_warnings(model) {
+            let _ = writeln!(stderr, "{w}");
+        }
+    }
     match execute(cli.command, stdin, stdout) {
         Ok(()) => 0,
         Err(d) => {
@@ -258,6 +332,22 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             prompt,
             batch,
             stdin,
+            out,
+        ),
+        Command::Quantize {
+            spec,
+            calibrate,
+            output,
+            quant,
+        } => crate::quant::quantize_command(
+            &spec,
+            &calibrate,
+            quant.options(),
+            &crate::quant::WriteArgs {
+                dir: &output,
+                force: quant.force,
+                source: &spec,
+            },
             out,
         ),
         Command::Passes => {

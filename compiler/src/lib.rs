@@ -9,6 +9,8 @@ pub mod frontend;
 pub mod import;
 pub mod output;
 pub mod passes;
+pub mod quant;
+pub mod range;
 pub mod sim;
 pub mod simulate;
 
