@@ -89,6 +89,17 @@ enum Command {
     },
     /// List the optimization passes.
     Passes,
+    /// Measure a model on labelled data (and on a target's simulator).
+    Eval {
+        /// A `.yaml` spec (integer or float) or a `.zir` file.
+        model: PathBuf,
+        /// `.npz` (`x`/`y` or `x_test`/`y_test`), `.csv` (label last), or
+        /// `query|reply` text (`.txt`, `.txt.gz`) for character models.
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        on: MeasureFlags,
+    },
     /// Quantize a float spec with calibration data (post-training quantization).
     Quantize {
         /// A float spec (`numerics: {weights: float}`), as `zlmc import` writes.
@@ -102,6 +113,34 @@ enum Command {
         #[command(flatten)]
         quant: QuantFlags,
     },
+}
+
+/// Where `eval` and `compare` measure.
+#[derive(Debug, clap::Args)]
+struct MeasureFlags {
+    /// Target to measure sizes and cycles on.
+    #[arg(long, value_enum)]
+    target: Option<Target>,
+    /// The Arduino board (`--target avr` only).
+    #[arg(long, value_enum)]
+    board: Option<BoardArg>,
+}
+
+impl MeasureFlags {
+    fn target(&self) -> Result<Option<crate::measure::MeasureTarget>> {
+        use crate::measure::MeasureTarget as M;
+        match (self.target, self.board) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(Diagnostic::new("--board needs --target avr")),
+            (Some(Target::Avr), Some(b)) => Ok(Some(M::Avr(b.board()))),
+            (Some(Target::Avr), None) => Err(Diagnostic::new(
+                "--target avr needs --board BOARD (one of uno, nano, lilypad, mega2560)",
+            )),
+            (Some(_), Some(_)) => Err(Diagnostic::new("--board only goes with --target avr")),
+            (Some(Target::C), None) => Ok(Some(M::C)),
+            (Some(Target::Z80), None) => Ok(Some(M::Z80)),
+        }
+    }
 }
 
 /// How `quantize` and `import` quantize.
@@ -334,6 +373,11 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             stdin,
             out,
         ),
+        Command::Eval { model, data, on } => {
+            let t = on.target()?;
+            let s = crate::eval::evaluate(&model, &data, t)?;
+            crate::eval::print(&s, t, out).map_err(io_err)
+        }
         Command::Quantize {
             spec,
             calibrate,

@@ -4,14 +4,17 @@
 pub mod cli;
 pub mod diag;
 pub mod driver;
+pub mod eval;
 pub mod float_model;
 pub mod frontend;
 pub mod import;
+pub mod measure;
 pub mod output;
 pub mod passes;
 pub mod quant;
 pub mod range;
 pub mod sim;
 pub mod simulate;
+pub mod text_eval;
 
 pub use diag::Diagnostic;
