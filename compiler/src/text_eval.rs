@@ -1,7 +1,8 @@
 //! Scoring a character model on z80ai training text (`query|reply` lines).
 //!
 //! * exact-reply rate: the generated reply (`zlmc run --prompt QUERY`) equals
-//!   the line's reply byte for byte;
+//!   the line's reply, ignoring ASCII case (z80ai's charsets hold one case
+//!   of each letter, and a few training replies use the other);
 //! * next-character accuracy (teacher-forced): for every line and every reply
 //!   position `i` — the reply's characters and then the end of sequence, as
 //!   long as `i < max_length` — the model is given the query and the *true*
@@ -62,7 +63,7 @@ pub fn read_lines(path: &Path) -> Result<Vec<Line>> {
 pub struct TextScore {
     /// Lines scored.
     pub lines: usize,
-    /// Lines whose generated reply is exact.
+    /// Lines whose generated reply is exact (ignoring ASCII case).
     pub exact: usize,
     /// Reply positions scored (teacher-forced).
     pub positions: usize,
@@ -86,7 +87,8 @@ pub fn score(model: &Model, lines: &[Line]) -> Result<TextScore> {
     let mut s = TextScore::default();
     for l in lines {
         s.lines += 1;
-        if interp::reply(model, &l.query).0 == l.reply {
+        let got = interp::reply(model, &l.query).0;
+        if got.eq_ignore_ascii_case(&l.reply) {
             s.exact += 1;
         }
         let mut ctx = vec![b' '; ctx_len];
@@ -95,7 +97,10 @@ pub fn score(model: &Model, lines: &[Line]) -> Result<TextScore> {
                 break;
             }
             let want = match l.reply.get(i) {
-                Some(c) => charset.iter().position(|x| x == c),
+                Some(c) => charset
+                    .iter()
+                    .position(|x| x == c)
+                    .or_else(|| charset.iter().position(|x| x.eq_ignore_ascii_case(c))),
                 None => Some(*eos),
             };
             let got = interp::step(&model.graph, &interp::encode(model, &l.query, &ctx)).class;
