@@ -2,8 +2,11 @@
 
 pub mod avr;
 pub mod c;
+mod error;
 mod layers;
 pub mod z80;
+
+pub use error::BackendError;
 
 /// Where a generated file came from, recorded in its header comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
