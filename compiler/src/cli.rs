@@ -100,6 +100,20 @@ enum Command {
         #[command(flatten)]
         on: MeasureFlags,
     },
+    /// Compare models on the same data: a Markdown table, optionally an SVG chart.
+    Compare {
+        /// The base model (CR and drop are relative to it), then the variants.
+        #[arg(required = true, num_args = 1..)]
+        models: Vec<PathBuf>,
+        /// Labelled data, as for `zlmc eval`.
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        on: MeasureFlags,
+        /// Write a chart of accuracy against flash and milliseconds here.
+        #[arg(long, value_name = "FILE.svg")]
+        chart: Option<PathBuf>,
+    },
     /// Quantize a float spec with calibration data (post-training quantization).
     Quantize {
         /// A float spec (`numerics: {weights: float}`), as `zlmc import` writes.
@@ -311,6 +325,20 @@ fn check_board(cli: Cli) -> std::result::Result<Cli, clap::Error> {
     }
 }
 
+/// Write one file whole: to a temporary name beside it, then renamed.
+fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Diagnostic::in_file(path, "not a file name"))?
+        .to_string_lossy()
+        .into_owned();
+    output::write_all(dir, &[(name, data.to_vec())])
+}
+
 fn io_err(e: std::io::Error) -> Diagnostic {
     Diagnostic::new(format!("I/O error: {e}"))
 }
@@ -377,6 +405,21 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             let t = on.target()?;
             let s = crate::eval::evaluate(&model, &data, t)?;
             crate::eval::print(&s, t, out).map_err(io_err)
+        }
+        Command::Compare {
+            models,
+            data,
+            on,
+            chart,
+        } => {
+            let t = on.target()?;
+            let rows = crate::compare::rows(&models, &data, t)?;
+            if let Some(c) = chart {
+                let svg = crate::compare::chart(&rows)?;
+                write_file(&c, svg.as_bytes())?;
+            }
+            out.write_all(crate::compare::table(&rows, t).as_bytes())
+                .map_err(io_err)
         }
         Command::Quantize {
             spec,

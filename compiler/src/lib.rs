@@ -2,6 +2,7 @@
 //! weights) to portable C, with the IR interpreter as the reference.
 
 pub mod cli;
+pub mod compare;
 pub mod diag;
 pub mod driver;
 pub mod eval;
