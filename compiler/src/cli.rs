@@ -114,6 +114,35 @@ enum Command {
         #[arg(long, value_name = "FILE.svg")]
         chart: Option<PathBuf>,
     },
+    /// Make a smaller model (lossy): prune neurons or weights, re-quantize.
+    Compress {
+        /// A model written by `zlmc import`/`quantize`, or a float spec.
+        model: PathBuf,
+        /// Output folder.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Drop this fraction of each hidden layer's neurons (lowest L1 importance).
+        #[arg(long, value_name = "FRACTION")]
+        prune_neurons: Option<f64>,
+        /// Zero this fraction of each layer's weights (smallest magnitude).
+        #[arg(long, value_name = "FRACTION")]
+        sparsity: Option<f64>,
+        /// Calibration data for re-quantizing (default: `--data`).
+        #[arg(long, value_name = "DATA")]
+        calibrate: Option<PathBuf>,
+        /// Labelled data: report accuracy before and after.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Weight kind of the result (default: the model's).
+        #[arg(long, value_parser = crate::quant::weight_kind)]
+        weights: Option<zlmc_ir::WeightKind>,
+        /// Accumulator width.
+        #[arg(long, value_enum, default_value = "32")]
+        accumulator: AccArg,
+        /// Overwrite output files that differ.
+        #[arg(long)]
+        force: bool,
+    },
     /// Quantize a float spec with calibration data (post-training quantization).
     Quantize {
         /// A float spec (`numerics: {weights: float}`), as `zlmc import` writes.
@@ -420,6 +449,44 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             }
             out.write_all(crate::compare::table(&rows, t).as_bytes())
                 .map_err(io_err)
+        }
+        Command::Compress {
+            model,
+            output,
+            prune_neurons,
+            sparsity,
+            calibrate,
+            data,
+            weights,
+            accumulator,
+            force,
+        } => {
+            let calib = calibrate.or(data.clone()).ok_or_else(|| {
+                Diagnostic::new("compress re-quantizes: pass --calibrate DATA or --data DATA")
+            })?;
+            let flags = QuantFlags {
+                weights: weights.unwrap_or(zlmc_ir::WeightKind::Int8),
+                accumulator,
+                calibration: RangeArg::Minmax,
+                force,
+            };
+            crate::quant::compress_command(
+                &model,
+                &calib,
+                data.as_deref(),
+                crate::quant::CompressArgs {
+                    prune_neurons,
+                    sparsity,
+                    opts: flags.options(),
+                    kind_given: weights.is_some(),
+                },
+                &crate::quant::WriteArgs {
+                    dir: &output,
+                    force,
+                    source: &model,
+                },
+                out,
+            )
         }
         Command::Quantize {
             spec,
