@@ -593,14 +593,19 @@ fn answer(m: &Model, line: &[u8]) -> Vec<u8> {
     if m.takes_text() {
         return interp::reply(m, line).0;
     }
-    // Raw models read whitespace- or comma-separated integers.
+    // Raw models read whitespace- or comma-separated integers; a model
+    // quantized from a float one reads the float features it was trained on.
     let mut input = vec![0i16; m.input_len()];
     let text = String::from_utf8_lossy(line);
+    let quant = m.input_quant();
     for (slot, tok) in input.iter_mut().zip(
         text.split(|c: char| c == ',' || c.is_whitespace())
             .filter(|t| !t.is_empty()),
     ) {
-        *slot = tok.parse::<i64>().map(|v| v as i16).unwrap_or(0);
+        *slot = match quant {
+            Some(q) => q.quantize(tok.parse::<f64>().unwrap_or(0.0)),
+            None => tok.parse::<i64>().map(|v| v as i16).unwrap_or(0),
+        };
     }
     let r = interp::step(&m.graph, &input);
     match &m.decode {

@@ -38,12 +38,18 @@ pub struct InputQuant {
 }
 
 impl InputQuant {
-    /// The int16 input for float feature `x` (NaN maps to the zero point).
+    /// The int16 input for float feature `x`: clamped to the declared range,
+    /// divided by the scale, rounded half away from zero, zero point added,
+    /// saturated (NaN maps to the zero point).
     pub fn quantize(&self, x: f64) -> i16 {
-        let q = (x / self.scale).round() + self.zero_point as f64;
-        if q.is_nan() {
+        if x.is_nan() {
             return self.zero_point.clamp(-32768, 32767) as i16;
         }
+        let x = match self.range {
+            Some((lo, hi)) => x.clamp(lo, hi),
+            None => x,
+        };
+        let q = (x / self.scale).round() + self.zero_point as f64;
         q.clamp(-32768.0, 32767.0) as i16
     }
 

@@ -493,7 +493,13 @@ decode classify(labels: ["a", "b"])
         "{text}"
     );
     assert_eq!(parse_model(&text).expect("re-parses"), m);
-    for (x, want) in [(1.0, 13), (-1e9, -32768), (0.03, -3), (f64::NAN, -3)] {
+    for (x, want) in [
+        (1.0, 13),
+        (-1e9, -3),
+        (0.03, -3),
+        (f64::NAN, -3),
+        (100.0, 237),
+    ] {
         assert_eq!(q.quantize(x), want, "x = {x}");
     }
     let odd = 0.1f64 + 0.2;
