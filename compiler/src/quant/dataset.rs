@@ -67,17 +67,29 @@ fn load_npz(path: &Path, split: Split) -> Result<Dataset> {
             have.join(", ")
         )));
     };
-    let (xn, yn) = (key("x", s), key("y", s));
+    let xn = key("x", s);
+    // `labels` is what zlmc's ONNX fixtures call the classes of `x`.
+    let yn = [key("y", s), key("labels", s)]
+        .into_iter()
+        .find(|k| t.contains_key(k))
+        .ok_or_else(|| {
+            Diagnostic::in_file(
+                path,
+                format!("`{xn}` has no `{}` labels beside it", key("y", s)),
+            )
+        })?;
     let x = &t[&xn];
-    let y = t.get(&yn).ok_or_else(|| {
-        Diagnostic::in_file(path, format!("`{xn}` has no `{yn}` labels beside it"))
-    })?;
+    let y = &t[&yn];
     let bad = |m: String| Diagnostic::in_file(path, m);
-    let [n, f] = x.shape[..] else {
-        return Err(bad(format!(
-            "`{xn}` has shape {:?}; expected [samples, features]",
-            x.shape
-        )));
+    // Samples may be images: every dimension after the first is flattened.
+    let (n, f) = match x.shape[..] {
+        [n, ref rest @ ..] if !rest.is_empty() => (n, rest.iter().product::<usize>()),
+        _ => {
+            return Err(bad(format!(
+                "`{xn}` has shape {:?}; expected [samples, features]",
+                x.shape
+            )))
+        }
     };
     if y.elements() != n {
         return Err(bad(format!(
