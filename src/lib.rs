@@ -380,3 +380,22 @@ pub fn write_safetensors(path: &Path, arrays: &[(&str, Array)]) {
     out.extend(data);
     std::fs::write(path, out).expect("write safetensors");
 }
+
+/// The Z80 target's files for an optimized model, as `zlmc build --target z80` makes them.
+pub fn z80_files(
+    m: &Model,
+    source: &str,
+) -> Result<zlmc_backends::z80::Z80Files, zlmc_backends::BackendError> {
+    let v = zlmc_backends::target::Verified::new(m)?;
+    zlmc_backends::z80::target::build(v, &zlmc::driver::provenance(Path::new(source)))
+}
+
+/// The AVR target's sketch for an optimized model on `board`, as `zlmc build --target avr` makes it.
+pub fn avr_files(
+    m: &Model,
+    source: &str,
+    board: zlmc_backends::avr::Board,
+) -> Result<zlmc_backends::avr::AvrFiles, zlmc_backends::BackendError> {
+    let v = zlmc_backends::target::Verified::new(m)?;
+    zlmc_backends::avr::target::build(v, &zlmc::driver::provenance(Path::new(source)), board)
+}

@@ -590,7 +590,7 @@ fn encode_and_long_queries_agree_with_the_interpreter() {
         };
         let dir = root.join(&name);
         std::fs::create_dir_all(&dir).unwrap();
-        let a = zlmc::driver::build_avr(&m, Path::new("random"), board).expect("builds");
+        let a = zlmc_tests::avr_files(&m, "random", board).expect("builds");
         for (f, text) in &a.files {
             std::fs::write(dir.join(f), text).unwrap();
         }

@@ -59,8 +59,7 @@ fn avr_backend() {
         let rel = format!("examples/{ex}/model.yaml");
         let mut model = zlmc::driver::load(&repo().join(&rel)).expect("example loads");
         zlmc::driver::optimize(&mut model, &[], |_, _| {}).expect("passes");
-        let a = zlmc::driver::build_avr(&model, Path::new(&rel), zlmc_backends::avr::Board::Uno)
-            .expect("AVR");
+        let a = zlmc_tests::avr_files(&model, &rel, zlmc_backends::avr::Board::Uno).expect("AVR");
         let file = |suffix: &str| {
             a.files
                 .iter()

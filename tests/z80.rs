@@ -12,8 +12,7 @@ use zlmc_tests::{random_text_model, repo, scratch, skip, tinychat_dir, zlmc, Rng
 fn build(model: &Model) -> zlmc_backends::z80::Z80Files {
     let mut m = model.clone();
     zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
-    zlmc::driver::build_z80(&m, Path::new("random"))
-        .unwrap_or_else(|e| panic!("{}: {e}", model.name))
+    zlmc_tests::z80_files(&m, "random").unwrap_or_else(|e| panic!("{}: {e}", model.name))
 }
 
 fn random_query(rng: &mut Rng) -> Vec<u8> {
@@ -155,7 +154,7 @@ fn example_asm_snapshot() {
     let rel = "examples/commands/model.yaml";
     let mut m = zlmc::driver::load(&repo().join(rel)).unwrap();
     zlmc::driver::optimize(&mut m, &[], |_, _| {}).unwrap();
-    let z = zlmc::driver::build_z80(&m, Path::new(rel)).unwrap();
+    let z = zlmc_tests::z80_files(&m, rel).unwrap();
     let mut s = insta::Settings::clone_current();
     s.set_snapshot_path(repo().join("tests/snapshots"));
     s.set_prepend_module_to_snapshot(false);

@@ -1,7 +1,7 @@
 //! The assembly backends' view of a model: a chain of layers, each a matmul with
 //! 16- or 32-bit accumulators followed by bias, shift and optional ReLU.
 
-use zlmc_ir::{Elem, Graph, Op};
+use zlmc_ir::{Elem, Graph, NodeId, Op};
 
 /// One layer as the generated code computes it.
 #[derive(Debug, Clone)]
@@ -42,15 +42,30 @@ impl Layer {
     }
 }
 
-/// Split a verified chain graph into layers, or say why it cannot be.
-pub fn layers(graph: &Graph, target: &str) -> Result<Vec<Layer>, String> {
+/// The nodes of a chain graph `input → … → argmax` in order, or why the graph is not one.
+pub fn chain(graph: &Graph) -> Result<Vec<NodeId>, String> {
     let order = graph.topo_order().ok_or("the graph has a cycle")?;
     for (i, &n) in order.iter().enumerate() {
-        let want: &[_] = if i == 0 { &[] } else { &order[i - 1..i] };
-        if graph.operands(n) != want || graph.users(n).len() > 1 {
-            return Err(format!("the {target} backend handles chain graphs only"));
+        let want_operands: &[_] = if i == 0 { &[] } else { &order[i - 1..i] };
+        if graph.operands(n) != want_operands {
+            return Err(format!(
+                "node %{} does not take exactly the previous node as its operand",
+                n.index()
+            ));
+        }
+        let users = graph.users(n);
+        let want_users: &[_] = order.get(i + 1..i + 2).unwrap_or(&[]);
+        if users != want_users {
+            return Err(format!("node %{} has {} users", n.index(), users.len()));
         }
     }
+    Ok(order)
+}
+
+/// Split a verified chain graph into layers, or say why it cannot be.
+pub fn layers(graph: &Graph, target: &str) -> Result<Vec<Layer>, String> {
+    let order =
+        chain(graph).map_err(|e| format!("the {target} backend handles chain graphs only: {e}"))?;
     let mut out: Vec<Layer> = Vec::new();
     let mut current: Option<Layer> = None;
     // How far into bias (1), shift (2), ReLU (3) the current layer has got.

@@ -4,6 +4,8 @@ pub mod avr;
 pub mod c;
 mod error;
 mod layers;
+pub mod sim;
+pub mod target;
 pub mod z80;
 
 pub use error::BackendError;

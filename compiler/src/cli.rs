@@ -4,15 +4,16 @@ use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Parser, Subcommand, ValueEnum};
-use zlmc_backends::avr::Board;
+use zlmc_backends::target::{check_options, lookup, Options, Target, TARGETS};
 use zlmc_ir::interp;
 use zlmc_ir::{Decode, Model};
 
 use crate::diag::{Diagnostic, Result};
 use crate::{driver, import, output};
 
-/// zlmc compiles tiny quantized neural networks to C, AVR and Z80.
+/// zlmc compiles tiny quantized neural networks to C and 8-bit machine code.
 #[derive(Debug, Parser)]
 #[command(name = "zlmc", version, about)]
 struct Cli {
@@ -52,8 +53,8 @@ enum Command {
         /// A `.yaml` spec or a `.zir` file.
         model: PathBuf,
         /// Target to generate code for.
-        #[arg(long, value_enum, default_value = "c")]
-        target: Target,
+        #[arg(long, default_value = "c", value_parser = target_parser(false))]
+        target: String,
         /// What to produce: target code, or the final IR (`.zir`).
         #[arg(long, value_enum, default_value = "code")]
         emit: Emit,
@@ -66,21 +67,21 @@ enum Command {
         /// Skip this pass (repeatable).
         #[arg(long, value_name = "PASS")]
         disable_pass: Vec<String>,
-        /// The Arduino board (`--target avr` only).
-        #[arg(long, value_enum)]
-        board: Option<BoardArg>,
+        /// The board, for targets that have boards.
+        #[arg(long, value_parser = board_parser())]
+        board: Option<String>,
     },
     /// Run a model's generated program on a simulator and report its cost.
     Sim {
         /// A `.yaml` spec or a `.zir` file.
         model: PathBuf,
         /// Target whose program to simulate.
-        #[arg(long, value_enum)]
-        target: SimTarget,
-        /// The Arduino board (`--target avr` only).
-        #[arg(long, value_enum)]
-        board: Option<BoardArg>,
-        /// Answer this one query (for the Z80: as a CP/M command tail).
+        #[arg(long, value_parser = target_parser(true))]
+        target: String,
+        /// The board, for targets that have boards.
+        #[arg(long, value_parser = board_parser())]
+        board: Option<String>,
+        /// Answer this one query (on CP/M: as the command tail).
         #[arg(long, conflicts_with = "batch")]
         prompt: Option<String>,
         /// Read one query per line from stdin, print `query<TAB>reply` per line.
@@ -162,26 +163,19 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct MeasureFlags {
     /// Target to measure sizes and cycles on.
-    #[arg(long, value_enum)]
-    target: Option<Target>,
-    /// The Arduino board (`--target avr` only).
-    #[arg(long, value_enum)]
-    board: Option<BoardArg>,
+    #[arg(long, value_parser = target_parser(false))]
+    target: Option<String>,
+    /// The board, for targets that have boards.
+    #[arg(long, value_parser = board_parser())]
+    board: Option<String>,
 }
 
 impl MeasureFlags {
     fn target(&self) -> Result<Option<crate::measure::MeasureTarget>> {
-        use crate::measure::MeasureTarget as M;
-        match (self.target, self.board) {
+        match (&self.target, &self.board) {
             (None, None) => Ok(None),
-            (None, Some(_)) => Err(Diagnostic::new("--board needs --target avr")),
-            (Some(Target::Avr), Some(b)) => Ok(Some(M::Avr(b.board()))),
-            (Some(Target::Avr), None) => Err(Diagnostic::new(
-                "--target avr needs --board BOARD (one of uno, nano, lilypad, mega2560)",
-            )),
-            (Some(_), Some(_)) => Err(Diagnostic::new("--board only goes with --target avr")),
-            (Some(Target::C), None) => Ok(Some(M::C)),
-            (Some(Target::Z80), None) => Ok(Some(M::Z80)),
+            (None, Some(_)) => Err(Diagnostic::new("--board needs --target")),
+            (Some(t), b) => crate::measure::MeasureTarget::new(t, b.as_deref()).map(Some),
         }
     }
 }
@@ -247,46 +241,24 @@ enum ImportFormat {
     Z80ai,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Target {
-    /// Portable C99 (`NAME.c`, `NAME.h`).
-    C,
-    /// Z80 assembly and a CP/M program (`NAME.asm`, `NAME.COM`).
-    Z80,
-    /// An Arduino sketch (`NAME/NAME.ino`, `NAME_model.S`, `NAME_model.h`); needs `--board`.
-    Avr,
+/// `--target` values: the registry's targets (with `simulated`, those with a simulator).
+fn target_parser(simulated: bool) -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        TARGETS
+            .iter()
+            .filter(|t| !simulated || t.simulator().is_some())
+            .map(|t| PossibleValue::new(t.name()).help(t.about())),
+    )
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum SimTarget {
-    /// The CP/M `.COM` on zlmc's Z80 emulator.
-    Z80,
-    /// The model in an avr-libc firmware on simavr; needs `--board`.
-    Avr,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum BoardArg {
-    /// Arduino Uno (ATmega328P, 16 MHz).
-    Uno,
-    /// Arduino Nano (ATmega328P, 16 MHz).
-    Nano,
-    /// LilyPad Arduino (ATmega328P, 8 MHz).
-    Lilypad,
-    /// Arduino Mega 2560 (ATmega2560, 16 MHz).
-    #[value(name = "mega2560")]
-    Mega2560,
-}
-
-impl BoardArg {
-    fn board(self) -> Board {
-        match self {
-            BoardArg::Uno => Board::Uno,
-            BoardArg::Nano => Board::Nano,
-            BoardArg::Lilypad => Board::Lilypad,
-            BoardArg::Mega2560 => Board::Mega2560,
-        }
-    }
+/// `--board` values: every board of every target in the registry.
+fn board_parser() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        TARGETS
+            .iter()
+            .flat_map(|t| t.boards())
+            .map(|b| PossibleValue::new(b.name).help(b.about)),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -332,25 +304,20 @@ pub fn run(
     }
 }
 
-/// `--board` goes with `--target avr`, which needs it: a usage error otherwise.
+/// `--board` is required by targets with boards and refused by the others: a usage error.
 fn check_board(cli: Cli) -> std::result::Result<Cli, clap::Error> {
     use clap::CommandFactory;
-    let (avr, board) = match &cli.command {
-        Command::Build { target, board, .. } => (*target == Target::Avr, board.is_some()),
-        Command::Sim { target, board, .. } => (*target == SimTarget::Avr, board.is_some()),
-        _ => return Ok(cli),
+    let (Command::Build { target, board, .. } | Command::Sim { target, board, .. }) = &cli.command
+    else {
+        return Ok(cli);
     };
-    let boards = "uno, nano, lilypad, mega2560";
-    match (avr, board) {
-        (true, false) => Err(Cli::command().error(
-            clap::error::ErrorKind::MissingRequiredArgument,
-            format!("--target avr needs --board BOARD (one of {boards})"),
-        )),
-        (false, true) => Err(Cli::command().error(
-            clap::error::ErrorKind::ArgumentConflict,
-            "--board only goes with --target avr",
-        )),
-        _ => Ok(cli),
+    let t = lookup(target).expect("clap checked the target name");
+    let opts = Options {
+        board: board.as_deref(),
+    };
+    match check_options(t, opts) {
+        Ok(()) => Ok(cli),
+        Err(e) => Err(Cli::command().error(clap::error::ErrorKind::InvalidValue, e.message)),
     }
 }
 
@@ -401,30 +368,28 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             board,
         } => build(
             &model,
-            target,
+            lookup(&target).expect("clap checked the target name"),
             emit,
             output.as_deref(),
             &print_after,
             &disable_pass,
-            board.map(BoardArg::board),
+            Options {
+                board: board.as_deref(),
+            },
             out,
         ),
         Command::Sim {
             model,
-            target: SimTarget::Z80,
-            prompt,
-            batch,
-            ..
-        } => crate::simulate::z80(&model, prompt, batch, stdin, out),
-        Command::Sim {
-            model,
-            target: SimTarget::Avr,
+            target,
             board,
             prompt,
             batch,
-        } => crate::simulate::avr(
+        } => crate::simulate::sim(
             &model,
-            board.map(BoardArg::board).expect("checked by check_board"),
+            lookup(&target).expect("clap checked the target name"),
+            Options {
+                board: board.as_deref(),
+            },
             prompt,
             batch,
             stdin,
@@ -516,12 +481,12 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
 #[allow(clippy::too_many_arguments)]
 fn build(
     path: &Path,
-    target: Target,
+    target: &dyn Target,
     emit: Emit,
     output: Option<&Path>,
     print_after: &[String],
     disabled: &[String],
-    board: Option<Board>,
+    opts: Options,
     out: &mut dyn Write,
 ) -> Result<()> {
     if let Some(p) = print_after.iter().find(|p| !crate::passes::exists(p)) {
@@ -541,49 +506,31 @@ fn build(
         }
     })?;
     out.write_all(printed.as_bytes()).map_err(io_err)?;
-    let files: Vec<output::OutFile> = match emit {
+    let (folder, files, summary) = match emit {
         Emit::Zir => {
             let text = driver::zir_text(&model, &prov, "optimized");
             match output {
                 None => return out.write_all(text.as_bytes()).map_err(io_err),
-                Some(_) => vec![(format!("{}.zir", model.name), text.into_bytes())],
+                Some(_) => (
+                    None,
+                    vec![(format!("{}.zir", model.name), text.into_bytes())],
+                    String::new(),
+                ),
             }
         }
-        Emit::Code => match target {
-            Target::C => {
-                let c = zlmc_backends::c::emit(&model, &prov)
-                    .map_err(|e| Diagnostic::in_file(path, format!("cannot generate C: {e}")))?;
-                vec![
-                    (c.header_name, c.header.into_bytes()),
-                    (c.source_name, c.source.into_bytes()),
-                ]
-            }
-            Target::Z80 => {
-                let z = driver::build_z80(&model, path)?;
-                vec![(z.asm_name, z.asm.into_bytes()), (z.com_name, z.com)]
-            }
-            Target::Avr => {
-                let board = board.expect("checked by check_board");
-                let a = driver::build_avr(&model, path, board)?;
-                // The sketch is a folder of its own, named as the Arduino IDE wants.
-                let dir = output.expect("checked above").join(&a.dir_name);
-                let files: Vec<output::OutFile> = a
-                    .files
-                    .into_iter()
-                    .map(|(n, t)| (n, t.into_bytes()))
-                    .collect();
-                output::write_all(&dir, &files)?;
-                for (name, _) in &files {
-                    writeln!(out, "wrote {}", dir.join(name).display()).map_err(io_err)?;
-                }
-                return writeln!(out, "{}", a.report.summary()).map_err(io_err);
-            }
-        },
+        Emit::Code => {
+            let e = driver::emit(target, &model, path, opts)?;
+            (e.folder, e.files, e.plan.summary)
+        }
     };
-    let dir = output.expect("checked above");
-    output::write_all(dir, &files)?;
+    let output = output.expect("checked above");
+    let dir = folder.map_or_else(|| output.to_path_buf(), |f| output.join(f));
+    output::write_all(&dir, &files)?;
     for (name, _) in &files {
         writeln!(out, "wrote {}", dir.join(name).display()).map_err(io_err)?;
+    }
+    if !summary.is_empty() {
+        writeln!(out, "{summary}").map_err(io_err)?;
     }
     Ok(())
 }

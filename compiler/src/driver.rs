@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use zlmc_backends::Provenance;
+use zlmc_backends::target::{Emitted, Options, SimRun, Target, Verified};
+use zlmc_backends::{BackendError, Provenance};
 use zlmc_ir::Model;
 
 use crate::diag::{Diagnostic, Result};
@@ -74,26 +75,42 @@ pub fn zir_text(model: &Model, prov: &Provenance, stage: &str) -> String {
     )
 }
 
-/// The Z80 CP/M program for an optimized model.
-pub fn build_z80(model: &Model, source: &Path) -> Result<zlmc_backends::z80::Z80Files> {
-    zlmc_backends::z80::emit(
-        model,
-        &provenance(source),
-        zlmc_runtime_z80::CHAT_ASM,
-        zlmc_runtime_z80::CLASSIFY_ASM,
-    )
-    .map_err(|e| Diagnostic::in_file(source, format!("cannot generate Z80 code: {e}")))
+/// Generate `target`'s files for an optimized model (verified here, once).
+pub fn emit(target: &dyn Target, model: &Model, source: &Path, opts: Options) -> Result<Emitted> {
+    let prov = provenance(source);
+    Verified::new(model)
+        .and_then(|v| target.emit(v, &prov, opts))
+        .map_err(|e| backend_error(target, source, e))
 }
 
-/// The Arduino sketch folder for an optimized model on `board`.
-pub fn build_avr(
+/// Run an optimized model's program for `target` on its simulator, one run per query.
+pub fn simulate(
+    target: &dyn Target,
     model: &Model,
     source: &Path,
-    board: zlmc_backends::avr::Board,
-) -> Result<zlmc_backends::avr::AvrFiles> {
-    use zlmc_backends::avr::AvrError;
-    zlmc_backends::avr::emit(model, &provenance(source), board).map_err(|e| match e {
-        AvrError::TooBig { message, help } => Diagnostic::in_file(source, message).help(help),
-        e => Diagnostic::in_file(source, format!("cannot generate AVR code: {e}")),
-    })
+    opts: Options,
+    queries: &[Vec<u8>],
+) -> Result<SimRun> {
+    let sim = target
+        .simulator()
+        .ok_or_else(|| Diagnostic::new(format!("--target {} has no simulator", target.name())))?;
+    let prov = provenance(source);
+    Verified::new(model)
+        .and_then(|v| sim.run(v, &prov, opts, queries))
+        .map_err(|e| backend_error(target, source, e))
+}
+
+/// A backend's error as a diagnostic on the model file.
+fn backend_error(target: &dyn Target, source: &Path, e: BackendError) -> Diagnostic {
+    let name = target.name();
+    match e {
+        BackendError::TooBig { message, help } => Diagnostic::in_file(source, message).help(help),
+        BackendError::Unsupported(m) => {
+            Diagnostic::in_file(source, format!("cannot build for --target {name}: {m}"))
+        }
+        BackendError::Internal(m) => Diagnostic::in_file(
+            source,
+            format!("internal error in the {name} backend (a bug in zlmc, please report it): {m}"),
+        ),
+    }
 }

@@ -1,33 +1,70 @@
-//! What a model costs on a target: sizes from the real backend, cycles per
-//! inference measured on the target's simulator. Every target-specific call
-//! of `zlmc eval` and `zlmc compare` is in [`measure`].
+//! What a model costs on a target: sizes from the target's plan, cycles per
+//! inference measured on its simulator. Every target-specific call of
+//! `zlmc eval` and `zlmc compare` is in [`measure`], and it goes through the
+//! target registry (`zlmc_backends::target`).
 
 use std::path::Path;
 
-use zlmc_backends::avr::{AvrError, Board};
+use zlmc_backends::target::{lookup, Options, Target, Verified};
+use zlmc_backends::BackendError;
 use zlmc_ir::Model;
 
 use crate::diag::{Diagnostic, Result};
 use crate::driver;
 
-/// A target to measure on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MeasureTarget {
-    /// Portable C: generated source size, no cycle count (it runs on the host).
-    C,
-    /// The CP/M `.COM` on zlmc's Z80 emulator at 4 MHz (text models).
-    Z80,
-    /// An Arduino board, simulated in simavr.
-    Avr(Board),
+/// A target (and board) to measure on.
+#[derive(Clone, Copy)]
+pub struct MeasureTarget {
+    /// The registry entry.
+    pub target: &'static dyn Target,
+    /// The board, for targets that have boards.
+    pub board: Option<&'static str>,
+}
+
+impl std::fmt::Debug for MeasureTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
 }
 
 impl MeasureTarget {
+    /// The target `name` with `board`, checked as `zlmc build` checks them.
+    pub fn new(name: &str, board: Option<&str>) -> Result<MeasureTarget> {
+        let target =
+            lookup(name).ok_or_else(|| Diagnostic::new(format!("unknown target `{name}`")))?;
+        let board = match board {
+            Some(b) => Some(
+                target
+                    .boards()
+                    .iter()
+                    .find(|x| x.name == b)
+                    .map(|x| x.name)
+                    .unwrap_or(""),
+            ),
+            None => None,
+        };
+        zlmc_backends::target::check_options(target, Options { board: board.filter(|b| !b.is_empty()) })
+            .map_err(|e| Diagnostic::new(e.message))?;
+        Ok(MeasureTarget { target, board })
+    }
+
     /// How tables and reports name it.
     pub fn name(self) -> String {
-        match self {
-            MeasureTarget::C => "c".into(),
-            MeasureTarget::Z80 => "z80".into(),
-            MeasureTarget::Avr(b) => format!("avr {b}"),
+        match self.board {
+            Some(b) => format!("{} {b}", self.target.name()),
+            None => self.target.name().to_string(),
+        }
+    }
+
+    /// The machine's clock in Hz, where zlmc knows it (AVR boards; the Z80 at 4 MHz).
+    fn clock_hz(self) -> Option<f64> {
+        match self.target.name() {
+            "avr" => self
+                .board
+                .and_then(zlmc_backends::avr::Board::from_name)
+                .map(|b| f64::from(b.f_cpu())),
+            "z80" => Some(4_000_000.0),
+            _ => None,
         }
     }
 }
@@ -44,73 +81,30 @@ pub enum Sample {
 /// What a model costs on a target.
 #[derive(Debug, Clone, Default)]
 pub struct Measured {
-    /// Bytes the model takes: flash (AVR: tables + code), `.COM` length (Z80),
-    /// generated source and header (C).
+    /// Bytes of program memory the model takes, from the target's plan (the
+    /// generated files' size where the plan does not say).
     pub flash: usize,
-    /// Bytes of static RAM the model takes (AVR).
+    /// Bytes of static RAM the model takes, where the plan says.
     pub sram: Option<usize>,
-    /// Mean cycles (T-states on the Z80) per inference step over the sample.
+    /// Mean cycles (T-states on the Z80) per inference step over the sample, simulated.
     pub cycles: Option<f64>,
-    /// Milliseconds per inference at the board's clock.
+    /// Milliseconds per inference at the machine's clock.
     pub ms: Option<f64>,
-    /// Whether it fits the board with the Arduino core and sketch (AVR).
+    /// Whether it fits the board (targets with boards).
     pub fits: Option<bool>,
     /// Why it does not fit, or what could not be measured.
     pub note: Option<String>,
 }
 
-/// Measure an optimized `model` (read from `source`) on `target` over `sample`.
-pub fn measure(
-    model: &Model,
-    source: &Path,
-    target: MeasureTarget,
-    sample: &Sample,
-) -> Result<Measured> {
-    match target {
-        MeasureTarget::C => {
-            let c = zlmc_backends::c::emit(model, &driver::provenance(source))
-                .map_err(|e| Diagnostic::in_file(source, format!("cannot generate C: {e}")))?;
-            Ok(Measured {
-                flash: c.source.len() + c.header.len(),
-                ..Measured::default()
-            })
-        }
-        MeasureTarget::Z80 => {
-            if !model.takes_text() {
-                return Err(Diagnostic::in_file(
-                    source,
-                    "the Z80 target runs text models only",
-                ));
-            }
-            let z = driver::build_z80(model, source)?;
-            let Sample::Queries(qs) = sample else {
-                return Err(Diagnostic::new("a text model is timed on queries"));
-            };
-            let mut steps = Vec::new();
-            for q in qs.iter().filter(|q| !q.is_empty()) {
-                let r = crate::simulate::z80_reply(&z.com, z.step_entry, q)?;
-                steps.extend(r.steps);
-            }
-            let cycles = mean(&steps);
-            Ok(Measured {
-                flash: z.com.len(),
-                cycles,
-                ms: cycles.map(|c| c / 4000.0),
-                ..Measured::default()
-            })
-        }
-        MeasureTarget::Avr(board) => measure_avr(model, source, board, sample),
-    }
-}
-
-fn mean(v: &[u64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<u64>() as f64 / v.len() as f64)
-}
-
-fn measure_avr(model: &Model, source: &Path, board: Board, sample: &Sample) -> Result<Measured> {
-    let files = match zlmc_backends::avr::emit(model, &driver::provenance(source), board) {
-        Ok(f) => f,
-        Err(AvrError::TooBig { message, .. }) => {
+/// Measure an optimized `model` (read from `source`) on `t` over `sample`.
+pub fn measure(model: &Model, source: &Path, t: MeasureTarget, sample: &Sample) -> Result<Measured> {
+    let prov = driver::provenance(source);
+    let opts = Options { board: t.board };
+    let v = Verified::new(model).map_err(|e| Diagnostic::in_file(source, e.to_string()))?;
+    let has_boards = !t.target.boards().is_empty();
+    let plan = match t.target.plan(v, &prov, opts) {
+        Ok(p) => p,
+        Err(BackendError::TooBig { message, .. }) => {
             return Ok(Measured {
                 fits: Some(false),
                 note: Some(message),
@@ -120,15 +114,26 @@ fn measure_avr(model: &Model, source: &Path, board: Board, sample: &Sample) -> R
         Err(e) => {
             return Err(Diagnostic::in_file(
                 source,
-                format!("cannot generate AVR code: {e}"),
+                format!("cannot build for --target {}: {e}", t.target.name()),
             ))
         }
     };
-    let r = &files.report;
-    let fits =
-        r.model_flash() + r.sketch_flash <= board.flash() && r.sram + r.sketch_sram <= board.sram();
+    let flash = match plan.flash {
+        Some(f) => f,
+        None => driver::emit(t.target, model, source, opts)?
+            .files
+            .iter()
+            .map(|(_, d)| d.len())
+            .sum(),
+    };
+    let mut m = Measured {
+        flash,
+        sram: plan.ram,
+        fits: has_boards.then_some(true),
+        ..Measured::default()
+    };
     let lines: Vec<Vec<u8>> = match sample {
-        Sample::Queries(q) => q.clone(),
+        Sample::Queries(q) => q.iter().filter(|q| !q.is_empty()).cloned().collect(),
         Sample::Vectors(v) => v
             .iter()
             .map(|x| {
@@ -140,26 +145,18 @@ fn measure_avr(model: &Model, source: &Path, board: Board, sample: &Sample) -> R
             })
             .collect(),
     };
-    let dir = std::env::temp_dir().join(format!(
-        "zlmc-measure-{}-{}",
-        std::process::id(),
-        model.name
-    ));
-    let run = (|| {
-        let fw = crate::simulate::avr_firmware(model, source, board, &dir)?;
-        crate::simulate::avr_run(&fw, &lines)
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    let run = run?;
-    let steps: Vec<u64> = run.steps.iter().flatten().copied().collect();
-    let cycles = mean(&steps);
-    let khz = f64::from(board.f_cpu()) / 1000.0;
-    Ok(Measured {
-        flash: r.model_flash(),
-        sram: Some(r.sram),
-        cycles,
-        ms: cycles.map(|c| c / khz),
-        fits: Some(fits),
-        note: None,
-    })
+    if t.target.simulator().is_some() && !lines.is_empty() {
+        match driver::simulate(t.target, model, source, opts, &lines) {
+            Ok(run) => {
+                let steps: Vec<u64> = run.answers.iter().flat_map(|a| a.steps.clone()).collect();
+                if !steps.is_empty() {
+                    let c = steps.iter().sum::<u64>() as f64 / steps.len() as f64;
+                    m.cycles = Some(c);
+                    m.ms = t.clock_hz().map(|hz| c / hz * 1000.0);
+                }
+            }
+            Err(d) => m.note = Some(format!("not simulated: {}", d.message)),
+        }
+    }
+    Ok(m)
 }

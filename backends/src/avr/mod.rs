@@ -8,8 +8,10 @@ mod board;
 mod code;
 mod kernels;
 mod plan;
+pub mod sim;
 mod stream;
 mod tables;
+pub mod target;
 
 use askama::Template;
 use zlmc_ir::verify::verify_model;

@@ -13,6 +13,7 @@
 mod float_input;
 mod plan;
 mod tables;
+pub mod target;
 
 use askama::Template;
 use zlmc_ir::verify::{verify_model, VerifyError};

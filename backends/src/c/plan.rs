@@ -37,28 +37,7 @@ pub(crate) const MAX_LEN: usize = 65535;
 
 /// Split a verified graph, which must be a chain `input → … → argmax`, into segments.
 pub(crate) fn lower(graph: &Graph) -> Result<Vec<Segment<'_>>, EmitError> {
-    let order = graph
-        .topo_order()
-        .ok_or_else(|| EmitError::NotAChain("the graph has a cycle".into()))?;
-    for (i, &n) in order.iter().enumerate() {
-        let operands = graph.operands(n);
-        let users = graph.users(n);
-        let want_operands: &[_] = if i == 0 { &[] } else { &order[i - 1..i] };
-        if operands != want_operands {
-            return Err(EmitError::NotAChain(format!(
-                "node %{} does not take exactly the previous node as its operand",
-                n.index()
-            )));
-        }
-        let want_users: &[_] = order.get(i + 1..i + 2).unwrap_or(&[]);
-        if users != want_users {
-            return Err(EmitError::NotAChain(format!(
-                "node %{} has {} users",
-                n.index(),
-                users.len()
-            )));
-        }
-    }
+    let order = crate::layers::chain(graph).map_err(EmitError::NotAChain)?;
 
     let mut segments: Vec<Segment> = Vec::new();
     let mut len = 0usize;

@@ -13,6 +13,7 @@ mod model;
 mod parse;
 mod print;
 mod program;
+pub mod target;
 
 pub use asm::{
     assemble, is_identifier, is_reserved, AsmError, AsmErrorKind, Assembled, Data, Item,

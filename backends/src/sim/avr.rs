@@ -487,6 +487,31 @@ fn parse_report(output: Vec<u8>, log: &str, data_end: Option<u16>) -> Result<Avr
     Ok(report)
 }
 
+/// A Makefile for Debian's arduino-mk that builds a generated sketch for
+/// `board`, with `extra` lines before the include; docs/avr.md gives the
+/// Uno's as the recipe for users (a test holds the two equal).
+pub fn arduino_mk_recipe(board: &ArduinoBoard, extra: &str) -> String {
+    let sub = board
+        .board_sub
+        .map(|s| format!("BOARD_SUB = {s}\n"))
+        .unwrap_or_default();
+    format!(
+        "# Builds the Arduino sketch in this folder with Debian's arduino-mk: `make`.\n\
+         ARDUINO_DIR = /usr/share/arduino\n\
+         ARDMK_DIR = /usr/share/arduino\n\
+         AVR_TOOLS_DIR = /usr\n\
+         BOARD_TAG = {tag}\n\
+         {sub}\
+         # Debian's avr-gcc 5.4 defines DECIMAL_DIG for C only; the core's\n\
+         # WString.cpp needs it in C++ too.\n\
+         CXXFLAGS += -DDECIMAL_DIG=__DECIMAL_DIG__\n\
+         {extra}\
+         include {mk}\n",
+        tag = board.board_tag,
+        mk = ARDUINO_MK,
+    )
+}
+
 /// Builds the Arduino sketch in `sketch_dir` (one `.ino`, plus any `.c`,
 /// `.cpp`, `.S` and `.h` files beside it) for `board` (a name in
 /// [`ARDUINO_BOARDS`]) with Debian's arduino-mk, and returns the ELF file.
@@ -545,26 +570,9 @@ pub fn build_sketch(sketch_dir: &Path, board: &str, build_dir: &Path) -> Result<
         })
         .collect();
 
-    let sub = info
-        .board_sub
-        .map(|s| format!("BOARD_SUB = {s}\n"))
-        .unwrap_or_default();
-    let makefile = format!(
-        "# Written by zlmc: builds the sketch in the current folder into this one.\n\
-         ARDUINO_DIR = /usr/share/arduino\n\
-         ARDMK_DIR = /usr/share/arduino\n\
-         AVR_TOOLS_DIR = /usr\n\
-         BOARD_TAG = {tag}\n\
-         {sub}\
-         TARGET = {target}\n\
-         OBJDIR = {objdir}\n\
-         # Debian's avr-gcc 5.4 defines DECIMAL_DIG for C only; the core's\n\
-         # WString.cpp needs it in C++ too.\n\
-         CXXFLAGS += -DDECIMAL_DIG=__DECIMAL_DIG__\n\
-         include {mk}\n",
-        tag = info.board_tag,
-        objdir = build_dir.display(),
-        mk = ARDUINO_MK,
+    let makefile = arduino_mk_recipe(
+        info,
+        &format!("TARGET = {target}\nOBJDIR = {}\n", build_dir.display()),
     );
     let makefile_path = build_dir.join("Makefile");
     // The makefile is a dependency of every object: rewriting it unchanged

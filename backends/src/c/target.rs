@@ -1,0 +1,39 @@
+//! The C target in the registry: `NAME.c` and `NAME.h`, no simulator (the
+//! tests compile and run it with gcc, and under avr-gcc in simavr).
+
+use crate::target::{Emitted, Options, Plan, Target, Verified};
+use crate::{BackendError, Provenance};
+
+/// The `c` target.
+pub struct CTarget;
+
+/// The registry's entry for the C target.
+pub static C_TARGET: CTarget = CTarget;
+
+impl Target for CTarget {
+    fn name(&self) -> &'static str {
+        "c"
+    }
+
+    fn about(&self) -> &'static str {
+        "portable C99 (NAME.c, NAME.h)"
+    }
+
+    fn emit(
+        &self,
+        model: Verified,
+        prov: &Provenance,
+        _: Options,
+    ) -> Result<Emitted, BackendError> {
+        let c = super::emit(model.model(), prov)
+            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        Ok(Emitted {
+            folder: None,
+            files: vec![
+                (c.header_name, c.header.into_bytes()),
+                (c.source_name, c.source.into_bytes()),
+            ],
+            plan: Plan::default(),
+        })
+    }
+}

@@ -1,0 +1,205 @@
+//! The target interface: what a backend declares so that the driver and the
+//! command line can use it without knowing it by name.
+//!
+//! A target is a folder under `backends/src/` with a `target.rs` that
+//! implements [`Target`], plus one line in [`TARGETS`]. The CLI's `--target`
+//! and `--board` values, `zlmc build`, `zlmc sim` and their help text all come
+//! from this registry (see docs/targets.md).
+
+use std::fmt;
+
+use zlmc_ir::Model;
+
+use crate::{BackendError, Provenance};
+
+/// Every target zlmc can build for, in the order `--help` lists them.
+pub static TARGETS: &[&dyn Target] = &[
+    &crate::c::target::C_TARGET,
+    &crate::z80::target::Z80_TARGET,
+    &crate::avr::target::AVR_TARGET,
+];
+
+/// The target called `name`.
+pub fn lookup(name: &str) -> Option<&'static dyn Target> {
+    TARGETS.iter().copied().find(|t| t.name() == name)
+}
+
+/// A machine variant a target builds for (an Arduino board, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoardInfo {
+    /// The name `--board` takes.
+    pub name: &'static str,
+    /// A line for `--help`.
+    pub about: &'static str,
+}
+
+/// A model that passed the IR verifier: the only way a backend sees a model.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified<'a>(&'a Model);
+
+impl<'a> Verified<'a> {
+    /// Verify `model` once, for every backend that will see it.
+    pub fn new(model: &'a Model) -> Result<Self, BackendError> {
+        zlmc_ir::verify::verify_model(model)
+            .map_err(|e| BackendError::Unsupported(format!("the model does not verify: {e}")))?;
+        Ok(Verified(model))
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'a Model {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Verified<'_> {
+    type Target = Model;
+
+    fn deref(&self) -> &Model {
+        self.0
+    }
+}
+
+/// What the user chose for a target beyond its name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options<'a> {
+    /// The board (`--board`), for targets that have boards; checked by [`check_options`].
+    pub board: Option<&'a str>,
+}
+
+/// What a plan found: sizes, whether it fits, what it should cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Bytes of program memory the model takes (code and tables), where it is known.
+    pub flash: Option<usize>,
+    /// Bytes of static RAM the model takes, where it is known.
+    pub ram: Option<usize>,
+    /// Predicted cycles per inference step, where the target predicts them.
+    pub cycles: Option<u64>,
+    /// The plan's report for the user, one fact per line (may be empty).
+    pub summary: String,
+}
+
+/// A generated file: its name (relative to the output folder) and contents.
+pub type OutFile = (String, Vec<u8>);
+
+/// What a target generated.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    /// A folder of its own the files go in, inside the output folder (an Arduino
+    /// sketch must sit in a folder named like its `.ino`); `None`: the output folder.
+    pub folder: Option<String>,
+    /// The files, in the order they are reported.
+    pub files: Vec<OutFile>,
+    /// The plan the files follow.
+    pub plan: Plan,
+}
+
+/// One query's answer from a simulated run, and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// What the program replied, without its line end.
+    pub reply: Vec<u8>,
+    /// Cycles (T-states on the Z80) of each inference step.
+    pub steps: Vec<u64>,
+}
+
+/// What a simulated run of many queries gave.
+#[derive(Debug, Clone, Default)]
+pub struct SimRun {
+    /// One answer per query, in order.
+    pub answers: Vec<Answer>,
+    /// The cost report for the user (several lines).
+    pub summary: String,
+}
+
+/// A code generator, as the driver and the CLI see it.
+pub trait Target: Sync {
+    /// The name `--target` takes.
+    fn name(&self) -> &'static str;
+
+    /// A line for `--help`: the machine and the files written.
+    fn about(&self) -> &'static str;
+
+    /// The boards `--board` takes; empty when the target has none.
+    fn boards(&self) -> &'static [BoardInfo] {
+        &[]
+    }
+
+    /// Plan `model` for the options: sizes, fit, predicted cost, or why it cannot be built.
+    fn plan(
+        &self,
+        model: Verified,
+        prov: &Provenance,
+        opts: Options,
+    ) -> Result<Plan, BackendError> {
+        self.emit(model, prov, opts).map(|e| e.plan)
+    }
+
+    /// Generate the files for `model`.
+    fn emit(
+        &self,
+        model: Verified,
+        prov: &Provenance,
+        opts: Options,
+    ) -> Result<Emitted, BackendError>;
+
+    /// The simulator that runs this target's output, if there is one.
+    fn simulator(&self) -> Option<&'static dyn Simulator> {
+        None
+    }
+}
+
+/// A way to run a target's output the way its machine would.
+pub trait Simulator: Sync {
+    /// Build `model` for the options and answer each query (one line, no line end).
+    fn run(
+        &self,
+        model: Verified,
+        prov: &Provenance,
+        opts: Options,
+        queries: &[Vec<u8>],
+    ) -> Result<SimRun, BackendError>;
+}
+
+/// A usage problem with `--board` for a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionsError {
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The board names of `target`, comma-separated, for messages.
+pub fn board_names(target: &dyn Target) -> String {
+    let names: Vec<&str> = target.boards().iter().map(|b| b.name).collect();
+    names.join(", ")
+}
+
+/// Check `--board` against what `target` takes: required where it has boards, refused elsewhere.
+pub fn check_options(target: &dyn Target, opts: Options) -> Result<(), OptionsError> {
+    let boards = target.boards();
+    let name = target.name();
+    match opts.board {
+        None if !boards.is_empty() => Err(OptionsError {
+            message: format!(
+                "--target {name} needs --board BOARD (one of {})",
+                board_names(target)
+            ),
+        }),
+        Some(b) if boards.is_empty() => Err(OptionsError {
+            message: format!("--board {b}: --target {name} has no boards"),
+        }),
+        Some(b) if !boards.iter().any(|x| x.name == b) => Err(OptionsError {
+            message: format!(
+                "unknown board `{b}` for --target {name} (boards: {})",
+                board_names(target)
+            ),
+        }),
+        _ => Ok(()),
+    }
+}

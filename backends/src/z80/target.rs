@@ -1,0 +1,197 @@
+//! The Z80 target in the registry: a CP/M 2.2 program (`NAME.asm`,
+//! `NAME.COM`), simulated on zlmc's CP/M machine (`crate::sim::z80`).
+
+use crate::sim::z80::{run_cpm, CpmRun, Exit};
+use crate::target::{Answer, Emitted, Options, Plan, SimRun, Simulator, Target, Verified};
+use crate::{BackendError, Provenance};
+
+/// The `z80` target.
+pub struct Z80Target;
+
+/// The registry's entry for the Z80 target.
+pub static Z80_TARGET: Z80Target = Z80Target;
+
+/// Longest query a CP/M command tail holds.
+pub const MAX_QUERY: usize = 127;
+
+/// Build the CP/M program for a verified model.
+pub fn build(model: Verified, prov: &Provenance) -> Result<super::Z80Files, BackendError> {
+    super::emit(
+        model.model(),
+        prov,
+        zlmc_runtime_z80::CHAT_ASM,
+        zlmc_runtime_z80::CLASSIFY_ASM,
+    )
+    .map_err(|e| BackendError::Unsupported(e.to_string()))
+}
+
+impl Target for Z80Target {
+    fn name(&self) -> &'static str {
+        "z80"
+    }
+
+    fn about(&self) -> &'static str {
+        "Z80 assembly and a CP/M 2.2 program (NAME.asm, NAME.COM)"
+    }
+
+    fn emit(
+        &self,
+        model: Verified,
+        prov: &Provenance,
+        _: Options,
+    ) -> Result<Emitted, BackendError> {
+        let z = build(model, prov)?;
+        let plan = Plan {
+            flash: Some(z.com.len()),
+            ram: None,
+            cycles: None,
+            summary: format!(
+                "z80: {} is {} bytes; buffers from 0x{:04x}",
+                z.com_name,
+                z.com.len(),
+                z.buffers_start
+            ),
+        };
+        Ok(Emitted {
+            folder: None,
+            files: vec![(z.asm_name, z.asm.into_bytes()), (z.com_name, z.com)],
+            plan,
+        })
+    }
+
+    fn simulator(&self) -> Option<&'static dyn Simulator> {
+        Some(&Z80_TARGET)
+    }
+}
+
+impl Simulator for Z80Target {
+    fn run(
+        &self,
+        model: Verified,
+        prov: &Provenance,
+        _: Options,
+        queries: &[Vec<u8>],
+    ) -> Result<SimRun, BackendError> {
+        let z = build(model, prov)?;
+        let mut stats = Stats::default();
+        let mut answers = Vec::new();
+        for q in queries {
+            let r = z80_reply(&z.com, z.step_entry, q)?;
+            stats.add(q, &r);
+            answers.push(Answer {
+                reply: r.reply,
+                steps: r.steps,
+            });
+        }
+        Ok(SimRun {
+            answers,
+            summary: stats.summary(z.com.len(), z.buffers_start),
+        })
+    }
+}
+
+/// One query's run on the Z80.
+#[derive(Debug, Clone)]
+pub struct Z80Reply {
+    /// What the program printed: the reply.
+    pub reply: Vec<u8>,
+    /// T-states of each inference step.
+    pub steps: Vec<u64>,
+    /// T-states of the whole run, front-end included.
+    pub total: u64,
+    /// Highest address the program wrote (stack pushes included).
+    pub highest_write: u16,
+}
+
+/// Run `com` once with `query` as its command tail.
+pub fn z80_reply(com: &[u8], step_entry: u16, query: &[u8]) -> Result<Z80Reply, BackendError> {
+    if query.is_empty() {
+        return Err(BackendError::unsupported(
+            "an empty query cannot be passed as a CP/M command tail (the program would start its chat loop)",
+        ));
+    }
+    if query.len() > MAX_QUERY {
+        return Err(BackendError::Unsupported(format!(
+            "query of {} bytes: a CP/M command tail holds at most {MAX_QUERY}",
+            query.len()
+        )));
+    }
+    let r = run_cpm(&CpmRun {
+        program: com,
+        command_tail: query,
+        console_input: b"",
+        step_entry: Some(step_entry),
+        max_tstates: 20_000_000_000,
+    })
+    .map_err(|e| BackendError::Internal(format!("cannot run the program: {e}")))?;
+    if !matches!(r.exit, Exit::WarmBoot) {
+        return Err(BackendError::Internal(format!(
+            "the program did not return to CP/M ({:?}) for query {:?}",
+            r.exit,
+            String::from_utf8_lossy(query)
+        )));
+    }
+    if r.console_calls_with_interrupts_disabled > 0 {
+        return Err(BackendError::internal(
+            "the program called the console with interrupts disabled",
+        ));
+    }
+    Ok(Z80Reply {
+        reply: r.output,
+        steps: r.step_tstates,
+        total: r.total_tstates,
+        highest_write: r.highest_write,
+    })
+}
+
+/// Cost figures over a run of queries.
+#[derive(Debug, Default)]
+pub struct Stats {
+    steps: u64,
+    tstates: u64,
+    max_step: u64,
+    worst: (f64, String),
+    total: u64,
+    highest_write: u16,
+}
+
+impl Stats {
+    /// Count one query's run.
+    pub fn add(&mut self, query: &[u8], r: &Z80Reply) {
+        let sum: u64 = r.steps.iter().sum();
+        self.steps += r.steps.len() as u64;
+        self.tstates += sum;
+        self.total += r.total;
+        self.max_step = self
+            .max_step
+            .max(r.steps.iter().copied().max().unwrap_or(0));
+        let avg = sum as f64 / r.steps.len().max(1) as f64;
+        if avg > self.worst.0 {
+            self.worst = (avg, String::from_utf8_lossy(query).into_owned());
+        }
+        self.highest_write = self.highest_write.max(r.highest_write);
+    }
+
+    /// Average T-states per inference step.
+    pub fn average(&self) -> f64 {
+        self.tstates as f64 / self.steps.max(1) as f64
+    }
+
+    /// A report: steps, T-states per step (average, max, worst query), sizes.
+    pub fn summary(&self, com_len: usize, buffers: u16) -> String {
+        format!(
+            "z80: {} steps; T-states per inference step: average {:.0} ({:.1} ms at 4 MHz), max {}; \
+             worst query {:?} at {:.0} per step; whole runs incl. front-end: {:.0} per step; \
+             .COM {} bytes; buffers from 0x{buffers:04x}; highest write 0x{:04x}",
+            self.steps,
+            self.average(),
+            self.average() / 4000.0,
+            self.max_step,
+            self.worst.1,
+            self.worst.0,
+            self.total as f64 / self.steps.max(1) as f64,
+            com_len,
+            self.highest_write
+        )
+    }
+}
