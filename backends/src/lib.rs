@@ -2,6 +2,7 @@
 
 pub mod avr;
 pub mod c;
+pub mod columns;
 mod error;
 mod layers;
 pub mod sim;

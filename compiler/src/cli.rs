@@ -36,6 +36,11 @@ enum Command {
         /// Model name (default: the weights file's folder name).
         #[arg(long)]
         name: Option<String>,
+        /// `onnx` only: calibration data; without it a float spec is written.
+        #[arg(long, value_name = "DATA")]
+        calibrate: Option<PathBuf>,
+        #[command(flatten)]
+        quant: QuantFlags,
     },
     /// Run a model on the host with the reference interpreter.
     Run {
@@ -239,6 +244,8 @@ enum RangeArg {
 enum ImportFormat {
     /// A `model.npz` written by z80ai's exporter.
     Z80ai,
+    /// A float MLP in ONNX (PyTorch, Keras via tf2onnx, scikit-learn via skl2onnx).
+    Onnx,
 }
 
 /// `--target` values: the registry's targets (with `simulated`, those with a simulator).
@@ -342,10 +349,30 @@ fn io_err(e: std::io::Error) -> Diagnostic {
 fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<()> {
     match cmd {
         Command::Import {
+            format: ImportFormat::Onnx,
+            model,
+            output,
+            name,
+            calibrate,
+            quant,
+        } => crate::quant::import_float(
+            crate::onnx::load(&model)?,
+            calibrate.as_deref(),
+            quant.options(),
+            name.as_deref(),
+            &crate::quant::WriteArgs {
+                dir: &output,
+                force: quant.force,
+                source: &model,
+            },
+            out,
+        ),
+        Command::Import {
             format: ImportFormat::Z80ai,
             model,
             output,
             name,
+            ..
         } => {
             import::import_z80ai(&model, &output, name.as_deref())?;
             writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)

@@ -10,6 +10,7 @@ pub mod float_model;
 pub mod frontend;
 pub mod import;
 pub mod measure;
+pub mod onnx;
 pub mod output;
 pub mod passes;
 pub mod quant;

@@ -8,11 +8,15 @@
 //! first gap counts from row 0, so a row that takes the value twice (a weight
 //! of ±2) is a gap of 0.
 //!
+//! The coding itself is shared with the Z80 backend (`crate::columns`).
+//!
 //! - [`Format::PlusMinus`] (weights −2..=2): the rows that add x, then the
 //!   rows that subtract it, |w| entries per weight; the second list starts in
 //!   the nibble after the first one's end.
 //! - [`Format::Grouped`] (any weights): per distinct weight v a byte v and the
 //!   rows that add x·v, byte-aligned; a 0 byte ends the column.
+
+use crate::columns::{gap_nibbles, pack_nibbles, unit_lists, Escape};
 
 /// How a layer's columns are coded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,40 +64,18 @@ pub fn format_for(max_abs: u8) -> Format {
 
 /// Gap nibbles of ascending (possibly repeated) rows, ended by [`END`].
 fn gaps(rows: &[usize], out: &mut Vec<u8>) {
-    let mut at = 0;
-    for &r in rows {
-        let mut gap = r - at;
-        while gap >= SKIP as usize {
-            out.push(SKIP);
-            gap -= SKIP as usize;
-        }
-        out.push(gap as u8);
-        at = r;
-    }
-    out.push(END);
-}
-
-/// Nibbles packed two to a byte, high first; an odd count is padded with 0.
-fn pack(nibbles: &[u8]) -> Vec<u8> {
-    nibbles
-        .chunks(2)
-        .map(|c| c[0] << 4 | c.get(1).copied().unwrap_or(0))
-        .collect()
+    gap_nibbles(rows, Escape::AVR, out);
 }
 
 /// The body (after the length) of one column.
 fn column(col: &[(usize, i8)], format: Format) -> Vec<u8> {
     match format {
         Format::PlusMinus => {
-            let (mut plus, mut minus) = (Vec::new(), Vec::new());
-            for &(r, w) in col {
-                let list = if w > 0 { &mut plus } else { &mut minus };
-                list.extend(std::iter::repeat_n(r, w.unsigned_abs() as usize));
-            }
+            let (plus, minus) = unit_lists(col);
             let mut n = Vec::new();
             gaps(&plus, &mut n);
             gaps(&minus, &mut n);
-            pack(&n)
+            pack_nibbles(&n)
         }
         Format::Grouped => {
             let mut values: Vec<i8> = col.iter().map(|e| e.1).collect();
@@ -105,7 +87,7 @@ fn column(col: &[(usize, i8)], format: Format) -> Vec<u8> {
                 let mut n = Vec::new();
                 gaps(&rows, &mut n);
                 out.push(v as u8);
-                out.extend(pack(&n));
+                out.extend(pack_nibbles(&n));
             }
             out.push(0);
             out

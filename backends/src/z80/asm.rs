@@ -6,6 +6,7 @@
 
 use super::expr::{EvalError, Expr, Symbols};
 use super::isa::{EncodeError, Inst};
+use super::mnemonics;
 use std::collections::HashSet;
 
 /// One line of a program.
@@ -142,20 +143,13 @@ pub enum AsmErrorKind {
     Empty(&'static str),
 }
 
-/// Words neither symbol may be named after: z80asm or pasmo treat them specially
-/// (checked case-insensitively, as both assemblers do for keywords).
+/// Words besides the mnemonics no symbol may be named after: z80asm or pasmo treat
+/// them specially (checked case-insensitively, as both assemblers do for keywords).
 #[rustfmt::skip]
 const RESERVED: &[&str] = &[
     // registers and conditions
     "a", "b", "c", "d", "e", "h", "l", "i", "r", "f", "af", "bc", "de", "hl", "sp", "ix", "iy",
     "ixh", "ixl", "iyh", "iyl", "nz", "z", "nc", "po", "pe", "p", "m",
-    // mnemonics
-    "adc", "add", "and", "bit", "call", "ccf", "cp", "cpd", "cpdr", "cpi", "cpir", "cpl", "daa",
-    "dec", "di", "djnz", "ei", "ex", "exx", "halt", "im", "in", "inc", "ind", "indr", "ini",
-    "inir", "jp", "jr", "ld", "ldd", "lddr", "ldi", "ldir", "neg", "nop", "or", "otdr", "otir",
-    "out", "outd", "outi", "pop", "push", "res", "ret", "reti", "retn", "rl", "rla", "rlc",
-    "rlca", "rld", "rr", "rra", "rrc", "rrca", "rrd", "rst", "sbc", "scf", "set", "sla", "sll",
-    "sli", "sra", "srl", "sub", "xor",
     // directives
     "org", "equ", "defl", "db", "defb", "defm", "dm", "dw", "defw", "ds", "defs", "end", "if",
     "else", "endif", "include", "incbin", "public", "local", "proc", "endp", "macro", "endm",
@@ -168,7 +162,7 @@ const RESERVED: &[&str] = &[
 /// Whether `name` is reserved by z80asm or pasmo (any case).
 pub fn is_reserved(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    RESERVED.contains(&lower.as_str())
+    RESERVED.contains(&lower.as_str()) || mnemonics::ALL.contains(&lower.as_str())
 }
 
 /// Whether `name` has the shape of a symbol both assemblers take.

@@ -176,3 +176,15 @@ impl From<&str> for Expr {
         Expr::Sym(s.to_string())
     }
 }
+
+impl From<String> for Expr {
+    fn from(s: String) -> Expr {
+        Expr::Sym(s)
+    }
+}
+
+impl From<&String> for Expr {
+    fn from(s: &String) -> Expr {
+        Expr::Sym(s.clone())
+    }
+}

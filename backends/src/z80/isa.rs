@@ -5,6 +5,7 @@
 //! build `ld (hl),(ix+1)`; values that need symbols are [`Expr`]s checked at encoding.
 
 use super::expr::{EvalError, Expr, Symbols};
+use super::mnemonics::*;
 use std::fmt;
 
 /// An 8-bit register.
@@ -649,7 +650,7 @@ impl AluOp {
 
     /// The mnemonic.
     pub fn name(self) -> &'static str {
-        ["add", "adc", "sub", "sbc", "and", "xor", "or", "cp"][self.code() as usize]
+        [ADD, ADC, SUB, SBC, AND, XOR, OR, CP][self.code() as usize]
     }
 
     /// Whether the printed form names A (`add a,b`) or not (`sub b`), the form both
@@ -686,7 +687,7 @@ impl RotOp {
 
     /// The mnemonic.
     pub fn name(self) -> &'static str {
-        ["rlc", "rrc", "rl", "rr", "sla", "sra", "", "srl"][self.code() as usize]
+        [RLC, RRC, RL, RR, SLA, SRA, "", SRL][self.code() as usize]
     }
 }
 
@@ -701,6 +702,86 @@ impl From<Reg8> for Src8 {
         Src8::R(r)
     }
 }
+
+impl Inst {
+    /// Every instruction without operands.
+    pub const BARE: [Inst; 26] = [
+        Inst::Exx,
+        Inst::Daa,
+        Inst::Cpl,
+        Inst::Neg,
+        Inst::Ccf,
+        Inst::Scf,
+        Inst::Rlca,
+        Inst::Rrca,
+        Inst::Rla,
+        Inst::Rra,
+        Inst::Rld,
+        Inst::Rrd,
+        Inst::Reti,
+        Inst::Retn,
+        Inst::Ldi,
+        Inst::Ldir,
+        Inst::Ldd,
+        Inst::Lddr,
+        Inst::Cpi,
+        Inst::Cpir,
+        Inst::Cpd,
+        Inst::Cpdr,
+        Inst::Nop,
+        Inst::Halt,
+        Inst::Di,
+        Inst::Ei,
+    ];
+
+    /// The mnemonic of an instruction without operands, which is all it prints as.
+    pub fn bare_mnemonic(&self) -> Option<&'static str> {
+        Some(match self {
+            Inst::Exx => EXX,
+            Inst::Daa => DAA,
+            Inst::Cpl => CPL,
+            Inst::Neg => NEG,
+            Inst::Ccf => CCF,
+            Inst::Scf => SCF,
+            Inst::Rlca => RLCA,
+            Inst::Rrca => RRCA,
+            Inst::Rla => RLA,
+            Inst::Rra => RRA,
+            Inst::Rld => RLD,
+            Inst::Rrd => RRD,
+            Inst::Reti => RETI,
+            Inst::Retn => RETN,
+            Inst::Ldi => LDI,
+            Inst::Ldir => LDIR,
+            Inst::Ldd => LDD,
+            Inst::Lddr => LDDR,
+            Inst::Cpi => CPI,
+            Inst::Cpir => CPIR,
+            Inst::Cpd => CPD,
+            Inst::Cpdr => CPDR,
+            Inst::Nop => NOP,
+            Inst::Halt => HALT,
+            Inst::Di => DI,
+            Inst::Ei => EI,
+            _ => return None,
+        })
+    }
+}
+
+/// An immediate 8-bit source from anything that makes an [`Expr`].
+macro_rules! immediate_from {
+    ($($t:ty),*) => {
+        $(
+            impl From<$t> for Src8 {
+                fn from(n: $t) -> Src8 {
+                    Src8::N(Expr::from(n))
+                }
+            }
+        )*
+    };
+}
+
+immediate_from!(i32, u8, Expr);
 
 impl From<Idx> for Loc8 {
     fn from(i: Idx) -> Loc8 {

@@ -14,18 +14,11 @@ use super::isa::{
     AluOp, BcDe, Cond, HlIx, Idx, Index, Inst, JrCond, Loc8, Mem8, Pair, Reg16, Reg8, RotOp, Src8,
     StackReg,
 };
+use super::mnemonics::*;
 
-/// A syntax error at a 1-based line and column (columns count characters).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{line}:{col}: {message}")]
-pub struct ParseError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column of the offending token.
-    pub col: usize,
-    /// What is wrong.
-    pub message: String,
-}
+/// A syntax error at a 1-based line and column (columns count characters): the
+/// same error `.zir` texts give.
+pub use zlmc_ir::text::ParseError;
 
 /// Parses a whole program.
 pub fn parse(text: &str) -> Result<Vec<Item>, ParseError> {
@@ -647,35 +640,10 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
     let ops = split_operands(toks)?;
     let bad = |c: usize| -> Res<Item> { fail(c, format!("invalid operands for `{m}`")) };
     let first_col = ops.first().map_or(col, |o| o.0);
-    let simple = match m {
-        "exx" => Some(Inst::Exx),
-        "daa" => Some(Inst::Daa),
-        "cpl" => Some(Inst::Cpl),
-        "neg" => Some(Inst::Neg),
-        "ccf" => Some(Inst::Ccf),
-        "scf" => Some(Inst::Scf),
-        "rlca" => Some(Inst::Rlca),
-        "rrca" => Some(Inst::Rrca),
-        "rla" => Some(Inst::Rla),
-        "rra" => Some(Inst::Rra),
-        "rld" => Some(Inst::Rld),
-        "rrd" => Some(Inst::Rrd),
-        "reti" => Some(Inst::Reti),
-        "retn" => Some(Inst::Retn),
-        "ldi" => Some(Inst::Ldi),
-        "ldir" => Some(Inst::Ldir),
-        "ldd" => Some(Inst::Ldd),
-        "lddr" => Some(Inst::Lddr),
-        "cpi" => Some(Inst::Cpi),
-        "cpir" => Some(Inst::Cpir),
-        "cpd" => Some(Inst::Cpd),
-        "cpdr" => Some(Inst::Cpdr),
-        "nop" => Some(Inst::Nop),
-        "halt" => Some(Inst::Halt),
-        "di" => Some(Inst::Di),
-        "ei" => Some(Inst::Ei),
-        _ => None,
-    };
+    let simple = Inst::BARE
+        .iter()
+        .find(|i| i.bare_mnemonic() == Some(m))
+        .cloned();
     if let Some(i) = simple {
         want(&ops, 0, col, m)?;
         return Ok(Item::Inst(i));
@@ -725,7 +693,7 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
             let fill = if vals.len() == 2 { vals.pop() } else { None };
             return Ok(Item::Ds(vals.remove(0), fill));
         }
-        "ld" => {
+        LD => {
             let o = want(&ops, 2, col, m)?;
             let (d, s) = (&o[0].1, &o[1].1);
             let pointer = |o: &Opd| match o {
@@ -770,19 +738,19 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 return bad(first_col);
             }
         }
-        "push" | "pop" => {
+        PUSH | POP => {
             let o = want(&ops, 1, col, m)?;
             let r = match &o[0].1 {
                 Opd::Reg(r) => StackReg::ALL.into_iter().find(|x| x.name() == r),
                 _ => None,
             };
             match (r, m) {
-                (Some(r), "push") => Inst::Push(r),
+                (Some(r), PUSH) => Inst::Push(r),
                 (Some(r), _) => Inst::Pop(r),
                 (None, _) => return bad(o[0].0),
             }
         }
-        "ex" => {
+        EX => {
             let o = want(&ops, 2, col, m)?;
             match (&o[0].1, &o[1].1) {
                 (Opd::Reg(a), Opd::Reg(b)) if a == "de" && b == "hl" => Inst::ExDeHl,
@@ -794,12 +762,12 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 _ => return bad(first_col),
             }
         }
-        "add" | "adc" | "sbc" => {
+        ADD | ADC | SBC => {
             let o = want(&ops, 2, col, m)?;
             let (d, s) = (&o[0].1, &o[1].1);
             let op = match m {
-                "add" => AluOp::Add,
-                "adc" => AluOp::Adc,
+                ADD => AluOp::Add,
+                ADC => AluOp::Adc,
                 _ => AluOp::Sbc,
             };
             if is_reg(d, "a") {
@@ -833,7 +801,7 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 return bad(o[0].0);
             }
         }
-        "sub" | "and" | "xor" | "or" | "cp" => {
+        SUB | AND | XOR | OR | CP => {
             let op = AluOp::ALL
                 .into_iter()
                 .find(|x| x.name() == m)
@@ -850,9 +818,9 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 None => return bad(o[0].0),
             }
         }
-        "inc" | "dec" => {
+        INC | DEC => {
             let o = want(&ops, 1, col, m)?;
-            let inc = m == "inc";
+            let inc = m == INC;
             if let Some(r) = reg16(&o[0].1) {
                 if inc {
                     Inst::Inc16(r)
@@ -869,7 +837,7 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 return bad(o[0].0);
             }
         }
-        "rlc" | "rrc" | "rl" | "rr" | "sla" | "sra" | "srl" => {
+        RLC | RRC | RL | RR | SLA | SRA | SRL => {
             let op = RotOp::ALL
                 .into_iter()
                 .find(|x| x.name() == m)
@@ -880,20 +848,20 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 None => return bad(o[0].0),
             }
         }
-        "bit" | "set" | "res" => {
+        BIT | SET | RES => {
             let o = want(&ops, 2, col, m)?;
             let b = constant(&o[0], |v| (0..=7).contains(&v), "bit number")?;
             let Some(l) = loc8(&o[1].1) else {
                 return bad(o[1].0);
             };
             match m {
-                "bit" => Inst::Bit(b, l),
-                "set" => Inst::Set(b, l),
+                BIT => Inst::Bit(b, l),
+                SET => Inst::Set(b, l),
                 _ => Inst::Res(b, l),
             }
         }
-        "jp" | "call" => {
-            let jp = m == "jp";
+        JP | CALL => {
+            let jp = m == JP;
             match ops.len() {
                 1 => {
                     let o = want(&ops, 1, col, m)?;
@@ -923,7 +891,7 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 }
             }
         }
-        "jr" => match ops.len() {
+        JR => match ops.len() {
             1 => {
                 let o = want(&ops, 1, col, m)?;
                 match imm(&o[0].1) {
@@ -946,8 +914,8 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 }
             }
         },
-        "djnz" => Inst::Djnz(one_expr(&ops, col, m)?),
-        "ret" => match ops.len() {
+        DJNZ => Inst::Djnz(one_expr(&ops, col, m)?),
+        RET => match ops.len() {
             0 => Inst::Ret,
             _ => {
                 let o = want(&ops, 1, col, m)?;
@@ -957,7 +925,7 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 }
             }
         },
-        "rst" => {
+        RST => {
             let o = want(&ops, 1, col, m)?;
             Inst::Rst(constant(
                 &o[0],
@@ -965,11 +933,11 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 "rst vector",
             )?)
         }
-        "im" => {
+        IM => {
             let o = want(&ops, 1, col, m)?;
             Inst::Im(constant(&o[0], |v| (0..=2).contains(&v), "interrupt mode")?)
         }
-        "in" => {
+        IN => {
             let o = want(&ops, 2, col, m)?;
             match (&o[0].1, &o[1].1) {
                 (d, Opd::Mem(n)) if is_reg(d, "a") => Inst::InA(n.clone()),
@@ -980,7 +948,7 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
                 _ => return bad(first_col),
             }
         }
-        "out" => {
+        OUT => {
             let o = want(&ops, 2, col, m)?;
             match (&o[0].1, &o[1].1) {
                 (Opd::Mem(n), s) if is_reg(s, "a") => Inst::OutA(n.clone()),

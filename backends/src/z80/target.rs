@@ -22,7 +22,6 @@ pub fn build(model: Verified, prov: &Provenance) -> Result<super::Z80Files, Back
         zlmc_runtime_z80::CHAT_ASM,
         zlmc_runtime_z80::CLASSIFY_ASM,
     )
-    .map_err(|e| BackendError::Unsupported(e.to_string()))
 }
 
 impl Target for Z80Target {

@@ -1,0 +1,242 @@
+//! `model_init`: once, before the first step, the accumulators get their
+//! biases and the packed column records are unpacked in place, their address
+//! tables built (see [`init_routine`]).
+
+use super::build::Builder;
+use super::expr::Expr;
+use super::isa::Reg8::{A, B, C, D, E, H, L};
+use super::isa::{AluOp, BcDe, Cond, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
+use super::plan::{Memory, Split};
+use super::records::{record_parts, Blob};
+use super::seq::{split_copy_loop, swap_nibbles};
+use crate::layers::Layer;
+
+/// First step only: accumulators get their biases, and the record address tables are built.
+pub fn init_routine(
+    b: &mut Builder,
+    layers: &[Layer],
+    mem: &Memory,
+    split: Option<&Split>,
+    blob: &Blob,
+) {
+    b.comment(
+        "---- model_init: biases into the accumulators, records unpacked, their tables built ----",
+    );
+    b.label("model_init");
+    // Once only: the packed records are gone after the first call.
+    b.ld_a_mem("ms_ready");
+    b.alu(AluOp::Or, A);
+    b.ret_cc(Cond::NZ);
+    for (k, l) in layers.iter().enumerate() {
+        b.ld16(Reg16::HL, format!("l{k}_bias"));
+        b.ld16(Reg16::DE, mem.acc[k]);
+        b.ld(B, l.rows() as i32);
+        b.call("mi_bias");
+        if let (0, Some(sp)) = (k, split) {
+            b.ld16(Reg16::HL, "l0_qrecs");
+            b.ld16(Reg16::DE, mem.recs[0] + sp.query.start as u16);
+            b.ld(B, (sp.query.len() % 256) as i32);
+            b.call("mi_qrecs");
+        }
+    }
+    unpack(b, layers, mem, split, blob);
+    b.ld(A, 1);
+    b.ld_mem_a("ms_ready");
+    if split.is_some() {
+        b.ld_mem_a(mem.vars.new_query);
+    }
+    b.ret();
+    unpack_routines(b);
+    // hl: words (biases, record addresses), de: low-byte page, b: how many.
+    split_copy_loop(b, "mi_bias", Reg16::HL);
+    b.ret();
+    if split.is_some() {
+        // hl: first nibble record, de: table slot, b: columns; a record is
+        // 2 + ceil(p/2) + ceil(m/2) bytes.
+        b.label("mi_qrecs");
+        b.ld(A, L);
+        b.ld_ptr_a(BcDe::DE);
+        b.inc(D);
+        b.ld(A, H);
+        b.ld_ptr_a(BcDe::DE);
+        b.dec(D);
+        b.inc(E);
+        b.push(StackReg::BC);
+        b.ld(A, Src8::Hl);
+        b.inc16(Reg16::HL);
+        b.alu(AluOp::Add, 1);
+        b.i(Inst::Rra);
+        b.ld(C, A);
+        b.ld(A, Src8::Hl);
+        b.inc16(Reg16::HL);
+        b.alu(AluOp::Add, 1);
+        b.i(Inst::Rra);
+        b.alu(AluOp::Add, C);
+        b.ld(C, A);
+        b.ld(B, 0);
+        b.rot(RotOp::Rl, B);
+        b.add_hl(Pair::BC);
+        b.pop(StackReg::BC);
+        b.djnz("mi_qrecs");
+        b.ret();
+    }
+    b.label("ms_ready");
+    b.db([0u8]);
+}
+
+/// `model_init`'s last part: move the packed records up by the slack and
+/// unpack them from `zblob` on, filling the record address tables.
+fn unpack(b: &mut Builder, layers: &[Layer], mem: &Memory, split: Option<&Split>, blob: &Blob) {
+    b.equ("zblob_len", blob.bytes.len() as i32);
+    b.equ("zblob_slack", blob.slack as i32);
+    let zblob = || Expr::sym("zblob");
+    b.ld16(Reg16::HL, zblob().plus("zblob_len".into()).minus(1.into()));
+    b.ld16(
+        Reg16::DE,
+        zblob()
+            .plus("zblob_slack".into())
+            .plus("zblob_len".into())
+            .minus(1.into()),
+    );
+    b.ld16(Reg16::BC, "zblob_len");
+    b.i(Inst::Lddr);
+    b.ld16(Reg16::HL, zblob().plus("zblob_slack".into()));
+    b.ld16(Reg16::DE, "zblob");
+    for (k, (first, cols)) in record_parts(layers, split).iter().enumerate() {
+        b.i(Inst::Exx);
+        b.ld16(Reg16::HL, mem.recs[k] + *first as u16);
+        b.i(Inst::Exx);
+        b.ld(A, (cols.len() % 256) as i32);
+        b.ld_mem_a("ex_cols");
+        b.call("ex_part");
+    }
+}
+
+/// One gap nibble (in a's low half) to the next row, c = the row so far,
+/// written at de; 15 jumps to `esc`.
+fn gap_row(b: &mut Builder, esc: &str) {
+    b.alu(AluOp::And, 15);
+    b.alu(AluOp::Cp, 15);
+    b.jr_cc(JrCond::Z, esc);
+    b.alu(AluOp::Add, C);
+    b.ld(C, A);
+    b.ld_ptr_a(BcDe::DE);
+    b.inc16(Reg16::DE);
+}
+
+/// The subroutines `unpack` calls.
+fn unpack_routines(b: &mut Builder) {
+    // hl: packed, de: unpacked, hl': address table slot, (ex_cols): columns.
+    b.label("ex_part");
+    b.ld(A, E);
+    b.i(Inst::Exx);
+    b.st(Mem8::Hl, A);
+    b.inc(H);
+    b.i(Inst::Exx);
+    b.ld(A, D);
+    b.i(Inst::Exx);
+    b.st(Mem8::Hl, A);
+    b.dec(H);
+    b.inc(L);
+    b.i(Inst::Exx);
+    b.ld(C, Src8::Hl);
+    b.inc16(Reg16::HL);
+    b.ld(B, Src8::Hl);
+    b.inc16(Reg16::HL);
+    b.push(StackReg::BC);
+    b.ld(A, C);
+    b.call("ex_turns");
+    b.ld(A, B);
+    b.call("ex_turns");
+    b.ld(A, C);
+    b.ld16(Reg16::BC, "ex_plus");
+    b.call("ex_entry");
+    b.pop(StackReg::BC);
+    b.push(StackReg::BC);
+    b.ld(A, C);
+    b.call("ex_list");
+    b.pop(StackReg::BC);
+    b.ld(A, B);
+    b.push(StackReg::AF);
+    b.ld16(Reg16::BC, "ex_minus");
+    b.call("ex_entry");
+    b.pop(StackReg::AF);
+    b.call("ex_list");
+    b.ld_a_mem("ex_cols");
+    b.dec(A);
+    b.ld_mem_a("ex_cols");
+    b.jr_cc(JrCond::NZ, "ex_part");
+    b.ret();
+    // a = n rows: writes the turns, ceil(n/4) (9-bit sum through the carry).
+    b.label("ex_turns");
+    b.alu(AluOp::Add, 3);
+    b.i(Inst::Rra);
+    b.rot(RotOp::Srl, A);
+    b.ld_ptr_a(BcDe::DE);
+    b.inc16(Reg16::DE);
+    b.ret();
+    // a = n rows, bc = a loop's entries by n mod 4, then its exit (n = 0).
+    b.label("ex_entry");
+    b.push(StackReg::HL);
+    b.ld(H, B);
+    b.ld(L, C);
+    b.alu(AluOp::Or, A);
+    b.ld(C, 8);
+    b.jr_cc(JrCond::Z, "ex_slot");
+    b.alu(AluOp::And, 3);
+    b.alu(AluOp::Add, A);
+    b.ld(C, A);
+    b.label("ex_slot");
+    b.ld(B, 0);
+    b.add_hl(Pair::BC);
+    b.ld(A, Src8::Hl);
+    b.ld_ptr_a(BcDe::DE);
+    b.inc16(Reg16::DE);
+    b.inc16(Reg16::HL);
+    b.ld(A, Src8::Hl);
+    b.ld_ptr_a(BcDe::DE);
+    b.inc16(Reg16::DE);
+    b.pop(StackReg::HL);
+    b.ret();
+    // a = n rows: a junk byte if n is odd, then the rows from the gaps.
+    b.label("ex_list");
+    b.alu(AluOp::Or, A);
+    b.ret_cc(Cond::Z);
+    b.ld(B, A);
+    b.ld(C, 0);
+    b.i(Inst::Rra);
+    b.jr_cc(JrCond::NC, "ex_hi");
+    b.alu(AluOp::Xor, A);
+    b.ld_ptr_a(BcDe::DE);
+    b.inc16(Reg16::DE);
+    b.label("ex_hi");
+    b.ld(A, Src8::Hl);
+    swap_nibbles(b);
+    gap_row(b, "ex_esc1");
+    b.dec(B);
+    b.jr_cc(JrCond::Z, "ex_pad");
+    b.label("ex_lo");
+    b.ld(A, Src8::Hl);
+    b.inc16(Reg16::HL);
+    gap_row(b, "ex_esc2");
+    b.djnz("ex_hi");
+    b.ret();
+    // The list ended on a high nibble: the low one is padding.
+    b.label("ex_pad");
+    b.inc16(Reg16::HL);
+    b.ret();
+    // A 15 moves on 15 rows and goes on with the other nibble.
+    for (esc, back) in [("ex_esc1", "ex_lo"), ("ex_esc2", "ex_hi")] {
+        b.label(esc);
+        b.ld(A, C);
+        b.alu(AluOp::Add, 15);
+        b.ld(C, A);
+        b.jr(back);
+    }
+    for (name, lp) in [("ex_plus", "zsa"), ("ex_minus", "zss")] {
+        b.label(name);
+        b.dw(["s0", "e3", "s2", "e1", "x"].map(|slot| format!("{lp}_{slot}")));
+    }
+    b.label("ex_cols");
+    b.db([0u8]);
+}

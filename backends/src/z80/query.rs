@@ -1,0 +1,118 @@
+//! Layer 1's query part: once per reply, each non-zero query bucket's column
+//! is read from its nibble-coded record with the stack free (see [`query_phase`]).
+
+use super::build::Builder;
+use super::isa::Reg8::{A, B, C, D, E, H, L};
+use super::isa::{AluOp, Cond, Idx, Index, Inst, JrCond, Loc8, Mem8, Pair, Reg16, Src8, StackReg};
+use super::plan::Memory;
+use super::seq::{add_de_to_row, negate_de, swap_nibbles};
+
+/// Layer 1's query columns, once per reply: a plain loop over the active
+/// list with the stack free, decoding each column's nibble-coded rows.
+pub fn query_phase(b: &mut Builder, mem: &Memory) {
+    let acc = mem.acc[0] >> 8;
+    let recs = mem.recs[0] >> 8;
+    b.ld16(Reg16::IX, mem.act);
+    b.label("qp_col");
+    b.ld(A, Idx::ix(1));
+    b.alu(AluOp::Or, A);
+    b.jp_cc(Cond::NZ, "ms_qdone");
+    b.ld(L, Idx::ix(0));
+    b.ld(H, recs as i32);
+    b.ld(A, Src8::Hl);
+    b.inc(H);
+    b.ld(H, Src8::Hl);
+    b.ld(L, A);
+    b.push(StackReg::HL);
+    b.pop(StackReg::IY);
+    b.ld(E, Idx::ix(2));
+    b.ld(D, Idx::ix(3));
+    b.ld(H, acc as i32);
+    b.ld(B, Idx::iy(0));
+    b.ld(C, Idx::iy(1));
+    b.inc16(Reg16::IY);
+    b.inc16(Reg16::IY);
+    // x = 32 or 64, as a query trigram's bucket usually is: 8-bit adds.
+    b.ld(A, D);
+    b.alu(AluOp::Or, A);
+    b.jr_cc(JrCond::NZ, "qp_wide");
+    plus_list(b, "zq_add");
+    b.ld(B, C);
+    b.call("zq_sub");
+    b.jr("qp_next");
+    b.label("qp_wide");
+    plus_list(b, "zq_group");
+    negate_de(b);
+    b.ld(B, C);
+    b.call("zq_group");
+    b.label("qp_next");
+    b.ld16(Reg16::BC, 4);
+    b.add_idx(Index::IX, Pair::BC);
+    b.jr("qp_col");
+    // iy: nibbles, b: how many (at least 1), de: value (zq_add, zq_sub: e),
+    // h: accumulator page. A nibble is the gap to the next row; 15 moves on
+    // 15 rows without adding.
+    nibble_group(b, "zq_group", None);
+    nibble_group(b, "zq_add", Some((AluOp::Add, Inst::Inc(Loc8::Hl))));
+    nibble_group(b, "zq_sub", Some((AluOp::Sub, Inst::Dec(Loc8::Hl))));
+}
+
+/// The +1 list (b gaps, if any) through `routine`; then on to `qp_next` if
+/// the column has no −1 list (c gaps), else on with b = c.
+fn plus_list(b: &mut Builder, routine: &str) {
+    b.push(StackReg::BC);
+    b.ld(A, B);
+    b.alu(AluOp::Or, A);
+    b.call_cc(Cond::NZ, routine);
+    b.pop(StackReg::BC);
+    b.ld(A, C);
+    b.alu(AluOp::Or, A);
+    b.jr_cc(JrCond::Z, "qp_next");
+}
+
+/// A nibble-coded row list: 16-bit adds of de, or `op` with e and `fix` on a carry.
+fn nibble_group(b: &mut Builder, name: &str, narrow: Option<(AluOp, Inst)>) {
+    b.label(name);
+    b.ld(L, 0);
+    b.label(format!("{name}_byte"));
+    b.ld(C, Idx::iy(0));
+    b.inc16(Reg16::IY);
+    b.ld(A, C);
+    swap_nibbles(b);
+    for half in [1, 2] {
+        if half == 2 {
+            b.dec(B);
+            b.ret_cc(Cond::Z);
+            b.ld(A, C);
+        }
+        b.alu(AluOp::And, 15);
+        b.alu(AluOp::Cp, 15);
+        b.jr_cc(JrCond::Z, format!("{name}_esc{half}"));
+        b.alu(AluOp::Add, L);
+        b.ld(L, A);
+        b.ld(A, Src8::Hl);
+        match narrow {
+            Some((op, ref fix)) => {
+                b.alu(op, E);
+                b.st(Mem8::Hl, A);
+                b.jr_cc(JrCond::NC, format!("{name}_back{half}"));
+                b.inc(H);
+                b.i(fix.clone());
+                b.dec(H);
+            }
+            None => {
+                add_de_to_row(b);
+            }
+        }
+        b.label(format!("{name}_back{half}"));
+    }
+    b.djnz(format!("{name}_byte"));
+    b.ret();
+    for half in [1, 2] {
+        b.label(format!("{name}_esc{half}"));
+        b.ld(A, L);
+        b.alu(AluOp::Add, 15);
+        b.ld(L, A);
+        b.jr(format!("{name}_back{half}"));
+    }
+}

@@ -1,0 +1,102 @@
+//! Read a float MLP from an ONNX file, as `torch.onnx.export`, tf2onnx (Keras
+//! `Dense`) and skl2onnx (`MLPClassifier`, with or without a `StandardScaler`
+//! pipeline) write them.
+//!
+//! The graph is walked node by node ([`graph`]); linear ops compose into dense
+//! layers exactly ([`chain`]), input normalization folds into the first layer,
+//! a final `Softmax`/`LogSoftmax`/`ArgMax` is dropped (the argmax is the same)
+//! and the classifier's labels are kept. Anything else is an error naming the
+//! node and the op.
+//!
+//! # Why `prost`, with the messages written out here
+//!
+//! ONNX files are protobuf. Decoding uses `prost` (tokio-rs, widely used, no
+//! build script): the ONNX messages are declared in [`proto`] with
+//! `#[derive(prost::Message)]`, keeping only the fields this reader needs;
+//! prost skips unknown fields, so nothing else in `onnx.proto` has to be
+//! mirrored. Nothing runs at build time: no `protoc`, no network. Measured on
+//! this 2-core machine, `prost` plus `prost-derive` add about 25 s of one-off
+//! compile (syn and the rest were already in the tree). The alternatives:
+//! `onnx-protobuf` 0.2.3 (all of `onnx.proto`, generated for rust-protobuf)
+//! fails to build against the current `protobuf` 3.7 (`VERSION_3_4_0` check),
+//! and pulls the larger rust-protobuf runtime; `tract-onnx` would also run the
+//! float graph, but brings 116 crates (prost's tree is 13) and minutes of
+//! compile for a job that is, here, reading a few matrices.
+
+pub mod chain;
+pub mod graph;
+pub mod proto;
+pub mod tensor;
+
+use std::path::Path;
+
+use prost::Message;
+
+use crate::diag::Diagnostic;
+use crate::float_model::FloatMlp;
+use crate::frontend::is_identifier;
+
+/// Largest `.onnx` file read (weights of MCU-sized models are kilobytes).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Read the ONNX model at `path` as a float MLP named after the file.
+pub fn load(path: &Path) -> Result<FloatMlp, Diagnostic> {
+    let err = |m: String| Diagnostic::in_file(path, m);
+    let size = std::fs::metadata(path)
+        .map_err(|e| err(format!("cannot read ONNX model: {e}")))?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(err(format!(
+            "the file is {size} bytes, over the limit of {MAX_FILE_BYTES}"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read ONNX model: {e}")))?;
+    from_bytes(&bytes, &model_name(path)).map_err(err)
+}
+
+/// Decode an ONNX model from memory; errors are messages without the file name.
+pub fn from_bytes(bytes: &[u8], name: &str) -> Result<FloatMlp, String> {
+    let model = proto::ModelProto::decode(bytes)
+        .map_err(|e| format!("not a valid ONNX model (protobuf: {e})"))?;
+    let graph = model.graph.as_ref().ok_or("the ONNX model has no graph")?;
+    // The opset decides defaults (Softmax's axis); ONNX requires it declared.
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .ok_or("the ONNX model imports no standard (ai.onnx) opset")?
+        .version;
+    let walked = graph::walk(graph, opset)?;
+    Ok(FloatMlp {
+        name: name.to_string(),
+        inputs: walked.inputs,
+        layers: walked.layers,
+        labels: walked.labels,
+    })
+}
+
+/// The file stem made into a C identifier (`digits.onnx` → `digits`).
+fn model_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut s: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !is_identifier(&s) {
+        s.insert_str(0, "model_");
+    }
+    if is_identifier(&s) {
+        s
+    } else {
+        "model".into()
+    }
+}
