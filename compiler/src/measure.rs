@@ -43,8 +43,13 @@ impl MeasureTarget {
             ),
             None => None,
         };
-        zlmc_backends::target::check_options(target, Options { board: board.filter(|b| !b.is_empty()) })
-            .map_err(|e| Diagnostic::new(e.message))?;
+        zlmc_backends::target::check_options(
+            target,
+            Options {
+                board: board.filter(|b| !b.is_empty()),
+            },
+        )
+        .map_err(|e| Diagnostic::new(e.message))?;
         Ok(MeasureTarget { target, board })
     }
 
@@ -97,7 +102,12 @@ pub struct Measured {
 }
 
 /// Measure an optimized `model` (read from `source`) on `t` over `sample`.
-pub fn measure(model: &Model, source: &Path, t: MeasureTarget, sample: &Sample) -> Result<Measured> {
+pub fn measure(
+    model: &Model,
+    source: &Path,
+    t: MeasureTarget,
+    sample: &Sample,
+) -> Result<Measured> {
     let prov = driver::provenance(source);
     let opts = Options { board: t.board };
     let v = Verified::new(model).map_err(|e| Diagnostic::in_file(source, e.to_string()))?;

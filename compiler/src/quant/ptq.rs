@@ -130,9 +130,19 @@ fn round_weight(x: f64, kind: WeightKind) -> i8 {
     x.round().clamp(lo as f64, hi as f64) as i8
 }
 
-/// The integer weights of `w` and their scale: least squared error over a
-/// grid of clipping points, the dequantization scale fitted per candidate.
-pub fn quantize_weights(w: &[f64], kind: WeightKind) -> (Vec<i8>, f64) {
+/// The integer weights of `w` (`cols` per row) and their scale: least
+/// squared output error over a grid of clipping points, the dequantization
+/// scale fitted per candidate. Each column's error counts by `importance`
+/// (the mean square of that input on the calibration data), so a huge weight
+/// on an input that is almost always 0 may be clipped to keep resolution for
+/// the weights that matter.
+pub fn quantize_weights(
+    w: &[f64],
+    cols: usize,
+    importance: &[f64],
+    kind: WeightKind,
+) -> (Vec<i8>, f64) {
+    let imp = |i: usize| importance.get(i % cols.max(1)).copied().unwrap_or(1.0);
     let max = w.iter().copied().map(f64::abs).fold(0.0, f64::max);
     if max == 0.0 {
         let q = vec![round_weight(0.0, kind); w.len()];
@@ -140,12 +150,17 @@ pub fn quantize_weights(w: &[f64], kind: WeightKind) -> (Vec<i8>, f64) {
     }
     let top = kind.range().1.max(1) as f64;
     let mut best: Option<(f64, Vec<i8>, f64)> = None;
-    for step in 1..=100 {
-        let s = max * step as f64 / 100.0 / top;
+    // Clipping points from max/1000 to max, denser at the small end.
+    for step in 1..=200 {
+        let s = max * (step as f64 / 200.0).powi(2) / top;
         let q: Vec<i8> = w.iter().map(|&x| round_weight(x / s, kind)).collect();
-        let (num, den) = w.iter().zip(&q).fold((0.0, 0.0), |(n, d), (&x, &q)| {
-            (n + x * q as f64, d + (q as f64).powi(2))
-        });
+        let (num, den) = w
+            .iter()
+            .zip(&q)
+            .enumerate()
+            .fold((0.0, 0.0), |(n, d), (i, (&x, &q))| {
+                (n + imp(i) * x * q as f64, d + imp(i) * (q as f64).powi(2))
+            });
         if den == 0.0 || num <= 0.0 {
             continue;
         }
@@ -153,7 +168,8 @@ pub fn quantize_weights(w: &[f64], kind: WeightKind) -> (Vec<i8>, f64) {
         let err: f64 = w
             .iter()
             .zip(&q)
-            .map(|(&x, &q)| (x - alpha * q as f64).powi(2))
+            .enumerate()
+            .map(|(i, (&x, &q))| imp(i) * (x - alpha * q as f64).powi(2))
             .sum();
         if best.as_ref().is_none_or(|b| err < b.0) {
             best = Some((err, q, alpha));
@@ -163,6 +179,52 @@ pub fn quantize_weights(w: &[f64], kind: WeightKind) -> (Vec<i8>, f64) {
         Some((_, q, a)) => (q, a),
         None => (w.iter().map(|&x| round_weight(x, kind)).collect(), 1.0),
     }
+}
+
+/// Mean square of every input of every layer over the calibration data, then
+/// (indices `layers..2·layers`) the plain means.
+fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+    let n = data.x.len().max(1) as f64;
+    let mut out = Vec::new();
+    for (l, layer) in m.layers.iter().enumerate() {
+        let mut acc = vec![0.0; layer.inputs()];
+        for (k, x) in data.x.iter().enumerate() {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let v = if l == 0 {
+                    x[j] as f64
+                } else {
+                    let p = pre[l - 1][k][j];
+                    if m.layers[l - 1].relu {
+                        p.max(0.0)
+                    } else {
+                        p
+                    }
+                };
+                *a += v * v;
+            }
+        }
+        // A floor keeps inputs never seen in calibration from costing nothing.
+        let mean: Vec<f64> = acc.iter().map(|a| a / n).collect();
+        let avg = mean.iter().sum::<f64>() / mean.len().max(1) as f64;
+        out.push(mean.iter().map(|&v| v.max(1e-3 * avg)).collect());
+    }
+    // Then the plain means, layer by layer (for bias correction).
+    for (l, layer) in m.layers.iter().enumerate() {
+        let mut acc = vec![0.0; layer.inputs()];
+        for (k, x) in data.x.iter().enumerate() {
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a += if l == 0 {
+                    x[j] as f64
+                } else if m.layers[l - 1].relu {
+                    pre[l - 1][k][j].max(0.0)
+                } else {
+                    pre[l - 1][k][j]
+                };
+            }
+        }
+        out.push(acc.iter().map(|a| a / n).collect());
+    }
+    out
 }
 
 /// Pre-activations of every layer for every calibration sample, in f64.
@@ -195,6 +257,7 @@ fn float_pre_activations(m: &FloatMlp, data: &Dataset) -> Vec<Vec<Vec<f64>>> {
 /// Quantize `m` with calibration data `data`.
 pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     let pre = float_pre_activations(m, data);
+    let importance = input_importance(m, data, &pre);
     let feats = || data.x.iter().flatten().map(|&v| v as f64);
     let (lo, hi) = match opts.range {
         RangeMethod::MinMax => (
@@ -228,7 +291,16 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
         })
         .collect();
     for _ in 0..32 {
-        let q = attempt(m, &pre, opts, (lo, hi), base_scale, &extra, &accs);
+        let q = attempt(
+            m,
+            &pre,
+            &importance,
+            opts,
+            (lo, hi),
+            base_scale,
+            &extra,
+            &accs,
+        );
         match q {
             Ok(q) => return finish(q, m, data),
             Err((layer, bits)) => {
@@ -237,34 +309,51 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
         }
     }
     // Could not fit: keep the last attempt's layout, clamping counted.
-    let q = attempt_unchecked(m, &pre, opts, (lo, hi), base_scale, &extra, &accs);
+    let q = attempt_unchecked(
+        m,
+        &pre,
+        &importance,
+        opts,
+        (lo, hi),
+        base_scale,
+        &extra,
+        &accs,
+    );
     finish(q, m, data)
 }
 
 type Attempt = std::result::Result<Quantized, (usize, u32)>;
 
+#[allow(clippy::too_many_arguments)]
 fn attempt(
     m: &FloatMlp,
     pre: &[Vec<Vec<f64>>],
+    importance: &[Vec<f64>],
     opts: Options,
     range: (f64, f64),
     base_scale: f64,
     extra: &[u32],
     accs: &[Elem],
 ) -> Attempt {
-    build(m, pre, opts, range, base_scale, extra, accs, true)
+    build(
+        m, pre, importance, opts, range, base_scale, extra, accs, true,
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn attempt_unchecked(
     m: &FloatMlp,
     pre: &[Vec<Vec<f64>>],
+    importance: &[Vec<f64>],
     opts: Options,
     range: (f64, f64),
     base_scale: f64,
     extra: &[u32],
     accs: &[Elem],
 ) -> Quantized {
-    match build(m, pre, opts, range, base_scale, extra, accs, false) {
+    match build(
+        m, pre, importance, opts, range, base_scale, extra, accs, false,
+    ) {
         Ok(q) => q,
         Err(_) => unreachable!("unchecked builds do not fail"),
     }
@@ -274,6 +363,7 @@ fn attempt_unchecked(
 fn build(
     m: &FloatMlp,
     pre: &[Vec<Vec<f64>>],
+    importance: &[Vec<f64>],
     opts: Options,
     range: (f64, f64),
     base_scale: f64,
@@ -291,7 +381,7 @@ fn build(
     let mut report = Vec::new();
     for (l, fl) in m.layers.iter().enumerate() {
         let flat: Vec<f64> = fl.weight.iter().flatten().map(|&w| w as f64).collect();
-        let (q, s_w) = quantize_weights(&flat, opts.kind);
+        let (q, s_w) = quantize_weights(&flat, fl.inputs(), &importance[l], opts.kind);
         let top = opts.kind.range();
         let clipped = flat
             .iter()
@@ -304,11 +394,19 @@ fn build(
         let acc = accs[l];
         let lim = (1i64 << (acc.bits() - 1)) as f64;
         let mut clamped_biases = 0;
+        // Bias correction: what rounding the weights shifts each output by on
+        // average over the calibration inputs goes back into the bias.
+        let means = &importance[m.layers.len() + l];
         let bias: Vec<i64> = fl
             .bias
             .iter()
-            .map(|&b| {
-                let r = (b as f64 / s_acc).round();
+            .enumerate()
+            .map(|(i, &b)| {
+                let cols = fl.inputs();
+                let corr: f64 = (0..cols)
+                    .map(|j| (flat[i * cols + j] - s_w * q[i * cols + j] as f64) * means[j])
+                    .sum();
+                let r = ((b as f64 + corr) / s_acc).round();
                 if r < -lim || r > lim - 1.0 {
                     clamped_biases += 1;
                 }
