@@ -11,6 +11,7 @@ use super::dataset::Dataset;
 /// into the next layer's bias: its mean activation over `calib` times its
 /// outgoing weights (for a ReLU unit, the mean of the rectified value).
 /// Returns how many neurons were dropped.
+#[allow(clippy::needless_range_loop)] // `l` indexes two layers and their means
 pub fn prune_neurons(m: &mut FloatMlp, fraction: f64, calib: &Dataset) -> usize {
     let means = mean_activations(m, calib);
     let mut dropped = 0;
