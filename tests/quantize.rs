@@ -558,3 +558,65 @@ fn tinychat_exact_replies_and_next_characters() {
         r.stdout
     );
 }
+
+/// Every exporter's fixture imports in one command; int8 keeps the float
+/// model's accuracy on the fixture's samples (calibrated on the same 8).
+#[test]
+fn onnx_fixtures_import_and_int8_matches_float() {
+    let fx = zlmc_tests::repo().join("tests/fixtures/onnx");
+    for f in [
+        "torch_gemm",
+        "torch_matmul",
+        "keras_dense",
+        "skl_mlp",
+        "skl_pipeline",
+        "handmade_gemm",
+    ] {
+        let dir = scratch(&format!("quantize-onnx-{f}"));
+        let onnx = fx.join(format!("{f}.onnx"));
+        let data = fx.join(format!("{f}.io.npz"));
+        let r = zlmc(
+            &["import", "onnx", &s(&onnx), "-o", &s(&dir.join("float"))],
+            "",
+        );
+        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
+        assert!(r.stdout.contains("is a float spec"), "{}", r.stdout);
+        let float = zlmc(
+            &[
+                "eval",
+                &s(&dir.join("float/model.yaml")),
+                "--data",
+                &s(&data),
+            ],
+            "",
+        );
+        assert_eq!(float.code, 0, "{f}: {}", float.stderr);
+        let q = dir.join("int8");
+        let r = zlmc(
+            &[
+                "import",
+                "onnx",
+                &s(&onnx),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&q),
+                "--weights",
+                "int8",
+            ],
+            "",
+        );
+        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
+        let e = zlmc(
+            &["eval", &s(&q.join("model.yaml")), "--data", &s(&data)],
+            "",
+        );
+        assert_eq!(e.code, 0, "{f}: {}", e.stderr);
+        assert!(
+            (accuracy(&float.stdout) - accuracy(&e.stdout)).abs() <= 0.5,
+            "{f}: float {} int8 {}",
+            float.stdout,
+            e.stdout
+        );
+    }
+}
