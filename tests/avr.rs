@@ -180,7 +180,14 @@ fn tables_beyond_64k_on_the_mega2560() {
         });
         inputs = units;
     }
-    let mut m = classifier("far", zlmc_ir::Encoder::Raw { len: 256 }, data);
+    let mut m = classifier(
+        "far",
+        zlmc_ir::Encoder::Raw {
+            len: 256,
+            quant: None,
+        },
+        data,
+    );
     let (lines, want) = cases(&mut rng, &m);
     zlmc::driver::optimize(&mut m, &[], |_, _| {}).unwrap();
     let fw = avr_firmware(&m, Path::new("far"), Board::Mega2560, dir).expect("fits the mega");
@@ -475,7 +482,14 @@ fn deep_models_use_long_calls() {
         });
         inputs = units;
     }
-    let m = classifier("deep", zlmc_ir::Encoder::Raw { len: 16 }, data);
+    let m = classifier(
+        "deep",
+        zlmc_ir::Encoder::Raw {
+            len: 16,
+            quant: None,
+        },
+        data,
+    );
     let (lines, want) = cases(&mut rng, &m);
     let mut opt = m.clone();
     zlmc::driver::optimize(&mut opt, &[], |_, _| {}).unwrap();

@@ -192,7 +192,10 @@ fn models() -> Vec<Model> {
                     length: 1,
                     value: 5,
                 },
-                Encoder::Raw { len: 3 },
+                Encoder::Raw {
+                    len: 3,
+                    quant: None,
+                },
                 Encoder::QueryTrigram {
                     buckets: 8,
                     value: -1,

@@ -36,6 +36,11 @@ enum Command {
         /// Model name (default: the weights file's folder name).
         #[arg(long)]
         name: Option<String>,
+        /// `onnx` only: calibration data; without it a float spec is written.
+        #[arg(long, value_name = "DATA")]
+        calibrate: Option<PathBuf>,
+        #[command(flatten)]
+        quant: QuantFlags,
     },
     /// Run a model on the host with the reference interpreter.
     Run {
@@ -90,12 +95,157 @@ enum Command {
     },
     /// List the optimization passes.
     Passes,
+    /// Measure a model on labelled data (and on a target's simulator).
+    Eval {
+        /// A `.yaml` spec (integer or float) or a `.zir` file.
+        model: PathBuf,
+        /// `.npz` (`x`/`y` or `x_test`/`y_test`), `.csv` (label last), or
+        /// `query|reply` text (`.txt`, `.txt.gz`) for character models.
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        on: MeasureFlags,
+    },
+    /// Compare models on the same data: a Markdown table, optionally an SVG chart.
+    Compare {
+        /// The base model (CR and drop are relative to it), then the variants.
+        #[arg(required = true, num_args = 1..)]
+        models: Vec<PathBuf>,
+        /// Labelled data, as for `zlmc eval`.
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        on: MeasureFlags,
+        /// Write a chart of accuracy against flash and milliseconds here.
+        #[arg(long, value_name = "FILE.svg")]
+        chart: Option<PathBuf>,
+    },
+    /// Make a smaller model (lossy): prune neurons or weights, re-quantize.
+    Compress {
+        /// A model written by `zlmc import`/`quantize`, or a float spec.
+        model: PathBuf,
+        /// Output folder.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Drop this fraction of each hidden layer's neurons (lowest L1 importance).
+        #[arg(long, value_name = "FRACTION")]
+        prune_neurons: Option<f64>,
+        /// Zero this fraction of each layer's weights (smallest magnitude).
+        #[arg(long, value_name = "FRACTION")]
+        sparsity: Option<f64>,
+        /// Calibration data for re-quantizing (default: `--data`).
+        #[arg(long, value_name = "DATA")]
+        calibrate: Option<PathBuf>,
+        /// Labelled data: report accuracy before and after.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Weight kind of the result (default: the model's).
+        #[arg(long, value_parser = crate::quant::weight_kind)]
+        weights: Option<zlmc_ir::WeightKind>,
+        /// Accumulator width.
+        #[arg(long, value_enum, default_value = "32")]
+        accumulator: AccArg,
+        /// Overwrite output files that differ.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Quantize a float spec with calibration data (post-training quantization).
+    Quantize {
+        /// A float spec (`numerics: {weights: float}`), as `zlmc import` writes.
+        spec: PathBuf,
+        /// Calibration data: `.npz` (`x_calib`/`y_calib`, or `x`/`y`) or `.csv`.
+        #[arg(long, value_name = "DATA")]
+        calibrate: PathBuf,
+        /// Folder to write `model.yaml`, `weights.npz` and the float reference into.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        quant: QuantFlags,
+    },
+}
+
+/// Where `eval` and `compare` measure.
+#[derive(Debug, clap::Args)]
+struct MeasureFlags {
+    /// Target to measure sizes and cycles on.
+    #[arg(long, value_parser = target_parser(false))]
+    target: Option<String>,
+    /// The board, for targets that have boards.
+    #[arg(long, value_parser = board_parser())]
+    board: Option<String>,
+}
+
+impl MeasureFlags {
+    fn target(&self) -> Result<Option<crate::measure::MeasureTarget>> {
+        match (&self.target, &self.board) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(Diagnostic::new("--board needs --target")),
+            (Some(t), b) => crate::measure::MeasureTarget::new(t, b.as_deref()).map(Some),
+        }
+    }
+}
+
+/// How `quantize` and `import` quantize.
+#[derive(Debug, clap::Args)]
+struct QuantFlags {
+    /// Weight kind of the integer model: int8, int4, ternary, int2 or binary.
+    #[arg(long, default_value = "int8", value_parser = crate::quant::weight_kind)]
+    weights: zlmc_ir::WeightKind,
+    /// Accumulator width; `auto` takes 16 bits where range analysis proves it safe.
+    #[arg(long, value_enum, default_value = "32")]
+    accumulator: AccArg,
+    /// Range statistic for inputs and activations: min–max, or the 99.9th percentile.
+    #[arg(long, value_enum, default_value = "minmax")]
+    calibration: RangeArg,
+    /// Overwrite output files that differ.
+    #[arg(long)]
+    force: bool,
+}
+
+impl QuantFlags {
+    fn options(&self) -> crate::quant::ptq::Options {
+        use crate::quant::ptq::{AccChoice, RangeMethod};
+        crate::quant::ptq::Options {
+            kind: self.weights,
+            acc: match self.accumulator {
+                AccArg::B16 => AccChoice::Bits16,
+                AccArg::B32 => AccChoice::Bits32,
+                AccArg::Auto => AccChoice::Auto,
+            },
+            range: match self.calibration {
+                RangeArg::Minmax => RangeMethod::MinMax,
+                RangeArg::Percentile => RangeMethod::Percentile(99.9),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AccArg {
+    /// 16 bits.
+    #[value(name = "16")]
+    B16,
+    /// 32 bits.
+    #[value(name = "32")]
+    B32,
+    /// 16 bits where overflow is impossible, else 32.
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RangeArg {
+    /// The largest calibrated magnitude.
+    Minmax,
+    /// The 99.9th percentile of calibrated magnitudes.
+    Percentile,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ImportFormat {
     /// A `model.npz` written by z80ai's exporter.
     Z80ai,
+    /// A float MLP in ONNX (PyTorch, Keras via tf2onnx, scikit-learn via skl2onnx).
+    Onnx,
 }
 
 /// `--target` values: the registry's targets (with `simulated`, those with a simulator).
@@ -146,6 +296,12 @@ pub fn run(
             return code;
         }
     };
+    // Range analysis warns before building or running a model that can overflow.
+    if let Command::Build { model, .. } | Command::Run { model, .. } = &cli.command {
+        for w in crate::range::file_warnings(model) {
+            let _ = writeln!(stderr, "{w}");
+        }
+    }
     match execute(cli.command, stdin, stdout) {
         Ok(()) => 0,
         Err(d) => {
@@ -172,6 +328,20 @@ fn check_board(cli: Cli) -> std::result::Result<Cli, clap::Error> {
     }
 }
 
+/// Write one file whole: to a temporary name beside it, then renamed.
+fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Diagnostic::in_file(path, "not a file name"))?
+        .to_string_lossy()
+        .into_owned();
+    output::write_all(dir, &[(name, data.to_vec())])
+}
+
 fn io_err(e: std::io::Error) -> Diagnostic {
     Diagnostic::new(format!("I/O error: {e}"))
 }
@@ -179,10 +349,30 @@ fn io_err(e: std::io::Error) -> Diagnostic {
 fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<()> {
     match cmd {
         Command::Import {
+            format: ImportFormat::Onnx,
+            model,
+            output,
+            name,
+            calibrate,
+            quant,
+        } => crate::quant::import_float(
+            crate::onnx::load(&model)?,
+            calibrate.as_deref(),
+            quant.options(),
+            name.as_deref(),
+            &crate::quant::WriteArgs {
+                dir: &output,
+                force: quant.force,
+                source: &model,
+            },
+            out,
+        ),
+        Command::Import {
             format: ImportFormat::Z80ai,
             model,
             output,
             name,
+            ..
         } => {
             import::import_z80ai(&model, &output, name.as_deref())?;
             writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
@@ -230,6 +420,80 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             prompt,
             batch,
             stdin,
+            out,
+        ),
+        Command::Eval { model, data, on } => {
+            let t = on.target()?;
+            let s = crate::eval::evaluate(&model, &data, t)?;
+            crate::eval::print(&s, t, out).map_err(io_err)
+        }
+        Command::Compare {
+            models,
+            data,
+            on,
+            chart,
+        } => {
+            let t = on.target()?;
+            let rows = crate::compare::rows(&models, &data, t)?;
+            if let Some(c) = chart {
+                let svg = crate::compare::chart(&rows)?;
+                write_file(&c, svg.as_bytes())?;
+            }
+            out.write_all(crate::compare::table(&rows, t).as_bytes())
+                .map_err(io_err)
+        }
+        Command::Compress {
+            model,
+            output,
+            prune_neurons,
+            sparsity,
+            calibrate,
+            data,
+            weights,
+            accumulator,
+            force,
+        } => {
+            let calib = calibrate.or(data.clone()).ok_or_else(|| {
+                Diagnostic::new("compress re-quantizes: pass --calibrate DATA or --data DATA")
+            })?;
+            let flags = QuantFlags {
+                weights: weights.unwrap_or(zlmc_ir::WeightKind::Int8),
+                accumulator,
+                calibration: RangeArg::Minmax,
+                force,
+            };
+            crate::quant::compress_command(
+                &model,
+                &calib,
+                data.as_deref(),
+                crate::quant::CompressArgs {
+                    prune_neurons,
+                    sparsity,
+                    opts: flags.options(),
+                    kind_given: weights.is_some(),
+                },
+                &crate::quant::WriteArgs {
+                    dir: &output,
+                    force,
+                    source: &model,
+                },
+                out,
+            )
+        }
+        Command::Quantize {
+            spec,
+            calibrate,
+            output,
+            quant,
+        } => crate::quant::quantize_command(
+            &spec,
+            &calibrate,
+            quant.options(),
+            &crate::quant::WriteArgs {
+                dir: &output,
+                force: quant.force,
+                source: &spec,
+            },
             out,
         ),
         Command::Passes => {
@@ -303,14 +567,19 @@ fn answer(m: &Model, line: &[u8]) -> Vec<u8> {
     if m.takes_text() {
         return interp::reply(m, line).0;
     }
-    // Raw models read whitespace- or comma-separated integers.
+    // Raw models read whitespace- or comma-separated integers; a model
+    // quantized from a float one reads the float features it was trained on.
     let mut input = vec![0i16; m.input_len()];
     let text = String::from_utf8_lossy(line);
+    let quant = m.input_quant();
     for (slot, tok) in input.iter_mut().zip(
         text.split(|c: char| c == ',' || c.is_whitespace())
             .filter(|t| !t.is_empty()),
     ) {
-        *slot = tok.parse::<i64>().map(|v| v as i16).unwrap_or(0);
+        *slot = match quant {
+            Some(q) => q.quantize(tok.parse::<f64>().unwrap_or(0.0)),
+            None => tok.parse::<i64>().map(|v| v as i16).unwrap_or(0),
+        };
     }
     let r = interp::step(&m.graph, &input);
     match &m.decode {

@@ -2,15 +2,21 @@
 //! weights) to portable C, with the IR interpreter as the reference.
 
 pub mod cli;
+pub mod compare;
 pub mod diag;
 pub mod driver;
+pub mod eval;
 pub mod float_model;
 pub mod frontend;
 pub mod import;
+pub mod measure;
 pub mod onnx;
 pub mod output;
 pub mod passes;
+pub mod quant;
+pub mod range;
 pub mod sim;
 pub mod simulate;
+pub mod text_eval;
 
 pub use diag::Diagnostic;

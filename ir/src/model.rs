@@ -16,9 +16,61 @@ pub enum Encoder {
         length: usize,
         value: i16,
     },
-    /// `len` int16 values given directly by the caller.
-    Raw { len: usize },
+    /// `len` int16 values given directly by the caller; `quant` says how float
+    /// features map to them when the model was quantized from a float one.
+    Raw {
+        len: usize,
+        quant: Option<InputQuant>,
+    },
 }
+
+/// How a float feature becomes an int16 input: `q = round(x / scale) + zero_point`,
+/// saturated to int16; `x ≈ scale · (q − zero_point)`.
+#[derive(Debug, Clone, Copy)]
+pub struct InputQuant {
+    /// Float value of one input step (positive, finite).
+    pub scale: f64,
+    /// The integer that stands for 0.0.
+    pub zero_point: i32,
+    /// The declared float range of every feature, `(min, max)`, when known; static
+    /// range analysis starts from it.
+    pub range: Option<(f64, f64)>,
+}
+
+impl InputQuant {
+    /// The int16 input for float feature `x`: clamped to the declared range,
+    /// divided by the scale, rounded half away from zero, zero point added,
+    /// saturated (NaN maps to the zero point).
+    pub fn quantize(&self, x: f64) -> i16 {
+        if x.is_nan() {
+            return self.zero_point.clamp(-32768, 32767) as i16;
+        }
+        let x = match self.range {
+            Some((lo, hi)) => x.clamp(lo, hi),
+            None => x,
+        };
+        let q = (x / self.scale).round() + self.zero_point as f64;
+        q.clamp(-32768.0, 32767.0) as i16
+    }
+
+    /// The declared range in input units, `(lo, hi)`, when a range is declared.
+    pub fn int_range(&self) -> Option<(i64, i64)> {
+        self.range
+            .map(|(lo, hi)| (self.quantize(lo) as i64, self.quantize(hi) as i64))
+    }
+}
+
+// Compared bit for bit, so that a printed and re-parsed model is equal to itself.
+impl PartialEq for InputQuant {
+    fn eq(&self, o: &InputQuant) -> bool {
+        let bits = |r: Option<(f64, f64)>| r.map(|(a, b)| (a.to_bits(), b.to_bits()));
+        self.scale.to_bits() == o.scale.to_bits()
+            && self.zero_point == o.zero_point
+            && bits(self.range) == bits(o.range)
+    }
+}
+
+impl Eq for InputQuant {}
 
 impl Encoder {
     /// Number of input elements the encoder fills.
@@ -26,7 +78,7 @@ impl Encoder {
         match *self {
             Encoder::QueryTrigram { buckets, .. } => buckets,
             Encoder::ContextNgram { buckets, .. } => buckets,
-            Encoder::Raw { len } => len,
+            Encoder::Raw { len, .. } => len,
         }
     }
 
@@ -74,6 +126,14 @@ impl Model {
         self.encoders
             .iter()
             .all(|e| !matches!(e, Encoder::Raw { .. }))
+    }
+
+    /// The input quantization of a raw model quantized from a float one.
+    pub fn input_quant(&self) -> Option<InputQuant> {
+        self.encoders.iter().find_map(|e| match e {
+            Encoder::Raw { quant, .. } => *quant,
+            _ => None,
+        })
     }
 
     /// Number of output classes.

@@ -122,7 +122,10 @@ fn text_encoders() -> Vec<Encoder> {
             length: 8,
             value: i16::MAX,
         },
-        Encoder::Raw { len: 3 },
+        Encoder::Raw {
+            len: 3,
+            quant: None,
+        },
     ]
 }
 
@@ -185,7 +188,10 @@ fn raw_input_model_round_trips() {
         WeightKind::Int8,
         false,
         Elem::I32,
-        vec![Encoder::Raw { len: 10 }],
+        vec![Encoder::Raw {
+            len: 10,
+            quant: None,
+        }],
         classify(),
     );
     round_trip(&m);
@@ -242,7 +248,10 @@ fn printed_form_is_as_documented() {
     g.add(Op::Argmax, Type::Index, &[e]);
     let m = Model {
         name: "tiny \"one\"".into(),
-        encoders: vec![Encoder::Raw { len: 3 }],
+        encoders: vec![Encoder::Raw {
+            len: 3,
+            quant: None,
+        }],
         decode: Decode::Generate {
             charset: b"a\"\x00".to_vec(),
             eos: 2,
@@ -445,4 +454,53 @@ decode generate(charset: "\x00\"", eos: 0, max_length: 50)
     );
     let body = |s: &str| s[s.find("%0").unwrap()..].replace("     ; relu omitted = no relu", "");
     assert_eq!(body(&print_model(&m)), body(src));
+}
+
+/// A quantized raw input keeps its scale, zero point and range bit for bit.
+#[test]
+fn quantized_raw_input_round_trips() {
+    let src = r#"zir 1
+model "q"
+encode raw(length: 2, scale: 0.0625, zero_point: -3, min: 0.0, max: 1.5e1)
+decode classify(labels: ["a", "b"])
+%0 = input : i16[2]
+%1 = argmax %0 : index
+"#;
+    let m = parse_model(src).expect("parses");
+    let q = m.input_quant().expect("quantized");
+    assert_eq!(
+        (q.scale, q.zero_point, q.range),
+        (0.0625, -3, Some((0.0, 15.0)))
+    );
+    let text = print_model(&m);
+    assert!(
+        text.contains("encode raw(length: 2, scale: 0.0625, zero_point: -3, min: 0.0, max: 15.0)"),
+        "{text}"
+    );
+    assert_eq!(parse_model(&text).expect("re-parses"), m);
+    for (x, want) in [
+        (1.0, 13),
+        (-1e9, -3),
+        (0.03, -3),
+        (f64::NAN, -3),
+        (100.0, 237),
+    ] {
+        assert_eq!(q.quantize(x), want, "x = {x}");
+    }
+    let odd = 0.1f64 + 0.2;
+    let mut m2 = m.clone();
+    m2.encoders = vec![Encoder::Raw {
+        len: 2,
+        quant: Some(zlmc_ir::InputQuant {
+            scale: odd,
+            zero_point: 0,
+            range: None,
+        }),
+    }];
+    assert_eq!(parse_model(&print_model(&m2)).expect("re-parses"), m2);
+    let bad = src.replace("scale: 0.0625", "scale: -1.0");
+    assert!(parse_model(&bad)
+        .unwrap_err()
+        .message
+        .contains("scale must be positive"));
 }

@@ -21,7 +21,10 @@ pub fn random_model(rng: &mut Rng, name: &str) -> Model {
     let labels = (0..classes).map(|i| format!("c{i}")).collect();
     lower(
         name,
-        vec![Encoder::Raw { len: inputs }],
+        vec![Encoder::Raw {
+            len: inputs,
+            quant: None,
+        }],
         Decode::Classify { labels },
         acc,
         data,

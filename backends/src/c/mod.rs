@@ -10,6 +10,7 @@
 //! inner loop only adds. Otherwise each entry carries its weight and the inner loop
 //! multiplies.
 
+mod float_input;
 mod plan;
 mod tables;
 pub mod target;
@@ -64,10 +65,17 @@ pub fn emit(model: Verified, prov: &Provenance) -> Result<CFiles, EmitError> {
         .render()
         .expect("rendering the C header cannot fail")
         + "\n";
-    let source = SourceTemplate { c: &c }
+    let mut source = SourceTemplate { c: &c }
         .render()
         .expect("rendering the C source cannot fail")
         + "\n";
+    let mut header = header;
+    if let Some(q) = model.input_quant() {
+        let guard = "\n#ifdef __cplusplus\n}";
+        let at = header.rfind(guard).unwrap_or(header.len());
+        header.insert_str(at, &float_input::declarations(name));
+        source.push_str(&float_input::definitions(name, &q));
+    }
     Ok(CFiles {
         header_name: format!("{name}.h"),
         header,
@@ -239,8 +247,8 @@ impl Context {
                     "{p}_hash_context(ctx, ctx_len, in + {at}, {buckets}u, 0x{:04X}u);",
                     value as u16
                 )),
-                Encoder::Raw { len: 0 } => {}
-                Encoder::Raw { len } => encode_lines.push(format!(
+                Encoder::Raw { len: 0, .. } => {}
+                Encoder::Raw { len, .. } => encode_lines.push(format!(
                     "for (unsigned i = 0; i < {len}u; i++)\n        in[{at} + i] = 0;"
                 )),
             }

@@ -173,7 +173,10 @@ pub fn raw_model(name: &str, graph: Graph) -> Model {
     let classes = graph.node(graph.operands(out)[0]).ty.len().expect("vector");
     Model {
         name: name.to_string(),
-        encoders: vec![Encoder::Raw { len: inputs }],
+        encoders: vec![Encoder::Raw {
+            len: inputs,
+            quant: None,
+        }],
         decode: Decode::Classify {
             labels: (0..classes).map(|i| format!("class{i}")).collect(),
         },

@@ -5,7 +5,7 @@ use zlmc_ir::{Decode, Elem, Encoder, Graph, Model, Op, Type, Weights};
 
 use super::quantize::LayerData;
 
-/// Build the unoptimized model from checked parts.
+/// Build the unoptimized model from checked parts, every layer accumulating in `acc`.
 pub fn lower(
     name: &str,
     encoders: Vec<Encoder>,
@@ -13,10 +13,21 @@ pub fn lower(
     acc: Elem,
     layers: Vec<LayerData>,
 ) -> Model {
+    let layers = layers.into_iter().map(|l| (l, acc)).collect();
+    lower_with_accs(name, encoders, decode, layers)
+}
+
+/// Build the unoptimized model from checked parts, each layer with its own accumulator.
+pub fn lower_with_accs(
+    name: &str,
+    encoders: Vec<Encoder>,
+    decode: Decode,
+    layers: Vec<(LayerData, Elem)>,
+) -> Model {
     let mut g = Graph::new();
     let len: usize = encoders.iter().map(Encoder::len).sum();
     let mut x = g.add(Op::Input { len }, Type::i16s(len), &[]);
-    for l in layers {
+    for (l, acc) in layers {
         let units = l.weights.rows;
         let accs = Type::Vec {
             elem: acc,

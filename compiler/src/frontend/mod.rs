@@ -50,11 +50,11 @@ pub fn load_spec(path: &Path) -> Result<Model> {
     let layers = quantize::layer_tensors(&spec, &checked, &tensors, &weights_path, &|p, m| {
         src.error(p, m)
     })?;
-    Ok(lower::lower(
+    let layers = layers.into_iter().zip(checked.layer_accs).collect();
+    Ok(lower::lower_with_accs(
         &spec.name,
         checked.encoders,
         checked.decode,
-        checked.acc,
         layers,
     ))
 }
@@ -92,8 +92,10 @@ pub struct Checked {
     pub decode: Decode,
     /// Weight kind.
     pub kind: WeightKind,
-    /// Accumulator element type.
+    /// Accumulator element type (the spec's default).
     pub acc: Elem,
+    /// Each layer's accumulator element type.
+    pub layer_accs: Vec<Elem>,
 }
 
 /// Whether `s` is a C identifier (model names become file and symbol names).
@@ -114,6 +116,16 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
             &[Key("name")],
             format!("model name `{}` is not an identifier (letters, digits, _; not starting with a digit)", spec.name),
         ));
+    }
+    if spec.numerics.weights == "float" {
+        return Err(src
+            .error(
+                &[Key("numerics"), Key("weights")],
+                "this is a float spec: its weights must be quantized before it can run or be built",
+            )
+            .help(
+                "run `zlmc quantize SPEC --calibrate DATA -o DIR` (or `zlmc eval` it directly)",
+            ));
     }
     let kind = WeightKind::from_name(&spec.numerics.weights).ok_or_else(|| {
         src.error(
@@ -143,6 +155,20 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
     if spec.input.is_empty() {
         return Err(src.error(&[Key("input")], "no input encoders"));
     }
+    let mut layer_accs = Vec::new();
+    for (i, l) in spec.layers.iter().enumerate() {
+        let a = match l.accumulator {
+            None => acc,
+            Some(bits) => Elem::from_bits(bits).ok_or_else(|| {
+                src.error(
+                    &[Key("layers"), Item(i), Key("accumulator")],
+                    format!("unsupported accumulator width {bits}"),
+                )
+                .help("16 or 32")
+            })?,
+        };
+        layer_accs.push(a);
+    }
     let mut encoders = Vec::new();
     for (i, e) in spec.input.iter().enumerate() {
         let at = [Key("input"), Item(i)];
@@ -166,11 +192,19 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
                     value,
                 }
             }
-            InputSpec::Raw { size } => {
+            InputSpec::Raw {
+                size,
+                scale,
+                zero_point,
+                range,
+            } => {
                 if size == 0 {
                     return Err(src.error(&at, "raw input of size 0"));
                 }
-                Encoder::Raw { len: size }
+                Encoder::Raw {
+                    len: size,
+                    quant: input_quant(scale, zero_point, range, src, &at)?,
+                }
             }
         };
         encoders.push(enc);
@@ -195,6 +229,7 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
                 format!("layer {} has 0 units", l.name),
             ));
         }
+        let acc = layer_accs[i];
         if l.shift >= acc.bits() {
             return Err(src.error(
                 &[Key("layers"), Item(i), Key("shift")],
@@ -288,7 +323,42 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
         decode,
         kind,
         acc,
+        layer_accs,
     })
+}
+
+/// The IR input quantization of a raw input's `scale`/`zero_point`/`range`.
+fn input_quant(
+    scale: Option<f64>,
+    zero_point: Option<i32>,
+    range: Option<[f64; 2]>,
+    src: &Source,
+    at: &[PathStep],
+) -> Result<Option<zlmc_ir::InputQuant>> {
+    let Some(scale) = scale else {
+        if zero_point.is_some() || range.is_some() {
+            return Err(src
+                .error(at, "`zero_point` and `range` need a `scale`")
+                .help("scale is the float value of one input step"));
+        }
+        return Ok(None);
+    };
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(src.error(at, format!("input scale {scale} must be a positive number")));
+    }
+    if let Some([lo, hi]) = range {
+        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+            return Err(src.error(
+                at,
+                format!("input range [{lo}, {hi}] must be finite, min ≤ max"),
+            ));
+        }
+    }
+    Ok(Some(zlmc_ir::InputQuant {
+        scale,
+        zero_point: zero_point.unwrap_or(0),
+        range: range.map(|[a, b]| (a, b)),
+    }))
 }
 
 fn check_buckets(buckets: usize, src: &Source, at: &[PathStep]) -> Result<()> {

@@ -70,8 +70,8 @@ pub fn layer_tensors(
         }
         let data = weight_values(wname, wt, checked.kind, spec, weights_path, inputs)
             .map_err(|m| err(&at, m))?;
-        let bias =
-            bias_values(bname, bt, checked.acc, spec, weights_path).map_err(|m| err(&at, m))?;
+        let bias = bias_values(bname, bt, checked.layer_accs[i], spec, weights_path)
+            .map_err(|m| err(&at, m))?;
         out.push(LayerData {
             weights: DenseWeights {
                 kind: checked.kind,

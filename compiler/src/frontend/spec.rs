@@ -26,6 +26,10 @@ pub struct Spec {
     /// How the last layer's argmax is read.
     #[serde(with = "serde_yaml::with::singleton_map_recursive")]
     pub output: OutputSpec,
+    /// The float spec this model was quantized from, relative to this file
+    /// (`zlmc eval` measures agreement with it).
+    #[serde(default)]
+    pub reference: Option<String>,
 }
 
 /// One input encoder.
@@ -46,8 +50,20 @@ pub enum InputSpec {
         #[serde(default = "default_value")]
         value: i16,
     },
-    /// A raw int16 vector given by the caller.
-    Raw { size: usize },
+    /// A raw int16 vector given by the caller, or float features quantized
+    /// as `round(x / scale) + zero_point` when `scale` is given.
+    Raw {
+        size: usize,
+        /// Float value of one input step.
+        #[serde(default)]
+        scale: Option<f64>,
+        /// The integer that stands for 0.0 (needs `scale`).
+        #[serde(default)]
+        zero_point: Option<i32>,
+        /// Declared float range `[min, max]` of every feature (needs `scale`).
+        #[serde(default)]
+        range: Option<[f64; 2]>,
+    },
 }
 
 fn default_value() -> i16 {
@@ -62,7 +78,8 @@ fn default_context() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Numerics {
-    /// Weight kind: int2, ternary, binary, int4 or int8.
+    /// Weight kind: int2, ternary, binary, int4 or int8; `float` marks a float
+    /// spec, which `zlmc quantize` turns into one of the others.
     pub weights: String,
     /// Accumulator width in bits: 16 (z80ai) or 32.
     #[serde(default = "default_acc")]
@@ -106,6 +123,9 @@ pub struct LayerSpec {
     /// Activation after the shift.
     #[serde(default)]
     pub activation: Activation,
+    /// This layer's accumulator width, overriding `numerics.accumulator`.
+    #[serde(default)]
+    pub accumulator: Option<u32>,
     /// Explicit weight tensor name, overriding the default.
     pub weight: Option<String>,
     /// Explicit bias tensor name, overriding the default.

@@ -55,6 +55,8 @@ pub enum Value {
     Int(i128),
     /// A string's bytes.
     Str(Vec<u8>),
+    /// A decimal number with a fraction or exponent, as written.
+    Float(String),
     /// A list of strings.
     List(Vec<Spanned<Vec<u8>>>),
 }

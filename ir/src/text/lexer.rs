@@ -84,6 +84,8 @@ enum Raw {
     Ident,
     #[regex(r"-?[0-9]+")]
     Int,
+    #[regex(r"-?[0-9]+(\.[0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)")]
+    Float,
     #[regex(r#""([^"\\\n]|\\[^\n])*""#)]
     Str,
     // Longest match prefers `Str`; this only wins when the closing quote is missing.
@@ -126,6 +128,8 @@ pub enum Tok<'a> {
     Int(i128),
     /// The decoded bytes of a string literal.
     Str(Vec<u8>),
+    /// A decimal number with a fraction or exponent, as written.
+    Float(&'a str),
 }
 
 impl Tok<'_> {
@@ -161,6 +165,7 @@ impl Tok<'_> {
             Tok::Ident(s) => format!("identifier `{s}`"),
             Tok::Int(v) => format!("integer {v}"),
             Tok::Str(_) => "string".to_string(),
+            Tok::Float(s) => format!("number {s}"),
         }
     }
 }
@@ -233,6 +238,7 @@ impl<'a> Iterator for Lexer<'a> {
                         )))
                     }
                 },
+                Raw::Float => Tok::Float(slice),
                 Raw::Str => match unescape(&slice[1..slice.len() - 1], span.start + 1) {
                     Ok(bytes) => Tok::Str(bytes),
                     Err(e) => return Some(Err(e)),

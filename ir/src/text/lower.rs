@@ -140,16 +140,63 @@ fn encoder(sec: &Section<'_>) -> Result<Encoder, Located> {
                 value: field_int(v, "value")?,
             })
         }
-        "raw" => {
-            let [l] = fields(sec, ["length"])?;
-            Ok(Encoder::Raw {
-                len: field_int(l, "length")?,
-            })
-        }
+        "raw" => raw_encoder(sec),
         other => Err(Located::new(
             sec.kind.at,
             format!("unknown encoder `{other}`: expected query_trigram, context_ngram or raw"),
         )),
+    }
+}
+
+/// `raw(length)`, `raw(length, scale, zero_point)` or with `min, max` too.
+fn raw_encoder(sec: &Section<'_>) -> Result<Encoder, Located> {
+    // Without `scale` second, the plain form's errors (unexpected field) apply.
+    if sec.fields.get(1).is_none_or(|f| f.name.v != "scale") {
+        let [l] = fields(sec, ["length"])?;
+        return Ok(Encoder::Raw {
+            len: field_int(l, "length")?,
+            quant: None,
+        });
+    }
+    let (len, scale, zero_point, range) = if sec.fields.len() <= 3 {
+        let [l, s, z] = fields(sec, ["length", "scale", "zero_point"])?;
+        (l, s, z, None)
+    } else {
+        let [l, s, z, lo, hi] = fields(sec, ["length", "scale", "zero_point", "min", "max"])?;
+        (
+            l,
+            s,
+            z,
+            Some((field_float(lo, "min")?, field_float(hi, "max")?)),
+        )
+    };
+    let scale_v = field_float(scale, "scale")?;
+    if scale_v <= 0.0 {
+        return Err(Located::new(scale.at, "scale must be positive"));
+    }
+    Ok(Encoder::Raw {
+        len: field_int(len, "length")?,
+        quant: Some(crate::model::InputQuant {
+            scale: scale_v,
+            zero_point: field_int(zero_point, "zero_point")?,
+            range,
+        }),
+    })
+}
+
+/// A finite number: a float literal or an integer.
+fn field_float(v: &Spanned<Value>, what: &str) -> Result<f64, Located> {
+    let x = match &v.v {
+        Value::Int(n) => *n as f64,
+        Value::Float(s) => s
+            .parse::<f64>()
+            .map_err(|_| Located::new(v.at, format!("{what} {s} is not a number")))?,
+        _ => return Err(Located::new(v.at, format!("{what} must be a number"))),
+    };
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(Located::new(v.at, format!("{what} must be finite")))
     }
 }
 

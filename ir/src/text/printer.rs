@@ -31,7 +31,22 @@ pub fn print_model(m: &Model) -> String {
                 out,
                 "encode context_ngram(buckets: {buckets}, length: {length}, value: {value})"
             ),
-            Encoder::Raw { len } => writeln!(out, "encode raw(length: {len})"),
+            Encoder::Raw { len, quant: None } => writeln!(out, "encode raw(length: {len})"),
+            // `{:?}` prints the shortest text that parses back to the same f64.
+            Encoder::Raw {
+                len,
+                quant: Some(q),
+            } => {
+                let _ = write!(
+                    out,
+                    "encode raw(length: {len}, scale: {:?}, zero_point: {}",
+                    q.scale, q.zero_point
+                );
+                if let Some((lo, hi)) = q.range {
+                    let _ = write!(out, ", min: {lo:?}, max: {hi:?}");
+                }
+                writeln!(out, ")")
+            }
         };
     }
     match &m.decode {

@@ -1,0 +1,325 @@
+//! `zlmc eval`: accuracy, agreement with the float reference, parameters,
+//! weight bits and (with a target) what the model costs there.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use zlmc_ir::{interp, Model, Op, Weights};
+
+use crate::diag::{Diagnostic, Result};
+use crate::float_model::FloatMlp;
+use crate::measure::{measure, MeasureTarget, Measured, Sample};
+use crate::quant::dataset::{self, Dataset, Split};
+use crate::quant::float_spec;
+use crate::text_eval::{self, TextScore};
+
+/// Samples the target simulators time.
+pub const TIMED_SAMPLES: usize = 16;
+
+/// A model as `eval` and `compare` see it.
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    /// An integer model, with its float reference when it has one.
+    Int {
+        /// The unoptimized model.
+        model: Model,
+        /// The float model it was quantized from.
+        reference: Option<FloatMlp>,
+    },
+    /// A float spec.
+    Float(FloatMlp),
+}
+
+/// Load a `.yaml` (integer or float spec) or `.zir` model.
+pub fn load(path: &Path) -> Result<Loaded> {
+    if float_spec::is_float_spec(path)? {
+        return Ok(Loaded::Float(float_spec::load_float_spec(path)?));
+    }
+    let model = crate::driver::load(path)?;
+    let reference = match reference_path(path) {
+        Some(r) => Some(float_spec::load_float_spec(&r)?),
+        None => None,
+    };
+    Ok(Loaded::Int { model, reference })
+}
+
+/// The float reference a spec names, relative to its folder.
+pub fn reference_path(path: &Path) -> Option<PathBuf> {
+    let is_yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let spec = if is_yaml {
+        float_spec::read_spec(path).ok()?
+    } else {
+        return None;
+    };
+    let r = spec.reference?;
+    Some(path.parent().unwrap_or(Path::new(".")).join(r))
+}
+
+/// The int16 input for float features: the model's input quantization, or
+/// the features rounded when the model takes integers.
+pub fn quantize_features(model: &Model, x: &[f32]) -> Vec<i16> {
+    match model.input_quant() {
+        Some(q) => x.iter().map(|&v| q.quantize(v as f64)).collect(),
+        None => x
+            .iter()
+            .map(|&v| v.round().clamp(-32768.0, 32767.0) as i16)
+            .collect(),
+    }
+}
+
+/// The integer model's predicted class.
+pub fn predict(model: &Model, x: &[f32]) -> usize {
+    interp::step(&model.graph, &quantize_features(model, x)).class
+}
+
+/// Parameter counts and weight width.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Params {
+    /// Weights and biases.
+    pub total: usize,
+    /// Those that are not zero.
+    pub nonzero: usize,
+    /// Bits per stored weight (32 for float).
+    pub weight_bits: u32,
+}
+
+/// Count a model's parameters.
+pub fn params(l: &Loaded) -> Params {
+    match l {
+        Loaded::Float(m) => {
+            let all = m
+                .layers
+                .iter()
+                .flat_map(|l| l.weight.iter().flatten().chain(&l.bias));
+            Params {
+                total: all.clone().count(),
+                nonzero: all.filter(|&&v| v != 0.0).count(),
+                weight_bits: 32,
+            }
+        }
+        Loaded::Int { model, .. } => {
+            let mut p = Params::default();
+            for n in model.graph.node_ids() {
+                match &model.graph.node(n).op {
+                    Op::MatMul { weights, .. } => {
+                        p.total += weights.rows() * weights.cols();
+                        p.nonzero += match weights {
+                            Weights::Dense(d) => d.data.iter().filter(|&&w| w != 0).count(),
+                            Weights::Sparse(s) => s.nnz(),
+                        };
+                        p.weight_bits = match weights.kind().name() {
+                            "int8" => 8,
+                            "int4" => 4,
+                            "int2" | "ternary" => 2,
+                            _ => 1,
+                        };
+                    }
+                    Op::Bias { values } | Op::Epilogue { bias: values, .. } => {
+                        p.total += values.len();
+                        p.nonzero += values.iter().filter(|&&b| b != 0).count();
+                    }
+                    _ => {}
+                }
+            }
+            p
+        }
+    }
+}
+
+/// Everything `eval` reports about one model.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Model name.
+    pub name: String,
+    /// Samples (or lines) scored.
+    pub samples: usize,
+    /// Correct predictions (exact replies for text).
+    pub correct: usize,
+    /// The float reference's accuracy on the same samples.
+    pub float_accuracy: Option<f64>,
+    /// Fraction of samples where model and float reference predict the same class.
+    pub agreement: Option<f64>,
+    /// Parameters.
+    pub params: Params,
+    /// Text scores, for character models.
+    pub text: Option<TextScore>,
+    /// Target costs.
+    pub measured: Option<Measured>,
+    /// Whether this is a float model.
+    pub float: bool,
+}
+
+impl Summary {
+    /// Accuracy, as a fraction.
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.samples.max(1) as f64
+    }
+}
+
+fn float_accuracy(m: &FloatMlp, d: &Dataset) -> (usize, Vec<usize>) {
+    let preds: Vec<usize> = d.x.iter().map(|x| m.predict(x)).collect();
+    (
+        preds.iter().zip(&d.y).filter(|(p, y)| p == y).count(),
+        preds,
+    )
+}
+
+fn is_text_data(p: &Path) -> bool {
+    let s = p.to_string_lossy();
+    s.ends_with(".txt") || s.ends_with(".txt.gz")
+}
+
+/// Evaluate the model at `path` on `data`, measuring on `target` when given.
+pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Result<Summary> {
+    let loaded = load(path)?;
+    let mut s = Summary {
+        params: params(&loaded),
+        ..Summary::default()
+    };
+    let sample;
+    match &loaded {
+        Loaded::Int { model, .. } if is_text_data(data) => {
+            let lines = text_eval::read_lines(data)?;
+            let t = text_eval::score(model, &lines)?;
+            s.name = model.name.clone();
+            s.samples = t.lines;
+            s.correct = t.exact;
+            s.text = Some(t);
+            sample = Sample::Queries(
+                lines
+                    .iter()
+                    .take(TIMED_SAMPLES)
+                    .map(|l| l.query.clone())
+                    .collect(),
+            );
+        }
+        Loaded::Int { model, reference } => {
+            let d = dataset::load(data, Split::Test)?;
+            check_width(data, d.x[0].len(), model.input_len())?;
+            s.name = model.name.clone();
+            s.samples = d.x.len();
+            let preds: Vec<usize> = d.x.iter().map(|x| predict(model, x)).collect();
+            s.correct = preds.iter().zip(&d.y).filter(|(p, y)| p == y).count();
+            if let Some(r) = reference {
+                check_width(data, d.x[0].len(), r.inputs)?;
+                let (fc, fp) = float_accuracy(r, &d);
+                s.float_accuracy = Some(fc as f64 / d.x.len() as f64);
+                let same = preds.iter().zip(&fp).filter(|(a, b)| a == b).count();
+                s.agreement = Some(same as f64 / d.x.len() as f64);
+            }
+            sample = Sample::Vectors(
+                d.x.iter()
+                    .take(TIMED_SAMPLES)
+                    .map(|x| quantize_features(model, x))
+                    .collect(),
+            );
+        }
+        Loaded::Float(m) => {
+            let d = dataset::load(data, Split::Test)?;
+            check_width(data, d.x[0].len(), m.inputs)?;
+            s.name = m.name.clone();
+            s.samples = d.x.len();
+            s.correct = float_accuracy(m, &d).0;
+            s.float = true;
+            // The float reference's cost is its size: 4 bytes per parameter.
+            if target.is_some() {
+                s.measured = Some(Measured {
+                    flash: 4 * s.params.total,
+                    note: Some("float reference: 4 bytes per parameter, not built".into()),
+                    ..Measured::default()
+                });
+            }
+            return Ok(s);
+        }
+    }
+    if let (Some(t), Loaded::Int { model, .. }) = (target, &loaded) {
+        let mut m = model.clone();
+        crate::driver::optimize(&mut m, &[], |_, _| {})?;
+        s.measured = Some(measure(&m, path, t, &sample)?);
+    }
+    Ok(s)
+}
+
+fn check_width(data: &Path, have: usize, want: usize) -> Result<()> {
+    if have == want {
+        Ok(())
+    } else {
+        Err(Diagnostic::in_file(
+            data,
+            format!("samples have {have} features, the model takes {want}"),
+        ))
+    }
+}
+
+/// Print a summary as `eval` does.
+pub fn print(
+    s: &Summary,
+    target: Option<MeasureTarget>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let pct = |x: f64| 100.0 * x;
+    writeln!(
+        out,
+        "model: {}{}",
+        s.name,
+        if s.float { " (float reference)" } else { "" }
+    )?;
+    match &s.text {
+        Some(t) => {
+            writeln!(
+                out,
+                "exact replies: {} of {} lines ({:.1} %)",
+                t.exact,
+                t.lines,
+                pct(t.exact as f64 / t.lines.max(1) as f64)
+            )?;
+            writeln!(
+                out,
+                "next-character accuracy (teacher-forced): {} of {} positions ({:.1} %)",
+                t.next_correct,
+                t.positions,
+                pct(t.next_correct as f64 / t.positions.max(1) as f64)
+            )?;
+        }
+        None => writeln!(
+            out,
+            "accuracy: {:.2} % ({} of {} samples)",
+            pct(s.accuracy()),
+            s.correct,
+            s.samples
+        )?,
+    }
+    if let (Some(f), Some(a)) = (s.float_accuracy, s.agreement) {
+        writeln!(
+            out,
+            "float reference: accuracy {:.2} %, agreement {:.2} %",
+            pct(f),
+            pct(a)
+        )?;
+    }
+    writeln!(
+        out,
+        "parameters: {} ({} non-zero); weight bits: {}",
+        s.params.total, s.params.nonzero, s.params.weight_bits
+    )?;
+    if let (Some(t), Some(m)) = (target, &s.measured) {
+        write!(out, "target {}: {} bytes", t.name(), m.flash)?;
+        if let Some(r) = m.sram {
+            write!(out, ", {r} bytes of SRAM")?;
+        }
+        if let (Some(c), Some(ms)) = (m.cycles, m.ms) {
+            write!(out, "; {c:.0} cycles per inference ({ms:.3} ms)")?;
+        }
+        if let Some(f) = m.fits {
+            write!(out, "; fits: {}", if f { "yes" } else { "no" })?;
+        }
+        writeln!(out)?;
+        if let Some(n) = &m.note {
+            writeln!(out, "  {n}")?;
+        }
+    }
+    Ok(())
+}

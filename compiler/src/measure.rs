@@ -1,0 +1,177 @@
+//! What a model costs on a target: sizes from the target's plan, cycles per
+//! inference measured on its simulator. Every target-specific call of
+//! `zlmc eval` and `zlmc compare` is in [`measure`], and it goes through the
+//! target registry (`zlmc_backends::target`).
+
+use std::path::Path;
+
+use zlmc_backends::target::{lookup, Job, Options, Target, Verified};
+use zlmc_backends::BackendError;
+use zlmc_ir::Model;
+
+use crate::diag::{Diagnostic, Result};
+use crate::driver;
+
+/// A target (and board) to measure on.
+#[derive(Clone, Copy)]
+pub struct MeasureTarget {
+    /// The registry entry.
+    pub target: &'static dyn Target,
+    /// The board, for targets that have boards.
+    pub board: Option<&'static str>,
+}
+
+impl std::fmt::Debug for MeasureTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl MeasureTarget {
+    /// The target `name` with `board`, checked as `zlmc build` checks them.
+    pub fn new(name: &str, board: Option<&str>) -> Result<MeasureTarget> {
+        let target =
+            lookup(name).ok_or_else(|| Diagnostic::new(format!("unknown target `{name}`")))?;
+        let board = match board {
+            Some(b) => Some(
+                target
+                    .boards()
+                    .iter()
+                    .find(|x| x.name == b)
+                    .map(|x| x.name)
+                    .unwrap_or(""),
+            ),
+            None => None,
+        };
+        zlmc_backends::target::check_options(
+            target,
+            Options {
+                board: board.filter(|b| !b.is_empty()),
+            },
+        )
+        .map_err(|e| Diagnostic::new(e.message))?;
+        Ok(MeasureTarget { target, board })
+    }
+
+    /// How tables and reports name it.
+    pub fn name(self) -> String {
+        match self.board {
+            Some(b) => format!("{} {b}", self.target.name()),
+            None => self.target.name().to_string(),
+        }
+    }
+
+    /// The machine's clock in Hz, where zlmc knows it (AVR boards; the Z80 at 4 MHz).
+    fn clock_hz(self) -> Option<f64> {
+        match self.target.name() {
+            "avr" => self
+                .board
+                .and_then(zlmc_backends::avr::Board::from_name)
+                .map(|b| f64::from(b.f_cpu())),
+            "z80" => Some(4_000_000.0),
+            _ => None,
+        }
+    }
+}
+
+/// Inputs to time the model on.
+#[derive(Debug, Clone)]
+pub enum Sample {
+    /// Raw input vectors.
+    Vectors(Vec<Vec<i16>>),
+    /// Text queries.
+    Queries(Vec<Vec<u8>>),
+}
+
+/// What a model costs on a target.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// Bytes of program memory the model takes, from the target's plan (the
+    /// generated files' size where the plan does not say).
+    pub flash: usize,
+    /// Bytes of static RAM the model takes, where the plan says.
+    pub sram: Option<usize>,
+    /// Mean cycles (T-states on the Z80) per inference step over the sample, simulated.
+    pub cycles: Option<f64>,
+    /// Milliseconds per inference at the machine's clock.
+    pub ms: Option<f64>,
+    /// Whether it fits the board (targets with boards).
+    pub fits: Option<bool>,
+    /// Why it does not fit, or what could not be measured.
+    pub note: Option<String>,
+}
+
+/// Measure an optimized `model` (read from `source`) on `t` over `sample`.
+pub fn measure(
+    model: &Model,
+    source: &Path,
+    t: MeasureTarget,
+    sample: &Sample,
+) -> Result<Measured> {
+    let prov = driver::provenance(source);
+    let opts = Options { board: t.board };
+    let v = Verified::new(model).map_err(|e| Diagnostic::in_file(source, e.to_string()))?;
+    let has_boards = !t.target.boards().is_empty();
+    let job = Job {
+        model: v,
+        prov: &prov,
+        opts,
+    };
+    let plan = match t.target.plan(&job) {
+        Ok(p) => p,
+        Err(BackendError::TooBig { message, .. }) => {
+            return Ok(Measured {
+                fits: Some(false),
+                note: Some(message),
+                ..Measured::default()
+            })
+        }
+        Err(e) => {
+            return Err(Diagnostic::in_file(
+                source,
+                format!("cannot build for --target {}: {e}", t.target.name()),
+            ))
+        }
+    };
+    let flash = match plan.flash {
+        Some(f) => f,
+        None => driver::emit(t.target, model, source, opts)?
+            .files
+            .iter()
+            .map(|(_, d)| d.len())
+            .sum(),
+    };
+    let mut m = Measured {
+        flash,
+        sram: plan.ram,
+        fits: has_boards.then_some(true),
+        ..Measured::default()
+    };
+    let lines: Vec<Vec<u8>> = match sample {
+        Sample::Queries(q) => q.iter().filter(|q| !q.is_empty()).cloned().collect(),
+        Sample::Vectors(v) => v
+            .iter()
+            .map(|x| {
+                x.iter()
+                    .map(i16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .into_bytes()
+            })
+            .collect(),
+    };
+    if t.target.simulator().is_some() && !lines.is_empty() {
+        match driver::simulate(t.target, model, source, opts, &lines) {
+            Ok(run) => {
+                let steps: Vec<u64> = run.answers.iter().flat_map(|a| a.steps.clone()).collect();
+                if !steps.is_empty() {
+                    let c = steps.iter().sum::<u64>() as f64 / steps.len() as f64;
+                    m.cycles = Some(c);
+                    m.ms = t.clock_hz().map(|hz| c / hz * 1000.0);
+                }
+            }
+            Err(d) => m.note = Some(format!("not simulated: {}", d.message)),
+        }
+    }
+    Ok(m)
+}

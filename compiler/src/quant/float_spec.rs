@@ -1,0 +1,195 @@
+//! Float specs: a spec whose `numerics.weights` is `float` and whose tensors
+//! are f32. Importers write one beside every quantized model (the float
+//! reference); `zlmc quantize` and `zlmc eval` read them.
+
+use std::path::Path;
+
+use crate::diag::{Diagnostic, Result};
+use crate::float_model::{FloatLayer, FloatMlp};
+use crate::frontend::spec::{Activation, InputSpec, OutputSpec, Spec};
+use crate::frontend::tensors::{TensorData, TensorMap};
+use crate::frontend::{read_weights, weights_path};
+use crate::output::OutFile;
+
+use super::npz_write::{npz_bytes, Array};
+
+/// File name of the float reference spec in an output folder.
+pub const FLOAT_SPEC: &str = "float.yaml";
+/// File name of the float reference tensors.
+pub const FLOAT_WEIGHTS: &str = "float.npz";
+
+/// Parse a spec file without checking it.
+pub fn read_spec(path: &Path) -> Result<Spec> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::in_file(path, format!("cannot read model spec: {e}")))?;
+    serde_yaml::from_str(&text).map_err(|e| {
+        let pos = e.location().map(|l| (l.line(), l.column()));
+        Diagnostic::in_file(path, e.to_string()).at(pos)
+    })
+}
+
+/// Whether the `.yaml` at `path` is a float spec.
+pub fn is_float_spec(path: &Path) -> Result<bool> {
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    Ok(yaml && read_spec(path)?.numerics.weights == "float")
+}
+
+/// The class labels a spec's `classify` output names.
+pub fn labels_of(spec: &Spec) -> Option<Vec<String>> {
+    match &spec.output {
+        OutputSpec::Classify(l) => Some(l.clone()),
+        OutputSpec::Generate(_) => None,
+    }
+}
+
+/// Load a float spec (or any raw-input spec with float tensors) as a float MLP.
+pub fn load_float_spec(path: &Path) -> Result<FloatMlp> {
+    let spec = read_spec(path)?;
+    let inputs = match spec.input.as_slice() {
+        [InputSpec::Raw { size, .. }] => *size,
+        _ => {
+            return Err(Diagnostic::in_file(
+                path,
+                "a float model takes one raw input (`input: [raw: {size: N}]`)",
+            ))
+        }
+    };
+    let wpath = weights_path(path, &spec.weights);
+    let tensors = read_weights(&wpath)?;
+    let mut layers = Vec::new();
+    let mut cols = inputs;
+    for l in &spec.layers {
+        let w = tensor(&tensors, l.weight.as_deref(), &l.name, "weight", &wpath)?;
+        let b = tensor(&tensors, l.bias.as_deref(), &l.name, "bias", &wpath)?;
+        if w.0 != [l.units, cols] || b.0 != [l.units] {
+            return Err(Diagnostic::in_file(
+                &wpath,
+                format!(
+                    "layer {}: tensors have shapes {:?} and {:?}, the spec needs [{}, {cols}] and [{}]",
+                    l.name, w.0, b.0, l.units, l.units
+                ),
+            ));
+        }
+        layers.push(FloatLayer {
+            weight: w.1.chunks(cols).map(<[f32]>::to_vec).collect(),
+            bias: b.1,
+            relu: l.activation == Activation::Relu,
+        });
+        cols = l.units;
+    }
+    if layers.is_empty() {
+        return Err(Diagnostic::in_file(path, "the model has no layers"));
+    }
+    Ok(FloatMlp {
+        name: spec.name.clone(),
+        inputs,
+        layers,
+        labels: labels_of(&spec),
+    })
+}
+
+fn tensor(
+    t: &TensorMap,
+    explicit: Option<&str>,
+    layer: &str,
+    what: &str,
+    file: &Path,
+) -> Result<(Vec<usize>, Vec<f32>)> {
+    let names = match explicit {
+        Some(n) => vec![n.to_string()],
+        None => vec![format!("{layer}_{what}"), format!("{layer}.{what}")],
+    };
+    let found = names.iter().find_map(|n| t.get(n.as_str()));
+    let Some(found) = found else {
+        return Err(Diagnostic::in_file(
+            file,
+            format!("tensor `{}` not found", names.join("` or `")),
+        ));
+    };
+    let v = match &found.data {
+        TensorData::Float(v) => v.iter().map(|&x| x as f32).collect(),
+        TensorData::Int(v) => v.iter().map(|&x| x as f32).collect(),
+        TensorData::Bytes(_) => {
+            return Err(Diagnostic::in_file(
+                file,
+                format!("tensor `{}` holds bytes", names[0]),
+            ))
+        }
+    };
+    Ok((found.shape.clone(), v))
+}
+
+/// A string as a YAML double-quoted scalar.
+pub fn yaml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The labels to write: the model's, or the class indices.
+pub fn label_list(m: &FloatMlp) -> Vec<String> {
+    let n = m.layers.last().map_or(0, FloatLayer::units);
+    m.labels
+        .clone()
+        .unwrap_or_else(|| (0..n).map(|i| i.to_string()).collect())
+}
+
+/// The YAML `output:` section for a classifier.
+pub fn output_yaml(labels: &[String]) -> String {
+    let l: Vec<String> = labels.iter().map(|s| yaml_str(s)).collect();
+    format!("output:\n  classify: [{}]\n", l.join(", "))
+}
+
+/// Name of layer `i` in written specs.
+pub fn layer_name(i: usize) -> String {
+    format!("fc{}", i + 1)
+}
+
+/// `float.yaml` and `float.npz` for a float model; `source` is named in the header.
+pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
+    let mut y = format!(
+        "# Float reference written by zlmc from {source}.\n\
+         # `zlmc quantize {FLOAT_SPEC} --calibrate DATA -o DIR` makes an integer model of it.\n\
+         zlmc: 1\nname: {}\nweights: {FLOAT_WEIGHTS}\ninput:\n  - raw: {{size: {}}}\n\
+         numerics:\n  weights: float\nlayers:\n",
+        m.name, m.inputs
+    );
+    for (i, l) in m.layers.iter().enumerate() {
+        let act = if l.relu { ", activation: relu" } else { "" };
+        y.push_str(&format!(
+            "  - {{name: {}, units: {}{act}}}\n",
+            layer_name(i),
+            l.units()
+        ));
+    }
+    y.push_str(&output_yaml(&label_list(m)));
+    let names: Vec<(String, String)> = (0..m.layers.len())
+        .map(|i| {
+            let n = layer_name(i);
+            (format!("{n}_weight"), format!("{n}_bias"))
+        })
+        .collect();
+    let mut arrays = Vec::new();
+    for (l, (wn, bn)) in m.layers.iter().zip(&names) {
+        let flat: Vec<f32> = l.weight.iter().flatten().copied().collect();
+        arrays.push(Array::F32(wn, vec![l.units(), l.inputs()], flat));
+        arrays.push(Array::F32(bn, vec![l.units()], l.bias.clone()));
+    }
+    let npz =
+        npz_bytes(&arrays).map_err(|e| Diagnostic::new(format!("cannot pack weights: {e}")))?;
+    Ok(vec![
+        (FLOAT_SPEC.to_string(), y.into_bytes()),
+        (FLOAT_WEIGHTS.to_string(), npz),
+    ])
+}

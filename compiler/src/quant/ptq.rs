@@ -1,0 +1,513 @@
+//! Calibrated post-training quantization of a float MLP.
+//!
+//! Per layer: a weight scale chosen by least squares over a grid of clipping
+//! points (for ternary, int2 and binary that grid *is* the threshold search),
+//! a bias in accumulator units of that layer's input scale times its weight
+//! scale, and the smallest power-of-two shift that keeps the calibrated
+//! pre-activations inside the activation budget. The integer epilogue is
+//! `(acc + b) >> shift`, activations are int16.
+
+use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
+
+use crate::float_model::FloatMlp;
+use crate::frontend::quantize::LayerData;
+
+use super::dataset::Dataset;
+
+/// Largest activation magnitude the quantizer aims for (int16 holds 8× more,
+/// headroom for inputs beyond the calibration data).
+pub const ACT_BUDGET: f64 = 4096.0;
+
+/// Largest calibrated accumulator a 16-bit layer may reach (2× headroom).
+const ACC16_BUDGET: f64 = 16384.0;
+
+/// How the accumulator width is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccChoice {
+    /// 16 bits everywhere; inputs get coarser where calibration needs it.
+    Bits16,
+    /// 32 bits everywhere.
+    Bits32,
+    /// 16 bits where static range analysis proves overflow impossible, else 32.
+    Auto,
+}
+
+/// How calibration ranges are taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RangeMethod {
+    /// The largest calibrated magnitude.
+    MinMax,
+    /// This percentile (0..100) of the calibrated magnitudes; the rest is clamped.
+    Percentile(f64),
+}
+
+/// Quantization settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Weight kind.
+    pub kind: WeightKind,
+    /// Accumulator width.
+    pub acc: AccChoice,
+    /// Range statistic for inputs and activations.
+    pub range: RangeMethod,
+}
+
+/// What quantizing one layer cost.
+#[derive(Debug, Clone, Default)]
+pub struct LayerReport {
+    /// Layer name.
+    pub name: String,
+    /// Float value of one weight step.
+    pub weight_scale: f64,
+    /// Weights whose rounded value was clipped to the kind's range.
+    pub clipped_weights: usize,
+    /// Biases clamped to the accumulator.
+    pub clamped_biases: usize,
+    /// Calibration values (inputs clamped to the declared range, for the first
+    /// layer; accumulators or activations out of range) that do not fit.
+    pub clamped: usize,
+    /// Calibration values looked at.
+    pub values: usize,
+}
+
+impl LayerReport {
+    /// Clamped calibration values, as a fraction.
+    pub fn clamp_rate(&self) -> f64 {
+        if self.values == 0 {
+            0.0
+        } else {
+            self.clamped as f64 / self.values as f64
+        }
+    }
+}
+
+/// One integer layer.
+#[derive(Debug, Clone)]
+pub struct QLayer {
+    /// The integer parameters.
+    pub data: LayerData,
+    /// Accumulator width.
+    pub acc: Elem,
+}
+
+/// An integer model quantized from a float one.
+#[derive(Debug, Clone)]
+pub struct Quantized {
+    /// Model name.
+    pub name: String,
+    /// How float features become int16 inputs.
+    pub input: InputQuant,
+    /// The layers.
+    pub layers: Vec<QLayer>,
+    /// Class labels.
+    pub labels: Vec<String>,
+    /// Per-layer costs.
+    pub report: Vec<LayerReport>,
+}
+
+/// The `p`-th percentile (0..100) of `v`'s magnitudes; `MinMax` gives the largest.
+fn magnitude(v: impl Iterator<Item = f64>, how: RangeMethod) -> f64 {
+    let mut m: Vec<f64> = v.map(f64::abs).filter(|x| x.is_finite()).collect();
+    if m.is_empty() {
+        return 0.0;
+    }
+    match how {
+        RangeMethod::MinMax => m.iter().copied().fold(0.0, f64::max),
+        RangeMethod::Percentile(p) => {
+            m.sort_by(f64::total_cmp);
+            let i = ((p / 100.0 * m.len() as f64).ceil() as usize).clamp(1, m.len()) - 1;
+            m[i]
+        }
+    }
+}
+
+/// Round `x` to a weight of `kind`.
+fn round_weight(x: f64, kind: WeightKind) -> i8 {
+    if kind == WeightKind::Binary {
+        return if x < 0.0 { -1 } else { 1 };
+    }
+    let (lo, hi) = kind.range();
+    x.round().clamp(lo as f64, hi as f64) as i8
+}
+
+/// The integer weights of `w` (`cols` per row) and their scale: least
+/// squared output error over a grid of clipping points, the dequantization
+/// scale fitted per candidate. Each column's error counts by `importance`
+/// (the mean square of that input on the calibration data), so a huge weight
+/// on an input that is almost always 0 may be clipped to keep resolution for
+/// the weights that matter.
+pub fn quantize_weights(
+    w: &[f64],
+    cols: usize,
+    importance: &[f64],
+    kind: WeightKind,
+) -> (Vec<i8>, f64) {
+    let imp = |i: usize| importance.get(i % cols.max(1)).copied().unwrap_or(1.0);
+    let max = w.iter().copied().map(f64::abs).fold(0.0, f64::max);
+    if max == 0.0 {
+        let q = vec![round_weight(0.0, kind); w.len()];
+        return (q, 1.0);
+    }
+    let top = kind.range().1.max(1) as f64;
+    let mut best: Option<(f64, Vec<i8>, f64)> = None;
+    // Clipping points from max/1000 to max, denser at the small end.
+    for step in 1..=200 {
+        let s = max * (step as f64 / 200.0).powi(2) / top;
+        let q: Vec<i8> = w.iter().map(|&x| round_weight(x / s, kind)).collect();
+        let (num, den) = w
+            .iter()
+            .zip(&q)
+            .enumerate()
+            .fold((0.0, 0.0), |(n, d), (i, (&x, &q))| {
+                (n + imp(i) * x * q as f64, d + imp(i) * (q as f64).powi(2))
+            });
+        if den == 0.0 || num <= 0.0 {
+            continue;
+        }
+        let alpha = num / den;
+        let err: f64 = w
+            .iter()
+            .zip(&q)
+            .enumerate()
+            .map(|(i, (&x, &q))| imp(i) * (x - alpha * q as f64).powi(2))
+            .sum();
+        if best.as_ref().is_none_or(|b| err < b.0) {
+            best = Some((err, q, alpha));
+        }
+    }
+    match best {
+        Some((_, q, a)) => (q, a),
+        None => (w.iter().map(|&x| round_weight(x, kind)).collect(), 1.0),
+    }
+}
+
+/// Mean square of every input of every layer over the calibration data, then
+/// (indices `layers..2·layers`) the plain means.
+fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+    let n = data.x.len().max(1) as f64;
+    let mut out = Vec::new();
+    for (l, layer) in m.layers.iter().enumerate() {
+        let mut acc = vec![0.0; layer.inputs()];
+        for (k, x) in data.x.iter().enumerate() {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let v = if l == 0 {
+                    x[j] as f64
+                } else {
+                    let p = pre[l - 1][k][j];
+                    if m.layers[l - 1].relu {
+                        p.max(0.0)
+                    } else {
+                        p
+                    }
+                };
+                *a += v * v;
+            }
+        }
+        // A floor keeps inputs never seen in calibration from costing nothing.
+        let mean: Vec<f64> = acc.iter().map(|a| a / n).collect();
+        let avg = mean.iter().sum::<f64>() / mean.len().max(1) as f64;
+        out.push(mean.iter().map(|&v| v.max(1e-3 * avg)).collect());
+    }
+    // Then the plain means, layer by layer (for bias correction).
+    for (l, layer) in m.layers.iter().enumerate() {
+        let mut acc = vec![0.0; layer.inputs()];
+        for (k, x) in data.x.iter().enumerate() {
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a += if l == 0 {
+                    x[j] as f64
+                } else if m.layers[l - 1].relu {
+                    pre[l - 1][k][j].max(0.0)
+                } else {
+                    pre[l - 1][k][j]
+                };
+            }
+        }
+        out.push(acc.iter().map(|a| a / n).collect());
+    }
+    out
+}
+
+/// Pre-activations of every layer for every calibration sample, in f64.
+fn float_pre_activations(m: &FloatMlp, data: &Dataset) -> Vec<Vec<Vec<f64>>> {
+    let mut per_layer = vec![Vec::new(); m.layers.len()];
+    for x in &data.x {
+        let mut v: Vec<f64> = x.iter().map(|&a| a as f64).collect();
+        for (l, layer) in m.layers.iter().enumerate() {
+            let pre: Vec<f64> = layer
+                .weight
+                .iter()
+                .zip(&layer.bias)
+                .map(|(row, &b)| {
+                    row.iter()
+                        .zip(&v)
+                        .fold(b as f64, |s, (&w, &a)| s + w as f64 * a)
+                })
+                .collect();
+            v = if layer.relu {
+                pre.iter().map(|&p| p.max(0.0)).collect()
+            } else {
+                pre.clone()
+            };
+            per_layer[l].push(pre);
+        }
+    }
+    per_layer
+}
+
+/// Quantize `m` with calibration data `data`.
+pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
+    let pre = float_pre_activations(m, data);
+    let importance = input_importance(m, data, &pre);
+    let feats = || data.x.iter().flatten().map(|&v| v as f64);
+    let (lo, hi) = match opts.range {
+        RangeMethod::MinMax => (
+            feats().fold(f64::INFINITY, f64::min),
+            feats().fold(f64::NEG_INFINITY, f64::max),
+        ),
+        RangeMethod::Percentile(_) => {
+            let mag = magnitude(feats(), opts.range);
+            let (mn, mx) = (
+                feats().fold(f64::INFINITY, f64::min),
+                feats().fold(f64::NEG_INFINITY, f64::max),
+            );
+            (mn.max(-mag), mx.min(mag))
+        }
+    };
+    let in_mag = lo.abs().max(hi.abs());
+    let base_scale = if in_mag > 0.0 {
+        in_mag / ACT_BUDGET
+    } else {
+        1.0
+    };
+    // Extra right shifts in front of each layer (input scale for the first),
+    // raised until every 16-bit layer's calibrated accumulator fits.
+    let mut extra = vec![0u32; m.layers.len()];
+    let accs: Vec<Elem> = m
+        .layers
+        .iter()
+        .map(|_| match opts.acc {
+            AccChoice::Bits16 => Elem::I16,
+            _ => Elem::I32,
+        })
+        .collect();
+    for _ in 0..32 {
+        let q = attempt(
+            m,
+            &pre,
+            &importance,
+            opts,
+            (lo, hi),
+            base_scale,
+            &extra,
+            &accs,
+        );
+        match q {
+            Ok(q) => return finish(q, m, data),
+            Err((layer, bits)) => {
+                extra[layer] += bits;
+            }
+        }
+    }
+    // Could not fit: keep the last attempt's layout, clamping counted.
+    let q = attempt_unchecked(
+        m,
+        &pre,
+        &importance,
+        opts,
+        (lo, hi),
+        base_scale,
+        &extra,
+        &accs,
+    );
+    finish(q, m, data)
+}
+
+type Attempt = std::result::Result<Quantized, (usize, u32)>;
+
+#[allow(clippy::too_many_arguments)]
+fn attempt(
+    m: &FloatMlp,
+    pre: &[Vec<Vec<f64>>],
+    importance: &[Vec<f64>],
+    opts: Options,
+    range: (f64, f64),
+    base_scale: f64,
+    extra: &[u32],
+    accs: &[Elem],
+) -> Attempt {
+    build(
+        m, pre, importance, opts, range, base_scale, extra, accs, true,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attempt_unchecked(
+    m: &FloatMlp,
+    pre: &[Vec<Vec<f64>>],
+    importance: &[Vec<f64>],
+    opts: Options,
+    range: (f64, f64),
+    base_scale: f64,
+    extra: &[u32],
+    accs: &[Elem],
+) -> Quantized {
+    match build(
+        m, pre, importance, opts, range, base_scale, extra, accs, false,
+    ) {
+        Ok(q) => q,
+        Err(_) => unreachable!("unchecked builds do not fail"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    m: &FloatMlp,
+    pre: &[Vec<Vec<f64>>],
+    importance: &[Vec<f64>],
+    opts: Options,
+    range: (f64, f64),
+    base_scale: f64,
+    extra: &[u32],
+    accs: &[Elem],
+    check: bool,
+) -> Attempt {
+    let input = InputQuant {
+        scale: base_scale * f64::from(1u32 << extra[0]),
+        zero_point: 0,
+        range: Some(range),
+    };
+    let mut s_in = input.scale;
+    let mut layers: Vec<QLayer> = Vec::new();
+    let mut report = Vec::new();
+    for (l, fl) in m.layers.iter().enumerate() {
+        let flat: Vec<f64> = fl.weight.iter().flatten().map(|&w| w as f64).collect();
+        let (q, s_w) = quantize_weights(&flat, fl.inputs(), &importance[l], opts.kind);
+        let top = opts.kind.range();
+        let clipped = flat
+            .iter()
+            .filter(|&&w| {
+                let r = (w / s_w).round();
+                r < top.0 as f64 || r > top.1 as f64
+            })
+            .count();
+        let s_acc = s_w * s_in;
+        let acc = accs[l];
+        let lim = (1i64 << (acc.bits() - 1)) as f64;
+        let mut clamped_biases = 0;
+        // Bias correction: what rounding the weights shifts each output by on
+        // average over the calibration inputs goes back into the bias.
+        let means = &importance[m.layers.len() + l];
+        let bias: Vec<i64> = fl
+            .bias
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                let cols = fl.inputs();
+                let corr: f64 = (0..cols)
+                    .map(|j| (flat[i * cols + j] - s_w * q[i * cols + j] as f64) * means[j])
+                    .sum();
+                let r = ((b as f64 + corr) / s_acc).round();
+                if r < -lim || r > lim - 1.0 {
+                    clamped_biases += 1;
+                }
+                r.clamp(-lim, lim - 1.0) as i64
+            })
+            .collect();
+        let mag = magnitude(pre[l].iter().flatten().copied(), opts.range) / s_acc;
+        if check && acc == Elem::I16 && mag > ACC16_BUDGET {
+            let need = (mag / ACC16_BUDGET).log2().ceil().max(1.0) as u32;
+            return Err((l, need));
+        }
+        // The next layer's extra shift coarsens this layer's output.
+        let next_extra = extra.get(l + 1).copied().unwrap_or(0);
+        let mut shift = 0u32;
+        while mag / f64::from(1u32 << shift) > ACT_BUDGET && shift + 1 < acc.bits() {
+            shift += 1;
+        }
+        shift = (shift + next_extra).min(acc.bits() - 1);
+        s_in = s_acc * f64::from(1u32 << shift);
+        layers.push(QLayer {
+            data: LayerData {
+                weights: DenseWeights {
+                    kind: opts.kind,
+                    rows: fl.units(),
+                    cols: fl.inputs(),
+                    data: q,
+                },
+                bias,
+                shift,
+                relu: fl.relu,
+            },
+            acc,
+        });
+        report.push(LayerReport {
+            name: super::float_spec::layer_name(l),
+            weight_scale: s_w,
+            clipped_weights: clipped,
+            clamped_biases,
+            ..LayerReport::default()
+        });
+    }
+    Ok(Quantized {
+        name: m.name.clone(),
+        input,
+        layers,
+        labels: super::float_spec::label_list(m),
+        report,
+    })
+}
+
+/// Count clamping on the calibration data, then (for `auto`) pick 16-bit
+/// accumulators where the range analysis allows.
+fn finish(mut q: Quantized, _m: &FloatMlp, data: &Dataset) -> Quantized {
+    count_clamping(&mut q, data);
+    q
+}
+
+/// Run the integer model on `data` without wrapping and count, per layer,
+/// the values that would not fit (inputs outside the declared range for the
+/// first layer, accumulators outside their width, activations outside int16).
+pub fn count_clamping(q: &mut Quantized, data: &Dataset) {
+    for r in &mut q.report {
+        r.clamped = 0;
+        r.values = 0;
+    }
+    let (lo, hi) = q.input.range.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+    for x in &data.x {
+        let r0 = &mut q.report[0];
+        r0.values += x.len();
+        r0.clamped += x
+            .iter()
+            .filter(|&&v| (v as f64) < lo || (v as f64) > hi)
+            .count();
+        let mut v: Vec<i64> = x
+            .iter()
+            .map(|&f| q.input.quantize(f as f64) as i64)
+            .collect();
+        for (l, layer) in q.layers.iter().enumerate() {
+            let d = &layer.data;
+            let lim = 1i64 << (layer.acc.bits() - 1);
+            let mut out = Vec::with_capacity(d.weights.rows);
+            let mut bad = 0;
+            for r in 0..d.weights.rows {
+                let s: i64 = d
+                    .weights
+                    .row(r)
+                    .iter()
+                    .zip(&v)
+                    .map(|(&w, &a)| w as i64 * a)
+                    .sum::<i64>()
+                    + d.bias[r];
+                let y = s >> d.shift;
+                if s < -lim || s >= lim || !(-32768..=32767).contains(&y) {
+                    bad += 1;
+                }
+                let y = y.clamp(-32768, 32767);
+                out.push(if d.relu { y.max(0) } else { y });
+            }
+            q.report[l].values += d.weights.rows;
+            q.report[l].clamped += bad;
+            v = out;
+        }
+    }
+}

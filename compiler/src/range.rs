@@ -1,0 +1,194 @@
+//! Static range analysis: from a raw input's declared range, a worst-case
+//! bound on every layer's accumulator (interval arithmetic, no wrapping), so
+//! 16-bit accumulators are chosen only where overflow is impossible.
+//!
+//! Because every op wraps (a ring homomorphism), a layer is exact in 16 bits
+//! exactly when its final value `Σ w·x + b` fits; partial sums may overflow.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use zlmc_ir::{Elem, Model, NodeId, Op};
+
+/// The worst case of one layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerBound {
+    /// Layer index, 0-based, in matmul order.
+    pub layer: usize,
+    /// The accumulator the model gives the layer.
+    pub acc: Elem,
+    /// Largest `|Σ w·x + b|` over the declared input box.
+    pub bound: i64,
+    /// Largest `|(Σ w·x + b) >> shift|`: above 32767 the activation can wrap.
+    pub out_bound: i64,
+}
+
+impl LayerBound {
+    /// Whether a 16-bit accumulator can never overflow here.
+    pub fn fits16(&self) -> bool {
+        self.bound <= i16::MAX as i64
+    }
+}
+
+type Box = Vec<(i64, i64)>;
+
+/// Per-layer bounds, or `None` when the model declares no input range.
+pub fn analyze(model: &Model) -> Option<Vec<LayerBound>> {
+    let (lo, hi) = model.input_quant()?.int_range()?;
+    let g = &model.graph;
+    let mut vals: HashMap<NodeId, Box> = HashMap::new();
+    let mut out = Vec::new();
+    // For a layer: index in `out` of the bound its accumulator feeds.
+    let mut pending: HashMap<NodeId, usize> = HashMap::new();
+    for n in g.topo_order()? {
+        let node = g.node(n);
+        let ops = g.operands(n);
+        let arg = |i: usize| vals.get(&ops[i]).cloned().unwrap_or_default();
+        let v: Box = match &node.op {
+            Op::Input { len } => vec![(lo, hi); *len],
+            Op::MatMul { weights, acc } => {
+                let x = arg(0);
+                let v: Box = (0..weights.rows())
+                    .map(|r| {
+                        weights
+                            .row_entries(r)
+                            .iter()
+                            .fold((0i64, 0i64), |(a, b), &(c, w)| {
+                                let (xl, xh) = x[c as usize];
+                                let (p, q) = (w as i64 * xl, w as i64 * xh);
+                                (a.saturating_add(p.min(q)), b.saturating_add(p.max(q)))
+                            })
+                    })
+                    .collect();
+                out.push(LayerBound {
+                    layer: out.len(),
+                    acc: *acc,
+                    bound: magnitude(&v),
+                    out_bound: 0,
+                });
+                pending.insert(n, out.len() - 1);
+                v
+            }
+            Op::Bias { values } => {
+                let v = add(&arg(0), values);
+                if let Some(&i) = pending.get(&ops[0]) {
+                    out[i].bound = magnitude(&v);
+                    pending.insert(n, i);
+                }
+                v
+            }
+            Op::Shift { amount } => {
+                if let Some(&i) = pending.get(&ops[0]) {
+                    out[i].out_bound = out[i].bound >> amount;
+                }
+                shift(&arg(0), *amount)
+            }
+            Op::Relu => relu(&arg(0)),
+            Op::Epilogue {
+                bias,
+                shift: s,
+                relu: r,
+            } => {
+                let b = add(&arg(0), bias);
+                let v = shift(&b, *s);
+                if let Some(&i) = pending.get(&ops[0]) {
+                    out[i].bound = magnitude(&b);
+                    out[i].out_bound = out[i].bound >> s;
+                }
+                if *r {
+                    relu(&v)
+                } else {
+                    v
+                }
+            }
+            Op::Argmax => Vec::new(),
+        };
+        vals.insert(n, v);
+    }
+    Some(out)
+}
+
+fn magnitude(v: &Box) -> i64 {
+    v.iter()
+        .map(|&(a, b)| a.saturating_abs().max(b.saturating_abs()))
+        .max()
+        .unwrap_or(0)
+}
+
+fn add(v: &Box, b: &[i64]) -> Box {
+    v.iter()
+        .zip(b)
+        .map(|(&(l, h), &b)| (l.saturating_add(b), h.saturating_add(b)))
+        .collect()
+}
+
+/// Shift, then the int16 range: a value that could wrap could be anything.
+fn shift(v: &Box, s: u32) -> Box {
+    v.iter()
+        .map(|&(l, h)| {
+            let (l, h) = (l >> s, h >> s);
+            if l < i16::MIN as i64 || h > i16::MAX as i64 {
+                (i16::MIN as i64, i16::MAX as i64)
+            } else {
+                (l, h)
+            }
+        })
+        .collect()
+}
+
+fn relu(v: &Box) -> Box {
+    v.iter().map(|&(l, h)| (l.max(0), h.max(0))).collect()
+}
+
+/// Warnings for a model file: 16-bit layers that can overflow, activations
+/// that can wrap. Empty when the model cannot be loaded (the command itself
+/// reports that) or declares no input range.
+pub fn file_warnings(path: &Path) -> Vec<String> {
+    let Ok(model) = crate::driver::load(path) else {
+        return Vec::new();
+    };
+    let names = layer_names(path);
+    warnings(&model, &names)
+        .into_iter()
+        .map(|w| format!("{}: warning: {w}", path.display()))
+        .collect()
+}
+
+/// The layer names a spec gives, in order (empty for `.zir` files).
+fn layer_names(path: &Path) -> Vec<String> {
+    crate::quant::float_spec::read_spec(path)
+        .map(|s| s.layers.into_iter().map(|l| l.name).collect())
+        .unwrap_or_default()
+}
+
+/// The warnings for `model`, layers named from `names` where given.
+pub fn warnings(model: &Model, names: &[String]) -> Vec<String> {
+    let Some(bounds) = analyze(model) else {
+        return Vec::new();
+    };
+    let mut w = Vec::new();
+    for b in bounds {
+        let name = names
+            .get(b.layer)
+            .cloned()
+            .unwrap_or_else(|| format!("layer {}", b.layer + 1));
+        if b.acc == Elem::I16 && !b.fits16() {
+            w.push(format!(
+                "layer {name} accumulates in 16 bits but can reach {} over the declared input range (16 bits hold ±32767); use `accumulator: 32`",
+                b.bound
+            ));
+        } else if b.bound > i32::MAX as i64 {
+            w.push(format!(
+                "layer {name} can reach {} over the declared input range, beyond a 32-bit accumulator",
+                b.bound
+            ));
+        }
+        if b.out_bound > i16::MAX as i64 {
+            w.push(format!(
+                "layer {name}'s activations can reach {} after the shift and wrap in int16",
+                b.out_bound
+            ));
+        }
+    }
+    w
+}

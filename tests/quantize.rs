@@ -1,0 +1,637 @@
+//! Bringing float models in: calibrated quantization, range analysis, eval,
+//! compare and compress, and the quantized models on every target.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use zlmc::float_model::{FloatLayer, FloatMlp};
+use zlmc::quant::npz_write::{npz_bytes, Array};
+use zlmc_ir::interp;
+use zlmc_test_support::tools::{gcc, run_exe};
+use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, Rng};
+
+fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
+    lo + (hi - lo) * (rng.range(0, 1_000_000) as f32 / 1_000_000.0)
+}
+
+/// A random float MLP (ReLU hidden layers) over `inputs` features.
+fn float_mlp(rng: &mut Rng, inputs: usize, hidden: usize, classes: usize) -> FloatMlp {
+    let mut layer = |rows: usize, cols: usize, relu: bool| FloatLayer {
+        weight: (0..rows)
+            .map(|_| (0..cols).map(|_| uniform(rng, -0.5, 0.5)).collect())
+            .collect(),
+        bias: (0..rows).map(|_| uniform(rng, -0.2, 0.2)).collect(),
+        relu,
+    };
+    FloatMlp {
+        name: "toy".into(),
+        inputs,
+        layers: vec![layer(hidden, inputs, true), layer(classes, hidden, false)],
+        labels: None,
+    }
+}
+
+/// A float spec of `m` and data labelled by `m` itself, in `dir`.
+fn fixture(dir: &Path, m: &FloatMlp, rng: &mut Rng, n: usize) -> (PathBuf, PathBuf) {
+    for (name, data) in zlmc::quant::float_spec::float_spec_files(m, "a test").unwrap() {
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+    // Samples the float model classifies with a clear margin, as a trained
+    // model does most of its data (random weights put many on a boundary).
+    let mut x: Vec<Vec<f32>> = Vec::new();
+    while x.len() < n {
+        let v: Vec<f32> = (0..m.inputs).map(|_| uniform(rng, 0.0, 4.0)).collect();
+        let mut l = m.eval(&v);
+        l.sort_by(|a, b| b.total_cmp(a));
+        if l[0] - l[1] > 0.3 {
+            x.push(v);
+        }
+    }
+    let y: Vec<i32> = x.iter().map(|v| m.predict(v) as i32).collect();
+    let flat: Vec<f32> = x.iter().flatten().copied().collect();
+    let npz = npz_bytes(&[
+        Array::F32("x", vec![n, m.inputs], flat),
+        Array::I32("y", vec![n], y),
+    ])
+    .unwrap();
+    let data = dir.join("data.npz");
+    std::fs::write(&data, npz).unwrap();
+    (dir.join("float.yaml"), data)
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn accuracy(stdout: &str) -> f64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("accuracy:"))
+        .unwrap_or_else(|| panic!("no accuracy in {stdout}"));
+    line["accuracy:".len()..]
+        .trim()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn calibrated_int8_and_int4_stay_close_to_float() {
+    let scratch_dir = scratch("quantize-close");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(7);
+    let m = float_mlp(&mut rng, 16, 24, 5);
+    let (spec, data) = fixture(&dir, &m, &mut rng, 400);
+    let float = zlmc(&["eval", &s(&spec), "--data", &s(&data)], "");
+    assert_eq!(float.code, 0, "{}", float.stderr);
+    assert_eq!(accuracy(&float.stdout), 100.0);
+    // Random weights leave small margins, so int4's bound here is looser than
+    // the 2 points a trained model meets (examples/digits); ternary and int2
+    // must only run.
+    for (kind, within) in [
+        ("int8", 0.5),
+        ("int4", 8.0),
+        ("ternary", 100.0),
+        ("int2", 100.0),
+    ] {
+        let out = dir.join(kind);
+        let r = zlmc(
+            &[
+                "quantize",
+                &s(&spec),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&out),
+                "--weights",
+                kind,
+            ],
+            "",
+        );
+        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
+        let e = zlmc(
+            &["eval", &s(&out.join("model.yaml")), "--data", &s(&data)],
+            "",
+        );
+        assert_eq!(e.code, 0, "{}", e.stderr);
+        let acc = accuracy(&e.stdout);
+        assert!(100.0 - acc <= within, "{kind}: {acc} %\n{}", e.stdout);
+        assert!(e.stdout.contains("agreement"), "{}", e.stdout);
+    }
+}
+
+/// Quantized models give the interpreter's logits in C (through the float
+/// entry points) and on the AVR in simavr.
+#[test]
+fn quantized_models_are_bit_exact_on_c_and_avr() {
+    let scratch_dir = scratch("quantize-targets");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(11);
+    let m = float_mlp(&mut rng, 10, 12, 4);
+    let (spec, data) = fixture(&dir, &m, &mut rng, 200);
+    let samples: Vec<Vec<f32>> = (0..40)
+        .map(|_| (0..10).map(|_| uniform(&mut rng, -1.0, 6.0)).collect())
+        .collect();
+    for kind in ["int8", "int4", "ternary", "int2", "binary"] {
+        let out = dir.join(kind);
+        let r = zlmc(
+            &[
+                "quantize",
+                &s(&spec),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&out),
+                "--weights",
+                kind,
+                "--accumulator",
+                "auto",
+            ],
+            "",
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let path = out.join("model.yaml");
+        let mut model = zlmc::driver::load(&path).unwrap();
+        zlmc::driver::optimize(&mut model, &[], |_, _| {}).unwrap();
+        // C: float features in, through NAME_step_float.
+        let c = zlmc_test_support::build::c(&model, &path);
+        let cdir = out.join("c");
+        std::fs::create_dir_all(&cdir).unwrap();
+        std::fs::write(cdir.join("toy.h"), &c.header).unwrap();
+        std::fs::write(cdir.join("toy.c"), &c.source).unwrap();
+        let mut main = String::from(
+            "#include <stdio.h>\n#include \"toy.h\"\nstatic const float f[][10] = {\n",
+        );
+        for x in &samples {
+            let v: Vec<String> = x.iter().map(|v| format!("{v:?}f")).collect();
+            let _ = writeln!(main, "{{{}}},", v.join(", "));
+        }
+        main.push_str(
+            "};\nint main(void) {\n unsigned k, i; int16_t l[TOY_CLASSES];\n \
+             for (k = 0; k < sizeof f / sizeof f[0]; k++) {\n  toy_step_float(f[k], l);\n  \
+             for (i = 0; i < TOY_CLASSES; i++) printf(\"%d \", l[i]);\n  \
+             printf(\"| %u\\n\", (unsigned)toy_predict_float(f[k]));\n }\n return 0;\n}\n",
+        );
+        std::fs::write(cdir.join("main.c"), main).unwrap();
+        let exe = gcc(
+            &cdir,
+            "toy",
+            &[cdir.join("main.c"), cdir.join("toy.c")],
+            &["-O1"],
+        );
+        let got = run_exe(&exe, b"");
+        let mut want = String::new();
+        let mut vectors = Vec::new();
+        for x in &samples {
+            let q = zlmc::eval::quantize_features(&model, x);
+            let r = interp::step(&model.graph, &q);
+            for l in &r.logits {
+                let _ = write!(want, "{l} ");
+            }
+            let _ = writeln!(want, "| {}", r.class);
+            vectors.push(q);
+        }
+        assert_eq!(got, want, "{kind} in C");
+        // AVR: the quantized vectors in simavr.
+        let fw = match zlmc::simulate::avr_firmware(
+            &model,
+            &path,
+            zlmc_backends::avr::Board::Uno,
+            &out.join("avr"),
+        ) {
+            Ok(fw) => fw,
+            Err(d) if d.message.contains("avr-gcc") || d.message.contains("No such file") => {
+                return skip(
+                    "quantized_models_are_bit_exact_on_c_and_avr (avr)",
+                    &d.message,
+                )
+            }
+            Err(d) => panic!("{kind}: {d}"),
+        };
+        let lines: Vec<Vec<u8>> = vectors
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .map(i16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .into_bytes()
+            })
+            .collect();
+        let run = zlmc::simulate::avr_run(&fw, &lines).unwrap();
+        let avr: String = run
+            .answers
+            .iter()
+            .map(|a| format!("{}\n", String::from_utf8_lossy(a)))
+            .collect();
+        assert_eq!(
+            avr.replace(" |", "|"),
+            want.replace(" |", "|").replace(" \n", "\n"),
+            "{kind} on the AVR"
+        );
+    }
+}
+
+/// A raw spec with a declared input range, one layer per accumulator width.
+fn range_spec(dir: &Path, acc2: u32) -> PathBuf {
+    let w1: Vec<i8> = vec![127; 4 * 4];
+    let w2: Vec<i8> = vec![1; 2 * 4];
+    let npz = npz_bytes(&[
+        Array::I8("a_weight", vec![4, 4], w1),
+        Array::I32("a_bias", vec![4], vec![0; 4]),
+        Array::I8("b_weight", vec![2, 4], w2),
+        Array::I32("b_bias", vec![2], vec![0; 2]),
+    ])
+    .unwrap();
+    std::fs::write(dir.join("w.npz"), npz).unwrap();
+    let spec = format!(
+        "zlmc: 1\nname: r\nweights: w.npz\ninput:\n  - raw: {{size: 4, scale: 1.0, range: [0.0, 100.0]}}\n\
+         numerics:\n  weights: int8\n  accumulator: 16\nlayers:\n  - {{name: a, units: 4, shift: 8, activation: relu, accumulator: {acc2}}}\n  \
+         - {{name: b, units: 2}}\noutput:\n  classify: [x, y]\n"
+    );
+    let p = dir.join(format!("r{acc2}.yaml"));
+    std::fs::write(&p, spec).unwrap();
+    p
+}
+
+#[test]
+fn range_analysis_bounds_layers_and_warns_about_16_bits() {
+    let scratch_dir = scratch("quantize-range");
+    let dir = scratch_dir.path().to_path_buf();
+    let p16 = range_spec(&dir, 16);
+    let m = zlmc::driver::load(&p16).unwrap();
+    let b = zlmc::range::analyze(&m).expect("a declared range");
+    // Layer a: 4 inputs up to 100 times 127 = 50800 > 32767; layer b: 4 × (50800 >> 8 = 198).
+    assert_eq!((b[0].bound, b[0].fits16()), (50800, false));
+    assert_eq!((b[1].bound, b[1].fits16()), (4 * 198, true));
+    let r = zlmc(&["build", &s(&p16), "--emit", "zir"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("layer a accumulates in 16 bits but can reach 50800"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("layer b"), "{}", r.stderr);
+    let p32 = range_spec(&dir, 32);
+    let r = zlmc(&["run", &s(&p32), "--prompt", "1 2 3 4"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+}
+
+#[test]
+fn accumulator_auto_takes_16_bits_only_where_overflow_is_impossible() {
+    let scratch_dir = scratch("quantize-auto");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(5);
+    // Two inputs: the first layer's worst case is 2 × 4096 with binary
+    // weights (fits); 64 hidden units make the second's far larger.
+    let m = float_mlp(&mut rng, 2, 64, 3);
+    let (spec, data) = fixture(&dir, &m, &mut rng, 100);
+    let out = dir.join("auto");
+    let r = zlmc(
+        &[
+            "quantize",
+            &s(&spec),
+            "--calibrate",
+            &s(&data),
+            "-o",
+            &s(&out),
+            "--weights",
+            "binary",
+            "--accumulator",
+            "auto",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("fc1: binary weights") && r.stdout.contains("16-bit"),
+        "{}",
+        r.stdout
+    );
+    let model = zlmc::driver::load(&out.join("model.yaml")).unwrap();
+    let b = zlmc::range::analyze(&model).unwrap();
+    let accs: Vec<u32> = b.iter().map(|l| l.acc.bits()).collect();
+    assert_eq!(accs, vec![16, 32], "{b:?}");
+    assert!(b[0].fits16() && !b[1].fits16());
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_written() {
+    let scratch_dir = scratch("quantize-bad");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(3);
+    let m = float_mlp(&mut rng, 6, 8, 3);
+    let (spec, _) = fixture(&dir, &m, &mut rng, 50);
+    let other = float_mlp(&mut rng, 5, 8, 3);
+    let sub = dir.join("other");
+    std::fs::create_dir_all(&sub).unwrap();
+    let (_, wrong) = fixture(&sub, &other, &mut rng, 50);
+    let out = dir.join("out");
+    let r = zlmc(
+        &[
+            "quantize",
+            &s(&spec),
+            "--calibrate",
+            &s(&wrong),
+            "-o",
+            &s(&out),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("samples have 5 features, the model takes 6"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
+    let r = zlmc(
+        &[
+            "quantize",
+            &s(&spec),
+            "--calibrate",
+            &s(&dir.join("none.npz")),
+            "-o",
+            &s(&out),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 1);
+    assert!(!out.exists());
+    // A float spec cannot be built before it is quantized.
+    let r = zlmc(&["build", &s(&spec), "--emit", "zir"], "");
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("float spec") && r.stderr.contains(":9:3:"),
+        "{}",
+        r.stderr
+    );
+    // An existing model that differs is not overwritten without --force.
+    let data = dir.join("data.npz");
+    let q = |kind: &str, force: bool| {
+        let mut a = vec![
+            "quantize".to_string(),
+            s(&spec),
+            "--calibrate".into(),
+            s(&data),
+            "-o".into(),
+            s(&out),
+            "--weights".into(),
+            kind.into(),
+        ];
+        if force {
+            a.push("--force".into());
+        }
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        zlmc(&a, "")
+    };
+    assert_eq!(q("int8", false).code, 0);
+    let before = std::fs::read(out.join("model.yaml")).unwrap();
+    assert_eq!(q("int8", false).code, 0, "the same model again is fine");
+    let r = q("int4", false);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("already exists and differs") && r.stderr.contains("--force"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(out.join("model.yaml")).unwrap(), before);
+    assert_eq!(q("int4", true).code, 0);
+    assert_ne!(std::fs::read(out.join("model.yaml")).unwrap(), before);
+}
+
+#[test]
+fn quantized_specs_round_trip_through_zir() {
+    let scratch_dir = scratch("quantize-zir");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(9);
+    let m = float_mlp(&mut rng, 6, 8, 3);
+    let (spec, data) = fixture(&dir, &m, &mut rng, 50);
+    let out = dir.join("q");
+    assert_eq!(
+        zlmc(
+            &[
+                "quantize",
+                &s(&spec),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&out)
+            ],
+            ""
+        )
+        .code,
+        0
+    );
+    let model = zlmc::driver::load(&out.join("model.yaml")).unwrap();
+    let text = zlmc_ir::text::print_model(&model);
+    assert!(text.contains("encode raw(length: 6, scale: "), "{text}");
+    assert_eq!(zlmc_ir::text::parse_model(&text).unwrap(), model);
+    // And the written files are the same on every run.
+    let again = dir.join("q2");
+    assert_eq!(
+        zlmc(
+            &[
+                "quantize",
+                &s(&spec),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&again)
+            ],
+            ""
+        )
+        .code,
+        0
+    );
+    for f in ["model.yaml", "weights.npz", "float.yaml", "float.npz"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(again.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn compress_and_compare_report_what_they_cost() {
+    let scratch_dir = scratch("quantize-compress");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(13);
+    let m = float_mlp(&mut rng, 8, 20, 3);
+    let (spec, data) = fixture(&dir, &m, &mut rng, 200);
+    let q = dir.join("q");
+    assert_eq!(
+        zlmc(
+            &[
+                "quantize",
+                &s(&spec),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&q)
+            ],
+            ""
+        )
+        .code,
+        0
+    );
+    let p = dir.join("p");
+    let r = zlmc(
+        &[
+            "compress",
+            &s(&q.join("model.yaml")),
+            "-o",
+            &s(&p),
+            "--prune-neurons",
+            "0.5",
+            "--data",
+            &s(&data),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("pruned 10 hidden neurons"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("accuracy 100.00 % ->"), "{}", r.stdout);
+    let chart = dir.join("chart.svg");
+    let r = zlmc(
+        &[
+            "compare",
+            &s(&spec),
+            &s(&q.join("model.yaml")),
+            &s(&p.join("model.yaml")),
+            "--data",
+            &s(&data),
+            "--chart",
+            &s(&chart),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(rows.len(), 5, "{}", r.stdout);
+    assert!(
+        rows[0].starts_with("| Model | Accuracy | Parameters |"),
+        "{}",
+        rows[0]
+    );
+    // The float reference is 4 bytes per parameter: 8·20 + 20 + 20·3 + 3 = 243.
+    assert!(
+        rows[2].contains("| 972 B |") && rows[2].contains("| 1.00 |"),
+        "{}",
+        rows[2]
+    );
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("accuracy vs bytes"));
+}
+
+#[test]
+fn tinychat_exact_replies_and_next_characters() {
+    let Some(tc) = tinychat_dir() else {
+        return skip(
+            "tinychat_exact_replies_and_next_characters",
+            "../shared/z80ai/tinychat is missing",
+        );
+    };
+    let scratch_dir = scratch("quantize-tinychat");
+    let dir = scratch_dir.path().to_path_buf();
+    let r = zlmc(
+        &["import", "z80ai", &s(&tc.join("model.npz")), "-o", &s(&dir)],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = zlmc(
+        &[
+            "eval",
+            &s(&dir.join("model.yaml")),
+            "--data",
+            &s(&tc.join("training-data.txt.gz")),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("exact replies: 1106 of 3002 lines (36.8 %)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("next-character accuracy (teacher-forced): 11800 of 14848 positions"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Every exporter's fixture imports in one command; int8 keeps the float
+/// model's accuracy on the fixture's samples (calibrated on the same 8).
+#[test]
+fn onnx_fixtures_import_and_int8_matches_float() {
+    let fx = zlmc_test_support::repo().join("tests/fixtures/onnx");
+    for f in [
+        "torch_gemm",
+        "torch_matmul",
+        "keras_dense",
+        "skl_mlp",
+        "skl_pipeline",
+        "handmade_gemm",
+    ] {
+        let scratch_dir = scratch(&format!("quantize-onnx-{f}"));
+        let dir = scratch_dir.path().to_path_buf();
+        let onnx = fx.join(format!("{f}.onnx"));
+        let data = fx.join(format!("{f}.io.npz"));
+        let r = zlmc(
+            &["import", "onnx", &s(&onnx), "-o", &s(&dir.join("float"))],
+            "",
+        );
+        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
+        assert!(r.stdout.contains("is a float spec"), "{}", r.stdout);
+        let float = zlmc(
+            &[
+                "eval",
+                &s(&dir.join("float/model.yaml")),
+                "--data",
+                &s(&data),
+            ],
+            "",
+        );
+        assert_eq!(float.code, 0, "{f}: {}", float.stderr);
+        let q = dir.join("int8");
+        let r = zlmc(
+            &[
+                "import",
+                "onnx",
+                &s(&onnx),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&q),
+                "--weights",
+                "int8",
+            ],
+            "",
+        );
+        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
+        let e = zlmc(
+            &["eval", &s(&q.join("model.yaml")), "--data", &s(&data)],
+            "",
+        );
+        assert_eq!(e.code, 0, "{f}: {}", e.stderr);
+        assert!(
+            (accuracy(&float.stdout) - accuracy(&e.stdout)).abs() <= 0.5,
+            "{f}: float {} int8 {}",
+            float.stdout,
+            e.stdout
+        );
+    }
+}
