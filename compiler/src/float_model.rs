@@ -23,6 +23,22 @@ impl FloatLayer {
     pub fn inputs(&self) -> usize {
         self.weight.first().map_or(0, Vec::len)
     }
+
+    /// The layer's outputs for `x`, in f32.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        self.weight
+            .iter()
+            .zip(&self.bias)
+            .map(|(row, &b)| {
+                let s = row.iter().zip(x).fold(b, |acc, (&w, &v)| acc + w * v);
+                if self.relu {
+                    s.max(0.0)
+                } else {
+                    s
+                }
+            })
+            .collect()
+    }
 }
 
 /// A chain of dense layers over a raw float feature vector.
@@ -47,19 +63,7 @@ impl FloatMlp {
     pub fn eval(&self, features: &[f32]) -> Vec<f32> {
         let mut x = features.to_vec();
         for l in &self.layers {
-            x = l
-                .weight
-                .iter()
-                .zip(&l.bias)
-                .map(|(row, &b)| {
-                    let s = row.iter().zip(&x).fold(b, |acc, (&w, &v)| acc + w * v);
-                    if l.relu {
-                        s.max(0.0)
-                    } else {
-                        s
-                    }
-                })
-                .collect();
+            x = l.forward(&x);
         }
         x
     }

@@ -32,31 +32,25 @@ pub fn prune_neurons(m: &mut FloatMlp, fraction: f64, calib: &Dataset) -> usize 
                 *b += next.weight[k][j] * means[l][j];
             }
         }
+        let kept = |j: &usize| drop.binary_search(j).is_err();
         for row in &mut next.weight {
-            *row = row
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| drop.binary_search(j).is_err())
-                .map(|(_, &w)| w)
-                .collect();
+            *row = keep_where(std::mem::take(row), kept);
         }
         let cur = &mut m.layers[l];
-        let kept = |j: &usize| drop.binary_search(j).is_err();
-        cur.weight = std::mem::take(&mut cur.weight)
-            .into_iter()
-            .enumerate()
-            .filter(|(j, _)| kept(j))
-            .map(|(_, r)| r)
-            .collect();
-        cur.bias = std::mem::take(&mut cur.bias)
-            .into_iter()
-            .enumerate()
-            .filter(|(j, _)| kept(j))
-            .map(|(_, b)| b)
-            .collect();
+        cur.weight = keep_where(std::mem::take(&mut cur.weight), kept);
+        cur.bias = keep_where(std::mem::take(&mut cur.bias), kept);
         dropped += n;
     }
     dropped
+}
+
+/// The items of `v` whose index `kept` accepts.
+fn keep_where<T>(v: Vec<T>, kept: impl Fn(&usize) -> bool) -> Vec<T> {
+    v.into_iter()
+        .enumerate()
+        .filter(|(j, _)| kept(j))
+        .map(|(_, x)| x)
+        .collect()
 }
 
 /// Each layer's mean output (after its activation) over `d`.
@@ -65,19 +59,7 @@ fn mean_activations(m: &FloatMlp, d: &Dataset) -> Vec<Vec<f32>> {
     for x in &d.x {
         let mut v = x.clone();
         for (l, layer) in m.layers.iter().enumerate() {
-            v = layer
-                .weight
-                .iter()
-                .zip(&layer.bias)
-                .map(|(row, &b)| {
-                    let s = row.iter().zip(&v).fold(b, |a, (&w, &x)| a + w * x);
-                    if layer.relu {
-                        s.max(0.0)
-                    } else {
-                        s
-                    }
-                })
-                .collect();
+            v = layer.forward(&v);
             for (s, &a) in sums[l].iter_mut().zip(&v) {
                 *s += a as f64;
             }
