@@ -52,7 +52,10 @@ pub fn emit_for(
     layout: &Layout,
 ) -> Result<Z80Files, BackendError> {
     if !model.takes_text() {
-        return Err(BackendError::unsupported("the Z80 backend's CP/M front-end needs text input encoders (raw-input models: use the C backend)"));
+        return Err(BackendError::Unsupported(format!(
+            "the Z80 backend's front-end for {} needs text input encoders (raw-input models: use the C backend)",
+            layout.system
+        )));
     }
     let ls = layers(&model.graph, "Z80").map_err(BackendError::Unsupported)?;
     let zin_len = model.input_len();
