@@ -258,3 +258,24 @@ fn tinychat_is_refused_with_what_it_needs() {
     );
     assert!(!out.join("tinychat.tap").exists());
 }
+
+#[test]
+fn the_commands_example_reproduces_its_expected_tsv_on_the_spectrum() {
+    let tsv = std::fs::read_to_string(repo().join("examples/commands/data/expected.tsv")).unwrap();
+    let queries: String = tsv
+        .lines()
+        .map(|l| format!("{}\n", l.split('\t').next().unwrap()))
+        .collect();
+    let yaml = repo().join("examples/commands/model.yaml");
+    let r = zlmc(
+        &["sim", yaml.to_str().unwrap(), "--target", "zx48", "--batch"],
+        &queries,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got: Vec<&str> = r.stdout.lines().collect();
+    let want: Vec<&str> = tsv.lines().collect();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.split('\t').nth(1), w.split('\t').nth(1), "{w}");
+    }
+}
