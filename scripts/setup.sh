@@ -7,9 +7,10 @@
 # arduino-core-avr (the Arduino core and boards.txt) and arduino-mk (its
 # command-line makefile; it pulls in make and the arduino package) to build the
 # generated Arduino sketches for the Uno, Nano, LilyPad and Mega 2560;
-# z80asm and pasmo, the Z80 assemblers users have, to check the Z80 output.
+# z80asm and pasmo, the Z80 assemblers users have, to check the Z80 output;
+# fuse-emulator-utils for tzxlist, which lists the ZX Spectrum tapes.
 set -euo pipefail
-packages=(gcc gcc-avr avr-libc simavr libsimavr-dev arduino-core-avr arduino-mk z80asm pasmo)
+packages=(gcc gcc-avr avr-libc simavr libsimavr-dev arduino-core-avr arduino-mk z80asm pasmo fuse-emulator-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

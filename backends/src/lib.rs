@@ -8,6 +8,7 @@ mod layers;
 pub mod sim;
 pub mod target;
 pub mod z80;
+pub mod zx48;
 
 pub use error::BackendError;
 

@@ -17,6 +17,7 @@ pub static TARGETS: &[&dyn Target] = &[
     &crate::c::target::C_TARGET,
     &crate::z80::target::Z80_TARGET,
     &crate::avr::target::AVR_TARGET,
+    &crate::zx48::target::ZX48_TARGET,
 ];
 
 /// The target called `name`.

@@ -138,6 +138,22 @@ pub const CLASSIFY_ASM: &str = concat!(
     include_str!("query.asm")
 );
 
+/// The ZX Spectrum 48K front-end for character-generation models: `zx48.asm`
+/// (the ROM's keyboard and screen in place of the BDOS, `!` back to BASIC)
+/// with the chat part of [`CHAT_ASM`]; the same constants and symbols.
+pub const ZX48_CHAT_ASM: &str = concat!(
+    include_str!("zx48.asm"),
+    include_str!("chat.asm"),
+    include_str!("query.asm")
+);
+
+/// The ZX Spectrum 48K front-end for text classifiers (see [`ZX48_CHAT_ASM`]).
+pub const ZX48_CLASSIFY_ASM: &str = concat!(
+    include_str!("zx48.asm"),
+    include_str!("classify.asm"),
+    include_str!("query.asm")
+);
+
 /// The constants [`CHAT_ASM`] uses, which the generated code defines with
 /// `equ` before it.
 pub const CHAT_CONSTANTS: &[&str] = &[

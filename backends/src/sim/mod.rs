@@ -3,5 +3,6 @@
 
 pub mod avr;
 pub mod z80;
+pub mod zx48;
 
 pub use z80::{run_cpm, run_profiled, CpmReport, CpmRun, Exit, SimError};

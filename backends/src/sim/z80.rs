@@ -584,7 +584,7 @@ impl<'a> Console<'a> {
 }
 
 /// First bytes whose iz80 timing needs correcting: `jp cc`, `jr cc`, ED, DD, FD.
-const NEEDS_FIX: [bool; 256] = {
+pub(crate) const NEEDS_FIX: [bool; 256] = {
     let mut t = [false; 256];
     let ops = [
         0xC2, 0xCA, 0xD2, 0xDA, 0xE2, 0xEA, 0xF2, 0xFA, 0x20, 0x28, 0x30, 0x38, 0xED, 0xDD, 0xFD,
@@ -613,7 +613,7 @@ const INDEXED: [bool; 256] = {
 };
 
 /// The number of DD/FD prefixes at `pc` and the opcode byte after them.
-fn after_prefixes(bytes: &[u8; 0x10000], pc: u16) -> (u64, u8) {
+pub(crate) fn after_prefixes(bytes: &[u8; 0x10000], pc: u16) -> (u64, u8) {
     let mut at = pc;
     let mut prefixes = 0;
     while matches!(bytes[at as usize], 0xDD | 0xFD) && prefixes < 0x10000 {
@@ -626,7 +626,7 @@ fn after_prefixes(bytes: &[u8; 0x10000], pc: u16) -> (u64, u8) {
 /// The Zilog manual's T-states where iz80's tables differ: iz80 charges
 /// DD/FD-prefixed instructions as unprefixed (except DD CB, which it gets
 /// right), `jp cc` 12/7, `jr cc` not taken 8, and undefined ED opcodes 0.
-fn corrected_tstates(prefixes: u64, op: u8, iz80: u64) -> u64 {
+pub(crate) fn corrected_tstates(prefixes: u64, op: u8, iz80: u64) -> u64 {
     let extra = 4 * prefixes;
     match op {
         0xCB if prefixes > 0 => iz80 + extra - 4,

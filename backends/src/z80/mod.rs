@@ -35,5 +35,6 @@ pub use isa::{
     RotOp, Src8, StackReg, Tstates,
 };
 pub use parse::{parse, ParseError};
+pub use plan::{Layout, CPM};
 pub use print::print;
-pub use program::{emit, Z80Files};
+pub use program::{emit, emit_for, Z80Files};

@@ -49,6 +49,32 @@ impl Vars {
     }
 }
 
+/// The machine a program is laid out for: where it loads, where its buffers
+/// end, and how messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Where the program is loaded and starts.
+    pub origin: u16,
+    /// The `STACK_TOP` constant the front-end may set SP to.
+    pub stack_top: u16,
+    /// The buffers' pages lie below this address (a multiple of 256).
+    pub buffers_top: u16,
+    /// The system, for the banner ("CP/M 2.2").
+    pub system: &'static str,
+    /// The memory map, for the message when a model does not fit.
+    pub memory: &'static str,
+}
+
+/// CP/M 2.2 on a 64 KB machine: from 0x100, stack under the CCP at 0xDC00, a
+/// page of stack below it, the buffers below that.
+pub const CPM: Layout = Layout {
+    origin: 0x100,
+    stack_top: 0xDC00,
+    buffers_top: 0xDB00,
+    system: "CP/M 2.2",
+    memory: "64 KB CP/M, CCP at 0xDC00",
+};
+
 /// Where the model's buffers go, below the stack (all in RAM above the program).
 #[derive(Debug, Clone)]
 pub struct Memory {
@@ -71,10 +97,11 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// Plan the buffers for `layers` fed by an input of `zin_len` words.
-    pub fn plan(layers: &[Layer], zin_len: usize) -> Memory {
-        let stack_top: u16 = 0xDC00;
-        let mut next = stack_top - 0x100;
+    /// Plan the buffers for `layers` fed by an input of `zin_len` words, as
+    /// pages down from `layout.buffers_top`.
+    pub fn plan(layers: &[Layer], zin_len: usize, layout: &Layout) -> Memory {
+        let stack_top = layout.stack_top;
+        let mut next = layout.buffers_top;
         let mut pages = |n: u16| {
             next -= n * 0x100;
             next

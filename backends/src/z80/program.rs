@@ -5,8 +5,9 @@ use zlmc_ir::{Decode, Model};
 
 use super::build::Builder;
 use super::model::model_code;
-use super::plan::{check_layers, check_split, Memory, Split};
-use super::records::blob;
+use super::plan::{check_layers, check_split, Layout, Memory, Split, CPM};
+use super::records::{blob, Blob};
+use super::Item;
 use super::{assemble, parse, print};
 use crate::columns::{TextInput, TextPart};
 use crate::layers::layers;
@@ -22,8 +23,10 @@ pub struct Z80Files {
     pub asm: String,
     /// File name of the CP/M program (upper-case 8.3).
     pub com_name: String,
-    /// The program's bytes, loaded at 0x100.
+    /// The program's bytes, loaded at `origin`.
     pub com: Vec<u8>,
+    /// Where the program is loaded and starts (0x100 for CP/M).
+    pub origin: u16,
     /// Address of `model_step`, where an inference step starts.
     pub step_entry: u16,
     /// Lowest address of the model's buffers (program end must stay below).
@@ -37,14 +40,29 @@ pub fn emit(
     runtime_chat: &str,
     runtime_classify: &str,
 ) -> Result<Z80Files, BackendError> {
+    emit_for(model, prov, runtime_chat, runtime_classify, &CPM)
+}
+
+/// Generate the program for `model` on the machine `layout` describes, with
+/// the front-ends given (their first byte is the entry, at `layout.origin`).
+pub fn emit_for(
+    model: Verified,
+    prov: &Provenance,
+    runtime_chat: &str,
+    runtime_classify: &str,
+    layout: &Layout,
+) -> Result<Z80Files, BackendError> {
     let model = model.model();
     if !model.takes_text() {
-        return Err(BackendError::unsupported("the Z80 backend's CP/M front-end needs text input encoders (raw-input models: use the C backend)"));
+        return Err(BackendError::Unsupported(format!(
+            "the Z80 backend's front-end for {} needs text input encoders (raw-input models: use the C backend)",
+            layout.system
+        )));
     }
     let ls = layers(&model.graph, "Z80").map_err(BackendError::Unsupported)?;
     let zin_len = model.input_len();
     check_layers(&ls, zin_len).map_err(BackendError::Unsupported)?;
-    let mem = Memory::plan(&ls, zin_len);
+    let mem = Memory::plan(&ls, zin_len, layout);
     let text = TextInput::of(model);
     // Chat models keep layer 1's query part for a whole reply.
     let split = text
@@ -64,8 +82,8 @@ pub fn emit(
     })?;
 
     let mut b = Builder::new();
-    header(&mut b, model, prov, &text, &mem, (maxlen, eos));
-    b.org(0x100);
+    header(&mut b, model, prov, layout, &text, &mem, (maxlen, eos));
+    b.org(layout.origin);
     b.extend(runtime);
     let packed = blob(&ls, split.as_ref());
     model_code(&mut b, &ls, &mem, zin_len, split.as_ref(), &packed);
@@ -75,7 +93,13 @@ pub fn emit(
     b.db_lines(&packed.bytes, 16);
     b.label("program_end");
     let items = b.finish();
-    let asm = assemble(&items, 0x100).map_err(|e| BackendError::internal(format!("{e:?}")))?;
+    let asm = match assemble(&items, layout.origin) {
+        Ok(asm) => asm,
+        Err(e) => {
+            return Err(too_big(&items, layout, &packed, &mem)
+                .unwrap_or(BackendError::internal(format!("{e:?}"))))
+        }
+    };
     let symbol = |name: &str| {
         asm.symbols
             .get(name)
@@ -86,14 +110,7 @@ pub fn emit(
     let end = zblob + packed.unpacked.max(packed.slack + packed.bytes.len());
     let limit = mem.buffers_start() as usize;
     if end > limit {
-        return Err(BackendError::TooBig {
-            message: format!(
-                "the program needs {} bytes of memory once its records are unpacked, but only {} fit below its buffers at 0x{limit:04x} (64 KB CP/M, CCP at 0xDC00)",
-                end - 0x100,
-                limit - 0x100
-            ),
-            help: "a smaller model fits: fewer units or inputs, or sparser weights (the dead-neurons and sparse-weights passes help)".into(),
-        });
+        return Err(no_room(end, limit, layout));
     }
     let step_entry = symbol("model_step")? as u16;
     let upper: String = model
@@ -115,9 +132,40 @@ pub fn emit(
             }
         ),
         com: asm.bytes,
+        origin: layout.origin,
         step_entry,
         buffers_start: limit as u16,
     })
+}
+
+/// The error for a program that needs memory up to `end` but has it up to `limit`.
+fn no_room(end: usize, limit: usize, layout: &Layout) -> BackendError {
+    BackendError::TooBig {
+        message: format!(
+            "the program needs {} bytes of memory once its records are unpacked, but only {} fit below its buffers at 0x{limit:04x} ({})",
+            end - layout.origin as usize,
+            limit - layout.origin as usize,
+            layout.memory
+        ),
+        help: "a smaller model fits: fewer units or inputs, or sparser weights (the dead-neurons and sparse-weights passes help)".into(),
+    }
+}
+
+/// When the program does not assemble at its origin because its addresses
+/// run past 0xFFFF: the size it would need, found by assembling it at 0.
+fn too_big(items: &[Item], layout: &Layout, packed: &Blob, mem: &Memory) -> Option<BackendError> {
+    let at0: Vec<Item> = items
+        .iter()
+        .map(|i| match i {
+            Item::Org(_) => Item::Org(0.into()),
+            i => i.clone(),
+        })
+        .collect();
+    let at0 = assemble(&at0, 0).ok()?;
+    let zblob = *at0.symbols.get("zblob")? as usize + layout.origin as usize;
+    let end = zblob + packed.unpacked.max(packed.slack + packed.bytes.len());
+    let limit = mem.buffers_start() as usize;
+    (end > limit).then(|| no_room(end, limit, layout))
 }
 
 /// The banner comments and the `equ` constants the runtime front-end reads:
@@ -126,6 +174,7 @@ fn header(
     b: &mut Builder,
     model: &Model,
     prov: &Provenance,
+    layout: &Layout,
     text: &TextInput,
     mem: &Memory,
     (maxlen, eos): (usize, usize),
@@ -135,8 +184,8 @@ fn header(
         prov.version, prov.source
     ));
     b.comment(format!(
-        "Model \"{}\" for CP/M 2.2 on the Z80: assemble with z80asm or pasmo.",
-        model.name
+        "Model \"{}\" for {} on the Z80: assemble with z80asm or pasmo.",
+        model.name, layout.system
     ));
     let part = |p: &Option<TextPart>| {
         p.as_ref()

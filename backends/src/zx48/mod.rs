@@ -1,0 +1,65 @@
+//! The ZX Spectrum 48K target: the Z80 generator's program laid out for the
+//! Spectrum (code from 0x8000, buffers up to 0xFF00 under the UDGs), with the
+//! ROM-based front-end of `runtime-z80/src/zx48.asm`, on a `.tap` tape whose
+//! BASIC loader runs by itself.
+
+pub mod tap;
+pub mod target;
+
+use crate::target::Verified;
+use crate::z80::{emit_for, Layout};
+use crate::{BackendError, Provenance};
+
+/// Where the code loads and starts: uncontended RAM, as z80ai's tapes do.
+pub const ORIGIN: u16 = 0x8000;
+
+/// The Spectrum's memory as the generator sees it: the code from
+/// [`ORIGIN`], BASIC's stack below it (the loader's `CLEAR`), the model's
+/// buffers in the pages below 0xFF00, under the UDGs at 0xFF58.
+pub const ZX48: Layout = Layout {
+    origin: ORIGIN,
+    stack_top: ORIGIN,
+    buffers_top: 0xFF00,
+    system: "the ZX Spectrum 48K (LOAD \"\" CODE, RANDOMIZE USR 32768)",
+    memory: "ZX Spectrum 48K: code from 0x8000, buffers below 0xFF00 under the UDGs",
+};
+
+/// The generated files and what the simulator needs.
+#[derive(Debug, Clone)]
+pub struct Zx48Files {
+    /// File name of the assembly source.
+    pub asm_name: String,
+    /// The assembly source (Zilog syntax, `org 0x8000`).
+    pub asm: String,
+    /// File name of the tape.
+    pub tap_name: String,
+    /// The tape: the BASIC loader and the code block.
+    pub tap: Vec<u8>,
+    /// The code block's bytes, loaded at [`ORIGIN`].
+    pub code: Vec<u8>,
+    /// Address of `model_step`.
+    pub step_entry: u16,
+    /// Lowest address of the model's buffers.
+    pub buffers_start: u16,
+}
+
+/// Build the tape for a verified model.
+pub fn build(model: Verified, prov: &Provenance) -> Result<Zx48Files, BackendError> {
+    let z = emit_for(
+        model,
+        prov,
+        zlmc_runtime_z80::ZX48_CHAT_ASM,
+        zlmc_runtime_z80::ZX48_CLASSIFY_ASM,
+        &ZX48,
+    )?;
+    let tap = tap::tape(&model.name, z.origin, &z.com);
+    Ok(Zx48Files {
+        asm_name: z.asm_name,
+        asm: z.asm,
+        tap_name: format!("{}.tap", model.name),
+        tap,
+        code: z.com,
+        step_entry: z.step_entry,
+        buffers_start: z.buffers_start,
+    })
+}

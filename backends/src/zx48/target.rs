@@ -1,0 +1,158 @@
+//! The zx48 target in the registry: a ZX Spectrum 48K tape (`NAME.tap`,
+//! `NAME.asm`), simulated on zlmc's Spectrum machine (`crate::sim::zx48`).
+
+use crate::sim::zx48::{run_zx48, ZxExit, ZxRun};
+use crate::target::{Answer, Emitted, Job, Plan, SimRun, Simulator, Target};
+use crate::BackendError;
+
+use super::{build, ORIGIN};
+
+/// The `zx48` target.
+pub struct Zx48Target;
+
+/// The registry's entry for the ZX Spectrum 48K target.
+pub static ZX48_TARGET: Zx48Target = Zx48Target;
+
+/// Longest query the front-end's line buffer holds.
+pub const MAX_QUERY: usize = 127;
+
+impl Target for Zx48Target {
+    fn name(&self) -> &'static str {
+        "zx48"
+    }
+
+    fn about(&self) -> &'static str {
+        "ZX Spectrum 48K: a tape with a BASIC loader and the code at 0x8000 (NAME.tap, NAME.asm)"
+    }
+
+    fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
+        let z = build(job.model, job.prov)?;
+        let plan = Plan {
+            flash: Some(z.code.len()),
+            ram: None,
+            cycles: None,
+            summary: format!(
+                "zx48: {} is {} bytes, its code block {} bytes at 0x{ORIGIN:04x}; buffers from 0x{:04x}",
+                z.tap_name,
+                z.tap.len(),
+                z.code.len(),
+                z.buffers_start
+            ),
+        };
+        Ok(Emitted {
+            folder: None,
+            files: vec![(z.asm_name, z.asm.into_bytes()), (z.tap_name, z.tap)],
+            plan,
+        })
+    }
+
+    fn simulator(&self) -> Option<&'static dyn Simulator> {
+        Some(&ZX48_TARGET)
+    }
+}
+
+/// One query's run: the reply, each step's T-states, the whole run's.
+#[derive(Debug, Clone)]
+pub struct Zx48Reply {
+    /// The reply as printed.
+    pub reply: Vec<u8>,
+    /// T-states of each inference step.
+    pub steps: Vec<u64>,
+    /// T-states of the whole run, front-end and set-up included.
+    pub total: u64,
+    /// Highest address the program wrote.
+    pub highest_write: u16,
+    /// Lowest SP it reached.
+    pub lowest_sp: u16,
+}
+
+/// Run the code block: type `query` and ENTER at the prompt, then `!` and
+/// ENTER, and read the reply off the screen output.
+pub fn zx48_reply(code: &[u8], step_entry: u16, query: &[u8]) -> Result<Zx48Reply, BackendError> {
+    if query.is_empty() || query.len() > MAX_QUERY {
+        return Err(BackendError::Unsupported(format!(
+            "a query of {} bytes: the Spectrum front-end reads lines of 1 to {MAX_QUERY}",
+            query.len()
+        )));
+    }
+    if query[0] == b'!' || query.iter().any(|b| !(32..128).contains(b)) {
+        return Err(BackendError::unsupported(
+            "a query must be printable ASCII and not start with `!` (which returns to BASIC)",
+        ));
+    }
+    let mut keys = query.to_vec();
+    keys.extend(b"\n!\n");
+    let r = run_zx48(&ZxRun {
+        code,
+        origin: ORIGIN,
+        keys: &keys,
+        step_entry: Some(step_entry),
+        max_tstates: 20_000_000_000,
+    })
+    .map_err(|e| BackendError::Internal(e.to_string()))?;
+    if r.exit != ZxExit::Basic {
+        return Err(BackendError::Internal(format!(
+            "the program did not return to BASIC ({:?}) for query {:?}; the screen showed {:?}",
+            r.exit,
+            String::from_utf8_lossy(query),
+            String::from_utf8_lossy(&r.output)
+        )));
+    }
+    // The screen shows "\r> " query "\r" reply "\r> !\r" (LF is not printed).
+    let mut head = b"\r> ".to_vec();
+    head.extend(query);
+    head.push(b'\r');
+    let reply = r
+        .output
+        .strip_prefix(&head[..])
+        .and_then(|o| o.strip_suffix(b"\r> !\r"))
+        .ok_or_else(|| {
+            BackendError::Internal(format!(
+                "unexpected screen output {:?}",
+                String::from_utf8_lossy(&r.output)
+            ))
+        })?;
+    Ok(Zx48Reply {
+        reply: reply.to_vec(),
+        steps: r.step_tstates,
+        total: r.total_tstates,
+        highest_write: r.highest_write,
+        lowest_sp: r.lowest_sp,
+    })
+}
+
+impl Simulator for Zx48Target {
+    fn run(&self, job: &Job, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
+        let z = build(job.model, job.prov)?;
+        let (mut steps, mut sum, mut max, mut total) = (0u64, 0u64, 0u64, 0u64);
+        let (mut high, mut low_sp) = (0u16, 0xFFFFu16);
+        let mut answers = Vec::new();
+        for q in queries {
+            let r = zx48_reply(&z.code, z.step_entry, q)?;
+            steps += r.steps.len() as u64;
+            sum += r.steps.iter().sum::<u64>();
+            max = max.max(r.steps.iter().copied().max().unwrap_or(0));
+            total += r.total;
+            high = high.max(r.highest_write);
+            low_sp = low_sp.min(r.lowest_sp);
+            answers.push(Answer {
+                reply: r.reply,
+                steps: r.steps,
+            });
+        }
+        let avg = sum as f64 / steps.max(1) as f64;
+        let summary = format!(
+            "zx48: {steps} steps; T-states per inference step: average {avg:.0} ({:.1} ms at 3.5 MHz), max {max}; \
+             whole runs incl. front-end and set-up: {:.0} per step; {} {} bytes, code {} bytes at 0x{ORIGIN:04x}; \
+             buffers from 0x{:04x}; highest write 0x{high:04x}; lowest SP 0x{low_sp:04x} \
+             (the stack is in contended RAM below 0x8000; code and buffers are not)",
+            avg / 3500.0,
+            total as f64 / steps.max(1) as f64,
+            z.tap_name,
+            z.tap.len(),
+            z.code.len(),
+            z.buffers_start
+        );
+        Ok(SimRun { answers, summary })
+    }
+}

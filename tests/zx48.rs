@@ -1,0 +1,285 @@
+//! The ZX Spectrum 48K target: the tape's structure, the front-end on the
+//! Spectrum machine, random models equal to the interpreter there, the
+//! `.asm` assembled by z80asm and pasmo to the code block, and tinychat
+//! refused with the sizes it needs.
+
+use std::path::Path;
+use std::process::Command;
+
+use zlmc_backends::sim::zx48::{run_zx48, ZxExit, ZxRun};
+use zlmc_backends::zx48::tap::{blocks, loader};
+use zlmc_backends::zx48::target::zx48_reply;
+use zlmc_backends::zx48::{Zx48Files, ORIGIN};
+use zlmc_ir::{interp, Model, WeightKind};
+use zlmc_test_support::models::random_text_model;
+use zlmc_test_support::{repo, scratch, skip, tinychat_dir, zlmc, Rng};
+
+fn build(model: &Model) -> Zx48Files {
+    let mut m = model.clone();
+    zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+    let v = zlmc_backends::target::Verified::new(&m).expect("verifies");
+    zlmc_backends::zx48::build(v, &zlmc::driver::provenance(Path::new("random")))
+        .unwrap_or_else(|e| panic!("{}: {e}", model.name))
+}
+
+fn example() -> Model {
+    zlmc::driver::load(&repo().join("examples/commands/model.yaml")).unwrap()
+}
+
+fn int8(m: &Model) -> bool {
+    matches!(&m.graph.node(m.graph.find(|op| matches!(op, zlmc_ir::Op::MatMul { .. }))[0]).op,
+        zlmc_ir::Op::MatMul { weights, .. } if weights.kind() == WeightKind::Int8)
+}
+
+#[test]
+fn the_tape_is_a_loader_then_the_code_block() {
+    let scratch_dir = scratch("zx48-tape");
+    let out = scratch_dir.path().to_path_buf();
+    let r = zlmc(
+        &[
+            "build",
+            repo()
+                .join("examples/commands/model.yaml")
+                .to_str()
+                .unwrap(),
+            "--target",
+            "zx48",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tap = std::fs::read(out.join("commands.tap")).unwrap();
+    assert!(out.join("commands.asm").is_file());
+    let b = blocks(&tap).expect("lengths and checksums");
+    assert_eq!(
+        b.iter().map(|x| x.0).collect::<Vec<_>>(),
+        [0, 0xFF, 0, 0xFF]
+    );
+    let word = |h: &[u8], at: usize| u16::from_le_bytes([h[at], h[at + 1]]);
+    // The program header: type 0, the name, its length twice, autostart 10.
+    let (prog, code) = (b[0].1, b[2].1);
+    assert_eq!(
+        (prog.len(), prog[0], &prog[1..11]),
+        (17, 0, &b"commands  "[..])
+    );
+    assert_eq!(word(prog, 11) as usize, b[1].1.len());
+    assert_eq!((word(prog, 13), word(prog, 15)), (10, b[1].1.len() as u16));
+    assert_eq!(b[1].1, &loader(ORIGIN)[..]);
+    // Line 10: CLEAR 32767: LOAD "" CODE: RANDOMIZE USR 32768, tokenized.
+    let line = b[1].1;
+    assert_eq!(&line[..2], &[0, 10]);
+    assert_eq!(line[4], 0xFD);
+    assert_eq!(&line[5..16], b"32767\x0e\0\0\xff\x7f\0");
+    assert_eq!(&line[16..22], b":\xef\"\"\xaf:");
+    assert_eq!(&line[22..35], b"\xf9\xc032768\x0e\0\0\0\x80\0");
+    assert_eq!(line[35], 0x0D);
+    // The code header: type 3, the length, at 0x8000, 32768.
+    assert_eq!(
+        (code.len(), code[0], &code[1..11]),
+        (17, 3, &b"commands  "[..])
+    );
+    assert_eq!(word(code, 11) as usize, b[3].1.len());
+    assert_eq!((word(code, 13), word(code, 15)), (0x8000, 32768));
+    assert_eq!(b[3].1, &build(&example()).code[..]);
+
+    match Command::new("tzxlist")
+        .arg(out.join("commands.tap"))
+        .output()
+    {
+        Err(e) => skip(
+            "the_tape_is_a_loader_then_the_code_block (tzxlist)",
+            &format!("tzxlist (Debian fuse-emulator-utils) cannot run: {e}"),
+        ),
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(o.status.success(), "tzxlist: {text}");
+            assert!(text.contains("Program: \"commands  \" LINE 10"), "{text}");
+            assert!(
+                text.contains("Bytes: \"commands  \" CODE  32768,"),
+                "{text}"
+            );
+            assert_eq!(text.matches("(PASS)").count(), 4, "{text}");
+        }
+    }
+}
+
+#[test]
+fn the_front_end_prompts_replies_rubs_out_and_returns_to_basic() {
+    let m = example();
+    let z = build(&m);
+    let want = interp::reply(&m, b"turn on lights").0;
+    // A typo rubbed out with DELETE (12), an empty line, then `!`.
+    let r = run_zx48(&ZxRun {
+        code: &z.code,
+        origin: ORIGIN,
+        keys: b"turn on lightsx\x0c\n\n!\n",
+        step_entry: Some(z.step_entry),
+        max_tstates: 1_000_000_000,
+    })
+    .unwrap();
+    assert_eq!(
+        r.exit,
+        ZxExit::Basic,
+        "IY, HL' and interrupts as BASIC needs"
+    );
+    assert_eq!(r.clears, 1);
+    let mut screen = b"\r> turn on lightsx\x08 \x08\r".to_vec();
+    screen.extend(&want);
+    screen.extend(b"\r> \r\r> !\r");
+    assert_eq!(
+        String::from_utf8_lossy(&r.output),
+        String::from_utf8_lossy(&screen)
+    );
+    assert_eq!(r.step_tstates.len(), 1);
+    assert!(r.lowest_sp > 0x7F00 && r.highest_write < 0xFF58);
+    // Without the `!` the program waits for keys.
+    let r = run_zx48(&ZxRun {
+        keys: b"lights\n",
+        ..ZxRun {
+            code: &z.code,
+            origin: ORIGIN,
+            keys: b"",
+            step_entry: None,
+            max_tstates: 1_000_000_000,
+        }
+    })
+    .unwrap();
+    assert_eq!(r.exit, ZxExit::InputExhausted);
+}
+
+#[test]
+fn random_models_agree_with_the_interpreter_on_the_spectrum() {
+    let mut rng = Rng::new(0x2048_0048);
+    let (mut models, mut outputs) = (0, 0);
+    while models < 24 {
+        let generate = models % 2 == 0;
+        let m = random_text_model(&mut rng, &format!("s{models}"), generate, 200);
+        if int8(&m) {
+            continue;
+        }
+        let z = build(&m);
+        for k in 0..3 {
+            let q: Vec<u8> = if k == 0 {
+                b"   ".to_vec()
+            } else {
+                let len = rng.range(1, 40) as usize;
+                (0..len)
+                    .map(|_| rng.pick(b"abcdefghijklmnopqrstuvwxyz ABCXYZ?!,.'0123456789  "))
+                    .collect()
+            };
+            if q[0] == b'!' {
+                continue; // `!` first returns to BASIC
+            }
+            let want = interp::reply(&m, &q).0;
+            let got = zx48_reply(&z.code, z.step_entry, &q).expect("runs");
+            assert_eq!(
+                String::from_utf8_lossy(&got.reply),
+                String::from_utf8_lossy(&want),
+                "model {} query {:?}",
+                m.name,
+                String::from_utf8_lossy(&q)
+            );
+            assert!(got.highest_write < 0xFF58, "the UDGs stay untouched");
+            outputs += 1;
+        }
+        models += 1;
+    }
+    assert!(outputs > 60, "{outputs} replies compared");
+}
+
+#[test]
+fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
+    let scratch_dir = scratch("zx48-assemblers");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(48);
+    let mut specs: Vec<Model> = (0..2)
+        .map(|i| random_text_model(&mut rng, &format!("t{i}"), i % 2 == 0, 60))
+        .collect();
+    specs.retain(|m| !int8(m));
+    specs.push(example());
+    for m in &specs {
+        let z = build(m);
+        let asm = dir.join(&z.asm_name);
+        std::fs::write(&asm, &z.asm).unwrap();
+        for tool in ["z80asm", "pasmo"] {
+            let out = dir.join(format!("{}.{tool}.bin", m.name));
+            let status = match tool {
+                "z80asm" => Command::new("z80asm")
+                    .arg("-o")
+                    .arg(&out)
+                    .arg(&asm)
+                    .status(),
+                _ => Command::new("pasmo").arg(&asm).arg(&out).status(),
+            }
+            .unwrap_or_else(|e| panic!("{tool} is needed (Debian package {tool}): {e}"));
+            assert!(status.success(), "{tool} failed on {}", asm.display());
+            let bytes = std::fs::read(&out).unwrap();
+            assert!(bytes == z.code, "{tool} disagrees with zlmc on {}", m.name);
+        }
+    }
+}
+
+#[test]
+fn tinychat_is_refused_with_what_it_needs() {
+    let Some(dir) = tinychat_dir() else {
+        return skip(
+            "tinychat_is_refused_with_what_it_needs",
+            "../shared/z80ai/tinychat is not beside the repository",
+        );
+    };
+    let scratch_dir = scratch("zx48-tinychat");
+    let out = scratch_dir.path().to_path_buf();
+    let r = zlmc(
+        &[
+            "import",
+            "z80ai",
+            dir.join("model.npz").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let yaml = out.join("model.yaml");
+    let r = zlmc(
+        &[
+            "build",
+            yaml.to_str().unwrap(),
+            "--target",
+            "zx48",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("needs 45575 bytes") && r.stderr.contains("ZX Spectrum 48K"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.join("tinychat.tap").exists());
+}
+
+#[test]
+fn the_commands_example_reproduces_its_expected_tsv_on_the_spectrum() {
+    let tsv = std::fs::read_to_string(repo().join("examples/commands/data/expected.tsv")).unwrap();
+    let queries: String = tsv
+        .lines()
+        .map(|l| format!("{}\n", l.split('\t').next().unwrap()))
+        .collect();
+    let yaml = repo().join("examples/commands/model.yaml");
+    let r = zlmc(
+        &["sim", yaml.to_str().unwrap(), "--target", "zx48", "--batch"],
+        &queries,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got: Vec<&str> = r.stdout.lines().collect();
+    let want: Vec<&str> = tsv.lines().collect();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.split('\t').nth(1), w.split('\t').nth(1), "{w}");
+    }
+}
