@@ -12,6 +12,9 @@ use crate::passes;
 /// zlmc's version, as printed in generated files.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Largest `.zir` file read: the weight limit written out in full, with room to spare.
+pub const MAX_ZIR_BYTES: u64 = 32 << 20;
+
 /// Load a model from a `.yaml` spec or a `.zir` file, verified.
 pub fn load(path: &Path) -> Result<Model> {
     match path.extension().and_then(|e| e.to_str()) {
@@ -22,7 +25,7 @@ pub fn load(path: &Path) -> Result<Model> {
             Ok(m)
         }
         Some("zir") => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::frontend::read_limited(path, MAX_ZIR_BYTES)
                 .map_err(|e| Diagnostic::in_file(path, format!("cannot read IR file: {e}")))?;
             zlmc_ir::text::parse_model(&text)
                 .map_err(|e| Diagnostic::in_file(path, e.message).at(Some((e.line, e.col))))
