@@ -71,7 +71,10 @@ fn huge_vectors_are_refused_before_allocating() {
     assert!(!out.exists());
     // At the limit the model is fine.
     let p = write(&d, "ok.zir", &raw_zir("131072"));
-    let r = zlmc(&["run", p.to_str().unwrap(), "--prompt", "1"], "");
+    let r = zlmc(
+        &["run", p.to_str().unwrap(), "--prompt", &"0 ".repeat(131072)],
+        "",
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -207,4 +210,172 @@ fn safetensors_headers_are_untrusted() {
         &["run", p.to_str().unwrap(), "--prompt", "x"],
         "model.safetensors",
     );
+}
+
+fn raw_model() -> String {
+    let d = scratch("hostile-raw-model");
+    let p = write(&d, "raw.zir", &raw_zir("3"));
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn raw_input_values_are_checked() {
+    let m = raw_model();
+    let r = zlmc(&["run", &m, "--prompt", "-5 3 0"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for (prompt, want) in [
+        ("1 two 3", "value 2 `two` is not an integer"),
+        ("1 2 40000", "value 3 `40000` is out of range for i16"),
+        ("1 2 3 4", "the model takes 3 integers, the input has 4"),
+        ("1 2", "the model takes 3 integers, the input has 2"),
+    ] {
+        refused(&["run", &m, "--prompt", prompt], want);
+    }
+    let r = zlmc(&["run", &m, "--batch"], "1 2 3\n1 x 3\n");
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("stdin line 2: value 2 `x`"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let ex = repo().join("examples/commands/model.yaml");
+    let ex = ex.to_str().unwrap();
+    for (args, want) in [
+        (vec!["build", ex], "no output folder"),
+        (
+            vec!["build", ex, "--emit", "zir", "--disable-pass", "nope"],
+            "unknown pass `nope`",
+        ),
+        (
+            vec!["build", ex, "--emit", "zir", "--print-after", "nope"],
+            "unknown pass `nope`",
+        ),
+        (
+            vec![
+                "build",
+                ex,
+                "--emit",
+                "zir",
+                "--print-after",
+                "dead-neurons",
+                "--disable-pass",
+                "dead-neurons",
+            ],
+            "a disabled pass prints nothing",
+        ),
+        (
+            vec!["build", ex, "--target", "avr", "--board", "nope", "-o", "x"],
+            "nope",
+        ),
+    ] {
+        let r = zlmc(&args, "");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn batch_queries_with_tabs_are_refused() {
+    let ex = repo().join("examples/commands/model.yaml");
+    let r = zlmc(
+        &["run", ex.to_str().unwrap(), "--batch"],
+        "lights on\nfan\ton\n",
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("stdin line 2: the query contains a tab"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn import_keeps_an_edited_spec() {
+    let Some(tinychat) = zlmc_tests::tinychat_dir() else {
+        return zlmc_tests::skip(
+            "import_keeps_an_edited_spec",
+            "../shared/z80ai/tinychat is not beside the repository",
+        );
+    };
+    let d = scratch("hostile-import");
+    let npz = tinychat.join("model.npz");
+    let (npz, out) = (npz.to_str().unwrap(), d.to_str().unwrap());
+    let r = zlmc(&["import", "z80ai", npz, "-o", out], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Importing again unchanged is fine; an edited spec is kept unless --force.
+    assert_eq!(zlmc(&["import", "z80ai", npz, "-o", out], "").code, 0);
+    std::fs::write(d.join("model.yaml"), "# edited\n").unwrap();
+    let r = zlmc(&["import", "z80ai", npz, "-o", out], "");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(d.join("model.yaml")).unwrap(),
+        "# edited\n"
+    );
+    assert_eq!(
+        zlmc(&["import", "z80ai", npz, "-o", out, "--force"], "").code,
+        0
+    );
+    assert_ne!(
+        std::fs::read_to_string(d.join("model.yaml")).unwrap(),
+        "# edited\n"
+    );
+}
+
+#[test]
+fn a_blocked_destination_writes_nothing() {
+    let d = scratch("hostile-output");
+    let ex = repo().join("examples/commands/model.yaml");
+    std::fs::create_dir_all(d.join("commands.c")).unwrap();
+    let r = zlmc(
+        &["build", ex.to_str().unwrap(), "-o", d.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("commands.c"), "{}", r.stderr);
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec!["commands.c"]);
+    let r = zlmc(&["build", ex.to_str().unwrap(), "-o", "/proc/nope"], "");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.starts_with("/proc/nope"), "{}", r.stderr);
+    assert!(!r.stderr.contains("zlmc-tmp"), "{}", r.stderr);
+}
+
+/// A stdout that is closed after `n` bytes, as `| head -c n` leaves it.
+struct Closed(usize);
+
+impl Write for Closed {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.0 == 0 {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        let n = b.len().min(self.0);
+        self.0 -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let ex = repo().join("examples/commands/model.yaml");
+    let args = ["zlmc", "build", ex.to_str().unwrap(), "--emit", "zir"].map(Into::into);
+    let mut err = Vec::new();
+    let code = zlmc::cli::run(
+        args.to_vec(),
+        &mut std::io::empty(),
+        &mut Closed(100),
+        &mut err,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(String::from_utf8_lossy(&err), "");
 }

@@ -48,7 +48,7 @@ pub fn optimize(
             return Err(unknown_pass(d));
         }
         if d == "verify" {
-            return Err(Diagnostic::new("the verify pass cannot be disabled"));
+            return Err(Diagnostic::usage("the verify pass cannot be disabled"));
         }
     }
     passes::run_pipeline(model, disabled, after).map_err(|e| Diagnostic::new(e.to_string()))
@@ -57,7 +57,8 @@ pub fn optimize(
 /// The error for a pass name that does not exist.
 pub fn unknown_pass(name: &str) -> Diagnostic {
     let names: Vec<&str> = passes::PASSES.iter().map(|p| p.name).collect();
-    Diagnostic::new(format!("unknown pass `{name}`")).help(format!("passes: {}", names.join(", ")))
+    Diagnostic::usage(format!("unknown pass `{name}`"))
+        .help(format!("passes: {}", names.join(", ")))
 }
 
 /// Where generated files say they came from.
