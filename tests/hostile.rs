@@ -379,3 +379,27 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(code, 0);
     assert_eq!(String::from_utf8_lossy(&err), "");
 }
+
+#[test]
+fn replies_that_would_take_too_long_are_refused() {
+    let d = scratch("hostile-reply-work");
+    let row = format!("  [{}]\n", vec!["1"; 64].join(" "));
+    let zir = |max: usize| {
+        format!(
+            "zir 1\nmodel \"w\"\nencode query_trigram(buckets: 64, value: 32)\n\
+             decode generate(charset: \"abcdefghijklmnopqrstuvwxyz012345\", eos: 31, max_length: {max})\n\n\
+             %0 = input : i16[64]\n%1 = matmul %0, dense int8[32, 64] [\n{}], acc i16 : i16[32]\n\
+             %2 = argmax %1 : index\n",
+            row.repeat(32)
+        )
+    };
+    // 2048 weights × 65535 steps is over the limit of 2^26 multiply-adds; × 32768 is not.
+    let p = write(&d, "slow.zir", &zir(65535));
+    refused(
+        &["run", p.to_str().unwrap(), "--prompt", "x"],
+        "limit of 67108864 multiply-adds",
+    );
+    let p = write(&d, "ok.zir", &zir(32768));
+    let r = zlmc(&["build", p.to_str().unwrap(), "--emit", "zir"], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -247,7 +247,7 @@ pub mod limits {
     /// Most weights (dense elements, or stored sparse entries) of the whole model.
     pub const MAX_WEIGHTS: usize = 1 << 20;
     /// Most multiply-adds one reply may take (replies × weights), so a run stays fast.
-    pub const MAX_REPLY_WORK: u64 = 1 << 28;
+    pub const MAX_REPLY_WORK: u64 = 1 << 26;
     /// Most classes (labels or charset bytes).
     pub const MAX_CLASSES: usize = 256;
 }
