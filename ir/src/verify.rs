@@ -248,8 +248,8 @@ pub mod limits {
     pub const MAX_WEIGHTS: usize = 1 << 20;
     /// Most multiply-adds one reply may take (replies × weights), so a run stays fast.
     pub const MAX_REPLY_WORK: u64 = 1 << 26;
-    /// Most classes (labels or charset bytes).
-    pub const MAX_CLASSES: usize = 256;
+    /// Most classes (labels or charset bytes): a vector's worth.
+    pub const MAX_CLASSES: usize = MAX_VECTOR;
 }
 
 /// The number of stored weights of a matrix (dense elements, or sparse entries).
