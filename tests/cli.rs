@@ -66,7 +66,7 @@ fn print_after_each_pass() {
         ],
         "",
     );
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 2, "a usage error");
     assert!(r.stderr.contains("unknown pass `nonsense`"), "{}", r.stderr);
 }
 
@@ -118,7 +118,7 @@ fn build_is_deterministic() {
 #[test]
 fn build_without_output_folder_is_an_error() {
     let r = zlmc(&["build", &example(), "--target", "c"], "");
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 2, "a usage error");
     assert!(r.stderr.contains("no output folder"), "{}", r.stderr);
 }
 

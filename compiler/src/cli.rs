@@ -47,7 +47,7 @@ enum Command {
         /// A `.yaml` spec or a `.zir` file.
         model: PathBuf,
         /// Answer this one query and exit.
-        #[arg(long, conflicts_with = "batch")]
+        #[arg(long, conflicts_with = "batch", allow_hyphen_values = true)]
         prompt: Option<String>,
         /// Read one query per line from stdin, print `query<TAB>reply` per line.
         #[arg(long)]
@@ -87,7 +87,7 @@ enum Command {
         #[arg(long, value_parser = board_parser())]
         board: Option<String>,
         /// Answer this one query (on CP/M: as the command tail).
-        #[arg(long, conflicts_with = "batch")]
+        #[arg(long, conflicts_with = "batch", allow_hyphen_values = true)]
         prompt: Option<String>,
         /// Read one query per line from stdin, print `query<TAB>reply` per line.
         #[arg(long)]
@@ -304,9 +304,15 @@ pub fn run(
     }
     match execute(cli.command, stdin, stdout) {
         Ok(()) => 0,
+        // A reader that stopped reading (`| head`) is not an error.
+        Err(d) if d.message == BROKEN_PIPE => 0,
         Err(d) => {
             let _ = writeln!(stderr, "{d}");
-            1
+            if d.usage {
+                2
+            } else {
+                1
+            }
         }
     }
 }
@@ -342,7 +348,14 @@ fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     output::write_all(dir, &[(name, data.to_vec())])
 }
 
-fn io_err(e: std::io::Error) -> Diagnostic {
+/// The message of the error for a closed stdout, which ends zlmc quietly.
+const BROKEN_PIPE: &str = "broken pipe";
+
+/// An output error as a diagnostic.
+pub(crate) fn io_err(e: std::io::Error) -> Diagnostic {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Diagnostic::new(BROKEN_PIPE);
+    }
     Diagnostic::new(format!("I/O error: {e}"))
 }
 
@@ -372,9 +385,10 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             model,
             output,
             name,
+            quant,
             ..
         } => {
-            import::import_z80ai(&model, &output, name.as_deref())?;
+            import::import_z80ai(&model, &output, name.as_deref(), quant.force)?;
             writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
         }
         Command::Run {
@@ -383,7 +397,7 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             batch,
         } => {
             let m = driver::load(&model)?;
-            run_model(&m, prompt, batch, stdin, out).map_err(io_err)
+            run_model(&m, prompt, batch, stdin, out)
         }
         Command::Build {
             model,
@@ -516,13 +530,21 @@ fn build(
     opts: Options,
     out: &mut dyn Write,
 ) -> Result<()> {
-    if let Some(p) = print_after.iter().find(|p| !crate::passes::exists(p)) {
+    if let Some(p) = print_after
+        .iter()
+        .chain(disabled)
+        .find(|p| !crate::passes::exists(p))
+    {
         return Err(driver::unknown_pass(p));
     }
+    if let Some(p) = print_after.iter().find(|p| disabled.contains(p)) {
+        return Err(Diagnostic::usage(format!(
+            "--print-after {p} with --disable-pass {p}: a disabled pass prints nothing"
+        )));
+    }
     if emit == Emit::Code && output.is_none() {
-        return Err(
-            Diagnostic::new("no output folder").help("pass -o DIR (or --emit zir to print the IR)")
-        );
+        return Err(Diagnostic::usage("no output folder")
+            .help("pass -o DIR (or --emit zir to print the IR)"));
     }
     let mut model = driver::load(path)?;
     let prov = driver::provenance(path);
@@ -562,30 +584,64 @@ fn build(
     Ok(())
 }
 
-/// The model's answer to one line of input, as bytes.
-fn answer(m: &Model, line: &[u8]) -> Vec<u8> {
-    if m.takes_text() {
-        return interp::reply(m, line).0;
-    }
-    // Raw models read whitespace- or comma-separated integers; a model
-    // quantized from a float one reads the float features it was trained on.
-    let mut input = vec![0i16; m.input_len()];
-    let text = String::from_utf8_lossy(line);
+/// The input vector of a raw-input model from one line of whitespace- or
+/// comma-separated integers, or why the line is not one.
+pub(crate) fn raw_input(m: &Model, line: &[u8]) -> std::result::Result<Vec<i16>, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "the input is not UTF-8 text".to_string())?;
+    let values: Vec<&str> = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let want = m.input_len();
+    // A model quantized from a float one reads the float features it was trained on.
     let quant = m.input_quant();
-    for (slot, tok) in input.iter_mut().zip(
-        text.split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|t| !t.is_empty()),
-    ) {
-        *slot = match quant {
-            Some(q) => q.quantize(tok.parse::<f64>().unwrap_or(0.0)),
-            None => tok.parse::<i64>().map(|v| v as i16).unwrap_or(0),
-        };
+    let what = if quant.is_some() {
+        "numbers"
+    } else {
+        "integers"
+    };
+    if values.len() != want {
+        return Err(format!(
+            "the model takes {want} {what}, the input has {}",
+            values.len()
+        ));
     }
+    if let Some(q) = quant {
+        return values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(q.quantize(x)),
+                _ => Err(format!("value {} `{v}` is not a finite number", i + 1)),
+            })
+            .collect();
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v.parse::<i64>() {
+            Ok(n) => i16::try_from(n).map_err(|_| {
+                format!(
+                    "value {} `{v}` is out of range for i16 (-32768..=32767)",
+                    i + 1
+                )
+            }),
+            Err(_) => Err(format!("value {} `{v}` is not an integer", i + 1)),
+        })
+        .collect()
+}
+
+/// The model's answer to one line of input, as bytes.
+fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
+    if m.takes_text() {
+        return Ok(interp::reply(m, line).0);
+    }
+    let input = raw_input(m, line).map_err(Diagnostic::new)?;
     let r = interp::step(&m.graph, &input);
-    match &m.decode {
+    Ok(match &m.decode {
         Decode::Classify { labels } => labels[r.class].clone().into_bytes(),
         Decode::Generate { charset, .. } => vec![charset[r.class]],
-    }
+    })
 }
 
 pub(crate) fn read_line(stdin: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
@@ -608,27 +664,34 @@ fn run_model(
     batch: bool,
     stdin: &mut dyn BufRead,
     out: &mut dyn Write,
-) -> std::io::Result<()> {
+) -> Result<()> {
     if let Some(p) = prompt {
-        out.write_all(&answer(m, p.as_bytes()))?;
-        return out.write_all(b"\n");
+        let reply = answer(m, p.as_bytes()).map_err(|d| d.help("in --prompt"))?;
+        out.write_all(&reply).map_err(io_err)?;
+        return out.write_all(b"\n").map_err(io_err);
     }
     if batch {
-        while let Some(line) = read_line(stdin)? {
-            out.write_all(&line)?;
-            out.write_all(b"\t")?;
-            out.write_all(&answer(m, &line))?;
-            out.write_all(b"\n")?;
+        let mut n = 0;
+        while let Some(line) = read_line(stdin).map_err(io_err)? {
+            n += 1;
+            check_batch_line(&line, n)?;
+            let reply = answer(m, &line).map_err(|d| Diagnostic {
+                message: format!("stdin line {n}: {}", d.message),
+                ..d
+            })?;
+            out.write_all(&line).map_err(io_err)?;
+            out.write_all(b"\t").map_err(io_err)?;
+            out.write_all(&reply).map_err(io_err)?;
+            out.write_all(b"\n").map_err(io_err)?;
         }
         return Ok(());
     }
     // The chat loop of z80ai's CP/M program.
     loop {
-        out.write_all(b"> ")?;
-        out.flush()?;
-        let Some(line) = read_line(stdin)? else {
-            out.write_all(b"\n")?;
-            return Ok(());
+        out.write_all(b"> ").map_err(io_err)?;
+        out.flush().map_err(io_err)?;
+        let Some(line) = read_line(stdin).map_err(io_err)? else {
+            return out.write_all(b"\n").map_err(io_err);
         };
         if line.first() == Some(&b'!') {
             return Ok(());
@@ -636,7 +699,21 @@ fn run_model(
         if line.is_empty() {
             continue;
         }
-        out.write_all(&answer(m, &line))?;
-        out.write_all(b"\n")?;
+        // In the chat loop a bad line is reported and the loop goes on.
+        match answer(m, &line) {
+            Ok(reply) => out.write_all(&reply).map_err(io_err)?,
+            Err(d) => out.write_all(format!("{d}").as_bytes()).map_err(io_err)?,
+        }
+        out.write_all(b"\n").map_err(io_err)?;
     }
+}
+
+/// A `--batch` query may not hold a tab: the output separates query and reply by one.
+pub(crate) fn check_batch_line(line: &[u8], n: usize) -> Result<()> {
+    if line.contains(&b'\t') {
+        return Err(Diagnostic::new(format!(
+            "stdin line {n}: the query contains a tab, which would make the tab-separated output ambiguous"
+        )));
+    }
+    Ok(())
 }

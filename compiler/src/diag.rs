@@ -14,6 +14,8 @@ pub struct Diagnostic {
     pub message: String,
     /// What could help, if we know.
     pub help: Option<String>,
+    /// Whether the command line itself was wrong (exit code 2, not 1).
+    pub usage: bool,
 }
 
 /// Result type of everything user input can make fail.
@@ -27,6 +29,15 @@ impl Diagnostic {
             pos: None,
             message: message.into(),
             help: None,
+            usage: false,
+        }
+    }
+
+    /// A usage error: the command line asks for something impossible.
+    pub fn usage(message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            usage: true,
+            ..Diagnostic::new(message)
         }
     }
 

@@ -12,6 +12,9 @@ use crate::passes;
 /// zlmc's version, as printed in generated files.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Largest `.zir` file read: the weight limit written out in full, with room to spare.
+pub const MAX_ZIR_BYTES: u64 = 32 << 20;
+
 /// Load a model from a `.yaml` spec or a `.zir` file, verified.
 pub fn load(path: &Path) -> Result<Model> {
     match path.extension().and_then(|e| e.to_str()) {
@@ -22,7 +25,7 @@ pub fn load(path: &Path) -> Result<Model> {
             Ok(m)
         }
         Some("zir") => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::frontend::read_limited(path, MAX_ZIR_BYTES)
                 .map_err(|e| Diagnostic::in_file(path, format!("cannot read IR file: {e}")))?;
             zlmc_ir::text::parse_model(&text)
                 .map_err(|e| Diagnostic::in_file(path, e.message).at(Some((e.line, e.col))))
@@ -45,7 +48,7 @@ pub fn optimize(
             return Err(unknown_pass(d));
         }
         if d == "verify" {
-            return Err(Diagnostic::new("the verify pass cannot be disabled"));
+            return Err(Diagnostic::usage("the verify pass cannot be disabled"));
         }
     }
     passes::run_pipeline(model, disabled, after).map_err(|e| Diagnostic::new(e.to_string()))
@@ -54,7 +57,8 @@ pub fn optimize(
 /// The error for a pass name that does not exist.
 pub fn unknown_pass(name: &str) -> Diagnostic {
     let names: Vec<&str> = passes::PASSES.iter().map(|p| p.name).collect();
-    Diagnostic::new(format!("unknown pass `{name}`")).help(format!("passes: {}", names.join(", ")))
+    Diagnostic::usage(format!("unknown pass `{name}`"))
+        .help(format!("passes: {}", names.join(", ")))
 }
 
 /// Where generated files say they came from.

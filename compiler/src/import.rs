@@ -18,7 +18,7 @@ struct Architecture {
 }
 
 /// Write `dir/model.yaml` describing the z80ai export `npz_path`.
-pub fn import_z80ai(npz_path: &Path, dir: &Path, name: Option<&str>) -> Result<()> {
+pub fn import_z80ai(npz_path: &Path, dir: &Path, name: Option<&str>, force: bool) -> Result<()> {
     let tensors = npz::read_npz(npz_path)?;
     let bad = |m: &str| Diagnostic::in_file(npz_path, format!("not a z80ai export: {m}"));
     let arch = tensors
@@ -56,6 +56,15 @@ pub fn import_z80ai(npz_path: &Path, dir: &Path, name: Option<&str>) -> Result<(
     }
     let weights = relative_to(npz_path, dir)?;
     let yaml = spec_text(&name, &weights, &arch, charset, npz_path);
+    // The spec is meant to be edited: never lose edits without --force.
+    let dest = dir.join("model.yaml");
+    if !force && dest.exists() && std::fs::read(&dest).ok().as_deref() != Some(yaml.as_bytes()) {
+        return Err(Diagnostic::in_file(
+            &dest,
+            "exists and differs from the imported spec; not overwritten",
+        )
+        .help("pass --force to overwrite it"));
+    }
     output::write_all(dir, &[("model.yaml".to_string(), yaml.into_bytes())])
 }
 

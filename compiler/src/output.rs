@@ -10,9 +10,9 @@ pub type OutFile = (String, Vec<u8>);
 /// Write `files` into `dir` (created if needed) so that a failure leaves
 /// nothing half-written: everything goes to a temporary folder first and is
 /// then renamed into place.
-pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<()> {
-    let dir = &std::path::absolute(dir)
-        .map_err(|e| Diagnostic::in_file(dir, format!("cannot resolve output folder: {e}")))?;
+pub fn write_all(given: &Path, files: &[OutFile]) -> Result<()> {
+    let dir = &std::path::absolute(given)
+        .map_err(|e| Diagnostic::in_file(given, format!("cannot resolve output folder: {e}")))?;
     // The temporary folder goes in the nearest folder that exists, so that
     // missing parents are only created once everything else succeeded.
     let mut parent: PathBuf = dir
@@ -24,7 +24,7 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<()> {
             Some(p) => parent = p.to_path_buf(),
             None => {
                 return Err(Diagnostic::in_file(
-                    dir,
+                    given,
                     "cannot create output folder: no existing parent folder",
                 ))
             }
@@ -32,16 +32,34 @@ pub fn write_all(dir: &Path, files: &[OutFile]) -> Result<()> {
     }
     if dir.exists() && !dir.is_dir() {
         return Err(Diagnostic::in_file(
-            dir,
+            given,
             "output path exists and is not a folder",
         ));
+    }
+    // Every destination is checked before anything is written, so a bad one
+    // cannot leave the others behind.
+    for (name, _) in files {
+        let to = dir.join(name);
+        if to.is_dir() {
+            return Err(Diagnostic::in_file(
+                &given.join(name),
+                "cannot write: a folder is in the way",
+            ));
+        }
     }
     let base = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
     let tmp = parent.join(format!(".{base}.zlmc-tmp-{}", std::process::id()));
-    let io = |e: std::io::Error, p: &Path| Diagnostic::in_file(p, format!("cannot write: {e}"));
+    // Errors name the path the user gave (or a file in it), never the temporary folder.
+    let io = |e: std::io::Error, p: &Path| {
+        let shown = p
+            .strip_prefix(&tmp)
+            .or_else(|_| p.strip_prefix(dir))
+            .map_or_else(|_| given.to_path_buf(), |rel| given.join(rel));
+        Diagnostic::in_file(&shown, format!("cannot write: {e}"))
+    };
     let result = (|| {
         std::fs::create_dir_all(&tmp).map_err(|e| io(e, &tmp))?;
         for (name, data) in files {

@@ -22,18 +22,31 @@ pub fn sim(
     stdin: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let io = |e: std::io::Error| Diagnostic::new(format!("I/O error: {e}"));
+    let io = crate::cli::io_err;
     let mut queries = Vec::new();
     if let Some(p) = prompt {
         queries.push(p.into_bytes());
     } else if batch {
         while let Some(line) = crate::cli::read_line(stdin).map_err(io)? {
+            crate::cli::check_batch_line(&line, queries.len() + 1)?;
             queries.push(line);
         }
     } else {
-        return Err(Diagnostic::new("nothing to run").help("pass --prompt TEXT or --batch"));
+        return Err(Diagnostic::usage("nothing to run").help("pass --prompt TEXT or --batch"));
     }
     let mut model = driver::load(path)?;
+    if !model.takes_text() {
+        // The simulators read raw values as the interpreter does: refuse the same lines.
+        for (i, q) in queries.iter().enumerate() {
+            crate::cli::raw_input(&model, q).map_err(|m| {
+                Diagnostic::new(if batch {
+                    format!("stdin line {}: {m}", i + 1)
+                } else {
+                    format!("--prompt: {m}")
+                })
+            })?;
+        }
+    }
     driver::optimize(&mut model, &[], |_, _| {})?;
     let run = driver::simulate(target, &model, path, opts, &queries)?;
     for (q, a) in queries.iter().zip(&run.answers) {

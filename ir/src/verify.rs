@@ -228,17 +228,172 @@ pub fn verify_model(m: &Model) -> Result<(), VerifyError> {
             ));
         }
     }
-    for e in &m.encoders {
-        if let crate::model::Encoder::QueryTrigram { buckets, .. }
-        | crate::model::Encoder::ContextNgram { buckets, .. } = e
-        {
-            if !buckets.is_power_of_two() {
+    validate_model(m)
+}
+
+/// Limits every model must keep, whichever front end produced it.
+///
+/// They are checked before anything sized by the model is allocated, so a
+/// hostile file fails quickly instead of exhausting memory or time.
+pub mod limits {
+    /// Most hash buckets of one encoder (the hash is 16 bits wide).
+    pub const MAX_BUCKETS: usize = 65_536;
+    /// Longest context an n-gram encoder may hash (the Z80 keeps it in a byte).
+    pub const MAX_CONTEXT: usize = 255;
+    /// Longest reply (the 8-bit targets count it in 16 bits).
+    pub const MAX_REPLY: usize = 65_535;
+    /// Most elements of any vector in the graph: two encoders of the most buckets.
+    pub const MAX_VECTOR: usize = 2 * MAX_BUCKETS;
+    /// Most weights (dense elements, or stored sparse entries) of the whole model.
+    pub const MAX_WEIGHTS: usize = 1 << 20;
+    /// Most multiply-adds one reply may take (replies × weights), so a run stays fast.
+    pub const MAX_REPLY_WORK: u64 = 1 << 26;
+    /// Most classes (labels or charset bytes): a vector's worth.
+    pub const MAX_CLASSES: usize = MAX_VECTOR;
+}
+
+/// The number of stored weights of a matrix (dense elements, or sparse entries).
+fn stored_weights(w: &Weights) -> usize {
+    match w {
+        Weights::Dense(d) => d.data.len(),
+        Weights::Sparse(s) => s.rows.iter().map(Vec::len).sum(),
+    }
+}
+
+/// Check the model-level rules (encoders, decoder, sizes) that hold for every
+/// front end; [`verify_model`] calls it after the graph checks.
+pub fn validate_model(m: &Model) -> Result<(), VerifyError> {
+    use crate::model::Encoder;
+    use limits::*;
+    for &n in &m.graph.topo_order().unwrap_or_default() {
+        if let Some(len) = m.graph.node(n).ty.len() {
+            if len > MAX_VECTOR {
                 return Err(err(
-                    None,
-                    format!("{buckets} buckets: must be a power of two"),
+                    Some(n),
+                    format!("vector of {len} elements exceeds the limit of {MAX_VECTOR}"),
                 ));
             }
         }
+        if let Op::MatMul { weights, .. } = &m.graph.node(n).op {
+            if weights.cols() > MAX_VECTOR || weights.rows() > MAX_VECTOR {
+                return Err(err(
+                    Some(n),
+                    format!(
+                        "{}x{} matrix exceeds the limit of {MAX_VECTOR} rows or columns",
+                        weights.rows(),
+                        weights.cols()
+                    ),
+                ));
+            }
+        }
+    }
+    let total: usize = m
+        .graph
+        .topo_order()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|&n| match &m.graph.node(n).op {
+            Op::MatMul { weights, .. } => Some(stored_weights(weights)),
+            _ => None,
+        })
+        .sum();
+    if total > MAX_WEIGHTS {
+        return Err(err(
+            None,
+            format!("the model has {total} weights, more than the limit of {MAX_WEIGHTS}"),
+        ));
+    }
+    for e in &m.encoders {
+        match *e {
+            Encoder::QueryTrigram { buckets, .. } | Encoder::ContextNgram { buckets, .. } => {
+                if !buckets.is_power_of_two() {
+                    return Err(err(
+                        None,
+                        format!("{buckets} buckets: must be a power of two (the hash is masked)"),
+                    ));
+                }
+                if buckets > MAX_BUCKETS {
+                    return Err(err(
+                        None,
+                        format!("{buckets} buckets: more than the limit of {MAX_BUCKETS}"),
+                    ));
+                }
+            }
+            Encoder::Raw { len, .. } => {
+                if len == 0 || len > MAX_VECTOR {
+                    return Err(err(
+                        None,
+                        format!("raw input of {len} elements: must be 1..={MAX_VECTOR}"),
+                    ));
+                }
+            }
+        }
+        if let Encoder::ContextNgram { length, .. } = *e {
+            if !(1..=MAX_CONTEXT).contains(&length) {
+                return Err(err(
+                    None,
+                    format!("context length {length} must be 1..={MAX_CONTEXT}"),
+                ));
+            }
+        }
+    }
+    let raw = m
+        .encoders
+        .iter()
+        .filter(|e| matches!(e, Encoder::Raw { .. }))
+        .count();
+    if m.encoders.is_empty() {
+        return Err(err(None, "no input encoders"));
+    }
+    if raw > 0 && raw < m.encoders.len() {
+        return Err(err(None, "raw inputs cannot be mixed with text encoders"));
+    }
+    let classes = m.classes();
+    if classes == 0 || classes > MAX_CLASSES {
+        return Err(err(
+            None,
+            format!("{classes} output classes: must be 1..={MAX_CLASSES}"),
+        ));
+    }
+    let replies = match &m.decode {
+        Decode::Generate {
+            charset,
+            max_length,
+            ..
+        } => {
+            if raw > 0 {
+                return Err(err(None, "generation needs text input encoders, not raw"));
+            }
+            if let Some(c) = charset.iter().find(|c| !c.is_ascii()) {
+                return Err(err(None, format!("charset byte {c:#04x} is not ASCII")));
+            }
+            if !(1..=MAX_REPLY).contains(max_length) {
+                return Err(err(
+                    None,
+                    format!("max_length {max_length} must be 1..={MAX_REPLY}"),
+                ));
+            }
+            *max_length as u64
+        }
+        Decode::Classify { labels } => {
+            if let Some(l) = labels.iter().find(|l| l.contains(['\t', '\n', '\r'])) {
+                return Err(err(
+                    None,
+                    format!("label {l:?} contains a tab or line break"),
+                ));
+            }
+            1
+        }
+    };
+    let work = replies.saturating_mul(total.max(1) as u64);
+    if work > MAX_REPLY_WORK {
+        return Err(err(
+            None,
+            format!(
+                "a reply may take {replies} steps of {total} weights, more than the limit of \
+                 {MAX_REPLY_WORK} multiply-adds"
+            ),
+        ));
     }
     Ok(())
 }

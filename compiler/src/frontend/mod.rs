@@ -29,8 +29,9 @@ impl Source<'_> {
 
 /// Load a YAML spec and its weights into an unoptimized model.
 pub fn load_spec(path: &Path) -> Result<Model> {
-    let text = std::fs::read_to_string(path)
+    let text = read_limited(path, MAX_SPEC_BYTES)
         .map_err(|e| Diagnostic::in_file(path, format!("cannot read model spec: {e}")))?;
+    prescan_yaml(&text).map_err(|(pos, m)| Diagnostic::in_file(path, m).at(Some(pos)))?;
     let spec: Spec = serde_yaml::from_str(&text).map_err(|e| {
         let pos = e.location().map(|l| (l.line(), l.column()));
         Diagnostic::in_file(path, yaml_message(&e)).at(pos)
@@ -57,6 +58,80 @@ pub fn load_spec(path: &Path) -> Result<Model> {
         checked.decode,
         layers,
     ))
+}
+
+/// Largest spec file read (specs are a few hundred bytes; labels may add some).
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+/// Deepest nesting of flow collections and block indentation levels allowed in a spec.
+pub const MAX_YAML_DEPTH: usize = 64;
+
+/// A file's text, refusing files longer than `max` bytes before reading them whole.
+pub fn read_limited(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "the file exceeds the limit of {max} bytes"
+        )));
+    }
+    Ok(text)
+}
+
+/// Refuse YAML nested deeper than [`MAX_YAML_DEPTH`] before serde_yaml parses it:
+/// its scanner takes time quadratic in the nesting depth. Counts flow brackets
+/// outside quotes and comments, and distinct block indentation levels; returns
+/// the 1-based line and column where the limit was passed.
+pub fn prescan_yaml(text: &str) -> std::result::Result<(), ((usize, usize), String)> {
+    let too_deep = |line: usize, col: usize| {
+        Err((
+            (line, col),
+            format!("YAML nested deeper than the limit of {MAX_YAML_DEPTH}"),
+        ))
+    };
+    let mut depth = 0usize;
+    let mut indents: Vec<usize> = Vec::new();
+    for (ln, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start_matches([' ', '-']);
+        if depth == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            let indent = line.len() - trimmed.len();
+            while indents.last().is_some_and(|&i| i > indent) {
+                indents.pop();
+            }
+            if indents.last() != Some(&indent) {
+                indents.push(indent);
+            }
+            if indents.len() > MAX_YAML_DEPTH {
+                return too_deep(ln + 1, indent + 1);
+            }
+        }
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (col, c) in line.chars().enumerate() {
+            match (quote, c) {
+                (Some('"'), '\\') if prev == '\\' => {
+                    prev = ' ';
+                    continue;
+                }
+                (Some(q), c) if c == q && !(q == '"' && prev == '\\') => quote = None,
+                (Some(_), _) => {}
+                (None, '#') if prev == ' ' || col == 0 => break,
+                (None, '"' | '\'') if depth > 0 || prev == ' ' || prev == ':' => quote = Some(c),
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_YAML_DEPTH {
+                        return too_deep(ln + 1, col + 1);
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    Ok(())
 }
 
 /// serde_yaml's message without its own " at line L column C" suffix
@@ -198,8 +273,11 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
                 zero_point,
                 range,
             } => {
-                if size == 0 {
-                    return Err(src.error(&at, "raw input of size 0"));
+                let max = zlmc_ir::verify::limits::MAX_VECTOR;
+                if size == 0 || size > max {
+                    return Err(
+                        src.error(&at, format!("raw input of size {size}: must be 1..={max}"))
+                    );
                 }
                 Encoder::Raw {
                     len: size,
@@ -223,10 +301,11 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
         return Err(src.error(&[Key("layers")], "the model has no layers"));
     }
     for (i, l) in spec.layers.iter().enumerate() {
-        if l.units == 0 {
+        let max = zlmc_ir::verify::limits::MAX_VECTOR;
+        if l.units == 0 || l.units > max {
             return Err(src.error(
                 &[Key("layers"), Item(i), Key("units")],
-                format!("layer {} has 0 units", l.name),
+                format!("layer {} has {} units: must be 1..={max}", l.name, l.units),
             ));
         }
         let acc = layer_accs[i];
@@ -288,10 +367,11 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
                     ))
                 }
             };
-            if g.max_length == 0 {
+            let max = zlmc_ir::verify::limits::MAX_REPLY;
+            if g.max_length == 0 || g.max_length > max {
                 return Err(src.error(
                     &[Key("output"), Key("generate"), Key("max_length")],
-                    "max_length must be at least 1",
+                    format!("max_length {} must be 1..={max}", g.max_length),
                 ));
             }
             Decode::Generate {
@@ -362,13 +442,19 @@ fn input_quant(
 }
 
 fn check_buckets(buckets: usize, src: &Source, at: &[PathStep]) -> Result<()> {
-    if buckets.is_power_of_two() && buckets <= 65536 {
-        Ok(())
-    } else {
+    let max = zlmc_ir::verify::limits::MAX_BUCKETS;
+    if !buckets.is_power_of_two() {
         Err(src.error(
             at,
             format!("{buckets} buckets: must be a power of two (the hash is masked)"),
         ))
+    } else if buckets > max {
+        Err(src.error(
+            at,
+            format!("{buckets} buckets: more than the limit of {max}"),
+        ))
+    } else {
+        Ok(())
     }
 }
 

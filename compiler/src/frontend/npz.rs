@@ -14,6 +14,7 @@ pub fn read_npz(path: &Path) -> Result<TensorMap> {
     let mut zip = zip::ZipArchive::new(file)
         .map_err(|e| bad(format!("not a NumPy .npz archive (zip): {e}")))?;
     let mut out = TensorMap::new();
+    let mut budget = MAX_TOTAL_BYTES;
     for i in 0..zip.len() {
         let mut entry = zip
             .by_index(i)
@@ -25,28 +26,102 @@ pub fn read_npz(path: &Path) -> Result<TensorMap> {
         let Some(key) = name.strip_suffix(".npy") else {
             continue;
         };
-        let mut bytes = Vec::new();
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad(format!("cannot read {name}: {e}")))?;
+        // The archive is untrusted: an entry may inflate far beyond the file's
+        // size, so read only what the header's shape and dtype need, within limits.
+        let bytes =
+            read_bounded(&mut entry, &mut budget).map_err(|m| bad(format!("{name}: {m}")))?;
         let t = parse_npy(&bytes).map_err(|m| bad(format!("{name}: {m}")))?;
         out.insert(key.to_string(), t);
     }
     Ok(out)
 }
 
-/// Parse one `.npy` file (format versions 1.0–3.0, C order).
-pub fn parse_npy(b: &[u8]) -> std::result::Result<Tensor, String> {
+/// Most bytes of data one array may hold.
+pub const MAX_ARRAY_BYTES: usize = 16 << 20;
+/// Most bytes of data all arrays of one file may hold together.
+pub const MAX_TOTAL_BYTES: usize = 64 << 20;
+/// Most elements one array may hold (the model's weight limit).
+pub const MAX_ARRAY_ELEMENTS: usize = zlmc_ir::verify::limits::MAX_WEIGHTS;
+/// Longest `.npy` header read.
+const MAX_HEADER: usize = 1 << 16;
+
+/// Read one `.npy` stream: its header, then only the data its shape needs,
+/// refusing arrays over the limits before reading their data.
+fn read_bounded(r: &mut dyn Read, budget: &mut usize) -> std::result::Result<Vec<u8>, String> {
+    let mut b = Vec::new();
+    let take = |r: &mut dyn Read, b: &mut Vec<u8>, n: usize| {
+        let got = r
+            .take(n as u64)
+            .read_to_end(b)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        if got < n {
+            Err("truncated .npy data".to_string())
+        } else {
+            Ok(())
+        }
+    };
+    take(r, &mut b, 10)?;
+    if &b[..6] != b"\x93NUMPY" {
+        return Err("not a .npy array (bad magic)".into());
+    }
+    let hlen = match b[6] {
+        1 => u16::from_le_bytes([b[8], b[9]]) as usize,
+        2 | 3 => {
+            take(r, &mut b, 2)?;
+            u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize
+        }
+        v => return Err(format!("unsupported .npy version {v}")),
+    };
+    if hlen > MAX_HEADER {
+        return Err(format!(
+            ".npy header of {hlen} bytes exceeds the limit of {MAX_HEADER}"
+        ));
+    }
+    take(r, &mut b, hlen)?;
+    let (n, size) = header_size(&b)?;
+    if n > MAX_ARRAY_ELEMENTS {
+        return Err(format!(
+            "array of {n} elements exceeds the limit of {MAX_ARRAY_ELEMENTS}"
+        ));
+    }
+    let need = n
+        .checked_mul(size)
+        .filter(|&need| need <= MAX_ARRAY_BYTES)
+        .ok_or_else(|| format!("array data exceeds the limit of {MAX_ARRAY_BYTES} bytes"))?;
+    if need > *budget {
+        return Err(format!(
+            "the arrays together exceed the limit of {MAX_TOTAL_BYTES} bytes"
+        ));
+    }
+    *budget -= need;
+    take(r, &mut b, need)?;
+    Ok(b)
+}
+
+/// Element count and element size a complete `.npy` header declares.
+fn header_size(b: &[u8]) -> std::result::Result<(usize, usize), String> {
+    let (_, descr, shape) = parse_header(b)?;
+    let (_, _, size) = split_descr(&descr)?;
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("array too large")?;
+    Ok((n, size))
+}
+
+/// Split a `.npy` file into header end offset, dtype descriptor and shape.
+fn parse_header(b: &[u8]) -> std::result::Result<(usize, String, Vec<usize>), String> {
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
         return Err("not a .npy array (bad magic)".into());
     }
-    let (hlen, hstart) = match b[6] {
+    let (hlen, hstart): (usize, usize) = match b[6] {
         1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
         2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
         v => return Err(format!("unsupported .npy version {v}")),
     };
-    let header = b
-        .get(hstart..hstart + hlen)
+    let header = hstart
+        .checked_add(hlen)
+        .and_then(|end| b.get(hstart..end))
         .ok_or("truncated .npy header")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
     let descr = dict_value(header, "descr").ok_or("header has no descr")?;
@@ -68,8 +143,18 @@ pub fn parse_npy(b: &[u8]) -> std::result::Result<Tensor, String> {
                 .map_err(|_| format!("bad shape {shape_s}"))
         })
         .collect::<std::result::Result<_, _>>()?;
-    let body = &b[hstart + hlen..];
-    let n: usize = shape.iter().product();
+    Ok((hstart + hlen, descr.to_string(), shape))
+}
+
+/// Parse one `.npy` file (format versions 1.0–3.0, C order).
+pub fn parse_npy(b: &[u8]) -> std::result::Result<Tensor, String> {
+    let (hend, descr, shape) = parse_header(b)?;
+    let descr = descr.as_str();
+    let body = &b[hend..];
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("array too large")?;
     let (order, kind, size) = split_descr(descr)?;
     let need = n.checked_mul(size).ok_or("array too large")?;
     if body.len() < need {
