@@ -313,12 +313,15 @@ fn unusual_chains_match_interpreter() {
     add("zero_w", 7, z.ops(Form::SPARSE_FUSED));
     let one = LayerSpec::random(&mut rng, 1, 7, WeightKind::Int2, 50, Elem::I16);
     add("one_class", 7, one.ops(Form::DENSE_MINIMAL));
-    // No inputs at all: only the bias decides.
+    // No inputs at all: one validator refuses it for every front end and
+    // backend (a raw input holds 1 to 131,072 values).
     let mut e = LayerSpec::random(&mut rng, 4, 0, WeightKind::Int2, 50, Elem::I16);
     e.bias = vec![5, -3, 7, 7];
     e.shift = 0;
     e.relu = false;
-    add("no_inputs", 0, e.ops(Form::DENSE));
+    let none = raw_model("no_inputs", chain(0, e.ops(Form::DENSE)));
+    let err = zlmc_backends::target::Verified::new(&none).unwrap_err();
+    assert!(err.to_string().contains("raw input of 0 elements"), "{err}");
     // A zero-length hidden layer.
     let h0 = LayerSpec::random(&mut rng, 0, 5, WeightKind::Int2, 50, Elem::I16);
     let h1 = LayerSpec::random(&mut rng, 3, 0, WeightKind::Int2, 50, Elem::I32);
