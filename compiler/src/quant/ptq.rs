@@ -132,47 +132,55 @@ fn round_weight(x: f64, kind: WeightKind) -> i8 {
 
 /// The integer weights of `w` (`cols` per row) and their scale: least
 /// squared output error over a grid of clipping points, the dequantization
-/// scale fitted per candidate. Each column's error counts by `importance`
-/// (the mean square of that input on the calibration data), so a huge weight
-/// on an input that is almost always 0 may be clipped to keep resolution for
-/// the weights that matter.
-pub fn quantize_weights(
-    w: &[f64],
-    cols: usize,
-    importance: &[f64],
-    kind: WeightKind,
-) -> (Vec<i8>, f64) {
-    let imp = |i: usize| importance.get(i % cols.max(1)).copied().unwrap_or(1.0);
+/// scale fitted per candidate. The error of a row's weight error `e` is
+/// `eᵀ C e`, with `C` (`cov`, `cols × cols`, row-major) the covariance of
+/// the layer's inputs on the calibration data: the mean part of the error is
+/// what bias correction puts back, and correlated inputs (neighbouring pixels
+/// behind a folded scaler) are counted together, so a huge weight on an input
+/// that barely varies may be clipped to keep resolution for the weights that
+/// matter. An empty `cov` counts every input alike.
+pub fn quantize_weights(w: &[f64], cols: usize, cov: &[f64], kind: WeightKind) -> (Vec<i8>, f64) {
     let max = w.iter().copied().map(f64::abs).fold(0.0, f64::max);
-    if max == 0.0 {
+    if max == 0.0 || cols == 0 {
         let q = vec![round_weight(0.0, kind); w.len()];
         return (q, 1.0);
     }
+    let full = cov.len() == cols * cols;
+    // `aᵀ C b` for one row.
+    let form = |a: &[f64], b: &[f64]| -> f64 {
+        if !full {
+            return a.iter().zip(b).map(|(x, y)| x * y).sum();
+        }
+        let mut s = 0.0;
+        for (j, &x) in a.iter().enumerate() {
+            if x == 0.0 {
+                continue;
+            }
+            let row = &cov[j * cols..(j + 1) * cols];
+            s += x * row.iter().zip(b).map(|(c, y)| c * y).sum::<f64>();
+        }
+        s
+    };
     let top = kind.range().1.max(1) as f64;
     let mut best: Option<(f64, Vec<i8>, f64)> = None;
-    // Clipping points from max/1000 to max, denser at the small end.
+    // Clipping points from max/40000 to max, denser at the small end.
     for step in 1..=200 {
         let s = max * (step as f64 / 200.0).powi(2) / top;
         let q: Vec<i8> = w.iter().map(|&x| round_weight(x / s, kind)).collect();
-        let (num, den) = w
-            .iter()
-            .zip(&q)
-            .enumerate()
-            .fold((0.0, 0.0), |(n, d), (i, (&x, &q))| {
-                (n + imp(i) * x * q as f64, d + imp(i) * (q as f64).powi(2))
-            });
-        if den == 0.0 || num <= 0.0 {
+        let (mut num, mut den) = (0.0, 0.0);
+        for (wr, qr) in w.chunks(cols).zip(q.chunks(cols)) {
+            let qf: Vec<f64> = qr.iter().map(|&v| f64::from(v)).collect();
+            num += form(wr, &qf);
+            den += form(&qf, &qf);
+        }
+        if den <= 0.0 || num <= 0.0 {
             continue;
         }
-        let alpha = num / den;
-        let err: f64 = w
-            .iter()
-            .zip(&q)
-            .enumerate()
-            .map(|(i, (&x, &q))| imp(i) * (x - alpha * q as f64).powi(2))
-            .sum();
+        // With the fitted α = num / den the error is `Σ wᵀCw − num² / den`;
+        // the constant part does not change the choice.
+        let err = -num * num / den;
         if best.as_ref().is_none_or(|b| err < b.0) {
-            best = Some((err, q, alpha));
+            best = Some((err, q, num / den));
         }
     }
     match best {
@@ -181,50 +189,55 @@ pub fn quantize_weights(
     }
 }
 
-/// Mean square of every input of every layer over the calibration data, then
-/// (indices `layers..2·layers`) the plain means.
+/// The covariance (`inputs × inputs`, row-major) of every layer's inputs over
+/// the calibration data, then (indices `layers..2·layers`) their means.
 fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
     let n = data.x.len().max(1) as f64;
-    let mut out = Vec::new();
+    let input = |l: usize, k: usize, j: usize| -> f64 {
+        if l == 0 {
+            data.x[k][j] as f64
+        } else if m.layers[l - 1].relu {
+            pre[l - 1][k][j].max(0.0)
+        } else {
+            pre[l - 1][k][j]
+        }
+    };
+    let mut covs = Vec::new();
+    let mut means = Vec::new();
     for (l, layer) in m.layers.iter().enumerate() {
-        let mut acc = vec![0.0; layer.inputs()];
-        for (k, x) in data.x.iter().enumerate() {
-            for (j, a) in acc.iter_mut().enumerate() {
-                let v = if l == 0 {
-                    x[j] as f64
-                } else {
-                    let p = pre[l - 1][k][j];
-                    if m.layers[l - 1].relu {
-                        p.max(0.0)
-                    } else {
-                        p
-                    }
-                };
-                *a += v * v;
+        let c = layer.inputs();
+        let mut mean = vec![0.0; c];
+        for k in 0..data.x.len() {
+            for (j, a) in mean.iter_mut().enumerate() {
+                *a += input(l, k, j);
             }
         }
-        // A floor keeps inputs never seen in calibration from costing nothing.
-        let mean: Vec<f64> = acc.iter().map(|a| a / n).collect();
-        let avg = mean.iter().sum::<f64>() / mean.len().max(1) as f64;
-        out.push(mean.iter().map(|&v| v.max(1e-3 * avg)).collect());
-    }
-    // Then the plain means, layer by layer (for bias correction).
-    for (l, layer) in m.layers.iter().enumerate() {
-        let mut acc = vec![0.0; layer.inputs()];
-        for (k, x) in data.x.iter().enumerate() {
-            for (j, a) in acc.iter_mut().enumerate() {
-                *a += if l == 0 {
-                    x[j] as f64
-                } else if m.layers[l - 1].relu {
-                    pre[l - 1][k][j].max(0.0)
-                } else {
-                    pre[l - 1][k][j]
-                };
+        for a in &mut mean {
+            *a /= n;
+        }
+        let mut cov = vec![0.0; c * c];
+        let mut v = vec![0.0; c];
+        for k in 0..data.x.len() {
+            for (j, x) in v.iter_mut().enumerate() {
+                *x = input(l, k, j) - mean[j];
+            }
+            for (i, &a) in v.iter().enumerate() {
+                if a == 0.0 {
+                    continue;
+                }
+                for (cij, &b) in cov[i * c..(i + 1) * c].iter_mut().zip(&v) {
+                    *cij += a * b;
+                }
             }
         }
-        out.push(acc.iter().map(|a| a / n).collect());
+        for x in &mut cov {
+            *x /= n;
+        }
+        covs.push(cov);
+        means.push(mean);
     }
-    out
+    covs.extend(means);
+    covs
 }
 
 /// Pre-activations of every layer for every calibration sample, in f64.
