@@ -18,6 +18,10 @@ use super::dataset::Dataset;
 /// headroom for inputs beyond the calibration data).
 pub const ACT_BUDGET: f64 = 4096.0;
 
+/// How much of the inputs' off-diagonal covariance is dropped when weights
+/// are chosen (few calibration samples make the full covariance overconfident).
+const COV_SHRINK: f64 = 0.5;
+
 /// Largest calibrated accumulator a 16-bit layer may reach (2× headroom).
 const ACC16_BUDGET: f64 = 16384.0;
 
@@ -184,8 +188,77 @@ pub fn quantize_weights(w: &[f64], cols: usize, cov: &[f64], kind: WeightKind) -
         }
     }
     match best {
+        Some((_, mut q, a)) if full && kind != WeightKind::Binary => {
+            refine_rounding(w, cols, cov, kind, &mut q, a);
+            // Refit the scale to the refined weights (least squares again).
+            let (mut num, mut den) = (0.0, 0.0);
+            for (wr, qr) in w.chunks(cols).zip(q.chunks(cols)) {
+                let qf: Vec<f64> = qr.iter().map(|&v| f64::from(v)).collect();
+                num += form(wr, &qf);
+                den += form(&qf, &qf);
+            }
+            let a = if den > 0.0 && num > 0.0 { num / den } else { a };
+            (q, a)
+        }
         Some((_, q, a)) => (q, a),
         None => (w.iter().map(|&x| round_weight(x, kind)).collect(), 1.0),
+    }
+}
+
+/// Round each weight up or down, not only to nearest: per row, coordinate
+/// descent on `eᵀ C e` (`e = w − α q`), moving one weight by one step at a
+/// time while that lowers the error, a few passes at most.
+fn refine_rounding(
+    w: &[f64],
+    cols: usize,
+    cov: &[f64],
+    kind: WeightKind,
+    q: &mut [i8],
+    alpha: f64,
+) {
+    let (lo, hi) = kind.range();
+    for (wr, qr) in w.chunks(cols).zip(q.chunks_mut(cols)) {
+        let e: Vec<f64> = wr
+            .iter()
+            .zip(qr.iter())
+            .map(|(&x, &v)| x - alpha * f64::from(v))
+            .collect();
+        // ce = C e
+        let mut ce: Vec<f64> = (0..cols)
+            .map(|i| {
+                cov[i * cols..(i + 1) * cols]
+                    .iter()
+                    .zip(&e)
+                    .map(|(c, x)| c * x)
+                    .sum()
+            })
+            .collect();
+        for _ in 0..8 {
+            let mut changed = false;
+            for j in 0..cols {
+                let cjj = cov[j * cols + j];
+                for d in [-1i32, 1] {
+                    let nv = i32::from(qr[j]) + d;
+                    if nv < i32::from(lo) || nv > i32::from(hi) {
+                        continue;
+                    }
+                    let step = alpha * f64::from(d);
+                    // e' = e − step·u_j: Δ = −2·step·(Ce)_j + step²·C_jj
+                    let delta = -2.0 * step * ce[j] + step * step * cjj;
+                    if delta < -1e-12 * (1.0 + ce[j].abs() * step.abs()) {
+                        qr[j] = nv as i8;
+                        for (i, c) in ce.iter_mut().enumerate() {
+                            *c -= step * cov[i * cols + j];
+                        }
+                        changed = true;
+                        break;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
     }
 }
 
@@ -232,6 +305,19 @@ fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<
         }
         for x in &mut cov {
             *x /= n;
+        }
+        // Shrink the off-diagonal part towards 0: with few samples the
+        // covariance is rank-deficient and would make whole directions free.
+        let lambda = std::env::var("ZLMC_Q2_SHRINK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(COV_SHRINK);
+        for i in 0..c {
+            for j in 0..c {
+                if i != j {
+                    cov[i * c + j] *= 1.0 - lambda;
+                }
+            }
         }
         covs.push(cov);
         means.push(mean);
