@@ -262,68 +262,72 @@ fn refine_rounding(
     }
 }
 
-/// The covariance (`inputs × inputs`, row-major) of every layer's inputs over
-/// the calibration data, then (indices `layers..2·layers`) their means.
+/// The mean of every layer's inputs in the float model over the calibration
+/// data.
 fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
     let n = data.x.len().max(1) as f64;
-    let input = |l: usize, k: usize, j: usize| -> f64 {
-        if l == 0 {
-            data.x[k][j] as f64
-        } else if m.layers[l - 1].relu {
-            pre[l - 1][k][j].max(0.0)
-        } else {
-            pre[l - 1][k][j]
-        }
-    };
-    let mut covs = Vec::new();
     let mut means = Vec::new();
     for (l, layer) in m.layers.iter().enumerate() {
-        let c = layer.inputs();
-        let mut mean = vec![0.0; c];
+        let mut mean = vec![0.0; layer.inputs()];
         for k in 0..data.x.len() {
             for (j, a) in mean.iter_mut().enumerate() {
-                *a += input(l, k, j);
+                *a += if l == 0 {
+                    data.x[k][j] as f64
+                } else if m.layers[l - 1].relu {
+                    pre[l - 1][k][j].max(0.0)
+                } else {
+                    pre[l - 1][k][j]
+                };
             }
         }
         for a in &mut mean {
             *a /= n;
         }
-        let mut cov = vec![0.0; c * c];
-        let mut v = vec![0.0; c];
-        for k in 0..data.x.len() {
-            for (j, x) in v.iter_mut().enumerate() {
-                *x = input(l, k, j) - mean[j];
-            }
-            for (i, &a) in v.iter().enumerate() {
-                if a == 0.0 {
-                    continue;
-                }
-                for (cij, &b) in cov[i * c..(i + 1) * c].iter_mut().zip(&v) {
-                    *cij += a * b;
-                }
-            }
-        }
-        for x in &mut cov {
-            *x /= n;
-        }
-        // Shrink the off-diagonal part towards 0: with few samples the
-        // covariance is rank-deficient and would make whole directions free.
-        let lambda = std::env::var("ZLMC_Q2_SHRINK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(COV_SHRINK);
-        for i in 0..c {
-            for j in 0..c {
-                if i != j {
-                    cov[i * c + j] *= 1.0 - lambda;
-                }
-            }
-        }
-        covs.push(cov);
         means.push(mean);
     }
-    covs.extend(means);
-    covs
+    means
+}
+
+/// Mean and covariance (`cols × cols`, row-major, off-diagonal shrunk by
+/// [`COV_SHRINK`]) of the rows `xs`.
+fn moments(xs: &[Vec<f64>], c: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = xs.len().max(1) as f64;
+    let mut mean = vec![0.0; c];
+    for x in xs {
+        for (a, &v) in mean.iter_mut().zip(x) {
+            *a += v;
+        }
+    }
+    for a in &mut mean {
+        *a /= n;
+    }
+    let mut cov = vec![0.0; c * c];
+    let mut v = vec![0.0; c];
+    for x in xs {
+        for (j, d) in v.iter_mut().enumerate() {
+            *d = x[j] - mean[j];
+        }
+        for (i, &a) in v.iter().enumerate() {
+            if a == 0.0 {
+                continue;
+            }
+            for (cij, &b) in cov[i * c..(i + 1) * c].iter_mut().zip(&v) {
+                *cij += a * b;
+            }
+        }
+    }
+    // Shrink the off-diagonal part towards 0: with few samples the
+    // covariance is rank-deficient and would make whole directions free.
+    let lambda = COV_SHRINK;
+    for i in 0..c {
+        for j in 0..c {
+            cov[i * c + j] /= n;
+            if i != j {
+                cov[i * c + j] *= 1.0 - lambda;
+            }
+        }
+    }
+    (mean, cov)
 }
 
 /// Pre-activations of every layer for every calibration sample, in f64.
@@ -392,6 +396,7 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     for _ in 0..32 {
         let q = attempt(
             m,
+            data,
             &pre,
             &importance,
             opts,
@@ -410,6 +415,7 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     // Could not fit: keep the last attempt's layout, clamping counted.
     let q = attempt_unchecked(
         m,
+        data,
         &pre,
         &importance,
         opts,
@@ -426,6 +432,7 @@ type Attempt = std::result::Result<Quantized, (usize, u32)>;
 #[allow(clippy::too_many_arguments)]
 fn attempt(
     m: &FloatMlp,
+    data: &Dataset,
     pre: &[Vec<Vec<f64>>],
     importance: &[Vec<f64>],
     opts: Options,
@@ -435,13 +442,14 @@ fn attempt(
     accs: &[Elem],
 ) -> Attempt {
     build(
-        m, pre, importance, opts, range, base_scale, extra, accs, true,
+        m, data, pre, importance, opts, range, base_scale, extra, accs, true,
     )
 }
 
 #[allow(clippy::too_many_arguments)]
 fn attempt_unchecked(
     m: &FloatMlp,
+    data: &Dataset,
     pre: &[Vec<Vec<f64>>],
     importance: &[Vec<f64>],
     opts: Options,
@@ -451,7 +459,7 @@ fn attempt_unchecked(
     accs: &[Elem],
 ) -> Quantized {
     match build(
-        m, pre, importance, opts, range, base_scale, extra, accs, false,
+        m, data, pre, importance, opts, range, base_scale, extra, accs, false,
     ) {
         Ok(q) => q,
         Err(_) => unreachable!("unchecked builds do not fail"),
@@ -461,6 +469,7 @@ fn attempt_unchecked(
 #[allow(clippy::too_many_arguments)]
 fn build(
     m: &FloatMlp,
+    data: &Dataset,
     pre: &[Vec<Vec<f64>>],
     importance: &[Vec<f64>],
     opts: Options,
@@ -476,11 +485,28 @@ fn build(
         range: Some(range),
     };
     let mut s_in = input.scale;
+    let mut v_int: Vec<Vec<i64>> = data
+        .x
+        .iter()
+        .map(|x| {
+            x.iter()
+                .map(|&f| i64::from(input.quantize(f as f64)))
+                .collect()
+        })
+        .collect();
     let mut layers: Vec<QLayer> = Vec::new();
     let mut report = Vec::new();
     for (l, fl) in m.layers.iter().enumerate() {
         let flat: Vec<f64> = fl.weight.iter().flatten().map(|&w| w as f64).collect();
-        let (q, s_w) = quantize_weights(&flat, fl.inputs(), &importance[l], opts.kind);
+        // The inputs as the integer model sees them (dequantized), so each
+        // layer's weights and bias correction account for the error before it.
+        let cols = fl.inputs();
+        let xhat: Vec<Vec<f64>> = v_int
+            .iter()
+            .map(|r| r.iter().map(|&a| a as f64 * s_in).collect())
+            .collect();
+        let (qmean, cov) = moments(&xhat, cols);
+        let (q, s_w) = quantize_weights(&flat, cols, &cov, opts.kind);
         let top = opts.kind.range();
         let clipped = flat
             .iter()
@@ -495,15 +521,16 @@ fn build(
         let mut clamped_biases = 0;
         // Bias correction: what rounding the weights shifts each output by on
         // average over the calibration inputs goes back into the bias.
-        let means = &importance[m.layers.len() + l];
+        let means = &importance[l];
         let bias: Vec<i64> = fl
             .bias
             .iter()
             .enumerate()
             .map(|(i, &b)| {
-                let cols = fl.inputs();
                 let corr: f64 = (0..cols)
-                    .map(|j| (flat[i * cols + j] - s_w * q[i * cols + j] as f64) * means[j])
+                    .map(|j| {
+                        flat[i * cols + j] * means[j] - s_w * q[i * cols + j] as f64 * qmean[j]
+                    })
                     .sum();
                 let r = ((b as f64 + corr) / s_acc).round();
                 if r < -lim || r > lim - 1.0 {
@@ -525,6 +552,23 @@ fn build(
         }
         shift = (shift + next_extra).min(acc.bits() - 1);
         s_in = s_acc * f64::from(1u32 << shift);
+        v_int = v_int
+            .iter()
+            .map(|x| {
+                q.chunks(cols.max(1))
+                    .zip(&bias)
+                    .map(|(row, &b)| {
+                        let s: i64 = row.iter().zip(x).map(|(&w, &a)| i64::from(w) * a).sum();
+                        let y = ((s + b) >> shift).clamp(-32768, 32767);
+                        if fl.relu {
+                            y.max(0)
+                        } else {
+                            y
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         layers.push(QLayer {
             data: LayerData {
                 weights: DenseWeights {
