@@ -1,11 +1,13 @@
 //! Calibrated post-training quantization of a float MLP.
 //!
-//! Per layer: a weight scale chosen by least squares over a grid of clipping
-//! points (for ternary, int2 and binary that grid *is* the threshold search),
-//! a bias in accumulator units of that layer's input scale times its weight
-//! scale, and the smallest power-of-two shift that keeps the calibrated
-//! pre-activations inside the activation budget. The integer epilogue is
-//! `(acc + b) >> shift`, activations are int16.
+//! Per layer, in order, on the inputs the integer model itself gives that
+//! layer: a weight scale chosen over a grid of clipping points by the output
+//! error under the inputs' covariance (for ternary, int2 and binary that grid
+//! *is* the threshold search), adaptive rounding on the same error, a bias
+//! (with bias correction) in accumulator units of that layer's input scale
+//! times its weight scale, and the smallest power-of-two shift that keeps the
+//! calibrated pre-activations inside the activation budget. The integer
+//! epilogue is `(acc + b) >> shift`, activations are int16.
 
 use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
 
