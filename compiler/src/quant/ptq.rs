@@ -24,6 +24,10 @@ pub const ACT_BUDGET: f64 = 4096.0;
 /// are chosen (few calibration samples make the full covariance overconfident).
 const COV_SHRINK: f64 = 0.5;
 
+/// Largest `rows · cols²` for which weights are chosen under the inputs' full
+/// covariance rather than their variances.
+const FULL_COV_LIMIT: usize = 1 << 22;
+
 /// Largest calibrated accumulator a 16-bit layer may reach (2× headroom).
 const ACC16_BUDGET: f64 = 16384.0;
 
@@ -151,9 +155,13 @@ pub fn quantize_weights(w: &[f64], cols: usize, cov: &[f64], kind: WeightKind) -
         let q = vec![round_weight(0.0, kind); w.len()];
         return (q, 1.0);
     }
-    let full = cov.len() == cols * cols;
+    let full = cov.len() == cols * cols && cols > 1;
+    let diag = cov.len() == cols && !full;
     // `aᵀ C b` for one row.
     let form = |a: &[f64], b: &[f64]| -> f64 {
+        if diag {
+            return a.iter().zip(b).zip(cov).map(|((x, y), d)| x * y * d).sum();
+        }
         if !full {
             return a.iter().zip(b).map(|(x, y)| x * y).sum();
         }
@@ -190,7 +198,7 @@ pub fn quantize_weights(w: &[f64], cols: usize, cov: &[f64], kind: WeightKind) -
         }
     }
     match best {
-        Some((_, mut q, a)) if full && kind != WeightKind::Binary => {
+        Some((_, mut q, a)) if (full || diag) && kind != WeightKind::Binary => {
             refine_rounding(w, cols, cov, kind, &mut q, a);
             // Refit the scale to the refined weights (least squares again).
             let (mut num, mut den) = (0.0, 0.0);
@@ -209,7 +217,8 @@ pub fn quantize_weights(w: &[f64], cols: usize, cov: &[f64], kind: WeightKind) -
 
 /// Round each weight up or down, not only to nearest: per row, coordinate
 /// descent on `eᵀ C e` (`e = w − α q`), moving one weight by one step at a
-/// time while that lowers the error, a few passes at most.
+/// time while that lowers the error, a few passes at most. `cov` is the full
+/// `cols × cols` matrix or only its diagonal.
 fn refine_rounding(
     w: &[f64],
     cols: usize,
@@ -226,19 +235,24 @@ fn refine_rounding(
             .map(|(&x, &v)| x - alpha * f64::from(v))
             .collect();
         // ce = C e
+        let full = cov.len() == cols * cols && cols > 1;
         let mut ce: Vec<f64> = (0..cols)
             .map(|i| {
-                cov[i * cols..(i + 1) * cols]
-                    .iter()
-                    .zip(&e)
-                    .map(|(c, x)| c * x)
-                    .sum()
+                if full {
+                    cov[i * cols..(i + 1) * cols]
+                        .iter()
+                        .zip(&e)
+                        .map(|(c, x)| c * x)
+                        .sum()
+                } else {
+                    cov[i] * e[i]
+                }
             })
             .collect();
         for _ in 0..8 {
             let mut changed = false;
             for j in 0..cols {
-                let cjj = cov[j * cols + j];
+                let cjj = if full { cov[j * cols + j] } else { cov[j] };
                 for d in [-1i32, 1] {
                     let nv = i32::from(qr[j]) + d;
                     if nv < i32::from(lo) || nv > i32::from(hi) {
@@ -249,8 +263,12 @@ fn refine_rounding(
                     let delta = -2.0 * step * ce[j] + step * step * cjj;
                     if delta < -1e-12 * (1.0 + ce[j].abs() * step.abs()) {
                         qr[j] = nv as i8;
-                        for (i, c) in ce.iter_mut().enumerate() {
-                            *c -= step * cov[i * cols + j];
+                        if full {
+                            for (i, c) in ce.iter_mut().enumerate() {
+                                *c -= step * cov[i * cols + j];
+                            }
+                        } else {
+                            ce[j] -= step * cov[j];
                         }
                         changed = true;
                         break;
@@ -291,8 +309,8 @@ fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<
 }
 
 /// Mean and covariance (`cols × cols`, row-major, off-diagonal shrunk by
-/// [`COV_SHRINK`]) of the rows `xs`.
-fn moments(xs: &[Vec<f64>], c: usize) -> (Vec<f64>, Vec<f64>) {
+/// [`COV_SHRINK`]) of the rows `xs`; with `full` false only the variances.
+fn moments(xs: &[Vec<f64>], c: usize, full: bool) -> (Vec<f64>, Vec<f64>) {
     let n = xs.len().max(1) as f64;
     let mut mean = vec![0.0; c];
     for x in xs {
@@ -302,6 +320,18 @@ fn moments(xs: &[Vec<f64>], c: usize) -> (Vec<f64>, Vec<f64>) {
     }
     for a in &mut mean {
         *a /= n;
+    }
+    if !full {
+        let mut var = vec![0.0; c];
+        for x in xs {
+            for (j, v) in var.iter_mut().enumerate() {
+                *v += (x[j] - mean[j]).powi(2);
+            }
+        }
+        for v in &mut var {
+            *v /= n;
+        }
+        return (mean, var);
     }
     let mut cov = vec![0.0; c * c];
     let mut v = vec![0.0; c];
@@ -507,7 +537,10 @@ fn build(
             .iter()
             .map(|r| r.iter().map(|&a| a as f64 * s_in).collect())
             .collect();
-        let (qmean, cov) = moments(&xhat, cols);
+        // The full covariance costs `rows · cols²` per clipping point; big
+        // layers take the variances only.
+        let full = fl.units() * cols * cols <= FULL_COV_LIMIT;
+        let (qmean, cov) = moments(&xhat, cols, full);
         let (q, s_w) = quantize_weights(&flat, cols, &cov, opts.kind);
         let top = opts.kind.range();
         let clipped = flat
