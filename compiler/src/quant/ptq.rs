@@ -289,10 +289,10 @@ fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<
     let mut means = Vec::new();
     for (l, layer) in m.layers.iter().enumerate() {
         let mut mean = vec![0.0; layer.inputs()];
-        for k in 0..data.x.len() {
+        for (k, x) in data.x.iter().enumerate() {
             for (j, a) in mean.iter_mut().enumerate() {
                 *a += if l == 0 {
-                    data.x[k][j] as f64
+                    x[j] as f64
                 } else if m.layers[l - 1].relu {
                     pre[l - 1][k][j].max(0.0)
                 } else {
