@@ -633,5 +633,90 @@ fn onnx_fixtures_import_and_int8_matches_float() {
             float.stdout,
             e.stdout
         );
+        // int4 on 8 samples: one sample is 12.5 points, and some fixtures
+        // have near-ties (skl_pipeline: a margin of 0.5 % of the logits'
+        // range) that one scale per layer cannot keep; at most one may flip.
+        let q4 = dir.join("int4");
+        let r = zlmc(
+            &[
+                "import",
+                "onnx",
+                &s(&onnx),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&q4),
+                "--weights",
+                "int4",
+            ],
+            "",
+        );
+        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
+        let e = zlmc(
+            &["eval", &s(&q4.join("model.yaml")), "--data", &s(&data)],
+            "",
+        );
+        assert_eq!(e.code, 0, "{f}: {}", e.stderr);
+        assert!(
+            accuracy(&float.stdout) - accuracy(&e.stdout) <= 12.5,
+            "{f}: float {} int4 {}",
+            float.stdout,
+            e.stdout
+        );
+    }
+}
+
+/// examples/digits (a scikit-learn StandardScaler folded into the first
+/// layer, weights up to 17 on pixels that are almost always 0): int8 within
+/// 0.5 points of float, int4 within 2; ternary and int2 well above chance.
+#[test]
+fn digits_int8_and_int4_stay_close_to_float() {
+    let ex = zlmc_test_support::repo().join("examples/digits");
+    let onnx = ex.join("digits.onnx");
+    let data = ex.join("data.npz");
+    let scratch_dir = scratch("quantize-digits");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut float = None;
+    for (kind, within) in [
+        ("int8", 0.5),
+        ("int4", 2.0),
+        ("ternary", 10.0),
+        ("int2", 10.0),
+    ] {
+        let out = dir.join(kind);
+        let r = zlmc(
+            &[
+                "import",
+                "onnx",
+                &s(&onnx),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&out),
+                "--weights",
+                kind,
+            ],
+            "",
+        );
+        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
+        let f = *float.get_or_insert_with(|| {
+            let e = zlmc(
+                &["eval", &s(&out.join("float.yaml")), "--data", &s(&data)],
+                "",
+            );
+            assert_eq!(e.code, 0, "{}", e.stderr);
+            accuracy(&e.stdout)
+        });
+        let e = zlmc(
+            &["eval", &s(&out.join("model.yaml")), "--data", &s(&data)],
+            "",
+        );
+        assert_eq!(e.code, 0, "{kind}: {}", e.stderr);
+        let acc = accuracy(&e.stdout);
+        assert!(
+            f - acc <= within,
+            "{kind}: float {f} %, {acc} %\n{}",
+            e.stdout
+        );
     }
 }

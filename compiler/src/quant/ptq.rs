@@ -1,11 +1,13 @@
 //! Calibrated post-training quantization of a float MLP.
 //!
-//! Per layer: a weight scale chosen by least squares over a grid of clipping
-//! points (for ternary, int2 and binary that grid *is* the threshold search),
-//! a bias in accumulator units of that layer's input scale times its weight
-//! scale, and the smallest power-of-two shift that keeps the calibrated
-//! pre-activations inside the activation budget. The integer epilogue is
-//! `(acc + b) >> shift`, activations are int16.
+//! Per layer, in order, on the inputs the integer model itself gives that
+//! layer: a weight scale chosen over a grid of clipping points by the output
+//! error under the inputs' covariance (for ternary, int2 and binary that grid
+//! *is* the threshold search), adaptive rounding on the same error, a bias
+//! (with bias correction) in accumulator units of that layer's input scale
+//! times its weight scale, and the smallest power-of-two shift that keeps the
+//! calibrated pre-activations inside the activation budget. The integer
+//! epilogue is `(acc + b) >> shift`, activations are int16.
 
 use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
 
@@ -17,6 +19,14 @@ use super::dataset::Dataset;
 /// Largest activation magnitude the quantizer aims for (int16 holds 8× more,
 /// headroom for inputs beyond the calibration data).
 pub const ACT_BUDGET: f64 = 4096.0;
+
+/// How much of the inputs' off-diagonal covariance is dropped when weights
+/// are chosen (few calibration samples make the full covariance overconfident).
+const COV_SHRINK: f64 = 0.5;
+
+/// Largest `rows · cols²` for which weights are chosen under the inputs' full
+/// covariance rather than their variances.
+const FULL_COV_LIMIT: usize = 1 << 22;
 
 /// Largest calibrated accumulator a 16-bit layer may reach (2× headroom).
 const ACC16_BUDGET: f64 = 16384.0;
@@ -132,87 +142,155 @@ fn round_weight(x: f64, kind: WeightKind) -> i8 {
 
 /// The integer weights of `w` (`cols` per row) and their scale: least
 /// squared output error over a grid of clipping points, the dequantization
-/// scale fitted per candidate. Each column's error counts by `importance`
-/// (the mean square of that input on the calibration data), so a huge weight
-/// on an input that is almost always 0 may be clipped to keep resolution for
-/// the weights that matter.
-pub fn quantize_weights(
-    w: &[f64],
-    cols: usize,
-    importance: &[f64],
-    kind: WeightKind,
-) -> (Vec<i8>, f64) {
-    let imp = |i: usize| importance.get(i % cols.max(1)).copied().unwrap_or(1.0);
+/// scale fitted per candidate. The error of a row's weight error `e` is
+/// `eᵀ C e`, with `C` (`cov`, `cols × cols`, row-major) the covariance of
+/// the layer's inputs on the calibration data: the mean part of the error is
+/// what bias correction puts back, and correlated inputs (neighbouring pixels
+/// behind a folded scaler) are counted together, so a huge weight on an input
+/// that barely varies may be clipped to keep resolution for the weights that
+/// matter. An empty `cov` counts every input alike.
+pub fn quantize_weights(w: &[f64], cols: usize, cov: &[f64], kind: WeightKind) -> (Vec<i8>, f64) {
     let max = w.iter().copied().map(f64::abs).fold(0.0, f64::max);
-    if max == 0.0 {
+    if max == 0.0 || cols == 0 {
         let q = vec![round_weight(0.0, kind); w.len()];
         return (q, 1.0);
     }
+    let full = cov.len() == cols * cols && cols > 1;
+    let diag = cov.len() == cols && !full;
+    // `aᵀ C b` for one row.
+    let form = |a: &[f64], b: &[f64]| -> f64 {
+        if diag {
+            return a.iter().zip(b).zip(cov).map(|((x, y), d)| x * y * d).sum();
+        }
+        if !full {
+            return a.iter().zip(b).map(|(x, y)| x * y).sum();
+        }
+        let mut s = 0.0;
+        for (j, &x) in a.iter().enumerate() {
+            if x == 0.0 {
+                continue;
+            }
+            let row = &cov[j * cols..(j + 1) * cols];
+            s += x * row.iter().zip(b).map(|(c, y)| c * y).sum::<f64>();
+        }
+        s
+    };
     let top = kind.range().1.max(1) as f64;
     let mut best: Option<(f64, Vec<i8>, f64)> = None;
-    // Clipping points from max/1000 to max, denser at the small end.
+    // Clipping points from max/40000 to max, denser at the small end.
     for step in 1..=200 {
         let s = max * (step as f64 / 200.0).powi(2) / top;
         let q: Vec<i8> = w.iter().map(|&x| round_weight(x / s, kind)).collect();
-        let (num, den) = w
-            .iter()
-            .zip(&q)
-            .enumerate()
-            .fold((0.0, 0.0), |(n, d), (i, (&x, &q))| {
-                (n + imp(i) * x * q as f64, d + imp(i) * (q as f64).powi(2))
-            });
-        if den == 0.0 || num <= 0.0 {
+        let (mut num, mut den) = (0.0, 0.0);
+        for (wr, qr) in w.chunks(cols).zip(q.chunks(cols)) {
+            let qf: Vec<f64> = qr.iter().map(|&v| f64::from(v)).collect();
+            num += form(wr, &qf);
+            den += form(&qf, &qf);
+        }
+        if den <= 0.0 || num <= 0.0 {
             continue;
         }
-        let alpha = num / den;
-        let err: f64 = w
-            .iter()
-            .zip(&q)
-            .enumerate()
-            .map(|(i, (&x, &q))| imp(i) * (x - alpha * q as f64).powi(2))
-            .sum();
+        // With the fitted α = num / den the error is `Σ wᵀCw − num² / den`;
+        // the constant part does not change the choice.
+        let err = -num * num / den;
         if best.as_ref().is_none_or(|b| err < b.0) {
-            best = Some((err, q, alpha));
+            best = Some((err, q, num / den));
         }
     }
     match best {
+        Some((_, mut q, a)) if (full || diag) && kind != WeightKind::Binary => {
+            refine_rounding(w, cols, cov, kind, &mut q, a);
+            // Refit the scale to the refined weights (least squares again).
+            let (mut num, mut den) = (0.0, 0.0);
+            for (wr, qr) in w.chunks(cols).zip(q.chunks(cols)) {
+                let qf: Vec<f64> = qr.iter().map(|&v| f64::from(v)).collect();
+                num += form(wr, &qf);
+                den += form(&qf, &qf);
+            }
+            let a = if den > 0.0 && num > 0.0 { num / den } else { a };
+            (q, a)
+        }
         Some((_, q, a)) => (q, a),
         None => (w.iter().map(|&x| round_weight(x, kind)).collect(), 1.0),
     }
 }
 
-/// Mean square of every input of every layer over the calibration data, then
-/// (indices `layers..2·layers`) the plain means.
-fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
-    let n = data.x.len().max(1) as f64;
-    let mut out = Vec::new();
-    for (l, layer) in m.layers.iter().enumerate() {
-        let mut acc = vec![0.0; layer.inputs()];
-        for (k, x) in data.x.iter().enumerate() {
-            for (j, a) in acc.iter_mut().enumerate() {
-                let v = if l == 0 {
-                    x[j] as f64
+/// Round each weight up or down, not only to nearest: per row, coordinate
+/// descent on `eᵀ C e` (`e = w − α q`), moving one weight by one step at a
+/// time while that lowers the error, a few passes at most. `cov` is the full
+/// `cols × cols` matrix or only its diagonal.
+fn refine_rounding(
+    w: &[f64],
+    cols: usize,
+    cov: &[f64],
+    kind: WeightKind,
+    q: &mut [i8],
+    alpha: f64,
+) {
+    let (lo, hi) = kind.range();
+    for (wr, qr) in w.chunks(cols).zip(q.chunks_mut(cols)) {
+        let e: Vec<f64> = wr
+            .iter()
+            .zip(qr.iter())
+            .map(|(&x, &v)| x - alpha * f64::from(v))
+            .collect();
+        // ce = C e
+        let full = cov.len() == cols * cols && cols > 1;
+        let mut ce: Vec<f64> = (0..cols)
+            .map(|i| {
+                if full {
+                    cov[i * cols..(i + 1) * cols]
+                        .iter()
+                        .zip(&e)
+                        .map(|(c, x)| c * x)
+                        .sum()
                 } else {
-                    let p = pre[l - 1][k][j];
-                    if m.layers[l - 1].relu {
-                        p.max(0.0)
-                    } else {
-                        p
+                    cov[i] * e[i]
+                }
+            })
+            .collect();
+        for _ in 0..8 {
+            let mut changed = false;
+            for j in 0..cols {
+                let cjj = if full { cov[j * cols + j] } else { cov[j] };
+                for d in [-1i32, 1] {
+                    let nv = i32::from(qr[j]) + d;
+                    if nv < i32::from(lo) || nv > i32::from(hi) {
+                        continue;
                     }
-                };
-                *a += v * v;
+                    let step = alpha * f64::from(d);
+                    // e' = e − step·u_j: Δ = −2·step·(Ce)_j + step²·C_jj
+                    let delta = -2.0 * step * ce[j] + step * step * cjj;
+                    if delta < -1e-12 * (1.0 + ce[j].abs() * step.abs()) {
+                        qr[j] = nv as i8;
+                        if full {
+                            for (i, c) in ce.iter_mut().enumerate() {
+                                *c -= step * cov[i * cols + j];
+                            }
+                        } else {
+                            ce[j] -= step * cov[j];
+                        }
+                        changed = true;
+                        break;
+                    }
+                }
+            }
+            if !changed {
+                break;
             }
         }
-        // A floor keeps inputs never seen in calibration from costing nothing.
-        let mean: Vec<f64> = acc.iter().map(|a| a / n).collect();
-        let avg = mean.iter().sum::<f64>() / mean.len().max(1) as f64;
-        out.push(mean.iter().map(|&v| v.max(1e-3 * avg)).collect());
     }
-    // Then the plain means, layer by layer (for bias correction).
+}
+
+/// The mean of every layer's inputs in the float model over the calibration
+/// data.
+fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<Vec<f64>> {
+    let n = data.x.len().max(1) as f64;
+    let mut means = Vec::new();
     for (l, layer) in m.layers.iter().enumerate() {
-        let mut acc = vec![0.0; layer.inputs()];
+        let mut mean = vec![0.0; layer.inputs()];
         for (k, x) in data.x.iter().enumerate() {
-            for (j, a) in acc.iter_mut().enumerate() {
+            for (j, a) in mean.iter_mut().enumerate() {
                 *a += if l == 0 {
                     x[j] as f64
                 } else if m.layers[l - 1].relu {
@@ -222,9 +300,66 @@ fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<
                 };
             }
         }
-        out.push(acc.iter().map(|a| a / n).collect());
+        for a in &mut mean {
+            *a /= n;
+        }
+        means.push(mean);
     }
-    out
+    means
+}
+
+/// Mean and covariance (`cols × cols`, row-major, off-diagonal shrunk by
+/// [`COV_SHRINK`]) of the rows `xs`; with `full` false only the variances.
+fn moments(xs: &[Vec<f64>], c: usize, full: bool) -> (Vec<f64>, Vec<f64>) {
+    let n = xs.len().max(1) as f64;
+    let mut mean = vec![0.0; c];
+    for x in xs {
+        for (a, &v) in mean.iter_mut().zip(x) {
+            *a += v;
+        }
+    }
+    for a in &mut mean {
+        *a /= n;
+    }
+    if !full {
+        let mut var = vec![0.0; c];
+        for x in xs {
+            for (j, v) in var.iter_mut().enumerate() {
+                *v += (x[j] - mean[j]).powi(2);
+            }
+        }
+        for v in &mut var {
+            *v /= n;
+        }
+        return (mean, var);
+    }
+    let mut cov = vec![0.0; c * c];
+    let mut v = vec![0.0; c];
+    for x in xs {
+        for (j, d) in v.iter_mut().enumerate() {
+            *d = x[j] - mean[j];
+        }
+        for (i, &a) in v.iter().enumerate() {
+            if a == 0.0 {
+                continue;
+            }
+            for (cij, &b) in cov[i * c..(i + 1) * c].iter_mut().zip(&v) {
+                *cij += a * b;
+            }
+        }
+    }
+    // Shrink the off-diagonal part towards 0: with few samples the
+    // covariance is rank-deficient and would make whole directions free.
+    let lambda = COV_SHRINK;
+    for i in 0..c {
+        for j in 0..c {
+            cov[i * c + j] /= n;
+            if i != j {
+                cov[i * c + j] *= 1.0 - lambda;
+            }
+        }
+    }
+    (mean, cov)
 }
 
 /// Pre-activations of every layer for every calibration sample, in f64.
@@ -293,6 +428,7 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     for _ in 0..32 {
         let q = attempt(
             m,
+            data,
             &pre,
             &importance,
             opts,
@@ -311,6 +447,7 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     // Could not fit: keep the last attempt's layout, clamping counted.
     let q = attempt_unchecked(
         m,
+        data,
         &pre,
         &importance,
         opts,
@@ -327,6 +464,7 @@ type Attempt = std::result::Result<Quantized, (usize, u32)>;
 #[allow(clippy::too_many_arguments)]
 fn attempt(
     m: &FloatMlp,
+    data: &Dataset,
     pre: &[Vec<Vec<f64>>],
     importance: &[Vec<f64>],
     opts: Options,
@@ -336,13 +474,14 @@ fn attempt(
     accs: &[Elem],
 ) -> Attempt {
     build(
-        m, pre, importance, opts, range, base_scale, extra, accs, true,
+        m, data, pre, importance, opts, range, base_scale, extra, accs, true,
     )
 }
 
 #[allow(clippy::too_many_arguments)]
 fn attempt_unchecked(
     m: &FloatMlp,
+    data: &Dataset,
     pre: &[Vec<Vec<f64>>],
     importance: &[Vec<f64>],
     opts: Options,
@@ -352,7 +491,7 @@ fn attempt_unchecked(
     accs: &[Elem],
 ) -> Quantized {
     match build(
-        m, pre, importance, opts, range, base_scale, extra, accs, false,
+        m, data, pre, importance, opts, range, base_scale, extra, accs, false,
     ) {
         Ok(q) => q,
         Err(_) => unreachable!("unchecked builds do not fail"),
@@ -362,6 +501,7 @@ fn attempt_unchecked(
 #[allow(clippy::too_many_arguments)]
 fn build(
     m: &FloatMlp,
+    data: &Dataset,
     pre: &[Vec<Vec<f64>>],
     importance: &[Vec<f64>],
     opts: Options,
@@ -377,11 +517,31 @@ fn build(
         range: Some(range),
     };
     let mut s_in = input.scale;
+    let mut v_int: Vec<Vec<i64>> = data
+        .x
+        .iter()
+        .map(|x| {
+            x.iter()
+                .map(|&f| i64::from(input.quantize(f as f64)))
+                .collect()
+        })
+        .collect();
     let mut layers: Vec<QLayer> = Vec::new();
     let mut report = Vec::new();
     for (l, fl) in m.layers.iter().enumerate() {
         let flat: Vec<f64> = fl.weight.iter().flatten().map(|&w| w as f64).collect();
-        let (q, s_w) = quantize_weights(&flat, fl.inputs(), &importance[l], opts.kind);
+        // The inputs as the integer model sees them (dequantized), so each
+        // layer's weights and bias correction account for the error before it.
+        let cols = fl.inputs();
+        let xhat: Vec<Vec<f64>> = v_int
+            .iter()
+            .map(|r| r.iter().map(|&a| a as f64 * s_in).collect())
+            .collect();
+        // The full covariance costs `rows · cols²` per clipping point; big
+        // layers take the variances only.
+        let full = fl.units() * cols * cols <= FULL_COV_LIMIT;
+        let (qmean, cov) = moments(&xhat, cols, full);
+        let (q, s_w) = quantize_weights(&flat, cols, &cov, opts.kind);
         let top = opts.kind.range();
         let clipped = flat
             .iter()
@@ -396,15 +556,16 @@ fn build(
         let mut clamped_biases = 0;
         // Bias correction: what rounding the weights shifts each output by on
         // average over the calibration inputs goes back into the bias.
-        let means = &importance[m.layers.len() + l];
+        let means = &importance[l];
         let bias: Vec<i64> = fl
             .bias
             .iter()
             .enumerate()
             .map(|(i, &b)| {
-                let cols = fl.inputs();
                 let corr: f64 = (0..cols)
-                    .map(|j| (flat[i * cols + j] - s_w * q[i * cols + j] as f64) * means[j])
+                    .map(|j| {
+                        flat[i * cols + j] * means[j] - s_w * q[i * cols + j] as f64 * qmean[j]
+                    })
                     .sum();
                 let r = ((b as f64 + corr) / s_acc).round();
                 if r < -lim || r > lim - 1.0 {
@@ -426,6 +587,23 @@ fn build(
         }
         shift = (shift + next_extra).min(acc.bits() - 1);
         s_in = s_acc * f64::from(1u32 << shift);
+        v_int = v_int
+            .iter()
+            .map(|x| {
+                q.chunks(cols.max(1))
+                    .zip(&bias)
+                    .map(|(row, &b)| {
+                        let s: i64 = row.iter().zip(x).map(|(&w, &a)| i64::from(w) * a).sum();
+                        let y = ((s + b) >> shift).clamp(-32768, 32767);
+                        if fl.relu {
+                            y.max(0)
+                        } else {
+                            y
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         layers.push(QLayer {
             data: LayerData {
                 weights: DenseWeights {
