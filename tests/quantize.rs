@@ -606,64 +606,40 @@ fn onnx_fixtures_import_and_int8_matches_float() {
             "",
         );
         assert_eq!(float.code, 0, "{f}: {}", float.stderr);
-        let q = dir.join("int8");
-        let r = zlmc(
-            &[
-                "import",
-                "onnx",
-                &s(&onnx),
-                "--calibrate",
-                &s(&data),
-                "-o",
-                &s(&q),
-                "--weights",
-                "int8",
-            ],
-            "",
-        );
-        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
-        let e = zlmc(
-            &["eval", &s(&q.join("model.yaml")), "--data", &s(&data)],
-            "",
-        );
-        assert_eq!(e.code, 0, "{f}: {}", e.stderr);
-        assert!(
-            (accuracy(&float.stdout) - accuracy(&e.stdout)).abs() <= 0.5,
-            "{f}: float {} int8 {}",
-            float.stdout,
-            e.stdout
-        );
+        let base = accuracy(&float.stdout);
+        let int8 = import_and_eval(&onnx, &data, &dir.join("int8"), "int8");
+        assert!((base - int8).abs() <= 0.5, "{f}: float {base} int8 {int8}");
         // int4 on 8 samples: one sample is 12.5 points, and some fixtures
         // have near-ties (skl_pipeline: a margin of 0.5 % of the logits'
         // range) that one scale per layer cannot keep; at most one may flip.
-        let q4 = dir.join("int4");
-        let r = zlmc(
-            &[
-                "import",
-                "onnx",
-                &s(&onnx),
-                "--calibrate",
-                &s(&data),
-                "-o",
-                &s(&q4),
-                "--weights",
-                "int4",
-            ],
-            "",
-        );
-        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
-        let e = zlmc(
-            &["eval", &s(&q4.join("model.yaml")), "--data", &s(&data)],
-            "",
-        );
-        assert_eq!(e.code, 0, "{f}: {}", e.stderr);
-        assert!(
-            accuracy(&float.stdout) - accuracy(&e.stdout) <= 12.5,
-            "{f}: float {} int4 {}",
-            float.stdout,
-            e.stdout
-        );
+        let int4 = import_and_eval(&onnx, &data, &dir.join("int4"), "int4");
+        assert!(base - int4 <= 12.5, "{f}: float {base} int4 {int4}");
     }
+}
+
+/// `zlmc import onnx MODEL --calibrate DATA -o DIR --weights KIND`, then the
+/// accuracy `zlmc eval` reports for the result on DATA.
+fn import_and_eval(onnx: &Path, data: &Path, dir: &Path, kind: &str) -> f64 {
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let args = [
+        "import",
+        "onnx",
+        &s(onnx),
+        "--calibrate",
+        &s(data),
+        "-o",
+        &s(dir),
+        "--weights",
+        kind,
+    ];
+    let r = zlmc(&args, "");
+    assert_eq!(r.code, 0, "{}: {}", s(onnx), r.stderr);
+    let e = zlmc(
+        &["eval", &s(&dir.join("model.yaml")), "--data", &s(data)],
+        "",
+    );
+    assert_eq!(e.code, 0, "{}: {}", s(onnx), e.stderr);
+    accuracy(&e.stdout)
 }
 
 /// examples/digits (a scikit-learn StandardScaler folded into the first
