@@ -405,6 +405,12 @@ fn bad_input_is_refused_and_nothing_is_written() {
     assert_ne!(std::fs::read(out.join("model.yaml")).unwrap(), before);
 }
 
+/// `zlmc quantize SPEC --calibrate DATA -o OUT`, its exit code.
+fn quantize(spec: &Path, data: &Path, out: &Path) -> i32 {
+    let args = ["quantize", &s(spec), "--calibrate", &s(data), "-o", &s(out)];
+    zlmc(&args, "").code
+}
+
 #[test]
 fn quantized_specs_round_trip_through_zir() {
     let scratch_dir = scratch("quantize-zir");
@@ -413,42 +419,14 @@ fn quantized_specs_round_trip_through_zir() {
     let m = float_mlp(&mut rng, 6, 8, 3);
     let (spec, data) = fixture(&dir, &m, &mut rng, 50);
     let out = dir.join("q");
-    assert_eq!(
-        zlmc(
-            &[
-                "quantize",
-                &s(&spec),
-                "--calibrate",
-                &s(&data),
-                "-o",
-                &s(&out)
-            ],
-            ""
-        )
-        .code,
-        0
-    );
+    assert_eq!(quantize(&spec, &data, &out), 0);
     let model = zlmc::driver::load(&out.join("model.yaml")).unwrap();
     let text = zlmc_ir::text::print_model(&model);
     assert!(text.contains("encode raw(length: 6, scale: "), "{text}");
     assert_eq!(zlmc_ir::text::parse_model(&text).unwrap(), model);
     // And the written files are the same on every run.
     let again = dir.join("q2");
-    assert_eq!(
-        zlmc(
-            &[
-                "quantize",
-                &s(&spec),
-                "--calibrate",
-                &s(&data),
-                "-o",
-                &s(&again)
-            ],
-            ""
-        )
-        .code,
-        0
-    );
+    assert_eq!(quantize(&spec, &data, &again), 0);
     for f in ["model.yaml", "weights.npz", "float.yaml", "float.npz"] {
         assert_eq!(
             std::fs::read(out.join(f)).unwrap(),
@@ -466,21 +444,7 @@ fn compress_and_compare_report_what_they_cost() {
     let m = float_mlp(&mut rng, 8, 20, 3);
     let (spec, data) = fixture(&dir, &m, &mut rng, 200);
     let q = dir.join("q");
-    assert_eq!(
-        zlmc(
-            &[
-                "quantize",
-                &s(&spec),
-                "--calibrate",
-                &s(&data),
-                "-o",
-                &s(&q)
-            ],
-            ""
-        )
-        .code,
-        0
-    );
+    assert_eq!(quantize(&spec, &data, &q), 0);
     let p = dir.join("p");
     let r = zlmc(
         &[

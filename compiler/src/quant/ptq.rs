@@ -425,8 +425,9 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
             _ => Elem::I32,
         })
         .collect();
-    for _ in 0..32 {
-        let q = attempt(
+    // `checked`: refuse a layout that clamps (say which layer needs more bits).
+    let attempt = |extra: &[u32], checked: bool| {
+        build(
             m,
             data,
             &pre,
@@ -434,10 +435,13 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
             opts,
             (lo, hi),
             base_scale,
-            &extra,
+            extra,
             &accs,
-        );
-        match q {
+            checked,
+        )
+    };
+    for _ in 0..32 {
+        match attempt(&extra, true) {
             Ok(q) => return finish(q, m, data),
             Err((layer, bits)) => {
                 extra[layer] += bits;
@@ -445,58 +449,11 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
         }
     }
     // Could not fit: keep the last attempt's layout, clamping counted.
-    let q = attempt_unchecked(
-        m,
-        data,
-        &pre,
-        &importance,
-        opts,
-        (lo, hi),
-        base_scale,
-        &extra,
-        &accs,
-    );
+    let q = attempt(&extra, false).unwrap_or_else(|_| unreachable!("unchecked builds do not fail"));
     finish(q, m, data)
 }
 
 type Attempt = std::result::Result<Quantized, (usize, u32)>;
-
-#[allow(clippy::too_many_arguments)]
-fn attempt(
-    m: &FloatMlp,
-    data: &Dataset,
-    pre: &[Vec<Vec<f64>>],
-    importance: &[Vec<f64>],
-    opts: Options,
-    range: (f64, f64),
-    base_scale: f64,
-    extra: &[u32],
-    accs: &[Elem],
-) -> Attempt {
-    build(
-        m, data, pre, importance, opts, range, base_scale, extra, accs, true,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn attempt_unchecked(
-    m: &FloatMlp,
-    data: &Dataset,
-    pre: &[Vec<Vec<f64>>],
-    importance: &[Vec<f64>],
-    opts: Options,
-    range: (f64, f64),
-    base_scale: f64,
-    extra: &[u32],
-    accs: &[Elem],
-) -> Quantized {
-    match build(
-        m, data, pre, importance, opts, range, base_scale, extra, accs, false,
-    ) {
-        Ok(q) => q,
-        Err(_) => unreachable!("unchecked builds do not fail"),
-    }
-}
 
 #[allow(clippy::too_many_arguments)]
 fn build(
