@@ -51,15 +51,15 @@ loop:
     let expect = vec![
         Item::Comment("runtime".into()),
         Item::Org(Expr::Num(0x100)),
-        Item::Equ("CR".into(), Expr::Num(13)),
-        Item::Comment("carriage return".into()),
+        Item::Equ("CR".into(), Expr::Hex(13)),
+        Item::Remark("carriage return".into()),
         Item::Label("Start".into()),
         Item::Inst(Ld(Reg8::A, Src8::Idx(Idx::ix(-3)))),
-        Item::Comment("load".into()),
+        Item::Remark("load".into()),
         Item::Inst(JrCc(JrCond::NZ, s("Start"))),
         Item::Inst(ExAf),
         Item::Inst(Alu(AluOp::Cp, Src8::N(Expr::Num(97)))),
-        Item::Inst(Ld16(Reg16::HL, add(Expr::Num(0x1F), Expr::Num(5)))),
+        Item::Inst(Ld16(Reg16::HL, add(Expr::Hex(0x1F), Expr::Num(5)))),
         Item::Db(vec![
             Data::Str("xy".into()),
             Data::Byte(s("CR")),
@@ -71,6 +71,31 @@ loop:
     assert_eq!(items, expect);
     // Symbols keep their case.
     assert!(parse("\tjp start\n").unwrap() != parse("\tjp Start\n").unwrap());
+}
+
+#[test]
+fn end_of_line_comments_and_hex_bytes_print_as_written() {
+    let text = "\
+\tld hl,0x80\t\t; CP/M's command tail
+rt_cl_all: equ 0x0daf\t; CL_ALL
+loop:\t\t\t\t; the chat loop
+\tcp 33
+; a line of its own
+\tld a,12h
+";
+    let printed = print(&parse(text).unwrap());
+    assert_eq!(
+        printed,
+        "\
+\tld hl,0x80\t\t; CP/M's command tail
+rt_cl_all: equ 0xdaf\t\t; CL_ALL
+loop:\t\t\t\t; the chat loop
+\tcp 33
+; a line of its own
+\tld a,0x12
+"
+    );
+    assert_eq!(parse(&printed).unwrap(), parse(text).unwrap());
 }
 
 #[test]

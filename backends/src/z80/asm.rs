@@ -29,6 +29,9 @@ pub enum Item {
     Equ(String, Expr),
     /// `; text` on a line of its own.
     Comment(String),
+    /// `; text` at the end of the line of the item before it (a label, an instruction,
+    /// a directive).
+    Remark(String),
     /// An empty line, to keep printed programs readable.
     Blank,
 }
@@ -201,7 +204,7 @@ pub fn assemble(items: &[Item], origin: u16) -> Result<Assembled, AsmError> {
     let mut addr: u32 = u32::from(origin);
     let mut start: Option<u16> = None;
     for (i, item) in items.iter().enumerate() {
-        if addr > 0xFFFF && !matches!(item, Item::Comment(_) | Item::Blank) {
+        if addr > 0xFFFF && !matches!(item, Item::Comment(_) | Item::Remark(_) | Item::Blank) {
             return Err(err(i, AsmErrorKind::Overflow));
         }
         addresses.push(addr as u16);
@@ -273,7 +276,7 @@ pub fn assemble(items: &[Item], origin: u16) -> Result<Assembled, AsmError> {
                 let v = known(count, "ds count", &symbols)?;
                 ranged(v, 0, 0xFFFF, "ds count")? as u32
             }
-            Item::Comment(_) | Item::Blank => 0,
+            Item::Comment(_) | Item::Remark(_) | Item::Blank => 0,
         };
         if size > 0 && start.is_none() {
             start = Some(addr as u16);
@@ -340,7 +343,12 @@ pub fn assemble(items: &[Item], origin: u16) -> Result<Assembled, AsmError> {
                 };
                 bytes.resize(bytes.len() + n, f);
             }
-            Item::Org(_) | Item::Equ(..) | Item::Label(_) | Item::Comment(_) | Item::Blank => {}
+            Item::Org(_)
+            | Item::Equ(..)
+            | Item::Label(_)
+            | Item::Comment(_)
+            | Item::Remark(_)
+            | Item::Blank => {}
         }
     }
 

@@ -16,6 +16,8 @@ pub type Symbols = BTreeMap<String, i32>;
 pub enum Expr {
     /// A literal.
     Num(i32),
+    /// A literal byte (0–255) written in hex in the source, and printed so.
+    Hex(i32),
     /// A label or `equ` name.
     Sym(String),
     /// `$`: the address of the instruction or directive it appears in.
@@ -90,7 +92,7 @@ impl Expr {
         lookup: &mut dyn FnMut(&str) -> Result<i64, EvalError>,
     ) -> Result<i64, EvalError> {
         Ok(match self {
-            Expr::Num(n) => i64::from(*n),
+            Expr::Num(n) | Expr::Hex(n) => i64::from(*n),
             Expr::Sym(s) => lookup(s)?,
             Expr::Here => i64::from(here),
             Expr::Add(a, b) => a.eval_with(here, lookup)? + b.eval_with(here, lookup)?,
@@ -128,7 +130,7 @@ impl Expr {
     fn collect_symbols<'a>(&'a self, out: &mut Vec<&'a str>) {
         match self {
             Expr::Sym(s) => out.push(s),
-            Expr::Num(_) | Expr::Here => {}
+            Expr::Num(_) | Expr::Hex(_) | Expr::Here => {}
             Expr::Add(a, b) | Expr::Sub(a, b) => {
                 a.collect_symbols(out);
                 b.collect_symbols(out);
@@ -140,7 +142,7 @@ impl Expr {
     fn has_here(&self) -> bool {
         match self {
             Expr::Here => true,
-            Expr::Num(_) | Expr::Sym(_) => false,
+            Expr::Num(_) | Expr::Hex(_) | Expr::Sym(_) => false,
             Expr::Add(a, b) | Expr::Sub(a, b) => a.has_here() || b.has_here(),
             Expr::Low(a) | Expr::High(a) => a.has_here(),
         }

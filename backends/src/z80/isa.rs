@@ -901,7 +901,7 @@ fn disp_byte(i: &Idx, here: u16, symbols: &Symbols) -> Result<u8, EncodeError> {
             }
         }
         Expr::Sub(z, e) if **z == Expr::Num(0) => {
-            if !matches!(**e, Expr::Num(_) | Expr::Sym(_) | Expr::Here) {
+            if !matches!(**e, Expr::Num(_) | Expr::Hex(_) | Expr::Sym(_) | Expr::Here) {
                 return Err(EncodeError::Unportable(
                     "`(ix-e)` needs a single symbol or number as `e` (z80asm warns on parentheses)",
                 ));

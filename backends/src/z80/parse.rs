@@ -4,7 +4,7 @@
 //! Mnemonics, registers and directives are case-insensitive; symbols are not (neither
 //! assembler folds them). Beyond the printed form it takes what a person writes and
 //! both assemblers read alike: labels sharing a line with an instruction, trailing
-//! comments (they become a [`Item::Comment`] after the line's item), `0x12`/`12h`/`$12`
+//! comments (they become an [`Item::Remark`] after the line's item), `0x12`/`12h`/`$12`
 //! hex, `%101` binary, `'c'` characters. Expressions whose meaning differs between
 //! z80asm and pasmo are errors with a hint instead.
 
@@ -60,6 +60,8 @@ enum T {
 struct Tok {
     t: T,
     col: usize,
+    /// A number written in hex, which prints back in hex.
+    hex: bool,
 }
 
 /// The tokens of a line and its comment, if any.
@@ -70,7 +72,7 @@ fn lex(line: &str) -> Res<(Vec<Tok>, Option<String>)> {
     while i < cs.len() {
         let c = cs[i];
         let col = i + 1;
-        let single = |t| Tok { t, col };
+        let single = |t| Tok { t, col, hex: false };
         match c {
             ' ' | '\t' => {
                 i += 1;
@@ -107,7 +109,11 @@ fn lex(line: &str) -> Res<(Vec<Tok>, Option<String>)> {
                     let digits: String = cs[i + 1..j].iter().collect();
                     let v = i64::from_str_radix(&digits, 16)
                         .map_err(|_| (col, format!("bad hex number `${digits}`")))?;
-                    toks.push(single(T::Num(v)));
+                    toks.push(Tok {
+                        t: T::Num(v),
+                        col,
+                        hex: true,
+                    });
                 }
                 i = j;
                 continue;
@@ -153,9 +159,13 @@ fn lex(line: &str) -> Res<(Vec<Tok>, Option<String>)> {
                     j += 1;
                 }
                 let word: String = cs[i..j].iter().collect();
-                toks.push(single(T::Num(
-                    number(&word).ok_or_else(|| (col, format!("bad number `{word}`")))?,
-                )));
+                let (v, hex) =
+                    number(&word).ok_or_else(|| (col, format!("bad number `{word}`")))?;
+                toks.push(Tok {
+                    t: T::Num(v),
+                    col,
+                    hex,
+                });
                 i = j;
                 continue;
             }
@@ -180,14 +190,13 @@ fn lex(line: &str) -> Res<(Vec<Tok>, Option<String>)> {
     Ok((toks, None))
 }
 
-fn number(word: &str) -> Option<i64> {
+/// A number's value, and whether it is written in hex.
+fn number(word: &str) -> Option<(i64, bool)> {
     let w = word.to_ascii_lowercase();
-    if let Some(h) = w.strip_prefix("0x") {
-        i64::from_str_radix(h, 16).ok()
-    } else if let Some(h) = w.strip_suffix('h') {
-        i64::from_str_radix(h, 16).ok()
+    if let Some(h) = w.strip_prefix("0x").or_else(|| w.strip_suffix('h')) {
+        Some((i64::from_str_radix(h, 16).ok()?, true))
     } else {
-        w.parse().ok()
+        Some((w.parse().ok()?, false))
     }
 }
 
@@ -197,12 +206,14 @@ fn parse_line(line: &str, items: &mut Vec<Item>) -> Res<()> {
     if let [Tok {
         t: T::Ident(name),
         col,
+        ..
     }, Tok { t: T::Colon, .. }, tail @ ..] = rest
     {
         check_symbol(name, *col)?;
         if let [Tok {
             t: T::Ident(kw),
             col: kwcol,
+            ..
         }, value @ ..] = tail
         {
             if kw.eq_ignore_ascii_case("equ") {
@@ -224,6 +235,7 @@ fn parse_line(line: &str, items: &mut Vec<Item>) -> Res<()> {
         [Tok {
             t: T::Ident(m),
             col,
+            ..
         }, ops @ ..] => {
             items.push(statement(&m.to_ascii_lowercase(), *col, ops)?);
             push_comment(items, comment);
@@ -233,9 +245,10 @@ fn parse_line(line: &str, items: &mut Vec<Item>) -> Res<()> {
     Ok(())
 }
 
+/// A comment after a line's item stays on that item's line.
 fn push_comment(items: &mut Vec<Item>, comment: Option<String>) {
     if let Some(c) = comment {
-        items.push(Item::Comment(c));
+        items.push(Item::Remark(c));
     }
 }
 
@@ -378,13 +391,17 @@ fn operand(col: usize, toks: &[Tok]) -> Res<Opd> {
 /// The `+d` / `-d` after `(ix`.
 fn displacement(toks: &[Tok], col: usize) -> Res<Expr> {
     match toks {
-        [Tok { t: T::Plus, col }, rest @ ..] => {
+        [Tok {
+            t: T::Plus, col, ..
+        }, rest @ ..] => {
             if rest.is_empty() {
                 return fail(*col, "expected a displacement");
             }
             sum(rest)
         }
-        [Tok { t: T::Minus, col }, rest @ ..] => {
+        [Tok {
+            t: T::Minus, col, ..
+        }, rest @ ..] => {
             let (e, n) = term(rest, *col + 1)?;
             if n != rest.len() {
                 return fail(
@@ -441,7 +458,9 @@ fn expr(toks: &[Tok], col: usize) -> Res<Expr> {
         );
     }
     match toks {
-        [Tok { t: T::Minus, col }, rest @ ..] => {
+        [Tok {
+            t: T::Minus, col, ..
+        }, rest @ ..] => {
             let (e, n) = term(rest, *col + 1)?;
             if n != rest.len() {
                 return fail(
@@ -454,7 +473,9 @@ fn expr(toks: &[Tok], col: usize) -> Res<Expr> {
                 e => Expr::Sub(Box::new(Expr::Num(0)), Box::new(e)),
             })
         }
-        [Tok { t: T::Plus, col }, rest @ ..] => {
+        [Tok {
+            t: T::Plus, col, ..
+        }, rest @ ..] => {
             if rest.is_empty() {
                 return fail(*col, "expected a value");
             }
@@ -500,7 +521,7 @@ fn term(toks: &[Tok], col: usize) -> Res<(Expr, usize)> {
         return fail(col, "expected a value");
     };
     match &t.t {
-        T::Num(n) => Ok((lit(*n, t.col)?, 1)),
+        T::Num(n) => Ok((lit(*n, t.hex, t.col)?, 1)),
         T::Dollar => Ok((Expr::Here, 1)),
         T::Ident(s) => {
             if reg_name(t).is_some() || is_reserved(s) {
@@ -515,7 +536,9 @@ fn term(toks: &[Tok], col: usize) -> Res<(Expr, usize)> {
             }
             let inner = &toks[1..close];
             let e = match inner {
-                [Tok { t: T::Minus, .. }, Tok { t: T::Num(n), col }] => lit(-n, *col)?,
+                [Tok { t: T::Minus, .. }, Tok {
+                    t: T::Num(n), col, ..
+                }] => lit(-n, false, *col)?,
                 _ => expr(inner, t.col + 1)?,
             };
             Ok((e, close + 1))
@@ -528,10 +551,14 @@ fn term(toks: &[Tok], col: usize) -> Res<(Expr, usize)> {
     }
 }
 
-fn lit(n: i64, col: usize) -> Res<Expr> {
-    i32::try_from(n)
-        .map(Expr::Num)
-        .map_err(|_| (col, format!("number {n} is too large")))
+/// A literal; a byte written in hex stays hex (larger numbers print in hex anyway).
+fn lit(n: i64, hex: bool, col: usize) -> Res<Expr> {
+    let v = i32::try_from(n).map_err(|_| (col, format!("number {n} is too large")))?;
+    Ok(if hex && (0..256).contains(&v) {
+        Expr::Hex(v)
+    } else {
+        Expr::Num(v)
+    })
 }
 
 fn want(ops: &[(usize, &[Tok])], n: usize, col: usize, m: &str) -> Res<Vec<(usize, Opd)>> {

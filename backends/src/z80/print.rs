@@ -21,13 +21,45 @@ use super::isa::{Idx, Index, Inst, Loc8, Mem8, Pair, Src8};
 use super::mnemonics::*;
 use std::fmt::{self, Write};
 
-/// The whole program, one line per item, each ending in a newline.
+/// The column end-of-line comments start at, as in the runtime sources.
+const REMARK_COLUMN: usize = 32;
+
+/// The whole program, one line per item, each ending in a newline; a remark shares
+/// the line of the item before it.
 pub fn print(items: &[Item]) -> String {
     let mut out = String::new();
-    for item in items {
+    let mut line_start = 0;
+    for (k, item) in items.iter().enumerate() {
+        let joins = matches!(item, Item::Remark(_))
+            && k > 0
+            && !matches!(
+                items[k - 1],
+                Item::Comment(_) | Item::Remark(_) | Item::Blank
+            );
+        if joins {
+            out.pop(); // the previous line's newline
+            pad_to_remark(&mut out, line_start);
+        }
+        line_start = if joins { line_start } else { out.len() };
         let _ = writeln!(out, "{item}");
     }
     out
+}
+
+/// Tabs (8 columns each) up to [`REMARK_COLUMN`], or one space past it.
+fn pad_to_remark(out: &mut String, line_start: usize) {
+    let mut width =
+        out[line_start..]
+            .chars()
+            .fold(0, |w, c| if c == '\t' { w / 8 * 8 + 8 } else { w + 1 });
+    if width >= REMARK_COLUMN {
+        out.push(' ');
+        return;
+    }
+    while width < REMARK_COLUMN {
+        out.push('\t');
+        width = width / 8 * 8 + 8;
+    }
 }
 
 /// A number: decimal below 256 (bytes, counts), hex above (addresses).
@@ -41,10 +73,16 @@ fn num(n: i64) -> String {
     }
 }
 
+/// A byte the source wrote in hex: two digits.
+fn hex(n: i32) -> String {
+    format!("0x{n:02x}")
+}
+
 /// A whole operand expression.
 fn top(e: &Expr) -> String {
     match e {
         Expr::Num(n) => num(i64::from(*n)),
+        Expr::Hex(n) => hex(*n),
         Expr::Low(x) => format!("255 & {}", term(x)),
         Expr::High(x) => format!("255 & {} >> 8", term(x)),
         _ => {
@@ -73,6 +111,7 @@ fn term(e: &Expr) -> String {
     match e {
         Expr::Num(n) if *n >= 0 => num(i64::from(*n)),
         Expr::Num(n) => format!("({})", num(i64::from(*n))),
+        Expr::Hex(n) => hex(*n),
         Expr::Sym(s) => s.clone(),
         Expr::Here => "$".to_string(),
         Expr::Add(..) | Expr::Sub(..) => format!("({})", sum(e)),
@@ -274,8 +313,8 @@ impl fmt::Display for Item {
             Item::Ds(n, None) => write!(f, "\tds {n}"),
             Item::Ds(n, Some(fill)) => write!(f, "\tds {n},{fill}"),
             Item::Equ(n, e) => write!(f, "{n}: equ {e}"),
-            Item::Comment(c) if c.is_empty() => f.write_str(";"),
-            Item::Comment(c) => {
+            Item::Comment(c) | Item::Remark(c) if c.is_empty() => f.write_str(";"),
+            Item::Comment(c) | Item::Remark(c) => {
                 // One line per item, whatever the text holds.
                 let c: String = c
                     .chars()
