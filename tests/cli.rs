@@ -128,3 +128,114 @@ fn usage_errors_exit_2() {
     assert_eq!(zlmc(&["build"], "").code, 2);
     assert_eq!(zlmc(&["--version"], "").code, 0);
 }
+
+/// `average N` and `worst query "Q" at N per step` from a `zlmc sim` report.
+fn sim_figures(stderr: &str) -> (u64, String, u64) {
+    let after = |key: &str| {
+        let at = stderr
+            .find(key)
+            .unwrap_or_else(|| panic!("no `{key}` in {stderr}"))
+            + key.len();
+        &stderr[at..]
+    };
+    let number = |s: &str| -> u64 {
+        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("no number in {s}"))
+    };
+    let worst = after("worst query \"");
+    let (query, rest) = worst.split_once("\" at ").expect("worst query figure");
+    (number(after("average ")), query.to_string(), number(rest))
+}
+
+#[test]
+fn sim_names_the_worst_query_with_its_own_figure() {
+    let queries = [
+        "fan on",
+        "please turn all of the lights in the kitchen off now",
+    ];
+    let alone: Vec<u64> = queries
+        .iter()
+        .map(|q| {
+            let r = zlmc(&["sim", &example(), "--target", "z80", "--prompt", q], "");
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let (average, worst, figure) = sim_figures(&r.stderr);
+            assert_eq!((worst.as_str(), figure), (*q, average));
+            average
+        })
+        .collect();
+    assert_ne!(
+        alone[0], alone[1],
+        "the test needs queries of different cost"
+    );
+    let r = zlmc(
+        &["sim", &example(), "--target", "z80", "--batch"],
+        &format!("{}\n{}\n", queries[0], queries[1]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (_, worst, figure) = sim_figures(&r.stderr);
+    let k = if alone[0] > alone[1] { 0 } else { 1 };
+    assert_eq!((worst.as_str(), figure), (queries[k], alone[k]));
+}
+
+#[test]
+fn sim_and_run_print_raw_model_answers_alike() {
+    // A model quantized from a float one: both read the float features.
+    let scratch_dir = scratch("cli-raw-sim");
+    let dir = scratch_dir.path().join("digits");
+    let ex = zlmc_test_support::repo().join("examples/digits");
+    let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let r = zlmc(
+        &[
+            "import",
+            "onnx",
+            &s(&ex.join("digits.onnx")),
+            "--calibrate",
+            &s(&ex.join("data.npz")),
+            "--weights",
+            "int8",
+            "-o",
+            &s(&dir),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let spec = s(&dir.join("model.yaml"));
+    let zero = vec!["0"; 64].join(" ");
+    let mut queries = vec![zero.clone(), vec!["16"; 64].join(" ")];
+    // A "0" and a "1" as an 8 x 8 image of 0–16 values.
+    let picture = |rows: [&str; 8]| -> String {
+        let v: Vec<&str> = rows
+            .iter()
+            .flat_map(|r| r.chars().map(|c| if c == '#' { "15" } else { "0" }))
+            .collect();
+        v.join(" ")
+    };
+    queries.push(picture([
+        "..####..", ".##..##.", ".#....#.", ".#....#.", ".#....#.", ".#....#.", ".##..##.",
+        "..####..",
+    ]));
+    queries.push(picture([
+        "...##...", "..###...", "...##...", "...##...", "...##...", "...##...", "...##...",
+        "..####..",
+    ]));
+    let stdin = queries.join("\n") + "\n";
+    let run = zlmc(&["run", &spec, "--batch"], &stdin);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let sim = zlmc(
+        &["sim", &spec, "--target", "avr", "--board", "uno", "--batch"],
+        &stdin,
+    );
+    assert_eq!(sim.code, 0, "{}", sim.stderr);
+    assert_eq!(sim.stdout, run.stdout);
+    let labels: std::collections::BTreeSet<&str> = run
+        .stdout
+        .lines()
+        .map(|l| l.rsplit('\t').next().unwrap())
+        .collect();
+    assert!(
+        labels.len() > 1,
+        "the queries should not all get one label: {labels:?}"
+    );
+}

@@ -302,7 +302,7 @@ pub fn run(
             let _ = writeln!(stderr, "{w}");
         }
     }
-    match execute(cli.command, stdin, stdout) {
+    match execute(cli.command, stdin, stdout, stderr) {
         Ok(()) => 0,
         // A reader that stopped reading (`| head`) is not an error.
         Err(d) if d.message == BROKEN_PIPE => 0,
@@ -359,7 +359,12 @@ pub(crate) fn io_err(e: std::io::Error) -> Diagnostic {
     Diagnostic::new(format!("I/O error: {e}"))
 }
 
-fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result<()> {
+fn execute(
+    cmd: Command,
+    stdin: &mut dyn BufRead,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
     match cmd {
         Command::Import {
             format: ImportFormat::Onnx,
@@ -425,17 +430,20 @@ fn execute(cmd: Command, stdin: &mut dyn BufRead, out: &mut dyn Write) -> Result
             board,
             prompt,
             batch,
-        } => crate::simulate::sim(
-            &model,
-            lookup(&target).expect("clap checked the target name"),
-            Options {
-                board: board.as_deref(),
-            },
-            prompt,
-            batch,
-            stdin,
-            out,
-        ),
+        } => {
+            let queries = crate::simulate::read_queries(prompt, batch, stdin)?;
+            crate::simulate::sim(
+                &model,
+                lookup(&target).expect("clap checked the target name"),
+                Options {
+                    board: board.as_deref(),
+                },
+                &queries,
+                batch,
+                out,
+                err,
+            )
+        }
         Command::Eval { model, data, on } => {
             let t = on.target()?;
             let s = crate::eval::evaluate(&model, &data, t)?;

@@ -12,53 +12,99 @@ use crate::driver;
 pub use zlmc_backends::avr::sim::{AvrFirmware, AvrMode, AvrRunResult, AVR_LINE};
 pub use zlmc_backends::z80::target::{z80_reply as z80_run, Stats, Z80Reply, MAX_QUERY};
 
-/// `zlmc sim MODEL --target T [--board B]`.
-pub fn sim(
-    path: &Path,
-    target: &dyn Target,
-    opts: Options,
+/// The queries of `zlmc sim`: the `--prompt`, or stdin's lines with `--batch`.
+pub fn read_queries(
     prompt: Option<String>,
     batch: bool,
     stdin: &mut dyn BufRead,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let io = crate::cli::io_err;
+) -> Result<Vec<Vec<u8>>> {
     let mut queries = Vec::new();
     if let Some(p) = prompt {
         queries.push(p.into_bytes());
     } else if batch {
-        while let Some(line) = crate::cli::read_line(stdin).map_err(io)? {
+        while let Some(line) = crate::cli::read_line(stdin).map_err(crate::cli::io_err)? {
             crate::cli::check_batch_line(&line, queries.len() + 1)?;
             queries.push(line);
         }
     } else {
         return Err(Diagnostic::usage("nothing to run").help("pass --prompt TEXT or --batch"));
     }
+    Ok(queries)
+}
+
+/// `zlmc sim MODEL --target T [--board B]`: the replies on `out` (after each query
+/// and a tab with `batch`), what they cost on `err`.
+pub fn sim(
+    path: &Path,
+    target: &dyn Target,
+    opts: Options,
+    queries: &[Vec<u8>],
+    batch: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let io = crate::cli::io_err;
     let mut model = driver::load(path)?;
+    // The machine reads a raw-input model's values as integers: the line as the
+    // interpreter reads it (quantized, for a model from a float one), or its error.
+    let mut machine_queries = queries.to_vec();
     if !model.takes_text() {
-        // The simulators read raw values as the interpreter does: refuse the same lines.
-        for (i, q) in queries.iter().enumerate() {
-            crate::cli::raw_input(&model, q).map_err(|m| {
+        for (i, q) in machine_queries.iter_mut().enumerate() {
+            let values = crate::cli::raw_input(&model, q).map_err(|m| {
                 Diagnostic::new(if batch {
                     format!("stdin line {}: {m}", i + 1)
                 } else {
                     format!("--prompt: {m}")
                 })
             })?;
+            *q = integer_line(&values);
         }
     }
     driver::optimize(&mut model, &[], |_, _| {})?;
-    let run = driver::simulate(target, &model, path, opts, &queries)?;
+    let run = driver::simulate(target, &model, path, opts, &machine_queries)?;
     for (q, a) in queries.iter().zip(&run.answers) {
         if batch {
             out.write_all(q).map_err(io)?;
             out.write_all(b"\t").map_err(io)?;
         }
-        out.write_all(&a.reply).map_err(io)?;
+        if model.takes_text() {
+            out.write_all(&a.reply).map_err(io)?;
+        } else {
+            out.write_all(&vector_answer(&model, &a.reply)?)
+                .map_err(io)?;
+        }
         out.write_all(b"\n").map_err(io)?;
     }
-    eprintln!("{}", run.summary);
-    Ok(())
+    writeln!(err, "{}", run.summary).map_err(io)
+}
+
+/// Raw input values as the simulators read them: decimal integers, space-separated.
+fn integer_line(values: &[i16]) -> Vec<u8> {
+    let words: Vec<String> = values.iter().map(i16::to_string).collect();
+    words.join(" ").into_bytes()
+}
+
+/// What `zlmc run` prints for a raw-input model (the class's label, or its charset
+/// byte), from a simulator's answer `logits | class`.
+fn vector_answer(model: &zlmc_ir::Model, reply: &[u8]) -> Result<Vec<u8>> {
+    let text = String::from_utf8_lossy(reply);
+    let class = text
+        .rsplit_once('|')
+        .and_then(|(_, c)| c.trim().parse::<usize>().ok())
+        .ok_or_else(|| {
+            Diagnostic::new(format!(
+                "internal error: the simulator answered `{text}`, not `logits | class`"
+            ))
+        })?;
+    let answer = match &model.decode {
+        zlmc_ir::Decode::Classify { labels } => labels.get(class).map(|l| l.clone().into_bytes()),
+        zlmc_ir::Decode::Generate { charset, .. } => charset.get(class).map(|&c| vec![c]),
+    };
+    answer.ok_or_else(|| {
+        Diagnostic::new(format!(
+            "internal error: the simulator answered class {class}, past the model's outputs"
+        ))
+    })
 }
 
 /// Run `com` once with `query` as its command tail (for tests and benchmarks).
