@@ -1,7 +1,9 @@
 //! A bounded, deterministic fuzz smoke test on stable Rust: seeded mutations of
-//! the valid inputs the tests already have go through load → optimize → every
-//! target's emission → `run` with one prompt. Nothing may panic, report an
-//! internal error, take long, or write anything when it fails.
+//! the valid inputs the tests already have (the example's spec, its weights as
+//! `.npz` and as `.safetensors`, every `.zir` file test) go through load →
+//! optimize → every target's emission → `build` to one target → `run` with one
+//! prompt. Nothing may panic, report an internal error, take long, or write
+//! anything when it fails.
 //!
 //! `ZLMC_FUZZ_EXECS=N` sets the number of executions (default 300, a few seconds);
 //! `ZLMC_FUZZ_SEED=S` the seed. A long local run:
@@ -11,21 +13,36 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use zlmc_backends::target::{Options, TARGETS};
+use zlmc::frontend::tensors::TensorData;
+use zlmc_backends::target::{Options, Target, TARGETS};
+use zlmc_test_support::weights::{write_safetensors, Array};
 use zlmc_test_support::{repo, scratch, zlmc, Rng};
 
-/// The seed inputs: (file name, bytes). Spec mutations keep the example's weights beside them.
-fn seeds() -> Vec<(String, Vec<u8>)> {
+/// The seed inputs: (file name, bytes). A mutated spec keeps the example's weights
+/// beside it; mutated weights go with the example's spec (`model.yaml` for `.npz`,
+/// [`SAFETENSORS_SPEC`] for `.safetensors`).
+fn seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let ex = repo().join("examples/commands");
-    out.push((
-        "model.yaml".into(),
-        std::fs::read(ex.join("model.yaml")).unwrap(),
-    ));
+    let spec = std::fs::read_to_string(ex.join("model.yaml")).unwrap();
+    out.push(("model.yaml".into(), spec.clone().into_bytes()));
     out.push((
         "model.npz".into(),
         std::fs::read(ex.join("model.npz")).unwrap(),
     ));
+    let st = dir.join("seed.safetensors");
+    let arrays = arrays_of(&ex.join("model.npz"));
+    let named: Vec<(&str, Array)> = arrays
+        .iter()
+        .map(|(n, a)| (n.as_str(), a.clone()))
+        .collect();
+    write_safetensors(&st, &named);
+    out.push(("model.safetensors".into(), std::fs::read(&st).unwrap()));
+    std::fs::write(
+        dir.join(SAFETENSORS_SPEC),
+        spec.replace("weights: model.npz", "weights: model.safetensors"),
+    )
+    .unwrap();
     let mut dirs = vec![repo().join("tests/filetests")];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(d).unwrap() {
@@ -33,9 +50,39 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 dirs.push(p);
             } else if p.extension().is_some_and(|x| x == "zir") {
-                out.push(("model.zir".into(), std::fs::read(&p).unwrap()));
+                // A file test's model, without the expected output after it.
+                let text = std::fs::read_to_string(&p).unwrap();
+                let model = text.split("\n; expect:").next().unwrap_or_default();
+                out.push(("model.zir".into(), model.as_bytes().to_vec()));
             }
         }
+    }
+    out
+}
+
+/// The example's spec, reading its weights from `model.safetensors`.
+const SAFETENSORS_SPEC: &str = "model-st.yaml";
+
+/// The integer arrays of an `.npz` (its metadata strings left out), to write again
+/// as `.safetensors`.
+fn arrays_of(npz: &Path) -> Vec<(String, Array)> {
+    let tensors = zlmc::frontend::npz::read_npz(npz).unwrap();
+    let mut out = Vec::new();
+    for (name, t) in tensors {
+        let TensorData::Int(v) = t.data else {
+            continue;
+        };
+        out.push(if t.dtype.contains('8') {
+            (
+                name,
+                Array::I8(t.shape, v.iter().map(|&x| x as i8).collect()),
+            )
+        } else {
+            (
+                name,
+                Array::I16(t.shape, v.iter().map(|&x| x as i16).collect()),
+            )
+        });
     }
     out
 }
@@ -95,8 +142,9 @@ fn mutate(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
     d
 }
 
-/// Load, optimize, emit for every target and run one prompt on `path`.
-fn exercise(path: &Path) -> Result<(), String> {
+/// Load, optimize, emit for every target, `build` to `target` into `out` and run one
+/// prompt on `path`.
+fn exercise(path: &Path, target: &dyn Target, out: &Path) -> Result<(), String> {
     let check = |what: &str, text: String| {
         if text.contains("internal error") {
             Err(format!("{what}: {text}"))
@@ -104,6 +152,23 @@ fn exercise(path: &Path) -> Result<(), String> {
             Ok(())
         }
     };
+    let spec = path.to_str().unwrap();
+    let mut args = vec!["build", spec, "--target", target.name()];
+    if let Some(b) = target.boards().first() {
+        args.extend(["--board", b.name]);
+    }
+    args.extend(["-o", out.to_str().unwrap()]);
+    let r = zlmc(&args, "");
+    match r.code {
+        0 => std::fs::remove_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?,
+        1 => {
+            check("build", r.stderr)?;
+            if out.exists() {
+                return Err(format!("a failed build wrote {}", out.display()));
+            }
+        }
+        c => return Err(format!("build exited {c}: {}", r.stderr)),
+    }
     let mut model = match zlmc::driver::load(path) {
         Ok(m) => m,
         Err(d) => return check("load", d.to_string()),
@@ -117,10 +182,7 @@ fn exercise(path: &Path) -> Result<(), String> {
             check(t.name(), d.to_string())?;
         }
     }
-    let r = zlmc(
-        &["run", path.to_str().unwrap(), "--prompt", "lights on"],
-        "",
-    );
+    let r = zlmc(&["run", spec, "--prompt", "lights on"], "");
     if ![0, 1].contains(&r.code) {
         return Err(format!("run exited {}: {}", r.code, r.stderr));
     }
@@ -140,8 +202,21 @@ fn mutated_inputs_fail_cleanly() {
     let scratch_dir = scratch(&format!("fuzz-smoke-{seed}"));
     let dir: PathBuf = scratch_dir.path().to_path_buf();
     let ex = repo().join("examples/commands");
-    let seeds = seeds();
-    assert!(seeds.len() >= 4, "seed inputs missing");
+    let seeds = seeds(&dir);
+    assert!(seeds.len() >= 5, "seed inputs missing");
+    // Unmutated, every seed loads: the mutations start from valid inputs.
+    for (name, data) in &seeds {
+        std::fs::copy(ex.join("model.npz"), dir.join("model.npz")).unwrap();
+        std::fs::write(dir.join(name), data).unwrap();
+        let spec = match name.as_str() {
+            "model.zir" => "model.zir",
+            "model.safetensors" => SAFETENSORS_SPEC,
+            _ => "model.yaml",
+        };
+        if let Err(d) = zlmc::driver::load(&dir.join(spec)) {
+            panic!("seed {name}: {d}");
+        }
+    }
     let mut rng = Rng::new(seed);
     let mut slowest = Duration::ZERO;
     for i in 0..execs {
@@ -151,13 +226,15 @@ fn mutated_inputs_fail_cleanly() {
         std::fs::copy(ex.join("model.yaml"), dir.join("model.yaml")).unwrap();
         std::fs::copy(ex.join("model.npz"), dir.join("model.npz")).unwrap();
         std::fs::write(dir.join(name), &bytes).unwrap();
-        let path = dir.join(if name == "model.zir" {
-            "model.zir"
-        } else {
-            "model.yaml"
+        let path = dir.join(match name.as_str() {
+            "model.zir" => "model.zir",
+            "model.safetensors" => SAFETENSORS_SPEC,
+            _ => "model.yaml",
         });
+        let target = TARGETS[(i as usize / seeds.len()) % TARGETS.len()];
+        let out = dir.join("out");
         let t = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| exercise(&path)));
+        let r = catch_unwind(AssertUnwindSafe(|| exercise(&path, target, &out)));
         let took = t.elapsed();
         slowest = slowest.max(took);
         let keep = || {

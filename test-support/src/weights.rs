@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// An array to store in a test weights file.
+#[derive(Clone, Debug)]
 pub enum Array {
     /// int8 values with a shape.
     I8(Vec<usize>, Vec<i8>),
