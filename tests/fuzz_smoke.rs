@@ -1,9 +1,9 @@
 //! A bounded, deterministic fuzz smoke test on stable Rust: seeded mutations of
 //! the valid inputs the tests already have (the example's spec, its weights as
-//! `.npz` and as `.safetensors`, every `.zir` file test) go through load →
-//! optimize → every target's emission → `build` to one target → `run` with one
-//! prompt. Nothing may panic, report an internal error, take long, or write
-//! anything when it fails.
+//! `.npz` and as `.safetensors`, every `.zir` file test, the ONNX fixtures) go
+//! through load (ONNX: `import onnx` with calibration) → optimize → every
+//! target's emission → `build` to one target → `run` with one prompt. Nothing may
+//! panic, report an internal error, take long, or write anything when it fails.
 //!
 //! `ZLMC_FUZZ_EXECS=N` sets the number of executions (default 300, a few seconds);
 //! `ZLMC_FUZZ_SEED=S` the seed. A long local run:
@@ -43,6 +43,18 @@ fn seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
         spec.replace("weights: model.npz", "weights: model.safetensors"),
     )
     .unwrap();
+    // ONNX models (the importer's fixtures, good and bad), each with its calibration data.
+    let fx = repo().join("tests/fixtures/onnx");
+    let mut onnx: Vec<PathBuf> = std::fs::read_dir(&fx)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+        .collect();
+    onnx.sort();
+    for p in onnx {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        out.push((name, std::fs::read(&p).unwrap()));
+    }
     let mut dirs = vec![repo().join("tests/filetests")];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(d).unwrap() {
@@ -58,6 +70,51 @@ fn seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
         }
     }
     out
+}
+
+/// Calibration data for a mutated ONNX fixture: its own, or (for the bad ones)
+/// another's, whose mismatch is one more error to report cleanly.
+fn calibration(fixture: &str) -> PathBuf {
+    let fx = repo().join("tests/fixtures/onnx");
+    let own = fx.join(fixture.replace(".onnx", ".io.npz"));
+    if own.exists() {
+        own
+    } else {
+        fx.join("handmade_gemm.io.npz")
+    }
+}
+
+/// `import onnx` of `path`: a clean error writes nothing; an imported model goes on
+/// through [`exercise`]. Whether it imported.
+fn exercise_onnx(path: &Path, target: &dyn Target, out: &Path) -> Result<bool, String> {
+    let fixture = path.file_name().unwrap().to_string_lossy();
+    let (onnx, data) = (path.to_str().unwrap(), calibration(&fixture));
+    let data = data.to_str().unwrap();
+    let dest = out.with_extension("import");
+    let dest_s = dest.to_str().unwrap();
+    let args = [
+        "import",
+        "onnx",
+        onnx,
+        "--calibrate",
+        data,
+        "--weights",
+        "int8",
+        "-o",
+        dest_s,
+    ];
+    let r = zlmc(&args, "");
+    match r.code {
+        0 => {
+            let result = exercise(&dest.join("model.yaml"), target, out);
+            std::fs::remove_dir_all(&dest).map_err(|e| format!("{dest_s}: {e}"))?;
+            result.map(|()| true)
+        }
+        1 if r.stderr.contains("internal error") => Err(format!("import: {}", r.stderr)),
+        1 if dest.exists() => Err(format!("a failed import wrote {dest_s}")),
+        1 => Ok(false),
+        c => Err(format!("import exited {c}: {}", r.stderr)),
+    }
 }
 
 /// The example's spec, reading its weights from `model.safetensors`.
@@ -211,6 +268,14 @@ fn mutated_inputs_fail_cleanly() {
         let spec = match name.as_str() {
             "model.zir" => "model.zir",
             "model.safetensors" => SAFETENSORS_SPEC,
+            n if n.starts_with("bad_") => continue, // meant to fail
+            n if n.ends_with(".onnx") => {
+                let out = dir.join("seed-out");
+                match exercise_onnx(&dir.join(n), TARGETS[0], &out) {
+                    Ok(true) if !out.exists() => continue,
+                    r => panic!("seed {name} does not import: {r:?}"),
+                }
+            }
             _ => "model.yaml",
         };
         if let Err(d) = zlmc::driver::load(&dir.join(spec)) {
@@ -234,7 +299,13 @@ fn mutated_inputs_fail_cleanly() {
         let target = TARGETS[(i as usize / seeds.len()) % TARGETS.len()];
         let out = dir.join("out");
         let t = Instant::now();
-        let r = catch_unwind(AssertUnwindSafe(|| exercise(&path, target, &out)));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            if name.ends_with(".onnx") {
+                exercise_onnx(&dir.join(name), target, &out).map(|_| ())
+            } else {
+                exercise(&path, target, &out)
+            }
+        }));
         let took = t.elapsed();
         slowest = slowest.max(took);
         let keep = || {

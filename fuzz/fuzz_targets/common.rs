@@ -30,6 +30,7 @@ pub fn exercise(path: &Path) {
 }
 
 /// A folder holding the example spec and weights, with `name` replaced by `data`.
+#[allow(dead_code)] // the onnx target makes its own folder
 pub fn with_example(name: &str, data: &[u8]) -> tempfile::TempDir {
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/commands");
     let d = tempfile::tempdir().unwrap();
