@@ -8,7 +8,7 @@ use zlmc::float_model::{FloatLayer, FloatMlp};
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, run_exe};
-use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, Rng};
+use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, Outcome, Rng};
 
 fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
     lo + (hi - lo) * (rng.range(0, 1_000_000) as f32 / 1_000_000.0)
@@ -97,19 +97,7 @@ fn calibrated_int8_and_int4_stay_close_to_float() {
         ("int2", 100.0),
     ] {
         let out = dir.join(kind);
-        let r = zlmc(
-            &[
-                "quantize",
-                &s(&spec),
-                "--calibrate",
-                &s(&data),
-                "-o",
-                &s(&out),
-                "--weights",
-                kind,
-            ],
-            "",
-        );
+        let r = quantize(&spec, &data, &out, &["--weights", kind]);
         assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
         let e = zlmc(
             &["eval", &s(&out.join("model.yaml")), "--data", &s(&data)],
@@ -136,20 +124,11 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
         .collect();
     for kind in ["int8", "int4", "ternary", "int2", "binary"] {
         let out = dir.join(kind);
-        let r = zlmc(
-            &[
-                "quantize",
-                &s(&spec),
-                "--calibrate",
-                &s(&data),
-                "-o",
-                &s(&out),
-                "--weights",
-                kind,
-                "--accumulator",
-                "auto",
-            ],
-            "",
+        let r = quantize(
+            &spec,
+            &data,
+            &out,
+            &["--weights", kind, "--accumulator", "auto"],
         );
         assert_eq!(r.code, 0, "{}", r.stderr);
         let path = out.join("model.yaml");
@@ -291,20 +270,11 @@ fn accumulator_auto_takes_16_bits_only_where_overflow_is_impossible() {
     let m = float_mlp(&mut rng, 2, 64, 3);
     let (spec, data) = fixture(&dir, &m, &mut rng, 100);
     let out = dir.join("auto");
-    let r = zlmc(
-        &[
-            "quantize",
-            &s(&spec),
-            "--calibrate",
-            &s(&data),
-            "-o",
-            &s(&out),
-            "--weights",
-            "binary",
-            "--accumulator",
-            "auto",
-        ],
-        "",
+    let r = quantize(
+        &spec,
+        &data,
+        &out,
+        &["--weights", "binary", "--accumulator", "auto"],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -331,17 +301,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
     std::fs::create_dir_all(&sub).unwrap();
     let (_, wrong) = fixture(&sub, &other, &mut rng, 50);
     let out = dir.join("out");
-    let r = zlmc(
-        &[
-            "quantize",
-            &s(&spec),
-            "--calibrate",
-            &s(&wrong),
-            "-o",
-            &s(&out),
-        ],
-        "",
-    );
+    let r = quantize(&spec, &wrong, &out, &[]);
     assert_eq!(r.code, 1);
     assert!(
         r.stderr
@@ -350,17 +310,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
         r.stderr
     );
     assert!(!out.exists());
-    let r = zlmc(
-        &[
-            "quantize",
-            &s(&spec),
-            "--calibrate",
-            &s(&dir.join("none.npz")),
-            "-o",
-            &s(&out),
-        ],
-        "",
-    );
+    let r = quantize(&spec, &dir.join("none.npz"), &out, &[]);
     assert_eq!(r.code, 1);
     assert!(!out.exists());
     // A float spec cannot be built before it is quantized.
@@ -374,21 +324,8 @@ fn bad_input_is_refused_and_nothing_is_written() {
     // An existing model that differs is not overwritten without --force.
     let data = dir.join("data.npz");
     let q = |kind: &str, force: bool| {
-        let mut a = vec![
-            "quantize".to_string(),
-            s(&spec),
-            "--calibrate".into(),
-            s(&data),
-            "-o".into(),
-            s(&out),
-            "--weights".into(),
-            kind.into(),
-        ];
-        if force {
-            a.push("--force".into());
-        }
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        zlmc(&a, "")
+        let extra = ["--weights", kind, "--force"];
+        quantize(&spec, &data, &out, &extra[..if force { 3 } else { 2 }])
     };
     assert_eq!(q("int8", false).code, 0);
     let before = std::fs::read(out.join("model.yaml")).unwrap();
@@ -405,10 +342,12 @@ fn bad_input_is_refused_and_nothing_is_written() {
     assert_ne!(std::fs::read(out.join("model.yaml")).unwrap(), before);
 }
 
-/// `zlmc quantize SPEC --calibrate DATA -o OUT`, its exit code.
-fn quantize(spec: &Path, data: &Path, out: &Path) -> i32 {
-    let args = ["quantize", &s(spec), "--calibrate", &s(data), "-o", &s(out)];
-    zlmc(&args, "").code
+/// `zlmc quantize SPEC --calibrate DATA -o OUT EXTRA…`.
+fn quantize(spec: &Path, data: &Path, out: &Path, extra: &[&str]) -> Outcome {
+    let (spec, data, out) = (s(spec), s(data), s(out));
+    let mut args = vec!["quantize", &spec, "--calibrate", &data, "-o", &out];
+    args.extend(extra);
+    zlmc(&args, "")
 }
 
 #[test]
@@ -419,14 +358,14 @@ fn quantized_specs_round_trip_through_zir() {
     let m = float_mlp(&mut rng, 6, 8, 3);
     let (spec, data) = fixture(&dir, &m, &mut rng, 50);
     let out = dir.join("q");
-    assert_eq!(quantize(&spec, &data, &out), 0);
+    assert_eq!(quantize(&spec, &data, &out, &[]).code, 0);
     let model = zlmc::driver::load(&out.join("model.yaml")).unwrap();
     let text = zlmc_ir::text::print_model(&model);
     assert!(text.contains("encode raw(length: 6, scale: "), "{text}");
     assert_eq!(zlmc_ir::text::parse_model(&text).unwrap(), model);
     // And the written files are the same on every run.
     let again = dir.join("q2");
-    assert_eq!(quantize(&spec, &data, &again), 0);
+    assert_eq!(quantize(&spec, &data, &again, &[]).code, 0);
     for f in ["model.yaml", "weights.npz", "float.yaml", "float.npz"] {
         assert_eq!(
             std::fs::read(out.join(f)).unwrap(),
@@ -444,7 +383,7 @@ fn compress_and_compare_report_what_they_cost() {
     let m = float_mlp(&mut rng, 8, 20, 3);
     let (spec, data) = fixture(&dir, &m, &mut rng, 200);
     let q = dir.join("q");
-    assert_eq!(quantize(&spec, &data, &q), 0);
+    assert_eq!(quantize(&spec, &data, &q, &[]).code, 0);
     let p = dir.join("p");
     let r = zlmc(
         &[

@@ -619,18 +619,20 @@ fn src8(o: &Opd) -> Option<Src8> {
     }
 }
 
-fn reg16(o: &Opd) -> Option<Reg16> {
+/// The one of `all` a register operand names.
+fn named<T: Copy>(o: &Opd, all: &[T], name: fn(T) -> &'static str) -> Option<T> {
     match o {
-        Opd::Reg(r) => Reg16::ALL.into_iter().find(|x| x.name() == r),
+        Opd::Reg(r) => all.iter().copied().find(|&x| name(x) == r),
         _ => None,
     }
 }
 
+fn reg16(o: &Opd) -> Option<Reg16> {
+    named(o, &Reg16::ALL, Reg16::name)
+}
+
 fn pair(o: &Opd) -> Option<Pair> {
-    match o {
-        Opd::Reg(r) => Pair::ALL.into_iter().find(|x| x.name() == r),
-        _ => None,
-    }
+    named(o, &Pair::ALL, Pair::name)
 }
 
 fn hlix(name: &str) -> Option<HlIx> {
@@ -638,10 +640,7 @@ fn hlix(name: &str) -> Option<HlIx> {
 }
 
 fn cond(o: &Opd) -> Option<Cond> {
-    match o {
-        Opd::Reg(r) => Cond::ALL.into_iter().find(|x| x.name() == r),
-        _ => None,
-    }
+    named(o, &Cond::ALL, Cond::name)
 }
 
 fn imm(o: &Opd) -> Option<Expr> {
@@ -767,10 +766,7 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
         }
         PUSH | POP => {
             let o = want(&ops, 1, col, m)?;
-            let r = match &o[0].1 {
-                Opd::Reg(r) => StackReg::ALL.into_iter().find(|x| x.name() == r),
-                _ => None,
-            };
+            let r = named(&o[0].1, &StackReg::ALL, StackReg::name);
             match (r, m) {
                 (Some(r), PUSH) => Inst::Push(r),
                 (Some(r), _) => Inst::Pop(r),
@@ -928,10 +924,7 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
             }
             _ => {
                 let o = want(&ops, 2, col, m)?;
-                let c = match &o[0].1 {
-                    Opd::Reg(r) => JrCond::ALL.into_iter().find(|x| x.name() == r),
-                    _ => None,
-                };
+                let c = named(&o[0].1, &JrCond::ALL, JrCond::name);
                 let Some(c) = c else {
                     return fail(o[0].0, "`jr` takes only nz, z, nc or c");
                 };
