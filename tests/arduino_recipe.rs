@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use zlmc_backends::sim::avr::{arduino_board, arduino_mk_recipe, ARDUINO_MK};
-use zlmc_test_support::{repo, scratch, skip, zlmc};
+use zlmc_test_support::{repo, scratch, skip, zlmc_build};
 
 /// The ```make block of docs/avr.md.
 fn documented_recipe() -> String {
@@ -36,20 +36,7 @@ fn docs_recipe_builds_a_generated_sketch_with_make() {
     let scratch_dir = scratch("arduino-recipe");
     let out = scratch_dir.path();
     let model = repo().join("examples/commands/model.yaml");
-    let r = zlmc(
-        &[
-            "build",
-            model.to_str().unwrap(),
-            "--target",
-            "avr",
-            "--board",
-            "uno",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    zlmc_build(&model, "avr", &["--board", "uno"], out);
     let sketch = out.join("commands");
     std::fs::write(sketch.join("Makefile"), documented_recipe()).unwrap();
     let made = Command::new("make")

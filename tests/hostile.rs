@@ -56,17 +56,9 @@ fn huge_vectors_are_refused_before_allocating() {
     let r = refused(&["run", p, "--prompt", "1"], "exceeds the limit of 131072");
     assert!(r.stderr.contains("big.zir:"), "{}", r.stderr);
     let out = d.join("out");
+    let o = out.to_str().unwrap();
     refused(
-        &[
-            "build",
-            p,
-            "--target",
-            "avr",
-            "--board",
-            "uno",
-            "-o",
-            out.to_str().unwrap(),
-        ],
+        &["build", p, "--target", "avr", "--board", "uno", "-o", o],
         "limit",
     );
     assert!(!out.exists());

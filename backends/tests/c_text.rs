@@ -122,19 +122,12 @@ fn generation_model(
 
 /// `interp::reply` as it would be if the context were not lower-cased.
 fn reply_unlowered(model: &Model, query: &[u8]) -> Vec<u8> {
-    let Decode::Generate {
-        charset,
-        eos,
-        max_length,
-    } = &model.decode
-    else {
-        unreachable!("generation model")
-    };
+    let (charset, eos, max_length) = model.decode.generation().expect("generation model");
     let mut ctx = vec![b' '; interp::context_length(model)];
     let mut out = Vec::new();
-    while out.len() < *max_length {
+    while out.len() < max_length {
         let class = interp::step(&model.graph, &interp::encode(model, query, &ctx)).class;
-        if class == *eos {
+        if class == eos {
             break;
         }
         out.push(charset[class]);

@@ -12,7 +12,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use zlmc_ir::{interp, Decode, Model};
+use zlmc_ir::{interp, Model};
 
 use crate::diag::{Diagnostic, Result};
 
@@ -73,12 +73,7 @@ pub struct TextScore {
 
 /// Score a generating text model on `lines`.
 pub fn score(model: &Model, lines: &[Line]) -> Result<TextScore> {
-    let Decode::Generate {
-        charset,
-        eos,
-        max_length,
-    } = &model.decode
-    else {
+    let Some((charset, eos, max_length)) = model.decode.generation() else {
         return Err(Diagnostic::new(
             "query|reply text scores character models (output: generate)",
         ));
@@ -93,7 +88,7 @@ pub fn score(model: &Model, lines: &[Line]) -> Result<TextScore> {
         }
         let mut ctx = vec![b' '; ctx_len];
         for i in 0..=l.reply.len() {
-            if i >= *max_length {
+            if i >= max_length {
                 break;
             }
             let want = match l.reply.get(i) {
@@ -101,7 +96,7 @@ pub fn score(model: &Model, lines: &[Line]) -> Result<TextScore> {
                     .iter()
                     .position(|x| x == c)
                     .or_else(|| charset.iter().position(|x| x.eq_ignore_ascii_case(c))),
-                None => Some(*eos),
+                None => Some(eos),
             };
             let got = interp::step(&model.graph, &interp::encode(model, &l.query, &ctx)).class;
             s.positions += 1;

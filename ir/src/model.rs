@@ -102,6 +102,20 @@ pub enum Decode {
     Classify { labels: Vec<String> },
 }
 
+impl Decode {
+    /// A generating model's `(charset, eos, max_length)`; `None` for a classifier.
+    pub fn generation(&self) -> Option<(&[u8], usize, usize)> {
+        match self {
+            Decode::Generate {
+                charset,
+                eos,
+                max_length,
+            } => Some((charset, *eos, *max_length)),
+            Decode::Classify { .. } => None,
+        }
+    }
+}
+
 /// A model: name, input encoding, graph and output decoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Model {
