@@ -68,17 +68,8 @@ fn case(name: &str, spec: &str, arrays: Vec<(&'static str, Array)>) -> Case {
 /// Build the case; expect failure naming `file` at `pos` and mentioning `needle`.
 fn fails(c: &Case, file: &Path, pos: Option<(usize, usize)>, needle: &str) {
     let out_dir = c.dir.join("out");
-    let out = zlmc(
-        &[
-            "build",
-            c.spec.to_str().unwrap(),
-            "--target",
-            "c",
-            "-o",
-            out_dir.to_str().unwrap(),
-        ],
-        "",
-    );
+    let (spec, out) = (c.spec.to_str().unwrap(), out_dir.to_str().unwrap());
+    let out = zlmc(&["build", spec, "--target", "c", "-o", out], "");
     assert_ne!(
         out.code, 0,
         "expected failure, got success:\n{}",
@@ -110,6 +101,18 @@ fn fails(c: &Case, file: &Path, pos: Option<(usize, usize)>, needle: &str) {
     );
 }
 
+/// `SPEC` with `edit.0` replaced by `edit.1`, with the good weights: refused at `pos`.
+fn spec_fails(name: &str, edit: (&str, &str), pos: (usize, usize), needle: &str) {
+    let c = case(name, &SPEC.replace(edit.0, edit.1), good_arrays());
+    fails(&c, &c.spec, Some(pos), needle);
+}
+
+/// `SPEC` with `arrays` as its weights: refused at `pos` of the spec.
+fn weights_fail(name: &str, arrays: Vec<(&'static str, Array)>, pos: (usize, usize), needle: &str) {
+    let c = case(name, SPEC, arrays);
+    fails(&c, &c.spec, Some(pos), needle);
+}
+
 #[test]
 fn the_good_spec_builds() {
     let c = case("good", SPEC, good_arrays());
@@ -128,32 +131,32 @@ fn the_good_spec_builds() {
 
 #[test]
 fn yaml_syntax_error() {
-    let c = case(
+    spec_fails(
         "syntax",
-        &SPEC.replace("classify: [yes, no]", "classify: [yes, no"),
-        good_arrays(),
+        ("classify: [yes, no]", "classify: [yes, no"),
+        (14, 1),
+        "did not find expected",
     );
-    fails(&c, &c.spec, Some((14, 1)), "did not find expected");
 }
 
 #[test]
 fn unknown_key() {
-    let c = case(
+    spec_fails(
         "unknown-key",
-        &SPEC.replace("units: 3,", "unitz: 3,"),
-        good_arrays(),
+        ("units: 3,", "unitz: 3,"),
+        (10, 17),
+        "unknown field `unitz`",
     );
-    fails(&c, &c.spec, Some((10, 17)), "unknown field `unitz`");
 }
 
 #[test]
 fn wrong_type() {
-    let c = case(
+    spec_fails(
         "wrong-type",
-        &SPEC.replace("units: 2,", "units: two,"),
-        good_arrays(),
+        ("units: 2,", "units: two,"),
+        (11, 24),
+        "invalid type",
     );
-    fails(&c, &c.spec, Some((11, 24)), "invalid type");
 }
 
 #[test]
@@ -166,11 +169,10 @@ fn missing_weights_file() {
 fn missing_tensor() {
     let mut a = good_arrays();
     a.retain(|(n, _)| *n != "fc2_bias");
-    let c = case("missing-tensor", SPEC, a);
-    fails(
-        &c,
-        &c.spec,
-        Some((11, 3)),
+    weights_fail(
+        "missing-tensor",
+        a,
+        (11, 3),
         "tensor `fc2_bias` or `fc2.bias` not found",
     );
 }
@@ -182,11 +184,10 @@ fn wrong_tensor_shape() {
         "fc2_weight",
         Array::I8(vec![3, 2], vec![1, -1, 0, -2, 1, 1]),
     );
-    let c = case("shape", SPEC, a);
-    fails(
-        &c,
-        &c.spec,
-        Some((11, 3)),
+    weights_fail(
+        "shape",
+        a,
+        (11, 3),
         "has shape [3, 2], but layer fc2 needs [2, 3]",
     );
 }
@@ -198,11 +199,10 @@ fn weight_outside_kind() {
         "fc2_weight",
         Array::I8(vec![2, 3], vec![1, -1, 0, -2, 2, 1]),
     );
-    let c = case("range", SPEC, a);
-    fails(
-        &c,
-        &c.spec,
-        Some((11, 3)),
+    weights_fail(
+        "range",
+        a,
+        (11, 3),
         "value 2 at [1, 1] is not an int2 weight",
     );
 }
@@ -211,11 +211,10 @@ fn weight_outside_kind() {
 fn float_weights_without_quantization() {
     let mut a = good_arrays();
     a[0] = ("fc1_weight", Array::F32(vec![3, 8], vec![0.25; 24]));
-    let c = case("float", SPEC, a);
-    fails(
-        &c,
-        &c.spec,
-        Some((10, 3)),
+    weights_fail(
+        "float",
+        a,
+        (10, 3),
         "holds float32 values, but no quantization was asked for",
     );
 }
@@ -261,40 +260,30 @@ fn zir_syntax_error() {
 
 #[test]
 fn unknown_weight_kind() {
-    let c = case(
+    spec_fails(
         "kind",
-        &SPEC.replace("weights: int2", "weights: int3"),
-        good_arrays(),
+        ("weights: int2", "weights: int3"),
+        (7, 3),
+        "unknown weight kind `int3`",
     );
-    fails(&c, &c.spec, Some((7, 3)), "unknown weight kind `int3`");
 }
 
 #[test]
 fn labels_do_not_match_the_last_layer() {
-    let c = case(
+    spec_fails(
         "labels",
-        &SPEC.replace("[yes, no]", "[yes, no, maybe]"),
-        good_arrays(),
-    );
-    fails(
-        &c,
-        &c.spec,
-        Some((11, 17)),
+        ("[yes, no]", "[yes, no, maybe]"),
+        (11, 17),
         "the last layer has 2 units but the output names 3 classes",
     );
 }
 
 #[test]
 fn shift_too_large() {
-    let c = case(
+    spec_fails(
         "shift",
-        &SPEC.replace("shift: 2, activation: none", "shift: 16, activation: none"),
-        good_arrays(),
-    );
-    fails(
-        &c,
-        &c.spec,
-        Some((11, 27)),
+        ("shift: 2, activation: none", "shift: 16, activation: none"),
+        (11, 27),
         "shift 16 does not fit a 16-bit accumulator",
     );
 }
@@ -313,12 +302,12 @@ fn corrupt_weights_file() {
 
 #[test]
 fn unsupported_spec_version() {
-    let c = case(
+    spec_fails(
         "version",
-        &SPEC.replace("zlmc: 1", "zlmc: 7"),
-        good_arrays(),
+        ("zlmc: 1", "zlmc: 7"),
+        (1, 1),
+        "unsupported spec version 7",
     );
-    fails(&c, &c.spec, Some((1, 1)), "unsupported spec version 7");
 }
 
 #[test]
