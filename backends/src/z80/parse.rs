@@ -388,17 +388,28 @@ fn operand(col: usize, toks: &[Tok]) -> Res<Opd> {
     Ok(Opd::Imm(expr(toks, col)?))
 }
 
+/// The sum after a leading `+`, which must not be empty.
+fn signed_sum(rest: &[Tok], plus_col: usize, what: &str) -> Res<Expr> {
+    if rest.is_empty() {
+        return fail(plus_col, format!("expected {what}"));
+    }
+    sum(rest)
+}
+
+/// `-e`: a negative literal, or `0-e`.
+fn negated(e: Expr) -> Expr {
+    match e {
+        Expr::Num(v) => Expr::Num(-v),
+        e => Expr::Sub(Box::new(Expr::Num(0)), Box::new(e)),
+    }
+}
+
 /// The `+d` / `-d` after `(ix`.
 fn displacement(toks: &[Tok], col: usize) -> Res<Expr> {
     match toks {
         [Tok {
             t: T::Plus, col, ..
-        }, rest @ ..] => {
-            if rest.is_empty() {
-                return fail(*col, "expected a displacement");
-            }
-            sum(rest)
-        }
+        }, rest @ ..] => signed_sum(rest, *col, "a displacement"),
         [Tok {
             t: T::Minus, col, ..
         }, rest @ ..] => {
@@ -409,10 +420,7 @@ fn displacement(toks: &[Tok], col: usize) -> Res<Expr> {
                     "after `(ix-` write one term; pasmo and z80asm group more differently",
                 );
             }
-            Ok(match e {
-                Expr::Num(v) => Expr::Num(-v),
-                e => Expr::Sub(Box::new(Expr::Num(0)), Box::new(e)),
-            })
+            Ok(negated(e))
         }
         [t, ..] => fail(t.col, "expected `+` or `-`"),
         [] => fail(col, "expected `+` or `-`"),
@@ -468,19 +476,11 @@ fn expr(toks: &[Tok], col: usize) -> Res<Expr> {
                     "pasmo reads `-a+b` as `-(a+b)`; write `b-a` or `+(-a)+b`",
                 );
             }
-            Ok(match e {
-                Expr::Num(v) => Expr::Num(-v),
-                e => Expr::Sub(Box::new(Expr::Num(0)), Box::new(e)),
-            })
+            Ok(negated(e))
         }
         [Tok {
             t: T::Plus, col, ..
-        }, rest @ ..] => {
-            if rest.is_empty() {
-                return fail(*col, "expected a value");
-            }
-            sum(rest)
-        }
+        }, rest @ ..] => signed_sum(rest, *col, "a value"),
         _ => sum(toks),
     }
 }
