@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::tensors::{Tensor, TensorData, TensorMap};
+use super::tensors::{Elem, Tensor, TensorData, TensorMap};
 use crate::diag::{Diagnostic, Result};
 
 /// Read every array of an `.npz` file.
@@ -166,78 +166,26 @@ pub fn parse_npy(b: &[u8]) -> std::result::Result<Tensor, String> {
     if order == '>' && size > 1 {
         return Err(format!("big-endian dtype {descr} is not supported"));
     }
-    let chunks = body[..need].chunks_exact(size.max(1));
-    let (dtype, data) = match (kind, size) {
-        ('S', _) => (
-            format!("bytes{size}"),
-            TensorData::Bytes(body[..need].to_vec()),
-        ),
-        ('i', 1) => (
-            "int8".into(),
-            TensorData::Int(chunks.map(|c| c[0] as i8 as i64).collect()),
-        ),
-        ('u', 1) | ('b', 1) => (
-            "uint8".into(),
-            TensorData::Int(chunks.map(|c| c[0] as i64).collect()),
-        ),
-        ('i', 2) => (
-            "int16".into(),
-            TensorData::Int(
-                chunks
-                    .map(|c| i16::from_le_bytes([c[0], c[1]]) as i64)
-                    .collect(),
-            ),
-        ),
-        ('u', 2) => (
-            "uint16".into(),
-            TensorData::Int(
-                chunks
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64)
-                    .collect(),
-            ),
-        ),
-        ('i', 4) => (
-            "int32".into(),
-            TensorData::Int(
-                chunks
-                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
-                    .collect(),
-            ),
-        ),
-        ('u', 4) => (
-            "uint32".into(),
-            TensorData::Int(
-                chunks
-                    .map(|c| u32::from_le_bytes(c.try_into().unwrap()) as i64)
-                    .collect(),
-            ),
-        ),
-        ('i', 8) => (
-            "int64".into(),
-            TensorData::Int(
-                chunks
-                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-                    .collect(),
-            ),
-        ),
-        ('f', 4) => (
-            "float32".into(),
-            TensorData::Float(
-                chunks
-                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
-                    .collect(),
-            ),
-        ),
-        ('f', 8) => (
-            "float64".into(),
-            TensorData::Float(
-                chunks
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                    .collect(),
-            ),
-        ),
+    let body = &body[..need];
+    let elem = match (kind, size) {
+        ('S', _) => {
+            let data = TensorData::Bytes(body.to_vec());
+            let dtype = format!("bytes{size}");
+            return Ok(Tensor { shape, dtype, data });
+        }
+        ('i', 1) => Elem::I8,
+        ('u', 1) | ('b', 1) => Elem::U8,
+        ('i', 2) => Elem::I16,
+        ('u', 2) => Elem::U16,
+        ('i', 4) => Elem::I32,
+        ('u', 4) => Elem::U32,
+        ('i', 8) => Elem::I64,
+        ('f', 2) => Elem::F16,
+        ('f', 4) => Elem::F32,
+        ('f', 8) => Elem::F64,
         _ => return Err(format!("unsupported dtype {descr}")),
     };
+    let (dtype, data) = (elem.name().to_string(), elem.decode(body));
     Ok(Tensor { shape, dtype, data })
 }
 

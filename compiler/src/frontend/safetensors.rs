@@ -4,7 +4,7 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
 
-use super::tensors::{Tensor, TensorData, TensorMap};
+use super::tensors::{Elem, Tensor, TensorMap};
 use crate::diag::{Diagnostic, Result};
 
 /// Read every tensor of a `.safetensors` file.
@@ -43,62 +43,18 @@ pub fn read_safetensors(path: &Path) -> Result<TensorMap> {
                 format!("tensor `{name}` exceeds the limit of {limit} elements"),
             ));
         }
-        let ints = |size: usize, f: fn(&[u8]) -> i64| {
-            TensorData::Int(b.chunks_exact(size).map(f).collect())
-        };
-        let (dtype, data) = match view.dtype() {
-            Dtype::I8 => ("int8", ints(1, |c| c[0] as i8 as i64)),
-            Dtype::U8 => ("uint8", ints(1, |c| c[0] as i64)),
-            Dtype::I16 => (
-                "int16",
-                ints(2, |c| i16::from_le_bytes([c[0], c[1]]) as i64),
-            ),
-            Dtype::U16 => (
-                "uint16",
-                ints(2, |c| u16::from_le_bytes([c[0], c[1]]) as i64),
-            ),
-            Dtype::I32 => (
-                "int32",
-                ints(4, |c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64),
-            ),
-            Dtype::I64 => (
-                "int64",
-                ints(8, |c| i64::from_le_bytes(c.try_into().expect("8 bytes"))),
-            ),
-            Dtype::F32 => (
-                "float32",
-                TensorData::Float(
-                    b.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
-                        .collect(),
-                ),
-            ),
-            Dtype::F64 => (
-                "float64",
-                TensorData::Float(
-                    b.chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                        .collect(),
-                ),
-            ),
-            Dtype::F16 => (
-                "float16",
-                TensorData::Float(
-                    b.chunks_exact(2)
-                        .map(|c| f16(u16::from_le_bytes([c[0], c[1]])))
-                        .collect(),
-                ),
-            ),
-            Dtype::BF16 => (
-                "bfloat16",
-                TensorData::Float(
-                    b.chunks_exact(2)
-                        .map(|c| {
-                            f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16) as f64
-                        })
-                        .collect(),
-                ),
-            ),
+        let elem = match view.dtype() {
+            Dtype::I8 => Elem::I8,
+            Dtype::U8 => Elem::U8,
+            Dtype::I16 => Elem::I16,
+            Dtype::U16 => Elem::U16,
+            Dtype::I32 => Elem::I32,
+            Dtype::U32 => Elem::U32,
+            Dtype::I64 => Elem::I64,
+            Dtype::F16 => Elem::F16,
+            Dtype::BF16 => Elem::Bf16,
+            Dtype::F32 => Elem::F32,
+            Dtype::F64 => Elem::F64,
             other => {
                 return Err(Diagnostic::in_file(
                     path,
@@ -110,23 +66,10 @@ pub fn read_safetensors(path: &Path) -> Result<TensorMap> {
             name,
             Tensor {
                 shape: view.shape().to_vec(),
-                dtype: dtype.to_string(),
-                data,
+                dtype: elem.name().to_string(),
+                data: elem.decode(b),
             },
         );
     }
     Ok(out)
-}
-
-/// IEEE half precision to f64.
-fn f16(h: u16) -> f64 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = ((h >> 10) & 0x1f) as i32;
-    let frac = (h & 0x3ff) as f64;
-    sign * match exp {
-        0 => frac * 2f64.powi(-24),
-        31 if frac == 0.0 => f64::INFINITY,
-        31 => f64::NAN,
-        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
-    }
 }

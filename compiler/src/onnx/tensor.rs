@@ -2,6 +2,7 @@
 //! plain values, with every size checked before anything is allocated.
 
 use super::proto::{data_type, TensorProto};
+use crate::frontend::tensors::{Elem, TensorData};
 
 /// Largest tensor the reader accepts, in elements: far above any model a
 /// microcontroller can hold, far below what would exhaust memory.
@@ -115,10 +116,12 @@ pub fn decode(t: &TensorProto) -> Result<Const, String> {
             ))
         }
     };
-    let raw = |size: usize| -> Result<Option<std::slice::ChunksExact<'_, u8>>, String> {
+    // `raw_data` when the tensor has it, as the element type says; else `None`.
+    let raw = |elem: Elem| -> Result<Option<Data>, String> {
         if t.raw_data.is_empty() {
             return Ok(None);
         }
+        let size = elem.size();
         if !t.raw_data.len().is_multiple_of(size) {
             return Err(format!(
                 "has {} bytes of raw data, not a whole number of {size}-byte values",
@@ -126,44 +129,36 @@ pub fn decode(t: &TensorProto) -> Result<Const, String> {
             ));
         }
         count(t.raw_data.len() / size)?;
-        Ok(Some(t.raw_data.chunks_exact(size)))
+        Ok(Some(match elem.decode(&t.raw_data) {
+            TensorData::Int(v) => Data::Int(v),
+            TensorData::Float(v) => Data::Float(v),
+            TensorData::Bytes(_) => return Err("holds bytes, not numbers".into()),
+        }))
     };
     let data = match t.data_type {
-        data_type::FLOAT => match raw(4)? {
-            Some(c) => Data::Float(
-                c.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
-                    .collect(),
-            ),
+        data_type::FLOAT => match raw(Elem::F32)? {
+            Some(d) => d,
             None => {
                 count(t.float_data.len())?;
                 Data::Float(t.float_data.iter().map(|&v| v as f64).collect())
             }
         },
-        data_type::DOUBLE => match raw(8)? {
-            Some(c) => Data::Float(
-                c.map(|b| f64::from_le_bytes(b.try_into().expect("8-byte chunk")))
-                    .collect(),
-            ),
+        data_type::DOUBLE => match raw(Elem::F64)? {
+            Some(d) => d,
             None => {
                 count(t.double_data.len())?;
                 Data::Float(t.double_data.clone())
             }
         },
-        data_type::INT64 => match raw(8)? {
-            Some(c) => Data::Int(
-                c.map(|b| i64::from_le_bytes(b.try_into().expect("8-byte chunk")))
-                    .collect(),
-            ),
+        data_type::INT64 => match raw(Elem::I64)? {
+            Some(d) => d,
             None => {
                 count(t.int64_data.len())?;
                 Data::Int(t.int64_data.clone())
             }
         },
-        data_type::INT32 => match raw(4)? {
-            Some(c) => Data::Int(
-                c.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64)
-                    .collect(),
-            ),
+        data_type::INT32 => match raw(Elem::I32)? {
+            Some(d) => d,
             None => {
                 count(t.int32_data.len())?;
                 Data::Int(t.int32_data.iter().map(|&v| v as i64).collect())
