@@ -191,13 +191,7 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
         };
         let lines: Vec<Vec<u8>> = vectors
             .iter()
-            .map(|v| {
-                v.iter()
-                    .map(i16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .into_bytes()
-            })
+            .map(|v| zlmc::simulate::integer_line(v))
             .collect();
         let run = zlmc::simulate::avr_run(&fw, &lines).unwrap();
         let avr: String = run

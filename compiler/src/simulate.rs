@@ -79,7 +79,7 @@ pub fn sim(
 }
 
 /// Raw input values as the simulators read them: decimal integers, space-separated.
-fn integer_line(values: &[i16]) -> Vec<u8> {
+pub fn integer_line(values: &[i16]) -> Vec<u8> {
     let words: Vec<String> = values.iter().map(i16::to_string).collect();
     words.join(" ").into_bytes()
 }

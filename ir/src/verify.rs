@@ -199,26 +199,19 @@ pub fn verify_model(m: &Model) -> Result<(), VerifyError> {
     verify_graph(&m.graph)?;
     let input = m.graph.input().expect("verified");
     let len = m.graph.node(input).ty.len().unwrap_or(0);
-    if len != m.input_len() {
-        return Err(err(
-            Some(input),
-            format!(
-                "input has {len} elements but the encoders fill {}",
-                m.input_len()
-            ),
-        ));
+    let fill = m.input_len();
+    if len != fill {
+        let message = format!("input has {len} elements but the encoders fill {fill}");
+        return Err(err(Some(input), message));
     }
     let out = m.graph.output().expect("verified");
     let logits = m.graph.operands(out)[0];
     let classes = m.graph.node(logits).ty.len().unwrap_or(0);
-    if classes != m.classes() {
-        return Err(err(
-            Some(out),
-            format!(
-                "the network has {classes} outputs but the decoder names {} classes",
-                m.classes()
-            ),
-        ));
+    let named = m.classes();
+    if classes != named {
+        let message =
+            format!("the network has {classes} outputs but the decoder names {named} classes");
+        return Err(err(Some(out), message));
     }
     if let Decode::Generate { eos, .. } = &m.decode {
         if *eos >= classes {

@@ -118,13 +118,18 @@ pub fn print_model(m: &Model) -> String {
 
 fn print_list(out: &mut String, values: &[i64]) {
     out.push('[');
+    push_joined(out, values, ", ");
+    out.push(']');
+}
+
+/// `values` separated by `sep`.
+fn push_joined<T: std::fmt::Display>(out: &mut String, values: &[T], sep: &str) {
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
-            out.push_str(", ");
+            out.push_str(sep);
         }
         let _ = write!(out, "{v}");
     }
-    out.push(']');
 }
 
 /// One row per line keeps 256×256 matrices readable and diffs row-local.
@@ -148,12 +153,7 @@ fn print_weights(out: &mut String, w: &Weights) {
                     .and_then(|s| d.data.get(s..s.checked_add(d.cols)?))
                     .unwrap_or(&[]);
                 out.push_str("  [");
-                for (i, v) in row.iter().enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    let _ = write!(out, "{v}");
-                }
+                push_joined(out, row, " ");
                 out.push_str("]\n");
             }
         }
