@@ -89,6 +89,15 @@ pub struct Outcome {
     pub stderr: String,
 }
 
+impl Outcome {
+    /// Asserts the run exited with `code` and its stderr mentions `needle`.
+    #[track_caller]
+    pub fn assert_fails(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, code, "{}", self.stderr);
+        assert!(self.stderr.contains(needle), "{}", self.stderr);
+    }
+}
+
 /// Runs `zlmc ARGS` in-process with `stdin` as standard input.
 pub fn zlmc(args: &[&str], stdin: &str) -> Outcome {
     let mut argv: Vec<std::ffi::OsString> = vec!["zlmc".into()];
