@@ -678,31 +678,19 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
         "org" => return Ok(Item::Org(one_expr(&ops, col, m)?)),
         "equ" => return fail(col, "`equ` needs a name: `name: equ value`"),
         "db" => {
-            if ops.is_empty() {
-                return fail(col, "`db` needs operands");
-            }
-            let mut data = Vec::new();
-            for (c, t) in &ops {
-                match operand(*c, t)? {
-                    Opd::Str(s) if s.is_empty() => return fail(*c, "empty string"),
-                    Opd::Str(s) => data.push(Data::Str(s)),
-                    Opd::Imm(e) => data.push(Data::Byte(e)),
-                    _ => return fail(*c, "expected a byte or a string"),
-                }
-            }
+            let data = list_operands(&ops, col, m, |c, o| match o {
+                Opd::Str(s) if s.is_empty() => fail(c, "empty string"),
+                Opd::Str(s) => Ok(Data::Str(s)),
+                Opd::Imm(e) => Ok(Data::Byte(e)),
+                _ => fail(c, "expected a byte or a string"),
+            })?;
             return Ok(Item::Db(data));
         }
         "dw" => {
-            if ops.is_empty() {
-                return fail(col, "`dw` needs operands");
-            }
-            let mut words = Vec::new();
-            for (c, t) in &ops {
-                match operand(*c, t)? {
-                    Opd::Imm(e) => words.push(e),
-                    _ => return fail(*c, "expected a word"),
-                }
-            }
+            let words = list_operands(&ops, col, m, |c, o| match o {
+                Opd::Imm(e) => Ok(e),
+                _ => fail(c, "expected a word"),
+            })?;
             return Ok(Item::Dw(words));
         }
         "ds" => {
@@ -982,6 +970,19 @@ fn statement(m: &str, col: usize, toks: &[Tok]) -> Res<Item> {
         _ => return fail(col, format!("unknown mnemonic or directive `{m}`")),
     };
     Ok(Item::Inst(inst))
+}
+
+/// The operands of `db`/`dw`, at least one, each through `item`.
+fn list_operands<T>(
+    ops: &[(usize, &[Tok])],
+    col: usize,
+    m: &str,
+    item: impl Fn(usize, Opd) -> Res<T>,
+) -> Res<Vec<T>> {
+    if ops.is_empty() {
+        return fail(col, format!("`{m}` needs operands"));
+    }
+    ops.iter().map(|(c, t)| item(*c, operand(*c, t)?)).collect()
 }
 
 fn one_expr(ops: &[(usize, &[Tok])], col: usize, m: &str) -> Res<Expr> {
