@@ -430,6 +430,22 @@ class Net:
                 B[r] -= lr * (m / c1) / (math.sqrt(v / c2) + eps)
 
 
+def backward_dense(g_out, W, h_in, gW, gB, bias_scale):
+    """Accumulate a dense layer's weight and bias gradients from the gradient
+    at its output; return the gradient at its input h_in."""
+    g_in = [0.0] * len(h_in)
+    for i, gi in enumerate(g_out):
+        if gi == 0.0:
+            continue
+        gWr = gW[i]
+        Wr = W[i]
+        for j in range(len(h_in)):
+            gWr[j] += gi * h_in[j]
+            g_in[j] += gi * Wr[j]
+        gB[i] += gi * bias_scale
+    return g_in
+
+
 def train_batch(net, q, batch, grads):
     """Forward the integer net, backward with STE; accumulate grads. Returns
     (loss, correct, max |accumulator|)."""
@@ -457,29 +473,9 @@ def train_batch(net, q, batch, grads):
         loss -= math.log(max(p[y], 1e-30))
         # backward: dL/da3 = TEMP*(p - onehot)/4
         g3 = [TEMP * (p[i] - (1.0 if i == y else 0.0)) / 4 for i in range(10)]
-        g2 = [0.0] * 16
-        for i in range(10):
-            gi = g3[i]
-            if gi == 0.0:
-                continue
-            gWr = gW[2][i]
-            Wr = W3[i]
-            for j in range(16):
-                gWr[j] += gi * h2[j]
-                g2[j] += gi * Wr[j]
-            gB[2][i] += gi * BIAS_SCALE[2]
+        g2 = backward_dense(g3, W3, h2, gW[2], gB[2], BIAS_SCALE[2])
         g2 = [g2[j] / 4 if a2[j] > 0 else g2[j] * LEAK for j in range(16)]
-        g1 = [0.0] * 32
-        for i in range(16):
-            gi = g2[i]
-            if gi == 0.0:
-                continue
-            gWr = gW[1][i]
-            Wr = W2[i]
-            for j in range(32):
-                gWr[j] += gi * h1[j]
-                g1[j] += gi * Wr[j]
-            gB[1][i] += gi * BIAS_SCALE[1]
+        g1 = backward_dense(g2, W2, h1, gW[1], gB[1], BIAS_SCALE[1])
         for i in range(32):
             gi = g1[i] / 4 if a1[i] > 0 else g1[i] * LEAK
             if gi == 0.0:
