@@ -106,13 +106,7 @@ fn build_is_deterministic() {
     for d in [a, b] {
         zlmc_build(std::path::Path::new(&example()), "c", &[], d);
     }
-    for f in ["commands.c", "commands.h"] {
-        assert_eq!(
-            std::fs::read(a.join(f)).unwrap(),
-            std::fs::read(b.join(f)).unwrap(),
-            "{f}"
-        );
-    }
+    zlmc_test_support::assert_same_files(a, b, &["commands.c", "commands.h"]);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use zlmc::float_model::{FloatLayer, FloatMlp};
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, run_exe};
-use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, Outcome, Rng};
+use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, Outcome, Rng, TempDir};
 
 fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
     lo + (hi - lo) * (rng.range(0, 1_000_000) as f32 / 1_000_000.0)
@@ -29,6 +29,22 @@ fn float_mlp(rng: &mut Rng, inputs: usize, hidden: usize, classes: usize) -> Flo
         layers: vec![layer(hidden, inputs, true), layer(classes, hidden, false)],
         labels: None,
     }
+}
+
+/// A random float model `float_mlp(inputs, hidden, classes)` from `seed`: a scratch
+/// folder, the folder, the generator after it, the float spec and `n` labelled samples.
+fn toy(
+    name: &str,
+    seed: u64,
+    (inputs, hidden, classes): (usize, usize, usize),
+    n: usize,
+) -> (TempDir, PathBuf, Rng, PathBuf, PathBuf) {
+    let scratch_dir = scratch(name);
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(seed);
+    let m = float_mlp(&mut rng, inputs, hidden, classes);
+    let (spec, data) = fixture(&dir, &m, &mut rng, n);
+    (scratch_dir, dir, rng, spec, data)
 }
 
 /// A float spec of `m` and data labelled by `m` itself, in `dir`.
@@ -79,11 +95,7 @@ fn accuracy(stdout: &str) -> f64 {
 
 #[test]
 fn calibrated_int8_and_int4_stay_close_to_float() {
-    let scratch_dir = scratch("quantize-close");
-    let dir = scratch_dir.path().to_path_buf();
-    let mut rng = Rng::new(7);
-    let m = float_mlp(&mut rng, 16, 24, 5);
-    let (spec, data) = fixture(&dir, &m, &mut rng, 400);
+    let (_scratch, dir, _, spec, data) = toy("quantize-close", 7, (16, 24, 5), 400);
     let float = zlmc(&["eval", &s(&spec), "--data", &s(&data)], "");
     assert_eq!(float.code, 0, "{}", float.stderr);
     assert_eq!(accuracy(&float.stdout), 100.0);
@@ -114,11 +126,7 @@ fn calibrated_int8_and_int4_stay_close_to_float() {
 /// entry points) and on the AVR in simavr.
 #[test]
 fn quantized_models_are_bit_exact_on_c_and_avr() {
-    let scratch_dir = scratch("quantize-targets");
-    let dir = scratch_dir.path().to_path_buf();
-    let mut rng = Rng::new(11);
-    let m = float_mlp(&mut rng, 10, 12, 4);
-    let (spec, data) = fixture(&dir, &m, &mut rng, 200);
+    let (_scratch, dir, mut rng, spec, data) = toy("quantize-targets", 11, (10, 12, 4), 200);
     let samples: Vec<Vec<f32>> = (0..40)
         .map(|_| (0..10).map(|_| uniform(&mut rng, -1.0, 6.0)).collect())
         .collect();
@@ -256,13 +264,9 @@ fn range_analysis_bounds_layers_and_warns_about_16_bits() {
 
 #[test]
 fn accumulator_auto_takes_16_bits_only_where_overflow_is_impossible() {
-    let scratch_dir = scratch("quantize-auto");
-    let dir = scratch_dir.path().to_path_buf();
-    let mut rng = Rng::new(5);
     // Two inputs: the first layer's worst case is 2 × 4096 with binary
     // weights (fits); 64 hidden units make the second's far larger.
-    let m = float_mlp(&mut rng, 2, 64, 3);
-    let (spec, data) = fixture(&dir, &m, &mut rng, 100);
+    let (_scratch, dir, _, spec, data) = toy("quantize-auto", 5, (2, 64, 3), 100);
     let out = dir.join("auto");
     let r = quantize(
         &spec,
@@ -285,11 +289,7 @@ fn accumulator_auto_takes_16_bits_only_where_overflow_is_impossible() {
 
 #[test]
 fn bad_input_is_refused_and_nothing_is_written() {
-    let scratch_dir = scratch("quantize-bad");
-    let dir = scratch_dir.path().to_path_buf();
-    let mut rng = Rng::new(3);
-    let m = float_mlp(&mut rng, 6, 8, 3);
-    let (spec, _) = fixture(&dir, &m, &mut rng, 50);
+    let (_scratch, dir, mut rng, spec, _) = toy("quantize-bad", 3, (6, 8, 3), 50);
     let other = float_mlp(&mut rng, 5, 8, 3);
     let sub = dir.join("other");
     std::fs::create_dir_all(&sub).unwrap();
@@ -340,11 +340,7 @@ fn quantize(spec: &Path, data: &Path, out: &Path, extra: &[&str]) -> Outcome {
 
 #[test]
 fn quantized_specs_round_trip_through_zir() {
-    let scratch_dir = scratch("quantize-zir");
-    let dir = scratch_dir.path().to_path_buf();
-    let mut rng = Rng::new(9);
-    let m = float_mlp(&mut rng, 6, 8, 3);
-    let (spec, data) = fixture(&dir, &m, &mut rng, 50);
+    let (_scratch, dir, _, spec, data) = toy("quantize-zir", 9, (6, 8, 3), 50);
     let out = dir.join("q");
     assert_eq!(quantize(&spec, &data, &out, &[]).code, 0);
     let model = zlmc::driver::load(&out.join("model.yaml")).unwrap();
@@ -354,22 +350,13 @@ fn quantized_specs_round_trip_through_zir() {
     // And the written files are the same on every run.
     let again = dir.join("q2");
     assert_eq!(quantize(&spec, &data, &again, &[]).code, 0);
-    for f in ["model.yaml", "weights.npz", "float.yaml", "float.npz"] {
-        assert_eq!(
-            std::fs::read(out.join(f)).unwrap(),
-            std::fs::read(again.join(f)).unwrap(),
-            "{f}"
-        );
-    }
+    let files = ["model.yaml", "weights.npz", "float.yaml", "float.npz"];
+    zlmc_test_support::assert_same_files(&out, &again, &files);
 }
 
 #[test]
 fn compress_and_compare_report_what_they_cost() {
-    let scratch_dir = scratch("quantize-compress");
-    let dir = scratch_dir.path().to_path_buf();
-    let mut rng = Rng::new(13);
-    let m = float_mlp(&mut rng, 8, 20, 3);
-    let (spec, data) = fixture(&dir, &m, &mut rng, 200);
+    let (_scratch, dir, _, spec, data) = toy("quantize-compress", 13, (8, 20, 3), 200);
     let q = dir.join("q");
     assert_eq!(quantize(&spec, &data, &q, &[]).code, 0);
     let p = dir.join("p");

@@ -98,6 +98,20 @@ impl Outcome {
     }
 }
 
+/// Asserts that the files `names` are byte-identical in folders `a` and `b`.
+#[track_caller]
+pub fn assert_same_files(a: &Path, b: &Path, names: &[&str]) {
+    for f in names {
+        let read = |d: &Path| std::fs::read(d.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(
+            read(a) == read(b),
+            "{f} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
 /// Runs `zlmc ARGS` in-process with `stdin` as standard input.
 pub fn zlmc(args: &[&str], stdin: &str) -> Outcome {
     let mut argv: Vec<std::ffi::OsString> = vec!["zlmc".into()];
