@@ -107,6 +107,13 @@ fn spec_fails(name: &str, edit: (&str, &str), pos: (usize, usize), needle: &str)
     fails(&c, &c.spec, Some(pos), needle);
 }
 
+/// The good weights with `fc2_weight` replaced.
+fn with_fc2(shape: [usize; 2], values: &[i8]) -> Vec<(&'static str, Array)> {
+    let mut a = good_arrays();
+    a[2] = ("fc2_weight", Array::I8(shape.to_vec(), values.to_vec()));
+    a
+}
+
 /// `SPEC` with `arrays` as its weights: refused at `pos` of the spec.
 fn weights_fail(name: &str, arrays: Vec<(&'static str, Array)>, pos: (usize, usize), needle: &str) {
     let c = case(name, SPEC, arrays);
@@ -169,41 +176,29 @@ fn missing_weights_file() {
 fn missing_tensor() {
     let mut a = good_arrays();
     a.retain(|(n, _)| *n != "fc2_bias");
-    weights_fail(
-        "missing-tensor",
-        a,
-        (11, 3),
-        "tensor `fc2_bias` or `fc2.bias` not found",
-    );
+    let want = "tensor `fc2_bias` or `fc2.bias` not found";
+    weights_fail("missing-tensor", a, (11, 3), want);
 }
 
 #[test]
 fn wrong_tensor_shape() {
-    let mut a = good_arrays();
-    a[2] = (
-        "fc2_weight",
-        Array::I8(vec![3, 2], vec![1, -1, 0, -2, 1, 1]),
-    );
+    let want = "has shape [3, 2], but layer fc2 needs [2, 3]";
     weights_fail(
         "shape",
-        a,
+        with_fc2([3, 2], &[1, -1, 0, -2, 1, 1]),
         (11, 3),
-        "has shape [3, 2], but layer fc2 needs [2, 3]",
+        want,
     );
 }
 
 #[test]
 fn weight_outside_kind() {
-    let mut a = good_arrays();
-    a[2] = (
-        "fc2_weight",
-        Array::I8(vec![2, 3], vec![1, -1, 0, -2, 2, 1]),
-    );
+    let want = "value 2 at [1, 1] is not an int2 weight";
     weights_fail(
         "range",
-        a,
+        with_fc2([2, 3], &[1, -1, 0, -2, 2, 1]),
         (11, 3),
-        "value 2 at [1, 1] is not an int2 weight",
+        want,
     );
 }
 
