@@ -396,6 +396,16 @@ fn signed_sum(rest: &[Tok], plus_col: usize, what: &str) -> Res<Expr> {
     sum(rest)
 }
 
+/// `-t` for the one term `rest` must hold after a `-` at `minus_col`; otherwise
+/// `message` at the extra tokens (`at_extra`) or at the `-`.
+fn negated_term(rest: &[Tok], minus_col: usize, at_extra: bool, message: &str) -> Res<Expr> {
+    let (e, n) = term(rest, minus_col + 1)?;
+    if n != rest.len() {
+        return fail(if at_extra { rest[n].col } else { minus_col }, message);
+    }
+    Ok(negated(e))
+}
+
 /// `-e`: a negative literal, or `0-e`.
 fn negated(e: Expr) -> Expr {
     match e {
@@ -412,16 +422,12 @@ fn displacement(toks: &[Tok], col: usize) -> Res<Expr> {
         }, rest @ ..] => signed_sum(rest, *col, "a displacement"),
         [Tok {
             t: T::Minus, col, ..
-        }, rest @ ..] => {
-            let (e, n) = term(rest, *col + 1)?;
-            if n != rest.len() {
-                return fail(
-                    rest[n].col,
-                    "after `(ix-` write one term; pasmo and z80asm group more differently",
-                );
-            }
-            Ok(negated(e))
-        }
+        }, rest @ ..] => negated_term(
+            rest,
+            *col,
+            true,
+            "after `(ix-` write one term; pasmo and z80asm group more differently",
+        ),
         [t, ..] => fail(t.col, "expected `+` or `-`"),
         [] => fail(col, "expected `+` or `-`"),
     }
@@ -468,16 +474,12 @@ fn expr(toks: &[Tok], col: usize) -> Res<Expr> {
     match toks {
         [Tok {
             t: T::Minus, col, ..
-        }, rest @ ..] => {
-            let (e, n) = term(rest, *col + 1)?;
-            if n != rest.len() {
-                return fail(
-                    *col,
-                    "pasmo reads `-a+b` as `-(a+b)`; write `b-a` or `+(-a)+b`",
-                );
-            }
-            Ok(negated(e))
-        }
+        }, rest @ ..] => negated_term(
+            rest,
+            *col,
+            false,
+            "pasmo reads `-a+b` as `-(a+b)`; write `b-a` or `+(-a)+b`",
+        ),
         [Tok {
             t: T::Plus, col, ..
         }, rest @ ..] => signed_sum(rest, *col, "a value"),
