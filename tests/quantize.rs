@@ -96,9 +96,7 @@ fn accuracy(stdout: &str) -> f64 {
 #[test]
 fn calibrated_int8_and_int4_stay_close_to_float() {
     let (_scratch, dir, _, spec, data) = toy("quantize-close", 7, (16, 24, 5), 400);
-    let float = zlmc(&["eval", &s(&spec), "--data", &s(&data)], "");
-    assert_eq!(float.code, 0, "{}", float.stderr);
-    assert_eq!(accuracy(&float.stdout), 100.0);
+    assert_eq!(eval_accuracy(&spec, &data), 100.0);
     // Random weights leave small margins, so int4's bound here is looser than
     // the 2 points a trained model meets (examples/digits); ternary and int2
     // must only run.
@@ -474,17 +472,7 @@ fn onnx_fixtures_import_and_int8_matches_float() {
         );
         assert_eq!(r.code, 0, "{f}: {}", r.stderr);
         assert!(r.stdout.contains("is a float spec"), "{}", r.stdout);
-        let float = zlmc(
-            &[
-                "eval",
-                &s(&dir.join("float/model.yaml")),
-                "--data",
-                &s(&data),
-            ],
-            "",
-        );
-        assert_eq!(float.code, 0, "{f}: {}", float.stderr);
-        let base = accuracy(&float.stdout);
+        let base = eval_accuracy(&dir.join("float/model.yaml"), &data);
         let int8 = import_and_eval(&onnx, &data, &dir.join("int8"), "int8");
         assert!((base - int8).abs() <= 0.5, "{f}: float {base} int8 {int8}");
         // int4 on 8 samples: one sample is 12.5 points, and some fixtures
@@ -512,11 +500,13 @@ fn import_and_eval(onnx: &Path, data: &Path, dir: &Path, kind: &str) -> f64 {
     ];
     let r = zlmc(&args, "");
     assert_eq!(r.code, 0, "{}: {}", s(onnx), r.stderr);
-    let e = zlmc(
-        &["eval", &s(&dir.join("model.yaml")), "--data", &s(data)],
-        "",
-    );
-    assert_eq!(e.code, 0, "{}: {}", s(onnx), e.stderr);
+    eval_accuracy(&dir.join("model.yaml"), data)
+}
+
+/// The accuracy `zlmc eval SPEC --data DATA` reports.
+fn eval_accuracy(spec: &Path, data: &Path) -> f64 {
+    let e = zlmc(&["eval", &s(spec), "--data", &s(data)], "");
+    assert_eq!(e.code, 0, "{}: {}", s(spec), e.stderr);
     accuracy(&e.stdout)
 }
 
@@ -538,39 +528,8 @@ fn digits_int8_and_int4_stay_close_to_float() {
         ("int2", 10.0),
     ] {
         let out = dir.join(kind);
-        let r = zlmc(
-            &[
-                "import",
-                "onnx",
-                &s(&onnx),
-                "--calibrate",
-                &s(&data),
-                "-o",
-                &s(&out),
-                "--weights",
-                kind,
-            ],
-            "",
-        );
-        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
-        let f = *float.get_or_insert_with(|| {
-            let e = zlmc(
-                &["eval", &s(&out.join("float.yaml")), "--data", &s(&data)],
-                "",
-            );
-            assert_eq!(e.code, 0, "{}", e.stderr);
-            accuracy(&e.stdout)
-        });
-        let e = zlmc(
-            &["eval", &s(&out.join("model.yaml")), "--data", &s(&data)],
-            "",
-        );
-        assert_eq!(e.code, 0, "{kind}: {}", e.stderr);
-        let acc = accuracy(&e.stdout);
-        assert!(
-            f - acc <= within,
-            "{kind}: float {f} %, {acc} %\n{}",
-            e.stdout
-        );
+        let acc = import_and_eval(&onnx, &data, &out, kind);
+        let f = *float.get_or_insert_with(|| eval_accuracy(&out.join("float.yaml"), &data));
+        assert!(f - acc <= within, "{kind}: float {f} %, {acc} %");
     }
 }
