@@ -329,44 +329,23 @@ mod built {
     #[test]
     fn nonlinear_or_impossible_steps_are_errors() {
         let w = || tensor("W", &[2, 1], &[1.0, 1.0]);
-        let e = load(
-            vec![
-                node("Div", &["z", "x"], "d"),
-                node("MatMul", &["d", "W"], "y"),
-            ],
-            vec![tensor("z", &[], &[0.0]), w()],
-        )
-        .unwrap_err();
+        // `step` computes `d` from `x` (and constants `init`), a MatMul follows.
+        let step_err = |step: NodeProto, mut init: Vec<TensorProto>| {
+            init.push(w());
+            load(vec![step, node("MatMul", &["d", "W"], "y")], init).unwrap_err()
+        };
+        let zero = || vec![tensor("z", &[], &[0.0])];
+        let e = step_err(node("Div", &["z", "x"], "d"), zero());
         assert_eq!(
             e,
             "node 0: `Div` of a constant by the network's values is not linear"
         );
-        let e = load(
-            vec![
-                node("Div", &["x", "z"], "d"),
-                node("MatMul", &["d", "W"], "y"),
-            ],
-            vec![tensor("z", &[], &[0.0]), w()],
-        )
-        .unwrap_err();
+        let e = step_err(node("Div", &["x", "z"], "d"), zero());
         assert_eq!(e, "node 0: `Div` divides by zero");
-        let e = load(
-            vec![
-                node("Add", &["x", "x"], "d"),
-                node("MatMul", &["d", "W"], "y"),
-            ],
-            vec![w()],
-        )
-        .unwrap_err();
+        let e = step_err(node("Add", &["x", "x"], "d"), vec![]);
         assert_eq!(e, "node 0: `Add` of two computed values is not supported");
-        let e = load(
-            vec![
-                node("Reshape", &["x", "s"], "d"),
-                node("MatMul", &["d", "W"], "y"),
-            ],
-            vec![ints("s", &[-1, i64::MAX, i64::MAX]), w()],
-        )
-        .unwrap_err();
+        let shape = vec![ints("s", &[-1, i64::MAX, i64::MAX])];
+        let e = step_err(node("Reshape", &["x", "s"], "d"), shape);
         assert!(e.contains("`Reshape` to [-1, 9223372036854775807"), "{e}");
         let e = load(vec![node("MatMul", &["x", "nowhere"], "y")], vec![]).unwrap_err();
         assert_eq!(
