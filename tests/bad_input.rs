@@ -181,7 +181,8 @@ fn missing_tensor() {
 }
 
 #[test]
-fn wrong_tensor_shape() {
+fn wrong_fc2_weights() {
+    // The wrong shape, then a value int2 does not hold.
     let want = "has shape [3, 2], but layer fc2 needs [2, 3]";
     weights_fail(
         "shape",
@@ -189,10 +190,6 @@ fn wrong_tensor_shape() {
         (11, 3),
         want,
     );
-}
-
-#[test]
-fn weight_outside_kind() {
     let want = "value 2 at [1, 1] is not an int2 weight";
     weights_fail(
         "range",

@@ -10,6 +10,9 @@ use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, run_exe};
 use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, Outcome, Rng, TempDir};
 
+/// The weight kinds the accuracy tests bound, most precise first.
+const LOSSY_KINDS: [&str; 4] = ["int8", "int4", "ternary", "int2"];
+
 fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
     lo + (hi - lo) * (rng.range(0, 1_000_000) as f32 / 1_000_000.0)
 }
@@ -100,12 +103,7 @@ fn calibrated_int8_and_int4_stay_close_to_float() {
     // Random weights leave small margins, so int4's bound here is looser than
     // the 2 points a trained model meets (examples/digits); ternary and int2
     // must only run.
-    for (kind, within) in [
-        ("int8", 0.5),
-        ("int4", 8.0),
-        ("ternary", 100.0),
-        ("int2", 100.0),
-    ] {
+    for (kind, within) in LOSSY_KINDS.into_iter().zip([0.5, 8.0, 100.0, 100.0]) {
         let out = dir.join(kind);
         let r = quantize(&spec, &data, &out, &["--weights", kind]);
         assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
@@ -521,12 +519,7 @@ fn digits_int8_and_int4_stay_close_to_float() {
     let scratch_dir = scratch("quantize-digits");
     let dir = scratch_dir.path().to_path_buf();
     let mut float = None;
-    for (kind, within) in [
-        ("int8", 0.5),
-        ("int4", 2.0),
-        ("ternary", 10.0),
-        ("int2", 10.0),
-    ] {
+    for (kind, within) in LOSSY_KINDS.into_iter().zip([0.5, 2.0, 10.0, 10.0]) {
         let out = dir.join(kind);
         let acc = import_and_eval(&onnx, &data, &out, kind);
         let f = *float.get_or_insert_with(|| eval_accuracy(&out.join("float.yaml"), &data));

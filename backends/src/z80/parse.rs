@@ -396,6 +396,12 @@ fn signed_sum(rest: &[Tok], plus_col: usize, what: &str) -> Res<Expr> {
     sum(rest)
 }
 
+/// Why `(ix-` takes one term.
+const AFTER_IX_MINUS: &str = "after `(ix-` write one term; pasmo and z80asm group more differently";
+
+/// Why a leading `-` takes one term.
+const LEADING_MINUS: &str = "pasmo reads `-a+b` as `-(a+b)`; write `b-a` or `+(-a)+b`";
+
 /// `-t` for the one term `rest` must hold after a `-` at `minus_col`; otherwise
 /// `message` at the extra tokens (`at_extra`) or at the `-`.
 fn negated_term(rest: &[Tok], minus_col: usize, at_extra: bool, message: &str) -> Res<Expr> {
@@ -422,12 +428,7 @@ fn displacement(toks: &[Tok], col: usize) -> Res<Expr> {
         }, rest @ ..] => signed_sum(rest, *col, "a displacement"),
         [Tok {
             t: T::Minus, col, ..
-        }, rest @ ..] => negated_term(
-            rest,
-            *col,
-            true,
-            "after `(ix-` write one term; pasmo and z80asm group more differently",
-        ),
+        }, rest @ ..] => negated_term(rest, *col, true, AFTER_IX_MINUS),
         [t, ..] => fail(t.col, "expected `+` or `-`"),
         [] => fail(col, "expected `+` or `-`"),
     }
@@ -474,12 +475,7 @@ fn expr(toks: &[Tok], col: usize) -> Res<Expr> {
     match toks {
         [Tok {
             t: T::Minus, col, ..
-        }, rest @ ..] => negated_term(
-            rest,
-            *col,
-            false,
-            "pasmo reads `-a+b` as `-(a+b)`; write `b-a` or `+(-a)+b`",
-        ),
+        }, rest @ ..] => negated_term(rest, *col, false, LEADING_MINUS),
         [Tok {
             t: T::Plus, col, ..
         }, rest @ ..] => signed_sum(rest, *col, "a value"),
