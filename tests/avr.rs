@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use zlmc::simulate::{avr_run, AvrMode};
 use zlmc_backends::avr::Board;
-use zlmc_ir::{interp, Decode, Model};
+use zlmc_ir::{interp, Decode, Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
-use zlmc_test_support::models::{random_inputs, random_model, random_text_model};
+use zlmc_test_support::models::{
+    dense_mlp, digit_like_inputs, random_inputs, random_model, random_text_model,
+};
 use zlmc_test_support::{build, example, scratch, tinychat, zlmc, zlmc_build, Rng};
 
 const MODELS: usize = 120;
@@ -38,22 +40,26 @@ fn cases(rng: &mut Rng, m: &Model) -> (Vec<Vec<u8>>, Vec<String>) {
             .collect();
         (queries, want)
     } else {
-        let inputs = random_inputs(rng, m.input_len(), LINES);
-        let mut lines = Vec::new();
-        let mut want = Vec::new();
-        for x in inputs {
-            let r = interp::step(&m.graph, &x);
-            let line: Vec<String> = x.iter().map(i16::to_string).collect();
-            lines.push(line.join(" ").into_bytes());
-            let mut s = String::new();
-            for (i, l) in r.logits.iter().enumerate() {
-                let _ = write!(s, "{}{l}", if i > 0 { " " } else { "" });
-            }
-            let _ = write!(s, " | {}", r.class);
-            want.push(s);
-        }
-        (lines, want)
+        vector_cases(m, random_inputs(rng, m.input_len(), LINES))
     }
+}
+
+/// The lines typing `inputs` into a raw-input model and the interpreter's answers.
+fn vector_cases(m: &Model, inputs: Vec<Vec<i16>>) -> (Vec<Vec<u8>>, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut want = Vec::new();
+    for x in inputs {
+        let r = interp::step(&m.graph, &x);
+        let line: Vec<String> = x.iter().map(i16::to_string).collect();
+        lines.push(line.join(" ").into_bytes());
+        let mut s = String::new();
+        for (i, l) in r.logits.iter().enumerate() {
+            let _ = write!(s, "{}{l}", if i > 0 { " " } else { "" });
+        }
+        let _ = write!(s, " | {}", r.class);
+        want.push(s);
+    }
+    (lines, want)
 }
 
 /// A 16-bit classifier over `input` with classes `c0`, `c1`, … (as many as the
@@ -152,6 +158,45 @@ fn random_models_agree_with_the_interpreter_in_simavr() {
     });
     assert_eq!(checked, MODELS * LINES);
     eprintln!("avr differential: {MODELS} random models x {LINES} lines agree in simavr");
+}
+
+/// Dense int8 and int4 layers at both accumulator widths, shapes with odd
+/// rows, partial and many 32-column chunks and rows past 258 columns, on the
+/// Uno and the Mega 2560: the dense kernels are chosen and are exact for
+/// digit-like inputs and for any int16 input (the second pass).
+#[test]
+fn dense_int8_and_int4_kernels_agree_with_the_interpreter() {
+    let tmp = scratch("avr-dense");
+    let mut rng = Rng::new(0xD3_45E);
+    let shapes: [&[usize]; 4] = [&[64, 32, 16, 10], &[5, 3, 1], &[300, 33, 7], &[40, 65, 2]];
+    let mut checked = 0;
+    for (i, shape) in shapes.iter().enumerate() {
+        for kind in [WeightKind::Int8, WeightKind::Int4] {
+            for acc in [Elem::I16, Elem::I32] {
+                let board = if (i + checked) % 2 == 0 {
+                    Board::Uno
+                } else {
+                    Board::Mega2560
+                };
+                let name = format!("d{i}{}{}", kind.name(), acc.bits());
+                let m = dense_mlp(&mut rng, &name, kind, acc, shape);
+                let files = build::avr(&m, Path::new("dense"), board).expect("fits");
+                for l in &files.report.layers {
+                    assert!(l.format.is_dense(), "{name}: {:?}", files.report.layers);
+                }
+                let mut inputs = digit_like_inputs(&mut rng, shape[0], 3);
+                inputs.extend(random_inputs(&mut rng, shape[0], 4));
+                let (lines, want) = vector_cases(&m, inputs);
+                let fw = firmware(&m, board, &tmp.path().join(&name));
+                let got = avr_run(&fw, &lines).unwrap_or_else(|d| panic!("{name}: {d}"));
+                for (k, (g, w)) in got.answers.iter().zip(&want).enumerate() {
+                    assert_eq!(String::from_utf8_lossy(g), *w, "{name} on {board}, line {k}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 4 * 2 * 2 * 7);
 }
 
 /// A mega2560 model whose tables pass 64 KB: read with elpm beyond it.

@@ -149,3 +149,66 @@ pub fn random_inputs(rng: &mut Rng, len: usize, count: usize) -> Vec<Vec<i16>> {
         })
         .collect()
 }
+
+/// A dense MLP over `shape[0]` raw inputs (`shape` lists every layer's
+/// width): every weight drawn over the whole range of `kind` (zero only as
+/// often as any other value), biases of the size of a layer's sums, shifts
+/// that keep activations in a byte or so, ReLU between layers — the issue's
+/// benchmark models for dense kernels.
+pub fn dense_mlp(rng: &mut Rng, name: &str, kind: WeightKind, acc: Elem, shape: &[usize]) -> Model {
+    let (lo, hi) = kind.range();
+    let mut data = Vec::new();
+    for (l, w) in shape.windows(2).enumerate() {
+        let (inputs, units) = (w[0], w[1]);
+        let data_w = (0..units * inputs)
+            .map(|_| rng.range(lo as i64, hi as i64) as i8)
+            .collect();
+        let span = match acc {
+            Elem::I16 => 3_000,
+            Elem::I32 => 20_000,
+        };
+        let bias = (0..units).map(|_| rng.range(-span, span)).collect();
+        let last = l + 2 == shape.len();
+        data.push(LayerData {
+            weights: DenseWeights {
+                kind,
+                rows: units,
+                cols: inputs,
+                data: data_w,
+            },
+            bias,
+            shift: if acc == Elem::I16 { 6 } else { 8 },
+            relu: !last,
+        });
+    }
+    let classes = shape[shape.len() - 1];
+    lower(
+        name,
+        vec![Encoder::Raw {
+            len: shape[0],
+            quant: None,
+        }],
+        Decode::Classify {
+            labels: (0..classes).map(|i| format!("c{i}")).collect(),
+        },
+        acc,
+        data,
+    )
+}
+
+/// `count` inputs like scikit-learn's digits: pixels 0–16, about half zero.
+pub fn digit_like_inputs(rng: &mut Rng, len: usize, count: usize) -> Vec<Vec<i16>> {
+    (0..count)
+        .map(|_| {
+            (0..len)
+                .map(|_| {
+                    if rng.chance(50) {
+                        0
+                    } else {
+                        rng.range(1, 16) as i16
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}

@@ -355,6 +355,28 @@ impl Gen<'_> {
         }
     }
 
+    /// Layer k with a dense kernel, on the int16 inputs at X.
+    fn dense_layer(&self, a: &mut Buffer, k: usize) {
+        let d = super::dense::DenseLayer {
+            l: &self.layers[k],
+            f: self.plan.formats[k],
+            tag: format!("{k}"),
+            far: self.far,
+        };
+        let table = format!("{}_l{k}_w", self.p);
+        d.emit(a, &self.buf(k), &|a: &mut Buffer| self.load_z(a, &table));
+    }
+
+    /// Layer k (its kernel, not the epilogue) on the int16 inputs at X.
+    fn layer(&self, a: &mut Buffer, k: usize, tag: &str) {
+        if self.plan.formats[k].is_dense() {
+            self.dense_layer(a, k);
+        } else {
+            self.init_layer(a, k, tag);
+            self.walk_dense(a, k, &format!("w{k}"));
+        }
+    }
+
     /// `.Lrest`: layer 1's epilogue and every later layer; returns the class.
     fn rest(&self, a: &mut Buffer) {
         a.c("Layer 1's epilogue, then every later layer; the class in r24:r25.");
@@ -369,9 +391,8 @@ impl Gen<'_> {
                 self.plan.formats[k].name(),
                 self.layers[k].acc.bits()
             ));
-            self.init_layer(a, k, &format!("{k}"));
             ptr(a, R26, R27, self.buf(k - 1));
-            self.walk_dense(a, k, &format!("w{k}"));
+            self.layer(a, k, &format!("{k}"));
             self.epilogue(a, k);
         }
         a.ret();
@@ -381,8 +402,7 @@ impl Gen<'_> {
     fn run_dense(&self, a: &mut Buffer) {
         a.c("Every layer on the int16 input vector at X; the class in r24:r25.");
         a.l(".Lrun_dense");
-        self.init_layer(a, 0, "dense");
-        self.walk_dense(a, 0, "w0");
+        self.layer(a, 0, "dense");
         a.rjmp(".Lrest");
     }
 
@@ -400,11 +420,14 @@ impl Gen<'_> {
         let signature = format!("void {p}_step(const int16_t *input, int16_t *logits)");
         self.entry(a, "step", &[&signature]);
         push_saved(a);
-        a.movw(R2, R22);
+        // The logits pointer waits on the stack: the layers use every register.
+        a.push(R22);
+        a.push(R23);
         a.movw(R26, R24);
         a.rcall(".Lrun_dense");
         ptr(a, R26, R27, self.buf(last));
-        a.movw(R30, R2);
+        a.pop(R31);
+        a.pop(R30);
         count(a, classes);
         a.l(".Lstep_copy");
         a.ld(R0, XInc);
@@ -925,6 +948,11 @@ impl Gen<'_> {
         super::kernels::kernels(
             a,
             &super::plan::kernels_used(self.layers, self.plan),
+            self.far,
+        );
+        super::dense::emit_routines(
+            a,
+            &super::dense::routines(self.layers, &self.plan.formats),
             self.far,
         );
     }

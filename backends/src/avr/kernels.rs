@@ -19,7 +19,8 @@ use super::stream::{Format, END, SKIP};
 pub fn kernel_label(format: Format, acc_bytes: usize) -> String {
     match format {
         Format::PlusMinus => format!(".Lk_pm{acc_bytes}"),
-        Format::Grouped => format!(".Lk_gr{acc_bytes}"),
+        // Dense layers have kernels of their own (dense.rs) and never ask.
+        Format::Grouped | Format::Dense8 | Format::Dense4 => format!(".Lk_gr{acc_bytes}"),
     }
 }
 
@@ -227,7 +228,7 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
             a.l(format!("{k}_lo"));
             a.rjmp(format!("{al}_lo"));
         }
-        Format::Grouped => {
+        Format::Grouped | Format::Dense8 | Format::Dense4 => {
             a.c("Column: per group, a weight v and the rows that take x*v; 0 ends it.");
             a.l(&k);
             a.movw(R12, R20);
