@@ -11,7 +11,7 @@ use zlmc_backends::avr::Board;
 use zlmc_ir::{interp, Decode, Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
 use zlmc_test_support::models::{
-    dense_mlp, digit_like_inputs, random_inputs, random_model, random_text_model,
+    dense_mlp, digit_like_inputs, random_inputs, random_model, random_model_of, random_text_model,
 };
 use zlmc_test_support::{build, example, scratch, tinychat, zlmc, zlmc_build, Rng};
 
@@ -160,6 +160,48 @@ fn random_models_agree_with_the_interpreter_in_simavr() {
     eprintln!("avr differential: {MODELS} random models x {LINES} lines agree in simavr");
 }
 
+/// Random int8 and int4 models at both accumulator widths on both boards
+/// (every weight density, extreme biases so sums wrap, inputs over the whole
+/// int16 range): the plan picks dense or gap kernels, all agree with the
+/// interpreter.
+#[test]
+fn random_int8_and_int4_models_agree_with_the_interpreter_in_simavr() {
+    const N: usize = 128;
+    let tmp = scratch("avr-differential-dense");
+    let mut rng = Rng::new(0x1_2026);
+    let mut jobs = Vec::new();
+    let mut dense = [0usize; 4];
+    for i in 0..N {
+        let kind = [WeightKind::Int8, WeightKind::Int4][i % 2];
+        let acc = [Elem::I16, Elem::I32][(i / 2) % 2];
+        let board = [Board::Uno, Board::Mega2560][(i / 4) % 2];
+        let name = format!("q{i}");
+        let mut m = random_model_of(&mut rng, &name, kind, acc, 80);
+        let (lines, want) = cases(&mut rng, &m);
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        if let Ok(files) = build::avr(&m, Path::new("random"), board) {
+            let d = files.report.layers.iter().filter(|l| l.format.is_dense());
+            dense[i % 4] += d.count();
+        }
+        jobs.push((m, lines, want, board));
+    }
+    // Every kind and width ran dense layers, not only gap-nibble ones.
+    assert!(
+        dense.iter().all(|&d| d > 0),
+        "dense layers per kind and width: {dense:?}"
+    );
+    let half = jobs.split_off(N / 2);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let checked = std::thread::scope(|s| {
+        let h = s.spawn(move || check_models(a, half));
+        check_models(b, jobs) + h.join().expect("worker")
+    });
+    assert_eq!(checked, N * LINES);
+    eprintln!(
+        "avr differential: {N} random int8/int4 models x {LINES} lines, {dense:?} dense layers"
+    );
+}
+
 /// Dense int8 and int4 layers at both accumulator widths, shapes with odd
 /// rows, partial and many 32-column chunks and rows past 258 columns, on the
 /// Uno and the Mega 2560: the dense kernels are chosen and are exact for
@@ -190,7 +232,11 @@ fn dense_int8_and_int4_kernels_agree_with_the_interpreter() {
                 let fw = firmware(&m, board, &tmp.path().join(&name));
                 let got = avr_run(&fw, &lines).unwrap_or_else(|d| panic!("{name}: {d}"));
                 for (k, (g, w)) in got.answers.iter().zip(&want).enumerate() {
-                    assert_eq!(String::from_utf8_lossy(g), *w, "{name} on {board}, line {k}");
+                    assert_eq!(
+                        String::from_utf8_lossy(g),
+                        *w,
+                        "{name} on {board}, line {k}"
+                    );
                     checked += 1;
                 }
             }

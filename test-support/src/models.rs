@@ -84,9 +84,45 @@ pub fn random_bias(rng: &mut Rng, acc: Elem) -> i64 {
     }
 }
 
+/// A random raw-input classifier like [`random_model`] with weights of one
+/// kind and one accumulator width, at most `max_width` units a layer.
+pub fn random_model_of(
+    rng: &mut Rng,
+    name: &str,
+    kind: WeightKind,
+    acc: Elem,
+    max_width: usize,
+) -> Model {
+    let inputs = rng.range(1, 70) as usize;
+    let data = random_layers_of(rng, acc, kind, inputs, max_width);
+    let classes = data.last().expect("at least one layer").weights.rows;
+    let labels = (0..classes).map(|i| format!("c{i}")).collect();
+    lower(
+        name,
+        vec![Encoder::Raw {
+            len: inputs,
+            quant: None,
+        }],
+        Decode::Classify { labels },
+        acc,
+        data,
+    )
+}
+
 /// Random dense layers from `inputs` inputs (see [`random_model`]).
 fn random_layers(rng: &mut Rng, acc: Elem, inputs: usize, max_width: usize) -> Vec<LayerData> {
     let kind = rng.pick(&WeightKind::ALL);
+    random_layers_of(rng, acc, kind, inputs, max_width)
+}
+
+/// Random dense layers of weights of `kind` from `inputs` inputs.
+fn random_layers_of(
+    rng: &mut Rng,
+    acc: Elem,
+    kind: WeightKind,
+    inputs: usize,
+    max_width: usize,
+) -> Vec<LayerData> {
     let layers = rng.range(1, 4) as usize;
     let width = |rng: &mut Rng| {
         if rng.chance(20) {

@@ -46,7 +46,10 @@ const CORR: [Reg; 4] = [R12, R13, R14, R15];
 
 /// Whether a layer's weights all fit a nibble (int4, −8..=7).
 pub fn fits_int4(l: &Layer) -> bool {
-    l.columns.iter().flatten().all(|&(_, w)| (-8..=7).contains(&w))
+    l.columns
+        .iter()
+        .flatten()
+        .all(|&(_, w)| (-8..=7).contains(&w))
 }
 
 /// Whether a dense kernel can run a layer at all.
@@ -250,7 +253,11 @@ pub fn emit_routines(a: &mut Buffer, used: &[(Chunk, usize)], far: bool) {
             "Dense columns, {} row{} a block{}: x = low byte of the int16 at Y+2j;",
             ch.rows,
             if ch.rows == 2 { "s" } else { "" },
-            if ch.nibbles { ", two nibbles a byte" } else { "" },
+            if ch.nibbles {
+                ", two nibbles a byte"
+            } else {
+                ""
+            },
         ));
         a.c("A (r2..) and B (r6..) add w'*x; enter at column j, Y moves on 32 inputs.");
         for j in first..CHUNK {
