@@ -540,7 +540,9 @@ fn tinychat_sketch_fits_the_uno() {
     );
     eprintln!("tinychat sketch on the uno: flash {flash}, static RAM {ram}, stack peak {stack}");
     assert!(flash <= 32_256, "flash {flash}");
-    assert!(ram <= 1_536, "static RAM {ram}");
+    // Static RAM may pass 1,536 bytes (the query cache) as long as 128 bytes
+    // stay free at the stack's measured peak (issue 10).
+    assert!(ram <= 2_048 - 128, "static RAM {ram}");
     assert!(
         2_048 - ram - stack >= 128,
         "free RAM {}",

@@ -325,7 +325,11 @@ fn check_fit(r: &Report) -> Result<(), BackendError> {
     let b = r.board;
     let flash = r.model_flash() + r.sketch_flash;
     let sram = r.sram + r.sketch_sram;
-    let sram_max = plan::sram_budget(b);
+    let sram_max = if r.query_cache {
+        b.sram() - plan::CACHE_STACK_RESERVE
+    } else {
+        plan::sram_budget(b)
+    };
     if flash <= b.flash() && sram <= sram_max {
         return Ok(());
     }
