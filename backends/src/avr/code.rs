@@ -312,6 +312,11 @@ impl Gen<'_> {
         let b = l.acc_bytes();
         ptr(a, R28, R29, self.buf(k));
         ptr(a, R26, R27, self.buf(k));
+        if l.relu {
+            // r2:r3 = 0, what ReLU moves over a negative output.
+            a.clr(R2);
+            a.clr(R3);
+        }
         if last {
             // Best so far: -32768 at class 0, so the first maximum wins.
             a.clr(R6);
@@ -330,11 +335,8 @@ impl Gen<'_> {
         }
         self.shift(a, l.acc, l.shift);
         if l.relu {
-            a.sbrs(R19, 7);
-            a.rjmp(format!(".Lep{k}_pos"));
-            a.clr(R18);
-            a.clr(R19);
-            a.l(format!(".Lep{k}_pos"));
+            a.sbrc(R19, 7);
+            a.movw(R18, R2);
         }
         a.st(XInc, R18);
         a.st(XInc, R19);
@@ -708,15 +710,17 @@ impl Gen<'_> {
         end(a, p, "text_step");
     }
 
-    /// Copy `n` bytes from X to Y.
+    /// Copy `n` bytes (an even number) from X to Y, two a turn.
     fn copy(&self, a: &mut Buffer, n: usize, label: &str) {
         if n == 0 {
             return;
         }
-        count(a, n);
+        count(a, n / 2);
         a.l(label);
-        a.ld(R0, XInc);
-        a.st(YInc, R0);
+        for _ in 0..2 {
+            a.ld(R0, XInc);
+            a.st(YInc, R0);
+        }
         loop_end(a, label);
     }
 

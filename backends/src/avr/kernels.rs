@@ -97,17 +97,25 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
             "Subtract r20 (< 256) from the int16 rows a nibble list names, from Y = row 0.".into()
         }
     });
-    a.l(&l);
-    a.lpm(far, R16, true);
-    // High nibble.
-    a.mov(R17, R16);
-    a.swap(R17);
-    nibble(a, rmw, R17, &format!("{l}_hs"), &format!("{l}_c1"));
-    a.l(format!("{l}_lo"));
-    nibble(a, rmw, R16, &format!("{l}_ls"), &format!("{l}_c2"));
-    a.rjmp(&l);
-    special(a, &format!("{l}_h"), bytes, true, &format!("{l}_lo"));
-    special(a, &format!("{l}_l"), bytes, false, &l);
+    // Two bytes a turn of the loop, so the jump back comes every four nibbles.
+    let second = format!("{l}_b2");
+    for (copy, next) in [("", &second), ("2", &l)] {
+        a.l(if copy.is_empty() { l.clone() } else { second.clone() });
+        a.lpm(far, R16, true);
+        // High nibble.
+        a.mov(R17, R16);
+        a.swap(R17);
+        nibble(a, rmw, R17, &format!("{l}_h{copy}s"), &format!("{l}_c1{copy}"));
+        a.l(format!("{l}_lo{copy}"));
+        nibble(a, rmw, R16, &format!("{l}_l{copy}s"), &format!("{l}_c2{copy}"));
+        if copy == "2" {
+            a.rjmp(next);
+        }
+    }
+    for (copy, next) in [("", &second), ("2", &l)] {
+        special(a, &format!("{l}_h{copy}"), bytes, true, &format!("{l}_lo{copy}"));
+        special(a, &format!("{l}_l{copy}"), bytes, false, next);
+    }
     if rmw != Rmw::Full(bytes) {
         // The rare carry or borrow into the high byte.
         let op = if rmw == Rmw::AddByte {
@@ -115,7 +123,12 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
         } else {
             Op1::Dec
         };
-        for (stub, back) in [("c1", format!("{l}_lo")), ("c2", l.clone())] {
+        for (stub, back) in [
+            ("c1", format!("{l}_lo")),
+            ("c2", second.clone()),
+            ("c12", format!("{l}_lo2")),
+            ("c22", l.clone()),
+        ] {
             a.l(format!("{l}_{stub}"));
             a.ldd(R18, 1);
             a.i(MInst::R { op, rd: R18 });
