@@ -369,21 +369,50 @@ impl Gen<'_> {
         d.emit(a, &self.buf(k), &|a: &mut Buffer| self.load_z(a, &table));
     }
 
-    /// Layer k (its kernel, not the epilogue) on the int16 inputs at X.
-    fn layer(&self, a: &mut Buffer, k: usize, tag: &str) {
-        if self.plan.formats[k].is_dense() {
-            self.dense_layer(a, k);
-        } else {
-            self.init_layer(a, k, tag);
-            self.walk_dense(a, k, &format!("w{k}"));
+    /// Layer k-1's epilogue fused with gap-nibble layer k's walk: each output
+    /// goes straight from r18:r19 into its column, never stored.
+    fn fused_walk(&self, a: &mut Buffer, k: usize) {
+        let (prev, l) = (&self.layers[k - 1], &self.layers[k]);
+        let tag = format!("f{k}");
+        let wide = self.plan.streams[k].wide_len;
+        let kern = super::kernels::kernel_label(self.plan.formats[k], l.acc_bytes());
+        self.init_layer(a, k, &format!("{k}"));
+        if l.cols == 0 {
+            return;
         }
+        if prev.relu {
+            // r2:r3 = 0, what ReLU moves over a negative output.
+            a.clr(R2);
+            a.clr(R3);
+        }
+        ptr(a, R26, R27, self.buf(k - 1));
+        self.walk_setup(a, k, &format!("{}_l{k}_w", self.p));
+        count(a, l.cols);
+        let col = format!(".L{tag}_col");
+        a.l(&col);
+        for r in [R18, R19, R10, R11].iter().take(prev.acc_bytes()) {
+            a.ld(*r, XInc);
+        }
+        self.shift(a, prev.acc, prev.shift);
+        if prev.relu {
+            a.sbrc(R19, 7);
+            a.movw(R18, R2);
+        }
+        a.movw(R20, R18);
+        self.lpm(a, R16, true);
+        if wide {
+            self.lpm(a, R17, true);
+        }
+        a.cp(R20, R1);
+        a.cpc(R21, R1);
+        a.breq(format!(".L{tag}_skip"));
+        self.column_end(a, &kern, &tag, wide);
     }
 
     /// `.Lrest`: layer 1's epilogue and every later layer; returns the class.
     fn rest(&self, a: &mut Buffer) {
         a.c("Layer 1's epilogue, then every later layer; the class in r24:r25.");
         a.l(".Lrest");
-        self.epilogue(a, 0);
         for k in 1..self.layers.len() {
             a.c(format!(
                 "Layer {}: {} x {}, {} columns, {}-bit accumulators.",
@@ -393,10 +422,15 @@ impl Gen<'_> {
                 self.plan.formats[k].name(),
                 self.layers[k].acc.bits()
             ));
-            ptr(a, R26, R27, self.buf(k - 1));
-            self.layer(a, k, &format!("{k}"));
-            self.epilogue(a, k);
+            if self.plan.formats[k].is_dense() {
+                self.epilogue(a, k - 1);
+                ptr(a, R26, R27, self.buf(k - 1));
+                self.dense_layer(a, k);
+            } else {
+                self.fused_walk(a, k);
+            }
         }
+        self.epilogue(a, self.layers.len() - 1);
         a.ret();
     }
 
@@ -404,7 +438,12 @@ impl Gen<'_> {
     fn run_dense(&self, a: &mut Buffer) {
         a.c("Every layer on the int16 input vector at X; the class in r24:r25.");
         a.l(".Lrun_dense");
-        self.layer(a, 0, "dense");
+        if self.plan.formats[0].is_dense() {
+            self.dense_layer(a, 0);
+        } else {
+            self.init_layer(a, 0, "dense");
+            self.walk_dense(a, 0, "w0");
+        }
         a.rjmp(".Lrest");
     }
 
