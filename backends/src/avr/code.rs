@@ -156,9 +156,9 @@ impl Gen<'_> {
         let b = l.acc_bytes();
         let regs = [R18, R19, R20, R21];
         ptr(a, R28, R29, self.buf(k));
-        count(a, n);
         let label = format!(".Linit_{tag}");
         if l.bias.iter().all(|&v| v == 0) {
+            count(a, n);
             a.l(&label);
             for _ in 0..b {
                 a.st(YInc, R1);
@@ -167,12 +167,21 @@ impl Gen<'_> {
             return;
         }
         self.load_z(a, &format!("{}_l{k}_bias", self.p));
+        // Four 16-bit rows a turn where the rows allow, to spend less on the loop.
+        let (n4, per) = if b == 2 && n % 4 == 0 {
+            (n / 4, 4)
+        } else {
+            (n, 1)
+        };
+        count(a, n4);
         a.l(&label);
-        for r in &regs[..b] {
-            self.lpm(a, *r, true);
-        }
-        for r in &regs[..b] {
-            a.st(YInc, *r);
+        for _ in 0..per {
+            for r in &regs[..b] {
+                self.lpm(a, *r, true);
+            }
+            for r in &regs[..b] {
+                a.st(YInc, *r);
+            }
         }
         loop_end(a, &label);
     }
@@ -393,16 +402,28 @@ impl Gen<'_> {
         for r in [R18, R19, R10, R11].iter().take(prev.acc_bytes()) {
             a.ld(*r, XInc);
         }
-        self.shift(a, prev.acc, prev.shift);
-        if prev.relu {
+        if prev.acc == Elem::I16 && prev.relu {
+            // A negative 16-bit sum shifts to a negative output, which ReLU
+            // makes 0: its column is skipped before any shifting.
+            self.lpm(a, R16, true);
+            if wide {
+                self.lpm(a, R17, true);
+            }
             a.sbrc(R19, 7);
-            a.movw(R18, R2);
+            a.rjmp(format!(".L{tag}_skip"));
+            self.shift(a, prev.acc, prev.shift);
+        } else {
+            self.shift(a, prev.acc, prev.shift);
+            if prev.relu {
+                a.sbrc(R19, 7);
+                a.movw(R18, R2);
+            }
+            self.lpm(a, R16, true);
+            if wide {
+                self.lpm(a, R17, true);
+            }
         }
         a.movw(R20, R18);
-        self.lpm(a, R16, true);
-        if wide {
-            self.lpm(a, R17, true);
-        }
         a.cp(R20, R1);
         a.cpc(R21, R1);
         a.breq(format!(".L{tag}_skip"));
