@@ -436,11 +436,11 @@ impl Gen<'_> {
         a.l(".Lrest");
         for k in 1..self.layers.len() {
             a.c(format!(
-                "Layer {}: {} x {}, {} columns, {}-bit accumulators.",
+                "Layer {}: {} x {}, {}, {}-bit accumulators.",
                 k + 1,
                 self.layers[k].rows(),
                 self.layers[k].cols,
-                self.plan.formats[k].name(),
+                self.plan.formats[k].kernel(),
                 self.layers[k].acc.bits()
             ));
             if self.plan.formats[k].is_dense() {
