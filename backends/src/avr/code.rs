@@ -168,7 +168,7 @@ impl Gen<'_> {
         }
         self.load_z(a, &format!("{}_l{k}_bias", self.p));
         // Four 16-bit rows a turn where the rows allow, to spend less on the loop.
-        let (n4, per) = if b == 2 && n % 4 == 0 {
+        let (n4, per) = if b == 2 && n.is_multiple_of(4) {
             (n / 4, 4)
         } else {
             (n, 1)

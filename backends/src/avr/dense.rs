@@ -91,12 +91,12 @@ pub fn table(l: &Layer, f: Format) -> Vec<u8> {
     let bias = has_bias(l);
     let mut r = 0;
     while r < l.rows() {
-        let pair = r + 1 < l.rows();
-        for c in 0..l.cols {
-            match (pair, f) {
-                (true, Format::Dense4) => out.push(m[r][c] | m[r + 1][c] << 4),
-                (true, _) => out.extend([m[r][c], m[r + 1][c]]),
-                (false, _) => out.push(m[r][c]),
+        let next = m.get(r + 1);
+        for (c, &w) in m[r].iter().enumerate() {
+            match (next, f) {
+                (Some(n), Format::Dense4) => out.push(w | n[c] << 4),
+                (Some(n), _) => out.extend([w, n[c]]),
+                (None, _) => out.push(w),
             }
         }
         if bias {
@@ -408,12 +408,12 @@ impl DenseLayer<'_> {
     fn row_out(&self, a: &mut Buffer, acc: [Reg; 4], b: usize) {
         sub(a, acc, CORR, b);
         if has_bias(self.l) {
-            for k in 0..b {
+            for (k, &r) in acc.iter().enumerate().take(b) {
                 a.lpm(self.far, R21, true);
                 if k == 0 {
-                    a.add(acc[k], R21);
+                    a.add(r, R21);
                 } else {
-                    a.adc(acc[k], R21);
+                    a.adc(r, R21);
                 }
             }
         }

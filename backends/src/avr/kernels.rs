@@ -100,20 +100,42 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
     // Two bytes a turn of the loop, so the jump back comes every four nibbles.
     let second = format!("{l}_b2");
     for (copy, next) in [("", &second), ("2", &l)] {
-        a.l(if copy.is_empty() { l.clone() } else { second.clone() });
+        a.l(if copy.is_empty() {
+            l.clone()
+        } else {
+            second.clone()
+        });
         a.lpm(far, R16, true);
         // High nibble.
         a.mov(R17, R16);
         a.swap(R17);
-        nibble(a, rmw, R17, &format!("{l}_h{copy}s"), &format!("{l}_c1{copy}"));
+        nibble(
+            a,
+            rmw,
+            R17,
+            &format!("{l}_h{copy}s"),
+            &format!("{l}_c1{copy}"),
+        );
         a.l(format!("{l}_lo{copy}"));
-        nibble(a, rmw, R16, &format!("{l}_l{copy}s"), &format!("{l}_c2{copy}"));
+        nibble(
+            a,
+            rmw,
+            R16,
+            &format!("{l}_l{copy}s"),
+            &format!("{l}_c2{copy}"),
+        );
         if copy == "2" {
             a.rjmp(next);
         }
     }
     for (copy, next) in [("", &second), ("2", &l)] {
-        special(a, &format!("{l}_h{copy}"), bytes, true, &format!("{l}_lo{copy}"));
+        special(
+            a,
+            &format!("{l}_h{copy}"),
+            bytes,
+            true,
+            &format!("{l}_lo{copy}"),
+        );
         special(a, &format!("{l}_l{copy}"), bytes, false, next);
     }
     if rmw != Rmw::Full(bytes) {
