@@ -56,39 +56,14 @@ fn tinychat_asm_against_c_on_the_mega2560() {
     }
 
     // zlmc's C backend, avr-gcc -Os, in the same firmware (C and AVR APIs agree).
-    let c = build::c(m, Path::new("tinychat"));
-    let cdir = dir.join("c");
-    std::fs::create_dir_all(&cdir).unwrap();
-    std::fs::write(cdir.join(&c.header_name), &c.header).unwrap();
-    std::fs::write(cdir.join(&c.source_name), &c.source).unwrap();
-    std::fs::write(cdir.join("zlmc_sim_main.c"), zlmc_runtime_avr_main()).unwrap();
-    std::fs::write(
-        cdir.join("shim.c"),
-        "#include \"tinychat.h\"\n#define ZLMC_MODE_REPLY 1\n#define ZLMC_REPLY tinychat_reply\n\
-         #define ZLMC_REPLY_CAP 51\n#include \"zlmc_sim_main.c\"\n",
-    )
-    .unwrap();
-    let elf = cdir.join("c.elf");
-    let board = Board::Mega2560;
-    compile_firmware(
-        &[cdir.join("shim.c"), cdir.join(&c.source_name)],
-        board.mcu(),
-        board.f_cpu(),
-        &elf,
-    )
-    .unwrap();
-    let input: Vec<u8> = queries
-        .iter()
-        .flat_map(|q| q.iter().copied().chain([b'\n']))
-        .collect();
-    let mut run = AvrRun::new(&elf, board.mcu(), board.f_cpu());
-    run.uart_input = &input;
-    run.stop_on = Some(&[0x05]);
-    run.max_cycles = u64::MAX / 2;
-    run.idle_cycles = run.max_cycles;
-    run.step_symbol = Some("tinychat_run");
-    let rep = run_firmware(&run).unwrap();
-    assert_eq!(rep.exit, AvrExit::Prompt);
+    let rep = c_firmware_run(
+        m,
+        &dir.join("c"),
+        "#define ZLMC_MODE_REPLY 1\n#define ZLMC_REPLY tinychat_reply\n#define ZLMC_REPLY_CAP 51\n",
+        Board::Mega2560,
+        &queries,
+        "tinychat_run",
+    );
     let mut outs = rep.output.split(|&b| b == 0x05).skip(1);
     for w in &want {
         let g = outs.next().unwrap();
@@ -114,28 +89,27 @@ fn vector_lines(inputs: &[Vec<i16>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Average cycles of zlmc's C for `m` (avr-gcc -Os) per `NAME_step` on the
-/// Uno, and its answers.
-fn c_vector_cycles(m: &Model, lines: &[Vec<u8>], dir: &Path) -> (f64, Vec<u8>) {
-    let p = &m.name;
-    let up = p.to_ascii_uppercase();
+/// zlmc's C for `m` built with avr-gcc -Os into the simulator firmware in
+/// `mode` (its `#define`s) on `board`, run on `lines` with `step` timed.
+fn c_firmware_run(
+    m: &Model,
+    dir: &Path,
+    mode: &str,
+    board: Board,
+    lines: &[Vec<u8>],
+    step: &str,
+) -> zlmc::sim::avr::AvrReport {
     let c = build::c(m, Path::new("bench"));
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(&c.header_name), &c.header).unwrap();
     std::fs::write(dir.join(&c.source_name), &c.source).unwrap();
     std::fs::write(dir.join("zlmc_sim_main.c"), zlmc_runtime_avr_main()).unwrap();
-    std::fs::write(
-        dir.join("shim.c"),
-        format!(
-            "#include \"{}\"\n#define ZLMC_MODE_VECTOR 1\n#define ZLMC_STEP {p}_step\n\
-             #define ZLMC_PREDICT {p}_predict\n#define ZLMC_INPUTS {up}_INPUTS\n\
-             #define ZLMC_CLASSES {up}_CLASSES\n#include \"zlmc_sim_main.c\"\n",
-            c.header_name
-        ),
-    )
-    .unwrap();
+    let shim = format!(
+        "#include \"{}\"\n{mode}#include \"zlmc_sim_main.c\"\n",
+        c.header_name
+    );
+    std::fs::write(dir.join("shim.c"), shim).unwrap();
     let elf = dir.join("c.elf");
-    let board = Board::Uno;
     compile_firmware(
         &[dir.join("shim.c"), dir.join(&c.source_name)],
         board.mcu(),
@@ -152,10 +126,21 @@ fn c_vector_cycles(m: &Model, lines: &[Vec<u8>], dir: &Path) -> (f64, Vec<u8>) {
     run.stop_on = Some(&[0x05]);
     run.max_cycles = u64::MAX / 2;
     run.idle_cycles = run.max_cycles;
-    let step = format!("{p}_step");
-    run.step_symbol = Some(&step);
+    run.step_symbol = Some(step);
     let rep = run_firmware(&run).unwrap();
     assert_eq!(rep.exit, AvrExit::Prompt);
+    rep
+}
+
+/// Average cycles of zlmc's C for `m` (avr-gcc -Os) per `NAME_step` on the
+/// Uno, and its output.
+fn c_vector_cycles(m: &Model, lines: &[Vec<u8>], dir: &Path) -> (f64, Vec<u8>) {
+    let (p, up) = (&m.name, m.name.to_ascii_uppercase());
+    let mode = format!(
+        "#define ZLMC_MODE_VECTOR 1\n#define ZLMC_STEP {p}_step\n#define ZLMC_PREDICT {p}_predict\n\
+         #define ZLMC_INPUTS {up}_INPUTS\n#define ZLMC_CLASSES {up}_CLASSES\n"
+    );
+    let rep = c_firmware_run(m, dir, &mode, Board::Uno, lines, &format!("{p}_step"));
     let steps = &rep.step_cycles;
     let avg = steps.iter().sum::<u64>() as f64 / steps.len().max(1) as f64;
     (avg, rep.output)

@@ -17,6 +17,11 @@ pub fn random_model(rng: &mut Rng, name: &str) -> Model {
         rng.range(1, 40)
     } as usize;
     let data = random_layers(rng, acc, inputs, 300);
+    raw_classifier(name, inputs, acc, data)
+}
+
+/// A classifier over `inputs` raw inputs with classes `c0`, `c1`, ….
+fn raw_classifier(name: &str, inputs: usize, acc: Elem, data: Vec<LayerData>) -> Model {
     let classes = data.last().expect("at least one layer").weights.rows;
     let labels = (0..classes).map(|i| format!("c{i}")).collect();
     lower(
@@ -95,18 +100,7 @@ pub fn random_model_of(
 ) -> Model {
     let inputs = rng.range(1, 70) as usize;
     let data = random_layers_of(rng, acc, kind, inputs, max_width);
-    let classes = data.last().expect("at least one layer").weights.rows;
-    let labels = (0..classes).map(|i| format!("c{i}")).collect();
-    lower(
-        name,
-        vec![Encoder::Raw {
-            len: inputs,
-            quant: None,
-        }],
-        Decode::Classify { labels },
-        acc,
-        data,
-    )
+    raw_classifier(name, inputs, acc, data)
 }
 
 /// Random dense layers from `inputs` inputs (see [`random_model`]).
@@ -217,19 +211,7 @@ pub fn dense_mlp(rng: &mut Rng, name: &str, kind: WeightKind, acc: Elem, shape: 
             relu: !last,
         });
     }
-    let classes = shape[shape.len() - 1];
-    lower(
-        name,
-        vec![Encoder::Raw {
-            len: shape[0],
-            quant: None,
-        }],
-        Decode::Classify {
-            labels: (0..classes).map(|i| format!("c{i}")).collect(),
-        },
-        acc,
-        data,
-    )
+    raw_classifier(name, shape[0], acc, data)
 }
 
 /// `count` inputs like scikit-learn's digits: pixels 0–16, about half zero.

@@ -193,6 +193,23 @@ impl Gen<'_> {
         self.load_z(a, first_label);
     }
 
+    /// Read a column's length into r16 (r16:r17 when wide).
+    fn read_len(&self, a: &mut Buffer, wide: bool) {
+        self.lpm(a, R16, true);
+        if wide {
+            self.lpm(a, R17, true);
+        }
+    }
+
+    /// The column routine if x (r20:r21) is not 0, else a skip; then the
+    /// loop's end (see [`Self::column_end`]).
+    fn column_if_active(&self, a: &mut Buffer, kern: &str, tag: &str, wide: bool) {
+        a.cp(R20, R1);
+        a.cpc(R21, R1);
+        a.breq(format!(".L{tag}_skip"));
+        self.column_end(a, kern, tag, wide);
+    }
+
     /// Skip a column: Z += its length (in r16, or r16:r17 when wide).
     fn skip_column(&self, a: &mut Buffer, wide: bool) {
         a.add(R30, R16);
@@ -225,14 +242,8 @@ impl Gen<'_> {
         a.l(&col);
         a.ld(R20, XInc);
         a.ld(R21, XInc);
-        self.lpm(a, R16, true);
-        if wide {
-            self.lpm(a, R17, true);
-        }
-        a.cp(R20, R1);
-        a.cpc(R21, R1);
-        a.breq(format!(".L{tag}_skip"));
-        self.column_end(a, &kern, tag, wide);
+        self.read_len(a, wide);
+        self.column_if_active(a, &kern, tag, wide);
     }
 
     /// Layer 1 over one text encoder's buckets: x = count * value; counts are
@@ -251,10 +262,7 @@ impl Gen<'_> {
         count(a, t.buckets);
         let col = format!(".L{tag}_col");
         a.l(&col);
-        self.lpm(a, R16, true);
-        if wide {
-            self.lpm(a, R17, true);
-        }
+        self.read_len(a, wide);
         a.ld(R18, X);
         a.st(XInc, R1);
         a.tst(R18);
@@ -310,6 +318,16 @@ impl Gen<'_> {
         }
     }
 
+    /// The output of layer `l`'s accumulator in r18..: shifted, then ReLU
+    /// (r2:r3 = 0 moved over a negative one); the int16 in r18:r19.
+    fn shift_relu(&self, a: &mut Buffer, l: &Layer) {
+        self.shift(a, l.acc, l.shift);
+        if l.relu {
+            a.sbrc(R19, 7);
+            a.movw(R18, R2);
+        }
+    }
+
     /// Layer k's epilogue, in place: shift, ReLU, int16 out; the last layer
     /// also takes the argmax into r24:r25.
     fn epilogue(&self, a: &mut Buffer, k: usize) {
@@ -342,11 +360,7 @@ impl Gen<'_> {
         for r in [R18, R19, R10, R11].iter().take(b) {
             a.ld(*r, YInc);
         }
-        self.shift(a, l.acc, l.shift);
-        if l.relu {
-            a.sbrc(R19, 7);
-            a.movw(R18, R2);
-        }
+        self.shift_relu(a, l);
         a.st(XInc, R18);
         a.st(XInc, R19);
         if last {
@@ -405,29 +419,16 @@ impl Gen<'_> {
         if prev.acc == Elem::I16 && prev.relu {
             // A negative 16-bit sum shifts to a negative output, which ReLU
             // makes 0: its column is skipped before any shifting.
-            self.lpm(a, R16, true);
-            if wide {
-                self.lpm(a, R17, true);
-            }
+            self.read_len(a, wide);
             a.sbrc(R19, 7);
             a.rjmp(format!(".L{tag}_skip"));
             self.shift(a, prev.acc, prev.shift);
         } else {
-            self.shift(a, prev.acc, prev.shift);
-            if prev.relu {
-                a.sbrc(R19, 7);
-                a.movw(R18, R2);
-            }
-            self.lpm(a, R16, true);
-            if wide {
-                self.lpm(a, R17, true);
-            }
+            self.shift_relu(a, prev);
+            self.read_len(a, wide);
         }
         a.movw(R20, R18);
-        a.cp(R20, R1);
-        a.cpc(R21, R1);
-        a.breq(format!(".L{tag}_skip"));
-        self.column_end(a, &kern, &tag, wide);
+        self.column_if_active(a, &kern, &tag, wide);
     }
 
     /// `.Lrest`: layer 1's epilogue and every later layer; returns the class.

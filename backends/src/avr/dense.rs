@@ -349,21 +349,7 @@ impl DenseLayer<'_> {
             a.ror(CORR[1]);
             a.ror(CORR[0]);
         }
-        a.ldi(R26, super::build::lo8(out));
-        a.ldi(R27, super::build::hi8(out));
-        load_z(a);
-        let pairs = l.rows() / 2;
-        for ch in chunks(l, self.f) {
-            let label = format!(".Ld{t}_r{}", ch.rows);
-            if ch.rows == 2 {
-                Self::count(a, pairs);
-            }
-            a.l(&label);
-            self.block(a, ch);
-            if ch.rows == 2 {
-                Self::loop_end(a, &label);
-            }
-        }
+        self.for_blocks(a, out, load_z, "r", &|a, ch| self.block(a, ch));
         a.tst(R20);
         let end = format!(".Ld{t}_end");
         a.breq(&end);
@@ -430,16 +416,7 @@ impl DenseLayer<'_> {
         // The high byte's weight sum matters mod 2^(8 * (b - 1)).
         let hw = b - 1;
         a.c("Inputs outside 0..255: add 256 x w x (high byte) with the signed weights.");
-        a.ldi(R26, super::build::lo8(out));
-        a.ldi(R27, super::build::hi8(out));
-        load_z(a);
-        let pairs = l.rows() / 2;
-        for ch in chunks(l, self.f) {
-            let blk = format!(".Ld{t}_h{}", ch.rows);
-            if ch.rows == 2 {
-                Self::count(a, pairs);
-            }
-            a.l(&blk);
+        self.for_blocks(a, out, load_z, "h", &|a, ch| {
             for r in [R2, R4, R6, R8] {
                 a.movw(r, ZERO);
             }
@@ -491,8 +468,31 @@ impl DenseLayer<'_> {
             if ch.rows == 2 {
                 add_shifted(a, B, hw);
             }
+        });
+    }
+
+    /// Point X at `out` and Z at the table, then `body` once per block: a
+    /// loop over the pairs, then the odd row (labels `.Ld{tag}_{kind}{rows}`).
+    fn for_blocks(
+        &self,
+        a: &mut Buffer,
+        out: &str,
+        load_z: &dyn Fn(&mut Buffer),
+        kind: &str,
+        body: &dyn Fn(&mut Buffer, Chunk),
+    ) {
+        a.ldi(R26, super::build::lo8(out));
+        a.ldi(R27, super::build::hi8(out));
+        load_z(a);
+        for ch in chunks(self.l, self.f) {
+            let label = format!(".Ld{}_{kind}{}", self.tag, ch.rows);
             if ch.rows == 2 {
-                Self::loop_end(a, &blk);
+                Self::count(a, self.l.rows() / 2);
+            }
+            a.l(&label);
+            body(a, ch);
+            if ch.rows == 2 {
+                Self::loop_end(a, &label);
             }
         }
     }
