@@ -132,11 +132,11 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
         special(
             a,
             &format!("{l}_h{copy}"),
-            bytes,
+            rmw,
             true,
             &format!("{l}_lo{copy}"),
         );
-        special(a, &format!("{l}_l{copy}"), bytes, false, next);
+        special(a, &format!("{l}_l{copy}"), rmw, false, next);
     }
     if rmw != Rmw::Full(bytes) {
         // The rare carry or borrow into the high byte.
@@ -177,16 +177,28 @@ fn nibble(a: &mut Buffer, rmw: Rmw, r: Reg, special: &str, fix: &str) {
 /// The SKIP or END nibble at `{tag}s` (flags still tell SKIP, equal, from
 /// END, higher): END returns with T = `high` (the list ended in a high
 /// nibble); SKIP moves Y on and goes on at `next`.
-fn special(a: &mut Buffer, tag: &str, bytes: usize, high: bool, next: &str) {
+fn special(a: &mut Buffer, tag: &str, rmw: Rmw, high: bool, next: &str) {
+    let bytes = rmw.bytes();
     a.l(format!("{tag}s"));
     a.breq(format!("{tag}skip"));
-    if high {
-        a.c(format!("{END}: the list ends in a high nibble"));
-        a.set();
-    } else {
-        a.clt();
+    match rmw {
+        Rmw::AddByte => {
+            // The + list of a byte-wide column: its - list follows at once.
+            a.c(format!("{END}: the - list, from row 0, in the next nibble"));
+            a.movw(R28, R14);
+            a.rjmp(if high { ".Lal_sub_lo" } else { ".Lal_sub" });
+        }
+        Rmw::SubByte => a.ret(),
+        Rmw::Full(_) => {
+            if high {
+                a.c(format!("{END}: the list ends in a high nibble"));
+                a.set();
+            } else {
+                a.clt();
+            }
+            a.ret();
+        }
     }
-    a.ret();
     a.l(format!("{tag}skip"));
     a.adiw(R28, SKIP * bytes as u8);
     a.rjmp(next);
@@ -242,13 +254,9 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
                 // 0 < x < 256, the common case after a ReLU: byte-wide updates.
                 a.tst(R21);
                 a.brne(format!("{k}_wide"));
+                // The + list's end goes on to the - list, whose end returns.
                 a.movw(R28, R14);
-                a.rcall(".Lal_add");
-                a.movw(R28, R14);
-                a.brts(format!("{k}_slo"));
-                a.rjmp(".Lal_sub");
-                a.l(format!("{k}_slo"));
-                a.rjmp(".Lal_sub_lo");
+                a.rjmp(".Lal_add");
                 a.l(format!("{k}_wide"));
             }
             if bytes == 4 {
