@@ -220,12 +220,34 @@ impl Gen<'_> {
     /// The end of a walk's column loop (the label `.L{tag}_col`): the column
     /// routine for an active column, a skip for an inactive one.
     fn column_end(&self, a: &mut Buffer, kern: &str, tag: &str, wide: bool) {
+        self.column_tail(a, kern, tag, wide);
+        loop_end(a, &format!(".L{tag}_col"));
+    }
+
+    /// The column routine for an active column (`.L{tag}_skip` skips an
+    /// inactive one); both go on at `.L{tag}_next`.
+    fn column_tail(&self, a: &mut Buffer, kern: &str, tag: &str, wide: bool) {
         a.rcall(kern);
         a.rjmp(format!(".L{tag}_next"));
         a.l(format!(".L{tag}_skip"));
         self.skip_column(a, wide);
         a.l(format!(".L{tag}_next"));
-        loop_end(a, &format!(".L{tag}_col"));
+    }
+
+    /// `n` columns by `body` (given its label tag), two a turn of the loop
+    /// (an odd one first) to spend less on counting.
+    fn unrolled(&self, a: &mut Buffer, n: usize, tag: &str, body: &dyn Fn(&mut Buffer, &str)) {
+        if n % 2 == 1 {
+            body(a, &format!("{tag}o"));
+        }
+        if n >= 2 {
+            count(a, n / 2);
+            let col = format!(".L{tag}_col");
+            a.l(&col);
+            body(a, &format!("{tag}a"));
+            body(a, &format!("{tag}b"));
+            loop_end(a, &col);
+        }
     }
 
     /// Layer k over `cols` int16 inputs at X.
@@ -259,20 +281,19 @@ impl Gen<'_> {
         a.mov(R3, R16);
         ptr(a, R26, R27, self.var("cnt"));
         self.walk_setup(a, 0, &format!("{}_l0_c{}", self.p, t.first));
-        count(a, t.buckets);
-        let col = format!(".L{tag}_col");
-        a.l(&col);
-        self.read_len(a, wide);
-        a.ld(R18, X);
-        a.st(XInc, R1);
-        a.tst(R18);
-        a.breq(format!(".L{tag}_skip"));
-        a.mul(R18, R2);
-        a.movw(R20, R0);
-        a.mul(R18, R3);
-        a.add(R21, R0);
-        a.clr(R1);
-        self.column_end(a, &kern, tag, wide);
+        self.unrolled(a, t.buckets, tag, &|a, tag| {
+            self.read_len(a, wide);
+            a.ld(R18, X);
+            a.st(XInc, R1);
+            a.tst(R18);
+            a.breq(format!(".L{tag}_skip"));
+            a.mul(R18, R2);
+            a.movw(R20, R0);
+            a.mul(R18, R3);
+            a.add(R21, R0);
+            a.clr(R1);
+            self.column_tail(a, &kern, tag, wide);
+        });
     }
 
     /// Arithmetic shift right of the accumulator in r18.. (2 or 4 bytes) by
@@ -410,25 +431,27 @@ impl Gen<'_> {
         }
         ptr(a, R26, R27, self.buf(k - 1));
         self.walk_setup(a, k, &format!("{}_l{k}_w", self.p));
-        count(a, l.cols);
-        let col = format!(".L{tag}_col");
-        a.l(&col);
-        for r in [R18, R19, R10, R11].iter().take(prev.acc_bytes()) {
-            a.ld(*r, XInc);
-        }
-        if prev.acc == Elem::I16 && prev.relu {
-            // A negative 16-bit sum shifts to a negative output, which ReLU
-            // makes 0: its column is skipped before any shifting.
-            self.read_len(a, wide);
-            a.sbrc(R19, 7);
-            a.rjmp(format!(".L{tag}_skip"));
-            self.shift(a, prev.acc, prev.shift);
-        } else {
-            self.shift_relu(a, prev);
-            self.read_len(a, wide);
-        }
-        a.movw(R20, R18);
-        self.column_if_active(a, &kern, &tag, wide);
+        self.unrolled(a, l.cols, &tag, &|a, tag| {
+            for r in [R18, R19, R10, R11].iter().take(prev.acc_bytes()) {
+                a.ld(*r, XInc);
+            }
+            if prev.acc == Elem::I16 && prev.relu {
+                // A negative 16-bit sum shifts to a negative output, which
+                // ReLU makes 0: its column is skipped before any shifting.
+                self.read_len(a, wide);
+                a.sbrc(R19, 7);
+                a.rjmp(format!(".L{tag}_skip"));
+                self.shift(a, prev.acc, prev.shift);
+            } else {
+                self.shift_relu(a, prev);
+                self.read_len(a, wide);
+            }
+            a.movw(R20, R18);
+            a.cp(R20, R1);
+            a.cpc(R21, R1);
+            a.breq(format!(".L{tag}_skip"));
+            self.column_tail(a, &kern, tag, wide);
+        });
     }
 
     /// `.Lrest`: layer 1's epilogue and every later layer; returns the class.
