@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use zlmc::simulate::{avr_run, AvrMode};
 use zlmc_backends::avr::Board;
-use zlmc_ir::{interp, Decode, Model};
+use zlmc_ir::{interp, Decode, Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
-use zlmc_test_support::models::{random_inputs, random_model, random_text_model};
+use zlmc_test_support::models::{
+    dense_mlp, digit_like_inputs, random_inputs, random_model, random_model_of, random_text_model,
+};
 use zlmc_test_support::{build, example, scratch, tinychat, zlmc, zlmc_build, Rng};
 
 const MODELS: usize = 120;
@@ -38,22 +40,26 @@ fn cases(rng: &mut Rng, m: &Model) -> (Vec<Vec<u8>>, Vec<String>) {
             .collect();
         (queries, want)
     } else {
-        let inputs = random_inputs(rng, m.input_len(), LINES);
-        let mut lines = Vec::new();
-        let mut want = Vec::new();
-        for x in inputs {
-            let r = interp::step(&m.graph, &x);
-            let line: Vec<String> = x.iter().map(i16::to_string).collect();
-            lines.push(line.join(" ").into_bytes());
-            let mut s = String::new();
-            for (i, l) in r.logits.iter().enumerate() {
-                let _ = write!(s, "{}{l}", if i > 0 { " " } else { "" });
-            }
-            let _ = write!(s, " | {}", r.class);
-            want.push(s);
-        }
-        (lines, want)
+        vector_cases(m, random_inputs(rng, m.input_len(), LINES))
     }
+}
+
+/// The lines typing `inputs` into a raw-input model and the interpreter's answers.
+fn vector_cases(m: &Model, inputs: Vec<Vec<i16>>) -> (Vec<Vec<u8>>, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut want = Vec::new();
+    for x in inputs {
+        let r = interp::step(&m.graph, &x);
+        let line: Vec<String> = x.iter().map(i16::to_string).collect();
+        lines.push(line.join(" ").into_bytes());
+        let mut s = String::new();
+        for (i, l) in r.logits.iter().enumerate() {
+            let _ = write!(s, "{}{l}", if i > 0 { " " } else { "" });
+        }
+        let _ = write!(s, " | {}", r.class);
+        want.push(s);
+    }
+    (lines, want)
 }
 
 /// A 16-bit classifier over `input` with classes `c0`, `c1`, … (as many as the
@@ -152,6 +158,91 @@ fn random_models_agree_with_the_interpreter_in_simavr() {
     });
     assert_eq!(checked, MODELS * LINES);
     eprintln!("avr differential: {MODELS} random models x {LINES} lines agree in simavr");
+}
+
+/// Random int8 and int4 models at both accumulator widths on both boards
+/// (every weight density, extreme biases so sums wrap, inputs over the whole
+/// int16 range): the plan picks dense or gap kernels, all agree with the
+/// interpreter.
+#[test]
+fn random_int8_and_int4_models_agree_with_the_interpreter_in_simavr() {
+    const N: usize = 128;
+    let tmp = scratch("avr-differential-dense");
+    let mut rng = Rng::new(0x1_2026);
+    let mut jobs = Vec::new();
+    let mut dense = [0usize; 4];
+    for i in 0..N {
+        let kind = [WeightKind::Int8, WeightKind::Int4][i % 2];
+        let acc = [Elem::I16, Elem::I32][(i / 2) % 2];
+        let board = [Board::Uno, Board::Mega2560][(i / 4) % 2];
+        let name = format!("q{i}");
+        let mut m = random_model_of(&mut rng, &name, kind, acc, 80);
+        let (lines, want) = cases(&mut rng, &m);
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        if let Ok(files) = build::avr(&m, Path::new("random"), board) {
+            let d = files.report.layers.iter().filter(|l| l.format.is_dense());
+            dense[i % 4] += d.count();
+        }
+        jobs.push((m, lines, want, board));
+    }
+    // Every kind and width ran dense layers, not only gap-nibble ones.
+    assert!(
+        dense.iter().all(|&d| d > 0),
+        "dense layers per kind and width: {dense:?}"
+    );
+    let half = jobs.split_off(N / 2);
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let checked = std::thread::scope(|s| {
+        let h = s.spawn(move || check_models(a, half));
+        check_models(b, jobs) + h.join().expect("worker")
+    });
+    assert_eq!(checked, N * LINES);
+    eprintln!(
+        "avr differential: {N} random int8/int4 models x {LINES} lines, {dense:?} dense layers"
+    );
+}
+
+/// Dense int8 and int4 layers at both accumulator widths, shapes with odd
+/// rows, partial and many 32-column chunks and rows past 258 columns, on the
+/// Uno and the Mega 2560: the dense kernels are chosen and are exact for
+/// digit-like inputs and for any int16 input (the second pass).
+#[test]
+fn dense_int8_and_int4_kernels_agree_with_the_interpreter() {
+    let tmp = scratch("avr-dense");
+    let mut rng = Rng::new(0xD3_45E);
+    let shapes: [&[usize]; 4] = [&[64, 32, 16, 10], &[5, 3, 1], &[300, 33, 7], &[40, 65, 2]];
+    let mut checked = 0;
+    for (i, shape) in shapes.iter().enumerate() {
+        for kind in [WeightKind::Int8, WeightKind::Int4] {
+            for acc in [Elem::I16, Elem::I32] {
+                let board = if (i + checked) % 2 == 0 {
+                    Board::Uno
+                } else {
+                    Board::Mega2560
+                };
+                let name = format!("d{i}{}{}", kind.name(), acc.bits());
+                let m = dense_mlp(&mut rng, &name, kind, acc, shape);
+                let files = build::avr(&m, Path::new("dense"), board).expect("fits");
+                for l in &files.report.layers {
+                    assert!(l.format.is_dense(), "{name}: {:?}", files.report.layers);
+                }
+                let mut inputs = digit_like_inputs(&mut rng, shape[0], 3);
+                inputs.extend(random_inputs(&mut rng, shape[0], 4));
+                let (lines, want) = vector_cases(&m, inputs);
+                let fw = firmware(&m, board, &tmp.path().join(&name));
+                let got = avr_run(&fw, &lines).unwrap_or_else(|d| panic!("{name}: {d}"));
+                for (k, (g, w)) in got.answers.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        String::from_utf8_lossy(g),
+                        *w,
+                        "{name} on {board}, line {k}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 4 * 2 * 2 * 7);
 }
 
 /// A mega2560 model whose tables pass 64 KB: read with elpm beyond it.
@@ -449,7 +540,9 @@ fn tinychat_sketch_fits_the_uno() {
     );
     eprintln!("tinychat sketch on the uno: flash {flash}, static RAM {ram}, stack peak {stack}");
     assert!(flash <= 32_256, "flash {flash}");
-    assert!(ram <= 1_536, "static RAM {ram}");
+    // Static RAM may pass 1,536 bytes (the query cache) as long as 128 bytes
+    // stay free at the stack's measured peak (issue 10).
+    assert!(ram <= 2_048 - 128, "static RAM {ram}");
     assert!(
         2_048 - ram - stack >= 128,
         "free RAM {}",

@@ -7,8 +7,10 @@ use std::path::Path;
 use zlmc::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
 use zlmc::simulate::avr_run;
 use zlmc_backends::avr::Board;
+use zlmc_ir::{Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
-use zlmc_test_support::{build, repo, tinychat};
+use zlmc_test_support::models::{dense_mlp, digit_like_inputs};
+use zlmc_test_support::{build, repo, scratch, tinychat, Rng};
 
 /// Queries of expected.tsv: every `BENCH_STRIDE`-th one (1 = all 2,290).
 fn stride() -> usize {
@@ -54,39 +56,14 @@ fn tinychat_asm_against_c_on_the_mega2560() {
     }
 
     // zlmc's C backend, avr-gcc -Os, in the same firmware (C and AVR APIs agree).
-    let c = build::c(m, Path::new("tinychat"));
-    let cdir = dir.join("c");
-    std::fs::create_dir_all(&cdir).unwrap();
-    std::fs::write(cdir.join(&c.header_name), &c.header).unwrap();
-    std::fs::write(cdir.join(&c.source_name), &c.source).unwrap();
-    std::fs::write(cdir.join("zlmc_sim_main.c"), zlmc_runtime_avr_main()).unwrap();
-    std::fs::write(
-        cdir.join("shim.c"),
-        "#include \"tinychat.h\"\n#define ZLMC_MODE_REPLY 1\n#define ZLMC_REPLY tinychat_reply\n\
-         #define ZLMC_REPLY_CAP 51\n#include \"zlmc_sim_main.c\"\n",
-    )
-    .unwrap();
-    let elf = cdir.join("c.elf");
-    let board = Board::Mega2560;
-    compile_firmware(
-        &[cdir.join("shim.c"), cdir.join(&c.source_name)],
-        board.mcu(),
-        board.f_cpu(),
-        &elf,
-    )
-    .unwrap();
-    let input: Vec<u8> = queries
-        .iter()
-        .flat_map(|q| q.iter().copied().chain([b'\n']))
-        .collect();
-    let mut run = AvrRun::new(&elf, board.mcu(), board.f_cpu());
-    run.uart_input = &input;
-    run.stop_on = Some(&[0x05]);
-    run.max_cycles = u64::MAX / 2;
-    run.idle_cycles = run.max_cycles;
-    run.step_symbol = Some("tinychat_run");
-    let rep = run_firmware(&run).unwrap();
-    assert_eq!(rep.exit, AvrExit::Prompt);
+    let rep = c_firmware_run(
+        m,
+        &dir.join("c"),
+        "#define ZLMC_MODE_REPLY 1\n#define ZLMC_REPLY tinychat_reply\n#define ZLMC_REPLY_CAP 51\n",
+        Board::Mega2560,
+        &queries,
+        "tinychat_run",
+    );
     let mut outs = rep.output.split(|&b| b == 0x05).skip(1);
     for w in &want {
         let g = outs.next().unwrap();
@@ -99,6 +76,123 @@ fn tinychat_asm_against_c_on_the_mega2560() {
         rep.step_cycles.iter().sum::<u64>() as f64 / n,
         rep.total_cycles as f64 / n
     );
+}
+
+/// The lines typing `inputs` into a raw-input model's firmware.
+fn vector_lines(inputs: &[Vec<i16>]) -> Vec<Vec<u8>> {
+    inputs
+        .iter()
+        .map(|x| {
+            let v: Vec<String> = x.iter().map(i16::to_string).collect();
+            v.join(" ").into_bytes()
+        })
+        .collect()
+}
+
+/// zlmc's C for `m` built with avr-gcc -Os into the simulator firmware in
+/// `mode` (its `#define`s) on `board`, run on `lines` with `step` timed.
+fn c_firmware_run(
+    m: &Model,
+    dir: &Path,
+    mode: &str,
+    board: Board,
+    lines: &[Vec<u8>],
+    step: &str,
+) -> zlmc::sim::avr::AvrReport {
+    let c = build::c(m, Path::new("bench"));
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(&c.header_name), &c.header).unwrap();
+    std::fs::write(dir.join(&c.source_name), &c.source).unwrap();
+    std::fs::write(dir.join("zlmc_sim_main.c"), zlmc_runtime_avr_main()).unwrap();
+    let shim = format!(
+        "#include \"{}\"\n{mode}#include \"zlmc_sim_main.c\"\n",
+        c.header_name
+    );
+    std::fs::write(dir.join("shim.c"), shim).unwrap();
+    let elf = dir.join("c.elf");
+    compile_firmware(
+        &[dir.join("shim.c"), dir.join(&c.source_name)],
+        board.mcu(),
+        board.f_cpu(),
+        &elf,
+    )
+    .unwrap();
+    let input: Vec<u8> = lines
+        .iter()
+        .flat_map(|q| q.iter().copied().chain([b'\n']))
+        .collect();
+    let mut run = AvrRun::new(&elf, board.mcu(), board.f_cpu());
+    run.uart_input = &input;
+    run.stop_on = Some(&[0x05]);
+    run.max_cycles = u64::MAX / 2;
+    run.idle_cycles = run.max_cycles;
+    run.step_symbol = Some(step);
+    let rep = run_firmware(&run).unwrap();
+    assert_eq!(rep.exit, AvrExit::Prompt);
+    rep
+}
+
+/// Average cycles of zlmc's C for `m` (avr-gcc -Os) per `NAME_step` on the
+/// Uno, and its output.
+fn c_vector_cycles(m: &Model, lines: &[Vec<u8>], dir: &Path) -> (f64, Vec<u8>) {
+    let (p, up) = (&m.name, m.name.to_ascii_uppercase());
+    let mode = format!(
+        "#define ZLMC_MODE_VECTOR 1\n#define ZLMC_STEP {p}_step\n#define ZLMC_PREDICT {p}_predict\n\
+         #define ZLMC_INPUTS {up}_INPUTS\n#define ZLMC_CLASSES {up}_CLASSES\n"
+    );
+    let rep = c_firmware_run(m, dir, &mode, Board::Uno, lines, &format!("{p}_step"));
+    let steps = &rep.step_cycles;
+    let avg = steps.iter().sum::<u64>() as f64 / steps.len().max(1) as f64;
+    (avg, rep.output)
+}
+
+/// The issue's dense benchmark models: 64 → 32 → 16 → 10 in int8 and int4
+/// and 64 → 64 → 32 → 10 in int8, 32-bit accumulators, on digit-like inputs
+/// (0–16, about half zero): asm and C cycles per inference, tables per weight.
+#[test]
+#[ignore = "benchmark: a few seconds of simulation"]
+fn dense_int8_and_int4_mlps_on_the_uno() {
+    let tmp = scratch("avr-bench-dense");
+    let models: [(&str, WeightKind, &[usize]); 3] = [
+        ("mlp8", WeightKind::Int8, &[64, 32, 16, 10]),
+        ("mlp4", WeightKind::Int4, &[64, 32, 16, 10]),
+        ("wide8", WeightKind::Int8, &[64, 64, 32, 10]),
+    ];
+    for (name, kind, shape) in models {
+        let mut rng = Rng::new(0xBE_4C);
+        let m = dense_mlp(&mut rng, name, kind, Elem::I32, shape);
+        let inputs = digit_like_inputs(&mut rng, shape[0], 100);
+        let lines = vector_lines(&inputs);
+        let dir = tmp.path().join(name);
+        let fw = avr_firmware(&m, Path::new("bench"), Board::Uno, &dir).unwrap();
+        let got = avr_run(&fw, &lines).unwrap();
+        for (x, a) in inputs.iter().zip(&got.answers) {
+            let r = zlmc_ir::interp::step(&m.graph, x);
+            let want: Vec<String> = r.logits.iter().map(i16::to_string).collect();
+            let want = format!("{} | {}", want.join(" "), r.class);
+            assert_eq!(String::from_utf8_lossy(a), want, "{name}");
+        }
+        let steps: Vec<u64> = got.steps.iter().flatten().copied().collect();
+        assert_eq!(steps.len(), lines.len());
+        let asm = steps.iter().sum::<u64>() as f64 / steps.len() as f64;
+        let (c, out) = c_vector_cycles(&m, &lines, &dir.join("c"));
+        let asm_out: Vec<u8> = got.report.output.clone();
+        assert_eq!(out, asm_out, "{name}: C and asm firmware answer alike");
+        let weights: usize = shape.windows(2).map(|w| w[0] * w[1]).sum();
+        let r = &fw.files.report;
+        let tables: usize = r.layers.iter().map(|l| l.bytes).sum();
+        eprintln!(
+            "{name} ({} weights, {}): asm {asm:.0} cycles per inference, C -Os {c:.0}; \
+             weight tables {tables} bytes ({:.3} per weight, biases included), model code {} bytes; \
+             predicted {}",
+            weights,
+            kind.name(),
+            tables as f64 / weights as f64,
+            r.code,
+            r.layers.iter().map(|l| l.cycles).sum::<usize>()
+        );
+        eprintln!("{}", r.summary());
+    }
 }
 
 fn zlmc_runtime_avr_main() -> &'static str {

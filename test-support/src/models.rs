@@ -17,6 +17,11 @@ pub fn random_model(rng: &mut Rng, name: &str) -> Model {
         rng.range(1, 40)
     } as usize;
     let data = random_layers(rng, acc, inputs, 300);
+    raw_classifier(name, inputs, acc, data)
+}
+
+/// A classifier over `inputs` raw inputs with classes `c0`, `c1`, ….
+fn raw_classifier(name: &str, inputs: usize, acc: Elem, data: Vec<LayerData>) -> Model {
     let classes = data.last().expect("at least one layer").weights.rows;
     let labels = (0..classes).map(|i| format!("c{i}")).collect();
     lower(
@@ -84,9 +89,34 @@ pub fn random_bias(rng: &mut Rng, acc: Elem) -> i64 {
     }
 }
 
+/// A random raw-input classifier like [`random_model`] with weights of one
+/// kind and one accumulator width, at most `max_width` units a layer.
+pub fn random_model_of(
+    rng: &mut Rng,
+    name: &str,
+    kind: WeightKind,
+    acc: Elem,
+    max_width: usize,
+) -> Model {
+    let inputs = rng.range(1, 70) as usize;
+    let data = random_layers_of(rng, acc, kind, inputs, max_width);
+    raw_classifier(name, inputs, acc, data)
+}
+
 /// Random dense layers from `inputs` inputs (see [`random_model`]).
 fn random_layers(rng: &mut Rng, acc: Elem, inputs: usize, max_width: usize) -> Vec<LayerData> {
     let kind = rng.pick(&WeightKind::ALL);
+    random_layers_of(rng, acc, kind, inputs, max_width)
+}
+
+/// Random dense layers of weights of `kind` from `inputs` inputs.
+fn random_layers_of(
+    rng: &mut Rng,
+    acc: Elem,
+    kind: WeightKind,
+    inputs: usize,
+    max_width: usize,
+) -> Vec<LayerData> {
     let layers = rng.range(1, 4) as usize;
     let width = |rng: &mut Rng| {
         if rng.chance(20) {
@@ -144,6 +174,57 @@ pub fn random_inputs(rng: &mut Rng, len: usize, count: usize) -> Vec<Vec<i16>> {
                     2 if rng.chance(10) => 32,
                     3 => 0,
                     _ => 0,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A dense MLP over `shape[0]` raw inputs (`shape` lists every layer's
+/// width): every weight drawn over the whole range of `kind` (zero only as
+/// often as any other value), biases of the size of a layer's sums, shifts
+/// that keep activations in a byte or so, ReLU between layers — the issue's
+/// benchmark models for dense kernels.
+pub fn dense_mlp(rng: &mut Rng, name: &str, kind: WeightKind, acc: Elem, shape: &[usize]) -> Model {
+    let (lo, hi) = kind.range();
+    let mut data = Vec::new();
+    for (l, w) in shape.windows(2).enumerate() {
+        let (inputs, units) = (w[0], w[1]);
+        let data_w = (0..units * inputs)
+            .map(|_| rng.range(lo as i64, hi as i64) as i8)
+            .collect();
+        let span = match acc {
+            Elem::I16 => 3_000,
+            Elem::I32 => 20_000,
+        };
+        let bias = (0..units).map(|_| rng.range(-span, span)).collect();
+        let last = l + 2 == shape.len();
+        data.push(LayerData {
+            weights: DenseWeights {
+                kind,
+                rows: units,
+                cols: inputs,
+                data: data_w,
+            },
+            bias,
+            shift: if acc == Elem::I16 { 6 } else { 8 },
+            relu: !last,
+        });
+    }
+    raw_classifier(name, shape[0], acc, data)
+}
+
+/// `count` inputs like scikit-learn's digits: pixels 0–16, about half zero.
+pub fn digit_like_inputs(rng: &mut Rng, len: usize, count: usize) -> Vec<Vec<i16>> {
+    (0..count)
+        .map(|_| {
+            (0..len)
+                .map(|_| {
+                    if rng.chance(50) {
+                        0
+                    } else {
+                        rng.range(1, 16) as i16
+                    }
                 })
                 .collect()
         })

@@ -73,15 +73,15 @@ macro_rules! shorthands {
 }
 
 shorthands!(R, Op1, (rd: Reg): inc = Inc, dec = Dec, com = Com, neg = Neg, swap = Swap,
-    asr = Asr, ror = Ror, lsl = Lsl, rol = Rol, clr = Clr, tst = Tst, push = Push, pop = Pop);
+    asr = Asr, lsr = Lsr, ror = Ror, lsl = Lsl, rol = Rol, clr = Clr, tst = Tst, push = Push, pop = Pop);
 shorthands!(RR, Op2, (rd: Reg, rr: Reg): add = Add, adc = Adc, sub = Sub, sbc = Sbc,
-    and = And, cp = Cp, cpc = Cpc, mov = Mov, movw = Movw, mul = Mul, muls = Muls,
+    and = And, or = Or, cp = Cp, cpc = Cpc, mov = Mov, movw = Movw, mul = Mul, muls = Muls,
     mulsu = Mulsu);
 shorthands!(RI, OpImm, (rd: Reg, k: Imm): ldi = Ldi, cpi = Cpi, andi = Andi, subi = Subi,
     sbci = Sbci);
 shorthands!(Word, OpWord, (rd: Reg, k: u8): adiw = Adiw, sbiw = Sbiw);
 shorthands!(Op0: ret = Ret, sec = Sec, clt = Clt, set = Set);
-shorthands!(Bit, OpBit, (r: Reg, bit: u8): sbrs = Sbrs, sbrc = Sbrc, bld = Bld);
+shorthands!(Bit, OpBit, (r: Reg, bit: u8): sbrc = Sbrc, bld = Bld);
 
 /// Branch methods `name(to)`, lengthened by the buffer if out of reach.
 macro_rules! branches {

@@ -156,9 +156,9 @@ impl Gen<'_> {
         let b = l.acc_bytes();
         let regs = [R18, R19, R20, R21];
         ptr(a, R28, R29, self.buf(k));
-        count(a, n);
         let label = format!(".Linit_{tag}");
         if l.bias.iter().all(|&v| v == 0) {
+            count(a, n);
             a.l(&label);
             for _ in 0..b {
                 a.st(YInc, R1);
@@ -167,12 +167,21 @@ impl Gen<'_> {
             return;
         }
         self.load_z(a, &format!("{}_l{k}_bias", self.p));
+        // Four 16-bit rows a turn where the rows allow, to spend less on the loop.
+        let (n4, per) = if b == 2 && n.is_multiple_of(4) {
+            (n / 4, 4)
+        } else {
+            (n, 1)
+        };
+        count(a, n4);
         a.l(&label);
-        for r in &regs[..b] {
-            self.lpm(a, *r, true);
-        }
-        for r in &regs[..b] {
-            a.st(YInc, *r);
+        for _ in 0..per {
+            for r in &regs[..b] {
+                self.lpm(a, *r, true);
+            }
+            for r in &regs[..b] {
+                a.st(YInc, *r);
+            }
         }
         loop_end(a, &label);
     }
@@ -182,6 +191,23 @@ impl Gen<'_> {
         ptr(a, R16, R17, self.buf(k));
         a.movw(R14, R16);
         self.load_z(a, first_label);
+    }
+
+    /// Read a column's length into r16 (r16:r17 when wide).
+    fn read_len(&self, a: &mut Buffer, wide: bool) {
+        self.lpm(a, R16, true);
+        if wide {
+            self.lpm(a, R17, true);
+        }
+    }
+
+    /// The column routine if x (r20:r21) is not 0, else a skip; then the
+    /// loop's end (see [`Self::column_end`]).
+    fn column_if_active(&self, a: &mut Buffer, kern: &str, tag: &str, wide: bool) {
+        a.cp(R20, R1);
+        a.cpc(R21, R1);
+        a.breq(format!(".L{tag}_skip"));
+        self.column_end(a, kern, tag, wide);
     }
 
     /// Skip a column: Z += its length (in r16, or r16:r17 when wide).
@@ -194,12 +220,34 @@ impl Gen<'_> {
     /// The end of a walk's column loop (the label `.L{tag}_col`): the column
     /// routine for an active column, a skip for an inactive one.
     fn column_end(&self, a: &mut Buffer, kern: &str, tag: &str, wide: bool) {
+        self.column_tail(a, kern, tag, wide);
+        loop_end(a, &format!(".L{tag}_col"));
+    }
+
+    /// The column routine for an active column (`.L{tag}_skip` skips an
+    /// inactive one); both go on at `.L{tag}_next`.
+    fn column_tail(&self, a: &mut Buffer, kern: &str, tag: &str, wide: bool) {
         a.rcall(kern);
         a.rjmp(format!(".L{tag}_next"));
         a.l(format!(".L{tag}_skip"));
         self.skip_column(a, wide);
         a.l(format!(".L{tag}_next"));
-        loop_end(a, &format!(".L{tag}_col"));
+    }
+
+    /// `n` columns by `body` (given its label tag), two a turn of the loop
+    /// (an odd one first) to spend less on counting.
+    fn unrolled(&self, a: &mut Buffer, n: usize, tag: &str, body: &dyn Fn(&mut Buffer, &str)) {
+        if n % 2 == 1 {
+            body(a, &format!("{tag}o"));
+        }
+        if n >= 2 {
+            count(a, n / 2);
+            let col = format!(".L{tag}_col");
+            a.l(&col);
+            body(a, &format!("{tag}a"));
+            body(a, &format!("{tag}b"));
+            loop_end(a, &col);
+        }
     }
 
     /// Layer k over `cols` int16 inputs at X.
@@ -216,14 +264,8 @@ impl Gen<'_> {
         a.l(&col);
         a.ld(R20, XInc);
         a.ld(R21, XInc);
-        self.lpm(a, R16, true);
-        if wide {
-            self.lpm(a, R17, true);
-        }
-        a.cp(R20, R1);
-        a.cpc(R21, R1);
-        a.breq(format!(".L{tag}_skip"));
-        self.column_end(a, &kern, tag, wide);
+        self.read_len(a, wide);
+        self.column_if_active(a, &kern, tag, wide);
     }
 
     /// Layer 1 over one text encoder's buckets: x = count * value; counts are
@@ -239,23 +281,19 @@ impl Gen<'_> {
         a.mov(R3, R16);
         ptr(a, R26, R27, self.var("cnt"));
         self.walk_setup(a, 0, &format!("{}_l0_c{}", self.p, t.first));
-        count(a, t.buckets);
-        let col = format!(".L{tag}_col");
-        a.l(&col);
-        self.lpm(a, R16, true);
-        if wide {
-            self.lpm(a, R17, true);
-        }
-        a.ld(R18, X);
-        a.st(XInc, R1);
-        a.tst(R18);
-        a.breq(format!(".L{tag}_skip"));
-        a.mul(R18, R2);
-        a.movw(R20, R0);
-        a.mul(R18, R3);
-        a.add(R21, R0);
-        a.clr(R1);
-        self.column_end(a, &kern, tag, wide);
+        self.unrolled(a, t.buckets, tag, &|a, tag| {
+            self.read_len(a, wide);
+            a.ld(R18, X);
+            a.st(XInc, R1);
+            a.tst(R18);
+            a.breq(format!(".L{tag}_skip"));
+            a.mul(R18, R2);
+            a.movw(R20, R0);
+            a.mul(R18, R3);
+            a.add(R21, R0);
+            a.clr(R1);
+            self.column_tail(a, &kern, tag, wide);
+        });
     }
 
     /// Arithmetic shift right of the accumulator in r18.. (2 or 4 bytes) by
@@ -301,6 +339,16 @@ impl Gen<'_> {
         }
     }
 
+    /// The output of layer `l`'s accumulator in r18..: shifted, then ReLU
+    /// (r2:r3 = 0 moved over a negative one); the int16 in r18:r19.
+    fn shift_relu(&self, a: &mut Buffer, l: &Layer) {
+        self.shift(a, l.acc, l.shift);
+        if l.relu {
+            a.sbrc(R19, 7);
+            a.movw(R18, R2);
+        }
+    }
+
     /// Layer k's epilogue, in place: shift, ReLU, int16 out; the last layer
     /// also takes the argmax into r24:r25.
     fn epilogue(&self, a: &mut Buffer, k: usize) {
@@ -312,6 +360,11 @@ impl Gen<'_> {
         let b = l.acc_bytes();
         ptr(a, R28, R29, self.buf(k));
         ptr(a, R26, R27, self.buf(k));
+        if l.relu {
+            // r2:r3 = 0, what ReLU moves over a negative output.
+            a.clr(R2);
+            a.clr(R3);
+        }
         if last {
             // Best so far: -32768 at class 0, so the first maximum wins.
             a.clr(R6);
@@ -328,14 +381,7 @@ impl Gen<'_> {
         for r in [R18, R19, R10, R11].iter().take(b) {
             a.ld(*r, YInc);
         }
-        self.shift(a, l.acc, l.shift);
-        if l.relu {
-            a.sbrs(R19, 7);
-            a.rjmp(format!(".Lep{k}_pos"));
-            a.clr(R18);
-            a.clr(R19);
-            a.l(format!(".Lep{k}_pos"));
-        }
+        self.shift_relu(a, l);
         a.st(XInc, R18);
         a.st(XInc, R19);
         if last {
@@ -355,25 +401,81 @@ impl Gen<'_> {
         }
     }
 
+    /// Layer k with a dense kernel, on the int16 inputs at X.
+    fn dense_layer(&self, a: &mut Buffer, k: usize) {
+        let d = super::dense::DenseLayer {
+            l: &self.layers[k],
+            f: self.plan.formats[k],
+            tag: format!("{k}"),
+            far: self.far,
+        };
+        let table = format!("{}_l{k}_w", self.p);
+        d.emit(a, &self.buf(k), &|a: &mut Buffer| self.load_z(a, &table));
+    }
+
+    /// Layer k-1's epilogue fused with gap-nibble layer k's walk: each output
+    /// goes straight from r18:r19 into its column, never stored.
+    fn fused_walk(&self, a: &mut Buffer, k: usize) {
+        let (prev, l) = (&self.layers[k - 1], &self.layers[k]);
+        let tag = format!("f{k}");
+        let wide = self.plan.streams[k].wide_len;
+        let kern = super::kernels::kernel_label(self.plan.formats[k], l.acc_bytes());
+        self.init_layer(a, k, &format!("{k}"));
+        if l.cols == 0 {
+            return;
+        }
+        if prev.relu {
+            // r2:r3 = 0, what ReLU moves over a negative output.
+            a.clr(R2);
+            a.clr(R3);
+        }
+        ptr(a, R26, R27, self.buf(k - 1));
+        self.walk_setup(a, k, &format!("{}_l{k}_w", self.p));
+        self.unrolled(a, l.cols, &tag, &|a, tag| {
+            for r in [R18, R19, R10, R11].iter().take(prev.acc_bytes()) {
+                a.ld(*r, XInc);
+            }
+            if prev.acc == Elem::I16 && prev.relu {
+                // A negative 16-bit sum shifts to a negative output, which
+                // ReLU makes 0: its column is skipped before any shifting.
+                self.read_len(a, wide);
+                a.sbrc(R19, 7);
+                a.rjmp(format!(".L{tag}_skip"));
+                self.shift(a, prev.acc, prev.shift);
+            } else {
+                self.shift_relu(a, prev);
+                self.read_len(a, wide);
+            }
+            a.movw(R20, R18);
+            a.cp(R20, R1);
+            a.cpc(R21, R1);
+            a.breq(format!(".L{tag}_skip"));
+            self.column_tail(a, &kern, tag, wide);
+        });
+    }
+
     /// `.Lrest`: layer 1's epilogue and every later layer; returns the class.
     fn rest(&self, a: &mut Buffer) {
         a.c("Layer 1's epilogue, then every later layer; the class in r24:r25.");
         a.l(".Lrest");
-        self.epilogue(a, 0);
         for k in 1..self.layers.len() {
             a.c(format!(
-                "Layer {}: {} x {}, {} columns, {}-bit accumulators.",
+                "Layer {}: {} x {}, {}, {}-bit accumulators.",
                 k + 1,
                 self.layers[k].rows(),
                 self.layers[k].cols,
-                self.plan.formats[k].name(),
+                self.plan.formats[k].kernel(),
                 self.layers[k].acc.bits()
             ));
-            self.init_layer(a, k, &format!("{k}"));
-            ptr(a, R26, R27, self.buf(k - 1));
-            self.walk_dense(a, k, &format!("w{k}"));
-            self.epilogue(a, k);
+            if self.plan.formats[k].is_dense() {
+                self.epilogue(a, k - 1);
+                ptr(a, R26, R27, self.buf(k - 1));
+                self.dense_layer(a, k);
+            } else {
+                self.fused_walk(a, k);
+            }
         }
+        self.epilogue(a, self.layers.len() - 1);
         a.ret();
     }
 
@@ -381,8 +483,12 @@ impl Gen<'_> {
     fn run_dense(&self, a: &mut Buffer) {
         a.c("Every layer on the int16 input vector at X; the class in r24:r25.");
         a.l(".Lrun_dense");
-        self.init_layer(a, 0, "dense");
-        self.walk_dense(a, 0, "w0");
+        if self.plan.formats[0].is_dense() {
+            self.dense_layer(a, 0);
+        } else {
+            self.init_layer(a, 0, "dense");
+            self.walk_dense(a, 0, "w0");
+        }
         a.rjmp(".Lrest");
     }
 
@@ -400,11 +506,14 @@ impl Gen<'_> {
         let signature = format!("void {p}_step(const int16_t *input, int16_t *logits)");
         self.entry(a, "step", &[&signature]);
         push_saved(a);
-        a.movw(R2, R22);
+        // The logits pointer waits on the stack: the layers use every register.
+        a.push(R22);
+        a.push(R23);
         a.movw(R26, R24);
         a.rcall(".Lrun_dense");
         ptr(a, R26, R27, self.buf(last));
-        a.movw(R30, R2);
+        a.pop(R31);
+        a.pop(R30);
         count(a, classes);
         a.l(".Lstep_copy");
         a.ld(R0, XInc);
@@ -685,15 +794,17 @@ impl Gen<'_> {
         end(a, p, "text_step");
     }
 
-    /// Copy `n` bytes from X to Y.
+    /// Copy `n` bytes (an even number) from X to Y, two a turn.
     fn copy(&self, a: &mut Buffer, n: usize, label: &str) {
         if n == 0 {
             return;
         }
-        count(a, n);
+        count(a, n / 2);
         a.l(label);
-        a.ld(R0, XInc);
-        a.st(YInc, R0);
+        for _ in 0..2 {
+            a.ld(R0, XInc);
+            a.st(YInc, R0);
+        }
         loop_end(a, label);
     }
 
@@ -925,6 +1036,11 @@ impl Gen<'_> {
         super::kernels::kernels(
             a,
             &super::plan::kernels_used(self.layers, self.plan),
+            self.far,
+        );
+        super::dense::emit_routines(
+            a,
+            &super::dense::routines(self.layers, &self.plan.formats),
             self.far,
         );
     }

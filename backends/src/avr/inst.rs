@@ -35,7 +35,7 @@ mnemonics! {
     }
     /// Operations on two registers.
     Op2 {
-        Add = add, Adc = adc, Sub = sub, Sbc = sbc, And = and, Eor = eor, Cp = cp, Cpc = cpc,
+        Add = add, Adc = adc, Sub = sub, Sbc = sbc, And = and, Or = or, Eor = eor, Cp = cp, Cpc = cpc,
         Mov = mov, Movw = movw, Mul = mul, Muls = muls, Mulsu = mulsu,
     }
     /// Operations on r16–r31 and an 8-bit immediate.

@@ -19,7 +19,8 @@ use super::stream::{Format, END, SKIP};
 pub fn kernel_label(format: Format, acc_bytes: usize) -> String {
     match format {
         Format::PlusMinus => format!(".Lk_pm{acc_bytes}"),
-        Format::Grouped => format!(".Lk_gr{acc_bytes}"),
+        // Dense layers have kernels of their own (dense.rs) and never ask.
+        Format::Grouped | Format::Dense8 | Format::Dense4 => format!(".Lk_gr{acc_bytes}"),
     }
 }
 
@@ -96,17 +97,47 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
             "Subtract r20 (< 256) from the int16 rows a nibble list names, from Y = row 0.".into()
         }
     });
-    a.l(&l);
-    a.lpm(far, R16, true);
-    // High nibble.
-    a.mov(R17, R16);
-    a.swap(R17);
-    nibble(a, rmw, R17, &format!("{l}_hs"), &format!("{l}_c1"));
-    a.l(format!("{l}_lo"));
-    nibble(a, rmw, R16, &format!("{l}_ls"), &format!("{l}_c2"));
-    a.rjmp(&l);
-    special(a, &format!("{l}_h"), bytes, true, &format!("{l}_lo"));
-    special(a, &format!("{l}_l"), bytes, false, &l);
+    // Two bytes a turn of the loop, so the jump back comes every four nibbles.
+    let second = format!("{l}_b2");
+    for (copy, next) in [("", &second), ("2", &l)] {
+        a.l(if copy.is_empty() {
+            l.clone()
+        } else {
+            second.clone()
+        });
+        a.lpm(far, R16, true);
+        // High nibble.
+        a.mov(R17, R16);
+        a.swap(R17);
+        nibble(
+            a,
+            rmw,
+            R17,
+            &format!("{l}_h{copy}s"),
+            &format!("{l}_c1{copy}"),
+        );
+        a.l(format!("{l}_lo{copy}"));
+        nibble(
+            a,
+            rmw,
+            R16,
+            &format!("{l}_l{copy}s"),
+            &format!("{l}_c2{copy}"),
+        );
+        if copy == "2" {
+            a.rjmp(next);
+        }
+    }
+    for (copy, next) in [("", &second), ("2", &l)] {
+        special(
+            a,
+            &format!("{l}_h{copy}"),
+            rmw,
+            true,
+            &format!("{l}_lo{copy}"),
+        );
+        special(a, &format!("{l}_l{copy}"), rmw, false, next);
+    }
     if rmw != Rmw::Full(bytes) {
         // The rare carry or borrow into the high byte.
         let op = if rmw == Rmw::AddByte {
@@ -114,7 +145,12 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
         } else {
             Op1::Dec
         };
-        for (stub, back) in [("c1", format!("{l}_lo")), ("c2", l.clone())] {
+        for (stub, back) in [
+            ("c1", format!("{l}_lo")),
+            ("c2", second.clone()),
+            ("c12", format!("{l}_lo2")),
+            ("c22", l.clone()),
+        ] {
             a.l(format!("{l}_{stub}"));
             a.ldd(R18, 1);
             a.i(MInst::R { op, rd: R18 });
@@ -141,16 +177,28 @@ fn nibble(a: &mut Buffer, rmw: Rmw, r: Reg, special: &str, fix: &str) {
 /// The SKIP or END nibble at `{tag}s` (flags still tell SKIP, equal, from
 /// END, higher): END returns with T = `high` (the list ended in a high
 /// nibble); SKIP moves Y on and goes on at `next`.
-fn special(a: &mut Buffer, tag: &str, bytes: usize, high: bool, next: &str) {
+fn special(a: &mut Buffer, tag: &str, rmw: Rmw, high: bool, next: &str) {
+    let bytes = rmw.bytes();
     a.l(format!("{tag}s"));
     a.breq(format!("{tag}skip"));
-    if high {
-        a.c(format!("{END}: the list ends in a high nibble"));
-        a.set();
-    } else {
-        a.clt();
+    match rmw {
+        Rmw::AddByte => {
+            // The + list of a byte-wide column: its - list follows at once.
+            a.c(format!("{END}: the - list, from row 0, in the next nibble"));
+            a.movw(R28, R14);
+            a.rjmp(if high { ".Lal_sub_lo" } else { ".Lal_sub" });
+        }
+        Rmw::SubByte => a.ret(),
+        Rmw::Full(_) => {
+            if high {
+                a.c(format!("{END}: the list ends in a high nibble"));
+                a.set();
+            } else {
+                a.clt();
+            }
+            a.ret();
+        }
     }
-    a.ret();
     a.l(format!("{tag}skip"));
     a.adiw(R28, SKIP * bytes as u8);
     a.rjmp(next);
@@ -206,13 +254,9 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
                 // 0 < x < 256, the common case after a ReLU: byte-wide updates.
                 a.tst(R21);
                 a.brne(format!("{k}_wide"));
+                // The + list's end goes on to the - list, whose end returns.
                 a.movw(R28, R14);
-                a.rcall(".Lal_add");
-                a.movw(R28, R14);
-                a.brts(format!("{k}_slo"));
-                a.rjmp(".Lal_sub");
-                a.l(format!("{k}_slo"));
-                a.rjmp(".Lal_sub_lo");
+                a.rjmp(".Lal_add");
                 a.l(format!("{k}_wide"));
             }
             if bytes == 4 {
@@ -227,7 +271,7 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
             a.l(format!("{k}_lo"));
             a.rjmp(format!("{al}_lo"));
         }
-        Format::Grouped => {
+        Format::Grouped | Format::Dense8 | Format::Dense4 => {
             a.c("Column: per group, a weight v and the rows that take x*v; 0 ends it.");
             a.l(&k);
             a.movw(R12, R20);

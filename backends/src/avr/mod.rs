@@ -7,6 +7,7 @@ mod board;
 mod buffer;
 mod build;
 mod code;
+mod dense;
 pub mod inst;
 mod kernels;
 mod plan;
@@ -37,6 +38,21 @@ pub struct AvrFiles {
     pub report: Report,
 }
 
+/// One layer's kernel and its costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerReport {
+    /// Outputs.
+    pub rows: usize,
+    /// Inputs.
+    pub cols: usize,
+    /// The coding of its weights, which names its kernel.
+    pub format: Format,
+    /// Bytes of its table (weights, and biases where the table holds them).
+    pub bytes: usize,
+    /// Predicted cycles of one pass on the Uno (see docs/avr.md).
+    pub cycles: usize,
+}
+
 /// What the plan chose and what it costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -52,8 +68,8 @@ pub struct Report {
     pub sketch_flash: usize,
     /// Estimated static RAM of the Arduino core and the sketch.
     pub sketch_sram: usize,
-    /// Per layer: rows, columns, format, stream bytes.
-    pub layers: Vec<(usize, usize, Format, usize)>,
+    /// Per layer: what its kernel is and costs.
+    pub layers: Vec<LayerReport>,
     /// Whether layer 1's query sums are kept for a reply.
     pub query_cache: bool,
 }
@@ -79,11 +95,15 @@ impl Report {
             self.sram + self.sketch_sram,
             self.board.sram()
         );
-        for (k, (rows, cols, f, bytes)) in self.layers.iter().enumerate() {
+        for (k, l) in self.layers.iter().enumerate() {
             s.push_str(&format!(
-                "\n  layer {}: {rows} x {cols}, {} gap-nibble columns, {bytes} bytes",
+                "\n  layer {}: {} x {}, kernel {}, {} bytes, about {} cycles predicted",
                 k + 1,
-                f.name()
+                l.rows,
+                l.cols,
+                l.format.kernel(),
+                l.bytes,
+                l.cycles
             ));
         }
         if self.query_cache {
@@ -126,8 +146,21 @@ struct View {
     mhz: u32,
 }
 
-/// Generate the sketch folder for `model` on `board`, or say why it cannot fit.
+/// Generate the sketch folder for `model` on `board`, or say why it cannot fit:
+/// the fastest kernels, or where they do not fit the most compact ones.
 pub fn emit(model: Verified, prov: &Provenance, board: Board) -> Result<AvrFiles, BackendError> {
+    match emit_for(model, prov, board, plan::Goal::Fast) {
+        Err(BackendError::TooBig { .. }) => emit_for(model, prov, board, plan::Goal::Small),
+        r => r,
+    }
+}
+
+fn emit_for(
+    model: Verified,
+    prov: &Provenance,
+    board: Board,
+    goal: plan::Goal,
+) -> Result<AvrFiles, BackendError> {
     let model = model.model();
     let p = &model.name;
     if !crate::is_c_identifier(p) {
@@ -136,7 +169,7 @@ pub fn emit(model: Verified, prov: &Provenance, board: Board) -> Result<AvrFiles
         )));
     }
     let ls = crate::layers::layers(&model.graph, "AVR").map_err(BackendError::Unsupported)?;
-    let pl = plan::plan(model, &ls, board).map_err(BackendError::Unsupported)?;
+    let pl = plan::plan(model, &ls, board, goal).map_err(BackendError::Unsupported)?;
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
             charset,
@@ -185,9 +218,14 @@ pub fn emit(model: Verified, prov: &Provenance, board: Board) -> Result<AvrFiles
         sketch_sram: plan::sketch_sram(model),
         layers: ls
             .iter()
-            .zip(&pl.formats)
-            .zip(&pl.streams)
-            .map(|((l, &f), s)| (l.rows(), l.cols, f, s.bytes.len()))
+            .enumerate()
+            .map(|(k, l)| LayerReport {
+                rows: l.rows(),
+                cols: l.cols,
+                format: pl.formats[k],
+                bytes: pl.streams[k].bytes.len() + tables::bias_bytes(l, pl.formats[k]),
+                cycles: pl.cycles[k],
+            })
             .collect(),
         query_cache: pl.cache,
     };
@@ -258,20 +296,21 @@ fn description(
         board.mcu()
     );
     s.push_str(
-        " * Columns are coded as row gaps in nibbles (see docs/avr.md); every step\n \
-         * walks each layer's columns, skipping those whose input is 0.\n",
+        " * Gap-nibble layers code columns as row gaps in nibbles and skip the columns\n \
+         * whose input is 0; dense layers run rows on the multiplier (see docs/avr.md).\n",
     );
     for (k, l) in ls.iter().enumerate() {
         s.push_str(&format!(
             " * Layer {}: {} outputs from {} inputs, {} non-zero weights, {}-bit accumulators, \
-             shift {}{}.\n",
+             shift {}{}; {}.\n",
             k + 1,
             l.rows(),
             l.cols,
             l.columns.iter().map(Vec::len).sum::<usize>(),
             l.acc.bits(),
             l.shift,
-            if l.relu { ", ReLU" } else { "" }
+            if l.relu { ", ReLU" } else { "" },
+            pl.formats[k].kernel()
         ));
     }
     if pl.cache {
@@ -286,7 +325,11 @@ fn check_fit(r: &Report) -> Result<(), BackendError> {
     let b = r.board;
     let flash = r.model_flash() + r.sketch_flash;
     let sram = r.sram + r.sketch_sram;
-    let sram_max = plan::sram_budget(b);
+    let sram_max = if r.query_cache {
+        b.sram() - plan::CACHE_STACK_RESERVE
+    } else {
+        plan::sram_budget(b)
+    };
     if flash <= b.flash() && sram <= sram_max {
         return Ok(());
     }

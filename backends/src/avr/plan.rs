@@ -4,6 +4,7 @@
 
 use zlmc_ir::{Decode, Encoder, Model};
 
+use super::dense;
 use super::stream::{encode, format_for, too_long, Format, Stream};
 use super::Board;
 use crate::layers::Layer;
@@ -18,6 +19,10 @@ pub const SKETCH_SRAM: usize = 360;
 /// SRAM kept free of static data for the stack (its peak is about 100 bytes)
 /// with room to spare.
 pub const STACK_RESERVE: usize = 512;
+/// SRAM the query cache must leave free of static data: the stack's measured
+/// peak with the Arduino core (about 60 bytes on tinychat) and 128 bytes that
+/// stay free besides, a little more than the estimates' excess.
+pub const CACHE_STACK_RESERVE: usize = 160;
 
 /// A text encoder's slice of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +42,10 @@ pub struct TextInput {
 pub struct Plan {
     /// Per layer: the coding of its columns.
     pub formats: Vec<Format>,
-    /// Per layer: the coded columns.
+    /// Per layer: the coded columns (or a dense layer's table).
     pub streams: Vec<Stream>,
+    /// Per layer: the predicted cycles of one pass (see [`predicted_cycles`]).
+    pub cycles: Vec<usize>,
     /// Bytes of the two accumulator buffers (layer k uses buffer k % 2).
     pub bufs: [usize; 2],
     /// Text encoders, in input order.
@@ -104,31 +111,118 @@ fn text_inputs(model: &Model) -> Result<Vec<TextInput>, String> {
     Ok(out)
 }
 
+/// How the plan weighs a layer's kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// The fewest predicted cycles.
+    Fast,
+    /// The fewest bytes of flash (when the fast choice does not fit).
+    Small,
+}
+
+/// Predicted cycles of a gap-nibble layer on the Uno, taking half the inputs
+/// as zero (their columns are skipped) — a model of the kernels' loops, for
+/// choosing between kernels and for `zlmc build`'s summary.
+pub fn gap_cycles(l: &Layer, f: Format) -> usize {
+    let per_entry = match (f, l.acc_bytes()) {
+        (Format::PlusMinus, 2) => 14,
+        (Format::PlusMinus, _) => 18,
+        (_, 2) => 20,
+        _ => 26,
+    };
+    let mut total = 2 * l.acc_bytes() * l.rows() + 20;
+    for col in &l.columns {
+        let entries: usize = match f {
+            Format::PlusMinus => col.iter().map(|e| e.1.unsigned_abs() as usize).sum(),
+            _ => col.len(),
+        };
+        let groups = match f {
+            Format::PlusMinus => 2,
+            _ => {
+                let mut v: Vec<i8> = col.iter().map(|e| e.1).collect();
+                v.sort_unstable();
+                v.dedup();
+                v.len() + 1
+            }
+        };
+        let active = 40 + 22 * groups + per_entry * entries;
+        total += (active + 14) / 2;
+    }
+    total
+}
+
+/// Predicted cycles of a layer in a format (dense: inputs in 0..=255).
+pub fn predicted_cycles(l: &Layer, f: Format) -> usize {
+    if f.is_dense() {
+        dense::predicted_cycles(l, f)
+    } else {
+        gap_cycles(l, f)
+    }
+}
+
+/// A layer coded in a format: its table (biases included) and the bytes the
+/// table and the layer's own code take.
+fn coded(l: &Layer, f: Format) -> (Stream, usize) {
+    if f.is_dense() {
+        let bytes = dense::table(l, f);
+        let n = bytes.len() + dense::layer_code_bytes(l, f);
+        let s = Stream {
+            bytes,
+            starts: Vec::new(),
+            wide_len: false,
+        };
+        (s, n)
+    } else {
+        let s = encode(&l.columns, f);
+        let n = s.bytes.len() + super::tables::bias_bytes(l, f);
+        (s, n)
+    }
+}
+
 /// Plan a model's layout for a board (the fit is checked once the code exists).
-pub fn plan(model: &Model, layers: &[Layer], board: Board) -> Result<Plan, String> {
+pub fn plan(model: &Model, layers: &[Layer], board: Board, goal: Goal) -> Result<Plan, String> {
     let mut formats = Vec::new();
     let mut streams = Vec::new();
-    for (k, l) in layers.iter().enumerate() {
-        let f = format_for(l.max_abs_weight());
-        if let Some(c) = too_long(&l.columns, f) {
-            return Err(format!(
-                "layer {} column {c} codes to more than 65,535 bytes",
-                k + 1
-            ));
-        }
-        streams.push(encode(&l.columns, f));
-        formats.push(f);
-    }
-    let mut bufs = [0usize; 2];
-    for (k, l) in layers.iter().enumerate() {
-        bufs[k % 2] = bufs[k % 2].max(l.rows() * l.acc_bytes());
-    }
+    let mut cycles = Vec::new();
     let generate = matches!(model.decode, Decode::Generate { .. });
     let text = if model.takes_text() || generate {
         text_inputs(model)?
     } else {
         Vec::new()
     };
+    for (k, l) in layers.iter().enumerate() {
+        let gap = format_for(l.max_abs_weight());
+        if let Some(c) = too_long(&l.columns, gap) {
+            return Err(format!(
+                "layer {} column {c} codes to more than 65,535 bytes",
+                k + 1
+            ));
+        }
+        let mut options = vec![gap];
+        // Layer 1 of a text model walks bucket counts: gap columns only.
+        if dense::usable(l) && (k > 0 || text.is_empty()) {
+            options.push(Format::Dense8);
+            if dense::fits_int4(l) {
+                options.push(Format::Dense4);
+            }
+        }
+        let (f, s) = options
+            .into_iter()
+            .map(|f| (f, coded(l, f)))
+            .min_by_key(|(f, (_, bytes))| match goal {
+                Goal::Fast => (predicted_cycles(l, *f), *bytes),
+                Goal::Small => (*bytes, predicted_cycles(l, *f)),
+            })
+            .map(|(f, (s, _))| (f, s))
+            .expect("a gap format is always an option");
+        cycles.push(predicted_cycles(l, f));
+        streams.push(s);
+        formats.push(f);
+    }
+    let mut bufs = [0usize; 2];
+    for (k, l) in layers.iter().enumerate() {
+        bufs[k % 2] = bufs[k % 2].max(l.rows() * l.acc_bytes());
+    }
     let counts = text.iter().map(|t| t.buckets).max().unwrap_or(0);
     let ctx_len = if generate {
         zlmc_ir::interp::context_length(model)
@@ -149,6 +243,7 @@ pub fn plan(model: &Model, layers: &[Layer], board: Board) -> Result<Plan, Strin
     let mut p = Plan {
         formats,
         streams,
+        cycles,
         bufs,
         counts,
         ctx_len,
@@ -162,19 +257,22 @@ pub fn plan(model: &Model, layers: &[Layer], board: Board) -> Result<Plan, Strin
     let has_query = p.text.iter().any(|t| t.query);
     let has_context = p.text.iter().any(|t| !t.query);
     if generate && has_query && has_context {
+        // The cache may take static RAM past the general budget: the stack
+        // it then leaves is checked on the measured peak (docs/avr.md).
         let with = p.sram(layers) + layers[0].rows() * layers[0].acc_bytes();
-        if with + sketch_sram(model) <= sram_budget(board) {
+        if with + sketch_sram(model) <= board.sram() - CACHE_STACK_RESERVE {
             p.cache = true;
         }
     }
     Ok(p)
 }
 
-/// The kernels the layers use, as (format, accumulator bytes).
+/// The gap-nibble kernels the layers use, as (format, accumulator bytes).
 pub fn kernels_used(layers: &[Layer], plan: &Plan) -> Vec<(Format, usize)> {
     layers
         .iter()
         .zip(&plan.formats)
+        .filter(|(_, f)| !f.is_dense())
         .map(|(l, &f)| (f, l.acc_bytes()))
         .collect()
 }

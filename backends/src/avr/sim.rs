@@ -195,7 +195,7 @@ pub fn run(fw: &AvrFirmware, lines: &[Vec<u8>]) -> Result<AvrRunResult, BackendE
                 }
             }
             AvrMode::Classify => 1,
-            AvrMode::Vector => 2,
+            AvrMode::Vector => 1,
         };
         let end = (at + n).min(report.step_cycles.len());
         steps.push(report.step_cycles[at..end].to_vec());

@@ -25,6 +25,10 @@ pub enum Format {
     PlusMinus,
     /// One list per weight value, each headed by the value.
     Grouped,
+    /// Dense int8 rows, a byte a weight, on the multiplier (`dense.rs`).
+    Dense8,
+    /// Dense int4 rows, two rows' weights a byte (`dense.rs`).
+    Dense4,
 }
 
 impl Format {
@@ -33,6 +37,23 @@ impl Format {
         match self {
             Format::PlusMinus => "plus/minus",
             Format::Grouped => "value-grouped",
+            Format::Dense8 => "dense int8",
+            Format::Dense4 => "dense int4",
+        }
+    }
+
+    /// Whether the format is a dense row-major one (else gap-nibble columns).
+    pub fn is_dense(self) -> bool {
+        matches!(self, Format::Dense8 | Format::Dense4)
+    }
+
+    /// How `zlmc build` calls the layer's kernel.
+    pub fn kernel(self) -> &'static str {
+        match self {
+            Format::PlusMinus => "gap-nibble plus/minus columns",
+            Format::Grouped => "gap-nibble value-grouped columns",
+            Format::Dense8 => "dense int8 rows, mul",
+            Format::Dense4 => "dense int4 rows (2 a byte), mul",
         }
     }
 }
@@ -77,7 +98,7 @@ fn column(col: &[(usize, i8)], format: Format) -> Vec<u8> {
             gaps(&minus, &mut n);
             pack_nibbles(&n)
         }
-        Format::Grouped => {
+        Format::Grouped | Format::Dense8 | Format::Dense4 => {
             let mut values: Vec<i8> = col.iter().map(|e| e.1).collect();
             values.sort_unstable();
             values.dedup();

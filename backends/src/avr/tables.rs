@@ -2,6 +2,7 @@
 
 use super::buffer::Buffer;
 use super::plan::Plan;
+use super::stream::Format;
 use crate::layers::Layer;
 
 /// Table bytes above which a far-flash board's tables leave the low 64 KB
@@ -16,9 +17,10 @@ pub struct Extra<'a> {
     pub labels: Option<&'a [String]>,
 }
 
-/// Bytes of a layer's bias table (none when every bias is 0).
-pub fn bias_bytes(l: &Layer) -> usize {
-    if l.bias.iter().all(|&v| v == 0) {
+/// Bytes of a layer's bias table (none when every bias is 0, or when a
+/// dense layer's table holds them).
+pub fn bias_bytes(l: &Layer, f: Format) -> usize {
+    if f.is_dense() || l.bias.iter().all(|&v| v == 0) {
         0
     } else {
         l.rows() * l.acc_bytes()
@@ -40,7 +42,11 @@ fn label_data(labels: &[String]) -> (Vec<u8>, Vec<usize>) {
 /// Bytes of every table.
 pub fn table_bytes(layers: &[Layer], plan: &Plan, extra: &Extra) -> usize {
     let mut n: usize = plan.streams.iter().map(|s| s.bytes.len()).sum();
-    n += layers.iter().map(bias_bytes).sum::<usize>();
+    n += layers
+        .iter()
+        .zip(&plan.formats)
+        .map(|(l, &f)| bias_bytes(l, f))
+        .sum::<usize>();
     if let Some(c) = extra.charset {
         n += c.len();
     }
@@ -119,12 +125,27 @@ pub fn tables(a: &mut Buffer, p: &str, layers: &[Layer], plan: &Plan, extra: &Ex
     let starts: Vec<usize> = plan.text.iter().map(|t| t.first).collect();
     for (k, (l, s)) in layers.iter().zip(&plan.streams).enumerate() {
         a.blank();
+        let f = plan.formats[k];
+        if f.is_dense() {
+            a.c(format!(
+                "Layer {}: {} x {}, {} rows in blocks of two, weights offset to unsigned, \
+                 biases after each block, {} bytes.",
+                k + 1,
+                l.rows(),
+                l.cols,
+                f.name(),
+                s.bytes.len()
+            ));
+            a.l(format!("{p}_l{k}_w"));
+            byte_lines(a, &s.bytes);
+            continue;
+        }
         a.c(format!(
             "Layer {}: {} x {}, {} columns{}, {} bytes.",
             k + 1,
             l.rows(),
             l.cols,
-            plan.formats[k].name(),
+            f.name(),
             if s.wide_len { " (2-byte lengths)" } else { "" },
             s.bytes.len()
         ));
@@ -140,7 +161,7 @@ pub fn tables(a: &mut Buffer, p: &str, layers: &[Layer], plan: &Plan, extra: &Ex
         if k == 0 && starts.contains(&l.cols) {
             a.l(format!("{p}_l0_c{}", l.cols));
         }
-        if bias_bytes(l) > 0 {
+        if bias_bytes(l, f) > 0 {
             a.c(format!("Layer {} biases, {}-bit.", k + 1, l.acc.bits()));
             a.l(format!("{p}_l{k}_bias"));
             let mut b = Vec::new();

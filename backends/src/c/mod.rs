@@ -16,7 +16,7 @@ mod tables;
 pub mod target;
 
 use askama::Template;
-use zlmc_ir::{Decode, Elem, Encoder, Model, Weights};
+use zlmc_ir::{Decode, Elem, Encoder, Model, WeightKind, Weights};
 
 use crate::target::Verified;
 use crate::Provenance;
@@ -175,6 +175,11 @@ struct MatMulView {
 
 struct AccumulateView {
     cols: usize,
+    /// Dense rows (`row[]` holds every weight, row by row): the bytes of a
+    /// row, else 0 for the column-major layouts.
+    stride: usize,
+    /// For dense rows: the weight of entry `j` of the row at `wr`, as `int8_t`.
+    weight: String,
     /// Number of value groups per column; 0 when each entry stores its weight.
     groups: usize,
     off_t: String,
@@ -511,6 +516,15 @@ fn accumulate_view(
     let grouped_bytes = (cols * g + 1) * size_of(off_t) + nnz * size_of(idx_t) + g;
     let pairs_bytes = (cols + 1) * size_of(off_t) + nnz * (size_of(idx_t) + 1);
     let grouped = grouped_bytes <= pairs_bytes;
+    // int8 and int4 weights may be stored dense, row by row (int4 two a
+    // byte), where that is smaller than either column-major layout.
+    let nibbles = values.iter().all(|v| (-8..=7).contains(v));
+    let stride = if nibbles { cols.div_ceil(2) } else { cols };
+    let dense_bytes = rows * stride;
+    let dense_kind = matches!(w.kind(), WeightKind::Int8 | WeightKind::Int4);
+    if dense_kind && dense_bytes < grouped_bytes.min(pairs_bytes) {
+        return dense_view(p, up, k, w, acc, nibbles, tables);
+    }
 
     let (off_name, row_name) = (format!("{p}_l{k}_off"), format!("{p}_l{k}_row"));
     let mut off = vec!["0".to_string()];
@@ -556,6 +570,8 @@ fn accumulate_view(
     };
     let view = AccumulateView {
         cols,
+        stride: 0,
+        weight: String::new(),
         groups: if grouped { g } else { 0 },
         off_t: off_t.to_string(),
         rd_off: format!("{up}_{rd_off}"),
@@ -566,6 +582,74 @@ fn accumulate_view(
         signed_x: acc == Elem::I32,
     };
     (view, bytes, how)
+}
+
+/// Dense rows of a matmul: `row[]` holds every weight, row by row, int8 a
+/// byte each or int4 two a byte (entry 2j in the low nibble).
+fn dense_view(
+    p: &str,
+    up: &str,
+    k: usize,
+    w: &Weights,
+    acc: Elem,
+    nibbles: bool,
+    tables: &mut Vec<String>,
+) -> (AccumulateView, usize, String) {
+    let rom = rom(up);
+    let (rows, cols) = (w.rows(), w.cols());
+    let mut m = vec![vec![0i8; cols]; rows];
+    for (r, row) in m.iter_mut().enumerate() {
+        for (c, v) in w.row_entries(r) {
+            row[c as usize] = v;
+        }
+    }
+    let mut bytes = Vec::new();
+    for row in &m {
+        if nibbles {
+            for pair in row.chunks(2) {
+                let hi = pair.get(1).copied().unwrap_or(0);
+                bytes.push((pair[0] as u8 & 0x0F) | (hi as u8) << 4);
+            }
+        } else {
+            bytes.extend(row.iter().map(|&v| v as u8));
+        }
+    }
+    let name = format!("{p}_l{k}_row");
+    let vals: Vec<String> = bytes.iter().map(|b| format!("{b}u")).collect();
+    tables.push(table("uint8_t", &name, &rom, &vals));
+    let stride = if nibbles { cols.div_ceil(2) } else { cols };
+    // A nibble n is the int4 value (n ^ 8) - 8.
+    let weight = if nibbles {
+        format!(
+            "(int8_t)((int)((((j & 1u) ? {up}_RD8(&wr[j >> 1]) >> 4 : {up}_RD8(&wr[j >> 1])) \
+             & 0x0Fu) ^ 8u) - 8)"
+        )
+    } else {
+        format!("(int8_t){up}_RD8(&wr[j])")
+    };
+    let product = match acc {
+        Elem::I16 => "(uint16_t)((unsigned)xj * (uint16_t)wv)".to_string(),
+        Elem::I32 => "(uint32_t)((int32_t)xs * wv)".to_string(),
+    };
+    let how = if nibbles {
+        "stored dense, row by row, two int4 weights a byte"
+    } else {
+        "stored dense, row by row, an int8 weight a byte"
+    };
+    let view = AccumulateView {
+        cols,
+        stride,
+        weight,
+        groups: 0,
+        off_t: String::new(),
+        rd_off: String::new(),
+        rd_idx: String::new(),
+        off: String::new(),
+        row: name,
+        product,
+        signed_x: acc == Elem::I32,
+    };
+    (view, rows * stride, how.to_string())
 }
 
 /// Statements computing `h`, the i16 result of an arithmetic shift right of `h` or `w`.
