@@ -10,7 +10,7 @@ use zlmc_backends::avr::Board;
 use zlmc_ir::{Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
 use zlmc_test_support::models::{dense_mlp, digit_like_inputs};
-use zlmc_test_support::{build, repo, scratch, tinychat, Rng};
+use zlmc_test_support::{build, scratch, tinychat, Rng};
 
 /// Queries of expected.tsv: every `BENCH_STRIDE`-th one (1 = all 2,290).
 fn stride() -> usize {
@@ -103,7 +103,9 @@ fn c_firmware_run(
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(&c.header_name), &c.header).unwrap();
     std::fs::write(dir.join(&c.source_name), &c.source).unwrap();
-    std::fs::write(dir.join("zlmc_sim_main.c"), zlmc_runtime_avr_main()).unwrap();
+    for (name, text) in zlmc_runtime_avr::SIM_FILES {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
     let shim = format!(
         "#include \"{}\"\n{mode}#include \"zlmc_sim_main.c\"\n",
         c.header_name
@@ -193,14 +195,4 @@ fn dense_int8_and_int4_mlps_on_the_uno() {
         );
         eprintln!("{}", r.summary());
     }
-}
-
-fn zlmc_runtime_avr_main() -> &'static str {
-    // The firmware source is not exported by the root package's dependencies;
-    // read it from the repository.
-    Box::leak(
-        std::fs::read_to_string(repo().join("runtime-avr/src/sim_main.c"))
-            .unwrap()
-            .into_boxed_str(),
-    )
 }

@@ -41,22 +41,9 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 const ECHO_C: &str = r#"
 #include <avr/io.h>
 #include <stdint.h>
+#include "zlmc_uart_poll.h"
 
 extern void step(void);
-
-static void put(uint8_t c)
-{
-    while (!(UCSR0A & (1 << UDRE0)))
-        ;
-    UDR0 = c;
-}
-
-static uint8_t get(void)
-{
-    while (!(UCSR0A & (1 << RXC0)))
-        ;
-    return UDR0;
-}
 
 int main(void)
 {
@@ -117,6 +104,8 @@ int main(void)
 /// own; returns the folder (removed when dropped) and the ELF in it.
 fn firmware(name: &str, mcu: &str, files: &[(&str, &str)]) -> Result<(TempDir, PathBuf), AvrError> {
     let dir = scratch(&format!("{name}-{mcu}"));
+    let header = zlmc_runtime_avr::UART_POLL_H;
+    write(dir.path(), "zlmc_uart_poll.h", header);
     let sources: Vec<PathBuf> = files.iter().map(|(n, t)| write(dir.path(), n, t)).collect();
     let elf = dir.path().join("firmware.elf");
     compile_firmware(&sources, mcu, 16_000_000, &elf)?;

@@ -35,19 +35,7 @@ static void uart_init(void)
     UCSR0C = 3 << UCSZ00;
 }
 
-static void put(uint8_t c)
-{
-    while (!(UCSR0A & (1 << UDRE0)))
-        ;
-    UDR0 = c;
-}
-
-static uint8_t get(void)
-{
-    while (!(UCSR0A & (1 << RXC0)))
-        ;
-    return UDR0;
-}
+#include "zlmc_uart_poll.h"
 
 static void put_str(const char *s)
 {

@@ -95,8 +95,10 @@ pub fn firmware(
         ),
     });
     shim.push_str("#include \"zlmc_sim_main.c\"\n");
-    let main_c = dir.join("zlmc_sim_main.c");
-    std::fs::write(&main_c, zlmc_runtime_avr::SIM_MAIN_C).map_err(|e| io(e, &main_c))?;
+    for (name, text) in zlmc_runtime_avr::SIM_FILES {
+        let f = dir.join(name);
+        std::fs::write(&f, text).map_err(|e| io(e, &f))?;
+    }
     let shim_c = dir.join("zlmc_sim.c");
     std::fs::write(&shim_c, shim).map_err(|e| io(e, &shim_c))?;
     let elf = dir.join(format!("{p}.elf"));
