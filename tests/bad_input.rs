@@ -183,19 +183,19 @@ fn missing_tensor() {
 #[test]
 fn wrong_fc2_weights() {
     // The wrong shape, then a value int2 does not hold.
-    let want = "has shape [3, 2], but layer fc2 needs [2, 3]";
+    let w = with_fc2([3, 2], &[1, -1, 0, -2, 1, 1]);
     weights_fail(
         "shape",
-        with_fc2([3, 2], &[1, -1, 0, -2, 1, 1]),
+        w,
         (11, 3),
-        want,
+        "has shape [3, 2], but layer fc2 needs [2, 3]",
     );
-    let want = "value 2 at [1, 1] is not an int2 weight";
+    let w = with_fc2([2, 3], &[1, -1, 0, -2, 2, 1]);
     weights_fail(
         "range",
-        with_fc2([2, 3], &[1, -1, 0, -2, 2, 1]),
+        w,
         (11, 3),
-        want,
+        "value 2 at [1, 1] is not an int2 weight",
     );
 }
 

@@ -227,7 +227,7 @@ fn raw_input_values_are_checked() {
         refused(&["run", &m, "--prompt", prompt], want);
     }
     let r = zlmc(&["run", &m, "--batch"], "1 2 3\n1 x 3\n");
-    r.assert_fails(1, "stdin line 2: value 2 `x`");
+    r.assert_exit(1, "stdin line 2: value 2 `x`");
 }
 
 #[test]
@@ -275,7 +275,7 @@ fn batch_queries_with_tabs_are_refused() {
         &["run", ex.to_str().unwrap(), "--batch"],
         "lights on\nfan\ton\n",
     );
-    r.assert_fails(1, "stdin line 2: the query contains a tab");
+    r.assert_exit(1, "stdin line 2: the query contains a tab");
 }
 
 #[test]
@@ -296,7 +296,7 @@ fn import_keeps_an_edited_spec() {
     assert_eq!(zlmc(&["import", "z80ai", npz, "-o", out], "").code, 0);
     std::fs::write(d.join("model.yaml"), "# edited\n").unwrap();
     let r = zlmc(&["import", "z80ai", npz, "-o", out], "");
-    r.assert_fails(1, "--force");
+    r.assert_exit(1, "--force");
     assert_eq!(
         std::fs::read_to_string(d.join("model.yaml")).unwrap(),
         "# edited\n"

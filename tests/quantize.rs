@@ -244,13 +244,7 @@ fn range_analysis_bounds_layers_and_warns_about_16_bits() {
     assert_eq!((b[0].bound, b[0].fits16()), (50800, false));
     assert_eq!((b[1].bound, b[1].fits16()), (4 * 198, true));
     let r = zlmc(&["build", &s(&p16), "--emit", "zir"], "");
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("layer a accumulates in 16 bits but can reach 50800"),
-        "{}",
-        r.stderr
-    );
+    r.assert_exit(0, "layer a accumulates in 16 bits but can reach 50800");
     assert!(!r.stderr.contains("layer b"), "{}", r.stderr);
     let p32 = range_spec(&dir, 32);
     let r = zlmc(&["run", &s(&p32), "--prompt", "1 2 3 4"], "");
@@ -292,7 +286,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
     let (_, wrong) = fixture(&sub, &other, &mut rng, 50);
     let out = dir.join("out");
     let r = quantize(&spec, &wrong, &out, &[]);
-    r.assert_fails(1, "samples have 5 features, the model takes 6");
+    r.assert_exit(1, "samples have 5 features, the model takes 6");
     assert!(!out.exists());
     let r = quantize(&spec, &dir.join("none.npz"), &out, &[]);
     assert_eq!(r.code, 1);
@@ -369,12 +363,7 @@ fn compress_and_compare_report_what_they_cost() {
         ],
         "",
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("pruned 10 hidden neurons"),
-        "{}",
-        r.stdout
-    );
+    r.assert_prints("pruned 10 hidden neurons");
     assert!(r.stdout.contains("accuracy 100.00 % ->"), "{}", r.stdout);
     let chart = dir.join("chart.svg");
     let r = zlmc(
@@ -432,13 +421,7 @@ fn tinychat_exact_replies_and_next_characters() {
         ],
         "",
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("exact replies: 1106 of 3002 lines (36.8 %)"),
-        "{}",
-        r.stdout
-    );
+    r.assert_prints("exact replies: 1106 of 3002 lines (36.8 %)");
     assert!(
         r.stdout
             .contains("next-character accuracy (teacher-forced): 11800 of 14848 positions"),

@@ -92,9 +92,16 @@ pub struct Outcome {
 impl Outcome {
     /// Asserts the run exited with `code` and its stderr mentions `needle`.
     #[track_caller]
-    pub fn assert_fails(&self, code: i32, needle: &str) {
+    pub fn assert_exit(&self, code: i32, needle: &str) {
         assert_eq!(self.code, code, "{}", self.stderr);
         assert!(self.stderr.contains(needle), "{}", self.stderr);
+    }
+
+    /// Asserts the run succeeded and its stdout mentions `needle`.
+    #[track_caller]
+    pub fn assert_prints(&self, needle: &str) {
+        assert_eq!(self.code, 0, "{}", self.stderr);
+        assert!(self.stdout.contains(needle), "{}", self.stdout);
     }
 }
 
