@@ -112,6 +112,13 @@ fn firmware(name: &str, mcu: &str, files: &[(&str, &str)]) -> Result<(TempDir, P
     Ok((dir, elf))
 }
 
+/// Runs the echo firmware on an ATmega328P at 16 MHz with `run`'s settings.
+fn echo_run(name: &str, run: impl FnOnce(AvrRun<'_>) -> AvrRun<'_>) -> Result<AvrReport, AvrError> {
+    let mcu = "atmega328p";
+    let (_dir, elf) = echo_firmware(name, mcu)?;
+    run_firmware(&run(AvrRun::new(&elf, mcu, 16_000_000)))
+}
+
 fn echo_firmware(name: &str, mcu: &str) -> Result<(TempDir, PathBuf), AvrError> {
     firmware(name, mcu, &[("echo.c", ECHO_C), ("step.S", STEP_S)])
 }
@@ -159,13 +166,11 @@ fn polled_echo_with_exact_steps_on_atmega2560() {
 
 #[test]
 fn without_a_prompt_all_input_is_offered_and_the_run_ends_idle() {
-    let mcu = "atmega328p";
-    let (_dir, elf) = or_skip!(echo_firmware("echo-idle", mcu));
-    let report = or_skip!(run_firmware(&AvrRun {
+    let report = or_skip!(echo_run("echo-idle", |r| AvrRun {
         uart_input: b"one\ntwo\nthree\n",
         step_symbol: Some("step"),
         idle_cycles: 200_000,
-        ..AvrRun::new(&elf, mcu, 16_000_000)
+        ..r
     }));
     assert_eq!(text(&report), "> ONE\n> TWO\n> THREE\n> ");
     assert_eq!(report.exit, AvrExit::Idle);
@@ -175,14 +180,12 @@ fn without_a_prompt_all_input_is_offered_and_the_run_ends_idle() {
 
 #[test]
 fn a_prompt_that_never_follows_the_last_line_ends_idle() {
-    let mcu = "atmega328p";
-    let (_dir, elf) = or_skip!(echo_firmware("echo-unfinished", mcu));
     // The last line has no newline, so the firmware waits for more.
-    let report = or_skip!(run_firmware(&AvrRun {
+    let report = or_skip!(echo_run("echo-unfinished", |r| AvrRun {
         uart_input: b"ab\ncd",
         stop_on: Some(b"> "),
         idle_cycles: 100_000,
-        ..AvrRun::new(&elf, mcu, 16_000_000)
+        ..r
     }));
     assert_eq!(text(&report), "> AB\n> CD");
     assert_eq!(report.exit, AvrExit::Idle);
@@ -199,13 +202,11 @@ fn returning_from_main_halts() {
 
 #[test]
 fn max_cycles_ends_the_run() {
-    let mcu = "atmega328p";
-    let (_dir, elf) = or_skip!(echo_firmware("echo-timeout", mcu));
-    let report = or_skip!(run_firmware(&AvrRun {
+    let report = or_skip!(echo_run("echo-timeout", |r| AvrRun {
         uart_input: b"a long line that takes a while\n",
         stop_on: Some(b"> "),
         max_cycles: 20_000,
-        ..AvrRun::new(&elf, mcu, 16_000_000)
+        ..r
     }));
     assert_eq!(report.exit, AvrExit::TimedOut);
     assert!(report.total_cycles >= 20_000);
