@@ -11,7 +11,8 @@ use zlmc_backends::avr::Board;
 use zlmc_ir::{interp, Decode, Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
 use zlmc_test_support::models::{
-    dense_mlp, digit_like_inputs, random_inputs, random_model, random_model_of, random_text_model,
+    dense_layer, dense_mlp, digit_like_inputs, random_inputs, random_model, random_model_of,
+    random_text_model,
 };
 use zlmc_test_support::{build, example, scratch, tinychat, zlmc, zlmc_build, Rng};
 
@@ -258,17 +259,14 @@ fn tables_beyond_64k_on_the_mega2560() {
         let w: Vec<i8> = (0..units * inputs)
             .map(|_| rng.pick(&[-2i8, -1, 1]))
             .collect();
-        data.push(zlmc::frontend::quantize::LayerData {
-            weights: zlmc_ir::DenseWeights {
-                kind: zlmc_ir::WeightKind::Int2,
-                rows: units,
-                cols: inputs,
-                data: w,
-            },
-            bias: (0..units).map(|_| rng.range(-300, 300)).collect(),
-            shift: 6,
-            relu: units != 8,
-        });
+        data.push(dense_layer(
+            zlmc_ir::WeightKind::Int2,
+            (units, inputs),
+            w,
+            (0..units).map(|_| rng.range(-300, 300)).collect(),
+            6,
+            units != 8,
+        ));
         inputs = units;
     }
     let mut m = classifier(
@@ -403,17 +401,14 @@ fn too_big_for_the_uno_says_what_it_needs() {
     let mut data = Vec::new();
     let mut inputs = 128;
     for units in [250usize, 250, 10] {
-        data.push(zlmc::frontend::quantize::LayerData {
-            weights: zlmc_ir::DenseWeights {
-                kind: zlmc_ir::WeightKind::Int2,
-                rows: units,
-                cols: inputs,
-                data: (0..units * inputs).map(|_| rng.pick(&[-1i8, 1])).collect(),
-            },
-            bias: vec![0; units],
-            shift: 4,
-            relu: units != 10,
-        });
+        data.push(dense_layer(
+            zlmc_ir::WeightKind::Int2,
+            (units, inputs),
+            (0..units * inputs).map(|_| rng.pick(&[-1i8, 1])).collect(),
+            vec![0; units],
+            4,
+            units != 10,
+        ));
         inputs = units;
     }
     let m = classifier(
@@ -560,19 +555,16 @@ fn deep_models_use_long_calls() {
     let mut inputs = 16;
     for l in 0..40 {
         let units = if l == 39 { 5 } else { 12 };
-        data.push(zlmc::frontend::quantize::LayerData {
-            weights: zlmc_ir::DenseWeights {
-                kind: zlmc_ir::WeightKind::Int2,
-                rows: units,
-                cols: inputs,
-                data: (0..units * inputs)
-                    .map(|_| rng.pick(&[-2i8, -1, 0, 1, 1]))
-                    .collect(),
-            },
-            bias: (0..units).map(|_| rng.range(-50, 300)).collect(),
-            shift: 1,
-            relu: l != 39,
-        });
+        data.push(dense_layer(
+            zlmc_ir::WeightKind::Int2,
+            (units, inputs),
+            (0..units * inputs)
+                .map(|_| rng.pick(&[-2i8, -1, 0, 1, 1]))
+                .collect(),
+            (0..units).map(|_| rng.range(-50, 300)).collect(),
+            1,
+            l != 39,
+        ));
         inputs = units;
     }
     let m = classifier(

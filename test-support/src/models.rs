@@ -147,20 +147,39 @@ fn random_layers_of(
             _ => rng.range(0, acc.bits() as i64 - 1) as u32,
         };
         let last = l + 1 == layers;
-        data.push(LayerData {
-            weights: DenseWeights {
-                kind,
-                rows: units,
-                cols: inputs,
-                data: w,
-            },
+        data.push(dense_layer(
+            kind,
+            (units, inputs),
+            w,
             bias,
             shift,
-            relu: !last && rng.chance(80),
-        });
+            !last && rng.chance(80),
+        ));
         inputs = units;
     }
     data
+}
+
+/// One dense layer of `units × inputs` weights (row-major), with its epilogue.
+pub fn dense_layer(
+    kind: WeightKind,
+    (units, inputs): (usize, usize),
+    data: Vec<i8>,
+    bias: Vec<i64>,
+    shift: u32,
+    relu: bool,
+) -> LayerData {
+    LayerData {
+        weights: DenseWeights {
+            kind,
+            rows: units,
+            cols: inputs,
+            data,
+        },
+        bias,
+        shift,
+        relu,
+    }
 }
 
 /// Random input vectors for a model: full-range, small, sparse and all-zero.
@@ -199,17 +218,14 @@ pub fn dense_mlp(rng: &mut Rng, name: &str, kind: WeightKind, acc: Elem, shape: 
         };
         let bias = (0..units).map(|_| rng.range(-span, span)).collect();
         let last = l + 2 == shape.len();
-        data.push(LayerData {
-            weights: DenseWeights {
-                kind,
-                rows: units,
-                cols: inputs,
-                data: data_w,
-            },
+        data.push(dense_layer(
+            kind,
+            (units, inputs),
+            data_w,
             bias,
-            shift: if acc == Elem::I16 { 6 } else { 8 },
-            relu: !last,
-        });
+            if acc == Elem::I16 { 6 } else { 8 },
+            !last,
+        ));
     }
     raw_classifier(name, shape[0], acc, data)
 }
