@@ -67,7 +67,7 @@ pub fn guard_overwrite(dir: &Path, files: &[OutFile], force: bool) -> Result<()>
     Ok(())
 }
 
-/// Print what quantization cost, layer by layer; warn about heavy clamping.
+/// Print what quantization cost, layer by layer, with a warning line for heavy clamping.
 pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
@@ -93,13 +93,15 @@ pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
             r.values,
             100.0 * r.clamp_rate()
         )?;
+        // In the report itself: the writer the command was given, not the process's stderr.
         if r.clamp_rate() > CLAMP_WARN {
-            eprintln!(
+            writeln!(
+                out,
                 "warning: layer {}: {:.3} % of calibration values clamped (more than {} %)",
                 r.name,
                 100.0 * r.clamp_rate(),
                 100.0 * CLAMP_WARN
-            );
+            )?;
         }
     }
     Ok(())
