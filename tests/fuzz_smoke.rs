@@ -246,6 +246,16 @@ fn exercise(path: &Path, target: &dyn Target, out: &Path) -> Result<(), String> 
     check("run", r.stderr)
 }
 
+/// The most memory the whole test process may reach (the bound per input).
+const MEMORY_LIMIT_KB: u64 = 256 * 1024;
+
+/// The process's peak resident memory so far (Linux's `VmHWM`), if the system says.
+fn peak_memory_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 #[test]
 fn mutated_inputs_fail_cleanly() {
     let execs: u64 = std::env::var("ZLMC_FUZZ_EXECS")
@@ -323,6 +333,16 @@ fn mutated_inputs_fail_cleanly() {
             "exec {i} took {took:?}: {}",
             keep().display()
         );
+        if let Some(kb) = peak_memory_kb() {
+            assert!(
+                kb <= MEMORY_LIMIT_KB,
+                "exec {i} took the peak memory to {kb} KB: {}",
+                keep().display()
+            );
+        }
     }
-    eprintln!("fuzz smoke: {execs} executions, seed {seed}, slowest {slowest:?}");
+    let peak = peak_memory_kb().map_or("unknown".into(), |kb| format!("{kb} KB"));
+    eprintln!(
+        "fuzz smoke: {execs} executions, seed {seed}, slowest {slowest:?}, peak memory {peak}"
+    );
 }

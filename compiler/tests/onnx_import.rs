@@ -289,6 +289,15 @@ mod built {
         nodes: Vec<NodeProto>,
         init: Vec<TensorProto>,
     ) -> Result<zlmc::float_model::FloatMlp, String> {
+        load_over(2, nodes, init)
+    }
+
+    /// Load a graph over `x: [N, width]` with output `y`.
+    fn load_over(
+        width: i64,
+        nodes: Vec<NodeProto>,
+        init: Vec<TensorProto>,
+    ) -> Result<zlmc::float_model::FloatMlp, String> {
         let model = ModelProto {
             ir_version: 8,
             opset_import: vec![OperatorSetIdProto {
@@ -298,7 +307,7 @@ mod built {
             graph: Some(GraphProto {
                 node: nodes,
                 initializer: init,
-                input: vec![value("x", &[None, Some(2)])],
+                input: vec![value("x", &[None, Some(width)])],
                 output: vec![value("y", &[])],
                 ..Default::default()
             }),
@@ -324,6 +333,23 @@ mod built {
         )
         .unwrap();
         assert_eq!(m.eval(&[3.0, 6.0]), [((1.0 - 3.0) + (2.0 - 6.0)) / 4.0]);
+    }
+
+    /// Found by the fuzz smoke test: a mutated input width made an elementwise
+    /// step allocate a width × width layer (over 256 MB) before any error.
+    #[test]
+    fn wide_inputs_are_refused_before_allocating() {
+        let relu = || vec![node("Relu", &["x"], "y")];
+        let e = load_over(1 << 24, relu(), vec![]).unwrap_err();
+        assert!(
+            e.contains("16777216 features, over the limit of 131072"),
+            "{e}"
+        );
+        let e = load_over(4096, relu(), vec![]).unwrap_err();
+        assert!(
+            e.contains("4096×4096 layer, over the limit of 1048576"),
+            "{e}"
+        );
     }
 
     #[test]

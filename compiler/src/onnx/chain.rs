@@ -7,7 +7,9 @@
 //! normalization before the first MatMul becomes `w' = w·s`, `b' = b + w·t`,
 //! and a bias `Add` after a MatMul becomes that layer's bias.
 
-use super::tensor::MAX_ELEMENTS;
+/// The most weights a layer the chain builds may have: the IR's limit, so a
+/// small file cannot make the importer allocate more than a model can hold.
+const MAX_ELEMENTS: usize = zlmc_ir::verify::limits::MAX_WEIGHTS;
 use crate::float_model::FloatLayer;
 
 /// The affine map `y = A·x + c` from the last layer's output (or the graph

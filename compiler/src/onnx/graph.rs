@@ -125,6 +125,12 @@ fn graph_input(g: &GraphProto, values: &HashMap<String, Value>) -> Result<(Strin
         return Err(format!("{what} is a scalar, not a feature vector"));
     }
     let (shape, n) = tensor::check_dims(&shape).map_err(|m| format!("{what} {m}"))?;
+    let limit = zlmc_ir::verify::limits::MAX_VECTOR;
+    if n > limit {
+        return Err(format!(
+            "{what} has {n} features, over the limit of {limit}"
+        ));
+    }
     Ok((
         input.name.clone(),
         Act {
