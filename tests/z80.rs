@@ -7,9 +7,9 @@ use std::path::Path;
 use zlmc::simulate::z80_reply;
 use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::build::{self, Z80Files};
-use zlmc_test_support::models::random_text_model;
+use zlmc_test_support::models::{random_text_model, z80ai_model};
 use zlmc_test_support::tools::{z80_assemble, Z80Asm};
-use zlmc_test_support::{example, tinychat, zlmc_ok, Rng};
+use zlmc_test_support::{example, tinychat, zlmc, zlmc_ok, Rng};
 
 fn build(model: &Model) -> Z80Files {
     let mut m = model.clone();
@@ -69,6 +69,48 @@ fn random_models_agree_with_the_interpreter_on_the_emulator() {
     assert_eq!(outputs, 400);
 }
 
+/// z80ai's default architecture with every unit alive, and a wider one (a
+/// layer of 384 units takes two accumulator pages, its 384 columns two
+/// table pages): built for CP/M, equal to the interpreter. At tinychat's
+/// density (80% zeros here) the wider one's unpacked records do not fit
+/// CP/M's memory: it is refused, saying what it needs and what there is.
+#[test]
+fn wide_z80ai_models_agree_with_the_interpreter_on_the_emulator() {
+    let mut rng = Rng::new(0x5a80_0011);
+    let dense = z80ai_model(&mut rng, "dense", &[384, 160, 96], 24, 80, 12);
+    let mut opt = dense.clone();
+    zlmc::driver::optimize(&mut opt, &[], |_, _| {}).expect("passes");
+    let e = build::z80(&opt, Path::new("dense")).expect_err("too big for CP/M");
+    let e = e.to_string();
+    assert!(
+        e.contains("the program needs") && e.contains("but only") && e.contains("help:"),
+        "{e}"
+    );
+    for (name, hidden, classes, zeros) in [
+        ("wide1", &[256, 192, 128][..], 40, 80),
+        ("wide2", &[384, 160, 96][..], 24, 85),
+    ] {
+        let m = z80ai_model(&mut rng, name, hidden, classes, zeros, 12);
+        let z = build(&m);
+        for k in 0..50 {
+            let q = if k == 0 {
+                b"hello".to_vec()
+            } else {
+                random_query(&mut rng)
+            };
+            let want = interp::reply(&m, &q).0;
+            let got = z80_reply(&z.com, z.step_entry, &q).expect("runs");
+            assert_eq!(
+                String::from_utf8_lossy(&got.reply),
+                String::from_utf8_lossy(&want),
+                "model {name} query {:?}",
+                String::from_utf8_lossy(&q)
+            );
+            assert!(got.highest_write < 0xDC00, "writes stay below the CCP");
+        }
+    }
+}
+
 #[test]
 fn asm_assembles_to_the_com_with_z80asm_and_pasmo() {
     let mut rng = Rng::new(77);
@@ -120,4 +162,52 @@ fn tinychat_reproduces_expected_tsv_on_the_emulator() {
         .count();
     assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
     assert_eq!(&r.stdout, tsv);
+}
+
+/// What a Z80 cannot count is refused by the spec's validator with the
+/// limit's name, for both Z80 targets, before any code is generated.
+#[test]
+fn replies_and_contexts_the_z80_cannot_count_are_refused() {
+    let Some(t) = tinychat("replies_and_contexts_the_z80_cannot_count_are_refused") else {
+        return;
+    };
+    let spec = std::fs::read_to_string(&t.spec).unwrap();
+    for (from, to, want) in [
+        (
+            "max_length: 50",
+            "max_length: 65536",
+            "max_length 65536 must be 1..=65535",
+        ),
+        (
+            "length: 8}",
+            "length: 256}",
+            "context length 256 must be 1..=",
+        ),
+    ] {
+        let bad = spec.replacen(from, to, 1);
+        assert_ne!(bad, spec, "the imported spec changed: update this test");
+        let p = t.dir.path().join("bad.yaml");
+        std::fs::write(&p, bad).unwrap();
+        for target in ["z80", "zx48"] {
+            let out = t.dir.path().join(format!("out-{target}"));
+            let r = zlmc(
+                &[
+                    "build",
+                    p.to_str().unwrap(),
+                    "--target",
+                    target,
+                    "-o",
+                    out.to_str().unwrap(),
+                ],
+                "",
+            );
+            assert_ne!(r.code, 0, "{target}: {to} was built");
+            assert!(
+                r.stderr.contains(want) && !r.stderr.contains("internal"),
+                "{}",
+                r.stderr
+            );
+            assert!(!out.exists());
+        }
+    }
 }

@@ -11,7 +11,7 @@ use zlmc_backends::zx48::tap::{blocks, loader};
 use zlmc_backends::zx48::target::zx48_reply;
 use zlmc_backends::zx48::{Zx48Files, ORIGIN};
 use zlmc_ir::{interp, Model, WeightKind};
-use zlmc_test_support::models::random_text_model;
+use zlmc_test_support::models::{random_text_model, z80ai_model};
 use zlmc_test_support::{repo, scratch, skip, tinychat_dir, zlmc, Rng};
 
 fn build(model: &Model) -> Zx48Files {
@@ -256,7 +256,7 @@ fn tinychat_is_refused_with_what_it_needs() {
     );
     assert_ne!(r.code, 0);
     assert!(
-        r.stderr.contains("needs 45575 bytes") && r.stderr.contains("ZX Spectrum 48K"),
+        r.stderr.contains("needs 45806 bytes") && r.stderr.contains("ZX Spectrum 48K"),
         "{}",
         r.stderr
     );
@@ -281,5 +281,36 @@ fn the_commands_example_reproduces_its_expected_tsv_on_the_spectrum() {
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g.split('\t').nth(1), w.split('\t').nth(1), "{w}");
+    }
+}
+
+/// z80ai's default architecture (every unit alive) and a wider one on the
+/// Spectrum: each either builds and equals the interpreter, or is refused
+/// with what it needs and what the machine has.
+#[test]
+fn wide_z80ai_models_build_or_are_refused_clearly() {
+    let mut rng = Rng::new(0x5a48_0011);
+    for (name, hidden, classes) in [
+        ("wide1", &[256, 192, 128][..], 40),
+        ("wide2", &[384, 160, 96][..], 24),
+    ] {
+        let mut m = z80ai_model(&mut rng, name, hidden, classes, 80, 8);
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        let v = zlmc_backends::target::Verified::new(&m).expect("verifies");
+        match zlmc_backends::zx48::build(v, &zlmc::driver::provenance(Path::new(name))) {
+            Ok(z) => {
+                for q in [&b"hello"[..], b"what is a z80?"] {
+                    let got = zx48_reply(&z.code, z.step_entry, q).expect("runs");
+                    assert_eq!(got.reply, interp::reply(&m, q).0, "{name} {q:?}");
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                assert!(
+                    e.contains("the program needs") && e.contains("ZX Spectrum 48K"),
+                    "{name}: {e}"
+                );
+            }
+        }
     }
 }

@@ -25,15 +25,15 @@ use std::ops::Range;
 
 use super::build::Builder;
 use super::expr::Expr;
-use super::init::init_routine;
+use super::init::{bias_into_acc, init_routine};
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
     AluOp, BcDe, Cond, HlIx, Idx, Index, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8,
     StackReg,
 };
-use super::plan::{Memory, Split};
+use super::plan::{page_runs, Memory, Split};
 use super::query::query_phase;
-use super::records::{query_record, Blob};
+use super::records::{multi_segment, query_record, Blob};
 use super::scatter::scatter_routines;
 use super::seq::split_copy_loop;
 use crate::layers::Layer;
@@ -72,7 +72,7 @@ pub fn model_code(
     b.alu(AluOp::Or, A);
     b.call_cc(Cond::Z, "model_init");
     match split {
-        None => scan_scatter(b, "ms", 0..zin_len, mem),
+        None => scan_scatter(b, "ms", 0..zin_len, mem, layers),
         Some(sp) => {
             // A new query: layer 1 restarts from the bias, takes in the
             // query's columns, and keeps the sums for the whole reply.
@@ -81,19 +81,19 @@ pub fn model_code(
             b.jp_cc(Cond::Z, "ms_ctx");
             b.alu(AluOp::Xor, A);
             b.ld_mem_a(v.new_query);
-            b.ld16(Reg16::HL, "l0_bias");
-            b.ld16(Reg16::DE, mem.acc[0]);
-            b.ld(B, layers[0].rows() as i32);
-            b.call("mi_bias");
-            scan(b, "mq", sp.query.clone(), mem.act, v.act_ptr);
-            query_phase(b, mem);
+            bias_into_acc(b, "l0_bias", 0, layers[0].rows(), mem);
+            scan(b, "mq", sp.query.clone(), mem);
+            query_phase(b, mem, multi_segment(layers));
             b.label("ms_qdone");
-            b.ld16(Reg16::HL, mem.acc[0]);
-            b.ld16(Reg16::DE, mem.cache);
-            b.ld(B, layers[0].rows() as i32);
-            split_copy_loop(b, "ms_keep", Reg16::DE);
+            for run in page_runs(0..layers[0].rows()) {
+                let page = run.start / 256;
+                b.ld16(Reg16::HL, mem.acc_page(0, page));
+                b.ld16(Reg16::DE, mem.cache + 2 * run.start as u16);
+                b.ld(B, (run.len() % 256) as i32);
+                split_copy_loop(b, &paged("ms_keep", page), Reg16::DE);
+            }
             b.label("ms_ctx");
-            scan_scatter(b, "mc", sp.context.clone(), mem);
+            scan_scatter(b, "mc", sp.context.clone(), mem, layers);
         }
     }
     let last = layers.len() - 1;
@@ -122,48 +122,27 @@ pub fn model_code(
         // The scatter runs in the main registers with h = the next layer's
         // accumulator page; this loop runs in the alternate set.
         b.ld(H, page(mem.acc[k + 1]));
-        b.ld16(Reg16::IY, format!("l{k}_resume"));
         b.i(Inst::Exx);
         b.ld16(Reg16::SP, bias);
-        b.ld16(Reg16::HL, mem.acc[k]);
-        b.ld(B, rows as i32);
-        b.label(format!("l{k}_eplp"));
-        read_row(b);
-        if l.relu {
-            b.alu(AluOp::Or, A);
-            b.jp_cc(Cond::M, format!("l{k}_epnext"));
+        let runs = page_runs(0..rows);
+        for run in &runs {
+            hidden_epilogue_page(b, l, k, run, mem, layers[k + 1].rows() > 256);
         }
-        shift_ac(b, l.shift);
-        // a:c is the unit's output, the next layer's input x. Common case
-        // 1 <= x <= 255: only c crosses over to the scatter, in a.
-        b.alu(AluOp::Or, A);
-        b.jp_cc(Cond::NZ, format!("l{k}_big"));
-        b.alu(AluOp::Or, C);
-        b.jr_cc(JrCond::Z, format!("l{k}_epnext"));
-        b.st16_mem(v.epilogue_sp, Reg16::SP);
-        record_sp(b, page(mem.recs[k + 1]));
-        b.ld(A, C);
-        b.i(Inst::Exx);
-        b.ld(C, A);
-        b.jp("zs_pos");
-        b.label(format!("l{k}_resume"));
-        b.i(Inst::Exx);
-        b.ld16_mem(Reg16::SP, v.epilogue_sp);
-        b.label(format!("l{k}_epnext"));
-        b.inc(L);
-        b.djnz(format!("l{k}_eplp"));
         b.i(Inst::Exx);
         b.jp(format!("l{}_ep", k + 1));
-        // Any other x: through memory, and the general dispatch.
-        b.label(format!("l{k}_big"));
-        b.ld_mem_a(v.x + 1);
-        b.ld(A, C);
-        b.ld_mem_a(v.x);
-        b.st16_mem(v.epilogue_sp, Reg16::SP);
-        record_sp(b, page(mem.recs[k + 1]));
-        b.i(Inst::Exx);
-        b.ld16_mem(Reg16::DE, v.x);
-        dispatch_de(b);
+        for run in &runs {
+            let tag = paged(&format!("l{k}"), run.start / 256);
+            // Any other x: through memory, and the general dispatch.
+            b.label(format!("{tag}_big"));
+            b.ld_mem_a(v.x + 1);
+            b.ld(A, C);
+            b.ld_mem_a(v.x);
+            b.st16_mem(v.epilogue_sp, Reg16::SP);
+            record_sp(b, page(mem.table(k + 1, run.start)));
+            b.i(Inst::Exx);
+            b.ld16_mem(Reg16::DE, v.x);
+            dispatch_de(b);
+        }
     }
     b.comment("---- back to the caller, interrupts as they were ----");
     b.ld16_mem(Reg16::SP, v.saved_sp);
@@ -175,50 +154,123 @@ pub fn model_code(
     b.ld_a_mem(v.class);
     b.ret();
     init_routine(b, layers, mem, split, blob);
-    scatter_routines(b);
-    tables(b, layers, split);
+    scatter_routines(b, blob.multi);
+    tables(b, layers, split, blob.multi);
 }
 
-/// Layer 1's input scan: each non-zero word of `zin[words]` has its column
-/// scattered at once, the scan running in the alternate set.
-fn scan_scatter(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
-    let recs = (mem.recs[0] >> 8) as u8;
-    let zx = mem.vars.x;
-    b.ld(H, (mem.acc[0] >> 8) as u8);
+/// `tag` for page 0 of a layer, `tag_pN` for page N (so one-page models keep their names).
+fn paged(tag: &str, page: usize) -> String {
+    if page == 0 {
+        tag.to_string()
+    } else {
+        format!("{tag}_p{page}")
+    }
+}
+
+/// One page of a hidden layer's epilogue (rows `run`, in the alternate set,
+/// SP at their biases): each non-zero unit scattered into layer `k+1` at once.
+/// `wide_next`: layer `k+1` has more than one page, so its scatters move the
+/// main set's h, which the resume puts back.
+fn hidden_epilogue_page(
+    b: &mut Builder,
+    l: &Layer,
+    k: usize,
+    run: &Range<usize>,
+    mem: &Memory,
+    wide_next: bool,
+) {
+    let v = mem.vars;
+    let tag = paged(&format!("l{k}"), run.start / 256);
     b.ld16(Reg16::IY, format!("{tag}_resume"));
-    b.i(Inst::Exx);
-    b.ld16(Reg16::HL, zin_word(words.start));
-    scan_loop(b, tag, &words);
-    b.i(Inst::Exx);
-    b.jp("l0_ep");
-    b.label(format!("{tag}_found"));
-    b.dec16(Reg16::HL);
-    b.ld(A, Src8::Hl);
-    b.dec16(Reg16::HL);
+    b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
+    b.ld(B, (run.len() % 256) as i32);
+    b.label(format!("{tag}_eplp"));
+    read_row(b);
+    if l.relu {
+        b.alu(AluOp::Or, A);
+        b.jp_cc(Cond::M, format!("{tag}_epnext"));
+    }
+    shift_ac(b, l.shift);
+    // a:c is the unit's output, the next layer's input x. Common case
+    // 1 <= x <= 255: only c crosses over to the scatter, in a.
     b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::NZ, format!("{tag}_big"));
-    b.ld(A, Src8::Hl);
-    b.inc16(Reg16::HL);
-    b.inc16(Reg16::HL);
-    b.i(Inst::ExAf);
-    column_sp(b, C, recs);
-    b.i(Inst::ExAf);
+    b.jp_cc(Cond::NZ, format!("{tag}_big"));
+    b.alu(AluOp::Or, C);
+    b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
+    b.st16_mem(v.epilogue_sp, Reg16::SP);
+    record_sp(b, (mem.table(k + 1, run.start) >> 8) as u8);
+    b.ld(A, C);
     b.i(Inst::Exx);
     b.ld(C, A);
     b.jp("zs_pos");
     b.label(format!("{tag}_resume"));
+    if wide_next {
+        b.ld(H, (mem.acc[k + 1] >> 8) as u8);
+    }
     b.i(Inst::Exx);
-    b.jr(format!("{tag}_next"));
-    b.label(format!("{tag}_big"));
-    b.ld_mem_a(zx + 1);
-    b.ld(A, Src8::Hl);
-    b.ld_mem_a(zx);
-    b.inc16(Reg16::HL);
-    b.inc16(Reg16::HL);
-    column_sp(b, C, recs);
-    b.i(Inst::Exx);
-    b.ld16_mem(Reg16::DE, zx);
-    dispatch_de(b);
+    b.ld16_mem(Reg16::SP, v.epilogue_sp);
+    b.label(format!("{tag}_epnext"));
+    b.inc(L);
+    b.djnz(format!("{tag}_eplp"));
+}
+
+/// Layer 1's input scan: each non-zero word of `zin[words]` has its column
+/// scattered at once, the scan running in the alternate set; a page of
+/// columns at a time (the record tables' pages).
+fn scan_scatter(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory, layers: &[Layer]) {
+    let zx = mem.vars.x;
+    let acc = (mem.acc[0] >> 8) as u8;
+    let runs = page_runs(words);
+    for (i, run) in runs.iter().enumerate() {
+        let next = paged(tag, i + 1);
+        let tag = paged(tag, i);
+        if i > 0 {
+            b.label(format!("{tag}_begin"));
+        }
+        let recs = (mem.table(0, run.start) >> 8) as u8;
+        b.ld(H, acc);
+        b.ld16(Reg16::IY, format!("{tag}_resume"));
+        b.i(Inst::Exx);
+        b.ld16(Reg16::HL, zin_word(run.start));
+        scan_loop(b, &tag, run);
+        b.i(Inst::Exx);
+        if i + 1 < runs.len() {
+            b.jp(format!("{next}_begin"));
+        } else {
+            b.jp("l0_ep");
+        }
+        b.label(format!("{tag}_found"));
+        b.dec16(Reg16::HL);
+        b.ld(A, Src8::Hl);
+        b.dec16(Reg16::HL);
+        b.alu(AluOp::Or, A);
+        b.jr_cc(JrCond::NZ, format!("{tag}_big"));
+        b.ld(A, Src8::Hl);
+        b.inc16(Reg16::HL);
+        b.inc16(Reg16::HL);
+        b.i(Inst::ExAf);
+        column_sp(b, C, recs);
+        b.i(Inst::ExAf);
+        b.i(Inst::Exx);
+        b.ld(C, A);
+        b.jp("zs_pos");
+        b.label(format!("{tag}_resume"));
+        if layers[0].rows() > 256 {
+            b.ld(H, acc);
+        }
+        b.i(Inst::Exx);
+        b.jr(format!("{tag}_next"));
+        b.label(format!("{tag}_big"));
+        b.ld_mem_a(zx + 1);
+        b.ld(A, Src8::Hl);
+        b.ld_mem_a(zx);
+        b.inc16(Reg16::HL);
+        b.inc16(Reg16::HL);
+        column_sp(b, C, recs);
+        b.i(Inst::Exx);
+        b.ld16_mem(Reg16::DE, zx);
+        dispatch_de(b);
+    }
 }
 
 /// Read the row at hl (alternate set) into a:c and put its bias, popped, back.
@@ -270,7 +322,7 @@ fn last_epilogue(b: &mut Builder, l: &Layer, k: usize, mem: &Memory, bias: Expr)
     b.ld_mem_a(zbhi);
     b.ld_mem_a(zblo);
     b.ld_mem_a(zcls);
-    b.ld(B, l.rows() as i32);
+    b.ld(B, (l.rows() % 256) as i32);
     b.label(format!("l{k}_eplp"));
     read_row(b);
     if l.relu {
@@ -307,30 +359,34 @@ fn last_epilogue(b: &mut Builder, l: &Layer, k: usize, mem: &Memory, bias: Expr)
     b.jp_cc(Cond::NZ, format!("l{k}_eplp"));
 }
 
-/// The non-zero words of `zin[words]` become an active list at `dst`.
-fn scan(b: &mut Builder, tag: &str, words: Range<usize>, dst: u16, zactp: u16) {
-    b.ld16(Reg16::HL, zin_word(words.start));
-    b.ld16(Reg16::IX, dst);
-    scan_loop(b, tag, &words);
-    b.jr(format!("{tag}_scanned"));
-    b.label(format!("{tag}_found"));
-    b.st(Idx::ix(0), C);
+/// The non-zero words of `zin[words]` become the query's active list:
+/// `db column's low byte, its table page` `dw x` each, a 0 page last.
+fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
+    b.ld16(Reg16::IX, mem.act);
+    for (i, run) in page_runs(words).iter().enumerate() {
+        let tag = paged(tag, i);
+        b.ld16(Reg16::HL, zin_word(run.start));
+        scan_loop(b, &tag, run);
+        b.jr(format!("{tag}_scanned"));
+        b.label(format!("{tag}_found"));
+        b.st(Idx::ix(0), C);
+        b.st_imm(Idx::ix(1), (mem.table(0, run.start) >> 8) as i32);
+        b.dec16(Reg16::HL);
+        b.ld(A, Src8::Hl);
+        b.st(Idx::ix(3), A);
+        b.dec16(Reg16::HL);
+        b.ld(A, Src8::Hl);
+        b.st(Idx::ix(2), A);
+        b.inc16(Reg16::HL);
+        b.inc16(Reg16::HL);
+        b.ld16(Reg16::DE, 4);
+        b.add_idx(Index::IX, Pair::DE);
+        b.jr(format!("{tag}_next"));
+        b.label(format!("{tag}_scanned"));
+    }
     b.st_imm(Idx::ix(1), 0);
-    b.dec16(Reg16::HL);
-    b.ld(A, Src8::Hl);
-    b.st(Idx::ix(3), A);
-    b.dec16(Reg16::HL);
-    b.ld(A, Src8::Hl);
-    b.st(Idx::ix(2), A);
-    b.inc16(Reg16::HL);
-    b.inc16(Reg16::HL);
-    b.ld16(Reg16::DE, 4);
-    b.add_idx(Index::IX, Pair::DE);
-    b.jr(format!("{tag}_next"));
-    b.label(format!("{tag}_scanned"));
-    b.st_imm(Idx::ix(1), 255);
-    b.ld16(Reg16::HL, dst);
-    b.st16_mem(zactp, Reg16::HL);
+    b.ld16(Reg16::HL, mem.act);
+    b.st16_mem(mem.vars.act_ptr, Reg16::HL);
 }
 
 /// Arithmetic shift right of a:c by `n`.
@@ -349,13 +405,31 @@ fn shift_ac(b: &mut Builder, n: u32) {
 }
 
 /// Bias words and column records, per layer.
-fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>) {
+fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>, multi: bool) {
     b.comment("---- tables ----");
     if let Some(sp) = split {
-        // Layer 1's query columns are read once per reply: nibble-coded, compact.
+        // Layer 1's query columns are read once per reply: nibble-coded,
+        // compact, found through their addresses.
+        let recs: Vec<Vec<u8>> = layers[0].columns[sp.query.clone()]
+            .iter()
+            .map(|c| query_record(c, layers[0].rows(), multi))
+            .collect();
+        b.label("l0_qaddr");
+        let mut at = 0;
+        let addrs: Vec<Expr> = recs
+            .iter()
+            .map(|r| {
+                let a = Expr::sym("l0_qrecs").plus(Expr::Num(at as i32));
+                at += r.len();
+                a
+            })
+            .collect();
+        for chunk in addrs.chunks(8) {
+            b.dw(chunk.iter().cloned());
+        }
         b.label("l0_qrecs");
-        for c in &layers[0].columns[sp.query.clone()] {
-            b.db_lines(&query_record(c), 16);
+        for r in &recs {
+            b.db_lines(r, 16);
         }
     }
     for (k, l) in layers.iter().enumerate() {
@@ -371,7 +445,7 @@ fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>) {
 /// goes on with the next one.
 fn scan_loop(b: &mut Builder, tag: &str, words: &Range<usize>) {
     b.ld(B, (words.len() % 256) as i32);
-    b.ld(C, words.start as i32);
+    b.ld(C, (words.start % 256) as i32);
     b.label(format!("{tag}_scan"));
     b.ld(A, Src8::Hl);
     b.inc16(Reg16::HL);

@@ -5,7 +5,7 @@ use zlmc_ir::{Decode, Model};
 
 use super::build::Builder;
 use super::model::model_code;
-use super::plan::{check_layers, check_split, Layout, Memory, Split, CPM};
+use super::plan::{check_layers, Layout, Memory, Split, CPM};
 use super::records::{blob, Blob};
 use super::Item;
 use super::{assemble, parse, print};
@@ -68,8 +68,13 @@ pub fn emit_for(
     let split = text
         .split()
         .map(|(query, context)| Split { query, context });
-    if let Some(sp) = &split {
-        check_split(&ls[0], sp).map_err(BackendError::Unsupported)?;
+    for p in [&text.query, &text.context].into_iter().flatten() {
+        if p.words.len() > 256 {
+            return Err(BackendError::Unsupported(format!(
+                "an encoder of {} buckets: the Z80 front-end hashes into at most 256 (a bucket index is a byte)",
+                p.words.len()
+            )));
+        }
     }
     let (runtime, maxlen, eos) = match &model.decode {
         Decode::Generate {
@@ -106,6 +111,23 @@ pub fn emit_for(
             .copied()
             .ok_or_else(|| BackendError::internal(format!("`{name}` is not defined")))
     };
+    if packed.multi {
+        // The general scatter tells the −1 loops' entries apart by their low
+        // bytes (`scatter::slot_map`); their bodies sit together so they differ.
+        let mut lows = Vec::new();
+        for lp in ["zss", "zsk", "zsn"] {
+            for slot in ["s0", "e1", "s2", "e3", "x"] {
+                lows.push(symbol(&format!("{lp}_{slot}"))? & 0xFF);
+            }
+        }
+        lows.sort_unstable();
+        lows.dedup();
+        if lows.len() != 15 {
+            return Err(BackendError::internal(
+                "two entries of the −1 scatter loops share a low byte",
+            ));
+        }
+    }
     let zblob = symbol("zblob")? as usize;
     let end = zblob + packed.unpacked.max(packed.slack + packed.bytes.len());
     let limit = mem.buffers_start() as usize;
@@ -144,7 +166,7 @@ fn no_room(end: usize, limit: usize, layout: &Layout) -> BackendError {
         message: format!(
             "the program needs {} bytes of memory once its records are unpacked, but only {} fit below its buffers at 0x{limit:04x} ({})",
             end - layout.origin as usize,
-            limit - layout.origin as usize,
+            limit.saturating_sub(layout.origin as usize),
             layout.memory
         ),
         help: "a smaller model fits: fewer units or inputs, or sparser weights (the dead-neurons and sparse-weights passes help)".into(),
@@ -154,10 +176,17 @@ fn no_room(end: usize, limit: usize, layout: &Layout) -> BackendError {
 /// When the program does not assemble at its origin because its addresses
 /// run past 0xFFFF: the size it would need, found by assembling it at 0.
 fn too_big(items: &[Item], layout: &Layout, packed: &Blob, mem: &Memory) -> Option<BackendError> {
+    // At 0, with the blob's bytes and sizes left out: they are known.
+    let blob_at = items
+        .iter()
+        .position(|i| matches!(i, Item::Label(l) if l == "zblob"))?;
     let at0: Vec<Item> = items
         .iter()
-        .map(|i| match i {
+        .enumerate()
+        .filter(|(n, i)| *n <= blob_at || !matches!(i, Item::Db(_)))
+        .map(|(_, i)| match i {
             Item::Org(_) => Item::Org(0.into()),
+            Item::Equ(name, _) if name.starts_with("zblob_") => Item::Equ(name.clone(), 0.into()),
             i => i.clone(),
         })
         .collect();

@@ -9,16 +9,15 @@ use super::seq::{add_de_to_row, negate_de, swap_nibbles};
 
 /// Layer 1's query columns, once per reply: a plain loop over the active
 /// list with the stack free, decoding each column's nibble-coded rows.
-pub fn query_phase(b: &mut Builder, mem: &Memory) {
+pub fn query_phase(b: &mut Builder, mem: &Memory, multi: bool) {
     let acc = mem.acc[0] >> 8;
-    let recs = mem.recs[0] >> 8;
     b.ld16(Reg16::IX, mem.act);
     b.label("qp_col");
     b.ld(A, Idx::ix(1));
     b.alu(AluOp::Or, A);
-    b.jp_cc(Cond::NZ, "ms_qdone");
+    b.jp_cc(Cond::Z, "ms_qdone");
+    b.ld(H, A);
     b.ld(L, Idx::ix(0));
-    b.ld(H, recs as i32);
     b.ld(A, Src8::Hl);
     b.inc(H);
     b.ld(H, Src8::Hl);
@@ -28,6 +27,13 @@ pub fn query_phase(b: &mut Builder, mem: &Memory) {
     b.ld(E, Idx::ix(2));
     b.ld(D, Idx::ix(3));
     b.ld(H, acc as i32);
+    b.label("qp_seg");
+    if multi {
+        // The segment's kind (see `records::Next`), for after its lists.
+        b.ld(A, Idx::iy(0));
+        b.inc16(Reg16::IY);
+        b.ld_mem_a("qp_kind");
+    }
     b.ld(B, Idx::iy(0));
     b.ld(C, Idx::iy(1));
     b.inc16(Reg16::IY);
@@ -39,12 +45,27 @@ pub fn query_phase(b: &mut Builder, mem: &Memory) {
     plus_list(b, "zq_add");
     b.ld(B, C);
     b.call("zq_sub");
-    b.jr("qp_next");
+    b.jr("qp_segdone");
     b.label("qp_wide");
     plus_list(b, "zq_group");
     negate_de(b);
     b.ld(B, C);
     b.call("zq_group");
+    if multi {
+        // The next segment adds x again.
+        negate_de(b);
+    }
+    b.label("qp_segdone");
+    if multi {
+        b.ld_a_mem("qp_kind");
+        b.alu(AluOp::Or, A);
+        b.jr_cc(JrCond::Z, "qp_next");
+        b.alu(AluOp::Cp, 1);
+        b.jr_cc(JrCond::Z, "qp_seg");
+        b.inc(H);
+        b.inc(H);
+        b.jr("qp_seg");
+    }
     b.label("qp_next");
     b.ld16(Reg16::BC, 4);
     b.add_idx(Index::IX, Pair::BC);
@@ -55,10 +76,14 @@ pub fn query_phase(b: &mut Builder, mem: &Memory) {
     nibble_group(b, "zq_group", None);
     nibble_group(b, "zq_add", Some((AluOp::Add, Inst::Inc(Loc8::Hl))));
     nibble_group(b, "zq_sub", Some((AluOp::Sub, Inst::Dec(Loc8::Hl))));
+    if multi {
+        b.label("qp_kind");
+        b.db([0u8]);
+    }
 }
 
-/// The +1 list (b gaps, if any) through `routine`; then on to `qp_next` if
-/// the column has no −1 list (c gaps), else on with b = c.
+/// The +1 list (b gaps, if any) through `routine`; then on to `qp_segdone`
+/// if the segment has no −1 list (c gaps), else on with b = c.
 fn plus_list(b: &mut Builder, routine: &str) {
     b.push(StackReg::BC);
     b.ld(A, B);
@@ -67,7 +92,7 @@ fn plus_list(b: &mut Builder, routine: &str) {
     b.pop(StackReg::BC);
     b.ld(A, C);
     b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::Z, "qp_next");
+    b.jr_cc(JrCond::Z, "qp_segdone");
 }
 
 /// A nibble-coded row list: 16-bit adds of de, or `op` with e and `fix` on a carry.

@@ -1,6 +1,11 @@
 //! The column records' bytes: how layer 1's query columns are stored (nibble
 //! lists, read once per reply) and how every other record is packed into the
 //! program (`blob`) for `model_init` to unpack in place.
+//!
+//! A column's rows are split into segments (see [`segments`]): one per page of
+//! 256 accumulator rows, and more where a list would grow past what a byte
+//! counts. Most models have one segment per column, and then their records
+//! carry no segment kinds.
 
 use super::plan::Split;
 use crate::columns::{gap_nibbles, pack_nibbles, unit_lists, Escape};
@@ -9,6 +14,87 @@ use crate::layers::Layer;
 /// One column's weights: (row, value) pairs.
 type Column = Vec<(usize, i8)>;
 
+/// Most entries of one sign in a segment: the counts are bytes, and a list's
+/// nibble gaps (entries plus at most 17 escapes within a page) must stay
+/// below 256 too.
+const SEGMENT_ENTRIES: usize = 230;
+
+/// What follows a segment of a column's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing: the column is done.
+    Last = 0,
+    /// Another segment on the same accumulator page.
+    Same = 1,
+    /// Another segment on the next accumulator page (256 rows on).
+    Page = 2,
+}
+
+/// A piece of a column: its +1 and −1 rows (page-relative, a row repeated
+/// |w| times) and what follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Rows that add x.
+    pub plus: Vec<usize>,
+    /// Rows that subtract x.
+    pub minus: Vec<usize>,
+    /// What follows.
+    pub next: Next,
+}
+
+/// A column of a layer with `rows` rows as segments: one per page of 256
+/// rows (even if empty, so the pages follow one another), split further
+/// where a list would pass [`SEGMENT_ENTRIES`].
+pub fn segments(col: &[(usize, i8)], rows: usize) -> Vec<Segment> {
+    let pages = rows.div_ceil(256).max(1);
+    let mut out = Vec::new();
+    for page in 0..pages {
+        let mut seg = Segment {
+            plus: Vec::new(),
+            minus: Vec::new(),
+            next: Next::Page,
+        };
+        for &(r, w) in col.iter().filter(|(r, _)| r / 256 == page) {
+            let n = usize::from(w.unsigned_abs());
+            let list_len = if w > 0 {
+                seg.plus.len()
+            } else {
+                seg.minus.len()
+            };
+            if list_len + n > SEGMENT_ENTRIES {
+                seg.next = Next::Same;
+                out.push(std::mem::replace(
+                    &mut seg,
+                    Segment {
+                        plus: Vec::new(),
+                        minus: Vec::new(),
+                        next: Next::Page,
+                    },
+                ));
+            }
+            let list = if w > 0 { &mut seg.plus } else { &mut seg.minus };
+            list.extend(std::iter::repeat_n(r % 256, n));
+        }
+        out.push(seg);
+    }
+    if let Some(last) = out.last_mut() {
+        last.next = Next::Last;
+    }
+    out
+}
+
+/// Whether any column of `layers` needs more than one segment: then every
+/// record says what follows each of its segments.
+pub fn multi_segment(layers: &[Layer]) -> bool {
+    layers.iter().any(|l| {
+        l.rows() > 256
+            || l.columns.iter().any(|c| {
+                let (p, m) = unit_lists(c);
+                p.len() > SEGMENT_ENTRIES || m.len() > SEGMENT_ENTRIES
+            })
+    })
+}
+
 /// Row gaps as nibbles (15 = move on 15 rows without adding).
 pub fn gaps(rows: &[usize]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -16,13 +102,19 @@ pub fn gaps(rows: &[usize]) -> Vec<u8> {
     out
 }
 
-/// A query column's record: its two lists' gap counts, then the packed gaps.
-pub fn query_record(col: &[(usize, i8)]) -> Vec<u8> {
-    let (plus, minus) = unit_lists(col);
-    let (np, nm) = (gaps(&plus), gaps(&minus));
-    let mut bytes = vec![np.len() as u8, nm.len() as u8];
-    bytes.extend(pack_nibbles(&np));
-    bytes.extend(pack_nibbles(&nm));
+/// A query column's record: per segment, its kind if `multi`, its two lists'
+/// gap counts, then the packed gaps.
+pub fn query_record(col: &[(usize, i8)], rows: usize, multi: bool) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for s in segments(col, rows) {
+        let (np, nm) = (gaps(&s.plus), gaps(&s.minus));
+        if multi {
+            bytes.push(s.next as u8);
+        }
+        bytes.extend([np.len() as u8, nm.len() as u8]);
+        bytes.extend(pack_nibbles(&np));
+        bytes.extend(pack_nibbles(&nm));
+    }
     bytes
 }
 
@@ -60,28 +152,64 @@ pub struct Blob {
     /// How far above `zblob` the packed bytes move before unpacking, so the
     /// records written never reach bytes not yet read.
     pub slack: usize,
+    /// Whether segments carry their kind (see [`multi_segment`]).
+    pub multi: bool,
 }
 
-/// Pack every record: `db n_plus, n_minus` and each list's row gaps as
-/// nibbles (see [`gaps`]), each list padded to a whole byte.
+/// Pack every record: per segment, its kind if `multi`, `db n_plus, n_minus`
+/// and each list's row gaps as nibbles (see [`gaps`]), each list padded to a
+/// whole byte.
 pub fn blob(layers: &[Layer], split: Option<&Split>) -> Blob {
+    let multi = multi_segment(layers);
     let mut bytes = Vec::new();
     let (mut out, mut slack) = (0usize, 0usize);
-    for (_, cols) in record_parts(layers, split) {
+    for (k, (_, cols)) in record_parts(layers, split).into_iter().enumerate() {
         for c in cols {
-            let (plus, minus) = unit_lists(c);
-            let start = bytes.len();
-            bytes.push(plus.len() as u8);
-            bytes.push(minus.len() as u8);
-            bytes.extend(pack_nibbles(&gaps(&plus)));
-            bytes.extend(pack_nibbles(&gaps(&minus)));
-            out += 6 + list_len(&plus) + list_len(&minus);
-            slack = slack.max(out.saturating_sub(start));
+            for s in segments(c, layers[k].rows()) {
+                let start = bytes.len();
+                if multi {
+                    bytes.push(s.next as u8);
+                }
+                bytes.push(s.plus.len() as u8);
+                bytes.push(s.minus.len() as u8);
+                bytes.extend(pack_nibbles(&gaps(&s.plus)));
+                bytes.extend(pack_nibbles(&gaps(&s.minus)));
+                out += 6 + list_len(&s.plus) + list_len(&s.minus);
+                slack = slack.max(out.saturating_sub(start));
+            }
         }
     }
     Blob {
         bytes,
         unpacked: out,
         slack,
+        multi,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_of_a_wide_layer_has_a_segment_per_page() {
+        let col = vec![(3, 1), (300, -2), (511, 1)];
+        let s = segments(&col, 600);
+        assert_eq!(s.len(), 3);
+        assert_eq!((s[0].plus.clone(), s[0].next), (vec![3], Next::Page));
+        assert_eq!(s[1].minus, vec![44, 44]);
+        assert_eq!(s[1].plus, vec![255]);
+        assert_eq!((s[2].plus.len(), s[2].next), (0, Next::Last));
+    }
+
+    #[test]
+    fn long_lists_are_split_on_one_page() {
+        let col: Vec<(usize, i8)> = (0..200).map(|r| (r, -2)).collect();
+        let s = segments(&col, 200);
+        assert!(s.iter().all(|s| s.minus.len() <= SEGMENT_ENTRIES));
+        assert_eq!(s.iter().map(|s| s.minus.len()).sum::<usize>(), 400);
+        assert_eq!(s[0].next, Next::Same);
+        assert_eq!(s.last().unwrap().next, Next::Last);
+        assert!(s.iter().all(|s| gaps(&s.minus).len() < 256));
     }
 }
