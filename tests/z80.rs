@@ -71,24 +71,16 @@ fn random_models_agree_with_the_interpreter_on_the_emulator() {
 
 /// z80ai's default architecture with every unit alive, and a wider one (a
 /// layer of 384 units takes two accumulator pages, its 384 columns two
-/// table pages): built for CP/M, equal to the interpreter. At tinychat's
-/// density (80% zeros here) the wider one's unpacked records do not fit
-/// CP/M's memory: it is refused, saying what it needs and what there is.
+/// table pages), at tinychat's density (80% zeros here) and sparser: built
+/// for CP/M, equal to the interpreter. The dense wider one's records do not
+/// all fit CP/M's memory unpacked: some layers keep theirs nibble-coded.
 #[test]
 fn wide_z80ai_models_agree_with_the_interpreter_on_the_emulator() {
     let mut rng = Rng::new(0x5a80_0011);
-    let dense = z80ai_model(&mut rng, "dense", &[384, 160, 96], 24, 80, 12);
-    let mut opt = dense.clone();
-    zlmc::driver::optimize(&mut opt, &[], |_, _| {}).expect("passes");
-    let e = build::z80(&opt, Path::new("dense")).expect_err("too big for CP/M");
-    let e = e.to_string();
-    assert!(
-        e.contains("the program needs") && e.contains("but only") && e.contains("help:"),
-        "{e}"
-    );
     for (name, hidden, classes, zeros) in [
         ("wide1", &[256, 192, 128][..], 40, 80),
         ("wide2", &[384, 160, 96][..], 24, 85),
+        ("wide2dense", &[384, 160, 96][..], 24, 80),
     ] {
         let m = z80ai_model(&mut rng, name, hidden, classes, zeros, 12);
         let z = build(&m);

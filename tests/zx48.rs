@@ -12,7 +12,7 @@ use zlmc_backends::zx48::target::zx48_reply;
 use zlmc_backends::zx48::{Zx48Files, ORIGIN};
 use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::models::{random_text_model, z80ai_model};
-use zlmc_test_support::{repo, scratch, skip, tinychat_dir, zlmc, Rng};
+use zlmc_test_support::{repo, scratch, skip, tinychat, zlmc, zlmc_ok, Rng};
 
 fn build(model: &Model) -> Zx48Files {
     let mut m = model.clone();
@@ -173,7 +173,7 @@ fn random_models_agree_with_the_interpreter_on_the_spectrum() {
                 continue; // `!` first returns to BASIC
             }
             let want = interp::reply(&m, &q).0;
-            let got = zx48_reply(&z.code, z.step_entry, &q).expect("runs");
+            let got = zx48_reply(&z, &q).expect("runs");
             assert_eq!(
                 String::from_utf8_lossy(&got.reply),
                 String::from_utf8_lossy(&want),
@@ -221,46 +221,31 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
     }
 }
 
+/// tinychat fits the 48K (from the lower origin, some layers' records
+/// nibble-coded) and gives z80ai's 2,290 replies on the trapped-ROM machine.
 #[test]
-fn tinychat_is_refused_with_what_it_needs() {
-    let Some(dir) = tinychat_dir() else {
-        return skip(
-            "tinychat_is_refused_with_what_it_needs",
-            "../shared/z80ai/tinychat is not beside the repository",
-        );
+fn tinychat_reproduces_expected_tsv_on_the_spectrum() {
+    let Some(t) = tinychat("tinychat_reproduces_expected_tsv_on_the_spectrum") else {
+        return;
     };
-    let scratch_dir = scratch("zx48-tinychat");
-    let out = scratch_dir.path().to_path_buf();
-    let r = zlmc(
+    let r = zlmc_ok(
         &[
-            "import",
-            "z80ai",
-            dir.join("model.npz").to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let yaml = out.join("model.yaml");
-    let r = zlmc(
-        &[
-            "build",
-            yaml.to_str().unwrap(),
+            "sim",
+            t.spec.to_str().unwrap(),
             "--target",
             "zx48",
-            "-o",
-            out.to_str().unwrap(),
+            "--batch",
         ],
-        "",
+        &t.queries(),
     );
-    assert_ne!(r.code, 0);
-    assert!(
-        r.stderr.contains("needs 45806 bytes") && r.stderr.contains("ZX Spectrum 48K"),
-        "{}",
-        r.stderr
-    );
-    assert!(!out.join("tinychat.tap").exists());
+    let differ = r
+        .stdout
+        .lines()
+        .zip(t.expected.lines())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
+    assert_eq!(r.stdout, t.expected);
 }
 
 #[test]
@@ -299,13 +284,15 @@ fn wide_z80ai_models_build_or_are_refused_clearly() {
         let v = zlmc_backends::target::Verified::new(&m).expect("verifies");
         match zlmc_backends::zx48::build(v, &zlmc::driver::provenance(Path::new(name))) {
             Ok(z) => {
+                println!("{name}: {} bytes at 0x{:04x}", z.code.len(), z.origin);
                 for q in [&b"hello"[..], b"what is a z80?"] {
-                    let got = zx48_reply(&z.code, z.step_entry, q).expect("runs");
+                    let got = zx48_reply(&z, q).expect("runs");
                     assert_eq!(got.reply, interp::reply(&m, q).0, "{name} {q:?}");
                 }
             }
             Err(e) => {
                 let e = e.to_string();
+                println!("{name}: {e}");
                 assert!(
                     e.contains("the program needs") && e.contains("ZX Spectrum 48K"),
                     "{name}: {e}"

@@ -7,7 +7,7 @@ use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{AluOp, BcDe, Cond, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
 use super::plan::{page_runs, Memory, Split};
-use super::records::{record_parts, Blob};
+use super::records::{nibble_columns, record_parts, Blob};
 use super::seq::{split_copy_loop, swap_nibbles};
 use crate::layers::Layer;
 
@@ -50,26 +50,36 @@ pub fn init_routine(
     for (k, l) in layers.iter().enumerate() {
         bias_into_acc(b, format!("l{k}_bias"), k, l.rows(), mem);
     }
-    if let Some(sp) = split {
-        // The query records' addresses, a word list, into their table slots.
-        for run in page_runs(sp.query.clone()) {
+    for (k, l) in layers.iter().enumerate() {
+        let Some(cols) = nibble_columns(k, l, split, &blob.nibble) else {
+            continue;
+        };
+        // The nibble-coded records' addresses, a word list, into their table slots.
+        for run in page_runs(cols.clone()) {
             b.ld16(
                 Reg16::HL,
-                offset(Expr::sym("l0_qaddr"), 2 * (run.start - sp.query.start)),
+                offset(
+                    Expr::sym(format!("l{k}_naddr")),
+                    2 * (run.start - cols.start),
+                ),
             );
-            b.ld16(Reg16::DE, mem.table(0, run.start));
+            b.ld16(Reg16::DE, mem.table(k, run.start));
             b.ld(B, (run.len() % 256) as i32);
             b.call("mi_bias");
         }
     }
-    unpack(b, layers, mem, split, blob);
+    if !blob.bytes.is_empty() {
+        unpack(b, layers, mem, split, blob);
+    }
     b.ld(A, 1);
     b.ld_mem_a("ms_ready");
     if split.is_some() {
         b.ld_mem_a(mem.vars.new_query);
     }
     b.ret();
-    unpack_routines(b, blob.multi);
+    if !blob.bytes.is_empty() {
+        unpack_routines(b, blob.multi);
+    }
     // hl: words (biases, record addresses), de: low-byte page, b: how many.
     split_copy_loop(b, "mi_bias", Reg16::HL);
     b.ret();
@@ -95,7 +105,7 @@ fn unpack(b: &mut Builder, layers: &[Layer], mem: &Memory, split: Option<&Split>
     b.i(Inst::Lddr);
     b.ld16(Reg16::HL, zblob().plus("zblob_slack".into()));
     b.ld16(Reg16::DE, "zblob");
-    for (k, (first, cols)) in record_parts(layers, split).iter().enumerate() {
+    for (k, (first, cols)) in record_parts(layers, split, &blob.nibble).iter().enumerate() {
         for run in page_runs(*first..first + cols.len()) {
             b.i(Inst::Exx);
             b.ld16(Reg16::HL, mem.table(k, run.start));

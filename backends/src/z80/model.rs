@@ -32,8 +32,8 @@ use super::isa::{
     StackReg,
 };
 use super::plan::{page_runs, Memory, Split};
-use super::query::query_phase;
-use super::records::{multi_segment, query_record, Blob};
+use super::query::{nibble_routines, query_phase};
+use super::records::{nibble_columns, query_record, Blob};
 use super::scatter::scatter_routines;
 use super::seq::split_copy_loop;
 use crate::layers::Layer;
@@ -72,7 +72,7 @@ pub fn model_code(
     b.alu(AluOp::Or, A);
     b.call_cc(Cond::Z, "model_init");
     match split {
-        None => scan_scatter(b, "ms", 0..zin_len, mem, layers),
+        None => scan_any(b, "ms", 0..zin_len, mem, layers, blob),
         Some(sp) => {
             // A new query: layer 1 restarts from the bias, takes in the
             // query's columns, and keeps the sums for the whole reply.
@@ -83,7 +83,7 @@ pub fn model_code(
             b.ld_mem_a(v.new_query);
             bias_into_acc(b, "l0_bias", 0, layers[0].rows(), mem);
             scan(b, "mq", sp.query.clone(), mem);
-            query_phase(b, mem, multi_segment(layers));
+            query_phase(b, mem);
             b.label("ms_qdone");
             for run in page_runs(0..layers[0].rows()) {
                 let page = run.start / 256;
@@ -93,7 +93,7 @@ pub fn model_code(
                 split_copy_loop(b, &paged("ms_keep", page), Reg16::DE);
             }
             b.label("ms_ctx");
-            scan_scatter(b, "mc", sp.context.clone(), mem, layers);
+            scan_any(b, "mc", sp.context.clone(), mem, layers, blob);
         }
     }
     let last = layers.len() - 1;
@@ -126,11 +126,15 @@ pub fn model_code(
         b.ld16(Reg16::SP, bias);
         let runs = page_runs(0..rows);
         for run in &runs {
-            hidden_epilogue_page(b, l, k, run, mem, layers[k + 1].rows() > 256);
+            if blob.nibble[k + 1] {
+                nibble_epilogue_page(b, l, k, run, mem);
+            } else {
+                hidden_epilogue_page(b, l, k, run, mem, layers[k + 1].rows() > 256);
+            }
         }
         b.i(Inst::Exx);
         b.jp(format!("l{}_ep", k + 1));
-        for run in &runs {
+        for run in runs.iter().filter(|_| !blob.nibble[k + 1]) {
             let tag = paged(&format!("l{k}"), run.start / 256);
             // Any other x: through memory, and the general dispatch.
             b.label(format!("{tag}_big"));
@@ -155,7 +159,10 @@ pub fn model_code(
     b.ret();
     init_routine(b, layers, mem, split, blob);
     scatter_routines(b, blob.multi);
-    tables(b, layers, split, blob.multi);
+    if split.is_some() || blob.nibble.contains(&true) {
+        nibble_routines(b, blob.multi);
+    }
+    tables(b, layers, split, blob);
 }
 
 /// `tag` for page 0 of a layer, `tag_pN` for page N (so one-page models keep their names).
@@ -212,6 +219,99 @@ fn hidden_epilogue_page(
     b.label(format!("{tag}_epnext"));
     b.inc(L);
     b.djnz(format!("{tag}_eplp"));
+}
+
+/// The stack nibble-coded scatters call on: the top of the variables' page
+/// (the caller's stack is not used inside a step).
+fn zn_stack(mem: &Memory) -> u16 {
+    mem.vars.saved_sp + 0x100
+}
+
+/// [`hidden_epilogue_page`] for a next layer kept nibble-coded: each
+/// non-zero unit's column through `zn_col`, x in memory.
+fn nibble_epilogue_page(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory) {
+    let v = mem.vars;
+    let tag = paged(&format!("l{k}"), run.start / 256);
+    b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
+    b.ld(B, (run.len() % 256) as i32);
+    b.label(format!("{tag}_eplp"));
+    read_row(b);
+    if l.relu {
+        b.alu(AluOp::Or, A);
+        b.jp_cc(Cond::M, format!("{tag}_epnext"));
+    }
+    shift_ac(b, l.shift);
+    b.ld_mem_a(v.x + 1);
+    b.alu(AluOp::Or, C);
+    b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
+    b.ld(A, C);
+    b.ld_mem_a(v.x);
+    b.st16_mem(v.epilogue_sp, Reg16::SP);
+    // hl = the record (de keeps the row), on to the main set's scatter.
+    b.ld(E, L);
+    b.ld(D, (mem.table(k + 1, run.start) >> 8) as u8);
+    b.ld_a_ptr(BcDe::DE);
+    b.inc(D);
+    b.i(Inst::ExDeHl);
+    b.ld(H, Src8::Hl);
+    b.ld(L, A);
+    b.ld16(Reg16::SP, zn_stack(mem));
+    b.push(StackReg::HL);
+    b.pop(StackReg::IY);
+    b.i(Inst::ExDeHl);
+    b.i(Inst::Exx);
+    b.ld16_mem(Reg16::DE, v.x);
+    b.ld(H, (mem.acc[k + 1] >> 8) as u8);
+    b.call("zn_col");
+    b.i(Inst::Exx);
+    b.ld16_mem(Reg16::SP, v.epilogue_sp);
+    b.label(format!("{tag}_epnext"));
+    b.inc(L);
+    b.djnz(format!("{tag}_eplp"));
+}
+
+/// Layer 1's input scan over `zin[words]`, for its layout: unpacked
+/// records through the scatter loops, or nibble-coded ones through `zn_col`.
+fn scan_any(
+    b: &mut Builder,
+    tag: &str,
+    words: Range<usize>,
+    mem: &Memory,
+    layers: &[Layer],
+    blob: &Blob,
+) {
+    if !blob.nibble[0] {
+        return scan_scatter(b, tag, words, mem, layers);
+    }
+    b.ld16(Reg16::SP, zn_stack(mem));
+    for (i, run) in page_runs(words).iter().enumerate() {
+        let tag = paged(tag, i);
+        b.ld16(Reg16::HL, zin_word(run.start));
+        scan_loop(b, &tag, run);
+        b.jr(format!("{tag}_scanned"));
+        b.label(format!("{tag}_found"));
+        b.push(StackReg::HL);
+        b.push(StackReg::BC);
+        b.dec16(Reg16::HL);
+        b.ld(D, Src8::Hl);
+        b.dec16(Reg16::HL);
+        b.ld(E, Src8::Hl);
+        b.ld(L, C);
+        b.ld(H, (mem.table(0, run.start) >> 8) as u8);
+        b.ld(A, Src8::Hl);
+        b.inc(H);
+        b.ld(H, Src8::Hl);
+        b.ld(L, A);
+        b.push(StackReg::HL);
+        b.pop(StackReg::IY);
+        b.ld(H, (mem.acc[0] >> 8) as u8);
+        b.call("zn_col");
+        b.pop(StackReg::BC);
+        b.pop(StackReg::HL);
+        b.jr(format!("{tag}_next"));
+        b.label(format!("{tag}_scanned"));
+    }
+    b.jp("l0_ep");
 }
 
 /// Layer 1's input scan: each non-zero word of `zin[words]` has its column
@@ -404,22 +504,25 @@ fn shift_ac(b: &mut Builder, n: u32) {
     }
 }
 
-/// Bias words and column records, per layer.
-fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>, multi: bool) {
+/// Bias words and the nibble-coded column records with their addresses, per layer.
+fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>, blob: &Blob) {
     b.comment("---- tables ----");
-    if let Some(sp) = split {
-        // Layer 1's query columns are read once per reply: nibble-coded,
-        // compact, found through their addresses.
-        let recs: Vec<Vec<u8>> = layers[0].columns[sp.query.clone()]
+    for (k, l) in layers.iter().enumerate() {
+        // Layer 1's query columns are read once per reply, nibble-coded
+        // layers' columns at every step: compact, found through their addresses.
+        let Some(cols) = nibble_columns(k, l, split, &blob.nibble) else {
+            continue;
+        };
+        let recs: Vec<Vec<u8>> = l.columns[cols]
             .iter()
-            .map(|c| query_record(c, layers[0].rows(), multi))
+            .map(|c| query_record(c, l.rows(), blob.multi))
             .collect();
-        b.label("l0_qaddr");
+        b.label(format!("l{k}_naddr"));
         let mut at = 0;
         let addrs: Vec<Expr> = recs
             .iter()
             .map(|r| {
-                let a = Expr::sym("l0_qrecs").plus(Expr::Num(at as i32));
+                let a = Expr::sym(format!("l{k}_nrecs")).plus(Expr::Num(at as i32));
                 at += r.len();
                 a
             })
@@ -427,7 +530,7 @@ fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>, multi: bool)
         for chunk in addrs.chunks(8) {
             b.dw(chunk.iter().cloned());
         }
-        b.label("l0_qrecs");
+        b.label(format!("l{k}_nrecs"));
         for r in &recs {
             b.db_lines(r, 16);
         }

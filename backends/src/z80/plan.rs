@@ -61,6 +61,20 @@ pub struct Layout {
     pub system: &'static str,
     /// The memory map, for the message when a model does not fit.
     pub memory: &'static str,
+    /// A lower origin to fall back on when a program does not fit above
+    /// `origin` (the stack top moves down with it).
+    pub low_origin: Option<u16>,
+}
+
+impl Layout {
+    /// This layout with the program at `origin` instead (the stack top moved as much).
+    pub fn at(&self, origin: u16) -> Layout {
+        Layout {
+            origin,
+            stack_top: self.stack_top - (self.origin - origin),
+            ..*self
+        }
+    }
 }
 
 /// CP/M 2.2 on a 64 KB machine: from 0x100, stack under the CCP at 0xDC00, a
@@ -71,6 +85,7 @@ pub const CPM: Layout = Layout {
     buffers_top: 0xDB00,
     system: "CP/M 2.2",
     memory: "64 KB CP/M, CCP at 0xDC00",
+    low_origin: None,
 };
 
 /// Pages of 256 that `n` rows or columns take (at least one).

@@ -6,11 +6,11 @@ use zlmc_ir::{Decode, Model};
 use super::build::Builder;
 use super::model::model_code;
 use super::plan::{check_layers, Layout, Memory, Split, CPM};
-use super::records::{blob, Blob};
+use super::records::{blob, layer_sizes, Blob};
 use super::Item;
 use super::{assemble, parse, print};
 use crate::columns::{TextInput, TextPart};
-use crate::layers::layers;
+use crate::layers::{layers, Layer};
 use crate::target::Verified;
 use crate::{BackendError, Provenance};
 
@@ -62,7 +62,6 @@ pub fn emit_for(
     let ls = layers(&model.graph, "Z80").map_err(BackendError::Unsupported)?;
     let zin_len = model.input_len();
     check_layers(&ls, zin_len).map_err(BackendError::Unsupported)?;
-    let mem = Memory::plan(&ls, zin_len, layout);
     let text = TextInput::of(model);
     // Chat models keep layer 1's query part for a whole reply.
     let split = text
@@ -86,12 +85,70 @@ pub fn emit_for(
         BackendError::internal(format!("runtime source line {}: {}", e.line, e.message))
     })?;
 
+    // Records unpacked where they fit; where they do not, at the layout's
+    // lower origin, then with the layers that save the most memory keeping
+    // theirs nibble-coded, one more at a time.
+    let mut order: Vec<usize> = (0..ls.len()).collect();
+    order.sort_by_key(|&k| {
+        let (unpacked, packed) = layer_sizes(&ls[k]);
+        std::cmp::Reverse(unpacked.saturating_sub(packed))
+    });
+    let mut nibble = vec![false; ls.len()];
+    let mut tries = order.iter();
+    let origins: Vec<Layout> = [Some(layout.origin), layout.low_origin]
+        .into_iter()
+        .flatten()
+        .map(|o| layout.at(o))
+        .collect();
+    loop {
+        let mut last = None;
+        for at in &origins {
+            let mem = Memory::plan(&ls, zin_len, at);
+            let parts = (maxlen, eos);
+            match program(
+                model,
+                prov,
+                at,
+                &ls,
+                &mem,
+                &text,
+                split.as_ref(),
+                &runtime,
+                parts,
+                &nibble,
+            ) {
+                Err(e @ BackendError::TooBig { .. }) => last = Some(e),
+                r => return r,
+            }
+        }
+        match tries.next() {
+            Some(&k) => nibble[k] = true,
+            None => return Err(last.unwrap_or_else(|| BackendError::internal("no layout"))),
+        }
+    }
+}
+
+/// The program with the layers `nibble` marks nibble-coded.
+#[allow(clippy::too_many_arguments)]
+fn program(
+    model: &Model,
+    prov: &Provenance,
+    layout: &Layout,
+    ls: &[Layer],
+    mem: &Memory,
+    text: &TextInput,
+    split: Option<&Split>,
+    runtime: &[Item],
+    (maxlen, eos): (usize, usize),
+    nibble: &[bool],
+) -> Result<Z80Files, BackendError> {
+    let zin_len = model.input_len();
     let mut b = Builder::new();
-    header(&mut b, model, prov, layout, &text, &mem, (maxlen, eos));
+    header(&mut b, model, prov, layout, text, mem, (maxlen, eos));
     b.org(layout.origin);
-    b.extend(runtime);
-    let packed = blob(&ls, split.as_ref());
-    model_code(&mut b, &ls, &mem, zin_len, split.as_ref(), &packed);
+    b.extend(runtime.iter().cloned());
+    let packed = blob(ls, split, nibble);
+    model_code(&mut b, ls, mem, zin_len, split, &packed);
     decode_tables(&mut b, &model.decode);
     // Last, as model_init unpacks the records over it and beyond.
     b.label("zblob");
@@ -101,7 +158,7 @@ pub fn emit_for(
     let asm = match assemble(&items, layout.origin) {
         Ok(asm) => asm,
         Err(e) => {
-            return Err(too_big(&items, layout, &packed, &mem)
+            return Err(too_big(&items, layout, &packed, mem)
                 .unwrap_or(BackendError::internal(format!("{e:?}"))))
         }
     };

@@ -1,5 +1,6 @@
-//! Layer 1's query part: once per reply, each non-zero query bucket's column
-//! is read from its nibble-coded record with the stack free (see [`query_phase`]).
+//! Nibble-coded columns: layer 1's query part, once per reply (see
+//! [`query_phase`]), and every column of a layer kept nibble-coded to save
+//! memory, all through one routine (see [`nibble_routines`]).
 
 use super::build::Builder;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
@@ -8,8 +9,8 @@ use super::plan::Memory;
 use super::seq::{add_de_to_row, negate_de, swap_nibbles};
 
 /// Layer 1's query columns, once per reply: a plain loop over the active
-/// list with the stack free, decoding each column's nibble-coded rows.
-pub fn query_phase(b: &mut Builder, mem: &Memory, multi: bool) {
+/// list with the stack free, each column's nibble-coded rows through `zn_col`.
+pub fn query_phase(b: &mut Builder, mem: &Memory) {
     let acc = mem.acc[0] >> 8;
     b.ld16(Reg16::IX, mem.act);
     b.label("qp_col");
@@ -27,12 +28,25 @@ pub fn query_phase(b: &mut Builder, mem: &Memory, multi: bool) {
     b.ld(E, Idx::ix(2));
     b.ld(D, Idx::ix(3));
     b.ld(H, acc as i32);
-    b.label("qp_seg");
+    b.call("zn_col");
+    b.ld16(Reg16::BC, 4);
+    b.add_idx(Index::IX, Pair::BC);
+    b.jr("qp_col");
+}
+
+/// `zn_col`: one nibble-coded column (a record of [`query_record`]'s form at
+/// iy) scattered with x = de into the accumulators at page h, with a stack
+/// to call on; it returns with iy past the record, de and h as they were
+/// unless the column has pages after the first.
+///
+/// [`query_record`]: super::records::query_record
+pub fn nibble_routines(b: &mut Builder, multi: bool) {
+    b.label("zn_col");
     if multi {
         // The segment's kind (see `records::Next`), for after its lists.
         b.ld(A, Idx::iy(0));
         b.inc16(Reg16::IY);
-        b.ld_mem_a("qp_kind");
+        b.ld_mem_a("zn_kind");
     }
     b.ld(B, Idx::iy(0));
     b.ld(C, Idx::iy(1));
@@ -41,12 +55,12 @@ pub fn query_phase(b: &mut Builder, mem: &Memory, multi: bool) {
     // x = 32 or 64, as a query trigram's bucket usually is: 8-bit adds.
     b.ld(A, D);
     b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::NZ, "qp_wide");
+    b.jr_cc(JrCond::NZ, "zn_wide");
     plus_list(b, "zq_add");
     b.ld(B, C);
     b.call("zq_sub");
-    b.jr("qp_segdone");
-    b.label("qp_wide");
+    b.jr("zn_segdone");
+    b.label("zn_wide");
     plus_list(b, "zq_group");
     negate_de(b);
     b.ld(B, C);
@@ -55,21 +69,19 @@ pub fn query_phase(b: &mut Builder, mem: &Memory, multi: bool) {
         // The next segment adds x again.
         negate_de(b);
     }
-    b.label("qp_segdone");
+    b.label("zn_segdone");
     if multi {
-        b.ld_a_mem("qp_kind");
+        b.ld_a_mem("zn_kind");
         b.alu(AluOp::Or, A);
-        b.jr_cc(JrCond::Z, "qp_next");
+        b.ret_cc(Cond::Z);
         b.alu(AluOp::Cp, 1);
-        b.jr_cc(JrCond::Z, "qp_seg");
+        b.jr_cc(JrCond::Z, "zn_col");
         b.inc(H);
         b.inc(H);
-        b.jr("qp_seg");
+        b.jr("zn_col");
+    } else {
+        b.ret();
     }
-    b.label("qp_next");
-    b.ld16(Reg16::BC, 4);
-    b.add_idx(Index::IX, Pair::BC);
-    b.jr("qp_col");
     // iy: nibbles, b: how many (at least 1), de: value (zq_add, zq_sub: e),
     // h: accumulator page. A nibble is the gap to the next row; 15 moves on
     // 15 rows without adding.
@@ -77,12 +89,12 @@ pub fn query_phase(b: &mut Builder, mem: &Memory, multi: bool) {
     nibble_group(b, "zq_add", Some((AluOp::Add, Inst::Inc(Loc8::Hl))));
     nibble_group(b, "zq_sub", Some((AluOp::Sub, Inst::Dec(Loc8::Hl))));
     if multi {
-        b.label("qp_kind");
+        b.label("zn_kind");
         b.db([0u8]);
     }
 }
 
-/// The +1 list (b gaps, if any) through `routine`; then on to `qp_segdone`
+/// The +1 list (b gaps, if any) through `routine`; then on to `zn_segdone`
 /// if the segment has no −1 list (c gaps), else on with b = c.
 fn plus_list(b: &mut Builder, routine: &str) {
     b.push(StackReg::BC);
@@ -92,7 +104,7 @@ fn plus_list(b: &mut Builder, routine: &str) {
     b.pop(StackReg::BC);
     b.ld(A, C);
     b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::Z, "qp_segdone");
+    b.jr_cc(JrCond::Z, "zn_segdone");
 }
 
 /// A nibble-coded row list: 16-bit adds of de, or `op` with e and `fix` on a carry.

@@ -7,6 +7,8 @@
 //! counts. Most models have one segment per column, and then their records
 //! carry no segment kinds.
 
+use std::ops::Range;
+
 use super::plan::Split;
 use crate::columns::{gap_nibbles, pack_nibbles, unit_lists, Escape};
 use crate::layers::Layer;
@@ -123,16 +125,37 @@ fn list_len(rows: &[usize]) -> usize {
     rows.len() + rows.len() % 2
 }
 
+/// Which layers keep every column nibble-coded in the program, read while
+/// scattering (slower, about half the memory), rather than unpacked.
+pub type Nibble = [bool];
+
+/// The columns of layer `k` whose records are nibble-coded in the program
+/// (layer 1's query columns always are), if any.
+pub fn nibble_columns(
+    k: usize,
+    l: &Layer,
+    split: Option<&Split>,
+    nibble: &Nibble,
+) -> Option<Range<usize>> {
+    match (k, split) {
+        _ if nibble[k] => Some(0..l.cols),
+        (0, Some(sp)) => Some(sp.query.clone()),
+        _ => None,
+    }
+}
+
 /// The columns whose records go to the packed blob, per layer: (first table
 /// slot's column, columns).
 pub fn record_parts<'a>(
     layers: &'a [Layer],
     split: Option<&Split>,
+    nibble: &Nibble,
 ) -> Vec<(usize, Vec<&'a Column>)> {
     layers
         .iter()
         .enumerate()
         .map(|(k, l)| match (k, split) {
+            _ if nibble[k] => (0, Vec::new()),
             (0, Some(sp)) => (
                 sp.context.start,
                 l.columns[sp.context.clone()].iter().collect(),
@@ -140,6 +163,19 @@ pub fn record_parts<'a>(
             _ => (0, l.columns.iter().collect()),
         })
         .collect()
+}
+
+/// Bytes layer `k`'s records take unpacked, and nibble-coded.
+pub fn layer_sizes(l: &Layer) -> (usize, usize) {
+    let (mut unpacked, mut packed) = (0, 0);
+    for c in &l.columns {
+        unpacked += 2;
+        packed += 2 + query_record(c, l.rows(), multi_segment(std::slice::from_ref(l))).len();
+        for s in segments(c, l.rows()) {
+            unpacked += 6 + list_len(&s.plus) + list_len(&s.minus);
+        }
+    }
+    (unpacked, packed)
 }
 
 /// The column records, packed: what `model_init` unpacks in place.
@@ -154,16 +190,18 @@ pub struct Blob {
     pub slack: usize,
     /// Whether segments carry their kind (see [`multi_segment`]).
     pub multi: bool,
+    /// Per layer, whether its records stay nibble-coded (see [`Nibble`]).
+    pub nibble: Vec<bool>,
 }
 
 /// Pack every record: per segment, its kind if `multi`, `db n_plus, n_minus`
 /// and each list's row gaps as nibbles (see [`gaps`]), each list padded to a
 /// whole byte.
-pub fn blob(layers: &[Layer], split: Option<&Split>) -> Blob {
+pub fn blob(layers: &[Layer], split: Option<&Split>, nibble: &Nibble) -> Blob {
     let multi = multi_segment(layers);
     let mut bytes = Vec::new();
     let (mut out, mut slack) = (0usize, 0usize);
-    for (k, (_, cols)) in record_parts(layers, split).into_iter().enumerate() {
+    for (k, (_, cols)) in record_parts(layers, split, nibble).into_iter().enumerate() {
         for c in cols {
             for s in segments(c, layers[k].rows()) {
                 let start = bytes.len();
@@ -184,6 +222,7 @@ pub fn blob(layers: &[Layer], split: Option<&Split>) -> Blob {
         unpacked: out,
         slack,
         multi,
+        nibble: nibble.to_vec(),
     }
 }
 
