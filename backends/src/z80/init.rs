@@ -7,7 +7,7 @@ use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{AluOp, BcDe, Cond, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
 use super::plan::{page_runs, Memory, Split};
-use super::records::{nibble_columns, record_parts, Blob};
+use super::records::{image_parts, record_parts, Blob};
 use super::seq::{split_copy_loop, swap_nibbles};
 use crate::layers::Layer;
 
@@ -20,6 +20,13 @@ pub fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usi
         b.ld(B, (run.len() % 256) as i32);
         b.call("mi_bias");
     }
+}
+
+/// Layer `k`'s records in the program, nibble-coded or ready: the labels of
+/// their address list and of the records.
+pub fn image_labels(k: usize, nibble: bool) -> (String, String) {
+    let t = if nibble { 'n' } else { 'r' };
+    (format!("l{k}_{t}addr"), format!("l{k}_{t}recs"))
 }
 
 /// `at + by`, printed as just `at` when `by` is 0.
@@ -51,21 +58,19 @@ pub fn init_routine(
         bias_into_acc(b, format!("l{k}_bias"), k, l.rows(), mem);
     }
     for (k, l) in layers.iter().enumerate() {
-        let Some(cols) = nibble_columns(k, l, split, &blob.nibble) else {
-            continue;
-        };
-        // The nibble-coded records' addresses, a word list, into their table slots.
-        for run in page_runs(cols.clone()) {
-            b.ld16(
-                Reg16::HL,
-                offset(
-                    Expr::sym(format!("l{k}_naddr")),
-                    2 * (run.start - cols.start),
-                ),
-            );
-            b.ld16(Reg16::DE, mem.table(k, run.start));
-            b.ld(B, (run.len() % 256) as i32);
-            b.call("mi_bias");
+        // The records in the program: their addresses, word lists, into
+        // their table slots.
+        for (cols, nibble) in image_parts(k, l, split, &blob.stores) {
+            let list = Expr::sym(image_labels(k, nibble).0);
+            for run in page_runs(cols.clone()) {
+                b.ld16(
+                    Reg16::HL,
+                    offset(list.clone(), 2 * (run.start - cols.start)),
+                );
+                b.ld16(Reg16::DE, mem.table(k, run.start));
+                b.ld(B, (run.len() % 256) as i32);
+                b.call("mi_bias");
+            }
         }
     }
     if !blob.bytes.is_empty() {
@@ -105,7 +110,7 @@ fn unpack(b: &mut Builder, layers: &[Layer], mem: &Memory, split: Option<&Split>
     b.i(Inst::Lddr);
     b.ld16(Reg16::HL, zblob().plus("zblob_slack".into()));
     b.ld16(Reg16::DE, "zblob");
-    for (k, (first, cols)) in record_parts(layers, split, &blob.nibble).iter().enumerate() {
+    for (k, (first, cols)) in record_parts(layers, split, &blob.stores).iter().enumerate() {
         for run in page_runs(*first..first + cols.len()) {
             b.i(Inst::Exx);
             b.ld16(Reg16::HL, mem.table(k, run.start));

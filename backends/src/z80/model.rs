@@ -25,6 +25,7 @@ use std::ops::Range;
 
 use super::build::Builder;
 use super::expr::Expr;
+use super::init::image_labels;
 use super::init::{bias_into_acc, init_routine};
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
@@ -33,7 +34,7 @@ use super::isa::{
 };
 use super::plan::{page_runs, Memory, Split};
 use super::query::{nibble_routines, query_phase};
-use super::records::{nibble_columns, query_record, Blob};
+use super::records::{image_parts, query_record, ready_record, Blob, ReadyPart, Store};
 use super::scatter::scatter_routines;
 use super::seq::split_copy_loop;
 use crate::layers::Layer;
@@ -126,7 +127,7 @@ pub fn model_code(
         b.ld16(Reg16::SP, bias);
         let runs = page_runs(0..rows);
         for run in &runs {
-            if blob.nibble[k + 1] {
+            if blob.nibble(k + 1) {
                 nibble_epilogue_page(b, l, k, run, mem);
             } else {
                 hidden_epilogue_page(b, l, k, run, mem, layers[k + 1].rows() > 256);
@@ -134,7 +135,7 @@ pub fn model_code(
         }
         b.i(Inst::Exx);
         b.jp(format!("l{}_ep", k + 1));
-        for run in runs.iter().filter(|_| !blob.nibble[k + 1]) {
+        for run in runs.iter().filter(|_| !blob.nibble(k + 1)) {
             let tag = paged(&format!("l{k}"), run.start / 256);
             // Any other x: through memory, and the general dispatch.
             b.label(format!("{tag}_big"));
@@ -159,7 +160,7 @@ pub fn model_code(
     b.ret();
     init_routine(b, layers, mem, split, blob);
     scatter_routines(b, blob.multi);
-    if split.is_some() || blob.nibble.contains(&true) {
+    if split.is_some() || blob.stores.contains(&Store::Nibble) {
         nibble_routines(b, blob.multi);
     }
     tables(b, layers, split, blob);
@@ -280,7 +281,7 @@ fn scan_any(
     layers: &[Layer],
     blob: &Blob,
 ) {
-    if !blob.nibble[0] {
+    if !blob.nibble(0) {
         return scan_scatter(b, tag, words, mem, layers);
     }
     b.ld16(Reg16::SP, zn_stack(mem));
@@ -504,35 +505,42 @@ fn shift_ac(b: &mut Builder, n: u32) {
     }
 }
 
-/// Bias words and the nibble-coded column records with their addresses, per layer.
+/// Bias words and the column records kept in the program with their
+/// addresses, per layer.
 fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>, blob: &Blob) {
     b.comment("---- tables ----");
     for (k, l) in layers.iter().enumerate() {
         // Layer 1's query columns are read once per reply, nibble-coded
-        // layers' columns at every step: compact, found through their addresses.
-        let Some(cols) = nibble_columns(k, l, split, &blob.nibble) else {
-            continue;
-        };
-        let recs: Vec<Vec<u8>> = l.columns[cols]
-            .iter()
-            .map(|c| query_record(c, l.rows(), blob.multi))
-            .collect();
-        b.label(format!("l{k}_naddr"));
-        let mut at = 0;
-        let addrs: Vec<Expr> = recs
-            .iter()
-            .map(|r| {
-                let a = Expr::sym(format!("l{k}_nrecs")).plus(Expr::Num(at as i32));
-                at += r.len();
-                a
-            })
-            .collect();
-        for chunk in addrs.chunks(8) {
-            b.dw(chunk.iter().cloned());
-        }
-        b.label(format!("l{k}_nrecs"));
-        for r in &recs {
-            b.db_lines(r, 16);
+        // layers' columns at every step: compact. Ready ones need no set-up.
+        for (cols, nibble) in image_parts(k, l, split, &blob.stores) {
+            let (list, recs) = image_labels(k, nibble);
+            let parts: Vec<Vec<ReadyPart>> = l.columns[cols]
+                .iter()
+                .map(|c| match nibble {
+                    true => vec![ReadyPart::Bytes(query_record(c, l.rows(), blob.multi))],
+                    false => ready_record(c, l.rows()),
+                })
+                .collect();
+            b.label(list.clone());
+            let mut at = 0;
+            let addrs: Vec<Expr> = parts
+                .iter()
+                .map(|r| {
+                    let a = Expr::sym(recs.clone()).plus(Expr::Num(at as i32));
+                    at += r.iter().map(ReadyPart::len).sum::<usize>();
+                    a
+                })
+                .collect();
+            for chunk in addrs.chunks(8) {
+                b.dw(chunk.iter().cloned());
+            }
+            b.label(recs);
+            for part in parts.iter().flatten() {
+                match part {
+                    ReadyPart::Bytes(bytes) => b.db_lines(bytes, 16),
+                    ReadyPart::Entry(lp, slot) => b.dw([format!("{lp}_{slot}")]),
+                }
+            }
         }
     }
     for (k, l) in layers.iter().enumerate() {

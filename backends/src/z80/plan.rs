@@ -61,6 +61,9 @@ pub struct Layout {
     pub system: &'static str,
     /// The memory map, for the message when a model does not fit.
     pub memory: &'static str,
+    /// The most bytes the program file may take (records kept packed or
+    /// nibble-coded to stay within it), if there is a limit.
+    pub max_image: Option<usize>,
     /// A lower origin to fall back on when a program does not fit above
     /// `origin` (the stack top moves down with it).
     pub low_origin: Option<u16>,
@@ -78,13 +81,15 @@ impl Layout {
 }
 
 /// CP/M 2.2 on a 64 KB machine: from 0x100, stack under the CCP at 0xDC00, a
-/// page of stack below it, the buffers below that.
+/// page of stack below it, the buffers below that; a `.COM` of at most 40 KB
+/// (it loads from disk in a few seconds).
 pub const CPM: Layout = Layout {
     origin: 0x100,
     stack_top: 0xDC00,
     buffers_top: 0xDB00,
     system: "CP/M 2.2",
     memory: "64 KB CP/M, CCP at 0xDC00",
+    max_image: Some(40 * 1024),
     low_origin: None,
 };
 

@@ -6,7 +6,7 @@ use zlmc_ir::{Decode, Model};
 use super::build::Builder;
 use super::model::model_code;
 use super::plan::{check_layers, Layout, Memory, Split, CPM};
-use super::records::{blob, layer_sizes, Blob};
+use super::records::{blob, layer_sizes, Blob, Store};
 use super::Item;
 use super::{assemble, parse, print};
 use crate::columns::{TextInput, TextPart};
@@ -85,23 +85,16 @@ pub fn emit_for(
         BackendError::internal(format!("runtime source line {}: {}", e.line, e.message))
     })?;
 
-    // Records unpacked where they fit; where they do not, at the layout's
-    // lower origin, then with the layers that save the most memory keeping
-    // theirs nibble-coded, one more at a time.
-    let mut order: Vec<usize> = (0..ls.len()).collect();
-    order.sort_by_key(|&k| {
-        let (unpacked, packed) = layer_sizes(&ls[k]);
-        std::cmp::Reverse(unpacked.saturating_sub(packed))
-    });
-    let mut nibble = vec![false; ls.len()];
-    let mut tries = order.iter();
+    // How each layer keeps its records: the fastest choice that fits (no
+    // nibble-coded layer if possible, then the least set-up), trying the
+    // layout's lower origin before coding more layers in nibbles.
     let origins: Vec<Layout> = [Some(layout.origin), layout.low_origin]
         .into_iter()
         .flatten()
         .map(|o| layout.at(o))
         .collect();
-    loop {
-        let mut last = None;
+    let mut last = None;
+    for stores in store_choices(&ls) {
         for at in &origins {
             let mem = Memory::plan(&ls, zin_len, at);
             let parts = (maxlen, eos);
@@ -115,20 +108,61 @@ pub fn emit_for(
                 split.as_ref(),
                 &runtime,
                 parts,
-                &nibble,
+                &stores,
             ) {
                 Err(e @ BackendError::TooBig { .. }) => last = Some(e),
                 r => return r,
             }
         }
-        match tries.next() {
-            Some(&k) => nibble[k] = true,
-            None => return Err(last.unwrap_or_else(|| BackendError::internal("no layout"))),
-        }
     }
+    Err(last.unwrap_or_else(|| BackendError::internal("no layout tried")))
 }
 
-/// The program with the layers `nibble` marks nibble-coded.
+/// The ways to keep the layers' records, best first: fewest bytes read
+/// nibble-coded at each step (slow), then fewest unpacked at set-up. Every
+/// combination for up to five layers; for more, all ready, all packed, and
+/// the layers saving the most coded in nibbles one more at a time.
+fn store_choices(ls: &[Layer]) -> Vec<Vec<Store>> {
+    let sizes: Vec<(usize, usize)> = ls.iter().map(layer_sizes).collect();
+    let mut out: Vec<Vec<Store>> = if ls.len() <= 5 {
+        (0..3usize.pow(ls.len() as u32))
+            .map(|mut n| {
+                (0..ls.len())
+                    .map(|_| {
+                        let s = [Store::Ready, Store::Packed, Store::Nibble][n % 3];
+                        n /= 3;
+                        s
+                    })
+                    .collect()
+            })
+            .collect()
+    } else {
+        let mut order: Vec<usize> = (0..ls.len()).collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(sizes[k].0.saturating_sub(sizes[k].1)));
+        let mut v = vec![vec![Store::Ready; ls.len()]];
+        let mut s = vec![Store::Packed; ls.len()];
+        v.push(s.clone());
+        for k in order {
+            s[k] = Store::Nibble;
+            v.push(s.clone());
+        }
+        v
+    };
+    let cost = |s: &Vec<Store>| {
+        let of = |kind| -> usize {
+            s.iter()
+                .zip(&sizes)
+                .filter(|(x, _)| **x == kind)
+                .map(|(_, z)| z.0)
+                .sum()
+        };
+        (of(Store::Nibble), of(Store::Packed))
+    };
+    out.sort_by_key(cost);
+    out
+}
+
+/// The program with each layer's records kept as `stores` says.
 #[allow(clippy::too_many_arguments)]
 fn program(
     model: &Model,
@@ -140,14 +174,14 @@ fn program(
     split: Option<&Split>,
     runtime: &[Item],
     (maxlen, eos): (usize, usize),
-    nibble: &[bool],
+    stores: &[Store],
 ) -> Result<Z80Files, BackendError> {
     let zin_len = model.input_len();
     let mut b = Builder::new();
     header(&mut b, model, prov, layout, text, mem, (maxlen, eos));
     b.org(layout.origin);
     b.extend(runtime.iter().cloned());
-    let packed = blob(ls, split, nibble);
+    let packed = blob(ls, split, stores);
     model_code(&mut b, ls, mem, zin_len, split, &packed);
     decode_tables(&mut b, &model.decode);
     // Last, as model_init unpacks the records over it and beyond.
@@ -162,6 +196,18 @@ fn program(
                 .unwrap_or(BackendError::internal(format!("{e:?}"))))
         }
     };
+    if let Some(max) = layout.max_image {
+        if asm.bytes.len() > max {
+            return Err(BackendError::TooBig {
+                message: format!(
+                    "the program is {} bytes; at most {max} are wanted ({})",
+                    asm.bytes.len(),
+                    layout.memory
+                ),
+                help: "sparser weights or fewer units make it smaller".into(),
+            });
+        }
+    }
     let symbol = |name: &str| {
         asm.symbols
             .get(name)
@@ -247,7 +293,15 @@ fn too_big(items: &[Item], layout: &Layout, packed: &Blob, mem: &Memory) -> Opti
             i => i.clone(),
         })
         .collect();
-    let at0 = assemble(&at0, 0).ok()?;
+    let Ok(at0) = assemble(&at0, 0) else {
+        return Some(BackendError::TooBig {
+            message: format!(
+                "the program's code and records alone pass 64 KB ({})",
+                layout.memory
+            ),
+            help: "a smaller model fits: fewer units or inputs, or sparser weights (the dead-neurons and sparse-weights passes help)".into(),
+        });
+    };
     let zblob = *at0.symbols.get("zblob")? as usize + layout.origin as usize;
     let end = zblob + packed.unpacked.max(packed.slack + packed.bytes.len());
     let limit = mem.buffers_start() as usize;

@@ -125,22 +125,90 @@ fn list_len(rows: &[usize]) -> usize {
     rows.len() + rows.len() % 2
 }
 
-/// Which layers keep every column nibble-coded in the program, read while
-/// scattering (slower, about half the memory), rather than unpacked.
-pub type Nibble = [bool];
+/// How a layer's column records are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Store {
+    /// In the program, ready for the scatter loops: no set-up, the most bytes.
+    Ready,
+    /// Packed into the blob and unpacked by `model_init`: a smaller program,
+    /// the same memory once running, set-up time.
+    Packed,
+    /// Nibble-coded in the program and read while scattering: about half the
+    /// memory, slower steps.
+    Nibble,
+}
 
-/// The columns of layer `k` whose records are nibble-coded in the program
-/// (layer 1's query columns always are), if any.
-pub fn nibble_columns(
+/// The columns of layer `k` whose records sit in the program, nibble-coded
+/// (`true`; layer 1's query columns always are) or ready.
+pub fn image_parts(
     k: usize,
     l: &Layer,
     split: Option<&Split>,
-    nibble: &Nibble,
-) -> Option<Range<usize>> {
-    match (k, split) {
-        _ if nibble[k] => Some(0..l.cols),
-        (0, Some(sp)) => Some(sp.query.clone()),
-        _ => None,
+    stores: &[Store],
+) -> Vec<(Range<usize>, bool)> {
+    match (stores[k], k, split) {
+        (Store::Nibble, _, _) => vec![(0..l.cols, true)],
+        (Store::Ready, 0, Some(sp)) => vec![(sp.query.clone(), true), (sp.context.clone(), false)],
+        (Store::Packed, 0, Some(sp)) => vec![(sp.query.clone(), true)],
+        (Store::Ready, _, _) => vec![(0..l.cols, false)],
+        (Store::Packed, _, _) => Vec::new(),
+    }
+}
+
+/// A ready record's segments: `db turns_plus, turns_minus`, `dw entry_plus`
+/// (by the list's length mod 4, see `scatter_routines`), the +1 rows (a
+/// junk byte first if odd), `dw entry_minus` (of the −1 loop that ends this
+/// kind of segment), the −1 rows; the entries as (loop, slot).
+pub fn ready_record(col: &[(usize, i8)], rows: usize) -> Vec<ReadyPart> {
+    let entry = |lp: &'static str, n: usize| {
+        let slot = if n == 0 {
+            "x"
+        } else {
+            ["s0", "e3", "s2", "e1"][n % 4]
+        };
+        ReadyPart::Entry(lp, slot)
+    };
+    let list = |rows: &[usize]| {
+        let mut v = vec![0u8; rows.len() % 2];
+        v.extend(rows.iter().map(|&r| r as u8));
+        ReadyPart::Bytes(v)
+    };
+    let mut out = Vec::new();
+    for s in segments(col, rows) {
+        let turns = |n: usize| n.div_ceil(4) as u8;
+        out.push(ReadyPart::Bytes(vec![
+            turns(s.plus.len()),
+            turns(s.minus.len()),
+        ]));
+        out.push(entry("zsa", s.plus.len()));
+        out.push(list(&s.plus));
+        let minus = match s.next {
+            Next::Last => "zss",
+            Next::Same => "zsk",
+            Next::Page => "zsn",
+        };
+        out.push(entry(minus, s.minus.len()));
+        out.push(list(&s.minus));
+    }
+    out
+}
+
+/// A piece of a ready record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadyPart {
+    /// Bytes as they are.
+    Bytes(Vec<u8>),
+    /// The address of a scatter loop's slot, a word.
+    Entry(&'static str, &'static str),
+}
+
+impl ReadyPart {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            ReadyPart::Bytes(b) => b.len(),
+            ReadyPart::Entry(..) => 2,
+        }
     }
 }
 
@@ -149,13 +217,13 @@ pub fn nibble_columns(
 pub fn record_parts<'a>(
     layers: &'a [Layer],
     split: Option<&Split>,
-    nibble: &Nibble,
+    stores: &[Store],
 ) -> Vec<(usize, Vec<&'a Column>)> {
     layers
         .iter()
         .enumerate()
         .map(|(k, l)| match (k, split) {
-            _ if nibble[k] => (0, Vec::new()),
+            _ if stores[k] != Store::Packed => (0, Vec::new()),
             (0, Some(sp)) => (
                 sp.context.start,
                 l.columns[sp.context.clone()].iter().collect(),
@@ -190,18 +258,25 @@ pub struct Blob {
     pub slack: usize,
     /// Whether segments carry their kind (see [`multi_segment`]).
     pub multi: bool,
-    /// Per layer, whether its records stay nibble-coded (see [`Nibble`]).
-    pub nibble: Vec<bool>,
+    /// Per layer, how its records are kept.
+    pub stores: Vec<Store>,
+}
+
+impl Blob {
+    /// Whether layer `k`'s records are read nibble-coded while scattering.
+    pub fn nibble(&self, k: usize) -> bool {
+        self.stores[k] == Store::Nibble
+    }
 }
 
 /// Pack every record: per segment, its kind if `multi`, `db n_plus, n_minus`
 /// and each list's row gaps as nibbles (see [`gaps`]), each list padded to a
 /// whole byte.
-pub fn blob(layers: &[Layer], split: Option<&Split>, nibble: &Nibble) -> Blob {
+pub fn blob(layers: &[Layer], split: Option<&Split>, stores: &[Store]) -> Blob {
     let multi = multi_segment(layers);
     let mut bytes = Vec::new();
     let (mut out, mut slack) = (0usize, 0usize);
-    for (k, (_, cols)) in record_parts(layers, split, nibble).into_iter().enumerate() {
+    for (k, (_, cols)) in record_parts(layers, split, stores).into_iter().enumerate() {
         for c in cols {
             for s in segments(c, layers[k].rows()) {
                 let start = bytes.len();
@@ -222,7 +297,7 @@ pub fn blob(layers: &[Layer], split: Option<&Split>, nibble: &Nibble) -> Blob {
         unpacked: out,
         slack,
         multi,
-        nibble: nibble.to_vec(),
+        stores: stores.to_vec(),
     }
 }
 

@@ -27,6 +27,7 @@ pub const ZX48: Layout = Layout {
     buffers_top: 0xFF00,
     system: "the ZX Spectrum 48K (LOAD \"\" CODE, RANDOMIZE USR)",
     memory: "ZX Spectrum 48K: code from 0x8000 or 0x6000, buffers below 0xFF00 under the UDGs",
+    max_image: None,
     low_origin: Some(LOW_ORIGIN),
 };
 
