@@ -31,7 +31,13 @@ fn random_models_agree_with_the_interpreter_on_the_emulator() {
     let mut models = 0;
     while models < 100 {
         let generate = models % 2 == 0;
-        let m = random_text_model(&mut rng, &format!("z{models}"), generate, 200);
+        let m = if models % 10 == 9 {
+            // Wide: a layer of more than 256 units, more than one page.
+            let wide = 257 + rng.index(140);
+            z80ai_model(&mut rng, &format!("w{models}"), &[wide, 40], 20, 90, 8)
+        } else {
+            random_text_model(&mut rng, &format!("z{models}"), generate, 200)
+        };
         let kind = match &m
             .graph
             .node(m.graph.find(|op| matches!(op, zlmc_ir::Op::MatMul { .. }))[0])
@@ -114,6 +120,11 @@ fn asm_assembles_to_the_com_with_z80asm_and_pasmo() {
             zlmc_ir::Op::MatMul { weights, .. } if weights.kind() == WeightKind::Int8)
     });
     specs.push(zlmc::driver::load(&example("commands")).unwrap());
+    // Pages of rows, segments, and records ready, packed and nibble-coded.
+    specs.push(z80ai_model(&mut rng, "wide", &[384, 160, 96], 24, 80, 12));
+    if let Some(t) = tinychat("asm_assembles_to_the_com_with_z80asm_and_pasmo") {
+        specs.push(t.model.clone());
+    }
     for m in &specs {
         let z = build(m);
         for tool in Z80Asm::ALL {

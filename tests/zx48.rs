@@ -199,6 +199,10 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
         .collect();
     specs.retain(|m| !int8(m));
     specs.push(example());
+    // Nibble-coded layers, from the lower origin.
+    if let Some(t) = tinychat("asm_assembles_to_the_code_block_with_z80asm_and_pasmo") {
+        specs.push(t.model.clone());
+    }
     for m in &specs {
         let z = build(m);
         let asm = dir.join(&z.asm_name);

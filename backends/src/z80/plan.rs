@@ -61,8 +61,8 @@ pub struct Layout {
     pub system: &'static str,
     /// The memory map, for the message when a model does not fit.
     pub memory: &'static str,
-    /// The most bytes the program file may take (records kept packed or
-    /// nibble-coded to stay within it), if there is a limit.
+    /// The most bytes the program file should take (records kept packed or
+    /// nibble-coded to stay within it), if the model can keep to it.
     pub max_image: Option<usize>,
     /// A lower origin to fall back on when a program does not fit above
     /// `origin` (the stack top moves down with it).

@@ -88,30 +88,67 @@ pub fn emit_for(
     // How each layer keeps its records: the fastest choice that fits (no
     // nibble-coded layer if possible, then the least set-up), trying the
     // layout's lower origin before coding more layers in nibbles.
+    // The program file's size limit is a wish: a model that cannot keep to
+    // it is built as small as it goes.
     let origins: Vec<Layout> = [Some(layout.origin), layout.low_origin]
         .into_iter()
         .flatten()
         .map(|o| layout.at(o))
         .collect();
+    let unlimited: Vec<Layout> = origins
+        .iter()
+        .filter(|l| l.max_image.is_some())
+        .map(|l| Layout {
+            max_image: None,
+            ..*l
+        })
+        .collect();
+    let build = |at: &Layout, stores: &[Store]| {
+        let mem = Memory::plan(&ls, zin_len, at);
+        let parts = (maxlen, eos);
+        program(
+            model,
+            prov,
+            at,
+            &ls,
+            &mem,
+            &text,
+            split.as_ref(),
+            &runtime,
+            parts,
+            stores,
+        )
+    };
     let mut last = None;
-    for stores in store_choices(&ls) {
-        for at in &origins {
-            let mem = Memory::plan(&ls, zin_len, at);
-            let parts = (maxlen, eos);
-            match program(
-                model,
-                prov,
-                at,
-                &ls,
-                &mem,
-                &text,
-                split.as_ref(),
-                &runtime,
-                parts,
-                &stores,
-            ) {
+    for (mut stores, origins) in [&origins, &unlimited]
+        .into_iter()
+        .flat_map(|o| store_choices(&ls).into_iter().map(move |s| (s, o)))
+    {
+        for at in origins {
+            match build(at, &stores) {
                 Err(e @ BackendError::TooBig { .. }) => last = Some(e),
-                r => return r,
+                Err(e) => return Err(e),
+                Ok(z) => {
+                    // Set-up time: of the largest packed layer, pack only as
+                    // many columns as the program's size needs.
+                    let Some(k) = (0..ls.len())
+                        .filter(|&k| matches!(stores[k], Store::Packed(_)))
+                        .max_by_key(|&k| ls[k].cols)
+                    else {
+                        return Ok(z);
+                    };
+                    let (mut lo, mut hi, mut best) = (0, ls[k].cols, z);
+                    while lo < hi {
+                        let mid = (lo + hi) / 2;
+                        stores[k] = Store::Packed(mid);
+                        match build(at, &stores) {
+                            Ok(z) => (hi, best) = (mid, z),
+                            Err(BackendError::TooBig { .. }) => lo = mid + 1,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    return Ok(best);
+                }
             }
         }
     }
@@ -129,7 +166,7 @@ fn store_choices(ls: &[Layer]) -> Vec<Vec<Store>> {
             .map(|mut n| {
                 (0..ls.len())
                     .map(|_| {
-                        let s = [Store::Ready, Store::Packed, Store::Nibble][n % 3];
+                        let s = [Store::Ready, Store::Packed(usize::MAX), Store::Nibble][n % 3];
                         n /= 3;
                         s
                     })
@@ -140,7 +177,7 @@ fn store_choices(ls: &[Layer]) -> Vec<Vec<Store>> {
         let mut order: Vec<usize> = (0..ls.len()).collect();
         order.sort_by_key(|&k| std::cmp::Reverse(sizes[k].0.saturating_sub(sizes[k].1)));
         let mut v = vec![vec![Store::Ready; ls.len()]];
-        let mut s = vec![Store::Packed; ls.len()];
+        let mut s = vec![Store::Packed(usize::MAX); ls.len()];
         v.push(s.clone());
         for k in order {
             s[k] = Store::Nibble;
@@ -149,14 +186,18 @@ fn store_choices(ls: &[Layer]) -> Vec<Vec<Store>> {
         v
     };
     let cost = |s: &Vec<Store>| {
-        let of = |kind| -> usize {
+        let of = |nibble: bool| -> usize {
             s.iter()
                 .zip(&sizes)
-                .filter(|(x, _)| **x == kind)
+                .filter(|(x, _)| match x {
+                    Store::Nibble => nibble,
+                    Store::Packed(_) => !nibble,
+                    Store::Ready => false,
+                })
                 .map(|(_, z)| z.0)
                 .sum()
         };
-        (of(Store::Nibble), of(Store::Packed))
+        (of(true), of(false))
     };
     out.sort_by_key(cost);
     out

@@ -131,8 +131,9 @@ pub enum Store {
     /// In the program, ready for the scatter loops: no set-up, the most bytes.
     Ready,
     /// Packed into the blob and unpacked by `model_init`: a smaller program,
-    /// the same memory once running, set-up time.
-    Packed,
+    /// the same memory once running, set-up time. Only the first n columns
+    /// (after layer 1's query columns), the others ready.
+    Packed(usize),
     /// Nibble-coded in the program and read while scattering: about half the
     /// memory, slower steps.
     Nibble,
@@ -146,13 +147,20 @@ pub fn image_parts(
     split: Option<&Split>,
     stores: &[Store],
 ) -> Vec<(Range<usize>, bool)> {
-    match (stores[k], k, split) {
-        (Store::Nibble, _, _) => vec![(0..l.cols, true)],
-        (Store::Ready, 0, Some(sp)) => vec![(sp.query.clone(), true), (sp.context.clone(), false)],
-        (Store::Packed, 0, Some(sp)) => vec![(sp.query.clone(), true)],
-        (Store::Ready, _, _) => vec![(0..l.cols, false)],
-        (Store::Packed, _, _) => Vec::new(),
-    }
+    let (query, rest) = match (k, split) {
+        (0, Some(sp)) => (Some(sp.query.clone()), sp.context.clone()),
+        _ => (None, 0..l.cols),
+    };
+    let ready = match stores[k] {
+        Store::Nibble => return vec![(0..l.cols, true)],
+        Store::Ready => rest,
+        Store::Packed(n) => rest.start.saturating_add(n).min(rest.end)..rest.end,
+    };
+    query
+        .map(|q| (q, true))
+        .into_iter()
+        .chain((!ready.is_empty()).then_some((ready, false)))
+        .collect()
 }
 
 /// A ready record's segments: `db turns_plus, turns_minus`, `dw entry_plus`
@@ -222,13 +230,16 @@ pub fn record_parts<'a>(
     layers
         .iter()
         .enumerate()
-        .map(|(k, l)| match (k, split) {
-            _ if stores[k] != Store::Packed => (0, Vec::new()),
-            (0, Some(sp)) => (
-                sp.context.start,
-                l.columns[sp.context.clone()].iter().collect(),
-            ),
-            _ => (0, l.columns.iter().collect()),
+        .map(|(k, l)| {
+            let Store::Packed(n) = stores[k] else {
+                return (0, Vec::new());
+            };
+            let cols = match (k, split) {
+                (0, Some(sp)) => sp.context.clone(),
+                _ => 0..l.cols,
+            };
+            let end = cols.start.saturating_add(n).min(cols.end);
+            (cols.start, l.columns[cols.start..end].iter().collect())
         })
         .collect()
 }
