@@ -9,7 +9,7 @@ use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::build::{self, Z80Files};
 use zlmc_test_support::models::{random_text_model, z80ai_model};
 use zlmc_test_support::tools::{z80_assemble, Z80Asm};
-use zlmc_test_support::{example, tinychat, zlmc, zlmc_ok, Rng};
+use zlmc_test_support::{assert_same_reply, example, tinychat, zlmc, zlmc_ok, Rng};
 
 fn build(model: &Model) -> Z80Files {
     let mut m = model.clone();
@@ -22,6 +22,24 @@ fn random_query(rng: &mut Rng) -> Vec<u8> {
     (0..len)
         .map(|_| rng.pick(b"abcdefghijklmnopqrstuvwxyz ABCXYZ?!,.'0123456789  "))
         .collect()
+}
+
+/// Build `m` for CP/M and check its replies to `first` and `n - 1` random
+/// queries against the interpreter's; how many were checked.
+fn agree(m: &Model, rng: &mut Rng, first: &[u8], n: usize) -> usize {
+    let z = build(m);
+    for k in 0..n {
+        let q = if k == 0 {
+            first.to_vec()
+        } else {
+            random_query(rng)
+        };
+        let want = interp::reply(m, &q).0;
+        let got = z80_reply(&z.com, z.step_entry, &q).expect("runs");
+        assert_same_reply(&m.name, &q, &got.reply, &want);
+        assert!(got.highest_write < 0xDC00, "writes stay below the CCP");
+    }
+    n
 }
 
 #[test]
@@ -51,25 +69,7 @@ fn random_models_agree_with_the_interpreter_on_the_emulator() {
             // per-column limit is checked by the build itself (see z80 docs).
             continue;
         }
-        let z = build(&m);
-        for k in 0..4 {
-            let q = if k == 0 {
-                b"   ".to_vec()
-            } else {
-                random_query(&mut rng)
-            };
-            let want = interp::reply(&m, &q).0;
-            let got = z80_reply(&z.com, z.step_entry, &q).expect("runs");
-            assert_eq!(
-                String::from_utf8_lossy(&got.reply),
-                String::from_utf8_lossy(&want),
-                "model {} query {:?}",
-                m.name,
-                String::from_utf8_lossy(&q)
-            );
-            assert!(got.highest_write < 0xDC00, "writes stay below the CCP");
-            outputs += 1;
-        }
+        outputs += agree(&m, &mut rng, b"   ", 4);
         models += 1;
     }
     assert_eq!(outputs, 400);
@@ -89,23 +89,7 @@ fn wide_z80ai_models_agree_with_the_interpreter_on_the_emulator() {
         ("wide2dense", &[384, 160, 96][..], 24, 80),
     ] {
         let m = z80ai_model(&mut rng, name, hidden, classes, zeros, 12);
-        let z = build(&m);
-        for k in 0..50 {
-            let q = if k == 0 {
-                b"hello".to_vec()
-            } else {
-                random_query(&mut rng)
-            };
-            let want = interp::reply(&m, &q).0;
-            let got = z80_reply(&z.com, z.step_entry, &q).expect("runs");
-            assert_eq!(
-                String::from_utf8_lossy(&got.reply),
-                String::from_utf8_lossy(&want),
-                "model {name} query {:?}",
-                String::from_utf8_lossy(&q)
-            );
-            assert!(got.highest_write < 0xDC00, "writes stay below the CCP");
-        }
+        assert_eq!(agree(&m, &mut rng, b"hello", 50), 50);
     }
 }
 

@@ -33,7 +33,7 @@ use super::isa::{
     StackReg,
 };
 use super::plan::{page_runs, Memory, Split};
-use super::query::{nibble_routines, query_phase};
+use super::query::{nibble_routines, query_phase, table_to_iy};
 use super::records::{image_parts, query_record, ready_record, Blob, ReadyPart, Store};
 use super::scatter::scatter_routines;
 use super::seq::split_copy_loop;
@@ -190,15 +190,7 @@ fn hidden_epilogue_page(
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
     b.ld16(Reg16::IY, format!("{tag}_resume"));
-    b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
-    b.ld(B, (run.len() % 256) as i32);
-    b.label(format!("{tag}_eplp"));
-    read_row(b);
-    if l.relu {
-        b.alu(AluOp::Or, A);
-        b.jp_cc(Cond::M, format!("{tag}_epnext"));
-    }
-    shift_ac(b, l.shift);
+    epilogue_row(b, l, k, run, mem, &tag);
     // a:c is the unit's output, the next layer's input x. Common case
     // 1 <= x <= 255: only c crosses over to the scatter, in a.
     b.alu(AluOp::Or, A);
@@ -217,6 +209,31 @@ fn hidden_epilogue_page(
     }
     b.i(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
+    epilogue_next(b, &tag);
+}
+
+/// A hidden epilogue page's loop head: rows `run` of layer `k` (alternate
+/// set, SP at their biases), each read into a:c, its bias put back, ReLU'd
+/// (on to `TAG_epnext` if negative) and shifted.
+fn epilogue_row(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory, tag: &str) {
+    b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
+    row_loop(b, run.len(), tag);
+    if l.relu {
+        b.alu(AluOp::Or, A);
+        b.jp_cc(Cond::M, format!("{tag}_epnext"));
+    }
+    shift_ac(b, l.shift);
+}
+
+/// An epilogue's loop over `rows` rows from hl: `TAG_eplp`, each row read.
+fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
+    b.ld(B, (rows % 256) as i32);
+    b.label(format!("{tag}_eplp"));
+    read_row(b);
+}
+
+/// A hidden epilogue page's loop tail: on to the next row.
+fn epilogue_next(b: &mut Builder, tag: &str) {
     b.label(format!("{tag}_epnext"));
     b.inc(L);
     b.djnz(format!("{tag}_eplp"));
@@ -233,15 +250,7 @@ fn zn_stack(mem: &Memory) -> u16 {
 fn nibble_epilogue_page(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory) {
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
-    b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
-    b.ld(B, (run.len() % 256) as i32);
-    b.label(format!("{tag}_eplp"));
-    read_row(b);
-    if l.relu {
-        b.alu(AluOp::Or, A);
-        b.jp_cc(Cond::M, format!("{tag}_epnext"));
-    }
-    shift_ac(b, l.shift);
+    epilogue_row(b, l, k, run, mem, &tag);
     b.ld_mem_a(v.x + 1);
     b.alu(AluOp::Or, C);
     b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
@@ -266,9 +275,7 @@ fn nibble_epilogue_page(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>
     b.call("zn_col");
     b.i(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
-    b.label(format!("{tag}_epnext"));
-    b.inc(L);
-    b.djnz(format!("{tag}_eplp"));
+    epilogue_next(b, &tag);
 }
 
 /// Layer 1's input scan over `zin[words]`, for its layout: unpacked
@@ -285,12 +292,7 @@ fn scan_any(
         return scan_scatter(b, tag, words, mem, layers);
     }
     b.ld16(Reg16::SP, zn_stack(mem));
-    for (i, run) in page_runs(words).iter().enumerate() {
-        let tag = paged(tag, i);
-        b.ld16(Reg16::HL, zin_word(run.start));
-        scan_loop(b, &tag, run);
-        b.jr(format!("{tag}_scanned"));
-        b.label(format!("{tag}_found"));
+    pages_scan(b, tag, words, |b, tag, run| {
         b.push(StackReg::HL);
         b.push(StackReg::BC);
         b.dec16(Reg16::HL);
@@ -299,19 +301,13 @@ fn scan_any(
         b.ld(E, Src8::Hl);
         b.ld(L, C);
         b.ld(H, (mem.table(0, run.start) >> 8) as u8);
-        b.ld(A, Src8::Hl);
-        b.inc(H);
-        b.ld(H, Src8::Hl);
-        b.ld(L, A);
-        b.push(StackReg::HL);
-        b.pop(StackReg::IY);
+        table_to_iy(b);
         b.ld(H, (mem.acc[0] >> 8) as u8);
         b.call("zn_col");
         b.pop(StackReg::BC);
         b.pop(StackReg::HL);
         b.jr(format!("{tag}_next"));
-        b.label(format!("{tag}_scanned"));
-    }
+    });
     b.jp("l0_ep");
 }
 
@@ -423,9 +419,7 @@ fn last_epilogue(b: &mut Builder, l: &Layer, k: usize, mem: &Memory, bias: Expr)
     b.ld_mem_a(zbhi);
     b.ld_mem_a(zblo);
     b.ld_mem_a(zcls);
-    b.ld(B, (l.rows() % 256) as i32);
-    b.label(format!("l{k}_eplp"));
-    read_row(b);
+    row_loop(b, l.rows(), &format!("l{k}"));
     if l.relu {
         b.alu(AluOp::Or, A);
         b.jp_cc(Cond::P, format!("l{k}_pos"));
@@ -460,16 +454,31 @@ fn last_epilogue(b: &mut Builder, l: &Layer, k: usize, mem: &Memory, bias: Expr)
     b.jp_cc(Cond::NZ, format!("l{k}_eplp"));
 }
 
-/// The non-zero words of `zin[words]` become the query's active list:
-/// `db column's low byte, its table page` `dw x` each, a 0 page last.
-fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
-    b.ld16(Reg16::IX, mem.act);
+/// A scan over `zin[words]` a page of columns at a time, the code after
+/// `TAG_found` from `found` (given the page's tag and columns; it ends
+/// going on at `TAG_next`).
+fn pages_scan(
+    b: &mut Builder,
+    tag: &str,
+    words: Range<usize>,
+    found: impl Fn(&mut Builder, &str, &Range<usize>),
+) {
     for (i, run) in page_runs(words).iter().enumerate() {
         let tag = paged(tag, i);
         b.ld16(Reg16::HL, zin_word(run.start));
         scan_loop(b, &tag, run);
         b.jr(format!("{tag}_scanned"));
         b.label(format!("{tag}_found"));
+        found(b, &tag, run);
+        b.label(format!("{tag}_scanned"));
+    }
+}
+
+/// The non-zero words of `zin[words]` become the query's active list:
+/// `db column's low byte, its table page` `dw x` each, a 0 page last.
+fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
+    b.ld16(Reg16::IX, mem.act);
+    pages_scan(b, tag, words, |b, tag, run| {
         b.st(Idx::ix(0), C);
         b.st_imm(Idx::ix(1), (mem.table(0, run.start) >> 8) as i32);
         b.dec16(Reg16::HL);
@@ -483,8 +492,7 @@ fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
         b.ld16(Reg16::DE, 4);
         b.add_idx(Index::IX, Pair::DE);
         b.jr(format!("{tag}_next"));
-        b.label(format!("{tag}_scanned"));
-    }
+    });
     b.st_imm(Idx::ix(1), 0);
     b.ld16(Reg16::HL, mem.act);
     b.st16_mem(mem.vars.act_ptr, Reg16::HL);

@@ -19,12 +19,7 @@ pub fn query_phase(b: &mut Builder, mem: &Memory) {
     b.jp_cc(Cond::Z, "ms_qdone");
     b.ld(H, A);
     b.ld(L, Idx::ix(0));
-    b.ld(A, Src8::Hl);
-    b.inc(H);
-    b.ld(H, Src8::Hl);
-    b.ld(L, A);
-    b.push(StackReg::HL);
-    b.pop(StackReg::IY);
+    table_to_iy(b);
     b.ld(E, Idx::ix(2));
     b.ld(D, Idx::ix(3));
     b.ld(H, acc as i32);
@@ -32,6 +27,17 @@ pub fn query_phase(b: &mut Builder, mem: &Memory) {
     b.ld16(Reg16::BC, 4);
     b.add_idx(Index::IX, Pair::BC);
     b.jr("qp_col");
+}
+
+/// iy = the record whose address is in the table slot at hl (low byte; the
+/// high byte a page on), with a stack to use; hl lost.
+pub fn table_to_iy(b: &mut Builder) {
+    b.ld(A, Src8::Hl);
+    b.inc(H);
+    b.ld(H, Src8::Hl);
+    b.ld(L, A);
+    b.push(StackReg::HL);
+    b.pop(StackReg::IY);
 }
 
 /// `zn_col`: one nibble-coded column (a record of [`query_record`]'s form at
