@@ -25,8 +25,9 @@
 //!
 //! T-states are corrected as in [`super::z80`] (same tables); they are the
 //! uncontended counts of a 3.5 MHz Z80: code and data from 0x8000 up run at
-//! that speed on a real 48K, but the stack below 0x8000 is in contended RAM
-//! (see docs/z80.md).
+//! that speed on a real 48K, but what lies in 0x4000–0x7FFF (the stack, and
+//! code loaded below 0x8000) is in contended RAM; the report counts those
+//! accesses for an estimate (see [`CONTENTION_PER_ACCESS`], docs/z80.md).
 
 use iz80::{Cpu, Machine, Reg16};
 

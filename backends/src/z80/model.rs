@@ -10,10 +10,14 @@
 //!   lists (a weight w > 1 or w < −1 appears |w| times), each with the address
 //!   in the scatter loop where it starts (see `scatter_routines`), so the inner
 //!   loop pops two row indices at a time and a column costs no count arithmetic;
-//! - the records are packed into the program as nibble-coded row gaps
-//!   (`blob`) and unpacked in place by `model_init`, which also builds a table
-//!   of their addresses (low and high bytes in two pages), so a column's
-//!   record is found from its index in a few instructions;
+//! - the records are in the program ready to use, or packed as nibble-coded
+//!   row gaps (`blob`) and unpacked in place by `model_init`; `model_init`
+//!   also fills a table of their addresses (low and high bytes in two
+//!   pages), so a column's record is found from its index in a few
+//!   instructions; a layer short of memory keeps its records nibble-coded
+//!   and scatters them through `zn_col` (see `records::Store`);
+//! - a layer of more than 256 rows has a pair of accumulator pages per 256
+//!   rows, and its records chain a segment per page (see `records::segments`);
 //! - layer 1 scans the input and scatters each non-zero word's column; every
 //!   later layer's column is scattered by the previous layer's epilogue the
 //!   moment that unit comes out non-zero, so no list of active units is kept.

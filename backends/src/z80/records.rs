@@ -1,6 +1,7 @@
-//! The column records' bytes: how layer 1's query columns are stored (nibble
-//! lists, read once per reply) and how every other record is packed into the
-//! program (`blob`) for `model_init` to unpack in place.
+//! The column records' bytes, in the three ways a layer may keep them (see
+//! [`Store`]): ready for the scatter loops, packed into the program (`blob`)
+//! for `model_init` to unpack in place, or nibble-coded and read while
+//! scattering (as layer 1's query columns, read once per reply, always are).
 //!
 //! A column's rows are split into segments (see [`segments`]): one per page of
 //! 256 accumulator rows, and more where a list would grow past what a byte
@@ -244,12 +245,13 @@ pub fn record_parts<'a>(
         .collect()
 }
 
-/// Bytes layer `k`'s records take unpacked, and nibble-coded.
+/// Bytes `l`'s records take unpacked, and nibble-coded (each with its address).
 pub fn layer_sizes(l: &Layer) -> (usize, usize) {
     let (mut unpacked, mut packed) = (0, 0);
+    let multi = multi_segment(std::slice::from_ref(l));
     for c in &l.columns {
         unpacked += 2;
-        packed += 2 + query_record(c, l.rows(), multi_segment(std::slice::from_ref(l))).len();
+        packed += 2 + query_record(c, l.rows(), multi).len();
         for s in segments(c, l.rows()) {
             unpacked += 6 + list_len(&s.plus) + list_len(&s.minus);
         }

@@ -1,5 +1,6 @@
 //! The ZX Spectrum 48K target: the Z80 generator's program laid out for the
-//! Spectrum (code from 0x8000, buffers up to 0xFF00 under the UDGs), with the
+//! Spectrum (code from 0x8000, or 0x6000 when it needs the room; buffers up
+//! to 0xFF00 under the UDGs), with the
 //! ROM-based front-end of `runtime-z80/src/zx48.asm`, on a `.tap` tape whose
 //! BASIC loader runs by itself.
 
@@ -19,7 +20,7 @@ pub const ORIGIN: u16 = 0x8000;
 pub const LOW_ORIGIN: u16 = 0x6000;
 
 /// The Spectrum's memory as the generator sees it: the code from
-/// [`ORIGIN`], BASIC's stack below it (the loader's `CLEAR`), the model's
+/// [`ORIGIN`] (or [`LOW_ORIGIN`]), BASIC's stack below it (the loader's `CLEAR`), the model's
 /// buffers in the pages below 0xFF00, under the UDGs at 0xFF58.
 pub const ZX48: Layout = Layout {
     origin: ORIGIN,
