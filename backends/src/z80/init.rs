@@ -5,9 +5,9 @@
 use super::build::Builder;
 use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
-use super::isa::{AluOp, BcDe, Cond, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
+use super::isa::{AluOp, BcDe, Cond, Idx, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
 use super::plan::{page_runs, Memory, Split};
-use super::records::{image_parts, record_parts, Blob};
+use super::records::{image_records, record_parts, Blob, ImagePart};
 use super::seq::{split_copy_loop, swap_nibbles};
 use crate::layers::Layer;
 
@@ -23,10 +23,12 @@ pub fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usi
 }
 
 /// Layer `k`'s records in the program, nibble-coded or ready: the labels of
-/// their address list and of the records.
-pub fn image_labels(k: usize, nibble: bool) -> (String, String) {
-    let t = if nibble { 'n' } else { 'r' };
-    (format!("l{k}_{t}addr"), format!("l{k}_{t}recs"))
+/// their list (of lengths or of addresses, see [`ImagePart::by_length`]) and
+/// of the records.
+pub fn image_labels(k: usize, part: &ImagePart) -> (String, String) {
+    let t = if part.nibble { 'n' } else { 'r' };
+    let list = if part.by_length() { "lens" } else { "addr" };
+    (format!("l{k}_{t}{list}"), format!("l{k}_{t}recs"))
 }
 
 /// `at + by`, printed as just `at` when `by` is 0.
@@ -57,19 +59,27 @@ pub fn init_routine(
     for (k, l) in layers.iter().enumerate() {
         bias_into_acc(b, format!("l{k}_bias"), k, l.rows(), mem);
     }
+    let mut walk = false;
     for (k, l) in layers.iter().enumerate() {
-        // The records in the program: their addresses, word lists, into
-        // their table slots.
-        for (cols, nibble) in image_parts(k, l, split, &blob.stores) {
-            let list = Expr::sym(image_labels(k, nibble).0);
-            for run in page_runs(cols.clone()) {
-                b.ld16(
-                    Reg16::HL,
-                    offset(list.clone(), 2 * (run.start - cols.start)),
-                );
+        // The records in the program: their addresses into their table
+        // slots, from a list of addresses or, walked, of lengths.
+        for part in image_records(k, l, split, blob) {
+            let (list, recs) = image_labels(k, &part);
+            let lengths = part.lengths();
+            let by_length = part.by_length();
+            walk |= by_length;
+            for run in page_runs(part.cols.clone()) {
+                let first = run.start - part.cols.start;
+                if by_length {
+                    let at: usize = lengths[..first].iter().sum();
+                    b.ld16(Reg16::HL, offset(Expr::sym(recs.clone()), at));
+                    b.ld16(Reg16::IX, offset(Expr::sym(list.clone()), first));
+                } else {
+                    b.ld16(Reg16::HL, offset(Expr::sym(list.clone()), 2 * first));
+                }
                 b.ld16(Reg16::DE, mem.table(k, run.start));
                 b.ld(B, (run.len() % 256) as i32);
-                b.call("mi_bias");
+                b.call(if by_length { "mi_walk" } else { "mi_bias" });
             }
         }
     }
@@ -88,6 +98,26 @@ pub fn init_routine(
     // hl: words (biases, record addresses), de: low-byte page, b: how many.
     split_copy_loop(b, "mi_bias", Reg16::HL);
     b.ret();
+    if walk {
+        // hl: the first record, ix: their lengths, de: its table slot, b: how many.
+        b.label("mi_walk");
+        b.ld(A, L);
+        b.ld_ptr_a(BcDe::DE);
+        b.inc(D);
+        b.ld(A, H);
+        b.ld_ptr_a(BcDe::DE);
+        b.dec(D);
+        b.inc(E);
+        b.ld(A, Idx::ix(0));
+        b.inc16(Reg16::IX);
+        b.alu(AluOp::Add, L);
+        b.ld(L, A);
+        b.jr_cc(JrCond::NC, "mi_walk1");
+        b.inc(H);
+        b.label("mi_walk1");
+        b.djnz("mi_walk");
+        b.ret();
+    }
     b.label("ms_ready");
     b.db([0u8]);
 }

@@ -38,7 +38,7 @@ use super::isa::{
 };
 use super::plan::{page_runs, Memory, Split};
 use super::query::{nibble_routines, query_phase, table_to_iy};
-use super::records::{image_parts, query_record, ready_record, Blob, ReadyPart, Store};
+use super::records::{image_records, Blob, ReadyPart, Store};
 use super::scatter::scatter_routines;
 use super::seq::split_copy_loop;
 use crate::layers::Layer;
@@ -524,31 +524,32 @@ fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>, blob: &Blob)
     for (k, l) in layers.iter().enumerate() {
         // Layer 1's query columns are read once per reply, nibble-coded
         // layers' columns at every step: compact. Ready ones need no set-up.
-        for (cols, nibble) in image_parts(k, l, split, &blob.stores) {
-            let (list, recs) = image_labels(k, nibble);
-            let parts: Vec<Vec<ReadyPart>> = l.columns[cols]
-                .iter()
-                .map(|c| match nibble {
-                    true => vec![ReadyPart::Bytes(query_record(c, l.rows(), blob.multi))],
-                    false => ready_record(c, l.rows()),
-                })
-                .collect();
-            b.label(list.clone());
-            let mut at = 0;
-            let addrs: Vec<Expr> = parts
-                .iter()
-                .map(|r| {
-                    let a = Expr::sym(recs.clone()).plus(Expr::Num(at as i32));
-                    at += r.iter().map(ReadyPart::len).sum::<usize>();
-                    a
-                })
-                .collect();
-            for chunk in addrs.chunks(8) {
-                b.dw(chunk.iter().cloned());
+        for part in image_records(k, l, split, blob) {
+            let (list, recs) = image_labels(k, &part);
+            b.label(list);
+            if part.by_length() {
+                b.db_lines(
+                    &part.lengths().iter().map(|&n| n as u8).collect::<Vec<u8>>(),
+                    16,
+                );
+            } else {
+                let mut at = 0;
+                let addrs: Vec<Expr> = part
+                    .lengths()
+                    .iter()
+                    .map(|n| {
+                        let a = Expr::sym(recs.clone()).plus(Expr::Num(at as i32));
+                        at += n;
+                        a
+                    })
+                    .collect();
+                for chunk in addrs.chunks(8) {
+                    b.dw(chunk.iter().cloned());
+                }
             }
             b.label(recs);
-            for part in parts.iter().flatten() {
-                match part {
+            for piece in part.recs.iter().flatten() {
+                match piece {
                     ReadyPart::Bytes(bytes) => b.db_lines(bytes, 16),
                     ReadyPart::Entry(lp, slot) => b.dw([format!("{lp}_{slot}")]),
                 }

@@ -164,6 +164,51 @@ pub fn image_parts(
         .collect()
 }
 
+/// Records of a layer kept in the program: which columns, how, and their bytes.
+#[derive(Debug, Clone)]
+pub struct ImagePart {
+    /// The columns.
+    pub cols: Range<usize>,
+    /// Nibble-coded (else ready).
+    pub nibble: bool,
+    /// Each column's record.
+    pub recs: Vec<Vec<ReadyPart>>,
+}
+
+impl ImagePart {
+    /// Each record's length in bytes.
+    pub fn lengths(&self) -> Vec<usize> {
+        self.recs
+            .iter()
+            .map(|r| r.iter().map(ReadyPart::len).sum())
+            .collect()
+    }
+
+    /// Whether a byte holds every record's length: then the program lists
+    /// lengths, a byte a column, rather than addresses.
+    pub fn by_length(&self) -> bool {
+        self.lengths().iter().all(|&n| n < 256)
+    }
+}
+
+/// Layer `k`'s records kept in the program (see [`image_parts`]).
+pub fn image_records(k: usize, l: &Layer, split: Option<&Split>, blob: &Blob) -> Vec<ImagePart> {
+    image_parts(k, l, split, &blob.stores)
+        .into_iter()
+        .map(|(cols, nibble)| ImagePart {
+            recs: l.columns[cols.clone()]
+                .iter()
+                .map(|c| match nibble {
+                    true => vec![ReadyPart::Bytes(query_record(c, l.rows(), blob.multi))],
+                    false => ready_record(c, l.rows()),
+                })
+                .collect(),
+            cols,
+            nibble,
+        })
+        .collect()
+}
+
 /// A ready record's segments: `db turns_plus, turns_minus`, `dw entry_plus`
 /// (by the list's length mod 4, see `scatter_routines`), the +1 rows (a
 /// junk byte first if odd), `dw entry_minus` (of the −1 loop that ends this
