@@ -120,10 +120,11 @@ pub fn emit_for(
         )
     };
     let mut last = None;
-    for (mut stores, origins) in [&origins, &unlimited]
-        .into_iter()
-        .flat_map(|o| store_choices(&ls).into_iter().map(move |s| (s, o)))
-    {
+    for (mut stores, origins) in [&origins, &unlimited].into_iter().flat_map(|o| {
+        store_choices(&ls, split.as_ref())
+            .into_iter()
+            .map(move |s| (s, o))
+    }) {
         for at in origins {
             match build(at, &stores) {
                 Err(e @ BackendError::TooBig { .. }) => last = Some(e),
@@ -155,12 +156,28 @@ pub fn emit_for(
     Err(last.unwrap_or_else(|| BackendError::internal("no layout tried")))
 }
 
-/// The ways to keep the layers' records, best first: fewest bytes read
-/// nibble-coded at each step (slow), then fewest unpacked at set-up. Every
+/// The ways to keep the layers' records, best first: least work read
+/// nibble-coded at each step (slow: a layer's bytes weighted by how many of
+/// its columns a step uses, about half of a hidden layer's, a few of layer
+/// 1's context buckets), then fewest bytes unpacked at set-up. Every
 /// combination for up to five layers; for more, all ready, all packed, and
 /// the layers saving the most coded in nibbles one more at a time.
-fn store_choices(ls: &[Layer]) -> Vec<Vec<Store>> {
+fn store_choices(ls: &[Layer], split: Option<&Split>) -> Vec<Vec<Store>> {
     let sizes: Vec<(usize, usize)> = ls.iter().map(layer_sizes).collect();
+    // Per layer: the bytes a nibble-coded store would be read from at each
+    // step, times the share of its columns a step scatters, in 1/16ths.
+    let work: Vec<usize> = ls
+        .iter()
+        .enumerate()
+        .map(|(k, l)| match (k, split) {
+            // A step hashes a couple of dozen context n-grams.
+            (0, Some(sp)) => {
+                let context = sizes[0].0 * sp.context.len() / l.cols.max(1);
+                context * (384 / sp.context.len().max(1)).clamp(1, 16)
+            }
+            _ => sizes[k].0 * 8,
+        })
+        .collect();
     let mut out: Vec<Vec<Store>> = if ls.len() <= 5 {
         (0..3usize.pow(ls.len() as u32))
             .map(|mut n| {
@@ -186,18 +203,15 @@ fn store_choices(ls: &[Layer]) -> Vec<Vec<Store>> {
         v
     };
     let cost = |s: &Vec<Store>| {
-        let of = |nibble: bool| -> usize {
-            s.iter()
-                .zip(&sizes)
-                .filter(|(x, _)| match x {
-                    Store::Nibble => nibble,
-                    Store::Packed(_) => !nibble,
-                    Store::Ready => false,
-                })
-                .map(|(_, z)| z.0)
-                .sum()
-        };
-        (of(true), of(false))
+        let (mut nibble, mut packed) = (0, 0);
+        for (k, x) in s.iter().enumerate() {
+            match x {
+                Store::Nibble => nibble += work[k],
+                Store::Packed(_) => packed += sizes[k].0,
+                Store::Ready => {}
+            }
+        }
+        (nibble, packed)
     };
     out.sort_by_key(cost);
     out
