@@ -7,9 +7,9 @@ use std::path::Path;
 use zlmc::simulate::z80_reply;
 use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::build::{self, Z80Files};
-use zlmc_test_support::models::random_text_model;
+use zlmc_test_support::models::{random_text_model, z80ai_model};
 use zlmc_test_support::tools::{z80_assemble, Z80Asm};
-use zlmc_test_support::{example, tinychat, zlmc_ok, Rng};
+use zlmc_test_support::{assert_same_reply, example, tinychat, zlmc, zlmc_ok, Rng};
 
 fn build(model: &Model) -> Z80Files {
     let mut m = model.clone();
@@ -24,6 +24,24 @@ fn random_query(rng: &mut Rng) -> Vec<u8> {
         .collect()
 }
 
+/// Build `m` for CP/M and check its replies to `first` and `n - 1` random
+/// queries against the interpreter's; how many were checked.
+fn agree(m: &Model, rng: &mut Rng, first: &[u8], n: usize) -> usize {
+    let z = build(m);
+    for k in 0..n {
+        let q = if k == 0 {
+            first.to_vec()
+        } else {
+            random_query(rng)
+        };
+        let want = interp::reply(m, &q).0;
+        let got = z80_reply(&z.com, z.step_entry, &q).expect("runs");
+        assert_same_reply(&m.name, &q, &got.reply, &want);
+        assert!(got.highest_write < 0xDC00, "writes stay below the CCP");
+    }
+    n
+}
+
 #[test]
 fn random_models_agree_with_the_interpreter_on_the_emulator() {
     let mut rng = Rng::new(0x0280_2026);
@@ -31,7 +49,13 @@ fn random_models_agree_with_the_interpreter_on_the_emulator() {
     let mut models = 0;
     while models < 100 {
         let generate = models % 2 == 0;
-        let m = random_text_model(&mut rng, &format!("z{models}"), generate, 200);
+        let m = if models % 10 == 9 {
+            // Wide: a layer of more than 256 units, more than one page.
+            let wide = 257 + rng.index(140);
+            z80ai_model(&mut rng, &format!("w{models}"), &[wide, 40], 20, 90, 8)
+        } else {
+            random_text_model(&mut rng, &format!("z{models}"), generate, 200)
+        };
         let kind = match &m
             .graph
             .node(m.graph.find(|op| matches!(op, zlmc_ir::Op::MatMul { .. }))[0])
@@ -45,28 +69,28 @@ fn random_models_agree_with_the_interpreter_on_the_emulator() {
             // per-column limit is checked by the build itself (see z80 docs).
             continue;
         }
-        let z = build(&m);
-        for k in 0..4 {
-            let q = if k == 0 {
-                b"   ".to_vec()
-            } else {
-                random_query(&mut rng)
-            };
-            let want = interp::reply(&m, &q).0;
-            let got = z80_reply(&z.com, z.step_entry, &q).expect("runs");
-            assert_eq!(
-                String::from_utf8_lossy(&got.reply),
-                String::from_utf8_lossy(&want),
-                "model {} query {:?}",
-                m.name,
-                String::from_utf8_lossy(&q)
-            );
-            assert!(got.highest_write < 0xDC00, "writes stay below the CCP");
-            outputs += 1;
-        }
+        outputs += agree(&m, &mut rng, b"   ", 4);
         models += 1;
     }
     assert_eq!(outputs, 400);
+}
+
+/// z80ai's default architecture with every unit alive, and a wider one (a
+/// layer of 384 units takes two accumulator pages, its 384 columns two
+/// table pages), at tinychat's density (80% zeros here) and sparser: built
+/// for CP/M, equal to the interpreter. The dense wider one's records do not
+/// all fit CP/M's memory unpacked: some layers keep theirs nibble-coded.
+#[test]
+fn wide_z80ai_models_agree_with_the_interpreter_on_the_emulator() {
+    let mut rng = Rng::new(0x5a80_0011);
+    for (name, hidden, classes, zeros) in [
+        ("wide1", &[256, 192, 128][..], 40, 80),
+        ("wide2", &[384, 160, 96][..], 24, 85),
+        ("wide2dense", &[384, 160, 96][..], 24, 80),
+    ] {
+        let m = z80ai_model(&mut rng, name, hidden, classes, zeros, 12);
+        assert_eq!(agree(&m, &mut rng, b"hello", 50), 50);
+    }
 }
 
 #[test]
@@ -80,6 +104,11 @@ fn asm_assembles_to_the_com_with_z80asm_and_pasmo() {
             zlmc_ir::Op::MatMul { weights, .. } if weights.kind() == WeightKind::Int8)
     });
     specs.push(zlmc::driver::load(&example("commands")).unwrap());
+    // Pages of rows, segments, and records ready, packed and nibble-coded.
+    specs.push(z80ai_model(&mut rng, "wide", &[384, 160, 96], 24, 80, 12));
+    if let Some(t) = tinychat("asm_assembles_to_the_com_with_z80asm_and_pasmo") {
+        specs.push(t.model.clone());
+    }
     for m in &specs {
         let z = build(m);
         for tool in Z80Asm::ALL {
@@ -120,4 +149,52 @@ fn tinychat_reproduces_expected_tsv_on_the_emulator() {
         .count();
     assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
     assert_eq!(&r.stdout, tsv);
+}
+
+/// What a Z80 cannot count is refused by the spec's validator with the
+/// limit's name, for both Z80 targets, before any code is generated.
+#[test]
+fn replies_and_contexts_the_z80_cannot_count_are_refused() {
+    let Some(t) = tinychat("replies_and_contexts_the_z80_cannot_count_are_refused") else {
+        return;
+    };
+    let spec = std::fs::read_to_string(&t.spec).unwrap();
+    for (from, to, want) in [
+        (
+            "max_length: 50",
+            "max_length: 65536",
+            "max_length 65536 must be 1..=65535",
+        ),
+        (
+            "length: 8}",
+            "length: 256}",
+            "context length 256 must be 1..=",
+        ),
+    ] {
+        let bad = spec.replacen(from, to, 1);
+        assert_ne!(bad, spec, "the imported spec changed: update this test");
+        let p = t.dir.path().join("bad.yaml");
+        std::fs::write(&p, bad).unwrap();
+        for target in ["z80", "zx48"] {
+            let out = t.dir.path().join(format!("out-{target}"));
+            let r = zlmc(
+                &[
+                    "build",
+                    p.to_str().unwrap(),
+                    "--target",
+                    target,
+                    "-o",
+                    out.to_str().unwrap(),
+                ],
+                "",
+            );
+            assert_ne!(r.code, 0, "{target}: {to} was built");
+            assert!(
+                r.stderr.contains(want) && !r.stderr.contains("internal"),
+                "{}",
+                r.stderr
+            );
+            assert!(!out.exists());
+        }
+    }
 }

@@ -11,8 +11,8 @@ use zlmc_backends::zx48::tap::{blocks, loader};
 use zlmc_backends::zx48::target::zx48_reply;
 use zlmc_backends::zx48::{Zx48Files, ORIGIN};
 use zlmc_ir::{interp, Model, WeightKind};
-use zlmc_test_support::models::random_text_model;
-use zlmc_test_support::{repo, scratch, skip, tinychat_dir, zlmc, Rng};
+use zlmc_test_support::models::{random_text_model, z80ai_model};
+use zlmc_test_support::{assert_same_reply, repo, scratch, skip, tinychat, zlmc, zlmc_ok, Rng};
 
 fn build(model: &Model) -> Zx48Files {
     let mut m = model.clone();
@@ -173,14 +173,8 @@ fn random_models_agree_with_the_interpreter_on_the_spectrum() {
                 continue; // `!` first returns to BASIC
             }
             let want = interp::reply(&m, &q).0;
-            let got = zx48_reply(&z.code, z.step_entry, &q).expect("runs");
-            assert_eq!(
-                String::from_utf8_lossy(&got.reply),
-                String::from_utf8_lossy(&want),
-                "model {} query {:?}",
-                m.name,
-                String::from_utf8_lossy(&q)
-            );
+            let got = zx48_reply(&z, &q).expect("runs");
+            assert_same_reply(&m.name, &q, &got.reply, &want);
             assert!(got.highest_write < 0xFF58, "the UDGs stay untouched");
             outputs += 1;
         }
@@ -199,6 +193,10 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
         .collect();
     specs.retain(|m| !int8(m));
     specs.push(example());
+    // Nibble-coded layers, from the lower origin.
+    if let Some(t) = tinychat("asm_assembles_to_the_code_block_with_z80asm_and_pasmo") {
+        specs.push(t.model.clone());
+    }
     for m in &specs {
         let z = build(m);
         let asm = dir.join(&z.asm_name);
@@ -221,46 +219,31 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
     }
 }
 
+/// tinychat fits the 48K (from the lower origin, some layers' records
+/// nibble-coded) and gives z80ai's 2,290 replies on the trapped-ROM machine.
 #[test]
-fn tinychat_is_refused_with_what_it_needs() {
-    let Some(dir) = tinychat_dir() else {
-        return skip(
-            "tinychat_is_refused_with_what_it_needs",
-            "../shared/z80ai/tinychat is not beside the repository",
-        );
+fn tinychat_reproduces_expected_tsv_on_the_spectrum() {
+    let Some(t) = tinychat("tinychat_reproduces_expected_tsv_on_the_spectrum") else {
+        return;
     };
-    let scratch_dir = scratch("zx48-tinychat");
-    let out = scratch_dir.path().to_path_buf();
-    let r = zlmc(
+    let r = zlmc_ok(
         &[
-            "import",
-            "z80ai",
-            dir.join("model.npz").to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let yaml = out.join("model.yaml");
-    let r = zlmc(
-        &[
-            "build",
-            yaml.to_str().unwrap(),
+            "sim",
+            t.spec.to_str().unwrap(),
             "--target",
             "zx48",
-            "-o",
-            out.to_str().unwrap(),
+            "--batch",
         ],
-        "",
+        &t.queries(),
     );
-    assert_ne!(r.code, 0);
-    assert!(
-        r.stderr.contains("needs 45575 bytes") && r.stderr.contains("ZX Spectrum 48K"),
-        "{}",
-        r.stderr
-    );
-    assert!(!out.join("tinychat.tap").exists());
+    let differ = r
+        .stdout
+        .lines()
+        .zip(t.expected.lines())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
+    assert_eq!(r.stdout, t.expected);
 }
 
 #[test]
@@ -281,5 +264,42 @@ fn the_commands_example_reproduces_its_expected_tsv_on_the_spectrum() {
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g.split('\t').nth(1), w.split('\t').nth(1), "{w}");
+    }
+}
+
+/// z80ai's default architecture (every unit alive) and a wider one on the
+/// Spectrum: each either builds and equals the interpreter, or is refused
+/// with what it needs and what the machine has.
+#[test]
+fn wide_z80ai_models_build_or_are_refused_clearly() {
+    let mut rng = Rng::new(0x5a48_0011);
+    // The last one's first layer (256 x 300, 30% non-zero) fits only
+    // nibble-coded, so its input scan reads nibbles too: it must build.
+    for (name, hidden, classes, zeros) in [
+        ("wide1", &[256, 192, 128][..], 40, 80),
+        ("wide2", &[384, 160, 96][..], 24, 80),
+        ("nibble1", &[300, 16][..], 8, 70),
+    ] {
+        let mut m = z80ai_model(&mut rng, name, hidden, classes, zeros, 8);
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        let v = zlmc_backends::target::Verified::new(&m).expect("verifies");
+        match zlmc_backends::zx48::build(v, &zlmc::driver::provenance(Path::new(name))) {
+            Ok(z) => {
+                println!("{name}: {} bytes at 0x{:04x}", z.code.len(), z.origin);
+                for q in [&b"hello"[..], b"what is a z80?"] {
+                    let got = zx48_reply(&z, q).expect("runs");
+                    assert_eq!(got.reply, interp::reply(&m, q).0, "{name} {q:?}");
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                println!("{name}: {e}");
+                assert_ne!(name, "nibble1", "{e}");
+                assert!(
+                    e.contains("the program needs") && e.contains("ZX Spectrum 48K"),
+                    "{name}: {e}"
+                );
+            }
+        }
     }
 }

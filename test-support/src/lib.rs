@@ -227,3 +227,14 @@ pub fn this_test() -> String {
         .unwrap_or("unnamed test")
         .to_string()
 }
+
+/// A target's reply to `query` must be the interpreter's, byte for byte
+/// (shown as text when not).
+pub fn assert_same_reply(model: &str, query: &[u8], got: &[u8], want: &[u8]) {
+    assert_eq!(
+        String::from_utf8_lossy(got),
+        String::from_utf8_lossy(want),
+        "model {model} query {:?}",
+        String::from_utf8_lossy(query)
+    );
+}

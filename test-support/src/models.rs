@@ -246,3 +246,83 @@ pub fn digit_like_inputs(rng: &mut Rng, len: usize, count: usize) -> Vec<Vec<i16
         })
         .collect()
 }
+
+/// A random model in z80ai's format: 128 query trigram buckets and 128
+/// context n-gram buckets (8 characters) of value 32, 2-bit weights
+/// (`zero_pct` percent zero; tinychat's are about 74), every
+/// unit with a non-zero weight (so the dead-neurons pass keeps them all),
+/// `>> 2` and ReLU between layers, and `classes` characters, the last one
+/// ending the reply.
+pub fn z80ai_model(
+    rng: &mut Rng,
+    name: &str,
+    hidden: &[usize],
+    classes: usize,
+    zero_pct: u64,
+    max_length: usize,
+) -> Model {
+    let encoders = vec![
+        Encoder::QueryTrigram {
+            buckets: 128,
+            value: 32,
+        },
+        Encoder::ContextNgram {
+            buckets: 128,
+            length: 8,
+            value: 32,
+        },
+    ];
+    let sizes: Vec<usize> = hidden.iter().copied().chain([classes]).collect();
+    let mut inputs = 256;
+    let mut data = Vec::new();
+    for (l, &units) in sizes.iter().enumerate() {
+        let mut w = Vec::with_capacity(units * inputs);
+        for _ in 0..units {
+            let row: Vec<i8> = (0..inputs)
+                .map(|_| {
+                    if rng.chance(zero_pct) {
+                        0
+                    } else {
+                        rng.pick(&[-2i8, -1, 1])
+                    }
+                })
+                .collect();
+            let mut row = row;
+            if row.iter().all(|&x| x == 0) {
+                row[rng.index(inputs)] = 1;
+            }
+            w.extend(row);
+        }
+        let bias = (0..units).map(|_| rng.range(-400, 400)).collect();
+        let relu = l + 1 < sizes.len();
+        data.push(dense_layer(
+            WeightKind::Int2,
+            (units, inputs),
+            w,
+            bias,
+            2,
+            relu,
+        ));
+        inputs = units;
+    }
+    let charset = (0..classes)
+        .map(|i| {
+            if i + 1 == classes {
+                0
+            } else {
+                b"abcdefghijklmnopqrstuvwxyz .,?!'0123456789"[i % 42]
+            }
+        })
+        .collect();
+    lower(
+        name,
+        encoders,
+        Decode::Generate {
+            charset,
+            eos: classes - 1,
+            max_length,
+        },
+        Elem::I16,
+        data,
+    )
+}

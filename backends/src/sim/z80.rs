@@ -130,6 +130,8 @@ pub struct CpmReport {
     /// T-states of each completed call of `step_entry`, in order; a call still
     /// running when the run stops is left out.
     pub step_tstates: Vec<u64>,
+    /// T-states from the program's start to its first call of `step_entry`.
+    pub first_step_at: Option<u64>,
     /// T-states of the whole run (BDOS and BIOS calls count as zero).
     pub total_tstates: u64,
     /// Instructions executed, for speed measurements.
@@ -211,6 +213,7 @@ pub fn run_profiled(run: &CpmRun, mut profile: Option<&mut [u64]>) -> Result<Cpm
     let mut watch_return = NOWHERE;
     let mut step_sp_after = 0u16;
     let mut step_start = 0u64;
+    let mut first_step_at = None;
 
     let exit = loop {
         let pc = cpu.immutable_registers().pc();
@@ -247,6 +250,7 @@ pub fn run_profiled(run: &CpmRun, mut profile: Option<&mut [u64]>) -> Result<Cpm
             watch_return = u32::from(sim.mem.word(sp));
             step_sp_after = sp.wrapping_add(2);
             step_start = tstates;
+            first_step_at.get_or_insert(tstates);
         }
 
         let op = sim.mem.bytes[pc as usize];
@@ -280,6 +284,7 @@ pub fn run_profiled(run: &CpmRun, mut profile: Option<&mut [u64]>) -> Result<Cpm
     Ok(CpmReport {
         output: sim.con.output,
         step_tstates: steps,
+        first_step_at,
         total_tstates: tstates,
         instructions,
         highest_write: sim.mem.highest_write,

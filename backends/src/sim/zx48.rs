@@ -25,8 +25,9 @@
 //!
 //! T-states are corrected as in [`super::z80`] (same tables); they are the
 //! uncontended counts of a 3.5 MHz Z80: code and data from 0x8000 up run at
-//! that speed on a real 48K, but the stack below 0x8000 is in contended RAM
-//! (see docs/z80.md).
+//! that speed on a real 48K, but what lies in 0x4000–0x7FFF (the stack, and
+//! code loaded below 0x8000) is in contended RAM; the report counts those
+//! accesses for an estimate (see [`CONTENTION_PER_ACCESS`], docs/z80.md).
 
 use iz80::{Cpu, Machine, Reg16};
 
@@ -38,8 +39,17 @@ pub const SYSVARS: u16 = 0x5C3A;
 pub const BASIC_HL2: u16 = 0x2758;
 /// The ROM's return point after a USR call (STACK_BC).
 pub const USR_RETURN: u16 = 0x2D2B;
-/// SP when the program starts: it holds [`USR_RETURN`].
-pub const INITIAL_SP: u16 = 0x7FF6;
+/// SP when a program at `origin` starts (below it, as the loader's CLEAR
+/// leaves it): it holds [`USR_RETURN`].
+pub fn initial_sp(origin: u16) -> u16 {
+    origin - 10
+}
+/// The T-states a real 48K loses per access to 0x4000–0x7FFF, on average:
+/// the ULA holds such an access during 128 of the 224 T-states of each of
+/// the 192 screen lines (35% of a 69,888 T-state frame), by 6, 5, 4, 3, 2,
+/// 1, 0, 0 T-states (2.6 on average) by where in its 8-T-state cycle it falls.
+pub const CONTENTION_PER_ACCESS: f64 = 192.0 * 128.0 / 69888.0 * 2.625;
+
 /// RST 10h: print the character in A on the current channel.
 pub const PRINT_A: u16 = 0x0010;
 /// KEY_INPUT: carry set and A = the key if one was pressed.
@@ -105,6 +115,9 @@ pub struct ZxReport {
     pub highest_write: u16,
     /// Lowest SP after any instruction.
     pub lowest_sp: u16,
+    /// Memory accesses (fetches, reads, writes) to 0x4000–0x7FFF, the RAM
+    /// the screen contends for on a real machine (see [`CONTENTION_PER_ACCESS`]).
+    pub contended_accesses: u64,
     /// Why the run stopped.
     pub exit: ZxExit,
 }
@@ -123,11 +136,13 @@ struct Ram {
     bytes: Box<[u8; 0x10000]>,
     highest_write: u16,
     rom_write: Option<u16>,
+    contended: u64,
 }
 
 impl Machine for Ram {
     #[inline]
     fn peek(&mut self, address: u16) -> u8 {
+        self.contended += u64::from(address & 0xC000 == 0x4000);
         self.bytes[address as usize]
     }
 
@@ -137,6 +152,7 @@ impl Machine for Ram {
             self.rom_write.get_or_insert(address);
             return;
         }
+        self.contended += u64::from(address & 0xC000 == 0x4000);
         self.highest_write = self.highest_write.max(address);
         self.bytes[address as usize] = value;
     }
@@ -151,6 +167,7 @@ impl Machine for Ram {
 /// Run the code block as `RANDOMIZE USR origin` would, on the machine above.
 pub fn run_zx48(run: &ZxRun) -> Result<ZxReport, LoadError> {
     let start = run.origin as usize;
+    let sp0 = initial_sp(run.origin.max(RAM_START + 0x100));
     if run.origin < RAM_START || start + run.code.len() > 0x10000 {
         return Err(LoadError {
             len: run.code.len(),
@@ -162,10 +179,10 @@ pub fn run_zx48(run: &ZxRun) -> Result<ZxReport, LoadError> {
         bytes: bytes.expect("64 KB"),
         highest_write: 0,
         rom_write: None,
+        contended: 0,
     };
     ram.bytes[start..start + run.code.len()].copy_from_slice(run.code);
-    ram.bytes[INITIAL_SP as usize..INITIAL_SP as usize + 2]
-        .copy_from_slice(&USR_RETURN.to_le_bytes());
+    ram.bytes[sp0 as usize..sp0 as usize + 2].copy_from_slice(&USR_RETURN.to_le_bytes());
     let mut cpu = Cpu::new_z80();
     // iz80 offers no setter for IFF1, so run an `ei` of our own (in the ROM,
     // which the program cannot have written).
@@ -177,7 +194,7 @@ pub fn run_zx48(run: &ZxRun) -> Result<ZxReport, LoadError> {
     {
         let r = cpu.registers();
         r.set16(Reg16::IY, SYSVARS);
-        r.set16(Reg16::SP, INITIAL_SP);
+        r.set16(Reg16::SP, sp0);
         r.set_pc(run.origin);
     }
     let mut keys = run
@@ -188,7 +205,7 @@ pub fn run_zx48(run: &ZxRun) -> Result<ZxReport, LoadError> {
         .peekable();
     let mut output = Vec::new();
     let mut clears = 0;
-    let (mut tstates, mut lowest_sp) = (0u64, INITIAL_SP);
+    let (mut tstates, mut lowest_sp) = (0u64, sp0);
     let mut steps = Vec::new();
     let mut step: Option<(u16, u16, u64)> = None;
     let exit = loop {
@@ -207,7 +224,7 @@ pub fn run_zx48(run: &ZxRun) -> Result<ZxReport, LoadError> {
         }
         if pc < RAM_START {
             let regs = cpu.registers();
-            if pc == USR_RETURN && sp == INITIAL_SP + 2 {
+            if pc == USR_RETURN && sp == sp0 + 2 {
                 break basic_return(&mut cpu, &mut ram);
             }
             if regs.get16(Reg16::IY) != SYSVARS {
@@ -269,6 +286,7 @@ pub fn run_zx48(run: &ZxRun) -> Result<ZxReport, LoadError> {
         total_tstates: tstates,
         highest_write: ram.highest_write,
         lowest_sp,
+        contended_accesses: ram.contended,
         exit,
     })
 }

@@ -5,11 +5,40 @@
 use super::build::Builder;
 use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
-use super::isa::{AluOp, BcDe, Cond, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
-use super::plan::{Memory, Split};
-use super::records::{record_parts, Blob};
+use super::isa::{AluOp, BcDe, Cond, Idx, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
+use super::plan::{page_runs, Memory, Split};
+use super::records::{image_records, record_parts, Blob, ImagePart};
 use super::seq::{split_copy_loop, swap_nibbles};
 use crate::layers::Layer;
+
+/// Layer `k`'s `rows` biases (words from `bias`) into its accumulator pages.
+pub fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usize, mem: &Memory) {
+    let bias = bias.into();
+    for run in page_runs(0..rows) {
+        b.ld16(Reg16::HL, offset(bias.clone(), 2 * run.start));
+        b.ld16(Reg16::DE, mem.acc_page(k, run.start / 256));
+        b.ld(B, (run.len() % 256) as i32);
+        b.call("mi_bias");
+    }
+}
+
+/// Layer `k`'s records in the program, nibble-coded or ready: the labels of
+/// their list (of lengths or of addresses, see [`ImagePart::by_length`]) and
+/// of the records.
+pub fn image_labels(k: usize, part: &ImagePart) -> (String, String) {
+    let t = if part.nibble { 'n' } else { 'r' };
+    let list = if part.by_length() { "lens" } else { "addr" };
+    (format!("l{k}_{t}{list}"), format!("l{k}_{t}recs"))
+}
+
+/// `at + by`, printed as just `at` when `by` is 0.
+fn offset(at: Expr, by: usize) -> Expr {
+    if by == 0 {
+        at
+    } else {
+        at.plus(Expr::Num(by as i32))
+    }
+}
 
 /// First step only: accumulators get their biases, and the record address tables are built.
 pub fn init_routine(
@@ -28,32 +57,50 @@ pub fn init_routine(
     b.alu(AluOp::Or, A);
     b.ret_cc(Cond::NZ);
     for (k, l) in layers.iter().enumerate() {
-        b.ld16(Reg16::HL, format!("l{k}_bias"));
-        b.ld16(Reg16::DE, mem.acc[k]);
-        b.ld(B, l.rows() as i32);
-        b.call("mi_bias");
-        if let (0, Some(sp)) = (k, split) {
-            b.ld16(Reg16::HL, "l0_qrecs");
-            b.ld16(Reg16::DE, mem.recs[0] + sp.query.start as u16);
-            b.ld(B, (sp.query.len() % 256) as i32);
-            b.call("mi_qrecs");
+        bias_into_acc(b, format!("l{k}_bias"), k, l.rows(), mem);
+    }
+    let mut walk = false;
+    for (k, l) in layers.iter().enumerate() {
+        // The records in the program: their addresses into their table
+        // slots, from a list of addresses or, walked, of lengths.
+        for part in image_records(k, l, split, blob) {
+            let (list, recs) = image_labels(k, &part);
+            let lengths = part.lengths();
+            let by_length = part.by_length();
+            walk |= by_length;
+            for run in page_runs(part.cols.clone()) {
+                let first = run.start - part.cols.start;
+                if by_length {
+                    let at: usize = lengths[..first].iter().sum();
+                    b.ld16(Reg16::HL, offset(Expr::sym(recs.clone()), at));
+                    b.ld16(Reg16::IX, offset(Expr::sym(list.clone()), first));
+                } else {
+                    b.ld16(Reg16::HL, offset(Expr::sym(list.clone()), 2 * first));
+                }
+                b.ld16(Reg16::DE, mem.table(k, run.start));
+                b.ld(B, (run.len() % 256) as i32);
+                b.call(if by_length { "mi_walk" } else { "mi_bias" });
+            }
         }
     }
-    unpack(b, layers, mem, split, blob);
+    if !blob.bytes.is_empty() {
+        unpack(b, layers, mem, split, blob);
+    }
     b.ld(A, 1);
     b.ld_mem_a("ms_ready");
     if split.is_some() {
         b.ld_mem_a(mem.vars.new_query);
     }
     b.ret();
-    unpack_routines(b);
+    if !blob.bytes.is_empty() {
+        unpack_routines(b, blob.multi);
+    }
     // hl: words (biases, record addresses), de: low-byte page, b: how many.
     split_copy_loop(b, "mi_bias", Reg16::HL);
     b.ret();
-    if split.is_some() {
-        // hl: first nibble record, de: table slot, b: columns; a record is
-        // 2 + ceil(p/2) + ceil(m/2) bytes.
-        b.label("mi_qrecs");
+    if walk {
+        // hl: the first record, ix: their lengths, de: its table slot, b: how many.
+        b.label("mi_walk");
         b.ld(A, L);
         b.ld_ptr_a(BcDe::DE);
         b.inc(D);
@@ -61,23 +108,14 @@ pub fn init_routine(
         b.ld_ptr_a(BcDe::DE);
         b.dec(D);
         b.inc(E);
-        b.push(StackReg::BC);
-        b.ld(A, Src8::Hl);
-        b.inc16(Reg16::HL);
-        b.alu(AluOp::Add, 1);
-        b.i(Inst::Rra);
-        b.ld(C, A);
-        b.ld(A, Src8::Hl);
-        b.inc16(Reg16::HL);
-        b.alu(AluOp::Add, 1);
-        b.i(Inst::Rra);
-        b.alu(AluOp::Add, C);
-        b.ld(C, A);
-        b.ld(B, 0);
-        b.rot(RotOp::Rl, B);
-        b.add_hl(Pair::BC);
-        b.pop(StackReg::BC);
-        b.djnz("mi_qrecs");
+        b.ld(A, Idx::ix(0));
+        b.inc16(Reg16::IX);
+        b.alu(AluOp::Add, L);
+        b.ld(L, A);
+        b.jr_cc(JrCond::NC, "mi_walk1");
+        b.inc(H);
+        b.label("mi_walk1");
+        b.djnz("mi_walk");
         b.ret();
     }
     b.label("ms_ready");
@@ -102,13 +140,15 @@ fn unpack(b: &mut Builder, layers: &[Layer], mem: &Memory, split: Option<&Split>
     b.i(Inst::Lddr);
     b.ld16(Reg16::HL, zblob().plus("zblob_slack".into()));
     b.ld16(Reg16::DE, "zblob");
-    for (k, (first, cols)) in record_parts(layers, split).iter().enumerate() {
-        b.i(Inst::Exx);
-        b.ld16(Reg16::HL, mem.recs[k] + *first as u16);
-        b.i(Inst::Exx);
-        b.ld(A, (cols.len() % 256) as i32);
-        b.ld_mem_a("ex_cols");
-        b.call("ex_part");
+    for (k, (first, cols)) in record_parts(layers, split, &blob.stores).iter().enumerate() {
+        for run in page_runs(*first..first + cols.len()) {
+            b.i(Inst::Exx);
+            b.ld16(Reg16::HL, mem.table(k, run.start));
+            b.i(Inst::Exx);
+            b.ld(A, (run.len() % 256) as i32);
+            b.ld_mem_a("ex_cols");
+            b.call("ex_part");
+        }
     }
 }
 
@@ -125,7 +165,7 @@ fn gap_row(b: &mut Builder, esc: &str) {
 }
 
 /// The subroutines `unpack` calls.
-fn unpack_routines(b: &mut Builder) {
+fn unpack_routines(b: &mut Builder, multi: bool) {
     // hl: packed, de: unpacked, hl': address table slot, (ex_cols): columns.
     b.label("ex_part");
     b.ld(A, E);
@@ -139,6 +179,13 @@ fn unpack_routines(b: &mut Builder) {
     b.dec(H);
     b.inc(L);
     b.i(Inst::Exx);
+    if multi {
+        // A column's segments, each led by its kind (see `records::Next`).
+        b.label("ex_seg");
+        b.ld(A, Src8::Hl);
+        b.inc16(Reg16::HL);
+        b.ld_mem_a("ex_kind");
+    }
     b.ld(C, Src8::Hl);
     b.inc16(Reg16::HL);
     b.ld(B, Src8::Hl);
@@ -158,14 +205,42 @@ fn unpack_routines(b: &mut Builder) {
     b.pop(StackReg::BC);
     b.ld(A, B);
     b.push(StackReg::AF);
-    b.ld16(Reg16::BC, "ex_minus");
+    if multi {
+        // The −1 entries of the loop that ends this kind of segment: the
+        // three tables of five words follow one another.
+        b.ld_a_mem("ex_kind");
+        b.ld(C, A);
+        b.alu(AluOp::Add, A);
+        b.alu(AluOp::Add, A);
+        b.alu(AluOp::Add, C);
+        b.alu(AluOp::Add, A);
+        b.ld16(Reg16::BC, "ex_minus");
+        b.alu(AluOp::Add, C);
+        b.ld(C, A);
+        b.alu(AluOp::Adc, B);
+        b.alu(AluOp::Sub, C);
+        b.ld(B, A);
+        b.pop(StackReg::AF);
+        b.push(StackReg::AF);
+    } else {
+        b.ld16(Reg16::BC, "ex_minus");
+    }
     b.call("ex_entry");
     b.pop(StackReg::AF);
     b.call("ex_list");
+    if multi {
+        b.ld_a_mem("ex_kind");
+        b.alu(AluOp::Or, A);
+        b.jp_cc(Cond::NZ, "ex_seg");
+    }
     b.ld_a_mem("ex_cols");
     b.dec(A);
     b.ld_mem_a("ex_cols");
-    b.jr_cc(JrCond::NZ, "ex_part");
+    if multi {
+        b.jp_cc(Cond::NZ, "ex_part");
+    } else {
+        b.jr_cc(JrCond::NZ, "ex_part");
+    }
     b.ret();
     // a = n rows: writes the turns, ceil(n/4) (9-bit sum through the carry).
     b.label("ex_turns");
@@ -233,10 +308,18 @@ fn unpack_routines(b: &mut Builder) {
         b.ld(C, A);
         b.jr(back);
     }
-    for (name, lp) in [("ex_plus", "zsa"), ("ex_minus", "zss")] {
+    let mut tables = vec![("ex_plus", "zsa"), ("ex_minus", "zss")];
+    if multi {
+        tables.extend([("ex_minus_k", "zsk"), ("ex_minus_n", "zsn")]);
+    }
+    for (name, lp) in tables {
         b.label(name);
         b.dw(["s0", "e3", "s2", "e1", "x"].map(|slot| format!("{lp}_{slot}")));
     }
     b.label("ex_cols");
     b.db([0u8]);
+    if multi {
+        b.label("ex_kind");
+        b.db([0u8]);
+    }
 }

@@ -10,10 +10,14 @@
 //!   lists (a weight w > 1 or w < −1 appears |w| times), each with the address
 //!   in the scatter loop where it starts (see `scatter_routines`), so the inner
 //!   loop pops two row indices at a time and a column costs no count arithmetic;
-//! - the records are packed into the program as nibble-coded row gaps
-//!   (`blob`) and unpacked in place by `model_init`, which also builds a table
-//!   of their addresses (low and high bytes in two pages), so a column's
-//!   record is found from its index in a few instructions;
+//! - the records are in the program ready to use, or packed as nibble-coded
+//!   row gaps (`blob`) and unpacked in place by `model_init`; `model_init`
+//!   also fills a table of their addresses (low and high bytes in two
+//!   pages), so a column's record is found from its index in a few
+//!   instructions; a layer short of memory keeps its records nibble-coded
+//!   and scatters them through `zn_col` (see `records::Store`);
+//! - a layer of more than 256 rows has a pair of accumulator pages per 256
+//!   rows, and its records chain a segment per page (see `records::segments`);
 //! - layer 1 scans the input and scatters each non-zero word's column; every
 //!   later layer's column is scattered by the previous layer's epilogue the
 //!   moment that unit comes out non-zero, so no list of active units is kept.
@@ -25,15 +29,16 @@ use std::ops::Range;
 
 use super::build::Builder;
 use super::expr::Expr;
-use super::init::init_routine;
+use super::init::image_labels;
+use super::init::{bias_into_acc, init_routine};
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
     AluOp, BcDe, Cond, HlIx, Idx, Index, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8,
     StackReg,
 };
-use super::plan::{Memory, Split};
-use super::query::query_phase;
-use super::records::{query_record, Blob};
+use super::plan::{page_runs, Memory, Split};
+use super::query::{nibble_routines, query_phase, table_to_iy};
+use super::records::{image_records, Blob, ReadyPart, Store};
 use super::scatter::scatter_routines;
 use super::seq::split_copy_loop;
 use crate::layers::Layer;
@@ -72,7 +77,7 @@ pub fn model_code(
     b.alu(AluOp::Or, A);
     b.call_cc(Cond::Z, "model_init");
     match split {
-        None => scan_scatter(b, "ms", 0..zin_len, mem),
+        None => scan_any(b, "ms", 0..zin_len, mem, layers, blob),
         Some(sp) => {
             // A new query: layer 1 restarts from the bias, takes in the
             // query's columns, and keeps the sums for the whole reply.
@@ -81,19 +86,19 @@ pub fn model_code(
             b.jp_cc(Cond::Z, "ms_ctx");
             b.alu(AluOp::Xor, A);
             b.ld_mem_a(v.new_query);
-            b.ld16(Reg16::HL, "l0_bias");
-            b.ld16(Reg16::DE, mem.acc[0]);
-            b.ld(B, layers[0].rows() as i32);
-            b.call("mi_bias");
-            scan(b, "mq", sp.query.clone(), mem.act, v.act_ptr);
+            bias_into_acc(b, "l0_bias", 0, layers[0].rows(), mem);
+            scan(b, "mq", sp.query.clone(), mem);
             query_phase(b, mem);
             b.label("ms_qdone");
-            b.ld16(Reg16::HL, mem.acc[0]);
-            b.ld16(Reg16::DE, mem.cache);
-            b.ld(B, layers[0].rows() as i32);
-            split_copy_loop(b, "ms_keep", Reg16::DE);
+            for run in page_runs(0..layers[0].rows()) {
+                let page = run.start / 256;
+                b.ld16(Reg16::HL, mem.acc_page(0, page));
+                b.ld16(Reg16::DE, mem.cache + 2 * run.start as u16);
+                b.ld(B, (run.len() % 256) as i32);
+                split_copy_loop(b, &paged("ms_keep", page), Reg16::DE);
+            }
             b.label("ms_ctx");
-            scan_scatter(b, "mc", sp.context.clone(), mem);
+            scan_any(b, "mc", sp.context.clone(), mem, layers, blob);
         }
     }
     let last = layers.len() - 1;
@@ -122,48 +127,31 @@ pub fn model_code(
         // The scatter runs in the main registers with h = the next layer's
         // accumulator page; this loop runs in the alternate set.
         b.ld(H, page(mem.acc[k + 1]));
-        b.ld16(Reg16::IY, format!("l{k}_resume"));
         b.i(Inst::Exx);
         b.ld16(Reg16::SP, bias);
-        b.ld16(Reg16::HL, mem.acc[k]);
-        b.ld(B, rows as i32);
-        b.label(format!("l{k}_eplp"));
-        read_row(b);
-        if l.relu {
-            b.alu(AluOp::Or, A);
-            b.jp_cc(Cond::M, format!("l{k}_epnext"));
+        let runs = page_runs(0..rows);
+        for run in &runs {
+            if blob.nibble(k + 1) {
+                nibble_epilogue_page(b, l, k, run, mem);
+            } else {
+                hidden_epilogue_page(b, l, k, run, mem, layers[k + 1].rows() > 256);
+            }
         }
-        shift_ac(b, l.shift);
-        // a:c is the unit's output, the next layer's input x. Common case
-        // 1 <= x <= 255: only c crosses over to the scatter, in a.
-        b.alu(AluOp::Or, A);
-        b.jp_cc(Cond::NZ, format!("l{k}_big"));
-        b.alu(AluOp::Or, C);
-        b.jr_cc(JrCond::Z, format!("l{k}_epnext"));
-        b.st16_mem(v.epilogue_sp, Reg16::SP);
-        record_sp(b, page(mem.recs[k + 1]));
-        b.ld(A, C);
-        b.i(Inst::Exx);
-        b.ld(C, A);
-        b.jp("zs_pos");
-        b.label(format!("l{k}_resume"));
-        b.i(Inst::Exx);
-        b.ld16_mem(Reg16::SP, v.epilogue_sp);
-        b.label(format!("l{k}_epnext"));
-        b.inc(L);
-        b.djnz(format!("l{k}_eplp"));
         b.i(Inst::Exx);
         b.jp(format!("l{}_ep", k + 1));
-        // Any other x: through memory, and the general dispatch.
-        b.label(format!("l{k}_big"));
-        b.ld_mem_a(v.x + 1);
-        b.ld(A, C);
-        b.ld_mem_a(v.x);
-        b.st16_mem(v.epilogue_sp, Reg16::SP);
-        record_sp(b, page(mem.recs[k + 1]));
-        b.i(Inst::Exx);
-        b.ld16_mem(Reg16::DE, v.x);
-        dispatch_de(b);
+        for run in runs.iter().filter(|_| !blob.nibble(k + 1)) {
+            let tag = paged(&format!("l{k}"), run.start / 256);
+            // Any other x: through memory, and the general dispatch.
+            b.label(format!("{tag}_big"));
+            b.ld_mem_a(v.x + 1);
+            b.ld(A, C);
+            b.ld_mem_a(v.x);
+            b.st16_mem(v.epilogue_sp, Reg16::SP);
+            record_sp(b, page(mem.table(k + 1, run.start)));
+            b.i(Inst::Exx);
+            b.ld16_mem(Reg16::DE, v.x);
+            dispatch_de(b);
+        }
     }
     b.comment("---- back to the caller, interrupts as they were ----");
     b.ld16_mem(Reg16::SP, v.saved_sp);
@@ -175,50 +163,215 @@ pub fn model_code(
     b.ld_a_mem(v.class);
     b.ret();
     init_routine(b, layers, mem, split, blob);
-    scatter_routines(b);
-    tables(b, layers, split);
+    scatter_routines(b, blob.multi);
+    if split.is_some() || blob.stores.contains(&Store::Nibble) {
+        nibble_routines(b, blob.multi);
+    }
+    tables(b, layers, split, blob);
 }
 
-/// Layer 1's input scan: each non-zero word of `zin[words]` has its column
-/// scattered at once, the scan running in the alternate set.
-fn scan_scatter(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
-    let recs = (mem.recs[0] >> 8) as u8;
-    let zx = mem.vars.x;
-    b.ld(H, (mem.acc[0] >> 8) as u8);
+/// `tag` for page 0 of a layer, `tag_pN` for page N (so one-page models keep their names).
+fn paged(tag: &str, page: usize) -> String {
+    if page == 0 {
+        tag.to_string()
+    } else {
+        format!("{tag}_p{page}")
+    }
+}
+
+/// One page of a hidden layer's epilogue (rows `run`, in the alternate set,
+/// SP at their biases): each non-zero unit scattered into layer `k+1` at once.
+/// `wide_next`: layer `k+1` has more than one page, so its scatters move the
+/// main set's h, which the resume puts back.
+fn hidden_epilogue_page(
+    b: &mut Builder,
+    l: &Layer,
+    k: usize,
+    run: &Range<usize>,
+    mem: &Memory,
+    wide_next: bool,
+) {
+    let v = mem.vars;
+    let tag = paged(&format!("l{k}"), run.start / 256);
     b.ld16(Reg16::IY, format!("{tag}_resume"));
-    b.i(Inst::Exx);
-    b.ld16(Reg16::HL, zin_word(words.start));
-    scan_loop(b, tag, &words);
-    b.i(Inst::Exx);
-    b.jp("l0_ep");
-    b.label(format!("{tag}_found"));
-    b.dec16(Reg16::HL);
-    b.ld(A, Src8::Hl);
-    b.dec16(Reg16::HL);
+    epilogue_row(b, l, k, run, mem, &tag);
+    // a:c is the unit's output, the next layer's input x. Common case
+    // 1 <= x <= 255: only c crosses over to the scatter, in a.
     b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::NZ, format!("{tag}_big"));
-    b.ld(A, Src8::Hl);
-    b.inc16(Reg16::HL);
-    b.inc16(Reg16::HL);
-    b.i(Inst::ExAf);
-    column_sp(b, C, recs);
-    b.i(Inst::ExAf);
+    b.jp_cc(Cond::NZ, format!("{tag}_big"));
+    b.alu(AluOp::Or, C);
+    b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
+    b.st16_mem(v.epilogue_sp, Reg16::SP);
+    record_sp(b, (mem.table(k + 1, run.start) >> 8) as u8);
+    b.ld(A, C);
     b.i(Inst::Exx);
     b.ld(C, A);
     b.jp("zs_pos");
     b.label(format!("{tag}_resume"));
+    if wide_next {
+        b.ld(H, (mem.acc[k + 1] >> 8) as u8);
+    }
     b.i(Inst::Exx);
-    b.jr(format!("{tag}_next"));
-    b.label(format!("{tag}_big"));
-    b.ld_mem_a(zx + 1);
-    b.ld(A, Src8::Hl);
-    b.ld_mem_a(zx);
-    b.inc16(Reg16::HL);
-    b.inc16(Reg16::HL);
-    column_sp(b, C, recs);
+    b.ld16_mem(Reg16::SP, v.epilogue_sp);
+    epilogue_next(b, &tag);
+}
+
+/// A hidden epilogue page's loop head: rows `run` of layer `k` (alternate
+/// set, SP at their biases), each read into a:c, its bias put back, ReLU'd
+/// (on to `TAG_epnext` if negative) and shifted.
+fn epilogue_row(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory, tag: &str) {
+    b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
+    row_loop(b, run.len(), tag);
+    if l.relu {
+        b.alu(AluOp::Or, A);
+        b.jp_cc(Cond::M, format!("{tag}_epnext"));
+    }
+    shift_ac(b, l.shift);
+}
+
+/// An epilogue's loop over `rows` rows from hl: `TAG_eplp`, each row read.
+fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
+    b.ld(B, (rows % 256) as i32);
+    b.label(format!("{tag}_eplp"));
+    read_row(b);
+}
+
+/// A hidden epilogue page's loop tail: on to the next row.
+fn epilogue_next(b: &mut Builder, tag: &str) {
+    b.label(format!("{tag}_epnext"));
+    b.inc(L);
+    b.djnz(format!("{tag}_eplp"));
+}
+
+/// The stack nibble-coded scatters call on: the top of the variables' page
+/// (the caller's stack is not used inside a step).
+fn zn_stack(mem: &Memory) -> u16 {
+    mem.vars.saved_sp + 0x100
+}
+
+/// [`hidden_epilogue_page`] for a next layer kept nibble-coded: each
+/// non-zero unit's column through `zn_col`, x in memory.
+fn nibble_epilogue_page(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory) {
+    let v = mem.vars;
+    let tag = paged(&format!("l{k}"), run.start / 256);
+    epilogue_row(b, l, k, run, mem, &tag);
+    b.ld_mem_a(v.x + 1);
+    b.alu(AluOp::Or, C);
+    b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
+    b.ld(A, C);
+    b.ld_mem_a(v.x);
+    b.st16_mem(v.epilogue_sp, Reg16::SP);
+    // hl = the record (de keeps the row), on to the main set's scatter.
+    b.ld(E, L);
+    b.ld(D, (mem.table(k + 1, run.start) >> 8) as u8);
+    b.ld_a_ptr(BcDe::DE);
+    b.inc(D);
+    b.i(Inst::ExDeHl);
+    b.ld(H, Src8::Hl);
+    b.ld(L, A);
+    b.ld16(Reg16::SP, zn_stack(mem));
+    b.push(StackReg::HL);
+    b.pop(StackReg::IY);
+    b.i(Inst::ExDeHl);
     b.i(Inst::Exx);
-    b.ld16_mem(Reg16::DE, zx);
-    dispatch_de(b);
+    b.ld16_mem(Reg16::DE, v.x);
+    b.ld(H, (mem.acc[k + 1] >> 8) as u8);
+    b.call("zn_col");
+    b.i(Inst::Exx);
+    b.ld16_mem(Reg16::SP, v.epilogue_sp);
+    epilogue_next(b, &tag);
+}
+
+/// Layer 1's input scan over `zin[words]`, for its layout: unpacked
+/// records through the scatter loops, or nibble-coded ones through `zn_col`.
+fn scan_any(
+    b: &mut Builder,
+    tag: &str,
+    words: Range<usize>,
+    mem: &Memory,
+    layers: &[Layer],
+    blob: &Blob,
+) {
+    if !blob.nibble(0) {
+        return scan_scatter(b, tag, words, mem, layers);
+    }
+    b.ld16(Reg16::SP, zn_stack(mem));
+    pages_scan(b, tag, words, |b, tag, run| {
+        b.push(StackReg::HL);
+        b.push(StackReg::BC);
+        b.dec16(Reg16::HL);
+        b.ld(D, Src8::Hl);
+        b.dec16(Reg16::HL);
+        b.ld(E, Src8::Hl);
+        b.ld(L, C);
+        b.ld(H, (mem.table(0, run.start) >> 8) as u8);
+        table_to_iy(b);
+        b.ld(H, (mem.acc[0] >> 8) as u8);
+        b.call("zn_col");
+        b.pop(StackReg::BC);
+        b.pop(StackReg::HL);
+        b.jr(format!("{tag}_next"));
+    });
+    b.jp("l0_ep");
+}
+
+/// Layer 1's input scan: each non-zero word of `zin[words]` has its column
+/// scattered at once, the scan running in the alternate set; a page of
+/// columns at a time (the record tables' pages).
+fn scan_scatter(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory, layers: &[Layer]) {
+    let zx = mem.vars.x;
+    let acc = (mem.acc[0] >> 8) as u8;
+    let runs = page_runs(words);
+    for (i, run) in runs.iter().enumerate() {
+        let next = paged(tag, i + 1);
+        let tag = paged(tag, i);
+        if i > 0 {
+            b.label(format!("{tag}_begin"));
+        }
+        let recs = (mem.table(0, run.start) >> 8) as u8;
+        b.ld(H, acc);
+        b.ld16(Reg16::IY, format!("{tag}_resume"));
+        b.i(Inst::Exx);
+        b.ld16(Reg16::HL, zin_word(run.start));
+        scan_loop(b, &tag, run);
+        b.i(Inst::Exx);
+        if i + 1 < runs.len() {
+            b.jp(format!("{next}_begin"));
+        } else {
+            b.jp("l0_ep");
+        }
+        b.label(format!("{tag}_found"));
+        b.dec16(Reg16::HL);
+        b.ld(A, Src8::Hl);
+        b.dec16(Reg16::HL);
+        b.alu(AluOp::Or, A);
+        b.jr_cc(JrCond::NZ, format!("{tag}_big"));
+        b.ld(A, Src8::Hl);
+        b.inc16(Reg16::HL);
+        b.inc16(Reg16::HL);
+        b.i(Inst::ExAf);
+        column_sp(b, C, recs);
+        b.i(Inst::ExAf);
+        b.i(Inst::Exx);
+        b.ld(C, A);
+        b.jp("zs_pos");
+        b.label(format!("{tag}_resume"));
+        if layers[0].rows() > 256 {
+            b.ld(H, acc);
+        }
+        b.i(Inst::Exx);
+        b.jr(format!("{tag}_next"));
+        b.label(format!("{tag}_big"));
+        b.ld_mem_a(zx + 1);
+        b.ld(A, Src8::Hl);
+        b.ld_mem_a(zx);
+        b.inc16(Reg16::HL);
+        b.inc16(Reg16::HL);
+        column_sp(b, C, recs);
+        b.i(Inst::Exx);
+        b.ld16_mem(Reg16::DE, zx);
+        dispatch_de(b);
+    }
 }
 
 /// Read the row at hl (alternate set) into a:c and put its bias, popped, back.
@@ -270,9 +423,7 @@ fn last_epilogue(b: &mut Builder, l: &Layer, k: usize, mem: &Memory, bias: Expr)
     b.ld_mem_a(zbhi);
     b.ld_mem_a(zblo);
     b.ld_mem_a(zcls);
-    b.ld(B, l.rows() as i32);
-    b.label(format!("l{k}_eplp"));
-    read_row(b);
+    row_loop(b, l.rows(), &format!("l{k}"));
     if l.relu {
         b.alu(AluOp::Or, A);
         b.jp_cc(Cond::P, format!("l{k}_pos"));
@@ -307,30 +458,48 @@ fn last_epilogue(b: &mut Builder, l: &Layer, k: usize, mem: &Memory, bias: Expr)
     b.jp_cc(Cond::NZ, format!("l{k}_eplp"));
 }
 
-/// The non-zero words of `zin[words]` become an active list at `dst`.
-fn scan(b: &mut Builder, tag: &str, words: Range<usize>, dst: u16, zactp: u16) {
-    b.ld16(Reg16::HL, zin_word(words.start));
-    b.ld16(Reg16::IX, dst);
-    scan_loop(b, tag, &words);
-    b.jr(format!("{tag}_scanned"));
-    b.label(format!("{tag}_found"));
-    b.st(Idx::ix(0), C);
+/// A scan over `zin[words]` a page of columns at a time, the code after
+/// `TAG_found` from `found` (given the page's tag and columns; it ends
+/// going on at `TAG_next`).
+fn pages_scan(
+    b: &mut Builder,
+    tag: &str,
+    words: Range<usize>,
+    found: impl Fn(&mut Builder, &str, &Range<usize>),
+) {
+    for (i, run) in page_runs(words).iter().enumerate() {
+        let tag = paged(tag, i);
+        b.ld16(Reg16::HL, zin_word(run.start));
+        scan_loop(b, &tag, run);
+        b.jr(format!("{tag}_scanned"));
+        b.label(format!("{tag}_found"));
+        found(b, &tag, run);
+        b.label(format!("{tag}_scanned"));
+    }
+}
+
+/// The non-zero words of `zin[words]` become the query's active list:
+/// `db column's low byte, its table page` `dw x` each, a 0 page last.
+fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
+    b.ld16(Reg16::IX, mem.act);
+    pages_scan(b, tag, words, |b, tag, run| {
+        b.st(Idx::ix(0), C);
+        b.st_imm(Idx::ix(1), (mem.table(0, run.start) >> 8) as i32);
+        b.dec16(Reg16::HL);
+        b.ld(A, Src8::Hl);
+        b.st(Idx::ix(3), A);
+        b.dec16(Reg16::HL);
+        b.ld(A, Src8::Hl);
+        b.st(Idx::ix(2), A);
+        b.inc16(Reg16::HL);
+        b.inc16(Reg16::HL);
+        b.ld16(Reg16::DE, 4);
+        b.add_idx(Index::IX, Pair::DE);
+        b.jr(format!("{tag}_next"));
+    });
     b.st_imm(Idx::ix(1), 0);
-    b.dec16(Reg16::HL);
-    b.ld(A, Src8::Hl);
-    b.st(Idx::ix(3), A);
-    b.dec16(Reg16::HL);
-    b.ld(A, Src8::Hl);
-    b.st(Idx::ix(2), A);
-    b.inc16(Reg16::HL);
-    b.inc16(Reg16::HL);
-    b.ld16(Reg16::DE, 4);
-    b.add_idx(Index::IX, Pair::DE);
-    b.jr(format!("{tag}_next"));
-    b.label(format!("{tag}_scanned"));
-    b.st_imm(Idx::ix(1), 255);
-    b.ld16(Reg16::HL, dst);
-    b.st16_mem(zactp, Reg16::HL);
+    b.ld16(Reg16::HL, mem.act);
+    b.st16_mem(mem.vars.act_ptr, Reg16::HL);
 }
 
 /// Arithmetic shift right of a:c by `n`.
@@ -348,14 +517,43 @@ fn shift_ac(b: &mut Builder, n: u32) {
     }
 }
 
-/// Bias words and column records, per layer.
-fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>) {
+/// Bias words and the column records kept in the program with their
+/// addresses, per layer.
+fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>, blob: &Blob) {
     b.comment("---- tables ----");
-    if let Some(sp) = split {
-        // Layer 1's query columns are read once per reply: nibble-coded, compact.
-        b.label("l0_qrecs");
-        for c in &layers[0].columns[sp.query.clone()] {
-            b.db_lines(&query_record(c), 16);
+    for (k, l) in layers.iter().enumerate() {
+        // Layer 1's query columns are read once per reply, nibble-coded
+        // layers' columns at every step: compact. Ready ones need no set-up.
+        for part in image_records(k, l, split, blob) {
+            let (list, recs) = image_labels(k, &part);
+            b.label(list);
+            if part.by_length() {
+                b.db_lines(
+                    &part.lengths().iter().map(|&n| n as u8).collect::<Vec<u8>>(),
+                    16,
+                );
+            } else {
+                let mut at = 0;
+                let addrs: Vec<Expr> = part
+                    .lengths()
+                    .iter()
+                    .map(|n| {
+                        let a = Expr::sym(recs.clone()).plus(Expr::Num(at as i32));
+                        at += n;
+                        a
+                    })
+                    .collect();
+                for chunk in addrs.chunks(8) {
+                    b.dw(chunk.iter().cloned());
+                }
+            }
+            b.label(recs);
+            for piece in part.recs.iter().flatten() {
+                match piece {
+                    ReadyPart::Bytes(bytes) => b.db_lines(bytes, 16),
+                    ReadyPart::Entry(lp, slot) => b.dw([format!("{lp}_{slot}")]),
+                }
+            }
         }
     }
     for (k, l) in layers.iter().enumerate() {
@@ -371,7 +569,7 @@ fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>) {
 /// goes on with the next one.
 fn scan_loop(b: &mut Builder, tag: &str, words: &Range<usize>) {
     b.ld(B, (words.len() % 256) as i32);
-    b.ld(C, words.start as i32);
+    b.ld(C, (words.start % 256) as i32);
     b.label(format!("{tag}_scan"));
     b.ld(A, Src8::Hl);
     b.inc16(Reg16::HL);

@@ -4,8 +4,6 @@
 
 use std::ops::Range;
 
-use super::records::gaps;
-use crate::columns::unit_lists;
 use crate::layers::Layer;
 use zlmc_ir::Elem;
 
@@ -63,26 +61,55 @@ pub struct Layout {
     pub system: &'static str,
     /// The memory map, for the message when a model does not fit.
     pub memory: &'static str,
+    /// The most bytes the program file should take (records kept packed or
+    /// nibble-coded to stay within it), if the model can keep to it.
+    pub max_image: Option<usize>,
+    /// A lower origin to fall back on when a program does not fit above
+    /// `origin` (the stack top moves down with it).
+    pub low_origin: Option<u16>,
+}
+
+impl Layout {
+    /// This layout with the program at `origin` instead (the stack top moved as much).
+    pub fn at(&self, origin: u16) -> Layout {
+        Layout {
+            origin,
+            stack_top: self.stack_top - (self.origin - origin),
+            ..*self
+        }
+    }
 }
 
 /// CP/M 2.2 on a 64 KB machine: from 0x100, stack under the CCP at 0xDC00, a
-/// page of stack below it, the buffers below that.
+/// page of stack below it, the buffers below that; a `.COM` of at most 40 KB
+/// (it loads from disk in a few seconds).
 pub const CPM: Layout = Layout {
     origin: 0x100,
     stack_top: 0xDC00,
     buffers_top: 0xDB00,
     system: "CP/M 2.2",
     memory: "64 KB CP/M, CCP at 0xDC00",
+    max_image: Some(40 * 1024),
+    low_origin: None,
 };
+
+/// Pages of 256 that `n` rows or columns take (at least one).
+pub fn pages_of(n: usize) -> usize {
+    n.div_ceil(256).max(1)
+}
 
 /// Where the model's buffers go, below the stack (all in RAM above the program).
 #[derive(Debug, Clone)]
 pub struct Memory {
     /// Top of the stack (the program sets SP here).
     pub stack_top: u16,
-    /// Per layer: low-byte accumulator page (high bytes in the next page).
+    /// Per layer: the accumulators of its first 256 rows, low bytes in this
+    /// page and high bytes in the next; rows 256 on follow in the next two
+    /// pages, and so on (see [`Memory::acc_page`]).
     pub acc: Vec<u16>,
-    /// Per layer: page of record address low bytes (high bytes in the next page).
+    /// Per layer: the record address table of its first 256 columns, low
+    /// bytes in this page and high bytes in the next; columns 256 on follow
+    /// in the next two pages, and so on (see [`Memory::table`]).
     pub recs: Vec<u16>,
     /// The step's variables.
     pub vars: Vars,
@@ -101,20 +128,23 @@ impl Memory {
     /// pages down from `layout.buffers_top`.
     pub fn plan(layers: &[Layer], zin_len: usize, layout: &Layout) -> Memory {
         let stack_top = layout.stack_top;
-        let mut next = layout.buffers_top;
-        let mut pages = |n: u16| {
-            next -= n * 0x100;
-            next
+        let mut next = layout.buffers_top as i64;
+        let mut pages = |n: usize| {
+            next -= n as i64 * 0x100;
+            next.max(0) as u16
         };
-        let acc = layers.iter().map(|_| pages(2)).collect();
-        let recs = layers.iter().map(|_| pages(2)).collect();
+        let acc = layers
+            .iter()
+            .map(|l| pages(2 * pages_of(l.rows())))
+            .collect();
+        let recs = layers.iter().map(|l| pages(2 * pages_of(l.cols))).collect();
         let vars = pages(1);
-        let last_rows = layers.last().map(Layer::rows).unwrap_or(1) as u16;
-        let zout = vars - 2 * last_rows;
-        let act_len = 4 * 257;
-        let act = zout - act_len;
-        let cache = act - 2 * layers.first().map(Layer::rows).unwrap_or(1) as u16;
-        let zin = (cache - 2 * zin_len as u16) & 0xFF00;
+        let last_rows = layers.last().map(Layer::rows).unwrap_or(1);
+        let below = |at: u16, bytes: usize| at.saturating_sub(bytes.min(0xFFFF) as u16);
+        let zout = below(vars, 2 * last_rows);
+        let act = below(zout, 4 * (zin_len + 1));
+        let cache = below(act, 2 * layers.first().map(Layer::rows).unwrap_or(1));
+        let zin = below(cache, 2 * zin_len) & 0xFF00;
         Memory {
             stack_top,
             acc,
@@ -131,6 +161,28 @@ impl Memory {
     pub fn buffers_start(&self) -> u16 {
         self.zin
     }
+
+    /// Layer `k`'s accumulator page (low bytes) for rows `256*page ..`.
+    pub fn acc_page(&self, k: usize, page: usize) -> u16 {
+        self.acc[k] + 0x200 * page as u16
+    }
+
+    /// The slot of layer `k`'s column `col` in its record address table (low byte).
+    pub fn table(&self, k: usize, col: usize) -> u16 {
+        self.recs[k] + 0x200 * (col / 256) as u16 + (col % 256) as u16
+    }
+}
+
+/// `range` cut where it crosses a multiple of 256 (a table or accumulator page).
+pub fn page_runs(range: Range<usize>) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut at = range.start;
+    while at < range.end {
+        let end = range.end.min((at / 256 + 1) * 256);
+        out.push(at..end);
+        at = end;
+    }
+    out
 }
 
 /// Where a chat model's query and context buckets sit in the input. With
@@ -145,47 +197,24 @@ pub struct Split {
     pub context: Range<usize>,
 }
 
-/// Why the layers do not fit this layout, if they do not.
+/// Why the layers do not fit the Z80's code, if they do not (memory is
+/// checked once the program is assembled).
 pub fn check_layers(layers: &[Layer], zin_len: usize) -> Result<(), String> {
-    if zin_len > 256 {
-        return Err(format!(
-            "the input has {zin_len} elements; the Z80 layout takes at most 256"
-        ));
-    }
-    for (i, l) in layers.iter().enumerate() {
+    for l in layers {
         if l.acc != Elem::I16 {
             return Err("the Z80 backend supports 16-bit accumulators only".into());
         }
-        if l.rows() > 255 || l.cols > 256 {
-            return Err(format!(
-                "layer {} is {}x{}; the Z80 layout holds at most 255 units and 256 inputs per layer (the dead-neurons pass may bring it down)",
-                i + 1,
-                l.rows(),
-                l.cols
-            ));
-        }
-        for (j, c) in l.columns.iter().enumerate() {
-            let (p, m) = unit_lists(c);
-            if p.len() > 255 || m.len() > 255 {
-                return Err(format!(
-                    "layer {} column {j} has more than 255 unit weights of one sign (a weight of 2 counts twice)",
-                    i + 1
-                ));
-            }
-        }
     }
-    Ok(())
-}
-
-/// Why layer 1's query columns do not fit the nibble coding, if they do not.
-pub fn check_split(layer: &Layer, sp: &Split) -> Result<(), String> {
-    for (j, c) in layer.columns[sp.query.clone()].iter().enumerate() {
-        let (p, m) = unit_lists(c);
-        if gaps(&p).len() > 255 || gaps(&m).len() > 255 {
-            return Err(format!(
-                "layer 1 query column {j} needs more than 255 row gaps of one sign"
-            ));
-        }
+    let classes = layers.last().map(Layer::rows).unwrap_or(0);
+    if classes > 256 {
+        return Err(format!(
+            "the last layer has {classes} units; the Z80 front-end picks a class in a byte (at most 256)"
+        ));
+    }
+    if zin_len > 0x4000 || layers.iter().any(|l| l.rows() > 0x4000) {
+        return Err(format!(
+            "a layer or the input is wider than the 64 KB a Z80 addresses could hold ({zin_len} inputs)"
+        ));
     }
     Ok(())
 }

@@ -5,12 +5,12 @@ use zlmc_ir::{Decode, Model};
 
 use super::build::Builder;
 use super::model::model_code;
-use super::plan::{check_layers, check_split, Layout, Memory, Split, CPM};
-use super::records::{blob, Blob};
+use super::plan::{check_layers, Layout, Memory, Split, CPM};
+use super::records::{blob, layer_sizes, Blob, Store};
 use super::Item;
 use super::{assemble, parse, print};
 use crate::columns::{TextInput, TextPart};
-use crate::layers::layers;
+use crate::layers::{layers, Layer};
 use crate::target::Verified;
 use crate::{BackendError, Provenance};
 
@@ -62,14 +62,18 @@ pub fn emit_for(
     let ls = layers(&model.graph, "Z80").map_err(BackendError::Unsupported)?;
     let zin_len = model.input_len();
     check_layers(&ls, zin_len).map_err(BackendError::Unsupported)?;
-    let mem = Memory::plan(&ls, zin_len, layout);
     let text = TextInput::of(model);
     // Chat models keep layer 1's query part for a whole reply.
     let split = text
         .split()
         .map(|(query, context)| Split { query, context });
-    if let Some(sp) = &split {
-        check_split(&ls[0], sp).map_err(BackendError::Unsupported)?;
+    for p in [&text.query, &text.context].into_iter().flatten() {
+        if p.words.len() > 256 {
+            return Err(BackendError::Unsupported(format!(
+                "an encoder of {} buckets: the Z80 front-end hashes into at most 256 (a bucket index is a byte)",
+                p.words.len()
+            )));
+        }
     }
     let (runtime, maxlen, eos) = match &model.decode {
         Decode::Generate {
@@ -81,12 +85,159 @@ pub fn emit_for(
         BackendError::internal(format!("runtime source line {}: {}", e.line, e.message))
     })?;
 
+    // How each layer keeps its records: the fastest choice that fits (no
+    // nibble-coded layer if possible, then the least set-up), trying the
+    // layout's lower origin before coding more layers in nibbles.
+    // The program file's size limit is a wish: a model that cannot keep to
+    // it is built as small as it goes.
+    let origins: Vec<Layout> = [Some(layout.origin), layout.low_origin]
+        .into_iter()
+        .flatten()
+        .map(|o| layout.at(o))
+        .collect();
+    let unlimited: Vec<Layout> = origins
+        .iter()
+        .filter(|l| l.max_image.is_some())
+        .map(|l| Layout {
+            max_image: None,
+            ..*l
+        })
+        .collect();
+    let build = |at: &Layout, stores: &[Store]| {
+        let mem = Memory::plan(&ls, zin_len, at);
+        let parts = (maxlen, eos);
+        program(
+            model,
+            prov,
+            at,
+            &ls,
+            &mem,
+            &text,
+            split.as_ref(),
+            &runtime,
+            parts,
+            stores,
+        )
+    };
+    let mut last = None;
+    for (mut stores, origins) in [&origins, &unlimited].into_iter().flat_map(|o| {
+        store_choices(&ls, split.as_ref())
+            .into_iter()
+            .map(move |s| (s, o))
+    }) {
+        for at in origins {
+            match build(at, &stores) {
+                Err(e @ BackendError::TooBig { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+                Ok(z) => {
+                    // Set-up time: of the largest packed layer, pack only as
+                    // many columns as the program's size needs.
+                    let Some(k) = (0..ls.len())
+                        .filter(|&k| matches!(stores[k], Store::Packed(_)))
+                        .max_by_key(|&k| ls[k].cols)
+                    else {
+                        return Ok(z);
+                    };
+                    let (mut lo, mut hi, mut best) = (0, ls[k].cols, z);
+                    while lo < hi {
+                        let mid = (lo + hi) / 2;
+                        stores[k] = Store::Packed(mid);
+                        match build(at, &stores) {
+                            Ok(z) => (hi, best) = (mid, z),
+                            Err(BackendError::TooBig { .. }) => lo = mid + 1,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    return Ok(best);
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| BackendError::internal("no layout tried")))
+}
+
+/// The ways to keep the layers' records, best first: least work read
+/// nibble-coded at each step (slow: a layer's bytes weighted by how many of
+/// its columns a step uses, about half of a hidden layer's, a few of layer
+/// 1's context buckets), then fewest bytes unpacked at set-up. Every
+/// combination for up to five layers; for more, all ready, all packed, and
+/// the layers saving the most coded in nibbles one more at a time.
+fn store_choices(ls: &[Layer], split: Option<&Split>) -> Vec<Vec<Store>> {
+    let sizes: Vec<(usize, usize)> = ls.iter().map(layer_sizes).collect();
+    // Per layer: the bytes a nibble-coded store would be read from at each
+    // step, times the share of its columns a step scatters, in 1/16ths.
+    let work: Vec<usize> = ls
+        .iter()
+        .enumerate()
+        .map(|(k, l)| match (k, split) {
+            // A step hashes a couple of dozen context n-grams.
+            (0, Some(sp)) => {
+                let context = sizes[0].0 * sp.context.len() / l.cols.max(1);
+                context * (384 / sp.context.len().max(1)).clamp(1, 16)
+            }
+            _ => sizes[k].0 * 8,
+        })
+        .collect();
+    let mut out: Vec<Vec<Store>> = if ls.len() <= 5 {
+        (0..3usize.pow(ls.len() as u32))
+            .map(|mut n| {
+                (0..ls.len())
+                    .map(|_| {
+                        let s = [Store::Ready, Store::Packed(usize::MAX), Store::Nibble][n % 3];
+                        n /= 3;
+                        s
+                    })
+                    .collect()
+            })
+            .collect()
+    } else {
+        let mut order: Vec<usize> = (0..ls.len()).collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(sizes[k].0.saturating_sub(sizes[k].1)));
+        let mut v = vec![vec![Store::Ready; ls.len()]];
+        let mut s = vec![Store::Packed(usize::MAX); ls.len()];
+        v.push(s.clone());
+        for k in order {
+            s[k] = Store::Nibble;
+            v.push(s.clone());
+        }
+        v
+    };
+    let cost = |s: &Vec<Store>| {
+        let (mut nibble, mut packed) = (0, 0);
+        for (k, x) in s.iter().enumerate() {
+            match x {
+                Store::Nibble => nibble += work[k],
+                Store::Packed(_) => packed += sizes[k].0,
+                Store::Ready => {}
+            }
+        }
+        (nibble, packed)
+    };
+    out.sort_by_key(cost);
+    out
+}
+
+/// The program with each layer's records kept as `stores` says.
+#[allow(clippy::too_many_arguments)]
+fn program(
+    model: &Model,
+    prov: &Provenance,
+    layout: &Layout,
+    ls: &[Layer],
+    mem: &Memory,
+    text: &TextInput,
+    split: Option<&Split>,
+    runtime: &[Item],
+    (maxlen, eos): (usize, usize),
+    stores: &[Store],
+) -> Result<Z80Files, BackendError> {
+    let zin_len = model.input_len();
     let mut b = Builder::new();
-    header(&mut b, model, prov, layout, &text, &mem, (maxlen, eos));
+    header(&mut b, model, prov, layout, text, mem, (maxlen, eos));
     b.org(layout.origin);
-    b.extend(runtime);
-    let packed = blob(&ls, split.as_ref());
-    model_code(&mut b, &ls, &mem, zin_len, split.as_ref(), &packed);
+    b.extend(runtime.iter().cloned());
+    let packed = blob(ls, split, stores);
+    model_code(&mut b, ls, mem, zin_len, split, &packed);
     decode_tables(&mut b, &model.decode);
     // Last, as model_init unpacks the records over it and beyond.
     b.label("zblob");
@@ -96,16 +247,45 @@ pub fn emit_for(
     let asm = match assemble(&items, layout.origin) {
         Ok(asm) => asm,
         Err(e) => {
-            return Err(too_big(&items, layout, &packed, &mem)
+            return Err(too_big(&items, layout, &packed, mem)
                 .unwrap_or(BackendError::internal(format!("{e:?}"))))
         }
     };
+    if let Some(max) = layout.max_image {
+        if asm.bytes.len() > max {
+            return Err(BackendError::TooBig {
+                message: format!(
+                    "the program is {} bytes; at most {max} are wanted ({})",
+                    asm.bytes.len(),
+                    layout.memory
+                ),
+                help: "sparser weights or fewer units make it smaller".into(),
+            });
+        }
+    }
     let symbol = |name: &str| {
         asm.symbols
             .get(name)
             .copied()
             .ok_or_else(|| BackendError::internal(format!("`{name}` is not defined")))
     };
+    if packed.multi {
+        // The general scatter tells the −1 loops' entries apart by their low
+        // bytes (`scatter::slot_map`); their bodies sit together so they differ.
+        let mut lows = Vec::new();
+        for lp in ["zss", "zsk", "zsn"] {
+            for slot in ["s0", "e1", "s2", "e3", "x"] {
+                lows.push(symbol(&format!("{lp}_{slot}"))? & 0xFF);
+            }
+        }
+        lows.sort_unstable();
+        lows.dedup();
+        if lows.len() != 15 {
+            return Err(BackendError::internal(
+                "two entries of the −1 scatter loops share a low byte",
+            ));
+        }
+    }
     let zblob = symbol("zblob")? as usize;
     let end = zblob + packed.unpacked.max(packed.slack + packed.bytes.len());
     let limit = mem.buffers_start() as usize;
@@ -144,7 +324,7 @@ fn no_room(end: usize, limit: usize, layout: &Layout) -> BackendError {
         message: format!(
             "the program needs {} bytes of memory once its records are unpacked, but only {} fit below its buffers at 0x{limit:04x} ({})",
             end - layout.origin as usize,
-            limit - layout.origin as usize,
+            limit.saturating_sub(layout.origin as usize),
             layout.memory
         ),
         help: "a smaller model fits: fewer units or inputs, or sparser weights (the dead-neurons and sparse-weights passes help)".into(),
@@ -154,14 +334,29 @@ fn no_room(end: usize, limit: usize, layout: &Layout) -> BackendError {
 /// When the program does not assemble at its origin because its addresses
 /// run past 0xFFFF: the size it would need, found by assembling it at 0.
 fn too_big(items: &[Item], layout: &Layout, packed: &Blob, mem: &Memory) -> Option<BackendError> {
+    // At 0, with the blob's bytes and sizes left out: they are known.
+    let blob_at = items
+        .iter()
+        .position(|i| matches!(i, Item::Label(l) if l == "zblob"))?;
     let at0: Vec<Item> = items
         .iter()
-        .map(|i| match i {
+        .enumerate()
+        .filter(|(n, i)| *n <= blob_at || !matches!(i, Item::Db(_)))
+        .map(|(_, i)| match i {
             Item::Org(_) => Item::Org(0.into()),
+            Item::Equ(name, _) if name.starts_with("zblob_") => Item::Equ(name.clone(), 0.into()),
             i => i.clone(),
         })
         .collect();
-    let at0 = assemble(&at0, 0).ok()?;
+    let Ok(at0) = assemble(&at0, 0) else {
+        return Some(BackendError::TooBig {
+            message: format!(
+                "the program's code and records alone pass 64 KB ({})",
+                layout.memory
+            ),
+            help: "a smaller model fits: fewer units or inputs, or sparser weights (the dead-neurons and sparse-weights passes help)".into(),
+        });
+    };
     let zblob = *at0.symbols.get("zblob")? as usize + layout.origin as usize;
     let end = zblob + packed.unpacked.max(packed.slack + packed.bytes.len());
     let limit = mem.buffers_start() as usize;

@@ -1,5 +1,6 @@
-//! Layer 1's query part: once per reply, each non-zero query bucket's column
-//! is read from its nibble-coded record with the stack free (see [`query_phase`]).
+//! Nibble-coded columns: layer 1's query part, once per reply (see
+//! [`query_phase`]), and every column of a layer kept nibble-coded to save
+//! memory, all through one routine (see [`nibble_routines`]).
 
 use super::build::Builder;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
@@ -8,26 +9,51 @@ use super::plan::Memory;
 use super::seq::{add_de_to_row, negate_de, swap_nibbles};
 
 /// Layer 1's query columns, once per reply: a plain loop over the active
-/// list with the stack free, decoding each column's nibble-coded rows.
+/// list with the stack free, each column's nibble-coded rows through `zn_col`.
 pub fn query_phase(b: &mut Builder, mem: &Memory) {
     let acc = mem.acc[0] >> 8;
-    let recs = mem.recs[0] >> 8;
     b.ld16(Reg16::IX, mem.act);
     b.label("qp_col");
     b.ld(A, Idx::ix(1));
     b.alu(AluOp::Or, A);
-    b.jp_cc(Cond::NZ, "ms_qdone");
+    b.jp_cc(Cond::Z, "ms_qdone");
+    b.ld(H, A);
     b.ld(L, Idx::ix(0));
-    b.ld(H, recs as i32);
+    table_to_iy(b);
+    b.ld(E, Idx::ix(2));
+    b.ld(D, Idx::ix(3));
+    b.ld(H, acc as i32);
+    b.call("zn_col");
+    b.ld16(Reg16::BC, 4);
+    b.add_idx(Index::IX, Pair::BC);
+    b.jr("qp_col");
+}
+
+/// iy = the record whose address is in the table slot at hl (low byte; the
+/// high byte a page on), with a stack to use; hl lost.
+pub fn table_to_iy(b: &mut Builder) {
     b.ld(A, Src8::Hl);
     b.inc(H);
     b.ld(H, Src8::Hl);
     b.ld(L, A);
     b.push(StackReg::HL);
     b.pop(StackReg::IY);
-    b.ld(E, Idx::ix(2));
-    b.ld(D, Idx::ix(3));
-    b.ld(H, acc as i32);
+}
+
+/// `zn_col`: one nibble-coded column (a record of [`query_record`]'s form at
+/// iy) scattered with x = de into the accumulators at page h, with a stack
+/// to call on; it returns with iy past the record, de and h as they were
+/// unless the column has pages after the first.
+///
+/// [`query_record`]: super::records::query_record
+pub fn nibble_routines(b: &mut Builder, multi: bool) {
+    b.label("zn_col");
+    if multi {
+        // The segment's kind (see `records::Next`), for after its lists.
+        b.ld(A, Idx::iy(0));
+        b.inc16(Reg16::IY);
+        b.ld_mem_a("zn_kind");
+    }
     b.ld(B, Idx::iy(0));
     b.ld(C, Idx::iy(1));
     b.inc16(Reg16::IY);
@@ -35,30 +61,47 @@ pub fn query_phase(b: &mut Builder, mem: &Memory) {
     // x = 32 or 64, as a query trigram's bucket usually is: 8-bit adds.
     b.ld(A, D);
     b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::NZ, "qp_wide");
+    b.jr_cc(JrCond::NZ, "zn_wide");
     plus_list(b, "zq_add");
     b.ld(B, C);
     b.call("zq_sub");
-    b.jr("qp_next");
-    b.label("qp_wide");
+    b.jr("zn_segdone");
+    b.label("zn_wide");
     plus_list(b, "zq_group");
     negate_de(b);
     b.ld(B, C);
     b.call("zq_group");
-    b.label("qp_next");
-    b.ld16(Reg16::BC, 4);
-    b.add_idx(Index::IX, Pair::BC);
-    b.jr("qp_col");
+    if multi {
+        // The next segment adds x again.
+        negate_de(b);
+    }
+    b.label("zn_segdone");
+    if multi {
+        b.ld_a_mem("zn_kind");
+        b.alu(AluOp::Or, A);
+        b.ret_cc(Cond::Z);
+        b.alu(AluOp::Cp, 1);
+        b.jr_cc(JrCond::Z, "zn_col");
+        b.inc(H);
+        b.inc(H);
+        b.jr("zn_col");
+    } else {
+        b.ret();
+    }
     // iy: nibbles, b: how many (at least 1), de: value (zq_add, zq_sub: e),
     // h: accumulator page. A nibble is the gap to the next row; 15 moves on
     // 15 rows without adding.
     nibble_group(b, "zq_group", None);
     nibble_group(b, "zq_add", Some((AluOp::Add, Inst::Inc(Loc8::Hl))));
     nibble_group(b, "zq_sub", Some((AluOp::Sub, Inst::Dec(Loc8::Hl))));
+    if multi {
+        b.label("zn_kind");
+        b.db([0u8]);
+    }
 }
 
-/// The +1 list (b gaps, if any) through `routine`; then on to `qp_next` if
-/// the column has no −1 list (c gaps), else on with b = c.
+/// The +1 list (b gaps, if any) through `routine`; then on to `zn_segdone`
+/// if the segment has no −1 list (c gaps), else on with b = c.
 fn plus_list(b: &mut Builder, routine: &str) {
     b.push(StackReg::BC);
     b.ld(A, B);
@@ -67,7 +110,7 @@ fn plus_list(b: &mut Builder, routine: &str) {
     b.pop(StackReg::BC);
     b.ld(A, C);
     b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::Z, "qp_next");
+    b.jr_cc(JrCond::Z, "zn_segdone");
 }
 
 /// A nibble-coded row list: 16-bit adds of de, or `op` with e and `fix` on a carry.

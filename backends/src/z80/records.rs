@@ -1,6 +1,14 @@
-//! The column records' bytes: how layer 1's query columns are stored (nibble
-//! lists, read once per reply) and how every other record is packed into the
-//! program (`blob`) for `model_init` to unpack in place.
+//! The column records' bytes, in the three ways a layer may keep them (see
+//! [`Store`]): ready for the scatter loops, packed into the program (`blob`)
+//! for `model_init` to unpack in place, or nibble-coded and read while
+//! scattering (as layer 1's query columns, read once per reply, always are).
+//!
+//! A column's rows are split into segments (see [`segments`]): one per page of
+//! 256 accumulator rows, and more where a list would grow past what a byte
+//! counts. Most models have one segment per column, and then their records
+//! carry no segment kinds.
+
+use std::ops::Range;
 
 use super::plan::Split;
 use crate::columns::{gap_nibbles, pack_nibbles, unit_lists, Escape};
@@ -9,6 +17,87 @@ use crate::layers::Layer;
 /// One column's weights: (row, value) pairs.
 type Column = Vec<(usize, i8)>;
 
+/// Most entries of one sign in a segment: the counts are bytes, and a list's
+/// nibble gaps (entries plus at most 17 escapes within a page) must stay
+/// below 256 too.
+const SEGMENT_ENTRIES: usize = 230;
+
+/// What follows a segment of a column's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing: the column is done.
+    Last = 0,
+    /// Another segment on the same accumulator page.
+    Same = 1,
+    /// Another segment on the next accumulator page (256 rows on).
+    Page = 2,
+}
+
+/// A piece of a column: its +1 and −1 rows (page-relative, a row repeated
+/// |w| times) and what follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Rows that add x.
+    pub plus: Vec<usize>,
+    /// Rows that subtract x.
+    pub minus: Vec<usize>,
+    /// What follows.
+    pub next: Next,
+}
+
+/// A column of a layer with `rows` rows as segments: one per page of 256
+/// rows (even if empty, so the pages follow one another), split further
+/// where a list would pass [`SEGMENT_ENTRIES`].
+pub fn segments(col: &[(usize, i8)], rows: usize) -> Vec<Segment> {
+    let pages = rows.div_ceil(256).max(1);
+    let mut out = Vec::new();
+    for page in 0..pages {
+        let mut seg = Segment {
+            plus: Vec::new(),
+            minus: Vec::new(),
+            next: Next::Page,
+        };
+        for &(r, w) in col.iter().filter(|(r, _)| r / 256 == page) {
+            let n = usize::from(w.unsigned_abs());
+            let list_len = if w > 0 {
+                seg.plus.len()
+            } else {
+                seg.minus.len()
+            };
+            if list_len + n > SEGMENT_ENTRIES {
+                seg.next = Next::Same;
+                out.push(std::mem::replace(
+                    &mut seg,
+                    Segment {
+                        plus: Vec::new(),
+                        minus: Vec::new(),
+                        next: Next::Page,
+                    },
+                ));
+            }
+            let list = if w > 0 { &mut seg.plus } else { &mut seg.minus };
+            list.extend(std::iter::repeat_n(r % 256, n));
+        }
+        out.push(seg);
+    }
+    if let Some(last) = out.last_mut() {
+        last.next = Next::Last;
+    }
+    out
+}
+
+/// Whether any column of `layers` needs more than one segment: then every
+/// record says what follows each of its segments.
+pub fn multi_segment(layers: &[Layer]) -> bool {
+    layers.iter().any(|l| {
+        l.rows() > 256
+            || l.columns.iter().any(|c| {
+                let (p, m) = unit_lists(c);
+                p.len() > SEGMENT_ENTRIES || m.len() > SEGMENT_ENTRIES
+            })
+    })
+}
+
 /// Row gaps as nibbles (15 = move on 15 rows without adding).
 pub fn gaps(rows: &[usize]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -16,13 +105,19 @@ pub fn gaps(rows: &[usize]) -> Vec<u8> {
     out
 }
 
-/// A query column's record: its two lists' gap counts, then the packed gaps.
-pub fn query_record(col: &[(usize, i8)]) -> Vec<u8> {
-    let (plus, minus) = unit_lists(col);
-    let (np, nm) = (gaps(&plus), gaps(&minus));
-    let mut bytes = vec![np.len() as u8, nm.len() as u8];
-    bytes.extend(pack_nibbles(&np));
-    bytes.extend(pack_nibbles(&nm));
+/// A query column's record: per segment, its kind if `multi`, its two lists'
+/// gap counts, then the packed gaps.
+pub fn query_record(col: &[(usize, i8)], rows: usize, multi: bool) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for s in segments(col, rows) {
+        let (np, nm) = (gaps(&s.plus), gaps(&s.minus));
+        if multi {
+            bytes.push(s.next as u8);
+        }
+        bytes.extend([np.len() as u8, nm.len() as u8]);
+        bytes.extend(pack_nibbles(&np));
+        bytes.extend(pack_nibbles(&nm));
+    }
     bytes
 }
 
@@ -31,23 +126,182 @@ fn list_len(rows: &[usize]) -> usize {
     rows.len() + rows.len() % 2
 }
 
+/// How a layer's column records are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Store {
+    /// In the program, ready for the scatter loops: no set-up, the most bytes.
+    Ready,
+    /// Packed into the blob and unpacked by `model_init`: a smaller program,
+    /// the same memory once running, set-up time. Only the first n columns
+    /// (after layer 1's query columns), the others ready.
+    Packed(usize),
+    /// Nibble-coded in the program and read while scattering: about half the
+    /// memory, slower steps.
+    Nibble,
+}
+
+/// The columns of layer `k` whose records sit in the program, nibble-coded
+/// (`true`; layer 1's query columns always are) or ready.
+pub fn image_parts(
+    k: usize,
+    l: &Layer,
+    split: Option<&Split>,
+    stores: &[Store],
+) -> Vec<(Range<usize>, bool)> {
+    let (query, rest) = match (k, split) {
+        (0, Some(sp)) => (Some(sp.query.clone()), sp.context.clone()),
+        _ => (None, 0..l.cols),
+    };
+    let ready = match stores[k] {
+        Store::Nibble => return vec![(0..l.cols, true)],
+        Store::Ready => rest,
+        Store::Packed(n) => rest.start.saturating_add(n).min(rest.end)..rest.end,
+    };
+    query
+        .map(|q| (q, true))
+        .into_iter()
+        .chain((!ready.is_empty()).then_some((ready, false)))
+        .collect()
+}
+
+/// Records of a layer kept in the program: which columns, how, and their bytes.
+#[derive(Debug, Clone)]
+pub struct ImagePart {
+    /// The columns.
+    pub cols: Range<usize>,
+    /// Nibble-coded (else ready).
+    pub nibble: bool,
+    /// Each column's record.
+    pub recs: Vec<Vec<ReadyPart>>,
+}
+
+impl ImagePart {
+    /// Each record's length in bytes.
+    pub fn lengths(&self) -> Vec<usize> {
+        self.recs
+            .iter()
+            .map(|r| r.iter().map(ReadyPart::len).sum())
+            .collect()
+    }
+
+    /// Whether a byte holds every record's length: then the program lists
+    /// lengths, a byte a column, rather than addresses.
+    pub fn by_length(&self) -> bool {
+        self.lengths().iter().all(|&n| n < 256)
+    }
+}
+
+/// Layer `k`'s records kept in the program (see [`image_parts`]).
+pub fn image_records(k: usize, l: &Layer, split: Option<&Split>, blob: &Blob) -> Vec<ImagePart> {
+    image_parts(k, l, split, &blob.stores)
+        .into_iter()
+        .map(|(cols, nibble)| ImagePart {
+            recs: l.columns[cols.clone()]
+                .iter()
+                .map(|c| match nibble {
+                    true => vec![ReadyPart::Bytes(query_record(c, l.rows(), blob.multi))],
+                    false => ready_record(c, l.rows()),
+                })
+                .collect(),
+            cols,
+            nibble,
+        })
+        .collect()
+}
+
+/// A ready record's segments: `db turns_plus, turns_minus`, `dw entry_plus`
+/// (by the list's length mod 4, see `scatter_routines`), the +1 rows (a
+/// junk byte first if odd), `dw entry_minus` (of the −1 loop that ends this
+/// kind of segment), the −1 rows; the entries as (loop, slot).
+pub fn ready_record(col: &[(usize, i8)], rows: usize) -> Vec<ReadyPart> {
+    let entry = |lp: &'static str, n: usize| {
+        let slot = if n == 0 {
+            "x"
+        } else {
+            ["s0", "e3", "s2", "e1"][n % 4]
+        };
+        ReadyPart::Entry(lp, slot)
+    };
+    let list = |rows: &[usize]| {
+        let mut v = vec![0u8; rows.len() % 2];
+        v.extend(rows.iter().map(|&r| r as u8));
+        ReadyPart::Bytes(v)
+    };
+    let mut out = Vec::new();
+    for s in segments(col, rows) {
+        let turns = |n: usize| n.div_ceil(4) as u8;
+        out.push(ReadyPart::Bytes(vec![
+            turns(s.plus.len()),
+            turns(s.minus.len()),
+        ]));
+        out.push(entry("zsa", s.plus.len()));
+        out.push(list(&s.plus));
+        let minus = match s.next {
+            Next::Last => "zss",
+            Next::Same => "zsk",
+            Next::Page => "zsn",
+        };
+        out.push(entry(minus, s.minus.len()));
+        out.push(list(&s.minus));
+    }
+    out
+}
+
+/// A piece of a ready record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadyPart {
+    /// Bytes as they are.
+    Bytes(Vec<u8>),
+    /// The address of a scatter loop's slot, a word.
+    Entry(&'static str, &'static str),
+}
+
+impl ReadyPart {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            ReadyPart::Bytes(b) => b.len(),
+            ReadyPart::Entry(..) => 2,
+        }
+    }
+}
+
 /// The columns whose records go to the packed blob, per layer: (first table
 /// slot's column, columns).
 pub fn record_parts<'a>(
     layers: &'a [Layer],
     split: Option<&Split>,
+    stores: &[Store],
 ) -> Vec<(usize, Vec<&'a Column>)> {
     layers
         .iter()
         .enumerate()
-        .map(|(k, l)| match (k, split) {
-            (0, Some(sp)) => (
-                sp.context.start,
-                l.columns[sp.context.clone()].iter().collect(),
-            ),
-            _ => (0, l.columns.iter().collect()),
+        .map(|(k, l)| {
+            let Store::Packed(n) = stores[k] else {
+                return (0, Vec::new());
+            };
+            let cols = match (k, split) {
+                (0, Some(sp)) => sp.context.clone(),
+                _ => 0..l.cols,
+            };
+            let end = cols.start.saturating_add(n).min(cols.end);
+            (cols.start, l.columns[cols.start..end].iter().collect())
         })
         .collect()
+}
+
+/// Bytes `l`'s records take unpacked, and nibble-coded (each with its address).
+pub fn layer_sizes(l: &Layer) -> (usize, usize) {
+    let (mut unpacked, mut packed) = (0, 0);
+    let multi = multi_segment(std::slice::from_ref(l));
+    for c in &l.columns {
+        unpacked += 2;
+        packed += 2 + query_record(c, l.rows(), multi).len();
+        for s in segments(c, l.rows()) {
+            unpacked += 6 + list_len(&s.plus) + list_len(&s.minus);
+        }
+    }
+    (unpacked, packed)
 }
 
 /// The column records, packed: what `model_init` unpacks in place.
@@ -60,28 +314,74 @@ pub struct Blob {
     /// How far above `zblob` the packed bytes move before unpacking, so the
     /// records written never reach bytes not yet read.
     pub slack: usize,
+    /// Whether segments carry their kind (see [`multi_segment`]).
+    pub multi: bool,
+    /// Per layer, how its records are kept.
+    pub stores: Vec<Store>,
 }
 
-/// Pack every record: `db n_plus, n_minus` and each list's row gaps as
-/// nibbles (see [`gaps`]), each list padded to a whole byte.
-pub fn blob(layers: &[Layer], split: Option<&Split>) -> Blob {
+impl Blob {
+    /// Whether layer `k`'s records are read nibble-coded while scattering.
+    pub fn nibble(&self, k: usize) -> bool {
+        self.stores[k] == Store::Nibble
+    }
+}
+
+/// Pack every record: per segment, its kind if `multi`, `db n_plus, n_minus`
+/// and each list's row gaps as nibbles (see [`gaps`]), each list padded to a
+/// whole byte.
+pub fn blob(layers: &[Layer], split: Option<&Split>, stores: &[Store]) -> Blob {
+    let multi = multi_segment(layers);
     let mut bytes = Vec::new();
     let (mut out, mut slack) = (0usize, 0usize);
-    for (_, cols) in record_parts(layers, split) {
+    for (k, (_, cols)) in record_parts(layers, split, stores).into_iter().enumerate() {
         for c in cols {
-            let (plus, minus) = unit_lists(c);
-            let start = bytes.len();
-            bytes.push(plus.len() as u8);
-            bytes.push(minus.len() as u8);
-            bytes.extend(pack_nibbles(&gaps(&plus)));
-            bytes.extend(pack_nibbles(&gaps(&minus)));
-            out += 6 + list_len(&plus) + list_len(&minus);
-            slack = slack.max(out.saturating_sub(start));
+            for s in segments(c, layers[k].rows()) {
+                let start = bytes.len();
+                if multi {
+                    bytes.push(s.next as u8);
+                }
+                bytes.push(s.plus.len() as u8);
+                bytes.push(s.minus.len() as u8);
+                bytes.extend(pack_nibbles(&gaps(&s.plus)));
+                bytes.extend(pack_nibbles(&gaps(&s.minus)));
+                out += 6 + list_len(&s.plus) + list_len(&s.minus);
+                slack = slack.max(out.saturating_sub(start));
+            }
         }
     }
     Blob {
         bytes,
         unpacked: out,
         slack,
+        multi,
+        stores: stores.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_of_a_wide_layer_has_a_segment_per_page() {
+        let col = vec![(3, 1), (300, -2), (511, 1)];
+        let s = segments(&col, 600);
+        assert_eq!(s.len(), 3);
+        assert_eq!((s[0].plus.clone(), s[0].next), (vec![3], Next::Page));
+        assert_eq!(s[1].minus, vec![44, 44]);
+        assert_eq!(s[1].plus, vec![255]);
+        assert_eq!((s[2].plus.len(), s[2].next), (0, Next::Last));
+    }
+
+    #[test]
+    fn long_lists_are_split_on_one_page() {
+        let col: Vec<(usize, i8)> = (0..200).map(|r| (r, -2)).collect();
+        let s = segments(&col, 200);
+        assert!(s.iter().all(|s| s.minus.len() <= SEGMENT_ENTRIES));
+        assert_eq!(s.iter().map(|s| s.minus.len()).sum::<usize>(), 400);
+        assert_eq!(s[0].next, Next::Same);
+        assert_eq!(s.last().unwrap().next, Next::Last);
+        assert!(s.iter().all(|s| gaps(&s.minus).len() < 256));
     }
 }

@@ -16,7 +16,7 @@ use super::seq::{add_de_to_row, negate_de};
 /// rows for the first turn (odd lists lead with a junk byte the entry skips),
 /// and an empty list's entry is its loop's exit. So a column costs no count
 /// arithmetic and no padding rows.
-pub fn scatter_routines(b: &mut Builder) {
+pub fn scatter_routines(b: &mut Builder, multi: bool) {
     // 1 <= x <= 255 in c: add to the +1 rows, subtract from the −1 rows.
     b.label("zs_pos");
     b.pop(StackReg::DE);
@@ -30,9 +30,30 @@ pub fn scatter_routines(b: &mut Builder) {
     b.ld(B, A);
     b.ret();
     loop8_stubs(b, "zsa", AluOp::Add, Inst::Inc(Loc8::Hl));
+    // The −1 loop in one copy per kind of segment end (see `records::Next`):
+    // the column is done, or the next segment follows, on this page or the
+    // next. The copies' bodies come first, together, so the general scatter
+    // tells their 15 entries apart by their low bytes.
+    // The plain loop's carry fixes go before the bodies, within a jr's
+    // reach; the copies reach theirs after them by jp.
+    let fix = || Inst::Dec(Loc8::Hl);
+    if multi {
+        loop8_stubs(b, "zss", AluOp::Sub, fix());
+    }
     loop8(b, "zss", AluOp::Sub);
     b.jp_ind(HlIx::IY);
-    loop8_stubs(b, "zss", AluOp::Sub, Inst::Dec(Loc8::Hl));
+    if multi {
+        loop8_far(b, "zsk", AluOp::Sub, true);
+        b.jp("zs_pos");
+        loop8_far(b, "zsn", AluOp::Sub, true);
+        b.inc(H);
+        b.inc(H);
+        b.jp("zs_pos");
+        loop8_stubs(b, "zsk", AluOp::Sub, fix());
+        loop8_stubs(b, "zsn", AluOp::Sub, fix());
+    } else {
+        loop8_stubs(b, "zss", AluOp::Sub, fix());
+    }
     // Any other x, in de: 16-bit adds of x to the +1 rows and of -x to the
     // −1 rows, through loops of the same slots (found from the entries' low
     // bytes); the turn counter lives in memory, b and c hold rows.
@@ -42,12 +63,40 @@ pub fn scatter_routines(b: &mut Builder) {
     b.ld(A, B);
     b.ld_mem_a("zs_turnsm");
     b.ld(A, C);
-    gen_list(b, "zsa", "zgp");
+    gen_list(b, &["zsa"], "zgp");
     b.pop(StackReg::IX);
     negate_de(b);
     b.ld_a_mem("zs_turnsm");
-    gen_list(b, "zss", "zgm");
-    b.jp_ind(HlIx::IY);
+    gen_list(b, minus_loops(multi), "zgm");
+    if multi {
+        // A segment follows: x back in de, the page moved, the next segment.
+        b.ld_a_mem("zs_chain");
+        b.alu(AluOp::Or, A);
+        b.jr_cc(JrCond::NZ, "zg_more");
+        b.jp_ind(HlIx::IY);
+        b.label("zg_more");
+        b.alu(AluOp::Cp, 1);
+        b.jr_cc(JrCond::Z, "zg_same");
+        b.inc(H);
+        b.inc(H);
+        b.label("zg_same");
+        b.alu(AluOp::Xor, A);
+        b.ld_mem_a("zs_chain");
+        negate_de(b);
+        b.jp("zs_gen");
+        for (name, kind) in [("zsk", 1), ("zsn", 2)] {
+            for slot in SLOTS {
+                b.label(format!("{name}_g{slot}"));
+                b.ld(A, kind);
+                b.ld_mem_a("zs_chain");
+                b.jp(format!("zgm_{slot}"));
+            }
+        }
+        b.label("zs_chain");
+        b.db([0u8]);
+    } else {
+        b.jp_ind(HlIx::IY);
+    }
     b.label("zs_count");
     b.db([0u8]);
     b.label("zs_turnsm");
@@ -56,17 +105,35 @@ pub fn scatter_routines(b: &mut Builder) {
     b.dw([0u16]);
 }
 
+/// The −1 loops: the plain one, and with segments its two chaining copies.
+fn minus_loops(multi: bool) -> &'static [&'static str] {
+    if multi {
+        &["zss", "zsk", "zsn"]
+    } else {
+        &["zss"]
+    }
+}
+
 /// The four entry slots of a loop, and its exit, as record entries name them.
 const SLOTS: [&str; 5] = ["s0", "e1", "s2", "e3", "x"];
 
 /// Four rows per turn of `op` on x = c, carries to the high page out of line.
 fn loop8(b: &mut Builder, name: &str, op: AluOp) {
+    loop8_far(b, name, op, false);
+}
+
+/// [`loop8`], its carry fixes reached by `jp c` if `far`.
+fn loop8_far(b: &mut Builder, name: &str, op: AluOp, far: bool) {
     slot_loop(b, name, StackReg::DE, |b, slot, row| {
         b.ld(L, row);
         b.ld(A, Src8::Hl);
         b.alu(op, C);
         b.st(Mem8::Hl, A);
-        b.jr_cc(JrCond::C, format!("{name}_c{slot}"));
+        if far {
+            b.jp_cc(Cond::C, format!("{name}_c{slot}"));
+        } else {
+            b.jr_cc(JrCond::C, format!("{name}_c{slot}"));
+        }
     });
     b.djnz(format!("{name}_s0"));
     b.label(format!("{name}_x"));
@@ -123,17 +190,25 @@ fn loop8_stubs(b: &mut Builder, name: &str, op: AluOp, fix: Inst) {
     }
 }
 
-/// Jump to the slot of loop `to` that matches entry (low byte in a) of loop `from`.
-fn slot_map(b: &mut Builder, from: &str, to: &str) {
-    for slot in SLOTS {
-        b.alu(AluOp::Cp, Expr::sym(format!("{from}_{slot}")).low());
-        b.jp_cc(Cond::Z, format!("{to}_{slot}"));
+/// Jump to the slot of loop `to` that matches entry (low byte in a) of one
+/// of the loops `from`: the first one's slots go straight to `to`'s, the
+/// others' through their `NAME_gSLOT` stubs, which note the segment's end.
+fn slot_map(b: &mut Builder, from: &[&str], to: &str) {
+    for (i, name) in from.iter().enumerate() {
+        for slot in SLOTS {
+            b.alu(AluOp::Cp, Expr::sym(format!("{name}_{slot}")).low());
+            if i == 0 {
+                b.jp_cc(Cond::Z, format!("{to}_{slot}"));
+            } else {
+                b.jp_cc(Cond::Z, format!("{name}_g{slot}"));
+            }
+        }
     }
 }
 
 /// One list of the general scatter: turns in a, entry in ix (an entry of
-/// loop `from`), run through loop `to`.
-fn gen_list(b: &mut Builder, from: &str, to: &str) {
+/// one of the loops `from`), run through loop `to`.
+fn gen_list(b: &mut Builder, from: &[&str], to: &str) {
     b.ld_mem_a("zs_count");
     b.st16_mem("zs_entry", Reg16::IX);
     b.ld_a_mem("zs_entry");

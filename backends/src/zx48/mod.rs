@@ -1,5 +1,6 @@
 //! The ZX Spectrum 48K target: the Z80 generator's program laid out for the
-//! Spectrum (code from 0x8000, buffers up to 0xFF00 under the UDGs), with the
+//! Spectrum (code from 0x8000, or 0x6000 when it needs the room; buffers up
+//! to 0xFF00 under the UDGs), with the
 //! ROM-based front-end of `runtime-z80/src/zx48.asm`, on a `.tap` tape whose
 //! BASIC loader runs by itself.
 
@@ -13,15 +14,22 @@ use crate::{BackendError, Provenance};
 /// Where the code loads and starts: uncontended RAM, as z80ai's tapes do.
 pub const ORIGIN: u16 = 0x8000;
 
+/// Where it loads when it does not fit above [`ORIGIN`]: lower, in RAM the
+/// screen contends for (slower on a real machine), leaving BASIC's loader,
+/// its workspace and the stack the 0x300-odd bytes from 0x5CCB.
+pub const LOW_ORIGIN: u16 = 0x6000;
+
 /// The Spectrum's memory as the generator sees it: the code from
-/// [`ORIGIN`], BASIC's stack below it (the loader's `CLEAR`), the model's
+/// [`ORIGIN`] (or [`LOW_ORIGIN`]), BASIC's stack below it (the loader's `CLEAR`), the model's
 /// buffers in the pages below 0xFF00, under the UDGs at 0xFF58.
 pub const ZX48: Layout = Layout {
     origin: ORIGIN,
     stack_top: ORIGIN,
     buffers_top: 0xFF00,
-    system: "the ZX Spectrum 48K (LOAD \"\" CODE, RANDOMIZE USR 32768)",
-    memory: "ZX Spectrum 48K: code from 0x8000, buffers below 0xFF00 under the UDGs",
+    system: "the ZX Spectrum 48K (LOAD \"\" CODE, RANDOMIZE USR)",
+    memory: "ZX Spectrum 48K: code from 0x8000 or 0x6000, buffers below 0xFF00 under the UDGs",
+    max_image: None,
+    low_origin: Some(LOW_ORIGIN),
 };
 
 /// The generated files and what the simulator needs.
@@ -29,14 +37,17 @@ pub const ZX48: Layout = Layout {
 pub struct Zx48Files {
     /// File name of the assembly source.
     pub asm_name: String,
-    /// The assembly source (Zilog syntax, `org 0x8000`).
+    /// The assembly source (Zilog syntax, `org` at `origin`).
     pub asm: String,
     /// File name of the tape.
     pub tap_name: String,
     /// The tape: the BASIC loader and the code block.
     pub tap: Vec<u8>,
-    /// The code block's bytes, loaded at [`ORIGIN`].
+    /// The code block's bytes, loaded at `origin`.
     pub code: Vec<u8>,
+    /// Where the code block loads and starts: [`ORIGIN`], or [`LOW_ORIGIN`]
+    /// for a program that does not fit above it.
+    pub origin: u16,
     /// Address of `model_step`.
     pub step_entry: u16,
     /// Lowest address of the model's buffers.
@@ -59,6 +70,7 @@ pub fn build(model: Verified, prov: &Provenance) -> Result<Zx48Files, BackendErr
         tap_name: format!("{}.tap", model.name),
         tap,
         code: z.com,
+        origin: z.origin,
         step_entry: z.step_entry,
         buffers_start: z.buffers_start,
     })

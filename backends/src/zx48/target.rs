@@ -1,11 +1,11 @@
 //! The zx48 target in the registry: a ZX Spectrum 48K tape (`NAME.tap`,
 //! `NAME.asm`), simulated on zlmc's Spectrum machine (`crate::sim::zx48`).
 
-use crate::sim::zx48::{run_zx48, ZxExit, ZxRun};
+use crate::sim::zx48::{run_zx48, ZxExit, ZxRun, CONTENTION_PER_ACCESS};
 use crate::target::{Answer, Emitted, Job, Plan, SimRun, Simulator, Target};
 use crate::BackendError;
 
-use super::{build, ORIGIN};
+use super::{build, Zx48Files};
 
 /// The `zx48` target.
 pub struct Zx48Target;
@@ -22,7 +22,7 @@ impl Target for Zx48Target {
     }
 
     fn about(&self) -> &'static str {
-        "ZX Spectrum 48K: a tape with a BASIC loader and the code at 0x8000 (NAME.tap, NAME.asm)"
+        "ZX Spectrum 48K: a tape with a BASIC loader and the code at 0x8000, or 0x6000 if it needs the room (NAME.tap, NAME.asm)"
     }
 
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
@@ -32,10 +32,11 @@ impl Target for Zx48Target {
             ram: None,
             cycles: None,
             summary: format!(
-                "zx48: {} is {} bytes, its code block {} bytes at 0x{ORIGIN:04x}; buffers from 0x{:04x}",
+                "zx48: {} is {} bytes, its code block {} bytes at 0x{:04x}; buffers from 0x{:04x}",
                 z.tap_name,
                 z.tap.len(),
                 z.code.len(),
+                z.origin,
                 z.buffers_start
             ),
         };
@@ -64,11 +65,13 @@ pub struct Zx48Reply {
     pub highest_write: u16,
     /// Lowest SP it reached.
     pub lowest_sp: u16,
+    /// Its accesses to contended RAM (0x4000–0x7FFF).
+    pub contended: u64,
 }
 
 /// Run the code block: type `query` and ENTER at the prompt, then `!` and
 /// ENTER, and read the reply off the screen output.
-pub fn zx48_reply(code: &[u8], step_entry: u16, query: &[u8]) -> Result<Zx48Reply, BackendError> {
+pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<Zx48Reply, BackendError> {
     if query.is_empty() || query.len() > MAX_QUERY {
         return Err(BackendError::Unsupported(format!(
             "a query of {} bytes: the Spectrum front-end reads lines of 1 to {MAX_QUERY}",
@@ -83,10 +86,10 @@ pub fn zx48_reply(code: &[u8], step_entry: u16, query: &[u8]) -> Result<Zx48Repl
     let mut keys = query.to_vec();
     keys.extend(b"\n!\n");
     let r = run_zx48(&ZxRun {
-        code,
-        origin: ORIGIN,
+        code: &z.code,
+        origin: z.origin,
         keys: &keys,
-        step_entry: Some(step_entry),
+        step_entry: Some(z.step_entry),
         max_tstates: 20_000_000_000,
     })
     .map_err(|e| BackendError::Internal(e.to_string()))?;
@@ -118,6 +121,7 @@ pub fn zx48_reply(code: &[u8], step_entry: u16, query: &[u8]) -> Result<Zx48Repl
         total: r.total_tstates,
         highest_write: r.highest_write,
         lowest_sp: r.lowest_sp,
+        contended: r.contended_accesses,
     })
 }
 
@@ -125,10 +129,11 @@ impl Simulator for Zx48Target {
     fn run(&self, job: &Job, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
         let z = build(job.model, job.prov)?;
         let (mut steps, mut sum, mut max, mut total) = (0u64, 0u64, 0u64, 0u64);
-        let (mut high, mut low_sp) = (0u16, 0xFFFFu16);
+        let (mut high, mut low_sp, mut contended) = (0u16, 0xFFFFu16, 0u64);
         let mut answers = Vec::new();
         for q in queries {
-            let r = zx48_reply(&z.code, z.step_entry, q)?;
+            let r = zx48_reply(&z, q)?;
+            contended += r.contended;
             steps += r.steps.len() as u64;
             sum += r.steps.iter().sum::<u64>();
             max = max.max(r.steps.iter().copied().max().unwrap_or(0));
@@ -141,17 +146,22 @@ impl Simulator for Zx48Target {
             });
         }
         let avg = sum as f64 / steps.max(1) as f64;
+        let slower = contended as f64 * CONTENTION_PER_ACCESS / total.max(1) as f64;
         let summary = format!(
             "zx48: {steps} steps; T-states per inference step: average {avg:.0} ({:.1} ms at 3.5 MHz), max {max}; \
-             whole runs incl. front-end and set-up: {:.0} per step; {} {} bytes, code {} bytes at 0x{ORIGIN:04x}; \
-             buffers from 0x{:04x}; highest write 0x{high:04x}; lowest SP 0x{low_sp:04x} \
-             (the stack is in contended RAM below 0x8000; code and buffers are not)",
+             whole runs incl. front-end and set-up: {:.0} per step; {} {} bytes, code {} bytes at 0x{:04x}; \
+             buffers from 0x{:04x}; highest write 0x{high:04x}; lowest SP 0x{low_sp:04x}; \
+             uncontended T-states: a real 48K is about {:.0}% slower, as {:.0} accesses per step touch the RAM \
+             below 0x8000 the screen contends for ({CONTENTION_PER_ACCESS:.2} T-states each on average)",
             avg / 3500.0,
             total as f64 / steps.max(1) as f64,
             z.tap_name,
             z.tap.len(),
             z.code.len(),
-            z.buffers_start
+            z.origin,
+            z.buffers_start,
+            100.0 * slower,
+            contended as f64 / steps.max(1) as f64,
         );
         Ok(SimRun { answers, summary })
     }
