@@ -77,34 +77,7 @@ rt_slide:
 ; Fill zin for one step: zero it all (the model may have used it as a
 ; work buffer), add QVALUE per query trigram, then the context n-grams.
 rt_fill:
-        ld hl, zin
-        ld de, zin+1
-        ld bc, ZIN_LEN+ZIN_LEN-1
-        ld (hl), 0
-        ldir
-        ld a, (rt_nq)
-        or a
-        jr z, rt_fillc
-        ld b, a
-        ld hl, rt_len
-rt_fillq:
-        ld a, (hl)
-        inc hl
-        push hl
-        ld l, a
-        ld h, 0
-        add hl, hl
-        ld de, zin+QOFFSET+QOFFSET
-        add hl, de
-        ld a, (hl)              ; 16-bit add, wrapping
-        add a, 255 & QVALUE
-        ld (hl), a
-        inc hl
-        ld a, (hl)
-        adc a, 255 & QVALUE >> 8
-        ld (hl), a
-        pop hl
-        djnz rt_fillq
+        call rt_fill_query
 ; Context n-grams: for each position pos and n = 1..3 (while bytes last),
 ; h = pos*7, then h = h*31 + c for each byte of ctx[pos..pos+n]. The three
 ; n-grams at one position share their prefix, so one chain makes all three.

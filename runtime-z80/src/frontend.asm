@@ -30,19 +30,8 @@ start:
         rst 0                   ; warm boot: back to CP/M
 
 rt_chat:
-        ld de, rt_prompt
-        ld c, rt_print
-        call rt_bdos
-        ld de, rt_buf
-        ld c, rt_readline
-        call rt_bdos
-        ld de, rt_crlf          ; BDOS 10 ends with a lone CR
-        ld c, rt_print
-        call rt_bdos
-        ld a, (rt_len)
-        or a
+        call rt_getline
         jr z, rt_chat           ; empty line: prompt again
-        ld a, (rt_text)
         cp '!'
         jp z, 0                 ; "!...": back to CP/M
         call rt_reply

@@ -11,6 +11,11 @@
 //! - [`CLASSIFY_ASM`]: text classifiers, the same front-end with one step per
 //!   line and a label as the answer.
 //!
+//! (and the same two for the ZX Spectrum 48K). Each is a front-end
+//! (`frontend.asm`, `zx48.asm`), the model kind's part (`chat.asm`,
+//! `classify.asm`) and what every program shares: reading a line
+//! (`line.asm`) and the query's hashing and adding up (`query.asm`).
+//!
 //! # How a program is put together
 //!
 //! ```text
@@ -116,43 +121,40 @@
 //! figures -- --nocapture` prints them), for tinychat's shape (`ZIN_LEN` 256,
 //! 128 query and 128 context buckets, `CTXLEN` 8):
 //!
-//! - size: chat 505 bytes (356 of code, 149 of strings and buffers, of which
-//!   `CTXLEN` are the context), classify 364 bytes (225 and 139);
+//! - size: chat 519 bytes (with `CTXLEN` bytes of context), classify 378;
 //! - hashing the query, once per reply: about 190 T-states per byte (1,135 for
 //!   a 5-byte query, 23,777 for 127 bytes);
 //! - filling `zin` before each step: 21 T-states per byte of `zin` to zero it
-//!   (10,795 for 256 words), 138 per query trigram, and 4,673 for the context
-//!   (21 n-grams): 16,162 for a 5-byte query, 32,998 for 127 bytes.
+//!   (10,811 for 256 words, with the call), 138 per query trigram, and 4,673
+//!   for the context (21 n-grams): 16,187 for a 5-byte query, 33,023 for 127
+//!   bytes.
+
+/// One program's runtime text: a front-end, the model kind's part, then the
+/// parts all programs share.
+macro_rules! program {
+    ($front:literal, $kind:literal) => {
+        concat!(
+            include_str!($front),
+            include_str!($kind),
+            include_str!("line.asm"),
+            include_str!("query.asm")
+        )
+    };
+}
 
 /// The CP/M front-end for character-generation models; see the crate docs.
-pub const CHAT_ASM: &str = concat!(
-    include_str!("frontend.asm"),
-    include_str!("chat.asm"),
-    include_str!("query.asm")
-);
+pub const CHAT_ASM: &str = program!("frontend.asm", "chat.asm");
 
 /// The CP/M front-end for text classifiers; see the crate docs.
-pub const CLASSIFY_ASM: &str = concat!(
-    include_str!("frontend.asm"),
-    include_str!("classify.asm"),
-    include_str!("query.asm")
-);
+pub const CLASSIFY_ASM: &str = program!("frontend.asm", "classify.asm");
 
 /// The ZX Spectrum 48K front-end for character-generation models: `zx48.asm`
 /// (the ROM's keyboard and screen in place of the BDOS, `!` back to BASIC)
 /// with the chat part of [`CHAT_ASM`]; the same constants and symbols.
-pub const ZX48_CHAT_ASM: &str = concat!(
-    include_str!("zx48.asm"),
-    include_str!("chat.asm"),
-    include_str!("query.asm")
-);
+pub const ZX48_CHAT_ASM: &str = program!("zx48.asm", "chat.asm");
 
 /// The ZX Spectrum 48K front-end for text classifiers (see [`ZX48_CHAT_ASM`]).
-pub const ZX48_CLASSIFY_ASM: &str = concat!(
-    include_str!("zx48.asm"),
-    include_str!("classify.asm"),
-    include_str!("query.asm")
-);
+pub const ZX48_CLASSIFY_ASM: &str = program!("zx48.asm", "classify.asm");
 
 /// The constants [`CHAT_ASM`] uses, which the generated code defines with
 /// `equ` before it.

@@ -74,3 +74,36 @@ rt_tri:
         ld c, a
         djnz rt_tri
         ret
+
+; Zero zin (the model may have used it as a work buffer), then add QVALUE
+; per query trigram listed by rt_query.
+rt_fill_query:
+        ld hl, zin
+        ld de, zin+1
+        ld bc, ZIN_LEN+ZIN_LEN-1
+        ld (hl), 0
+        ldir
+        ld a, (rt_nq)
+        or a
+        ret z
+        ld b, a
+        ld hl, rt_len
+rt_fillq:
+        ld a, (hl)
+        inc hl
+        push hl
+        ld l, a
+        ld h, 0
+        add hl, hl
+        ld de, zin+QOFFSET+QOFFSET
+        add hl, de
+        ld a, (hl)              ; 16-bit add, wrapping
+        add a, 255 & QVALUE
+        ld (hl), a
+        inc hl
+        ld a, (hl)
+        adc a, 255 & QVALUE >> 8
+        ld (hl), a
+        pop hl
+        djnz rt_fillq
+        ret

@@ -50,19 +50,8 @@ start:
         call rt_cl_all
         ei
 rt_chat:
-        ld de, rt_prompt
-        ld c, rt_print
-        call rt_bdos
-        ld de, rt_buf
-        ld c, rt_readline
-        call rt_bdos
-        ld de, rt_crlf
-        ld c, rt_print
-        call rt_bdos
-        ld a, (rt_len)
-        or a
+        call rt_getline
         jr z, rt_chat           ; empty line: prompt again
-        ld a, (rt_text)
         cp '!'
         jr z, rt_quit
         di                      ; the model clobbers IY
