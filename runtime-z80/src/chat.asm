@@ -144,13 +144,5 @@ rt_crlf:
         db 13, 10, "$"
 rt_left:
         dw 0                    ; characters the reply may still print
-rt_nq:
-        db 0                    ; query trigrams in the bucket list
 rt_ctx:
         ds CTXLEN               ; the reply's last CTXLEN bytes, lower case
-rt_buf:
-        db 127                  ; BDOS 10 buffer: size, length, text
-rt_len:
-        db 0
-rt_text:
-        ds 128                  ; 127 bytes of text and the pad

@@ -42,11 +42,3 @@ rt_prompt:
         db 13, 10, "> $"
 rt_crlf:
         db 13, 10, "$"
-rt_nq:
-        db 0                    ; query trigrams in the bucket list
-rt_buf:
-        db 127                  ; BDOS 10 buffer: size, length, text
-rt_len:
-        db 0
-rt_text:
-        ds 128                  ; 127 bytes of text and the pad

@@ -17,3 +17,10 @@ rt_getline:
         ret z
         ld a, (rt_text)         ; loads leave the flags as they are: NZ
         ret
+
+rt_buf:
+        db 127                  ; BDOS 10 buffer: size, length, text
+rt_len:
+        db 0
+rt_text:
+        ds 128                  ; 127 bytes of text and the pad

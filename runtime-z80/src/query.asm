@@ -107,3 +107,6 @@ rt_fillq:
         pop hl
         djnz rt_fillq
         ret
+
+rt_nq:
+        db 0                    ; query trigrams in the bucket list
