@@ -8,7 +8,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use zlmc_backends::target::{check_options, lookup, Options, Target, TARGETS};
 use zlmc_ir::interp;
-use zlmc_ir::{Decode, Model};
+use zlmc_ir::Model;
 
 use crate::diag::{Diagnostic, Result};
 use crate::{driver, import, output};
@@ -646,10 +646,7 @@ fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
     }
     let input = raw_input(m, line).map_err(Diagnostic::new)?;
     let r = interp::step(&m.graph, &input);
-    Ok(match &m.decode {
-        Decode::Classify { labels } => labels[r.class].clone().into_bytes(),
-        Decode::Generate { charset, .. } => vec![charset[r.class]],
-    })
+    Ok(m.decode.answer(r.class).expect("argmax is a class"))
 }
 
 pub(crate) fn read_line(stdin: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {

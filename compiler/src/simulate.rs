@@ -96,11 +96,7 @@ fn vector_answer(model: &zlmc_ir::Model, reply: &[u8]) -> Result<Vec<u8>> {
                 "internal error: the simulator answered `{text}`, not `logits | class`"
             ))
         })?;
-    let answer = match &model.decode {
-        zlmc_ir::Decode::Classify { labels } => labels.get(class).map(|l| l.clone().into_bytes()),
-        zlmc_ir::Decode::Generate { charset, .. } => charset.get(class).map(|&c| vec![c]),
-    };
-    answer.ok_or_else(|| {
+    model.decode.answer(class).ok_or_else(|| {
         Diagnostic::new(format!(
             "internal error: the simulator answered class {class}, past the model's outputs"
         ))

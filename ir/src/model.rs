@@ -114,6 +114,14 @@ impl Decode {
             Decode::Classify { .. } => None,
         }
     }
+
+    /// What class `class` prints as: its label, or its charset byte.
+    pub fn answer(&self, class: usize) -> Option<Vec<u8>> {
+        match self {
+            Decode::Classify { labels } => labels.get(class).map(|l| l.clone().into_bytes()),
+            Decode::Generate { charset, .. } => charset.get(class).map(|&c| vec![c]),
+        }
+    }
 }
 
 /// A model: name, input encoding, graph and output decoding.
