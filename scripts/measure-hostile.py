@@ -51,6 +51,30 @@ def longest_reply_zir():
     )
 
 
+def unfitting_text_zir():
+    """A five-layer z80ai-style text model of about 1 MB that fits no Z80
+    machine: the Z80 targets try their ways of keeping its records first."""
+    rng = random.Random(3)
+    widths = [256, 640, 512, 384, 256, 40]
+    out = ['zir 1', 'model "big5"', "encode query_trigram(buckets: 128, value: 32)",
+           "encode context_ngram(buckets: 128, length: 8, value: 32)",
+           'decode generate(charset: "abcdefghijklmnopqrstuvwxyz .,?!012345678", eos: 39, max_length: 8)',
+           "", "%0 = input : i16[256]"]
+    v = 0
+    for k in range(5):
+        n_in, n_out = widths[k], widths[k + 1]
+        out.append(f"%{v + 1} = matmul %{v}, sparse int2[{n_out}, {n_in}] [")
+        for _ in range(n_out):
+            row = [f"{c}:{rng.choice([-2, -1, 1])}" for c in range(n_in) if rng.random() < 0.2]
+            out.append("  [" + " ".join(row or ["0:1"]) + "]")
+        out.append(f"], acc i16 : i16[{n_out}]")
+        relu = ", relu" if k < 4 else ""
+        out.append(f"%{v + 2} = epilogue %{v + 1}, bias [{', '.join(['0'] * n_out)}], shift 2{relu} : i16[{n_out}]")
+        v += 2
+    out.append(f"%{v + 1} = argmax %{v} : index")
+    return "\n".join(out) + "\n"
+
+
 def cases(dir):
     """(name, spec path, prompt) for each hostile input written into `dir`."""
     out = []
@@ -65,6 +89,9 @@ def cases(dir):
     assert len(big) <= MB, len(big)
     out.append(("dense 2048x200 .zir", put("big.zir", big), " ".join(["3"] * 2048)))
     out.append(("longest reply .zir", put("reply.zir", longest_reply_zir()), "x"))
+    unfitting = unfitting_text_zir()
+    assert len(unfitting) <= MB, len(unfitting)
+    out.append(("five-layer text model fitting no Z80 .zir", put("big5.zir", unfitting), "hello"))
     out.append(("huge declared vector .zir", put("huge.zir", dense_raw_zir(4, 1).replace(
         "i16[4]", "i16[1000000000]").replace("length: 4", "length: 1000000000")), "1"))
     depth = MB // 2 - 64

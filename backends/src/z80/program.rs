@@ -120,14 +120,46 @@ pub fn emit_for(
         )
     };
     let mut last = None;
+    // What did not fit where: a choice that keeps each layer as a failed one
+    // did, or nibble-coded where that one was not, cannot fit there either
+    // (nibble-coding a layer only shrinks it once the nibble reader is in).
+    // Trying all-nibble first makes a model that fits nowhere cheap to refuse.
+    let mut failed: Vec<(Layout, Vec<Store>)> = Vec::new();
+    let smaller: Vec<bool> = ls
+        .iter()
+        .map(|l| {
+            let (ready, nibble) = layer_sizes(l);
+            nibble <= ready
+        })
+        .collect();
+    let all_nibble = vec![Store::Nibble; ls.len()];
+    for at in origins.iter().chain(&unlimited) {
+        match build(at, &all_nibble) {
+            Err(e @ BackendError::TooBig { .. }) => {
+                last = Some(e);
+                failed.push((*at, all_nibble.clone()));
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+    }
     for (mut stores, origins) in [&origins, &unlimited].into_iter().flat_map(|o| {
         store_choices(&ls, split.as_ref())
             .into_iter()
             .map(move |s| (s, o))
     }) {
         for at in origins {
+            if failed
+                .iter()
+                .any(|(where_, f)| where_ == at && cannot_fit_either(f, &stores, &smaller))
+            {
+                continue;
+            }
             match build(at, &stores) {
-                Err(e @ BackendError::TooBig { .. }) => last = Some(e),
+                Err(e @ BackendError::TooBig { .. }) => {
+                    last = Some(e);
+                    failed.push((*at, stores.clone()));
+                }
                 Err(e) => return Err(e),
                 Ok(z) => {
                     // Set-up time: of the largest packed layer, pack only as
@@ -154,6 +186,21 @@ pub fn emit_for(
         }
     }
     Err(last.unwrap_or_else(|| BackendError::internal("no layout tried")))
+}
+
+/// Whether `stores` needs at least the memory of `failed`, which did not fit:
+/// every layer kept the same or, where `failed` nibble-coded a layer whose
+/// nibble-coded records are the smaller (`smaller[k]`), kept otherwise; and
+/// the nibble reader still in when `failed` had it. Ready and packed are not
+/// compared: packing needs slack for unpacking in place.
+fn cannot_fit_either(failed: &[Store], stores: &[Store], smaller: &[bool]) -> bool {
+    let has_nibble = |s: &[Store]| s.contains(&Store::Nibble);
+    (!has_nibble(failed) || has_nibble(stores))
+        && failed
+            .iter()
+            .zip(stores)
+            .zip(smaller)
+            .all(|((f, s), &small)| f == s || (*f == Store::Nibble && small))
 }
 
 /// The ways to keep the layers' records, best first: least work read
