@@ -122,28 +122,20 @@ pub fn init_routine(
     b.db([0u8]);
 }
 
-/// `model_init`'s last part: move the packed records up by the slack and
-/// unpack them from `zblob` on, filling the record address tables.
+/// `model_init`'s last part: unpack the records in place, from the top of
+/// the blob down (see `records::blob`), filling the record address tables
+/// from each run's last column down.
 fn unpack(b: &mut Builder, layers: &[Layer], mem: &Memory, split: Option<&Split>, blob: &Blob) {
     b.equ("zblob_len", blob.bytes.len() as i32);
-    b.equ("zblob_slack", blob.slack as i32);
-    let zblob = || Expr::sym("zblob");
-    b.ld16(Reg16::HL, zblob().plus("zblob_len".into()).minus(1.into()));
-    b.ld16(
-        Reg16::DE,
-        zblob()
-            .plus("zblob_slack".into())
-            .plus("zblob_len".into())
-            .minus(1.into()),
-    );
-    b.ld16(Reg16::BC, "zblob_len");
-    b.i(Inst::Lddr);
-    b.ld16(Reg16::HL, zblob().plus("zblob_slack".into()));
-    b.ld16(Reg16::DE, "zblob");
-    for (k, (first, cols)) in record_parts(layers, split, &blob.stores).iter().enumerate() {
-        for run in page_runs(*first..first + cols.len()) {
+    b.equ("zblob_unpacked", blob.unpacked as i32);
+    let top = |len: &str| Expr::sym("zblob").plus(len.into()).minus(1.into());
+    b.ld16(Reg16::HL, top("zblob_len"));
+    b.ld16(Reg16::DE, top("zblob_unpacked"));
+    let parts = record_parts(layers, split, &blob.stores);
+    for (k, (first, cols)) in parts.iter().enumerate().rev() {
+        for run in page_runs(*first..first + cols.len()).into_iter().rev() {
             b.i(Inst::Exx);
-            b.ld16(Reg16::HL, mem.table(k, run.start));
+            b.ld16(Reg16::HL, mem.table(k, run.end - 1));
             b.i(Inst::Exx);
             b.ld(A, (run.len() % 256) as i32);
             b.ld_mem_a("ex_cols");
@@ -153,7 +145,7 @@ fn unpack(b: &mut Builder, layers: &[Layer], mem: &Memory, split: Option<&Split>
 }
 
 /// One gap nibble (in a's low half) to the next row, c = the row so far,
-/// written at de; 15 jumps to `esc`.
+/// written at de, downwards; 15 jumps to `esc`.
 fn gap_row(b: &mut Builder, esc: &str) {
     b.alu(AluOp::And, 15);
     b.alu(AluOp::Cp, 15);
@@ -161,50 +153,33 @@ fn gap_row(b: &mut Builder, esc: &str) {
     b.alu(AluOp::Add, C);
     b.ld(C, A);
     b.ld_ptr_a(BcDe::DE);
-    b.inc16(Reg16::DE);
+    b.dec16(Reg16::DE);
 }
 
-/// The subroutines `unpack` calls.
+/// The subroutines `unpack` calls. Both pointers go down: hl at the next
+/// packed byte, de at the next record byte.
 fn unpack_routines(b: &mut Builder, multi: bool) {
-    // hl: packed, de: unpacked, hl': address table slot, (ex_cols): columns.
+    // hl': the table slot of the run's last column, (ex_cols): columns.
     b.label("ex_part");
-    b.ld(A, E);
-    b.i(Inst::Exx);
-    b.st(Mem8::Hl, A);
-    b.inc(H);
-    b.i(Inst::Exx);
-    b.ld(A, D);
-    b.i(Inst::Exx);
-    b.st(Mem8::Hl, A);
-    b.dec(H);
-    b.inc(L);
-    b.i(Inst::Exx);
     if multi {
-        // A column's segments, each led by its kind (see `records::Next`).
+        b.ld(A, Src8::Hl);
+        b.dec16(Reg16::HL);
+        b.ld_mem_a("ex_segs");
+        // A column's segments, last first, each led by its kind (see `records::Next`).
         b.label("ex_seg");
         b.ld(A, Src8::Hl);
-        b.inc16(Reg16::HL);
+        b.dec16(Reg16::HL);
         b.ld_mem_a("ex_kind");
     }
-    b.ld(C, Src8::Hl);
-    b.inc16(Reg16::HL);
     b.ld(B, Src8::Hl);
-    b.inc16(Reg16::HL);
+    b.dec16(Reg16::HL);
+    b.ld(C, Src8::Hl);
+    b.dec16(Reg16::HL);
+    // b = −1 rows, c = +1 rows: the −1 list, its entry, the +1 list, its
+    // entry, the turns, written from the record's end down.
     b.push(StackReg::BC);
-    b.ld(A, C);
-    b.call("ex_turns");
     b.ld(A, B);
-    b.call("ex_turns");
-    b.ld(A, C);
-    b.ld16(Reg16::BC, "ex_plus");
-    b.call("ex_entry");
-    b.pop(StackReg::BC);
-    b.push(StackReg::BC);
-    b.ld(A, C);
     b.call("ex_list");
-    b.pop(StackReg::BC);
-    b.ld(A, B);
-    b.push(StackReg::AF);
     if multi {
         // The −1 entries of the loop that ends this kind of segment: the
         // three tables of five words follow one another.
@@ -220,19 +195,50 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
         b.alu(AluOp::Adc, B);
         b.alu(AluOp::Sub, C);
         b.ld(B, A);
+        // a = the −1 rows, the pushed b.
         b.pop(StackReg::AF);
         b.push(StackReg::AF);
     } else {
+        b.pop(StackReg::BC);
+        b.push(StackReg::BC);
+        b.ld(A, B);
         b.ld16(Reg16::BC, "ex_minus");
     }
     b.call("ex_entry");
-    b.pop(StackReg::AF);
+    b.pop(StackReg::BC);
+    b.push(StackReg::BC);
+    b.ld(A, C);
     b.call("ex_list");
+    b.pop(StackReg::BC);
+    b.push(StackReg::BC);
+    b.ld(A, C);
+    b.ld16(Reg16::BC, "ex_plus");
+    b.call("ex_entry");
+    b.pop(StackReg::BC);
+    b.ld(A, B);
+    b.call("ex_turns");
+    b.ld(A, C);
+    b.call("ex_turns");
     if multi {
-        b.ld_a_mem("ex_kind");
-        b.alu(AluOp::Or, A);
+        b.ld_a_mem("ex_segs");
+        b.dec(A);
+        b.ld_mem_a("ex_segs");
         b.jp_cc(Cond::NZ, "ex_seg");
     }
+    // The record starts at de+1: into the column's table slot.
+    b.inc16(Reg16::DE);
+    b.ld(A, E);
+    b.i(Inst::Exx);
+    b.st(Mem8::Hl, A);
+    b.inc(H);
+    b.i(Inst::Exx);
+    b.ld(A, D);
+    b.i(Inst::Exx);
+    b.st(Mem8::Hl, A);
+    b.dec(H);
+    b.dec(L);
+    b.i(Inst::Exx);
+    b.dec16(Reg16::DE);
     b.ld_a_mem("ex_cols");
     b.dec(A);
     b.ld_mem_a("ex_cols");
@@ -248,42 +254,41 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
     b.i(Inst::Rra);
     b.rot(RotOp::Srl, A);
     b.ld_ptr_a(BcDe::DE);
-    b.inc16(Reg16::DE);
+    b.dec16(Reg16::DE);
     b.ret();
-    // a = n rows, bc = a loop's entries by n mod 4, then its exit (n = 0).
+    // a = n rows, bc = a loop's entries by n mod 4, then its exit (n = 0):
+    // the entry's word, high byte first.
     b.label("ex_entry");
     b.push(StackReg::HL);
     b.ld(H, B);
     b.ld(L, C);
     b.alu(AluOp::Or, A);
-    b.ld(C, 8);
+    b.ld(C, 9);
     b.jr_cc(JrCond::Z, "ex_slot");
     b.alu(AluOp::And, 3);
     b.alu(AluOp::Add, A);
+    b.inc(A);
     b.ld(C, A);
     b.label("ex_slot");
     b.ld(B, 0);
     b.add_hl(Pair::BC);
     b.ld(A, Src8::Hl);
     b.ld_ptr_a(BcDe::DE);
-    b.inc16(Reg16::DE);
-    b.inc16(Reg16::HL);
+    b.dec16(Reg16::DE);
+    b.dec16(Reg16::HL);
     b.ld(A, Src8::Hl);
     b.ld_ptr_a(BcDe::DE);
-    b.inc16(Reg16::DE);
+    b.dec16(Reg16::DE);
     b.pop(StackReg::HL);
     b.ret();
-    // a = n rows: a junk byte if n is odd, then the rows from the gaps.
+    // a = n rows: the rows from the gaps, then a junk byte if n is odd
+    // (it leads the list in memory).
     b.label("ex_list");
     b.alu(AluOp::Or, A);
     b.ret_cc(Cond::Z);
+    b.push(StackReg::AF);
     b.ld(B, A);
     b.ld(C, 0);
-    b.i(Inst::Rra);
-    b.jr_cc(JrCond::NC, "ex_hi");
-    b.alu(AluOp::Xor, A);
-    b.ld_ptr_a(BcDe::DE);
-    b.inc16(Reg16::DE);
     b.label("ex_hi");
     b.ld(A, Src8::Hl);
     swap_nibbles(b);
@@ -292,14 +297,19 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
     b.jr_cc(JrCond::Z, "ex_pad");
     b.label("ex_lo");
     b.ld(A, Src8::Hl);
-    b.inc16(Reg16::HL);
+    b.dec16(Reg16::HL);
     gap_row(b, "ex_esc2");
     b.djnz("ex_hi");
+    b.label("ex_odd");
+    b.pop(StackReg::AF);
+    b.i(Inst::Rra);
+    b.ret_cc(Cond::NC);
+    b.dec16(Reg16::DE);
     b.ret();
     // The list ended on a high nibble: the low one is padding.
     b.label("ex_pad");
-    b.inc16(Reg16::HL);
-    b.ret();
+    b.dec16(Reg16::HL);
+    b.jr("ex_odd");
     // A 15 moves on 15 rows and goes on with the other nibble.
     for (esc, back) in [("ex_esc1", "ex_lo"), ("ex_esc2", "ex_hi")] {
         b.label(esc);
@@ -320,6 +330,8 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
     b.db([0u8]);
     if multi {
         b.label("ex_kind");
+        b.db([0u8]);
+        b.label("ex_segs");
         b.db([0u8]);
     }
 }

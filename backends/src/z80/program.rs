@@ -192,7 +192,7 @@ pub fn emit_for(
 /// every layer kept the same or, where `failed` nibble-coded a layer whose
 /// nibble-coded records are the smaller (`smaller[k]`), kept otherwise; and
 /// the nibble reader still in when `failed` had it. Ready and packed are not
-/// compared: packing needs slack for unpacking in place.
+/// compared.
 fn cannot_fit_either(failed: &[Store], stores: &[Store], smaller: &[bool]) -> bool {
     let has_nibble = |s: &[Store]| s.contains(&Store::Nibble);
     (!has_nibble(failed) || has_nibble(stores))
@@ -283,7 +283,7 @@ fn program(
     header(&mut b, model, prov, layout, text, mem, (maxlen, eos));
     b.org(layout.origin);
     b.extend(runtime.iter().cloned());
-    let packed = blob(ls, split, stores);
+    let packed = blob(ls, split, stores).map_err(BackendError::Internal)?;
     model_code(&mut b, ls, mem, zin_len, split, &packed);
     decode_tables(&mut b, &model.decode);
     // Last, as model_init unpacks the records over it and beyond.
@@ -334,7 +334,7 @@ fn program(
         }
     }
     let zblob = symbol("zblob")? as usize;
-    let end = zblob + packed.unpacked.max(packed.slack + packed.bytes.len());
+    let end = zblob + packed.extent();
     let limit = mem.buffers_start() as usize;
     if end > limit {
         return Err(no_room(end, limit, layout));
@@ -405,7 +405,7 @@ fn too_big(items: &[Item], layout: &Layout, packed: &Blob, mem: &Memory) -> Opti
         });
     };
     let zblob = *at0.symbols.get("zblob")? as usize + layout.origin as usize;
-    let end = zblob + packed.unpacked.max(packed.slack + packed.bytes.len());
+    let end = zblob + packed.extent();
     let limit = mem.buffers_start() as usize;
     (end > limit).then(|| no_room(end, limit, layout))
 }

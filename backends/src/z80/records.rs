@@ -307,13 +307,11 @@ pub fn layer_sizes(l: &Layer) -> (usize, usize) {
 /// The column records, packed: what `model_init` unpacks in place.
 #[derive(Debug, Clone)]
 pub struct Blob {
-    /// The packed bytes.
+    /// The packed bytes, in memory order: `model_init` reads them from the
+    /// top down (see [`blob`]).
     pub bytes: Vec<u8>,
     /// Unpacked length: the records in RAM from `zblob` on.
     pub unpacked: usize,
-    /// How far above `zblob` the packed bytes move before unpacking, so the
-    /// records written never reach bytes not yet read.
-    pub slack: usize,
     /// Whether segments carry their kind (see [`multi_segment`]).
     pub multi: bool,
     /// Per layer, how its records are kept.
@@ -325,38 +323,102 @@ impl Blob {
     pub fn nibble(&self, k: usize) -> bool {
         self.stores[k] == Store::Nibble
     }
+
+    /// Memory the blob needs from `zblob` on, packed or unpacked.
+    pub fn extent(&self) -> usize {
+        self.unpacked.max(self.bytes.len())
+    }
 }
 
-/// Pack every record: per segment, its kind if `multi`, `db n_plus, n_minus`
-/// and each list's row gaps as nibbles (see [`gaps`]), each list padded to a
-/// whole byte.
-pub fn blob(layers: &[Layer], split: Option<&Split>, stores: &[Store]) -> Blob {
+/// The packed stream as `model_init` reads it, with a running count of how
+/// far its writes have come towards the bytes it has not read yet.
+#[derive(Default)]
+struct Stream {
+    bytes: Vec<u8>,
+    /// Bytes written minus bytes read so far, and the most it has been.
+    ahead: isize,
+    most_ahead: isize,
+}
+
+impl Stream {
+    fn read(&mut self, b: u8) {
+        self.bytes.push(b);
+        self.ahead -= 1;
+    }
+
+    fn write(&mut self, n: usize) {
+        self.ahead += n as isize;
+        self.most_ahead = self.most_ahead.max(self.ahead);
+    }
+
+    /// A list's gap nibbles, high nibble first, a row written after each
+    /// nibble that is not an escape, and the junk byte of an odd list.
+    fn list(&mut self, rows: &[usize]) {
+        let nibbles = gaps(rows);
+        for pair in nibbles.chunks(2) {
+            // The byte stays unread until its low nibble is taken.
+            let byte = pair[0] << 4 | pair.get(1).copied().unwrap_or(0);
+            self.write(usize::from(pair[0] != ESCAPE));
+            self.read(byte);
+            if let Some(&lo) = pair.get(1) {
+                self.write(usize::from(lo != ESCAPE));
+            }
+        }
+        self.write(rows.len() % 2);
+    }
+}
+
+/// The nibble that moves on 15 rows without a row (see [`gaps`]).
+const ESCAPE: u8 = 15;
+
+/// Pack every record for unpacking in place from the top down: the blob's
+/// last column comes first in the stream, its last segment first, and the
+/// stream is stored backwards, so the records written downwards from the
+/// top of their memory never reach a byte not yet read (checked here).
+/// Per column, the number of its segments if `multi`; per segment, its kind
+/// if `multi`, `db n_minus, n_plus`, the −1 list's and the +1 list's row gaps as nibbles
+/// (see [`gaps`]), each list padded to a whole byte. A list's rows are
+/// written in the order of the gaps, downwards, so its record holds them
+/// from the highest row down: the scatter adds them in any order.
+pub fn blob(layers: &[Layer], split: Option<&Split>, stores: &[Store]) -> Result<Blob, String> {
     let multi = multi_segment(layers);
-    let mut bytes = Vec::new();
-    let (mut out, mut slack) = (0usize, 0usize);
-    for (k, (_, cols)) in record_parts(layers, split, stores).into_iter().enumerate() {
-        for c in cols {
-            for s in segments(c, layers[k].rows()) {
-                let start = bytes.len();
+    let mut st = Stream::default();
+    let mut unpacked = 0usize;
+    let parts = record_parts(layers, split, stores);
+    for (k, (_, cols)) in parts.into_iter().enumerate().rev() {
+        for c in cols.into_iter().rev() {
+            let segs = segments(c, layers[k].rows());
+            if multi {
+                st.read(segs.len() as u8);
+            }
+            for s in segs.iter().rev() {
                 if multi {
-                    bytes.push(s.next as u8);
+                    st.read(s.next as u8);
                 }
-                bytes.push(s.plus.len() as u8);
-                bytes.push(s.minus.len() as u8);
-                bytes.extend(pack_nibbles(&gaps(&s.plus)));
-                bytes.extend(pack_nibbles(&gaps(&s.minus)));
-                out += 6 + list_len(&s.plus) + list_len(&s.minus);
-                slack = slack.max(out.saturating_sub(start));
+                st.read(s.minus.len() as u8);
+                st.read(s.plus.len() as u8);
+                st.list(&s.minus);
+                st.write(2);
+                st.list(&s.plus);
+                st.write(4);
+                unpacked += 6 + list_len(&s.plus) + list_len(&s.minus);
             }
         }
     }
-    Blob {
+    let packed = st.bytes.len();
+    // Bottom to top: unread bytes lie below `packed - read`, writes go down
+    // from `unpacked - written`; the gap between them never closes.
+    if st.most_ahead > unpacked as isize - packed as isize {
+        return Err("unpacking the records in place would overwrite packed bytes".into());
+    }
+    let mut bytes = st.bytes;
+    bytes.reverse();
+    Ok(Blob {
         bytes,
-        unpacked: out,
-        slack,
+        unpacked,
         multi,
         stores: stores.to_vec(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -383,5 +445,34 @@ mod tests {
         assert_eq!(s[0].next, Next::Same);
         assert_eq!(s.last().unwrap().next, Next::Last);
         assert!(s.iter().all(|s| gaps(&s.minus).len() < 256));
+    }
+
+    /// A layer of `rows` rows whose columns have the given weights.
+    fn layer(rows: usize, columns: Vec<Vec<(usize, i8)>>) -> Layer {
+        Layer {
+            cols: columns.len(),
+            columns,
+            acc: zlmc_ir::Elem::I16,
+            bias: vec![0; rows],
+            shift: 0,
+            relu: false,
+        }
+    }
+
+    #[test]
+    fn packed_bytes_read_from_the_top_start_with_the_last_columns_counts() {
+        // Two rows a byte (gaps of 0, a weight of -2) write the most per
+        // byte read: unpacking in place must still never pass a byte not read.
+        let dense: Vec<(usize, i8)> = (0..200).map(|r| (r, -2)).collect();
+        let l = layer(200, vec![dense.clone(), vec![(7, 1), (9, -1)], dense]);
+        let b = blob(std::slice::from_ref(&l), None, &[Store::Packed(2)]).expect("in place");
+        let top: Vec<u8> = b.bytes.iter().rev().copied().collect();
+        // 400 entries need two segments, so every column says how many it
+        // has. Column 1 (the last packed one) first: one segment, the
+        // column's last, with one -1 row and one +1 row.
+        assert!(b.multi);
+        assert_eq!(&top[..4], &[1, Next::Last as u8, 1, 1]);
+        assert_eq!(b.unpacked, (6 + 2 + 2) + (6 + 230) + (6 + 170));
+        assert!(b.bytes.len() < b.unpacked);
     }
 }
