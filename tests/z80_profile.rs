@@ -69,7 +69,7 @@ fn tinychat_chat_mode_profile_by_label() {
     }
     let total: u64 = profile.iter().sum();
     let mut rows: Vec<_> = by_label.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     println!(
         "{steps} steps; {:.0} T-states per step in all; first step at {:?}",
         total as f64 / steps as f64,
@@ -101,7 +101,7 @@ fn tinychat_program_sizes_by_label() {
         .map(|w| (w[1].0 - w[0].0, w[0].1))
         .chain(labels.last().map(|&(a, n)| (end - a, n)))
         .collect();
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     println!("{} bytes", z.com.len());
     for (size, name) in rows.iter().take(40) {
         println!("{size:>6}  {name}");
