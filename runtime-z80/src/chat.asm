@@ -21,6 +21,7 @@ rt_conout: equ 2
 ; charset[class] and pushing its lower case into the context, until EOS.
 rt_reply:
         call rt_query
+        call rt_fill_query      ; zin: the query part, for the whole reply
         call model_query        ; a new query: the model may keep work for the reply
         ld a, CTXLEN            ; the context starts as CTXLEN spaces
         or a
@@ -43,6 +44,9 @@ rt_next:
         ld (rt_left), hl
         call rt_fill
         call model_step         ; registers are all gone after this
+        push af
+        call rt_unfill          ; zin: the query part alone again
+        pop af
         cp EOS
         ret z
         ld l, a
@@ -74,14 +78,19 @@ rt_slide:
         djnz rt_slide
         jr rt_next
 
-; Fill zin for one step: zero it all (the model may have used it as a
-; work buffer), add QVALUE per query trigram, then the context n-grams.
+; Before each step, add the context n-grams to zin (which holds the query
+; part alone: model_step leaves zin as it is); after it, take them back out.
 rt_fill:
-        call rt_fill_query
-; Context n-grams: for each position pos and n = 1..3 (while bytes last),
-; h = pos*7, then h = h*31 + c for each byte of ctx[pos..pos+n]. The three
-; n-grams at one position share their prefix, so one chain makes all three.
+        ld hl, CVALUE
+        jr rt_fillc
+rt_unfill:
+        ld hl, 0-CVALUE
+; Add HL to the bucket of each context n-gram: for each position pos and
+; n = 1..3 (while bytes last), h = pos*7, then h = h*31 + c for each byte
+; of ctx[pos..pos+n]. The three n-grams at one position share their
+; prefix, so one chain makes all three.
 rt_fillc:
+        ex de, hl
         ld hl, CBUCKETS         ; no context encoder: done
         ld a, h
         or l
@@ -89,6 +98,11 @@ rt_fillc:
         ld a, CTXLEN
         or a
         ret z
+        push de                 ; the buckets in the alternate set:
+        exx                     ; bc' = what to add, de' = the first
+        pop bc                  ; context word
+        ld de, zin+COFFSET+COFFSET
+        exx
         ld b, a                 ; B = bytes from pos to the end
         ld c, 0                 ; C = pos*7
         ld hl, rt_ctx
@@ -112,21 +126,20 @@ rt_cgram:
         add a, (hl)             ; h = h*31 + c
         inc hl
         ld c, a
-        push hl
+        exx
         and CBUCKETS-1
         ld l, a
         ld h, 0
         add hl, hl
-        ld de, zin+COFFSET+COFFSET
         add hl, de
-        ld a, (hl)
-        add a, 255 & CVALUE
+        ld a, (hl)              ; 16-bit add, wrapping
+        add a, c
         ld (hl), a
         inc hl
         ld a, (hl)
-        adc a, 255 & CVALUE >> 8
+        adc a, b
         ld (hl), a
-        pop hl
+        exx
         ld a, c
         djnz rt_cgram
         pop bc

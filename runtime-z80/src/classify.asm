@@ -20,7 +20,7 @@
 ; Classify the line in rt_len/rt_text and print its label.
 rt_reply:
         call rt_query
-        call rt_fill
+        call rt_fill_query      ; the query trigrams are all of zin
         call model_query        ; every line is a new query
         call model_step         ; registers are all gone after this
         ld l, a
@@ -33,10 +33,6 @@ rt_reply:
         ld d, (hl)
         ld c, rt_print
         jp rt_bdos              ; the BDOS returns to our caller
-
-; Fill zin for the step: the query trigrams are all of it.
-rt_fill:
-        jp rt_fill_query
 
 rt_prompt:
         db 13, 10, "> $"

@@ -51,8 +51,9 @@
 //! # Symbols the generated code defines (after the runtime)
 //!
 //! - `zin`: `ZIN_LEN` little-endian int16 words, the model's input. The
-//!   runtime rewrites all of it before every step (zeroes, then adds the
-//!   buckets), so the model may use it as scratch.
+//!   runtime writes its query part once per line and, for chat, adds the
+//!   context n-grams before every step and takes them out again after it,
+//!   so `model_step` must leave `zin` as it found it.
 //! - `model_init`: the model's one-time setup, called once at `start` before
 //!   any step (it may clobber every register but SP).
 //! - `model_query`: called when the query part of `zin` is about to change
@@ -105,15 +106,16 @@
 //!
 //! # Encoding (bit-exact with `zlmc_ir::interp::encode_query` and `encode_context`)
 //!
-//! Before each step the runtime sets `zin` to zero, then adds `QVALUE` to
+//! At every step `zin` holds zeros plus `QVALUE` in
 //! word `QOFFSET + (h & (QBUCKETS-1))` for every trigram hash `h` of the
 //! query (leading spaces dropped, A–Z lower-cased, a space added each side),
-//! and, for chat, `CVALUE` to word `COFFSET + (h & (CBUCKETS-1))` for every
+//! and, for chat, `CVALUE` in word `COFFSET + (h & (CBUCKETS-1))` for every
 //! position-seeded 1-, 2- and 3-gram hash of the context (the last `CTXLEN`
-//! reply characters, lower-cased, spaces at first). The query trigrams are
-//! hashed once per reply into a list of bucket numbers kept in the line
-//! buffer; only adding them up happens per step. The hashes are computed in
-//! 8 bits, which is exact because only `h mod 256` reaches a bucket number.
+//! reply characters, lower-cased, spaces at first), all added with 16-bit
+//! wrapping. The query part is written once per line (zeroing `zin`); the
+//! context n-grams are added before each step and subtracted after it. The
+//! hashes are computed in 8 bits, which is exact because only `h mod 256`
+//! reaches a bucket number.
 //!
 //! # Size and speed
 //!
@@ -121,13 +123,12 @@
 //! figures -- --nocapture` prints them), for tinychat's shape (`ZIN_LEN` 256,
 //! 128 query and 128 context buckets, `CTXLEN` 8):
 //!
-//! - size: chat 519 bytes (with `CTXLEN` bytes of context), classify 378;
-//! - hashing the query, once per reply: about 190 T-states per byte (1,135 for
-//!   a 5-byte query, 23,777 for 127 bytes);
-//! - filling `zin` before each step: 21 T-states per byte of `zin` to zero it
-//!   (10,811 for 256 words, with the call), 138 per query trigram, and 4,673
-//!   for the context (21 n-grams): 16,187 for a 5-byte query, 33,023 for 127
-//!   bytes.
+//! - size: chat 535 bytes (with `CTXLEN` bytes of context), classify 375;
+//! - once per reply: hashing the query, about 190 T-states per byte (1,135
+//!   for a 5-byte query, 23,777 for 127 bytes), then zeroing `zin` and
+//!   adding the trigrams (11,497 for 5 bytes, 28,333 for 127);
+//! - each step: adding the context's 21 n-grams (4,129) and taking them out
+//!   again (4,117).
 
 /// One program's runtime text: a front-end, the model kind's part, then the
 /// parts all programs share.

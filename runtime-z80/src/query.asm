@@ -1,10 +1,9 @@
 ; Shared by chat.asm and classify.asm (the crate appends it to both).
 ;
 ; The query part of the input depends only on the line, so its trigrams are
-; hashed once per reply into a list of bucket numbers (rt_nq of them, at
-; rt_len), which rt_fill adds up before each step (chat: at every step of
-; the reply). The list overwrites the text behind the trigram being read, so
-; it needs no memory of its own.
+; hashed once per line into a list of bucket numbers (rt_nq of them, at
+; rt_len), which rt_fill_query adds up. The list overwrites the text behind
+; the trigram being read, so it needs no memory of its own.
 rt_query:
         xor a
         ld (rt_nq), a
@@ -75,8 +74,8 @@ rt_tri:
         djnz rt_tri
         ret
 
-; Zero zin (the model may have used it as a work buffer), then add QVALUE
-; per query trigram listed by rt_query.
+; Zero zin, then add QVALUE per query trigram listed by rt_query (once per
+; line: model_step leaves zin as it is).
 rt_fill_query:
         ld hl, zin
         ld de, zin+1

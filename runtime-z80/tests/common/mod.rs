@@ -157,7 +157,7 @@ impl Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stub {
     /// Print 0x01, every `zin` word as 4 hex digits, the SP it was called
-    /// with, 0x02; then scribble over `zin` and every register.
+    /// with, 0x02; then scribble over every register (`zin` it must leave).
     Dump,
     /// Only return the next scripted class (for stack and T-state figures).
     Quiet,
@@ -198,11 +198,6 @@ st_word:
         call st_hex
         ld e, 2
         call st_out
-        ld hl, zin
-        ld de, zin+1
-        ld bc, ZIN_LEN+ZIN_LEN-1
-        ld (hl), 165
-        ldir
         exx
         ld bc, 0x1111
         ld de, 0x2222
