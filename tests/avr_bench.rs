@@ -10,15 +10,7 @@ use zlmc_backends::avr::Board;
 use zlmc_ir::{Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
 use zlmc_test_support::models::{dense_mlp, digit_like_inputs};
-use zlmc_test_support::{build, scratch, tinychat, Rng};
-
-/// Queries of expected.tsv: every `BENCH_STRIDE`-th one (1 = all 2,290).
-fn stride() -> usize {
-    std::env::var("BENCH_STRIDE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7)
-}
+use zlmc_test_support::{bench_stride, build, scratch, tinychat, Rng};
 
 #[test]
 #[ignore = "benchmark: minutes of simulation"]
@@ -27,7 +19,7 @@ fn tinychat_asm_against_c_on_the_mega2560() {
         return;
     };
     let (m, spec, dir) = (&t.model, &t.spec, t.dir.path());
-    let lines: Vec<&str> = t.expected.lines().step_by(stride()).collect();
+    let lines: Vec<&str> = t.expected.lines().step_by(bench_stride()).collect();
     let queries: Vec<Vec<u8>> = lines
         .iter()
         .map(|l| l.split('\t').next().unwrap().as_bytes().to_vec())

@@ -7,15 +7,7 @@ use std::path::Path;
 
 use zlmc_backends::sim::{run_profiled, CpmRun};
 use zlmc_backends::z80::{assemble, parse};
-use zlmc_test_support::{build, tinychat};
-
-/// Queries of expected.tsv: every `BENCH_STRIDE`-th one (1 = all 2,290).
-fn stride() -> usize {
-    std::env::var("BENCH_STRIDE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7)
-}
+use zlmc_test_support::{bench_stride, build, tinychat};
 
 #[test]
 #[ignore = "benchmark: a minute of simulation"]
@@ -30,7 +22,7 @@ fn tinychat_chat_mode_profile_by_label() {
     let tail = std::env::var("PROFILE_TAIL").unwrap_or_default();
     let mut input = Vec::new();
     if tail.is_empty() {
-        for line in t.expected.lines().step_by(stride()) {
+        for line in t.expected.lines().step_by(bench_stride()) {
             input.extend(line.split('\t').next().unwrap().as_bytes());
             input.push(b'\r');
         }

@@ -238,3 +238,11 @@ pub fn assert_same_reply(model: &str, query: &[u8], got: &[u8], want: &[u8]) {
         String::from_utf8_lossy(query)
     );
 }
+
+/// The benchmarks' share of expected.tsv: every `BENCH_STRIDE`-th query (1 = all 2,290; 7 unless set).
+pub fn bench_stride() -> usize {
+    std::env::var("BENCH_STRIDE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7)
+}
