@@ -5,18 +5,39 @@
 
 use std::path::Path;
 
+use std::ops::Range;
+
 use zlmc_backends::sim::{run_profiled, CpmRun};
-use zlmc_backends::z80::{assemble, parse};
-use zlmc_test_support::{bench_stride, build, tinychat};
+use zlmc_backends::z80::{assemble, parse, Assembled};
+use zlmc_test_support::build::Z80Files;
+use zlmc_test_support::{bench_stride, build, tinychat, Tinychat};
+
+/// tinychat imported and built for CP/M, and its `.asm` assembled (for the labels).
+fn built(test: &str) -> Option<(Tinychat, Z80Files, Assembled)> {
+    let t = tinychat(test)?;
+    let z = build::z80(&t.model, Path::new("tinychat")).expect("builds");
+    let asm = assemble(&parse(&z.asm).expect("parses"), z.origin).expect("assembles");
+    Some((t, z, asm))
+}
+
+/// The labels and `equ`s whose values lie in `within`, by address.
+fn labels_by_address(asm: &Assembled, within: Range<i32>) -> Vec<(i32, &str)> {
+    let mut labels: Vec<(i32, &str)> = asm
+        .symbols
+        .iter()
+        .filter(|(_, a)| within.contains(a))
+        .map(|(n, &a)| (a, n.as_str()))
+        .collect();
+    labels.sort();
+    labels
+}
 
 #[test]
 #[ignore = "benchmark: a minute of simulation"]
 fn tinychat_chat_mode_profile_by_label() {
-    let Some(t) = tinychat("tinychat_chat_mode_profile_by_label") else {
+    let Some((t, z, asm)) = built("tinychat_chat_mode_profile_by_label") else {
         return;
     };
-    let z = build::z80(&t.model, Path::new("tinychat")).expect("builds");
-    let asm = assemble(&parse(&z.asm).expect("parses"), z.origin).expect("assembles");
     assert_eq!(asm.bytes, z.com, "the .asm is the .COM");
     // PROFILE_TAIL=words: one command-tail run instead (start-up included).
     let tail = std::env::var("PROFILE_TAIL").unwrap_or_default();
@@ -41,15 +62,7 @@ fn tinychat_chat_mode_profile_by_label() {
     )
     .expect("runs");
     let steps = r.step_tstates.len() as u64;
-    // Labels by address; local ones (named like `x_s0`) fold into the last
-    // label without an underscore-digit tail only if nothing better exists.
-    let mut labels: Vec<(u16, &str)> = asm
-        .symbols
-        .iter()
-        .filter(|(_, &a)| (z.origin as i32..0x10000).contains(&a))
-        .map(|(n, &a)| (a as u16, n.as_str()))
-        .collect();
-    labels.sort();
+    let labels = labels_by_address(&asm, z.origin as i32..0x10000);
     let mut by_label: std::collections::BTreeMap<&str, u64> = Default::default();
     for (pc, &t) in profile.iter().enumerate() {
         if t == 0 {
@@ -75,19 +88,11 @@ fn tinychat_chat_mode_profile_by_label() {
 #[test]
 #[ignore = "report: the sizes of tinychat's program parts"]
 fn tinychat_program_sizes_by_label() {
-    let Some(t) = tinychat("tinychat_program_sizes_by_label") else {
+    let Some((_, z, asm)) = built("tinychat_program_sizes_by_label") else {
         return;
     };
-    let z = build::z80(&t.model, Path::new("tinychat")).expect("builds");
-    let asm = assemble(&parse(&z.asm).expect("parses"), z.origin).expect("assembles");
     let end = z.origin as i32 + z.com.len() as i32;
-    let mut labels: Vec<(i32, &str)> = asm
-        .symbols
-        .iter()
-        .filter(|(_, &a)| (z.origin as i32..end).contains(&a))
-        .map(|(n, &a)| (a, n.as_str()))
-        .collect();
-    labels.sort();
+    let labels = labels_by_address(&asm, z.origin as i32..end);
     let mut rows: Vec<(i32, &str)> = labels
         .windows(2)
         .map(|w| (w[1].0 - w[0].0, w[0].1))

@@ -5,7 +5,9 @@
 use super::build::Builder;
 use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
-use super::isa::{AluOp, BcDe, Cond, Idx, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
+use super::isa::{
+    AluOp, BcDe, Cond, Idx, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8, StackReg,
+};
 use super::plan::{page_runs, Memory, Split};
 use super::records::{image_records, record_parts, Blob, ImagePart};
 use super::seq::{split_copy_loop, swap_nibbles};
@@ -156,6 +158,18 @@ fn gap_row(b: &mut Builder, esc: &str) {
     b.dec16(Reg16::DE);
 }
 
+/// `routine` with a = one of the segment's counts kept on the stack (b: −1
+/// rows, c: +1 rows) and bc = `table` if given; the counts stay pushed.
+fn with_count(b: &mut Builder, count: Reg8, table: Option<&str>, routine: &str) {
+    b.pop(StackReg::BC);
+    b.push(StackReg::BC);
+    b.ld(A, count);
+    if let Some(table) = table {
+        b.ld16(Reg16::BC, table);
+    }
+    b.call(routine);
+}
+
 /// The subroutines `unpack` calls. Both pointers go down: hl at the next
 /// packed byte, de at the next record byte.
 fn unpack_routines(b: &mut Builder, multi: bool) {
@@ -198,22 +212,12 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
         // a = the −1 rows, the pushed b.
         b.pop(StackReg::AF);
         b.push(StackReg::AF);
+        b.call("ex_entry");
     } else {
-        b.pop(StackReg::BC);
-        b.push(StackReg::BC);
-        b.ld(A, B);
-        b.ld16(Reg16::BC, "ex_minus");
+        with_count(b, B, Some("ex_minus"), "ex_entry");
     }
-    b.call("ex_entry");
-    b.pop(StackReg::BC);
-    b.push(StackReg::BC);
-    b.ld(A, C);
-    b.call("ex_list");
-    b.pop(StackReg::BC);
-    b.push(StackReg::BC);
-    b.ld(A, C);
-    b.ld16(Reg16::BC, "ex_plus");
-    b.call("ex_entry");
+    with_count(b, C, None, "ex_list");
+    with_count(b, C, Some("ex_plus"), "ex_entry");
     b.pop(StackReg::BC);
     b.ld(A, B);
     b.call("ex_turns");

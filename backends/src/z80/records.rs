@@ -376,10 +376,11 @@ const ESCAPE: u8 = 15;
 /// stream is stored backwards, so the records written downwards from the
 /// top of their memory never reach a byte not yet read (checked here).
 /// Per column, the number of its segments if `multi`; per segment, its kind
-/// if `multi`, `db n_minus, n_plus`, the −1 list's and the +1 list's row gaps as nibbles
-/// (see [`gaps`]), each list padded to a whole byte. A list's rows are
-/// written in the order of the gaps, downwards, so its record holds them
-/// from the highest row down: the scatter adds them in any order.
+/// if `multi`, `db n_minus, n_plus`, then the −1 list's and the +1 list's
+/// row gaps as nibbles (see [`gaps`]), each list padded to a whole byte. A
+/// list's rows are written in the order of the gaps, downwards, so its
+/// record holds them from the highest row down: the scatter adds them in
+/// any order.
 pub fn blob(layers: &[Layer], split: Option<&Split>, stores: &[Store]) -> Result<Blob, String> {
     let multi = multi_segment(layers);
     let mut st = Stream::default();
