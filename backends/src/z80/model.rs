@@ -213,19 +213,32 @@ fn hidden_epilogue_page(
     }
     b.i(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
-    epilogue_next(b, &tag);
+    epilogue_next(b, l, &tag);
 }
 
 /// A hidden epilogue page's loop head: rows `run` of layer `k` (alternate
 /// set, SP at their biases), each read into a:c, its bias put back, ReLU'd
-/// (on to `TAG_epnext` if negative) and shifted.
+/// (on to `TAG_neg` if negative) and shifted.
 fn epilogue_row(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory, tag: &str) {
     b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
-    row_loop(b, run.len(), tag);
-    if l.relu {
-        b.alu(AluOp::Or, A);
-        b.jp_cc(Cond::M, format!("{tag}_epnext"));
+    if !l.relu {
+        row_loop(b, run.len(), tag);
+        shift_ac(b, l.shift);
+        return;
     }
+    // The high byte first: most units come out negative, and those need
+    // only their bias back, not their low byte read.
+    b.ld(B, (run.len() % 256) as i32);
+    b.label(format!("{tag}_eplp"));
+    b.pop(StackReg::DE);
+    b.inc(H);
+    b.ld(A, Src8::Hl);
+    b.st(Mem8::Hl, D);
+    b.dec(H);
+    b.alu(AluOp::Or, A);
+    b.jp_cc(Cond::M, format!("{tag}_neg"));
+    b.ld(C, Src8::Hl);
+    b.st(Mem8::Hl, E);
     shift_ac(b, l.shift);
 }
 
@@ -236,11 +249,20 @@ fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
     read_row(b);
 }
 
-/// A hidden epilogue page's loop tail: on to the next row.
-fn epilogue_next(b: &mut Builder, tag: &str) {
+/// A hidden epilogue page's loop tail: on to the next row; with ReLU, the
+/// negative rows' own tail (their low byte's bias, then the next row).
+fn epilogue_next(b: &mut Builder, l: &Layer, tag: &str) {
     b.label(format!("{tag}_epnext"));
     b.inc(L);
     b.djnz(format!("{tag}_eplp"));
+    if l.relu {
+        b.jr(format!("{tag}_epdone"));
+        b.label(format!("{tag}_neg"));
+        b.st(Mem8::Hl, E);
+        b.inc(L);
+        b.djnz(format!("{tag}_eplp"));
+        b.label(format!("{tag}_epdone"));
+    }
 }
 
 /// The stack nibble-coded scatters call on: the top of the variables' page
@@ -279,7 +301,7 @@ fn nibble_epilogue_page(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>
     b.call("zn_col");
     b.i(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
-    epilogue_next(b, &tag);
+    epilogue_next(b, l, &tag);
 }
 
 /// Layer 1's input scan over `zin[words]`, for its layout: unpacked
