@@ -14,7 +14,7 @@ use super::seq::{split_copy_loop, swap_nibbles};
 use crate::layers::Layer;
 
 /// Layer `k`'s `rows` biases (words from `bias`) into its accumulator pages.
-pub fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usize, mem: &Memory) {
+fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usize, mem: &Memory) {
     let bias = bias.into();
     for run in page_runs(0..rows) {
         b.ld16(Reg16::HL, offset(bias.clone(), 2 * run.start));

@@ -30,7 +30,7 @@ use std::ops::Range;
 use super::build::Builder;
 use super::expr::Expr;
 use super::init::image_labels;
-use super::init::{bias_into_acc, init_routine};
+use super::init::init_routine;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
     AluOp, BcDe, Cond, HlIx, Idx, Index, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8,
@@ -40,7 +40,6 @@ use super::plan::{page_runs, Memory, Split};
 use super::query::{nibble_routines, query_phase, table_to_iy};
 use super::records::{image_records, Blob, ReadyPart, Store};
 use super::scatter::scatter_routines;
-use super::seq::split_copy_loop;
 use crate::layers::Layer;
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
 /// everything they use.
@@ -86,17 +85,15 @@ pub fn model_code(
             b.jp_cc(Cond::Z, "ms_ctx");
             b.alu(AluOp::Xor, A);
             b.ld_mem_a(v.new_query);
-            bias_into_acc(b, "l0_bias", 0, layers[0].rows(), mem);
+            // Interrupts are off, so the stack pointer can read and write
+            // the word tables; the caller's stack is back for the calls.
+            bias_from_stack(b, layers[0].rows(), mem);
+            b.ld16_mem(Reg16::SP, v.saved_sp);
             scan(b, "mq", sp.query.clone(), mem);
             query_phase(b, mem);
             b.label("ms_qdone");
-            for run in page_runs(0..layers[0].rows()) {
-                let page = run.start / 256;
-                b.ld16(Reg16::HL, mem.acc_page(0, page));
-                b.ld16(Reg16::DE, mem.cache + 2 * run.start as u16);
-                b.ld(B, (run.len() % 256) as i32);
-                split_copy_loop(b, &paged("ms_keep", page), Reg16::DE);
-            }
+            keep_by_stack(b, layers[0].rows(), mem);
+            b.ld16_mem(Reg16::SP, v.saved_sp);
             b.label("ms_ctx");
             scan_any(b, "mc", sp.context.clone(), mem, layers, blob);
         }
@@ -168,6 +165,48 @@ pub fn model_code(
         nibble_routines(b, blob.multi);
     }
     tables(b, layers, split, blob);
+}
+
+/// Layer 1's accumulators from its bias words, popped (interrupts off).
+fn bias_from_stack(b: &mut Builder, rows: usize, mem: &Memory) {
+    for run in page_runs(0..rows) {
+        let page = run.start / 256;
+        let tag = paged("mq_bias", page);
+        b.ld16(
+            Reg16::SP,
+            Expr::sym("l0_bias").plus(Expr::Num(2 * run.start as i32)),
+        );
+        b.ld16(Reg16::HL, mem.acc_page(0, page));
+        b.ld(B, (run.len() % 256) as i32);
+        b.label(&tag);
+        b.pop(StackReg::DE);
+        b.st(Mem8::Hl, E);
+        b.inc(H);
+        b.st(Mem8::Hl, D);
+        b.dec(H);
+        b.inc(L);
+        b.djnz(tag);
+    }
+}
+
+/// Layer 1's accumulators (the query's sums) into the word table the
+/// epilogue restores them from, pushed from the last row down (interrupts off).
+fn keep_by_stack(b: &mut Builder, rows: usize, mem: &Memory) {
+    for run in page_runs(0..rows) {
+        let page = run.start / 256;
+        let tag = paged("ms_keep", page);
+        b.ld16(Reg16::SP, mem.cache + 2 * run.end as u16);
+        b.ld16(Reg16::HL, mem.acc_page(0, page) + (run.len() - 1) as u16);
+        b.ld(B, (run.len() % 256) as i32);
+        b.label(&tag);
+        b.inc(H);
+        b.ld(D, Src8::Hl);
+        b.dec(H);
+        b.ld(E, Src8::Hl);
+        b.push(StackReg::DE);
+        b.dec(L);
+        b.djnz(tag);
+    }
 }
 
 /// `tag` for page 0 of a layer, `tag_pN` for page N (so one-page models keep their names).
