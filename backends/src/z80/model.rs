@@ -632,8 +632,10 @@ fn scan_loop(b: &mut Builder, tag: &str, words: &Range<usize>) {
     b.ld(B, (words.len() % 256) as i32);
     b.ld(C, (words.start % 256) as i32);
     b.label(format!("{tag}_scan"));
+    // zin is page-aligned, so a word never straddles a page: `inc l` to its
+    // high byte (the `or` sets the flags after it), `inc hl` past it.
     b.ld(A, Src8::Hl);
-    b.inc16(Reg16::HL);
+    b.inc(L);
     b.alu(AluOp::Or, Src8::Hl);
     b.inc16(Reg16::HL);
     b.jr_cc(JrCond::NZ, format!("{tag}_found"));
