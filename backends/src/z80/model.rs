@@ -172,9 +172,13 @@ fn bias_from_stack(b: &mut Builder, rows: usize, mem: &Memory) {
     for run in page_runs(0..rows) {
         let page = run.start / 256;
         let tag = paged("mq_bias", page);
+        let bias = Expr::sym("l0_bias");
         b.ld16(
             Reg16::SP,
-            Expr::sym("l0_bias").plus(Expr::Num(2 * run.start as i32)),
+            match run.start {
+                0 => bias,
+                first => bias.plus(Expr::Num(2 * first as i32)),
+            },
         );
         b.ld16(Reg16::HL, mem.acc_page(0, page));
         b.ld(B, (run.len() % 256) as i32);
