@@ -39,7 +39,7 @@ use super::isa::{
 use super::plan::{page_runs, Memory, Split};
 use super::query::{nibble_routines, query_phase, table_to_iy};
 use super::records::{image_records, Blob, ReadyPart, Store};
-use super::scatter::scatter_routines;
+use super::scatter::{scatter_routines, start_column};
 use crate::layers::Layer;
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
 /// everything they use.
@@ -249,7 +249,7 @@ fn hidden_epilogue_page(
     b.ld(A, C);
     b.i(Inst::Exx);
     b.ld(C, A);
-    b.jp("zs_pos");
+    start_column(b);
     b.label(format!("{tag}_resume"));
     if wide_next {
         b.ld(H, (mem.acc[k + 1] >> 8) as u8);
@@ -419,7 +419,7 @@ fn scan_scatter(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory, l
         b.i(Inst::ExAf);
         b.i(Inst::Exx);
         b.ld(C, A);
-        b.jp("zs_pos");
+        start_column(b);
         b.label(format!("{tag}_resume"));
         if layers[0].rows() > 256 {
             b.ld(H, acc);

@@ -17,13 +17,8 @@ use super::seq::{add_de_to_row, negate_de};
 /// and an empty list's entry is its loop's exit. So a column costs no count
 /// arithmetic and no padding rows.
 pub fn scatter_routines(b: &mut Builder, multi: bool) {
-    // 1 <= x <= 255 in c: add to the +1 rows, subtract from the −1 rows.
     b.label("zs_pos");
-    b.pop(StackReg::DE);
-    b.ld(B, E);
-    b.ld(A, D);
-    b.i(Inst::ExAf);
-    b.ret();
+    start_column(b);
     loop8(b, "zsa", AluOp::Add);
     // The +1 rows are done: on to the −1 rows' entry, turns in a'.
     b.i(Inst::ExAf);
@@ -103,6 +98,17 @@ pub fn scatter_routines(b: &mut Builder, multi: bool) {
     b.db([0u8]);
     b.label("zs_entry");
     b.dw([0u16]);
+}
+
+/// Scatter x = c (1 <= x <= 255) by the column record at SP: the +1 rows'
+/// turns into b, the −1 rows' into a', then on to the +1 rows' entry. The
+/// epilogues and the input scan emit it in place of a jump to `zs_pos`.
+pub fn start_column(b: &mut Builder) {
+    b.pop(StackReg::DE);
+    b.ld(B, E);
+    b.ld(A, D);
+    b.i(Inst::ExAf);
+    b.ret();
 }
 
 /// The −1 loops: the plain one, and with segments its two chaining copies.
