@@ -237,13 +237,26 @@ fn hidden_epilogue_page(
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
     b.ld16(Reg16::IY, format!("{tag}_resume"));
-    epilogue_row(b, l, k, run, mem, &tag);
-    // a:c is the unit's output, the next layer's input x. Common case
-    // 1 <= x <= 255: only c crosses over to the scatter, in a.
-    b.alu(AluOp::Or, A);
-    b.jp_cc(Cond::NZ, format!("{tag}_big"));
-    b.alu(AluOp::Or, C);
-    b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
+    // A non-negative row whose high byte is 0 (most of them) has its output
+    // in c after a shift of c alone; others go the general way, `TAG_wide`.
+    let high_zero_fast = l.relu && (1..8).contains(&l.shift);
+    if high_zero_fast {
+        epilogue_head(b, l, k, run, mem, &tag);
+        b.jp_cc(Cond::NZ, format!("{tag}_wide"));
+        for _ in 0..l.shift {
+            b.rot(RotOp::Srl, C);
+        }
+        b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
+    } else {
+        epilogue_row(b, l, k, run, mem, &tag);
+        // a:c is the unit's output, the next layer's input x. Common case
+        // 1 <= x <= 255: only c crosses over to the scatter, in a.
+        b.alu(AluOp::Or, A);
+        b.jp_cc(Cond::NZ, format!("{tag}_big"));
+        b.alu(AluOp::Or, C);
+        b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
+    }
+    b.label(format!("{tag}_small"));
     b.st16_mem(v.epilogue_sp, Reg16::SP);
     record_sp(b, (mem.table(k + 1, run.start) >> 8) as u8);
     b.ld(A, C);
@@ -256,19 +269,45 @@ fn hidden_epilogue_page(
     }
     b.i(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
-    epilogue_next(b, l, &tag);
+    epilogue_next(b, l, &tag, |b| {
+        if high_zero_fast {
+            // A high byte of 1..127: the output is at least 256 >> shift,
+            // so not 0; a high byte left after the shift goes to `TAG_big`.
+            b.label(format!("{tag}_wide"));
+            shift_ac(b, l.shift);
+            b.alu(AluOp::Or, A);
+            b.jp_cc(Cond::NZ, format!("{tag}_big"));
+            b.jp(format!("{tag}_small"));
+        }
+    });
 }
 
 /// A hidden epilogue page's loop head: rows `run` of layer `k` (alternate
 /// set, SP at their biases), each read into a:c, its bias put back, ReLU'd
 /// (on to `TAG_neg` if negative) and shifted.
 fn epilogue_row(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory, tag: &str) {
-    b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
     if !l.relu {
+        b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
         row_loop(b, run.len(), tag);
         shift_ac(b, l.shift);
         return;
     }
+    epilogue_head(b, l, k, run, mem, tag);
+    shift_ac(b, l.shift);
+}
+
+/// [`epilogue_row`] with ReLU, up to the shift: a = the high byte (flags
+/// from `or a`), c = the low byte, the bias back, negative rows gone.
+fn epilogue_head(
+    b: &mut Builder,
+    l: &Layer,
+    k: usize,
+    run: &Range<usize>,
+    mem: &Memory,
+    tag: &str,
+) {
+    debug_assert!(l.relu);
+    b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
     // The high byte first: most units come out negative, and those need
     // only their bias back, not their low byte read.
     b.ld(B, (run.len() % 256) as i32);
@@ -282,7 +321,6 @@ fn epilogue_row(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &
     b.jp_cc(Cond::M, format!("{tag}_neg"));
     b.ld(C, Src8::Hl);
     b.st(Mem8::Hl, E);
-    shift_ac(b, l.shift);
 }
 
 /// An epilogue's loop over `rows` rows from hl: `TAG_eplp`, each row read.
@@ -294,12 +332,14 @@ fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
 
 /// A hidden epilogue page's loop tail: on to the next row; with ReLU, the
 /// negative rows' own tail (their low byte's bias, then the next row).
-fn epilogue_next(b: &mut Builder, l: &Layer, tag: &str) {
+/// `tail` goes before the negative rows' tail, out of the loop's way.
+fn epilogue_next(b: &mut Builder, l: &Layer, tag: &str, tail: impl FnOnce(&mut Builder)) {
     b.label(format!("{tag}_epnext"));
     b.inc(L);
     b.djnz(format!("{tag}_eplp"));
     if l.relu {
         b.jr(format!("{tag}_epdone"));
+        tail(b);
         b.label(format!("{tag}_neg"));
         b.st(Mem8::Hl, E);
         b.inc(L);
@@ -344,7 +384,7 @@ fn nibble_epilogue_page(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>
     b.call("zn_col");
     b.i(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
-    epilogue_next(b, l, &tag);
+    epilogue_next(b, l, &tag, |_| {});
 }
 
 /// Layer 1's input scan over `zin[words]`, for its layout: unpacked
