@@ -34,7 +34,7 @@ pub fn image_labels(k: usize, part: &ImagePart) -> (String, String) {
 }
 
 /// `at + by`, printed as just `at` when `by` is 0.
-fn offset(at: Expr, by: usize) -> Expr {
+pub fn offset(at: Expr, by: usize) -> Expr {
     if by == 0 {
         at
     } else {

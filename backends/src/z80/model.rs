@@ -30,7 +30,7 @@ use std::ops::Range;
 use super::build::Builder;
 use super::expr::Expr;
 use super::init::image_labels;
-use super::init::init_routine;
+use super::init::{init_routine, offset};
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
     AluOp, BcDe, Cond, HlIx, Idx, Index, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8,
@@ -172,14 +172,7 @@ fn bias_from_stack(b: &mut Builder, rows: usize, mem: &Memory) {
     for run in page_runs(0..rows) {
         let page = run.start / 256;
         let tag = paged("mq_bias", page);
-        let bias = Expr::sym("l0_bias");
-        b.ld16(
-            Reg16::SP,
-            match run.start {
-                0 => bias,
-                first => bias.plus(Expr::Num(2 * first as i32)),
-            },
-        );
+        b.ld16(Reg16::SP, offset(Expr::sym("l0_bias"), 2 * run.start));
         b.ld16(Reg16::HL, mem.acc_page(0, page));
         b.ld(B, (run.len() % 256) as i32);
         b.label(&tag);
