@@ -235,7 +235,7 @@ fn hidden_epilogue_page(
     let high_zero_fast = l.relu && (1..8).contains(&l.shift);
     if high_zero_fast {
         epilogue_head(b, l, k, run, mem, &tag);
-        b.jp_cc(Cond::NZ, format!("{tag}_wide"));
+        b.jr_cc(JrCond::NZ, format!("{tag}_wide"));
         for _ in 0..l.shift {
             b.rot(RotOp::Srl, C);
         }
