@@ -4,7 +4,9 @@
 
 use super::build::Builder;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
-use super::isa::{AluOp, Cond, Idx, Index, Inst, JrCond, Loc8, Mem8, Pair, Reg16, Src8, StackReg};
+use super::isa::{
+    AluOp, BcDe, Cond, Idx, Index, Inst, JrCond, Loc8, Mem8, Pair, Reg16, Src8, StackReg,
+};
 use super::plan::Memory;
 use super::seq::{add_de_to_row, negate_de, swap_nibbles};
 
@@ -42,8 +44,8 @@ pub fn table_to_iy(b: &mut Builder) {
 
 /// `zn_col`: one nibble-coded column (a record of [`query_record`]'s form at
 /// iy) scattered with x = de into the accumulators at page h, with a stack
-/// to call on; it returns with iy past the record, de and h as they were
-/// unless the column has pages after the first.
+/// to call on; it returns with iy past the record and h as it was unless
+/// the column has pages after the first (bc, de and l lost).
 ///
 /// [`query_record`]: super::records::query_record
 pub fn nibble_routines(b: &mut Builder, multi: bool) {
@@ -54,19 +56,43 @@ pub fn nibble_routines(b: &mut Builder, multi: bool) {
         b.inc16(Reg16::IY);
         b.ld_mem_a("zn_kind");
     }
+    // x = 32 or 64, as a query trigram's bucket usually is: 8-bit adds,
+    // with x in c and the record read through de (`ld a,(de)` is 7 T-states
+    // where `ld c,(iy+0)` and `inc iy` are 29).
+    b.ld(A, D);
+    b.alu(AluOp::Or, A);
+    b.jr_cc(JrCond::NZ, "zn_wide");
+    b.ld(C, E);
+    b.push(StackReg::IY);
+    b.pop(StackReg::DE);
+    b.ld_a_ptr(BcDe::DE);
+    b.inc16(Reg16::DE);
+    b.ld(B, A);
+    b.ld_a_ptr(BcDe::DE);
+    b.inc16(Reg16::DE);
+    b.push(StackReg::AF);
+    b.ld(A, B);
+    b.alu(AluOp::Or, A);
+    b.call_cc(Cond::NZ, "zq_add");
+    b.pop(StackReg::AF);
+    b.alu(AluOp::Or, A);
+    b.jr_cc(JrCond::Z, "zn_narrowed");
+    b.ld(B, A);
+    b.call("zq_sub");
+    b.label("zn_narrowed");
+    b.push(StackReg::DE);
+    b.pop(StackReg::IY);
+    if multi {
+        // The next segment's x.
+        b.ld(E, C);
+        b.ld(D, 0);
+    }
+    b.jr("zn_segdone");
+    b.label("zn_wide");
     b.ld(B, Idx::iy(0));
     b.ld(C, Idx::iy(1));
     b.inc16(Reg16::IY);
     b.inc16(Reg16::IY);
-    // x = 32 or 64, as a query trigram's bucket usually is: 8-bit adds.
-    b.ld(A, D);
-    b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::NZ, "zn_wide");
-    plus_list(b, "zq_add");
-    b.ld(B, C);
-    b.call("zq_sub");
-    b.jr("zn_segdone");
-    b.label("zn_wide");
     plus_list(b, "zq_group");
     negate_de(b);
     b.ld(B, C);
@@ -88,12 +114,12 @@ pub fn nibble_routines(b: &mut Builder, multi: bool) {
     } else {
         b.ret();
     }
-    // iy: nibbles, b: how many (at least 1), de: value (zq_add, zq_sub: e),
-    // h: accumulator page. A nibble is the gap to the next row; 15 moves on
-    // 15 rows without adding.
-    nibble_group(b, "zq_group", None);
-    nibble_group(b, "zq_add", Some((AluOp::Add, Inst::Inc(Loc8::Hl))));
-    nibble_group(b, "zq_sub", Some((AluOp::Sub, Inst::Dec(Loc8::Hl))));
+    // b: how many nibbles (at least 1), h: the accumulator page; zq_group:
+    // the nibbles at iy, x = de; zq_add, zq_sub: at de, x = c. A nibble is
+    // the gap to the next row; 15 moves on 15 rows without adding.
+    nibble_group(b, "zq_group");
+    narrow_list(b, "zq_add", AluOp::Add, Inst::Inc(Loc8::Hl));
+    narrow_list(b, "zq_sub", AluOp::Sub, Inst::Dec(Loc8::Hl));
     if multi {
         b.label("zn_kind");
         b.db([0u8]);
@@ -113,8 +139,8 @@ fn plus_list(b: &mut Builder, routine: &str) {
     b.jr_cc(JrCond::Z, "zn_segdone");
 }
 
-/// A nibble-coded row list: 16-bit adds of de, or `op` with e and `fix` on a carry.
-fn nibble_group(b: &mut Builder, name: &str, narrow: Option<(AluOp, Inst)>) {
+/// A nibble-coded row list at iy: 16-bit adds of de.
+fn nibble_group(b: &mut Builder, name: &str) {
     b.label(name);
     b.ld(L, 0);
     b.label(format!("{name}_byte"));
@@ -128,29 +154,62 @@ fn nibble_group(b: &mut Builder, name: &str, narrow: Option<(AluOp, Inst)>) {
             b.ret_cc(Cond::Z);
             b.ld(A, C);
         }
-        b.alu(AluOp::And, 15);
-        b.alu(AluOp::Cp, 15);
-        b.jr_cc(JrCond::Z, format!("{name}_esc{half}"));
-        b.alu(AluOp::Add, L);
-        b.ld(L, A);
+        gap_to_row(b, name, half);
         b.ld(A, Src8::Hl);
-        match narrow {
-            Some((op, ref fix)) => {
-                b.alu(op, E);
-                b.st(Mem8::Hl, A);
-                b.jr_cc(JrCond::NC, format!("{name}_back{half}"));
-                b.inc(H);
-                b.i(fix.clone());
-                b.dec(H);
-            }
-            None => {
-                add_de_to_row(b);
-            }
-        }
+        add_de_to_row(b);
         b.label(format!("{name}_back{half}"));
     }
     b.djnz(format!("{name}_byte"));
     b.ret();
+    escapes(b, name);
+}
+
+/// A nibble-coded row list at de: `op` with c, and `fix` on a carry. The
+/// byte is read twice, once for each nibble (no register is left to keep
+/// it in); a list ending on its first nibble still steps de past the byte.
+fn narrow_list(b: &mut Builder, name: &str, op: AluOp, fix: Inst) {
+    b.label(name);
+    b.ld(L, 0);
+    b.label(format!("{name}_byte"));
+    b.ld_a_ptr(BcDe::DE);
+    swap_nibbles(b);
+    for half in [1, 2] {
+        if half == 2 {
+            b.dec(B);
+            b.jr_cc(JrCond::Z, format!("{name}_odd"));
+            b.ld_a_ptr(BcDe::DE);
+            b.inc16(Reg16::DE);
+        }
+        gap_to_row(b, name, half);
+        b.ld(A, Src8::Hl);
+        b.alu(op, C);
+        b.st(Mem8::Hl, A);
+        b.jr_cc(JrCond::NC, format!("{name}_back{half}"));
+        b.inc(H);
+        b.i(fix.clone());
+        b.dec(H);
+        b.label(format!("{name}_back{half}"));
+    }
+    b.djnz(format!("{name}_byte"));
+    b.ret();
+    b.label(format!("{name}_odd"));
+    b.inc16(Reg16::DE);
+    b.ret();
+    escapes(b, name);
+}
+
+/// l = the next row: the nibble in a's low half added (15: on 15 rows
+/// through `{name}_esc{half}`, which adds nothing).
+fn gap_to_row(b: &mut Builder, name: &str, half: u8) {
+    b.alu(AluOp::And, 15);
+    b.alu(AluOp::Cp, 15);
+    b.jr_cc(JrCond::Z, format!("{name}_esc{half}"));
+    b.alu(AluOp::Add, L);
+    b.ld(L, A);
+}
+
+/// The escapes of a list routine: 15 rows on, back to after the add.
+fn escapes(b: &mut Builder, name: &str) {
     for half in [1, 2] {
         b.label(format!("{name}_esc{half}"));
         b.ld(A, L);
