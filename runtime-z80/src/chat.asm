@@ -10,8 +10,8 @@
 ; the CCP's after a command-tail answer, ends the line, as in z80ai.
 ;
 ; The generated model code defines, before this text: QBUCKETS QOFFSET
-; QVALUE CBUCKETS COFFSET CVALUE CTXLEN ZIN_LEN MAXLEN EOS STACK_TOP;
-; after it: zin (ZIN_LEN words), model_step (A = class; may clobber every
+; QVALUE CBUCKETS COFFSET CVALUE CTXLEN ZIN_LEN MAXLEN EOS STACK_TOP
+; LINEBUF; after it: zin (ZIN_LEN words), model_step (A = class; may clobber every
 ; register, IX, IY and the alternate set) and charset (a byte per class).
 ; Every name defined here starts with rt_ (start is in frontend.asm).
 ;

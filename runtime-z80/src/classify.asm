@@ -11,7 +11,7 @@
 ; CHAT.COM).
 ;
 ; The generated model code defines, before this text: QBUCKETS QOFFSET
-; QVALUE ZIN_LEN STACK_TOP; after it: zin (ZIN_LEN words), model_step
+; QVALUE ZIN_LEN STACK_TOP LINEBUF; after it: zin (ZIN_LEN words), model_step
 ; (A = class; may clobber every register, IX, IY and the alternate set) and
 ; labels (a dw per class, each pointing at a "$"-terminated string). Every
 ; name defined here starts with rt_ (start is in frontend.asm).

@@ -3,6 +3,8 @@
 ; stand-in for it), then CR LF, as BDOS 10 ends with a lone CR.
 ; Returns Z for an empty line, else NZ and A = its first byte.
 rt_getline:
+        ld hl, rt_buf
+        ld (hl), 127            ; the buffer's size, for BDOS 10
         ld de, rt_prompt
         ld c, rt_print
         call rt_bdos
@@ -18,9 +20,8 @@ rt_getline:
         ld a, (rt_text)         ; loads leave the flags as they are: NZ
         ret
 
-rt_buf:
-        db 127                  ; BDOS 10 buffer: size, length, text
-rt_len:
-        db 0
-rt_text:
-        ds 128                  ; 127 bytes of text and the pad
+; The BDOS 10 buffer (size, length, 127 bytes of text and the pad) is in
+; the model's RAM (LINEBUF, in its variables' page), not in the program.
+rt_buf: equ LINEBUF
+rt_len: equ LINEBUF+1
+rt_text: equ LINEBUF+2

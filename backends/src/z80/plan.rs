@@ -28,6 +28,9 @@ pub struct Vars {
     pub epilogue_sp: u16,
     /// An input x in 256..=65535 or negative, for the general scatter (word).
     pub x: u16,
+    /// The front-end's line buffer (BDOS 10's form: size, length, 128 bytes
+    /// of text), in the page's free middle: RAM the program file need not hold.
+    pub line: u16,
 }
 
 impl Vars {
@@ -43,6 +46,7 @@ impl Vars {
             new_query: at + 9,
             epilogue_sp: at + 11,
             x: at + 13,
+            line: at + 0x20,
         }
     }
 }

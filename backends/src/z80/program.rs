@@ -446,6 +446,7 @@ fn header(
     b.equ("MAXLEN", maxlen as i32);
     b.equ("EOS", eos as i32);
     b.equ("STACK_TOP", mem.stack_top);
+    b.equ("LINEBUF", mem.vars.line);
     b.equ("zin", mem.zin);
     b.equ("zout", mem.zout);
 }
