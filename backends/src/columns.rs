@@ -74,7 +74,7 @@ pub struct TextPart {
     pub words: Range<usize>,
     /// What each hash adds to its bucket.
     pub value: i16,
-    /// Characters per n-gram for context encoders (0 for the query's trigrams).
+    /// The context's length in characters for context encoders (0 for the query's trigrams).
     pub length: usize,
 }
 

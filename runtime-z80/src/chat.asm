@@ -79,29 +79,47 @@ rt_slide:
         jr rt_next
 
 ; Before each step, add the context n-grams to zin (which holds the query
-; part alone: model_step leaves zin as it is); after it, take them back out.
-rt_fill:
-        ld hl, CVALUE
-        jr rt_fillc
+; part alone: model_step leaves zin as it is), noting the address of each
+; bucket hit in the list at CTXLIST; after the step, zero the buckets listed
+; (the context part is all zeros but for them), which costs no hashing.
 rt_unfill:
-        ld hl, 0-CVALUE
-; Add HL to the bucket of each context n-gram: for each position pos and
-; n = 1..3 (while bytes last), h = pos*7, then h = h*31 + c for each byte
-; of ctx[pos..pos+n]. The three n-grams at one position share their
-; prefix, so one chain makes all three.
-rt_fillc:
-        ex de, hl
-        ld hl, CBUCKETS         ; no context encoder: done
+        call rt_noctx
+        ret z
+        ld hl, CTXLIST
+rt_unlp:
+        ld e, (hl)
+        inc hl
+        ld d, (hl)
+        inc hl
+        ld a, d                 ; a 0 word ends the list (zin is not in
+        or a                    ; page 0)
+        ret z
+        xor a
+        ld (de), a
+        inc de
+        ld (de), a
+        jr rt_unlp
+
+; Z if the model has no context n-grams to fill.
+rt_noctx:
+        ld hl, CBUCKETS
         ld a, h
         or l
         ret z
         ld a, CTXLEN
         or a
+        ret
+
+; Add CVALUE to the bucket of each context n-gram: for each position pos
+; and n = 1..3 (while bytes last), h = pos*7, then h = h*31 + c for each
+; byte of ctx[pos..pos+n]. The three n-grams at one position share their
+; prefix, so one chain makes all three.
+rt_fill:
+        call rt_noctx
         ret z
-        push de                 ; the buckets in the alternate set:
-        exx                     ; bc' = what to add, de' = the first
-        pop bc                  ; context word
-        ld de, zin+COFFSET+COFFSET
+        exx                     ; the buckets in the alternate set:
+        ld bc, CTXLIST          ; bc' = where the next address is noted,
+        ld de, zin+COFFSET+COFFSET ; de' = the first context word
         exx
         ld b, a                 ; B = bytes from pos to the end
         ld c, 0                 ; C = pos*7
@@ -132,12 +150,18 @@ rt_cgram:
         ld h, 0
         add hl, hl
         add hl, de
+        ld a, l                 ; noted for rt_unfill
+        ld (bc), a
+        inc bc
+        ld a, h
+        ld (bc), a
+        inc bc
         ld a, (hl)              ; 16-bit add, wrapping
-        add a, c
+        add a, 255 & CVALUE
         ld (hl), a
         inc hl
         ld a, (hl)
-        adc a, b
+        adc a, 255 & CVALUE >> 8
         ld (hl), a
         exx
         ld a, c
@@ -149,6 +173,12 @@ rt_cgram:
         add a, 7
         ld c, a
         djnz rt_cpos
+        exx                     ; the list's end
+        xor a
+        ld (bc), a
+        inc bc
+        ld (bc), a
+        exx
         ret
 
 rt_prompt:

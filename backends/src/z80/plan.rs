@@ -123,14 +123,18 @@ pub struct Memory {
     pub act: u16,
     /// Layer 1's sums over the query, kept for a reply (see [`Split`]).
     pub cache: u16,
+    /// The front-end's list of the context buckets a step's n-grams hit
+    /// (their addresses, then a 0 word), so they are hashed once per step.
+    pub ctx_list: u16,
     /// The input vector.
     pub zin: u16,
 }
 
 impl Memory {
-    /// Plan the buffers for `layers` fed by an input of `zin_len` words, as
-    /// pages down from `layout.buffers_top`.
-    pub fn plan(layers: &[Layer], zin_len: usize, layout: &Layout) -> Memory {
+    /// Plan the buffers for `layers` fed by an input of `zin_len` words whose
+    /// context part a step fills with `ctx_grams` n-grams, as pages down from
+    /// `layout.buffers_top`.
+    pub fn plan(layers: &[Layer], zin_len: usize, ctx_grams: usize, layout: &Layout) -> Memory {
         let stack_top = layout.stack_top;
         let mut next = layout.buffers_top as i64;
         let mut pages = |n: usize| {
@@ -148,7 +152,8 @@ impl Memory {
         let zout = below(vars, 2 * last_rows);
         let act = below(zout, 4 * (zin_len + 1));
         let cache = below(act, 2 * layers.first().map(Layer::rows).unwrap_or(1));
-        let zin = below(cache, 2 * zin_len) & 0xFF00;
+        let ctx_list = below(cache, 2 * (ctx_grams + 1));
+        let zin = below(ctx_list, 2 * zin_len) & 0xFF00;
         Memory {
             stack_top,
             acc,
@@ -157,6 +162,7 @@ impl Memory {
             zout,
             act,
             cache,
+            ctx_list,
             zin,
         }
     }

@@ -75,6 +75,12 @@ pub fn emit_for(
             )));
         }
     }
+    // The front-end hashes, at each of the context's positions, the n-grams
+    // of 1, 2 and 3 bytes that fit.
+    let ctx_grams = match &text.context {
+        Some(p) => (1..=p.length).map(|left| left.min(3)).sum(),
+        None => 0,
+    };
     let (runtime, maxlen, eos) = match &model.decode {
         Decode::Generate {
             max_length, eos, ..
@@ -104,7 +110,7 @@ pub fn emit_for(
         })
         .collect();
     let build = |at: &Layout, stores: &[Store]| {
-        let mem = Memory::plan(&ls, zin_len, at);
+        let mem = Memory::plan(&ls, zin_len, ctx_grams, at);
         let parts = (maxlen, eos);
         program(
             model,
@@ -447,6 +453,7 @@ fn header(
     b.equ("EOS", eos as i32);
     b.equ("STACK_TOP", mem.stack_top);
     b.equ("LINEBUF", mem.vars.line);
+    b.equ("CTXLIST", mem.ctx_list);
     b.equ("zin", mem.zin);
     b.equ("zout", mem.zout);
 }
