@@ -15,6 +15,7 @@ rt_readline: equ 10
 start:
         ld sp, STACK_TOP
         call model_init         ; the model's one-time setup, before any step
+        call rt_zero_zin
         ld hl, 0x80             ; CP/M's command tail: length, then the text
         ld a, (hl)
         or a

@@ -74,12 +74,26 @@ rt_tri:
         djnz rt_tri
         ret
 
-; Zero zin, then add QVALUE per query trigram listed by rt_query (once per
-; line: model_step leaves zin as it is).
-rt_fill_query:
+; zin all zeros, once at the start: after that the query part is zeroed
+; for each line, and the context part is zero between steps (chat.asm).
+rt_zero_zin:
         ld hl, zin
         ld de, zin+1
         ld bc, ZIN_LEN+ZIN_LEN-1
+        ld (hl), 0
+        ldir
+        ret
+
+; Zero the query part, then add QVALUE per query trigram listed by rt_query
+; (once per line: model_step leaves zin as it is).
+rt_fill_query:
+        ld hl, QBUCKETS         ; no query encoder: nothing to fill
+        ld a, h
+        or l
+        ret z
+        ld hl, zin+QOFFSET+QOFFSET
+        ld de, zin+QOFFSET+QOFFSET+1
+        ld bc, QBUCKETS+QBUCKETS-1
         ld (hl), 0
         ldir
         ld a, (rt_nq)

@@ -44,6 +44,7 @@ start:
         push hl                 ; HL' for BASIC, popped at rt_quit
         exx
         call model_init         ; the model's one-time setup, before any step
+        call rt_zero_zin
         ld iy, rt_sysvars
         xor a
         ld (rt_mode), a
