@@ -47,13 +47,17 @@
 //! | `MAXLEN` | most characters in one reply (chat only) | 0–65535 |
 //! | `EOS` | the end-of-sequence class (chat only) | 0–255 |
 //! | `STACK_TOP` | the initial SP | ≤ 0xDC00 |
+//! | `LINEBUF` | [`LINEBUF_BYTES`] of RAM for the line buffer | |
+//! | `CTXLIST` | [`ctxlist_bytes`]`(CTXLEN)` of RAM for the context buckets a step hits (chat only) | |
 //!
 //! # Symbols the generated code defines (after the runtime)
 //!
 //! - `zin`: `ZIN_LEN` little-endian int16 words, the model's input. The
-//!   runtime writes its query part once per line and, for chat, adds the
-//!   context n-grams before every step and takes them out again after it,
-//!   so `model_step` must leave `zin` as it found it.
+//!   runtime zeroes it once at `start`, writes its query part once per line
+//!   and, for chat, adds the context n-grams before every step, noting the
+//!   buckets they hit at `CTXLIST`, and zeroes those buckets after it (the
+//!   context part is all zeros between steps), so `model_step` must leave
+//!   `zin` as it found it.
 //! - `model_init`: the model's one-time setup, called once at `start` before
 //!   any step (it may clobber every register but SP).
 //! - `model_query`: called when the query part of `zin` is about to change
@@ -70,11 +74,13 @@
 //!
 //! # Memory
 //!
-//! Besides `zin` and its own code, the runtime uses a few bytes of its own
-//! (`ds`, inside the file): the BDOS 10 line buffer (size byte 127, length,
-//! 128 bytes of text and pad), a query trigram count, and for chat the
-//! context (`CTXLEN` bytes) and a reply counter. It reads CP/M's command tail
-//! at 0x80–0xFF and writes nothing outside its own bytes and `zin`. Its stack
+//! Besides `zin` and its own code, the runtime uses the RAM at `LINEBUF`
+//! (the BDOS 10 line buffer: size byte 127, written before each read,
+//! length, 128 bytes of text and pad) and, for chat, at `CTXLIST`; and a few
+//! bytes of its own (`ds`, inside the file): a query trigram count, and for
+//! chat the context (`CTXLEN` bytes) and a reply counter. It reads CP/M's
+//! command tail at 0x80–0xFF and writes nothing outside its own bytes, those
+//! two buffers and `zin`. Its stack
 //! use below `STACK_TOP` is at most [`STACK_BYTES`], plus what `model_step`
 //! uses below its own return address.
 //!
@@ -171,6 +177,8 @@ pub const CHAT_CONSTANTS: &[&str] = &[
     "MAXLEN",
     "EOS",
     "STACK_TOP",
+    "LINEBUF",
+    "CTXLIST",
 ];
 
 /// The labels [`CHAT_ASM`] uses, which the generated code defines after it.
@@ -178,7 +186,14 @@ pub const CHAT_SYMBOLS: &[&str] = &["zin", "model_init", "model_query", "model_s
 
 /// The constants [`CLASSIFY_ASM`] uses, which the generated code defines with
 /// `equ` before it.
-pub const CLASSIFY_CONSTANTS: &[&str] = &["QBUCKETS", "QOFFSET", "QVALUE", "ZIN_LEN", "STACK_TOP"];
+pub const CLASSIFY_CONSTANTS: &[&str] = &[
+    "QBUCKETS",
+    "QOFFSET",
+    "QVALUE",
+    "ZIN_LEN",
+    "STACK_TOP",
+    "LINEBUF",
+];
 
 /// The labels [`CLASSIFY_ASM`] uses, which the generated code defines after it.
 pub const CLASSIFY_SYMBOLS: &[&str] = &["zin", "model_init", "model_query", "model_step", "labels"];
@@ -195,4 +210,15 @@ pub const LINE_MAX: usize = 127;
 
 /// The most stack the runtimes use below `STACK_TOP`, not counting what
 /// `model_step` uses below its return address.
-pub const STACK_BYTES: u16 = 10;
+pub const STACK_BYTES: u16 = 8;
+
+/// The RAM at `LINEBUF`: the BDOS 10 buffer's size and length bytes, then
+/// [`LINE_MAX`] bytes of text and the encoder's pad.
+pub const LINEBUF_BYTES: u16 = 130;
+
+/// The RAM at `CTXLIST` for a context of `ctxlen` bytes: a word per context
+/// n-gram (1, 2 and 3 bytes long at each position, while bytes last), then a
+/// 0 word.
+pub fn ctxlist_bytes(ctxlen: usize) -> usize {
+    2 * ((1..=ctxlen).map(|left| left.min(3)).sum::<usize>() + 1)
+}

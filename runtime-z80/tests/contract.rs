@@ -105,18 +105,15 @@ fn the_runtimes_start_at_start_and_keep_to_their_prefix() {
 }
 
 #[test]
-fn the_line_buffer_holds_line_max_bytes() {
+fn the_line_buffer_is_at_linebuf() {
     for rt in runtimes() {
         let asm = assemble(&program(&rt, None), 0x100).unwrap();
-        let buf = usize::from(sym(&asm, "rt_buf") - 0x100);
-        assert_eq!(usize::from(asm.bytes[buf]), LINE_MAX, "{}", rt.name);
-        // size byte, length byte, LINE_MAX bytes and the encoder's pad
-        let text = sym(&asm, "rt_text");
-        assert_eq!(text, sym(&asm, "rt_buf") + 2);
-        assert!(
-            usize::from(sym(&asm, rt.symbols[0]) - text) > LINE_MAX,
-            "{}",
-            rt.name
-        );
+        // size byte, length byte, then the text (LINE_MAX bytes and the
+        // encoder's pad): LINEBUF_BYTES of RAM the generator provides.
+        let buf = sym(&asm, "LINEBUF");
+        assert_eq!(sym(&asm, "rt_buf"), buf, "{}", rt.name);
+        assert_eq!(sym(&asm, "rt_len"), buf + 1, "{}", rt.name);
+        assert_eq!(sym(&asm, "rt_text"), buf + 2, "{}", rt.name);
+        assert_eq!(usize::from(LINEBUF_BYTES), 2 + LINE_MAX + 1, "{}", rt.name);
     }
 }

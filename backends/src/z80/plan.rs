@@ -131,10 +131,10 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// Plan the buffers for `layers` fed by an input of `zin_len` words whose
-    /// context part a step fills with `ctx_grams` n-grams, as pages down from
-    /// `layout.buffers_top`.
-    pub fn plan(layers: &[Layer], zin_len: usize, ctx_grams: usize, layout: &Layout) -> Memory {
+    /// Plan the buffers for `layers` fed by an input of `zin_len` words, with
+    /// `ctx_list` bytes for the front-end's context bucket list, as pages
+    /// down from `layout.buffers_top`.
+    pub fn plan(layers: &[Layer], zin_len: usize, ctx_list: usize, layout: &Layout) -> Memory {
         let stack_top = layout.stack_top;
         let mut next = layout.buffers_top as i64;
         let mut pages = |n: usize| {
@@ -152,7 +152,7 @@ impl Memory {
         let zout = below(vars, 2 * last_rows);
         let act = below(zout, 4 * (zin_len + 1));
         let cache = below(act, 2 * layers.first().map(Layer::rows).unwrap_or(1));
-        let ctx_list = below(cache, 2 * (ctx_grams + 1));
+        let ctx_list = below(cache, ctx_list);
         let zin = below(ctx_list, 2 * zin_len) & 0xFF00;
         Memory {
             stack_top,
@@ -227,4 +227,18 @@ pub fn check_layers(layers: &[Layer], zin_len: usize) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_buffer_fits_between_the_variables_and_the_stack_at_the_page_top() {
+        let v = Vars::at(0xCA00);
+        // The variables end with x (a word); the nibble-coded scatters' stack
+        // grows down from the page's top, a few calls deep (16 bytes is ample).
+        assert!(v.line >= v.x + 2);
+        assert!(u32::from(v.line) + u32::from(zlmc_runtime_z80::LINEBUF_BYTES) <= 0xCB00 - 16);
+    }
 }

@@ -75,12 +75,11 @@ pub fn emit_for(
             )));
         }
     }
-    // The front-end hashes, at each of the context's positions, the n-grams
-    // of 1, 2 and 3 bytes that fit.
-    let ctx_grams = match &text.context {
-        Some(p) => (1..=p.length).map(|left| left.min(3)).sum(),
-        None => 0,
-    };
+    // The front-end's list of the context buckets a step hits.
+    let ctx_list = text
+        .context
+        .as_ref()
+        .map_or(0, |p| zlmc_runtime_z80::ctxlist_bytes(p.length));
     let (runtime, maxlen, eos) = match &model.decode {
         Decode::Generate {
             max_length, eos, ..
@@ -110,7 +109,7 @@ pub fn emit_for(
         })
         .collect();
     let build = |at: &Layout, stores: &[Store]| {
-        let mem = Memory::plan(&ls, zin_len, ctx_grams, at);
+        let mem = Memory::plan(&ls, zin_len, ctx_list, at);
         let parts = (maxlen, eos);
         program(
             model,

@@ -124,6 +124,10 @@ impl Config {
             ("MAXLEN", self.maxlen as i64),
             ("EOS", i64::from(self.eos)),
             ("STACK_TOP", i64::from(self.stack_top)),
+            // The front-end's RAM, which the generator places among the
+            // model's buffers: here well above the small test programs.
+            ("LINEBUF", 0xC000),
+            ("CTXLIST", 0xC100),
         ] {
             writeln!(s, "{name}: equ {v}").unwrap();
         }
