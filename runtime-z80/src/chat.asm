@@ -11,8 +11,9 @@
 ;
 ; The generated model code defines, before this text: QBUCKETS QOFFSET
 ; QVALUE CBUCKETS COFFSET CVALUE CTXLEN ZIN_LEN MAXLEN EOS STACK_TOP
-; LINEBUF; after it: zin (ZIN_LEN words), model_step (A = class; may clobber every
-; register, IX, IY and the alternate set) and charset (a byte per class).
+; LINEBUF CTXLIST; after it: zin (ZIN_LEN words), model_step (A = class;
+; may clobber every register, IX, IY and the alternate set) and charset (a
+; byte per class).
 ; Every name defined here starts with rt_ (start is in frontend.asm).
 ;
 rt_conout: equ 2
