@@ -267,6 +267,7 @@ fn hidden_epilogue_page(
             // A high byte of 1..127: the output is at least 256 >> shift,
             // so not 0; a high byte left after the shift goes to `TAG_big`.
             b.label(format!("{tag}_wide"));
+            b.i(Inst::Rra);
             shift_ac(b, l.shift);
             b.alu(AluOp::Or, A);
             b.jp_cc(Cond::NZ, format!("{tag}_big"));
@@ -277,7 +278,7 @@ fn hidden_epilogue_page(
 
 /// A hidden epilogue page's loop head: rows `run` of layer `k` (alternate
 /// set, SP at their biases), each read into a:c, its bias put back, ReLU'd
-/// (on to `TAG_neg` if negative) and shifted.
+/// (negative ones on to the next row at once) and shifted.
 fn epilogue_row(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory, tag: &str) {
     if !l.relu {
         b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
@@ -286,11 +287,13 @@ fn epilogue_row(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &
         return;
     }
     epilogue_head(b, l, k, run, mem, tag);
+    b.i(Inst::Rra);
     shift_ac(b, l.shift);
 }
 
-/// [`epilogue_row`] with ReLU, up to the shift: a = the high byte (flags
-/// from `or a`), c = the low byte, the bias back, negative rows gone.
+/// [`epilogue_row`] with ReLU, up to the shift: a = twice the high byte
+/// (Z if it is 0; the carry clear, so `rra` gives it back), c = the low
+/// byte, the bias back, negative rows gone.
 fn epilogue_head(
     b: &mut Builder,
     l: &Layer,
@@ -310,8 +313,15 @@ fn epilogue_head(
     b.ld(A, Src8::Hl);
     b.st(Mem8::Hl, D);
     b.dec(H);
-    b.alu(AluOp::Or, A);
-    b.jp_cc(Cond::M, format!("{tag}_neg"));
+    // The sign into the carry: a negative row (most of them) falls through
+    // to its own short tail, the low byte's bias and on to the next row.
+    b.alu(AluOp::Add, A);
+    b.jr_cc(JrCond::NC, format!("{tag}_pos"));
+    b.st(Mem8::Hl, E);
+    b.inc(L);
+    b.djnz(format!("{tag}_eplp"));
+    b.jp(format!("{tag}_epdone"));
+    b.label(format!("{tag}_pos"));
     b.ld(C, Src8::Hl);
     b.st(Mem8::Hl, E);
 }
@@ -323,9 +333,9 @@ fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
     read_row(b);
 }
 
-/// A hidden epilogue page's loop tail: on to the next row; with ReLU, the
-/// negative rows' own tail (their low byte's bias, then the next row).
-/// `tail` goes before the negative rows' tail, out of the loop's way.
+/// A hidden epilogue page's loop tail: on to the next row; with ReLU,
+/// `tail` after it, out of the loop's way, and `TAG_epdone` (where the
+/// negative rows' own tail, in the loop head, goes after the last row).
 fn epilogue_next(b: &mut Builder, l: &Layer, tag: &str, tail: impl FnOnce(&mut Builder)) {
     b.label(format!("{tag}_epnext"));
     b.inc(L);
@@ -333,10 +343,6 @@ fn epilogue_next(b: &mut Builder, l: &Layer, tag: &str, tail: impl FnOnce(&mut B
     if l.relu {
         b.jr(format!("{tag}_epdone"));
         tail(b);
-        b.label(format!("{tag}_neg"));
-        b.st(Mem8::Hl, E);
-        b.inc(L);
-        b.djnz(format!("{tag}_eplp"));
         b.label(format!("{tag}_epdone"));
     }
 }
