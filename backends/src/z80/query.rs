@@ -44,8 +44,8 @@ pub fn table_to_iy(b: &mut Builder) {
 
 /// `zn_col`: one nibble-coded column (a record of [`query_record`]'s form at
 /// iy) scattered with x = de into the accumulators at page h, with a stack
-/// to call on; it returns with iy past the record and h as it was unless
-/// the column has pages after the first (bc, de and l lost).
+/// to call on; it returns with h as it was unless the column has pages
+/// after the first (bc, de, l and iy lost: every caller sets iy afresh).
 ///
 /// [`query_record`]: super::records::query_record
 pub fn nibble_routines(b: &mut Builder, multi: bool) {
@@ -80,10 +80,10 @@ pub fn nibble_routines(b: &mut Builder, multi: bool) {
     b.ld(B, A);
     b.call("zq_sub");
     b.label("zn_narrowed");
-    b.push(StackReg::DE);
-    b.pop(StackReg::IY);
     if multi {
-        // The next segment's x.
+        // The next segment: its record, and its x.
+        b.push(StackReg::DE);
+        b.pop(StackReg::IY);
         b.ld(E, C);
         b.ld(D, 0);
     }
