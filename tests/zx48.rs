@@ -18,7 +18,7 @@ fn build(model: &Model) -> Zx48Files {
     let mut m = model.clone();
     zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
     let v = zlmc_backends::target::Verified::new(&m).expect("verifies");
-    zlmc_backends::zx48::build(v, &zlmc::driver::provenance(Path::new("random")))
+    zlmc_backends::zx48::build(&v, &zlmc::driver::provenance(Path::new("random")))
         .unwrap_or_else(|e| panic!("{}: {e}", model.name))
 }
 
@@ -283,7 +283,7 @@ fn wide_z80ai_models_build_or_are_refused_clearly() {
         let mut m = z80ai_model(&mut rng, name, hidden, classes, zeros, 8);
         zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
         let v = zlmc_backends::target::Verified::new(&m).expect("verifies");
-        match zlmc_backends::zx48::build(v, &zlmc::driver::provenance(Path::new(name))) {
+        match zlmc_backends::zx48::build(&v, &zlmc::driver::provenance(Path::new(name))) {
             Ok(z) => {
                 println!("{name}: {} bytes at 0x{:04x}", z.code.len(), z.origin);
                 for q in [&b"hello"[..], b"what is a z80?"] {

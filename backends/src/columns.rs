@@ -1,9 +1,6 @@
 //! Column coding shared by the Z80 and AVR generators: a weight column as
 //! lists of ±1 rows, the lists as row-gap nibbles, nibbles packed two to a
-//! byte, and where a text model's query and context buckets sit in the input.
-
-use std::ops::Range;
-use zlmc_ir::{Encoder, Model};
+//! byte (where a text model's buckets sit is the lowered model's input map).
 
 /// How a gap-nibble list codes gaps too long for one nibble, and its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,67 +62,6 @@ pub fn unit_lists(col: &[(usize, i8)]) -> (Vec<usize>, Vec<usize>) {
         list.extend(std::iter::repeat_n(r, usize::from(w.unsigned_abs())));
     }
     (plus, minus)
-}
-
-/// One text encoder's buckets in the input vector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextPart {
-    /// The input words it fills.
-    pub words: Range<usize>,
-    /// What each hash adds to its bucket.
-    pub value: i16,
-    /// The context's length in characters for context encoders (0 for the query's trigrams).
-    pub length: usize,
-}
-
-/// Where a text model's query trigrams and context n-grams sit in the input.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TextInput {
-    /// The query trigram buckets, if the model has them.
-    pub query: Option<TextPart>,
-    /// The context n-gram buckets, if the model has them.
-    pub context: Option<TextPart>,
-}
-
-impl TextInput {
-    /// The text encoders of `model` (raw inputs take their words and nothing else).
-    pub fn of(model: &Model) -> TextInput {
-        let mut t = TextInput::default();
-        let mut at = 0;
-        for e in &model.encoders {
-            let words = at..at + e.len();
-            match *e {
-                Encoder::QueryTrigram { value, .. } => {
-                    t.query = Some(TextPart {
-                        words,
-                        value,
-                        length: 0,
-                    })
-                }
-                Encoder::ContextNgram { length, value, .. } => {
-                    t.context = Some(TextPart {
-                        words,
-                        value,
-                        length,
-                    })
-                }
-                Encoder::Raw { .. } => {}
-            }
-            at += e.len();
-        }
-        t
-    }
-
-    /// With both a non-empty query and context, their words: layer 1 can add
-    /// the query's columns once per reply, as the query does not change within one.
-    pub fn split(&self) -> Option<(Range<usize>, Range<usize>)> {
-        match (&self.query, &self.context) {
-            (Some(q), Some(c)) if !q.words.is_empty() && !c.words.is_empty() => {
-                Some((q.words.clone(), c.words.clone()))
-            }
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ pub mod avr;
 pub mod c;
 pub mod columns;
 mod error;
-mod layers;
+pub mod lowered;
 pub mod sim;
 pub mod target;
 pub mod z80;

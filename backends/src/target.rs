@@ -10,6 +10,7 @@ use std::fmt;
 
 use zlmc_ir::Model;
 
+use crate::lowered::Lowered;
 use crate::{BackendError, Provenance};
 
 /// Every target zlmc can build for, in the order `--help` lists them.
@@ -34,21 +35,31 @@ pub struct BoardInfo {
     pub about: &'static str,
 }
 
-/// A model that passed the IR verifier: the only way a backend sees a model.
-#[derive(Debug, Clone, Copy)]
-pub struct Verified<'a>(&'a Model);
+/// A model that passed the IR verifier, lowered once for every backend: the
+/// only way a backend sees a model.
+#[derive(Debug, Clone)]
+pub struct Verified<'a> {
+    lowered: Lowered<'a>,
+}
 
 impl<'a> Verified<'a> {
-    /// Verify `model` once, for every backend that will see it.
+    /// Verify `model` and lower it, once, for every backend that will see it.
     pub fn new(model: &'a Model) -> Result<Self, BackendError> {
         zlmc_ir::verify::verify_model(model)
             .map_err(|e| BackendError::Unsupported(format!("the model does not verify: {e}")))?;
-        Ok(Verified(model))
+        Ok(Verified {
+            lowered: Lowered::new(model)?,
+        })
     }
 
     /// The model.
     pub fn model(&self) -> &'a Model {
-        self.0
+        self.lowered.model
+    }
+
+    /// The model as the backends generate it: layers, epilogues, input map.
+    pub fn lowered(&self) -> &Lowered<'a> {
+        &self.lowered
     }
 }
 
@@ -56,7 +67,7 @@ impl std::ops::Deref for Verified<'_> {
     type Target = Model;
 
     fn deref(&self) -> &Model {
-        self.0
+        self.lowered.model
     }
 }
 
@@ -70,8 +81,8 @@ pub struct Options<'a> {
 /// One request to a target: the verified model, where it came from, the options.
 #[derive(Debug, Clone, Copy)]
 pub struct Job<'a> {
-    /// The model, verified.
-    pub model: Verified<'a>,
+    /// The model, verified and lowered.
+    pub model: &'a Verified<'a>,
     /// Where it came from, for the generated files' banners.
     pub prov: &'a Provenance,
     /// What the user chose beyond the target.

@@ -34,7 +34,7 @@ fn generate(file: &Path) -> Result<String, String> {
         source: file.file_name().unwrap().to_string_lossy().into_owned(),
     };
     let model = zlmc_backends::target::Verified::new(&model).map_err(|e| e.to_string())?;
-    let files = emit(model, &prov, board(&source)).map_err(|e| e.to_string())?;
+    let files = emit(&model, &prov, board(&source)).map_err(|e| e.to_string())?;
     Ok(files.asm)
 }
 

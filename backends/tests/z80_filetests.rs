@@ -27,7 +27,7 @@ fn generated_assembly_is_exactly_as_expected() {
         };
         let verified = zlmc_backends::target::Verified::new(&model)
             .unwrap_or_else(|e| panic!("{}: {e}", zir.display()));
-        let got = z80::emit(verified, &prov, "", "")
+        let got = z80::emit(&verified, &prov, "", "")
             .unwrap_or_else(|e| panic!("{}: {e}", zir.display()))
             .asm;
         let what = zir.display().to_string();

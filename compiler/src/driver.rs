@@ -85,7 +85,7 @@ pub fn emit(target: &dyn Target, model: &Model, source: &Path, opts: Options) ->
     Verified::new(model)
         .and_then(|model| {
             target.emit(&Job {
-                model,
+                model: &model,
                 prov: &prov,
                 opts,
             })
@@ -109,7 +109,7 @@ pub fn simulate(
         .and_then(|model| {
             sim.run(
                 &Job {
-                    model,
+                    model: &model,
                     prov: &prov,
                     opts,
                 },

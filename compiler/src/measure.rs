@@ -113,7 +113,7 @@ pub fn measure(
     let v = Verified::new(model).map_err(|e| Diagnostic::in_file(source, e.to_string()))?;
     let has_boards = !t.target.boards().is_empty();
     let job = Job {
-        model: v,
+        model: &v,
         prov: &prov,
         opts,
     };

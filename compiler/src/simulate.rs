@@ -117,7 +117,7 @@ pub fn avr_firmware(
 ) -> Result<AvrFirmware> {
     let v =
         zlmc_backends::target::Verified::new(model).map_err(|e| Diagnostic::new(e.to_string()))?;
-    zlmc_backends::avr::sim::firmware(v, &driver::provenance(source), board, dir)
+    zlmc_backends::avr::sim::firmware(&v, &driver::provenance(source), board, dir)
         .map_err(|e| Diagnostic::new(e.to_string()))
 }
 

@@ -17,7 +17,7 @@ pub fn provenance(source: &Path) -> Provenance {
 /// The C backend's files for `model` with an explicit provenance.
 pub fn c_with(model: &Model, prov: &Provenance) -> Result<CFiles, String> {
     let v = zlmc_backends::target::Verified::new(model).map_err(|e| e.to_string())?;
-    zlmc_backends::c::emit(v, prov).map_err(|e| e.to_string())
+    zlmc_backends::c::emit(&v, prov).map_err(|e| e.to_string())
 }
 
 /// The C backend's files for `model`, read from `source`; panics on an error.
@@ -28,7 +28,7 @@ pub fn c(model: &Model, source: &Path) -> CFiles {
 /// The Z80 CP/M program for an optimized `model` read from `source`.
 pub fn z80(model: &Model, source: &Path) -> Result<Z80Files, zlmc::Diagnostic> {
     let v = zlmc_backends::target::Verified::new(model).map_err(diagnostic)?;
-    zlmc_backends::z80::target::build(v, &provenance(source)).map_err(diagnostic)
+    zlmc_backends::z80::target::build(&v, &provenance(source)).map_err(diagnostic)
 }
 
 /// A backend error as the diagnostic zlmc would print.
@@ -44,7 +44,7 @@ fn diagnostic(e: zlmc_backends::BackendError) -> zlmc::Diagnostic {
 /// The Arduino sketch for an optimized `model` read from `source`, on `board`.
 pub fn avr(model: &Model, source: &Path, board: Board) -> Result<AvrFiles, zlmc::Diagnostic> {
     let v = zlmc_backends::target::Verified::new(model).map_err(diagnostic)?;
-    zlmc_backends::avr::target::build(v, &provenance(source), board).map_err(diagnostic)
+    zlmc_backends::avr::target::build(&v, &provenance(source), board).map_err(diagnostic)
 }
 
 /// A target the tests build for, by the name file tests give it.

@@ -13,8 +13,9 @@ use super::inst::{
     Io, Reg, Sym, Target, R0, R1, R10, R11, R12, R13, R14, R15, R16, R17, R18, R19, R2, R20, R21,
     R22, R23, R24, R25, R26, R27, R28, R29, R3, R30, R31, R4, R5, R6, R7, R8, R9,
 };
-use super::plan::{Plan, TextInput};
-use crate::layers::Layer;
+use super::plan::Plan;
+use crate::lowered::FusedLayer;
+use crate::lowered::InputPart;
 use zlmc_ir::Elem;
 
 /// What the code generator needs to know about the model.
@@ -22,7 +23,7 @@ pub struct Gen<'a> {
     /// Symbol prefix (the model name).
     pub p: &'a str,
     /// The layers.
-    pub layers: &'a [Layer],
+    pub layers: &'a [FusedLayer],
     /// The layout.
     pub plan: &'a Plan,
     /// Whether tables are read with `elpm` (flash beyond 64 KB).
@@ -270,7 +271,7 @@ impl Gen<'_> {
 
     /// Layer 1 over one text encoder's buckets: x = count * value; counts are
     /// cleared as they are read.
-    fn walk_counts(&self, a: &mut Buffer, t: &TextInput, tag: &str) {
+    fn walk_counts(&self, a: &mut Buffer, t: &InputPart, tag: &str) {
         let l = &self.layers[0];
         let wide = self.plan.streams[0].wide_len;
         let kern = super::kernels::kernel_label(self.plan.formats[0], l.acc_bytes());
@@ -280,8 +281,8 @@ impl Gen<'_> {
         a.ldi(R16, hi(v));
         a.mov(R3, R16);
         ptr(a, R26, R27, self.var("cnt"));
-        self.walk_setup(a, 0, &format!("{}_l0_c{}", self.p, t.first));
-        self.unrolled(a, t.buckets, tag, &|a, tag| {
+        self.walk_setup(a, 0, &format!("{}_l0_c{}", self.p, t.words.start));
+        self.unrolled(a, t.len(), tag, &|a, tag| {
             self.read_len(a, wide);
             a.ld(R18, X);
             a.st(XInc, R1);
@@ -341,9 +342,9 @@ impl Gen<'_> {
 
     /// The output of layer `l`'s accumulator in r18..: shifted, then ReLU
     /// (r2:r3 = 0 moved over a negative one); the int16 in r18:r19.
-    fn shift_relu(&self, a: &mut Buffer, l: &Layer) {
+    fn shift_relu(&self, a: &mut Buffer, l: &FusedLayer) {
         self.shift(a, l.acc, l.shift);
-        if l.relu {
+        if l.relu() {
             a.sbrc(R19, 7);
             a.movw(R18, R2);
         }
@@ -360,7 +361,7 @@ impl Gen<'_> {
         let b = l.acc_bytes();
         ptr(a, R28, R29, self.buf(k));
         ptr(a, R26, R27, self.buf(k));
-        if l.relu {
+        if l.relu() {
             // r2:r3 = 0, what ReLU moves over a negative output.
             a.clr(R2);
             a.clr(R3);
@@ -424,7 +425,7 @@ impl Gen<'_> {
         if l.cols == 0 {
             return;
         }
-        if prev.relu {
+        if prev.relu() {
             // r2:r3 = 0, what ReLU moves over a negative output.
             a.clr(R2);
             a.clr(R3);
@@ -435,7 +436,7 @@ impl Gen<'_> {
             for r in [R18, R19, R10, R11].iter().take(prev.acc_bytes()) {
                 a.ld(*r, XInc);
             }
-            if prev.acc == Elem::I16 && prev.relu {
+            if prev.acc == Elem::I16 && prev.relu() {
                 // A negative 16-bit sum shifts to a negative output, which
                 // ReLU makes 0: its column is skipped before any shifting.
                 self.read_len(a, wide);
@@ -571,7 +572,7 @@ impl Gen<'_> {
         a.st(X, R0);
         a.ret();
 
-        if !self.plan.text.iter().any(|t| t.query) {
+        if !self.plan.text.iter().any(|t| t.is_query()) {
             return self.context_hashing(a);
         }
         a.blank();
@@ -660,7 +661,7 @@ impl Gen<'_> {
 
     /// `.Lchash`, where some encoder hashes a context.
     fn context_hashing(&self, a: &mut Buffer) {
-        let context = self.plan.text.iter().any(|t| !t.query);
+        let context = self.plan.text.iter().any(|t| !t.is_query());
         let used = self.text_api || (self.generate.is_some() && self.plan.ctx_len > 0);
         if !context || !used {
             return;
@@ -730,12 +731,12 @@ impl Gen<'_> {
             ],
         );
         push_saved(a);
-        let queries: Vec<(usize, &TextInput)> = self
+        let queries: Vec<(usize, &InputPart)> = self
             .plan
             .text
             .iter()
             .enumerate()
-            .filter(|(_, t)| t.query)
+            .filter(|(_, t)| t.is_query())
             .collect();
         if self.plan.cache {
             a.lds(R16, self.var("newq"));
@@ -751,7 +752,7 @@ impl Gen<'_> {
             a.lds(R29, at(self.var("qptr"), 1));
             a.rcall(".Lqbegin");
             a.l(format!(".Lts_q{i}"));
-            self.count_mode(a, t.buckets);
+            self.count_mode(a, t.len());
             a.rcall(".Lqchunk");
             a.clr(R16);
             a.bld(R16, 0);
@@ -778,9 +779,15 @@ impl Gen<'_> {
             a.l(".Lts_ctx");
         }
         if self.generate.is_some() && self.plan.ctx_len > 0 {
-            for (i, t) in self.plan.text.iter().enumerate().filter(|(_, t)| !t.query) {
+            for (i, t) in self
+                .plan
+                .text
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| !t.is_query())
+            {
                 a.c("The context's buckets.");
-                self.count_mode(a, t.buckets);
+                self.count_mode(a, t.len());
                 ptr(a, R28, R29, self.var("ctx"));
                 count(a, self.plan.ctx_len);
                 a.rcall(".Lchash");
@@ -829,12 +836,12 @@ impl Gen<'_> {
         }
         for (i, t) in self.plan.text.iter().enumerate() {
             // Dense mode: add the value to input[first + h].
-            a.ldi(R16, dec(t.buckets - 1));
+            a.ldi(R16, dec(t.len() - 1));
             a.mov(R6, R16);
             a.clr(R7);
             a.inc(R7);
             a.movw(R8, R14);
-            let off = 2 * t.first as u32;
+            let off = 2 * t.words.start as u32;
             if off > 0 {
                 a.ldi(R16, lo(off));
                 a.add(R8, R16);
@@ -846,7 +853,7 @@ impl Gen<'_> {
             a.mov(R10, R16);
             a.ldi(R16, hi(v));
             a.mov(R11, R16);
-            if t.query {
+            if t.is_query() {
                 a.movw(R28, R2);
                 a.rcall(".Lqbegin");
                 a.l(format!(".Lenc_q{i}"));
@@ -964,7 +971,7 @@ impl Gen<'_> {
     /// `NAME_classify(text)` and `NAME_label(cls)`.
     fn classify_api(&self, a: &mut Buffer) {
         let p = self.p;
-        let classes = self.layers.last().map(Layer::rows).unwrap_or(0) as u32;
+        let classes = self.layers.last().map(FusedLayer::rows).unwrap_or(0) as u32;
         if self.text_api {
             let signature = format!("uint16_t {p}_classify(const char *text)");
             self.entry(a, "classify", &[&signature]);

@@ -29,7 +29,7 @@ use super::inst::{
     R26, R27, R28, R29, R3, R4, R5, R6, R7, R8, R9,
 };
 use super::stream::Format;
-use crate::layers::Layer;
+use crate::lowered::FusedLayer;
 
 /// Columns a shared chunk routine covers (`ldd` reaches Y+62).
 const CHUNK: usize = 32;
@@ -45,7 +45,7 @@ const ZERO: Reg = R10;
 const CORR: [Reg; 4] = [R12, R13, R14, R15];
 
 /// Whether a layer's weights all fit a nibble (int4, −8..=7).
-pub fn fits_int4(l: &Layer) -> bool {
+pub fn fits_int4(l: &FusedLayer) -> bool {
     l.columns
         .iter()
         .flatten()
@@ -53,7 +53,7 @@ pub fn fits_int4(l: &Layer) -> bool {
 }
 
 /// Whether a dense kernel can run a layer at all.
-pub fn usable(l: &Layer) -> bool {
+pub fn usable(l: &FusedLayer) -> bool {
     l.cols > 0 && l.rows() > 0 && l.cols <= 65_535
 }
 
@@ -67,7 +67,7 @@ fn offset(f: Format) -> i16 {
 }
 
 /// The layer as a row-major matrix of offset (unsigned) weights.
-fn offset_matrix(l: &Layer, f: Format) -> Vec<Vec<u8>> {
+fn offset_matrix(l: &FusedLayer, f: Format) -> Vec<Vec<u8>> {
     let o = offset(f);
     let mut m = vec![vec![o as u8; l.cols]; l.rows()];
     for (c, col) in l.columns.iter().enumerate() {
@@ -79,13 +79,13 @@ fn offset_matrix(l: &Layer, f: Format) -> Vec<Vec<u8>> {
 }
 
 /// Whether the layer's table carries biases.
-fn has_bias(l: &Layer) -> bool {
+fn has_bias(l: &FusedLayer) -> bool {
     l.bias.iter().any(|&v| v != 0)
 }
 
 /// A dense layer's table: blocks of two rows (the last odd one alone), per
 /// column the block's weights, then the block's biases.
-pub fn table(l: &Layer, f: Format) -> Vec<u8> {
+pub fn table(l: &FusedLayer, f: Format) -> Vec<u8> {
     let m = offset_matrix(l, f);
     let mut out = Vec::new();
     let bias = has_bias(l);
@@ -149,7 +149,7 @@ impl Chunk {
 /// Bytes of the inner accumulators: 2 for 16-bit layers, 3 while a 24-bit
 /// unsigned row sum cannot overflow, else 4 (B of int4 needs 20 bits even
 /// for 16-bit layers, as B / 16 is taken).
-fn widths(l: &Layer, f: Format, rows: usize) -> Chunk {
+fn widths(l: &FusedLayer, f: Format, rows: usize) -> Chunk {
     let nibbles = f == Format::Dense4 && rows == 2;
     let wide = if l.cols > MAX_24BIT_COLS { 4 } else { 3 };
     let wa = if l.acc_bytes() == 2 { 2 } else { wide };
@@ -168,7 +168,7 @@ fn widths(l: &Layer, f: Format, rows: usize) -> Chunk {
 }
 
 /// The chunk routines a layer calls: for its pairs and its odd row.
-fn chunks(l: &Layer, f: Format) -> Vec<Chunk> {
+fn chunks(l: &FusedLayer, f: Format) -> Vec<Chunk> {
     let mut v = Vec::new();
     if l.rows() >= 2 {
         v.push(widths(l, f, 2));
@@ -186,7 +186,7 @@ fn first_chunk(cols: usize) -> usize {
 
 /// Predicted cycles of a dense layer on the Uno (inputs below 256; the
 /// second pass for others is not counted).
-pub fn predicted_cycles(l: &Layer, f: Format) -> usize {
+pub fn predicted_cycles(l: &FusedLayer, f: Format) -> usize {
     let n = l.cols;
     let b = l.acc_bytes();
     let calls = n.div_ceil(CHUNK);
@@ -201,19 +201,19 @@ pub fn predicted_cycles(l: &Layer, f: Format) -> usize {
 }
 
 /// Predicted bytes of a layer's own code (the shared routines not counted).
-pub fn layer_code_bytes(l: &Layer, f: Format) -> usize {
+pub fn layer_code_bytes(l: &FusedLayer, f: Format) -> usize {
     let calls = n_calls(l);
     let per_block = 40 + 2 * calls + if f == Format::Dense4 { 24 } else { 0 };
     160 + chunks(l, f).len() * per_block
 }
 
-fn n_calls(l: &Layer) -> usize {
+fn n_calls(l: &FusedLayer) -> usize {
     l.cols.div_ceil(CHUNK)
 }
 
 /// The shared routines `layers` (with their formats) need, each with the
 /// first column any layer enters it at.
-pub fn routines(layers: &[Layer], formats: &[Format]) -> Vec<(Chunk, usize)> {
+pub fn routines(layers: &[FusedLayer], formats: &[Format]) -> Vec<(Chunk, usize)> {
     let mut used: Vec<(Chunk, usize)> = Vec::new();
     for (l, &f) in layers.iter().zip(formats) {
         if !f.is_dense() {
@@ -285,7 +285,7 @@ pub fn emit_routines(a: &mut Buffer, used: &[(Chunk, usize)], far: bool) {
 /// What a dense layer's code needs to know.
 pub struct DenseLayer<'a> {
     /// The layer.
-    pub l: &'a Layer,
+    pub l: &'a FusedLayer,
     /// Its format (Dense8 or Dense4).
     pub f: Format,
     /// Label tag unique to the layer.
@@ -538,7 +538,7 @@ mod tests {
     use super::*;
     use zlmc_ir::Elem;
 
-    fn layer(rows: usize, cols: usize, w: &[i8]) -> Layer {
+    fn layer(rows: usize, cols: usize, w: &[i8]) -> FusedLayer {
         let mut columns = vec![Vec::new(); cols];
         for r in 0..rows {
             for c in 0..cols {
@@ -548,13 +548,13 @@ mod tests {
                 }
             }
         }
-        Layer {
+        FusedLayer {
             cols,
             columns,
             acc: Elem::I16,
             bias: vec![0; rows],
             shift: 0,
-            relu: false,
+            activation: None,
         }
     }
 

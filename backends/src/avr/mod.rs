@@ -19,6 +19,7 @@ pub mod target;
 use askama::Template;
 use zlmc_ir::{Decode, Encoder, Model};
 
+use crate::lowered::{FusedLayer, Unsupported};
 use crate::target::Verified;
 use crate::{BackendError, Provenance};
 pub use board::Board;
@@ -148,7 +149,7 @@ struct View {
 
 /// Generate the sketch folder for `model` on `board`, or say why it cannot fit:
 /// the fastest kernels, or where they do not fit the most compact ones.
-pub fn emit(model: Verified, prov: &Provenance, board: Board) -> Result<AvrFiles, BackendError> {
+pub fn emit(model: &Verified, prov: &Provenance, board: Board) -> Result<AvrFiles, BackendError> {
     match emit_for(model, prov, board, plan::Goal::Fast) {
         Err(BackendError::TooBig { .. }) => emit_for(model, prov, board, plan::Goal::Small),
         r => r,
@@ -156,20 +157,16 @@ pub fn emit(model: Verified, prov: &Provenance, board: Board) -> Result<AvrFiles
 }
 
 fn emit_for(
-    model: Verified,
+    model: &Verified,
     prov: &Provenance,
     board: Board,
     goal: plan::Goal,
 ) -> Result<AvrFiles, BackendError> {
+    let lowered = model.lowered();
     let model = model.model();
-    let p = &model.name;
-    if !crate::is_c_identifier(p) {
-        return Err(BackendError::unsupported(format!(
-            "model name {p:?} is not a C identifier"
-        )));
-    }
-    let ls = crate::layers::layers(&model.graph, "AVR").map_err(BackendError::Unsupported)?;
-    let pl = plan::plan(model, &ls, board, goal).map_err(BackendError::Unsupported)?;
+    let p = lowered.symbol_prefix()?;
+    let ls = lowered.fused_layers("AVR")?;
+    let pl = plan::plan(lowered, &ls, board, goal)?;
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
             charset,
@@ -180,9 +177,7 @@ fn emit_for(
     };
     if let Some(l) = labels {
         if l.iter().map(|s| s.len() + 1).sum::<usize>() > 65535 {
-            return Err(BackendError::unsupported(
-                "the labels take more than 65,535 bytes",
-            ));
+            return Err(Unsupported::LabelsTooLong { max: 65535 }.into());
         }
     }
     let extra = tables::Extra { charset, labels };
@@ -234,7 +229,7 @@ fn emit_for(
     let generate_model = generate.is_some();
     let view = View {
         banner: prov.banner(),
-        p: p.clone(),
+        p: p.to_string(),
         up: p.to_ascii_uppercase(),
         inputs: model.input_len(),
         classes: model.classes(),
@@ -271,7 +266,7 @@ fn emit_for(
         + "\n";
     let asm = text;
     Ok(AvrFiles {
-        dir_name: p.clone(),
+        dir_name: p.to_string(),
         files: vec![
             (format!("{p}.ino"), ino),
             (format!("{p}_model.S"), asm.clone()),
@@ -283,12 +278,7 @@ fn emit_for(
 }
 
 /// The `.S` file's opening comment: the model and the layout chosen.
-fn description(
-    model: &Model,
-    ls: &[crate::layers::Layer],
-    pl: &plan::Plan,
-    board: Board,
-) -> String {
+fn description(model: &Model, ls: &[FusedLayer], pl: &plan::Plan, board: Board) -> String {
     let mut s = format!(
         "/*\n * Model \"{}\" for the {} ({}): avr-gcc assembly, tables in flash.\n",
         model.name,
@@ -309,7 +299,7 @@ fn description(
             l.columns.iter().map(Vec::len).sum::<usize>(),
             l.acc.bits(),
             l.shift,
-            if l.relu { ", ReLU" } else { "" },
+            if l.relu() { ", ReLU" } else { "" },
             pl.formats[k].kernel()
         ));
     }

@@ -2,12 +2,12 @@
 //! SRAM, and whether the whole sketch fits the board. All budget decisions
 //! are made here.
 
-use zlmc_ir::{Decode, Encoder, Model};
+use zlmc_ir::{Decode, Model};
 
 use super::dense;
 use super::stream::{encode, format_for, too_long, Format, Stream};
 use super::Board;
-use crate::layers::Layer;
+use crate::lowered::{FusedLayer, InputMap, InputPart, Lowered, Unsupported};
 
 /// Flash the Arduino core and the generated sketch take besides the model,
 /// estimated on the high side (measured: about 2.1 KB with avr-gcc 5.4 and
@@ -24,19 +24,6 @@ pub const STACK_RESERVE: usize = 512;
 /// stay free besides, a little more than the estimates' excess.
 pub const CACHE_STACK_RESERVE: usize = 160;
 
-/// A text encoder's slice of the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextInput {
-    /// Query trigrams (true) or context n-grams (false).
-    pub query: bool,
-    /// First input column.
-    pub first: usize,
-    /// Number of buckets (columns).
-    pub buckets: usize,
-    /// What each hash adds to its bucket.
-    pub value: i16,
-}
-
 /// The layout decisions for one model on one board.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -49,7 +36,7 @@ pub struct Plan {
     /// Bytes of the two accumulator buffers (layer k uses buffer k % 2).
     pub bufs: [usize; 2],
     /// Text encoders, in input order.
-    pub text: Vec<TextInput>,
+    pub text: Vec<InputPart>,
     /// Bytes of the bucket counts buffer (0 without text encoders).
     pub counts: usize,
     /// Reply context length (generators).
@@ -64,7 +51,7 @@ pub struct Plan {
 
 impl Plan {
     /// Bytes of the query cache (0 without one).
-    pub fn cache_bytes(&self, layers: &[Layer]) -> usize {
+    pub fn cache_bytes(&self, layers: &[FusedLayer]) -> usize {
         if self.cache {
             layers[0].rows() * layers[0].acc_bytes()
         } else {
@@ -73,7 +60,7 @@ impl Plan {
     }
 
     /// Static RAM the model takes.
-    pub fn sram(&self, layers: &[Layer]) -> usize {
+    pub fn sram(&self, layers: &[FusedLayer]) -> usize {
         self.bufs[0]
             + self.bufs[1]
             + self.counts
@@ -84,29 +71,19 @@ impl Plan {
     }
 }
 
-/// Text encoders and their columns, or why the AVR hashing cannot serve them.
-fn text_inputs(model: &Model) -> Result<Vec<TextInput>, String> {
+/// The text parts of the input, or why the AVR hashing cannot serve them.
+fn text_inputs(input: &InputMap) -> Result<Vec<InputPart>, Unsupported> {
     let mut out = Vec::new();
-    let mut at = 0;
-    for e in &model.encoders {
-        match *e {
-            Encoder::QueryTrigram { buckets, value }
-            | Encoder::ContextNgram { buckets, value, .. } => {
-                if buckets > 256 {
-                    return Err(format!(
-                        "an encoder has {buckets} buckets; the AVR code hashes in 8 bits, so at most 256"
-                    ));
-                }
-                out.push(TextInput {
-                    query: matches!(e, Encoder::QueryTrigram { .. }),
-                    first: at,
-                    buckets,
-                    value,
-                });
-            }
-            Encoder::Raw { .. } => {}
+    for p in input.text_parts() {
+        if p.len() > 256 {
+            return Err(Unsupported::TooManyBuckets {
+                hasher: "the AVR code",
+                buckets: p.len(),
+                max: 256,
+                why: "a bucket index is a byte",
+            });
         }
-        at += e.len();
+        out.push(p.clone());
     }
     Ok(out)
 }
@@ -123,7 +100,7 @@ pub enum Goal {
 /// Predicted cycles of a gap-nibble layer on the Uno, taking half the inputs
 /// as zero (their columns are skipped) — a model of the kernels' loops, for
 /// choosing between kernels and for `zlmc build`'s summary.
-pub fn gap_cycles(l: &Layer, f: Format) -> usize {
+pub fn gap_cycles(l: &FusedLayer, f: Format) -> usize {
     let per_entry = match (f, l.acc_bytes()) {
         (Format::PlusMinus, 2) => 14,
         (Format::PlusMinus, _) => 18,
@@ -152,7 +129,7 @@ pub fn gap_cycles(l: &Layer, f: Format) -> usize {
 }
 
 /// Predicted cycles of a layer in a format (dense: inputs in 0..=255).
-pub fn predicted_cycles(l: &Layer, f: Format) -> usize {
+pub fn predicted_cycles(l: &FusedLayer, f: Format) -> usize {
     if f.is_dense() {
         dense::predicted_cycles(l, f)
     } else {
@@ -162,7 +139,7 @@ pub fn predicted_cycles(l: &Layer, f: Format) -> usize {
 
 /// A layer coded in a format: its table (biases included) and the bytes the
 /// table and the layer's own code take.
-fn coded(l: &Layer, f: Format) -> (Stream, usize) {
+fn coded(l: &FusedLayer, f: Format) -> (Stream, usize) {
     if f.is_dense() {
         let bytes = dense::table(l, f);
         let n = bytes.len() + dense::layer_code_bytes(l, f);
@@ -180,23 +157,29 @@ fn coded(l: &Layer, f: Format) -> (Stream, usize) {
 }
 
 /// Plan a model's layout for a board (the fit is checked once the code exists).
-pub fn plan(model: &Model, layers: &[Layer], board: Board, goal: Goal) -> Result<Plan, String> {
+pub fn plan(
+    lowered: &Lowered,
+    layers: &[FusedLayer],
+    board: Board,
+    goal: Goal,
+) -> Result<Plan, Unsupported> {
+    let model = lowered.model;
     let mut formats = Vec::new();
     let mut streams = Vec::new();
     let mut cycles = Vec::new();
     let generate = matches!(model.decode, Decode::Generate { .. });
     let text = if model.takes_text() || generate {
-        text_inputs(model)?
+        text_inputs(&lowered.input)?
     } else {
         Vec::new()
     };
     for (k, l) in layers.iter().enumerate() {
         let gap = format_for(l.max_abs_weight());
         if let Some(c) = too_long(&l.columns, gap) {
-            return Err(format!(
+            return Err(Unsupported::Other(format!(
                 "layer {} column {c} codes to more than 65,535 bytes",
                 k + 1
-            ));
+            )));
         }
         let mut options = vec![gap];
         // Layer 1 of a text model walks bucket counts: gap columns only.
@@ -223,7 +206,7 @@ pub fn plan(model: &Model, layers: &[Layer], board: Board, goal: Goal) -> Result
     for (k, l) in layers.iter().enumerate() {
         bufs[k % 2] = bufs[k % 2].max(l.rows() * l.acc_bytes());
     }
-    let counts = text.iter().map(|t| t.buckets).max().unwrap_or(0);
+    let counts = text.iter().map(|t| t.len()).max().unwrap_or(0);
     let ctx_len = if generate {
         zlmc_ir::interp::context_length(model)
     } else {
@@ -254,8 +237,8 @@ pub fn plan(model: &Model, layers: &[Layer], board: Board, goal: Goal) -> Result
         text,
     };
     // A reply's query part is the same at every step: keep it if SRAM allows.
-    let has_query = p.text.iter().any(|t| t.query);
-    let has_context = p.text.iter().any(|t| !t.query);
+    let has_query = p.text.iter().any(|t| t.is_query());
+    let has_context = p.text.iter().any(|t| !t.is_query());
     if generate && has_query && has_context {
         // The cache may take static RAM past the general budget: the stack
         // it then leaves is checked on the measured peak (docs/avr.md).
@@ -268,7 +251,7 @@ pub fn plan(model: &Model, layers: &[Layer], board: Board, goal: Goal) -> Result
 }
 
 /// The gap-nibble kernels the layers use, as (format, accumulator bytes).
-pub fn kernels_used(layers: &[Layer], plan: &Plan) -> Vec<(Format, usize)> {
+pub fn kernels_used(layers: &[FusedLayer], plan: &Plan) -> Vec<(Format, usize)> {
     layers
         .iter()
         .zip(&plan.formats)

@@ -44,7 +44,7 @@ pub const AVR_LINE: usize = 255;
 
 /// Build the simulator firmware for an optimized `model` in `dir`.
 pub fn firmware(
-    model: Verified,
+    model: &Verified,
     prov: &Provenance,
     board: Board,
     dir: &Path,

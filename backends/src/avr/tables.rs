@@ -3,7 +3,7 @@
 use super::buffer::Buffer;
 use super::plan::Plan;
 use super::stream::Format;
-use crate::layers::Layer;
+use crate::lowered::FusedLayer;
 
 /// Table bytes above which a far-flash board's tables leave the low 64 KB
 /// (`.progmem`, which the Arduino core and avr-libc also need) for `.text`.
@@ -19,7 +19,7 @@ pub struct Extra<'a> {
 
 /// Bytes of a layer's bias table (none when every bias is 0, or when a
 /// dense layer's table holds them).
-pub fn bias_bytes(l: &Layer, f: Format) -> usize {
+pub fn bias_bytes(l: &FusedLayer, f: Format) -> usize {
     if f.is_dense() || l.bias.iter().all(|&v| v == 0) {
         0
     } else {
@@ -40,7 +40,7 @@ fn label_data(labels: &[String]) -> (Vec<u8>, Vec<usize>) {
 }
 
 /// Bytes of every table.
-pub fn table_bytes(layers: &[Layer], plan: &Plan, extra: &Extra) -> usize {
+pub fn table_bytes(layers: &[FusedLayer], plan: &Plan, extra: &Extra) -> usize {
     let mut n: usize = plan.streams.iter().map(|s| s.bytes.len()).sum();
     n += layers
         .iter()
@@ -58,7 +58,7 @@ pub fn table_bytes(layers: &[Layer], plan: &Plan, extra: &Extra) -> usize {
 }
 
 /// The SRAM buffers, in `.bss`.
-pub fn buffers(a: &mut Buffer, p: &str, layers: &[Layer], plan: &Plan) {
+pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], plan: &Plan) {
     a.section(".section .bss");
     let space = |a: &mut Buffer, name: &str, bytes: usize, what: &str| {
         if bytes > 0 {
@@ -115,14 +115,21 @@ pub fn buffers(a: &mut Buffer, p: &str, layers: &[Layer], plan: &Plan) {
 }
 
 /// The flash tables: weight streams, biases, charset or labels.
-pub fn tables(a: &mut Buffer, p: &str, layers: &[Layer], plan: &Plan, extra: &Extra, far: bool) {
+pub fn tables(
+    a: &mut Buffer,
+    p: &str,
+    layers: &[FusedLayer],
+    plan: &Plan,
+    extra: &Extra,
+    far: bool,
+) {
     if far && table_bytes(layers, plan, extra) > LOW_FLASH_TABLES {
         a.c("Beyond what .progmem keeps below 64 KB: read with elpm from anywhere.");
         a.section(format!(".section .text.{p}_tables,\"ax\",@progbits"));
     } else {
         a.section(".section .progmem.data,\"a\",@progbits");
     }
-    let starts: Vec<usize> = plan.text.iter().map(|t| t.first).collect();
+    let starts: Vec<usize> = plan.text.iter().map(|t| t.words.start).collect();
     for (k, (l, s)) in layers.iter().zip(&plan.streams).enumerate() {
         a.blank();
         let f = plan.formats[k];

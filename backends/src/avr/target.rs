@@ -42,7 +42,7 @@ pub fn board(opts: Options) -> Result<Board, BackendError> {
 
 /// Build the sketch for a verified model.
 pub fn build(
-    model: Verified,
+    model: &Verified,
     prov: &Provenance,
     board: Board,
 ) -> Result<super::AvrFiles, BackendError> {

@@ -18,9 +18,10 @@ pub mod target;
 use askama::Template;
 use zlmc_ir::{Decode, Elem, Encoder, Model, WeightKind, Weights};
 
+use crate::lowered::{Activation, Step, Unsupported};
 use crate::target::Verified;
 use crate::Provenance;
-use plan::{Post, Segment};
+use plan::Segment;
 use tables::{byte_string, signed, size_of, table, unsigned_for};
 
 /// The generated header and source of a model.
@@ -36,29 +37,12 @@ pub struct CFiles {
     pub source: String,
 }
 
-/// Why a model cannot be turned into C.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EmitError {
-    /// The graph is not a single chain `input → … → argmax`.
-    #[error("the C backend handles chain graphs only: {0}")]
-    NotAChain(String),
-    /// A vector is longer than the generated code's 16-bit counters allow.
-    #[error("too large for the C backend: {0}")]
-    TooLarge(String),
-    /// The model name cannot prefix C identifiers.
-    #[error("model name {0:?} is not a C identifier")]
-    BadName(String),
-}
-
 /// Generate the C header and source for a model.
-pub fn emit(model: Verified, prov: &Provenance) -> Result<CFiles, EmitError> {
+pub fn emit(model: &Verified, prov: &Provenance) -> Result<CFiles, Unsupported> {
+    let lowered = model.lowered();
     let model = model.model();
-    let name = &model.name;
-    let is_ident = crate::is_c_identifier(name);
-    if !is_ident {
-        return Err(EmitError::BadName(name.clone()));
-    }
-    let segments = plan::lower(&model.graph)?;
+    let name = lowered.symbol_prefix()?;
+    let segments = plan::segments(lowered)?;
     let c = Context::new(model, prov, &segments);
     // Askama drops a template's final newline; C files should end with one.
     let header = HeaderTemplate { c: &c }
@@ -424,8 +408,8 @@ fn layer_view(p: &str, up: &str, k: usize, s: &Segment, rom_bytes: &mut usize) -
     let mut steps = Vec::new();
     for (m, op) in s.post.iter().enumerate() {
         match op {
-            Post::Bias { .. } if rows == 0 => {}
-            Post::Bias { values, elem } => {
+            Step::Bias { .. } if rows == 0 => {}
+            Step::Bias { values, elem } => {
                 let name = format!("{p}_l{k}_bias{m}");
                 let (ty, stmt) = match elem {
                     Elem::I16 => (
@@ -444,11 +428,11 @@ fn layer_view(p: &str, up: &str, k: usize, s: &Segment, rom_bytes: &mut usize) -
                 post.push(stmt);
                 steps.push(format!("add bias ({}-bit)", elem.bits()));
             }
-            Post::Shift { amount, from } => {
+            Step::Shift { amount, from } => {
                 post.extend(shift_stmt(*amount, *from));
                 steps.push(format!("shift right by {amount}"));
             }
-            Post::Relu => {
+            Step::Activate(Activation::Relu) => {
                 post.push("if (h & 0x8000u)\n            h = 0;".to_string());
                 steps.push("ReLU".to_string());
             }

@@ -1,20 +1,9 @@
-//! Lowering a chain graph into the C backend's layers: one function per matmul with
-//! the elementwise ops that follow it, plus an optional leading elementwise pass.
+//! The C backend's view of the lowered model: one function per layer with the
+//! elementwise steps that follow it, plus an optional leading elementwise pass.
 
-use zlmc_ir::{Elem, Graph, Op, Weights};
+use zlmc_ir::{Elem, Weights};
 
-use super::EmitError;
-
-/// An elementwise step applied per output element after accumulation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Post {
-    /// Add `values[i]`, wrapping to `elem`.
-    Bias { values: Vec<i64>, elem: Elem },
-    /// Arithmetic shift right of an `from` value by `amount`, wrapped to i16.
-    Shift { amount: u32, from: Elem },
-    /// Clamp negative i16 values to zero.
-    Relu,
-}
+use crate::lowered::{Lowered, Step, Unsupported};
 
 /// One generated C function: `y = post(init + W·x)`, or `y = post(x)` without a matmul.
 #[derive(Debug, Clone)]
@@ -28,114 +17,58 @@ pub(crate) struct Segment<'a> {
     /// A bias folded into the accumulators' initial values (matmul segments only).
     pub init_bias: Option<Vec<i64>>,
     /// Elementwise steps, in graph order.
-    pub post: Vec<Post>,
+    pub post: Vec<Step>,
 }
 
 /// Vectors longer than this do not fit the generated code's `unsigned` loop counters
 /// and `uint16_t` class indices on 16-bit targets.
 pub(crate) const MAX_LEN: usize = 65535;
 
-/// Split a verified graph, which must be a chain `input → … → argmax`, into segments.
-pub(crate) fn lower(graph: &Graph) -> Result<Vec<Segment<'_>>, EmitError> {
-    let order = crate::layers::chain(graph).map_err(EmitError::NotAChain)?;
-
-    let mut segments: Vec<Segment> = Vec::new();
-    let mut len = 0usize;
-    for (i, &n) in order.iter().enumerate() {
-        let node = graph.node(n);
-        let operand_elem = || {
-            graph
-                .node(order[i - 1])
-                .ty
-                .elem()
-                .expect("verified: elementwise operands are vectors")
-        };
-        if let Some(l) = node.ty.len() {
-            if l > MAX_LEN {
-                return Err(EmitError::TooLarge(format!(
-                    "node %{} has {l} elements, the C backend supports at most {MAX_LEN}",
-                    n.index()
-                )));
-            }
-        }
-        let post = match &node.op {
-            Op::Input { len: l } if i == 0 => {
-                len = *l;
-                continue;
-            }
-            Op::Argmax if i + 1 == order.len() => continue,
-            Op::Input { .. } | Op::Argmax => {
-                return Err(EmitError::NotAChain(format!(
-                    "{} in the middle of the chain",
-                    node.op.mnemonic()
-                )))
-            }
-            Op::MatMul { weights, acc } => {
-                segments.push(Segment {
-                    matmul: Some((weights, *acc)),
-                    in_len: len,
-                    out_len: weights.rows(),
-                    init_bias: None,
-                    post: Vec::new(),
-                });
-                len = weights.rows();
-                continue;
-            }
-            Op::Bias { values } => vec![Post::Bias {
-                values: values.clone(),
-                elem: operand_elem(),
-            }],
-            Op::Shift { amount } => vec![Post::Shift {
-                amount: *amount,
-                from: operand_elem(),
-            }],
-            Op::Relu => vec![Post::Relu],
-            Op::Epilogue { bias, shift, relu } => {
-                let elem = operand_elem();
-                let mut v = vec![
-                    Post::Bias {
-                        values: bias.clone(),
-                        elem,
-                    },
-                    Post::Shift {
-                        amount: *shift,
-                        from: elem,
-                    },
-                ];
-                if *relu {
-                    v.push(Post::Relu);
-                }
-                v
-            }
-        };
-        // Elementwise ops before the first matmul get a pass of their own, because the
-        // caller's input is const and must not be modified in place.
-        if segments.is_empty() {
-            segments.push(Segment {
-                matmul: None,
-                in_len: len,
-                out_len: len,
-                init_bias: None,
-                post: Vec::new(),
-            });
-        }
-        segments
-            .last_mut()
-            .expect("a segment was just ensured")
-            .post
-            .extend(post);
+/// The segments of a lowered model.
+pub(crate) fn segments<'a>(lowered: &Lowered<'a>) -> Result<Vec<Segment<'a>>, Unsupported> {
+    let longest = lowered
+        .layers
+        .iter()
+        .map(|l| l.outputs)
+        .chain([lowered.input.len()])
+        .max()
+        .unwrap_or(0);
+    if longest > MAX_LEN {
+        return Err(Unsupported::Other(format!(
+            "too large for the C backend: a vector has {longest} elements, \
+             the C backend supports at most {MAX_LEN}"
+        )));
     }
-
-    // Wrapping addition is associative, so a bias right after the matmul can seed the
-    // accumulators instead of costing a pass of its own.
-    for s in &mut segments {
-        if s.matmul.is_some() {
-            if let Some(Post::Bias { .. }) = s.post.first() {
-                if let Post::Bias { values, .. } = s.post.remove(0) {
-                    s.init_bias = Some(values);
-                }
-            }
-        }
+    let mut segments = Vec::with_capacity(lowered.layers.len() + 1);
+    // Elementwise steps before the first layer get a pass of their own, because
+    // the caller's input is const and must not be modified in place.
+    if !lowered.prelude.is_empty() {
+        segments.push(Segment {
+            matmul: None,
+            in_len: lowered.input.len(),
+            out_len: lowered.input.len(),
+            init_bias: None,
+            post: lowered.prelude.clone(),
+        });
+    }
+    for l in &lowered.layers {
+        let mut post = l.steps.clone();
+        // Wrapping addition is associative, so a bias right after the matmul can
+        // seed the accumulators instead of costing a pass of its own.
+        let init_bias = match post.first() {
+            Some(Step::Bias { .. }) => match post.remove(0) {
+                Step::Bias { values, .. } => Some(values),
+                _ => unreachable!("the first step was just matched as a bias"),
+            },
+            _ => None,
+        };
+        segments.push(Segment {
+            matmul: Some((l.weights(), l.acc)),
+            in_len: l.inputs,
+            out_len: l.outputs,
+            init_bias,
+            post,
+        });
     }
     Ok(segments)
 }

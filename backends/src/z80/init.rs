@@ -11,7 +11,7 @@ use super::isa::{
 use super::plan::{page_runs, Memory, Split};
 use super::records::{image_records, record_parts, Blob, ImagePart};
 use super::seq::{split_copy_loop, swap_nibbles};
-use crate::layers::Layer;
+use crate::lowered::FusedLayer;
 
 /// Layer `k`'s `rows` biases (words from `bias`) into its accumulator pages.
 fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usize, mem: &Memory) {
@@ -45,7 +45,7 @@ pub fn offset(at: Expr, by: usize) -> Expr {
 /// First step only: accumulators get their biases, and the record address tables are built.
 pub fn init_routine(
     b: &mut Builder,
-    layers: &[Layer],
+    layers: &[FusedLayer],
     mem: &Memory,
     split: Option<&Split>,
     blob: &Blob,
@@ -127,7 +127,13 @@ pub fn init_routine(
 /// `model_init`'s last part: unpack the records in place, from the top of
 /// the blob down (see `records::blob`), filling the record address tables
 /// from each run's last column down.
-fn unpack(b: &mut Builder, layers: &[Layer], mem: &Memory, split: Option<&Split>, blob: &Blob) {
+fn unpack(
+    b: &mut Builder,
+    layers: &[FusedLayer],
+    mem: &Memory,
+    split: Option<&Split>,
+    blob: &Blob,
+) {
     b.equ("zblob_len", blob.bytes.len() as i32);
     b.equ("zblob_unpacked", blob.unpacked as i32);
     let top = |len: &str| Expr::sym("zblob").plus(len.into()).minus(1.into());

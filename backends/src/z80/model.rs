@@ -40,12 +40,12 @@ use super::plan::{page_runs, Memory, Split};
 use super::query::{nibble_routines, query_phase, table_to_iy};
 use super::records::{image_records, Blob, ReadyPart, Store};
 use super::scatter::{scatter_routines, start_column};
-use crate::layers::Layer;
+use crate::lowered::FusedLayer;
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
 /// everything they use.
 pub fn model_code(
     b: &mut Builder,
-    layers: &[Layer],
+    layers: &[FusedLayer],
     mem: &Memory,
     zin_len: usize,
     split: Option<&Split>,
@@ -221,7 +221,7 @@ fn paged(tag: &str, page: usize) -> String {
 /// main set's h, which the resume puts back.
 fn hidden_epilogue_page(
     b: &mut Builder,
-    l: &Layer,
+    l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
     mem: &Memory,
@@ -232,7 +232,7 @@ fn hidden_epilogue_page(
     b.ld16(Reg16::IY, format!("{tag}_resume"));
     // A non-negative row whose high byte is 0 (most of them) has its output
     // in c after a shift of c alone; others go the general way, `TAG_wide`.
-    let high_zero_fast = l.relu && (1..8).contains(&l.shift);
+    let high_zero_fast = l.relu() && (1..8).contains(&l.shift);
     if high_zero_fast {
         epilogue_head(b, l, k, run, mem, &tag);
         b.jr_cc(JrCond::NZ, format!("{tag}_wide"));
@@ -279,8 +279,15 @@ fn hidden_epilogue_page(
 /// A hidden epilogue page's loop head: rows `run` of layer `k` (alternate
 /// set, SP at their biases), each read into a:c, its bias put back, ReLU'd
 /// (negative ones on to the next row at once) and shifted.
-fn epilogue_row(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory, tag: &str) {
-    if !l.relu {
+fn epilogue_row(
+    b: &mut Builder,
+    l: &FusedLayer,
+    k: usize,
+    run: &Range<usize>,
+    mem: &Memory,
+    tag: &str,
+) {
+    if !l.relu() {
         b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
         row_loop(b, run.len(), tag);
         shift_ac(b, l.shift);
@@ -296,13 +303,13 @@ fn epilogue_row(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &
 /// byte, the bias back, negative rows gone.
 fn epilogue_head(
     b: &mut Builder,
-    l: &Layer,
+    l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
     mem: &Memory,
     tag: &str,
 ) {
-    debug_assert!(l.relu);
+    debug_assert!(l.relu());
     b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
     // The high byte first: most units come out negative, and those need
     // only their bias back, not their low byte read.
@@ -336,11 +343,11 @@ fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
 /// A hidden epilogue page's loop tail: on to the next row; with ReLU,
 /// `tail` after it, out of the loop's way, and `TAG_epdone` (where the
 /// negative rows' own tail, in the loop head, goes after the last row).
-fn epilogue_next(b: &mut Builder, l: &Layer, tag: &str, tail: impl FnOnce(&mut Builder)) {
+fn epilogue_next(b: &mut Builder, l: &FusedLayer, tag: &str, tail: impl FnOnce(&mut Builder)) {
     b.label(format!("{tag}_epnext"));
     b.inc(L);
     b.djnz(format!("{tag}_eplp"));
-    if l.relu {
+    if l.relu() {
         b.jr(format!("{tag}_epdone"));
         tail(b);
         b.label(format!("{tag}_epdone"));
@@ -355,7 +362,13 @@ fn zn_stack(mem: &Memory) -> u16 {
 
 /// [`hidden_epilogue_page`] for a next layer kept nibble-coded: each
 /// non-zero unit's column through `zn_col`, x in memory.
-fn nibble_epilogue_page(b: &mut Builder, l: &Layer, k: usize, run: &Range<usize>, mem: &Memory) {
+fn nibble_epilogue_page(
+    b: &mut Builder,
+    l: &FusedLayer,
+    k: usize,
+    run: &Range<usize>,
+    mem: &Memory,
+) {
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
     epilogue_row(b, l, k, run, mem, &tag);
@@ -393,7 +406,7 @@ fn scan_any(
     tag: &str,
     words: Range<usize>,
     mem: &Memory,
-    layers: &[Layer],
+    layers: &[FusedLayer],
     blob: &Blob,
 ) {
     if !blob.nibble(0) {
@@ -422,7 +435,13 @@ fn scan_any(
 /// Layer 1's input scan: each non-zero word of `zin[words]` has its column
 /// scattered at once, the scan running in the alternate set; a page of
 /// columns at a time (the record tables' pages).
-fn scan_scatter(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory, layers: &[Layer]) {
+fn scan_scatter(
+    b: &mut Builder,
+    tag: &str,
+    words: Range<usize>,
+    mem: &Memory,
+    layers: &[FusedLayer],
+) {
     let zx = mem.vars.x;
     let acc = (mem.acc[0] >> 8) as u8;
     let runs = page_runs(words);
@@ -518,7 +537,7 @@ fn dispatch_de(b: &mut Builder) {
 }
 
 /// The last layer's epilogue: outputs to zout, and the first maximum's index.
-fn last_epilogue(b: &mut Builder, l: &Layer, k: usize, mem: &Memory, bias: Expr) {
+fn last_epilogue(b: &mut Builder, l: &FusedLayer, k: usize, mem: &Memory, bias: Expr) {
     let (zbhi, zblo, zcls) = (mem.vars.best_hi, mem.vars.best_lo, mem.vars.class);
     b.ld16(Reg16::SP, bias);
     b.ld16(Reg16::HL, mem.acc[k]);
@@ -528,7 +547,7 @@ fn last_epilogue(b: &mut Builder, l: &Layer, k: usize, mem: &Memory, bias: Expr)
     b.ld_mem_a(zblo);
     b.ld_mem_a(zcls);
     row_loop(b, l.rows(), &format!("l{k}"));
-    if l.relu {
+    if l.relu() {
         b.alu(AluOp::Or, A);
         b.jp_cc(Cond::P, format!("l{k}_pos"));
         b.alu(AluOp::Xor, A);
@@ -623,7 +642,7 @@ fn shift_ac(b: &mut Builder, n: u32) {
 
 /// Bias words and the column records kept in the program with their
 /// addresses, per layer.
-fn tables(b: &mut Builder, layers: &[Layer], split: Option<&Split>, blob: &Blob) {
+fn tables(b: &mut Builder, layers: &[FusedLayer], split: Option<&Split>, blob: &Blob) {
     b.comment("---- tables ----");
     for (k, l) in layers.iter().enumerate() {
         // Layer 1's query columns are read once per reply, nibble-coded

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::layers::Layer;
+use crate::lowered::{FusedLayer, Unsupported};
 use zlmc_ir::Elem;
 
 /// The step's variables, one page below the accumulators, by name.
@@ -134,7 +134,7 @@ impl Memory {
     /// Plan the buffers for `layers` fed by an input of `zin_len` words, with
     /// `ctx_list` bytes for the front-end's context bucket list, as pages
     /// down from `layout.buffers_top`.
-    pub fn plan(layers: &[Layer], zin_len: usize, ctx_list: usize, layout: &Layout) -> Memory {
+    pub fn plan(layers: &[FusedLayer], zin_len: usize, ctx_list: usize, layout: &Layout) -> Memory {
         let stack_top = layout.stack_top;
         let mut next = layout.buffers_top as i64;
         let mut pages = |n: usize| {
@@ -147,11 +147,11 @@ impl Memory {
             .collect();
         let recs = layers.iter().map(|l| pages(2 * pages_of(l.cols))).collect();
         let vars = pages(1);
-        let last_rows = layers.last().map(Layer::rows).unwrap_or(1);
+        let last_rows = layers.last().map(FusedLayer::rows).unwrap_or(1);
         let below = |at: u16, bytes: usize| at.saturating_sub(bytes.min(0xFFFF) as u16);
         let zout = below(vars, 2 * last_rows);
         let act = below(zout, 4 * (zin_len + 1));
-        let cache = below(act, 2 * layers.first().map(Layer::rows).unwrap_or(1));
+        let cache = below(act, 2 * layers.first().map(FusedLayer::rows).unwrap_or(1));
         let ctx_list = below(cache, ctx_list);
         let zin = below(ctx_list, 2 * zin_len) & 0xFF00;
         Memory {
@@ -209,22 +209,25 @@ pub struct Split {
 
 /// Why the layers do not fit the Z80's code, if they do not (memory is
 /// checked once the program is assembled).
-pub fn check_layers(layers: &[Layer], zin_len: usize) -> Result<(), String> {
-    for l in layers {
-        if l.acc != Elem::I16 {
-            return Err("the Z80 backend supports 16-bit accumulators only".into());
-        }
+pub fn check_layers(layers: &[FusedLayer], zin_len: usize) -> Result<(), Unsupported> {
+    if layers.iter().any(|l| l.acc != Elem::I16) {
+        return Err(Unsupported::Accumulator {
+            backend: "Z80",
+            supported: "16-bit",
+        });
     }
-    let classes = layers.last().map(Layer::rows).unwrap_or(0);
+    let classes = layers.last().map(FusedLayer::rows).unwrap_or(0);
     if classes > 256 {
-        return Err(format!(
-            "the last layer has {classes} units; the Z80 front-end picks a class in a byte (at most 256)"
-        ));
+        return Err(Unsupported::TooManyClasses {
+            picker: "the Z80 front-end",
+            classes,
+            max: 256,
+        });
     }
     if zin_len > 0x4000 || layers.iter().any(|l| l.rows() > 0x4000) {
-        return Err(format!(
+        return Err(Unsupported::Other(format!(
             "a layer or the input is wider than the 64 KB a Z80 addresses could hold ({zin_len} inputs)"
-        ));
+        )));
     }
     Ok(())
 }

@@ -9,8 +9,8 @@ use super::plan::{check_layers, Layout, Memory, Split, CPM};
 use super::records::{blob, layer_sizes, Blob, Store};
 use super::Item;
 use super::{assemble, parse, print};
-use crate::columns::{TextInput, TextPart};
-use crate::layers::{layers, Layer};
+use crate::lowered::FusedLayer;
+use crate::lowered::{InputMap, InputPart, Unsupported};
 use crate::target::Verified;
 use crate::{BackendError, Provenance};
 
@@ -35,7 +35,7 @@ pub struct Z80Files {
 
 /// Generate the CP/M program for `model`.
 pub fn emit(
-    model: Verified,
+    model: &Verified,
     prov: &Provenance,
     runtime_chat: &str,
     runtime_classify: &str,
@@ -46,40 +46,44 @@ pub fn emit(
 /// Generate the program for `model` on the machine `layout` describes, with
 /// the front-ends given (their first byte is the entry, at `layout.origin`).
 pub fn emit_for(
-    model: Verified,
+    model: &Verified,
     prov: &Provenance,
     runtime_chat: &str,
     runtime_classify: &str,
     layout: &Layout,
 ) -> Result<Z80Files, BackendError> {
+    let lowered = model.lowered();
     let model = model.model();
-    if !model.takes_text() {
-        return Err(BackendError::Unsupported(format!(
-            "the Z80 backend's front-end for {} needs text input encoders (raw-input models: use the C backend)",
-            layout.system
-        )));
+    let text = &lowered.input;
+    if !text.takes_text() {
+        return Err(Unsupported::NeedsText {
+            backend: "Z80",
+            system: layout.system,
+        }
+        .into());
     }
-    let ls = layers(&model.graph, "Z80").map_err(BackendError::Unsupported)?;
-    let zin_len = model.input_len();
-    check_layers(&ls, zin_len).map_err(BackendError::Unsupported)?;
-    let text = TextInput::of(model);
+    let ls = lowered.fused_layers("Z80")?;
+    let zin_len = text.len();
+    check_layers(&ls, zin_len)?;
     // Chat models keep layer 1's query part for a whole reply.
     let split = text
         .split()
         .map(|(query, context)| Split { query, context });
-    for p in [&text.query, &text.context].into_iter().flatten() {
-        if p.words.len() > 256 {
-            return Err(BackendError::Unsupported(format!(
-                "an encoder of {} buckets: the Z80 front-end hashes into at most 256 (a bucket index is a byte)",
-                p.words.len()
-            )));
+    for p in text.text_parts() {
+        if p.len() > 256 {
+            return Err(Unsupported::TooManyBuckets {
+                hasher: "the Z80 front-end",
+                buckets: p.len(),
+                max: 256,
+                why: "a bucket index is a byte",
+            }
+            .into());
         }
     }
     // The front-end's list of the context buckets a step hits.
     let ctx_list = text
-        .context
-        .as_ref()
-        .map_or(0, |p| zlmc_runtime_z80::ctxlist_bytes(p.length));
+        .context()
+        .map_or(0, |p| zlmc_runtime_z80::ctxlist_bytes(p.context_length()));
     let (runtime, maxlen, eos) = match &model.decode {
         Decode::Generate {
             max_length, eos, ..
@@ -117,7 +121,7 @@ pub fn emit_for(
             at,
             &ls,
             &mem,
-            &text,
+            text,
             split.as_ref(),
             &runtime,
             parts,
@@ -214,7 +218,7 @@ fn cannot_fit_either(failed: &[Store], stores: &[Store], smaller: &[bool]) -> bo
 /// 1's context buckets), then fewest bytes unpacked at set-up. Every
 /// combination for up to five layers; for more, all ready, all packed, and
 /// the layers saving the most coded in nibbles one more at a time.
-fn store_choices(ls: &[Layer], split: Option<&Split>) -> Vec<Vec<Store>> {
+fn store_choices(ls: &[FusedLayer], split: Option<&Split>) -> Vec<Vec<Store>> {
     let sizes: Vec<(usize, usize)> = ls.iter().map(layer_sizes).collect();
     // Per layer: the bytes a nibble-coded store would be read from at each
     // step, times the share of its columns a step scatters, in 1/16ths.
@@ -275,9 +279,9 @@ fn program(
     model: &Model,
     prov: &Provenance,
     layout: &Layout,
-    ls: &[Layer],
+    ls: &[FusedLayer],
     mem: &Memory,
-    text: &TextInput,
+    text: &InputMap,
     split: Option<&Split>,
     runtime: &[Item],
     (maxlen, eos): (usize, usize),
@@ -422,7 +426,7 @@ fn header(
     model: &Model,
     prov: &Provenance,
     layout: &Layout,
-    text: &TextInput,
+    text: &InputMap,
     mem: &Memory,
     (maxlen, eos): (usize, usize),
 ) {
@@ -434,12 +438,11 @@ fn header(
         "Model \"{}\" for {} on the Z80: assemble with z80asm or pasmo.",
         model.name, layout.system
     ));
-    let part = |p: &Option<TextPart>| {
-        p.as_ref()
-            .map(|p| (p.words.len(), p.words.start, p.value, p.length))
+    let part = |p: Option<&InputPart>| {
+        p.map(|p| (p.len(), p.words.start, p.value, p.context_length()))
             .unwrap_or((0, 0, 0, 0))
     };
-    let (q, c) = (part(&text.query), part(&text.context));
+    let (q, c) = (part(text.query()), part(text.context()));
     b.equ("QBUCKETS", q.0 as i32);
     b.equ("QOFFSET", q.1 as i32);
     b.equ("QVALUE", q.2 as u16);

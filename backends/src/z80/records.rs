@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use super::plan::Split;
 use crate::columns::{gap_nibbles, pack_nibbles, unit_lists, Escape};
-use crate::layers::Layer;
+use crate::lowered::FusedLayer;
 
 /// One column's weights: (row, value) pairs.
 type Column = Vec<(usize, i8)>;
@@ -88,7 +88,7 @@ pub fn segments(col: &[(usize, i8)], rows: usize) -> Vec<Segment> {
 
 /// Whether any column of `layers` needs more than one segment: then every
 /// record says what follows each of its segments.
-pub fn multi_segment(layers: &[Layer]) -> bool {
+pub fn multi_segment(layers: &[FusedLayer]) -> bool {
     layers.iter().any(|l| {
         l.rows() > 256
             || l.columns.iter().any(|c| {
@@ -144,7 +144,7 @@ pub enum Store {
 /// (`true`; layer 1's query columns always are) or ready.
 pub fn image_parts(
     k: usize,
-    l: &Layer,
+    l: &FusedLayer,
     split: Option<&Split>,
     stores: &[Store],
 ) -> Vec<(Range<usize>, bool)> {
@@ -192,7 +192,12 @@ impl ImagePart {
 }
 
 /// Layer `k`'s records kept in the program (see [`image_parts`]).
-pub fn image_records(k: usize, l: &Layer, split: Option<&Split>, blob: &Blob) -> Vec<ImagePart> {
+pub fn image_records(
+    k: usize,
+    l: &FusedLayer,
+    split: Option<&Split>,
+    blob: &Blob,
+) -> Vec<ImagePart> {
     image_parts(k, l, split, &blob.stores)
         .into_iter()
         .map(|(cols, nibble)| ImagePart {
@@ -269,7 +274,7 @@ impl ReadyPart {
 /// The columns whose records go to the packed blob, per layer: (first table
 /// slot's column, columns).
 pub fn record_parts<'a>(
-    layers: &'a [Layer],
+    layers: &'a [FusedLayer],
     split: Option<&Split>,
     stores: &[Store],
 ) -> Vec<(usize, Vec<&'a Column>)> {
@@ -291,7 +296,7 @@ pub fn record_parts<'a>(
 }
 
 /// Bytes `l`'s records take unpacked, and nibble-coded (each with its address).
-pub fn layer_sizes(l: &Layer) -> (usize, usize) {
+pub fn layer_sizes(l: &FusedLayer) -> (usize, usize) {
     let (mut unpacked, mut packed) = (0, 0);
     let multi = multi_segment(std::slice::from_ref(l));
     for c in &l.columns {
@@ -381,7 +386,11 @@ const ESCAPE: u8 = 15;
 /// list's rows are written in the order of the gaps, downwards, so its
 /// record holds them from the highest row down: the scatter adds them in
 /// any order.
-pub fn blob(layers: &[Layer], split: Option<&Split>, stores: &[Store]) -> Result<Blob, String> {
+pub fn blob(
+    layers: &[FusedLayer],
+    split: Option<&Split>,
+    stores: &[Store],
+) -> Result<Blob, String> {
     let multi = multi_segment(layers);
     let mut st = Stream::default();
     let mut unpacked = 0usize;
@@ -449,14 +458,14 @@ mod tests {
     }
 
     /// A layer of `rows` rows whose columns have the given weights.
-    fn layer(rows: usize, columns: Vec<Vec<(usize, i8)>>) -> Layer {
-        Layer {
+    fn layer(rows: usize, columns: Vec<Vec<(usize, i8)>>) -> FusedLayer {
+        FusedLayer {
             cols: columns.len(),
             columns,
             acc: zlmc_ir::Elem::I16,
             bias: vec![0; rows],
             shift: 0,
-            relu: false,
+            activation: None,
         }
     }
 

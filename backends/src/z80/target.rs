@@ -15,7 +15,7 @@ pub static Z80_TARGET: Z80Target = Z80Target;
 pub const MAX_QUERY: usize = 127;
 
 /// Build the CP/M program for a verified model.
-pub fn build(model: Verified, prov: &Provenance) -> Result<super::Z80Files, BackendError> {
+pub fn build(model: &Verified, prov: &Provenance) -> Result<super::Z80Files, BackendError> {
     super::emit(
         model,
         prov,

@@ -55,7 +55,7 @@ pub struct Zx48Files {
 }
 
 /// Build the tape for a verified model.
-pub fn build(model: Verified, prov: &Provenance) -> Result<Zx48Files, BackendError> {
+pub fn build(model: &Verified, prov: &Provenance) -> Result<Zx48Files, BackendError> {
     let z = emit_for(
         model,
         prov,
