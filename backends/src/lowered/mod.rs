@@ -378,7 +378,8 @@ mod tests {
         zlmc_ir::text::parse_model(&text).expect("test model parses")
     }
 
-    const MATMUL: &str = "%1 = matmul %0, sparse int8[2, 2] [\n  [0:3 1:-2]\n  [1:5]\n], acc i16 : i16[2]\n";
+    const MATMUL: &str =
+        "%1 = matmul %0, sparse int8[2, 2] [\n  [0:3 1:-2]\n  [1:5]\n], acc i16 : i16[2]\n";
 
     #[test]
     fn separate_steps_and_a_fused_epilogue_lower_alike() {
