@@ -195,7 +195,7 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
         };
         let lines: Vec<Vec<u8>> = vectors
             .iter()
-            .map(|v| zlmc::simulate::integer_line(v))
+            .map(|v| zlmc::input::integer_line(v))
             .collect();
         let run = zlmc::simulate::avr_run(&fw, &lines).unwrap();
         let avr: String = run

@@ -11,6 +11,7 @@ use zlmc_ir::interp;
 use zlmc_ir::Model;
 
 use crate::diag::{Diagnostic, Result};
+use crate::input::{check_batch_line, io_err, raw_input, read_line, BROKEN_PIPE};
 use crate::{driver, import, output};
 
 /// zlmc compiles tiny quantized neural networks to C and 8-bit machine code.
@@ -348,17 +349,6 @@ fn write_file(path: &Path, data: &[u8]) -> Result<()> {
     output::write_all(dir, &[(name, data.to_vec())])
 }
 
-/// The message of the error for a closed stdout, which ends zlmc quietly.
-const BROKEN_PIPE: &str = "broken pipe";
-
-/// An output error as a diagnostic.
-pub(crate) fn io_err(e: std::io::Error) -> Diagnostic {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        return Diagnostic::new(BROKEN_PIPE);
-    }
-    Diagnostic::new(format!("I/O error: {e}"))
-}
-
 fn execute(
     cmd: Command,
     stdin: &mut dyn BufRead,
@@ -592,53 +582,6 @@ fn build(
     Ok(())
 }
 
-/// The input vector of a raw-input model from one line of whitespace- or
-/// comma-separated integers, or why the line is not one.
-pub(crate) fn raw_input(m: &Model, line: &[u8]) -> std::result::Result<Vec<i16>, String> {
-    let text = std::str::from_utf8(line).map_err(|_| "the input is not UTF-8 text".to_string())?;
-    let values: Vec<&str> = text
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
-        .collect();
-    let want = m.input_len();
-    // A model quantized from a float one reads the float features it was trained on.
-    let quant = m.input_quant();
-    let what = if quant.is_some() {
-        "numbers"
-    } else {
-        "integers"
-    };
-    if values.len() != want {
-        return Err(format!(
-            "the model takes {want} {what}, the input has {}",
-            values.len()
-        ));
-    }
-    if let Some(q) = quant {
-        return values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v.parse::<f64>() {
-                Ok(x) if x.is_finite() => Ok(q.quantize(x)),
-                _ => Err(format!("value {} `{v}` is not a finite number", i + 1)),
-            })
-            .collect();
-    }
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| match v.parse::<i64>() {
-            Ok(n) => i16::try_from(n).map_err(|_| {
-                format!(
-                    "value {} `{v}` is out of range for i16 (-32768..=32767)",
-                    i + 1
-                )
-            }),
-            Err(_) => Err(format!("value {} `{v}` is not an integer", i + 1)),
-        })
-        .collect()
-}
-
 /// The model's answer to one line of input, as bytes.
 fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
     if m.takes_text() {
@@ -647,20 +590,6 @@ fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
     let input = raw_input(m, line).map_err(Diagnostic::new)?;
     let r = interp::step(&m.graph, &input);
     Ok(m.decode.answer(r.class).expect("argmax is a class"))
-}
-
-pub(crate) fn read_line(stdin: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    if stdin.read_until(b'\n', &mut buf)? == 0 {
-        return Ok(None);
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-    }
-    Ok(Some(buf))
 }
 
 fn run_model(
@@ -711,14 +640,4 @@ fn run_model(
         }
         out.write_all(b"\n").map_err(io_err)?;
     }
-}
-
-/// A `--batch` query may not hold a tab: the output separates query and reply by one.
-pub(crate) fn check_batch_line(line: &[u8], n: usize) -> Result<()> {
-    if line.contains(&b'\t') {
-        return Err(Diagnostic::new(format!(
-            "stdin line {n}: the query contains a tab, which would make the tab-separated output ambiguous"
-        )));
-    }
-    Ok(())
 }

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod float_model;
 pub mod frontend;
 pub mod import;
+pub mod input;
 pub mod measure;
 pub mod onnx;
 pub mod output;
