@@ -461,7 +461,7 @@ fn too_big_for_the_uno_says_what_it_needs() {
 /// (arduino-mk); run it in simavr on `queries`. Returns (flash, static RAM,
 /// stack peak, what the sketch printed).
 fn sketch(spec: &Path, board: Board, queries: &[&str], tag: &str) -> (u64, u64, u64, String) {
-    use zlmc::sim::avr::{avr_size, build_sketch, run_firmware, AvrExit, AvrRun};
+    use zlmc_backends::sim::avr::{avr_size, build_sketch, run_firmware, AvrExit, AvrRun};
     let tmp = scratch(&format!("avr-sketch-{tag}-{board}"));
     let dir = tmp.path();
     zlmc_build(spec, "avr", &["--board", board.name()], &dir.join("out"));
@@ -602,7 +602,7 @@ fn c_string(bytes: &[u8]) -> String {
 /// the code hashes in several rounds).
 #[test]
 fn encode_and_long_queries_agree_with_the_interpreter() {
-    use zlmc::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
+    use zlmc_backends::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
     let tmp = scratch("avr-encode");
     let root = tmp.path();
     let mut rng = Rng::new(0xE4C0DE);

@@ -16,7 +16,6 @@ pub mod output;
 pub mod passes;
 pub mod quant;
 pub mod range;
-pub mod sim;
 pub mod simulate;
 pub mod text_eval;
 
