@@ -421,8 +421,8 @@ fn execute(
             prompt,
             batch,
         } => {
-            let queries = crate::simulate::read_queries(prompt, batch, stdin)?;
-            crate::simulate::sim(
+            let queries = crate::commands::sim::read_queries(prompt, batch, stdin)?;
+            crate::commands::sim::sim(
                 &model,
                 lookup(&target).expect("clap checked the target name"),
                 Options {

@@ -2,6 +2,7 @@
 //! weights) to portable C, with the IR interpreter as the reference.
 
 pub mod cli;
+pub mod commands;
 pub mod compare;
 pub mod diag;
 pub mod driver;
@@ -16,7 +17,6 @@ pub mod output;
 pub mod passes;
 pub mod quant;
 pub mod range;
-pub mod simulate;
 pub mod text_eval;
 
 pub use diag::Diagnostic;
