@@ -168,7 +168,7 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
         let mut want = String::new();
         let mut vectors = Vec::new();
         for x in &samples {
-            let q = zlmc::eval::quantize_features(&model, x);
+            let q = zlmc::evaluate::quantize_features(&model, x);
             let r = interp::step(&model.graph, &q);
             for l in &r.logits {
                 let _ = write!(want, "{l} ");

@@ -436,8 +436,8 @@ fn execute(
         }
         Command::Eval { model, data, on } => {
             let t = on.target()?;
-            let s = crate::eval::evaluate(&model, &data, t)?;
-            crate::eval::print(&s, t, out).map_err(io_err)
+            let s = crate::evaluate::evaluate(&model, &data, t)?;
+            crate::evaluate::print(&s, t, out).map_err(io_err)
         }
         Command::Compare {
             models,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use crate::diag::{Diagnostic, Result};
-use crate::eval::{evaluate, Summary};
+use crate::evaluate::{evaluate, Summary};
 use crate::measure::MeasureTarget;
 
 /// One compared model.

@@ -6,7 +6,7 @@ pub mod commands;
 pub mod compare;
 pub mod diag;
 pub mod driver;
-pub mod eval;
+pub mod evaluate;
 pub mod float_model;
 pub mod frontend;
 pub mod import;

@@ -234,7 +234,7 @@ pub fn compress_command(
     let (mut m, kind) = if float_spec::is_float_spec(model)? {
         (float_spec::load_float_spec(model)?, None)
     } else {
-        let r = crate::eval::reference_path(model).ok_or_else(|| {
+        let r = crate::evaluate::reference_path(model).ok_or_else(|| {
             Diagnostic::in_file(model, "no float reference to compress from")
                 .help("compress works on models written by `zlmc import` or `zlmc quantize` (their spec names a `reference:`)")
         })?;
@@ -259,9 +259,9 @@ pub fn compress_command(
     let q = calibrate(&m, calib, args.opts)?;
     write_models(&m, Some((&q, calib)), w, out)?;
     if let Some(data) = data {
-        let before = crate::eval::evaluate(model, data, None)?;
-        let after = crate::eval::evaluate(&w.dir.join(write::MODEL_SPEC), data, None)?;
-        let p = |s: &crate::eval::Summary| (100.0 * s.accuracy(), s.params.nonzero);
+        let before = crate::evaluate::evaluate(model, data, None)?;
+        let after = crate::evaluate::evaluate(&w.dir.join(write::MODEL_SPEC), data, None)?;
+        let p = |s: &crate::evaluate::Summary| (100.0 * s.accuracy(), s.params.nonzero);
         let (a0, n0) = p(&before);
         let (a1, n1) = p(&after);
         writeln!(
