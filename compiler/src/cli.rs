@@ -177,11 +177,11 @@ struct MeasureFlags {
 }
 
 impl MeasureFlags {
-    fn target(&self) -> Result<Option<crate::measure::MeasureTarget>> {
+    fn target(&self) -> Result<Option<crate::evaluate::measure::MeasureTarget>> {
         match (&self.target, &self.board) {
             (None, None) => Ok(None),
             (None, Some(_)) => Err(Diagnostic::new("--board needs --target")),
-            (Some(t), b) => crate::measure::MeasureTarget::new(t, b.as_deref()).map(Some),
+            (Some(t), b) => crate::evaluate::measure::MeasureTarget::new(t, b.as_deref()).map(Some),
         }
     }
 }

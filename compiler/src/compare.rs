@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use crate::diag::{Diagnostic, Result};
+use crate::evaluate::measure::MeasureTarget;
 use crate::evaluate::{evaluate, Summary};
-use crate::measure::MeasureTarget;
 
 /// One compared model.
 #[derive(Debug, Clone)]

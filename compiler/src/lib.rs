@@ -11,7 +11,6 @@ pub mod float_model;
 pub mod frontend;
 pub mod import;
 pub mod input;
-pub mod measure;
 pub mod onnx;
 pub mod output;
 pub mod passes;

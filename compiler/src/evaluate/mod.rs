@@ -1,6 +1,8 @@
 //! `zlmc eval`: accuracy, agreement with the float reference, parameters,
 //! weight bits and (with a target) what the model costs there.
 
+pub mod measure;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -8,10 +10,10 @@ use zlmc_ir::{interp, Model, Op, Weights};
 
 use crate::diag::{Diagnostic, Result};
 use crate::float_model::FloatMlp;
-use crate::measure::{measure, MeasureTarget, Measured, Sample};
 use crate::quant::dataset::{self, Dataset, Split};
 use crate::quant::float_spec;
 use crate::text_eval::{self, TextScore};
+use measure::{measure, MeasureTarget, Measured, Sample};
 
 /// Samples the target simulators time.
 pub const TIMED_SAMPLES: usize = 16;
