@@ -446,12 +446,12 @@ fn execute(
             chart,
         } => {
             let t = on.target()?;
-            let rows = crate::compare::rows(&models, &data, t)?;
+            let rows = crate::evaluate::compare::rows(&models, &data, t)?;
             if let Some(c) = chart {
-                let svg = crate::compare::chart(&rows)?;
+                let svg = crate::evaluate::compare::chart(&rows)?;
                 write_file(&c, svg.as_bytes())?;
             }
-            out.write_all(crate::compare::table(&rows, t).as_bytes())
+            out.write_all(crate::evaluate::compare::table(&rows, t).as_bytes())
                 .map_err(io_err)
         }
         Command::Compress {

@@ -3,7 +3,6 @@
 
 pub mod cli;
 pub mod commands;
-pub mod compare;
 pub mod diag;
 pub mod driver;
 pub mod evaluate;

@@ -1,6 +1,7 @@
 //! `zlmc eval`: accuracy, agreement with the float reference, parameters,
 //! weight bits and (with a target) what the model costs there.
 
+pub mod compare;
 pub mod measure;
 
 use std::io::Write;
