@@ -15,6 +15,5 @@ pub mod output;
 pub mod passes;
 pub mod quant;
 pub mod range;
-pub mod text_eval;
 
 pub use diag::Diagnostic;

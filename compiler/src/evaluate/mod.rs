@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod measure;
+pub mod text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,8 @@ use crate::diag::{Diagnostic, Result};
 use crate::float_model::FloatMlp;
 use crate::quant::dataset::{self, Dataset, Split};
 use crate::quant::float_spec;
-use crate::text_eval::{self, TextScore};
 use measure::{measure, MeasureTarget, Measured, Sample};
+use text::TextScore;
 
 /// Samples the target simulators time.
 pub const TIMED_SAMPLES: usize = 16;
@@ -185,8 +186,8 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
     let sample;
     match &loaded {
         Loaded::Int { model, .. } if is_text_data(data) => {
-            let lines = text_eval::read_lines(data)?;
-            let t = text_eval::score(model, &lines)?;
+            let lines = text::read_lines(data)?;
+            let t = text::score(model, &lines)?;
             s.name = model.name.clone();
             s.samples = t.lines;
             s.correct = t.exact;
