@@ -383,7 +383,7 @@ fn execute(
             quant,
             ..
         } => {
-            import::import_z80ai(&model, &output, name.as_deref(), quant.force)?;
+            import::z80ai::import_z80ai(&model, &output, name.as_deref(), quant.force)?;
             writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
         }
         Command::Run {

@@ -1,0 +1,4 @@
+//! Reading models other tools wrote: z80ai's exports become a spec here, ONNX
+//! float graphs a float model that `crate::quant` quantizes.
+
+pub mod z80ai;
