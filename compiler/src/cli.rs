@@ -364,7 +364,7 @@ fn execute(
             calibrate,
             quant,
         } => crate::quant::import_float(
-            crate::onnx::load(&model)?,
+            crate::import::onnx::load(&model)?,
             calibrate.as_deref(),
             quant.options(),
             name.as_deref(),

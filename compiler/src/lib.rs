@@ -10,7 +10,6 @@ pub mod float_model;
 pub mod frontend;
 pub mod import;
 pub mod input;
-pub mod onnx;
 pub mod output;
 pub mod passes;
 pub mod quant;
