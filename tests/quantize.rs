@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::float_model::{FloatLayer, FloatMlp};
+use zlmc::quant::float_model::{FloatLayer, FloatMlp};
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, run_exe};

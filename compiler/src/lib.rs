@@ -6,7 +6,6 @@ pub mod commands;
 pub mod diag;
 pub mod driver;
 pub mod evaluate;
-pub mod float_model;
 pub mod frontend;
 pub mod import;
 pub mod input;

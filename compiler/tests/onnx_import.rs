@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use zlmc::float_model::FloatMlp;
 use zlmc::frontend::npz::read_npz;
 use zlmc::frontend::tensors::{TensorData, TensorMap};
+use zlmc::quant::float_model::FloatMlp;
 
 /// Largest allowed |zlmc − onnxruntime| on logits and probabilities.
 const TOL: f32 = 1e-5;
@@ -288,7 +288,7 @@ mod built {
     fn load(
         nodes: Vec<NodeProto>,
         init: Vec<TensorProto>,
-    ) -> Result<zlmc::float_model::FloatMlp, String> {
+    ) -> Result<zlmc::quant::float_model::FloatMlp, String> {
         load_over(2, nodes, init)
     }
 
@@ -297,7 +297,7 @@ mod built {
         width: i64,
         nodes: Vec<NodeProto>,
         init: Vec<TensorProto>,
-    ) -> Result<zlmc::float_model::FloatMlp, String> {
+    ) -> Result<zlmc::quant::float_model::FloatMlp, String> {
         let model = ModelProto {
             ir_version: 8,
             opset_import: vec![OperatorSetIdProto {

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use zlmc_ir::{interp, Model, Op, Weights};
 
 use crate::diag::{Diagnostic, Result};
-use crate::float_model::FloatMlp;
 use crate::quant::dataset::{self, Dataset, Split};
+use crate::quant::float_model::FloatMlp;
 use crate::quant::float_spec;
 use measure::{measure, MeasureTarget, Measured, Sample};
 use text::TextScore;

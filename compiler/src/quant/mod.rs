@@ -3,6 +3,7 @@
 
 pub mod compress;
 pub mod dataset;
+pub mod float_model;
 pub mod float_spec;
 pub mod npz_write;
 pub mod ptq;
@@ -14,8 +15,8 @@ use std::path::Path;
 use zlmc_ir::{Elem, WeightKind};
 
 use crate::diag::{Diagnostic, Result};
-use crate::float_model::FloatMlp;
 use crate::output::{self, OutFile};
+use crate::quant::float_model::FloatMlp;
 use ptq::{AccChoice, Options, Quantized};
 
 /// Clamping above this fraction of calibration values is warned about.

@@ -33,7 +33,7 @@ use std::path::Path;
 use prost::Message;
 
 use crate::diag::Diagnostic;
-use crate::float_model::FloatMlp;
+use crate::quant::float_model::FloatMlp;
 
 /// Largest `.onnx` file read (weights of MCU-sized models are kilobytes).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
