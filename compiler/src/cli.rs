@@ -2,17 +2,19 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Parser, Subcommand, ValueEnum};
-use zlmc_backends::target::{check_options, lookup, Options, Target, TARGETS};
-use zlmc_ir::interp;
-use zlmc_ir::Model;
+use zlmc_backends::target::{check_options, lookup, Options, TARGETS};
 
+use crate::commands;
+use crate::commands::build::Emit;
+use crate::commands::compress::CompressArgs;
 use crate::diag::{Diagnostic, Result};
-use crate::input::{check_batch_line, io_err, raw_input, read_line, BROKEN_PIPE};
-use crate::{driver, import, output};
+use crate::evaluate::measure::MeasureTarget;
+use crate::input::BROKEN_PIPE;
+use crate::quant::WriteArgs;
 
 /// zlmc compiles tiny quantized neural networks to C and 8-bit machine code.
 #[derive(Debug, Parser)]
@@ -177,11 +179,11 @@ struct MeasureFlags {
 }
 
 impl MeasureFlags {
-    fn target(&self) -> Result<Option<crate::evaluate::measure::MeasureTarget>> {
+    fn target(&self) -> Result<Option<MeasureTarget>> {
         match (&self.target, &self.board) {
             (None, None) => Ok(None),
             (None, Some(_)) => Err(Diagnostic::new("--board needs --target")),
-            (Some(t), b) => crate::evaluate::measure::MeasureTarget::new(t, b.as_deref()).map(Some),
+            (Some(t), b) => MeasureTarget::new(t, b.as_deref()).map(Some),
         }
     }
 }
@@ -269,14 +271,6 @@ fn board_parser() -> PossibleValuesParser {
     )
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Emit {
-    /// Target code.
-    Code,
-    /// The optimized IR as text.
-    Zir,
-}
-
 /// Run zlmc with `args` (program name first) on the given streams; returns the exit code.
 pub fn run(
     args: Vec<OsString>,
@@ -335,20 +329,7 @@ fn check_board(cli: Cli) -> std::result::Result<Cli, clap::Error> {
     }
 }
 
-/// Write one file whole: to a temporary name beside it, then renamed.
-fn write_file(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Diagnostic::in_file(path, "not a file name"))?
-        .to_string_lossy()
-        .into_owned();
-    output::write_all(dir, &[(name, data.to_vec())])
-}
-
+/// Do what `cmd` asks, through its file in `commands`.
 fn execute(
     cmd: Command,
     stdin: &mut dyn BufRead,
@@ -363,12 +344,12 @@ fn execute(
             name,
             calibrate,
             quant,
-        } => crate::quant::import_float(
-            crate::import::onnx::load(&model)?,
+        } => commands::import::onnx(
+            &model,
             calibrate.as_deref(),
             quant.options(),
             name.as_deref(),
-            &crate::quant::WriteArgs {
+            &WriteArgs {
                 dir: &output,
                 force: quant.force,
                 source: &model,
@@ -382,18 +363,12 @@ fn execute(
             name,
             quant,
             ..
-        } => {
-            import::z80ai::import_z80ai(&model, &output, name.as_deref(), quant.force)?;
-            writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
-        }
+        } => commands::import::z80ai(&model, &output, name.as_deref(), quant.force, out),
         Command::Run {
             model,
             prompt,
             batch,
-        } => {
-            let m = driver::load(&model)?;
-            run_model(&m, prompt, batch, stdin, out)
-        }
+        } => commands::run::run(&model, prompt, batch, stdin, out),
         Command::Build {
             model,
             target,
@@ -402,7 +377,7 @@ fn execute(
             print_after,
             disable_pass,
             board,
-        } => build(
+        } => commands::build::build(
             &model,
             lookup(&target).expect("clap checked the target name"),
             emit,
@@ -421,8 +396,8 @@ fn execute(
             prompt,
             batch,
         } => {
-            let queries = crate::commands::sim::read_queries(prompt, batch, stdin)?;
-            crate::commands::sim::sim(
+            let queries = commands::sim::read_queries(prompt, batch, stdin)?;
+            commands::sim::sim(
                 &model,
                 lookup(&target).expect("clap checked the target name"),
                 Options {
@@ -434,26 +409,13 @@ fn execute(
                 err,
             )
         }
-        Command::Eval { model, data, on } => {
-            let t = on.target()?;
-            let s = crate::evaluate::evaluate(&model, &data, t)?;
-            crate::evaluate::print(&s, t, out).map_err(io_err)
-        }
+        Command::Eval { model, data, on } => commands::eval::eval(&model, &data, on.target()?, out),
         Command::Compare {
             models,
             data,
             on,
             chart,
-        } => {
-            let t = on.target()?;
-            let rows = crate::evaluate::compare::rows(&models, &data, t)?;
-            if let Some(c) = chart {
-                let svg = crate::evaluate::compare::chart(&rows)?;
-                write_file(&c, svg.as_bytes())?;
-            }
-            out.write_all(crate::evaluate::compare::table(&rows, t).as_bytes())
-                .map_err(io_err)
-        }
+        } => commands::compare::compare(&models, &data, on.target()?, chart.as_deref(), out),
         Command::Compress {
             model,
             output,
@@ -465,26 +427,23 @@ fn execute(
             accumulator,
             force,
         } => {
-            let calib = calibrate.or(data.clone()).ok_or_else(|| {
-                Diagnostic::new("compress re-quantizes: pass --calibrate DATA or --data DATA")
-            })?;
             let flags = QuantFlags {
                 weights: weights.unwrap_or(zlmc_ir::WeightKind::Int8),
                 accumulator,
                 calibration: RangeArg::Minmax,
                 force,
             };
-            crate::quant::compress_command(
+            commands::compress::compress(
                 &model,
-                &calib,
+                calibrate.as_deref(),
                 data.as_deref(),
-                crate::quant::CompressArgs {
+                CompressArgs {
                     prune_neurons,
                     sparsity,
                     opts: flags.options(),
                     kind_given: weights.is_some(),
                 },
-                &crate::quant::WriteArgs {
+                &WriteArgs {
                     dir: &output,
                     force,
                     source: &model,
@@ -497,147 +456,17 @@ fn execute(
             calibrate,
             output,
             quant,
-        } => crate::quant::quantize_command(
+        } => commands::quantize::quantize(
             &spec,
             &calibrate,
             quant.options(),
-            &crate::quant::WriteArgs {
+            &WriteArgs {
                 dir: &output,
                 force: quant.force,
                 source: &spec,
             },
             out,
         ),
-        Command::Passes => {
-            for p in crate::passes::PASSES {
-                writeln!(out, "{:<16} {}", p.name, p.about).map_err(io_err)?;
-            }
-            Ok(())
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn build(
-    path: &Path,
-    target: &dyn Target,
-    emit: Emit,
-    output: Option<&Path>,
-    print_after: &[String],
-    disabled: &[String],
-    opts: Options,
-    out: &mut dyn Write,
-) -> Result<()> {
-    if let Some(p) = print_after
-        .iter()
-        .chain(disabled)
-        .find(|p| !crate::passes::exists(p))
-    {
-        return Err(driver::unknown_pass(p));
-    }
-    if let Some(p) = print_after.iter().find(|p| disabled.contains(p)) {
-        return Err(Diagnostic::usage(format!(
-            "--print-after {p} with --disable-pass {p}: a disabled pass prints nothing"
-        )));
-    }
-    if emit == Emit::Code && output.is_none() {
-        return Err(Diagnostic::usage("no output folder")
-            .help("pass -o DIR (or --emit zir to print the IR)"));
-    }
-    let mut model = driver::load(path)?;
-    let prov = driver::provenance(path);
-    let mut printed = String::new();
-    driver::optimize(&mut model, disabled, |pass, m| {
-        if print_after.iter().any(|p| p == pass) {
-            printed.push_str(&driver::zir_text(m, &prov, &format!("after {pass}")));
-        }
-    })?;
-    out.write_all(printed.as_bytes()).map_err(io_err)?;
-    let (folder, files, summary) = match emit {
-        Emit::Zir => {
-            let text = driver::zir_text(&model, &prov, "optimized");
-            match output {
-                None => return out.write_all(text.as_bytes()).map_err(io_err),
-                Some(_) => (
-                    None,
-                    vec![(format!("{}.zir", model.name), text.into_bytes())],
-                    String::new(),
-                ),
-            }
-        }
-        Emit::Code => {
-            let e = driver::emit(target, &model, path, opts)?;
-            (e.folder, e.files, e.plan.summary)
-        }
-    };
-    let output = output.expect("checked above");
-    let dir = folder.map_or_else(|| output.to_path_buf(), |f| output.join(f));
-    output::write_all(&dir, &files)?;
-    for (name, _) in &files {
-        writeln!(out, "wrote {}", dir.join(name).display()).map_err(io_err)?;
-    }
-    if !summary.is_empty() {
-        writeln!(out, "{summary}").map_err(io_err)?;
-    }
-    Ok(())
-}
-
-/// The model's answer to one line of input, as bytes.
-fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
-    if m.takes_text() {
-        return Ok(interp::reply(m, line).0);
-    }
-    let input = raw_input(m, line).map_err(Diagnostic::new)?;
-    let r = interp::step(&m.graph, &input);
-    Ok(m.decode.answer(r.class).expect("argmax is a class"))
-}
-
-fn run_model(
-    m: &Model,
-    prompt: Option<String>,
-    batch: bool,
-    stdin: &mut dyn BufRead,
-    out: &mut dyn Write,
-) -> Result<()> {
-    if let Some(p) = prompt {
-        let reply = answer(m, p.as_bytes()).map_err(|d| d.help("in --prompt"))?;
-        out.write_all(&reply).map_err(io_err)?;
-        return out.write_all(b"\n").map_err(io_err);
-    }
-    if batch {
-        let mut n = 0;
-        while let Some(line) = read_line(stdin).map_err(io_err)? {
-            n += 1;
-            check_batch_line(&line, n)?;
-            let reply = answer(m, &line).map_err(|d| Diagnostic {
-                message: format!("stdin line {n}: {}", d.message),
-                ..d
-            })?;
-            out.write_all(&line).map_err(io_err)?;
-            out.write_all(b"\t").map_err(io_err)?;
-            out.write_all(&reply).map_err(io_err)?;
-            out.write_all(b"\n").map_err(io_err)?;
-        }
-        return Ok(());
-    }
-    // The chat loop of z80ai's CP/M program.
-    loop {
-        out.write_all(b"> ").map_err(io_err)?;
-        out.flush().map_err(io_err)?;
-        let Some(line) = read_line(stdin).map_err(io_err)? else {
-            return out.write_all(b"\n").map_err(io_err);
-        };
-        if line.first() == Some(&b'!') {
-            return Ok(());
-        }
-        if line.is_empty() {
-            continue;
-        }
-        // In the chat loop a bad line is reported and the loop goes on.
-        match answer(m, &line) {
-            Ok(reply) => out.write_all(&reply).map_err(io_err)?,
-            Err(d) => out.write_all(format!("{d}").as_bytes()).map_err(io_err)?,
-        }
-        out.write_all(b"\n").map_err(io_err)?;
+        Command::Passes => commands::passes::passes(out),
     }
 }
