@@ -80,5 +80,5 @@ fn model_name(path: &Path) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    crate::import::z80ai::identifier_from(&stem)
+    super::identifier_from(&stem)
 }
