@@ -1,5 +1,8 @@
-//! `zlmc eval`: accuracy, agreement with the float reference, parameters,
-//! weight bits and (with a target) what the model costs there.
+//! Evaluating a model on labelled data: accuracy, agreement with the float
+//! reference, parameters, weight bits and (with a target) what the model costs
+//! there ([`mod@measure`]). Character models are scored on text ([`text`]), several
+//! models side by side in [`compare`]; `zlmc eval` and `zlmc compare` print
+//! the results.
 
 pub mod compare;
 pub mod measure;
