@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use zlmc_backends::target::{check_options, lookup, Options, TARGETS};
+use zlmc_ir::WeightKind;
 
 use crate::commands;
 use crate::commands::build::Emit;
@@ -143,8 +144,8 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
         /// Weight kind of the result (default: the model's).
-        #[arg(long, value_parser = crate::quant::weight_kind)]
-        weights: Option<zlmc_ir::WeightKind>,
+        #[arg(long, value_parser = weight_kind)]
+        weights: Option<WeightKind>,
         /// Accumulator width.
         #[arg(long, value_enum, default_value = "32")]
         accumulator: AccArg,
@@ -192,8 +193,8 @@ impl MeasureFlags {
 #[derive(Debug, clap::Args)]
 struct QuantFlags {
     /// Weight kind of the integer model: int8, int4, ternary, int2 or binary.
-    #[arg(long, default_value = "int8", value_parser = crate::quant::weight_kind)]
-    weights: zlmc_ir::WeightKind,
+    #[arg(long, default_value = "int8", value_parser = weight_kind)]
+    weights: WeightKind,
     /// Accumulator width; `auto` takes 16 bits where range analysis proves it safe.
     #[arg(long, value_enum, default_value = "32")]
     accumulator: AccArg,
@@ -249,6 +250,12 @@ enum ImportFormat {
     Z80ai,
     /// A float MLP in ONNX (PyTorch, Keras via tf2onnx, scikit-learn via skl2onnx).
     Onnx,
+}
+
+/// Parse a weight kind name for the command line.
+fn weight_kind(s: &str) -> std::result::Result<WeightKind, String> {
+    WeightKind::from_name(s)
+        .ok_or_else(|| format!("unknown weight kind `{s}` (int8, int4, ternary, int2, binary)"))
 }
 
 /// `--target` values: the registry's targets (with `simulated`, those with a simulator).
@@ -428,7 +435,7 @@ fn execute(
             force,
         } => {
             let flags = QuantFlags {
-                weights: weights.unwrap_or(zlmc_ir::WeightKind::Int8),
+                weights: weights.unwrap_or(WeightKind::Int8),
                 accumulator,
                 calibration: RangeArg::Minmax,
                 force,

@@ -13,7 +13,7 @@ pub mod write;
 use std::io::Write;
 use std::path::Path;
 
-use zlmc_ir::{Elem, WeightKind};
+use zlmc_ir::Elem;
 
 use crate::diag::{Diagnostic, Result};
 use crate::output::{self, OutFile};
@@ -166,10 +166,4 @@ pub fn write_models(
         .map_err(io_err)?;
     }
     Ok(())
-}
-
-/// Parse a weight kind name for the command line.
-pub fn weight_kind(s: &str) -> std::result::Result<WeightKind, String> {
-    WeightKind::from_name(s)
-        .ok_or_else(|| format!("unknown weight kind `{s}` (int8, int4, ternary, int2, binary)"))
 }
