@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::simulate::{avr_run, AvrMode};
+use zlmc::commands::sim::{avr_run, AvrMode};
 use zlmc_backends::avr::Board;
 use zlmc_ir::{interp, Decode, Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
@@ -83,7 +83,7 @@ fn classifier(
 }
 
 /// Build for `board`, or for the Mega 2560 if the model does not fit it.
-fn firmware(m: &Model, board: Board, dir: &Path) -> zlmc::simulate::AvrFirmware {
+fn firmware(m: &Model, board: Board, dir: &Path) -> zlmc::commands::sim::AvrFirmware {
     match avr_firmware(m, Path::new("random"), board, dir) {
         Ok(fw) => fw,
         Err(d) if d.message.contains("does not fit") && board != Board::Mega2560 => {
@@ -461,7 +461,7 @@ fn too_big_for_the_uno_says_what_it_needs() {
 /// (arduino-mk); run it in simavr on `queries`. Returns (flash, static RAM,
 /// stack peak, what the sketch printed).
 fn sketch(spec: &Path, board: Board, queries: &[&str], tag: &str) -> (u64, u64, u64, String) {
-    use zlmc::sim::avr::{avr_size, build_sketch, run_firmware, AvrExit, AvrRun};
+    use zlmc_backends::sim::avr::{avr_size, build_sketch, run_firmware, AvrExit, AvrRun};
     let tmp = scratch(&format!("avr-sketch-{tag}-{board}"));
     let dir = tmp.path();
     zlmc_build(spec, "avr", &["--board", board.name()], &dir.join("out"));
@@ -602,7 +602,7 @@ fn c_string(bytes: &[u8]) -> String {
 /// the code hashes in several rounds).
 #[test]
 fn encode_and_long_queries_agree_with_the_interpreter() {
-    use zlmc::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
+    use zlmc_backends::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
     let tmp = scratch("avr-encode");
     let root = tmp.path();
     let mut rng = Rng::new(0xE4C0DE);

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use zlmc::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
-use zlmc::simulate::avr_run;
+use zlmc::commands::sim::avr_run;
 use zlmc_backends::avr::Board;
+use zlmc_backends::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
 use zlmc_ir::{Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
 use zlmc_test_support::models::{dense_mlp, digit_like_inputs};
@@ -90,7 +90,7 @@ fn c_firmware_run(
     board: Board,
     lines: &[Vec<u8>],
     step: &str,
-) -> zlmc::sim::avr::AvrReport {
+) -> zlmc_backends::sim::avr::AvrReport {
     let c = build::c(m, Path::new("bench"));
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(&c.header_name), &c.header).unwrap();

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::float_model::{FloatLayer, FloatMlp};
+use zlmc::quant::float_model::{FloatLayer, FloatMlp};
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, run_exe};
@@ -168,7 +168,7 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
         let mut want = String::new();
         let mut vectors = Vec::new();
         for x in &samples {
-            let q = zlmc::eval::quantize_features(&model, x);
+            let q = zlmc::evaluate::quantize_features(&model, x);
             let r = interp::step(&model.graph, &q);
             for l in &r.logits {
                 let _ = write!(want, "{l} ");
@@ -178,7 +178,7 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
         }
         assert_eq!(got, want, "{kind} in C");
         // AVR: the quantized vectors in simavr.
-        let fw = match zlmc::simulate::avr_firmware(
+        let fw = match zlmc::commands::sim::avr_firmware(
             &model,
             &path,
             zlmc_backends::avr::Board::Uno,
@@ -195,9 +195,9 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
         };
         let lines: Vec<Vec<u8>> = vectors
             .iter()
-            .map(|v| zlmc::simulate::integer_line(v))
+            .map(|v| zlmc::input::integer_line(v))
             .collect();
-        let run = zlmc::simulate::avr_run(&fw, &lines).unwrap();
+        let run = zlmc::commands::sim::avr_run(&fw, &lines).unwrap();
         let avr: String = run
             .answers
             .iter()

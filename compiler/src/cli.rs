@@ -2,16 +2,20 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use clap::{Parser, Subcommand, ValueEnum};
-use zlmc_backends::target::{check_options, lookup, Options, Target, TARGETS};
-use zlmc_ir::interp;
-use zlmc_ir::Model;
+use zlmc_backends::target::{check_options, lookup, Options, TARGETS};
+use zlmc_ir::WeightKind;
 
+use crate::commands;
+use crate::commands::build::Emit;
+use crate::commands::compress::CompressArgs;
 use crate::diag::{Diagnostic, Result};
-use crate::{driver, import, output};
+use crate::evaluate::measure::MeasureTarget;
+use crate::input::BROKEN_PIPE;
+use crate::quant::WriteArgs;
 
 /// zlmc compiles tiny quantized neural networks to C and 8-bit machine code.
 #[derive(Debug, Parser)]
@@ -140,8 +144,8 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
         /// Weight kind of the result (default: the model's).
-        #[arg(long, value_parser = crate::quant::weight_kind)]
-        weights: Option<zlmc_ir::WeightKind>,
+        #[arg(long, value_parser = weight_kind)]
+        weights: Option<WeightKind>,
         /// Accumulator width.
         #[arg(long, value_enum, default_value = "32")]
         accumulator: AccArg,
@@ -176,11 +180,11 @@ struct MeasureFlags {
 }
 
 impl MeasureFlags {
-    fn target(&self) -> Result<Option<crate::measure::MeasureTarget>> {
+    fn target(&self) -> Result<Option<MeasureTarget>> {
         match (&self.target, &self.board) {
             (None, None) => Ok(None),
             (None, Some(_)) => Err(Diagnostic::new("--board needs --target")),
-            (Some(t), b) => crate::measure::MeasureTarget::new(t, b.as_deref()).map(Some),
+            (Some(t), b) => MeasureTarget::new(t, b.as_deref()).map(Some),
         }
     }
 }
@@ -189,8 +193,8 @@ impl MeasureFlags {
 #[derive(Debug, clap::Args)]
 struct QuantFlags {
     /// Weight kind of the integer model: int8, int4, ternary, int2 or binary.
-    #[arg(long, default_value = "int8", value_parser = crate::quant::weight_kind)]
-    weights: zlmc_ir::WeightKind,
+    #[arg(long, default_value = "int8", value_parser = weight_kind)]
+    weights: WeightKind,
     /// Accumulator width; `auto` takes 16 bits where range analysis proves it safe.
     #[arg(long, value_enum, default_value = "32")]
     accumulator: AccArg,
@@ -248,6 +252,12 @@ enum ImportFormat {
     Onnx,
 }
 
+/// Parse a weight kind name for the command line.
+fn weight_kind(s: &str) -> std::result::Result<WeightKind, String> {
+    WeightKind::from_name(s)
+        .ok_or_else(|| format!("unknown weight kind `{s}` (int8, int4, ternary, int2, binary)"))
+}
+
 /// `--target` values: the registry's targets (with `simulated`, those with a simulator).
 fn target_parser(simulated: bool) -> PossibleValuesParser {
     PossibleValuesParser::new(
@@ -266,14 +276,6 @@ fn board_parser() -> PossibleValuesParser {
             .flat_map(|t| t.boards())
             .map(|b| PossibleValue::new(b.name).help(b.about)),
     )
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Emit {
-    /// Target code.
-    Code,
-    /// The optimized IR as text.
-    Zir,
 }
 
 /// Run zlmc with `args` (program name first) on the given streams; returns the exit code.
@@ -334,31 +336,7 @@ fn check_board(cli: Cli) -> std::result::Result<Cli, clap::Error> {
     }
 }
 
-/// Write one file whole: to a temporary name beside it, then renamed.
-fn write_file(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Diagnostic::in_file(path, "not a file name"))?
-        .to_string_lossy()
-        .into_owned();
-    output::write_all(dir, &[(name, data.to_vec())])
-}
-
-/// The message of the error for a closed stdout, which ends zlmc quietly.
-const BROKEN_PIPE: &str = "broken pipe";
-
-/// An output error as a diagnostic.
-pub(crate) fn io_err(e: std::io::Error) -> Diagnostic {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        return Diagnostic::new(BROKEN_PIPE);
-    }
-    Diagnostic::new(format!("I/O error: {e}"))
-}
-
+/// Do what `cmd` asks, through its file in `commands`.
 fn execute(
     cmd: Command,
     stdin: &mut dyn BufRead,
@@ -373,12 +351,12 @@ fn execute(
             name,
             calibrate,
             quant,
-        } => crate::quant::import_float(
-            crate::onnx::load(&model)?,
+        } => commands::import::onnx(
+            &model,
             calibrate.as_deref(),
             quant.options(),
             name.as_deref(),
-            &crate::quant::WriteArgs {
+            &WriteArgs {
                 dir: &output,
                 force: quant.force,
                 source: &model,
@@ -392,18 +370,12 @@ fn execute(
             name,
             quant,
             ..
-        } => {
-            import::import_z80ai(&model, &output, name.as_deref(), quant.force)?;
-            writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
-        }
+        } => commands::import::z80ai(&model, &output, name.as_deref(), quant.force, out),
         Command::Run {
             model,
             prompt,
             batch,
-        } => {
-            let m = driver::load(&model)?;
-            run_model(&m, prompt, batch, stdin, out)
-        }
+        } => commands::run::run(&model, prompt, batch, stdin, out),
         Command::Build {
             model,
             target,
@@ -412,7 +384,7 @@ fn execute(
             print_after,
             disable_pass,
             board,
-        } => build(
+        } => commands::build::build(
             &model,
             lookup(&target).expect("clap checked the target name"),
             emit,
@@ -431,8 +403,8 @@ fn execute(
             prompt,
             batch,
         } => {
-            let queries = crate::simulate::read_queries(prompt, batch, stdin)?;
-            crate::simulate::sim(
+            let queries = commands::sim::read_queries(prompt, batch, stdin)?;
+            commands::sim::sim(
                 &model,
                 lookup(&target).expect("clap checked the target name"),
                 Options {
@@ -444,26 +416,13 @@ fn execute(
                 err,
             )
         }
-        Command::Eval { model, data, on } => {
-            let t = on.target()?;
-            let s = crate::eval::evaluate(&model, &data, t)?;
-            crate::eval::print(&s, t, out).map_err(io_err)
-        }
+        Command::Eval { model, data, on } => commands::eval::eval(&model, &data, on.target()?, out),
         Command::Compare {
             models,
             data,
             on,
             chart,
-        } => {
-            let t = on.target()?;
-            let rows = crate::compare::rows(&models, &data, t)?;
-            if let Some(c) = chart {
-                let svg = crate::compare::chart(&rows)?;
-                write_file(&c, svg.as_bytes())?;
-            }
-            out.write_all(crate::compare::table(&rows, t).as_bytes())
-                .map_err(io_err)
-        }
+        } => commands::compare::compare(&models, &data, on.target()?, chart.as_deref(), out),
         Command::Compress {
             model,
             output,
@@ -475,26 +434,23 @@ fn execute(
             accumulator,
             force,
         } => {
-            let calib = calibrate.or(data.clone()).ok_or_else(|| {
-                Diagnostic::new("compress re-quantizes: pass --calibrate DATA or --data DATA")
-            })?;
             let flags = QuantFlags {
-                weights: weights.unwrap_or(zlmc_ir::WeightKind::Int8),
+                weights: weights.unwrap_or(WeightKind::Int8),
                 accumulator,
                 calibration: RangeArg::Minmax,
                 force,
             };
-            crate::quant::compress_command(
+            commands::compress::compress(
                 &model,
-                &calib,
+                calibrate.as_deref(),
                 data.as_deref(),
-                crate::quant::CompressArgs {
+                CompressArgs {
                     prune_neurons,
                     sparsity,
                     opts: flags.options(),
                     kind_given: weights.is_some(),
                 },
-                &crate::quant::WriteArgs {
+                &WriteArgs {
                     dir: &output,
                     force,
                     source: &model,
@@ -507,218 +463,17 @@ fn execute(
             calibrate,
             output,
             quant,
-        } => crate::quant::quantize_command(
+        } => commands::quantize::quantize(
             &spec,
             &calibrate,
             quant.options(),
-            &crate::quant::WriteArgs {
+            &WriteArgs {
                 dir: &output,
                 force: quant.force,
                 source: &spec,
             },
             out,
         ),
-        Command::Passes => {
-            for p in crate::passes::PASSES {
-                writeln!(out, "{:<16} {}", p.name, p.about).map_err(io_err)?;
-            }
-            Ok(())
-        }
+        Command::Passes => commands::passes::passes(out),
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn build(
-    path: &Path,
-    target: &dyn Target,
-    emit: Emit,
-    output: Option<&Path>,
-    print_after: &[String],
-    disabled: &[String],
-    opts: Options,
-    out: &mut dyn Write,
-) -> Result<()> {
-    if let Some(p) = print_after
-        .iter()
-        .chain(disabled)
-        .find(|p| !crate::passes::exists(p))
-    {
-        return Err(driver::unknown_pass(p));
-    }
-    if let Some(p) = print_after.iter().find(|p| disabled.contains(p)) {
-        return Err(Diagnostic::usage(format!(
-            "--print-after {p} with --disable-pass {p}: a disabled pass prints nothing"
-        )));
-    }
-    if emit == Emit::Code && output.is_none() {
-        return Err(Diagnostic::usage("no output folder")
-            .help("pass -o DIR (or --emit zir to print the IR)"));
-    }
-    let mut model = driver::load(path)?;
-    let prov = driver::provenance(path);
-    let mut printed = String::new();
-    driver::optimize(&mut model, disabled, |pass, m| {
-        if print_after.iter().any(|p| p == pass) {
-            printed.push_str(&driver::zir_text(m, &prov, &format!("after {pass}")));
-        }
-    })?;
-    out.write_all(printed.as_bytes()).map_err(io_err)?;
-    let (folder, files, summary) = match emit {
-        Emit::Zir => {
-            let text = driver::zir_text(&model, &prov, "optimized");
-            match output {
-                None => return out.write_all(text.as_bytes()).map_err(io_err),
-                Some(_) => (
-                    None,
-                    vec![(format!("{}.zir", model.name), text.into_bytes())],
-                    String::new(),
-                ),
-            }
-        }
-        Emit::Code => {
-            let e = driver::emit(target, &model, path, opts)?;
-            (e.folder, e.files, e.plan.summary)
-        }
-    };
-    let output = output.expect("checked above");
-    let dir = folder.map_or_else(|| output.to_path_buf(), |f| output.join(f));
-    output::write_all(&dir, &files)?;
-    for (name, _) in &files {
-        writeln!(out, "wrote {}", dir.join(name).display()).map_err(io_err)?;
-    }
-    if !summary.is_empty() {
-        writeln!(out, "{summary}").map_err(io_err)?;
-    }
-    Ok(())
-}
-
-/// The input vector of a raw-input model from one line of whitespace- or
-/// comma-separated integers, or why the line is not one.
-pub(crate) fn raw_input(m: &Model, line: &[u8]) -> std::result::Result<Vec<i16>, String> {
-    let text = std::str::from_utf8(line).map_err(|_| "the input is not UTF-8 text".to_string())?;
-    let values: Vec<&str> = text
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
-        .collect();
-    let want = m.input_len();
-    // A model quantized from a float one reads the float features it was trained on.
-    let quant = m.input_quant();
-    let what = if quant.is_some() {
-        "numbers"
-    } else {
-        "integers"
-    };
-    if values.len() != want {
-        return Err(format!(
-            "the model takes {want} {what}, the input has {}",
-            values.len()
-        ));
-    }
-    if let Some(q) = quant {
-        return values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v.parse::<f64>() {
-                Ok(x) if x.is_finite() => Ok(q.quantize(x)),
-                _ => Err(format!("value {} `{v}` is not a finite number", i + 1)),
-            })
-            .collect();
-    }
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| match v.parse::<i64>() {
-            Ok(n) => i16::try_from(n).map_err(|_| {
-                format!(
-                    "value {} `{v}` is out of range for i16 (-32768..=32767)",
-                    i + 1
-                )
-            }),
-            Err(_) => Err(format!("value {} `{v}` is not an integer", i + 1)),
-        })
-        .collect()
-}
-
-/// The model's answer to one line of input, as bytes.
-fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
-    if m.takes_text() {
-        return Ok(interp::reply(m, line).0);
-    }
-    let input = raw_input(m, line).map_err(Diagnostic::new)?;
-    let r = interp::step(&m.graph, &input);
-    Ok(m.decode.answer(r.class).expect("argmax is a class"))
-}
-
-pub(crate) fn read_line(stdin: &mut dyn BufRead) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    if stdin.read_until(b'\n', &mut buf)? == 0 {
-        return Ok(None);
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-    }
-    Ok(Some(buf))
-}
-
-fn run_model(
-    m: &Model,
-    prompt: Option<String>,
-    batch: bool,
-    stdin: &mut dyn BufRead,
-    out: &mut dyn Write,
-) -> Result<()> {
-    if let Some(p) = prompt {
-        let reply = answer(m, p.as_bytes()).map_err(|d| d.help("in --prompt"))?;
-        out.write_all(&reply).map_err(io_err)?;
-        return out.write_all(b"\n").map_err(io_err);
-    }
-    if batch {
-        let mut n = 0;
-        while let Some(line) = read_line(stdin).map_err(io_err)? {
-            n += 1;
-            check_batch_line(&line, n)?;
-            let reply = answer(m, &line).map_err(|d| Diagnostic {
-                message: format!("stdin line {n}: {}", d.message),
-                ..d
-            })?;
-            out.write_all(&line).map_err(io_err)?;
-            out.write_all(b"\t").map_err(io_err)?;
-            out.write_all(&reply).map_err(io_err)?;
-            out.write_all(b"\n").map_err(io_err)?;
-        }
-        return Ok(());
-    }
-    // The chat loop of z80ai's CP/M program.
-    loop {
-        out.write_all(b"> ").map_err(io_err)?;
-        out.flush().map_err(io_err)?;
-        let Some(line) = read_line(stdin).map_err(io_err)? else {
-            return out.write_all(b"\n").map_err(io_err);
-        };
-        if line.first() == Some(&b'!') {
-            return Ok(());
-        }
-        if line.is_empty() {
-            continue;
-        }
-        // In the chat loop a bad line is reported and the loop goes on.
-        match answer(m, &line) {
-            Ok(reply) => out.write_all(&reply).map_err(io_err)?,
-            Err(d) => out.write_all(format!("{d}").as_bytes()).map_err(io_err)?,
-        }
-        out.write_all(b"\n").map_err(io_err)?;
-    }
-}
-
-/// A `--batch` query may not hold a tab: the output separates query and reply by one.
-pub(crate) fn check_batch_line(line: &[u8], n: usize) -> Result<()> {
-    if line.contains(&b'\t') {
-        return Err(Diagnostic::new(format!(
-            "stdin line {n}: the query contains a tab, which would make the tab-separated output ambiguous"
-        )));
-    }
-    Ok(())
 }

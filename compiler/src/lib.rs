@@ -2,21 +2,16 @@
 //! weights) to portable C, with the IR interpreter as the reference.
 
 pub mod cli;
-pub mod compare;
+pub mod commands;
 pub mod diag;
 pub mod driver;
-pub mod eval;
-pub mod float_model;
+pub mod evaluate;
 pub mod frontend;
 pub mod import;
-pub mod measure;
-pub mod onnx;
+pub mod input;
 pub mod output;
 pub mod passes;
 pub mod quant;
 pub mod range;
-pub mod sim;
-pub mod simulate;
-pub mod text_eval;
 
 pub use diag::Diagnostic;

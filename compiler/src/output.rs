@@ -81,3 +81,17 @@ pub fn write_all(given: &Path, files: &[OutFile]) -> Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     result
 }
+
+/// Write one file whole: to a temporary name beside it, then renamed.
+pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Diagnostic::in_file(path, "not a file name"))?
+        .to_string_lossy()
+        .into_owned();
+    write_all(dir, &[(name, data.to_vec())])
+}

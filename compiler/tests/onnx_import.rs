@@ -1,13 +1,13 @@
-//! `zlmc::onnx::load` against models written by torch.onnx.export, tf2onnx and
+//! `zlmc::import::onnx::load` against models written by torch.onnx.export, tf2onnx and
 //! skl2onnx (tests/fixtures/onnx, made by scripts/fixtures/make_onnx_fixtures.py):
 //! the f32 evaluation matches what onnxruntime computed, labels come along,
 //! and bad files give clear errors.
 
 use std::path::PathBuf;
 
-use zlmc::float_model::FloatMlp;
 use zlmc::frontend::npz::read_npz;
 use zlmc::frontend::tensors::{TensorData, TensorMap};
+use zlmc::quant::float_model::FloatMlp;
 
 /// Largest allowed |zlmc − onnxruntime| on logits and probabilities.
 const TOL: f32 = 1e-5;
@@ -50,8 +50,8 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// Load NAME.onnx and check it against NAME.io.npz; returns the model.
 fn check(name: &str) -> FloatMlp {
-    let model =
-        zlmc::onnx::load(&fixture(&format!("{name}.onnx"))).unwrap_or_else(|e| panic!("{e}"));
+    let model = zlmc::import::onnx::load(&fixture(&format!("{name}.onnx")))
+        .unwrap_or_else(|e| panic!("{e}"));
     let io = read_npz(&fixture(&format!("{name}.io.npz"))).unwrap();
     let x = rows(&io, "x").unwrap();
     let logits = rows(&io, "logits").unwrap();
@@ -137,7 +137,7 @@ fn gemm_without_trans_b_with_alpha_beta_constants_and_doubles() {
 #[test]
 fn digits_example_float_model_scores_what_train_py_measured() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");
-    let m = zlmc::onnx::load(&dir.join("digits.onnx")).unwrap_or_else(|e| panic!("{e}"));
+    let m = zlmc::import::onnx::load(&dir.join("digits.onnx")).unwrap_or_else(|e| panic!("{e}"));
     let shape: Vec<_> = m.layers.iter().map(|l| (l.inputs(), l.units())).collect();
     assert_eq!(shape, [(64, 32), (32, 16), (16, 10)]);
     let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
@@ -159,7 +159,7 @@ fn digits_example_float_model_scores_what_train_py_measured() {
 /// The error message for a bad fixture (the file name is the fixture's path).
 fn error(name: &str) -> String {
     let path = fixture(name);
-    let e = zlmc::onnx::load(&path).expect_err("bad fixture loaded");
+    let e = zlmc::import::onnx::load(&path).expect_err("bad fixture loaded");
     let msg = e.to_string();
     let prefix = format!("{}: error: ", path.display());
     assert!(msg.starts_with(&prefix), "{msg}");
@@ -210,20 +210,20 @@ fn huge_declared_dimensions_are_refused_before_allocating() {
 #[test]
 fn every_truncation_of_a_model_is_an_error_not_a_panic() {
     let bytes = std::fs::read(fixture("torch_gemm.onnx")).unwrap();
-    assert!(zlmc::onnx::from_bytes(&bytes, "m").is_ok());
+    assert!(zlmc::import::onnx::from_bytes(&bytes, "m").is_ok());
     for n in 0..bytes.len() {
         // A cut between fields is valid protobuf: such prefixes must fail later,
         // on a missing graph, input, layer or (the last field) opset.
-        let r = zlmc::onnx::from_bytes(&bytes[..n], "m");
+        let r = zlmc::import::onnx::from_bytes(&bytes[..n], "m");
         assert!(r.is_err(), "a {n}-byte prefix loaded");
     }
-    let e = zlmc::onnx::from_bytes(&bytes[..bytes.len() / 2], "m").unwrap_err();
+    let e = zlmc::import::onnx::from_bytes(&bytes[..bytes.len() / 2], "m").unwrap_err();
     assert!(e.starts_with("not a valid ONNX model (protobuf: "), "{e}");
 }
 
 #[test]
 fn a_missing_file_is_an_error() {
-    let e = zlmc::onnx::load(&fixture("no_such_model.onnx")).unwrap_err();
+    let e = zlmc::import::onnx::load(&fixture("no_such_model.onnx")).unwrap_err();
     assert!(
         e.message.starts_with("cannot read ONNX model: "),
         "{}",
@@ -234,7 +234,7 @@ fn a_missing_file_is_an_error() {
 /// Graphs built here, for cases no exporter writes on purpose.
 mod built {
     use prost::Message;
-    use zlmc::onnx::proto::*;
+    use zlmc::import::onnx::proto::*;
 
     fn tensor(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
         TensorProto {
@@ -288,7 +288,7 @@ mod built {
     fn load(
         nodes: Vec<NodeProto>,
         init: Vec<TensorProto>,
-    ) -> Result<zlmc::float_model::FloatMlp, String> {
+    ) -> Result<zlmc::quant::float_model::FloatMlp, String> {
         load_over(2, nodes, init)
     }
 
@@ -297,7 +297,7 @@ mod built {
         width: i64,
         nodes: Vec<NodeProto>,
         init: Vec<TensorProto>,
-    ) -> Result<zlmc::float_model::FloatMlp, String> {
+    ) -> Result<zlmc::quant::float_model::FloatMlp, String> {
         let model = ModelProto {
             ir_version: 8,
             opset_import: vec![OperatorSetIdProto {
@@ -313,7 +313,7 @@ mod built {
             }),
             ..Default::default()
         };
-        zlmc::onnx::from_bytes(&model.encode_to_vec(), "m")
+        zlmc::import::onnx::from_bytes(&model.encode_to_vec(), "m")
     }
 
     #[test]

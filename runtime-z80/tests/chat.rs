@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use zlmc::sim::z80::Exit;
+use zlmc_backends::sim::z80::Exit;
 
 /// Lines that probe the query encoder's rules.
 fn probe_lines() -> Vec<Vec<u8>> {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use zlmc::sim::z80::Exit;
+use zlmc_backends::sim::z80::Exit;
 
 fn lines(rng: &mut Rng) -> Vec<Vec<u8>> {
     let mut lines: Vec<Vec<u8>> = vec![

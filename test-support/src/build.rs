@@ -122,6 +122,6 @@ pub fn avr_firmware(
     source: &Path,
     board: Board,
     dir: &Path,
-) -> Result<zlmc::simulate::AvrFirmware, zlmc::Diagnostic> {
-    zlmc::simulate::avr_firmware(model, source, board, dir)
+) -> Result<zlmc::commands::sim::AvrFirmware, zlmc::Diagnostic> {
+    zlmc::commands::sim::avr_firmware(model, source, board, dir)
 }

@@ -2,7 +2,7 @@
 //! stay exact). Pruning works on the float reference; the result is then
 //! quantized again with calibration data.
 
-use crate::float_model::FloatMlp;
+use crate::quant::float_model::FloatMlp;
 
 use super::dataset::Dataset;
 
@@ -105,7 +105,7 @@ pub fn sparsify(m: &mut FloatMlp, fraction: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::float_model::FloatLayer;
+    use crate::quant::float_model::FloatLayer;
 
     fn mlp() -> FloatMlp {
         FloatMlp {

@@ -5,11 +5,11 @@
 use std::path::Path;
 
 use crate::diag::{Diagnostic, Result};
-use crate::float_model::{FloatLayer, FloatMlp};
 use crate::frontend::spec::{Activation, InputSpec, OutputSpec, Spec};
 use crate::frontend::tensors::{TensorData, TensorMap};
 use crate::frontend::{read_weights, weights_path};
 use crate::output::OutFile;
+use crate::quant::float_model::{FloatLayer, FloatMlp};
 
 use super::npz_write::{npz_bytes, Array};
 

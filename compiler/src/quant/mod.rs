@@ -1,8 +1,10 @@
 //! Bringing float models in: float specs, calibration data, post-training
-//! quantization, and the `zlmc quantize` / `zlmc import onnx` commands.
+//! quantization, and writing the results (for `zlmc quantize`, `zlmc import
+//! onnx` and `zlmc compress`).
 
 pub mod compress;
 pub mod dataset;
+pub mod float_model;
 pub mod float_spec;
 pub mod npz_write;
 pub mod ptq;
@@ -11,11 +13,11 @@ pub mod write;
 use std::io::Write;
 use std::path::Path;
 
-use zlmc_ir::{Elem, WeightKind};
+use zlmc_ir::Elem;
 
 use crate::diag::{Diagnostic, Result};
-use crate::float_model::FloatMlp;
 use crate::output::{self, OutFile};
+use crate::quant::float_model::FloatMlp;
 use ptq::{AccChoice, Options, Quantized};
 
 /// Clamping above this fraction of calibration values is warned about.
@@ -107,7 +109,9 @@ pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
-fn io_err(e: std::io::Error) -> Diagnostic {
+/// An output error as a diagnostic. Unlike `crate::input::io_err`, a closed
+/// stdout is an error here too: the quantizing commands always reported it.
+pub(crate) fn io_err(e: std::io::Error) -> Diagnostic {
     Diagnostic::new(format!("I/O error: {e}"))
 }
 
@@ -162,120 +166,4 @@ pub fn write_models(
         .map_err(io_err)?;
     }
     Ok(())
-}
-
-/// `zlmc quantize SPEC --calibrate DATA -o DIR`.
-pub fn quantize_command(
-    spec: &Path,
-    data: &Path,
-    opts: Options,
-    w: &WriteArgs,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let m = float_spec::load_float_spec(spec)?;
-    let q = calibrate(&m, data, opts)?;
-    write_models(&m, Some((&q, data)), w, out)
-}
-
-/// `zlmc import onnx`'s second half: write a float model, calibrated or not.
-pub fn import_float(
-    mut m: FloatMlp,
-    data: Option<&Path>,
-    opts: Options,
-    name: Option<&str>,
-    w: &WriteArgs,
-    out: &mut dyn Write,
-) -> Result<()> {
-    if let Some(n) = name {
-        if !crate::frontend::is_identifier(n) {
-            return Err(Diagnostic::new(format!(
-                "model name `{n}` is not an identifier"
-            )));
-        }
-        m.name = n.to_string();
-    }
-    match data {
-        Some(d) => {
-            let q = calibrate(&m, d, opts)?;
-            write_models(&m, Some((&q, d)), w, out)
-        }
-        None => write_models(&m, None, w, out),
-    }
-}
-
-/// What `zlmc compress` is asked to do.
-#[derive(Debug, Clone, Copy)]
-pub struct CompressArgs {
-    /// Fraction of hidden neurons to drop.
-    pub prune_neurons: Option<f64>,
-    /// Fraction of weights to zero.
-    pub sparsity: Option<f64>,
-    /// Quantization of the result (the weight kind defaults to the model's).
-    pub opts: Options,
-    /// Whether `--weights` was given.
-    pub kind_given: bool,
-}
-
-/// `zlmc compress MODEL -o DIR`: prune the float reference, quantize again,
-/// and report accuracy before and after when `data` is given.
-pub fn compress_command(
-    model: &Path,
-    calib: &Path,
-    data: Option<&Path>,
-    mut args: CompressArgs,
-    w: &WriteArgs,
-    out: &mut dyn Write,
-) -> Result<()> {
-    for f in [args.prune_neurons, args.sparsity].into_iter().flatten() {
-        if !(0.0..1.0).contains(&f) {
-            return Err(Diagnostic::new(format!("fraction {f} must be in [0, 1)")));
-        }
-    }
-    let (mut m, kind) = if float_spec::is_float_spec(model)? {
-        (float_spec::load_float_spec(model)?, None)
-    } else {
-        let r = crate::eval::reference_path(model).ok_or_else(|| {
-            Diagnostic::in_file(model, "no float reference to compress from")
-                .help("compress works on models written by `zlmc import` or `zlmc quantize` (their spec names a `reference:`)")
-        })?;
-        let spec = float_spec::read_spec(model)?;
-        (
-            float_spec::load_float_spec(&r)?,
-            WeightKind::from_name(&spec.numerics.weights),
-        )
-    };
-    if !args.kind_given {
-        args.opts.kind = kind.unwrap_or(args.opts.kind);
-    }
-    let d = dataset::load(calib, dataset::Split::Calibrate)?;
-    if let Some(f) = args.prune_neurons {
-        let n = compress::prune_neurons(&mut m, f, &d);
-        writeln!(out, "pruned {n} hidden neurons").map_err(io_err)?;
-    }
-    if let Some(f) = args.sparsity {
-        let n = compress::sparsify(&mut m, f);
-        writeln!(out, "zeroed {n} weights").map_err(io_err)?;
-    }
-    let q = calibrate(&m, calib, args.opts)?;
-    write_models(&m, Some((&q, calib)), w, out)?;
-    if let Some(data) = data {
-        let before = crate::eval::evaluate(model, data, None)?;
-        let after = crate::eval::evaluate(&w.dir.join(write::MODEL_SPEC), data, None)?;
-        let p = |s: &crate::eval::Summary| (100.0 * s.accuracy(), s.params.nonzero);
-        let (a0, n0) = p(&before);
-        let (a1, n1) = p(&after);
-        writeln!(
-            out,
-            "accuracy {a0:.2} % -> {a1:.2} % ({:+.2} points); non-zero parameters {n0} -> {n1}",
-            a1 - a0
-        )
-        .map_err(io_err)?;
-    }
-    Ok(())
-}
-
-/// Parse a weight kind name for the command line.
-pub fn weight_kind(s: &str) -> std::result::Result<WeightKind, String> {
-    WeightKind::from_name(s)
-        .ok_or_else(|| format!("unknown weight kind `{s}` (int8, int4, ternary, int2, binary)"))
 }

@@ -11,8 +11,8 @@
 
 use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
 
-use crate::float_model::FloatMlp;
 use crate::frontend::quantize::LayerData;
+use crate::quant::float_model::FloatMlp;
 
 use super::dataset::Dataset;
 

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use zlmc::sim::z80::{run_cpm, CpmReport, CpmRun, Exit};
+use zlmc_backends::sim::z80::{run_cpm, CpmReport, CpmRun, Exit};
 use zlmc_backends::z80::{assemble, parse, print, Assembled, Item};
 use zlmc_ir::interp::{encode_context, encode_query, lower};
 pub use zlmc_test_support::tools::{z80_assemble, Z80Asm};

@@ -149,7 +149,7 @@ pub fn measure(
     };
     let lines: Vec<Vec<u8>> = match sample {
         Sample::Queries(q) => q.iter().filter(|q| !q.is_empty()).cloned().collect(),
-        Sample::Vectors(v) => v.iter().map(|x| crate::simulate::integer_line(x)).collect(),
+        Sample::Vectors(v) => v.iter().map(|x| crate::input::integer_line(x)).collect(),
     };
     if t.target.simulator().is_some() && !lines.is_empty() {
         match driver::simulate(t.target, model, source, opts, &lines) {

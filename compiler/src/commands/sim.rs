@@ -22,8 +22,8 @@ pub fn read_queries(
     if let Some(p) = prompt {
         queries.push(p.into_bytes());
     } else if batch {
-        while let Some(line) = crate::cli::read_line(stdin).map_err(crate::cli::io_err)? {
-            crate::cli::check_batch_line(&line, queries.len() + 1)?;
+        while let Some(line) = crate::input::read_line(stdin).map_err(crate::input::io_err)? {
+            crate::input::check_batch_line(&line, queries.len() + 1)?;
             queries.push(line);
         }
     } else {
@@ -43,21 +43,21 @@ pub fn sim(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
-    let io = crate::cli::io_err;
+    let io = crate::input::io_err;
     let mut model = driver::load(path)?;
     // The machine reads a raw-input model's values as integers: the line as the
     // interpreter reads it (quantized, for a model from a float one), or its error.
     let mut machine_queries = queries.to_vec();
     if !model.takes_text() {
         for (i, q) in machine_queries.iter_mut().enumerate() {
-            let values = crate::cli::raw_input(&model, q).map_err(|m| {
+            let values = crate::input::raw_input(&model, q).map_err(|m| {
                 Diagnostic::new(if batch {
                     format!("stdin line {}: {m}", i + 1)
                 } else {
                     format!("--prompt: {m}")
                 })
             })?;
-            *q = integer_line(&values);
+            *q = crate::input::integer_line(&values);
         }
     }
     driver::optimize(&mut model, &[], |_, _| {})?;
@@ -76,12 +76,6 @@ pub fn sim(
         out.write_all(b"\n").map_err(io)?;
     }
     writeln!(err, "{}", run.summary).map_err(io)
-}
-
-/// Raw input values as the simulators read them: decimal integers, space-separated.
-pub fn integer_line(values: &[i16]) -> Vec<u8> {
-    let words: Vec<String> = values.iter().map(i16::to_string).collect();
-    words.join(" ").into_bytes()
 }
 
 /// What `zlmc run` prints for a raw-input model (the class's label, or its charset

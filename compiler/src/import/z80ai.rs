@@ -78,26 +78,7 @@ fn default_name(npz: &Path) -> String {
                 .map(|s| s.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "model".into());
-    identifier_from(&folder)
-}
-
-/// `text` made into a C identifier for a model name: lower-case letters,
-/// digits and `_`, prefixed with `m_` where it would not start like one.
-pub fn identifier_from(text: &str) -> String {
-    let mut s: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-        s.insert_str(0, "m_");
-    }
-    s
+    super::identifier_from(&folder)
 }
 
 /// `target`'s path as seen from folder `from` (which may not exist yet).

@@ -33,7 +33,7 @@ use std::path::Path;
 use prost::Message;
 
 use crate::diag::Diagnostic;
-use crate::float_model::FloatMlp;
+use crate::quant::float_model::FloatMlp;
 
 /// Largest `.onnx` file read (weights of MCU-sized models are kilobytes).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -80,5 +80,5 @@ fn model_name(path: &Path) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    crate::import::identifier_from(&stem)
+    super::identifier_from(&stem)
 }

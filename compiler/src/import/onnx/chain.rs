@@ -10,7 +10,7 @@
 /// The most weights a layer the chain builds may have: the IR's limit, so a
 /// small file cannot make the importer allocate more than a model can hold.
 const MAX_ELEMENTS: usize = zlmc_ir::verify::limits::MAX_WEIGHTS;
-use crate::float_model::FloatLayer;
+use crate::quant::float_model::FloatLayer;
 
 /// The affine map `y = A·x + c` from the last layer's output (or the graph
 /// input) to the current value.

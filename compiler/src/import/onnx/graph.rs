@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::chain::Chain;
 use super::proto::{attr_type, data_type, AttributeProto, GraphProto, NodeProto, ValueInfoProto};
 use super::tensor::{self, Const, Data};
-use crate::float_model::FloatLayer;
+use crate::quant::float_model::FloatLayer;
 
 /// What a graph value is known to be.
 #[derive(Debug, Clone)]

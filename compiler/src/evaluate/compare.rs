@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use crate::diag::{Diagnostic, Result};
-use crate::eval::{evaluate, Summary};
-use crate::measure::MeasureTarget;
+use crate::evaluate::measure::MeasureTarget;
+use crate::evaluate::{evaluate, Summary};
 
 /// One compared model.
 #[derive(Debug, Clone)]

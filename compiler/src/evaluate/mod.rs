@@ -1,5 +1,12 @@
-//! `zlmc eval`: accuracy, agreement with the float reference, parameters,
-//! weight bits and (with a target) what the model costs there.
+//! Evaluating a model on labelled data: accuracy, agreement with the float
+//! reference, parameters, weight bits and (with a target) what the model costs
+//! there ([`mod@measure`]). Character models are scored on text ([`text`]), several
+//! models side by side in [`compare`]; `zlmc eval` and `zlmc compare` print
+//! the results.
+
+pub mod compare;
+pub mod measure;
+pub mod text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,11 +14,11 @@ use std::path::{Path, PathBuf};
 use zlmc_ir::{interp, Model, Op, Weights};
 
 use crate::diag::{Diagnostic, Result};
-use crate::float_model::FloatMlp;
-use crate::measure::{measure, MeasureTarget, Measured, Sample};
 use crate::quant::dataset::{self, Dataset, Split};
+use crate::quant::float_model::FloatMlp;
 use crate::quant::float_spec;
-use crate::text_eval::{self, TextScore};
+use measure::{measure, MeasureTarget, Measured, Sample};
+use text::TextScore;
 
 /// Samples the target simulators time.
 pub const TIMED_SAMPLES: usize = 16;
@@ -182,8 +189,8 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
     let sample;
     match &loaded {
         Loaded::Int { model, .. } if is_text_data(data) => {
-            let lines = text_eval::read_lines(data)?;
-            let t = text_eval::score(model, &lines)?;
+            let lines = text::read_lines(data)?;
+            let t = text::score(model, &lines)?;
             s.name = model.name.clone();
             s.samples = t.lines;
             s.correct = t.exact;

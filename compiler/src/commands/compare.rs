@@ -1,0 +1,29 @@
+//! `zlmc compare`: models side by side on the same data, as a Markdown table
+//! and optionally an SVG chart.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::diag::Result;
+use crate::evaluate::compare::{chart, rows, table};
+use crate::evaluate::measure::MeasureTarget;
+use crate::input::io_err;
+use crate::output::write_file;
+
+/// `zlmc compare BASE MODELS… --data DATA`: the table on `out`, the chart
+/// written to `chart_path` when given.
+pub fn compare(
+    models: &[PathBuf],
+    data: &Path,
+    target: Option<MeasureTarget>,
+    chart_path: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let rows = rows(models, data, target)?;
+    if let Some(c) = chart_path {
+        let svg = chart(&rows)?;
+        write_file(c, svg.as_bytes())?;
+    }
+    out.write_all(table(&rows, target).as_bytes())
+        .map_err(io_err)
+}

@@ -1,0 +1,88 @@
+//! `zlmc compress`: a smaller model (lossy), pruned from the float reference
+//! and quantized again.
+
+use std::io::Write;
+use std::path::Path;
+
+use zlmc_ir::WeightKind;
+
+use crate::diag::{Diagnostic, Result};
+use crate::evaluate::{evaluate, reference_path, Summary};
+use crate::quant::compress::{prune_neurons, sparsify};
+use crate::quant::ptq::Options;
+use crate::quant::{calibrate, dataset, float_spec, io_err, write, write_models, WriteArgs};
+
+/// What `zlmc compress` is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct CompressArgs {
+    /// Fraction of hidden neurons to drop.
+    pub prune_neurons: Option<f64>,
+    /// Fraction of weights to zero.
+    pub sparsity: Option<f64>,
+    /// Quantization of the result (the weight kind defaults to the model's).
+    pub opts: Options,
+    /// Whether `--weights` was given.
+    pub kind_given: bool,
+}
+
+/// `zlmc compress MODEL -o DIR`: prune the float reference, quantize again on
+/// `calib` (default: `data`), and report accuracy before and after when `data`
+/// is given.
+pub fn compress(
+    model: &Path,
+    calib: Option<&Path>,
+    data: Option<&Path>,
+    mut args: CompressArgs,
+    w: &WriteArgs,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let calib = calib.or(data).ok_or_else(|| {
+        Diagnostic::new("compress re-quantizes: pass --calibrate DATA or --data DATA")
+    })?;
+    for f in [args.prune_neurons, args.sparsity].into_iter().flatten() {
+        if !(0.0..1.0).contains(&f) {
+            return Err(Diagnostic::new(format!("fraction {f} must be in [0, 1)")));
+        }
+    }
+    let (mut m, kind) = if float_spec::is_float_spec(model)? {
+        (float_spec::load_float_spec(model)?, None)
+    } else {
+        let r = reference_path(model).ok_or_else(|| {
+            Diagnostic::in_file(model, "no float reference to compress from")
+                .help("compress works on models written by `zlmc import` or `zlmc quantize` (their spec names a `reference:`)")
+        })?;
+        let spec = float_spec::read_spec(model)?;
+        (
+            float_spec::load_float_spec(&r)?,
+            WeightKind::from_name(&spec.numerics.weights),
+        )
+    };
+    if !args.kind_given {
+        args.opts.kind = kind.unwrap_or(args.opts.kind);
+    }
+    let d = dataset::load(calib, dataset::Split::Calibrate)?;
+    if let Some(f) = args.prune_neurons {
+        let n = prune_neurons(&mut m, f, &d);
+        writeln!(out, "pruned {n} hidden neurons").map_err(io_err)?;
+    }
+    if let Some(f) = args.sparsity {
+        let n = sparsify(&mut m, f);
+        writeln!(out, "zeroed {n} weights").map_err(io_err)?;
+    }
+    let q = calibrate(&m, calib, args.opts)?;
+    write_models(&m, Some((&q, calib)), w, out)?;
+    if let Some(data) = data {
+        let before = evaluate(model, data, None)?;
+        let after = evaluate(&w.dir.join(write::MODEL_SPEC), data, None)?;
+        let p = |s: &Summary| (100.0 * s.accuracy(), s.params.nonzero);
+        let (a0, n0) = p(&before);
+        let (a1, n1) = p(&after);
+        writeln!(
+            out,
+            "accuracy {a0:.2} % -> {a1:.2} % ({:+.2} points); non-zero parameters {n0} -> {n1}",
+            a1 - a0
+        )
+        .map_err(io_err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! `zlmc import`: a spec for weights another tool exported.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::diag::{Diagnostic, Result};
+use crate::input::io_err;
+use crate::quant::ptq::Options;
+use crate::quant::{calibrate, write_models, WriteArgs};
+
+/// `zlmc import z80ai MODEL -o DIR`: write `DIR/model.yaml` for z80ai's export.
+pub fn z80ai(
+    model: &Path,
+    output: &Path,
+    name: Option<&str>,
+    force: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    crate::import::z80ai::import_z80ai(model, output, name, force)?;
+    writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
+}
+
+/// `zlmc import onnx MODEL -o DIR`: the float model, quantized on `data` when given.
+pub fn onnx(
+    model: &Path,
+    data: Option<&Path>,
+    opts: Options,
+    name: Option<&str>,
+    w: &WriteArgs,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut m = crate::import::onnx::load(model)?;
+    if let Some(n) = name {
+        if !crate::frontend::is_identifier(n) {
+            return Err(Diagnostic::new(format!(
+                "model name `{n}` is not an identifier"
+            )));
+        }
+        m.name = n.to_string();
+    }
+    match data {
+        Some(d) => {
+            let q = calibrate(&m, d, opts)?;
+            write_models(&m, Some((&q, d)), w, out)
+        }
+        None => write_models(&m, None, w, out),
+    }
+}

@@ -1,0 +1,84 @@
+//! `zlmc run`: answer queries on the host with the reference interpreter.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use zlmc_ir::{interp, Model};
+
+use crate::diag::{Diagnostic, Result};
+use crate::driver;
+use crate::input::{check_batch_line, io_err, raw_input, read_line};
+
+/// `zlmc run MODEL`: answer the `prompt`, or stdin's lines with `batch`, or
+/// chat as z80ai's CP/M program does.
+pub fn run(
+    path: &Path,
+    prompt: Option<String>,
+    batch: bool,
+    stdin: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let m = driver::load(path)?;
+    run_model(&m, prompt, batch, stdin, out)
+}
+
+/// The model's answer to one line of input, as bytes.
+fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
+    if m.takes_text() {
+        return Ok(interp::reply(m, line).0);
+    }
+    let input = raw_input(m, line).map_err(Diagnostic::new)?;
+    let r = interp::step(&m.graph, &input);
+    Ok(m.decode.answer(r.class).expect("argmax is a class"))
+}
+
+/// Answer as [`run`] does, for a loaded model.
+fn run_model(
+    m: &Model,
+    prompt: Option<String>,
+    batch: bool,
+    stdin: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if let Some(p) = prompt {
+        let reply = answer(m, p.as_bytes()).map_err(|d| d.help("in --prompt"))?;
+        out.write_all(&reply).map_err(io_err)?;
+        return out.write_all(b"\n").map_err(io_err);
+    }
+    if batch {
+        let mut n = 0;
+        while let Some(line) = read_line(stdin).map_err(io_err)? {
+            n += 1;
+            check_batch_line(&line, n)?;
+            let reply = answer(m, &line).map_err(|d| Diagnostic {
+                message: format!("stdin line {n}: {}", d.message),
+                ..d
+            })?;
+            out.write_all(&line).map_err(io_err)?;
+            out.write_all(b"\t").map_err(io_err)?;
+            out.write_all(&reply).map_err(io_err)?;
+            out.write_all(b"\n").map_err(io_err)?;
+        }
+        return Ok(());
+    }
+    // The chat loop of z80ai's CP/M program.
+    loop {
+        out.write_all(b"> ").map_err(io_err)?;
+        out.flush().map_err(io_err)?;
+        let Some(line) = read_line(stdin).map_err(io_err)? else {
+            return out.write_all(b"\n").map_err(io_err);
+        };
+        if line.first() == Some(&b'!') {
+            return Ok(());
+        }
+        if line.is_empty() {
+            continue;
+        }
+        // In the chat loop a bad line is reported and the loop goes on.
+        match answer(m, &line) {
+            Ok(reply) => out.write_all(&reply).map_err(io_err)?,
+            Err(d) => out.write_all(format!("{d}").as_bytes()).map_err(io_err)?,
+        }
+        out.write_all(b"\n").map_err(io_err)?;
+    }
+}
