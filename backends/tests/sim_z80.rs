@@ -1,12 +1,12 @@
-//! The CP/M machine of `zlmc::sim::z80`, driven by small programs that z80asm
+//! The CP/M machine of `zlmc_backends::sim::z80`, driven by small programs that z80asm
 //! assembles from the sources below.
 
 use std::time::Instant;
 
 use zlmc_test_support::tools::z80asm;
 
-use zlmc::sim::z80::{CCP_BASE, INITIAL_SP};
-use zlmc::sim::{run_cpm, CpmReport, CpmRun, Exit, SimError};
+use zlmc_backends::sim::z80::{CCP_BASE, INITIAL_SP};
+use zlmc_backends::sim::{run_cpm, CpmReport, CpmRun, Exit, SimError};
 
 /// Prints the B bytes at HL with BDOS 2 (label `show`).
 const SHOW: &str = "show:   push bc
@@ -399,7 +399,7 @@ fn rejects_programs_and_tails_that_do_not_fit() {
     assert_eq!(run(&[0xC9], &tail[1..]).unwrap().exit, Exit::WarmBoot);
 }
 
-/// Prints the emulator's speed: `cargo test [--release] -p zlmc --test sim_z80 -- --ignored --nocapture`.
+/// Prints the emulator's speed: `cargo test [--release] -p zlmc-backends --test sim_z80 -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn speed() {

@@ -1,4 +1,4 @@
-//! `zlmc::sim::avr`: small hand-written firmware, built with avr-gcc or
+//! `zlmc_backends::sim::avr`: small hand-written firmware, built with avr-gcc or
 //! arduino-mk and run in simavr through the harness. Each test records a skip
 //! (`zlmc_test_support::skip`) and passes when the Debian packages it needs are
 //! not installed.
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use zlmc_test_support::{scratch, skip, this_test, TempDir};
 
-use zlmc::sim::avr::{
+use zlmc_backends::sim::avr::{
     arduino_board, avr_size, build_sketch, compile_firmware, run_firmware, AvrError, AvrExit,
     AvrReport, AvrRun, ARDUINO_BOARDS,
 };
