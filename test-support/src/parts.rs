@@ -100,4 +100,20 @@ mod tests {
         assert!(super::model_part("m.h", asm).is_err());
         assert!(super::model_part("m.S", asm).is_err());
     }
+
+    #[test]
+    fn avr_entry_points_and_the_c_template_are_frame() {
+        let s = "/* banner */\n/* Layer 1 */\nm_buf0:\n    .text\nm_step:\n    ret\n\n    \
+                 /* Every layer */\n.Lrun_dense:\n    ret\nm_l0_w:\n";
+        assert_eq!(
+            super::model_part("m_model.S", s).unwrap(),
+            "/* Layer 1 */\nm_buf0:\n    /* Every layer */\n.Lrun_dense:\n    ret\nm_l0_w:\n"
+        );
+        let c = "/* banner */\n#include \"m.h\"\n/*\n * Layer 0: 2 outputs\n */\nstatic void m_layer0(void)\n{\n}\n\
+                 static const uint16_t *m_run(const uint16_t *x)\n{\n    return x;\n}\nvoid m_step(void)\n{\n}\n";
+        assert_eq!(
+            super::frame("m.c", c).unwrap(),
+            "/* banner */\n#include \"m.h\"\nvoid m_step(void)\n{\n}\n"
+        );
+    }
 }
