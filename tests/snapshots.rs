@@ -1,10 +1,16 @@
-//! Snapshots (insta) of what zlmc generates for the project's own examples:
-//! the IR after each pass and the C, AVR and Z80 backends' files. Review changes with
-//! `cargo insta review`; they are the diffs users see in pull requests.
+//! Snapshots (insta) of what zlmc generates for the project's own examples: the
+//! IR after each pass, the API and template files (the C header, the AVR header
+//! and sketch), and the frame of each generated model file: its banner, the
+//! Z80 runtime front-end, the AVR entry points, the C template around the
+//! layers (`zlmc_test_support::parts`). The part a model decides, its layer
+//! code and tables, is pinned by the file tests (`tests/filetests/`), so a
+//! kernel change shows there and a runtime or template change here. Review
+//! changes with `cargo insta review`; they are the diffs users see in pull
+//! requests.
 
 use std::path::Path;
 
-use zlmc_test_support::{build, repo};
+use zlmc_test_support::{build, parts, repo};
 
 const EXAMPLES: &[&str] = &["commands"];
 
@@ -14,6 +20,11 @@ fn settings(example: &str) -> insta::Settings {
     s.set_prepend_module_to_snapshot(false);
     s.set_snapshot_suffix(example);
     s
+}
+
+/// The frame of the generated file `name` (see [`parts::frame`]).
+fn frame(name: &str, text: &str) -> String {
+    parts::frame(name, text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The example's spec (relative to the repository) and its optimized model.
@@ -53,7 +64,7 @@ fn c_backend() {
         let c = build::c(&model, Path::new(&rel));
         settings(ex).bind(|| {
             insta::assert_snapshot!("c-header", c.header);
-            insta::assert_snapshot!("c-source", c.source);
+            insta::assert_snapshot!("c-source-frame", frame(&c.source_name, &c.source));
         });
     }
 }
@@ -67,13 +78,18 @@ fn avr_backend() {
             a.files
                 .iter()
                 .find(|(n, _)| n.ends_with(suffix))
-                .map(|(_, t)| t.clone())
+                .map(|(n, t)| (n.clone(), t.clone()))
                 .expect("generated file")
         };
+        // The Mega 2560's entry points read flash with elpm.
+        let far = build::avr(&model, Path::new(&rel), build::Board::Mega2560).expect("AVR");
+        let far_asm = frame(&format!("{}_model.S", model.name), &far.asm);
         settings(ex).bind(|| {
-            insta::assert_snapshot!("avr-model-s", file("_model.S"));
-            insta::assert_snapshot!("avr-model-h", file("_model.h"));
-            insta::assert_snapshot!("avr-sketch-ino", file(".ino"));
+            let (name, asm) = file("_model.S");
+            insta::assert_snapshot!("avr-model-s-frame", frame(&name, &asm));
+            insta::assert_snapshot!("avr-model-s-frame-mega2560", far_asm);
+            insta::assert_snapshot!("avr-model-h", file("_model.h").1);
+            insta::assert_snapshot!("avr-sketch-ino", file(".ino").1);
         });
     }
 }
@@ -83,6 +99,7 @@ fn z80_backend() {
     for ex in EXAMPLES {
         let (rel, model) = optimized(ex);
         let z = build::z80(&model, Path::new(&rel)).expect("Z80");
-        settings(ex).bind(|| insta::assert_snapshot!("z80-asm", z.asm));
+        let asm = frame(&z.asm_name, &z.asm);
+        settings(ex).bind(|| insta::assert_snapshot!("z80-asm-frame", asm));
     }
 }

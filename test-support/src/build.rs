@@ -47,53 +47,6 @@ pub fn avr(model: &Model, source: &Path, board: Board) -> Result<AvrFiles, zlmc:
     zlmc_backends::avr::target::build(&v, &provenance(source), board).map_err(diagnostic)
 }
 
-/// A target the tests build for, by the name file tests give it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// Portable C: `NAME.h` and `NAME.c`.
-    C,
-    /// Z80 assembly for CP/M: `NAME.asm` (the `.COM` is its bytes).
-    Z80,
-    /// An Arduino sketch for a board: `NAME.ino`, `NAME_model.S`, `NAME_model.h`.
-    Avr(Board),
-}
-
-impl Target {
-    /// `c`, `z80`, or `avr-BOARD` (`avr-uno`, `avr-mega2560`, …).
-    pub fn parse(name: &str) -> Option<Target> {
-        match name {
-            "c" => Some(Target::C),
-            "z80" => Some(Target::Z80),
-            _ => {
-                let board = name.strip_prefix("avr-")?;
-                Board::ALL
-                    .into_iter()
-                    .find(|b| b.name() == board)
-                    .map(Target::Avr)
-            }
-        }
-    }
-}
-
-/// The text files generated for `model` on `target`, as `(file name, contents)`.
-pub fn files(
-    model: &Model,
-    target: Target,
-    source: &Path,
-) -> Result<Vec<(String, String)>, String> {
-    match target {
-        Target::C => {
-            let f = c_with(model, &provenance(source)).map_err(|e| e.to_string())?;
-            Ok(vec![(f.header_name, f.header), (f.source_name, f.source)])
-        }
-        Target::Z80 => {
-            let f = z80(model, source).map_err(|e| e.to_string())?;
-            Ok(vec![(f.asm_name, f.asm)])
-        }
-        Target::Avr(board) => Ok(avr(model, source, board).map_err(|e| e.to_string())?.files),
-    }
-}
-
 /// Writes `files` into `dir`; returns their paths.
 pub fn write_files(dir: &Path, files: &[(String, String)]) -> Vec<PathBuf> {
     files

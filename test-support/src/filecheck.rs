@@ -26,34 +26,6 @@ pub fn check(what: &str, expected: &str, got: &str) -> Result<(), String> {
     ))
 }
 
-/// The `.zir` files in `dir`, sorted; panics when there are none.
-pub fn zir_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("folder entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "zir"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .zir files in {}", dir.display());
-    files
-}
-
-/// Hold `got` against `expected`, or (blessing) keep it through `bless`;
-/// a mismatch is added to `failures`.
-pub fn expect(
-    what: &str,
-    expected: &str,
-    got: &str,
-    bless: impl FnOnce(&str),
-    failures: &mut Vec<String>,
-) {
-    if blessing() {
-        bless(got);
-    } else if let Err(e) = check(what, expected, got) {
-        failures.push(e);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

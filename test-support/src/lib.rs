@@ -2,11 +2,13 @@
 //! scratch folders ([`scratch`]), one runner per external tool ([`tools`]),
 //! z80ai's tinychat ([`tinychat`]), visible skips ([`skip`]), the `zlmc`
 //! command in-process ([`zlmc`]), random models ([`models`]), weights files
-//! ([`weights`]), and every way a test builds code for a target ([`build`]).
+//! ([`weights`]), every way a test builds code for a target ([`build`]), and
+//! the split of a generated file into its model part and frame ([`parts`]).
 
 pub mod build;
 pub mod filecheck;
 pub mod models;
+pub mod parts;
 pub mod rng;
 pub mod tools;
 pub mod weights;

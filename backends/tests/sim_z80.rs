@@ -399,7 +399,7 @@ fn rejects_programs_and_tails_that_do_not_fit() {
     assert_eq!(run(&[0xC9], &tail[1..]).unwrap().exit, Exit::WarmBoot);
 }
 
-/// Prints the emulator's speed: `cargo test [--release] -p zlmc --test sim_z80 -- --ignored --nocapture`.
+/// Prints the emulator's speed: `cargo test [--release] -p zlmc-backends --test sim_z80 -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn speed() {
