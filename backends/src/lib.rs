@@ -5,6 +5,7 @@ pub mod c;
 pub mod columns;
 mod error;
 mod layers;
+pub mod machine;
 pub mod sim;
 pub mod target;
 pub mod z80;
