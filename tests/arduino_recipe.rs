@@ -20,8 +20,8 @@ fn documented_recipe() -> String {
 
 #[test]
 fn docs_recipe_is_the_uno_recipe() {
-    let uno = arduino_board("uno").expect("uno");
-    assert_eq!(documented_recipe(), arduino_mk_recipe(uno, ""));
+    let uno = arduino_board("uno").and_then(|b| b.arduino).expect("uno");
+    assert_eq!(documented_recipe(), arduino_mk_recipe(&uno, ""));
 }
 
 #[test]

@@ -233,3 +233,41 @@ fn sim_and_run_print_raw_model_answers_alike() {
         "the queries should not all get one label: {labels:?}"
     );
 }
+
+#[test]
+fn eval_reports_milliseconds_on_every_simulated_target() {
+    // The clock comes from each target's machine table, whatever the target.
+    let scratch_dir = scratch("cli-eval-ms");
+    let dir = scratch_dir.path();
+    let mut rng = zlmc_test_support::Rng::new(22);
+    let model = zlmc_test_support::models::random_text_model(&mut rng, "chat", true, 12);
+    let zir = dir.join("chat.zir");
+    let prov = zlmc::driver::provenance(&zir);
+    std::fs::write(&zir, zlmc::driver::zir_text(&model, &prov, "test")).unwrap();
+    let data = dir.join("data.txt");
+    std::fs::write(&data, "lights on|ab\nfan off|c\n").unwrap();
+    let (zir, data) = (zir.to_str().unwrap(), data.to_str().unwrap());
+    for t in zlmc_backends::target::TARGETS {
+        if t.simulator().is_none() {
+            continue;
+        }
+        let mut args = vec!["eval", zir, "--data", data, "--target", t.name()];
+        if let Some(b) = t.boards().first() {
+            args.extend(["--board", b.name]);
+        }
+        let r = zlmc(&args, "");
+        assert_eq!(r.code, 0, "{}: {}", t.name(), r.stderr);
+        if r.stdout.contains("is not installed") {
+            zlmc_test_support::skip(&zlmc_test_support::this_test(), &r.stdout);
+            continue;
+        }
+        let target_line = r.stdout.lines().find(|l| l.starts_with("target "));
+        assert!(
+            target_line
+                .is_some_and(|l| l.contains(" cycles per inference (") && l.contains(" ms)")),
+            "{}: {}",
+            t.name(),
+            r.stdout
+        );
+    }
+}

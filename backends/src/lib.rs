@@ -5,6 +5,7 @@ pub mod c;
 pub mod columns;
 mod error;
 pub mod lowered;
+pub mod machine;
 pub mod sim;
 pub mod target;
 pub mod z80;

@@ -6,14 +6,20 @@
 //! and `--board` values, `zlmc build`, `zlmc sim` and their help text all come
 //! from this registry (see docs/targets.md).
 
+use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 use zlmc_ir::Model;
 
 use crate::lowered::Lowered;
 use crate::{BackendError, Provenance};
 
-/// Every target zlmc can build for, in the order `--help` lists them.
+pub use crate::machine::{ArduinoNames, Machine};
+pub use crate::sim::summary::{SimSummary, WorstQuery};
+
+/// Every target zlmc can build for, in the order `--help` lists them; the
+/// first is `zlmc build`'s default.
 pub static TARGETS: &[&dyn Target] = &[
     &crate::c::target::C_TARGET,
     &crate::z80::target::Z80_TARGET,
@@ -24,15 +30,6 @@ pub static TARGETS: &[&dyn Target] = &[
 /// The target called `name`.
 pub fn lookup(name: &str) -> Option<&'static dyn Target> {
     TARGETS.iter().copied().find(|t| t.name() == name)
-}
-
-/// A machine variant a target builds for (an Arduino board, say).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BoardInfo {
-    /// The name `--board` takes.
-    pub name: &'static str,
-    /// A line for `--help`.
-    pub about: &'static str,
 }
 
 /// A model that passed the IR verifier, lowered once for every backend: the
@@ -115,6 +112,38 @@ pub struct Emitted {
     pub files: Vec<OutFile>,
     /// The plan the files follow.
     pub plan: Plan,
+    /// What the target's simulator needs of the build beyond the files.
+    pub program: Program,
+}
+
+/// A target's own record of a build, kept for its simulator (load address,
+/// entry points, the files in its own form): opaque to everyone else.
+#[derive(Clone, Default)]
+pub struct Program(Option<Arc<dyn Any + Send + Sync>>);
+
+impl Program {
+    /// Keep `built` for the simulator of the target that built it.
+    pub fn new<T: Any + Send + Sync>(built: T) -> Program {
+        Program(Some(Arc::new(built)))
+    }
+
+    /// The record, if it is a `T` (what this target's `emit` keeps).
+    pub fn get<T: Any>(&self) -> Result<&T, BackendError> {
+        self.0
+            .as_deref()
+            .and_then(|p| p.downcast_ref())
+            .ok_or_else(|| BackendError::internal("the simulator was given another target's build"))
+    }
+}
+
+impl fmt::Debug for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Program(..)"
+        } else {
+            "Program(none)"
+        })
+    }
 }
 
 /// One query's answer from a simulated run, and what it cost.
@@ -127,12 +156,14 @@ pub struct Answer {
 }
 
 /// What a simulated run of many queries gave.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SimRun {
     /// One answer per query, in order.
     pub answers: Vec<Answer>,
-    /// The cost report for the user (several lines).
-    pub summary: String,
+    /// What the run cost, as every target works it out.
+    pub summary: SimSummary,
+    /// The cost report for the user: the summary and the target's own figures (several lines).
+    pub report: String,
 }
 
 /// A code generator, as the driver and the CLI see it.
@@ -143,9 +174,18 @@ pub trait Target: Sync {
     /// A line for `--help`: the machine and the files written.
     fn about(&self) -> &'static str;
 
-    /// The boards `--board` takes; empty when the target has none.
-    fn boards(&self) -> &'static [BoardInfo] {
+    /// The machines its programs run on (none for portable code).
+    fn machines(&self) -> &'static [Machine] {
         &[]
+    }
+
+    /// The boards `--board` takes: the machines, when there are several to
+    /// choose from (derived; targets do not override it).
+    fn boards(&self) -> &'static [Machine] {
+        match self.machines() {
+            several @ [_, _, ..] => several,
+            _ => &[],
+        }
     }
 
     /// Plan `model` for the options: sizes, fit, predicted cost, or why it cannot be built.
@@ -164,8 +204,9 @@ pub trait Target: Sync {
 
 /// A way to run a target's output the way its machine would.
 pub trait Simulator: Sync {
-    /// Build `model` for the options and answer each query (one line, no line end).
-    fn run(&self, job: &Job, queries: &[Vec<u8>]) -> Result<SimRun, BackendError>;
+    /// Run `built` (what the target's `emit` gave for `job`) and answer each
+    /// query (one line, no line end).
+    fn run(&self, job: &Job, built: &Emitted, queries: &[Vec<u8>]) -> Result<SimRun, BackendError>;
 }
 
 /// A usage problem with `--board` for a target.

@@ -2,7 +2,7 @@
 //! each instruction prints.
 
 use zlmc_backends::avr::inst::{
-    Cond, Core, Imm, Io, MInst, Op0, Op1, Op2, OpFlow, OpImm, OpWord, Ptr, Sym, Target, R16, R18,
+    Cond, Core, Dest, Imm, Io, MInst, Op0, Op1, Op2, OpFlow, OpImm, OpWord, Ptr, Sym, R16, R18,
     R24, R28, R30,
 };
 
@@ -73,7 +73,7 @@ fn instructions_print_as_the_assembler_reads_them() {
         (
             MInst::Br {
                 cond: Cond::Eq,
-                to: Target::Next(1),
+                to: Dest::Next(1),
             },
             "breq 1f",
         ),

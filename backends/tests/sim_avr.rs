@@ -9,7 +9,7 @@ use zlmc_test_support::{scratch, skip, this_test, TempDir};
 
 use zlmc_backends::sim::avr::{
     arduino_board, avr_size, build_sketch, compile_firmware, run_firmware, AvrError, AvrExit,
-    AvrReport, AvrRun, ARDUINO_BOARDS,
+    AvrReport, AvrRun,
 };
 
 /// Unwraps, or ends the test with SKIPPED when a tool is not installed.
@@ -329,7 +329,7 @@ fn arduino_sketch_builds_for_every_board_and_serial_works_in_the_harness() {
 
     // The four core builds are independent; in parallel they take half the time.
     let builds: Vec<(&str, Result<PathBuf, AvrError>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = ARDUINO_BOARDS
+        let handles: Vec<_> = zlmc_backends::avr::BOARDS
             .iter()
             .map(|b| {
                 let sketch = &sketch;
@@ -344,7 +344,8 @@ fn arduino_sketch_builds_for_every_board_and_serial_works_in_the_harness() {
     let input = b"hello world 42\nabc\n";
     for (board, elf) in builds {
         let elf = or_skip!(elf);
-        let info = arduino_board(board).unwrap();
+        let info = arduino_board(board).and_then(|b| b.arduino).unwrap();
+        let f_cpu = arduino_board(board).unwrap().clock_hz;
         let size = or_skip!(avr_size(&elf));
         assert!(
             (1000..8000).contains(&size.text),
@@ -359,7 +360,7 @@ fn arduino_sketch_builds_for_every_board_and_serial_works_in_the_harness() {
             uart_input: input,
             step_symbol: Some("step_upper"),
             stop_on: Some(b"> "),
-            ..AvrRun::new(&elf, info.mcu, info.f_cpu)
+            ..AvrRun::new(&elf, info.mcu, f_cpu)
         }));
         assert_eq!(
             text(&report),

@@ -62,7 +62,7 @@ enum Command {
         /// A `.yaml` spec or a `.zir` file.
         model: PathBuf,
         /// Target to generate code for.
-        #[arg(long, default_value = "c", value_parser = target_parser(false))]
+        #[arg(long, default_value = TARGETS[0].name(), value_parser = target_parser(false))]
         target: String,
         /// What to produce: target code, or the final IR (`.zir`).
         #[arg(long, value_enum, default_value = "code")]
@@ -274,7 +274,7 @@ fn board_parser() -> PossibleValuesParser {
         TARGETS
             .iter()
             .flat_map(|t| t.boards())
-            .map(|b| PossibleValue::new(b.name).help(b.about)),
+            .map(|b| PossibleValue::new(b.name).help(b.about())),
     )
 }
 

@@ -93,7 +93,8 @@ pub fn emit(target: &dyn Target, model: &Model, source: &Path, opts: Options) ->
         .map_err(|e| backend_error(target, source, e))
 }
 
-/// Run an optimized model's program for `target` on its simulator, one run per query.
+/// Build an optimized model's program for `target` (verified here, once) and
+/// run it on the target's simulator, one run per query.
 pub fn simulate(
     target: &dyn Target,
     model: &Model,
@@ -107,20 +108,18 @@ pub fn simulate(
     let prov = provenance(source);
     Verified::new(model)
         .and_then(|model| {
-            sim.run(
-                &Job {
-                    model: &model,
-                    prov: &prov,
-                    opts,
-                },
-                queries,
-            )
+            let job = Job {
+                model: &model,
+                prov: &prov,
+                opts,
+            };
+            sim.run(&job, &target.emit(&job)?, queries)
         })
         .map_err(|e| backend_error(target, source, e))
 }
 
 /// A backend's error as a diagnostic on the model file.
-fn backend_error(target: &dyn Target, source: &Path, e: BackendError) -> Diagnostic {
+pub fn backend_error(target: &dyn Target, source: &Path, e: BackendError) -> Diagnostic {
     let name = target.name();
     match e {
         BackendError::TooBig { message, help } => Diagnostic::in_file(source, message).help(help),

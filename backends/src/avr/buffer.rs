@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 
-use super::inst::{MInst, OpFlow, Target};
+use super::inst::{Dest, MInst, OpFlow};
 
 /// Words a relative branch reaches back (`brXX`).
 const BR_BACK: i64 = 64;
@@ -145,12 +145,12 @@ impl Buffer {
             let mut changed = false;
             for (k, item) in self.items.iter().enumerate() {
                 let Item::Inst(inst) = item else { continue };
-                let Some(to) = inst.target() else { continue };
+                let Some(to) = inst.dest() else { continue };
                 let dest = self.resolve(k, to, &at, &forms, &labels);
                 let need = needed(inst, at[k], dest);
                 if need > forms[k] {
                     assert!(
-                        !matches!(to, Target::Next(_)),
+                        !matches!(to, Dest::Next(_)),
                         "a branch to a numeric label must stay short: {inst}"
                     );
                     forms[k] = need;
@@ -194,14 +194,14 @@ impl Buffer {
     fn resolve(
         &self,
         k: usize,
-        to: &Target,
+        to: &Dest,
         at: &[At],
         forms: &[Form],
         labels: &HashMap<&str, At>,
     ) -> Option<At> {
         let dest = match to {
-            Target::Label(l) => *labels.get(l.as_str())?,
-            Target::Next(n) => {
+            Dest::Label(l) => *labels.get(l.as_str())?,
+            Dest::Next(n) => {
                 let name = n.to_string();
                 (k + 1..self.items.len()).find_map(|j| match &self.items[j] {
                     Item::Label(l) if *l == name => Some(at[j]),
@@ -289,7 +289,7 @@ fn print_inst(text: &mut String, inst: &MInst, form: Form) {
                 text,
                 &MInst::Br {
                     cond: cond.invert(),
-                    to: Target::Next(1),
+                    to: Dest::Next(1),
                 },
             );
             let op = if form == Form::Long {

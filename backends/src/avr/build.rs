@@ -3,7 +3,7 @@
 
 use super::buffer::Buffer;
 use super::inst::{
-    Cond, Imm, Io, MInst, Op0, Op1, Op2, OpBit, OpFlow, OpImm, OpWord, Ptr, Reg, Sym, Target,
+    Cond, Dest, Imm, Io, MInst, Op0, Op1, Op2, OpBit, OpFlow, OpImm, OpWord, Ptr, Reg, Sym,
 };
 
 /// An immediate written in hex.
@@ -88,7 +88,7 @@ macro_rules! branches {
     ($($name:ident = $cond:ident),*) => {
         impl Buffer {
             $(#[doc = concat!("`", stringify!($name), " to`")]
-            pub fn $name(&mut self, to: impl Into<Target>) {
+            pub fn $name(&mut self, to: impl Into<Dest>) {
                 self.i(MInst::Br { cond: Cond::$cond, to: to.into() });
             })*
         }
@@ -107,16 +107,16 @@ branches!(
 
 impl Buffer {
     /// `rjmp to` (`jmp` if out of reach).
-    pub fn rjmp(&mut self, to: impl Into<Target>) {
+    pub fn rjmp(&mut self, to: impl Into<Dest>) {
         self.flow(OpFlow::Rjmp, to.into());
     }
 
     /// `rcall to` (`call` if out of reach).
-    pub fn rcall(&mut self, to: impl Into<Target>) {
+    pub fn rcall(&mut self, to: impl Into<Dest>) {
         self.flow(OpFlow::Rcall, to.into());
     }
 
-    fn flow(&mut self, op: OpFlow, to: Target) {
+    fn flow(&mut self, op: OpFlow, to: Dest) {
         self.i(MInst::Flow { op, to });
     }
 

@@ -10,7 +10,7 @@ use super::buffer::Buffer;
 use super::build::{at, dec, hex, hh8, hi, hi8, lo, lo8};
 use super::inst::Ptr::{XInc, YInc, ZInc, X, Y};
 use super::inst::{
-    Io, Reg, Sym, Target, R0, R1, R10, R11, R12, R13, R14, R15, R16, R17, R18, R19, R2, R20, R21,
+    Dest, Io, Reg, Sym, R0, R1, R10, R11, R12, R13, R14, R15, R16, R17, R18, R19, R2, R20, R21,
     R22, R23, R24, R25, R26, R27, R28, R29, R3, R30, R31, R4, R5, R6, R7, R8, R9,
 };
 use super::plan::Plan;
@@ -760,7 +760,7 @@ impl Gen<'_> {
             self.walk_counts(a, t, &format!("q{i}"));
             a.pop(R16);
             a.tst(R16);
-            a.breq(Target::Next(1));
+            a.breq(Dest::Next(1));
             a.rjmp(format!(".Lts_q{i}"));
             a.l("1");
         }

@@ -245,37 +245,37 @@ impl fmt::Display for Io {
 
 /// Where a branch, jump or call goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Target {
+pub enum Dest {
     /// A named label or symbol; the buffer knows whether it is in the code.
     Label(String),
     /// The next numeric local label `n:` (written `nf`).
     Next(u8),
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for Dest {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            Target::Label(l) => f.write_str(l),
-            Target::Next(n) => write!(f, "{n}f"),
+            Dest::Label(l) => f.write_str(l),
+            Dest::Next(n) => write!(f, "{n}f"),
         }
     }
 }
 
-impl From<&str> for Target {
-    fn from(l: &str) -> Target {
-        Target::Label(l.to_string())
+impl From<&str> for Dest {
+    fn from(l: &str) -> Dest {
+        Dest::Label(l.to_string())
     }
 }
 
-impl From<String> for Target {
-    fn from(l: String) -> Target {
-        Target::Label(l)
+impl From<String> for Dest {
+    fn from(l: String) -> Dest {
+        Dest::Label(l)
     }
 }
 
-impl From<&String> for Target {
-    fn from(l: &String) -> Target {
-        Target::Label(l.clone())
+impl From<&String> for Dest {
+    fn from(l: &String) -> Dest {
+        Dest::Label(l.clone())
     }
 }
 
@@ -423,14 +423,14 @@ pub enum MInst {
         /// The condition that branches.
         cond: Cond,
         /// Where to.
-        to: Target,
+        to: Dest,
     },
     /// `rjmp`, `jmp`, `rcall`, `call`.
     Flow {
         /// The operation.
         op: OpFlow,
         /// Where to.
-        to: Target,
+        to: Dest,
     },
 }
 
@@ -492,8 +492,8 @@ impl MInst {
         }
     }
 
-    /// The branch, jump or call target, if any.
-    pub fn target(&self) -> Option<&Target> {
+    /// Where the branch, jump or call goes, if it is one.
+    pub fn dest(&self) -> Option<&Dest> {
         match self {
             MInst::Br { to, .. } | MInst::Flow { to, .. } => Some(to),
             _ => None,

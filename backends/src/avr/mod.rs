@@ -22,7 +22,7 @@ use zlmc_ir::{Decode, Encoder, Model};
 use crate::lowered::{FusedLayer, Unsupported};
 use crate::target::Verified;
 use crate::{BackendError, Provenance};
-pub use board::Board;
+pub use board::{Board, BOARDS};
 pub use plan::{SKETCH_FLASH, SKETCH_SRAM, STACK_RESERVE};
 pub use stream::Format;
 
@@ -144,7 +144,7 @@ struct View {
     reply_buf: usize,
     board: String,
     mcu: String,
-    mhz: u32,
+    mhz: f64,
 }
 
 /// Generate the sketch folder for `model` on `board`, or say why it cannot fit:
@@ -253,7 +253,7 @@ fn emit_for(
         reply_buf: generate.map(|g| plan::reply_buffer(g.1)).unwrap_or(0),
         board: board.title().to_string(),
         mcu: board.mcu().to_string(),
-        mhz: board.f_cpu() / 1_000_000,
+        mhz: board.machine().mhz(),
     };
     // Askama drops a template's final newline; source files should end with one.
     let header = HeaderTemplate { c: &view }

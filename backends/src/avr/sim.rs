@@ -49,8 +49,19 @@ pub fn firmware(
     board: Board,
     dir: &Path,
 ) -> Result<AvrFirmware, BackendError> {
+    firmware_of(super::target::build(model, prov, board)?, model, prov, dir)
+}
+
+/// Build the simulator firmware in `dir` around `files`, the sketch built
+/// for an optimized `model`.
+pub fn firmware_of(
+    files: AvrFiles,
+    model: &Verified,
+    prov: &Provenance,
+    dir: &Path,
+) -> Result<AvrFirmware, BackendError> {
     use zlmc_ir::Decode;
-    let files = super::target::build(model, prov, board)?;
+    let board = files.report.board;
     let p = &model.name;
     let up = p.to_ascii_uppercase();
     let io = |e: std::io::Error, f: &Path| {
@@ -208,41 +219,4 @@ pub fn run(fw: &AvrFirmware, lines: &[Vec<u8>]) -> Result<AvrRunResult, BackendE
         steps,
         report,
     })
-}
-
-/// The cost report of an AVR run: cycles per step, time at the board's clock, sizes.
-pub fn summary(
-    fw: &AvrFirmware,
-    queries: &[Vec<u8>],
-    r: &AvrRunResult,
-    flash: u64,
-    sram: u64,
-) -> String {
-    let all: Vec<u64> = r.steps.iter().flatten().copied().collect();
-    let n = all.len().max(1) as f64;
-    let avg = all.iter().sum::<u64>() as f64 / n;
-    let max = all.iter().copied().max().unwrap_or(0);
-    let mut worst = (0.0, String::new());
-    for (q, s) in queries.iter().zip(&r.steps) {
-        let a = s.iter().sum::<u64>() as f64 / s.len().max(1) as f64;
-        if a > worst.0 {
-            worst = (a, String::from_utf8_lossy(q).into_owned());
-        }
-    }
-    let khz = f64::from(fw.board.f_cpu()) / 1000.0;
-    format!(
-        "avr {} ({}, {} MHz): {} steps; cycles per inference step: average {avg:.0} ({:.2} ms), \
-         max {max} ({:.2} ms); worst query {:?} at {:.0} per step; firmware {flash} bytes of \
-         flash, {sram} of static RAM, stack peak {} bytes\n{}",
-        fw.board,
-        fw.board.mcu(),
-        fw.board.f_cpu() / 1_000_000,
-        all.len(),
-        avg / khz,
-        max as f64 / khz,
-        worst.1,
-        worst.0,
-        r.report.stack_peak(),
-        fw.files.report.summary()
-    )
 }

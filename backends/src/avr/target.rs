@@ -1,8 +1,11 @@
 //! The AVR target in the registry: an Arduino sketch folder for one of the
 //! boards, simulated in simavr inside zlmc's firmware (`sim.rs`).
 
-use super::Board;
-use crate::target::{BoardInfo, Emitted, Job, Options, Plan, SimRun, Simulator, Target, Verified};
+use super::{AvrFiles, Board, BOARDS};
+use crate::target::{
+    Answer, Emitted, Job, Machine, Options, Plan, Program, SimRun, SimSummary, Simulator, Target,
+    Verified,
+};
 use crate::{BackendError, Provenance};
 
 /// The `avr` target.
@@ -10,26 +13,6 @@ pub struct AvrTarget;
 
 /// The registry's entry for the AVR target.
 pub static AVR_TARGET: AvrTarget = AvrTarget;
-
-/// The boards, as `--board` lists them.
-static BOARDS: [BoardInfo; 4] = [
-    BoardInfo {
-        name: "uno",
-        about: "Arduino Uno (ATmega328P, 16 MHz)",
-    },
-    BoardInfo {
-        name: "nano",
-        about: "Arduino Nano (ATmega328P, 16 MHz)",
-    },
-    BoardInfo {
-        name: "lilypad",
-        about: "LilyPad Arduino (ATmega328P, 8 MHz)",
-    },
-    BoardInfo {
-        name: "mega2560",
-        about: "Arduino Mega 2560 (ATmega2560, 16 MHz)",
-    },
-];
 
 /// The board the options name (checked against [`BOARDS`] by the caller).
 pub fn board(opts: Options) -> Result<Board, BackendError> {
@@ -58,7 +41,7 @@ impl Target for AvrTarget {
         "an Arduino sketch (NAME/NAME.ino, NAME_model.S, NAME_model.h); needs --board"
     }
 
-    fn boards(&self) -> &'static [BoardInfo] {
+    fn machines(&self) -> &'static [Machine] {
         &BOARDS
     }
 
@@ -72,13 +55,14 @@ impl Target for AvrTarget {
             summary: r.summary(),
         };
         Ok(Emitted {
-            folder: Some(a.dir_name),
+            folder: Some(a.dir_name.clone()),
             files: a
                 .files
-                .into_iter()
-                .map(|(n, t)| (n, t.into_bytes()))
+                .iter()
+                .map(|(n, t)| (n.clone(), t.clone().into_bytes()))
                 .collect(),
             plan,
+            program: Program::new(a),
         })
     }
 
@@ -88,25 +72,37 @@ impl Target for AvrTarget {
 }
 
 impl Simulator for AvrTarget {
-    fn run(&self, job: &Job, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
-        let board = board(job.opts)?;
+    fn run(&self, job: &Job, built: &Emitted, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
+        let files: &AvrFiles = built.program.get()?;
         let dir = tempfile::Builder::new()
             .prefix("zlmc-avr-sim-")
             .tempdir()
             .map_err(|e| BackendError::Internal(format!("cannot make a scratch folder: {e}")))?;
-        let fw = super::sim::firmware(job.model, job.prov, board, dir.path())?;
+        let fw = super::sim::firmware_of(files.clone(), job.model, job.prov, dir.path())?;
         let r = super::sim::run(&fw, queries)?;
         let size = crate::sim::avr::avr_size(&fw.elf)
             .map_err(|e| BackendError::Internal(format!("cannot size the firmware: {e}")))?;
-        let summary = super::sim::summary(&fw, queries, &r, size.flash(), size.static_ram());
+        let answers: Vec<Answer> = r
+            .answers
+            .iter()
+            .zip(&r.steps)
+            .map(|(reply, steps)| Answer {
+                reply: reply.clone(),
+                steps: steps.clone(),
+            })
+            .collect();
+        let summary = SimSummary::of(&answers, queries, fw.board.machine());
+        let report = format!(
+            "avr: {summary}; firmware {} bytes of flash, {} of static RAM, stack peak {} bytes\n{}",
+            size.flash(),
+            size.static_ram(),
+            r.report.stack_peak(),
+            fw.files.report.summary()
+        );
         Ok(SimRun {
-            answers: r
-                .answers
-                .into_iter()
-                .zip(r.steps)
-                .map(|(reply, steps)| crate::target::Answer { reply, steps })
-                .collect(),
+            answers,
             summary,
+            report,
         })
     }
 }

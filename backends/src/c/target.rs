@@ -1,7 +1,7 @@
 //! The C target in the registry: `NAME.c` and `NAME.h`, no simulator (the
 //! tests compile and run it with gcc, and under avr-gcc in simavr).
 
-use crate::target::{Emitted, Job, Plan, Target};
+use crate::target::{Emitted, Job, Plan, Program, Target};
 use crate::BackendError;
 
 /// The `c` target.
@@ -29,6 +29,7 @@ impl Target for CTarget {
                 (c.source_name, c.source.into_bytes()),
             ],
             plan: Plan::default(),
+            program: Program::default(),
         })
     }
 }

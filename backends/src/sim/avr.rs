@@ -34,6 +34,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::machine::{ArduinoNames, Machine};
+
 /// The harness's C source, as compiled on first use.
 pub const HARNESS_SOURCE: &str = include_str!("../../../runtime-avr/sim/harness.c");
 
@@ -47,60 +49,11 @@ pub const ARDUINO_MK: &str = "/usr/share/arduino/Arduino.mk";
 /// Where Debian's arduino-core-avr keeps the AVR core and `boards.txt`.
 pub const ARDUINO_AVR_DIR: &str = "/usr/share/arduino/hardware/arduino/avr";
 
-/// An Arduino board [`build_sketch`] knows, with what simavr needs to run it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArduinoBoard {
-    /// The name zlmc uses (`--board`).
-    pub name: &'static str,
-    /// arduino-mk's `BOARD_TAG`: the board's key in Debian's `boards.txt`.
-    pub board_tag: &'static str,
-    /// arduino-mk's `BOARD_SUB`: the board's `menu.cpu` entry, if it has a menu.
-    pub board_sub: Option<&'static str>,
-    /// The MCU, as avr-gcc's `-mmcu` and simavr name it.
-    pub mcu: &'static str,
-    /// The clock in Hz.
-    pub f_cpu: u32,
-}
-
-/// The boards [`build_sketch`] builds for. Debian's `boards.txt` (Arduino
-/// 1.8.19) gives the Nano and the LilyPad a CPU menu whose `atmega328` entry
-/// is the ATmega328P, and the Mega 2560 the `mega` key with an `atmega2560`
-/// entry (`megaADK` has the same MCU, but another board define).
-pub const ARDUINO_BOARDS: &[ArduinoBoard] = &[
-    ArduinoBoard {
-        name: "uno",
-        board_tag: "uno",
-        board_sub: None,
-        mcu: "atmega328p",
-        f_cpu: 16_000_000,
-    },
-    ArduinoBoard {
-        name: "nano",
-        board_tag: "nano",
-        board_sub: Some("atmega328"),
-        mcu: "atmega328p",
-        f_cpu: 16_000_000,
-    },
-    ArduinoBoard {
-        name: "lilypad",
-        board_tag: "lilypad",
-        board_sub: Some("atmega328"),
-        mcu: "atmega328p",
-        f_cpu: 8_000_000,
-    },
-    ArduinoBoard {
-        name: "mega2560",
-        board_tag: "mega",
-        board_sub: Some("atmega2560"),
-        mcu: "atmega2560",
-        f_cpu: 16_000_000,
-    },
-];
-
-/// The board called `name` in [`ARDUINO_BOARDS`] (`mega` also names the Mega 2560).
-pub fn arduino_board(name: &str) -> Option<&'static ArduinoBoard> {
+/// The board called `name` in the board table ([`crate::avr::BOARDS`];
+/// `mega` also names the Mega 2560).
+pub fn arduino_board(name: &str) -> Option<&'static Machine> {
     let name = if name == "mega" { "mega2560" } else { name };
-    ARDUINO_BOARDS.iter().find(|b| b.name == name)
+    crate::avr::BOARDS.iter().find(|b| b.name == name)
 }
 
 /// Something that stopped a build or a run before it produced a result.
@@ -490,7 +443,7 @@ fn parse_report(output: Vec<u8>, log: &str, data_end: Option<u16>) -> Result<Avr
 /// A Makefile for Debian's arduino-mk that builds a generated sketch for
 /// `board`, with `extra` lines before the include; docs/avr.md gives the
 /// Uno's as the recipe for users (a test holds the two equal).
-pub fn arduino_mk_recipe(board: &ArduinoBoard, extra: &str) -> String {
+pub fn arduino_mk_recipe(board: &ArduinoNames, extra: &str) -> String {
     let sub = board
         .board_sub
         .map(|s| format!("BOARD_SUB = {s}\n"))
@@ -524,16 +477,18 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> AvrEr
 
 /// Builds the Arduino sketch in `sketch_dir` (one `.ino`, plus any `.c`,
 /// `.cpp`, `.S` and `.h` files beside it) for `board` (a name in
-/// [`ARDUINO_BOARDS`]) with Debian's arduino-mk, and returns the ELF file.
+/// [`crate::avr::BOARDS`]) with Debian's arduino-mk, and returns the ELF file.
 ///
 /// Everything is written under `build_dir`, the makefile included; the sketch
 /// folder is only read. Unlike the Arduino IDE, arduino-mk compiles the
 /// `.ino` as it is: functions must be declared before they are used.
 /// Neither path may contain whitespace, which make cannot handle.
 pub fn build_sketch(sketch_dir: &Path, board: &str, build_dir: &Path) -> Result<PathBuf, AvrError> {
-    let info = arduino_board(board).ok_or_else(|| AvrError::UnknownBoard {
-        board: board.to_string(),
-    })?;
+    let (info, names) = arduino_board(board)
+        .and_then(|m| Some((m, m.arduino.as_ref()?)))
+        .ok_or_else(|| AvrError::UnknownBoard {
+            board: board.to_string(),
+        })?;
     for path in [Path::new(ARDUINO_MK), Path::new(ARDUINO_AVR_DIR)] {
         if !path.exists() {
             return Err(AvrError::ArduinoMissing {
@@ -573,7 +528,7 @@ pub fn build_sketch(sketch_dir: &Path, board: &str, build_dir: &Path) -> Result<
         .collect();
 
     let makefile = arduino_mk_recipe(
-        info,
+        names,
         &format!("TARGET = {target}\nOBJDIR = {}\n", build_dir.display()),
     );
     let makefile_path = build_dir.join("Makefile");
@@ -599,7 +554,7 @@ pub fn build_sketch(sketch_dir: &Path, board: &str, build_dir: &Path) -> Result<
                 "arduino-mk building {} for {} (BOARD_TAG {})",
                 sketch_dir.display(),
                 info.name,
-                info.board_tag
+                names.board_tag
             ),
             log,
         });
@@ -800,12 +755,12 @@ mod tests {
 
     #[test]
     fn boards_have_their_debian_tags() {
-        let mega = arduino_board("mega").unwrap();
+        let mega = arduino_board("mega").and_then(|m| m.arduino).unwrap();
         assert_eq!(
             (mega.board_tag, mega.board_sub),
             ("mega", Some("atmega2560"))
         );
-        assert_eq!(arduino_board("lilypad").unwrap().f_cpu, 8_000_000);
+        assert_eq!(arduino_board("lilypad").unwrap().title, "LilyPad Arduino");
         assert!(arduino_board("leonardo").is_none());
     }
 

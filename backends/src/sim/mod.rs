@@ -2,6 +2,7 @@
 //! would, so `zlmc sim` and the tests can check output and count cycles.
 
 pub mod avr;
+pub mod summary;
 pub mod z80;
 pub mod zx48;
 

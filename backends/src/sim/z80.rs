@@ -69,6 +69,8 @@ pub const BIOS_BASE: u16 = 0xF200;
 pub const INITIAL_SP: u16 = CCP_BASE - 2;
 /// The largest program: it must end below the initial stack, 2 bytes under the CCP.
 pub const MAX_PROGRAM: usize = (INITIAL_SP - TPA_START) as usize;
+/// The longest command tail: CP/M's buffer at 0x0080 holds its length and 127 bytes.
+pub const MAX_TAIL: usize = 127;
 
 const BIOS_BOOT: u16 = BIOS_BASE;
 const BIOS_WBOOT: u16 = BIOS_BASE + 3;
@@ -165,7 +167,9 @@ pub enum SimError {
         len: usize,
     },
     /// The command tail does not fit CP/M's buffer at 0x0080.
-    #[error("the command tail is {len} bytes in CP/M form but its buffer at 0x0080 holds 127")]
+    #[error(
+        "the command tail is {len} bytes in CP/M form but its buffer at 0x0080 holds {MAX_TAIL}"
+    )]
     TailTooLong {
         /// The tail's length with its leading space.
         len: usize,
@@ -302,7 +306,7 @@ fn cpm_tail(typed: &[u8]) -> Result<Vec<u8>, SimError> {
         tail.push(b' ');
     }
     tail.extend(typed.iter().map(u8::to_ascii_uppercase));
-    if tail.len() > 127 {
+    if tail.len() > MAX_TAIL {
         return Err(SimError::TailTooLong { len: tail.len() });
     }
     Ok(tail)

@@ -1,9 +1,13 @@
 //! The Z80 target in the registry: a CP/M 2.2 program (`NAME.asm`,
 //! `NAME.COM`), simulated on zlmc's CP/M machine (`crate::sim::z80`).
 
-use crate::sim::z80::{run_cpm, CpmRun, Exit};
-use crate::target::{Answer, Emitted, Job, Plan, SimRun, Simulator, Target, Verified};
+use crate::sim::z80::{run_cpm, CpmRun, Exit, MAX_PROGRAM, MAX_TAIL};
+use crate::target::{
+    Answer, Emitted, Job, Machine, Plan, Program, SimRun, SimSummary, Simulator, Target, Verified,
+};
 use crate::{BackendError, Provenance};
+
+use super::Z80Files;
 
 /// The `z80` target.
 pub struct Z80Target;
@@ -11,8 +15,20 @@ pub struct Z80Target;
 /// The registry's entry for the Z80 target.
 pub static Z80_TARGET: Z80Target = Z80Target;
 
+/// The CP/M 2.2 machine the `.COM` programs run on (`crate::sim::z80`).
+pub static CPM: [Machine; 1] = [Machine {
+    name: "cpm",
+    title: "CP/M 2.2 machine",
+    cpu: "Z80",
+    clock_hz: 4_000_000,
+    cycle_name: "T-states",
+    program_bytes: MAX_PROGRAM,
+    ram_bytes: 1 << 16,
+    arduino: None,
+}];
+
 /// Longest query a CP/M command tail holds.
-pub const MAX_QUERY: usize = 127;
+pub const MAX_QUERY: usize = MAX_TAIL;
 
 /// Build the CP/M program for a verified model.
 pub fn build(model: &Verified, prov: &Provenance) -> Result<super::Z80Files, BackendError> {
@@ -33,6 +49,10 @@ impl Target for Z80Target {
         "Z80 assembly and a CP/M 2.2 program (NAME.asm, NAME.COM)"
     }
 
+    fn machines(&self) -> &'static [Machine] {
+        &CPM
+    }
+
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
         let z = build(job.model, job.prov)?;
         let plan = Plan {
@@ -48,8 +68,12 @@ impl Target for Z80Target {
         };
         Ok(Emitted {
             folder: None,
-            files: vec![(z.asm_name, z.asm.into_bytes()), (z.com_name, z.com)],
+            files: vec![
+                (z.asm_name.clone(), z.asm.clone().into_bytes()),
+                (z.com_name.clone(), z.com.clone()),
+            ],
             plan,
+            program: Program::new(z),
         })
     }
 
@@ -59,22 +83,39 @@ impl Target for Z80Target {
 }
 
 impl Simulator for Z80Target {
-    fn run(&self, job: &Job, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
-        let z = build(job.model, job.prov)?;
-        let mut stats = Stats::default();
+    fn run(
+        &self,
+        _job: &Job,
+        built: &Emitted,
+        queries: &[Vec<u8>],
+    ) -> Result<SimRun, BackendError> {
+        let z: &Z80Files = built.program.get()?;
+        let (mut whole_runs, mut highest_write, mut first_step) = (0u64, 0u16, 0u64);
         let mut answers = Vec::new();
         for q in queries {
             let r = z80_reply(&z.com, z.step_entry, q)?;
-            stats.add(q, &r);
+            whole_runs += r.total;
+            highest_write = highest_write.max(r.highest_write);
+            first_step = first_step.max(r.first_step);
             answers.push(Answer {
                 reply: r.reply,
                 steps: r.steps,
             });
         }
-        let chat = chat_mode(&z, queries)?;
+        let summary = SimSummary::of(&answers, queries, &CPM[0]);
+        let report = format!(
+            "z80: {summary}; whole runs incl. front-end: {:.0} per step; \
+             first step at most {first_step} T-states after start; \
+             .COM {} bytes; buffers from 0x{:04x}; highest write 0x{highest_write:04x}{}",
+            summary.per_step(whole_runs),
+            z.com.len(),
+            z.buffers_start,
+            chat_mode(z, queries)?
+        );
         Ok(SimRun {
             answers,
-            summary: format!("{}{chat}", stats.summary(z.com.len(), z.buffers_start)),
+            summary,
+            report,
         })
     }
 }
@@ -82,7 +123,7 @@ impl Simulator for Z80Target {
 /// The queries typed into one run of the chat loop (started once, as a user
 /// would): T-states per step from the first step on, the front-end's work
 /// for each query included. Empty if a query cannot be typed as a line.
-fn chat_mode(z: &super::Z80Files, queries: &[Vec<u8>]) -> Result<String, BackendError> {
+fn chat_mode(z: &Z80Files, queries: &[Vec<u8>]) -> Result<String, BackendError> {
     let typable = |q: &Vec<u8>| {
         !q.is_empty()
             && q.len() <= MAX_QUERY
@@ -169,60 +210,4 @@ pub fn z80_reply(com: &[u8], step_entry: u16, query: &[u8]) -> Result<Z80Reply, 
         highest_write: r.highest_write,
         first_step: r.first_step_at.unwrap_or(r.total_tstates),
     })
-}
-
-/// Cost figures over a run of queries.
-#[derive(Debug, Default)]
-pub struct Stats {
-    steps: u64,
-    tstates: u64,
-    max_step: u64,
-    worst: (f64, String),
-    total: u64,
-    highest_write: u16,
-    first_step: u64,
-}
-
-impl Stats {
-    /// Count one query's run.
-    pub fn add(&mut self, query: &[u8], r: &Z80Reply) {
-        let sum: u64 = r.steps.iter().sum();
-        self.steps += r.steps.len() as u64;
-        self.tstates += sum;
-        self.total += r.total;
-        self.max_step = self
-            .max_step
-            .max(r.steps.iter().copied().max().unwrap_or(0));
-        let avg = sum as f64 / r.steps.len().max(1) as f64;
-        if avg > self.worst.0 {
-            self.worst = (avg, String::from_utf8_lossy(query).into_owned());
-        }
-        self.highest_write = self.highest_write.max(r.highest_write);
-        self.first_step = self.first_step.max(r.first_step);
-    }
-
-    /// Average T-states per inference step.
-    pub fn average(&self) -> f64 {
-        self.tstates as f64 / self.steps.max(1) as f64
-    }
-
-    /// A report: steps, T-states per step (average, max, worst query), sizes.
-    pub fn summary(&self, com_len: usize, buffers: u16) -> String {
-        format!(
-            "z80: {} steps; T-states per inference step: average {:.0} ({:.1} ms at 4 MHz), max {}; \
-             worst query {:?} at {:.0} per step; whole runs incl. front-end: {:.0} per step; \
-             first step at most {} T-states after start; \
-             .COM {} bytes; buffers from 0x{buffers:04x}; highest write 0x{:04x}",
-            self.steps,
-            self.average(),
-            self.average() / 4000.0,
-            self.max_step,
-            self.worst.1,
-            self.worst.0,
-            self.total as f64 / self.steps.max(1) as f64,
-            self.first_step,
-            com_len,
-            self.highest_write
-        )
-    }
 }

@@ -2,16 +2,31 @@
 //! `NAME.asm`), simulated on zlmc's Spectrum machine (`crate::sim::zx48`).
 
 use crate::sim::zx48::{run_zx48, ZxExit, ZxRun, CONTENTION_PER_ACCESS};
-use crate::target::{Answer, Emitted, Job, Plan, SimRun, Simulator, Target};
+use crate::target::{
+    Answer, Emitted, Job, Machine, Plan, Program, SimRun, SimSummary, Simulator, Target,
+};
 use crate::BackendError;
 
-use super::{build, Zx48Files};
+use super::{build, Zx48Files, LOW_ORIGIN, ZX48};
 
 /// The `zx48` target.
 pub struct Zx48Target;
 
 /// The registry's entry for the ZX Spectrum 48K target.
 pub static ZX48_TARGET: Zx48Target = Zx48Target;
+
+/// The ZX Spectrum 48K (`crate::sim::zx48`).
+pub static SPECTRUM_48K: [Machine; 1] = [Machine {
+    name: "zx48",
+    title: "ZX Spectrum 48K",
+    cpu: "Z80A",
+    clock_hz: 3_500_000,
+    cycle_name: "T-states",
+    // The code from its lowest origin, and the buffers up to their top.
+    program_bytes: (ZX48.buffers_top - LOW_ORIGIN) as usize,
+    ram_bytes: 48 << 10,
+    arduino: None,
+}];
 
 /// Longest query the front-end's line buffer holds.
 pub const MAX_QUERY: usize = 127;
@@ -23,6 +38,10 @@ impl Target for Zx48Target {
 
     fn about(&self) -> &'static str {
         "ZX Spectrum 48K: a tape with a BASIC loader and the code at 0x8000, or 0x6000 if it needs the room (NAME.tap, NAME.asm)"
+    }
+
+    fn machines(&self) -> &'static [Machine] {
+        &SPECTRUM_48K
     }
 
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
@@ -42,8 +61,12 @@ impl Target for Zx48Target {
         };
         Ok(Emitted {
             folder: None,
-            files: vec![(z.asm_name, z.asm.into_bytes()), (z.tap_name, z.tap)],
+            files: vec![
+                (z.asm_name.clone(), z.asm.clone().into_bytes()),
+                (z.tap_name.clone(), z.tap.clone()),
+            ],
             plan,
+            program: Program::new(z),
         })
     }
 
@@ -126,18 +149,19 @@ pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<Zx48Reply, BackendError
 }
 
 impl Simulator for Zx48Target {
-    fn run(&self, job: &Job, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
-        let z = build(job.model, job.prov)?;
-        let (mut steps, mut sum, mut max, mut total) = (0u64, 0u64, 0u64, 0u64);
-        let (mut high, mut low_sp, mut contended) = (0u16, 0xFFFFu16, 0u64);
+    fn run(
+        &self,
+        _job: &Job,
+        built: &Emitted,
+        queries: &[Vec<u8>],
+    ) -> Result<SimRun, BackendError> {
+        let z: &Zx48Files = built.program.get()?;
+        let (mut whole_runs, mut high, mut low_sp, mut contended) = (0u64, 0u16, 0xFFFFu16, 0u64);
         let mut answers = Vec::new();
         for q in queries {
-            let r = zx48_reply(&z, q)?;
+            let r = zx48_reply(z, q)?;
             contended += r.contended;
-            steps += r.steps.len() as u64;
-            sum += r.steps.iter().sum::<u64>();
-            max = max.max(r.steps.iter().copied().max().unwrap_or(0));
-            total += r.total;
+            whole_runs += r.total;
             high = high.max(r.highest_write);
             low_sp = low_sp.min(r.lowest_sp);
             answers.push(Answer {
@@ -145,24 +169,27 @@ impl Simulator for Zx48Target {
                 steps: r.steps,
             });
         }
-        let avg = sum as f64 / steps.max(1) as f64;
-        let slower = contended as f64 * CONTENTION_PER_ACCESS / total.max(1) as f64;
-        let summary = format!(
-            "zx48: {steps} steps; T-states per inference step: average {avg:.0} ({:.1} ms at 3.5 MHz), max {max}; \
-             whole runs incl. front-end and set-up: {:.0} per step; {} {} bytes, code {} bytes at 0x{:04x}; \
-             buffers from 0x{:04x}; highest write 0x{high:04x}; lowest SP 0x{low_sp:04x}; \
-             uncontended T-states: a real 48K is about {:.0}% slower, as {:.0} accesses per step touch the RAM \
+        let summary = SimSummary::of(&answers, queries, &SPECTRUM_48K[0]);
+        let slower = contended as f64 * CONTENTION_PER_ACCESS / whole_runs.max(1) as f64;
+        let report = format!(
+            "zx48: {summary}; whole runs incl. front-end and set-up: {:.0} per step; \
+             {} {} bytes, code {} bytes at 0x{:04x}; buffers from 0x{:04x}; \
+             highest write 0x{high:04x}; lowest SP 0x{low_sp:04x}; uncontended T-states: \
+             a real 48K is about {:.0}% slower, as {:.0} accesses per step touch the RAM \
              below 0x8000 the screen contends for ({CONTENTION_PER_ACCESS:.2} T-states each on average)",
-            avg / 3500.0,
-            total as f64 / steps.max(1) as f64,
+            summary.per_step(whole_runs),
             z.tap_name,
             z.tap.len(),
             z.code.len(),
             z.origin,
             z.buffers_start,
             100.0 * slower,
-            contended as f64 / steps.max(1) as f64,
+            summary.per_step(contended),
         );
-        Ok(SimRun { answers, summary })
+        Ok(SimRun {
+            answers,
+            summary,
+            report,
+        })
     }
 }

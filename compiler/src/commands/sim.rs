@@ -10,7 +10,7 @@ use crate::diag::{Diagnostic, Result};
 use crate::driver;
 
 pub use zlmc_backends::avr::sim::{AvrFirmware, AvrMode, AvrRunResult, AVR_LINE};
-pub use zlmc_backends::z80::target::{z80_reply as z80_run, Stats, Z80Reply, MAX_QUERY};
+pub use zlmc_backends::z80::target::{z80_reply as z80_run, Z80Reply, MAX_QUERY};
 
 /// The queries of `zlmc sim`: the `--prompt`, or stdin's lines with `--batch`.
 pub fn read_queries(
@@ -75,7 +75,7 @@ pub fn sim(
         }
         out.write_all(b"\n").map_err(io)?;
     }
-    writeln!(err, "{}", run.summary).map_err(io)
+    writeln!(err, "{}", run.report).map_err(io)
 }
 
 /// What `zlmc run` prints for a raw-input model (the class's label, or its charset

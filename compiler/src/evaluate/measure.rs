@@ -60,18 +60,6 @@ impl MeasureTarget {
             None => self.target.name().to_string(),
         }
     }
-
-    /// The machine's clock in Hz, where zlmc knows it (AVR boards; the Z80 at 4 MHz).
-    fn clock_hz(self) -> Option<f64> {
-        match self.target.name() {
-            "avr" => self
-                .board
-                .and_then(zlmc_backends::avr::Board::from_name)
-                .map(|b| f64::from(b.f_cpu())),
-            "z80" => Some(4_000_000.0),
-            _ => None,
-        }
-    }
 }
 
 /// Inputs to time the model on.
@@ -117,8 +105,9 @@ pub fn measure(
         prov: &prov,
         opts,
     };
-    let plan = match t.target.plan(&job) {
-        Ok(p) => p,
+    // Built once: the plan and the files for the sizes, the program for the simulator.
+    let built = match t.target.emit(&job) {
+        Ok(b) => b,
         Err(BackendError::TooBig { message, .. }) => {
             return Ok(Measured {
                 fits: Some(false),
@@ -133,17 +122,13 @@ pub fn measure(
             ))
         }
     };
-    let flash = match plan.flash {
-        Some(f) => f,
-        None => driver::emit(t.target, model, source, opts)?
-            .files
-            .iter()
-            .map(|(_, d)| d.len())
-            .sum(),
-    };
+    let flash = built
+        .plan
+        .flash
+        .unwrap_or_else(|| built.files.iter().map(|(_, d)| d.len()).sum());
     let mut m = Measured {
         flash,
-        sram: plan.ram,
+        sram: built.plan.ram,
         fits: has_boards.then_some(true),
         ..Measured::default()
     };
@@ -151,17 +136,17 @@ pub fn measure(
         Sample::Queries(q) => q.iter().filter(|q| !q.is_empty()).cloned().collect(),
         Sample::Vectors(v) => v.iter().map(|x| crate::input::integer_line(x)).collect(),
     };
-    if t.target.simulator().is_some() && !lines.is_empty() {
-        match driver::simulate(t.target, model, source, opts, &lines) {
-            Ok(run) => {
-                let steps: Vec<u64> = run.answers.iter().flat_map(|a| a.steps.clone()).collect();
-                if !steps.is_empty() {
-                    let c = steps.iter().sum::<u64>() as f64 / steps.len() as f64;
-                    m.cycles = Some(c);
-                    m.ms = t.clock_hz().map(|hz| c / hz * 1000.0);
-                }
+    if let Some(sim) = t.target.simulator().filter(|_| !lines.is_empty()) {
+        match sim.run(&job, &built, &lines) {
+            Ok(run) if run.summary.steps > 0 => {
+                m.cycles = Some(run.summary.average());
+                m.ms = Some(run.summary.average_ms());
             }
-            Err(d) => m.note = Some(format!("not simulated: {}", d.message)),
+            Ok(_) => {}
+            Err(e) => {
+                let d = driver::backend_error(t.target, source, e);
+                m.note = Some(format!("not simulated: {}", d.message));
+            }
         }
     }
     Ok(m)
