@@ -9,7 +9,9 @@ use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::build::{self, Z80Files};
 use zlmc_test_support::models::{random_text_model, z80ai_model};
 use zlmc_test_support::tools::{z80_assemble, Z80Asm};
-use zlmc_test_support::{assert_same_reply, example, tinychat, zlmc, zlmc_ok, Rng};
+use zlmc_test_support::{
+    assert_same_reply, assert_within_budget, example, figure_after, tinychat, zlmc, zlmc_ok, Rng,
+};
 
 fn build(model: &Model) -> Z80Files {
     let mut m = model.clone();
@@ -149,6 +151,13 @@ fn tinychat_reproduces_expected_tsv_on_the_emulator() {
         .count();
     assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
     assert_eq!(&r.stdout, tsv);
+    // T-states are the emulator's, deterministic: budgets about 3 % above
+    // the figures measured when they were pinned.
+    let per_step = figure_after(&r.stderr, "T-states per inference step: average ");
+    assert_within_budget("tinychat's T-states per step on CP/M", per_step, 405_500); // 393,726
+    let chat = figure_after(&r.stderr, "chat mode (one run, the queries typed): ");
+    assert_within_budget("tinychat's T-states per step in chat mode", chat, 415_200);
+    // 403,167
 }
 
 /// What a Z80 cannot count is refused by the spec's validator with the

@@ -12,7 +12,10 @@ use zlmc_backends::zx48::target::zx48_reply;
 use zlmc_backends::zx48::{Zx48Files, ORIGIN};
 use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::models::{random_text_model, z80ai_model};
-use zlmc_test_support::{assert_same_reply, repo, scratch, skip, tinychat, zlmc, zlmc_ok, Rng};
+use zlmc_test_support::{
+    assert_same_reply, assert_within_budget, figure_after, repo, scratch, skip, tinychat, zlmc,
+    zlmc_ok, Rng,
+};
 
 fn build(model: &Model) -> Zx48Files {
     let mut m = model.clone();
@@ -244,6 +247,14 @@ fn tinychat_reproduces_expected_tsv_on_the_spectrum() {
         .count();
     assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
     assert_eq!(r.stdout, t.expected);
+    // T-states are the emulator's, deterministic: a budget about 3 % above
+    // the figure measured when it was pinned (645,313).
+    let per_step = figure_after(&r.stderr, "T-states per inference step: average ");
+    assert_within_budget(
+        "tinychat's T-states per step on the Spectrum",
+        per_step,
+        664_700,
+    );
 }
 
 #[test]
