@@ -1,6 +1,6 @@
 //! Random models exercising the arithmetic's corners, and random inputs for them.
 
-use zlmc::frontend::lower::lower;
+use zlmc::frontend::lower::{lower, lower_with_accs};
 use zlmc::frontend::quantize::LayerData;
 use zlmc_ir::{Decode, DenseWeights, Elem, Encoder, Model, WeightKind};
 
@@ -10,29 +10,44 @@ use crate::Rng;
 /// 1–4 layers, widths 1–300, every weight value, dead rows, negative and
 /// extreme biases (so accumulators wrap), shifts from 0 up, both accumulators.
 pub fn random_model(rng: &mut Rng, name: &str) -> Model {
+    let (inputs, acc, data) = random_model_layers(rng);
+    raw_classifier(name, inputs, acc, data)
+}
+
+/// What [`random_model`] lowers: its number of inputs, its accumulator and
+/// its layers.
+pub fn random_model_layers(rng: &mut Rng) -> (usize, Elem, Vec<LayerData>) {
     let acc = if rng.chance(25) { Elem::I32 } else { Elem::I16 };
     let inputs = if rng.chance(20) {
         rng.range(1, 300)
     } else {
         rng.range(1, 40)
     } as usize;
-    let data = random_layers(rng, acc, inputs, 300);
-    raw_classifier(name, inputs, acc, data)
+    (inputs, acc, random_layers(rng, acc, inputs, 300))
 }
 
 /// A classifier over `inputs` raw inputs with classes `c0`, `c1`, ….
 fn raw_classifier(name: &str, inputs: usize, acc: Elem, data: Vec<LayerData>) -> Model {
-    let classes = data.last().expect("at least one layer").weights.rows;
+    raw_classifier_with_accs(name, inputs, data.into_iter().map(|l| (l, acc)).collect())
+}
+
+/// A classifier over `inputs` raw inputs with classes `c0`, `c1`, …, each
+/// layer accumulating in its own width.
+pub fn raw_classifier_with_accs(
+    name: &str,
+    inputs: usize,
+    layers: Vec<(LayerData, Elem)>,
+) -> Model {
+    let classes = layers.last().expect("at least one layer").0.weights.rows;
     let labels = (0..classes).map(|i| format!("c{i}")).collect();
-    lower(
+    lower_with_accs(
         name,
         vec![Encoder::Raw {
             len: inputs,
             quant: None,
         }],
         Decode::Classify { labels },
-        acc,
-        data,
+        layers,
     )
 }
 
