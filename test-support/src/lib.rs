@@ -1,9 +1,11 @@
 //! What zlmc's tests share, in one place: the seeded generator ([`Rng`]),
+//! work and memory counted by the allocator ([`alloc`]),
 //! scratch folders ([`scratch`]), one runner per external tool ([`tools`]),
 //! z80ai's tinychat ([`tinychat`]), visible skips ([`skip`]), the `zlmc`
 //! command in-process ([`zlmc`]), random models ([`models`]), weights files
 //! ([`weights`]), and every way a test builds code for a target ([`build`]).
 
+pub mod alloc;
 pub mod build;
 pub mod filecheck;
 pub mod models;
