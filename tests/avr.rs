@@ -14,7 +14,9 @@ use zlmc_test_support::models::{
     dense_layer, dense_mlp, digit_like_inputs, random_inputs, random_model, random_model_of,
     random_text_model,
 };
-use zlmc_test_support::{build, example, scratch, tinychat, zlmc, zlmc_build, Rng};
+use zlmc_test_support::{
+    assert_within_budget, build, example, scratch, tinychat, zlmc, zlmc_build, Rng,
+};
 
 const MODELS: usize = 120;
 const LINES: usize = 4;
@@ -328,8 +330,11 @@ fn tinychat_reproduces_expected_tsv_on_the_uno() {
         steps.len(),
         steps.iter().max().unwrap()
     );
-    // Cycle counts are simavr's, deterministic: the budget is 400,000.
-    assert!(avg <= 400_000.0, "{avg} cycles per step");
+    // Cycle counts are simavr's, deterministic: a budget about 3 % above the
+    // figure measured on these 328 queries when it was pinned (149,327; all
+    // 2,290 give the README's 149,371).
+    let per_step = steps.iter().sum::<u64>() / steps.len() as u64;
+    assert_within_budget("tinychat's cycles per step on the Uno", per_step, 153_800);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use zlmc::quant::float_model::{FloatLayer, FloatMlp};
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
-use zlmc_test_support::tools::{gcc, run_exe};
+use zlmc_test_support::tools::{gcc, installed, run_exe};
 use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, Outcome, Rng, TempDir};
 
 /// The weight kinds the accuracy tests bound, most precise first.
@@ -35,7 +35,8 @@ fn float_mlp(rng: &mut Rng, inputs: usize, hidden: usize, classes: usize) -> Flo
 }
 
 /// A random float model `float_mlp(inputs, hidden, classes)` from `seed`: a scratch
-/// folder, the folder, the generator after it, the float spec and `n` labelled samples.
+/// folder, the folder, the generator after it, the float spec and `n` samples
+/// labelled by the model's rule (see [`fixture`]).
 fn toy(
     name: &str,
     seed: u64,
@@ -46,30 +47,76 @@ fn toy(
     let dir = scratch_dir.path().to_path_buf();
     let mut rng = Rng::new(seed);
     let m = float_mlp(&mut rng, inputs, hidden, classes);
-    let (spec, data) = fixture(&dir, &m, &mut rng, n);
+    let samples = labelled(&m, &mut rng, n);
+    let (spec, data) = fixture(&dir, &m, &samples);
     (scratch_dir, dir, rng, spec, data)
 }
 
-/// A float spec of `m` and data labelled by `m` itself, in `dir`.
-fn fixture(dir: &Path, m: &FloatMlp, rng: &mut Rng, n: usize) -> (PathBuf, PathBuf) {
-    for (name, data) in zlmc::quant::float_spec::float_spec_files(m, "a test").unwrap() {
-        std::fs::write(dir.join(name), data).unwrap();
+/// The class the rule `m` gives `x` and its margin over the runner-up,
+/// computed here in f64 by the test's own loop (not by zlmc's
+/// `FloatMlp::eval`, which `zlmc eval` uses on the float spec).
+fn rule(m: &FloatMlp, x: &[f32]) -> (usize, f64) {
+    let mut v: Vec<f64> = x.iter().map(|&a| f64::from(a)).collect();
+    for l in &m.layers {
+        v = l
+            .weight
+            .iter()
+            .zip(&l.bias)
+            .map(|(row, &b)| {
+                let s = f64::from(b)
+                    + row
+                        .iter()
+                        .zip(&v)
+                        .map(|(&w, &a)| f64::from(w) * a)
+                        .sum::<f64>();
+                if l.relu {
+                    s.max(0.0)
+                } else {
+                    s
+                }
+            })
+            .collect();
     }
-    // Samples the float model classifies with a clear margin, as a trained
-    // model does most of its data (random weights put many on a boundary).
-    let mut x: Vec<Vec<f32>> = Vec::new();
-    while x.len() < n {
-        let v: Vec<f32> = (0..m.inputs).map(|_| uniform(rng, 0.0, 4.0)).collect();
-        let mut l = m.eval(&v);
-        l.sort_by(|a, b| b.total_cmp(a));
-        if l[0] - l[1] > 0.3 {
-            x.push(v);
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+    (order[0], v[order[0]] - v[order[1]])
+}
+
+/// Samples the rule `rule_mlp` classifies with a clear margin, as the data
+/// a model is trained on mostly is (random weights put many on a boundary),
+/// and the rule's labels (see [`rule`]).
+fn labelled(rule_mlp: &FloatMlp, rng: &mut Rng, n: usize) -> Samples {
+    let mut samples = Samples::default();
+    while samples.x.len() < n {
+        let v: Vec<f32> = (0..rule_mlp.inputs)
+            .map(|_| uniform(rng, 0.0, 4.0))
+            .collect();
+        let (class, margin) = rule(rule_mlp, &v);
+        if margin > 0.3 {
+            samples.x.push(v);
+            samples.y.push(class);
         }
     }
-    let y: Vec<i32> = x.iter().map(|v| m.predict(v) as i32).collect();
-    let flat: Vec<f32> = x.iter().flatten().copied().collect();
+    samples
+}
+
+/// Feature vectors and their labels.
+#[derive(Default)]
+struct Samples {
+    x: Vec<Vec<f32>>,
+    y: Vec<usize>,
+}
+
+/// The float spec of `model` and `samples` (`data.npz`), in `dir`.
+fn fixture(dir: &Path, model: &FloatMlp, samples: &Samples) -> (PathBuf, PathBuf) {
+    for (name, data) in zlmc::quant::float_spec::float_spec_files(model, "a test").unwrap() {
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+    let n = samples.x.len();
+    let flat: Vec<f32> = samples.x.iter().flatten().copied().collect();
+    let y = samples.y.iter().map(|&c| c as i32).collect();
     let npz = npz_bytes(&[
-        Array::F32("x", vec![n, m.inputs], flat),
+        Array::F32("x", vec![n, model.inputs], flat),
         Array::I32("y", vec![n], y),
     ])
     .unwrap();
@@ -96,14 +143,46 @@ fn accuracy(stdout: &str) -> f64 {
         .unwrap()
 }
 
+/// The float model a test quantizes: `rule` with every weight moved by up
+/// to ±0.05, as a trained model approximates the rule its data follows.
+fn approximate(rng: &mut Rng, rule_mlp: &FloatMlp) -> FloatMlp {
+    let mut m = rule_mlp.clone();
+    for l in &mut m.layers {
+        for w in l.weight.iter_mut().flatten() {
+            *w += uniform(rng, -0.05, 0.05);
+        }
+    }
+    m
+}
+
+/// Data labelled by a rule, a float model approximating it: the float spec's
+/// accuracy is the one counted here, and each weight kind keeps it within
+/// its bound.
 #[test]
-fn calibrated_int8_and_int4_stay_close_to_float() {
-    let (_scratch, dir, _, spec, data) = toy("quantize-close", 7, (16, 24, 5), 400);
-    assert_eq!(eval_accuracy(&spec, &data), 100.0);
-    // Random weights leave small margins, so int4's bound here is looser than
-    // the 2 points a trained model meets (examples/digits); ternary and int2
-    // must only run.
-    for (kind, within) in LOSSY_KINDS.into_iter().zip([0.5, 8.0, 100.0, 100.0]) {
+fn calibrated_models_keep_their_accuracy_per_weight_kind() {
+    let scratch_dir = scratch("quantize-close");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(7);
+    let rule_mlp = float_mlp(&mut rng, 16, 24, 5);
+    let model = approximate(&mut rng, &rule_mlp);
+    let samples = labelled(&rule_mlp, &mut rng, 400);
+    let (spec, data) = fixture(&dir, &model, &samples);
+    // The float model's accuracy, counted here against the rule's labels.
+    let right = samples
+        .x
+        .iter()
+        .zip(&samples.y)
+        .filter(|(x, &y)| rule(&model, x).0 == y)
+        .count();
+    let float = eval_accuracy(&spec, &data);
+    assert_eq!(
+        float,
+        100.0 * right as f64 / 400.0,
+        "zlmc eval of the float spec"
+    );
+    // Today (seed 7): float 95.5 %, int8 95.25, int4 96.25, ternary 84.75,
+    // int2 88.5; each bound leaves about 3 points below today's drop.
+    for (kind, within) in LOSSY_KINDS.into_iter().zip([1.0, 2.0, 13.0, 10.0]) {
         let out = dir.join(kind);
         let r = quantize(&spec, &data, &out, &["--weights", kind]);
         assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
@@ -113,7 +192,11 @@ fn calibrated_int8_and_int4_stay_close_to_float() {
         );
         assert_eq!(e.code, 0, "{}", e.stderr);
         let acc = accuracy(&e.stdout);
-        assert!(100.0 - acc <= within, "{kind}: {acc} %\n{}", e.stdout);
+        assert!(
+            float - acc <= within,
+            "{kind}: {acc} %, float {float} %\n{}",
+            e.stdout
+        );
         assert!(e.stdout.contains("agreement"), "{}", e.stdout);
     }
 }
@@ -126,6 +209,14 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
     let samples: Vec<Vec<f32>> = (0..40)
         .map(|_| (0..10).map(|_| uniform(&mut rng, -1.0, 6.0)).collect())
         .collect();
+    // Only a missing toolchain skips the AVR half (the C half still runs).
+    let avr = installed("avr-gcc");
+    if !avr {
+        skip(
+            "quantized_models_are_bit_exact_on_c_and_avr (avr)",
+            "avr-gcc is not installed (Debian package gcc-avr; scripts/setup.sh installs it)",
+        );
+    }
     for kind in ["int8", "int4", "ternary", "int2", "binary"] {
         let out = dir.join(kind);
         let r = quantize(
@@ -177,22 +268,18 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
             vectors.push(q);
         }
         assert_eq!(got, want, "{kind} in C");
-        // AVR: the quantized vectors in simavr.
-        let fw = match zlmc::commands::sim::avr_firmware(
+        if !avr {
+            continue;
+        }
+        // AVR: the quantized vectors in simavr; any failure of avr-gcc on
+        // the generated code fails the test.
+        let fw = zlmc_test_support::build::avr_firmware(
             &model,
             &path,
             zlmc_backends::avr::Board::Uno,
             &out.join("avr"),
-        ) {
-            Ok(fw) => fw,
-            Err(d) if d.message.contains("avr-gcc") || d.message.contains("No such file") => {
-                return skip(
-                    "quantized_models_are_bit_exact_on_c_and_avr (avr)",
-                    &d.message,
-                )
-            }
-            Err(d) => panic!("{kind}: {d}"),
-        };
+        )
+        .unwrap_or_else(|d| panic!("{kind} on the AVR: {d}"));
         let lines: Vec<Vec<u8>> = vectors
             .iter()
             .map(|v| zlmc::input::integer_line(v))
@@ -283,7 +370,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
     let other = float_mlp(&mut rng, 5, 8, 3);
     let sub = dir.join("other");
     std::fs::create_dir_all(&sub).unwrap();
-    let (_, wrong) = fixture(&sub, &other, &mut rng, 50);
+    let (_, wrong) = fixture(&sub, &other, &labelled(&other, &mut rng, 50));
     let out = dir.join("out");
     let r = quantize(&spec, &wrong, &out, &[]);
     r.assert_exit(1, "samples have 5 features, the model takes 6");

@@ -1,10 +1,12 @@
 //! What zlmc's tests share, in one place: the seeded generator ([`Rng`]),
+//! work and memory counted by the allocator ([`alloc`]),
 //! scratch folders ([`scratch`]), one runner per external tool ([`tools`]),
 //! z80ai's tinychat ([`tinychat`]), visible skips ([`skip`]), the `zlmc`
 //! command in-process ([`zlmc`]), random models ([`models`]), weights files
 //! ([`weights`]), every way a test builds code for a target ([`build`]), and
 //! the split of a generated file into its model part and frame ([`parts`]).
 
+pub mod alloc;
 pub mod build;
 pub mod filecheck;
 pub mod models;
@@ -247,4 +249,27 @@ pub fn bench_stride() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(7)
+}
+
+/// The number printed right after `label` in a report such as `zlmc sim`'s
+/// summary (`… average 393726 (98.4 ms …`); panics, showing `text`, when
+/// `label` is not followed by one.
+pub fn figure_after(text: &str, label: &str) -> u64 {
+    text.split_once(label)
+        .and_then(|(_, rest)| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no figure after {label:?} in:\n{text}"))
+}
+
+/// Asserts a deterministic cost (cycles, T-states, bytes) is within its
+/// `budget`, set a few percent above the figure measured when it was pinned.
+#[track_caller]
+pub fn assert_within_budget(what: &str, measured: u64, budget: u64) {
+    assert!(
+        measured <= budget,
+        "{what}: {measured}, over its budget of {budget} (a performance regression, \
+         or an improvement: then lower the budget to about 3 % above the new figure)"
+    );
 }

@@ -1,6 +1,6 @@
 //! Random models exercising the arithmetic's corners, and random inputs for them.
 
-use zlmc::frontend::lower::lower;
+use zlmc::frontend::lower::{lower, lower_with_accs};
 use zlmc::frontend::quantize::LayerData;
 use zlmc_ir::{Decode, DenseWeights, Elem, Encoder, Model, WeightKind};
 
@@ -10,29 +10,44 @@ use crate::Rng;
 /// 1–4 layers, widths 1–300, every weight value, dead rows, negative and
 /// extreme biases (so accumulators wrap), shifts from 0 up, both accumulators.
 pub fn random_model(rng: &mut Rng, name: &str) -> Model {
+    let (inputs, acc, data) = random_model_layers(rng);
+    raw_classifier(name, inputs, acc, data)
+}
+
+/// What [`random_model`] lowers: its number of inputs, its accumulator and
+/// its layers.
+pub fn random_model_layers(rng: &mut Rng) -> (usize, Elem, Vec<LayerData>) {
     let acc = if rng.chance(25) { Elem::I32 } else { Elem::I16 };
     let inputs = if rng.chance(20) {
         rng.range(1, 300)
     } else {
         rng.range(1, 40)
     } as usize;
-    let data = random_layers(rng, acc, inputs, 300);
-    raw_classifier(name, inputs, acc, data)
+    (inputs, acc, random_layers(rng, acc, inputs, 300))
 }
 
 /// A classifier over `inputs` raw inputs with classes `c0`, `c1`, ….
 fn raw_classifier(name: &str, inputs: usize, acc: Elem, data: Vec<LayerData>) -> Model {
-    let classes = data.last().expect("at least one layer").weights.rows;
+    raw_classifier_with_accs(name, inputs, data.into_iter().map(|l| (l, acc)).collect())
+}
+
+/// A classifier over `inputs` raw inputs with classes `c0`, `c1`, …, each
+/// layer accumulating in its own width.
+pub fn raw_classifier_with_accs(
+    name: &str,
+    inputs: usize,
+    layers: Vec<(LayerData, Elem)>,
+) -> Model {
+    let classes = layers.last().expect("at least one layer").0.weights.rows;
     let labels = (0..classes).map(|i| format!("c{i}")).collect();
-    lower(
+    lower_with_accs(
         name,
         vec![Encoder::Raw {
             len: inputs,
             quant: None,
         }],
         Decode::Classify { labels },
-        acc,
-        data,
+        layers,
     )
 }
 
@@ -40,6 +55,69 @@ fn raw_classifier(name: &str, inputs: usize, acc: Elem, data: Vec<LayerData>) ->
 /// at most `max_width` units a layer): a classifier over query trigrams, or a
 /// character generator over query trigrams and reply context.
 pub fn random_text_model(rng: &mut Rng, name: &str, generate: bool, max_width: usize) -> Model {
+    text_model(rng, name, generate, None, max_width)
+}
+
+/// A random text model like [`random_text_model`] with weights of `kind`.
+pub fn random_text_model_of(
+    rng: &mut Rng,
+    name: &str,
+    generate: bool,
+    kind: WeightKind,
+    max_width: usize,
+) -> Model {
+    text_model(rng, name, generate, Some(kind), max_width)
+}
+
+/// A random query of 1–39 characters: letters of both cases, digits,
+/// punctuation and spaces (never `!` first, which ends the Z80 programs).
+pub fn random_query(rng: &mut Rng) -> Vec<u8> {
+    let len = rng.range(1, 40) as usize;
+    let mut q: Vec<u8> = (0..len)
+        .map(|_| rng.pick(b"abcdefghijklmnopqrstuvwxyz ABCXYZ?!,.'0123456789  "))
+        .collect();
+    if q[0] == b'!' {
+        q[0] = b'?';
+    }
+    q
+}
+
+/// Runs `check` on `count` random int8 text models (optimized, at most
+/// `max_width` units a layer, half of them generators): int8 weights take
+/// the Z80 targets' layout up to 128 entries each, so `check` may give back
+/// the build's refusal, which must say what memory the program needs or
+/// passes. Returns
+/// how many models were checked rather than refused.
+pub fn check_int8_text_models(
+    rng: &mut Rng,
+    count: usize,
+    max_width: usize,
+    mut check: impl FnMut(&Model, &mut Rng) -> Result<(), String>,
+) -> usize {
+    let mut checked = 0;
+    for i in 0..count {
+        let name = format!("i{i}");
+        let mut m = random_text_model_of(rng, &name, i % 2 == 0, WeightKind::Int8, max_width);
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        match check(&m, rng) {
+            Ok(()) => checked += 1,
+            Err(e) => assert!(
+                e.contains("the program") && (e.contains(" bytes of memory") || e.contains(" KB")),
+                "{name} is refused without the memory it needs: {e}"
+            ),
+        }
+    }
+    checked
+}
+
+/// A random text model with weights of `kind`, or of a random kind.
+fn text_model(
+    rng: &mut Rng,
+    name: &str,
+    generate: bool,
+    kind: Option<WeightKind>,
+    max_width: usize,
+) -> Model {
     let q = rng.pick(&[16usize, 32, 64, 128]);
     let mut encoders = vec![Encoder::QueryTrigram {
         buckets: q,
@@ -53,7 +131,8 @@ pub fn random_text_model(rng: &mut Rng, name: &str, generate: bool, max_width: u
         });
     }
     let inputs: usize = encoders.iter().map(Encoder::len).sum();
-    let data = random_layers(rng, Elem::I16, inputs, max_width);
+    let kind = kind.unwrap_or_else(|| rng.pick(&WeightKind::ALL));
+    let data = random_layers_of(rng, Elem::I16, kind, inputs, max_width);
     let classes = data.last().expect("at least one layer").weights.rows;
     let decode = if generate {
         // Printable classes; the last one ends the reply.

@@ -21,6 +21,19 @@ fn output(cmd: &mut Command, tool: &str, package: &str) -> Output {
     })
 }
 
+/// Whether `tool` is installed: `false` only when the system cannot find the
+/// command (`tool --version` is started to find out), so a test may skip
+/// what needs it and still fail on anything the tool itself reports.
+pub fn installed(tool: &str) -> bool {
+    let started = Command::new(tool)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    !matches!(started, Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+}
+
 /// Both streams of a finished tool, as text.
 fn messages(out: &Output) -> String {
     format!(
