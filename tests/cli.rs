@@ -46,6 +46,30 @@ fn batch_keeps_queries_verbatim() {
 }
 
 #[test]
+fn a_batch_answers_every_line_it_can_and_reports_the_others() {
+    let r = zlmc(
+        &["run", &example(), "--batch"],
+        "lights on\ntab\tinside\nfan on\n",
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("lights on\t"), "{lines:?}");
+    assert!(lines[1].starts_with("fan on\t"), "{lines:?}");
+    assert!(
+        r.stderr.contains("stdin line 2: the query contains a tab"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("1 of 3 stdin lines could not be answered"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn print_after_each_pass() {
     for pass in ["verify", "dead-neurons", "fuse-epilogue", "sparse-weights"] {
         let r = zlmc(

@@ -375,7 +375,7 @@ fn execute(
             model,
             prompt,
             batch,
-        } => commands::run::run(&model, prompt, batch, stdin, out),
+        } => commands::run::run(&model, prompt, batch, stdin, out, err),
         Command::Build {
             model,
             target,

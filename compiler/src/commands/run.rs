@@ -10,16 +10,18 @@ use crate::driver;
 use crate::input::{check_batch_line, io_err, raw_input, read_line};
 
 /// `zlmc run MODEL`: answer the `prompt`, or stdin's lines with `batch`, or
-/// chat as z80ai's CP/M program does.
+/// chat as z80ai's CP/M program does. A batch answers every line it can and
+/// reports each one it cannot on `err`, then fails if there was any.
 pub fn run(
     path: &Path,
     prompt: Option<String>,
     batch: bool,
     stdin: &mut dyn BufRead,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<()> {
     let m = driver::load(path)?;
-    run_model(&m, prompt, batch, stdin, out)
+    run_model(&m, prompt, batch, stdin, out, err)
 }
 
 /// The model's answer to one line of input, as bytes.
@@ -39,6 +41,7 @@ fn run_model(
     batch: bool,
     stdin: &mut dyn BufRead,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<()> {
     if let Some(p) = prompt {
         let reply = answer(m, p.as_bytes()).map_err(|d| d.help("in --prompt"))?;
@@ -46,18 +49,34 @@ fn run_model(
         return out.write_all(b"\n").map_err(io_err);
     }
     if batch {
-        let mut n = 0;
+        let (mut n, mut refused) = (0, 0);
         while let Some(line) = read_line(stdin).map_err(io_err)? {
             n += 1;
-            check_batch_line(&line, n)?;
-            let reply = answer(m, &line).map_err(|d| Diagnostic {
-                message: format!("stdin line {n}: {}", d.message),
-                ..d
-            })?;
-            out.write_all(&line).map_err(io_err)?;
-            out.write_all(b"\t").map_err(io_err)?;
-            out.write_all(&reply).map_err(io_err)?;
-            out.write_all(b"\n").map_err(io_err)?;
+            let reply = check_batch_line(&line, n).and_then(|()| {
+                answer(m, &line).map_err(|d| Diagnostic {
+                    message: format!("stdin line {n}: {}", d.message),
+                    ..d
+                })
+            });
+            match reply {
+                Ok(reply) => {
+                    out.write_all(&line).map_err(io_err)?;
+                    out.write_all(b"\t").map_err(io_err)?;
+                    out.write_all(&reply).map_err(io_err)?;
+                    out.write_all(b"\n").map_err(io_err)?;
+                }
+                // The line is reported and the batch goes on: one bad line
+                // must not cost the answers to the rest.
+                Err(d) => {
+                    refused += 1;
+                    writeln!(err, "{d}").map_err(io_err)?;
+                }
+            }
+        }
+        if refused > 0 {
+            return Err(Diagnostic::new(format!(
+                "{refused} of {n} stdin lines could not be answered (each is reported above)"
+            )));
         }
         return Ok(());
     }
