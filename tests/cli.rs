@@ -70,6 +70,35 @@ fn a_batch_answers_every_line_it_can_and_reports_the_others() {
 }
 
 #[test]
+fn a_missing_board_shows_the_subcommands_usage_and_the_boards() {
+    let out = scratch("no-board");
+    let o = out.path().join("o");
+    for cmd in ["build", "sim"] {
+        let model = example();
+        let mut args = vec![cmd, model.as_str(), "--target", "avr"];
+        if cmd == "build" {
+            args.extend(["-o", o.to_str().unwrap()]);
+        } else {
+            args.extend(["--prompt", "lights on"]);
+        }
+        let r = zlmc(&args, "");
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("Usage: zlmc {cmd} [OPTIONS] ")),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr
+                .contains("uno        Arduino Uno (ATmega328P, 16 MHz)"),
+            "{}",
+            r.stderr
+        );
+        assert!(!o.exists());
+    }
+}
+
+#[test]
 fn print_after_each_pass() {
     for pass in ["verify", "dead-neurons", "fuse-epilogue", "sparse-weights"] {
         let r = zlmc(

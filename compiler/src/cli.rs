@@ -319,21 +319,35 @@ pub fn run(
     }
 }
 
-/// `--board` is required by targets with boards and refused by the others: a usage error.
+/// `--board` is required by targets with boards and refused by the others: a
+/// usage error, shown with the subcommand's usage and the target's boards.
 fn check_board(cli: Cli) -> std::result::Result<Cli, clap::Error> {
     use clap::CommandFactory;
-    let (Command::Build { target, board, .. } | Command::Sim { target, board, .. }) = &cli.command
-    else {
-        return Ok(cli);
+    let (name, target, board) = match &cli.command {
+        Command::Build { target, board, .. } => ("build", target, board),
+        Command::Sim { target, board, .. } => ("sim", target, board),
+        _ => return Ok(cli),
     };
     let t = lookup(target).expect("clap checked the target name");
     let opts = Options {
         board: board.as_deref(),
     };
-    match check_options(t, opts) {
-        Ok(()) => Ok(cli),
-        Err(e) => Err(Cli::command().error(clap::error::ErrorKind::InvalidValue, e.message)),
+    let Err(e) = check_options(t, opts) else {
+        return Ok(cli);
+    };
+    let mut message = e.message;
+    if !t.boards().is_empty() {
+        message.push_str(&format!("\n\nboards of --target {}:", t.name()));
+        for b in t.boards() {
+            message.push_str(&format!("\n  {:<10} {}", b.name, b.about()));
+        }
     }
+    let mut sub = Cli::command()
+        .find_subcommand(name)
+        .expect("build and sim are subcommands")
+        .clone()
+        .bin_name(format!("zlmc {name}"));
+    Err(sub.error(clap::error::ErrorKind::InvalidValue, message))
 }
 
 /// Do what `cmd` asks, through its file in `commands`.
