@@ -485,6 +485,46 @@ fn compress_and_compare_report_what_they_cost() {
 }
 
 #[test]
+fn compress_takes_the_calibration_statistic_that_quantize_takes() {
+    let (_scratch, dir, _, spec, data) = toy("compress-calibration", 17, (8, 20, 3), 200);
+    let help = zlmc(&["compress", "--help"], "");
+    assert!(
+        help.stdout.contains("int8:    weights -128 to 127")
+            && help.stdout.contains("--calibration <CALIBRATION>"),
+        "{}",
+        help.stdout
+    );
+    for stat in ["minmax", "percentile"] {
+        let q = dir.join(format!("q-{stat}"));
+        let c = dir.join(format!("c-{stat}"));
+        assert_eq!(quantize(&spec, &data, &q, &["--calibration", stat]).code, 0);
+        let r = zlmc(
+            &[
+                "compress",
+                &s(&spec),
+                "-o",
+                &s(&c),
+                "--sparsity",
+                "0",
+                "--calibrate",
+                &s(&data),
+                "--calibration",
+                stat,
+            ],
+            "",
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        // Nothing pruned: the re-quantized model is the one quantize makes.
+        zlmc_test_support::assert_same_files(&q, &c, &["weights.npz"]);
+    }
+    // The two statistics give different models here, so the loop above tells them apart.
+    assert_ne!(
+        std::fs::read(dir.join("q-minmax/weights.npz")).unwrap(),
+        std::fs::read(dir.join("q-percentile/weights.npz")).unwrap()
+    );
+}
+
+#[test]
 fn tinychat_exact_replies_and_next_characters() {
     let Some(tc) = tinychat_dir() else {
         return skip(

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
-use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use zlmc_backends::target::{check_options, lookup, Options, TARGETS};
 use zlmc_ir::WeightKind;
@@ -144,11 +144,14 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
         /// Weight kind of the result (default: the model's).
-        #[arg(long, value_parser = weight_kind)]
+        #[arg(long, value_parser = weight_kind())]
         weights: Option<WeightKind>,
         /// Accumulator width.
         #[arg(long, value_enum, default_value = "32")]
         accumulator: AccArg,
+        /// Range statistic for re-quantizing inputs and activations: min–max, or the 99.9th percentile.
+        #[arg(long, value_enum, default_value = "minmax")]
+        calibration: RangeArg,
         /// Overwrite output files that differ.
         #[arg(long)]
         force: bool,
@@ -193,7 +196,7 @@ impl MeasureFlags {
 #[derive(Debug, clap::Args)]
 struct QuantFlags {
     /// Weight kind of the integer model: int8, int4, ternary, int2 or binary.
-    #[arg(long, default_value = "int8", value_parser = weight_kind)]
+    #[arg(long, default_value = "int8", value_parser = weight_kind())]
     weights: WeightKind,
     /// Accumulator width; `auto` takes 16 bits where range analysis proves it safe.
     #[arg(long, value_enum, default_value = "32")]
@@ -252,10 +255,20 @@ enum ImportFormat {
     Onnx,
 }
 
-/// Parse a weight kind name for the command line.
-fn weight_kind(s: &str) -> std::result::Result<WeightKind, String> {
-    WeightKind::from_name(s)
-        .ok_or_else(|| format!("unknown weight kind `{s}` (int8, int4, ternary, int2, binary)"))
+/// `--weights` values: every weight kind, each with the values it holds.
+fn weight_kind() -> impl TypedValueParser<Value = WeightKind> {
+    PossibleValuesParser::new(WeightKind::ALL.map(|k| {
+        let values = k.values();
+        let help = match values.as_slice() {
+            [lo, .., hi] if values.len() > 4 => format!("weights {lo} to {hi}"),
+            _ => {
+                let v: Vec<String> = values.iter().map(i8::to_string).collect();
+                format!("weights {}", v.join(", "))
+            }
+        };
+        PossibleValue::new(k.name()).help(help)
+    }))
+    .map(|s| WeightKind::from_name(&s).expect("clap checked the weight kind"))
 }
 
 /// `--target` values: the registry's targets (with `simulated`, those with a simulator).
@@ -446,12 +459,13 @@ fn execute(
             data,
             weights,
             accumulator,
+            calibration,
             force,
         } => {
             let flags = QuantFlags {
                 weights: weights.unwrap_or(WeightKind::Int8),
                 accumulator,
-                calibration: RangeArg::Minmax,
+                calibration,
                 force,
             };
             commands::compress::compress(
