@@ -476,12 +476,45 @@ fn compress_and_compare_report_what_they_cost() {
     );
     // The float reference is 4 bytes per parameter: 8·20 + 20 + 20·3 + 3 = 243.
     assert!(
-        rows[2].contains("| 972 B |") && rows[2].contains("| 1.00 |"),
+        rows[2].starts_with("| float reference |")
+            && rows[2].contains("| 972 B float32 |")
+            && rows[2].contains("| 1.00 |"),
         "{}",
         rows[2]
     );
     let svg = std::fs::read_to_string(&chart).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("accuracy vs bytes"));
+    assert!(svg.starts_with("<svg") && svg.contains("accuracy vs bytes of weights"));
+    // Every model is in the legend; byte counts and percentages are whole
+    // numbers (plotters writes each label on a line of its own).
+    for label in ["float reference", "q", "p"] {
+        assert!(svg.contains(&format!("\n{label}\n</text>")), "{label}");
+    }
+    assert!(!svg.contains(".0\n</text>"), "{svg}");
+
+    // On a target, flash is its own column: the float reference is not built
+    // there, and the compression ratio still compares the weights' bytes.
+    let r = zlmc(
+        &[
+            "compare",
+            &s(&spec),
+            &s(&q.join("model.yaml")),
+            "--data",
+            &s(&data),
+            "--target",
+            "c",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows: Vec<&str> = r.stdout.lines().collect();
+    assert!(rows[0].contains("| Weights | Flash (c) |"), "{}", rows[0]);
+    assert!(
+        rows[2].contains("| 972 B float32 | — (float: not built) |"),
+        "{}",
+        rows[2]
+    );
+    assert!(rows[3].contains("| 243 B 8-bit | "), "{}", rows[3]);
+    assert!(rows[3].contains("| 4.00 |"), "{}", rows[3]);
 }
 
 #[test]

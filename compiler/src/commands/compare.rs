@@ -21,7 +21,7 @@ pub fn compare(
 ) -> Result<()> {
     let rows = rows(models, data, target)?;
     if let Some(c) = chart_path {
-        let svg = chart(&rows)?;
+        let svg = chart(&rows, target)?;
         write_file(c, svg.as_bytes())?;
     }
     out.write_all(table(&rows, target).as_bytes())

@@ -1,6 +1,7 @@
-//! `zlmc compare`: one Markdown row per model (accuracy, size, latency,
-//! compression against the first model) and an SVG chart of accuracy against
-//! flash and against milliseconds per inference.
+//! `zlmc compare`: one Markdown row per model (accuracy, weights' bytes,
+//! flash and latency on a target, compression against the first model) and
+//! an SVG chart of accuracy against bytes and against milliseconds per
+//! inference.
 
 use std::path::{Path, PathBuf};
 
@@ -17,11 +18,27 @@ pub struct Row {
     pub label: String,
     /// What `eval` found.
     pub summary: Summary,
-    /// Bytes it takes: the target's, else its weights' storage.
-    pub size: usize,
+    /// Bytes its weights and biases take as stored: 4 a parameter for a
+    /// float model, the weight kind's bits for an integer one. The same
+    /// measure for every row, so the compression ratio compares like with like.
+    pub weight_bytes: usize,
+    /// Program bytes on the target, for a model built there.
+    pub flash: Option<usize>,
 }
 
-/// A model's name in the table: its folder for `model.yaml`, else its file stem.
+impl Row {
+    /// What the chart plots as the model's size: its flash on the target
+    /// when there is a target, else its weights' bytes.
+    fn chart_bytes(&self, target: Option<MeasureTarget>) -> Option<usize> {
+        match target {
+            Some(_) => self.flash,
+            None => Some(self.weight_bytes),
+        }
+    }
+}
+
+/// A model's name in the table: its folder for `model.yaml`, "float
+/// reference" for an importer's `float.yaml`, else its file stem.
 pub fn label(path: &Path, float: bool) -> String {
     let stem = path
         .file_stem()
@@ -31,22 +48,20 @@ pub fn label(path: &Path, float: bool) -> String {
         .parent()
         .and_then(Path::file_name)
         .map(|s| s.to_string_lossy().into_owned());
-    let base = match dir {
-        Some(d) if stem == "model" || stem == "float" => d,
+    match dir {
+        Some(_) if float && stem == "float" => "float reference".to_string(),
+        Some(d) if stem == "model" => d,
+        _ if float => format!("{stem} (float)"),
         _ => stem,
-    };
-    if float {
-        format!("{base} (float)")
-    } else {
-        base
     }
 }
 
-fn size_of(s: &Summary) -> usize {
-    match &s.measured {
-        Some(m) if m.flash > 0 => m.flash,
-        _ if s.float => 4 * s.params.total,
-        _ => (s.params.total * s.params.weight_bits as usize).div_ceil(8),
+/// Bytes of weights and biases as stored (see [`Row::weight_bytes`]).
+fn weight_bytes(s: &Summary) -> usize {
+    if s.float {
+        4 * s.params.total
+    } else {
+        (s.params.total * s.params.weight_bits as usize).div_ceil(8)
     }
 }
 
@@ -58,7 +73,12 @@ pub fn rows(models: &[PathBuf], data: &Path, target: Option<MeasureTarget>) -> R
             let summary = evaluate(p, data, target)?;
             Ok(Row {
                 label: label(p, summary.float),
-                size: size_of(&summary),
+                weight_bytes: weight_bytes(&summary),
+                flash: summary
+                    .measured
+                    .as_ref()
+                    .map(|m| m.flash)
+                    .filter(|&f| f > 0),
                 summary,
             })
         })
@@ -68,13 +88,14 @@ pub fn rows(models: &[PathBuf], data: &Path, target: Option<MeasureTarget>) -> R
 /// The Markdown table; the first row is the base of CR and drop.
 pub fn table(rows: &[Row], target: Option<MeasureTarget>) -> String {
     let mut t = String::new();
-    let unit = match target {
-        Some(t) => format!("Flash ({})", t.name()),
-        None => "Size".to_string(),
+    let flash = match target {
+        Some(t) => format!(" Flash ({}) |", t.name()),
+        None => String::new(),
     };
+    let flash_rule = if target.is_some() { "---:|" } else { "" };
     t.push_str(&format!(
-        "| Model | Accuracy | Parameters | {unit} | Latency | fits Arduino? | CR | drop | Score |\n\
-         |---|---:|---:|---:|---:|:---:|---:|---:|---:|\n"
+        "| Model | Accuracy | Parameters | Weights |{flash} Latency | fits Arduino? | CR | drop | Score |\n\
+         |---|---:|---:|---:|{flash_rule}---:|:---:|---:|---:|---:|\n"
     ));
     let Some(base) = rows.first() else {
         return t;
@@ -83,7 +104,7 @@ pub fn table(rows: &[Row], target: Option<MeasureTarget>) -> String {
     for r in rows {
         let s = &r.summary;
         let acc = s.accuracy();
-        let cr = base.size as f64 / r.size.max(1) as f64;
+        let cr = base.weight_bytes as f64 / r.weight_bytes.max(1) as f64;
         let drop = if base_acc > 0.0 {
             (base_acc - acc) / base_acc
         } else {
@@ -99,13 +120,24 @@ pub fn table(rows: &[Row], target: Option<MeasureTarget>) -> String {
             Some(false) => "no",
             None => "—",
         };
+        let kind = if s.float {
+            "float32".to_string()
+        } else {
+            format!("{}-bit", s.params.weight_bits)
+        };
+        let flash = match (target, r.flash) {
+            (None, _) => String::new(),
+            (Some(_), Some(f)) => format!(" {f} B |"),
+            (Some(_), None) if s.float => " — (float: not built) |".to_string(),
+            (Some(_), None) => " — |".to_string(),
+        };
         t.push_str(&format!(
-            "| {} | {:.2} % | {} ({} non-zero) | {} B | {latency} | {fits} | {cr:.2} | {:.2} % | {:.2} |\n",
+            "| {} | {:.2} % | {} ({} non-zero) | {} B {kind} |{flash} {latency} | {fits} | {cr:.2} | {:.2} % | {:.2} |\n",
             r.label,
             100.0 * acc,
             s.params.total,
             s.params.nonzero,
-            r.size,
+            r.weight_bytes,
             100.0 * drop,
             cr / (1.0 + drop)
         ));
@@ -113,27 +145,52 @@ pub fn table(rows: &[Row], target: Option<MeasureTarget>) -> String {
     t
 }
 
-/// The chart as SVG text: accuracy against size, and against milliseconds.
-pub fn chart(rows: &[Row]) -> Result<String> {
+/// The chart as SVG text: accuracy against bytes (flash on the target, or
+/// the weights' bytes without one) and against milliseconds per inference.
+/// Each model has a colour and a legend entry; a float reference without a
+/// size or time on the target is a dashed line at its accuracy; the board's
+/// flash is a vertical line.
+pub fn chart(rows: &[Row], target: Option<MeasureTarget>) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (960, 420)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (1100, 460)).into_drawing_area();
         let fail = |e: String| Diagnostic::new(format!("cannot draw the chart: {e}"));
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
         let panels = root.split_evenly((1, 2));
         let acc: Vec<f64> = rows.iter().map(|r| 100.0 * r.summary.accuracy()).collect();
         let lo = acc.iter().copied().fold(100.0, f64::min).floor().max(0.0) - 1.0;
-        let sets: [(&str, Vec<Option<f64>>); 2] = [
-            ("bytes", rows.iter().map(|r| Some(r.size as f64)).collect()),
+        let bytes_label = match target {
+            Some(t) => format!("flash bytes ({})", t.name()),
+            None => "bytes of weights".to_string(),
+        };
+        let flash_limit = target
+            .and_then(MeasureTarget::machine)
+            .filter(|m| m.arduino.is_some())
+            .map(|m| (m.program_bytes as f64, m.title));
+        let sets: [(String, Vec<Option<f64>>, Option<(f64, &str)>); 2] = [
             (
-                "ms per inference",
+                bytes_label,
+                rows.iter()
+                    .map(|r| r.chart_bytes(target).map(|b| b as f64))
+                    .collect(),
+                flash_limit,
+            ),
+            (
+                "ms per inference".to_string(),
                 rows.iter()
                     .map(|r| r.summary.measured.as_ref().and_then(|m| m.ms))
                     .collect(),
+                None,
             ),
         ];
-        for (panel, (xlabel, xs)) in panels.iter().zip(sets) {
-            let max = xs.iter().flatten().copied().fold(0.0, f64::max).max(1e-3) * 1.15;
+        for (panel, (xlabel, xs, limit)) in panels.iter().zip(sets) {
+            let top = xs
+                .iter()
+                .flatten()
+                .copied()
+                .chain(limit.map(|(x, _)| x))
+                .fold(0.0, f64::max);
+            let max = top.max(1e-3) * 1.15;
             let mut c = ChartBuilder::on(panel)
                 .caption(format!("accuracy vs {xlabel}"), ("sans-serif", 18))
                 .margin(12)
@@ -141,23 +198,61 @@ pub fn chart(rows: &[Row]) -> Result<String> {
                 .y_label_area_size(48)
                 .build_cartesian_2d(0.0..max, lo..100.5)
                 .map_err(|e| fail(e.to_string()))?;
+            let whole = xlabel != "ms per inference";
+            let x_format = |x: &f64| {
+                if whole {
+                    format!("{x:.0}")
+                } else {
+                    format!("{x:.2}")
+                }
+            };
             c.configure_mesh()
-                .x_desc(xlabel)
+                .x_desc(xlabel.as_str())
                 .y_desc("accuracy %")
+                .x_label_formatter(&x_format)
+                .y_label_formatter(&|y| format!("{y:.0}"))
                 .draw()
                 .map_err(|e| fail(e.to_string()))?;
-            let pts: Vec<(f64, f64, &str)> = xs
-                .iter()
-                .zip(&acc)
-                .zip(rows)
-                .filter_map(|((x, &a), r)| x.map(|x| (x, a, r.label.as_str())))
-                .collect();
-            c.draw_series(pts.iter().map(|&(x, a, l)| {
-                EmptyElement::at((x, a))
-                    + Circle::new((0, 0), 4, BLUE.filled())
-                    + Text::new(l.to_string(), (6, -12), ("sans-serif", 12))
-            }))
-            .map_err(|e| fail(e.to_string()))?;
+            for (i, (r, (x, &a))) in rows.iter().zip(xs.iter().zip(&acc)).enumerate() {
+                let colour = Palette99::pick(i).to_rgba();
+                let series = match x {
+                    Some(x) => {
+                        c.draw_series(std::iter::once(Circle::new((*x, a), 5, colour.filled())))
+                    }
+                    // No size or time here (a float reference): its accuracy as a line.
+                    None => c.draw_series(DashedLineSeries::new(
+                        [(0.0, a), (max, a)],
+                        6,
+                        4,
+                        colour.stroke_width(1),
+                    )),
+                }
+                .map_err(|e| fail(e.to_string()))?;
+                let series = series.label(r.label.clone());
+                if x.is_some() {
+                    series.legend(move |(x, y)| Circle::new((x + 6, y), 5, colour.filled()));
+                } else {
+                    series.legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 12, y)], colour.stroke_width(1))
+                    });
+                }
+            }
+            if let Some((x, title)) = limit {
+                c.draw_series(std::iter::once(PathElement::new(
+                    vec![(x, lo), (x, 100.5)],
+                    RED.stroke_width(2),
+                )))
+                .map_err(|e| fail(e.to_string()))?
+                .label(format!("{title}'s flash ({x:.0} B)"))
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED.stroke_width(2)));
+            }
+            c.configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 12))
+                .draw()
+                .map_err(|e| fail(e.to_string()))?;
         }
         root.present().map_err(|e| fail(e.to_string()))?;
     }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use zlmc_backends::target::{lookup, Job, Options, Target, Verified};
+use zlmc_backends::target::{lookup, Job, Machine, Options, Target, Verified};
 use zlmc_backends::BackendError;
 use zlmc_ir::Model;
 
@@ -51,6 +51,15 @@ impl MeasureTarget {
         )
         .map_err(|e| Diagnostic::new(e.message))?;
         Ok(MeasureTarget { target, board })
+    }
+
+    /// The machine it measures on: the board's, or the target's only one.
+    pub fn machine(self) -> Option<&'static Machine> {
+        let machines = self.target.machines();
+        match self.board {
+            Some(b) => machines.iter().find(|m| m.name == b),
+            None => machines.first().filter(|_| machines.len() == 1),
+        }
     }
 
     /// How tables and reports name it.

@@ -230,15 +230,9 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
             s.name = m.name.clone();
             s.samples = d.x.len();
             s.correct = float_accuracy(m, &d).0;
+            // A float reference is not built for a target: it has no flash
+            // or cycles there, only its weights' 4 bytes a parameter.
             s.float = true;
-            // The float reference's cost is its size: 4 bytes per parameter.
-            if target.is_some() {
-                s.measured = Some(Measured {
-                    flash: 4 * s.params.total,
-                    note: Some("float reference: 4 bytes per parameter, not built".into()),
-                    ..Measured::default()
-                });
-            }
             return Ok(s);
         }
     }
@@ -312,6 +306,14 @@ pub fn print(
         "parameters: {} ({} non-zero); weight bits: {}",
         s.params.total, s.params.nonzero, s.params.weight_bits
     )?;
+    if let (Some(t), true) = (target, s.float) {
+        writeln!(
+            out,
+            "target {}: not built (a float reference; its weights take {} bytes as float32)",
+            t.name(),
+            4 * s.params.total
+        )?;
+    }
     if let (Some(t), Some(m)) = (target, &s.measured) {
         write!(out, "target {}: {} bytes", t.name(), m.flash)?;
         if let Some(r) = m.sram {
