@@ -145,6 +145,14 @@ pub fn table(rows: &[Row], target: Option<MeasureTarget>) -> String {
     t
 }
 
+/// One panel of the chart: what its x axis shows, each row's x (none where
+/// the row has no such figure) and a vertical limit line with its name.
+struct Panel {
+    xlabel: String,
+    xs: Vec<Option<f64>>,
+    limit: Option<(f64, &'static str)>,
+}
+
 /// The chart as SVG text: accuracy against bytes (flash on the target, or
 /// the weights' bytes without one) and against milliseconds per inference.
 /// Each model has a colour and a legend entry; a float reference without a
@@ -167,23 +175,25 @@ pub fn chart(rows: &[Row], target: Option<MeasureTarget>) -> Result<String> {
             .and_then(MeasureTarget::machine)
             .filter(|m| m.arduino.is_some())
             .map(|m| (m.program_bytes as f64, m.title));
-        let sets: [(String, Vec<Option<f64>>, Option<(f64, &str)>); 2] = [
-            (
-                bytes_label,
-                rows.iter()
+        let sets = [
+            Panel {
+                xlabel: bytes_label,
+                xs: rows
+                    .iter()
                     .map(|r| r.chart_bytes(target).map(|b| b as f64))
                     .collect(),
-                flash_limit,
-            ),
-            (
-                "ms per inference".to_string(),
-                rows.iter()
+                limit: flash_limit,
+            },
+            Panel {
+                xlabel: "ms per inference".to_string(),
+                xs: rows
+                    .iter()
                     .map(|r| r.summary.measured.as_ref().and_then(|m| m.ms))
                     .collect(),
-                None,
-            ),
+                limit: None,
+            },
         ];
-        for (panel, (xlabel, xs, limit)) in panels.iter().zip(sets) {
+        for (panel, Panel { xlabel, xs, limit }) in panels.iter().zip(sets) {
             let top = xs
                 .iter()
                 .flatten()
