@@ -13,7 +13,7 @@ use super::inst::{
     Dest, Io, Reg, Sym, R0, R1, R10, R11, R12, R13, R14, R15, R16, R17, R18, R19, R2, R20, R21,
     R22, R23, R24, R25, R26, R27, R28, R29, R3, R30, R31, R4, R5, R6, R7, R8, R9,
 };
-use super::plan::Plan;
+use super::plan::Allocation;
 use crate::lowered::FusedLayer;
 use crate::lowered::InputPart;
 use zlmc_ir::Elem;
@@ -25,7 +25,7 @@ pub struct Gen<'a> {
     /// The layers.
     pub layers: &'a [FusedLayer],
     /// The layout.
-    pub plan: &'a Plan,
+    pub allocation: &'a Allocation,
     /// Whether tables are read with `elpm` (flash beyond 64 KB).
     pub far: bool,
     /// For generators: end-of-sequence class and longest reply.
@@ -257,8 +257,8 @@ impl Gen<'_> {
         if l.cols == 0 {
             return;
         }
-        let wide = self.plan.streams[k].wide_len;
-        let kern = super::kernels::kernel_label(self.plan.formats[k], l.acc_bytes());
+        let wide = self.allocation.streams[k].wide_len;
+        let kern = super::kernels::kernel_label(self.allocation.formats[k], l.acc_bytes());
         self.walk_setup(a, k, &format!("{}_l{k}_w", self.p));
         count(a, l.cols);
         let col = format!(".L{tag}_col");
@@ -273,8 +273,8 @@ impl Gen<'_> {
     /// cleared as they are read.
     fn walk_counts(&self, a: &mut Buffer, t: &InputPart, tag: &str) {
         let l = &self.layers[0];
-        let wide = self.plan.streams[0].wide_len;
-        let kern = super::kernels::kernel_label(self.plan.formats[0], l.acc_bytes());
+        let wide = self.allocation.streams[0].wide_len;
+        let kern = super::kernels::kernel_label(self.allocation.formats[0], l.acc_bytes());
         let v = t.value as u16 as u32;
         a.ldi(R16, lo(v));
         a.mov(R2, R16);
@@ -406,7 +406,7 @@ impl Gen<'_> {
     fn dense_layer(&self, a: &mut Buffer, k: usize) {
         let d = super::dense::DenseLayer {
             l: &self.layers[k],
-            f: self.plan.formats[k],
+            f: self.allocation.formats[k],
             tag: format!("{k}"),
             far: self.far,
         };
@@ -419,8 +419,8 @@ impl Gen<'_> {
     fn fused_walk(&self, a: &mut Buffer, k: usize) {
         let (prev, l) = (&self.layers[k - 1], &self.layers[k]);
         let tag = format!("f{k}");
-        let wide = self.plan.streams[k].wide_len;
-        let kern = super::kernels::kernel_label(self.plan.formats[k], l.acc_bytes());
+        let wide = self.allocation.streams[k].wide_len;
+        let kern = super::kernels::kernel_label(self.allocation.formats[k], l.acc_bytes());
         self.init_layer(a, k, &format!("{k}"));
         if l.cols == 0 {
             return;
@@ -465,10 +465,10 @@ impl Gen<'_> {
                 k + 1,
                 self.layers[k].rows(),
                 self.layers[k].cols,
-                self.plan.formats[k].kernel(),
+                self.allocation.formats[k].kernel(),
                 self.layers[k].acc.bits()
             ));
-            if self.plan.formats[k].is_dense() {
+            if self.allocation.formats[k].is_dense() {
                 self.epilogue(a, k - 1);
                 ptr(a, R26, R27, self.buf(k - 1));
                 self.dense_layer(a, k);
@@ -484,7 +484,7 @@ impl Gen<'_> {
     fn run_dense(&self, a: &mut Buffer) {
         a.c("Every layer on the int16 input vector at X; the class in r24:r25.");
         a.l(".Lrun_dense");
-        if self.plan.formats[0].is_dense() {
+        if self.allocation.formats[0].is_dense() {
             self.dense_layer(a, 0);
         } else {
             self.init_layer(a, 0, "dense");
@@ -572,7 +572,7 @@ impl Gen<'_> {
         a.st(X, R0);
         a.ret();
 
-        if !self.plan.text.iter().any(|t| t.is_query()) {
+        if !self.allocation.text.iter().any(|t| t.is_query()) {
             return self.context_hashing(a);
         }
         a.blank();
@@ -661,8 +661,8 @@ impl Gen<'_> {
 
     /// `.Lchash`, where some encoder hashes a context.
     fn context_hashing(&self, a: &mut Buffer) {
-        let context = self.plan.text.iter().any(|t| !t.is_query());
-        let used = self.text_api || (self.generate.is_some() && self.plan.ctx_len > 0);
+        let context = self.allocation.text.iter().any(|t| !t.is_query());
+        let used = self.text_api || (self.generate.is_some() && self.allocation.ctx_len > 0);
         if !context || !used {
             return;
         }
@@ -732,13 +732,13 @@ impl Gen<'_> {
         );
         push_saved(a);
         let queries: Vec<(usize, &InputPart)> = self
-            .plan
+            .allocation
             .text
             .iter()
             .enumerate()
             .filter(|(_, t)| t.is_query())
             .collect();
-        if self.plan.cache {
+        if self.allocation.cache {
             a.lds(R16, self.var("newq"));
             a.tst(R16);
             a.brne(".Lts_newq");
@@ -765,7 +765,7 @@ impl Gen<'_> {
             a.l("1");
         }
         let acc0 = self.layers[0].rows() * self.layers[0].acc_bytes();
-        if self.plan.cache {
+        if self.allocation.cache {
             a.c("Keep the sums for the rest of the reply.");
             ptr(a, R26, R27, self.buf(0));
             ptr(a, R28, R29, self.var("cache"));
@@ -778,9 +778,9 @@ impl Gen<'_> {
             self.copy(a, acc0, ".Lts_load");
             a.l(".Lts_ctx");
         }
-        if self.generate.is_some() && self.plan.ctx_len > 0 {
+        if self.generate.is_some() && self.allocation.ctx_len > 0 {
             for (i, t) in self
-                .plan
+                .allocation
                 .text
                 .iter()
                 .enumerate()
@@ -789,7 +789,7 @@ impl Gen<'_> {
                 a.c("The context's buckets.");
                 self.count_mode(a, t.len());
                 ptr(a, R28, R29, self.var("ctx"));
-                count(a, self.plan.ctx_len);
+                count(a, self.allocation.ctx_len);
                 a.rcall(".Lchash");
                 self.walk_counts(a, t, &format!("c{i}"));
             }
@@ -834,7 +834,7 @@ impl Gen<'_> {
             a.sbiw(R24, 1);
             a.brne(".Lenc_clear");
         }
-        for (i, t) in self.plan.text.iter().enumerate() {
+        for (i, t) in self.allocation.text.iter().enumerate() {
             // Dense mode: add the value to input[first + h].
             a.ldi(R16, dec(t.len() - 1));
             a.mov(R6, R16);
@@ -887,7 +887,7 @@ impl Gen<'_> {
     fn reply_api(&self, a: &mut Buffer, eos: usize, max_length: usize) {
         let p = self.p;
         let max = max_length.min(0xFFFF) as u32;
-        let l = self.plan.ctx_len;
+        let l = self.allocation.ctx_len;
         let signature = format!("size_t {p}_reply(const char *query, char *reply, size_t cap)");
         self.entry(a, "reply", &[&signature]);
         push_saved(a);
@@ -912,7 +912,7 @@ impl Gen<'_> {
             a.dec(R17);
             a.brne(".Lr_sp");
         }
-        if self.plan.cache {
+        if self.allocation.cache {
             a.ldi(R16, dec(1));
             a.sts(self.var("newq"), R16);
         }
@@ -1032,7 +1032,7 @@ impl Gen<'_> {
         if text_step {
             self.text_step(a);
         }
-        if !self.plan.text.is_empty() {
+        if !self.allocation.text.is_empty() {
             self.hashing(a);
         }
         a.blank();
@@ -1042,12 +1042,12 @@ impl Gen<'_> {
         a.blank();
         super::kernels::kernels(
             a,
-            &super::plan::kernels_used(self.layers, self.plan),
+            &super::plan::kernels_used(self.layers, self.allocation),
             self.far,
         );
         super::dense::emit_routines(
             a,
-            &super::dense::routines(self.layers, &self.plan.formats),
+            &super::dense::routines(self.layers, &self.allocation.formats),
             self.far,
         );
     }

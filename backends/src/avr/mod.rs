@@ -166,7 +166,7 @@ fn emit_for(
     let model = model.model();
     let p = lowered.symbol_prefix()?;
     let ls = lowered.fused_layers("AVR")?;
-    let pl = plan::plan(lowered, &ls, board, goal)?;
+    let allocation = plan::allocate(lowered, &ls, board, goal)?;
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
             charset,
@@ -184,7 +184,7 @@ fn emit_for(
     let g = code::Gen {
         p,
         layers: &ls,
-        plan: &pl,
+        allocation: &allocation,
         far: board.far_flash(),
         generate,
         classify: labels.is_some(),
@@ -194,21 +194,21 @@ fn emit_for(
 
     let mut a = buffer::Buffer::default();
     a.raw(format!("{}\n", prov.banner()));
-    a.raw(description(model, &ls, &pl, board));
+    a.raw(description(model, &ls, &allocation, board));
     a.raw("#include <avr/io.h>\n\n");
-    tables::buffers(&mut a, p, &ls, &pl);
+    tables::buffers(&mut a, p, &ls, &allocation);
     a.blank();
     g.code(&mut a);
     a.blank();
-    tables::tables(&mut a, p, &ls, &pl, &extra, board.far_flash());
+    tables::tables(&mut a, p, &ls, &allocation, &extra, board.far_flash());
     // Only the code holds instructions: the buffer's bytes are the code's.
     let (text, code_bytes) = a.finish();
 
     let report = Report {
         board,
-        tables: tables::table_bytes(&ls, &pl, &extra),
+        tables: tables::table_bytes(&ls, &allocation, &extra),
         code: code_bytes,
-        sram: pl.sram(&ls),
+        sram: allocation.sram(&ls),
         sketch_flash: SKETCH_FLASH,
         sketch_sram: plan::sketch_sram(model),
         layers: ls
@@ -217,12 +217,13 @@ fn emit_for(
             .map(|(k, l)| LayerReport {
                 rows: l.rows(),
                 cols: l.cols,
-                format: pl.formats[k],
-                bytes: pl.streams[k].bytes.len() + tables::bias_bytes(l, pl.formats[k]),
-                cycles: pl.cycles[k],
+                format: allocation.formats[k],
+                bytes: allocation.streams[k].bytes.len()
+                    + tables::bias_bytes(l, allocation.formats[k]),
+                cycles: allocation.cycles[k],
             })
             .collect(),
-        query_cache: pl.cache,
+        query_cache: allocation.cache,
     };
     check_fit(&report)?;
 
@@ -234,7 +235,7 @@ fn emit_for(
         inputs: model.input_len(),
         classes: model.classes(),
         max_length: generate.map(|g| g.1),
-        ctx_len: pl.ctx_len,
+        ctx_len: allocation.ctx_len,
         text: model.takes_text(),
         has_context: model
             .encoders
@@ -278,7 +279,12 @@ fn emit_for(
 }
 
 /// The `.S` file's opening comment: the model and the layout chosen.
-fn description(model: &Model, ls: &[FusedLayer], pl: &plan::Plan, board: Board) -> String {
+fn description(
+    model: &Model,
+    ls: &[FusedLayer],
+    allocation: &plan::Allocation,
+    board: Board,
+) -> String {
     let mut s = format!(
         "/*\n * Model \"{}\" for the {} ({}): avr-gcc assembly, tables in flash.\n",
         model.name,
@@ -300,10 +306,10 @@ fn description(model: &Model, ls: &[FusedLayer], pl: &plan::Plan, board: Board) 
             l.acc.bits(),
             l.shift,
             if l.relu() { ", ReLU" } else { "" },
-            pl.formats[k].kernel()
+            allocation.formats[k].kernel()
         ));
     }
-    if pl.cache {
+    if allocation.cache {
         s.push_str(" * Layer 1's sums over the query are kept for the whole reply.\n");
     }
     s.push_str(" */\n");

@@ -1,5 +1,5 @@
-//! The plan: how each layer's weights are coded, where every buffer goes in
-//! SRAM, and whether the whole sketch fits the board. All budget decisions
+//! The plan (an [`Allocation`]): how each layer's weights are coded, where
+//! every buffer goes in SRAM, and whether the whole sketch fits the board. All budget decisions
 //! are made here.
 
 use zlmc_ir::{Decode, Model};
@@ -24,9 +24,11 @@ pub const STACK_RESERVE: usize = 512;
 /// stay free besides, a little more than the estimates' excess.
 pub const CACHE_STACK_RESERVE: usize = 160;
 
-/// The layout decisions for one model on one board.
+/// How one model spends one board's flash and SRAM: each layer's coding and
+/// coded weights, and the size of every buffer (not `target::Plan`, the
+/// registry's summary of a build, which is made from it).
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Allocation {
     /// Per layer: the coding of its columns.
     pub formats: Vec<Format>,
     /// Per layer: the coded columns (or a dense layer's table).
@@ -49,7 +51,7 @@ pub struct Plan {
     pub vars: usize,
 }
 
-impl Plan {
+impl Allocation {
     /// Bytes of the query cache (0 without one).
     pub fn cache_bytes(&self, layers: &[FusedLayer]) -> usize {
         if self.cache {
@@ -156,13 +158,13 @@ fn coded(l: &FusedLayer, f: Format) -> (Stream, usize) {
     }
 }
 
-/// Plan a model's layout for a board (the fit is checked once the code exists).
-pub fn plan(
+/// Allocate a model's flash and SRAM on a board (the fit is checked once the code exists).
+pub fn allocate(
     lowered: &Lowered,
     layers: &[FusedLayer],
     board: Board,
     goal: Goal,
-) -> Result<Plan, Unsupported> {
+) -> Result<Allocation, Unsupported> {
     let model = lowered.model;
     let mut formats = Vec::new();
     let mut streams = Vec::new();
@@ -223,7 +225,7 @@ pub fn plan(
         }
         Decode::Generate { .. } => 0,
     };
-    let mut p = Plan {
+    let mut p = Allocation {
         formats,
         streams,
         cycles,
@@ -251,10 +253,10 @@ pub fn plan(
 }
 
 /// The gap-nibble kernels the layers use, as (format, accumulator bytes).
-pub fn kernels_used(layers: &[FusedLayer], plan: &Plan) -> Vec<(Format, usize)> {
+pub fn kernels_used(layers: &[FusedLayer], allocation: &Allocation) -> Vec<(Format, usize)> {
     layers
         .iter()
-        .zip(&plan.formats)
+        .zip(&allocation.formats)
         .filter(|(_, f)| !f.is_dense())
         .map(|(l, &f)| (f, l.acc_bytes()))
         .collect()

@@ -1,7 +1,7 @@
 //! The model's flash tables and SRAM buffers, as assembler directives.
 
 use super::buffer::Buffer;
-use super::plan::Plan;
+use super::plan::Allocation;
 use super::stream::Format;
 use crate::lowered::FusedLayer;
 
@@ -40,11 +40,11 @@ fn label_data(labels: &[String]) -> (Vec<u8>, Vec<usize>) {
 }
 
 /// Bytes of every table.
-pub fn table_bytes(layers: &[FusedLayer], plan: &Plan, extra: &Extra) -> usize {
-    let mut n: usize = plan.streams.iter().map(|s| s.bytes.len()).sum();
+pub fn table_bytes(layers: &[FusedLayer], allocation: &Allocation, extra: &Extra) -> usize {
+    let mut n: usize = allocation.streams.iter().map(|s| s.bytes.len()).sum();
     n += layers
         .iter()
-        .zip(&plan.formats)
+        .zip(&allocation.formats)
         .map(|(l, &f)| bias_bytes(l, f))
         .sum::<usize>();
     if let Some(c) = extra.charset {
@@ -58,7 +58,7 @@ pub fn table_bytes(layers: &[FusedLayer], plan: &Plan, extra: &Extra) -> usize {
 }
 
 /// The SRAM buffers, in `.bss`.
-pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], plan: &Plan) {
+pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], allocation: &Allocation) {
     a.section(".section .bss");
     let space = |a: &mut Buffer, name: &str, bytes: usize, what: &str| {
         if bytes > 0 {
@@ -70,35 +70,35 @@ pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], plan: &Plan) {
     space(
         a,
         "buf0",
-        plan.bufs[0],
+        allocation.bufs[0],
         "accumulators and outputs of layers 1, 3, ...",
     );
     space(
         a,
         "buf1",
-        plan.bufs[1],
+        allocation.bufs[1],
         "accumulators and outputs of layers 2, 4, ...",
     );
-    space(a, "cnt", plan.counts, "hash counts per bucket");
+    space(a, "cnt", allocation.counts, "hash counts per bucket");
     space(
         a,
         "ctx",
-        plan.ctx_len,
+        allocation.ctx_len,
         "the reply's last bytes, lower-cased",
     );
     space(
         a,
         "cache",
-        plan.cache_bytes(layers),
+        allocation.cache_bytes(layers),
         "layer 1's sums over the query, kept for a reply",
     );
     space(
         a,
         "labelbuf",
-        plan.label_buf,
+        allocation.label_buf,
         "the label NAME_label returns",
     );
-    if plan.vars > 0 {
+    if allocation.vars > 0 {
         a.c("query pointer, hash state (pointer, two bytes, done), new-query flag");
         for (name, bytes) in [
             ("qptr", 2),
@@ -119,20 +119,20 @@ pub fn tables(
     a: &mut Buffer,
     p: &str,
     layers: &[FusedLayer],
-    plan: &Plan,
+    allocation: &Allocation,
     extra: &Extra,
     far: bool,
 ) {
-    if far && table_bytes(layers, plan, extra) > LOW_FLASH_TABLES {
+    if far && table_bytes(layers, allocation, extra) > LOW_FLASH_TABLES {
         a.c("Beyond what .progmem keeps below 64 KB: read with elpm from anywhere.");
         a.section(format!(".section .text.{p}_tables,\"ax\",@progbits"));
     } else {
         a.section(".section .progmem.data,\"a\",@progbits");
     }
-    let starts: Vec<usize> = plan.text.iter().map(|t| t.words.start).collect();
-    for (k, (l, s)) in layers.iter().zip(&plan.streams).enumerate() {
+    let starts: Vec<usize> = allocation.text.iter().map(|t| t.words.start).collect();
+    for (k, (l, s)) in layers.iter().zip(&allocation.streams).enumerate() {
         a.blank();
-        let f = plan.formats[k];
+        let f = allocation.formats[k];
         if f.is_dense() {
             a.c(format!(
                 "Layer {}: {} x {}, {} rows in blocks of two, weights offset to unsigned, \
