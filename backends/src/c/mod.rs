@@ -21,7 +21,7 @@ use zlmc_ir::{Decode, Elem, Encoder, Model, WeightKind, Weights};
 use crate::lowered::{Activation, Step, Unsupported};
 use crate::target::Verified;
 use crate::Provenance;
-use plan::Segment;
+use plan::Function;
 use tables::{byte_string, signed, size_of, table, unsigned_for};
 
 /// The generated header and source of a model.
@@ -42,8 +42,8 @@ pub fn emit(model: &Verified, prov: &Provenance) -> Result<CFiles, Unsupported> 
     let lowered = model.lowered();
     let model = model.model();
     let name = lowered.symbol_prefix()?;
-    let segments = plan::segments(lowered)?;
-    let c = Context::new(model, prov, &segments);
+    let functions = plan::functions(lowered)?;
+    let c = Context::new(model, prov, &functions);
     // Askama drops a template's final newline; C files should end with one.
     let header = HeaderTemplate { c: &c }
         .render()
@@ -178,11 +178,11 @@ struct AccumulateView {
 }
 
 impl Context {
-    fn new(model: &Model, prov: &Provenance, segments: &[Segment]) -> Context {
+    fn new(model: &Model, prov: &Provenance, functions: &[Function]) -> Context {
         let p = model.name.clone();
         let up = model.name.to_ascii_uppercase();
         let mut rom_bytes = 0;
-        let layers: Vec<LayerView> = segments
+        let layers: Vec<LayerView> = functions
             .iter()
             .enumerate()
             .map(|(k, s)| layer_view(&p, &up, k, s, &mut rom_bytes))
@@ -196,7 +196,7 @@ impl Context {
         // Layer k writes buffer k % 2, so the first layer reads the encoded input from
         // buffer 1 and each buffer is only as large as the vectors it holds.
         let mut bufs = [None::<usize>, None];
-        for (k, s) in segments.iter().enumerate() {
+        for (k, s) in functions.iter().enumerate() {
             let b = &mut bufs[k % 2];
             *b = Some(b.unwrap_or(0).max(s.out_len));
         }
@@ -204,12 +204,12 @@ impl Context {
             bufs[1] = Some(bufs[1].unwrap_or(0).max(model.input_len()));
         }
         let [buf0, buf1] = bufs.map(|b| b.map(|n| n.max(1)));
-        let acc32 = segments
+        let acc32 = functions
             .iter()
             .filter(|s| matches!(s.matmul, Some((_, Elem::I32))))
             .map(|s| s.out_len.max(1))
             .max();
-        let run_calls = (0..segments.len())
+        let run_calls = (0..functions.len())
             .map(|k| {
                 let src = if k == 0 {
                     "x".to_string()
@@ -219,7 +219,7 @@ impl Context {
                 format!("{p}_layer{k}({src}, {p}_buf{});", k % 2)
             })
             .collect();
-        let run_result = match segments.len() {
+        let run_result = match functions.len() {
             0 => "x".to_string(),
             n => format!("{p}_buf{}", (n - 1) % 2),
         };
@@ -349,8 +349,8 @@ fn rom(up: &str) -> String {
     format!("{up}_ROM")
 }
 
-/// Formats segment `k` as a C function `p_layerK(x, y)`.
-fn layer_view(p: &str, up: &str, k: usize, s: &Segment, rom_bytes: &mut usize) -> LayerView {
+/// Formats function `k` as the C function `p_layerK(x, y)`.
+fn layer_view(p: &str, up: &str, k: usize, s: &Function, rom_bytes: &mut usize) -> LayerView {
     let rom = rom(up);
     let mut tables = Vec::new();
     let mut comment = Vec::new();
