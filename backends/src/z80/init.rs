@@ -8,13 +8,13 @@ use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
     AluOp, BcDe, Cond, Idx, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8, StackReg,
 };
-use super::plan::{page_runs, Memory, Split};
+use super::plan::{page_runs, MemoryMap, Split};
 use super::records::{image_records, record_parts, Blob, ImagePart};
 use super::seq::{split_copy_loop, swap_nibbles};
 use crate::lowered::FusedLayer;
 
 /// Layer `k`'s `rows` biases (words from `bias`) into its accumulator pages.
-fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usize, mem: &Memory) {
+fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usize, mem: &MemoryMap) {
     let bias = bias.into();
     for run in page_runs(0..rows) {
         b.ld16(Reg16::HL, offset(bias.clone(), 2 * run.start));
@@ -46,7 +46,7 @@ pub fn offset(at: Expr, by: usize) -> Expr {
 pub fn init_routine(
     b: &mut Builder,
     layers: &[FusedLayer],
-    mem: &Memory,
+    mem: &MemoryMap,
     split: Option<&Split>,
     blob: &Blob,
 ) {
@@ -130,7 +130,7 @@ pub fn init_routine(
 fn unpack(
     b: &mut Builder,
     layers: &[FusedLayer],
-    mem: &Memory,
+    mem: &MemoryMap,
     split: Option<&Split>,
     blob: &Blob,
 ) {

@@ -36,7 +36,7 @@ use super::isa::{
     AluOp, BcDe, Cond, HlIx, Idx, Index, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8,
     StackReg,
 };
-use super::plan::{page_runs, Memory, Split};
+use super::plan::{page_runs, MemoryMap, Split};
 use super::query::{nibble_routines, query_phase, table_to_iy};
 use super::records::{image_records, Blob, ReadyPart, Store};
 use super::scatter::{scatter_routines, start_column};
@@ -46,7 +46,7 @@ use crate::lowered::FusedLayer;
 pub fn model_code(
     b: &mut Builder,
     layers: &[FusedLayer],
-    mem: &Memory,
+    mem: &MemoryMap,
     zin_len: usize,
     split: Option<&Split>,
     blob: &Blob,
@@ -168,7 +168,7 @@ pub fn model_code(
 }
 
 /// Layer 1's accumulators from its bias words, popped (interrupts off).
-fn bias_from_stack(b: &mut Builder, rows: usize, mem: &Memory) {
+fn bias_from_stack(b: &mut Builder, rows: usize, mem: &MemoryMap) {
     for run in page_runs(0..rows) {
         let page = run.start / 256;
         let tag = paged("mq_bias", page);
@@ -188,7 +188,7 @@ fn bias_from_stack(b: &mut Builder, rows: usize, mem: &Memory) {
 
 /// Layer 1's accumulators (the query's sums) into the word table the
 /// epilogue restores them from, pushed from the last row down (interrupts off).
-fn keep_by_stack(b: &mut Builder, rows: usize, mem: &Memory) {
+fn keep_by_stack(b: &mut Builder, rows: usize, mem: &MemoryMap) {
     for run in page_runs(0..rows) {
         let page = run.start / 256;
         let tag = paged("ms_keep", page);
@@ -224,7 +224,7 @@ fn hidden_epilogue_page(
     l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     wide_next: bool,
 ) {
     let v = mem.vars;
@@ -284,7 +284,7 @@ fn epilogue_row(
     l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     tag: &str,
 ) {
     if !l.relu() {
@@ -306,7 +306,7 @@ fn epilogue_head(
     l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     tag: &str,
 ) {
     debug_assert!(l.relu());
@@ -356,7 +356,7 @@ fn epilogue_next(b: &mut Builder, l: &FusedLayer, tag: &str, tail: impl FnOnce(&
 
 /// The stack nibble-coded scatters call on: the top of the variables' page
 /// (the caller's stack is not used inside a step).
-fn zn_stack(mem: &Memory) -> u16 {
+fn zn_stack(mem: &MemoryMap) -> u16 {
     mem.vars.saved_sp + 0x100
 }
 
@@ -367,7 +367,7 @@ fn nibble_epilogue_page(
     l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
 ) {
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
@@ -405,7 +405,7 @@ fn scan_any(
     b: &mut Builder,
     tag: &str,
     words: Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     layers: &[FusedLayer],
     blob: &Blob,
 ) {
@@ -439,7 +439,7 @@ fn scan_scatter(
     b: &mut Builder,
     tag: &str,
     words: Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     layers: &[FusedLayer],
 ) {
     let zx = mem.vars.x;
@@ -537,7 +537,7 @@ fn dispatch_de(b: &mut Builder) {
 }
 
 /// The last layer's epilogue: outputs to zout, and the first maximum's index.
-fn last_epilogue(b: &mut Builder, l: &FusedLayer, k: usize, mem: &Memory, bias: Expr) {
+fn last_epilogue(b: &mut Builder, l: &FusedLayer, k: usize, mem: &MemoryMap, bias: Expr) {
     let (zbhi, zblo, zcls) = (mem.vars.best_hi, mem.vars.best_lo, mem.vars.class);
     b.ld16(Reg16::SP, bias);
     b.ld16(Reg16::HL, mem.acc[k]);
@@ -603,7 +603,7 @@ fn pages_scan(
 
 /// The non-zero words of `zin[words]` become the query's active list:
 /// `db column's low byte, its table page` `dw x` each, a 0 page last.
-fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
+fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &MemoryMap) {
     b.ld16(Reg16::IX, mem.act);
     pages_scan(b, tag, words, |b, tag, run| {
         b.st(Idx::ix(0), C);

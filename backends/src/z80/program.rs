@@ -5,7 +5,7 @@ use zlmc_ir::{Decode, Model};
 
 use super::build::Builder;
 use super::model::model_code;
-use super::plan::{check_layers, Layout, Memory, Split, CPM};
+use super::plan::{check_layers, Layout, MemoryMap, Split, CPM};
 use super::records::{blob, layer_sizes, Blob, Store};
 use super::Item;
 use super::{assemble, parse, print};
@@ -113,7 +113,7 @@ pub fn emit_for(
         })
         .collect();
     let build = |at: &Layout, stores: &[Store]| {
-        let mem = Memory::plan(&ls, zin_len, ctx_list, at);
+        let mem = MemoryMap::plan(&ls, zin_len, ctx_list, at);
         let parts = (maxlen, eos);
         program(
             model,
@@ -280,7 +280,7 @@ fn program(
     prov: &Provenance,
     layout: &Layout,
     ls: &[FusedLayer],
-    mem: &Memory,
+    mem: &MemoryMap,
     text: &InputMap,
     split: Option<&Split>,
     runtime: &[Item],
@@ -389,7 +389,12 @@ fn no_room(end: usize, limit: usize, layout: &Layout) -> BackendError {
 
 /// When the program does not assemble at its origin because its addresses
 /// run past 0xFFFF: the size it would need, found by assembling it at 0.
-fn too_big(items: &[Item], layout: &Layout, packed: &Blob, mem: &Memory) -> Option<BackendError> {
+fn too_big(
+    items: &[Item],
+    layout: &Layout,
+    packed: &Blob,
+    mem: &MemoryMap,
+) -> Option<BackendError> {
     // At 0, with the blob's bytes and sizes left out: they are known.
     let blob_at = items
         .iter()
@@ -427,7 +432,7 @@ fn header(
     prov: &Provenance,
     layout: &Layout,
     text: &InputMap,
-    mem: &Memory,
+    mem: &MemoryMap,
     (maxlen, eos): (usize, usize),
 ) {
     b.comment(format!(

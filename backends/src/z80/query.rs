@@ -7,12 +7,12 @@ use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
     AluOp, BcDe, Cond, Idx, Index, Inst, JrCond, Loc8, Mem8, Pair, Reg16, Src8, StackReg,
 };
-use super::plan::Memory;
+use super::plan::MemoryMap;
 use super::seq::{add_de_to_row, negate_de, swap_nibbles};
 
 /// Layer 1's query columns, once per reply: a plain loop over the active
 /// list with the stack free, each column's nibble-coded rows through `zn_col`.
-pub fn query_phase(b: &mut Builder, mem: &Memory) {
+pub fn query_phase(b: &mut Builder, mem: &MemoryMap) {
     let acc = mem.acc[0] >> 8;
     b.ld16(Reg16::IX, mem.act);
     b.label("qp_col");
