@@ -74,11 +74,11 @@ impl Gen<'_> {
         let p = self.p;
         a.blank();
         for c in comments {
-            a.c(c);
+            a.comment(c);
         }
-        a.d(format!(".global {p}_{name}"));
-        a.d(format!(".type {p}_{name}, @function"));
-        a.l(format!("{p}_{name}"));
+        a.directive(format!(".global {p}_{name}"));
+        a.directive(format!(".type {p}_{name}, @function"));
+        a.label(format!("{p}_{name}"));
     }
 
     fn buf(&self, k: usize) -> String {
@@ -117,7 +117,7 @@ fn lower_r16(a: &mut Buffer, tag: &str) {
     a.cpi(R16, hex(0x5B));
     a.brsh(tag);
     a.subi(R16, hex(0xE0));
-    a.l(tag);
+    a.label(tag);
 }
 
 /// r17 = r16 * 31 (mod 256): r16 * 32 - r16.
@@ -131,7 +131,7 @@ fn times31(a: &mut Buffer) {
 
 /// The end of the C function `p_name`: its size for the linker and debuggers.
 fn end(a: &mut Buffer, p: &str, name: &str) {
-    a.d(format!(".size {p}_{name}, .-{p}_{name}"));
+    a.directive(format!(".size {p}_{name}, .-{p}_{name}"));
 }
 
 fn push_saved(a: &mut Buffer) {
@@ -160,7 +160,7 @@ impl Gen<'_> {
         let label = format!(".Linit_{tag}");
         if l.bias.iter().all(|&v| v == 0) {
             count(a, n);
-            a.l(&label);
+            a.label(&label);
             for _ in 0..b {
                 a.st(YInc, R1);
             }
@@ -175,7 +175,7 @@ impl Gen<'_> {
             (n, 1)
         };
         count(a, n4);
-        a.l(&label);
+        a.label(&label);
         for _ in 0..per {
             for r in &regs[..b] {
                 self.lpm(a, *r, true);
@@ -230,9 +230,9 @@ impl Gen<'_> {
     fn column_tail(&self, a: &mut Buffer, kern: &str, tag: &str, wide: bool) {
         a.rcall(kern);
         a.rjmp(format!(".L{tag}_next"));
-        a.l(format!(".L{tag}_skip"));
+        a.label(format!(".L{tag}_skip"));
         self.skip_column(a, wide);
-        a.l(format!(".L{tag}_next"));
+        a.label(format!(".L{tag}_next"));
     }
 
     /// `n` columns by `body` (given its label tag), two a turn of the loop
@@ -244,7 +244,7 @@ impl Gen<'_> {
         if n >= 2 {
             count(a, n / 2);
             let col = format!(".L{tag}_col");
-            a.l(&col);
+            a.label(&col);
             body(a, &format!("{tag}a"));
             body(a, &format!("{tag}b"));
             loop_end(a, &col);
@@ -262,7 +262,7 @@ impl Gen<'_> {
         self.walk_setup(a, k, &format!("{}_l{k}_w", self.p));
         count(a, l.cols);
         let col = format!(".L{tag}_col");
-        a.l(&col);
+        a.label(&col);
         a.ld(R20, XInc);
         a.ld(R21, XInc);
         self.read_len(a, wide);
@@ -378,7 +378,7 @@ impl Gen<'_> {
         }
         count(a, l.rows());
         let label = format!(".Lep{k}");
-        a.l(&label);
+        a.label(&label);
         for r in [R18, R19, R10, R11].iter().take(b) {
             a.ld(*r, YInc);
         }
@@ -391,7 +391,7 @@ impl Gen<'_> {
             a.brge(format!(".Lep{k}_keep"));
             a.movw(R6, R18);
             a.movw(R8, R4);
-            a.l(format!(".Lep{k}_keep"));
+            a.label(format!(".Lep{k}_keep"));
             a.sec();
             a.adc(R4, R1);
             a.adc(R5, R1);
@@ -457,10 +457,10 @@ impl Gen<'_> {
 
     /// `.Lrest`: layer 1's epilogue and every later layer; returns the class.
     fn rest(&self, a: &mut Buffer) {
-        a.c("Layer 1's epilogue, then every later layer; the class in r24:r25.");
-        a.l(".Lrest");
+        a.comment("Layer 1's epilogue, then every later layer; the class in r24:r25.");
+        a.label(".Lrest");
         for k in 1..self.layers.len() {
-            a.c(format!(
+            a.comment(format!(
                 "Layer {}: {} x {}, {}, {}-bit accumulators.",
                 k + 1,
                 self.layers[k].rows(),
@@ -482,8 +482,8 @@ impl Gen<'_> {
 
     /// `.Lrun_dense`: every layer on the int16 input at X; class in r24:r25.
     fn run_dense(&self, a: &mut Buffer) {
-        a.c("Every layer on the int16 input vector at X; the class in r24:r25.");
-        a.l(".Lrun_dense");
+        a.comment("Every layer on the int16 input vector at X; the class in r24:r25.");
+        a.label(".Lrun_dense");
         if self.allocation.formats[0].is_dense() {
             self.dense_layer(a, 0);
         } else {
@@ -516,7 +516,7 @@ impl Gen<'_> {
         a.pop(R31);
         a.pop(R30);
         count(a, classes);
-        a.l(".Lstep_copy");
+        a.label(".Lstep_copy");
         a.ld(R0, XInc);
         a.st(ZInc, R0);
         a.ld(R0, XInc);
@@ -546,11 +546,11 @@ impl Gen<'_> {
             self.var("qdone"),
         );
         a.blank();
-        a.c("Hashing in 8 bits: buckets are a power of two up to 256, so only h mod 256");
-        a.c("matters, and h*31 is h*32 - h. Each hash h goes to .Lhit: r6 = buckets - 1;");
-        a.c("r7 = 0: count it in the byte at r8:r9 + h; r7 = 1: add r10:r11 to the");
-        a.c("int16 at r8:r9 + 2h. Keeps r16, r22-r25, Y, Z.");
-        a.l(".Lhit");
+        a.comment("Hashing in 8 bits: buckets are a power of two up to 256, so only h mod 256");
+        a.comment("matters, and h*31 is h*32 - h. Each hash h goes to .Lhit: r6 = buckets - 1;");
+        a.comment("r7 = 0: count it in the byte at r8:r9 + h; r7 = 1: add r10:r11 to the");
+        a.comment("int16 at r8:r9 + 2h. Keeps r16, r22-r25, Y, Z.");
+        a.label(".Lhit");
         a.and(R17, R6);
         a.movw(R26, R8);
         a.add(R26, R17);
@@ -561,7 +561,7 @@ impl Gen<'_> {
         a.inc(R0);
         a.st(X, R0);
         a.ret();
-        a.l(".Lhit_add");
+        a.label(".Lhit_add");
         a.add(R26, R17);
         a.adc(R27, R1);
         a.ld(R0, X);
@@ -576,15 +576,15 @@ impl Gen<'_> {
             return self.context_hashing(a);
         }
         a.blank();
-        a.c("Start hashing the query at Y (NULL: none): leading spaces dropped, the");
-        a.c("text padded with a space each side, A-Z lower-cased.");
-        a.l(".Lqbegin");
+        a.comment("Start hashing the query at Y (NULL: none): leading spaces dropped, the");
+        a.comment("text padded with a space each side, A-Z lower-cased.");
+        a.label(".Lqbegin");
         a.ldi(R16, dec(1));
         a.sts(&qdone, R16);
         a.cp(R28, R1);
         a.cpc(R29, R1);
         a.breq(".Lqbegin_end");
-        a.l(".Lqbegin_sp");
+        a.label(".Lqbegin_sp");
         a.ld(R16, YInc);
         a.cpi(R16, hex(0x20));
         a.breq(".Lqbegin_sp");
@@ -597,29 +597,29 @@ impl Gen<'_> {
         a.sts(&qs, R28);
         a.sts(at(&qs, 1), R29);
         a.sts(&qdone, R1);
-        a.l(".Lqbegin_end");
+        a.label(".Lqbegin_end");
         a.ret();
 
         a.blank();
-        a.c("Hash up to 255 more query trigrams (so no bucket count overflows);");
-        a.c("T set if some are left. State: a, b = the two bytes before c.");
-        a.l(".Lqchunk");
+        a.comment("Hash up to 255 more query trigrams (so no bucket count overflows);");
+        a.comment("T set if some are left. State: a, b = the two bytes before c.");
+        a.label(".Lqchunk");
         a.clt();
         a.lds(R16, &qdone);
         a.tst(R16);
         a.breq(".Lqc_go");
         a.ret();
-        a.l(".Lqc_go");
+        a.label(".Lqc_go");
         for (sym, r) in self.hash_state() {
             a.lds(r, sym);
         }
         a.ldi(R25, dec(255));
-        a.l(".Lqc_loop");
+        a.label(".Lqc_loop");
         a.ld(R16, Y);
         a.tst(R16);
         a.brne(".Lqc_char");
         a.ldi(R16, hex(0x20));
-        a.l(".Lqc_char");
+        a.label(".Lqc_char");
         lower_r16(a, ".Lqc_low");
         a.mov(R24, R16);
         a.mov(R16, R22);
@@ -641,7 +641,7 @@ impl Gen<'_> {
         }
         a.set();
         a.ret();
-        a.l(".Lqc_end");
+        a.label(".Lqc_end");
         a.ldi(R16, dec(1));
         a.sts(&qdone, R16);
         a.ret();
@@ -667,11 +667,11 @@ impl Gen<'_> {
             return;
         }
         a.blank();
-        a.c("Hash the context at Y, r24:r25 bytes long: for each position, its 1-, 2-");
-        a.c("and 3-gram (while bytes last), seeded with the position times 7.");
-        a.l(".Lchash");
+        a.comment("Hash the context at Y, r24:r25 bytes long: for each position, its 1-, 2-");
+        a.comment("and 3-gram (while bytes last), seeded with the position times 7.");
+        a.label(".Lchash");
         a.clr(R23);
-        a.l(".Lch_pos");
+        a.label(".Lch_pos");
         a.cp(R24, R1);
         a.cpc(R25, R1);
         a.breq(".Lch_end");
@@ -680,10 +680,10 @@ impl Gen<'_> {
         a.cpc(R25, R1);
         a.brsh(".Lch_n");
         a.mov(R22, R24);
-        a.l(".Lch_n");
+        a.label(".Lch_n");
         a.movw(R30, R28);
         a.mov(R16, R23);
-        a.l(".Lch_gram");
+        a.label(".Lch_gram");
         times31(a);
         a.ld(R0, ZInc);
         a.add(R17, R0);
@@ -695,7 +695,7 @@ impl Gen<'_> {
         a.sbiw(R24, 1);
         a.subi(R23, hex(0xF9));
         a.rjmp(".Lch_pos");
-        a.l(".Lch_end");
+        a.label(".Lch_end");
         a.ret();
     }
 
@@ -743,15 +743,15 @@ impl Gen<'_> {
             a.tst(R16);
             a.brne(".Lts_newq");
             a.rjmp(".Lts_cached");
-            a.l(".Lts_newq");
+            a.label(".Lts_newq");
         }
-        a.c("Layer 1: biases, then the query's buckets.");
+        a.comment("Layer 1: biases, then the query's buckets.");
         self.init_layer(a, 0, "text");
         for (i, t) in &queries {
             a.lds(R28, self.var("qptr"));
             a.lds(R29, at(self.var("qptr"), 1));
             a.rcall(".Lqbegin");
-            a.l(format!(".Lts_q{i}"));
+            a.label(format!(".Lts_q{i}"));
             self.count_mode(a, t.len());
             a.rcall(".Lqchunk");
             a.clr(R16);
@@ -762,21 +762,21 @@ impl Gen<'_> {
             a.tst(R16);
             a.breq(Dest::Next(1));
             a.rjmp(format!(".Lts_q{i}"));
-            a.l("1");
+            a.label("1");
         }
         let acc0 = self.layers[0].rows() * self.layers[0].acc_bytes();
         if self.allocation.cache {
-            a.c("Keep the sums for the rest of the reply.");
+            a.comment("Keep the sums for the rest of the reply.");
             ptr(a, R26, R27, self.buf(0));
             ptr(a, R28, R29, self.var("cache"));
             self.copy(a, acc0, ".Lts_keep");
             a.sts(self.var("newq"), R1);
             a.rjmp(".Lts_ctx");
-            a.l(".Lts_cached");
+            a.label(".Lts_cached");
             ptr(a, R26, R27, self.var("cache"));
             ptr(a, R28, R29, self.buf(0));
             self.copy(a, acc0, ".Lts_load");
-            a.l(".Lts_ctx");
+            a.label(".Lts_ctx");
         }
         if self.generate.is_some() && self.allocation.ctx_len > 0 {
             for (i, t) in self
@@ -786,7 +786,7 @@ impl Gen<'_> {
                 .enumerate()
                 .filter(|(_, t)| !t.is_query())
             {
-                a.c("The context's buckets.");
+                a.comment("The context's buckets.");
                 self.count_mode(a, t.len());
                 ptr(a, R28, R29, self.var("ctx"));
                 count(a, self.allocation.ctx_len);
@@ -807,7 +807,7 @@ impl Gen<'_> {
             return;
         }
         count(a, n / 2);
-        a.l(label);
+        a.label(label);
         for _ in 0..2 {
             a.ld(R0, XInc);
             a.st(YInc, R0);
@@ -828,7 +828,7 @@ impl Gen<'_> {
         if self.inputs > 0 {
             a.movw(R26, R20);
             count(a, self.inputs);
-            a.l(".Lenc_clear");
+            a.label(".Lenc_clear");
             a.st(XInc, R1);
             a.st(XInc, R1);
             a.sbiw(R24, 1);
@@ -856,7 +856,7 @@ impl Gen<'_> {
             if t.is_query() {
                 a.movw(R28, R2);
                 a.rcall(".Lqbegin");
-                a.l(format!(".Lenc_q{i}"));
+                a.label(format!(".Lenc_q{i}"));
                 a.rcall(".Lqchunk");
                 a.brts(format!(".Lenc_q{i}"));
             } else {
@@ -868,13 +868,13 @@ impl Gen<'_> {
                 a.cpc(R29, R1);
                 a.breq(format!(".Lenc_c{i}"));
                 a.movw(R30, R28);
-                a.l(format!(".Lenc_len{i}"));
+                a.label(format!(".Lenc_len{i}"));
                 a.ld(R0, ZInc);
                 a.tst(R0);
                 a.breq(format!(".Lenc_c{i}"));
                 a.adiw(R24, 1);
                 a.rjmp(format!(".Lenc_len{i}"));
-                a.l(format!(".Lenc_c{i}"));
+                a.label(format!(".Lenc_c{i}"));
                 a.rcall(".Lchash");
             }
         }
@@ -901,13 +901,13 @@ impl Gen<'_> {
         a.cpc(R15, R1);
         a.brne(".Lr_go");
         a.rjmp(".Lr_ret");
-        a.l(".Lr_go");
+        a.label(".Lr_go");
         if l > 0 {
-            a.c("The context starts as spaces.");
+            a.comment("The context starts as spaces.");
             ptr(a, R26, R27, self.var("ctx"));
             a.ldi(R16, hex(0x20));
             a.ldi(R17, dec(l));
-            a.l(".Lr_sp");
+            a.label(".Lr_sp");
             a.st(XInc, R16);
             a.dec(R17);
             a.brne(".Lr_sp");
@@ -916,7 +916,7 @@ impl Gen<'_> {
             a.ldi(R16, dec(1));
             a.sts(self.var("newq"), R16);
         }
-        a.l(".Lr_loop");
+        a.label(".Lr_loop");
         a.ldi(R16, lo(max));
         a.ldi(R17, hi(max));
         a.cp(R12, R16);
@@ -943,13 +943,13 @@ impl Gen<'_> {
         a.add(R12, R17);
         a.adc(R13, R1);
         if l > 0 {
-            a.c("Slide the context left; the new byte, lower-cased, goes last.");
+            a.comment("Slide the context left; the new byte, lower-cased, goes last.");
             lower_r16(a, ".Lr_low");
             ptr(a, R26, R27, self.var("ctx"));
             if l > 1 {
                 ptr(a, R30, R31, at(self.var("ctx"), 1));
                 a.ldi(R17, dec(l - 1));
-                a.l(".Lr_slide");
+                a.label(".Lr_slide");
                 a.ld(R0, ZInc);
                 a.st(XInc, R0);
                 a.dec(R17);
@@ -958,9 +958,9 @@ impl Gen<'_> {
             a.st(X, R16);
         }
         a.rjmp(".Lr_loop");
-        a.l(".Lr_done");
+        a.label(".Lr_done");
         a.st(Y, R1);
-        a.l(".Lr_ret");
+        a.label(".Lr_ret");
         a.movw(R24, R12);
         self.restore_rampz(a);
         pop_saved(a);
@@ -990,7 +990,7 @@ impl Gen<'_> {
         a.clr(R24);
         a.clr(R25);
         a.ret();
-        a.l(".Llabel_ok");
+        a.label(".Llabel_ok");
         self.load_z(a, &format!("{p}_label_at"));
         a.lsl(R24);
         a.rol(R25);
@@ -1004,7 +1004,7 @@ impl Gen<'_> {
         a.adc(R31, R19);
         self.z_carry(a);
         ptr(a, R26, R27, self.var("labelbuf"));
-        a.l(".Llabel_copy");
+        a.label(".Llabel_copy");
         self.lpm(a, R0, true);
         a.st(XInc, R0);
         a.tst(R0);

@@ -249,7 +249,7 @@ fn add_product(a: &mut Buffer, acc: [Reg; 4], w: usize, sign: Option<Reg>) {
 /// Emit the shared column routines.
 pub fn emit_routines(a: &mut Buffer, used: &[(Chunk, usize)], far: bool) {
     for &(ch, first) in used {
-        a.c(format!(
+        a.comment(format!(
             "Dense columns, {} row{} a block{}: x = low byte of the int16 at Y+2j;",
             ch.rows,
             if ch.rows == 2 { "s" } else { "" },
@@ -259,9 +259,9 @@ pub fn emit_routines(a: &mut Buffer, used: &[(Chunk, usize)], far: bool) {
                 ""
             },
         ));
-        a.c("A (r2..) and B (r6..) add w'*x; enter at column j, Y moves on 32 inputs.");
+        a.comment("A (r2..) and B (r6..) add w'*x; enter at column j, Y moves on 32 inputs.");
         for j in first..CHUNK {
-            a.l(ch.label(j));
+            a.label(ch.label(j));
             a.ldd(R16, 2 * j as u8);
             a.lpm(far, R17, true);
             a.mul(R17, R16);
@@ -312,7 +312,7 @@ impl DenseLayer<'_> {
     pub fn emit(&self, a: &mut Buffer, out: &str, load_z: &dyn Fn(&mut Buffer)) {
         let (l, t) = (self.l, &self.tag);
         let n = l.cols;
-        a.c("Sum of the inputs' low bytes (r12..) and OR of their high bytes (r20).");
+        a.comment("Sum of the inputs' low bytes (r12..) and OR of their high bytes (r20).");
         a.movw(R24, R26);
         a.clr(ZERO);
         a.clr(R11);
@@ -322,7 +322,7 @@ impl DenseLayer<'_> {
         a.clr(R20);
         Self::count(a, n);
         let sum = format!(".Ld{t}_sum");
-        a.l(&sum);
+        a.label(&sum);
         a.ld(R16, XInc);
         a.add(CORR[0], R16);
         a.adc(CORR[1], ZERO);
@@ -331,7 +331,7 @@ impl DenseLayer<'_> {
         a.or(R20, R16);
         Self::loop_end(a, &sum);
         if self.f == Format::Dense4 {
-            a.c("The weights' offset: 8 x the sum.");
+            a.comment("The weights' offset: 8 x the sum.");
             for _ in 0..3 {
                 a.lsl(CORR[0]);
                 a.rol(CORR[1]);
@@ -339,7 +339,7 @@ impl DenseLayer<'_> {
                 a.rol(CORR[3]);
             }
         } else {
-            a.c("The weights' offset: 128 x the sum.");
+            a.comment("The weights' offset: 128 x the sum.");
             a.mov(CORR[3], CORR[2]);
             a.mov(CORR[2], CORR[1]);
             a.mov(CORR[1], CORR[0]);
@@ -354,7 +354,7 @@ impl DenseLayer<'_> {
         let end = format!(".Ld{t}_end");
         a.breq(&end);
         self.high_pass(a, out, load_z);
-        a.l(&end);
+        a.label(&end);
     }
 
     /// One block of `ch.rows` rows: the columns, then the rows out at X.
@@ -375,7 +375,7 @@ impl DenseLayer<'_> {
         }
         a.clr(R1);
         if ch.nibbles {
-            a.c("Row r = A - B, row r+1 = B / 16.");
+            a.comment("Row r = A - B, row r+1 = B / 16.");
             sub(a, A, B, b);
             for _ in 0..4 {
                 a.lsr(B[ch.wb - 1]);
@@ -415,7 +415,7 @@ impl DenseLayer<'_> {
         let b = l.acc_bytes();
         // The high byte's weight sum matters mod 2^(8 * (b - 1)).
         let hw = b - 1;
-        a.c("Inputs outside 0..255: add 256 x w x (high byte) with the signed weights.");
+        a.comment("Inputs outside 0..255: add 256 x w x (high byte) with the signed weights.");
         self.for_blocks(a, out, load_z, "h", &|a, ch| {
             for r in [R2, R4, R6, R8] {
                 a.movw(r, ZERO);
@@ -424,7 +424,7 @@ impl DenseLayer<'_> {
             a.ldi(R22, lo(l.cols as u32));
             a.ldi(R23, hi(l.cols as u32));
             let col = format!(".Ld{t}_hc{}", ch.rows);
-            a.l(&col);
+            a.label(&col);
             a.ldd(R16, 1);
             a.adiw(R28, 2);
             a.lpm(self.far, R17, true);
@@ -489,7 +489,7 @@ impl DenseLayer<'_> {
             if ch.rows == 2 {
                 Self::count(a, self.l.rows() / 2);
             }
-            a.l(&label);
+            a.label(&label);
             body(a, ch);
             if ch.rows == 2 {
                 Self::loop_end(a, &label);

@@ -37,7 +37,7 @@ fn rmw_full(a: &mut Buffer, bytes: usize) {
     }
     for k in 0..bytes {
         let op = if k == 0 { Op2::Add } else { Op2::Adc };
-        a.i(MInst::RR {
+        a.inst(MInst::RR {
             op,
             rd: regs[k],
             rr: p[k],
@@ -86,7 +86,7 @@ impl Rmw {
 fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
     let l = rmw.label();
     let bytes = rmw.bytes();
-    a.c(match rmw {
+    a.comment(match rmw {
         Rmw::Full(n) => {
             format!("Add r20.. ({n} bytes) to the rows a nibble list names, from Y = row 0.")
         }
@@ -100,7 +100,7 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
     // Two bytes a turn of the loop, so the jump back comes every four nibbles.
     let second = format!("{l}_b2");
     for (copy, next) in [("", &second), ("2", &l)] {
-        a.l(if copy.is_empty() {
+        a.label(if copy.is_empty() {
             l.clone()
         } else {
             second.clone()
@@ -116,7 +116,7 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
             &format!("{l}_h{copy}s"),
             &format!("{l}_c1{copy}"),
         );
-        a.l(format!("{l}_lo{copy}"));
+        a.label(format!("{l}_lo{copy}"));
         nibble(
             a,
             rmw,
@@ -151,9 +151,9 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
             ("c12", format!("{l}_lo2")),
             ("c22", l.clone()),
         ] {
-            a.l(format!("{l}_{stub}"));
+            a.label(format!("{l}_{stub}"));
             a.ldd(R18, 1);
-            a.i(MInst::R { op, rd: R18 });
+            a.inst(MInst::R { op, rd: R18 });
             a.std(1, R18);
             a.rjmp(&back);
         }
@@ -179,19 +179,19 @@ fn nibble(a: &mut Buffer, rmw: Rmw, r: Reg, special: &str, fix: &str) {
 /// nibble); SKIP moves Y on and goes on at `next`.
 fn special(a: &mut Buffer, tag: &str, rmw: Rmw, high: bool, next: &str) {
     let bytes = rmw.bytes();
-    a.l(format!("{tag}s"));
+    a.label(format!("{tag}s"));
     a.breq(format!("{tag}skip"));
     match rmw {
         Rmw::AddByte => {
             // The + list of a byte-wide column: its - list follows at once.
-            a.c(format!("{END}: the - list, from row 0, in the next nibble"));
+            a.comment(format!("{END}: the - list, from row 0, in the next nibble"));
             a.movw(R28, R14);
             a.rjmp(if high { ".Lal_sub_lo" } else { ".Lal_sub" });
         }
         Rmw::SubByte => a.ret(),
         Rmw::Full(_) => {
             if high {
-                a.c(format!("{END}: the list ends in a high nibble"));
+                a.comment(format!("{END}: the list ends in a high nibble"));
                 a.set();
             } else {
                 a.clt();
@@ -199,7 +199,7 @@ fn special(a: &mut Buffer, tag: &str, rmw: Rmw, high: bool, next: &str) {
             a.ret();
         }
     }
-    a.l(format!("{tag}skip"));
+    a.label(format!("{tag}skip"));
     a.adiw(R28, SKIP * bytes as u8);
     a.rjmp(next);
 }
@@ -248,8 +248,8 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
     let al = format!(".Lal{bytes}");
     match format {
         Format::PlusMinus => {
-            a.c("Column: x to the + list's rows, -x to the - list's.");
-            a.l(&k);
+            a.comment("Column: x to the + list's rows, -x to the - list's.");
+            a.label(&k);
             if bytes == 2 {
                 // 0 < x < 256, the common case after a ReLU: byte-wide updates.
                 a.tst(R21);
@@ -257,7 +257,7 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
                 // The + list's end goes on to the - list, whose end returns.
                 a.movw(R28, R14);
                 a.rjmp(".Lal_add");
-                a.l(format!("{k}_wide"));
+                a.label(format!("{k}_wide"));
             }
             if bytes == 4 {
                 sign_extend(a);
@@ -268,19 +268,19 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
             a.movw(R28, R14);
             a.brts(format!("{k}_lo"));
             a.rjmp(&al);
-            a.l(format!("{k}_lo"));
+            a.label(format!("{k}_lo"));
             a.rjmp(format!("{al}_lo"));
         }
         Format::Grouped | Format::Dense8 | Format::Dense4 => {
-            a.c("Column: per group, a weight v and the rows that take x*v; 0 ends it.");
-            a.l(&k);
+            a.comment("Column: per group, a weight v and the rows that take x*v; 0 ends it.");
+            a.label(&k);
             a.movw(R12, R20);
-            a.l(format!("{k}_g"));
+            a.label(format!("{k}_g"));
             a.lpm(far, R17, true);
             a.tst(R17);
             a.brne(format!("{k}_v"));
             a.ret();
-            a.l(format!("{k}_v"));
+            a.label(format!("{k}_v"));
             if bytes == 2 {
                 // x*v mod 2^16 from unsigned products; a negative v is v+256.
                 a.mul(R12, R17);

@@ -62,9 +62,9 @@ pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], allocation: &Allo
     a.section(".section .bss");
     let space = |a: &mut Buffer, name: &str, bytes: usize, what: &str| {
         if bytes > 0 {
-            a.c(what);
-            a.l(format!("{p}_{name}"));
-            a.d(format!(".skip {bytes}"));
+            a.comment(what);
+            a.label(format!("{p}_{name}"));
+            a.directive(format!(".skip {bytes}"));
         }
     };
     space(
@@ -99,7 +99,7 @@ pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], allocation: &Allo
         "the label NAME_label returns",
     );
     if allocation.vars > 0 {
-        a.c("query pointer, hash state (pointer, two bytes, done), new-query flag");
+        a.comment("query pointer, hash state (pointer, two bytes, done), new-query flag");
         for (name, bytes) in [
             ("qptr", 2),
             ("qs", 2),
@@ -108,8 +108,8 @@ pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], allocation: &Allo
             ("qdone", 1),
             ("newq", 1),
         ] {
-            a.l(format!("{p}_{name}"));
-            a.d(format!(".skip {bytes}"));
+            a.label(format!("{p}_{name}"));
+            a.directive(format!(".skip {bytes}"));
         }
     }
 }
@@ -124,7 +124,7 @@ pub fn tables(
     far: bool,
 ) {
     if far && table_bytes(layers, allocation, extra) > LOW_FLASH_TABLES {
-        a.c("Beyond what .progmem keeps below 64 KB: read with elpm from anywhere.");
+        a.comment("Beyond what .progmem keeps below 64 KB: read with elpm from anywhere.");
         a.section(format!(".section .text.{p}_tables,\"ax\",@progbits"));
     } else {
         a.section(".section .progmem.data,\"a\",@progbits");
@@ -134,7 +134,7 @@ pub fn tables(
         a.blank();
         let f = allocation.formats[k];
         if f.is_dense() {
-            a.c(format!(
+            a.comment(format!(
                 "Layer {}: {} x {}, {} rows in blocks of two, weights offset to unsigned, \
                  biases after each block, {} bytes.",
                 k + 1,
@@ -143,11 +143,11 @@ pub fn tables(
                 f.name(),
                 s.bytes.len()
             ));
-            a.l(format!("{p}_l{k}_w"));
+            a.label(format!("{p}_l{k}_w"));
             byte_lines(a, &s.bytes);
             continue;
         }
-        a.c(format!(
+        a.comment(format!(
             "Layer {}: {} x {}, {} columns{}, {} bytes.",
             k + 1,
             l.rows(),
@@ -156,21 +156,21 @@ pub fn tables(
             if s.wide_len { " (2-byte lengths)" } else { "" },
             s.bytes.len()
         ));
-        a.l(format!("{p}_l{k}_w"));
+        a.label(format!("{p}_l{k}_w"));
         // Columns are written one per line group so that diffs stay local.
         for (c, &at) in s.starts.iter().enumerate() {
             if k == 0 && starts.contains(&c) {
-                a.l(format!("{p}_l0_c{c}"));
+                a.label(format!("{p}_l0_c{c}"));
             }
             let end = s.starts.get(c + 1).copied().unwrap_or(s.bytes.len());
             byte_lines(a, &s.bytes[at..end]);
         }
         if k == 0 && starts.contains(&l.cols) {
-            a.l(format!("{p}_l0_c{}", l.cols));
+            a.label(format!("{p}_l0_c{}", l.cols));
         }
         if bias_bytes(l, f) > 0 {
-            a.c(format!("Layer {} biases, {}-bit.", k + 1, l.acc.bits()));
-            a.l(format!("{p}_l{k}_bias"));
+            a.comment(format!("Layer {} biases, {}-bit.", k + 1, l.acc.bits()));
+            a.label(format!("{p}_l{k}_bias"));
             let mut b = Vec::new();
             for &v in &l.bias {
                 b.extend_from_slice(&(v as u32).to_le_bytes()[..l.acc_bytes()]);
@@ -180,31 +180,31 @@ pub fn tables(
     }
     if let Some(c) = extra.charset {
         a.blank();
-        a.c("The byte of each class.");
-        a.l(format!("{p}_charset"));
+        a.comment("The byte of each class.");
+        a.label(format!("{p}_charset"));
         byte_lines(a, c);
     }
     if let Some(labels) = extra.labels {
         let (text, at) = label_data(labels);
         a.blank();
-        a.c("Where each label starts in the label text.");
-        a.l(format!("{p}_label_at"));
+        a.comment("Where each label starts in the label text.");
+        a.label(format!("{p}_label_at"));
         let mut b = Vec::new();
         for v in at {
             b.extend_from_slice(&(v as u16).to_le_bytes());
         }
         byte_lines(a, &b);
-        a.c("The labels, NUL-terminated.");
-        a.l(format!("{p}_label_text"));
+        a.comment("The labels, NUL-terminated.");
+        a.label(format!("{p}_label_text"));
         byte_lines(a, &text);
     }
-    a.d(".p2align 1");
+    a.directive(".p2align 1");
 }
 
 /// `.byte` lines for `bytes`, 16 a line.
 fn byte_lines(a: &mut Buffer, bytes: &[u8]) {
     for chunk in bytes.chunks(16) {
         let b: Vec<String> = chunk.iter().map(|b| format!("0x{b:02X}")).collect();
-        a.d(format!(".byte {}", b.join(",")));
+        a.directive(format!(".byte {}", b.join(",")));
     }
 }

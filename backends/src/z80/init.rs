@@ -142,9 +142,9 @@ fn unpack(
     let parts = record_parts(layers, split, &blob.stores);
     for (k, (first, cols)) in parts.iter().enumerate().rev() {
         for run in page_runs(*first..first + cols.len()).into_iter().rev() {
-            b.i(Inst::Exx);
+            b.inst(Inst::Exx);
             b.ld16(Reg16::HL, mem.table(k, run.end - 1));
-            b.i(Inst::Exx);
+            b.inst(Inst::Exx);
             b.ld(A, (run.len() % 256) as i32);
             b.ld_mem_a("ex_cols");
             b.call("ex_part");
@@ -238,16 +238,16 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
     // The record starts at de+1: into the column's table slot.
     b.inc16(Reg16::DE);
     b.ld(A, E);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.st(Mem8::Hl, A);
     b.inc(H);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.ld(A, D);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.st(Mem8::Hl, A);
     b.dec(H);
     b.dec(L);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.dec16(Reg16::DE);
     b.ld_a_mem("ex_cols");
     b.dec(A);
@@ -261,7 +261,7 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
     // a = n rows: writes the turns, ceil(n/4) (9-bit sum through the carry).
     b.label("ex_turns");
     b.alu(AluOp::Add, 3);
-    b.i(Inst::Rra);
+    b.inst(Inst::Rra);
     b.rot(RotOp::Srl, A);
     b.ld_ptr_a(BcDe::DE);
     b.dec16(Reg16::DE);
@@ -312,7 +312,7 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
     b.djnz("ex_hi");
     b.label("ex_odd");
     b.pop(StackReg::AF);
-    b.i(Inst::Rra);
+    b.inst(Inst::Rra);
     b.ret_cc(Cond::NC);
     b.dec16(Reg16::DE);
     b.ret();

@@ -63,8 +63,8 @@ pub fn model_code(
     b.comment("---- model_step: one inference step on zin; returns the class in a ----");
     b.label("model_step");
     b.st16_mem(v.saved_sp, Reg16::SP);
-    b.i(Inst::LdAI);
-    b.i(Inst::Di);
+    b.inst(Inst::LdAI);
+    b.inst(Inst::Di);
     b.ld(A, 0);
     b.jp_cc(Cond::PO, "ms_wasdi");
     b.inc(A);
@@ -124,7 +124,7 @@ pub fn model_code(
         // The scatter runs in the main registers with h = the next layer's
         // accumulator page; this loop runs in the alternate set.
         b.ld(H, page(mem.acc[k + 1]));
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.ld16(Reg16::SP, bias);
         let runs = page_runs(0..rows);
         for run in &runs {
@@ -134,7 +134,7 @@ pub fn model_code(
                 hidden_epilogue_page(b, l, k, run, mem, layers[k + 1].rows() > 256);
             }
         }
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.jp(format!("l{}_ep", k + 1));
         for run in runs.iter().filter(|_| !blob.nibble(k + 1)) {
             let tag = paged(&format!("l{k}"), run.start / 256);
@@ -145,7 +145,7 @@ pub fn model_code(
             b.ld_mem_a(v.x);
             b.st16_mem(v.epilogue_sp, Reg16::SP);
             record_sp(b, page(mem.table(k + 1, run.start)));
-            b.i(Inst::Exx);
+            b.inst(Inst::Exx);
             b.ld16_mem(Reg16::DE, v.x);
             dispatch_de(b);
         }
@@ -155,7 +155,7 @@ pub fn model_code(
     b.ld_a_mem(v.iff);
     b.alu(AluOp::Or, A);
     b.jr_cc(JrCond::Z, "ms_noei");
-    b.i(Inst::Ei);
+    b.inst(Inst::Ei);
     b.label("ms_noei");
     b.ld_a_mem(v.class);
     b.ret();
@@ -253,21 +253,21 @@ fn hidden_epilogue_page(
     b.st16_mem(v.epilogue_sp, Reg16::SP);
     record_sp(b, (mem.table(k + 1, run.start) >> 8) as u8);
     b.ld(A, C);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.ld(C, A);
     start_column(b);
     b.label(format!("{tag}_resume"));
     if wide_next {
         b.ld(H, (mem.acc[k + 1] >> 8) as u8);
     }
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
     epilogue_next(b, l, &tag, |b| {
         if high_zero_fast {
             // A high byte of 1..127: the output is at least 256 >> shift,
             // so not 0; a high byte left after the shift goes to `TAG_big`.
             b.label(format!("{tag}_wide"));
-            b.i(Inst::Rra);
+            b.inst(Inst::Rra);
             shift_ac(b, l.shift);
             b.alu(AluOp::Or, A);
             b.jp_cc(Cond::NZ, format!("{tag}_big"));
@@ -294,7 +294,7 @@ fn epilogue_row(
         return;
     }
     epilogue_head(b, l, k, run, mem, tag);
-    b.i(Inst::Rra);
+    b.inst(Inst::Rra);
     shift_ac(b, l.shift);
 }
 
@@ -383,18 +383,18 @@ fn nibble_epilogue_page(
     b.ld(D, (mem.table(k + 1, run.start) >> 8) as u8);
     b.ld_a_ptr(BcDe::DE);
     b.inc(D);
-    b.i(Inst::ExDeHl);
+    b.inst(Inst::ExDeHl);
     b.ld(H, Src8::Hl);
     b.ld(L, A);
     b.ld16(Reg16::SP, zn_stack(mem));
     b.push(StackReg::HL);
     b.pop(StackReg::IY);
-    b.i(Inst::ExDeHl);
-    b.i(Inst::Exx);
+    b.inst(Inst::ExDeHl);
+    b.inst(Inst::Exx);
     b.ld16_mem(Reg16::DE, v.x);
     b.ld(H, (mem.acc[k + 1] >> 8) as u8);
     b.call("zn_col");
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
     epilogue_next(b, l, &tag, |_| {});
 }
@@ -454,10 +454,10 @@ fn scan_scatter(
         let recs = (mem.table(0, run.start) >> 8) as u8;
         b.ld(H, acc);
         b.ld16(Reg16::IY, format!("{tag}_resume"));
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.ld16(Reg16::HL, zin_word(run.start));
         scan_loop(b, &tag, run);
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         if i + 1 < runs.len() {
             b.jp(format!("{next}_begin"));
         } else {
@@ -472,17 +472,17 @@ fn scan_scatter(
         b.ld(A, Src8::Hl);
         b.inc16(Reg16::HL);
         b.inc16(Reg16::HL);
-        b.i(Inst::ExAf);
+        b.inst(Inst::ExAf);
         column_sp(b, C, recs);
-        b.i(Inst::ExAf);
-        b.i(Inst::Exx);
+        b.inst(Inst::ExAf);
+        b.inst(Inst::Exx);
         b.ld(C, A);
         start_column(b);
         b.label(format!("{tag}_resume"));
         if layers[0].rows() > 256 {
             b.ld(H, acc);
         }
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.jr(format!("{tag}_next"));
         b.label(format!("{tag}_big"));
         b.ld_mem_a(zx + 1);
@@ -491,7 +491,7 @@ fn scan_scatter(
         b.inc16(Reg16::HL);
         b.inc16(Reg16::HL);
         column_sp(b, C, recs);
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.ld16_mem(Reg16::DE, zx);
         dispatch_de(b);
     }
@@ -520,11 +520,11 @@ fn column_sp(b: &mut Builder, reg: Reg8, recs: u8) {
     b.ld(D, recs);
     b.ld_a_ptr(BcDe::DE);
     b.inc(D);
-    b.i(Inst::ExDeHl);
+    b.inst(Inst::ExDeHl);
     b.ld(H, Src8::Hl);
     b.ld(L, A);
     b.ld_sp(HlIx::HL);
-    b.i(Inst::ExDeHl);
+    b.inst(Inst::ExDeHl);
 }
 
 /// Jump to the scatter routine for x = de (SP at the record, h = accumulator page).
@@ -630,7 +630,7 @@ fn shift_ac(b: &mut Builder, n: u32) {
     let mut n = n;
     if n >= 8 {
         b.ld(C, A);
-        b.i(Inst::Rla);
+        b.inst(Inst::Rla);
         b.alu(AluOp::Sbc, A);
         n -= 8;
     }

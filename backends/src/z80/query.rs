@@ -186,7 +186,7 @@ fn narrow_list(b: &mut Builder, name: &str, op: AluOp, fix: Inst) {
         b.st(Mem8::Hl, A);
         b.jr_cc(JrCond::NC, format!("{name}_back{half}"));
         b.inc(H);
-        b.i(fix.clone());
+        b.inst(fix.clone());
         b.dec(H);
         b.label(format!("{name}_back{half}"));
     }
