@@ -2,7 +2,7 @@
 //! C API entry points, as avr-gcc assembly.
 //!
 //! Registers (see docs/avr.md): r1 = 0, r0 scratch; in a layer walk X reads
-//! the inputs, Z the weight stream, r24:r25 count columns and r14:r15 hold
+//! the inputs, Z the coded layer, r24:r25 count columns and r14:r15 hold
 //! the accumulator base; kernels add into the accumulators through Y (see
 //! `kernels.rs`). The entry points save every call-saved register they touch.
 
@@ -257,8 +257,8 @@ impl Gen<'_> {
         if l.cols == 0 {
             return;
         }
-        let wide = self.allocation.streams[k].wide_len;
-        let kern = super::kernels::kernel_label(self.allocation.formats[k], l.acc_bytes());
+        let wide = self.allocation.coded[k].wide_len;
+        let kern = super::kernels::kernel_label(self.allocation.codings[k], l.acc_bytes());
         self.walk_setup(a, k, &format!("{}_l{k}_w", self.p));
         count(a, l.cols);
         let col = format!(".L{tag}_col");
@@ -273,8 +273,8 @@ impl Gen<'_> {
     /// cleared as they are read.
     fn walk_counts(&self, a: &mut Buffer, t: &InputPart, tag: &str) {
         let l = &self.layers[0];
-        let wide = self.allocation.streams[0].wide_len;
-        let kern = super::kernels::kernel_label(self.allocation.formats[0], l.acc_bytes());
+        let wide = self.allocation.coded[0].wide_len;
+        let kern = super::kernels::kernel_label(self.allocation.codings[0], l.acc_bytes());
         let v = t.value as u16 as u32;
         a.ldi(R16, lo(v));
         a.mov(R2, R16);
@@ -406,7 +406,7 @@ impl Gen<'_> {
     fn dense_layer(&self, a: &mut Buffer, k: usize) {
         let d = super::dense::DenseLayer {
             l: &self.layers[k],
-            f: self.allocation.formats[k],
+            f: self.allocation.codings[k],
             tag: format!("{k}"),
             far: self.far,
         };
@@ -419,8 +419,8 @@ impl Gen<'_> {
     fn fused_walk(&self, a: &mut Buffer, k: usize) {
         let (prev, l) = (&self.layers[k - 1], &self.layers[k]);
         let tag = format!("f{k}");
-        let wide = self.allocation.streams[k].wide_len;
-        let kern = super::kernels::kernel_label(self.allocation.formats[k], l.acc_bytes());
+        let wide = self.allocation.coded[k].wide_len;
+        let kern = super::kernels::kernel_label(self.allocation.codings[k], l.acc_bytes());
         self.init_layer(a, k, &format!("{k}"));
         if l.cols == 0 {
             return;
@@ -465,10 +465,10 @@ impl Gen<'_> {
                 k + 1,
                 self.layers[k].rows(),
                 self.layers[k].cols,
-                self.allocation.formats[k].kernel(),
+                self.allocation.codings[k].kernel(),
                 self.layers[k].acc.bits()
             ));
-            if self.allocation.formats[k].is_dense() {
+            if self.allocation.codings[k].is_dense() {
                 self.epilogue(a, k - 1);
                 ptr(a, R26, R27, self.buf(k - 1));
                 self.dense_layer(a, k);
@@ -484,7 +484,7 @@ impl Gen<'_> {
     fn run_dense(&self, a: &mut Buffer) {
         a.comment("Every layer on the int16 input vector at X; the class in r24:r25.");
         a.label(".Lrun_dense");
-        if self.allocation.formats[0].is_dense() {
+        if self.allocation.codings[0].is_dense() {
             self.dense_layer(a, 0);
         } else {
             self.init_layer(a, 0, "dense");
@@ -1047,7 +1047,7 @@ impl Gen<'_> {
         );
         super::dense::emit_routines(
             a,
-            &super::dense::routines(self.layers, &self.allocation.formats),
+            &super::dense::routines(self.layers, &self.allocation.codings),
             self.far,
         );
     }

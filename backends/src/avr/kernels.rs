@@ -1,26 +1,26 @@
 //! The inner loops: adding a value to the rows a nibble list names, and the
-//! column routines built on them (see `stream.rs` for the coding).
+//! column routines built on them (see `coding.rs` for the coding).
 //!
-//! Register contract (all kernels): Z reads the stream, Y walks the
+//! Register contract (all kernels): Z reads the coded layer, Y walks the
 //! accumulators, r14:r15 hold the layer's accumulator base, x arrives in
 //! r20:r21. Kernels clobber r0, r10–r13, r16–r23, Y, Z and T, and keep X,
 //! r2–r9, r14, r15, r24 and r25 (the walkers' registers). r1 stays 0.
 
 use super::buffer::Buffer;
 use super::build::{dec, hex};
+use super::coding::{Coding, END, SKIP};
 use super::inst::Ptr::Y;
 use super::inst::{
     MInst, Op1, Op2, Reg, R0, R1, R10, R11, R12, R13, R14, R16, R17, R18, R19, R20, R21, R22, R23,
     R28, R29,
 };
-use super::stream::{Format, END, SKIP};
 
-/// Label of the column routine for a format and accumulator width in bytes.
-pub fn kernel_label(format: Format, acc_bytes: usize) -> String {
-    match format {
-        Format::PlusMinus => format!(".Lk_pm{acc_bytes}"),
+/// Label of the column routine for a coding and accumulator width in bytes.
+pub fn kernel_label(coding: Coding, acc_bytes: usize) -> String {
+    match coding {
+        Coding::PlusMinus => format!(".Lk_pm{acc_bytes}"),
         // Dense layers have kernels of their own (dense.rs) and never ask.
-        Format::Grouped | Format::Dense8 | Format::Dense4 => format!(".Lk_gr{acc_bytes}"),
+        Coding::Grouped | Coding::Dense8 | Coding::Dense4 => format!(".Lk_gr{acc_bytes}"),
     }
 }
 
@@ -241,13 +241,13 @@ fn sign_extend(a: &mut Buffer) {
     a.mov(R23, R22);
 }
 
-/// The column routine for `format` and `bytes`-byte accumulators, with the
+/// The column routine for `coding` and `bytes`-byte accumulators, with the
 /// list adder it needs (emitted once per width by the caller).
-fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
-    let k = kernel_label(format, bytes);
+fn column(a: &mut Buffer, coding: Coding, bytes: usize, far: bool) {
+    let k = kernel_label(coding, bytes);
     let al = format!(".Lal{bytes}");
-    match format {
-        Format::PlusMinus => {
+    match coding {
+        Coding::PlusMinus => {
             a.comment("Column: x to the + list's rows, -x to the - list's.");
             a.label(&k);
             if bytes == 2 {
@@ -271,7 +271,7 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
             a.label(format!("{k}_lo"));
             a.rjmp(format!("{al}_lo"));
         }
-        Format::Grouped | Format::Dense8 | Format::Dense4 => {
+        Coding::Grouped | Coding::Dense8 | Coding::Dense4 => {
             a.comment("Column: per group, a weight v and the rows that take x*v; 0 ends it.");
             a.label(&k);
             a.movw(R12, R20);
@@ -311,19 +311,19 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
     }
 }
 
-/// Every kernel the layers use, given as (format, accumulator bytes) pairs.
-pub fn kernels(a: &mut Buffer, used: &[(Format, usize)], far: bool) {
+/// Every kernel the layers use, given as (coding, accumulator bytes) pairs.
+pub fn kernels(a: &mut Buffer, used: &[(Coding, usize)], far: bool) {
     let mut widths: Vec<usize> = used.iter().map(|u| u.1).collect();
     widths.sort_unstable();
     widths.dedup();
     for w in widths {
         add_list(a, Rmw::Full(w), far);
     }
-    if used.contains(&(Format::PlusMinus, 2)) {
+    if used.contains(&(Coding::PlusMinus, 2)) {
         add_list(a, Rmw::AddByte, far);
         add_list(a, Rmw::SubByte, far);
     }
-    let mut kinds: Vec<(Format, usize)> = Vec::new();
+    let mut kinds: Vec<(Coding, usize)> = Vec::new();
     for &u in used {
         if !kinds.contains(&u) {
             kinds.push(u);

@@ -7,12 +7,12 @@ mod board;
 mod buffer;
 mod build;
 mod code;
+mod coding;
 mod dense;
 pub mod inst;
 mod kernels;
 mod plan;
 pub mod sim;
-mod stream;
 mod tables;
 pub mod target;
 
@@ -23,8 +23,8 @@ use crate::lowered::{FusedLayer, Unsupported};
 use crate::target::Verified;
 use crate::{BackendError, Provenance};
 pub use board::{Board, BOARDS};
+pub use coding::Coding;
 pub use plan::{SKETCH_FLASH, SKETCH_SRAM, STACK_RESERVE};
-pub use stream::Format;
 
 /// The generated sketch folder.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub struct LayerReport {
     /// Inputs.
     pub cols: usize,
     /// The coding of its weights, which names its kernel.
-    pub format: Format,
+    pub coding: Coding,
     /// Bytes of its table (weights, and biases where the table holds them).
     pub bytes: usize,
     /// Predicted cycles of one pass on the Uno (see docs/avr.md).
@@ -102,7 +102,7 @@ impl Report {
                 k + 1,
                 l.rows,
                 l.cols,
-                l.format.kernel(),
+                l.coding.kernel(),
                 l.bytes,
                 l.cycles
             ));
@@ -217,9 +217,9 @@ fn emit_for(
             .map(|(k, l)| LayerReport {
                 rows: l.rows(),
                 cols: l.cols,
-                format: allocation.formats[k],
-                bytes: allocation.streams[k].bytes.len()
-                    + tables::bias_bytes(l, allocation.formats[k]),
+                coding: allocation.codings[k],
+                bytes: allocation.coded[k].bytes.len()
+                    + tables::bias_bytes(l, allocation.codings[k]),
                 cycles: allocation.cycles[k],
             })
             .collect(),
@@ -306,7 +306,7 @@ fn description(
             l.acc.bits(),
             l.shift,
             if l.relu() { ", ReLU" } else { "" },
-            allocation.formats[k].kernel()
+            allocation.codings[k].kernel()
         ));
     }
     if allocation.cache {

@@ -1,8 +1,8 @@
 //! The model's flash tables and SRAM buffers, as assembler directives.
 
 use super::buffer::Buffer;
+use super::coding::Coding;
 use super::plan::Allocation;
-use super::stream::Format;
 use crate::lowered::FusedLayer;
 
 /// Table bytes above which a far-flash board's tables leave the low 64 KB
@@ -19,7 +19,7 @@ pub struct Extra<'a> {
 
 /// Bytes of a layer's bias table (none when every bias is 0, or when a
 /// dense layer's table holds them).
-pub fn bias_bytes(l: &FusedLayer, f: Format) -> usize {
+pub fn bias_bytes(l: &FusedLayer, f: Coding) -> usize {
     if f.is_dense() || l.bias.iter().all(|&v| v == 0) {
         0
     } else {
@@ -41,10 +41,10 @@ fn label_data(labels: &[String]) -> (Vec<u8>, Vec<usize>) {
 
 /// Bytes of every table.
 pub fn table_bytes(layers: &[FusedLayer], allocation: &Allocation, extra: &Extra) -> usize {
-    let mut n: usize = allocation.streams.iter().map(|s| s.bytes.len()).sum();
+    let mut n: usize = allocation.coded.iter().map(|s| s.bytes.len()).sum();
     n += layers
         .iter()
-        .zip(&allocation.formats)
+        .zip(&allocation.codings)
         .map(|(l, &f)| bias_bytes(l, f))
         .sum::<usize>();
     if let Some(c) = extra.charset {
@@ -114,7 +114,7 @@ pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], allocation: &Allo
     }
 }
 
-/// The flash tables: weight streams, biases, charset or labels.
+/// The flash tables: coded layers, biases, charset or labels.
 pub fn tables(
     a: &mut Buffer,
     p: &str,
@@ -130,9 +130,9 @@ pub fn tables(
         a.section(".section .progmem.data,\"a\",@progbits");
     }
     let starts: Vec<usize> = allocation.text.iter().map(|t| t.words.start).collect();
-    for (k, (l, s)) in layers.iter().zip(&allocation.streams).enumerate() {
+    for (k, (l, s)) in layers.iter().zip(&allocation.coded).enumerate() {
         a.blank();
-        let f = allocation.formats[k];
+        let f = allocation.codings[k];
         if f.is_dense() {
             a.comment(format!(
                 "Layer {}: {} x {}, {} rows in blocks of two, weights offset to unsigned, \
