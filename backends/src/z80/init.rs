@@ -3,13 +3,13 @@
 //! tables built (see [`init_routine`]).
 
 use super::build::Builder;
+use super::coding::{image_records, record_parts, Blob, ImagePart};
 use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
     AluOp, BcDe, Cond, Idx, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8, StackReg,
 };
 use super::plan::{page_runs, MemoryMap, Split};
-use super::records::{image_records, record_parts, Blob, ImagePart};
 use super::seq::{split_copy_loop, swap_nibbles};
 use crate::lowered::FusedLayer;
 
@@ -125,7 +125,7 @@ pub fn init_routine(
 }
 
 /// `model_init`'s last part: unpack the records in place, from the top of
-/// the blob down (see `records::blob`), filling the record address tables
+/// the blob down (see `coding::blob`), filling the record address tables
 /// from each run's last column down.
 fn unpack(
     b: &mut Builder,
@@ -139,7 +139,7 @@ fn unpack(
     let top = |len: &str| Expr::sym("zblob").plus(len.into()).minus(1.into());
     b.ld16(Reg16::HL, top("zblob_len"));
     b.ld16(Reg16::DE, top("zblob_unpacked"));
-    let parts = record_parts(layers, split, &blob.stores);
+    let parts = record_parts(layers, split, &blob.codings);
     for (k, (first, cols)) in parts.iter().enumerate().rev() {
         for run in page_runs(*first..first + cols.len()).into_iter().rev() {
             b.inst(Inst::Exx);
@@ -185,7 +185,7 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
         b.ld(A, Src8::Hl);
         b.dec16(Reg16::HL);
         b.ld_mem_a("ex_segs");
-        // A column's segments, last first, each led by its kind (see `records::Next`).
+        // A column's segments, last first, each led by its kind (see `coding::Next`).
         b.label("ex_seg");
         b.ld(A, Src8::Hl);
         b.dec16(Reg16::HL);

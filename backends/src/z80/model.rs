@@ -15,9 +15,9 @@
 //!   also fills a table of their addresses (low and high bytes in two
 //!   pages), so a column's record is found from its index in a few
 //!   instructions; a layer short of memory keeps its records nibble-coded
-//!   and scatters them through `zn_col` (see `records::Store`);
+//!   and scatters them through `zn_col` (see `coding::Coding`);
 //! - a layer of more than 256 rows has a pair of accumulator pages per 256
-//!   rows, and its records chain a segment per page (see `records::segments`);
+//!   rows, and its records chain a segment per page (see `coding::segments`);
 //! - layer 1 scans the input and scatters each non-zero word's column; every
 //!   later layer's column is scattered by the previous layer's epilogue the
 //!   moment that unit comes out non-zero, so no list of active units is kept.
@@ -28,6 +28,7 @@
 use std::ops::Range;
 
 use super::build::Builder;
+use super::coding::{image_records, Blob, Coding, ReadyPart};
 use super::expr::Expr;
 use super::init::image_labels;
 use super::init::{init_routine, offset};
@@ -38,7 +39,6 @@ use super::isa::{
 };
 use super::plan::{page_runs, MemoryMap, Split};
 use super::query::{nibble_routines, query_phase, table_to_iy};
-use super::records::{image_records, Blob, ReadyPart, Store};
 use super::scatter::{scatter_routines, start_column};
 use crate::lowered::FusedLayer;
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
@@ -161,7 +161,7 @@ pub fn model_code(
     b.ret();
     init_routine(b, layers, mem, split, blob);
     scatter_routines(b, blob.multi);
-    if split.is_some() || blob.stores.contains(&Store::Nibble) {
+    if split.is_some() || blob.codings.contains(&Coding::Nibble) {
         nibble_routines(b, blob.multi);
     }
     tables(b, layers, split, blob);

@@ -47,11 +47,11 @@ pub fn table_to_iy(b: &mut Builder) {
 /// to call on; it returns with h as it was unless the column has pages
 /// after the first (bc, de, l and iy lost: every caller sets iy afresh).
 ///
-/// [`query_record`]: super::records::query_record
+/// [`query_record`]: super::coding::query_record
 pub fn nibble_routines(b: &mut Builder, multi: bool) {
     b.label("zn_col");
     if multi {
-        // The segment's kind (see `records::Next`), for after its lists.
+        // The segment's kind (see `coding::Next`), for after its lists.
         b.ld(A, Idx::iy(0));
         b.inc16(Reg16::IY);
         b.ld_mem_a("zn_kind");

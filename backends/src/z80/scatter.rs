@@ -25,7 +25,7 @@ pub fn scatter_routines(b: &mut Builder, multi: bool) {
     b.ld(B, A);
     b.ret();
     loop8_stubs(b, "zsa", AluOp::Add, Inst::Inc(Loc8::Hl));
-    // The −1 loop in one copy per kind of segment end (see `records::Next`):
+    // The −1 loop in one copy per kind of segment end (see `coding::Next`):
     // the column is done, or the next segment follows, on this page or the
     // next. The copies' bodies come first, together, so the general scatter
     // tells their 15 entries apart by their low bytes.
