@@ -160,7 +160,7 @@ struct MatMulView {
 struct AccumulateView {
     cols: usize,
     /// Dense rows (`row[]` holds every weight, row by row): the bytes of a
-    /// row, else 0 for the column-major layouts.
+    /// row, else 0 for the column-major codings.
     stride: usize,
     /// For dense rows: the weight of entry `j` of the row at `wr`, as `int8_t`.
     weight: String,
@@ -472,8 +472,20 @@ fn layer_view(p: &str, up: &str, k: usize, s: &Function, rom_bytes: &mut usize) 
     }
 }
 
-/// The column-major tables of a matmul with at least one non-zero weight, what is
-/// added per entry, the tables' size in bytes and a description of the layout.
+/// How a matmul's weights are coded as C tables: the smallest of the three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    /// Per column, its rows grouped by weight value (`off`, `row`, `val`).
+    Grouped,
+    /// Per column, its rows, each entry with its weight (`off`, `row`, `w`).
+    Pairs,
+    /// Every weight, row by row (`row`): int8 a byte, or int4 two a byte.
+    Dense { nibbles: bool },
+}
+
+/// A matmul with at least one non-zero weight, coded (see [`Coding`]): its
+/// tables, what is added per entry, the tables' size in bytes and a
+/// description of the coding.
 fn accumulate_view(
     p: &str,
     up: &str,
@@ -499,16 +511,23 @@ fn accumulate_view(
     let g = values.len();
     let grouped_bytes = (cols * g + 1) * size_of(off_t) + nnz * size_of(idx_t) + g;
     let pairs_bytes = (cols + 1) * size_of(off_t) + nnz * (size_of(idx_t) + 1);
-    let grouped = grouped_bytes <= pairs_bytes;
     // int8 and int4 weights may be stored dense, row by row (int4 two a
-    // byte), where that is smaller than either column-major layout.
+    // byte), where that is smaller than either column-major coding.
     let nibbles = values.iter().all(|v| (-8..=7).contains(v));
     let stride = if nibbles { cols.div_ceil(2) } else { cols };
     let dense_bytes = rows * stride;
     let dense_kind = matches!(w.kind(), WeightKind::Int8 | WeightKind::Int4);
-    if dense_kind && dense_bytes < grouped_bytes.min(pairs_bytes) {
+    let coding = if dense_kind && dense_bytes < grouped_bytes.min(pairs_bytes) {
+        Coding::Dense { nibbles }
+    } else if grouped_bytes <= pairs_bytes {
+        Coding::Grouped
+    } else {
+        Coding::Pairs
+    };
+    if let Coding::Dense { nibbles } = coding {
         return dense_view(p, up, k, w, acc, nibbles, tables);
     }
+    let grouped = coding == Coding::Grouped;
 
     let (off_name, row_name) = (format!("{p}_l{k}_off"), format!("{p}_l{k}_row"));
     let mut off = vec!["0".to_string()];
@@ -568,8 +587,8 @@ fn accumulate_view(
     (view, bytes, how)
 }
 
-/// Dense rows of a matmul: `row[]` holds every weight, row by row, int8 a
-/// byte each or int4 two a byte (entry 2j in the low nibble).
+/// A matmul coded [`Coding::Dense`]: `row[]` holds every weight, row by row,
+/// int8 a byte each or int4 two a byte (entry 2j in the low nibble).
 fn dense_view(
     p: &str,
     up: &str,
