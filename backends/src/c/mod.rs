@@ -136,6 +136,7 @@ struct ClassifyView {
 struct LayerView {
     func: String,
     comment: String,
+    /// The coded layer: its weight and bias tables, as C (see [`Coding`]).
     tables: Vec<String>,
     rows: usize,
     matmul: Option<MatMulView>,
