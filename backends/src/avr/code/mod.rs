@@ -27,7 +27,7 @@ pub struct Gen<'a> {
     pub p: &'a str,
     /// The layers.
     pub layers: &'a [FusedLayer],
-    /// The layout.
+    /// What the plan allocated: each layer's coding and coded layer, the buffers.
     pub allocation: &'a Allocation,
     /// Whether tables are read with `elpm` (flash beyond 64 KB).
     pub far: bool,
