@@ -183,7 +183,7 @@ fn random_int8_and_int4_models_agree_with_the_interpreter_in_simavr() {
         let (lines, want) = cases(&mut rng, &m);
         zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
         if let Ok(files) = build::avr(&m, Path::new("random"), board) {
-            let d = files.report.layers.iter().filter(|l| l.format.is_dense());
+            let d = files.report.layers.iter().filter(|l| l.coding.is_dense());
             dense[i % 4] += d.count();
         }
         jobs.push((m, lines, want, board));
@@ -227,7 +227,7 @@ fn dense_int8_and_int4_kernels_agree_with_the_interpreter() {
                 let m = dense_mlp(&mut rng, &name, kind, acc, shape);
                 let files = build::avr(&m, Path::new("dense"), board).expect("fits");
                 for l in &files.report.layers {
-                    assert!(l.format.is_dense(), "{name}: {:?}", files.report.layers);
+                    assert!(l.coding.is_dense(), "{name}: {:?}", files.report.layers);
                 }
                 let mut inputs = digit_like_inputs(&mut rng, shape[0], 3);
                 inputs.extend(random_inputs(&mut rng, shape[0], 4));

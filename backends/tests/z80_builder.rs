@@ -24,7 +24,7 @@ fn builder_items_print_and_parse_back_the_same() {
     b.inc(H);
     b.dec(Loc8::Hl);
     b.rot(RotOp::Sra, A);
-    b.i(Inst::ExAf);
+    b.inst(Inst::ExAf);
     b.jr_cc(JrCond::NZ, "top");
     b.jp_cc(Cond::PO, "top");
     b.djnz("top");

@@ -70,17 +70,17 @@ struct At {
 
 impl Buffer {
     /// An instruction.
-    pub fn i(&mut self, inst: MInst) {
+    pub fn inst(&mut self, inst: MInst) {
         self.items.push(Item::Inst(inst));
     }
 
     /// A label.
-    pub fn l(&mut self, label: impl Into<String>) {
+    pub fn label(&mut self, label: impl Into<String>) {
         self.items.push(Item::Label(label.into()));
     }
 
     /// A directive that assembles to no code.
-    pub fn d(&mut self, line: impl AsRef<str>) {
+    pub fn directive(&mut self, line: impl AsRef<str>) {
         self.items
             .push(Item::Text(format!("    {}\n", line.as_ref())));
     }
@@ -92,7 +92,7 @@ impl Buffer {
     }
 
     /// A comment line (C style: the file goes through the C preprocessor).
-    pub fn c(&mut self, comment: impl AsRef<str>) {
+    pub fn comment(&mut self, comment: impl AsRef<str>) {
         self.items
             .push(Item::Text(format!("    /* {} */\n", comment.as_ref())));
     }
@@ -318,7 +318,7 @@ mod tests {
 
     fn nops(b: &mut Buffer, n: usize) {
         for _ in 0..n {
-            b.i(MInst::RR {
+            b.inst(MInst::RR {
                 op: crate::avr::inst::Op2::Mov,
                 rd: R1,
                 rr: R1,
@@ -340,9 +340,9 @@ mod tests {
     fn branch_back(body: usize) -> String {
         let mut b = Buffer::default();
         b.section(".text");
-        b.l(".Ltop");
+        b.label(".Ltop");
         nops(&mut b, body);
-        b.i(br(Cond::Ne, ".Ltop"));
+        b.inst(br(Cond::Ne, ".Ltop"));
         b.finish().0
     }
 
@@ -359,9 +359,9 @@ mod tests {
         let on = |body: usize| {
             let mut b = Buffer::default();
             b.section(".text");
-            b.i(br(Cond::Lo, ".Lend"));
+            b.inst(br(Cond::Lo, ".Lend"));
             nops(&mut b, body);
-            b.l(".Lend");
+            b.label(".Lend");
             b.finish()
         };
         assert!(on(63).0.contains("    brlo .Lend\n"));
@@ -374,14 +374,14 @@ mod tests {
     fn rjmp_and_rcall_past_4_kb_become_jmp_and_call() {
         let mut b = Buffer::default();
         b.section(".text");
-        b.l(".Lstart");
-        b.i(flow(OpFlow::Rcall, ".Lfar"));
-        b.i(flow(OpFlow::Rjmp, ".Lnear"));
-        b.l(".Lnear");
+        b.label(".Lstart");
+        b.inst(flow(OpFlow::Rcall, ".Lfar"));
+        b.inst(flow(OpFlow::Rjmp, ".Lnear"));
+        b.label(".Lnear");
         nops(&mut b, 2047);
-        b.l(".Lfar");
-        b.i(MInst::Op0(Op0::Ret));
-        b.i(br(Cond::Eq, ".Lstart"));
+        b.label(".Lfar");
+        b.inst(MInst::Op0(Op0::Ret));
+        b.inst(br(Cond::Eq, ".Lstart"));
         let (text, bytes) = b.finish();
         // The rcall at word 0 reaches words 1 + 2047 at most; .Lfar is at
         // 2049 (2050 once the rcall is a call). The branch back from the end
@@ -398,10 +398,10 @@ mod tests {
     fn symbols_outside_the_section_take_the_long_form() {
         let mut b = Buffer::default();
         b.section(".text");
-        b.i(flow(OpFlow::Rcall, "memcpy"));
-        b.i(flow(OpFlow::Rjmp, "table"));
+        b.inst(flow(OpFlow::Rcall, "memcpy"));
+        b.inst(flow(OpFlow::Rjmp, "table"));
         b.section(".section .progmem.data");
-        b.l("table");
+        b.label("table");
         let (text, bytes) = b.finish();
         assert!(text.contains("    call memcpy\n    jmp table\n"), "{text}");
         assert_eq!(bytes, 8);

@@ -55,7 +55,7 @@ macro_rules! shorthands {
         impl Buffer {
             $(#[doc = concat!("`", stringify!($name), "`")]
             pub fn $name(&mut self) {
-                self.i(MInst::Op0(Op0::$op));
+                self.inst(MInst::Op0(Op0::$op));
             })*
         }
     };
@@ -66,7 +66,7 @@ macro_rules! shorthands {
         impl Buffer {
             #[doc = concat!("`", stringify!($name), "`")]
             pub fn $name(&mut self, $($arg: $t),*) {
-                self.i(MInst::$variant { op: $ty::$op, $($arg),* });
+                self.inst(MInst::$variant { op: $ty::$op, $($arg),* });
             }
         }
     };
@@ -89,7 +89,7 @@ macro_rules! branches {
         impl Buffer {
             $(#[doc = concat!("`", stringify!($name), " to`")]
             pub fn $name(&mut self, to: impl Into<Dest>) {
-                self.i(MInst::Br { cond: Cond::$cond, to: to.into() });
+                self.inst(MInst::Br { cond: Cond::$cond, to: to.into() });
             })*
         }
     };
@@ -117,37 +117,37 @@ impl Buffer {
     }
 
     fn flow(&mut self, op: OpFlow, to: Dest) {
-        self.i(MInst::Flow { op, to });
+        self.inst(MInst::Flow { op, to });
     }
 
     /// `ld rd, ptr`.
     pub fn ld(&mut self, rd: Reg, ptr: Ptr) {
-        self.i(MInst::Ld { rd, ptr });
+        self.inst(MInst::Ld { rd, ptr });
     }
 
     /// `ldd rd, Y+q`.
     pub fn ldd(&mut self, rd: Reg, q: u8) {
-        self.i(MInst::Ldd { rd, q });
+        self.inst(MInst::Ldd { rd, q });
     }
 
     /// `st ptr, rr`.
     pub fn st(&mut self, ptr: Ptr, rr: Reg) {
-        self.i(MInst::St { ptr, rr });
+        self.inst(MInst::St { ptr, rr });
     }
 
     /// `std Y+q, rr`.
     pub fn std(&mut self, q: u8, rr: Reg) {
-        self.i(MInst::Std { q, rr });
+        self.inst(MInst::Std { q, rr });
     }
 
     /// `lpm rd, Z` (`Z+` if `inc`), `elpm` if `far`.
     pub fn lpm(&mut self, far: bool, rd: Reg, inc: bool) {
-        self.i(MInst::Lpm { far, rd, inc });
+        self.inst(MInst::Lpm { far, rd, inc });
     }
 
     /// `lds rd, sym`.
     pub fn lds(&mut self, rd: Reg, sym: impl Into<Sym>) {
-        self.i(MInst::Lds {
+        self.inst(MInst::Lds {
             rd,
             sym: sym.into(),
         });
@@ -155,7 +155,7 @@ impl Buffer {
 
     /// `sts sym, rr`.
     pub fn sts(&mut self, sym: impl Into<Sym>, rr: Reg) {
-        self.i(MInst::Sts {
+        self.inst(MInst::Sts {
             sym: sym.into(),
             rr,
         });
@@ -163,11 +163,11 @@ impl Buffer {
 
     /// `in rd, io`.
     pub fn input(&mut self, rd: Reg, io: Io) {
-        self.i(MInst::In { rd, io });
+        self.inst(MInst::In { rd, io });
     }
 
     /// `out io, rr`.
     pub fn out(&mut self, io: Io, rr: Reg) {
-        self.i(MInst::Out { io, rr });
+        self.inst(MInst::Out { io, rr });
     }
 }

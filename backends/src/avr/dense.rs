@@ -23,12 +23,12 @@
 
 use super::buffer::Buffer;
 use super::build::{dec, hex, hi, lo};
+use super::coding::Coding;
 use super::inst::Ptr::{XInc, X};
 use super::inst::{
     Reg, R0, R1, R10, R11, R12, R13, R14, R15, R16, R17, R18, R19, R2, R20, R21, R22, R23, R24,
     R26, R27, R28, R29, R3, R4, R5, R6, R7, R8, R9,
 };
-use super::stream::Format;
 use crate::lowered::FusedLayer;
 
 /// Columns a shared chunk routine covers (`ldd` reaches Y+62).
@@ -57,9 +57,9 @@ pub fn usable(l: &FusedLayer) -> bool {
     l.cols > 0 && l.rows() > 0 && l.cols <= 65_535
 }
 
-/// The offset that makes a format's weights unsigned.
-fn offset(f: Format) -> i16 {
-    if f == Format::Dense4 {
+/// The offset that makes a coding's weights unsigned.
+fn offset(f: Coding) -> i16 {
+    if f == Coding::Dense4 {
         8
     } else {
         128
@@ -67,7 +67,7 @@ fn offset(f: Format) -> i16 {
 }
 
 /// The layer as a row-major matrix of offset (unsigned) weights.
-fn offset_matrix(l: &FusedLayer, f: Format) -> Vec<Vec<u8>> {
+fn offset_matrix(l: &FusedLayer, f: Coding) -> Vec<Vec<u8>> {
     let o = offset(f);
     let mut m = vec![vec![o as u8; l.cols]; l.rows()];
     for (c, col) in l.columns.iter().enumerate() {
@@ -85,7 +85,7 @@ fn has_bias(l: &FusedLayer) -> bool {
 
 /// A dense layer's table: blocks of two rows (the last odd one alone), per
 /// column the block's weights, then the block's biases.
-pub fn table(l: &FusedLayer, f: Format) -> Vec<u8> {
+pub fn table(l: &FusedLayer, f: Coding) -> Vec<u8> {
     let m = offset_matrix(l, f);
     let mut out = Vec::new();
     let bias = has_bias(l);
@@ -94,7 +94,7 @@ pub fn table(l: &FusedLayer, f: Format) -> Vec<u8> {
         let next = m.get(r + 1);
         for (c, &w) in m[r].iter().enumerate() {
             match (next, f) {
-                (Some(n), Format::Dense4) => out.push(w | n[c] << 4),
+                (Some(n), Coding::Dense4) => out.push(w | n[c] << 4),
                 (Some(n), _) => out.extend([w, n[c]]),
                 (None, _) => out.push(w),
             }
@@ -149,8 +149,8 @@ impl Chunk {
 /// Bytes of the inner accumulators: 2 for 16-bit layers, 3 while a 24-bit
 /// unsigned row sum cannot overflow, else 4 (B of int4 needs 20 bits even
 /// for 16-bit layers, as B / 16 is taken).
-fn widths(l: &FusedLayer, f: Format, rows: usize) -> Chunk {
-    let nibbles = f == Format::Dense4 && rows == 2;
+fn widths(l: &FusedLayer, f: Coding, rows: usize) -> Chunk {
+    let nibbles = f == Coding::Dense4 && rows == 2;
     let wide = if l.cols > MAX_24BIT_COLS { 4 } else { 3 };
     let wa = if l.acc_bytes() == 2 { 2 } else { wide };
     let wb = match (rows, nibbles, l.acc_bytes()) {
@@ -168,7 +168,7 @@ fn widths(l: &FusedLayer, f: Format, rows: usize) -> Chunk {
 }
 
 /// The chunk routines a layer calls: for its pairs and its odd row.
-fn chunks(l: &FusedLayer, f: Format) -> Vec<Chunk> {
+fn chunks(l: &FusedLayer, f: Coding) -> Vec<Chunk> {
     let mut v = Vec::new();
     if l.rows() >= 2 {
         v.push(widths(l, f, 2));
@@ -186,7 +186,7 @@ fn first_chunk(cols: usize) -> usize {
 
 /// Predicted cycles of a dense layer on the Uno (inputs below 256; the
 /// second pass for others is not counted).
-pub fn predicted_cycles(l: &FusedLayer, f: Format) -> usize {
+pub fn predicted_cycles(l: &FusedLayer, f: Coding) -> usize {
     let n = l.cols;
     let b = l.acc_bytes();
     let calls = n.div_ceil(CHUNK);
@@ -201,9 +201,9 @@ pub fn predicted_cycles(l: &FusedLayer, f: Format) -> usize {
 }
 
 /// Predicted bytes of a layer's own code (the shared routines not counted).
-pub fn layer_code_bytes(l: &FusedLayer, f: Format) -> usize {
+pub fn layer_code_bytes(l: &FusedLayer, f: Coding) -> usize {
     let calls = n_calls(l);
-    let per_block = 40 + 2 * calls + if f == Format::Dense4 { 24 } else { 0 };
+    let per_block = 40 + 2 * calls + if f == Coding::Dense4 { 24 } else { 0 };
     160 + chunks(l, f).len() * per_block
 }
 
@@ -211,11 +211,11 @@ fn n_calls(l: &FusedLayer) -> usize {
     l.cols.div_ceil(CHUNK)
 }
 
-/// The shared routines `layers` (with their formats) need, each with the
+/// The shared routines `layers` (with their codings) need, each with the
 /// first column any layer enters it at.
-pub fn routines(layers: &[FusedLayer], formats: &[Format]) -> Vec<(Chunk, usize)> {
+pub fn routines(layers: &[FusedLayer], codings: &[Coding]) -> Vec<(Chunk, usize)> {
     let mut used: Vec<(Chunk, usize)> = Vec::new();
-    for (l, &f) in layers.iter().zip(formats) {
+    for (l, &f) in layers.iter().zip(codings) {
         if !f.is_dense() {
             continue;
         }
@@ -249,7 +249,7 @@ fn add_product(a: &mut Buffer, acc: [Reg; 4], w: usize, sign: Option<Reg>) {
 /// Emit the shared column routines.
 pub fn emit_routines(a: &mut Buffer, used: &[(Chunk, usize)], far: bool) {
     for &(ch, first) in used {
-        a.c(format!(
+        a.comment(format!(
             "Dense columns, {} row{} a block{}: x = low byte of the int16 at Y+2j;",
             ch.rows,
             if ch.rows == 2 { "s" } else { "" },
@@ -259,9 +259,9 @@ pub fn emit_routines(a: &mut Buffer, used: &[(Chunk, usize)], far: bool) {
                 ""
             },
         ));
-        a.c("A (r2..) and B (r6..) add w'*x; enter at column j, Y moves on 32 inputs.");
+        a.comment("A (r2..) and B (r6..) add w'*x; enter at column j, Y moves on 32 inputs.");
         for j in first..CHUNK {
-            a.l(ch.label(j));
+            a.label(ch.label(j));
             a.ldd(R16, 2 * j as u8);
             a.lpm(far, R17, true);
             a.mul(R17, R16);
@@ -286,8 +286,8 @@ pub fn emit_routines(a: &mut Buffer, used: &[(Chunk, usize)], far: bool) {
 pub struct DenseLayer<'a> {
     /// The layer.
     pub l: &'a FusedLayer,
-    /// Its format (Dense8 or Dense4).
-    pub f: Format,
+    /// Its coding (Dense8 or Dense4).
+    pub f: Coding,
     /// Label tag unique to the layer.
     pub tag: String,
     /// Whether tables are read with `elpm`.
@@ -312,7 +312,7 @@ impl DenseLayer<'_> {
     pub fn emit(&self, a: &mut Buffer, out: &str, load_z: &dyn Fn(&mut Buffer)) {
         let (l, t) = (self.l, &self.tag);
         let n = l.cols;
-        a.c("Sum of the inputs' low bytes (r12..) and OR of their high bytes (r20).");
+        a.comment("Sum of the inputs' low bytes (r12..) and OR of their high bytes (r20).");
         a.movw(R24, R26);
         a.clr(ZERO);
         a.clr(R11);
@@ -322,7 +322,7 @@ impl DenseLayer<'_> {
         a.clr(R20);
         Self::count(a, n);
         let sum = format!(".Ld{t}_sum");
-        a.l(&sum);
+        a.label(&sum);
         a.ld(R16, XInc);
         a.add(CORR[0], R16);
         a.adc(CORR[1], ZERO);
@@ -330,8 +330,8 @@ impl DenseLayer<'_> {
         a.ld(R16, XInc);
         a.or(R20, R16);
         Self::loop_end(a, &sum);
-        if self.f == Format::Dense4 {
-            a.c("The weights' offset: 8 x the sum.");
+        if self.f == Coding::Dense4 {
+            a.comment("The weights' offset: 8 x the sum.");
             for _ in 0..3 {
                 a.lsl(CORR[0]);
                 a.rol(CORR[1]);
@@ -339,7 +339,7 @@ impl DenseLayer<'_> {
                 a.rol(CORR[3]);
             }
         } else {
-            a.c("The weights' offset: 128 x the sum.");
+            a.comment("The weights' offset: 128 x the sum.");
             a.mov(CORR[3], CORR[2]);
             a.mov(CORR[2], CORR[1]);
             a.mov(CORR[1], CORR[0]);
@@ -354,7 +354,7 @@ impl DenseLayer<'_> {
         let end = format!(".Ld{t}_end");
         a.breq(&end);
         self.high_pass(a, out, load_z);
-        a.l(&end);
+        a.label(&end);
     }
 
     /// One block of `ch.rows` rows: the columns, then the rows out at X.
@@ -375,7 +375,7 @@ impl DenseLayer<'_> {
         }
         a.clr(R1);
         if ch.nibbles {
-            a.c("Row r = A - B, row r+1 = B / 16.");
+            a.comment("Row r = A - B, row r+1 = B / 16.");
             sub(a, A, B, b);
             for _ in 0..4 {
                 a.lsr(B[ch.wb - 1]);
@@ -415,7 +415,7 @@ impl DenseLayer<'_> {
         let b = l.acc_bytes();
         // The high byte's weight sum matters mod 2^(8 * (b - 1)).
         let hw = b - 1;
-        a.c("Inputs outside 0..255: add 256 x w x (high byte) with the signed weights.");
+        a.comment("Inputs outside 0..255: add 256 x w x (high byte) with the signed weights.");
         self.for_blocks(a, out, load_z, "h", &|a, ch| {
             for r in [R2, R4, R6, R8] {
                 a.movw(r, ZERO);
@@ -424,7 +424,7 @@ impl DenseLayer<'_> {
             a.ldi(R22, lo(l.cols as u32));
             a.ldi(R23, hi(l.cols as u32));
             let col = format!(".Ld{t}_hc{}", ch.rows);
-            a.l(&col);
+            a.label(&col);
             a.ldd(R16, 1);
             a.adiw(R28, 2);
             a.lpm(self.far, R17, true);
@@ -439,7 +439,7 @@ impl DenseLayer<'_> {
             } else {
                 None
             };
-            let off = if self.f == Format::Dense4 { 8 } else { 0x80 };
+            let off = if self.f == Coding::Dense4 { 8 } else { 0x80 };
             a.subi(R17, hex(off));
             a.muls(R17, R16);
             signed_add(a, A, hw);
@@ -489,7 +489,7 @@ impl DenseLayer<'_> {
             if ch.rows == 2 {
                 Self::count(a, self.l.rows() / 2);
             }
-            a.l(&label);
+            a.label(&label);
             body(a, ch);
             if ch.rows == 2 {
                 Self::loop_end(a, &label);
@@ -561,12 +561,12 @@ mod tests {
     #[test]
     fn int8_pairs_then_the_odd_row() {
         let l = layer(3, 2, &[1, -1, 127, -128, 0, 5]);
-        assert_eq!(table(&l, Format::Dense8), vec![129, 255, 127, 0, 128, 133]);
+        assert_eq!(table(&l, Coding::Dense8), vec![129, 255, 127, 0, 128, 133]);
     }
 
     #[test]
     fn int4_two_rows_a_byte() {
         let l = layer(2, 2, &[-8, 7, 0, -1]);
-        assert_eq!(table(&l, Format::Dense4), vec![0x80, 0x7F]);
+        assert_eq!(table(&l, Coding::Dense4), vec![0x80, 0x7F]);
     }
 }

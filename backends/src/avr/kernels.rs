@@ -1,26 +1,26 @@
 //! The inner loops: adding a value to the rows a nibble list names, and the
-//! column routines built on them (see `stream.rs` for the coding).
+//! column routines built on them (see `coding.rs` for the coding).
 //!
-//! Register contract (all kernels): Z reads the stream, Y walks the
+//! Register contract (all kernels): Z reads the coded layer, Y walks the
 //! accumulators, r14:r15 hold the layer's accumulator base, x arrives in
 //! r20:r21. Kernels clobber r0, r10–r13, r16–r23, Y, Z and T, and keep X,
 //! r2–r9, r14, r15, r24 and r25 (the walkers' registers). r1 stays 0.
 
 use super::buffer::Buffer;
 use super::build::{dec, hex};
+use super::coding::{Coding, END, SKIP};
 use super::inst::Ptr::Y;
 use super::inst::{
     MInst, Op1, Op2, Reg, R0, R1, R10, R11, R12, R13, R14, R16, R17, R18, R19, R20, R21, R22, R23,
     R28, R29,
 };
-use super::stream::{Format, END, SKIP};
 
-/// Label of the column routine for a format and accumulator width in bytes.
-pub fn kernel_label(format: Format, acc_bytes: usize) -> String {
-    match format {
-        Format::PlusMinus => format!(".Lk_pm{acc_bytes}"),
+/// Label of the column routine for a coding and accumulator width in bytes.
+pub fn kernel_label(coding: Coding, acc_bytes: usize) -> String {
+    match coding {
+        Coding::PlusMinus => format!(".Lk_pm{acc_bytes}"),
         // Dense layers have kernels of their own (dense.rs) and never ask.
-        Format::Grouped | Format::Dense8 | Format::Dense4 => format!(".Lk_gr{acc_bytes}"),
+        Coding::Grouped | Coding::Dense8 | Coding::Dense4 => format!(".Lk_gr{acc_bytes}"),
     }
 }
 
@@ -37,7 +37,7 @@ fn rmw_full(a: &mut Buffer, bytes: usize) {
     }
     for k in 0..bytes {
         let op = if k == 0 { Op2::Add } else { Op2::Adc };
-        a.i(MInst::RR {
+        a.inst(MInst::RR {
             op,
             rd: regs[k],
             rr: p[k],
@@ -86,7 +86,7 @@ impl Rmw {
 fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
     let l = rmw.label();
     let bytes = rmw.bytes();
-    a.c(match rmw {
+    a.comment(match rmw {
         Rmw::Full(n) => {
             format!("Add r20.. ({n} bytes) to the rows a nibble list names, from Y = row 0.")
         }
@@ -100,7 +100,7 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
     // Two bytes a turn of the loop, so the jump back comes every four nibbles.
     let second = format!("{l}_b2");
     for (copy, next) in [("", &second), ("2", &l)] {
-        a.l(if copy.is_empty() {
+        a.label(if copy.is_empty() {
             l.clone()
         } else {
             second.clone()
@@ -116,7 +116,7 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
             &format!("{l}_h{copy}s"),
             &format!("{l}_c1{copy}"),
         );
-        a.l(format!("{l}_lo{copy}"));
+        a.label(format!("{l}_lo{copy}"));
         nibble(
             a,
             rmw,
@@ -151,9 +151,9 @@ fn add_list(a: &mut Buffer, rmw: Rmw, far: bool) {
             ("c12", format!("{l}_lo2")),
             ("c22", l.clone()),
         ] {
-            a.l(format!("{l}_{stub}"));
+            a.label(format!("{l}_{stub}"));
             a.ldd(R18, 1);
-            a.i(MInst::R { op, rd: R18 });
+            a.inst(MInst::R { op, rd: R18 });
             a.std(1, R18);
             a.rjmp(&back);
         }
@@ -179,19 +179,19 @@ fn nibble(a: &mut Buffer, rmw: Rmw, r: Reg, special: &str, fix: &str) {
 /// nibble); SKIP moves Y on and goes on at `next`.
 fn special(a: &mut Buffer, tag: &str, rmw: Rmw, high: bool, next: &str) {
     let bytes = rmw.bytes();
-    a.l(format!("{tag}s"));
+    a.label(format!("{tag}s"));
     a.breq(format!("{tag}skip"));
     match rmw {
         Rmw::AddByte => {
             // The + list of a byte-wide column: its - list follows at once.
-            a.c(format!("{END}: the - list, from row 0, in the next nibble"));
+            a.comment(format!("{END}: the - list, from row 0, in the next nibble"));
             a.movw(R28, R14);
             a.rjmp(if high { ".Lal_sub_lo" } else { ".Lal_sub" });
         }
         Rmw::SubByte => a.ret(),
         Rmw::Full(_) => {
             if high {
-                a.c(format!("{END}: the list ends in a high nibble"));
+                a.comment(format!("{END}: the list ends in a high nibble"));
                 a.set();
             } else {
                 a.clt();
@@ -199,7 +199,7 @@ fn special(a: &mut Buffer, tag: &str, rmw: Rmw, high: bool, next: &str) {
             a.ret();
         }
     }
-    a.l(format!("{tag}skip"));
+    a.label(format!("{tag}skip"));
     a.adiw(R28, SKIP * bytes as u8);
     a.rjmp(next);
 }
@@ -241,15 +241,15 @@ fn sign_extend(a: &mut Buffer) {
     a.mov(R23, R22);
 }
 
-/// The column routine for `format` and `bytes`-byte accumulators, with the
+/// The column routine for `coding` and `bytes`-byte accumulators, with the
 /// list adder it needs (emitted once per width by the caller).
-fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
-    let k = kernel_label(format, bytes);
+fn column(a: &mut Buffer, coding: Coding, bytes: usize, far: bool) {
+    let k = kernel_label(coding, bytes);
     let al = format!(".Lal{bytes}");
-    match format {
-        Format::PlusMinus => {
-            a.c("Column: x to the + list's rows, -x to the - list's.");
-            a.l(&k);
+    match coding {
+        Coding::PlusMinus => {
+            a.comment("Column: x to the + list's rows, -x to the - list's.");
+            a.label(&k);
             if bytes == 2 {
                 // 0 < x < 256, the common case after a ReLU: byte-wide updates.
                 a.tst(R21);
@@ -257,7 +257,7 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
                 // The + list's end goes on to the - list, whose end returns.
                 a.movw(R28, R14);
                 a.rjmp(".Lal_add");
-                a.l(format!("{k}_wide"));
+                a.label(format!("{k}_wide"));
             }
             if bytes == 4 {
                 sign_extend(a);
@@ -268,19 +268,19 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
             a.movw(R28, R14);
             a.brts(format!("{k}_lo"));
             a.rjmp(&al);
-            a.l(format!("{k}_lo"));
+            a.label(format!("{k}_lo"));
             a.rjmp(format!("{al}_lo"));
         }
-        Format::Grouped | Format::Dense8 | Format::Dense4 => {
-            a.c("Column: per group, a weight v and the rows that take x*v; 0 ends it.");
-            a.l(&k);
+        Coding::Grouped | Coding::Dense8 | Coding::Dense4 => {
+            a.comment("Column: per group, a weight v and the rows that take x*v; 0 ends it.");
+            a.label(&k);
             a.movw(R12, R20);
-            a.l(format!("{k}_g"));
+            a.label(format!("{k}_g"));
             a.lpm(far, R17, true);
             a.tst(R17);
             a.brne(format!("{k}_v"));
             a.ret();
-            a.l(format!("{k}_v"));
+            a.label(format!("{k}_v"));
             if bytes == 2 {
                 // x*v mod 2^16 from unsigned products; a negative v is v+256.
                 a.mul(R12, R17);
@@ -311,19 +311,19 @@ fn column(a: &mut Buffer, format: Format, bytes: usize, far: bool) {
     }
 }
 
-/// Every kernel the layers use, given as (format, accumulator bytes) pairs.
-pub fn kernels(a: &mut Buffer, used: &[(Format, usize)], far: bool) {
+/// Every kernel the layers use, given as (coding, accumulator bytes) pairs.
+pub fn kernels(a: &mut Buffer, used: &[(Coding, usize)], far: bool) {
     let mut widths: Vec<usize> = used.iter().map(|u| u.1).collect();
     widths.sort_unstable();
     widths.dedup();
     for w in widths {
         add_list(a, Rmw::Full(w), far);
     }
-    if used.contains(&(Format::PlusMinus, 2)) {
+    if used.contains(&(Coding::PlusMinus, 2)) {
         add_list(a, Rmw::AddByte, far);
         add_list(a, Rmw::SubByte, far);
     }
-    let mut kinds: Vec<(Format, usize)> = Vec::new();
+    let mut kinds: Vec<(Coding, usize)> = Vec::new();
     for &u in used {
         if !kinds.contains(&u) {
             kinds.push(u);

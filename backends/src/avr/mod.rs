@@ -7,12 +7,12 @@ mod board;
 mod buffer;
 mod build;
 mod code;
+mod coding;
 mod dense;
 pub mod inst;
 mod kernels;
 mod plan;
 pub mod sim;
-mod stream;
 mod tables;
 pub mod target;
 
@@ -23,8 +23,8 @@ use crate::lowered::{FusedLayer, Unsupported};
 use crate::target::Verified;
 use crate::{BackendError, Provenance};
 pub use board::{Board, BOARDS};
+pub use coding::Coding;
 pub use plan::{SKETCH_FLASH, SKETCH_SRAM, STACK_RESERVE};
-pub use stream::Format;
 
 /// The generated sketch folder.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub struct LayerReport {
     /// Inputs.
     pub cols: usize,
     /// The coding of its weights, which names its kernel.
-    pub format: Format,
+    pub coding: Coding,
     /// Bytes of its table (weights, and biases where the table holds them).
     pub bytes: usize,
     /// Predicted cycles of one pass on the Uno (see docs/avr.md).
@@ -102,7 +102,7 @@ impl Report {
                 k + 1,
                 l.rows,
                 l.cols,
-                l.format.kernel(),
+                l.coding.kernel(),
                 l.bytes,
                 l.cycles
             ));
@@ -166,7 +166,7 @@ fn emit_for(
     let model = model.model();
     let p = lowered.symbol_prefix()?;
     let ls = lowered.fused_layers("AVR")?;
-    let pl = plan::plan(lowered, &ls, board, goal)?;
+    let allocation = plan::allocate(lowered, &ls, board, goal)?;
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
             charset,
@@ -184,7 +184,7 @@ fn emit_for(
     let g = code::Gen {
         p,
         layers: &ls,
-        plan: &pl,
+        allocation: &allocation,
         far: board.far_flash(),
         generate,
         classify: labels.is_some(),
@@ -194,21 +194,21 @@ fn emit_for(
 
     let mut a = buffer::Buffer::default();
     a.raw(format!("{}\n", prov.banner()));
-    a.raw(description(model, &ls, &pl, board));
+    a.raw(description(model, &ls, &allocation, board));
     a.raw("#include <avr/io.h>\n\n");
-    tables::buffers(&mut a, p, &ls, &pl);
+    tables::buffers(&mut a, p, &ls, &allocation);
     a.blank();
     g.code(&mut a);
     a.blank();
-    tables::tables(&mut a, p, &ls, &pl, &extra, board.far_flash());
+    tables::tables(&mut a, p, &ls, &allocation, &extra, board.far_flash());
     // Only the code holds instructions: the buffer's bytes are the code's.
     let (text, code_bytes) = a.finish();
 
     let report = Report {
         board,
-        tables: tables::table_bytes(&ls, &pl, &extra),
+        tables: tables::table_bytes(&ls, &allocation, &extra),
         code: code_bytes,
-        sram: pl.sram(&ls),
+        sram: allocation.sram(&ls),
         sketch_flash: SKETCH_FLASH,
         sketch_sram: plan::sketch_sram(model),
         layers: ls
@@ -217,12 +217,13 @@ fn emit_for(
             .map(|(k, l)| LayerReport {
                 rows: l.rows(),
                 cols: l.cols,
-                format: pl.formats[k],
-                bytes: pl.streams[k].bytes.len() + tables::bias_bytes(l, pl.formats[k]),
-                cycles: pl.cycles[k],
+                coding: allocation.codings[k],
+                bytes: allocation.coded[k].bytes.len()
+                    + tables::bias_bytes(l, allocation.codings[k]),
+                cycles: allocation.cycles[k],
             })
             .collect(),
-        query_cache: pl.cache,
+        query_cache: allocation.cache,
     };
     check_fit(&report)?;
 
@@ -234,7 +235,7 @@ fn emit_for(
         inputs: model.input_len(),
         classes: model.classes(),
         max_length: generate.map(|g| g.1),
-        ctx_len: pl.ctx_len,
+        ctx_len: allocation.ctx_len,
         text: model.takes_text(),
         has_context: model
             .encoders
@@ -278,7 +279,12 @@ fn emit_for(
 }
 
 /// The `.S` file's opening comment: the model and the layout chosen.
-fn description(model: &Model, ls: &[FusedLayer], pl: &plan::Plan, board: Board) -> String {
+fn description(
+    model: &Model,
+    ls: &[FusedLayer],
+    allocation: &plan::Allocation,
+    board: Board,
+) -> String {
     let mut s = format!(
         "/*\n * Model \"{}\" for the {} ({}): avr-gcc assembly, tables in flash.\n",
         model.name,
@@ -300,10 +306,10 @@ fn description(model: &Model, ls: &[FusedLayer], pl: &plan::Plan, board: Board) 
             l.acc.bits(),
             l.shift,
             if l.relu() { ", ReLU" } else { "" },
-            pl.formats[k].kernel()
+            allocation.codings[k].kernel()
         ));
     }
-    if pl.cache {
+    if allocation.cache {
         s.push_str(" * Layer 1's sums over the query are kept for the whole reply.\n");
     }
     s.push_str(" */\n");

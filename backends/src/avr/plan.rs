@@ -1,11 +1,11 @@
-//! The plan: how each layer's weights are coded, where every buffer goes in
-//! SRAM, and whether the whole sketch fits the board. All budget decisions
+//! The plan (an [`Allocation`]): how each layer's weights are coded, where
+//! every buffer goes in SRAM, and whether the whole sketch fits the board. All budget decisions
 //! are made here.
 
 use zlmc_ir::{Decode, Model};
 
+use super::coding::{coding_for, encode, too_long, CodedLayer, Coding};
 use super::dense;
-use super::stream::{encode, format_for, too_long, Format, Stream};
 use super::Board;
 use crate::lowered::{FusedLayer, InputMap, InputPart, Lowered, Unsupported};
 
@@ -24,13 +24,15 @@ pub const STACK_RESERVE: usize = 512;
 /// stay free besides, a little more than the estimates' excess.
 pub const CACHE_STACK_RESERVE: usize = 160;
 
-/// The layout decisions for one model on one board.
+/// How one model spends one board's flash and SRAM: each layer's coding and
+/// coded weights, and the size of every buffer (not `target::Plan`, the
+/// registry's summary of a build, which is made from it).
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Allocation {
     /// Per layer: the coding of its columns.
-    pub formats: Vec<Format>,
+    pub codings: Vec<Coding>,
     /// Per layer: the coded columns (or a dense layer's table).
-    pub streams: Vec<Stream>,
+    pub coded: Vec<CodedLayer>,
     /// Per layer: the predicted cycles of one pass (see [`predicted_cycles`]).
     pub cycles: Vec<usize>,
     /// Bytes of the two accumulator buffers (layer k uses buffer k % 2).
@@ -49,7 +51,7 @@ pub struct Plan {
     pub vars: usize,
 }
 
-impl Plan {
+impl Allocation {
     /// Bytes of the query cache (0 without one).
     pub fn cache_bytes(&self, layers: &[FusedLayer]) -> usize {
         if self.cache {
@@ -100,21 +102,21 @@ pub enum Goal {
 /// Predicted cycles of a gap-nibble layer on the Uno, taking half the inputs
 /// as zero (their columns are skipped) — a model of the kernels' loops, for
 /// choosing between kernels and for `zlmc build`'s summary.
-pub fn gap_cycles(l: &FusedLayer, f: Format) -> usize {
+pub fn gap_cycles(l: &FusedLayer, f: Coding) -> usize {
     let per_entry = match (f, l.acc_bytes()) {
-        (Format::PlusMinus, 2) => 14,
-        (Format::PlusMinus, _) => 18,
+        (Coding::PlusMinus, 2) => 14,
+        (Coding::PlusMinus, _) => 18,
         (_, 2) => 20,
         _ => 26,
     };
     let mut total = 2 * l.acc_bytes() * l.rows() + 20;
     for col in &l.columns {
         let entries: usize = match f {
-            Format::PlusMinus => col.iter().map(|e| e.1.unsigned_abs() as usize).sum(),
+            Coding::PlusMinus => col.iter().map(|e| e.1.unsigned_abs() as usize).sum(),
             _ => col.len(),
         };
         let groups = match f {
-            Format::PlusMinus => 2,
+            Coding::PlusMinus => 2,
             _ => {
                 let mut v: Vec<i8> = col.iter().map(|e| e.1).collect();
                 v.sort_unstable();
@@ -128,8 +130,8 @@ pub fn gap_cycles(l: &FusedLayer, f: Format) -> usize {
     total
 }
 
-/// Predicted cycles of a layer in a format (dense: inputs in 0..=255).
-pub fn predicted_cycles(l: &FusedLayer, f: Format) -> usize {
+/// Predicted cycles of a layer in a coding (dense: inputs in 0..=255).
+pub fn predicted_cycles(l: &FusedLayer, f: Coding) -> usize {
     if f.is_dense() {
         dense::predicted_cycles(l, f)
     } else {
@@ -137,13 +139,13 @@ pub fn predicted_cycles(l: &FusedLayer, f: Format) -> usize {
     }
 }
 
-/// A layer coded in a format: its table (biases included) and the bytes the
-/// table and the layer's own code take.
-fn coded(l: &FusedLayer, f: Format) -> (Stream, usize) {
+/// A layer coded in `f`: the coded layer (a dense table holds the biases too)
+/// and the bytes it and the layer's own code take.
+fn code_layer(l: &FusedLayer, f: Coding) -> (CodedLayer, usize) {
     if f.is_dense() {
         let bytes = dense::table(l, f);
         let n = bytes.len() + dense::layer_code_bytes(l, f);
-        let s = Stream {
+        let s = CodedLayer {
             bytes,
             starts: Vec::new(),
             wide_len: false,
@@ -156,16 +158,16 @@ fn coded(l: &FusedLayer, f: Format) -> (Stream, usize) {
     }
 }
 
-/// Plan a model's layout for a board (the fit is checked once the code exists).
-pub fn plan(
+/// Allocate a model's flash and SRAM on a board (the fit is checked once the code exists).
+pub fn allocate(
     lowered: &Lowered,
     layers: &[FusedLayer],
     board: Board,
     goal: Goal,
-) -> Result<Plan, Unsupported> {
+) -> Result<Allocation, Unsupported> {
     let model = lowered.model;
-    let mut formats = Vec::new();
-    let mut streams = Vec::new();
+    let mut codings = Vec::new();
+    let mut coded = Vec::new();
     let mut cycles = Vec::new();
     let generate = matches!(model.decode, Decode::Generate { .. });
     let text = if model.takes_text() || generate {
@@ -174,7 +176,7 @@ pub fn plan(
         Vec::new()
     };
     for (k, l) in layers.iter().enumerate() {
-        let gap = format_for(l.max_abs_weight());
+        let gap = coding_for(l.max_abs_weight());
         if let Some(c) = too_long(&l.columns, gap) {
             return Err(Unsupported::Other(format!(
                 "layer {} column {c} codes to more than 65,535 bytes",
@@ -184,23 +186,23 @@ pub fn plan(
         let mut options = vec![gap];
         // Layer 1 of a text model walks bucket counts: gap columns only.
         if dense::usable(l) && (k > 0 || text.is_empty()) {
-            options.push(Format::Dense8);
+            options.push(Coding::Dense8);
             if dense::fits_int4(l) {
-                options.push(Format::Dense4);
+                options.push(Coding::Dense4);
             }
         }
         let (f, s) = options
             .into_iter()
-            .map(|f| (f, coded(l, f)))
+            .map(|f| (f, code_layer(l, f)))
             .min_by_key(|(f, (_, bytes))| match goal {
                 Goal::Fast => (predicted_cycles(l, *f), *bytes),
                 Goal::Small => (*bytes, predicted_cycles(l, *f)),
             })
             .map(|(f, (s, _))| (f, s))
-            .expect("a gap format is always an option");
+            .expect("a gap coding is always an option");
         cycles.push(predicted_cycles(l, f));
-        streams.push(s);
-        formats.push(f);
+        coded.push(s);
+        codings.push(f);
     }
     let mut bufs = [0usize; 2];
     for (k, l) in layers.iter().enumerate() {
@@ -223,9 +225,9 @@ pub fn plan(
         }
         Decode::Generate { .. } => 0,
     };
-    let mut p = Plan {
-        formats,
-        streams,
+    let mut p = Allocation {
+        codings,
+        coded,
         cycles,
         bufs,
         counts,
@@ -250,11 +252,11 @@ pub fn plan(
     Ok(p)
 }
 
-/// The gap-nibble kernels the layers use, as (format, accumulator bytes).
-pub fn kernels_used(layers: &[FusedLayer], plan: &Plan) -> Vec<(Format, usize)> {
+/// The gap-nibble kernels the layers use, as (coding, accumulator bytes).
+pub fn kernels_used(layers: &[FusedLayer], allocation: &Allocation) -> Vec<(Coding, usize)> {
     layers
         .iter()
-        .zip(&plan.formats)
+        .zip(&allocation.codings)
         .filter(|(_, f)| !f.is_dense())
         .map(|(l, &f)| (f, l.acc_bytes()))
         .collect()

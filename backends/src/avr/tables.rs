@@ -1,8 +1,8 @@
 //! The model's flash tables and SRAM buffers, as assembler directives.
 
 use super::buffer::Buffer;
-use super::plan::Plan;
-use super::stream::Format;
+use super::coding::Coding;
+use super::plan::Allocation;
 use crate::lowered::FusedLayer;
 
 /// Table bytes above which a far-flash board's tables leave the low 64 KB
@@ -19,7 +19,7 @@ pub struct Extra<'a> {
 
 /// Bytes of a layer's bias table (none when every bias is 0, or when a
 /// dense layer's table holds them).
-pub fn bias_bytes(l: &FusedLayer, f: Format) -> usize {
+pub fn bias_bytes(l: &FusedLayer, f: Coding) -> usize {
     if f.is_dense() || l.bias.iter().all(|&v| v == 0) {
         0
     } else {
@@ -40,11 +40,11 @@ fn label_data(labels: &[String]) -> (Vec<u8>, Vec<usize>) {
 }
 
 /// Bytes of every table.
-pub fn table_bytes(layers: &[FusedLayer], plan: &Plan, extra: &Extra) -> usize {
-    let mut n: usize = plan.streams.iter().map(|s| s.bytes.len()).sum();
+pub fn table_bytes(layers: &[FusedLayer], allocation: &Allocation, extra: &Extra) -> usize {
+    let mut n: usize = allocation.coded.iter().map(|s| s.bytes.len()).sum();
     n += layers
         .iter()
-        .zip(&plan.formats)
+        .zip(&allocation.codings)
         .map(|(l, &f)| bias_bytes(l, f))
         .sum::<usize>();
     if let Some(c) = extra.charset {
@@ -58,48 +58,48 @@ pub fn table_bytes(layers: &[FusedLayer], plan: &Plan, extra: &Extra) -> usize {
 }
 
 /// The SRAM buffers, in `.bss`.
-pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], plan: &Plan) {
+pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], allocation: &Allocation) {
     a.section(".section .bss");
     let space = |a: &mut Buffer, name: &str, bytes: usize, what: &str| {
         if bytes > 0 {
-            a.c(what);
-            a.l(format!("{p}_{name}"));
-            a.d(format!(".skip {bytes}"));
+            a.comment(what);
+            a.label(format!("{p}_{name}"));
+            a.directive(format!(".skip {bytes}"));
         }
     };
     space(
         a,
         "buf0",
-        plan.bufs[0],
+        allocation.bufs[0],
         "accumulators and outputs of layers 1, 3, ...",
     );
     space(
         a,
         "buf1",
-        plan.bufs[1],
+        allocation.bufs[1],
         "accumulators and outputs of layers 2, 4, ...",
     );
-    space(a, "cnt", plan.counts, "hash counts per bucket");
+    space(a, "cnt", allocation.counts, "hash counts per bucket");
     space(
         a,
         "ctx",
-        plan.ctx_len,
+        allocation.ctx_len,
         "the reply's last bytes, lower-cased",
     );
     space(
         a,
         "cache",
-        plan.cache_bytes(layers),
+        allocation.cache_bytes(layers),
         "layer 1's sums over the query, kept for a reply",
     );
     space(
         a,
         "labelbuf",
-        plan.label_buf,
+        allocation.label_buf,
         "the label NAME_label returns",
     );
-    if plan.vars > 0 {
-        a.c("query pointer, hash state (pointer, two bytes, done), new-query flag");
+    if allocation.vars > 0 {
+        a.comment("query pointer, hash state (pointer, two bytes, done), new-query flag");
         for (name, bytes) in [
             ("qptr", 2),
             ("qs", 2),
@@ -108,33 +108,33 @@ pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], plan: &Plan) {
             ("qdone", 1),
             ("newq", 1),
         ] {
-            a.l(format!("{p}_{name}"));
-            a.d(format!(".skip {bytes}"));
+            a.label(format!("{p}_{name}"));
+            a.directive(format!(".skip {bytes}"));
         }
     }
 }
 
-/// The flash tables: weight streams, biases, charset or labels.
+/// The flash tables: coded layers, biases, charset or labels.
 pub fn tables(
     a: &mut Buffer,
     p: &str,
     layers: &[FusedLayer],
-    plan: &Plan,
+    allocation: &Allocation,
     extra: &Extra,
     far: bool,
 ) {
-    if far && table_bytes(layers, plan, extra) > LOW_FLASH_TABLES {
-        a.c("Beyond what .progmem keeps below 64 KB: read with elpm from anywhere.");
+    if far && table_bytes(layers, allocation, extra) > LOW_FLASH_TABLES {
+        a.comment("Beyond what .progmem keeps below 64 KB: read with elpm from anywhere.");
         a.section(format!(".section .text.{p}_tables,\"ax\",@progbits"));
     } else {
         a.section(".section .progmem.data,\"a\",@progbits");
     }
-    let starts: Vec<usize> = plan.text.iter().map(|t| t.words.start).collect();
-    for (k, (l, s)) in layers.iter().zip(&plan.streams).enumerate() {
+    let starts: Vec<usize> = allocation.text.iter().map(|t| t.words.start).collect();
+    for (k, (l, s)) in layers.iter().zip(&allocation.coded).enumerate() {
         a.blank();
-        let f = plan.formats[k];
+        let f = allocation.codings[k];
         if f.is_dense() {
-            a.c(format!(
+            a.comment(format!(
                 "Layer {}: {} x {}, {} rows in blocks of two, weights offset to unsigned, \
                  biases after each block, {} bytes.",
                 k + 1,
@@ -143,11 +143,11 @@ pub fn tables(
                 f.name(),
                 s.bytes.len()
             ));
-            a.l(format!("{p}_l{k}_w"));
+            a.label(format!("{p}_l{k}_w"));
             byte_lines(a, &s.bytes);
             continue;
         }
-        a.c(format!(
+        a.comment(format!(
             "Layer {}: {} x {}, {} columns{}, {} bytes.",
             k + 1,
             l.rows(),
@@ -156,21 +156,21 @@ pub fn tables(
             if s.wide_len { " (2-byte lengths)" } else { "" },
             s.bytes.len()
         ));
-        a.l(format!("{p}_l{k}_w"));
+        a.label(format!("{p}_l{k}_w"));
         // Columns are written one per line group so that diffs stay local.
         for (c, &at) in s.starts.iter().enumerate() {
             if k == 0 && starts.contains(&c) {
-                a.l(format!("{p}_l0_c{c}"));
+                a.label(format!("{p}_l0_c{c}"));
             }
             let end = s.starts.get(c + 1).copied().unwrap_or(s.bytes.len());
             byte_lines(a, &s.bytes[at..end]);
         }
         if k == 0 && starts.contains(&l.cols) {
-            a.l(format!("{p}_l0_c{}", l.cols));
+            a.label(format!("{p}_l0_c{}", l.cols));
         }
         if bias_bytes(l, f) > 0 {
-            a.c(format!("Layer {} biases, {}-bit.", k + 1, l.acc.bits()));
-            a.l(format!("{p}_l{k}_bias"));
+            a.comment(format!("Layer {} biases, {}-bit.", k + 1, l.acc.bits()));
+            a.label(format!("{p}_l{k}_bias"));
             let mut b = Vec::new();
             for &v in &l.bias {
                 b.extend_from_slice(&(v as u32).to_le_bytes()[..l.acc_bytes()]);
@@ -180,31 +180,31 @@ pub fn tables(
     }
     if let Some(c) = extra.charset {
         a.blank();
-        a.c("The byte of each class.");
-        a.l(format!("{p}_charset"));
+        a.comment("The byte of each class.");
+        a.label(format!("{p}_charset"));
         byte_lines(a, c);
     }
     if let Some(labels) = extra.labels {
         let (text, at) = label_data(labels);
         a.blank();
-        a.c("Where each label starts in the label text.");
-        a.l(format!("{p}_label_at"));
+        a.comment("Where each label starts in the label text.");
+        a.label(format!("{p}_label_at"));
         let mut b = Vec::new();
         for v in at {
             b.extend_from_slice(&(v as u16).to_le_bytes());
         }
         byte_lines(a, &b);
-        a.c("The labels, NUL-terminated.");
-        a.l(format!("{p}_label_text"));
+        a.comment("The labels, NUL-terminated.");
+        a.label(format!("{p}_label_text"));
         byte_lines(a, &text);
     }
-    a.d(".p2align 1");
+    a.directive(".p2align 1");
 }
 
 /// `.byte` lines for `bytes`, 16 a line.
 fn byte_lines(a: &mut Buffer, bytes: &[u8]) {
     for chunk in bytes.chunks(16) {
         let b: Vec<String> = chunk.iter().map(|b| format!("0x{b:02X}")).collect();
-        a.d(format!(".byte {}", b.join(",")));
+        a.directive(format!(".byte {}", b.join(",")));
     }
 }

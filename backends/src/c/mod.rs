@@ -21,7 +21,7 @@ use zlmc_ir::{Decode, Elem, Encoder, Model, WeightKind, Weights};
 use crate::lowered::{Activation, Step, Unsupported};
 use crate::target::Verified;
 use crate::Provenance;
-use plan::Segment;
+use plan::Function;
 use tables::{byte_string, signed, size_of, table, unsigned_for};
 
 /// The generated header and source of a model.
@@ -42,8 +42,8 @@ pub fn emit(model: &Verified, prov: &Provenance) -> Result<CFiles, Unsupported> 
     let lowered = model.lowered();
     let model = model.model();
     let name = lowered.symbol_prefix()?;
-    let segments = plan::segments(lowered)?;
-    let c = Context::new(model, prov, &segments);
+    let functions = plan::functions(lowered)?;
+    let c = Context::new(model, prov, &functions);
     // Askama drops a template's final newline; C files should end with one.
     let header = HeaderTemplate { c: &c }
         .render()
@@ -136,6 +136,7 @@ struct ClassifyView {
 struct LayerView {
     func: String,
     comment: String,
+    /// The coded layer: its weight and bias tables, as C (see [`Coding`]).
     tables: Vec<String>,
     rows: usize,
     matmul: Option<MatMulView>,
@@ -160,7 +161,7 @@ struct MatMulView {
 struct AccumulateView {
     cols: usize,
     /// Dense rows (`row[]` holds every weight, row by row): the bytes of a
-    /// row, else 0 for the column-major layouts.
+    /// row, else 0 for the column-major codings.
     stride: usize,
     /// For dense rows: the weight of entry `j` of the row at `wr`, as `int8_t`.
     weight: String,
@@ -178,11 +179,11 @@ struct AccumulateView {
 }
 
 impl Context {
-    fn new(model: &Model, prov: &Provenance, segments: &[Segment]) -> Context {
+    fn new(model: &Model, prov: &Provenance, functions: &[Function]) -> Context {
         let p = model.name.clone();
         let up = model.name.to_ascii_uppercase();
         let mut rom_bytes = 0;
-        let layers: Vec<LayerView> = segments
+        let layers: Vec<LayerView> = functions
             .iter()
             .enumerate()
             .map(|(k, s)| layer_view(&p, &up, k, s, &mut rom_bytes))
@@ -196,7 +197,7 @@ impl Context {
         // Layer k writes buffer k % 2, so the first layer reads the encoded input from
         // buffer 1 and each buffer is only as large as the vectors it holds.
         let mut bufs = [None::<usize>, None];
-        for (k, s) in segments.iter().enumerate() {
+        for (k, s) in functions.iter().enumerate() {
             let b = &mut bufs[k % 2];
             *b = Some(b.unwrap_or(0).max(s.out_len));
         }
@@ -204,12 +205,12 @@ impl Context {
             bufs[1] = Some(bufs[1].unwrap_or(0).max(model.input_len()));
         }
         let [buf0, buf1] = bufs.map(|b| b.map(|n| n.max(1)));
-        let acc32 = segments
+        let acc32 = functions
             .iter()
             .filter(|s| matches!(s.matmul, Some((_, Elem::I32))))
             .map(|s| s.out_len.max(1))
             .max();
-        let run_calls = (0..segments.len())
+        let run_calls = (0..functions.len())
             .map(|k| {
                 let src = if k == 0 {
                     "x".to_string()
@@ -219,7 +220,7 @@ impl Context {
                 format!("{p}_layer{k}({src}, {p}_buf{});", k % 2)
             })
             .collect();
-        let run_result = match segments.len() {
+        let run_result = match functions.len() {
             0 => "x".to_string(),
             n => format!("{p}_buf{}", (n - 1) % 2),
         };
@@ -349,8 +350,8 @@ fn rom(up: &str) -> String {
     format!("{up}_ROM")
 }
 
-/// Formats segment `k` as a C function `p_layerK(x, y)`.
-fn layer_view(p: &str, up: &str, k: usize, s: &Segment, rom_bytes: &mut usize) -> LayerView {
+/// Formats function `k` as the C function `p_layerK(x, y)`.
+fn layer_view(p: &str, up: &str, k: usize, s: &Function, rom_bytes: &mut usize) -> LayerView {
     let rom = rom(up);
     let mut tables = Vec::new();
     let mut comment = Vec::new();
@@ -472,8 +473,20 @@ fn layer_view(p: &str, up: &str, k: usize, s: &Segment, rom_bytes: &mut usize) -
     }
 }
 
-/// The column-major tables of a matmul with at least one non-zero weight, what is
-/// added per entry, the tables' size in bytes and a description of the layout.
+/// How a matmul's weights are coded as C tables: the smallest of the three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    /// Per column, its rows grouped by weight value (`off`, `row`, `val`).
+    Grouped,
+    /// Per column, its rows, each entry with its weight (`off`, `row`, `w`).
+    Pairs,
+    /// Every weight, row by row (`row`): int8 a byte, or int4 two a byte.
+    Dense { nibbles: bool },
+}
+
+/// A matmul with at least one non-zero weight, coded (see [`Coding`]): its
+/// tables, what is added per entry, the tables' size in bytes and a
+/// description of the coding.
 fn accumulate_view(
     p: &str,
     up: &str,
@@ -499,16 +512,23 @@ fn accumulate_view(
     let g = values.len();
     let grouped_bytes = (cols * g + 1) * size_of(off_t) + nnz * size_of(idx_t) + g;
     let pairs_bytes = (cols + 1) * size_of(off_t) + nnz * (size_of(idx_t) + 1);
-    let grouped = grouped_bytes <= pairs_bytes;
     // int8 and int4 weights may be stored dense, row by row (int4 two a
-    // byte), where that is smaller than either column-major layout.
+    // byte), where that is smaller than either column-major coding.
     let nibbles = values.iter().all(|v| (-8..=7).contains(v));
     let stride = if nibbles { cols.div_ceil(2) } else { cols };
     let dense_bytes = rows * stride;
     let dense_kind = matches!(w.kind(), WeightKind::Int8 | WeightKind::Int4);
-    if dense_kind && dense_bytes < grouped_bytes.min(pairs_bytes) {
+    let coding = if dense_kind && dense_bytes < grouped_bytes.min(pairs_bytes) {
+        Coding::Dense { nibbles }
+    } else if grouped_bytes <= pairs_bytes {
+        Coding::Grouped
+    } else {
+        Coding::Pairs
+    };
+    if let Coding::Dense { nibbles } = coding {
         return dense_view(p, up, k, w, acc, nibbles, tables);
     }
+    let grouped = coding == Coding::Grouped;
 
     let (off_name, row_name) = (format!("{p}_l{k}_off"), format!("{p}_l{k}_row"));
     let mut off = vec!["0".to_string()];
@@ -568,8 +588,8 @@ fn accumulate_view(
     (view, bytes, how)
 }
 
-/// Dense rows of a matmul: `row[]` holds every weight, row by row, int8 a
-/// byte each or int4 two a byte (entry 2j in the low nibble).
+/// A matmul coded [`Coding::Dense`]: `row[]` holds every weight, row by row,
+/// int8 a byte each or int4 two a byte (entry 2j in the low nibble).
 fn dense_view(
     p: &str,
     up: &str,

@@ -7,14 +7,14 @@ use crate::lowered::{Lowered, Step, Unsupported};
 
 /// One generated C function: `y = post(init + W·x)`, or `y = post(x)` without a matmul.
 #[derive(Debug, Clone)]
-pub(crate) struct Segment<'a> {
+pub(crate) struct Function<'a> {
     /// The weights and accumulator width, absent for the leading elementwise pass.
     pub matmul: Option<(&'a Weights, Elem)>,
-    /// Length of the vector the segment reads.
+    /// Length of the vector the function reads.
     pub in_len: usize,
     /// Length of the vector it writes.
     pub out_len: usize,
-    /// A bias folded into the accumulators' initial values (matmul segments only).
+    /// A bias folded into the accumulators' initial values (matmul functions only).
     pub init_bias: Option<Vec<i64>>,
     /// Elementwise steps, in graph order.
     pub post: Vec<Step>,
@@ -24,8 +24,8 @@ pub(crate) struct Segment<'a> {
 /// and `uint16_t` class indices on 16-bit targets.
 pub(crate) const MAX_LEN: usize = 65535;
 
-/// The segments of a lowered model.
-pub(crate) fn segments<'a>(lowered: &Lowered<'a>) -> Result<Vec<Segment<'a>>, Unsupported> {
+/// The functions of a lowered model.
+pub(crate) fn functions<'a>(lowered: &Lowered<'a>) -> Result<Vec<Function<'a>>, Unsupported> {
     let longest = lowered
         .layers
         .iter()
@@ -39,11 +39,11 @@ pub(crate) fn segments<'a>(lowered: &Lowered<'a>) -> Result<Vec<Segment<'a>>, Un
              the C backend supports at most {MAX_LEN}"
         )));
     }
-    let mut segments = Vec::with_capacity(lowered.layers.len() + 1);
+    let mut functions = Vec::with_capacity(lowered.layers.len() + 1);
     // Elementwise steps before the first layer get a pass of their own, because
     // the caller's input is const and must not be modified in place.
     if !lowered.prelude.is_empty() {
-        segments.push(Segment {
+        functions.push(Function {
             matmul: None,
             in_len: lowered.input.len(),
             out_len: lowered.input.len(),
@@ -62,7 +62,7 @@ pub(crate) fn segments<'a>(lowered: &Lowered<'a>) -> Result<Vec<Segment<'a>>, Un
             },
             _ => None,
         };
-        segments.push(Segment {
+        functions.push(Function {
             matmul: Some((l.weights(), l.acc)),
             in_len: l.inputs,
             out_len: l.outputs,
@@ -70,5 +70,5 @@ pub(crate) fn segments<'a>(lowered: &Lowered<'a>) -> Result<Vec<Segment<'a>>, Un
             post,
         });
     }
-    Ok(segments)
+    Ok(functions)
 }

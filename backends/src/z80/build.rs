@@ -17,7 +17,7 @@ macro_rules! insts {
         $(
             $(#[$doc])*
             pub fn $name(&mut self, $($arg: impl Into<$ty>),*) {
-                self.i(Inst::$variant($($arg.into()),*));
+                self.inst(Inst::$variant($($arg.into()),*));
             }
         )*
     };
@@ -46,7 +46,7 @@ impl Builder {
     }
 
     /// Any instruction.
-    pub fn i(&mut self, inst: Inst) {
+    pub fn inst(&mut self, inst: Inst) {
         self.items.push(Item::Inst(inst));
     }
 
@@ -152,11 +152,11 @@ impl Builder {
 
     /// `ret`.
     pub fn ret(&mut self) {
-        self.i(Inst::Ret);
+        self.inst(Inst::Ret);
     }
 
     /// `ret cc`.
     pub fn ret_cc(&mut self, c: Cond) {
-        self.i(Inst::RetCc(c));
+        self.inst(Inst::RetCc(c));
     }
 }

@@ -3,18 +3,18 @@
 //! tables built (see [`init_routine`]).
 
 use super::build::Builder;
+use super::coding::{image_records, record_parts, Blob, ImagePart};
 use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
     AluOp, BcDe, Cond, Idx, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8, StackReg,
 };
-use super::plan::{page_runs, Memory, Split};
-use super::records::{image_records, record_parts, Blob, ImagePart};
+use super::plan::{page_runs, MemoryMap, Split};
 use super::seq::{split_copy_loop, swap_nibbles};
 use crate::lowered::FusedLayer;
 
 /// Layer `k`'s `rows` biases (words from `bias`) into its accumulator pages.
-fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usize, mem: &Memory) {
+fn bias_into_acc(b: &mut Builder, bias: impl Into<Expr>, k: usize, rows: usize, mem: &MemoryMap) {
     let bias = bias.into();
     for run in page_runs(0..rows) {
         b.ld16(Reg16::HL, offset(bias.clone(), 2 * run.start));
@@ -46,7 +46,7 @@ pub fn offset(at: Expr, by: usize) -> Expr {
 pub fn init_routine(
     b: &mut Builder,
     layers: &[FusedLayer],
-    mem: &Memory,
+    mem: &MemoryMap,
     split: Option<&Split>,
     blob: &Blob,
 ) {
@@ -125,12 +125,12 @@ pub fn init_routine(
 }
 
 /// `model_init`'s last part: unpack the records in place, from the top of
-/// the blob down (see `records::blob`), filling the record address tables
+/// the blob down (see `coding::blob`), filling the record address tables
 /// from each run's last column down.
 fn unpack(
     b: &mut Builder,
     layers: &[FusedLayer],
-    mem: &Memory,
+    mem: &MemoryMap,
     split: Option<&Split>,
     blob: &Blob,
 ) {
@@ -139,12 +139,12 @@ fn unpack(
     let top = |len: &str| Expr::sym("zblob").plus(len.into()).minus(1.into());
     b.ld16(Reg16::HL, top("zblob_len"));
     b.ld16(Reg16::DE, top("zblob_unpacked"));
-    let parts = record_parts(layers, split, &blob.stores);
+    let parts = record_parts(layers, split, &blob.codings);
     for (k, (first, cols)) in parts.iter().enumerate().rev() {
         for run in page_runs(*first..first + cols.len()).into_iter().rev() {
-            b.i(Inst::Exx);
+            b.inst(Inst::Exx);
             b.ld16(Reg16::HL, mem.table(k, run.end - 1));
-            b.i(Inst::Exx);
+            b.inst(Inst::Exx);
             b.ld(A, (run.len() % 256) as i32);
             b.ld_mem_a("ex_cols");
             b.call("ex_part");
@@ -185,7 +185,7 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
         b.ld(A, Src8::Hl);
         b.dec16(Reg16::HL);
         b.ld_mem_a("ex_segs");
-        // A column's segments, last first, each led by its kind (see `records::Next`).
+        // A column's segments, last first, each led by its kind (see `coding::Next`).
         b.label("ex_seg");
         b.ld(A, Src8::Hl);
         b.dec16(Reg16::HL);
@@ -238,16 +238,16 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
     // The record starts at de+1: into the column's table slot.
     b.inc16(Reg16::DE);
     b.ld(A, E);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.st(Mem8::Hl, A);
     b.inc(H);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.ld(A, D);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.st(Mem8::Hl, A);
     b.dec(H);
     b.dec(L);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.dec16(Reg16::DE);
     b.ld_a_mem("ex_cols");
     b.dec(A);
@@ -261,7 +261,7 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
     // a = n rows: writes the turns, ceil(n/4) (9-bit sum through the carry).
     b.label("ex_turns");
     b.alu(AluOp::Add, 3);
-    b.i(Inst::Rra);
+    b.inst(Inst::Rra);
     b.rot(RotOp::Srl, A);
     b.ld_ptr_a(BcDe::DE);
     b.dec16(Reg16::DE);
@@ -312,7 +312,7 @@ fn unpack_routines(b: &mut Builder, multi: bool) {
     b.djnz("ex_hi");
     b.label("ex_odd");
     b.pop(StackReg::AF);
-    b.i(Inst::Rra);
+    b.inst(Inst::Rra);
     b.ret_cc(Cond::NC);
     b.dec16(Reg16::DE);
     b.ret();

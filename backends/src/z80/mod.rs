@@ -2,7 +2,7 @@
 //! T-states and encoding, prints Zilog syntax that z80asm (1.8) and pasmo (0.5.3) both
 //! assemble to the very bytes [`assemble`] produces, and parses that syntax back (for
 //! the hand-written runtime sources); and the generator, which plans memory
-//! (`plan.rs`), codes the column records (`records.rs`) and builds the inference code
+//! (`plan.rs`), codes each layer's weights as column records (`coding.rs`) and builds the inference code
 //! as typed items (`build.rs`, `model.rs`, `scatter.rs`, `query.rs`, `init.rs`).
 //!
 //! A program is a `Vec<Item>`; printing writes one line per item, so an item's index is
@@ -10,6 +10,7 @@
 
 mod asm;
 mod build;
+mod coding;
 mod expr;
 mod init;
 mod isa;
@@ -20,7 +21,6 @@ mod plan;
 mod print;
 mod program;
 mod query;
-mod records;
 mod scatter;
 mod seq;
 pub mod target;

@@ -15,9 +15,9 @@
 //!   also fills a table of their addresses (low and high bytes in two
 //!   pages), so a column's record is found from its index in a few
 //!   instructions; a layer short of memory keeps its records nibble-coded
-//!   and scatters them through `zn_col` (see `records::Store`);
+//!   and scatters them through `zn_col` (see `coding::Coding`);
 //! - a layer of more than 256 rows has a pair of accumulator pages per 256
-//!   rows, and its records chain a segment per page (see `records::segments`);
+//!   rows, and its records chain a segment per page (see `coding::segments`);
 //! - layer 1 scans the input and scatters each non-zero word's column; every
 //!   later layer's column is scattered by the previous layer's epilogue the
 //!   moment that unit comes out non-zero, so no list of active units is kept.
@@ -28,6 +28,7 @@
 use std::ops::Range;
 
 use super::build::Builder;
+use super::coding::{image_records, Blob, Coding, ReadyPart};
 use super::expr::Expr;
 use super::init::image_labels;
 use super::init::{init_routine, offset};
@@ -36,9 +37,8 @@ use super::isa::{
     AluOp, BcDe, Cond, HlIx, Idx, Index, Inst, JrCond, Mem8, Pair, Reg16, Reg8, RotOp, Src8,
     StackReg,
 };
-use super::plan::{page_runs, Memory, Split};
+use super::plan::{page_runs, MemoryMap, Split};
 use super::query::{nibble_routines, query_phase, table_to_iy};
-use super::records::{image_records, Blob, ReadyPart, Store};
 use super::scatter::{scatter_routines, start_column};
 use crate::lowered::FusedLayer;
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
@@ -46,7 +46,7 @@ use crate::lowered::FusedLayer;
 pub fn model_code(
     b: &mut Builder,
     layers: &[FusedLayer],
-    mem: &Memory,
+    mem: &MemoryMap,
     zin_len: usize,
     split: Option<&Split>,
     blob: &Blob,
@@ -63,8 +63,8 @@ pub fn model_code(
     b.comment("---- model_step: one inference step on zin; returns the class in a ----");
     b.label("model_step");
     b.st16_mem(v.saved_sp, Reg16::SP);
-    b.i(Inst::LdAI);
-    b.i(Inst::Di);
+    b.inst(Inst::LdAI);
+    b.inst(Inst::Di);
     b.ld(A, 0);
     b.jp_cc(Cond::PO, "ms_wasdi");
     b.inc(A);
@@ -124,7 +124,7 @@ pub fn model_code(
         // The scatter runs in the main registers with h = the next layer's
         // accumulator page; this loop runs in the alternate set.
         b.ld(H, page(mem.acc[k + 1]));
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.ld16(Reg16::SP, bias);
         let runs = page_runs(0..rows);
         for run in &runs {
@@ -134,7 +134,7 @@ pub fn model_code(
                 hidden_epilogue_page(b, l, k, run, mem, layers[k + 1].rows() > 256);
             }
         }
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.jp(format!("l{}_ep", k + 1));
         for run in runs.iter().filter(|_| !blob.nibble(k + 1)) {
             let tag = paged(&format!("l{k}"), run.start / 256);
@@ -145,7 +145,7 @@ pub fn model_code(
             b.ld_mem_a(v.x);
             b.st16_mem(v.epilogue_sp, Reg16::SP);
             record_sp(b, page(mem.table(k + 1, run.start)));
-            b.i(Inst::Exx);
+            b.inst(Inst::Exx);
             b.ld16_mem(Reg16::DE, v.x);
             dispatch_de(b);
         }
@@ -155,20 +155,20 @@ pub fn model_code(
     b.ld_a_mem(v.iff);
     b.alu(AluOp::Or, A);
     b.jr_cc(JrCond::Z, "ms_noei");
-    b.i(Inst::Ei);
+    b.inst(Inst::Ei);
     b.label("ms_noei");
     b.ld_a_mem(v.class);
     b.ret();
     init_routine(b, layers, mem, split, blob);
     scatter_routines(b, blob.multi);
-    if split.is_some() || blob.stores.contains(&Store::Nibble) {
+    if split.is_some() || blob.codings.contains(&Coding::Nibble) {
         nibble_routines(b, blob.multi);
     }
     tables(b, layers, split, blob);
 }
 
 /// Layer 1's accumulators from its bias words, popped (interrupts off).
-fn bias_from_stack(b: &mut Builder, rows: usize, mem: &Memory) {
+fn bias_from_stack(b: &mut Builder, rows: usize, mem: &MemoryMap) {
     for run in page_runs(0..rows) {
         let page = run.start / 256;
         let tag = paged("mq_bias", page);
@@ -188,7 +188,7 @@ fn bias_from_stack(b: &mut Builder, rows: usize, mem: &Memory) {
 
 /// Layer 1's accumulators (the query's sums) into the word table the
 /// epilogue restores them from, pushed from the last row down (interrupts off).
-fn keep_by_stack(b: &mut Builder, rows: usize, mem: &Memory) {
+fn keep_by_stack(b: &mut Builder, rows: usize, mem: &MemoryMap) {
     for run in page_runs(0..rows) {
         let page = run.start / 256;
         let tag = paged("ms_keep", page);
@@ -224,7 +224,7 @@ fn hidden_epilogue_page(
     l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     wide_next: bool,
 ) {
     let v = mem.vars;
@@ -253,21 +253,21 @@ fn hidden_epilogue_page(
     b.st16_mem(v.epilogue_sp, Reg16::SP);
     record_sp(b, (mem.table(k + 1, run.start) >> 8) as u8);
     b.ld(A, C);
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.ld(C, A);
     start_column(b);
     b.label(format!("{tag}_resume"));
     if wide_next {
         b.ld(H, (mem.acc[k + 1] >> 8) as u8);
     }
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
     epilogue_next(b, l, &tag, |b| {
         if high_zero_fast {
             // A high byte of 1..127: the output is at least 256 >> shift,
             // so not 0; a high byte left after the shift goes to `TAG_big`.
             b.label(format!("{tag}_wide"));
-            b.i(Inst::Rra);
+            b.inst(Inst::Rra);
             shift_ac(b, l.shift);
             b.alu(AluOp::Or, A);
             b.jp_cc(Cond::NZ, format!("{tag}_big"));
@@ -284,7 +284,7 @@ fn epilogue_row(
     l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     tag: &str,
 ) {
     if !l.relu() {
@@ -294,7 +294,7 @@ fn epilogue_row(
         return;
     }
     epilogue_head(b, l, k, run, mem, tag);
-    b.i(Inst::Rra);
+    b.inst(Inst::Rra);
     shift_ac(b, l.shift);
 }
 
@@ -306,7 +306,7 @@ fn epilogue_head(
     l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     tag: &str,
 ) {
     debug_assert!(l.relu());
@@ -356,7 +356,7 @@ fn epilogue_next(b: &mut Builder, l: &FusedLayer, tag: &str, tail: impl FnOnce(&
 
 /// The stack nibble-coded scatters call on: the top of the variables' page
 /// (the caller's stack is not used inside a step).
-fn zn_stack(mem: &Memory) -> u16 {
+fn zn_stack(mem: &MemoryMap) -> u16 {
     mem.vars.saved_sp + 0x100
 }
 
@@ -367,7 +367,7 @@ fn nibble_epilogue_page(
     l: &FusedLayer,
     k: usize,
     run: &Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
 ) {
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
@@ -383,18 +383,18 @@ fn nibble_epilogue_page(
     b.ld(D, (mem.table(k + 1, run.start) >> 8) as u8);
     b.ld_a_ptr(BcDe::DE);
     b.inc(D);
-    b.i(Inst::ExDeHl);
+    b.inst(Inst::ExDeHl);
     b.ld(H, Src8::Hl);
     b.ld(L, A);
     b.ld16(Reg16::SP, zn_stack(mem));
     b.push(StackReg::HL);
     b.pop(StackReg::IY);
-    b.i(Inst::ExDeHl);
-    b.i(Inst::Exx);
+    b.inst(Inst::ExDeHl);
+    b.inst(Inst::Exx);
     b.ld16_mem(Reg16::DE, v.x);
     b.ld(H, (mem.acc[k + 1] >> 8) as u8);
     b.call("zn_col");
-    b.i(Inst::Exx);
+    b.inst(Inst::Exx);
     b.ld16_mem(Reg16::SP, v.epilogue_sp);
     epilogue_next(b, l, &tag, |_| {});
 }
@@ -405,7 +405,7 @@ fn scan_any(
     b: &mut Builder,
     tag: &str,
     words: Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     layers: &[FusedLayer],
     blob: &Blob,
 ) {
@@ -439,7 +439,7 @@ fn scan_scatter(
     b: &mut Builder,
     tag: &str,
     words: Range<usize>,
-    mem: &Memory,
+    mem: &MemoryMap,
     layers: &[FusedLayer],
 ) {
     let zx = mem.vars.x;
@@ -454,10 +454,10 @@ fn scan_scatter(
         let recs = (mem.table(0, run.start) >> 8) as u8;
         b.ld(H, acc);
         b.ld16(Reg16::IY, format!("{tag}_resume"));
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.ld16(Reg16::HL, zin_word(run.start));
         scan_loop(b, &tag, run);
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         if i + 1 < runs.len() {
             b.jp(format!("{next}_begin"));
         } else {
@@ -472,17 +472,17 @@ fn scan_scatter(
         b.ld(A, Src8::Hl);
         b.inc16(Reg16::HL);
         b.inc16(Reg16::HL);
-        b.i(Inst::ExAf);
+        b.inst(Inst::ExAf);
         column_sp(b, C, recs);
-        b.i(Inst::ExAf);
-        b.i(Inst::Exx);
+        b.inst(Inst::ExAf);
+        b.inst(Inst::Exx);
         b.ld(C, A);
         start_column(b);
         b.label(format!("{tag}_resume"));
         if layers[0].rows() > 256 {
             b.ld(H, acc);
         }
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.jr(format!("{tag}_next"));
         b.label(format!("{tag}_big"));
         b.ld_mem_a(zx + 1);
@@ -491,7 +491,7 @@ fn scan_scatter(
         b.inc16(Reg16::HL);
         b.inc16(Reg16::HL);
         column_sp(b, C, recs);
-        b.i(Inst::Exx);
+        b.inst(Inst::Exx);
         b.ld16_mem(Reg16::DE, zx);
         dispatch_de(b);
     }
@@ -520,11 +520,11 @@ fn column_sp(b: &mut Builder, reg: Reg8, recs: u8) {
     b.ld(D, recs);
     b.ld_a_ptr(BcDe::DE);
     b.inc(D);
-    b.i(Inst::ExDeHl);
+    b.inst(Inst::ExDeHl);
     b.ld(H, Src8::Hl);
     b.ld(L, A);
     b.ld_sp(HlIx::HL);
-    b.i(Inst::ExDeHl);
+    b.inst(Inst::ExDeHl);
 }
 
 /// Jump to the scatter routine for x = de (SP at the record, h = accumulator page).
@@ -537,7 +537,7 @@ fn dispatch_de(b: &mut Builder) {
 }
 
 /// The last layer's epilogue: outputs to zout, and the first maximum's index.
-fn last_epilogue(b: &mut Builder, l: &FusedLayer, k: usize, mem: &Memory, bias: Expr) {
+fn last_epilogue(b: &mut Builder, l: &FusedLayer, k: usize, mem: &MemoryMap, bias: Expr) {
     let (zbhi, zblo, zcls) = (mem.vars.best_hi, mem.vars.best_lo, mem.vars.class);
     b.ld16(Reg16::SP, bias);
     b.ld16(Reg16::HL, mem.acc[k]);
@@ -603,7 +603,7 @@ fn pages_scan(
 
 /// The non-zero words of `zin[words]` become the query's active list:
 /// `db column's low byte, its table page` `dw x` each, a 0 page last.
-fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &Memory) {
+fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &MemoryMap) {
     b.ld16(Reg16::IX, mem.act);
     pages_scan(b, tag, words, |b, tag, run| {
         b.st(Idx::ix(0), C);
@@ -630,7 +630,7 @@ fn shift_ac(b: &mut Builder, n: u32) {
     let mut n = n;
     if n >= 8 {
         b.ld(C, A);
-        b.i(Inst::Rla);
+        b.inst(Inst::Rla);
         b.alu(AluOp::Sbc, A);
         n -= 8;
     }

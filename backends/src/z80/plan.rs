@@ -104,16 +104,16 @@ pub fn pages_of(n: usize) -> usize {
 
 /// Where the model's buffers go, below the stack (all in RAM above the program).
 #[derive(Debug, Clone)]
-pub struct Memory {
+pub struct MemoryMap {
     /// Top of the stack (the program sets SP here).
     pub stack_top: u16,
     /// Per layer: the accumulators of its first 256 rows, low bytes in this
     /// page and high bytes in the next; rows 256 on follow in the next two
-    /// pages, and so on (see [`Memory::acc_page`]).
+    /// pages, and so on (see [`MemoryMap::acc_page`]).
     pub acc: Vec<u16>,
     /// Per layer: the record address table of its first 256 columns, low
     /// bytes in this page and high bytes in the next; columns 256 on follow
-    /// in the next two pages, and so on (see [`Memory::table`]).
+    /// in the next two pages, and so on (see [`MemoryMap::table`]).
     pub recs: Vec<u16>,
     /// The step's variables.
     pub vars: Vars,
@@ -130,11 +130,16 @@ pub struct Memory {
     pub zin: u16,
 }
 
-impl Memory {
+impl MemoryMap {
     /// Plan the buffers for `layers` fed by an input of `zin_len` words, with
     /// `ctx_list` bytes for the front-end's context bucket list, as pages
     /// down from `layout.buffers_top`.
-    pub fn plan(layers: &[FusedLayer], zin_len: usize, ctx_list: usize, layout: &Layout) -> Memory {
+    pub fn plan(
+        layers: &[FusedLayer],
+        zin_len: usize,
+        ctx_list: usize,
+        layout: &Layout,
+    ) -> MemoryMap {
         let stack_top = layout.stack_top;
         let mut next = layout.buffers_top as i64;
         let mut pages = |n: usize| {
@@ -154,7 +159,7 @@ impl Memory {
         let cache = below(act, 2 * layers.first().map(FusedLayer::rows).unwrap_or(1));
         let ctx_list = below(cache, ctx_list);
         let zin = below(ctx_list, 2 * zin_len) & 0xFF00;
-        Memory {
+        MemoryMap {
             stack_top,
             acc,
             recs,

@@ -4,9 +4,9 @@
 use zlmc_ir::{Decode, Model};
 
 use super::build::Builder;
+use super::coding::{blob, layer_sizes, Blob, Coding};
 use super::model::model_code;
-use super::plan::{check_layers, Layout, Memory, Split, CPM};
-use super::records::{blob, layer_sizes, Blob, Store};
+use super::plan::{check_layers, Layout, MemoryMap, Split, CPM};
 use super::Item;
 use super::{assemble, parse, print};
 use crate::lowered::FusedLayer;
@@ -112,8 +112,8 @@ pub fn emit_for(
             ..*l
         })
         .collect();
-    let build = |at: &Layout, stores: &[Store]| {
-        let mem = Memory::plan(&ls, zin_len, ctx_list, at);
+    let build = |at: &Layout, codings: &[Coding]| {
+        let mem = MemoryMap::plan(&ls, zin_len, ctx_list, at);
         let parts = (maxlen, eos);
         program(
             model,
@@ -125,7 +125,7 @@ pub fn emit_for(
             split.as_ref(),
             &runtime,
             parts,
-            stores,
+            codings,
         )
     };
     let mut last = None;
@@ -133,7 +133,7 @@ pub fn emit_for(
     // did, or nibble-coded where that one was not, cannot fit there either
     // (nibble-coding a layer only shrinks it once the nibble reader is in).
     // Trying all-nibble first makes a model that fits nowhere cheap to refuse.
-    let mut failed: Vec<(Layout, Vec<Store>)> = Vec::new();
+    let mut failed: Vec<(Layout, Vec<Coding>)> = Vec::new();
     let smaller: Vec<bool> = ls
         .iter()
         .map(|l| {
@@ -141,7 +141,7 @@ pub fn emit_for(
             nibble <= ready
         })
         .collect();
-    let all_nibble = vec![Store::Nibble; ls.len()];
+    let all_nibble = vec![Coding::Nibble; ls.len()];
     for at in origins.iter().chain(&unlimited) {
         match build(at, &all_nibble) {
             Err(e @ BackendError::TooBig { .. }) => {
@@ -152,29 +152,29 @@ pub fn emit_for(
             Ok(_) => {}
         }
     }
-    for (mut stores, origins) in [&origins, &unlimited].into_iter().flat_map(|o| {
-        store_choices(&ls, split.as_ref())
+    for (mut codings, origins) in [&origins, &unlimited].into_iter().flat_map(|o| {
+        coding_choices(&ls, split.as_ref())
             .into_iter()
             .map(move |s| (s, o))
     }) {
         for at in origins {
             if failed
                 .iter()
-                .any(|(where_, f)| where_ == at && cannot_fit_either(f, &stores, &smaller))
+                .any(|(where_, f)| where_ == at && cannot_fit_either(f, &codings, &smaller))
             {
                 continue;
             }
-            match build(at, &stores) {
+            match build(at, &codings) {
                 Err(e @ BackendError::TooBig { .. }) => {
                     last = Some(e);
-                    failed.push((*at, stores.clone()));
+                    failed.push((*at, codings.clone()));
                 }
                 Err(e) => return Err(e),
                 Ok(z) => {
                     // Set-up time: of the largest packed layer, pack only as
                     // many columns as the program's size needs.
                     let Some(k) = (0..ls.len())
-                        .filter(|&k| matches!(stores[k], Store::Packed(_)))
+                        .filter(|&k| matches!(codings[k], Coding::Packed(_)))
                         .max_by_key(|&k| ls[k].cols)
                     else {
                         return Ok(z);
@@ -182,8 +182,8 @@ pub fn emit_for(
                     let (mut lo, mut hi, mut best) = (0, ls[k].cols, z);
                     while lo < hi {
                         let mid = (lo + hi) / 2;
-                        stores[k] = Store::Packed(mid);
-                        match build(at, &stores) {
+                        codings[k] = Coding::Packed(mid);
+                        match build(at, &codings) {
                             Ok(z) => (hi, best) = (mid, z),
                             Err(BackendError::TooBig { .. }) => lo = mid + 1,
                             Err(e) => return Err(e),
@@ -197,19 +197,19 @@ pub fn emit_for(
     Err(last.unwrap_or_else(|| BackendError::internal("no layout tried")))
 }
 
-/// Whether `stores` needs at least the memory of `failed`, which did not fit:
+/// Whether `codings` needs at least the memory of `failed`, which did not fit:
 /// every layer kept the same or, where `failed` nibble-coded a layer whose
 /// nibble-coded records are the smaller (`smaller[k]`), kept otherwise; and
 /// the nibble reader still in when `failed` had it. Ready and packed are not
 /// compared.
-fn cannot_fit_either(failed: &[Store], stores: &[Store], smaller: &[bool]) -> bool {
-    let has_nibble = |s: &[Store]| s.contains(&Store::Nibble);
-    (!has_nibble(failed) || has_nibble(stores))
+fn cannot_fit_either(failed: &[Coding], codings: &[Coding], smaller: &[bool]) -> bool {
+    let has_nibble = |s: &[Coding]| s.contains(&Coding::Nibble);
+    (!has_nibble(failed) || has_nibble(codings))
         && failed
             .iter()
-            .zip(stores)
+            .zip(codings)
             .zip(smaller)
-            .all(|((f, s), &small)| f == s || (*f == Store::Nibble && small))
+            .all(|((f, s), &small)| f == s || (*f == Coding::Nibble && small))
 }
 
 /// The ways to keep the layers' records, best first: least work read
@@ -218,9 +218,9 @@ fn cannot_fit_either(failed: &[Store], stores: &[Store], smaller: &[bool]) -> bo
 /// 1's context buckets), then fewest bytes unpacked at set-up. Every
 /// combination for up to five layers; for more, all ready, all packed, and
 /// the layers saving the most coded in nibbles one more at a time.
-fn store_choices(ls: &[FusedLayer], split: Option<&Split>) -> Vec<Vec<Store>> {
+fn coding_choices(ls: &[FusedLayer], split: Option<&Split>) -> Vec<Vec<Coding>> {
     let sizes: Vec<(usize, usize)> = ls.iter().map(layer_sizes).collect();
-    // Per layer: the bytes a nibble-coded store would be read from at each
+    // Per layer: the bytes a nibble-coded layer would be read from at each
     // step, times the share of its columns a step scatters, in 1/16ths.
     let work: Vec<usize> = ls
         .iter()
@@ -234,12 +234,12 @@ fn store_choices(ls: &[FusedLayer], split: Option<&Split>) -> Vec<Vec<Store>> {
             _ => sizes[k].0 * 8,
         })
         .collect();
-    let mut out: Vec<Vec<Store>> = if ls.len() <= 5 {
+    let mut out: Vec<Vec<Coding>> = if ls.len() <= 5 {
         (0..3usize.pow(ls.len() as u32))
             .map(|mut n| {
                 (0..ls.len())
                     .map(|_| {
-                        let s = [Store::Ready, Store::Packed(usize::MAX), Store::Nibble][n % 3];
+                        let s = [Coding::Ready, Coding::Packed(usize::MAX), Coding::Nibble][n % 3];
                         n /= 3;
                         s
                     })
@@ -249,22 +249,22 @@ fn store_choices(ls: &[FusedLayer], split: Option<&Split>) -> Vec<Vec<Store>> {
     } else {
         let mut order: Vec<usize> = (0..ls.len()).collect();
         order.sort_by_key(|&k| std::cmp::Reverse(sizes[k].0.saturating_sub(sizes[k].1)));
-        let mut v = vec![vec![Store::Ready; ls.len()]];
-        let mut s = vec![Store::Packed(usize::MAX); ls.len()];
+        let mut v = vec![vec![Coding::Ready; ls.len()]];
+        let mut s = vec![Coding::Packed(usize::MAX); ls.len()];
         v.push(s.clone());
         for k in order {
-            s[k] = Store::Nibble;
+            s[k] = Coding::Nibble;
             v.push(s.clone());
         }
         v
     };
-    let cost = |s: &Vec<Store>| {
+    let cost = |s: &Vec<Coding>| {
         let (mut nibble, mut packed) = (0, 0);
         for (k, x) in s.iter().enumerate() {
             match x {
-                Store::Nibble => nibble += work[k],
-                Store::Packed(_) => packed += sizes[k].0,
-                Store::Ready => {}
+                Coding::Nibble => nibble += work[k],
+                Coding::Packed(_) => packed += sizes[k].0,
+                Coding::Ready => {}
             }
         }
         (nibble, packed)
@@ -273,26 +273,26 @@ fn store_choices(ls: &[FusedLayer], split: Option<&Split>) -> Vec<Vec<Store>> {
     out
 }
 
-/// The program with each layer's records kept as `stores` says.
+/// The program with each layer's records kept as `codings` says.
 #[allow(clippy::too_many_arguments)]
 fn program(
     model: &Model,
     prov: &Provenance,
     layout: &Layout,
     ls: &[FusedLayer],
-    mem: &Memory,
+    mem: &MemoryMap,
     text: &InputMap,
     split: Option<&Split>,
     runtime: &[Item],
     (maxlen, eos): (usize, usize),
-    stores: &[Store],
+    codings: &[Coding],
 ) -> Result<Z80Files, BackendError> {
     let zin_len = model.input_len();
     let mut b = Builder::new();
     header(&mut b, model, prov, layout, text, mem, (maxlen, eos));
     b.org(layout.origin);
     b.extend(runtime.iter().cloned());
-    let packed = blob(ls, split, stores).map_err(BackendError::Internal)?;
+    let packed = blob(ls, split, codings).map_err(BackendError::Internal)?;
     model_code(&mut b, ls, mem, zin_len, split, &packed);
     decode_tables(&mut b, &model.decode);
     // Last, as model_init unpacks the records over it and beyond.
@@ -389,7 +389,12 @@ fn no_room(end: usize, limit: usize, layout: &Layout) -> BackendError {
 
 /// When the program does not assemble at its origin because its addresses
 /// run past 0xFFFF: the size it would need, found by assembling it at 0.
-fn too_big(items: &[Item], layout: &Layout, packed: &Blob, mem: &Memory) -> Option<BackendError> {
+fn too_big(
+    items: &[Item],
+    layout: &Layout,
+    packed: &Blob,
+    mem: &MemoryMap,
+) -> Option<BackendError> {
     // At 0, with the blob's bytes and sizes left out: they are known.
     let blob_at = items
         .iter()
@@ -427,7 +432,7 @@ fn header(
     prov: &Provenance,
     layout: &Layout,
     text: &InputMap,
-    mem: &Memory,
+    mem: &MemoryMap,
     (maxlen, eos): (usize, usize),
 ) {
     b.comment(format!(

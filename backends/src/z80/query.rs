@@ -7,12 +7,12 @@ use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{
     AluOp, BcDe, Cond, Idx, Index, Inst, JrCond, Loc8, Mem8, Pair, Reg16, Src8, StackReg,
 };
-use super::plan::Memory;
+use super::plan::MemoryMap;
 use super::seq::{add_de_to_row, negate_de, swap_nibbles};
 
 /// Layer 1's query columns, once per reply: a plain loop over the active
 /// list with the stack free, each column's nibble-coded rows through `zn_col`.
-pub fn query_phase(b: &mut Builder, mem: &Memory) {
+pub fn query_phase(b: &mut Builder, mem: &MemoryMap) {
     let acc = mem.acc[0] >> 8;
     b.ld16(Reg16::IX, mem.act);
     b.label("qp_col");
@@ -47,11 +47,11 @@ pub fn table_to_iy(b: &mut Builder) {
 /// to call on; it returns with h as it was unless the column has pages
 /// after the first (bc, de, l and iy lost: every caller sets iy afresh).
 ///
-/// [`query_record`]: super::records::query_record
+/// [`query_record`]: super::coding::query_record
 pub fn nibble_routines(b: &mut Builder, multi: bool) {
     b.label("zn_col");
     if multi {
-        // The segment's kind (see `records::Next`), for after its lists.
+        // The segment's kind (see `coding::Next`), for after its lists.
         b.ld(A, Idx::iy(0));
         b.inc16(Reg16::IY);
         b.ld_mem_a("zn_kind");
@@ -186,7 +186,7 @@ fn narrow_list(b: &mut Builder, name: &str, op: AluOp, fix: Inst) {
         b.st(Mem8::Hl, A);
         b.jr_cc(JrCond::NC, format!("{name}_back{half}"));
         b.inc(H);
-        b.i(fix.clone());
+        b.inst(fix.clone());
         b.dec(H);
         b.label(format!("{name}_back{half}"));
     }

@@ -21,11 +21,11 @@ pub fn scatter_routines(b: &mut Builder, multi: bool) {
     start_column(b);
     loop8(b, "zsa", AluOp::Add);
     // The +1 rows are done: on to the −1 rows' entry, turns in a'.
-    b.i(Inst::ExAf);
+    b.inst(Inst::ExAf);
     b.ld(B, A);
     b.ret();
     loop8_stubs(b, "zsa", AluOp::Add, Inst::Inc(Loc8::Hl));
-    // The −1 loop in one copy per kind of segment end (see `records::Next`):
+    // The −1 loop in one copy per kind of segment end (see `coding::Next`):
     // the column is done, or the next segment follows, on this page or the
     // next. The copies' bodies come first, together, so the general scatter
     // tells their 15 entries apart by their low bytes.
@@ -107,7 +107,7 @@ pub fn start_column(b: &mut Builder) {
     b.pop(StackReg::DE);
     b.ld(B, E);
     b.ld(A, D);
-    b.i(Inst::ExAf);
+    b.inst(Inst::ExAf);
     b.ret();
 }
 
@@ -178,7 +178,7 @@ fn loop8_stubs(b: &mut Builder, name: &str, op: AluOp, fix: Inst) {
     for slot in 0..4 {
         b.label(format!("{name}_c{slot}"));
         b.inc(H);
-        b.i(fix.clone());
+        b.inst(fix.clone());
         b.dec(H);
         for next in slot + 1..4 {
             if next == 2 {

@@ -28,7 +28,7 @@ pub fn add_de_to_row(b: &mut Builder) {
 /// a = a rotated right by four (the high nibble comes down, `and 15` follows).
 pub fn swap_nibbles(b: &mut Builder) {
     for _ in 0..4 {
-        b.i(Inst::Rrca);
+        b.inst(Inst::Rrca);
     }
 }
 

@@ -1,5 +1,7 @@
-//! Weight streams: each layer's non-zero weights, column by column, as row gaps
-//! in nibbles, the form the AVR inner loop decodes.
+//! How the AVR backend codes a layer's weights ([`Coding`]) and the coded
+//! layer itself ([`CodedLayer`]): each layer's non-zero weights, column by
+//! column, as row gaps in nibbles, the form the AVR inner loop decodes (the
+//! dense codings' tables are made in `dense.rs`).
 //!
 //! A column is a length (the bytes that follow it, so an inactive column is
 //! skipped with one add to Z) and then lists of row gaps, one nibble each,
@@ -10,17 +12,17 @@
 //!
 //! The coding itself is shared with the Z80 backend (`crate::columns`).
 //!
-//! - [`Format::PlusMinus`] (weights −2..=2): the rows that add x, then the
+//! - [`Coding::PlusMinus`] (weights −2..=2): the rows that add x, then the
 //!   rows that subtract it, |w| entries per weight; the second list starts in
 //!   the nibble after the first one's end.
-//! - [`Format::Grouped`] (any weights): per distinct weight v a byte v and the
+//! - [`Coding::Grouped`] (any weights): per distinct weight v a byte v and the
 //!   rows that add x·v, byte-aligned; a 0 byte ends the column.
 
 use crate::columns::{gap_nibbles, pack_nibbles, unit_lists, Escape};
 
-/// How a layer's columns are coded.
+/// How a layer's weights are coded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum Coding {
     /// A list of rows to add x to and one to subtract it from.
     PlusMinus,
     /// One list per weight value, each headed by the value.
@@ -31,29 +33,29 @@ pub enum Format {
     Dense4,
 }
 
-impl Format {
-    /// How the docs and generated comments call the format.
+impl Coding {
+    /// How the docs and generated comments call the coding.
     pub fn name(self) -> &'static str {
         match self {
-            Format::PlusMinus => "plus/minus",
-            Format::Grouped => "value-grouped",
-            Format::Dense8 => "dense int8",
-            Format::Dense4 => "dense int4",
+            Coding::PlusMinus => "plus/minus",
+            Coding::Grouped => "value-grouped",
+            Coding::Dense8 => "dense int8",
+            Coding::Dense4 => "dense int4",
         }
     }
 
-    /// Whether the format is a dense row-major one (else gap-nibble columns).
+    /// Whether the coding is a dense row-major one (else gap-nibble columns).
     pub fn is_dense(self) -> bool {
-        matches!(self, Format::Dense8 | Format::Dense4)
+        matches!(self, Coding::Dense8 | Coding::Dense4)
     }
 
     /// How `zlmc build` calls the layer's kernel.
     pub fn kernel(self) -> &'static str {
         match self {
-            Format::PlusMinus => "gap-nibble plus/minus columns",
-            Format::Grouped => "gap-nibble value-grouped columns",
-            Format::Dense8 => "dense int8 rows, mul",
-            Format::Dense4 => "dense int4 rows (2 a byte), mul",
+            Coding::PlusMinus => "gap-nibble plus/minus columns",
+            Coding::Grouped => "gap-nibble value-grouped columns",
+            Coding::Dense8 => "dense int8 rows, mul",
+            Coding::Dense4 => "dense int4 rows (2 a byte), mul",
         }
     }
 }
@@ -63,9 +65,9 @@ pub const SKIP: u8 = 14;
 /// Nibble that ends a list.
 pub const END: u8 = 15;
 
-/// A layer's columns, coded.
+/// A layer's weights as coded: its columns (or a dense layer's table).
 #[derive(Debug, Clone)]
-pub struct Stream {
+pub struct CodedLayer {
     /// The bytes of every column, lengths included, back to back.
     pub bytes: Vec<u8>,
     /// Offset of each column's length in `bytes`.
@@ -74,12 +76,12 @@ pub struct Stream {
     pub wide_len: bool,
 }
 
-/// The format a layer's weights allow: the compact one where it can.
-pub fn format_for(max_abs: u8) -> Format {
+/// The gap-nibble coding a layer's weights allow: the compact one where it can.
+pub fn coding_for(max_abs: u8) -> Coding {
     if max_abs <= 2 {
-        Format::PlusMinus
+        Coding::PlusMinus
     } else {
-        Format::Grouped
+        Coding::Grouped
     }
 }
 
@@ -89,16 +91,16 @@ fn gaps(rows: &[usize], out: &mut Vec<u8>) {
 }
 
 /// The body (after the length) of one column.
-fn column(col: &[(usize, i8)], format: Format) -> Vec<u8> {
-    match format {
-        Format::PlusMinus => {
+fn column(col: &[(usize, i8)], coding: Coding) -> Vec<u8> {
+    match coding {
+        Coding::PlusMinus => {
             let (plus, minus) = unit_lists(col);
             let mut n = Vec::new();
             gaps(&plus, &mut n);
             gaps(&minus, &mut n);
             pack_nibbles(&n)
         }
-        Format::Grouped | Format::Dense8 | Format::Dense4 => {
+        Coding::Grouped | Coding::Dense8 | Coding::Dense4 => {
             let mut values: Vec<i8> = col.iter().map(|e| e.1).collect();
             values.sort_unstable();
             values.dedup();
@@ -117,8 +119,8 @@ fn column(col: &[(usize, i8)], format: Format) -> Vec<u8> {
 }
 
 /// Code every column of a layer.
-pub fn encode(columns: &[Vec<(usize, i8)>], format: Format) -> Stream {
-    let bodies: Vec<Vec<u8>> = columns.iter().map(|c| column(c, format)).collect();
+pub fn encode(columns: &[Vec<(usize, i8)>], coding: Coding) -> CodedLayer {
+    let bodies: Vec<Vec<u8>> = columns.iter().map(|c| column(c, coding)).collect();
     let wide_len = bodies.iter().any(|b| b.len() > 255);
     let mut bytes = Vec::new();
     let mut starts = Vec::with_capacity(bodies.len());
@@ -131,7 +133,7 @@ pub fn encode(columns: &[Vec<(usize, i8)>], format: Format) -> Stream {
         }
         bytes.extend(b);
     }
-    Stream {
+    CodedLayer {
         bytes,
         starts,
         wide_len,
@@ -142,10 +144,10 @@ pub fn encode(columns: &[Vec<(usize, i8)>], format: Format) -> Stream {
 pub const MAX_COLUMN: usize = 65535;
 
 /// Whether some column is too long for even a 16-bit length.
-pub fn too_long(columns: &[Vec<(usize, i8)>], format: Format) -> Option<usize> {
+pub fn too_long(columns: &[Vec<(usize, i8)>], coding: Coding) -> Option<usize> {
     columns
         .iter()
-        .position(|c| column(c, format).len() > MAX_COLUMN)
+        .position(|c| column(c, coding).len() > MAX_COLUMN)
 }
 
 #[cfg(test)]
@@ -155,7 +157,7 @@ mod tests {
     #[test]
     fn plus_minus_column() {
         // rows 0:+1, 3:-2, 20:+1 → plus [0, 20], minus [3, 3]
-        let s = encode(&[vec![(0, 1), (3, -2), (20, 1)]], Format::PlusMinus);
+        let s = encode(&[vec![(0, 1), (3, -2), (20, 1)]], Coding::PlusMinus);
         // plus: 0, 14, 6, END; minus: 3, 0, END; pad
         assert_eq!(s.bytes, vec![4, 0x0E, 0x6F, 0x30, 0xF0]);
         assert_eq!(s.starts, vec![0]);
@@ -164,13 +166,13 @@ mod tests {
 
     #[test]
     fn empty_column_is_two_ends() {
-        let s = encode(&[vec![]], Format::PlusMinus);
+        let s = encode(&[vec![]], Coding::PlusMinus);
         assert_eq!(s.bytes, vec![1, 0xFF]);
     }
 
     #[test]
     fn grouped_column() {
-        let s = encode(&[vec![(1, 5), (2, -7), (4, 5)]], Format::Grouped);
+        let s = encode(&[vec![(1, 5), (2, -7), (4, 5)]], Coding::Grouped);
         // -7: [2, END] ; 5: [1, 3, END] ; 0
         assert_eq!(s.bytes, vec![6, 0xF9, 0x2F, 0x05, 0x13, 0xF0, 0x00]);
     }

@@ -1,7 +1,8 @@
-//! The column records' bytes, in the three ways a layer may keep them (see
-//! [`Store`]): ready for the scatter loops, packed into the program (`blob`)
-//! for `model_init` to unpack in place, or nibble-coded and read while
-//! scattering (as layer 1's query columns, read once per reply, always are).
+//! How the Z80 backend codes a layer's weights: as column records (a
+//! column's coded weights), kept in one of three ways (see [`Coding`]):
+//! ready for the scatter loops, packed into the program (`blob`) for
+//! `model_init` to unpack in place, or nibble-coded and read while scattering
+//! (as layer 1's query columns, read once per reply, always are).
 //!
 //! A column's rows are split into segments (see [`segments`]): one per page of
 //! 256 accumulator rows, and more where a list would grow past what a byte
@@ -126,9 +127,10 @@ fn list_len(rows: &[usize]) -> usize {
     rows.len() + rows.len() % 2
 }
 
-/// How a layer's column records are kept.
+/// How a layer's weights are coded: where its column records are kept,
+/// and in what form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Store {
+pub enum Coding {
     /// In the program, ready for the scatter loops: no set-up, the most bytes.
     Ready,
     /// Packed into the blob and unpacked by `model_init`: a smaller program,
@@ -146,16 +148,16 @@ pub fn image_parts(
     k: usize,
     l: &FusedLayer,
     split: Option<&Split>,
-    stores: &[Store],
+    codings: &[Coding],
 ) -> Vec<(Range<usize>, bool)> {
     let (query, rest) = match (k, split) {
         (0, Some(sp)) => (Some(sp.query.clone()), sp.context.clone()),
         _ => (None, 0..l.cols),
     };
-    let ready = match stores[k] {
-        Store::Nibble => return vec![(0..l.cols, true)],
-        Store::Ready => rest,
-        Store::Packed(n) => rest.start.saturating_add(n).min(rest.end)..rest.end,
+    let ready = match codings[k] {
+        Coding::Nibble => return vec![(0..l.cols, true)],
+        Coding::Ready => rest,
+        Coding::Packed(n) => rest.start.saturating_add(n).min(rest.end)..rest.end,
     };
     query
         .map(|q| (q, true))
@@ -198,7 +200,7 @@ pub fn image_records(
     split: Option<&Split>,
     blob: &Blob,
 ) -> Vec<ImagePart> {
-    image_parts(k, l, split, &blob.stores)
+    image_parts(k, l, split, &blob.codings)
         .into_iter()
         .map(|(cols, nibble)| ImagePart {
             recs: l.columns[cols.clone()]
@@ -276,13 +278,13 @@ impl ReadyPart {
 pub fn record_parts<'a>(
     layers: &'a [FusedLayer],
     split: Option<&Split>,
-    stores: &[Store],
+    codings: &[Coding],
 ) -> Vec<(usize, Vec<&'a Column>)> {
     layers
         .iter()
         .enumerate()
         .map(|(k, l)| {
-            let Store::Packed(n) = stores[k] else {
+            let Coding::Packed(n) = codings[k] else {
                 return (0, Vec::new());
             };
             let cols = match (k, split) {
@@ -319,14 +321,14 @@ pub struct Blob {
     pub unpacked: usize,
     /// Whether segments carry their kind (see [`multi_segment`]).
     pub multi: bool,
-    /// Per layer, how its records are kept.
-    pub stores: Vec<Store>,
+    /// Per layer, its coding.
+    pub codings: Vec<Coding>,
 }
 
 impl Blob {
     /// Whether layer `k`'s records are read nibble-coded while scattering.
     pub fn nibble(&self, k: usize) -> bool {
-        self.stores[k] == Store::Nibble
+        self.codings[k] == Coding::Nibble
     }
 
     /// Memory the blob needs from `zblob` on, packed or unpacked.
@@ -389,12 +391,12 @@ const ESCAPE: u8 = 15;
 pub fn blob(
     layers: &[FusedLayer],
     split: Option<&Split>,
-    stores: &[Store],
+    codings: &[Coding],
 ) -> Result<Blob, String> {
     let multi = multi_segment(layers);
     let mut st = Stream::default();
     let mut unpacked = 0usize;
-    let parts = record_parts(layers, split, stores);
+    let parts = record_parts(layers, split, codings);
     for (k, (_, cols)) in parts.into_iter().enumerate().rev() {
         for c in cols.into_iter().rev() {
             let segs = segments(c, layers[k].rows());
@@ -427,7 +429,7 @@ pub fn blob(
         bytes,
         unpacked,
         multi,
-        stores: stores.to_vec(),
+        codings: codings.to_vec(),
     })
 }
 
@@ -475,7 +477,7 @@ mod tests {
         // byte read: unpacking in place must still never pass a byte not read.
         let dense: Vec<(usize, i8)> = (0..200).map(|r| (r, -2)).collect();
         let l = layer(200, vec![dense.clone(), vec![(7, 1), (9, -1)], dense]);
-        let b = blob(std::slice::from_ref(&l), None, &[Store::Packed(2)]).expect("in place");
+        let b = blob(std::slice::from_ref(&l), None, &[Coding::Packed(2)]).expect("in place");
         let top: Vec<u8> = b.bytes.iter().rev().copied().collect();
         // 400 entries need two segments, so every column says how many it
         // has. Column 1 (the last packed one) first: one segment, the
