@@ -12,9 +12,9 @@ use crate::tensor::{DenseWeights, SparseWeights, Weights};
 use crate::types::{Type, WeightKind};
 use crate::verify;
 
-/// A lowered model and, per node index, where and under which name it was defined,
+/// A model built from its text and, per node index, where and under which name it was defined,
 /// so verifier errors can be reported at the definition.
-pub struct Lowered {
+pub struct TextModel {
     /// The model, not yet verified.
     pub model: Model,
     /// Offset and name of the definition of node `i`.
@@ -22,7 +22,7 @@ pub struct Lowered {
 }
 
 /// Build the model `file` describes.
-pub fn lower(file: FileAst<'_>, src: &str) -> Result<Lowered, Located> {
+pub fn lower(file: FileAst<'_>, src: &str) -> Result<TextModel, Located> {
     let name = utf8(file.name, "model name")?;
     let mut encoders = Vec::with_capacity(file.encoders.len());
     let mut total: usize = 0;
@@ -112,7 +112,7 @@ pub fn lower(file: FileAst<'_>, src: &str) -> Result<Lowered, Located> {
         names.insert(node.name.v, (id, node.name.at));
         defs.push((node.name.at, node.name.v.to_string()));
     }
-    Ok(Lowered {
+    Ok(TextModel {
         model: Model {
             name,
             encoders,
