@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::chain::Chain;
+use super::external::ExternalFiles;
 use super::proto::{attr_type, data_type, AttributeProto, GraphProto, NodeProto, ValueInfoProto};
 use super::tensor::{self, Const, Data};
 use crate::quant::float_model::FloatLayer;
@@ -50,14 +51,18 @@ pub struct Walked {
     pub labels: Option<Vec<String>>,
 }
 
-/// Walk `g` (default-domain opset `opset`) into layers; errors name the node.
-pub fn walk(g: &GraphProto, opset: i64) -> Result<Walked, String> {
+/// Walk `g` (default-domain opset `opset`) into layers, reading tensors' external
+/// data through `external`; errors name the node.
+pub fn walk(g: &GraphProto, opset: i64, external: &mut ExternalFiles) -> Result<Walked, String> {
     if !g.sparse_initializer.is_empty() {
         return Err("sparse initializers are not supported".into());
     }
     let mut values: HashMap<String, Value> = HashMap::new();
     for t in &g.initializer {
-        let c = tensor::decode(t).map_err(|m| format!("initializer `{}` {m}", t.name))?;
+        let c = external
+            .resolve(t)
+            .and_then(|t| tensor::decode(&t))
+            .map_err(|m| format!("initializer `{}` {m}", t.name))?;
         values.insert(t.name.clone(), Value::Const(c));
     }
     let (input, act) = graph_input(g, &values)?;
@@ -70,7 +75,7 @@ pub fn walk(g: &GraphProto, opset: i64) -> Result<Walked, String> {
                 format!("node {i} (`{}`): {m}", node.name)
             }
         };
-        let out = eval_node(node, &values, opset).map_err(at)?;
+        let out = eval_node(node, &values, opset, external).map_err(at)?;
         if let Some(name) = node.output.first() {
             values.insert(name.clone(), out);
         }
@@ -198,6 +203,7 @@ fn eval_node(
     node: &NodeProto,
     values: &HashMap<String, Value>,
     opset: i64,
+    external: &mut ExternalFiles,
 ) -> Result<Value, String> {
     let op = node.op_type.as_str();
     let ml = node.domain == "ai.onnx.ml";
@@ -217,7 +223,7 @@ fn eval_node(
     let a = Attrs(&node.attribute);
     a.check()?;
     match (ml, op) {
-        (false, "Constant") => constant(&a).map(Value::Const),
+        (false, "Constant") => constant(&a, external).map(Value::Const),
         (false, "Identity" | "Dropout") => Ok(input(0)?.clone()),
         (false, "Cast") => cast(input(0)?, a.int("to", 0)),
         (false, "Relu") => {
@@ -597,7 +603,7 @@ impl Attrs<'_> {
 }
 
 /// The value of a `Constant` node.
-fn constant(a: &Attrs) -> Result<Const, String> {
+fn constant(a: &Attrs, external: &mut ExternalFiles) -> Result<Const, String> {
     let attr = a.0.first().ok_or("`Constant` has no value")?;
     let scalar = |data| Const { dims: vec![], data };
     let list = |data: Data, n: usize| Const {
@@ -607,7 +613,10 @@ fn constant(a: &Attrs) -> Result<Const, String> {
     Ok(match (attr.name.as_str(), attr.r#type) {
         ("value", attr_type::TENSOR) => {
             let t = attr.t.as_ref().ok_or("`Constant` has no tensor")?;
-            tensor::decode(t).map_err(|m| format!("`Constant` tensor {m}"))?
+            external
+                .resolve(t)
+                .and_then(|t| tensor::decode(&t))
+                .map_err(|m| format!("`Constant` tensor {m}"))?
         }
         ("value_float", attr_type::FLOAT) => scalar(Data::Float(vec![attr.f as f64])),
         ("value_int", attr_type::INT) => scalar(Data::Int(vec![attr.i])),
