@@ -33,6 +33,9 @@ struct Act {
     shape: Vec<usize>,
     /// Whether the value has a leading batch dimension.
     batched: bool,
+    /// Whether that batch dimension is declared as exactly 1 (exporters traced
+    /// on one sample write it so, and then reshape to `[1, N]`).
+    batch_of_one: bool,
 }
 
 impl Act {
@@ -114,7 +117,10 @@ fn graph_input(g: &GraphProto, values: &HashMap<String, Value>) -> Result<(Strin
         .as_ref()
         .ok_or_else(|| format!("{what} declares no shape"))?
         .dim;
+    // Any rank: the first dimension of two or more is the batch, the rest are
+    // flattened row-major (C order, as PyTorch, NumPy and Keras lay them out).
     let batched = dims.len() >= 2;
+    let batch_of_one = batched && dims[0].dim_value == Some(1);
     let mut shape = Vec::new();
     for d in dims.iter().skip(usize::from(batched)) {
         match d.dim_value {
@@ -142,6 +148,7 @@ fn graph_input(g: &GraphProto, values: &HashMap<String, Value>) -> Result<(Strin
             chain: Chain::new(n),
             shape,
             batched,
+            batch_of_one,
         },
     ))
 }
@@ -477,7 +484,9 @@ fn flatten(v: &Value, axis: i64) -> Result<Value, String> {
             } else {
                 axis
             };
-            if axis != i64::from(x.batched) {
+            // With a batch of one, flattening it in as well changes nothing.
+            let merges_one = axis == 0 && x.batch_of_one;
+            if axis != i64::from(x.batched) && !merges_one {
                 return Err(format!(
                     "`Flatten` at axis {axis} would merge the batch dimension"
                 ));
@@ -503,6 +512,7 @@ fn reshape(v: &Value, shape: &Value) -> Result<Value, String> {
             if x.batched {
                 match target.split_first() {
                     Some((&(0 | -1), rest)) => target = rest,
+                    Some((&1, rest)) if x.batch_of_one => target = rest,
                     _ => {
                         return Err(format!(
                             "`Reshape` to {s:?} would change the batch dimension"
