@@ -1,7 +1,7 @@
 //! `zlmc::import::onnx::load` against models written by torch.onnx.export, tf2onnx and
-//! skl2onnx (tests/fixtures/onnx, made by scripts/fixtures/make_onnx_fixtures.py):
-//! the f32 evaluation matches what onnxruntime computed, labels come along,
-//! and bad files give clear errors.
+//! skl2onnx (tests/fixtures/onnx, made by scripts/fixtures/make_onnx_fixtures.py,
+//! and torch_default/make.py): the f32 evaluation matches what onnxruntime (or
+//! PyTorch) computed, labels come along, and bad files give clear errors.
 
 use std::path::PathBuf;
 
@@ -94,6 +94,16 @@ fn torch_dynamo_export_reads_like_the_torchscript_one() {
     let m = check("torch_dynamo");
     assert_eq!(m.layers.len(), 2);
     assert_eq!(m.layers[1].units(), 5);
+}
+
+#[test]
+fn torch_default_export_with_external_data_and_a_batch_of_one() {
+    // PyTorch 2.15's `torch.onnx.export` with its defaults (torch_default/make.py):
+    // weights in model.onnx.data, input (1, 1, 8, 8), Div, Reshape to [1, 64].
+    let m = check("torch_default/model");
+    let shape: Vec<_> = m.layers.iter().map(|l| (l.inputs(), l.units())).collect();
+    assert_eq!(shape, [(64, 16), (16, 10)]);
+    assert_eq!(m.name, "model");
 }
 
 #[test]
