@@ -189,3 +189,62 @@ fn inside(dir: &Path, location: &str) -> Result<PathBuf, String> {
     }
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::onnx::proto::StringStringEntryProto;
+
+    fn external(location: &str, n: i64) -> TensorProto {
+        TensorProto {
+            name: "w".into(),
+            dims: vec![n],
+            data_type: data_type::FLOAT,
+            external_data: vec![StringStringEntryProto {
+                key: "location".into(),
+                value: location.into(),
+            }],
+            data_location: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn all_external_bytes_count_against_one_budget() {
+        let dir = std::env::temp_dir().join(format!("zlmc-external-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.bin"), 1.5f32.to_le_bytes().repeat(2)).unwrap();
+        // Two 8-byte tensors fit 16 bytes; a third does not.
+        let mut files = ExternalFiles::in_folder(&dir, 16);
+        let w = external("a.bin", 2);
+        for _ in 0..2 {
+            let t = files.resolve(&w).unwrap();
+            assert_eq!(t.raw_data, 1.5f32.to_le_bytes().repeat(2));
+            assert!(t.external_data.is_empty() && t.data_location == 0);
+        }
+        let e = files.resolve(&w).unwrap_err();
+        assert!(
+            e.starts_with("keeps 8 bytes in `a.bin`, over what is left of the limit"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn inline_tensors_are_borrowed_untouched() {
+        let t = TensorProto {
+            raw_data: vec![0; 4],
+            ..Default::default()
+        };
+        let mut files = ExternalFiles::none();
+        assert!(matches!(
+            files.resolve(&t),
+            Ok(std::borrow::Cow::Borrowed(_))
+        ));
+        let e = files.resolve(&external("a.bin", 1)).unwrap_err();
+        assert!(
+            e.contains("read only when the model is loaded from its folder"),
+            "{e}"
+        );
+    }
+}
