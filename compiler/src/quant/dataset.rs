@@ -223,7 +223,12 @@ fn load_csv(path: &Path, split: Split) -> Result<Dataset> {
                     path,
                     format!("label {label} is not a class index"),
                 )
-                .at(at));
+                .at(at)
+                .help(format!(
+                    "the label is the last column unless a header names another ({}); \
+                     {NEEDS_LABELS}",
+                    LABEL_COLUMNS.join(", ")
+                )));
             }
             d.y.push(label as usize);
         }
