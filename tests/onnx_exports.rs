@@ -163,6 +163,28 @@ fn calibration_needs_no_labels() {
         "{}",
         r.stderr
     );
+    // `compress` calibrates on features alone; its accuracy report needs labels,
+    // checked before anything is written.
+    let compress = |data: &str, out: &str| {
+        zlmc(
+            &[
+                "compress",
+                spec.to_str().unwrap(),
+                "--sparsity",
+                "0.25",
+                data,
+                d.join("x.npz").to_str().unwrap(),
+                "-o",
+                d.join(out).to_str().unwrap(),
+            ],
+            "",
+        )
+    };
+    let r = compress("--calibrate", "c1");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(d.join("c1/model.yaml").exists());
+    compress("--data", "c2").assert_exit(1, "`x` has no `y` labels beside it");
+    assert!(!d.join("c2").exists());
     // `eval` reads the named column as labels: class 3 of a two-class model, never right.
     let r = zlmc_ok(
         &[
