@@ -1,10 +1,11 @@
 //! A bounded, deterministic fuzz smoke test on stable Rust: seeded mutations of
 //! the valid inputs the tests already have (the example's spec, its weights as
-//! `.npz` and as `.safetensors`, every `.zir` file test, the ONNX fixtures) go
-//! through load (ONNX: `import onnx` with calibration) → optimize → every
-//! target's emission → `build` to one target → `run` with one prompt. Nothing may
-//! panic, report an internal error, do much work (counted in bytes allocated), or
-//! write anything when it fails.
+//! `.npz` and as `.safetensors`, every `.zir` file test, the ONNX fixtures and a
+//! model with its weights in an external data file) go through load (ONNX:
+//! `import onnx` with calibration) → optimize → every target's emission →
+//! `build` to one target → `run` with one prompt. Nothing may panic, report an
+//! internal error, do much work (counted in bytes allocated), or write anything
+//! when it fails.
 //!
 //! `ZLMC_FUZZ_EXECS=N` sets the number of executions (default 300, a few seconds);
 //! `ZLMC_FUZZ_SEED=S` the seed. A long local run:
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use zlmc::frontend::tensors::TensorData;
 use zlmc_backends::target::{Options, Target, TARGETS};
 use zlmc_test_support::alloc::{measure, Counting};
+use zlmc_test_support::onnx::write_external_mlp;
 use zlmc_test_support::weights::{write_safetensors, Array};
 use zlmc_test_support::{repo, scratch, zlmc, Rng};
 
@@ -63,6 +65,14 @@ fn seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         out.push((name, std::fs::read(&p).unwrap()));
     }
+    // Weights in a data file beside the model, as PyTorch 2 exports them: mutations
+    // of the model's `location`, `offset` and `length` must be refused cleanly.
+    // Five inputs, to calibrate on `handmade_gemm.io.npz` (see `calibration`).
+    let ext = write_external_mlp(dir, EXTERNAL_SEED, 5);
+    out.push((
+        format!("{EXTERNAL_SEED}.onnx"),
+        std::fs::read(&ext).unwrap(),
+    ));
     let mut dirs = vec![repo().join("tests/filetests")];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(d).unwrap() {
@@ -79,6 +89,9 @@ fn seeds(dir: &Path) -> Vec<(String, Vec<u8>)> {
     }
     out
 }
+
+/// The ONNX seed built here with external data (`external.onnx` + `external.onnx.data`).
+const EXTERNAL_SEED: &str = "external";
 
 /// Calibration data for a mutated ONNX fixture: its own, or (for the bad ones)
 /// another's, whose mismatch is one more error to report cleanly.

@@ -400,3 +400,136 @@ fn replies_that_would_take_too_long_are_refused() {
     let r = zlmc(&["build", p.to_str().unwrap(), "--emit", "zir"], "");
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+#[test]
+fn external_data_stays_in_the_model_folder_and_its_file() {
+    use zlmc_test_support::onnx::{external, model, node, write_external_mlp};
+    let scratch_dir = scratch("hostile-onnx-external");
+    let top = scratch_dir.path();
+    let d = top.join("model");
+    std::fs::create_dir(&d).unwrap();
+    // A readable file outside the model's folder, and a link to it inside.
+    std::fs::write(top.join("secret.data"), [0u8; 64]).unwrap();
+    std::os::unix::fs::symlink(top.join("secret.data"), d.join("link.data")).unwrap();
+    write_external_mlp(&d, "good", 4);
+    std::fs::write(d.join("short.data"), [0u8; 16]).unwrap();
+    let secret = top.join("secret.data");
+    let secret = secret.to_str().unwrap();
+    let huge = u64::MAX.to_string();
+    // W: [2, 2] floats, 16 bytes, at (location, offset, length).
+    let cases: [(&str, Option<&str>, Option<&str>, String); 10] = [
+        (
+            "../secret.data",
+            None,
+            None,
+            "initializer `W` keeps its data at `../secret.data`, outside the model's folder".into(),
+        ),
+        (
+            secret,
+            None,
+            None,
+            format!(
+                "initializer `W` keeps its data at `{secret}`, an absolute path; external data \
+                 must be in the model's folder"
+            ),
+        ),
+        (
+            "link.data",
+            None,
+            None,
+            "initializer `W` keeps its data in `link.data`, which resolves to".into(),
+        ),
+        (
+            "missing.data",
+            None,
+            None,
+            "initializer `W` keeps its data in `missing.data`, which cannot be read: No such file"
+                .into(),
+        ),
+        (
+            "short.data",
+            Some("8"),
+            Some("16"),
+            "initializer `W` keeps its data in `short.data` at bytes 8..24, past the end of the \
+             file (16 bytes)"
+                .into(),
+        ),
+        (
+            "short.data",
+            Some("1099511627776"),
+            Some("16"),
+            "initializer `W` keeps its data in `short.data` at offset 1099511627776, past the \
+             end of the file (16 bytes)"
+                .into(),
+        ),
+        (
+            "short.data",
+            Some("0"),
+            Some(&huge),
+            format!(
+                "initializer `W` keeps its data in `short.data` at bytes 0..{huge}, past the end"
+            ),
+        ),
+        (
+            "short.data",
+            Some("8"),
+            Some(&huge),
+            format!(
+                "initializer `W` keeps its data in `short.data` at offset 8 with length {huge}, \
+                 which overflows"
+            ),
+        ),
+        (
+            "short.data",
+            Some("-1"),
+            None,
+            "initializer `W` keeps its data in `short.data` at offset `-1`, not a byte count"
+                .into(),
+        ),
+        (
+            "short.data",
+            Some("0"),
+            Some("8"),
+            "initializer `W` keeps 8 bytes in `short.data` but its dimensions [2, 2] need 16"
+                .into(),
+        ),
+    ];
+    for (i, (location, offset, length, want)) in cases.iter().enumerate() {
+        let m = model(
+            &[None, Some(2)],
+            vec![node("MatMul", &["x", "W"], "y")],
+            vec![external("W", &[2, 2], location, *offset, *length)],
+        );
+        let p = d.join(format!("m{i}.onnx"));
+        std::fs::write(&p, m).unwrap();
+        let out = top.join(format!("out{i}"));
+        let args = [
+            "import",
+            "onnx",
+            p.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        let r = refused(&args, want);
+        assert!(
+            r.stderr.starts_with(&format!("{}: error: ", p.display())),
+            "{}",
+            r.stderr
+        );
+        assert!(!out.exists());
+    }
+    // The same folder's well-formed model imports.
+    let good = d.join("good.onnx");
+    let out = top.join("good-out");
+    let r = zlmc(
+        &[
+            "import",
+            "onnx",
+            good.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -103,7 +103,7 @@ enum Command {
     Eval {
         /// A `.yaml` spec (integer or float) or a `.zir` file.
         model: PathBuf,
-        /// `.npz` (`x`/`y` or `x_test`/`y_test`), `.csv` (label last), or
+        /// `.npz` (`x`/`y` or `x_test`/`y_test`), `.csv` (label last or named), or
         /// `query|reply` text (`.txt`, `.txt.gz`) for character models.
         #[arg(long)]
         data: PathBuf,
@@ -160,7 +160,7 @@ enum Command {
     Quantize {
         /// A float spec (`numerics: {weights: float}`), as `zlmc import` writes.
         spec: PathBuf,
-        /// Calibration data: `.npz` (`x_calib`/`y_calib`, or `x`/`y`) or `.csv`.
+        /// Calibration data, no labels needed: `.npz` (`x_calib`, `x` or `x_train`) or `.csv`.
         #[arg(long, value_name = "DATA")]
         calibrate: PathBuf,
         /// Folder to write `model.yaml`, `weights.npz` and the float reference into.

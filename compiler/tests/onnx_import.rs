@@ -1,7 +1,7 @@
 //! `zlmc::import::onnx::load` against models written by torch.onnx.export, tf2onnx and
-//! skl2onnx (tests/fixtures/onnx, made by scripts/fixtures/make_onnx_fixtures.py):
-//! the f32 evaluation matches what onnxruntime computed, labels come along,
-//! and bad files give clear errors.
+//! skl2onnx (tests/fixtures/onnx, made by scripts/fixtures/make_onnx_fixtures.py,
+//! and torch_default/make.py): the f32 evaluation matches what onnxruntime (or
+//! PyTorch) computed, labels come along, and bad files give clear errors.
 
 use std::path::PathBuf;
 
@@ -97,6 +97,16 @@ fn torch_dynamo_export_reads_like_the_torchscript_one() {
 }
 
 #[test]
+fn torch_default_export_with_external_data_and_a_batch_of_one() {
+    // PyTorch 2.15's `torch.onnx.export` with its defaults (torch_default/make.py):
+    // weights in model.onnx.data, input (1, 1, 8, 8), Div, Reshape to [1, 64].
+    let m = check("torch_default/model");
+    let shape: Vec<_> = m.layers.iter().map(|l| (l.inputs(), l.units())).collect();
+    assert_eq!(shape, [(64, 16), (16, 10)]);
+    assert_eq!(m.name, "model");
+}
+
+#[test]
 fn torch_matmul_add_export_drops_the_log_softmax() {
     let m = check("torch_matmul");
     assert_eq!(m.layers.len(), 2);
@@ -184,10 +194,12 @@ fn mismatched_layers_name_the_node() {
 }
 
 #[test]
-fn external_data_is_refused() {
-    assert_eq!(
-        error("bad_external_data.onnx"),
-        "initializer `W` keeps its data in an external file (`weights.bin`)"
+fn missing_external_data_names_the_tensor_and_the_file() {
+    // The fixture's `weights.bin` is not beside it.
+    let e = error("bad_external_data.onnx");
+    assert!(
+        e.starts_with("initializer `W` keeps its data in `weights.bin`, which cannot be read: "),
+        "{e}"
     );
 }
 

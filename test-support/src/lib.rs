@@ -2,14 +2,16 @@
 //! work and memory counted by the allocator ([`alloc`]),
 //! scratch folders ([`scratch`]), one runner per external tool ([`tools`]),
 //! z80ai's tinychat ([`tinychat`]), visible skips ([`skip`]), the `zlmc`
-//! command in-process ([`zlmc`]), random models ([`models`]), weights files
-//! ([`weights`]), every way a test builds code for a target ([`build`]), and
-//! the split of a generated file into its model part and frame ([`parts`]).
+//! command in-process ([`zlmc`]), random models ([`models`]), ONNX models
+//! ([`onnx`]), weights files ([`weights`]), every way a test builds code for
+//! a target ([`build`]), and the split of a generated file into its model
+//! part and frame ([`parts`]).
 
 pub mod alloc;
 pub mod build;
 pub mod filecheck;
 pub mod models;
+pub mod onnx;
 pub mod parts;
 pub mod rng;
 pub mod tools;

@@ -60,7 +60,12 @@ pub fn compress(
     if !args.kind_given {
         args.opts.kind = kind.unwrap_or(args.opts.kind);
     }
-    let d = dataset::load(calib, dataset::Split::Calibrate)?;
+    // Accuracy needs labels: a file without them fails here, before anything is written.
+    if let Some(data) = data {
+        dataset::load(data, dataset::Split::Test)?;
+    }
+    let features = m.inputs;
+    let d = dataset::load(calib, dataset::Split::Calibrate { features })?;
     if let Some(f) = args.prune_neurons {
         let n = prune_neurons(&mut m, f, &d);
         writeln!(out, "pruned {n} hidden neurons").map_err(io_err)?;

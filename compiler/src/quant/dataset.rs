@@ -1,5 +1,7 @@
-//! Labelled feature data for calibration and evaluation: `.npz` (`x`/`y`, or
-//! `x_calib`/`y_calib` and `x_test`/`y_test`) or `.csv` (label in the last column).
+//! Feature data for calibration and evaluation: `.npz` (`x`/`y`, or
+//! `x_calib`/`y_calib` and `x_test`/`y_test`) or `.csv` (see [`load`]).
+//! Calibration never reads labels, so data without them calibrates; only
+//! measuring accuracy needs them.
 
 use std::path::Path;
 
@@ -7,33 +9,48 @@ use crate::diag::{Diagnostic, Result};
 use crate::frontend::npz::read_npz;
 use crate::frontend::tensors::{Tensor, TensorData};
 
-/// Feature vectors and their labels (class indices).
+/// Feature vectors and, when the split needs them, their labels.
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
     /// One float feature vector per sample.
     pub x: Vec<Vec<f32>>,
-    /// The label of each sample.
+    /// The label of each sample; empty for [`Split::Calibrate`], which never
+    /// reads labels.
     pub y: Vec<usize>,
 }
 
-/// Which part of a data file to read.
+/// Which part of a data file to read, and for what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
-    /// Calibration samples: `x_calib`, else `x`, else `x_train`.
-    Calibrate,
-    /// Test samples: `x_test`, else `x`.
+    /// Calibration samples, no labels: `x_calib`, else `x`, else `x_train`.
+    /// `features` is the model's input count, which tells a `.csv` row of
+    /// features alone from one with a label after them.
+    Calibrate {
+        /// The number of features the model takes.
+        features: usize,
+    },
+    /// Labelled test samples: `x_test`/`y_test`, else `x`/`y`.
     Test,
 }
 
+/// Names a `.csv` header may give the label column (compared ignoring case).
+const LABEL_COLUMNS: [&str; 5] = ["y", "label", "labels", "target", "class"];
+
 /// Read the `split` samples of a `.npz` or `.csv` data file.
+///
+/// A `.csv` holds one sample per row. A first row that is not all numbers is
+/// a header; a header column named `y`, `label`, `labels`, `target` or
+/// `class` is the label. Without such a column the label is the last one,
+/// except for calibration when a row has exactly as many columns as the model
+/// has features: then every column is a feature.
 pub fn load(path: &Path, split: Split) -> Result<Dataset> {
     let d = match path.extension().and_then(|e| e.to_str()) {
         Some("npz") => load_npz(path, split)?,
-        Some("csv") => load_csv(path)?,
+        Some("csv") => load_csv(path, split)?,
         _ => {
             return Err(Diagnostic::in_file(
                 path,
-                "unknown data format: expected .npz (x, y) or .csv (label last)",
+                "unknown data format: expected .npz (x, and y labels) or .csv",
             ))
         }
     };
@@ -43,10 +60,13 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
     Ok(d)
 }
 
+/// What a file without labels is told when labels are needed.
+const NEEDS_LABELS: &str = "measuring accuracy needs labels; calibration (`--calibrate`) does not";
+
 fn load_npz(path: &Path, split: Split) -> Result<Dataset> {
     let t = read_npz(path)?;
     let order: &[&str] = match split {
-        Split::Calibrate => &["calib", "", "train"],
+        Split::Calibrate { .. } => &["calib", "", "train"],
         Split::Test => &["test", ""],
     };
     let key = |p: &str, s: &str| {
@@ -68,18 +88,7 @@ fn load_npz(path: &Path, split: Split) -> Result<Dataset> {
         )));
     };
     let xn = key("x", s);
-    // `labels` is what zlmc's ONNX fixtures call the classes of `x`.
-    let yn = [key("y", s), key("labels", s)]
-        .into_iter()
-        .find(|k| t.contains_key(k))
-        .ok_or_else(|| {
-            Diagnostic::in_file(
-                path,
-                format!("`{xn}` has no `{}` labels beside it", key("y", s)),
-            )
-        })?;
     let x = &t[&xn];
-    let y = &t[&yn];
     let bad = |m: String| Diagnostic::in_file(path, m);
     // Samples may be images: every dimension after the first is flattened.
     let (n, f) = match x.shape[..] {
@@ -91,18 +100,27 @@ fn load_npz(path: &Path, split: Split) -> Result<Dataset> {
             )))
         }
     };
+    let xs = floats(x).map_err(|m| bad(format!("`{xn}`: {m}")))?;
+    let x = xs.chunks(f.max(1)).map(<[f32]>::to_vec).collect();
+    if let Split::Calibrate { .. } = split {
+        return Ok(Dataset { x, y: Vec::new() });
+    }
+    // `labels` is what zlmc's ONNX fixtures call the classes of `x`.
+    let yn = [key("y", s), key("labels", s)]
+        .into_iter()
+        .find(|k| t.contains_key(k))
+        .ok_or_else(|| {
+            bad(format!("`{xn}` has no `{}` labels beside it", key("y", s))).help(NEEDS_LABELS)
+        })?;
+    let y = &t[&yn];
     if y.elements() != n {
         return Err(bad(format!(
             "`{xn}` holds {n} samples but `{yn}` {} labels",
             y.elements()
         )));
     }
-    let xs = floats(x).map_err(|m| bad(format!("`{xn}`: {m}")))?;
-    let ys = labels(y).map_err(|m| bad(format!("`{yn}`: {m}")))?;
-    Ok(Dataset {
-        x: xs.chunks(f.max(1)).map(<[f32]>::to_vec).collect(),
-        y: ys,
-    })
+    let y = labels(y).map_err(|m| bad(format!("`{yn}`: {m}")))?;
+    Ok(Dataset { x, y })
 }
 
 fn floats(t: &Tensor) -> std::result::Result<Vec<f32>, String> {
@@ -128,11 +146,22 @@ fn labels(t: &Tensor) -> std::result::Result<Vec<usize>, String> {
     }
 }
 
-fn load_csv(path: &Path) -> Result<Dataset> {
+/// Where the label is in a `.csv` row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LabelColumn {
+    /// At this index.
+    At(usize),
+    /// None: every column is a feature.
+    Absent,
+}
+
+fn load_csv(path: &Path, split: Split) -> Result<Dataset> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Diagnostic::in_file(path, format!("cannot read data: {e}")))?;
     let mut d = Dataset::default();
-    let mut width = None;
+    // The header's label column, once a header is seen.
+    let mut named: Option<Option<usize>> = None;
+    let mut layout: Option<(usize, LabelColumn)> = None;
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -144,31 +173,75 @@ fn load_csv(path: &Path) -> Result<Dataset> {
             cells.iter().map(|c| c.parse::<f64>()).collect();
         let Ok(nums) = nums else {
             // A header line names the columns.
-            if d.x.is_empty() && width.is_none() {
-                width = Some(cells.len());
+            if layout.is_none() && named.is_none() {
+                named = Some(
+                    cells
+                        .iter()
+                        .position(|c| LABEL_COLUMNS.iter().any(|l| c.eq_ignore_ascii_case(l))),
+                );
                 continue;
             }
             return Err(Diagnostic::in_file(path, "a cell is not a number").at(at));
         };
-        if nums.len() < 2 || width.is_some_and(|w| w != nums.len()) {
+        let (width, label) = match layout {
+            Some(l) => l,
+            None => {
+                let l = (nums.len(), label_column(nums.len(), named.flatten(), split));
+                layout = Some(l);
+                l
+            }
+        };
+        if nums.len() != width {
             return Err(Diagnostic::in_file(
                 path,
                 format!(
-                    "{} columns; every row needs the same count, at least 2",
+                    "{} columns; every row needs the same count as the first ({width})",
                     nums.len()
                 ),
             )
             .at(at));
         }
-        width = Some(nums.len());
-        let (label, feats) = nums.split_last().expect("two or more");
-        if !(*label >= 0.0 && label.fract() == 0.0) {
-            return Err(
-                Diagnostic::in_file(path, format!("label {label} is not a class index")).at(at),
-            );
+        let (label, feats): (Option<f64>, Vec<f32>) = match label {
+            LabelColumn::At(k) => (
+                Some(nums[k]),
+                nums.iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != k)
+                    .map(|(_, &v)| v as f32)
+                    .collect(),
+            ),
+            LabelColumn::Absent => (None, nums.iter().map(|&v| v as f32).collect()),
+        };
+        if feats.is_empty() {
+            return Err(Diagnostic::in_file(path, "a row holds a label but no features").at(at));
         }
-        d.y.push(*label as usize);
-        d.x.push(feats.iter().map(|&v| v as f32).collect());
+        d.x.push(feats);
+        // Calibration never reads labels: any value in their column will do.
+        if let (Some(label), Split::Test) = (label, split) {
+            if !(label >= 0.0 && label.fract() == 0.0) {
+                return Err(Diagnostic::in_file(
+                    path,
+                    format!("label {label} is not a class index"),
+                )
+                .at(at)
+                .help(format!(
+                    "the label is the last column unless a header names another ({}); \
+                     {NEEDS_LABELS}",
+                    LABEL_COLUMNS.join(", ")
+                )));
+            }
+            d.y.push(label as usize);
+        }
     }
     Ok(d)
+}
+
+/// The label column of rows `width` wide: the header's, else none where
+/// calibration finds exactly the model's features, else the last.
+fn label_column(width: usize, named: Option<usize>, split: Split) -> LabelColumn {
+    match (named, split) {
+        (Some(k), _) if k < width => LabelColumn::At(k),
+        (_, Split::Calibrate { features }) if width == features => LabelColumn::Absent,
+        _ => LabelColumn::At(width - 1),
+    }
 }

@@ -26,7 +26,7 @@ pub const CLAMP_WARN: f64 = 0.001;
 /// Quantize `m` on the calibration split of `data`; `auto` accumulators are
 /// settled by the static range analysis.
 pub fn calibrate(m: &FloatMlp, data: &Path, opts: Options) -> Result<Quantized> {
-    let d = dataset::load(data, dataset::Split::Calibrate)?;
+    let d = dataset::load(data, dataset::Split::Calibrate { features: m.inputs })?;
     if d.x[0].len() != m.inputs {
         return Err(Diagnostic::in_file(
             data,

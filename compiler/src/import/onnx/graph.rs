@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::chain::Chain;
+use super::external::ExternalFiles;
 use super::proto::{attr_type, data_type, AttributeProto, GraphProto, NodeProto, ValueInfoProto};
 use super::tensor::{self, Const, Data};
 use crate::quant::float_model::FloatLayer;
@@ -32,6 +33,9 @@ struct Act {
     shape: Vec<usize>,
     /// Whether the value has a leading batch dimension.
     batched: bool,
+    /// Whether that batch dimension is declared as exactly 1 (exporters traced
+    /// on one sample write it so, and then reshape to `[1, N]`).
+    batch_of_one: bool,
 }
 
 impl Act {
@@ -50,14 +54,18 @@ pub struct Walked {
     pub labels: Option<Vec<String>>,
 }
 
-/// Walk `g` (default-domain opset `opset`) into layers; errors name the node.
-pub fn walk(g: &GraphProto, opset: i64) -> Result<Walked, String> {
+/// Walk `g` (default-domain opset `opset`) into layers, reading tensors' external
+/// data through `external`; errors name the node.
+pub fn walk(g: &GraphProto, opset: i64, external: &mut ExternalFiles) -> Result<Walked, String> {
     if !g.sparse_initializer.is_empty() {
         return Err("sparse initializers are not supported".into());
     }
     let mut values: HashMap<String, Value> = HashMap::new();
     for t in &g.initializer {
-        let c = tensor::decode(t).map_err(|m| format!("initializer `{}` {m}", t.name))?;
+        let c = external
+            .resolve(t)
+            .and_then(|t| tensor::decode(&t))
+            .map_err(|m| format!("initializer `{}` {m}", t.name))?;
         values.insert(t.name.clone(), Value::Const(c));
     }
     let (input, act) = graph_input(g, &values)?;
@@ -70,7 +78,7 @@ pub fn walk(g: &GraphProto, opset: i64) -> Result<Walked, String> {
                 format!("node {i} (`{}`): {m}", node.name)
             }
         };
-        let out = eval_node(node, &values, opset).map_err(at)?;
+        let out = eval_node(node, &values, opset, external).map_err(at)?;
         if let Some(name) = node.output.first() {
             values.insert(name.clone(), out);
         }
@@ -109,7 +117,10 @@ fn graph_input(g: &GraphProto, values: &HashMap<String, Value>) -> Result<(Strin
         .as_ref()
         .ok_or_else(|| format!("{what} declares no shape"))?
         .dim;
+    // Any rank: the first dimension of two or more is the batch, the rest are
+    // flattened row-major (C order, as PyTorch, NumPy and Keras lay them out).
     let batched = dims.len() >= 2;
+    let batch_of_one = batched && dims[0].dim_value == Some(1);
     let mut shape = Vec::new();
     for d in dims.iter().skip(usize::from(batched)) {
         match d.dim_value {
@@ -137,6 +148,7 @@ fn graph_input(g: &GraphProto, values: &HashMap<String, Value>) -> Result<(Strin
             chain: Chain::new(n),
             shape,
             batched,
+            batch_of_one,
         },
     ))
 }
@@ -198,6 +210,7 @@ fn eval_node(
     node: &NodeProto,
     values: &HashMap<String, Value>,
     opset: i64,
+    external: &mut ExternalFiles,
 ) -> Result<Value, String> {
     let op = node.op_type.as_str();
     let ml = node.domain == "ai.onnx.ml";
@@ -217,7 +230,7 @@ fn eval_node(
     let a = Attrs(&node.attribute);
     a.check()?;
     match (ml, op) {
-        (false, "Constant") => constant(&a).map(Value::Const),
+        (false, "Constant") => constant(&a, external).map(Value::Const),
         (false, "Identity" | "Dropout") => Ok(input(0)?.clone()),
         (false, "Cast") => cast(input(0)?, a.int("to", 0)),
         (false, "Relu") => {
@@ -471,7 +484,9 @@ fn flatten(v: &Value, axis: i64) -> Result<Value, String> {
             } else {
                 axis
             };
-            if axis != i64::from(x.batched) {
+            // With a batch of one, flattening it in as well changes nothing.
+            let merges_one = axis == 0 && x.batch_of_one;
+            if axis != i64::from(x.batched) && !merges_one {
                 return Err(format!(
                     "`Flatten` at axis {axis} would merge the batch dimension"
                 ));
@@ -497,6 +512,7 @@ fn reshape(v: &Value, shape: &Value) -> Result<Value, String> {
             if x.batched {
                 match target.split_first() {
                     Some((&(0 | -1), rest)) => target = rest,
+                    Some((&1, rest)) if x.batch_of_one => target = rest,
                     _ => {
                         return Err(format!(
                             "`Reshape` to {s:?} would change the batch dimension"
@@ -597,7 +613,7 @@ impl Attrs<'_> {
 }
 
 /// The value of a `Constant` node.
-fn constant(a: &Attrs) -> Result<Const, String> {
+fn constant(a: &Attrs, external: &mut ExternalFiles) -> Result<Const, String> {
     let attr = a.0.first().ok_or("`Constant` has no value")?;
     let scalar = |data| Const { dims: vec![], data };
     let list = |data: Data, n: usize| Const {
@@ -607,7 +623,10 @@ fn constant(a: &Attrs) -> Result<Const, String> {
     Ok(match (attr.name.as_str(), attr.r#type) {
         ("value", attr_type::TENSOR) => {
             let t = attr.t.as_ref().ok_or("`Constant` has no tensor")?;
-            tensor::decode(t).map_err(|m| format!("`Constant` tensor {m}"))?
+            external
+                .resolve(t)
+                .and_then(|t| tensor::decode(&t))
+                .map_err(|m| format!("`Constant` tensor {m}"))?
         }
         ("value_float", attr_type::FLOAT) => scalar(Data::Float(vec![attr.f as f64])),
         ("value_int", attr_type::INT) => scalar(Data::Int(vec![attr.i])),

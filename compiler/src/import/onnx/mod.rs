@@ -6,7 +6,8 @@
 //! layers exactly ([`chain`]), input normalization folds into the first layer,
 //! a final `Softmax`/`LogSoftmax`/`ArgMax` is dropped (the argmax is the same)
 //! and the classifier's labels are kept. Anything else is an error naming the
-//! node and the op.
+//! node and the op. Weights may live in a data file beside the model
+//! ([`external`]), as PyTorch 2's default exporter writes them.
 //!
 //! # Why `prost`, with the messages written out here
 //!
@@ -24,6 +25,7 @@
 //! compile for a job that is, here, reading a few matrices.
 
 pub mod chain;
+pub mod external;
 pub mod graph;
 pub mod proto;
 pub mod tensor;
@@ -34,8 +36,10 @@ use prost::Message;
 
 use crate::diag::Diagnostic;
 use crate::quant::float_model::FloatMlp;
+use external::ExternalFiles;
 
-/// Largest `.onnx` file read (weights of MCU-sized models are kilobytes).
+/// Largest `.onnx` file read (weights of MCU-sized models are kilobytes),
+/// external data files included.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Read the ONNX model at `path` as a float MLP named after the file.
@@ -50,11 +54,23 @@ pub fn load(path: &Path) -> Result<FloatMlp, Diagnostic> {
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read ONNX model: {e}")))?;
-    from_bytes(&bytes, &model_name(path)).map_err(err)
+    // External data files are named relative to the model's folder.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let external = ExternalFiles::in_folder(dir, MAX_FILE_BYTES - size);
+    decode(&bytes, &model_name(path), external).map_err(err)
 }
 
 /// Decode an ONNX model from memory; errors are messages without the file name.
+/// A tensor with external data is an error: there is no folder to read it from.
 pub fn from_bytes(bytes: &[u8], name: &str) -> Result<FloatMlp, String> {
+    decode(bytes, name, ExternalFiles::none())
+}
+
+/// Decode an ONNX model, reading external data through `external`.
+fn decode(bytes: &[u8], name: &str, mut external: ExternalFiles) -> Result<FloatMlp, String> {
     let model = proto::ModelProto::decode(bytes)
         .map_err(|e| format!("not a valid ONNX model (protobuf: {e})"))?;
     let graph = model.graph.as_ref().ok_or("the ONNX model has no graph")?;
@@ -65,7 +81,7 @@ pub fn from_bytes(bytes: &[u8], name: &str) -> Result<FloatMlp, String> {
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .ok_or("the ONNX model imports no standard (ai.onnx) opset")?
         .version;
-    let walked = graph::walk(graph, opset)?;
+    let walked = graph::walk(graph, opset, &mut external)?;
     Ok(FloatMlp {
         name: name.to_string(),
         inputs: walked.inputs,
