@@ -6,10 +6,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::commands::sim::{avr_run, AvrMode};
+use zlmc_backends::avr::sim::{run as avr_run, AvrMode};
 use zlmc_backends::avr::Board;
 use zlmc_ir::{interp, Decode, Elem, Model, WeightKind};
-use zlmc_test_support::build::avr_firmware;
+use zlmc_test_support::build::{avr_firmware, AvrFirmware};
 use zlmc_test_support::models::{
     dense_layer, dense_mlp, digit_like_inputs, random_inputs, random_model, random_model_of,
     random_text_model,
@@ -83,7 +83,7 @@ fn classifier(
 }
 
 /// Build for `board`, or for the Mega 2560 if the model does not fit it.
-fn firmware(m: &Model, board: Board, dir: &Path) -> zlmc::commands::sim::AvrFirmware {
+fn firmware(m: &Model, board: Board, dir: &Path) -> AvrFirmware {
     match avr_firmware(m, Path::new("random"), board, dir) {
         Ok(fw) => fw,
         Err(d) if d.message.contains("does not fit") && board != Board::Mega2560 => {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use zlmc::commands::sim::avr_run;
+use zlmc_backends::avr::sim::run as avr_run;
 use zlmc_backends::avr::Board;
 use zlmc_backends::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
 use zlmc_ir::{Elem, Model, WeightKind};

@@ -178,7 +178,7 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
         }
         assert_eq!(got, want, "{kind} in C");
         // AVR: the quantized vectors in simavr.
-        let fw = match zlmc::commands::sim::avr_firmware(
+        let fw = match zlmc_test_support::build::avr_firmware(
             &model,
             &path,
             zlmc_backends::avr::Board::Uno,
@@ -197,7 +197,7 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
             .iter()
             .map(|v| zlmc::input::integer_line(v))
             .collect();
-        let run = zlmc::commands::sim::avr_run(&fw, &lines).unwrap();
+        let run = zlmc_backends::avr::sim::run(&fw, &lines).unwrap();
         let avr: String = run
             .answers
             .iter()

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use zlmc::commands::sim::z80_reply;
+use zlmc_backends::z80::target::z80_reply;
 use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::build::{self, Z80Files};
 use zlmc_test_support::models::{random_text_model, z80ai_model};
