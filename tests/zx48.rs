@@ -82,7 +82,7 @@ fn the_tape_is_a_loader_then_the_code_block() {
     );
     assert_eq!(word(code, 11) as usize, b[3].1.len());
     assert_eq!((word(code, 13), word(code, 15)), (0x8000, 32768));
-    assert_eq!(b[3].1, &build(&example()).code[..]);
+    assert_eq!(b[3].1, &build(&example()).program.com[..]);
 
     match Command::new("tzxlist")
         .arg(out.join("commands.tap"))
@@ -112,10 +112,10 @@ fn the_front_end_prompts_replies_rubs_out_and_returns_to_basic() {
     let want = interp::reply(&m, b"turn on lights").0;
     // A typo rubbed out with DELETE (12), an empty line, then `!`.
     let r = run_zx48(&ZxRun {
-        code: &z.code,
+        code: &z.program.com,
         origin: ORIGIN,
         keys: b"turn on lightsx\x0c\n\n!\n",
-        step_entry: Some(z.step_entry),
+        step_entry: Some(z.program.step_entry),
         max_tstates: 1_000_000_000,
     })
     .unwrap();
@@ -138,7 +138,7 @@ fn the_front_end_prompts_replies_rubs_out_and_returns_to_basic() {
     let r = run_zx48(&ZxRun {
         keys: b"lights\n",
         ..ZxRun {
-            code: &z.code,
+            code: &z.program.com,
             origin: ORIGIN,
             keys: b"",
             step_entry: None,
@@ -199,8 +199,8 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
     }
     for m in &specs {
         let z = build(m);
-        let asm = dir.join(&z.asm_name);
-        std::fs::write(&asm, &z.asm).unwrap();
+        let asm = dir.join(&z.program.asm_name);
+        std::fs::write(&asm, &z.program.asm).unwrap();
         for tool in ["z80asm", "pasmo"] {
             let out = dir.join(format!("{}.{tool}.bin", m.name));
             let status = match tool {
@@ -214,7 +214,11 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
             .unwrap_or_else(|e| panic!("{tool} is needed (Debian package {tool}): {e}"));
             assert!(status.success(), "{tool} failed on {}", asm.display());
             let bytes = std::fs::read(&out).unwrap();
-            assert!(bytes == z.code, "{tool} disagrees with zlmc on {}", m.name);
+            assert!(
+                bytes == z.program.com,
+                "{tool} disagrees with zlmc on {}",
+                m.name
+            );
         }
     }
 }
@@ -285,7 +289,11 @@ fn wide_z80ai_models_build_or_are_refused_clearly() {
         let v = zlmc_backends::target::Verified::new(&m).expect("verifies");
         match zlmc_backends::zx48::build(&v, &zlmc::driver::provenance(Path::new(name))) {
             Ok(z) => {
-                println!("{name}: {} bytes at 0x{:04x}", z.code.len(), z.origin);
+                println!(
+                    "{name}: {} bytes at 0x{:04x}",
+                    z.program.com.len(),
+                    z.program.origin
+                );
                 for q in [&b"hello"[..], b"what is a z80?"] {
                     let (got, _) = zx48_reply(&z, q).expect("runs");
                     assert_eq!(got.reply, interp::reply(&m, q).0, "{name} {q:?}");

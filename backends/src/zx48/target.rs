@@ -48,22 +48,25 @@ impl Target for Zx48Target {
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
         let z = build(job.model, job.prov)?;
         let plan = Plan {
-            flash: Some(z.code.len()),
+            flash: Some(z.program.com.len()),
             ram: None,
             cycles: None,
             summary: format!(
                 "zx48: {} is {} bytes, its code block {} bytes at 0x{:04x}; buffers from 0x{:04x}",
                 z.tap_name,
                 z.tap.len(),
-                z.code.len(),
-                z.origin,
-                z.buffers_start
+                z.program.com.len(),
+                z.program.origin,
+                z.program.buffers_start
             ),
         };
         Ok(Emitted {
             folder: None,
             files: vec![
-                (z.asm_name.clone(), z.asm.clone().into_bytes()),
+                (
+                    z.program.asm_name.clone(),
+                    z.program.asm.clone().into_bytes(),
+                ),
                 (z.tap_name.clone(), z.tap.clone()),
             ],
             plan,
@@ -94,10 +97,10 @@ pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<(Answer, ZxReport), Bac
     let mut keys = query.to_vec();
     keys.extend(b"\n!\n");
     let r = run_zx48(&ZxRun {
-        code: &z.code,
-        origin: z.origin,
+        code: &z.program.com,
+        origin: z.program.origin,
         keys: &keys,
-        step_entry: Some(z.step_entry),
+        step_entry: Some(z.program.step_entry),
         max_tstates: 20_000_000_000,
     })
     .map_err(|e| BackendError::Internal(e.to_string()))?;
@@ -154,9 +157,9 @@ impl Simulator for Zx48Target {
             summary.per_step(whole_runs),
             z.tap_name,
             z.tap.len(),
-            z.code.len(),
-            z.origin,
-            z.buffers_start,
+            z.program.com.len(),
+            z.program.origin,
+            z.program.buffers_start,
             100.0 * slower,
             summary.per_step(contended),
         );
