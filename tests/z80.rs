@@ -9,7 +9,9 @@ use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::build::{self, Z80Files};
 use zlmc_test_support::models::{random_text_model, z80ai_model};
 use zlmc_test_support::tools::{z80_assemble, Z80Asm};
-use zlmc_test_support::{assert_same_reply, example, tinychat, zlmc, zlmc_ok, Rng};
+use zlmc_test_support::{
+    assert_same_reply, assert_tinychat_sim_reproduces_expected, example, tinychat, zlmc, Rng,
+};
 
 fn build(model: &Model) -> Z80Files {
     let mut m = model.clone();
@@ -127,28 +129,7 @@ fn asm_assembles_to_the_com_with_z80asm_and_pasmo() {
 
 #[test]
 fn tinychat_reproduces_expected_tsv_on_the_emulator() {
-    let Some(t) = tinychat("tinychat_reproduces_expected_tsv_on_the_emulator") else {
-        return;
-    };
-    let tsv = &t.expected;
-    let r = zlmc_ok(
-        &[
-            "sim",
-            t.spec.to_str().unwrap(),
-            "--target",
-            "z80",
-            "--batch",
-        ],
-        &t.queries(),
-    );
-    let differ = r
-        .stdout
-        .lines()
-        .zip(tsv.lines())
-        .filter(|(a, b)| a != b)
-        .count();
-    assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
-    assert_eq!(&r.stdout, tsv);
+    assert_tinychat_sim_reproduces_expected("z80");
 }
 
 /// What a Z80 cannot count is refused by the spec's validator with the

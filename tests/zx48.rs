@@ -12,7 +12,10 @@ use zlmc_backends::zx48::target::zx48_reply;
 use zlmc_backends::zx48::{Zx48Files, ORIGIN};
 use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::models::{random_text_model, z80ai_model};
-use zlmc_test_support::{assert_same_reply, repo, scratch, skip, tinychat, zlmc, zlmc_ok, Rng};
+use zlmc_test_support::{
+    assert_same_reply, assert_tinychat_sim_reproduces_expected, repo, scratch, skip, tinychat,
+    zlmc, Rng,
+};
 
 fn build(model: &Model) -> Zx48Files {
     let mut m = model.clone();
@@ -227,27 +230,7 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
 /// nibble-coded) and gives z80ai's 2,290 replies on the trapped-ROM machine.
 #[test]
 fn tinychat_reproduces_expected_tsv_on_the_spectrum() {
-    let Some(t) = tinychat("tinychat_reproduces_expected_tsv_on_the_spectrum") else {
-        return;
-    };
-    let r = zlmc_ok(
-        &[
-            "sim",
-            t.spec.to_str().unwrap(),
-            "--target",
-            "zx48",
-            "--batch",
-        ],
-        &t.queries(),
-    );
-    let differ = r
-        .stdout
-        .lines()
-        .zip(t.expected.lines())
-        .filter(|(a, b)| a != b)
-        .count();
-    assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
-    assert_eq!(r.stdout, t.expected);
+    assert_tinychat_sim_reproduces_expected("zx48");
 }
 
 #[test]

@@ -178,6 +178,21 @@ impl Tinychat {
             .map(|l| format!("{}\n", l.split('\t').next().expect("query column")))
             .collect()
     }
+
+    /// `zlmc sim --target TARGET --batch` of every query gives `expected` to the byte.
+    fn assert_sim_reproduces_expected(&self, target: &str) {
+        let spec = self.spec.to_str().expect("path");
+        let args = ["sim", spec, "--target", target, "--batch"];
+        let r = zlmc_ok(&args, &self.queries());
+        let differ = r
+            .stdout
+            .lines()
+            .zip(self.expected.lines())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(differ, 0, "{differ} of 2,290 replies differ on {target}");
+        assert_eq!(r.stdout, self.expected);
+    }
 }
 
 /// `../shared/z80ai/tinychat` beside the repository, when it is there.
@@ -220,6 +235,14 @@ pub fn tinychat(test: &str) -> Option<Tinychat> {
         expected,
         dir,
     })
+}
+
+/// tinychat's 2,290 queries through `zlmc sim --target TARGET --batch` give
+/// z80ai's replies to the byte (skipped, as [`tinychat`], without it).
+pub fn assert_tinychat_sim_reproduces_expected(target: &str) {
+    if let Some(t) = tinychat(&this_test()) {
+        t.assert_sim_reproduces_expected(target);
+    }
 }
 
 /// The running test's name (libtest names each test's thread after it).
