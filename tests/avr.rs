@@ -6,10 +6,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::commands::sim::{avr_run, AvrMode};
+use zlmc_backends::avr::sim::{run as avr_run, AvrMode};
 use zlmc_backends::avr::Board;
 use zlmc_ir::{interp, Decode, Elem, Model, WeightKind};
-use zlmc_test_support::build::avr_firmware;
+use zlmc_test_support::build::{avr_firmware, AvrFirmware};
 use zlmc_test_support::models::{
     dense_layer, dense_mlp, digit_like_inputs, random_inputs, random_model, random_model_of,
     random_text_model,
@@ -85,7 +85,7 @@ fn classifier(
 }
 
 /// Build for `board`, or for the Mega 2560 if the model does not fit it.
-fn firmware(m: &Model, board: Board, dir: &Path) -> zlmc::commands::sim::AvrFirmware {
+fn firmware(m: &Model, board: Board, dir: &Path) -> AvrFirmware {
     match avr_firmware(m, Path::new("random"), board, dir) {
         Ok(fw) => fw,
         Err(d) if d.message.contains("does not fit") && board != Board::Mega2560 => {
@@ -248,50 +248,74 @@ fn dense_int8_and_int4_kernels_agree_with_the_interpreter() {
     assert_eq!(checked, 4 * 2 * 2 * 7);
 }
 
+/// An int2 layer's weights, biases, shift and whether it has ReLU.
+type Int2Layer = (Vec<i8>, Vec<i64>, u32, bool);
+
+/// A classifier over `input` with int2 layers of `units` units, each made
+/// by `layer((units, inputs), is_last)`.
+fn int2_classifier(
+    name: &str,
+    input: zlmc_ir::Encoder,
+    units: &[usize],
+    mut layer: impl FnMut((usize, usize), bool) -> Int2Layer,
+) -> Model {
+    let mut data = Vec::new();
+    let mut width = input.len();
+    for (i, &u) in units.iter().enumerate() {
+        let (weights, biases, shift, relu) = layer((u, width), i + 1 == units.len());
+        data.push(dense_layer(
+            WeightKind::Int2,
+            (u, width),
+            weights,
+            biases,
+            shift,
+            relu,
+        ));
+        width = u;
+    }
+    classifier(name, input, data)
+}
+
+/// `len` raw input values.
+fn raw(len: usize) -> zlmc_ir::Encoder {
+    zlmc_ir::Encoder::Raw { len, quant: None }
+}
+
+/// Build `m`, optimized, for `board` (it must fit) and check the firmware's
+/// answers to random lines against the interpreter's; the firmware.
+fn firmware_answers(rng: &mut Rng, m: &Model, board: Board, dir: &Path) -> AvrFirmware {
+    let (lines, want) = cases(rng, m);
+    let mut opt = m.clone();
+    zlmc::driver::optimize(&mut opt, &[], |_, _| {}).unwrap();
+    let fw = avr_firmware(&opt, Path::new(&m.name), board, dir)
+        .unwrap_or_else(|d| panic!("{} on the {board}: {d}", m.name));
+    let got = avr_run(&fw, &lines).expect("runs");
+    for (g, w) in got.answers.iter().zip(&want) {
+        assert_eq!(String::from_utf8_lossy(g), *w);
+    }
+    fw
+}
+
 /// A mega2560 model whose tables pass 64 KB: read with elpm beyond it.
 #[test]
 fn tables_beyond_64k_on_the_mega2560() {
     let mut rng = Rng::new(64);
     let tmp = scratch("avr-far");
-    let dir = tmp.path();
     // 256 -> 320 -> 200 -> 8, every weight -2, -1 or +1.
-    let mut data = Vec::new();
-    let mut inputs = 256;
-    for units in [320usize, 200, 8] {
-        let w: Vec<i8> = (0..units * inputs)
+    let m = int2_classifier("far", raw(256), &[320, 200, 8], |shape, last| {
+        let weights = (0..shape.0 * shape.1)
             .map(|_| rng.pick(&[-2i8, -1, 1]))
             .collect();
-        data.push(dense_layer(
-            zlmc_ir::WeightKind::Int2,
-            (units, inputs),
-            w,
-            (0..units).map(|_| rng.range(-300, 300)).collect(),
-            6,
-            units != 8,
-        ));
-        inputs = units;
-    }
-    let mut m = classifier(
-        "far",
-        zlmc_ir::Encoder::Raw {
-            len: 256,
-            quant: None,
-        },
-        data,
-    );
-    let (lines, want) = cases(&mut rng, &m);
-    zlmc::driver::optimize(&mut m, &[], |_, _| {}).unwrap();
-    let fw = avr_firmware(&m, Path::new("far"), Board::Mega2560, dir).expect("fits the mega");
+        let biases = (0..shape.0).map(|_| rng.range(-300, 300)).collect();
+        (weights, biases, 6, !last)
+    });
+    let fw = firmware_answers(&mut rng, &m, Board::Mega2560, tmp.path());
     assert!(
         fw.files.report.tables > 65_536,
         "{}",
         fw.files.report.tables
     );
     assert!(fw.files.asm.contains(".section .text.far_tables"));
-    let got = avr_run(&fw, &lines).expect("runs");
-    for (g, w) in got.answers.iter().zip(&want) {
-        assert_eq!(String::from_utf8_lossy(g), *w);
-    }
 }
 
 /// Every seventh line of expected.tsv (328 lines) on the Uno.
@@ -403,27 +427,16 @@ fn too_big_for_the_uno_says_what_it_needs() {
     let tmp = scratch("avr-too-big");
     let dir = tmp.path();
     let mut rng = Rng::new(5);
-    let mut data = Vec::new();
-    let mut inputs = 128;
-    for units in [250usize, 250, 10] {
-        data.push(dense_layer(
-            zlmc_ir::WeightKind::Int2,
-            (units, inputs),
-            (0..units * inputs).map(|_| rng.pick(&[-1i8, 1])).collect(),
-            vec![0; units],
-            4,
-            units != 10,
-        ));
-        inputs = units;
-    }
-    let m = classifier(
-        "big",
-        zlmc_ir::Encoder::QueryTrigram {
-            buckets: 128,
-            value: 32,
-        },
-        data,
-    );
+    let query = zlmc_ir::Encoder::QueryTrigram {
+        buckets: 128,
+        value: 32,
+    };
+    let m = int2_classifier("big", query, &[250, 250, 10], |shape, last| {
+        let weights = (0..shape.0 * shape.1)
+            .map(|_| rng.pick(&[-1i8, 1]))
+            .collect();
+        (weights, vec![0; shape.0], 4, !last)
+    });
     let zir = dir.join("big.zir");
     let prov = zlmc::driver::provenance(&zir);
     std::fs::write(&zir, zlmc::driver::zir_text(&m, &prov, "test")).unwrap();
@@ -555,41 +568,18 @@ fn tinychat_sketch_fits_the_uno() {
 fn deep_models_use_long_calls() {
     let mut rng = Rng::new(30);
     let tmp = scratch("avr-deep");
-    let dir = tmp.path();
-    let mut data = Vec::new();
-    let mut inputs = 16;
-    for l in 0..40 {
-        let units = if l == 39 { 5 } else { 12 };
-        data.push(dense_layer(
-            zlmc_ir::WeightKind::Int2,
-            (units, inputs),
-            (0..units * inputs)
-                .map(|_| rng.pick(&[-2i8, -1, 0, 1, 1]))
-                .collect(),
-            (0..units).map(|_| rng.range(-50, 300)).collect(),
-            1,
-            l != 39,
-        ));
-        inputs = units;
-    }
-    let m = classifier(
-        "deep",
-        zlmc_ir::Encoder::Raw {
-            len: 16,
-            quant: None,
-        },
-        data,
-    );
-    let (lines, want) = cases(&mut rng, &m);
-    let mut opt = m.clone();
-    zlmc::driver::optimize(&mut opt, &[], |_, _| {}).unwrap();
-    let fw = avr_firmware(&opt, Path::new("deep"), Board::Uno, dir).expect("fits the uno");
+    let mut units = vec![12; 39];
+    units.push(5);
+    let m = int2_classifier("deep", raw(16), &units, |shape, last| {
+        let weights = (0..shape.0 * shape.1)
+            .map(|_| rng.pick(&[-2i8, -1, 0, 1, 1]))
+            .collect();
+        let biases = (0..shape.0).map(|_| rng.range(-50, 300)).collect();
+        (weights, biases, 1, !last)
+    });
+    let fw = firmware_answers(&mut rng, &m, Board::Uno, tmp.path());
     assert!(fw.files.report.code > 4_096, "{}", fw.files.report.code);
     assert!(fw.files.asm.contains("    call .L"));
-    let got = avr_run(&fw, &lines).expect("runs");
-    for (g, w) in got.answers.iter().zip(&want) {
-        assert_eq!(String::from_utf8_lossy(g), *w);
-    }
 }
 
 /// A C string literal of `bytes`.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use zlmc::commands::sim::avr_run;
+use zlmc_backends::avr::sim::run as avr_run;
 use zlmc_backends::avr::Board;
 use zlmc_backends::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
 use zlmc_ir::{Elem, Model, WeightKind};
@@ -166,8 +166,8 @@ fn dense_run(
     inputs: &[Vec<i16>],
     dir: &Path,
 ) -> (
-    zlmc::commands::sim::AvrFirmware,
-    zlmc::commands::sim::AvrRunResult,
+    zlmc_backends::avr::sim::AvrFirmware,
+    zlmc_backends::avr::sim::AvrRunResult,
     u64,
 ) {
     let fw = avr_firmware(m, Path::new("bench"), Board::Uno, dir).unwrap();

@@ -114,6 +114,13 @@ fn with_fc2(shape: [usize; 2], values: &[i8]) -> Vec<(&'static str, Array)> {
     a
 }
 
+/// The good weights with `fc1_weight` as float32 values, all `value`.
+fn with_float_fc1(value: f32) -> Vec<(&'static str, Array)> {
+    let mut a = good_arrays();
+    a[0] = ("fc1_weight", Array::F32(vec![3, 8], vec![value; 24]));
+    a
+}
+
 /// `SPEC` with `arrays` as its weights: refused at `pos` of the spec.
 fn weights_fail(name: &str, arrays: Vec<(&'static str, Array)>, pos: (usize, usize), needle: &str) {
     let c = case(name, SPEC, arrays);
@@ -201,11 +208,9 @@ fn wrong_fc2_weights() {
 
 #[test]
 fn float_weights_without_quantization() {
-    let mut a = good_arrays();
-    a[0] = ("fc1_weight", Array::F32(vec![3, 8], vec![0.25; 24]));
     weights_fail(
         "float",
-        a,
+        with_float_fc1(0.25),
         (10, 3),
         "holds float32 values, but no quantization was asked for",
     );
@@ -213,13 +218,11 @@ fn float_weights_without_quantization() {
 
 #[test]
 fn float_weights_with_quantization_build() {
-    let mut a = good_arrays();
-    a[0] = ("fc1_weight", Array::F32(vec![3, 8], vec![0.4; 24]));
     let spec = SPEC.replace(
         "  accumulator: 16\n",
         "  accumulator: 16\n  quantize: {weight_scale: 2.0}\n",
     );
-    let c = case("float-ok", &spec, a);
+    let c = case("float-ok", &spec, with_float_fc1(0.4));
     let out = zlmc(&["build", c.spec.to_str().unwrap(), "--emit", "zir"], "");
     assert_eq!(out.code, 0, "{}", out.stderr);
     // 0.4 * 2 rounds to 1 everywhere.

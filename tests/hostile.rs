@@ -361,19 +361,46 @@ impl Write for Closed {
     }
 }
 
+/// Run zlmc with `args` on a stdout closed after `after` bytes: it exits 0
+/// and says nothing.
+fn ends_quietly_when_stdout_closes(args: &[&str], after: usize) {
+    let argv = std::iter::once("zlmc").chain(args.iter().copied());
+    let mut err = Vec::new();
+    let code = zlmc::cli::run(
+        argv.map(Into::into).collect(),
+        &mut std::io::empty(),
+        &mut Closed(after),
+        &mut err,
+    );
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!((code, err.as_ref()), (0, ""), "{args:?}");
+}
+
 #[test]
 fn a_closed_stdout_ends_quietly() {
     let ex = repo().join("examples/commands/model.yaml");
-    let args = ["zlmc", "build", ex.to_str().unwrap(), "--emit", "zir"].map(Into::into);
-    let mut err = Vec::new();
-    let code = zlmc::cli::run(
-        args.to_vec(),
-        &mut std::io::empty(),
-        &mut Closed(100),
-        &mut err,
+    ends_quietly_when_stdout_closes(&["build", ex.to_str().unwrap(), "--emit", "zir"], 100);
+}
+
+/// `quantize` reports what it wrote as `run` prints replies: a reader that
+/// stopped reading (`| head`) ends it quietly too.
+#[test]
+fn a_closed_stdout_ends_quantize_quietly() {
+    let scratch_dir = scratch("hostile-quantize-closed");
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let (float, int8) = (
+        scratch_dir.path().join("float"),
+        scratch_dir.path().join("int8"),
     );
-    assert_eq!(code, 0);
-    assert_eq!(String::from_utf8_lossy(&err), "");
+    let digits = repo().join("examples/digits");
+    let onnx = s(&digits.join("digits.onnx"));
+    let r = zlmc(&["import", "onnx", &onnx, "-o", &s(&float)], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (spec, data) = (s(&float.join("model.yaml")), s(&digits.join("data.npz")));
+    ends_quietly_when_stdout_closes(
+        &["quantize", &spec, "--calibrate", &data, "-o", &s(&int8)],
+        10,
+    );
 }
 
 #[test]

@@ -284,7 +284,7 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
             .iter()
             .map(|v| zlmc::input::integer_line(v))
             .collect();
-        let run = zlmc::commands::sim::avr_run(&fw, &lines).unwrap();
+        let run = zlmc_backends::avr::sim::run(&fw, &lines).unwrap();
         let avr: String = run
             .answers
             .iter()

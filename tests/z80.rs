@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use zlmc::commands::sim::z80_reply;
+use zlmc_backends::z80::target::z80_reply;
 use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::build::{self, Z80Files};
 use zlmc_test_support::models::{
@@ -12,7 +12,8 @@ use zlmc_test_support::models::{
 };
 use zlmc_test_support::tools::{z80_assemble, Z80Asm};
 use zlmc_test_support::{
-    assert_same_reply, assert_within_budget, example, figure_after, tinychat, zlmc, zlmc_ok, Rng,
+    assert_same_reply, assert_tinychat_sim_reproduces_expected, assert_within_budget, example,
+    figure_after, tinychat, zlmc, Rng,
 };
 
 fn build(model: &Model) -> Z80Files {
@@ -36,9 +37,9 @@ fn agree_on(z: &Z80Files, m: &Model, rng: &mut Rng, first: &[u8], n: usize) -> u
             random_query(rng)
         };
         let want = interp::reply(m, &q).0;
-        let got = z80_reply(&z.com, z.step_entry, &q).expect("runs");
+        let (got, run) = z80_reply(&z.com, z.step_entry, &q).expect("runs");
         assert_same_reply(&m.name, &q, &got.reply, &want);
-        assert!(got.highest_write < 0xDC00, "writes stay below the CCP");
+        assert!(run.highest_write < 0xDC00, "writes stay below the CCP");
     }
     n
 }
@@ -150,33 +151,14 @@ fn asm_assembles_to_the_com_with_z80asm_and_pasmo() {
 
 #[test]
 fn tinychat_reproduces_expected_tsv_on_the_emulator() {
-    let Some(t) = tinychat("tinychat_reproduces_expected_tsv_on_the_emulator") else {
+    let Some(report) = assert_tinychat_sim_reproduces_expected("z80") else {
         return;
     };
-    let tsv = &t.expected;
-    let r = zlmc_ok(
-        &[
-            "sim",
-            t.spec.to_str().unwrap(),
-            "--target",
-            "z80",
-            "--batch",
-        ],
-        &t.queries(),
-    );
-    let differ = r
-        .stdout
-        .lines()
-        .zip(tsv.lines())
-        .filter(|(a, b)| a != b)
-        .count();
-    assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
-    assert_eq!(&r.stdout, tsv);
     // T-states are the emulator's, deterministic: budgets about 3 % above
     // the figures measured when they were pinned.
-    let per_step = figure_after(&r.stderr, "T-states per inference step: average ");
+    let per_step = figure_after(&report, "T-states per inference step: average ");
     assert_within_budget("tinychat's T-states per step on CP/M", per_step, 405_500); // 393,726
-    let chat = figure_after(&r.stderr, "chat mode (one run, the queries typed): ");
+    let chat = figure_after(&report, "chat mode (one run, the queries typed): ");
     assert_within_budget("tinychat's T-states per step in chat mode", chat, 415_200);
     // 403,167
 }

@@ -15,8 +15,8 @@ use zlmc_test_support::models::{
     check_int8_text_models, random_query, random_text_model, random_text_model_of, z80ai_model,
 };
 use zlmc_test_support::{
-    assert_same_reply, assert_within_budget, figure_after, repo, scratch, skip, tinychat, zlmc,
-    zlmc_ok, Rng,
+    assert_same_reply, assert_tinychat_sim_reproduces_expected, assert_within_budget, figure_after,
+    repo, scratch, skip, tinychat, zlmc, Rng,
 };
 
 fn build(model: &Model) -> Zx48Files {
@@ -87,7 +87,7 @@ fn the_tape_is_a_loader_then_the_code_block() {
     );
     assert_eq!(word(code, 11) as usize, b[3].1.len());
     assert_eq!((word(code, 13), word(code, 15)), (0x8000, 32768));
-    assert_eq!(b[3].1, &build(&example()).code[..]);
+    assert_eq!(b[3].1, &build(&example()).program.com[..]);
 
     match Command::new("tzxlist")
         .arg(out.join("commands.tap"))
@@ -117,10 +117,10 @@ fn the_front_end_prompts_replies_rubs_out_and_returns_to_basic() {
     let want = interp::reply(&m, b"turn on lights").0;
     // A typo rubbed out with DELETE (12), an empty line, then `!`.
     let r = run_zx48(&ZxRun {
-        code: &z.code,
+        code: &z.program.com,
         origin: ORIGIN,
         keys: b"turn on lightsx\x0c\n\n!\n",
-        step_entry: Some(z.step_entry),
+        step_entry: Some(z.program.step_entry),
         max_tstates: 1_000_000_000,
     })
     .unwrap();
@@ -143,7 +143,7 @@ fn the_front_end_prompts_replies_rubs_out_and_returns_to_basic() {
     let r = run_zx48(&ZxRun {
         keys: b"lights\n",
         ..ZxRun {
-            code: &z.code,
+            code: &z.program.com,
             origin: ORIGIN,
             keys: b"",
             step_entry: None,
@@ -164,9 +164,9 @@ fn agree(z: &Zx48Files, m: &Model, rng: &mut Rng, n: usize) -> usize {
             random_query(rng)
         };
         let want = interp::reply(m, &q).0;
-        let got = zx48_reply(z, &q).expect("runs");
+        let (got, run) = zx48_reply(z, &q).expect("runs");
         assert_same_reply(&m.name, &q, &got.reply, &want);
-        assert!(got.highest_write < 0xFF58, "the UDGs stay untouched");
+        assert!(run.highest_write < 0xFF58, "the UDGs stay untouched");
     }
     n
 }
@@ -228,8 +228,8 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
     }
     for m in &specs {
         let z = build(m);
-        let asm = dir.join(&z.asm_name);
-        std::fs::write(&asm, &z.asm).unwrap();
+        let asm = dir.join(&z.program.asm_name);
+        std::fs::write(&asm, &z.program.asm).unwrap();
         for tool in ["z80asm", "pasmo"] {
             let out = dir.join(format!("{}.{tool}.bin", m.name));
             let status = match tool {
@@ -243,7 +243,11 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
             .unwrap_or_else(|e| panic!("{tool} is needed (Debian package {tool}): {e}"));
             assert!(status.success(), "{tool} failed on {}", asm.display());
             let bytes = std::fs::read(&out).unwrap();
-            assert!(bytes == z.code, "{tool} disagrees with zlmc on {}", m.name);
+            assert!(
+                bytes == z.program.com,
+                "{tool} disagrees with zlmc on {}",
+                m.name
+            );
         }
     }
 }
@@ -252,30 +256,12 @@ fn asm_assembles_to_the_code_block_with_z80asm_and_pasmo() {
 /// nibble-coded) and gives z80ai's 2,290 replies on the trapped-ROM machine.
 #[test]
 fn tinychat_reproduces_expected_tsv_on_the_spectrum() {
-    let Some(t) = tinychat("tinychat_reproduces_expected_tsv_on_the_spectrum") else {
+    let Some(report) = assert_tinychat_sim_reproduces_expected("zx48") else {
         return;
     };
-    let r = zlmc_ok(
-        &[
-            "sim",
-            t.spec.to_str().unwrap(),
-            "--target",
-            "zx48",
-            "--batch",
-        ],
-        &t.queries(),
-    );
-    let differ = r
-        .stdout
-        .lines()
-        .zip(t.expected.lines())
-        .filter(|(a, b)| a != b)
-        .count();
-    assert_eq!(differ, 0, "{differ} of 2,290 replies differ");
-    assert_eq!(r.stdout, t.expected);
     // T-states are the emulator's, deterministic: a budget about 3 % above
     // the figure measured when it was pinned (645,313).
-    let per_step = figure_after(&r.stderr, "T-states per inference step: average ");
+    let per_step = figure_after(&report, "T-states per inference step: average ");
     assert_within_budget(
         "tinychat's T-states per step on the Spectrum",
         per_step,
@@ -322,9 +308,13 @@ fn wide_z80ai_models_build_or_are_refused_clearly() {
         let v = zlmc_backends::target::Verified::new(&m).expect("verifies");
         match zlmc_backends::zx48::build(&v, &zlmc::driver::provenance(Path::new(name))) {
             Ok(z) => {
-                println!("{name}: {} bytes at 0x{:04x}", z.code.len(), z.origin);
+                println!(
+                    "{name}: {} bytes at 0x{:04x}",
+                    z.program.com.len(),
+                    z.program.origin
+                );
                 for q in [&b"hello"[..], b"what is a z80?"] {
-                    let got = zx48_reply(&z, q).expect("runs");
+                    let (got, _) = zx48_reply(&z, q).expect("runs");
                     assert_eq!(got.reply, interp::reply(&m, q).0, "{name} {q:?}");
                 }
             }

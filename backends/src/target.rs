@@ -209,6 +209,20 @@ pub trait Simulator: Sync {
     fn run(&self, job: &Job, built: &Emitted, queries: &[Vec<u8>]) -> Result<SimRun, BackendError>;
 }
 
+/// Answer each query with `run`, which gives a query's answer and the
+/// simulator's own report of its run: the answers and the reports, in order.
+pub fn answer_each<R>(
+    queries: &[Vec<u8>],
+    run: impl FnMut(&[u8]) -> Result<(Answer, R), BackendError>,
+) -> Result<(Vec<Answer>, Vec<R>), BackendError> {
+    let runs: Vec<(Answer, R)> = queries
+        .iter()
+        .map(|q| q.as_slice())
+        .map(run)
+        .collect::<Result<_, _>>()?;
+    Ok(runs.into_iter().unzip())
+}
+
 /// A usage problem with `--board` for a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionsError {

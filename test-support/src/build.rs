@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use zlmc_backends::avr::sim::AvrFirmware;
 pub use zlmc_backends::avr::{AvrFiles, Board};
 pub use zlmc_backends::c::CFiles;
 pub use zlmc_backends::z80::Z80Files;
@@ -75,6 +76,7 @@ pub fn avr_firmware(
     source: &Path,
     board: Board,
     dir: &Path,
-) -> Result<zlmc::commands::sim::AvrFirmware, zlmc::Diagnostic> {
-    zlmc::commands::sim::avr_firmware(model, source, board, dir)
+) -> Result<AvrFirmware, zlmc::Diagnostic> {
+    let v = zlmc_backends::target::Verified::new(model).map_err(diagnostic)?;
+    zlmc_backends::avr::sim::firmware(&v, &provenance(source), board, dir).map_err(diagnostic)
 }

@@ -11,63 +11,85 @@ use crate::machine::{ArduinoNames, Machine};
 /// `mega` key with an `atmega2560` entry (`megaADK` has the same MCU, but
 /// another board define). A sketch may use the flash the bootloader leaves.
 pub static BOARDS: [Machine; 4] = [
-    Machine {
-        name: "uno",
-        title: "Arduino Uno",
-        cpu: "ATmega328P",
-        clock_hz: 16_000_000,
-        cycle_name: "cycles",
-        program_bytes: 32_256,
-        ram_bytes: 2_048,
-        arduino: Some(ArduinoNames {
-            mcu: "atmega328p",
-            board_tag: "uno",
-            board_sub: None,
-        }),
-    },
-    Machine {
-        name: "nano",
-        title: "Arduino Nano",
-        cpu: "ATmega328P",
-        clock_hz: 16_000_000,
-        cycle_name: "cycles",
-        program_bytes: 32_256,
-        ram_bytes: 2_048,
-        arduino: Some(ArduinoNames {
-            mcu: "atmega328p",
-            board_tag: "nano",
-            board_sub: Some("atmega328"),
-        }),
-    },
-    Machine {
-        name: "lilypad",
-        title: "LilyPad Arduino",
-        cpu: "ATmega328P",
-        clock_hz: 8_000_000,
-        cycle_name: "cycles",
-        program_bytes: 32_256,
-        ram_bytes: 2_048,
-        arduino: Some(ArduinoNames {
-            mcu: "atmega328p",
-            board_tag: "lilypad",
-            board_sub: Some("atmega328"),
-        }),
-    },
-    Machine {
-        name: "mega2560",
-        title: "Arduino Mega 2560",
-        cpu: "ATmega2560",
-        clock_hz: 16_000_000,
-        cycle_name: "cycles",
-        program_bytes: 253_952,
-        ram_bytes: 8_192,
-        arduino: Some(ArduinoNames {
-            mcu: "atmega2560",
-            board_tag: "mega",
-            board_sub: Some("atmega2560"),
-        }),
-    },
+    ATMEGA328P.board("uno", "Arduino Uno", 16_000_000, "uno", None),
+    ATMEGA328P.board(
+        "nano",
+        "Arduino Nano",
+        16_000_000,
+        "nano",
+        Some("atmega328"),
+    ),
+    ATMEGA328P.board(
+        "lilypad",
+        "LilyPad Arduino",
+        8_000_000,
+        "lilypad",
+        Some("atmega328"),
+    ),
+    ATMEGA2560.board(
+        "mega2560",
+        "Arduino Mega 2560",
+        16_000_000,
+        "mega",
+        Some("atmega2560"),
+    ),
 ];
+
+/// A microcontroller's facts, the same on every board that carries it.
+struct Chip {
+    /// The processor as its maker names it.
+    cpu: &'static str,
+    /// The name avr-gcc's `-mmcu` and simavr take.
+    mcu: &'static str,
+    /// Flash a sketch may use: the chip's flash minus the bootloader.
+    program_bytes: usize,
+    /// SRAM bytes.
+    ram_bytes: usize,
+}
+
+/// The Uno's, the Nano's and the LilyPad's microcontroller.
+const ATMEGA328P: Chip = Chip {
+    cpu: "ATmega328P",
+    mcu: "atmega328p",
+    program_bytes: 32_256,
+    ram_bytes: 2_048,
+};
+
+/// The Mega 2560's microcontroller.
+const ATMEGA2560: Chip = Chip {
+    cpu: "ATmega2560",
+    mcu: "atmega2560",
+    program_bytes: 253_952,
+    ram_bytes: 8_192,
+};
+
+impl Chip {
+    /// The table entry of a board with this chip, clocked at `clock_hz`, that
+    /// arduino-mk calls `board_tag` (and `board_sub` in its CPU menu).
+    const fn board(
+        &self,
+        name: &'static str,
+        title: &'static str,
+        clock_hz: u32,
+        board_tag: &'static str,
+        board_sub: Option<&'static str>,
+    ) -> Machine {
+        Machine {
+            name,
+            title,
+            cpu: self.cpu,
+            clock_hz,
+            cycle_name: "cycles",
+            program_bytes: self.program_bytes,
+            ram_bytes: self.ram_bytes,
+            arduino: Some(ArduinoNames {
+                mcu: self.mcu,
+                board_tag,
+                board_sub,
+            }),
+        }
+    }
+}
 
 /// An Arduino board zlmc can build a sketch for: an entry of [`BOARDS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -75,19 +75,8 @@ impl Allocation {
 
 /// The text parts of the input, or why the AVR hashing cannot serve them.
 fn text_inputs(input: &InputMap) -> Result<Vec<InputPart>, Unsupported> {
-    let mut out = Vec::new();
-    for p in input.text_parts() {
-        if p.len() > 256 {
-            return Err(Unsupported::TooManyBuckets {
-                hasher: "the AVR code",
-                buckets: p.len(),
-                max: 256,
-                why: "a bucket index is a byte",
-            });
-        }
-        out.push(p.clone());
-    }
-    Ok(out)
+    input.check_buckets("the AVR code", 256, "a bucket index is a byte")?;
+    Ok(input.text_parts().cloned().collect())
 }
 
 /// How the plan weighs a layer's kernels.

@@ -5,6 +5,8 @@ use std::ops::Range;
 
 use zlmc_ir::{Encoder, Model};
 
+use super::Unsupported;
+
 /// What fills one part of the input vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartKind {
@@ -121,6 +123,25 @@ impl InputMap {
             .rfind(|p| matches!(p.kind, PartKind::ContextNgram { .. }))
     }
 
+    /// Refuse a text part of more than `max` buckets, the most `hasher` (the
+    /// target's front-end) can index, because of `why`.
+    pub fn check_buckets(
+        &self,
+        hasher: &'static str,
+        max: usize,
+        why: &'static str,
+    ) -> Result<(), Unsupported> {
+        match self.text_parts().find(|p| p.len() > max) {
+            Some(p) => Err(Unsupported::TooManyBuckets {
+                hasher,
+                buckets: p.len(),
+                max,
+                why,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// With both a non-empty query and context, their words: layer 1 can add
     /// the query's columns once per reply, as the query does not change within one.
     pub fn split(&self) -> Option<(Range<usize>, Range<usize>)> {
@@ -183,5 +204,27 @@ mod tests {
         assert!(!map.takes_text());
         assert_eq!(map.text_parts().count(), 0);
         assert_eq!(map.split(), None);
+    }
+
+    #[test]
+    fn a_text_part_over_the_bucket_limit_is_refused() {
+        let m = model(vec![
+            Encoder::QueryTrigram {
+                buckets: 16,
+                value: 32,
+            },
+            Encoder::ContextNgram {
+                buckets: 20,
+                length: 3,
+                value: 1,
+            },
+        ]);
+        let map = InputMap::of(&m);
+        assert_eq!(map.check_buckets("h", 20, "why"), Ok(()));
+        let e = map.check_buckets("h", 19, "why").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "an encoder of 20 buckets: h hashes into at most 19 (why)"
+        );
     }
 }

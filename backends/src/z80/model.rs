@@ -229,19 +229,20 @@ fn hidden_epilogue_page(
 ) {
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
+    let acc = mem.acc_page(k, run.start / 256);
     b.ld16(Reg16::IY, format!("{tag}_resume"));
     // A non-negative row whose high byte is 0 (most of them) has its output
     // in c after a shift of c alone; others go the general way, `TAG_wide`.
     let high_zero_fast = l.relu() && (1..8).contains(&l.shift);
     if high_zero_fast {
-        epilogue_head(b, l, k, run, mem, &tag);
+        epilogue_head(b, l, acc, run.len(), &tag);
         b.jr_cc(JrCond::NZ, format!("{tag}_wide"));
         for _ in 0..l.shift {
             b.rot(RotOp::Srl, C);
         }
         b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
     } else {
-        epilogue_row(b, l, k, run, mem, &tag);
+        epilogue_row(b, l, acc, run.len(), &tag);
         // a:c is the unit's output, the next layer's input x. Common case
         // 1 <= x <= 255: only c crosses over to the scatter, in a.
         b.alu(AluOp::Or, A);
@@ -276,24 +277,18 @@ fn hidden_epilogue_page(
     });
 }
 
-/// A hidden epilogue page's loop head: rows `run` of layer `k` (alternate
-/// set, SP at their biases), each read into a:c, its bias put back, ReLU'd
-/// (negative ones on to the next row at once) and shifted.
-fn epilogue_row(
-    b: &mut Builder,
-    l: &FusedLayer,
-    k: usize,
-    run: &Range<usize>,
-    mem: &MemoryMap,
-    tag: &str,
-) {
+/// A hidden epilogue page's loop head: `rows` rows of layer `l` whose
+/// accumulators start at `acc` (alternate set, SP at their biases), each
+/// read into a:c, its bias put back, ReLU'd (negative ones on to the next
+/// row at once) and shifted.
+fn epilogue_row(b: &mut Builder, l: &FusedLayer, acc: u16, rows: usize, tag: &str) {
     if !l.relu() {
-        b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
-        row_loop(b, run.len(), tag);
+        b.ld16(Reg16::HL, acc);
+        row_loop(b, rows, tag);
         shift_ac(b, l.shift);
         return;
     }
-    epilogue_head(b, l, k, run, mem, tag);
+    epilogue_head(b, l, acc, rows, tag);
     b.inst(Inst::Rra);
     shift_ac(b, l.shift);
 }
@@ -301,19 +296,12 @@ fn epilogue_row(
 /// [`epilogue_row`] with ReLU, up to the shift: a = twice the high byte
 /// (Z if it is 0; the carry clear, so `rra` gives it back), c = the low
 /// byte, the bias back, negative rows gone.
-fn epilogue_head(
-    b: &mut Builder,
-    l: &FusedLayer,
-    k: usize,
-    run: &Range<usize>,
-    mem: &MemoryMap,
-    tag: &str,
-) {
+fn epilogue_head(b: &mut Builder, l: &FusedLayer, acc: u16, rows: usize, tag: &str) {
     debug_assert!(l.relu());
-    b.ld16(Reg16::HL, mem.acc_page(k, run.start / 256));
+    b.ld16(Reg16::HL, acc);
     // The high byte first: most units come out negative, and those need
     // only their bias back, not their low byte read.
-    b.ld(B, (run.len() % 256) as i32);
+    b.ld(B, (rows % 256) as i32);
     b.label(format!("{tag}_eplp"));
     b.pop(StackReg::DE);
     b.inc(H);
@@ -371,7 +359,8 @@ fn nibble_epilogue_page(
 ) {
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
-    epilogue_row(b, l, k, run, mem, &tag);
+    let acc = mem.acc_page(k, run.start / 256);
+    epilogue_row(b, l, acc, run.len(), &tag);
     b.ld_mem_a(v.x + 1);
     b.alu(AluOp::Or, C);
     b.jr_cc(JrCond::Z, format!("{tag}_epnext"));

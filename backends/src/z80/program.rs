@@ -69,17 +69,7 @@ pub fn emit_for(
     let split = text
         .split()
         .map(|(query, context)| Split { query, context });
-    for p in text.text_parts() {
-        if p.len() > 256 {
-            return Err(Unsupported::TooManyBuckets {
-                hasher: "the Z80 front-end",
-                buckets: p.len(),
-                max: 256,
-                why: "a bucket index is a byte",
-            }
-            .into());
-        }
-    }
+    text.check_buckets("the Z80 front-end", 256, "a bucket index is a byte")?;
     // The front-end's list of the context buckets a step hits.
     let ctx_list = text
         .context()

@@ -1,9 +1,10 @@
 //! The Z80 target in the registry: a CP/M 2.2 program (`NAME.asm`,
 //! `NAME.COM`), simulated on zlmc's CP/M machine (`crate::sim::z80`).
 
-use crate::sim::z80::{run_cpm, CpmRun, Exit, MAX_PROGRAM, MAX_TAIL};
+use crate::sim::z80::{run_cpm, CpmReport, CpmRun, Exit, MAX_PROGRAM, MAX_TAIL};
 use crate::target::{
-    Answer, Emitted, Job, Machine, Plan, Program, SimRun, SimSummary, Simulator, Target, Verified,
+    answer_each, Answer, Emitted, Job, Machine, Plan, Program, SimRun, SimSummary, Simulator,
+    Target, Verified,
 };
 use crate::{BackendError, Provenance};
 
@@ -90,18 +91,14 @@ impl Simulator for Z80Target {
         queries: &[Vec<u8>],
     ) -> Result<SimRun, BackendError> {
         let z: &Z80Files = built.program.get()?;
-        let (mut whole_runs, mut highest_write, mut first_step) = (0u64, 0u16, 0u64);
-        let mut answers = Vec::new();
-        for q in queries {
-            let r = z80_reply(&z.com, z.step_entry, q)?;
-            whole_runs += r.total;
-            highest_write = highest_write.max(r.highest_write);
-            first_step = first_step.max(r.first_step);
-            answers.push(Answer {
-                reply: r.reply,
-                steps: r.steps,
-            });
-        }
+        let (answers, runs) = answer_each(queries, |q| z80_reply(&z.com, z.step_entry, q))?;
+        let whole_runs: u64 = runs.iter().map(|r| r.total_tstates).sum();
+        let highest_write = runs.iter().map(|r| r.highest_write).max().unwrap_or(0);
+        let first_step = runs
+            .iter()
+            .map(|r| r.first_step_at.unwrap_or(r.total_tstates))
+            .max()
+            .unwrap_or(0);
         let summary = SimSummary::of(&answers, queries, &CPM[0]);
         let report = format!(
             "z80: {summary}; whole runs incl. front-end: {:.0} per step; \
@@ -155,23 +152,13 @@ fn chat_mode(z: &Z80Files, queries: &[Vec<u8>]) -> Result<String, BackendError> 
     ))
 }
 
-/// One query's run on the Z80.
-#[derive(Debug, Clone)]
-pub struct Z80Reply {
-    /// What the program printed: the reply.
-    pub reply: Vec<u8>,
-    /// T-states of each inference step.
-    pub steps: Vec<u64>,
-    /// T-states of the whole run, front-end included.
-    pub total: u64,
-    /// Highest address the program wrote (stack pushes included).
-    pub highest_write: u16,
-    /// T-states from the program's start to its first inference step.
-    pub first_step: u64,
-}
-
-/// Run `com` once with `query` as its command tail.
-pub fn z80_reply(com: &[u8], step_entry: u16, query: &[u8]) -> Result<Z80Reply, BackendError> {
+/// Run `com` once with `query` as its command tail: the answer (what the
+/// program printed, each step's T-states) and the run's whole report.
+pub fn z80_reply(
+    com: &[u8],
+    step_entry: u16,
+    query: &[u8],
+) -> Result<(Answer, CpmReport), BackendError> {
     if query.is_empty() {
         return Err(BackendError::unsupported(
             "an empty query cannot be passed as a CP/M command tail (the program would start its chat loop)",
@@ -203,11 +190,9 @@ pub fn z80_reply(com: &[u8], step_entry: u16, query: &[u8]) -> Result<Z80Reply, 
             "the program called the console with interrupts disabled",
         ));
     }
-    Ok(Z80Reply {
-        reply: r.output,
-        steps: r.step_tstates,
-        total: r.total_tstates,
-        highest_write: r.highest_write,
-        first_step: r.first_step_at.unwrap_or(r.total_tstates),
-    })
+    let answer = Answer {
+        reply: r.output.clone(),
+        steps: r.step_tstates.clone(),
+    };
+    Ok((answer, r))
 }

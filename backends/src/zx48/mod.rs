@@ -8,7 +8,7 @@ pub mod tap;
 pub mod target;
 
 use crate::target::Verified;
-use crate::z80::{emit_for, Layout};
+use crate::z80::{emit_for, Layout, Z80Files};
 use crate::{BackendError, Provenance};
 
 /// Where the code loads and starts: uncontended RAM, as z80ai's tapes do.
@@ -35,23 +35,15 @@ pub const ZX48: Layout = Layout {
 /// The generated files and what the simulator needs.
 #[derive(Debug, Clone)]
 pub struct Zx48Files {
-    /// File name of the assembly source.
-    pub asm_name: String,
-    /// The assembly source (Zilog syntax, `org` at `origin`).
-    pub asm: String,
+    /// The code block as the Z80 generator builds it: its assembly source,
+    /// its bytes (`com`, not written as a `.COM`) loaded at `origin`
+    /// ([`ORIGIN`], or [`LOW_ORIGIN`] for a program that does not fit above
+    /// it), its step entry and buffers.
+    pub program: Z80Files,
     /// File name of the tape.
     pub tap_name: String,
     /// The tape: the BASIC loader and the code block.
     pub tap: Vec<u8>,
-    /// The code block's bytes, loaded at `origin`.
-    pub code: Vec<u8>,
-    /// Where the code block loads and starts: [`ORIGIN`], or [`LOW_ORIGIN`]
-    /// for a program that does not fit above it.
-    pub origin: u16,
-    /// Address of `model_step`.
-    pub step_entry: u16,
-    /// Lowest address of the model's buffers.
-    pub buffers_start: u16,
 }
 
 /// Build the tape for a verified model.
@@ -63,15 +55,9 @@ pub fn build(model: &Verified, prov: &Provenance) -> Result<Zx48Files, BackendEr
         zlmc_runtime_z80::ZX48_CLASSIFY_ASM,
         &ZX48,
     )?;
-    let tap = tap::tape(&model.name, z.origin, &z.com);
     Ok(Zx48Files {
-        asm_name: z.asm_name,
-        asm: z.asm,
         tap_name: format!("{}.tap", model.name),
-        tap,
-        code: z.com,
-        origin: z.origin,
-        step_entry: z.step_entry,
-        buffers_start: z.buffers_start,
+        tap: tap::tape(&model.name, z.origin, &z.com),
+        program: z,
     })
 }

@@ -1,9 +1,10 @@
 //! The zx48 target in the registry: a ZX Spectrum 48K tape (`NAME.tap`,
 //! `NAME.asm`), simulated on zlmc's Spectrum machine (`crate::sim::zx48`).
 
-use crate::sim::zx48::{run_zx48, ZxExit, ZxRun, CONTENTION_PER_ACCESS};
+use crate::sim::zx48::{run_zx48, ZxExit, ZxReport, ZxRun, CONTENTION_PER_ACCESS};
 use crate::target::{
-    Answer, Emitted, Job, Machine, Plan, Program, SimRun, SimSummary, Simulator, Target,
+    answer_each, Answer, Emitted, Job, Machine, Plan, Program, SimRun, SimSummary, Simulator,
+    Target,
 };
 use crate::BackendError;
 
@@ -47,22 +48,25 @@ impl Target for Zx48Target {
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
         let z = build(job.model, job.prov)?;
         let plan = Plan {
-            flash: Some(z.code.len()),
+            flash: Some(z.program.com.len()),
             ram: None,
             cycles: None,
             summary: format!(
                 "zx48: {} is {} bytes, its code block {} bytes at 0x{:04x}; buffers from 0x{:04x}",
                 z.tap_name,
                 z.tap.len(),
-                z.code.len(),
-                z.origin,
-                z.buffers_start
+                z.program.com.len(),
+                z.program.origin,
+                z.program.buffers_start
             ),
         };
         Ok(Emitted {
             folder: None,
             files: vec![
-                (z.asm_name.clone(), z.asm.clone().into_bytes()),
+                (
+                    z.program.asm_name.clone(),
+                    z.program.asm.clone().into_bytes(),
+                ),
                 (z.tap_name.clone(), z.tap.clone()),
             ],
             plan,
@@ -75,26 +79,10 @@ impl Target for Zx48Target {
     }
 }
 
-/// One query's run: the reply, each step's T-states, the whole run's.
-#[derive(Debug, Clone)]
-pub struct Zx48Reply {
-    /// The reply as printed.
-    pub reply: Vec<u8>,
-    /// T-states of each inference step.
-    pub steps: Vec<u64>,
-    /// T-states of the whole run, front-end and set-up included.
-    pub total: u64,
-    /// Highest address the program wrote.
-    pub highest_write: u16,
-    /// Lowest SP it reached.
-    pub lowest_sp: u16,
-    /// Its accesses to contended RAM (0x4000–0x7FFF).
-    pub contended: u64,
-}
-
 /// Run the code block: type `query` and ENTER at the prompt, then `!` and
-/// ENTER, and read the reply off the screen output.
-pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<Zx48Reply, BackendError> {
+/// ENTER, and read the reply off the screen output. The answer (the reply,
+/// each step's T-states) and the run's whole report.
+pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<(Answer, ZxReport), BackendError> {
     if query.is_empty() || query.len() > MAX_QUERY {
         return Err(BackendError::Unsupported(format!(
             "a query of {} bytes: the Spectrum front-end reads lines of 1 to {MAX_QUERY}",
@@ -109,10 +97,10 @@ pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<Zx48Reply, BackendError
     let mut keys = query.to_vec();
     keys.extend(b"\n!\n");
     let r = run_zx48(&ZxRun {
-        code: &z.code,
-        origin: z.origin,
+        code: &z.program.com,
+        origin: z.program.origin,
         keys: &keys,
-        step_entry: Some(z.step_entry),
+        step_entry: Some(z.program.step_entry),
         max_tstates: 20_000_000_000,
     })
     .map_err(|e| BackendError::Internal(e.to_string()))?;
@@ -138,14 +126,11 @@ pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<Zx48Reply, BackendError
                 String::from_utf8_lossy(&r.output)
             ))
         })?;
-    Ok(Zx48Reply {
+    let answer = Answer {
         reply: reply.to_vec(),
-        steps: r.step_tstates,
-        total: r.total_tstates,
-        highest_write: r.highest_write,
-        lowest_sp: r.lowest_sp,
-        contended: r.contended_accesses,
-    })
+        steps: r.step_tstates.clone(),
+    };
+    Ok((answer, r))
 }
 
 impl Simulator for Zx48Target {
@@ -156,19 +141,11 @@ impl Simulator for Zx48Target {
         queries: &[Vec<u8>],
     ) -> Result<SimRun, BackendError> {
         let z: &Zx48Files = built.program.get()?;
-        let (mut whole_runs, mut high, mut low_sp, mut contended) = (0u64, 0u16, 0xFFFFu16, 0u64);
-        let mut answers = Vec::new();
-        for q in queries {
-            let r = zx48_reply(z, q)?;
-            contended += r.contended;
-            whole_runs += r.total;
-            high = high.max(r.highest_write);
-            low_sp = low_sp.min(r.lowest_sp);
-            answers.push(Answer {
-                reply: r.reply,
-                steps: r.steps,
-            });
-        }
+        let (answers, runs) = answer_each(queries, |q| zx48_reply(z, q))?;
+        let whole_runs: u64 = runs.iter().map(|r| r.total_tstates).sum();
+        let contended: u64 = runs.iter().map(|r| r.contended_accesses).sum();
+        let high = runs.iter().map(|r| r.highest_write).max().unwrap_or(0);
+        let low_sp = runs.iter().map(|r| r.lowest_sp).min().unwrap_or(0xFFFF);
         let summary = SimSummary::of(&answers, queries, &SPECTRUM_48K[0]);
         let slower = contended as f64 * CONTENTION_PER_ACCESS / whole_runs.max(1) as f64;
         let report = format!(
@@ -180,9 +157,9 @@ impl Simulator for Zx48Target {
             summary.per_step(whole_runs),
             z.tap_name,
             z.tap.len(),
-            z.code.len(),
-            z.origin,
-            z.buffers_start,
+            z.program.com.len(),
+            z.program.origin,
+            z.program.buffers_start,
             100.0 * slower,
             summary.per_step(contended),
         );

@@ -34,74 +34,78 @@ pub const EQUS: &[(&str, i32)] = &[
     ("d128", 128),
 ];
 
+/// `numbers` as operand values, then `symbolic`.
+fn values(numbers: &[i32], symbolic: Vec<Expr>) -> Vec<Expr> {
+    numbers
+        .iter()
+        .map(|&n| Expr::Num(n))
+        .chain(symbolic)
+        .collect()
+}
+
 /// Byte-sized operand values, every printed shape included.
 pub fn bytes() -> Vec<Expr> {
-    vec![
-        Expr::Num(0),
-        Expr::Num(1),
-        Expr::Num(127),
-        Expr::Num(128),
-        Expr::Num(255),
-        Expr::Num(-1),
-        Expr::Num(-128),
-        s("small"),
-        s("minus3"),
-        s("big").low(),
-        s("big").high(),
-        s("fwd").low(),
-        s("back").high(),
-        add(s("big"), Expr::Num(300)).high(),
-        sub(s("fwd"), s("back")).low(),
-        s("small").offset(-7),
-        add(Expr::Num(-5), s("small")),
-        add(s("small").low(), Expr::Num(1)),
-        sub(Expr::Num(10), add(s("small"), Expr::Num(2))),
-        add(s("small"), Expr::Num(-5)),
-        sub(Expr::Num(0), s("small")),
-        s("big").low().low(),
-        Expr::Num(b'"' as i32),
-    ]
+    let numbers = [0, 1, 127, 128, 255, -1, -128];
+    values(
+        &numbers,
+        vec![
+            s("small"),
+            s("minus3"),
+            s("big").low(),
+            s("big").high(),
+            s("fwd").low(),
+            s("back").high(),
+            add(s("big"), Expr::Num(300)).high(),
+            sub(s("fwd"), s("back")).low(),
+            s("small").offset(-7),
+            add(Expr::Num(-5), s("small")),
+            add(s("small").low(), Expr::Num(1)),
+            sub(Expr::Num(10), add(s("small"), Expr::Num(2))),
+            add(s("small"), Expr::Num(-5)),
+            sub(Expr::Num(0), s("small")),
+            s("big").low().low(),
+            Expr::Num(b'"' as i32),
+        ],
+    )
 }
 
 /// Word-sized operand values.
 pub fn words() -> Vec<Expr> {
-    vec![
-        Expr::Num(0),
-        Expr::Num(0x1234),
-        Expr::Num(65535),
-        Expr::Num(-1),
-        Expr::Num(-32768),
-        s("fwd"),
-        s("back"),
-        s("top"),
-        s("fwd").offset(10),
-        s("back").offset(-2),
-        sub(s("fwd"), s("back")),
-        sub(s("back"), s("fwd")),
-        Expr::Here,
-        Expr::Here.offset(3),
-        add(Expr::Num(-5), s("big")),
-        add(s("big").high(), s("back")),
-        add(s("back"), sub(Expr::Num(1), s("small"))),
-        s("big").low(),
-    ]
+    let numbers = [0, 0x1234, 65535, -1, -32768];
+    values(
+        &numbers,
+        vec![
+            s("fwd"),
+            s("back"),
+            s("top"),
+            s("fwd").offset(10),
+            s("back").offset(-2),
+            sub(s("fwd"), s("back")),
+            sub(s("back"), s("fwd")),
+            Expr::Here,
+            Expr::Here.offset(3),
+            add(Expr::Num(-5), s("big")),
+            add(s("big").high(), s("back")),
+            add(s("back"), sub(Expr::Num(1), s("small"))),
+            s("big").low(),
+        ],
+    )
 }
 
 /// Index displacements, every printed shape included.
 pub fn disps() -> Vec<Expr> {
-    vec![
-        Expr::Num(0),
-        Expr::Num(5),
-        Expr::Num(-1),
-        Expr::Num(-128),
-        Expr::Num(127),
-        s("small"),
-        sub(Expr::Num(0), s("small")),
-        s("small").offset(2),
-        add(Expr::Num(-3), s("small")),
-        s("big").low().offset(-50),
-        sub(Expr::Num(0), s("d128")),
-    ]
+    let numbers = [0, 5, -1, -128, 127];
+    values(
+        &numbers,
+        vec![
+            s("small"),
+            sub(Expr::Num(0), s("small")),
+            s("small").offset(2),
+            add(Expr::Num(-3), s("small")),
+            s("big").low().offset(-50),
+            sub(Expr::Num(0), s("d128")),
+        ],
+    )
 }
 
 fn idxs() -> Vec<Idx> {

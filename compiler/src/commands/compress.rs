@@ -8,9 +8,10 @@ use zlmc_ir::WeightKind;
 
 use crate::diag::{Diagnostic, Result};
 use crate::evaluate::{evaluate, reference_path, Summary};
+use crate::input::io_err;
 use crate::quant::compress::{prune_neurons, sparsify};
 use crate::quant::ptq::Options;
-use crate::quant::{calibrate, dataset, float_spec, io_err, write, write_models, WriteArgs};
+use crate::quant::{calibrate, dataset, float_spec, write, write_models, WriteArgs};
 
 /// What `zlmc compress` is asked to do.
 #[derive(Debug, Clone, Copy)]

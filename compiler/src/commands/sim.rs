@@ -9,9 +9,6 @@ use zlmc_backends::target::{Options, Target};
 use crate::diag::{Diagnostic, Result};
 use crate::driver;
 
-pub use zlmc_backends::avr::sim::{AvrFirmware, AvrMode, AvrRunResult, AVR_LINE};
-pub use zlmc_backends::z80::target::{z80_reply as z80_run, Z80Reply, MAX_QUERY};
-
 /// The queries of `zlmc sim`: the `--prompt`, or stdin's lines with `--batch`.
 pub fn read_queries(
     prompt: Option<String>,
@@ -95,27 +92,4 @@ fn vector_answer(model: &zlmc_ir::Model, reply: &[u8]) -> Result<Vec<u8>> {
             "internal error: the simulator answered class {class}, past the model's outputs"
         ))
     })
-}
-
-/// Run `com` once with `query` as its command tail (for tests and benchmarks).
-pub fn z80_reply(com: &[u8], step_entry: u16, query: &[u8]) -> Result<Z80Reply> {
-    z80_run(com, step_entry, query).map_err(|e| Diagnostic::new(e.to_string()))
-}
-
-/// Build the AVR simulator firmware for an optimized `model` in `dir` (for tests and benchmarks).
-pub fn avr_firmware(
-    model: &zlmc_ir::Model,
-    source: &Path,
-    board: zlmc_backends::avr::Board,
-    dir: &Path,
-) -> Result<AvrFirmware> {
-    let v =
-        zlmc_backends::target::Verified::new(model).map_err(|e| Diagnostic::new(e.to_string()))?;
-    zlmc_backends::avr::sim::firmware(&v, &driver::provenance(source), board, dir)
-        .map_err(|e| Diagnostic::new(e.to_string()))
-}
-
-/// Answer `lines` in one simavr run of the firmware (for tests and benchmarks).
-pub fn avr_run(fw: &AvrFirmware, lines: &[Vec<u8>]) -> Result<AvrRunResult> {
-    zlmc_backends::avr::sim::run(fw, lines).map_err(|e| Diagnostic::new(e.to_string()))
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use zlmc_ir::{DenseWeights, Elem, WeightKind};
 
-use super::spec::{Activation, PathStep, Spec};
+use super::spec::{Activation, PathStep, Quantize, Spec};
 use super::tensors::{Tensor, TensorData, TensorMap};
 use super::Checked;
 use crate::diag::{Diagnostic, Result};
@@ -136,6 +136,36 @@ fn quantize_needed(name: &str, t: &Tensor) -> String {
     )
 }
 
+/// A tensor's values as integers: stored integers each checked by `check`
+/// (given its flat index; an error message without the tensor's name),
+/// float values rounded by `round` with the spec's scales.
+fn integer_values<T>(
+    name: &str,
+    t: &Tensor,
+    spec: &Spec,
+    file: &Path,
+    check: impl Fn(usize, i64) -> std::result::Result<T, String>,
+    round: impl Fn(&Quantize, f64) -> T,
+) -> std::result::Result<Vec<T>, String> {
+    match &t.data {
+        TensorData::Int(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| check(i, x))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| format!("tensor `{name}` in {}: {e}", file.display())),
+        TensorData::Float(v) => {
+            let q = spec
+                .numerics
+                .quantize
+                .as_ref()
+                .ok_or_else(|| quantize_needed(name, t))?;
+            Ok(v.iter().map(|&x| round(q, x)).collect())
+        }
+        TensorData::Bytes(_) => Err(format!("tensor `{name}` holds bytes, not numbers")),
+    }
+}
+
 fn weight_values(
     name: &str,
     t: &Tensor,
@@ -144,46 +174,36 @@ fn weight_values(
     file: &Path,
     cols: usize,
 ) -> std::result::Result<Vec<i8>, String> {
-    match &t.data {
-        TensorData::Int(v) => v
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| {
-                if kind.allows(w) {
-                    Ok(w as i8)
+    let (lo, hi) = kind.range();
+    let check = |i: usize, w: i64| {
+        if kind.allows(w) {
+            Ok(w as i8)
+        } else {
+            Err(format!(
+                "value {w} at [{}, {}] is not an {kind} weight ({kind} allows {})",
+                i / cols,
+                i % cols,
+                if kind == WeightKind::Binary {
+                    "-1 and +1".to_string()
                 } else {
-                    let (lo, hi) = kind.range();
-                    Err(format!(
-                        "tensor `{name}` in {}: value {w} at [{}, {}] is not an {kind} weight ({kind} allows {})",
-                        file.display(),
-                        i / cols,
-                        i % cols,
-                        if kind == WeightKind::Binary { "-1 and +1".to_string() } else { format!("{lo}..={hi}") }
-                    ))
+                    format!("{lo}..={hi}")
                 }
-            })
-            .collect(),
-        TensorData::Float(v) => {
-            let q = spec.numerics.quantize.as_ref().ok_or_else(|| quantize_needed(name, t))?;
-            let (lo, hi) = kind.range();
-            Ok(v
-                .iter()
-                .map(|&w| {
-                    let r = (w * q.weight_scale).round().clamp(lo as f64, hi as f64) as i8;
-                    if kind == WeightKind::Binary && r == 0 {
-                        if w < 0.0 {
-                            -1
-                        } else {
-                            1
-                        }
-                    } else {
-                        r
-                    }
-                })
-                .collect())
+            ))
         }
-        TensorData::Bytes(_) => Err(format!("tensor `{name}` holds bytes, not numbers")),
-    }
+    };
+    let round = |q: &Quantize, w: f64| {
+        let r = (w * q.weight_scale).round().clamp(lo as f64, hi as f64) as i8;
+        if kind == WeightKind::Binary && r == 0 {
+            if w < 0.0 {
+                -1
+            } else {
+                1
+            }
+        } else {
+            r
+        }
+    };
+    integer_values(name, t, spec, file, check, round)
 }
 
 fn bias_values(
@@ -193,27 +213,17 @@ fn bias_values(
     spec: &Spec,
     file: &Path,
 ) -> std::result::Result<Vec<i64>, String> {
-    match &t.data {
-        TensorData::Int(v) => v
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                if acc.wrap(b) == b {
-                    Ok(b)
-                } else {
-                    Err(format!(
-                        "tensor `{name}` in {}: bias {b} at [{i}] does not fit the {}-bit accumulator",
-                        file.display(),
-                        acc.bits()
-                    ))
-                }
-            })
-            .collect(),
-        TensorData::Float(v) => {
-            let q = spec.numerics.quantize.as_ref().ok_or_else(|| quantize_needed(name, t))?;
-            let lim = (1i64 << (acc.bits() - 1)) as f64;
-            Ok(v.iter().map(|&b| (b * q.bias_scale).round().clamp(-lim, lim - 1.0) as i64).collect())
+    let check = |i: usize, b: i64| {
+        if acc.wrap(b) == b {
+            Ok(b)
+        } else {
+            Err(format!(
+                "bias {b} at [{i}] does not fit the {}-bit accumulator",
+                acc.bits()
+            ))
         }
-        TensorData::Bytes(_) => Err(format!("tensor `{name}` holds bytes, not numbers")),
-    }
+    };
+    let lim = (1i64 << (acc.bits() - 1)) as f64;
+    let round = |q: &Quantize, b: f64| (b * q.bias_scale).round().clamp(-lim, lim - 1.0) as i64;
+    integer_values(name, t, spec, file, check, round)
 }

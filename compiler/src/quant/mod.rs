@@ -16,6 +16,7 @@ use std::path::Path;
 use zlmc_ir::Elem;
 
 use crate::diag::{Diagnostic, Result};
+use crate::input::io_err;
 use crate::output::{self, OutFile};
 use crate::quant::float_model::FloatMlp;
 use ptq::{AccChoice, Options, Quantized};
@@ -107,12 +108,6 @@ pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// An output error as a diagnostic. Unlike `crate::input::io_err`, a closed
-/// stdout is an error here too: the quantizing commands always reported it.
-pub(crate) fn io_err(e: std::io::Error) -> Diagnostic {
-    Diagnostic::new(format!("I/O error: {e}"))
 }
 
 /// What `quantize` and `import` write into a folder.
