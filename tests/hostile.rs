@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use zlmc_test_support::alloc::{measure, Counting};
-use zlmc_test_support::{repo, scratch, zlmc, Outcome};
+use zlmc_test_support::{repo, scratch, zlmc, zlmc_import_onnx, Outcome};
 
 /// The most a refusal may allocate in all: the inputs refused are read
 /// (the largest, a 2 MB YAML file refused for its size, makes it 8.5 MB
@@ -548,15 +548,6 @@ fn external_data_stays_in_the_model_folder_and_its_file() {
     // The same folder's well-formed model imports.
     let good = d.join("good.onnx");
     let out = top.join("good-out");
-    let r = zlmc(
-        &[
-            "import",
-            "onnx",
-            good.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
+    let r = zlmc_import_onnx(&good, None, &out, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }

@@ -10,7 +10,7 @@ use zlmc::import::onnx::load;
 use zlmc::import::onnx::proto::{NodeProto, TensorProto};
 use zlmc_test_support::onnx::*;
 use zlmc_test_support::weights::{write_npz, Array};
-use zlmc_test_support::{repo, scratch, zlmc, zlmc_ok};
+use zlmc_test_support::{repo, scratch, zlmc, zlmc_import_onnx, zlmc_ok, zlmc_quantize};
 
 /// `y = W2ᵀ·relu(W1ᵀ·x)` computed here, for [`write_external_mlp`]'s weights.
 fn expected(x: &[f32]) -> Vec<f32> {
@@ -75,18 +75,7 @@ fn external_data_in_a_subfolder_and_without_a_length_is_read() {
 fn import(dir: &Path, model: &Path, data: &Path) -> zlmc_test_support::Outcome {
     let out = dir.join("out");
     let _ = std::fs::remove_dir_all(&out);
-    zlmc(
-        &[
-            "import",
-            "onnx",
-            model.to_str().unwrap(),
-            "--calibrate",
-            data.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    )
+    zlmc_import_onnx(model, Some(data), &out, &[])
 }
 
 /// `n` samples of `width` features, varied.
@@ -123,17 +112,8 @@ fn calibration_needs_no_labels() {
     let float = d.join("out/float.yaml");
     let q = |data: &Path, out: &str| {
         let out = d.join(out);
-        zlmc_ok(
-            &[
-                "quantize",
-                float.to_str().unwrap(),
-                "--calibrate",
-                data.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-            ],
-            "",
-        );
+        let r = zlmc_quantize(&float, data, &out, &[]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
         std::fs::read(out.join("weights.npz")).unwrap()
     };
     let labelled = d.join("labelled.csv");

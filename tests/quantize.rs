@@ -409,10 +409,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
 
 /// `zlmc quantize SPEC --calibrate DATA -o OUT EXTRA…`.
 fn quantize(spec: &Path, data: &Path, out: &Path, extra: &[&str]) -> Outcome {
-    let (spec, data, out) = (s(spec), s(data), s(out));
-    let mut args = vec!["quantize", &spec, "--calibrate", &data, "-o", &out];
-    args.extend(extra);
-    zlmc(&args, "")
+    zlmc_test_support::zlmc_quantize(spec, data, out, extra)
 }
 
 #[test]

@@ -146,15 +146,8 @@ enum Command {
         /// Weight kind of the result (default: the model's).
         #[arg(long, value_parser = weight_kind())]
         weights: Option<WeightKind>,
-        /// Accumulator width.
-        #[arg(long, value_enum, default_value = "32")]
-        accumulator: AccArg,
-        /// Range statistic for re-quantizing inputs and activations: min–max, or the 99.9th percentile.
-        #[arg(long, value_enum, default_value = "minmax")]
-        calibration: RangeArg,
-        /// Overwrite output files that differ.
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        numerics: NumericFlags,
     },
     /// Quantize a float spec with calibration data (post-training quantization).
     Quantize {
@@ -198,6 +191,14 @@ struct QuantFlags {
     /// Weight kind of the integer model: int8, int4, ternary, int2 or binary.
     #[arg(long, default_value = "int8", value_parser = weight_kind())]
     weights: WeightKind,
+    #[command(flatten)]
+    numerics: NumericFlags,
+}
+
+/// The accumulators and ranges a (re-)quantized model gets, and whether its
+/// files may be overwritten: what `quantize`, `import` and `compress` share.
+#[derive(Debug, clap::Args)]
+struct NumericFlags {
     /// Accumulator width; `auto` takes 16 bits where range analysis proves it safe.
     #[arg(long, value_enum, default_value = "32")]
     accumulator: AccArg,
@@ -209,11 +210,12 @@ struct QuantFlags {
     force: bool,
 }
 
-impl QuantFlags {
-    fn options(&self) -> crate::quant::ptq::Options {
+impl NumericFlags {
+    /// The quantizer's options with weights of `kind`.
+    fn options(&self, kind: WeightKind) -> crate::quant::ptq::Options {
         use crate::quant::ptq::{AccChoice, RangeMethod};
         crate::quant::ptq::Options {
-            kind: self.weights,
+            kind,
             acc: match self.accumulator {
                 AccArg::B16 => AccChoice::Bits16,
                 AccArg::B32 => AccChoice::Bits32,
@@ -381,11 +383,11 @@ fn execute(
         } => commands::import::onnx(
             &model,
             calibrate.as_deref(),
-            quant.options(),
+            quant.numerics.options(quant.weights),
             name.as_deref(),
             &WriteArgs {
                 dir: &output,
-                force: quant.force,
+                force: quant.numerics.force,
                 source: &model,
             },
             out,
@@ -397,7 +399,7 @@ fn execute(
             name,
             quant,
             ..
-        } => commands::import::z80ai(&model, &output, name.as_deref(), quant.force, out),
+        } => commands::import::z80ai(&model, &output, name.as_deref(), quant.numerics.force, out),
         Command::Run {
             model,
             prompt,
@@ -458,16 +460,9 @@ fn execute(
             calibrate,
             data,
             weights,
-            accumulator,
-            calibration,
-            force,
+            numerics,
         } => {
-            let flags = QuantFlags {
-                weights: weights.unwrap_or(WeightKind::Int8),
-                accumulator,
-                calibration,
-                force,
-            };
+            let force = numerics.force;
             commands::compress::compress(
                 &model,
                 calibrate.as_deref(),
@@ -475,7 +470,7 @@ fn execute(
                 CompressArgs {
                     prune_neurons,
                     sparsity,
-                    opts: flags.options(),
+                    opts: numerics.options(weights.unwrap_or(WeightKind::Int8)),
                     kind_given: weights.is_some(),
                 },
                 &WriteArgs {
@@ -494,10 +489,10 @@ fn execute(
         } => commands::quantize::quantize(
             &spec,
             &calibrate,
-            quant.options(),
+            quant.numerics.options(quant.weights),
             &WriteArgs {
                 dir: &output,
-                force: quant.force,
+                force: quant.numerics.force,
                 source: &spec,
             },
             out,

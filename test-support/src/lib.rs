@@ -146,6 +146,35 @@ pub fn zlmc_ok(args: &[&str], stdin: &str) -> Outcome {
     r
 }
 
+/// `zlmc import onnx MODEL [--calibrate DATA] -o OUT [EXTRA…]`.
+pub fn zlmc_import_onnx(
+    model: &Path,
+    calibrate: Option<&Path>,
+    out: &Path,
+    extra: &[&str],
+) -> Outcome {
+    let mut args = vec!["import", "onnx", path_str(model)];
+    if let Some(data) = calibrate {
+        args.extend(["--calibrate", path_str(data)]);
+    }
+    args.extend(["-o", path_str(out)]);
+    args.extend(extra);
+    zlmc(&args, "")
+}
+
+/// A path as the `&str` the command line takes (the tests' paths are UTF-8).
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// `zlmc quantize SPEC --calibrate DATA -o OUT [EXTRA…]`.
+pub fn zlmc_quantize(spec: &Path, data: &Path, out: &Path, extra: &[&str]) -> Outcome {
+    let (spec, data, out) = (path_str(spec), path_str(data), path_str(out));
+    let mut args = vec!["quantize", spec, "--calibrate", data, "-o", out];
+    args.extend(extra);
+    zlmc(&args, "")
+}
+
 /// `zlmc build SPEC --target TARGET [EXTRA…] -o OUT`, asserted to succeed.
 pub fn zlmc_build(spec: &Path, target: &str, extra: &[&str], out: &Path) -> Outcome {
     let (spec, out) = (spec.to_str().expect("path"), out.to_str().expect("path"));

@@ -20,29 +20,7 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
-    let m = driver::load(path)?;
-    run_model(&m, prompt, batch, stdin, out, err)
-}
-
-/// The model's answer to one line of input, as bytes.
-fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
-    if m.takes_text() {
-        return Ok(interp::reply(m, line).0);
-    }
-    let input = raw_input(m, line).map_err(Diagnostic::new)?;
-    let r = interp::step(&m.graph, &input);
-    Ok(m.decode.answer(r.class).expect("argmax is a class"))
-}
-
-/// Answer as [`run`] does, for a loaded model.
-fn run_model(
-    m: &Model,
-    prompt: Option<String>,
-    batch: bool,
-    stdin: &mut dyn BufRead,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<()> {
+    let m = &driver::load(path)?;
     if let Some(p) = prompt {
         let reply = answer(m, p.as_bytes()).map_err(|d| d.help("in --prompt"))?;
         out.write_all(&reply).map_err(io_err)?;
@@ -100,4 +78,14 @@ fn run_model(
         }
         out.write_all(b"\n").map_err(io_err)?;
     }
+}
+
+/// The model's answer to one line of input, as bytes.
+fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
+    if m.takes_text() {
+        return Ok(interp::reply(m, line).0);
+    }
+    let input = raw_input(m, line).map_err(Diagnostic::new)?;
+    let r = interp::step(&m.graph, &input);
+    Ok(m.decode.answer(r.class).expect("argmax is a class"))
 }

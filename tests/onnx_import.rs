@@ -13,8 +13,8 @@ use zlmc::quant::float_model::FloatMlp;
 const TOL: f32 = 1e-5;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/onnx")
+    zlmc_test_support::repo()
+        .join("tests/fixtures/onnx")
         .join(name)
 }
 
@@ -146,7 +146,7 @@ fn gemm_without_trans_b_with_alpha_beta_constants_and_doubles() {
 
 #[test]
 fn digits_example_float_model_scores_what_train_py_measured() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/digits");
+    let dir = zlmc_test_support::repo().join("examples/digits");
     let m = zlmc::import::onnx::load(&dir.join("digits.onnx")).unwrap_or_else(|e| panic!("{e}"));
     let shape: Vec<_> = m.layers.iter().map(|l| (l.inputs(), l.units())).collect();
     assert_eq!(shape, [(64, 32), (32, 16), (16, 10)]);
@@ -245,56 +245,8 @@ fn a_missing_file_is_an_error() {
 
 /// Graphs built here, for cases no exporter writes on purpose.
 mod built {
-    use prost::Message;
     use zlmc::import::onnx::proto::*;
-
-    fn tensor(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
-        TensorProto {
-            name: name.into(),
-            dims: dims.to_vec(),
-            data_type: data_type::FLOAT,
-            float_data: v.to_vec(),
-            ..Default::default()
-        }
-    }
-
-    fn ints(name: &str, v: &[i64]) -> TensorProto {
-        TensorProto {
-            name: name.into(),
-            dims: vec![v.len() as i64],
-            data_type: data_type::INT64,
-            int64_data: v.to_vec(),
-            ..Default::default()
-        }
-    }
-
-    fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
-        NodeProto {
-            op_type: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.into()],
-            ..Default::default()
-        }
-    }
-
-    fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
-        let dim = dims
-            .iter()
-            .map(|&d| Dimension {
-                dim_value: d,
-                dim_param: None,
-            })
-            .collect();
-        ValueInfoProto {
-            name: name.into(),
-            r#type: Some(TypeProto {
-                tensor_type: Some(TypeTensor {
-                    elem_type: data_type::FLOAT,
-                    shape: Some(TensorShapeProto { dim }),
-                }),
-            }),
-        }
-    }
+    use zlmc_test_support::onnx::{ints, model, node, tensor};
 
     /// Load a graph over `x: [N, 2]` with output `y`.
     fn load(
@@ -310,22 +262,8 @@ mod built {
         nodes: Vec<NodeProto>,
         init: Vec<TensorProto>,
     ) -> Result<zlmc::quant::float_model::FloatMlp, String> {
-        let model = ModelProto {
-            ir_version: 8,
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: 17,
-            }],
-            graph: Some(GraphProto {
-                node: nodes,
-                initializer: init,
-                input: vec![value("x", &[None, Some(width)])],
-                output: vec![value("y", &[])],
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        zlmc::import::onnx::from_bytes(&model.encode_to_vec(), "m")
+        let bytes = model(&[None, Some(width)], nodes, init);
+        zlmc::import::onnx::from_bytes(&bytes, "m")
     }
 
     #[test]
