@@ -666,3 +666,27 @@ fn digits_int8_and_int4_stay_close_to_float() {
         assert!(f - acc <= within, "{kind}: float {f} %, {acc} %");
     }
 }
+
+#[test]
+fn a_data_file_that_cannot_be_opened_is_called_a_data_file() {
+    let (_scratch, dir, _, spec, _) = toy("quantize-no-data", 19, (4, 6, 3), 20);
+    let missing = s(&dir.join("nosuch.npz"));
+    let spec = s(&spec);
+    for args in [
+        vec!["eval", &spec, "--data", &missing],
+        vec!["compare", &spec, &spec, "--data", &missing],
+    ] {
+        let r = zlmc(&args, "");
+        r.assert_exit(1, "nosuch.npz: error: cannot open data file:");
+    }
+    let r = zlmc(&["eval", &spec, "--data", &s(&dir.join("nosuch.csv"))], "");
+    r.assert_exit(1, "nosuch.csv: error: cannot open data file:");
+    let r = quantize(
+        Path::new(&spec),
+        &dir.join("nosuch.npz"),
+        &dir.join("q"),
+        &[],
+    );
+    r.assert_exit(1, "nosuch.npz: error: cannot open calibration data file:");
+}
+

@@ -6,10 +6,16 @@ use std::path::Path;
 use super::tensors::{Elem, Tensor, TensorData, TensorMap};
 use crate::diag::{Diagnostic, Result};
 
-/// Read every array of an `.npz` file.
+/// Read every array of an `.npz` weights file.
 pub fn read_npz(path: &Path) -> Result<TensorMap> {
+    read_npz_as(path, "weights file")
+}
+
+/// Read every array of an `.npz` file; `what` names the file in errors
+/// ("weights file", "data file"), as only the caller knows what it is for.
+pub fn read_npz_as(path: &Path, what: &str) -> Result<TensorMap> {
     let file = std::fs::File::open(path)
-        .map_err(|e| Diagnostic::in_file(path, format!("cannot open weights file: {e}")))?;
+        .map_err(|e| Diagnostic::in_file(path, format!("cannot open {what}: {e}")))?;
     let bad = |m: String| Diagnostic::in_file(path, m);
     let mut zip = zip::ZipArchive::new(file)
         .map_err(|e| bad(format!("not a NumPy .npz archive (zip): {e}")))?;

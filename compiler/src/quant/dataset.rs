@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::diag::{Diagnostic, Result};
-use crate::frontend::npz::read_npz;
+use crate::frontend::npz::read_npz_as;
 use crate::frontend::tensors::{Tensor, TensorData};
 
 /// Feature vectors and, when the split needs them, their labels.
@@ -31,6 +31,16 @@ pub enum Split {
     },
     /// Labelled test samples: `x_test`/`y_test`, else `x`/`y`.
     Test,
+}
+
+impl Split {
+    /// What a file read for this split is, for error messages.
+    fn file_kind(self) -> &'static str {
+        match self {
+            Split::Calibrate { .. } => "calibration data file",
+            Split::Test => "data file",
+        }
+    }
 }
 
 /// Names a `.csv` header may give the label column (compared ignoring case).
@@ -64,7 +74,7 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
 const NEEDS_LABELS: &str = "measuring accuracy needs labels; calibration (`--calibrate`) does not";
 
 fn load_npz(path: &Path, split: Split) -> Result<Dataset> {
-    let t = read_npz(path)?;
+    let t = read_npz_as(path, split.file_kind())?;
     let order: &[&str] = match split {
         Split::Calibrate { .. } => &["calib", "", "train"],
         Split::Test => &["test", ""],
@@ -156,8 +166,9 @@ enum LabelColumn {
 }
 
 fn load_csv(path: &Path, split: Split) -> Result<Dataset> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::in_file(path, format!("cannot read data: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::in_file(path, format!("cannot open {}: {e}", split.file_kind()))
+    })?;
     let mut d = Dataset::default();
     // The header's label column, once a header is seen.
     let mut named: Option<Option<usize>> = None;
