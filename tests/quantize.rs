@@ -690,3 +690,37 @@ fn a_data_file_that_cannot_be_opened_is_called_a_data_file() {
     r.assert_exit(1, "nosuch.npz: error: cannot open calibration data file:");
 }
 
+#[test]
+fn labels_outside_the_models_classes_are_warned_about() {
+    let (_scratch, dir, mut rng, spec, data) = toy("quantize-label-range", 23, (4, 6, 3), 30);
+    let q = dir.join("q");
+    assert_eq!(quantize(&spec, &data, &q, &[]).code, 0);
+    let int = q.join("model.yaml");
+    // Labels in range: no warning.
+    let r = zlmc(&["eval", &s(&int), "--data", &s(&data)], "");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    // The same rule's classes counted from 1, as many data sets do.
+    let rule_mlp = float_mlp(&mut rng, 4, 6, 3);
+    let mut samples = labelled(&rule_mlp, &mut rng, 30);
+    samples.y.iter_mut().for_each(|c| *c += 1);
+    let one_based = dir.join("one_based");
+    std::fs::create_dir(&one_based).unwrap();
+    let (_, data1) = fixture(&one_based, &rule_mlp, &samples);
+    let outside = samples.y.iter().filter(|&&c| c > 2).count();
+    assert!(outside > 0, "the rule gives no sample class 2");
+    let want = format!(
+        "one_based/data.npz: warning: {outside} of 30 labels are outside the model's \
+         classes 0..2 (counted as misses); are they 1-based?\n"
+    );
+    for args in [
+        vec!["eval", &s(&int), "--data", &s(&data1)],
+        vec!["eval", &s(&spec), "--data", &s(&data1)],
+        // Once, however many models share the data.
+        vec!["compare", &s(&spec), &s(&int), "--data", &s(&data1)],
+    ] {
+        let r = zlmc(&args, "");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.ends_with(&want), "{}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    }
+}

@@ -445,13 +445,15 @@ fn execute(
                 err,
             )
         }
-        Command::Eval { model, data, on } => commands::eval::eval(&model, &data, on.target()?, out),
+        Command::Eval { model, data, on } => {
+            commands::eval::eval(&model, &data, on.target()?, out, err)
+        }
         Command::Compare {
             models,
             data,
             on,
             chart,
-        } => commands::compare::compare(&models, &data, on.target()?, chart.as_deref(), out),
+        } => commands::compare::compare(&models, &data, on.target()?, chart.as_deref(), out, err),
         Command::Compress {
             model,
             output,

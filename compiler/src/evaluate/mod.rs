@@ -157,6 +157,8 @@ pub struct Summary {
     pub measured: Option<Measured>,
     /// Whether this is a float model.
     pub float: bool,
+    /// What the data made doubtful (labels the model cannot predict), for stderr.
+    pub warnings: Vec<String>,
 }
 
 impl Summary {
@@ -172,6 +174,23 @@ fn float_accuracy(m: &FloatMlp, d: &Dataset) -> (usize, Vec<usize>) {
         preds.iter().zip(&d.y).filter(|(p, y)| p == y).count(),
         preds,
     )
+}
+
+/// A warning when labels fall outside the model's `classes` (they can only
+/// count as misses): how many, and the likely cause when shifting them down
+/// by one would fit.
+fn label_range_warning(y: &[usize], classes: usize) -> Option<String> {
+    let outside = y.iter().filter(|&&c| c >= classes).count();
+    if outside == 0 {
+        return None;
+    }
+    let one_based = y.iter().all(|&c| (1..=classes).contains(&c));
+    Some(format!(
+        "{outside} of {} labels are outside the model's classes 0..{} (counted as misses){}",
+        y.len(),
+        classes.saturating_sub(1),
+        if one_based { "; are they 1-based?" } else { "" }
+    ))
 }
 
 fn is_text_data(p: &Path) -> bool {
@@ -206,6 +225,8 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
         Loaded::Int { model, reference } => {
             let d = dataset::load(data, Split::Test)?;
             check_width(data, d.x[0].len(), model.input_len())?;
+            s.warnings
+                .extend(label_range_warning(&d.y, model.classes()));
             s.name = model.name.clone();
             s.samples = d.x.len();
             let preds: Vec<usize> = d.x.iter().map(|x| predict(model, x)).collect();
@@ -227,6 +248,8 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
         Loaded::Float(m) => {
             let d = dataset::load(data, Split::Test)?;
             check_width(data, d.x[0].len(), m.inputs)?;
+            let classes = m.layers.last().map_or(0, |l| l.units());
+            s.warnings.extend(label_range_warning(&d.y, classes));
             s.name = m.name.clone();
             s.samples = d.x.len();
             s.correct = float_accuracy(m, &d).0;
@@ -253,6 +276,20 @@ fn check_width(data: &Path, have: usize, want: usize) -> Result<()> {
             format!("samples have {have} features, the model takes {want}"),
         ))
     }
+}
+
+/// Print warnings about `data` as the range analysis prints its own:
+/// `DATA: warning: …` on `err`, each once.
+pub fn print_warnings<'a>(
+    data: &Path,
+    warnings: impl IntoIterator<Item = &'a String>,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for w in warnings.into_iter().filter(|w| seen.insert(*w)) {
+        writeln!(err, "{}: warning: {w}", data.display())?;
+    }
+    Ok(())
 }
 
 /// Print a summary as `eval` does.
