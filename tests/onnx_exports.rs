@@ -334,3 +334,37 @@ fn pytorch_default_export_imports_in_one_command_with_unlabelled_data() {
     assert!((float - 92.0).abs() < 0.01, "{}", r.stdout);
     assert!(int8 >= float - 1.0, "{}", r.stdout);
 }
+
+#[test]
+fn a_file_named_model_onnx_names_the_model_after_the_output_folder() {
+    let dir = scratch("onnx-folder-name");
+    let d = dir.path();
+    let fx = repo().join("tests/fixtures/onnx/torch_default/model.onnx");
+    let name_in = |out: &Path| -> String {
+        let spec = std::fs::read_to_string(out.join("model.yaml")).unwrap();
+        let line = spec.lines().find(|l| l.starts_with("name: "));
+        line.expect("a name line")["name: ".len()..].to_string()
+    };
+    let out = d.join("pen-digits");
+    let r = zlmc_import_onnx(&fx, None, &out, &[]);
+    r.assert_prints(
+        "model name: pen_digits, after the output folder (the file name `model.onnx` names no model",
+    );
+    assert_eq!(name_in(&out), "pen_digits");
+    // `--name` decides, and a file's own name is kept.
+    let out = d.join("named");
+    let r = zlmc_import_onnx(&fx, None, &out, &["--name", "digits_mlp"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("model name:"), "{}", r.stdout);
+    assert_eq!(name_in(&out), "digits_mlp");
+    let out = d.join("model");
+    let digits = repo().join("examples/digits/digits.onnx");
+    let r = zlmc_import_onnx(&digits, None, &out, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("model name:"), "{}", r.stdout);
+    assert_eq!(name_in(&out), "digits");
+    // A folder that says nothing either leaves the file's name.
+    let r = zlmc_import_onnx(&fx, None, &out, &["--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(name_in(&out), "model");
+}

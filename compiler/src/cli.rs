@@ -37,7 +37,8 @@ enum Command {
         /// Folder to write `model.yaml` into.
         #[arg(short, long)]
         output: PathBuf,
-        /// Model name (default: the weights file's folder name).
+        /// Model name (default: z80ai: the weights file's folder name; onnx: the
+        /// file's name, or the output folder's for a `model.onnx`).
         #[arg(long)]
         name: Option<String>,
         /// `onnx` only: calibration data; without it a float spec is written.

@@ -37,6 +37,14 @@ pub fn onnx(
             )));
         }
         m.name = n.to_string();
+    } else if let Some(n) = crate::import::onnx::folder_name_instead(model, w.dir) {
+        writeln!(
+            out,
+            "model name: {n}, after the output folder (the file name `{}` names no model; --name sets another)",
+            model.file_name().unwrap_or_default().to_string_lossy()
+        )
+        .map_err(io_err)?;
+        m.name = n;
     }
     match data {
         Some(d) => {

@@ -90,6 +90,23 @@ fn decode(bytes: &[u8], name: &str, mut external: ExternalFiles) -> Result<Float
     })
 }
 
+/// File stems that name no model: what exporters and their examples call
+/// any file (`model.onnx`, `net.onnx`).
+const STEMS_THAT_NAME_NOTHING: [&str; 4] = ["model", "onnx", "net", "network"];
+
+/// The name of the folder `dir` for a model read from `path`, when the
+/// file's own name says nothing ([`STEMS_THAT_NAME_NOTHING`]) and the
+/// folder's does: every `model.onnx` would otherwise make a model `model`
+/// (`model_model.S`, `model_step()`).
+pub fn folder_name_instead(path: &Path, dir: &Path) -> Option<String> {
+    if !STEMS_THAT_NAME_NOTHING.contains(&model_name(path).as_str()) {
+        return None;
+    }
+    let folder = std::path::absolute(dir).ok()?.file_name()?.to_owned();
+    let name = super::identifier_from(&folder.to_string_lossy());
+    (!STEMS_THAT_NAME_NOTHING.contains(&name.as_str())).then_some(name)
+}
+
 /// The file stem made into a C identifier (`digits.onnx` → `digits`).
 fn model_name(path: &Path) -> String {
     let stem = path
