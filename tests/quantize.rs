@@ -724,3 +724,32 @@ fn labels_outside_the_models_classes_are_warned_about() {
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     }
 }
+
+/// What `build` and `run` warn about, the importer avoids: an activation
+/// that can wrap in int16 for an input in the declared range. The digits
+/// import used to shift for its calibration data alone (0 % clamped) and
+/// then be warned about on every build.
+#[test]
+fn imports_pick_shifts_no_input_in_the_declared_range_can_wrap() {
+    let ex = zlmc_test_support::repo().join("examples/digits");
+    let scratch_dir = scratch("quantize-no-wrap");
+    for kind in ["int8", "int4", "binary"] {
+        let out = scratch_dir.path().join(kind);
+        let r = zlmc_test_support::zlmc_import_onnx(
+            &ex.join("digits.onnx"),
+            Some(&ex.join("data.npz")),
+            &out,
+            &["--weights", kind],
+        );
+        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
+        let spec = out.join("model.yaml");
+        let model = zlmc::driver::load(&spec).unwrap();
+        let bounds = zlmc::range::analyze(&model).expect("a declared input range");
+        assert!(
+            bounds.iter().all(|b| b.out_bound <= i64::from(i16::MAX)),
+            "{kind}: {bounds:?}"
+        );
+        let r = zlmc(&["build", &s(&spec), "--emit", "zir"], "");
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{kind}");
+    }
+}

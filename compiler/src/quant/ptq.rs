@@ -6,8 +6,10 @@
 //! *is* the threshold search), adaptive rounding on the same error, a bias
 //! (with bias correction) in accumulator units of that layer's input scale
 //! times its weight scale, and the smallest power-of-two shift that keeps the
-//! calibrated pre-activations inside the activation budget. The integer
-//! epilogue is `(acc + b) >> shift`, activations are int16.
+//! calibrated pre-activations inside the activation budget — larger where the
+//! range analysis finds an input in the declared range that would make the
+//! activations wrap. The integer epilogue is `(acc + b) >> shift`,
+//! activations are int16.
 
 use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
 
@@ -414,9 +416,10 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     } else {
         1.0
     };
-    // Extra right shifts in front of each layer (input scale for the first),
-    // raised until every 16-bit layer's calibrated accumulator fits.
-    let mut extra = vec![0u32; m.layers.len()];
+    // Extra right shifts in front of each layer (input scale for the first)
+    // and, last, on the output: raised until every 16-bit layer's calibrated
+    // accumulator fits and no activation can wrap (see [`wrapping_layer`]).
+    let mut extra = vec![0u32; m.layers.len() + 1];
     let accs: Vec<Elem> = m
         .layers
         .iter()
@@ -442,7 +445,10 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     };
     for _ in 0..32 {
         match attempt(&extra, true) {
-            Ok(q) => return finish(q, m, data),
+            Ok(q) => match wrapping_layer(&q) {
+                Some((layer, bits)) => extra[layer + 1] += bits,
+                None => return finish(q, m, data),
+            },
             Err((layer, bits)) => {
                 extra[layer] += bits;
             }
@@ -451,6 +457,27 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     // Could not fit: keep the last attempt's layout, clamping counted.
     let q = attempt(&extra, false).unwrap_or_else(|_| unreachable!("unchecked builds do not fail"));
     finish(q, m, data)
+}
+
+/// The first layer whose activations can wrap in int16 for some input in the
+/// declared range, by the range analysis `build` and `run` warn with, and the
+/// extra shift that keeps them in int16; `None` when none can, or when the
+/// layer's shift cannot grow. Calibration alone would miss this: the digits
+/// import shifted for the data (activations up to 4096) while an input of
+/// the declared range, pixels 0 or 16, takes its second layer to 35223.
+fn wrapping_layer(q: &Quantized) -> Option<(usize, u32)> {
+    let bounds = crate::range::analyze(&super::write::to_model(q))?;
+    let (l, b) = bounds
+        .iter()
+        .enumerate()
+        .find(|(_, b)| b.out_bound > i64::from(i16::MAX))?;
+    let layer = &q.layers[l];
+    let room = (layer.acc.bits() - 1).saturating_sub(layer.data.shift);
+    let need = (b.out_bound as f64 / f64::from(i16::MAX))
+        .log2()
+        .ceil()
+        .max(1.0) as u32;
+    (room > 0).then_some((l, need.min(room)))
 }
 
 type Attempt = std::result::Result<Quantized, (usize, u32)>;
