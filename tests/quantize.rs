@@ -337,6 +337,17 @@ fn range_analysis_bounds_layers_and_warns_about_16_bits() {
     let r = zlmc(&["run", &s(&p32), "--prompt", "1 2 3 4"], "");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stderr, "");
+    // Without layer a's shift its activations can pass int16; the warning
+    // says the figure is a worst case, not what data reached.
+    let wide = dir.join("wide.yaml");
+    let text = std::fs::read_to_string(&p32).unwrap();
+    std::fs::write(&wide, text.replace("shift: 8", "shift: 0")).unwrap();
+    let r = zlmc(&["run", &s(&wide), "--prompt", "1 2 3 4"], "");
+    r.assert_exit(
+        0,
+        "layer a's activations can reach 50800 after the shift and wrap in int16 \
+         (a worst case over every input in the declared range;",
+    );
 }
 
 #[test]

@@ -185,7 +185,7 @@ pub fn warnings(model: &Model, names: &[String]) -> Vec<String> {
         }
         if b.out_bound > i16::MAX as i64 {
             w.push(format!(
-                "layer {name}'s activations can reach {} after the shift and wrap in int16",
+                "layer {name}'s activations can reach {} after the shift and wrap in int16 (a worst case over every input in the declared range; `zlmc quantize` and `import` choose shifts that avoid it)",
                 b.out_bound
             ));
         }
