@@ -60,7 +60,6 @@ pub fn firmware_of(
     prov: &Provenance,
     dir: &Path,
 ) -> Result<AvrFirmware, BackendError> {
-    use zlmc_ir::Decode;
     let board = files.report.board;
     let p = &model.name;
     let up = p.to_ascii_uppercase();
@@ -76,15 +75,10 @@ pub fn firmware_of(
             std::fs::write(&f, text).map_err(|e| io(e, &f))?;
         }
     }
-    let (mode, step) = match &model.decode {
-        Decode::Generate { max_length, .. } if model.takes_text() => (
-            AvrMode::Reply {
-                max_length: *max_length,
-            },
-            "text_step",
-        ),
-        Decode::Classify { .. } if model.takes_text() => (AvrMode::Classify, "text_step"),
-        _ => (AvrMode::Vector, "step"),
+    let mode = mode_of(model);
+    let step = match mode {
+        AvrMode::Vector => "step",
+        _ => "text_step",
     };
     let reply_cap = match mode {
         AvrMode::Reply { max_length } => max_length.min(AVR_LINE),
@@ -140,6 +134,32 @@ fn scratch_name(name: &str, file: &str) -> String {
         .map_or_else(|| file.to_string(), |rest| format!("model{rest}"))
 }
 
+/// How the simulator firmware answers a line for `model`.
+pub fn mode_of(model: &zlmc_ir::Model) -> AvrMode {
+    use zlmc_ir::Decode;
+    match &model.decode {
+        Decode::Generate { max_length, .. } if model.takes_text() => AvrMode::Reply {
+            max_length: *max_length,
+        },
+        Decode::Classify { .. } if model.takes_text() => AvrMode::Classify,
+        _ => AvrMode::Vector,
+    }
+}
+
+/// Why the firmware answering in `mode` cannot be given `line`, if it cannot.
+pub fn refusal(mode: AvrMode, line: &[u8]) -> Option<String> {
+    if line.len() > AVR_LINE && mode != AvrMode::Vector {
+        return Some(format!(
+            "a line of {} bytes: the simulator firmware reads at most {AVR_LINE}",
+            line.len()
+        ));
+    }
+    if line.contains(&b'\n') {
+        return Some("a query cannot hold a line break".into());
+    }
+    None
+}
+
 /// What one simavr run of many lines gave.
 #[derive(Debug, Clone)]
 pub struct AvrRunResult {
@@ -156,16 +176,8 @@ pub fn run(fw: &AvrFirmware, lines: &[Vec<u8>]) -> Result<AvrRunResult, BackendE
     use crate::sim::avr::{run_firmware, AvrExit, AvrRun};
     let mut input = Vec::new();
     for l in lines {
-        if l.len() > AVR_LINE && fw.mode != AvrMode::Vector {
-            return Err(BackendError::Unsupported(format!(
-                "a line of {} bytes: the simulator firmware reads at most {AVR_LINE}",
-                l.len()
-            )));
-        }
-        if l.contains(&b'\n') {
-            return Err(BackendError::unsupported(
-                "a query cannot hold a line break",
-            ));
+        if let Some(why) = refusal(fw.mode, l) {
+            return Err(BackendError::Unsupported(why));
         }
         input.extend_from_slice(l);
         input.push(b'\n');
