@@ -333,3 +333,75 @@ fn safetensors_weights_load() {
         "same model from .safetensors and .npz"
     );
 }
+
+/// The avr file test's model, renamed to `name`.
+fn commands_zir_named(dir: &Path, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(
+        zlmc_test_support::repo().join("tests/filetests/target-avr/commands.zir"),
+    )
+    .unwrap();
+    let model = text.split("\n; expect:").next().unwrap();
+    let path = dir.join("long.zir");
+    std::fs::write(
+        &path,
+        model.replace("model \"commands\"", &format!("model \"{name}\"")),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_long_model_name_is_simulated_or_refused_clearly() {
+    // 250 bytes: a file name of its own, but not with `_model.S` after it.
+    let tmp = scratch("long-name");
+    let name = "x".repeat(250);
+    let zir = commands_zir_named(tmp.path(), &name);
+    let zir = zir.to_str().unwrap();
+    let r = zlmc(
+        &[
+            "sim",
+            zir,
+            "--target",
+            "avr",
+            "--board",
+            "uno",
+            "--prompt",
+            "lights on",
+        ],
+        "",
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "lights_on\n"),
+        "{}",
+        r.stderr
+    );
+    let out = tmp.path().join("out");
+    let r = zlmc(
+        &[
+            "build",
+            zir,
+            "--target",
+            "avr",
+            "--board",
+            "uno",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("out/{name}/{name}_model.S: error: cannot write: ")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("help: the file is named after the model: give the model a shorter name"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
+}

@@ -70,6 +70,68 @@ fn a_batch_answers_every_line_it_can_and_reports_the_others() {
 }
 
 #[test]
+fn a_sim_batch_answers_every_line_it_can_and_reports_the_others() {
+    // The Spectrum's front-end cannot be typed `!x` (it returns to BASIC) nor
+    // an empty line; a tab is refused as for `run`; the rest is answered.
+    let r = zlmc(
+        &["sim", &example(), "--target", "zx48", "--batch"],
+        "lights on\n!x\ntab\tinside\n\nfan on\n",
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines, ["lights on\tlights_on", "fan on\tfan_on"]);
+    for said in [
+        "error: stdin line 2: --target zx48 cannot take this query: the Spectrum front-end reads lines of printable ASCII, and one starting with `!` returns to BASIC",
+        "error: stdin line 3: the query contains a tab",
+        "error: stdin line 4: --target zx48 cannot take this query: a query of 0 bytes",
+        "zx48: 2 steps on the ZX Spectrum 48K",
+        "3 of 5 stdin lines could not be answered",
+    ] {
+        assert!(r.stderr.contains(said), "{said}: {}", r.stderr);
+    }
+    assert!(!r.stderr.contains("cannot build"), "{}", r.stderr);
+    // One query alone: refused, naming the prompt.
+    let r = zlmc(
+        &["sim", &example(), "--target", "zx48", "--prompt", "!x"],
+        "",
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: --prompt: --target zx48 cannot take this query: "),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_query_too_long_for_the_cpm_command_tail_is_typed_into_the_chat_loop() {
+    // `CHAT ` and 127 bytes overflow the tail's buffer at 0x0080; the chat
+    // loop reads lines of 127, so the query is typed there and answered.
+    let long = "turn the lights on ".repeat(7);
+    for len in [126, 127] {
+        let q = &long[..len];
+        let sim = zlmc(&["sim", &example(), "--target", "z80", "--prompt", q], "");
+        assert_eq!(sim.code, 0, "{len}: {}", sim.stderr);
+        let run = zlmc(&["run", &example(), "--prompt", q], "");
+        assert_eq!(sim.stdout, run.stdout, "{len}");
+    }
+    // Longer than any line it reads, or not typable: refused, not an internal error.
+    for q in [&long[..128], &format!("!{}", &long[..126])] {
+        let r = zlmc(&["sim", &example(), "--target", "z80", "--prompt", q], "");
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!(
+                "error: --prompt: --target z80 cannot take this query: a query of {} bytes: a CP/M command tail holds 127 bytes",
+                q.len()
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
 fn a_missing_board_shows_the_subcommands_usage_and_the_boards() {
     let out = scratch("no-board");
     let o = out.path().join("o");

@@ -7,6 +7,10 @@
 //! internal error, do much work (counted in bytes allocated), or write anything
 //! when it fails.
 //!
+//! A second, seeded run puts long and odd prompts (127, 128 and 200 bytes, `!`
+//! first, tabs, non-ASCII, empty) and models with long names to `sim` on every
+//! target with a simulator: each is answered or refused, never an internal error.
+//!
 //! `ZLMC_FUZZ_EXECS=N` sets the number of executions (default 300, a few seconds);
 //! `ZLMC_FUZZ_SEED=S` the seed. A long local run:
 //! `ZLMC_FUZZ_EXECS=1000000 cargo test --release --test fuzz_smoke -- --nocapture`.
@@ -283,10 +287,7 @@ fn mutated_inputs_fail_cleanly() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let seed: u64 = std::env::var("ZLMC_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let seed = fuzz_seed();
     let scratch_dir = scratch(&format!("fuzz-smoke-{seed}"));
     let dir: PathBuf = scratch_dir.path().to_path_buf();
     let ex = repo().join("examples/commands");
@@ -366,5 +367,112 @@ fn mutated_inputs_fail_cleanly() {
     let peak = peak_memory_kb().map_or("unknown".into(), |kb| format!("{kb} KB"));
     eprintln!(
         "fuzz smoke: {execs} executions, seed {seed}, at most {most} bytes allocated by one, peak memory {peak}"
+    );
+}
+
+/// `ZLMC_FUZZ_SEED`, or 12.
+fn fuzz_seed() -> u64 {
+    std::env::var("ZLMC_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12)
+}
+
+/// Long and odd prompts: the lengths around the CP/M command tail's and the
+/// Spectrum line's 127 bytes, `!` first, tabs, non-ASCII, empty; each drawn
+/// from `rng` (printable ASCII, or a mix of tabs, `!`, DEL, CR and non-ASCII).
+fn odd_prompts(rng: &mut Rng) -> Vec<String> {
+    let mut text = |len: usize, printable: bool| -> String {
+        (0..len)
+            .map(|_| {
+                if printable {
+                    char::from(rng.range(32, 126) as u8)
+                } else {
+                    rng.pick(&['a', ' ', '\t', '!', 'é', '→', '\u{7f}', '\r', 'Z', '9'])
+                }
+            })
+            .collect()
+    };
+    let mut prompts = vec![String::new(), "!".into(), "lights on".into()];
+    for len in [1, 126, 127, 128, 200] {
+        prompts.push(text(len, true));
+        prompts.push(format!("!{}", text(len.saturating_sub(1), true)));
+        prompts.push(text(len, false));
+    }
+    prompts.push(format!("lights\ton {}", text(20, true)));
+    prompts.push(format!("héllo wörld {}", text(115, true)));
+    prompts
+}
+
+/// `sim` of `model` with `args` (prompt or batch) and `stdin`: a clean answer or refusal.
+fn sim_cleanly(
+    model: &Path,
+    target: &dyn Target,
+    args: &[&str],
+    stdin: &str,
+) -> Result<(), String> {
+    let mut all = vec!["sim", model.to_str().unwrap(), "--target", target.name()];
+    if let Some(b) = target.boards().first() {
+        all.extend(["--board", b.name]);
+    }
+    all.extend(args);
+    let (r, used) = measure(|| catch_unwind(AssertUnwindSafe(|| zlmc(&all, stdin))));
+    let Ok(r) = r else {
+        return Err(format!("{} panicked", all.join(" ")));
+    };
+    if ![0, 1].contains(&r.code) || r.stderr.contains("internal error") {
+        return Err(format!("{}: exit {}: {}", all.join(" "), r.code, r.stderr));
+    }
+    if used.bytes > EXEC_BYTES {
+        return Err(format!("{} allocated {} bytes", all.join(" "), used.bytes));
+    }
+    Ok(())
+}
+
+#[test]
+fn odd_prompts_and_long_names_are_answered_or_refused_by_every_simulator() {
+    let seed = fuzz_seed();
+    let mut rng = Rng::new(seed);
+    let prompts = odd_prompts(&mut rng);
+    let tmp = scratch(&format!("fuzz-sim-{seed}"));
+    let zir =
+        std::fs::read_to_string(repo().join("tests/filetests/target-avr/commands.zir")).unwrap();
+    let zir = zir.split("\n; expect:").next().unwrap();
+    // The example's model under its own name, and under long ones (100 to 250 bytes).
+    let mut models = vec![repo().join("examples/commands/model.yaml")];
+    for len in [100, rng.range(180, 230) as usize, 250] {
+        let name: String = (0..len)
+            .map(|_| char::from(rng.range(97, 122) as u8))
+            .collect();
+        let path = tmp.path().join(format!("long{len}.zir"));
+        std::fs::write(
+            &path,
+            zir.replace("model \"commands\"", &format!("model \"{name}\"")),
+        )
+        .unwrap();
+        models.push(path);
+    }
+    let batch: String = prompts.iter().map(|p| format!("{p}\n")).collect();
+    for t in TARGETS.iter().filter(|t| t.simulator().is_some()) {
+        // Each firmware of the avr target is built with avr-gcc: one batch a model.
+        let each_prompt = t.name() != "avr";
+        for (i, model) in models.iter().enumerate() {
+            let mut runs = vec![(vec!["--batch"], batch.as_str())];
+            if each_prompt && i == 0 {
+                runs.extend(prompts.iter().map(|p| (vec!["--prompt", p.as_str()], "")));
+            } else if each_prompt {
+                runs.push((vec!["--prompt", rng.pick_ref(&prompts).as_str()], ""));
+            }
+            for (args, stdin) in runs {
+                if let Err(m) = sim_cleanly(model, *t, &args, stdin) {
+                    panic!("seed {seed}: {m}");
+                }
+            }
+        }
+    }
+    eprintln!(
+        "fuzz smoke (sim): {} prompts, {} models, seed {seed}",
+        prompts.len(),
+        models.len()
     );
 }

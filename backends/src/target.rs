@@ -204,6 +204,16 @@ pub trait Target: Sync {
 
 /// A way to run a target's output the way its machine would.
 pub trait Simulator: Sync {
+    /// Why this target's program cannot be given `query` (a line its front-end
+    /// cannot read), if it cannot: a refusal of that query alone, which [`run`]
+    /// returns as [`BackendError::Unsupported`], and which a caller answering
+    /// many queries can report and go on, unlike an internal error.
+    ///
+    /// [`run`]: Simulator::run
+    fn refusal(&self, _job: &Job, _query: &[u8]) -> Option<String> {
+        None
+    }
+
     /// Run `built` (what the target's `emit` gave for `job`) and answer each
     /// query (one line, no line end).
     fn run(&self, job: &Job, built: &Emitted, queries: &[Vec<u8>]) -> Result<SimRun, BackendError>;

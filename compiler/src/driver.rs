@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use zlmc_backends::target::{Emitted, Job, Options, SimRun, Target, Verified};
+use zlmc_backends::target::{Answer, Emitted, Job, Options, Target, Verified};
 use zlmc_backends::{BackendError, Provenance};
 use zlmc_ir::Model;
 
@@ -93,15 +93,25 @@ pub fn emit(target: &dyn Target, model: &Model, source: &Path, opts: Options) ->
         .map_err(|e| backend_error(target, source, e))
 }
 
-/// Build an optimized model's program for `target` (verified here, once) and
-/// run it on the target's simulator, one run per query.
+/// What a simulated run of some queries gave.
+#[derive(Debug, Clone)]
+pub struct Simulated {
+    /// Each query's answer, or why the target's program cannot be given it
+    /// (a refusal of that query alone), in order.
+    pub answers: Vec<std::result::Result<Answer, String>>,
+    /// The cost report of the answered queries; `None` if none was answered.
+    pub report: Option<String>,
+}
+
+/// Build `model` for `target` and run the queries its program can take on the
+/// target's simulator; the others are refused one by one, not the whole run.
 pub fn simulate(
     target: &dyn Target,
     model: &Model,
     source: &Path,
     opts: Options,
     queries: &[Vec<u8>],
-) -> Result<SimRun> {
+) -> Result<Simulated> {
     let sim = target
         .simulator()
         .ok_or_else(|| Diagnostic::new(format!("--target {} has no simulator", target.name())))?;
@@ -113,7 +123,38 @@ pub fn simulate(
                 prov: &prov,
                 opts,
             };
-            sim.run(&job, &target.emit(&job)?, queries)
+            let built = target.emit(&job)?;
+            let refusals: Vec<Option<String>> =
+                queries.iter().map(|q| sim.refusal(&job, q)).collect();
+            let taken: Vec<Vec<u8>> = queries
+                .iter()
+                .zip(&refusals)
+                .filter(|(_, why)| why.is_none())
+                .map(|(q, _)| q.clone())
+                .collect();
+            let run = if taken.is_empty() {
+                None
+            } else {
+                Some(sim.run(&job, &built, &taken)?)
+            };
+            let report = run.as_ref().map(|r| r.report.clone());
+            let answered: Vec<Answer> = run.map(|r| r.answers).unwrap_or_default();
+            if answered.len() != taken.len() {
+                return Err(BackendError::internal(format!(
+                    "the simulator gave {} answers to {} queries",
+                    answered.len(),
+                    taken.len()
+                )));
+            }
+            let mut answered = answered.into_iter();
+            let answers = refusals
+                .into_iter()
+                .map(|why| match why {
+                    Some(why) => Err(why),
+                    None => Ok(answered.next().expect("one answer per query taken")),
+                })
+                .collect();
+            Ok(Simulated { answers, report })
         })
         .map_err(|e| backend_error(target, source, e))
 }

@@ -51,6 +51,9 @@ pub fn write_all(given: &Path, files: &[OutFile]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
+    // Part of the name at most: a long model name must fail on the file it
+    // names, not on the temporary folder.
+    let base: String = base.chars().take(32).collect();
     let tmp = parent.join(format!(".{base}.zlmc-tmp-{}", std::process::id()));
     // Errors name the path the user gave (or a file in it), never the temporary folder.
     let io = |e: std::io::Error, p: &Path| {
@@ -58,7 +61,11 @@ pub fn write_all(given: &Path, files: &[OutFile]) -> Result<()> {
             .strip_prefix(&tmp)
             .or_else(|_| p.strip_prefix(dir))
             .map_or_else(|_| given.to_path_buf(), |rel| given.join(rel));
-        Diagnostic::in_file(&shown, format!("cannot write: {e}"))
+        let d = Diagnostic::in_file(&shown, format!("cannot write: {e}"));
+        if e.kind() == std::io::ErrorKind::InvalidFilename {
+            return d.help("the file is named after the model: give the model a shorter name");
+        }
+        d
     };
     let result = (|| {
         std::fs::create_dir_all(&tmp).map_err(|e| io(e, &tmp))?;

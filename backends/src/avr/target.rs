@@ -72,6 +72,10 @@ impl Target for AvrTarget {
 }
 
 impl Simulator for AvrTarget {
+    fn refusal(&self, job: &Job, query: &[u8]) -> Option<String> {
+        super::sim::refusal(super::sim::mode_of(job.model), query)
+    }
+
     fn run(&self, job: &Job, built: &Emitted, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
         let files: &AvrFiles = built.program.get()?;
         let dir = tempfile::Builder::new()

@@ -28,8 +28,46 @@ pub static CPM: [Machine; 1] = [Machine {
     arduino: None,
 }];
 
-/// Longest query a CP/M command tail holds.
-pub const MAX_QUERY: usize = MAX_TAIL;
+/// Longest query the program takes: the chat loop's line (BDOS 10 into a
+/// 127-byte buffer), where a query too long for the command tail is typed.
+pub const MAX_QUERY: usize = 127;
+
+/// Whether `query` fits CP/M's command tail once the CCP has put a space before it.
+fn fits_tail(query: &[u8]) -> bool {
+    let space = usize::from(query.first().is_some_and(|&b| b != b' '));
+    !query.is_empty() && query.len() + space <= MAX_TAIL
+}
+
+/// Whether `query` can be typed into the chat loop as one line: printable
+/// ASCII (BDOS 10 echoes control keys as `^X`), not empty (the loop prompts
+/// again) and not starting with `!` (which returns to CP/M).
+fn typable(query: &[u8]) -> bool {
+    !query.is_empty()
+        && query.len() <= MAX_QUERY
+        && query[0] != b'!'
+        && query.iter().all(|b| (32..127).contains(b))
+}
+
+/// Why the CP/M program cannot be given `query`, if it cannot: it takes a
+/// query as its command tail, or typed into its chat loop when the tail is too short.
+pub fn z80_refusal(query: &[u8]) -> Option<String> {
+    if query.is_empty() {
+        return Some(
+            "an empty query: the CP/M program starts its chat loop for an empty command tail, \
+             and the chat loop skips empty lines"
+                .into(),
+        );
+    }
+    if fits_tail(query) || typable(query) {
+        return None;
+    }
+    Some(format!(
+        "a query of {} bytes: a CP/M command tail holds {MAX_TAIL} bytes, the space the CCP \
+         puts before the query included, and a longer query must be typed into the chat loop, \
+         which reads lines of at most {MAX_QUERY} bytes of printable ASCII not starting with `!`",
+        query.len()
+    ))
+}
 
 /// Build the CP/M program for a verified model.
 pub fn build(model: &Verified, prov: &Provenance) -> Result<super::Z80Files, BackendError> {
@@ -84,6 +122,10 @@ impl Target for Z80Target {
 }
 
 impl Simulator for Z80Target {
+    fn refusal(&self, _job: &Job, query: &[u8]) -> Option<String> {
+        z80_refusal(query)
+    }
+
     fn run(
         &self,
         _job: &Job,
@@ -121,13 +163,7 @@ impl Simulator for Z80Target {
 /// would): T-states per step from the first step on, the front-end's work
 /// for each query included. Empty if a query cannot be typed as a line.
 fn chat_mode(z: &Z80Files, queries: &[Vec<u8>]) -> Result<String, BackendError> {
-    let typable = |q: &Vec<u8>| {
-        !q.is_empty()
-            && q.len() <= MAX_QUERY
-            && q[0] != b'!'
-            && q.iter().all(|b| (32..127).contains(b))
-    };
-    if queries.is_empty() || !queries.iter().all(typable) {
+    if queries.is_empty() || !queries.iter().all(|q| typable(q)) {
         return Ok(String::new());
     }
     let mut input = Vec::new();
@@ -152,28 +188,31 @@ fn chat_mode(z: &Z80Files, queries: &[Vec<u8>]) -> Result<String, BackendError> 
     ))
 }
 
-/// Run `com` once with `query` as its command tail: the answer (what the
-/// program printed, each step's T-states) and the run's whole report.
+/// Run `com` once with `query` as its command tail, or typed into its chat
+/// loop if the tail cannot hold it: the answer (what the program printed,
+/// each step's T-states) and the run's whole report.
 pub fn z80_reply(
     com: &[u8],
     step_entry: u16,
     query: &[u8],
 ) -> Result<(Answer, CpmReport), BackendError> {
-    if query.is_empty() {
-        return Err(BackendError::unsupported(
-            "an empty query cannot be passed as a CP/M command tail (the program would start its chat loop)",
-        ));
+    if let Some(why) = z80_refusal(query) {
+        return Err(BackendError::Unsupported(why));
     }
-    if query.len() > MAX_QUERY {
-        return Err(BackendError::Unsupported(format!(
-            "query of {} bytes: a CP/M command tail holds at most {MAX_QUERY}",
-            query.len()
-        )));
+    let in_tail = fits_tail(query);
+    let mut keys = Vec::new();
+    if !in_tail {
+        // A full line ends without ENTER, as BDOS 10 ends it; then `!` leaves.
+        keys.extend(query);
+        if query.len() < MAX_QUERY {
+            keys.push(b'\r');
+        }
+        keys.extend(b"!\r");
     }
     let r = run_cpm(&CpmRun {
         program: com,
-        command_tail: query,
-        console_input: b"",
+        command_tail: if in_tail { query } else { b"" },
+        console_input: &keys,
         step_entry: Some(step_entry),
         max_tstates: 20_000_000_000,
     })
@@ -190,9 +229,32 @@ pub fn z80_reply(
             "the program called the console with interrupts disabled",
         ));
     }
+    let reply = if in_tail {
+        r.output.clone()
+    } else {
+        chat_reply(&r.output, query)?.to_vec()
+    };
     let answer = Answer {
-        reply: r.output.clone(),
+        reply,
         steps: r.step_tstates.clone(),
     };
     Ok((answer, r))
+}
+
+/// The reply in the console output of one query typed into the chat loop:
+/// `CR LF "> "`, the query's echo and BDOS 10's CR, `CR LF`, the reply, then
+/// the next prompt with `!` typed and its line end.
+fn chat_reply<'a>(output: &'a [u8], query: &[u8]) -> Result<&'a [u8], BackendError> {
+    let mut head = b"\r\n> ".to_vec();
+    head.extend(query);
+    head.extend(b"\r\r\n");
+    output
+        .strip_prefix(&head[..])
+        .and_then(|o| o.strip_suffix(b"\r\n> !\r\r\n"))
+        .ok_or_else(|| {
+            BackendError::Internal(format!(
+                "unexpected console output {:?} for a query typed into the chat loop",
+                String::from_utf8_lossy(output)
+            ))
+        })
 }

@@ -79,20 +79,30 @@ impl Target for Zx48Target {
     }
 }
 
+/// Why the Spectrum front-end cannot be given `query` (it is typed at the
+/// prompt), if it cannot.
+pub fn zx48_refusal(query: &[u8]) -> Option<String> {
+    if query.is_empty() || query.len() > MAX_QUERY {
+        return Some(format!(
+            "a query of {} bytes: the Spectrum front-end reads lines of 1 to {MAX_QUERY}",
+            query.len()
+        ));
+    }
+    if query[0] == b'!' || query.iter().any(|b| !(32..128).contains(b)) {
+        return Some(
+            "the Spectrum front-end reads lines of printable ASCII, and one starting with `!` returns to BASIC"
+                .into(),
+        );
+    }
+    None
+}
+
 /// Run the code block: type `query` and ENTER at the prompt, then `!` and
 /// ENTER, and read the reply off the screen output. The answer (the reply,
 /// each step's T-states) and the run's whole report.
 pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<(Answer, ZxReport), BackendError> {
-    if query.is_empty() || query.len() > MAX_QUERY {
-        return Err(BackendError::Unsupported(format!(
-            "a query of {} bytes: the Spectrum front-end reads lines of 1 to {MAX_QUERY}",
-            query.len()
-        )));
-    }
-    if query[0] == b'!' || query.iter().any(|b| !(32..128).contains(b)) {
-        return Err(BackendError::unsupported(
-            "a query must be printable ASCII and not start with `!` (which returns to BASIC)",
-        ));
+    if let Some(why) = zx48_refusal(query) {
+        return Err(BackendError::Unsupported(why));
     }
     let mut keys = query.to_vec();
     keys.extend(b"\n!\n");
@@ -134,6 +144,10 @@ pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<(Answer, ZxReport), Bac
 }
 
 impl Simulator for Zx48Target {
+    fn refusal(&self, _job: &Job, query: &[u8]) -> Option<String> {
+        zx48_refusal(query)
+    }
+
     fn run(
         &self,
         _job: &Job,

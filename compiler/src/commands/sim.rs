@@ -20,7 +20,6 @@ pub fn read_queries(
         queries.push(p.into_bytes());
     } else if batch {
         while let Some(line) = crate::input::read_line(stdin).map_err(crate::input::io_err)? {
-            crate::input::check_batch_line(&line, queries.len() + 1)?;
             queries.push(line);
         }
     } else {
@@ -30,7 +29,8 @@ pub fn read_queries(
 }
 
 /// `zlmc sim MODEL --target T [--board B]`: the replies on `out` (after each query
-/// and a tab with `batch`), what they cost on `err`.
+/// and a tab with `batch`), what they cost on `err`. A batch answers every line
+/// it can and reports each one it cannot on `err`, then fails if there was any.
 pub fn sim(
     path: &Path,
     target: &dyn Target,
@@ -42,37 +42,82 @@ pub fn sim(
 ) -> Result<()> {
     let io = crate::input::io_err;
     let mut model = driver::load(path)?;
-    // The machine reads a raw-input model's values as integers: the line as the
-    // interpreter reads it (quantized, for a model from a float one), or its error.
-    let mut machine_queries = queries.to_vec();
-    if !model.takes_text() {
-        for (i, q) in machine_queries.iter_mut().enumerate() {
-            let values = crate::input::raw_input(&model, q).map_err(|m| {
-                Diagnostic::new(if batch {
-                    format!("stdin line {}: {m}", i + 1)
-                } else {
-                    format!("--prompt: {m}")
-                })
-            })?;
-            *q = crate::input::integer_line(&values);
+    let name = target.name();
+    // Where a query came from, for its errors.
+    let origin = |i: usize| {
+        if batch {
+            format!("stdin line {}", i + 1)
+        } else {
+            "--prompt".to_string()
         }
-    }
+    };
+    // Each query as the machine reads it (a raw-input model's values as
+    // integers, quantized for a model from a float one), or why it cannot be.
+    let machine_queries: Vec<std::result::Result<Vec<u8>, String>> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            if batch {
+                crate::input::check_batch_line(q, i + 1).map_err(|d| d.message)?;
+            }
+            if model.takes_text() {
+                return Ok(q.clone());
+            }
+            crate::input::raw_input(&model, q)
+                .map(|values| crate::input::integer_line(&values))
+                .map_err(|m| format!("{}: {m}", origin(i)))
+        })
+        .collect();
     driver::optimize(&mut model, &[], |_, _| {})?;
-    let run = driver::simulate(target, &model, path, opts, &machine_queries)?;
-    for (q, a) in queries.iter().zip(&run.answers) {
+    let taken: Vec<Vec<u8>> = machine_queries.iter().flatten().cloned().collect();
+    let run = driver::simulate(target, &model, path, opts, &taken)?;
+    let mut answers = run.answers.into_iter();
+    let mut refused = 0;
+    for (i, (q, machine)) in queries.iter().zip(machine_queries).enumerate() {
+        let answer = machine.and_then(|_| {
+            answers
+                .next()
+                .expect("one answer per query taken")
+                .map_err(|why| {
+                    format!(
+                        "{}: --target {name} cannot take this query: {why}",
+                        origin(i)
+                    )
+                })
+        });
+        let answer = match answer {
+            Ok(a) => a,
+            // The query is reported and the batch goes on: one bad line
+            // must not cost the answers to the rest.
+            Err(m) if batch => {
+                refused += 1;
+                writeln!(err, "{}", Diagnostic::new(m)).map_err(io)?;
+                continue;
+            }
+            Err(m) => return Err(Diagnostic::new(m)),
+        };
         if batch {
             out.write_all(q).map_err(io)?;
             out.write_all(b"\t").map_err(io)?;
         }
         if model.takes_text() {
-            out.write_all(&a.reply).map_err(io)?;
+            out.write_all(&answer.reply).map_err(io)?;
         } else {
-            out.write_all(&vector_answer(&model, &a.reply)?)
+            out.write_all(&vector_answer(&model, &answer.reply)?)
                 .map_err(io)?;
         }
         out.write_all(b"\n").map_err(io)?;
     }
-    writeln!(err, "{}", run.report).map_err(io)
+    if let Some(report) = run.report {
+        writeln!(err, "{report}").map_err(io)?;
+    }
+    if refused > 0 {
+        return Err(Diagnostic::new(format!(
+            "{refused} of {} stdin lines could not be answered (each is reported above)",
+            queries.len()
+        )));
+    }
+    Ok(())
 }
 
 /// What `zlmc run` prints for a raw-input model (the class's label, or its charset
