@@ -116,6 +116,28 @@ pub struct Emitted {
     pub program: Program,
 }
 
+impl Emitted {
+    /// Files for the output folder itself, a program of `flash` bytes summed
+    /// up in `summary`, and `built` kept for the target's simulator.
+    pub fn program_files<T: Any + Send + Sync>(
+        files: Vec<OutFile>,
+        flash: usize,
+        summary: String,
+        built: T,
+    ) -> Emitted {
+        Emitted {
+            folder: None,
+            files,
+            plan: Plan {
+                flash: Some(flash),
+                summary,
+                ..Plan::default()
+            },
+            program: Program::new(built),
+        }
+    }
+}
+
 /// A target's own record of a build, kept for its simulator (load address,
 /// entry points, the files in its own form): opaque to everyone else.
 #[derive(Clone, Default)]
@@ -166,17 +188,36 @@ pub struct SimRun {
     pub report: String,
 }
 
+/// The registry's facts about a target: its name, its line for `--help`,
+/// the machines it runs on. Each target keeps one in a static.
+#[derive(Debug)]
+pub struct TargetInfo {
+    /// The name `--target` takes.
+    pub name: &'static str,
+    /// A line for `--help`: the machine and the files written.
+    pub about: &'static str,
+    /// The machines its programs run on (none for portable code).
+    pub machines: &'static [Machine],
+}
+
 /// A code generator, as the driver and the CLI see it.
 pub trait Target: Sync {
+    /// What it is called, says of itself and runs on.
+    fn info(&self) -> &'static TargetInfo;
+
     /// The name `--target` takes.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.info().name
+    }
 
     /// A line for `--help`: the machine and the files written.
-    fn about(&self) -> &'static str;
+    fn about(&self) -> &'static str {
+        self.info().about
+    }
 
     /// The machines its programs run on (none for portable code).
     fn machines(&self) -> &'static [Machine] {
-        &[]
+        self.info().machines
     }
 
     /// The boards `--board` takes: the machines, when there are several to

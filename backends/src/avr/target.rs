@@ -3,8 +3,8 @@
 
 use super::{AvrFiles, Board, BOARDS};
 use crate::target::{
-    Answer, Emitted, Job, Machine, Options, Plan, Program, SimRun, SimSummary, Simulator, Target,
-    Verified,
+    Answer, Emitted, Job, Options, Plan, Program, SimRun, SimSummary, Simulator, Target,
+    TargetInfo, Verified,
 };
 use crate::{BackendError, Provenance};
 
@@ -32,17 +32,16 @@ pub fn build(
     super::emit(model, prov, board)
 }
 
+/// The registry's facts about the `avr` target.
+static INFO: TargetInfo = TargetInfo {
+    name: "avr",
+    about: "an Arduino sketch (NAME/NAME.ino, NAME_model.S, NAME_model.h); needs --board",
+    machines: &BOARDS,
+};
+
 impl Target for AvrTarget {
-    fn name(&self) -> &'static str {
-        "avr"
-    }
-
-    fn about(&self) -> &'static str {
-        "an Arduino sketch (NAME/NAME.ino, NAME_model.S, NAME_model.h); needs --board"
-    }
-
-    fn machines(&self) -> &'static [Machine] {
-        &BOARDS
+    fn info(&self) -> &'static TargetInfo {
+        &INFO
     }
 
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {

@@ -1,7 +1,7 @@
 //! The C target in the registry: `NAME.c` and `NAME.h`, no simulator (the
 //! tests compile and run it with gcc, and under avr-gcc in simavr).
 
-use crate::target::{Emitted, Job, Plan, Program, Target};
+use crate::target::{Emitted, Job, Plan, Program, Target, TargetInfo};
 use crate::BackendError;
 
 /// The `c` target.
@@ -10,13 +10,16 @@ pub struct CTarget;
 /// The registry's entry for the C target.
 pub static C_TARGET: CTarget = CTarget;
 
-impl Target for CTarget {
-    fn name(&self) -> &'static str {
-        "c"
-    }
+/// The registry's facts about the `c` target.
+static INFO: TargetInfo = TargetInfo {
+    name: "c",
+    about: "portable C99 (NAME.c, NAME.h)",
+    machines: &[],
+};
 
-    fn about(&self) -> &'static str {
-        "portable C99 (NAME.c, NAME.h)"
+impl Target for CTarget {
+    fn info(&self) -> &'static TargetInfo {
+        &INFO
     }
 
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {

@@ -3,8 +3,8 @@
 
 use crate::sim::z80::{run_cpm, CpmReport, CpmRun, Exit, MAX_PROGRAM, MAX_TAIL};
 use crate::target::{
-    answer_each, Answer, Emitted, Job, Machine, Plan, Program, SimRun, SimSummary, Simulator,
-    Target, Verified,
+    answer_each, Answer, Emitted, Job, Machine, SimRun, SimSummary, Simulator, Target, TargetInfo,
+    Verified,
 };
 use crate::{BackendError, Provenance};
 
@@ -79,41 +79,31 @@ pub fn build(model: &Verified, prov: &Provenance) -> Result<super::Z80Files, Bac
     )
 }
 
+/// The registry's facts about the `z80` target.
+static INFO: TargetInfo = TargetInfo {
+    name: "z80",
+    about: "Z80 assembly and a CP/M 2.2 program (NAME.asm, NAME.COM)",
+    machines: &CPM,
+};
+
 impl Target for Z80Target {
-    fn name(&self) -> &'static str {
-        "z80"
-    }
-
-    fn about(&self) -> &'static str {
-        "Z80 assembly and a CP/M 2.2 program (NAME.asm, NAME.COM)"
-    }
-
-    fn machines(&self) -> &'static [Machine] {
-        &CPM
+    fn info(&self) -> &'static TargetInfo {
+        &INFO
     }
 
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
         let z = build(job.model, job.prov)?;
-        let plan = Plan {
-            flash: Some(z.com.len()),
-            ram: None,
-            cycles: None,
-            summary: format!(
-                "z80: {} is {} bytes; buffers from 0x{:04x}",
-                z.com_name,
-                z.com.len(),
-                z.buffers_start
-            ),
-        };
-        Ok(Emitted {
-            folder: None,
-            files: vec![
-                (z.asm_name.clone(), z.asm.clone().into_bytes()),
-                (z.com_name.clone(), z.com.clone()),
-            ],
-            plan,
-            program: Program::new(z),
-        })
+        let summary = format!(
+            "z80: {} is {} bytes; buffers from 0x{:04x}",
+            z.com_name,
+            z.com.len(),
+            z.buffers_start
+        );
+        let files = vec![
+            (z.asm_name.clone(), z.asm.clone().into_bytes()),
+            (z.com_name.clone(), z.com.clone()),
+        ];
+        Ok(Emitted::program_files(files, z.com.len(), summary, z))
     }
 
     fn simulator(&self) -> Option<&'static dyn Simulator> {

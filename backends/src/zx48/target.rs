@@ -3,8 +3,7 @@
 
 use crate::sim::zx48::{run_zx48, ZxExit, ZxReport, ZxRun, CONTENTION_PER_ACCESS};
 use crate::target::{
-    answer_each, Answer, Emitted, Job, Machine, Plan, Program, SimRun, SimSummary, Simulator,
-    Target,
+    answer_each, Answer, Emitted, Job, Machine, SimRun, SimSummary, Simulator, Target, TargetInfo,
 };
 use crate::BackendError;
 
@@ -32,46 +31,37 @@ pub static SPECTRUM_48K: [Machine; 1] = [Machine {
 /// Longest query the front-end's line buffer holds.
 pub const MAX_QUERY: usize = 127;
 
+/// The registry's facts about the `zx48` target.
+static INFO: TargetInfo = TargetInfo {
+    name: "zx48",
+    about: "ZX Spectrum 48K: a tape with a BASIC loader and the code at 0x8000, or 0x6000 if it needs the room (NAME.tap, NAME.asm)",
+    machines: &SPECTRUM_48K,
+};
+
 impl Target for Zx48Target {
-    fn name(&self) -> &'static str {
-        "zx48"
-    }
-
-    fn about(&self) -> &'static str {
-        "ZX Spectrum 48K: a tape with a BASIC loader and the code at 0x8000, or 0x6000 if it needs the room (NAME.tap, NAME.asm)"
-    }
-
-    fn machines(&self) -> &'static [Machine] {
-        &SPECTRUM_48K
+    fn info(&self) -> &'static TargetInfo {
+        &INFO
     }
 
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
         let z = build(job.model, job.prov)?;
-        let plan = Plan {
-            flash: Some(z.program.com.len()),
-            ram: None,
-            cycles: None,
-            summary: format!(
-                "zx48: {} is {} bytes, its code block {} bytes at 0x{:04x}; buffers from 0x{:04x}",
-                z.tap_name,
-                z.tap.len(),
-                z.program.com.len(),
-                z.program.origin,
-                z.program.buffers_start
+        let summary = format!(
+            "zx48: {} is {} bytes, its code block {} bytes at 0x{:04x}; buffers from 0x{:04x}",
+            z.tap_name,
+            z.tap.len(),
+            z.program.com.len(),
+            z.program.origin,
+            z.program.buffers_start
+        );
+        let files = vec![
+            (
+                z.program.asm_name.clone(),
+                z.program.asm.clone().into_bytes(),
             ),
-        };
-        Ok(Emitted {
-            folder: None,
-            files: vec![
-                (
-                    z.program.asm_name.clone(),
-                    z.program.asm.clone().into_bytes(),
-                ),
-                (z.tap_name.clone(), z.tap.clone()),
-            ],
-            plan,
-            program: Program::new(z),
-        })
+            (z.tap_name.clone(), z.tap.clone()),
+        ];
+        let flash = z.program.com.len();
+        Ok(Emitted::program_files(files, flash, summary, z))
     }
 
     fn simulator(&self) -> Option<&'static dyn Simulator> {
