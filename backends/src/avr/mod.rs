@@ -9,6 +9,7 @@ mod build;
 mod code;
 mod coding;
 mod dense;
+mod estimate;
 pub mod inst;
 mod kernels;
 mod plan;
@@ -24,6 +25,7 @@ use crate::target::Verified;
 use crate::{BackendError, Provenance};
 pub use board::{Board, BOARDS};
 pub use coding::Coding;
+pub use estimate::Cycles;
 pub use plan::{SKETCH_FLASH, SKETCH_SRAM, STACK_RESERVE};
 
 /// The generated sketch folder.
@@ -50,8 +52,8 @@ pub struct LayerReport {
     pub coding: Coding,
     /// Bytes of its table (weights, and biases where the table holds them).
     pub bytes: usize,
-    /// Predicted cycles of one pass on the Uno (see docs/avr.md).
-    pub cycles: usize,
+    /// Cycles of one step on the Uno, expected and at worst (see docs/avr.md).
+    pub cycles: Cycles,
 }
 
 /// What the plan chose and what it costs.
@@ -73,6 +75,8 @@ pub struct Report {
     pub layers: Vec<LayerReport>,
     /// Whether layer 1's query sums are kept for a reply.
     pub query_cache: bool,
+    /// What the expected cycles take about the inputs.
+    pub basis: String,
 }
 
 impl Report {
@@ -98,19 +102,43 @@ impl Report {
         );
         for (k, l) in self.layers.iter().enumerate() {
             s.push_str(&format!(
-                "\n  layer {}: {} x {}, kernel {}, {} bytes, about {} cycles predicted",
+                "\n  layer {}: {} x {}, kernel {}, {} bytes, {}",
                 k + 1,
                 l.rows,
                 l.cols,
                 l.coding.kernel(),
                 l.bytes,
-                l.cycles
+                cycles_text(l.cycles)
+            ));
+        }
+        let total = self
+            .layers
+            .iter()
+            .fold(Cycles::default(), |t, l| t + l.cycles);
+        s.push_str(&format!("\n  a step: {}", cycles_text(total)));
+        if total.worst != total.expected {
+            s.push_str(&format!(
+                "\n  (expected: {}; worst: every input non-zero)",
+                self.basis
             ));
         }
         if self.query_cache {
             s.push_str("\n  layer 1's query sums kept for each reply");
         }
         s
+    }
+}
+
+/// A pass's cycles for the summary: the expected figure, and the worst case
+/// beside it where it differs.
+fn cycles_text(c: Cycles) -> String {
+    if c.worst == c.expected {
+        format!("about {} cycles predicted", c.expected)
+    } else {
+        format!(
+            "about {} cycles expected ({} at worst)",
+            c.expected, c.worst
+        )
     }
 }
 
@@ -224,6 +252,7 @@ fn emit_for(
             })
             .collect(),
         query_cache: allocation.cache,
+        basis: estimate::basis(&ls, &allocation.codings, &allocation.text, allocation.cache),
     };
     check_fit(&report)?;
 

@@ -6,6 +6,7 @@ use zlmc_ir::{Decode, Model};
 
 use super::coding::{coding_for, encode, too_long, CodedLayer, Coding};
 use super::dense;
+use super::estimate::{self, Cycles};
 use super::Board;
 use crate::lowered::{FusedLayer, InputMap, InputPart, Lowered, Unsupported};
 
@@ -33,8 +34,8 @@ pub struct Allocation {
     pub codings: Vec<Coding>,
     /// Per layer: the coded columns (or a dense layer's table).
     pub coded: Vec<CodedLayer>,
-    /// Per layer: the predicted cycles of one pass (see [`predicted_cycles`]).
-    pub cycles: Vec<usize>,
+    /// Per layer: the cycles of one step, expected and at worst (see [`estimate`]).
+    pub cycles: Vec<Cycles>,
     /// Bytes of the two accumulator buffers (layer k uses buffer k % 2).
     pub bufs: [usize; 2],
     /// Text encoders, in input order.
@@ -88,38 +89,18 @@ pub enum Goal {
     Small,
 }
 
-/// Predicted cycles of a gap-nibble layer on the Uno, taking half the inputs
-/// as zero (their columns are skipped) — a model of the kernels' loops, for
-/// choosing between kernels and for `zlmc build`'s summary.
+/// Cycles of a gap-nibble layer on the Uno taking half the inputs as zero
+/// (their columns are skipped): the figure kernels are chosen by (what to
+/// expect is [`estimate::layer`]).
 pub fn gap_cycles(l: &FusedLayer, f: Coding) -> usize {
-    let per_entry = match (f, l.acc_bytes()) {
-        (Coding::PlusMinus, 2) => 14,
-        (Coding::PlusMinus, _) => 18,
-        (_, 2) => 20,
-        _ => 26,
-    };
-    let mut total = 2 * l.acc_bytes() * l.rows() + 20;
+    let mut total = estimate::gap_init(l);
     for col in &l.columns {
-        let entries: usize = match f {
-            Coding::PlusMinus => col.iter().map(|e| e.1.unsigned_abs() as usize).sum(),
-            _ => col.len(),
-        };
-        let groups = match f {
-            Coding::PlusMinus => 2,
-            _ => {
-                let mut v: Vec<i8> = col.iter().map(|e| e.1).collect();
-                v.sort_unstable();
-                v.dedup();
-                v.len() + 1
-            }
-        };
-        let active = 40 + 22 * groups + per_entry * entries;
-        total += (active + 14) / 2;
+        total += (estimate::gap_column(col, f, l.acc_bytes()) + 14) / 2;
     }
     total
 }
 
-/// Predicted cycles of a layer in a coding (dense: inputs in 0..=255).
+/// Cycles of a layer in a coding that kernels are chosen by (dense: inputs in 0..=255).
 pub fn predicted_cycles(l: &FusedLayer, f: Coding) -> usize {
     if f.is_dense() {
         dense::predicted_cycles(l, f)
@@ -157,7 +138,6 @@ pub fn allocate(
     let model = lowered.model;
     let mut codings = Vec::new();
     let mut coded = Vec::new();
-    let mut cycles = Vec::new();
     let generate = matches!(model.decode, Decode::Generate { .. });
     let text = if model.takes_text() || generate {
         text_inputs(&lowered.input)?
@@ -189,7 +169,6 @@ pub fn allocate(
             })
             .map(|(f, (s, _))| (f, s))
             .expect("a gap coding is always an option");
-        cycles.push(predicted_cycles(l, f));
         coded.push(s);
         codings.push(f);
     }
@@ -217,7 +196,7 @@ pub fn allocate(
     let mut p = Allocation {
         codings,
         coded,
-        cycles,
+        cycles: Vec::new(),
         bufs,
         counts,
         ctx_len,
@@ -238,6 +217,9 @@ pub fn allocate(
             p.cache = true;
         }
     }
+    p.cycles = (0..layers.len())
+        .map(|k| estimate::layer(layers, k, p.codings[k], &p.text, p.cache))
+        .collect();
     Ok(p)
 }
 
