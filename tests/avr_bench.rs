@@ -265,8 +265,8 @@ fn dense_predictions_are_within_15_percent_of_simavr() {
     }
 }
 
-/// tinychat on the Uno: `zlmc build`'s expected cycles per step against
-/// `zlmc sim`'s average on every 7th query.
+/// tinychat on the Uno, by default and with `--sram fast`: `zlmc build`'s
+/// expected cycles per step against `zlmc sim`'s average on every 7th query.
 #[test]
 fn tinychat_prediction_is_within_15_percent_of_zlmc_sim() {
     let Some(t) = tinychat("tinychat_prediction_is_within_15_percent_of_zlmc_sim") else {
@@ -279,13 +279,15 @@ fn tinychat_prediction_is_within_15_percent_of_zlmc_sim() {
         .map(|l| format!("{}\n", l.split('\t').next().unwrap()))
         .collect();
     let spec = t.spec.to_str().unwrap();
-    let out = t.dir.path().join("build");
-    let board = ["--board", "uno"];
-    let built = zlmc_build(&t.spec, "avr", &board, &out);
-    let predicted = figure_after(&built.stdout, "a step: about ");
-    let mut args = vec!["sim", spec, "--target", "avr", "--batch"];
-    args.extend(board);
-    let run = zlmc_ok(&args, &queries);
-    let measured = figure_after(&run.stderr, "average ");
-    assert_predicted("tinychat", predicted, measured);
+    for sram in ["safe", "fast"] {
+        let out = t.dir.path().join(format!("build-{sram}"));
+        let board = ["--board", "uno", "--sram", sram];
+        let built = zlmc_build(&t.spec, "avr", &board, &out);
+        let predicted = figure_after(&built.stdout, "a step: about ");
+        let mut args = vec!["sim", spec, "--target", "avr", "--batch"];
+        args.extend(board);
+        let run = zlmc_ok(&args, &queries);
+        let measured = figure_after(&run.stderr, "average ");
+        assert_predicted(&format!("tinychat --sram {sram}"), predicted, measured);
+    }
 }

@@ -9,6 +9,7 @@ use super::dense;
 use super::estimate::{self, Cycles};
 use super::Board;
 use crate::lowered::{FusedLayer, InputMap, InputPart, Lowered, Unsupported};
+use crate::target::SramUse;
 
 /// Flash the Arduino core and the generated sketch take besides the model,
 /// estimated on the high side (measured: about 2.1 KB with avr-gcc 5.4 and
@@ -46,6 +47,8 @@ pub struct Allocation {
     pub ctx_len: usize,
     /// Whether layer 1's sums over the query are kept for a whole reply.
     pub cache: bool,
+    /// Why the query cache was kept or left out, when the model could have one.
+    pub cache_choice: Option<CacheChoice>,
     /// Bytes of the label buffer (classifiers).
     pub label_buf: usize,
     /// Bytes of small variables.
@@ -72,6 +75,26 @@ impl Allocation {
             + self.vars
             + self.cache_bytes(layers)
     }
+}
+
+/// The query cache's trade of SRAM for cycles, as the plan weighed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheChoice {
+    /// What `--sram` asked for.
+    pub sram: SramUse,
+    /// Bytes the cache takes.
+    pub bytes: usize,
+    /// Estimated static RAM of the whole sketch with the cache.
+    pub static_with: usize,
+    /// The most static RAM `sram` allows with the cache.
+    pub limit: usize,
+    /// Cycles per step it saves (expected).
+    pub saves: usize,
+}
+
+/// Static RAM above which the Arduino IDE warns of low memory: 75 % of the board's.
+pub fn ide_warning_sram(board: Board) -> usize {
+    board.sram() * 3 / 4
 }
 
 /// The text parts of the input, or why the AVR hashing cannot serve them.
@@ -134,6 +157,7 @@ pub fn allocate(
     layers: &[FusedLayer],
     board: Board,
     goal: Goal,
+    sram: SramUse,
 ) -> Result<Allocation, Unsupported> {
     let model = lowered.model;
     let mut codings = Vec::new();
@@ -201,6 +225,7 @@ pub fn allocate(
         counts,
         ctx_len,
         cache: false,
+        cache_choice: None,
         label_buf,
         // query pointer, hash state (pointer, two bytes, done), new-query flag
         vars: if text.is_empty() { 0 } else { 8 },
@@ -210,12 +235,23 @@ pub fn allocate(
     let has_query = p.text.iter().any(|t| t.is_query());
     let has_context = p.text.iter().any(|t| !t.is_query());
     if generate && has_query && has_context {
-        // The cache may take static RAM past the general budget: the stack
-        // it then leaves is checked on the measured peak (docs/avr.md).
-        let with = p.sram(layers) + layers[0].rows() * layers[0].acc_bytes();
-        if with + sketch_sram(model) <= board.sram() - CACHE_STACK_RESERVE {
-            p.cache = true;
-        }
+        let bytes = layers[0].rows() * layers[0].acc_bytes();
+        let static_with = p.sram(layers) + bytes + sketch_sram(model);
+        // Fast: the cache may take static RAM past the general budget; the
+        // stack it then leaves is checked on the measured peak (docs/avr.md).
+        let limit = match sram {
+            SramUse::Safe => ide_warning_sram(board).min(sram_budget(board)),
+            SramUse::Fast => board.sram() - CACHE_STACK_RESERVE,
+        };
+        p.cache = static_with <= limit;
+        let first = |cache| estimate::layer(layers, 0, p.codings[0], &p.text, cache).expected;
+        p.cache_choice = Some(CacheChoice {
+            sram,
+            bytes,
+            static_with,
+            limit,
+            saves: first(false).saturating_sub(first(true)),
+        });
     }
     p.cycles = (0..layers.len())
         .map(|k| estimate::layer(layers, k, p.codings[k], &p.text, p.cache))
