@@ -11,7 +11,10 @@ use zlmc_backends::sim::avr::{compile_firmware, run_firmware, AvrExit, AvrRun};
 use zlmc_ir::{Elem, Model, WeightKind};
 use zlmc_test_support::build::avr_firmware;
 use zlmc_test_support::models::{dense_mlp, digit_like_inputs};
-use zlmc_test_support::{assert_within_budget, bench_stride, build, scratch, tinychat, Rng};
+use zlmc_test_support::{
+    assert_within_budget, bench_stride, build, figure_after, scratch, tinychat, zlmc_build,
+    zlmc_ok, Rng,
+};
 
 #[test]
 #[ignore = "benchmark: minutes of simulation"]
@@ -221,8 +224,70 @@ fn dense_int8_and_int4_mlps_on_the_uno() {
             kind.name(),
             tables as f64 / weights as f64,
             r.code,
-            r.layers.iter().map(|l| l.cycles).sum::<usize>()
+            r.layers.iter().map(|l| l.cycles.expected).sum::<usize>()
         );
         eprintln!("{}", r.summary());
+    }
+}
+
+/// How far `zlmc build`'s expected cycles per step may be from simavr's.
+const PREDICTION_TOLERANCE: f64 = 0.15;
+
+/// Asserts `predicted` is within [`PREDICTION_TOLERANCE`] of `measured`.
+#[track_caller]
+fn assert_predicted(what: &str, predicted: u64, measured: u64) {
+    let off = predicted as f64 / measured as f64 - 1.0;
+    eprintln!(
+        "{what}: predicted {predicted}, measured {measured} cycles per step ({:+.1} %)",
+        100.0 * off
+    );
+    assert!(
+        off.abs() <= PREDICTION_TOLERANCE,
+        "{what}: build predicts {predicted} cycles per step, simavr measures {measured}"
+    );
+}
+
+/// The dense benchmark models: the plan's expected cycles against simavr's.
+#[test]
+fn dense_predictions_are_within_15_percent_of_simavr() {
+    let tmp = scratch("avr-dense-predictions");
+    for (name, kind, shape, _) in DENSE_MODELS {
+        let (m, inputs) = dense_model(name, kind, shape);
+        let (fw, _, measured) = dense_run(&m, &inputs, &tmp.path().join(name));
+        let predicted: usize = fw
+            .files
+            .report
+            .layers
+            .iter()
+            .map(|l| l.cycles.expected)
+            .sum();
+        assert_predicted(name, predicted as u64, measured);
+    }
+}
+
+/// tinychat on the Uno, by default and with `--sram fast`: `zlmc build`'s
+/// expected cycles per step against `zlmc sim`'s average on every 7th query.
+#[test]
+fn tinychat_prediction_is_within_15_percent_of_zlmc_sim() {
+    let Some(t) = tinychat("tinychat_prediction_is_within_15_percent_of_zlmc_sim") else {
+        return;
+    };
+    let queries: String = t
+        .expected
+        .lines()
+        .step_by(7)
+        .map(|l| format!("{}\n", l.split('\t').next().unwrap()))
+        .collect();
+    let spec = t.spec.to_str().unwrap();
+    for sram in ["safe", "fast"] {
+        let out = t.dir.path().join(format!("build-{sram}"));
+        let board = ["--board", "uno", "--sram", sram];
+        let built = zlmc_build(&t.spec, "avr", &board, &out);
+        let predicted = figure_after(&built.stdout, "a step: about ");
+        let mut args = vec!["sim", spec, "--target", "avr", "--batch"];
+        args.extend(board);
+        let run = zlmc_ok(&args, &queries);
+        let measured = figure_after(&run.stderr, "average ");
+        assert_predicted(&format!("tinychat --sram {sram}"), predicted, measured);
     }
 }

@@ -132,7 +132,10 @@ fn parse_target(spec: &str) -> Result<(&str, Option<&str>), String> {
 fn generate(model: &Model, spec: &str, source: &str) -> Result<Vec<(String, String)>, String> {
     let (name, board) = parse_target(spec)?;
     let target = target::lookup(name).ok_or(format!("unknown target {name}"))?;
-    let opts = Options { board };
+    let opts = Options {
+        board,
+        ..Options::default()
+    };
     target::check_options(target, opts).map_err(|e| e.to_string())?;
     // A fixed provenance: the banner names the test, not zlmc's version.
     let prov = Provenance {

@@ -260,7 +260,15 @@ fn exercise(path: &Path, target: &dyn Target, out: &Path) -> Result<(), String> 
     }
     for t in TARGETS {
         let board = t.boards().first().map(|b| b.name);
-        if let Err(d) = zlmc::driver::emit(*t, &model, path, Options { board }) {
+        if let Err(d) = zlmc::driver::emit(
+            *t,
+            &model,
+            path,
+            Options {
+                board,
+                ..Options::default()
+            },
+        ) {
             check(t.name(), d.to_string())?;
         }
     }

@@ -73,6 +73,44 @@ impl std::ops::Deref for Verified<'_> {
 pub struct Options<'a> {
     /// The board (`--board`), for targets that have boards; checked by [`check_options`].
     pub board: Option<&'a str>,
+    /// How much static RAM the program may spend for speed (`--sram`).
+    pub sram: SramUse,
+}
+
+/// How much static RAM a board's program may spend for speed (`--sram`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SramUse {
+    /// Static data stays under the 75 % of SRAM the Arduino IDE warns above.
+    #[default]
+    Safe,
+    /// Static data may take all but what the stack needs, where that saves cycles.
+    Fast,
+}
+
+impl SramUse {
+    /// Every choice, the default first.
+    pub const ALL: [SramUse; 2] = [SramUse::Safe, SramUse::Fast];
+
+    /// The name `--sram` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            SramUse::Safe => "safe",
+            SramUse::Fast => "fast",
+        }
+    }
+
+    /// One line for `--help`.
+    pub fn about(self) -> &'static str {
+        match self {
+            SramUse::Safe => "static RAM under the 75 % the Arduino IDE warns above",
+            SramUse::Fast => "more static RAM (up to what the stack needs) where it saves cycles",
+        }
+    }
+
+    /// The choice named `name`.
+    pub fn from_name(name: &str) -> Option<SramUse> {
+        SramUse::ALL.into_iter().find(|s| s.name() == name)
+    }
 }
 
 /// One request to a target: the verified model, where it came from, the options.
@@ -293,10 +331,19 @@ pub fn board_names(target: &dyn Target) -> String {
     names.join(", ")
 }
 
-/// Check `--board` against what `target` takes: required where it has boards, refused elsewhere.
+/// Check `--board` against what `target` takes: required where it has boards,
+/// refused elsewhere (and `--sram fast` with it).
 pub fn check_options(target: &dyn Target, opts: Options) -> Result<(), OptionsError> {
     let boards = target.boards();
     let name = target.name();
+    if opts.sram != SramUse::Safe && boards.is_empty() {
+        return Err(OptionsError {
+            message: format!(
+                "--sram {}: --target {name} has no boards to spend static RAM on",
+                opts.sram.name()
+            ),
+        });
+    }
     match opts.board {
         None if !boards.is_empty() => Err(OptionsError {
             message: format!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
-use zlmc_backends::target::{check_options, lookup, Options, TARGETS};
+use zlmc_backends::target::{check_options, lookup, Options, SramUse, TARGETS};
 use zlmc_ir::WeightKind;
 
 use crate::commands;
@@ -80,6 +80,9 @@ enum Command {
         /// The board, for targets that have boards.
         #[arg(long, value_parser = board_parser())]
         board: Option<String>,
+        /// Static RAM the program may spend for speed, for targets that have boards.
+        #[arg(long, default_value = "safe", value_parser = sram_parser())]
+        sram: SramUse,
     },
     /// Run a model's generated program on a simulator and report its cost.
     Sim {
@@ -91,6 +94,9 @@ enum Command {
         /// The board, for targets that have boards.
         #[arg(long, value_parser = board_parser())]
         board: Option<String>,
+        /// Static RAM the program may spend for speed, for targets that have boards.
+        #[arg(long, default_value = "safe", value_parser = sram_parser())]
+        sram: SramUse,
         /// Answer this one query (on CP/M: as the command tail).
         #[arg(long, conflicts_with = "batch", allow_hyphen_values = true)]
         prompt: Option<String>,
@@ -294,6 +300,16 @@ fn board_parser() -> PossibleValuesParser {
     )
 }
 
+/// `--sram` values.
+fn sram_parser() -> impl TypedValueParser<Value = SramUse> {
+    PossibleValuesParser::new(
+        SramUse::ALL
+            .iter()
+            .map(|s| PossibleValue::new(s.name()).help(s.about())),
+    )
+    .map(|name| SramUse::from_name(&name).expect("clap checked the name"))
+}
+
 /// Run zlmc with `args` (program name first) on the given streams; returns the exit code.
 pub fn run(
     args: Vec<OsString>,
@@ -339,14 +355,25 @@ pub fn run(
 /// usage error, shown with the subcommand's usage and the target's boards.
 fn check_board(cli: Cli) -> std::result::Result<Cli, clap::Error> {
     use clap::CommandFactory;
-    let (name, target, board) = match &cli.command {
-        Command::Build { target, board, .. } => ("build", target, board),
-        Command::Sim { target, board, .. } => ("sim", target, board),
+    let (name, target, board, sram) = match &cli.command {
+        Command::Build {
+            target,
+            board,
+            sram,
+            ..
+        } => ("build", target, board, *sram),
+        Command::Sim {
+            target,
+            board,
+            sram,
+            ..
+        } => ("sim", target, board, *sram),
         _ => return Ok(cli),
     };
     let t = lookup(target).expect("clap checked the target name");
     let opts = Options {
         board: board.as_deref(),
+        sram,
     };
     let Err(e) = check_options(t, opts) else {
         return Ok(cli);
@@ -414,6 +441,7 @@ fn execute(
             print_after,
             disable_pass,
             board,
+            sram,
         } => commands::build::build(
             &model,
             lookup(&target).expect("clap checked the target name"),
@@ -423,6 +451,7 @@ fn execute(
             &disable_pass,
             Options {
                 board: board.as_deref(),
+                sram,
             },
             out,
         ),
@@ -430,6 +459,7 @@ fn execute(
             model,
             target,
             board,
+            sram,
             prompt,
             batch,
         } => {
@@ -439,6 +469,7 @@ fn execute(
                 lookup(&target).expect("clap checked the target name"),
                 Options {
                     board: board.as_deref(),
+                    sram,
                 },
                 &queries,
                 batch,

@@ -14,7 +14,7 @@ pub fn exercise(path: &Path) {
     }
     for t in TARGETS {
         let board = t.boards().first().map(|b| b.name);
-        if let Err(d) = zlmc::driver::emit(*t, &model, path, Options { board }) {
+        if let Err(d) = zlmc::driver::emit(*t, &model, path, Options { board, ..Options::default() }) {
             assert!(!d.to_string().contains("internal error"), "{d}");
         }
     }

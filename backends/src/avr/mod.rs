@@ -9,6 +9,7 @@ mod build;
 mod code;
 mod coding;
 mod dense;
+mod estimate;
 pub mod inst;
 mod kernels;
 mod plan;
@@ -20,11 +21,12 @@ use askama::Template;
 use zlmc_ir::{Decode, Encoder, Model};
 
 use crate::lowered::{FusedLayer, Unsupported};
-use crate::target::Verified;
+use crate::target::{SramUse, Verified};
 use crate::{BackendError, Provenance};
 pub use board::{Board, BOARDS};
 pub use coding::Coding;
-pub use plan::{SKETCH_FLASH, SKETCH_SRAM, STACK_RESERVE};
+pub use estimate::Cycles;
+pub use plan::{CacheChoice, SKETCH_FLASH, SKETCH_SRAM, STACK_RESERVE};
 
 /// The generated sketch folder.
 #[derive(Debug, Clone)]
@@ -50,8 +52,8 @@ pub struct LayerReport {
     pub coding: Coding,
     /// Bytes of its table (weights, and biases where the table holds them).
     pub bytes: usize,
-    /// Predicted cycles of one pass on the Uno (see docs/avr.md).
-    pub cycles: usize,
+    /// Cycles of one step on the Uno, expected and at worst (see docs/avr.md).
+    pub cycles: Cycles,
 }
 
 /// What the plan chose and what it costs.
@@ -73,6 +75,10 @@ pub struct Report {
     pub layers: Vec<LayerReport>,
     /// Whether layer 1's query sums are kept for a reply.
     pub query_cache: bool,
+    /// How the query cache was weighed, when the model could have one.
+    pub cache_choice: Option<CacheChoice>,
+    /// What the expected cycles take about the inputs.
+    pub basis: String,
 }
 
 impl Report {
@@ -98,19 +104,73 @@ impl Report {
         );
         for (k, l) in self.layers.iter().enumerate() {
             s.push_str(&format!(
-                "\n  layer {}: {} x {}, kernel {}, {} bytes, about {} cycles predicted",
+                "\n  layer {}: {} x {}, kernel {}, {} bytes, {}",
                 k + 1,
                 l.rows,
                 l.cols,
                 l.coding.kernel(),
                 l.bytes,
-                l.cycles
+                cycles_text(l.cycles)
             ));
         }
-        if self.query_cache {
-            s.push_str("\n  layer 1's query sums kept for each reply");
+        let total = self
+            .layers
+            .iter()
+            .fold(Cycles::default(), |t, l| t + l.cycles);
+        s.push_str(&format!("\n  a step: {}", cycles_text(total)));
+        if total.worst != total.expected {
+            s.push_str(&format!(
+                "\n  (expected: {}; worst: every input non-zero)",
+                self.basis
+            ));
+        }
+        if let Some(c) = self.cache_choice {
+            s.push_str(&cache_text(self.query_cache, c, self.board.sram()));
         }
         s
+    }
+}
+
+/// A pass's cycles for the summary: the expected figure, and the worst case
+/// beside it where it differs.
+fn cycles_text(c: Cycles) -> String {
+    if c.worst == c.expected {
+        format!("about {} cycles predicted", c.expected)
+    } else {
+        format!(
+            "about {} cycles expected ({} at worst)",
+            c.expected, c.worst
+        )
+    }
+}
+
+/// What the plan chose about the query cache, and why.
+fn cache_text(kept: bool, c: CacheChoice, sram: usize) -> String {
+    let with = format!(
+        "{} bytes of SRAM, static RAM about {} of {sram} bytes with them",
+        c.bytes, c.static_with
+    );
+    match (kept, c.sram) {
+        (true, SramUse::Safe) => format!(
+            "\n  layer 1's query sums kept for each reply ({with}, under the 75 % the Arduino \
+             IDE warns above; about {} fewer cycles per step)",
+            c.saves
+        ),
+        (true, SramUse::Fast) => format!(
+            "\n  layer 1's query sums kept for each reply (--sram fast: {with}; about {} fewer \
+             cycles per step)",
+            c.saves
+        ),
+        (false, SramUse::Safe) => format!(
+            "\n  layer 1's query sums not kept: {with}, over the {} bytes (75 %) the Arduino IDE \
+             warns above; --sram fast keeps them, about {} fewer cycles per step",
+            c.limit, c.saves
+        ),
+        (false, SramUse::Fast) => format!(
+            "\n  layer 1's query sums not kept: {with}, more than the {} bytes the stack \
+             leaves room for",
+            c.limit
+        ),
     }
 }
 
@@ -149,9 +209,14 @@ struct View {
 
 /// Generate the sketch folder for `model` on `board`, or say why it cannot fit:
 /// the fastest kernels, or where they do not fit the most compact ones.
-pub fn emit(model: &Verified, prov: &Provenance, board: Board) -> Result<AvrFiles, BackendError> {
-    match emit_for(model, prov, board, plan::Goal::Fast) {
-        Err(BackendError::TooBig { .. }) => emit_for(model, prov, board, plan::Goal::Small),
+pub fn emit(
+    model: &Verified,
+    prov: &Provenance,
+    board: Board,
+    sram: SramUse,
+) -> Result<AvrFiles, BackendError> {
+    match emit_for(model, prov, board, plan::Goal::Fast, sram) {
+        Err(BackendError::TooBig { .. }) => emit_for(model, prov, board, plan::Goal::Small, sram),
         r => r,
     }
 }
@@ -161,12 +226,13 @@ fn emit_for(
     prov: &Provenance,
     board: Board,
     goal: plan::Goal,
+    sram: SramUse,
 ) -> Result<AvrFiles, BackendError> {
     let lowered = model.lowered();
     let model = model.model();
     let p = lowered.symbol_prefix()?;
     let ls = lowered.fused_layers("AVR")?;
-    let allocation = plan::allocate(lowered, &ls, board, goal)?;
+    let allocation = plan::allocate(lowered, &ls, board, goal, sram)?;
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
             charset,
@@ -224,6 +290,8 @@ fn emit_for(
             })
             .collect(),
         query_cache: allocation.cache,
+        cache_choice: allocation.cache_choice,
+        basis: estimate::basis(&ls, &allocation.codings, &allocation.text, allocation.cache),
     };
     check_fit(&report)?;
 

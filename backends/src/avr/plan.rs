@@ -6,8 +6,10 @@ use zlmc_ir::{Decode, Model};
 
 use super::coding::{coding_for, encode, too_long, CodedLayer, Coding};
 use super::dense;
+use super::estimate::{self, Cycles};
 use super::Board;
 use crate::lowered::{FusedLayer, InputMap, InputPart, Lowered, Unsupported};
+use crate::target::SramUse;
 
 /// Flash the Arduino core and the generated sketch take besides the model,
 /// estimated on the high side (measured: about 2.1 KB with avr-gcc 5.4 and
@@ -33,8 +35,8 @@ pub struct Allocation {
     pub codings: Vec<Coding>,
     /// Per layer: the coded columns (or a dense layer's table).
     pub coded: Vec<CodedLayer>,
-    /// Per layer: the predicted cycles of one pass (see [`predicted_cycles`]).
-    pub cycles: Vec<usize>,
+    /// Per layer: the cycles of one step, expected and at worst (see [`estimate`]).
+    pub cycles: Vec<Cycles>,
     /// Bytes of the two accumulator buffers (layer k uses buffer k % 2).
     pub bufs: [usize; 2],
     /// Text encoders, in input order.
@@ -45,6 +47,8 @@ pub struct Allocation {
     pub ctx_len: usize,
     /// Whether layer 1's sums over the query are kept for a whole reply.
     pub cache: bool,
+    /// Why the query cache was kept or left out, when the model could have one.
+    pub cache_choice: Option<CacheChoice>,
     /// Bytes of the label buffer (classifiers).
     pub label_buf: usize,
     /// Bytes of small variables.
@@ -73,6 +77,26 @@ impl Allocation {
     }
 }
 
+/// The query cache's trade of SRAM for cycles, as the plan weighed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheChoice {
+    /// What `--sram` asked for.
+    pub sram: SramUse,
+    /// Bytes the cache takes.
+    pub bytes: usize,
+    /// Estimated static RAM of the whole sketch with the cache.
+    pub static_with: usize,
+    /// The most static RAM `sram` allows with the cache.
+    pub limit: usize,
+    /// Cycles per step it saves (expected).
+    pub saves: usize,
+}
+
+/// Static RAM above which the Arduino IDE warns of low memory: 75 % of the board's.
+pub fn ide_warning_sram(board: Board) -> usize {
+    board.sram() * 3 / 4
+}
+
 /// The text parts of the input, or why the AVR hashing cannot serve them.
 fn text_inputs(input: &InputMap) -> Result<Vec<InputPart>, Unsupported> {
     input.check_buckets("the AVR code", 256, "a bucket index is a byte")?;
@@ -88,38 +112,18 @@ pub enum Goal {
     Small,
 }
 
-/// Predicted cycles of a gap-nibble layer on the Uno, taking half the inputs
-/// as zero (their columns are skipped) — a model of the kernels' loops, for
-/// choosing between kernels and for `zlmc build`'s summary.
+/// Cycles of a gap-nibble layer on the Uno taking half the inputs as zero
+/// (their columns are skipped): the figure kernels are chosen by (what to
+/// expect is [`estimate::layer`]).
 pub fn gap_cycles(l: &FusedLayer, f: Coding) -> usize {
-    let per_entry = match (f, l.acc_bytes()) {
-        (Coding::PlusMinus, 2) => 14,
-        (Coding::PlusMinus, _) => 18,
-        (_, 2) => 20,
-        _ => 26,
-    };
-    let mut total = 2 * l.acc_bytes() * l.rows() + 20;
+    let mut total = estimate::gap_init(l);
     for col in &l.columns {
-        let entries: usize = match f {
-            Coding::PlusMinus => col.iter().map(|e| e.1.unsigned_abs() as usize).sum(),
-            _ => col.len(),
-        };
-        let groups = match f {
-            Coding::PlusMinus => 2,
-            _ => {
-                let mut v: Vec<i8> = col.iter().map(|e| e.1).collect();
-                v.sort_unstable();
-                v.dedup();
-                v.len() + 1
-            }
-        };
-        let active = 40 + 22 * groups + per_entry * entries;
-        total += (active + 14) / 2;
+        total += (estimate::gap_column(col, f, l.acc_bytes()) + 14) / 2;
     }
     total
 }
 
-/// Predicted cycles of a layer in a coding (dense: inputs in 0..=255).
+/// Cycles of a layer in a coding that kernels are chosen by (dense: inputs in 0..=255).
 pub fn predicted_cycles(l: &FusedLayer, f: Coding) -> usize {
     if f.is_dense() {
         dense::predicted_cycles(l, f)
@@ -153,11 +157,11 @@ pub fn allocate(
     layers: &[FusedLayer],
     board: Board,
     goal: Goal,
+    sram: SramUse,
 ) -> Result<Allocation, Unsupported> {
     let model = lowered.model;
     let mut codings = Vec::new();
     let mut coded = Vec::new();
-    let mut cycles = Vec::new();
     let generate = matches!(model.decode, Decode::Generate { .. });
     let text = if model.takes_text() || generate {
         text_inputs(&lowered.input)?
@@ -189,7 +193,6 @@ pub fn allocate(
             })
             .map(|(f, (s, _))| (f, s))
             .expect("a gap coding is always an option");
-        cycles.push(predicted_cycles(l, f));
         coded.push(s);
         codings.push(f);
     }
@@ -217,11 +220,12 @@ pub fn allocate(
     let mut p = Allocation {
         codings,
         coded,
-        cycles,
+        cycles: Vec::new(),
         bufs,
         counts,
         ctx_len,
         cache: false,
+        cache_choice: None,
         label_buf,
         // query pointer, hash state (pointer, two bytes, done), new-query flag
         vars: if text.is_empty() { 0 } else { 8 },
@@ -231,13 +235,27 @@ pub fn allocate(
     let has_query = p.text.iter().any(|t| t.is_query());
     let has_context = p.text.iter().any(|t| !t.is_query());
     if generate && has_query && has_context {
-        // The cache may take static RAM past the general budget: the stack
-        // it then leaves is checked on the measured peak (docs/avr.md).
-        let with = p.sram(layers) + layers[0].rows() * layers[0].acc_bytes();
-        if with + sketch_sram(model) <= board.sram() - CACHE_STACK_RESERVE {
-            p.cache = true;
-        }
+        let bytes = layers[0].rows() * layers[0].acc_bytes();
+        let static_with = p.sram(layers) + bytes + sketch_sram(model);
+        // Fast: the cache may take static RAM past the general budget; the
+        // stack it then leaves is checked on the measured peak (docs/avr.md).
+        let limit = match sram {
+            SramUse::Safe => ide_warning_sram(board).min(sram_budget(board)),
+            SramUse::Fast => board.sram() - CACHE_STACK_RESERVE,
+        };
+        p.cache = static_with <= limit;
+        let first = |cache| estimate::layer(layers, 0, p.codings[0], &p.text, cache).expected;
+        p.cache_choice = Some(CacheChoice {
+            sram,
+            bytes,
+            static_with,
+            limit,
+            saves: first(false).saturating_sub(first(true)),
+        });
     }
+    p.cycles = (0..layers.len())
+        .map(|k| estimate::layer(layers, k, p.codings[k], &p.text, p.cache))
+        .collect();
     Ok(p)
 }
 

@@ -3,7 +3,7 @@
 
 use super::{AvrFiles, Board, BOARDS};
 use crate::target::{
-    Answer, Emitted, Job, Options, Plan, Program, SimRun, SimSummary, Simulator, Target,
+    Answer, Emitted, Job, Options, Plan, Program, SimRun, SimSummary, Simulator, SramUse, Target,
     TargetInfo, Verified,
 };
 use crate::{BackendError, Provenance};
@@ -23,13 +23,13 @@ pub fn board(opts: Options) -> Result<Board, BackendError> {
         .ok_or_else(|| BackendError::Unsupported(format!("unknown board `{name}`")))
 }
 
-/// Build the sketch for a verified model.
+/// Build the sketch for a verified model (static RAM under the IDE's warning).
 pub fn build(
     model: &Verified,
     prov: &Provenance,
     board: Board,
 ) -> Result<super::AvrFiles, BackendError> {
-    super::emit(model, prov, board)
+    super::emit(model, prov, board, SramUse::Safe)
 }
 
 /// The registry's facts about the `avr` target.
@@ -45,7 +45,7 @@ impl Target for AvrTarget {
     }
 
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
-        let a = build(job.model, job.prov, board(job.opts)?)?;
+        let a = super::emit(job.model, job.prov, board(job.opts)?, job.opts.sram)?;
         let r = &a.report;
         let plan = Plan {
             flash: Some(r.model_flash()),

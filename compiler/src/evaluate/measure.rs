@@ -47,6 +47,7 @@ impl MeasureTarget {
             target,
             Options {
                 board: board.filter(|b| !b.is_empty()),
+                ..Options::default()
             },
         )
         .map_err(|e| Diagnostic::new(e.message))?;
@@ -106,7 +107,10 @@ pub fn measure(
     sample: &Sample,
 ) -> Result<Measured> {
     let prov = driver::provenance(source);
-    let opts = Options { board: t.board };
+    let opts = Options {
+        board: t.board,
+        ..Options::default()
+    };
     let v = Verified::new(model).map_err(|e| Diagnostic::in_file(source, e.to_string()))?;
     let has_boards = !t.target.boards().is_empty();
     let job = Job {
