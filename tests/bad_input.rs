@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use zlmc_test_support::weights::{write_npz, write_safetensors, Array};
-use zlmc_test_support::{scratch, zlmc, zlmc_ok, TempDir};
+use zlmc_test_support::{scratch, zlmc, zlmc_ok, zlmc_try_build, TempDir};
 
 /// A good 2-layer spec; cases edit its text.
 const SPEC: &str = "\
@@ -377,19 +377,7 @@ fn a_long_model_name_is_simulated_or_refused_clearly() {
         r.stderr
     );
     let out = tmp.path().join("out");
-    let r = zlmc(
-        &[
-            "build",
-            zir,
-            "--target",
-            "avr",
-            "--board",
-            "uno",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
+    let r = zlmc_try_build(Path::new(zir), "avr", &["--board", "uno"], &out);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr

@@ -78,6 +78,19 @@ fn import(dir: &Path, model: &Path, data: &Path) -> zlmc_test_support::Outcome {
     zlmc_import_onnx(model, Some(data), &out, &[])
 }
 
+/// `zlmc eval SPEC --data DATA`, asserted to succeed.
+fn eval(spec: &Path, data: &Path) -> zlmc_test_support::Outcome {
+    zlmc_ok(
+        &[
+            "eval",
+            spec.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "",
+    )
+}
+
 /// `n` samples of `width` features, varied.
 fn samples(n: usize, width: usize) -> Vec<f32> {
     (0..n * width)
@@ -166,15 +179,7 @@ fn calibration_needs_no_labels() {
     compress("--data", "c2").assert_exit(1, "`x` has no `y` labels beside it");
     assert!(!d.join("c2").exists());
     // `eval` reads the named column as labels: class 3 of a two-class model, never right.
-    let r = zlmc_ok(
-        &[
-            "eval",
-            spec.to_str().unwrap(),
-            "--data",
-            named.to_str().unwrap(),
-        ],
-        "",
-    );
+    let r = eval(&spec, &named);
     assert!(r.stdout.contains("(0 of 6 samples)"), "{}", r.stdout);
 }
 
@@ -305,15 +310,7 @@ fn pytorch_default_export_imports_in_one_command_with_unlabelled_data() {
     let r = import(d, &fx, &calib);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let spec = d.join("out/model.yaml");
-    let r = zlmc_ok(
-        &[
-            "eval",
-            spec.to_str().unwrap(),
-            "--data",
-            digits.to_str().unwrap(),
-        ],
-        "",
-    );
+    let r = eval(&spec, &digits);
     let pct = |label: &str| -> f64 {
         let at = r
             .stdout

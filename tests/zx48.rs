@@ -16,7 +16,7 @@ use zlmc_test_support::models::{
 };
 use zlmc_test_support::{
     assert_same_reply, assert_tinychat_sim_reproduces_expected, assert_within_budget, figure_after,
-    repo, scratch, skip, tinychat, zlmc, Rng,
+    repo, scratch, skip, tinychat, zlmc, zlmc_build, Rng,
 };
 
 fn build(model: &Model) -> Zx48Files {
@@ -40,21 +40,12 @@ fn int8(m: &Model) -> bool {
 fn the_tape_is_a_loader_then_the_code_block() {
     let scratch_dir = scratch("zx48-tape");
     let out = scratch_dir.path().to_path_buf();
-    let r = zlmc(
-        &[
-            "build",
-            repo()
-                .join("examples/commands/model.yaml")
-                .to_str()
-                .unwrap(),
-            "--target",
-            "zx48",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
+    zlmc_build(
+        &repo().join("examples/commands/model.yaml"),
+        "zx48",
+        &[],
+        &out,
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let tap = std::fs::read(out.join("commands.tap")).unwrap();
     assert!(out.join("commands.asm").is_file());
     let b = blocks(&tap).expect("lengths and checksums");

@@ -177,11 +177,17 @@ pub fn zlmc_quantize(spec: &Path, data: &Path, out: &Path, extra: &[&str]) -> Ou
 
 /// `zlmc build SPEC --target TARGET [EXTRA…] -o OUT`, asserted to succeed.
 pub fn zlmc_build(spec: &Path, target: &str, extra: &[&str], out: &Path) -> Outcome {
-    let (spec, out) = (spec.to_str().expect("path"), out.to_str().expect("path"));
-    let mut args = vec!["build", spec, "--target", target];
+    let r = zlmc_try_build(spec, target, extra, out);
+    assert_eq!(r.code, 0, "zlmc build {}: {}", spec.display(), r.stderr);
+    r
+}
+
+/// `zlmc build SPEC --target TARGET [EXTRA…] -o OUT`, whatever its outcome.
+pub fn zlmc_try_build(spec: &Path, target: &str, extra: &[&str], out: &Path) -> Outcome {
+    let mut args = vec!["build", path_str(spec), "--target", target];
     args.extend(extra);
-    args.extend(["-o", out]);
-    zlmc_ok(&args, "")
+    args.extend(["-o", path_str(out)]);
+    zlmc(&args, "")
 }
 
 /// The project's example spec `examples/NAME/model.yaml`.
@@ -210,6 +216,17 @@ impl Tinychat {
             .lines()
             .map(|l| format!("{}\n", l.split('\t').next().expect("query column")))
             .collect()
+    }
+
+    /// Every `stride`-th line of `expected.tsv`: the queries, one a line
+    /// (stdin for `--batch`), and the `query<TAB>reply` lines they must give.
+    pub fn every(&self, stride: usize) -> (String, String) {
+        let lines = self.expected.lines().step_by(stride);
+        let queries = lines
+            .clone()
+            .map(|l| format!("{}\n", l.split('\t').next().expect("query column")))
+            .collect();
+        (queries, lines.map(|l| format!("{l}\n")).collect())
     }
 
     /// `zlmc sim --target TARGET --batch` of every query gives `expected` to
