@@ -215,14 +215,19 @@ pub fn emit(
     board: Board,
     sram: SramUse,
 ) -> Result<AvrFiles, BackendError> {
-    match emit_for(model, prov, board, plan::Goal::Fast, sram) {
-        Err(BackendError::TooBig { .. }) => emit_for(model, prov, board, plan::Goal::Small, sram),
+    // The layers are fused once for both plans.
+    let ls = model.lowered().fused_layers("AVR")?;
+    match emit_for(model, &ls, prov, board, plan::Goal::Fast, sram) {
+        Err(BackendError::TooBig { .. }) => {
+            emit_for(model, &ls, prov, board, plan::Goal::Small, sram)
+        }
         r => r,
     }
 }
 
 fn emit_for(
     model: &Verified,
+    ls: &[FusedLayer],
     prov: &Provenance,
     board: Board,
     goal: plan::Goal,
@@ -231,8 +236,7 @@ fn emit_for(
     let lowered = model.lowered();
     let model = model.model();
     let p = lowered.symbol_prefix()?;
-    let ls = lowered.fused_layers("AVR")?;
-    let allocation = plan::allocate(lowered, &ls, board, goal, sram)?;
+    let allocation = plan::allocate(lowered, ls, board, goal, sram)?;
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
             charset,
@@ -249,7 +253,7 @@ fn emit_for(
     let extra = tables::Extra { charset, labels };
     let g = code::Gen {
         p,
-        layers: &ls,
+        layers: ls,
         allocation: &allocation,
         far: board.far_flash(),
         generate,
@@ -260,21 +264,21 @@ fn emit_for(
 
     let mut a = buffer::Buffer::default();
     a.raw(format!("{}\n", prov.banner()));
-    a.raw(description(model, &ls, &allocation, board));
+    a.raw(description(model, ls, &allocation, board));
     a.raw("#include <avr/io.h>\n\n");
-    tables::buffers(&mut a, p, &ls, &allocation);
+    tables::buffers(&mut a, p, ls, &allocation);
     a.blank();
     g.code(&mut a);
     a.blank();
-    tables::tables(&mut a, p, &ls, &allocation, &extra, board.far_flash());
+    tables::tables(&mut a, p, ls, &allocation, &extra, board.far_flash());
     // Only the code holds instructions: the buffer's bytes are the code's.
     let (text, code_bytes) = a.finish();
 
     let report = Report {
         board,
-        tables: tables::table_bytes(&ls, &allocation, &extra),
+        tables: tables::table_bytes(ls, &allocation, &extra),
         code: code_bytes,
-        sram: allocation.sram(&ls),
+        sram: allocation.sram(ls),
         sketch_flash: SKETCH_FLASH,
         sketch_sram: plan::sketch_sram(model),
         layers: ls
@@ -291,7 +295,7 @@ fn emit_for(
             .collect(),
         query_cache: allocation.cache,
         cache_choice: allocation.cache_choice,
-        basis: estimate::basis(&ls, &allocation.codings, &allocation.text, allocation.cache),
+        basis: estimate::basis(ls, &allocation.codings, &allocation.text, allocation.cache),
     };
     check_fit(&report)?;
 

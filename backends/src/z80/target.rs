@@ -30,7 +30,7 @@ pub static CPM: [Machine; 1] = [Machine {
 
 /// Longest query the program takes: the chat loop's line (BDOS 10 into a
 /// 127-byte buffer), where a query too long for the command tail is typed.
-pub const MAX_QUERY: usize = 127;
+pub const MAX_QUERY: usize = zlmc_runtime_z80::LINE_MAX;
 
 /// Whether `query` fits CP/M's command tail once the CCP has put a space before it.
 fn fits_tail(query: &[u8]) -> bool {

@@ -29,7 +29,7 @@ pub static SPECTRUM_48K: [Machine; 1] = [Machine {
 }];
 
 /// Longest query the front-end's line buffer holds.
-pub const MAX_QUERY: usize = 127;
+pub const MAX_QUERY: usize = zlmc_runtime_z80::LINE_MAX;
 
 /// The registry's facts about the `zx48` target.
 static INFO: TargetInfo = TargetInfo {
