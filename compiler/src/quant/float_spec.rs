@@ -9,7 +9,7 @@ use crate::frontend::spec::{Activation, InputSpec, OutputSpec, Spec};
 use crate::frontend::tensors::{TensorData, TensorMap};
 use crate::frontend::{read_weights, weights_path};
 use crate::output::OutFile;
-use crate::quant::float_model::{FloatLayer, FloatMlp};
+use crate::quant::float_model::{FloatActivation, FloatLayer, FloatMlp};
 
 use super::npz_write::{npz_bytes, Array};
 
@@ -76,7 +76,10 @@ pub fn load_float_spec(path: &Path) -> Result<FloatMlp> {
         layers.push(FloatLayer {
             weight: w.1.chunks(cols).map(<[f32]>::to_vec).collect(),
             bias: b.1,
-            relu: l.activation == Activation::Relu,
+            activation: match l.activation {
+                Activation::Relu => FloatActivation::Relu,
+                Activation::None => FloatActivation::None,
+            },
         });
         cols = l.units;
     }
@@ -166,7 +169,16 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
         m.name, m.inputs
     );
     for (i, l) in m.layers.iter().enumerate() {
-        let act = if l.relu { ", activation: relu" } else { "" };
+        let act = match l.activation {
+            FloatActivation::None => "",
+            FloatActivation::Relu => ", activation: relu",
+            a => {
+                return Err(Diagnostic::new(format!(
+                    "layer {}: the {a:?} activation cannot be written to a float spec yet",
+                    i + 1
+                )))
+            }
+        };
         y.push_str(&format!(
             "  - {{name: {}, units: {}{act}}}\n",
             layer_name(i),
