@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::quant::float_model::{FloatActivation, FloatLayer, FloatMlp};
+use zlmc::quant::float_model::{FloatActivation, FloatLayer, FloatMlp, FloatOutput};
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, installed, run_exe};
@@ -35,6 +35,7 @@ fn float_mlp(rng: &mut Rng, inputs: usize, hidden: usize, classes: usize) -> Flo
         inputs,
         layers: vec![layer(hidden, inputs, true), layer(classes, hidden, false)],
         labels: None,
+        output: FloatOutput::Classes,
     }
 }
 

@@ -105,7 +105,7 @@ pub fn sparsify(m: &mut FloatMlp, fraction: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::float_model::{FloatActivation, FloatLayer};
+    use crate::quant::float_model::{FloatActivation, FloatLayer, FloatOutput};
 
     fn mlp() -> FloatMlp {
         FloatMlp {
@@ -124,6 +124,7 @@ mod tests {
                 },
             ],
             labels: None,
+            output: FloatOutput::Classes,
         }
     }
 

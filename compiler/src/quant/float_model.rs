@@ -130,6 +130,17 @@ pub struct FloatMlp {
     pub layers: Vec<FloatLayer>,
     /// Class labels, one per output of the last layer, when the source had them.
     pub labels: Option<Vec<String>>,
+    /// What the last layer's outputs are.
+    pub output: FloatOutput,
+}
+
+/// What a float model's last layer gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatOutput {
+    /// Class scores: the answer is the first index of the largest.
+    Classes,
+    /// Values (regression, scores): the answer is the vector itself.
+    Values,
 }
 
 impl FloatMlp {

@@ -9,7 +9,7 @@ use crate::frontend::spec::{Activation, InputSpec, OutputSpec, Spec};
 use crate::frontend::tensors::{TensorData, TensorMap};
 use crate::frontend::{read_weights, weights_path};
 use crate::output::OutFile;
-use crate::quant::float_model::{FloatActivation, FloatLayer, FloatMlp};
+use crate::quant::float_model::{FloatActivation, FloatLayer, FloatMlp, FloatOutput};
 
 use super::npz_write::{npz_bytes, Array};
 
@@ -91,6 +91,7 @@ pub fn load_float_spec(path: &Path) -> Result<FloatMlp> {
         inputs,
         layers,
         labels: labels_of(&spec),
+        output: FloatOutput::Classes,
     })
 }
 
