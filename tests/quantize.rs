@@ -770,3 +770,161 @@ fn imports_pick_shifts_no_input_in_the_declared_range_can_wrap() {
         assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{kind}");
     }
 }
+
+/// The agreement figure `import`/`quantize` print, in percent.
+fn printed_agreement(stdout: &str) -> f64 {
+    let at = stdout
+        .find("agreement with the float model ")
+        .unwrap_or_else(|| panic!("no agreement in {stdout}"))
+        + "agreement with the float model ".len();
+    stdout[at..].split(" %").next().unwrap().parse().unwrap()
+}
+
+/// The layer the low-agreement warning names.
+fn warned_layer(stderr: &str) -> Option<String> {
+    let at = stderr.find("the error starts at layer ")? + "the error starts at layer ".len();
+    Some(stderr[at..].split(' ').next().unwrap().to_string())
+}
+
+/// Every weight kind on one model: the warning appears exactly when the
+/// printed agreement is under 97 %, and some kinds land on each side.
+#[test]
+fn quantize_warns_exactly_when_agreement_falls_under_97_percent() {
+    let (_scratch, dir, _, spec, data) = toy("quantize-agreement", 7, (16, 24, 5), 400);
+    let mut sides = (false, false);
+    for kind in ["int8", "int4", "ternary", "int2", "binary"] {
+        let r = quantize(&spec, &data, &dir.join(kind), &["--weights", kind]);
+        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
+        let agreement = printed_agreement(&r.stdout);
+        // The toy data is labelled by the float model's own rule.
+        assert!(r.stdout.contains("; accuracy "), "{}", r.stdout);
+        assert!(
+            r.stdout
+                .contains("layer error (relative RMS against the float layer): fc1 "),
+            "{}",
+            r.stdout
+        );
+        let warned = r.stderr.contains("warning: the integer model agrees");
+        assert_eq!(
+            warned,
+            agreement < 97.0,
+            "{kind}: {agreement} %\n{}",
+            r.stderr
+        );
+        if warned {
+            assert!(r.stderr.contains("  try: "), "{}", r.stderr);
+        }
+        sides = (sides.0 || !warned, sides.1 || warned);
+    }
+    assert_eq!(sides, (true, true), "every kind on one side of 97 %");
+}
+
+/// A model whose first layer is exact but gives one unit ~10⁵ and the rest
+/// ~1: one activation scale for the layer's output leaves the small units no
+/// steps, and the second layer, which reads only those, collapses.
+#[test]
+fn the_warning_names_the_layer_where_the_error_starts() {
+    let scratch_dir = scratch("quantize-agreement-layer");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(11);
+    let mut m = float_mlp(&mut rng, 16, 24, 5);
+    let samples = labelled(&m, &mut rng, 300);
+    m.layers[0].weight[0] = vec![1e4; 16];
+    m.layers[0].bias[0] = 1e4;
+    for row in &mut m.layers[1].weight {
+        row[0] = 0.0;
+    }
+    let (spec, data) = fixture(&dir, &m, &samples);
+    let r = quantize(&spec, &data, &dir.join("q"), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(printed_agreement(&r.stdout) < 97.0, "{}", r.stdout);
+    assert_eq!(
+        warned_layer(&r.stderr).as_deref(),
+        Some("fc2"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// The Keras `Normalization` case: inputs that never vary, divided by
+/// `sqrt(var + 1e-7)`, give first-layer weights of ~5·10⁶. Folded as the
+/// constants they are, int8 lands within a point of float; quantized as
+/// they are, the integer model collapses and the warning blames fc1 and the
+/// input normalization.
+#[test]
+fn constant_inputs_with_huge_weights_fold_into_the_bias() {
+    use zlmc::quant::{agreement, constant_inputs, dataset, ptq};
+    let scratch_dir = scratch("quantize-constant-inputs");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut rng = Rng::new(5);
+    let rule_mlp = float_mlp(&mut rng, 16, 24, 5);
+    let labelled_16 = labelled(&rule_mlp, &mut rng, 400);
+    // Inputs 16..20: always 0 (with ~5e6 weights), and one always 3.0 (with
+    // an ordinary weight, which moves into the bias).
+    let consts = [0.0f32, 0.0, 0.0, 3.0];
+    let mut m = approximate(&mut rng, &rule_mlp);
+    m.inputs = 20;
+    let first = &mut m.layers[0];
+    for (i, (row, b)) in first.weight.iter_mut().zip(&mut first.bias).enumerate() {
+        let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+        row.extend([5e6 * sign, -4.7e6 * sign, 5.3e6, 0.5 * sign]);
+        *b -= 0.5 * sign * 3.0;
+    }
+    let samples = Samples {
+        x: labelled_16
+            .x
+            .iter()
+            .map(|x| x.iter().copied().chain(consts).collect())
+            .collect(),
+        y: labelled_16.y.clone(),
+    };
+    let (spec, data) = fixture(&dir, &m, &samples);
+    let d = dataset::load(&data, dataset::Split::Calibrate { features: 20 }).unwrap();
+    // The folded float model answers as the original on the calibration data.
+    let found = constant_inputs::find(&d);
+    let at: Vec<usize> = found.iter().map(|c| c.index).collect();
+    assert_eq!(at, [16, 17, 18, 19]);
+    let folded = constant_inputs::fold(&m, &found);
+    assert!(folded.layers[0].weight.iter().all(|r| r[16..] == [0.0; 4]));
+    for x in &d.x {
+        let (a, b) = (m.eval(x), folded.eval(x));
+        assert_eq!(m.predict(x), folded.predict(x));
+        for (p, q) in a.iter().zip(&b) {
+            assert!(
+                (p - q).abs() <= 1e-5 * (1.0 + p.abs()),
+                "{a:?} against {b:?}"
+            );
+        }
+    }
+    // Through the command: within a point of float.
+    let float = eval_accuracy(&spec, &data);
+    let r = quantize(&spec, &data, &dir.join("q"), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "folded 4 inputs constant over the calibration data into the first layer's bias"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
+    let int8 = eval_accuracy(&dir.join("q/model.yaml"), &data);
+    assert!(float - int8 <= 1.0, "int8 {int8} %, float {float} %");
+    // Without the folding the same quantizer collapses, and says so.
+    let opts = ptq::Options {
+        kind: zlmc_ir::WeightKind::Int8,
+        acc: ptq::AccChoice::Bits32,
+        range: ptq::RangeMethod::MinMax,
+    };
+    let q = ptq::quantize(&m, &d, opts);
+    let check = agreement::measure(&m, &q, &d);
+    assert!(check.is_low(), "{check:?}");
+    let mut err = Vec::new();
+    agreement::warn(&check, &m, &q, &mut err).unwrap();
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(warned_layer(&err).as_deref(), Some("fc1"), "{err}");
+    assert!(
+        err.contains("try: check the input normalization: fc1's largest weight"),
+        "{err}"
+    );
+}

@@ -419,6 +419,7 @@ fn execute(
                 source: &model,
             },
             out,
+            err,
         ),
         Command::Import {
             format: ImportFormat::Z80ai,
@@ -530,6 +531,7 @@ fn execute(
                 source: &spec,
             },
             out,
+            err,
         ),
         Command::Passes => commands::passes::passes(out),
     }
