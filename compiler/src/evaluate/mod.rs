@@ -7,6 +7,7 @@
 pub mod compare;
 pub mod measure;
 pub mod text;
+pub mod values;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,11 +15,13 @@ use std::path::{Path, PathBuf};
 use zlmc_ir::{interp, Model, Op, Weights};
 
 use crate::diag::{Diagnostic, Result};
+use crate::quant::agreement::significant;
 use crate::quant::dataset::{self, Dataset, Split};
-use crate::quant::float_model::FloatMlp;
+use crate::quant::float_model::{FloatMlp, FloatOutput};
 use crate::quant::float_spec;
 use measure::{measure, MeasureTarget, Measured, Sample};
 use text::TextScore;
+use values::ValuesScore;
 
 /// Samples the target simulators time.
 pub const TIMED_SAMPLES: usize = 16;
@@ -153,6 +156,8 @@ pub struct Summary {
     pub params: Params,
     /// Text scores, for character models.
     pub text: Option<TextScore>,
+    /// Errors, for models that give values (then `correct` is 0).
+    pub values: Option<ValuesScore>,
     /// Target costs.
     pub measured: Option<Measured>,
     /// Whether this is a float model.
@@ -245,6 +250,15 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
                     .collect(),
             );
         }
+        Loaded::Float(m) if m.output == FloatOutput::Values => {
+            let outputs = m.layers.last().map_or(0, |l| l.units());
+            let d = values::load(data, m.inputs, outputs)?;
+            s.name = m.name.clone();
+            s.samples = d.x.len();
+            s.values = Some(values::score(&values::float_values(m, &d), &d, None));
+            s.float = true;
+            return Ok(s);
+        }
         Loaded::Float(m) => {
             let d = dataset::load(data, Split::Test)?;
             check_width(data, d.x[0].len(), m.inputs)?;
@@ -305,8 +319,26 @@ pub fn print(
         s.name,
         if s.float { " (float reference)" } else { "" }
     )?;
-    match &s.text {
-        Some(t) => {
+    match (&s.text, &s.values) {
+        (_, Some(v)) => {
+            writeln!(
+                out,
+                "mean absolute error: {} against the labels ({} samples, {} value{} each)",
+                significant(v.mae),
+                s.samples,
+                v.outputs,
+                if v.outputs == 1 { "" } else { "s" }
+            )?;
+            if let (Some(f), Some(d)) = (v.float_mae, v.mae_to_float) {
+                writeln!(
+                    out,
+                    "float reference: mean absolute error {} against the labels; the model's values differ from its by {} on average",
+                    significant(f),
+                    significant(d)
+                )?;
+            }
+        }
+        (Some(t), _) => {
             writeln!(
                 out,
                 "exact replies: {} of {} lines ({:.1} %)",
@@ -322,7 +354,7 @@ pub fn print(
                 pct(t.next_correct as f64 / t.positions.max(1) as f64)
             )?;
         }
-        None => writeln!(
+        (None, None) => writeln!(
             out,
             "accuracy: {:.2} % ({} of {} samples)",
             pct(s.accuracy()),

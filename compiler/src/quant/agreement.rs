@@ -312,7 +312,7 @@ fn percent(x: f64) -> String {
 }
 
 /// `x` with four significant digits.
-fn significant(x: f64) -> String {
+pub fn significant(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
