@@ -954,3 +954,128 @@ fn keras_normalization_export_lands_within_a_point_of_float() {
         assert!(float - acc <= within, "{kind}: float {float} %, {acc} %");
     }
 }
+
+/// The number after `label` in `text`.
+fn figure_after(text: &str, label: &str) -> f64 {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no `{label}` in {text}"))
+        + label.len();
+    text[at..]
+        .split([' ', ';'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A values model, `v = 0.5·x₀ − 0.25·x₁ + 0.125`, in float and as
+/// integers (input step 1/64, weights 32 and −16 of step 1/64, output step
+/// 1/256): `eval` reports the mean absolute errors this test computes on its
+/// own, and `compare` puts them in its table.
+#[test]
+fn eval_and_compare_score_values_models_by_mean_absolute_error() {
+    let scratch_dir = scratch("quantize-values-eval");
+    let dir = scratch_dir.path().to_path_buf();
+    let float = FloatMlp {
+        name: "reg".into(),
+        inputs: 2,
+        layers: vec![FloatLayer {
+            weight: vec![vec![0.5, -0.25]],
+            bias: vec![0.125],
+            activation: FloatActivation::None,
+        }],
+        labels: None,
+        output: FloatOutput::Values,
+    };
+    for (name, data) in zlmc::quant::float_spec::float_spec_files(&float, "a test").unwrap() {
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+    std::fs::write(
+        dir.join("model.yaml"),
+        "zlmc: 1\nname: reg\nweights: weights.npz\nreference: float.yaml\n\
+         input:\n  - raw: {size: 2, scale: 0.015625}\n\
+         numerics:\n  weights: int8\n  accumulator: 32\n\
+         layers:\n  - {name: fc1, units: 1, shift: 4, activation: none}\n\
+         output:\n  values: {scale: 0.00390625, zero_point: 0}\n",
+    )
+    .unwrap();
+    let npz = npz_bytes(&[
+        Array::I8("fc1_weight", vec![1, 2], vec![32, -16]),
+        Array::I32("fc1_bias", vec![1], vec![512]),
+    ])
+    .unwrap();
+    std::fs::write(dir.join("weights.npz"), npz).unwrap();
+    let mut rng = Rng::new(3);
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    let (mut to_labels, mut float_to_labels, mut to_float) = (0.0, 0.0, 0.0);
+    let n = 200;
+    for _ in 0..n {
+        let x = [uniform(&mut rng, -2.0, 2.0), uniform(&mut rng, -2.0, 2.0)];
+        let f = 0.5 * f64::from(x[0]) - 0.25 * f64::from(x[1]) + 0.125;
+        let y = f + f64::from(uniform(&mut rng, -0.5, 0.5));
+        let q: Vec<i64> = x
+            .iter()
+            .map(|&v| (f64::from(v) * 64.0).round() as i64)
+            .collect();
+        let v = ((32 * q[0] - 16 * q[1] + 512) >> 4) as f64 / 256.0;
+        to_labels += (v - y).abs() / n as f64;
+        float_to_labels += (f - y).abs() / n as f64;
+        to_float += (v - f).abs() / n as f64;
+        xs.extend(x);
+        ys.push(y as f32);
+    }
+    let data = dir.join("data.npz");
+    let npz = npz_bytes(&[
+        Array::F32("x", vec![n, 2], xs),
+        Array::F32("y", vec![n], ys),
+    ])
+    .unwrap();
+    std::fs::write(&data, npz).unwrap();
+    let near = |got: f64, want: f64| (got - want).abs() <= 1e-3 * want.abs() + 1e-6;
+    let model = dir.join("model.yaml");
+    let e = zlmc(&["eval", &s(&model), "--data", &s(&data)], "");
+    assert_eq!(e.code, 0, "{}", e.stderr);
+    let got = figure_after(&e.stdout, "mean absolute error: ");
+    assert!(
+        near(got, to_labels),
+        "{got} against {to_labels}\n{}",
+        e.stdout
+    );
+    assert!(
+        e.stdout.contains("(200 samples, 1 value each)"),
+        "{}",
+        e.stdout
+    );
+    let got = figure_after(&e.stdout, "float reference: mean absolute error ");
+    assert!(
+        near(got, float_to_labels),
+        "{got} against {float_to_labels}"
+    );
+    let got = figure_after(&e.stdout, "differ from its by ");
+    assert!(
+        near(got, to_float) && to_float > 0.0,
+        "{got} against {to_float}"
+    );
+    assert!(!e.stdout.contains("accuracy"), "{}", e.stdout);
+    let c = zlmc(
+        &[
+            "compare",
+            &s(&dir.join("float.yaml")),
+            &s(&model),
+            "--data",
+            &s(&data),
+        ],
+        "",
+    );
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    let rows: Vec<&str> = c.stdout.lines().skip(2).collect();
+    assert!(
+        rows[0].starts_with("| float reference | MAE "),
+        "{}",
+        c.stdout
+    );
+    // The integer model's row, labelled by its folder.
+    let got = figure_after(rows[1].split('|').nth(2).unwrap(), "MAE ");
+    assert!(near(got, to_labels), "{}", c.stdout);
+}

@@ -12,7 +12,7 @@ pub mod values;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use zlmc_ir::{interp, Model, Op, Weights};
+use zlmc_ir::{interp, Decode, Model, Op, Weights};
 
 use crate::diag::{Diagnostic, Result};
 use crate::quant::agreement::significant;
@@ -77,6 +77,14 @@ pub fn quantize_features(model: &Model, x: &[f32]) -> Vec<i16> {
             .iter()
             .map(|&v| v.round().clamp(-32768.0, 32767.0) as i16)
             .collect(),
+    }
+}
+
+/// How a values model's outputs map to floats; `None` for other models.
+fn values_quant(model: &Model) -> Option<zlmc_ir::OutputQuant> {
+    match model.decode {
+        Decode::Values { quant, .. } => Some(quant),
+        _ => None,
     }
 }
 
@@ -211,8 +219,12 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
         ..Summary::default()
     };
     let sample;
-    match &loaded {
-        Loaded::Int { model, .. } if is_text_data(data) => {
+    let quant = match &loaded {
+        Loaded::Int { model, .. } => values_quant(model),
+        Loaded::Float(_) => None,
+    };
+    match (&loaded, quant) {
+        (Loaded::Int { model, .. }, _) if is_text_data(data) => {
             let lines = text::read_lines(data)?;
             let t = text::score(model, &lines)?;
             s.name = model.name.clone();
@@ -227,7 +239,33 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
                     .collect(),
             );
         }
-        Loaded::Int { model, reference } => {
+        (Loaded::Int { model, reference }, Some(quant)) => {
+            let d = values::load(data, model.input_len(), model.classes())?;
+            s.name = model.name.clone();
+            s.samples = d.x.len();
+            let got: Vec<Vec<f64>> =
+                d.x.iter()
+                    .map(|x| {
+                        let q = interp::step(&model.graph, &quantize_features(model, x));
+                        q.logits.iter().map(|&v| quant.value(v)).collect()
+                    })
+                    .collect();
+            let float = match reference {
+                Some(r) if r.output == FloatOutput::Values => {
+                    check_width(data, d.x[0].len(), r.inputs)?;
+                    Some(values::float_values(r, &d))
+                }
+                _ => None,
+            };
+            s.values = Some(values::score(&got, &d, float.as_deref()));
+            sample = Sample::Vectors(
+                d.x.iter()
+                    .take(TIMED_SAMPLES)
+                    .map(|x| quantize_features(model, x))
+                    .collect(),
+            );
+        }
+        (Loaded::Int { model, reference }, None) => {
             let d = dataset::load(data, Split::Test)?;
             check_width(data, d.x[0].len(), model.input_len())?;
             s.warnings
@@ -250,7 +288,7 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
                     .collect(),
             );
         }
-        Loaded::Float(m) if m.output == FloatOutput::Values => {
+        (Loaded::Float(m), _) if m.output == FloatOutput::Values => {
             let outputs = m.layers.last().map_or(0, |l| l.units());
             let d = values::load(data, m.inputs, outputs)?;
             s.name = m.name.clone();
@@ -259,7 +297,7 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
             s.float = true;
             return Ok(s);
         }
-        Loaded::Float(m) => {
+        (Loaded::Float(m), _) => {
             let d = dataset::load(data, Split::Test)?;
             check_width(data, d.x[0].len(), m.inputs)?;
             let classes = m.layers.last().map_or(0, |l| l.units());
