@@ -29,7 +29,8 @@ pub const SPREAD: f64 = 1e-6;
 pub struct ConstantInput {
     /// The feature's index.
     pub index: usize,
-    /// Its value (the calibrated mean).
+    /// Its value: the middle of its calibrated range (a NaN sample, which
+    /// min and max skip, cannot make it NaN as a mean would).
     pub value: f64,
 }
 
@@ -41,13 +42,11 @@ pub fn find(data: &Dataset) -> Vec<ConstantInput> {
     };
     let mut lo = vec![f64::INFINITY; width];
     let mut hi = vec![f64::NEG_INFINITY; width];
-    let mut sum = vec![0.0f64; width];
     for x in &data.x {
         for (j, &v) in x.iter().enumerate().take(width) {
             let v = f64::from(v);
             lo[j] = lo[j].min(v);
             hi[j] = hi[j].max(v);
-            sum[j] += v;
         }
     }
     let top = lo
@@ -56,12 +55,11 @@ pub fn find(data: &Dataset) -> Vec<ConstantInput> {
         .map(|v| v.abs())
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
-    let n = data.x.len() as f64;
     (0..width)
         .filter(|&j| lo[j].is_finite() && hi[j] - lo[j] <= SPREAD * top)
         .map(|j| ConstantInput {
             index: j,
-            value: sum[j] / n,
+            value: (lo[j] + hi[j]) / 2.0,
         })
         .collect()
 }
@@ -110,13 +108,19 @@ mod tests {
                 },
                 ConstantInput {
                     index: 1,
-                    value: (2.5 + f64::from(2.5f32 + 1e-6) + 2.5) / 3.0
+                    value: (2.5 + f64::from(2.5f32 + 1e-6)) / 2.0
                 }
             ]
         );
-        // A spread of 1e-4 next to 16 is a feature, not float noise.
-        let d = data(&[[0.0, 2.5, 16.0], [0.0, 2.5001, 3.0]]);
-        assert_eq!(find(&d).len(), 1);
+        // A spread of 1e-4 next to 16 is a feature, not float noise; NaN is skipped.
+        let d = data(&[[0.0, 2.5, 16.0], [f32::NAN, 2.5001, 3.0]]);
+        assert_eq!(
+            find(&d),
+            vec![ConstantInput {
+                index: 0,
+                value: 0.0
+            }]
+        );
     }
 
     #[test]
