@@ -300,7 +300,10 @@ fn outlier_ratio(w: &[Vec<f32>]) -> Option<f64> {
 
 /// `x` as a percentage with two decimals (more for tiny figures).
 fn percent(x: f64) -> String {
-    if !x.is_finite() {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
         return "∞".into();
     }
     let p = 100.0 * x;

@@ -124,9 +124,13 @@ pub fn print_calibration(
             .collect();
         writeln!(
             err,
-            "folded {} input{} constant over the calibration data into the first layer's bias (their weights are now 0): {}{}",
-            c.constants.len(),
-            if c.constants.len() == 1 { "" } else { "s" },
+            "folded {} constant over the calibration data into the first layer's bias ({} now 0): {}{}",
+            if c.constants.len() == 1 {
+                "1 input".to_string()
+            } else {
+                format!("{} inputs", c.constants.len())
+            },
+            if c.constants.len() == 1 { "its weights are" } else { "their weights are" },
             shown.join(", "),
             if c.constants.len() > shown.len() { ", …" } else { "" }
         )
