@@ -11,9 +11,21 @@
 #     cargo build --release --bin zlmc && scripts/import-table.sh
 #
 # ZLMC=path/to/zlmc overrides which binary is run (default: the newest of
-# $CARGO_TARGET_DIR or target/, release or debug). Extra arguments are
-# fixture names, to run only those.
+# $CARGO_TARGET_DIR or target/, release or debug). `--uno` adds a column:
+# the int8 model's cycles per inference on the Arduino Uno (`zlmc eval
+# --target avr --board uno`, simavr). Other arguments are fixture names, to
+# run only those.
 set -euo pipefail
+
+uno=0
+names=()
+for a in "$@"; do
+    case "$a" in
+        --uno) uno=1 ;;
+        -*) echo "import-table.sh: unknown option $a (usage: [--uno] [FIXTURE…])" >&2; exit 2 ;;
+        *) names+=("$a") ;;
+    esac
+done
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 fixtures="$root/tests/fixtures/onnx"
@@ -59,7 +71,7 @@ figure() {
 
 # Import fixture folder $1's model at weight kind $2 and evaluate it; prints
 # "RESULT<TAB>ZLMC_FLOAT" (the quantized figure, or the error, and the float
-# reference's figure as eval reports it).
+# reference's figure as eval reports it). The model stays in $tmp/KIND.
 measure() {
     local model="$1" dir="$2" kind="$3"
     local out="$tmp/$kind"
@@ -82,20 +94,43 @@ measure() {
     printf '%s\t%s\n' "$(figure "$result")" "${float%%,*}"
 }
 
-echo "| fixture | exporter | ops | float | int8 | int4 |"
-echo "|---|---|---|---|---|---|"
+# Cycles per inference of the model imported into $tmp/int8 on the Uno, or
+# the error that stopped the measurement.
+uno_cycles() {
+    if [[ ! -f "$tmp/int8/model.yaml" ]]; then
+        printf -- '-'
+    elif ! "$ZLMC" eval "$tmp/int8/model.yaml" --data "$1/io.npz" --target avr --board uno \
+        >"$tmp/log" 2>&1; then
+        first_error "$tmp/log"
+    else
+        grep -m1 -oE '[0-9]+ cycles per inference' "$tmp/log" | sed 's/ per inference//' || true
+    fi
+}
+
+if [[ $uno == 1 ]]; then
+    echo "| fixture | exporter | ops | float | int8 | int4 | int8 Uno |"
+    echo "|---|---|---|---|---|---|---|"
+else
+    echo "| fixture | exporter | ops | float | int8 | int4 |"
+    echo "|---|---|---|---|---|---|"
+fi
 while IFS=$'\t' read -r name model exporter versions ops output float _command _note; do
     [[ "$name" == name ]] && continue
-    if [[ $# -gt 0 && " $* " != *" $name "* ]]; then
+    if [[ ${#names[@]} -gt 0 && " ${names[*]} " != *" $name "* ]]; then
         continue
     fi
     dir="$fixtures/$name"
+    rm -rf "$tmp/int8"
     IFS=$'\t' read -r int8 zfloat < <(measure "$fixtures/$model" "$dir" int8)
+    extra=""
+    if [[ $uno == 1 ]]; then
+        extra=" $(cell "$(uno_cycles "$dir")") |"
+    fi
     IFS=$'\t' read -r int4 _ < <(measure "$fixtures/$model" "$dir" int4)
     # The manifest's figure is "accuracy 97.33 %" or "MAE 0.4120".
     shown="${float#accuracy }"
     if [[ -n "$zfloat" && "${zfloat#accuracy }" != "$shown" ]]; then
         shown="$shown (zlmc float: ${zfloat})"
     fi
-    echo "| $(cell "$name") ($(cell "$output")) | $(cell "$exporter") | $(cell "$ops") | $(cell "$shown") | $(cell "$int8") | $(cell "$int4") |"
+    echo "| $(cell "$name") ($(cell "$output")) | $(cell "$exporter") | $(cell "$ops") | $(cell "$shown") | $(cell "$int8") | $(cell "$int4") |$extra"
 done <"$manifest"
