@@ -492,3 +492,22 @@ fn tinychat_replies_exactly_on_opense_basic() {
     // The same budget as on the served machine (the steps are the same code).
     assert_within_budget("tinychat's T-states per step on OpenSE", per_step, 664_700);
 }
+
+/// An error the ROM reports (RST 8, here `B Integer out of range`) ends a
+/// run on a real ROM with its report number, where BASIC would show it.
+#[test]
+fn a_rom_error_ends_the_run_with_its_report() {
+    let Some(rom) = opense("a_rom_error_ends_the_run_with_its_report") else {
+        return;
+    };
+    let r = run_zx48(&ZxRun {
+        code: &[0xCF, 0x0A], // rst 8: error 10, report B
+        origin: ORIGIN,
+        keys: b"",
+        step_entry: None,
+        max_tstates: 1_000_000,
+        rom: Some(&rom),
+    })
+    .unwrap();
+    assert_eq!(r.exit, ZxExit::RomError(11));
+}
