@@ -936,14 +936,6 @@ fn constant_inputs_with_huge_weights_fold_into_the_bias() {
 #[test]
 fn keras_normalization_export_lands_within_a_point_of_float() {
     let fx = zlmc_test_support::repo().join("tests/fixtures/onnx/keras_savedmodel_normalization");
-    if !fx.exists() {
-        // The fixture comes with the fixtures branch; this test waits for it.
-        zlmc_test_support::skip(
-            "keras_normalization_export_lands_within_a_point_of_float",
-            "tests/fixtures/onnx/keras_savedmodel_normalization is not there",
-        );
-        return;
-    }
     let (onnx, data) = (fx.join("model.onnx"), fx.join("io.npz"));
     let scratch_dir = scratch("quantize-keras-normalization");
     let dir = scratch_dir.path().to_path_buf();
