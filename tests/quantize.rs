@@ -954,7 +954,7 @@ fn figure_after(text: &str, label: &str) -> f64 {
         .unwrap_or_else(|| panic!("no `{label}` in {text}"))
         + label.len();
     text[at..]
-        .split([' ', ';'])
+        .split([' ', ',', '\n'])
         .next()
         .unwrap()
         .parse()
@@ -1035,16 +1035,17 @@ fn eval_and_compare_score_values_models_by_mean_absolute_error() {
         e.stdout
     );
     assert!(
-        e.stdout.contains("(200 samples, 1 value each)"),
+        e.stdout
+            .contains("(200 samples, 1 value each, against the labels)"),
         "{}",
         e.stdout
     );
-    let got = figure_after(&e.stdout, "float reference: mean absolute error ");
+    let got = figure_after(&e.stdout, "float reference: MAE ");
     assert!(
         near(got, float_to_labels),
         "{got} against {float_to_labels}"
     );
-    let got = figure_after(&e.stdout, "differ from its by ");
+    let got = figure_after(&e.stdout, "mean absolute difference ");
     assert!(
         near(got, to_float) && to_float > 0.0,
         "{got} against {to_float}"

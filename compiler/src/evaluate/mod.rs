@@ -361,7 +361,7 @@ pub fn print(
         (_, Some(v)) => {
             writeln!(
                 out,
-                "mean absolute error: {} against the labels ({} samples, {} value{} each)",
+                "mean absolute error: {} ({} samples, {} value{} each, against the labels)",
                 significant(v.mae),
                 s.samples,
                 v.outputs,
@@ -370,7 +370,7 @@ pub fn print(
             if let (Some(f), Some(d)) = (v.float_mae, v.mae_to_float) {
                 writeln!(
                     out,
-                    "float reference: mean absolute error {} against the labels; the model's values differ from its by {} on average",
+                    "float reference: MAE {}, mean absolute difference {}",
                     significant(f),
                     significant(d)
                 )?;
