@@ -40,8 +40,9 @@ pub struct Calibration {
     pub check: Agreement,
 }
 
-/// Quantize `m` on the calibration split of `data`; `auto` accumulators are
-/// settled by the static range analysis.
+/// Quantize `m` on the calibration split of `data`, its constant inputs
+/// folded into the first layer's bias first; `auto` accumulators are settled
+/// by the static range analysis.
 pub fn calibrate(m: &FloatMlp, data: &Path, opts: Options) -> Result<Quantized> {
     let d = load_calibration(m, data)?;
     Ok(quantize_folded(m, &d, opts)?.0)
