@@ -780,6 +780,18 @@ fn printed_agreement(stdout: &str) -> f64 {
     stdout[at..].split(" %").next().unwrap().parse().unwrap()
 }
 
+/// The per-layer errors `import`/`quantize` print, in percent, first layer first.
+fn layer_errors(stdout: &str) -> Vec<f64> {
+    let label = "layer error (relative RMS against the float layer): ";
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no layer errors in {stdout}"));
+    line.split(", ")
+        .map(|e| e.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect()
+}
+
 /// The layer the low-agreement warning names.
 fn warned_layer(stderr: &str) -> Option<String> {
     let at = stderr.find("the error starts at layer ")? + "the error starts at layer ".len();
@@ -796,14 +808,21 @@ fn quantize_warns_exactly_when_agreement_falls_under_97_percent() {
         let r = quantize(&spec, &data, &dir.join(kind), &["--weights", kind]);
         assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
         let agreement = printed_agreement(&r.stdout);
-        // The toy data is labelled by the float model's own rule.
-        assert!(r.stdout.contains("; accuracy "), "{}", r.stdout);
-        assert!(
-            r.stdout
-                .contains("layer error (relative RMS against the float layer): fc1 "),
-            "{}",
-            r.stdout
+        // The toy data calibrates from `x` and is scored on `x`/`y`: the
+        // check's accuracies are what `eval` measures on the same samples.
+        let model = dir.join(kind).join("model.yaml");
+        let (int, float) = (
+            figure_after(&r.stdout, "; accuracy "),
+            figure_after(&r.stdout, "(float "),
         );
+        assert_eq!(int, eval_accuracy(&model, &data), "{kind}: {}", r.stdout);
+        assert_eq!(float, eval_accuracy(&spec, &data), "{}", r.stdout);
+        let errors = layer_errors(&r.stdout);
+        assert_eq!(errors.len(), 2, "{}", r.stdout);
+        if kind == "int8" {
+            // Each layer's output, scaled back, is close to the float layer's.
+            assert!(errors.iter().all(|&e| e < 5.0), "{}", r.stdout);
+        }
         let warned = r.stderr.contains("warning: the integer model agrees");
         assert_eq!(
             warned,
@@ -844,6 +863,8 @@ fn the_warning_names_the_layer_where_the_error_starts() {
         "{}",
         r.stderr
     );
+    let errors = layer_errors(&r.stdout);
+    assert!(errors[0] < 1.0 && errors[1] > 50.0, "{}", r.stdout);
 }
 
 /// The Keras `Normalization` case: inputs that never vary, divided by
