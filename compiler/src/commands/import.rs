@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::diag::{Diagnostic, Result};
+use crate::import::onnx::OutputKind;
 use crate::input::io_err;
 use crate::quant::ptq::Options;
 use crate::quant::{calibrate, write_models, WriteArgs};
@@ -20,16 +21,18 @@ pub fn z80ai(
     writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
 }
 
-/// `zlmc import onnx MODEL -o DIR`: the float model, quantized on `data` when given.
+/// `zlmc import onnx MODEL -o DIR`: the float model, quantized on `data` when
+/// given, its output read as `kind` says (or as the graph does).
 pub fn onnx(
     model: &Path,
     data: Option<&Path>,
+    kind: Option<OutputKind>,
     opts: Options,
     name: Option<&str>,
     w: &WriteArgs,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut m = crate::import::onnx::load(model)?;
+    let mut m = crate::import::onnx::load_as(model, kind)?;
     if let Some(n) = name {
         if !crate::frontend::is_identifier(n) {
             return Err(Diagnostic::new(format!(
