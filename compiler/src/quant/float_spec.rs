@@ -155,6 +155,24 @@ pub fn output_yaml(labels: &[String]) -> String {
     format!("output:\n  classify: [{}]\n", l.join(", "))
 }
 
+/// How a float spec spells an activation (`None` for none: the key is left out).
+pub fn activation_yaml(a: FloatActivation) -> Option<String> {
+    Some(match a {
+        FloatActivation::None => return None,
+        FloatActivation::Relu => "relu".into(),
+        FloatActivation::Tanh => "tanh".into(),
+        FloatActivation::Sigmoid => "sigmoid".into(),
+        FloatActivation::LeakyRelu { alpha } => format!("{{leaky_relu: {{alpha: {alpha:?}}}}}"),
+        FloatActivation::Clip { min, max } => format!("{{clip: [{min:?}, {max:?}]}}"),
+        FloatActivation::HardSigmoid { alpha, beta } => {
+            format!("{{hard_sigmoid: {{alpha: {alpha:?}, beta: {beta:?}}}}}")
+        }
+        FloatActivation::HardSwish => "hard_swish".into(),
+        FloatActivation::Gelu { tanh: false } => "gelu".into(),
+        FloatActivation::Gelu { tanh: true } => "{gelu: {approximate: tanh}}".into(),
+    })
+}
+
 /// Name of layer `i` in written specs.
 pub fn layer_name(i: usize) -> String {
     format!("fc{}", i + 1)
@@ -170,15 +188,9 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
         m.name, m.inputs
     );
     for (i, l) in m.layers.iter().enumerate() {
-        let act = match l.activation {
-            FloatActivation::None => "",
-            FloatActivation::Relu => ", activation: relu",
-            a => {
-                return Err(Diagnostic::new(format!(
-                    "layer {}: the {a:?} activation cannot be written to a float spec yet",
-                    i + 1
-                )))
-            }
+        let act = match activation_yaml(l.activation) {
+            Some(a) => format!(", activation: {a}"),
+            None => String::new(),
         };
         y.push_str(&format!(
             "  - {{name: {}, units: {}{act}}}\n",
@@ -186,7 +198,10 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
             l.units()
         ));
     }
-    y.push_str(&output_yaml(&label_list(m)));
+    y.push_str(&match m.output {
+        FloatOutput::Classes => output_yaml(&label_list(m)),
+        FloatOutput::Values => "output: values\n".to_string(),
+    });
     let names: Vec<(String, String)> = (0..m.layers.len())
         .map(|i| {
             let n = layer_name(i);
