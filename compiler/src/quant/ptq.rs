@@ -11,7 +11,7 @@
 //! activations wrap. The integer epilogue is `(acc + b) >> shift`,
 //! activations are int16.
 
-use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
+use zlmc_ir::{Activation, DenseWeights, Elem, InputQuant, WeightKind};
 
 use crate::frontend::quantize::LayerData;
 use crate::quant::float_model::{FloatActivation, FloatMlp};
@@ -595,7 +595,7 @@ fn build(
                 },
                 bias,
                 shift,
-                relu: fl.activation == FloatActivation::Relu,
+                activation: (fl.activation == FloatActivation::Relu).then_some(Activation::Relu),
             },
             acc,
         });
@@ -662,7 +662,10 @@ pub fn count_clamping(q: &mut Quantized, data: &Dataset) {
                     bad += 1;
                 }
                 let y = y.clamp(-32768, 32767);
-                out.push(if d.relu { y.max(0) } else { y });
+                out.push(match &d.activation {
+                    Some(a) => a.apply(y as i16) as i64,
+                    None => y,
+                });
             }
             q.report[l].values += d.weights.rows;
             q.report[l].clamped += bad;
