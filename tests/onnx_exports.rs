@@ -846,6 +846,13 @@ mod spelled {
             y.contains("{name: fc1, units: 3, activation: {leaky_relu: {alpha: 0.25}}}"),
             "{y}"
         );
-        assert!(y.contains("{name: fc2, units: 2}\noutput: values\n"), "{y}");
+        assert!(
+            y.contains("{name: fc2, units: 2}\noutput:\n  values: {}\n"),
+            "{y}"
+        );
+        // Read back, it is the model imported.
+        let back = zlmc::quant::float_spec::load_float_spec(&out.join("float.yaml")).unwrap();
+        assert_eq!(back.output, FloatOutput::Values);
+        assert_eq!(back.layers[0].activation, A::LeakyRelu { alpha: 0.25 });
     }
 }

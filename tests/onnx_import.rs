@@ -363,10 +363,10 @@ mod built {
             e,
             "node 0 (`fc`): unsupported op `com.microsoft.FusedMatMul`"
         );
-        let mut norm = node("Normalizer", &["x"], "y");
+        let mut norm = node("Binarizer", &["x"], "y");
         norm.domain = "ai.onnx.ml".into();
         let e = load(vec![norm], vec![]).unwrap_err();
-        assert_eq!(e, "node 0: unsupported op `ai.onnx.ml.Normalizer`");
+        assert_eq!(e, "node 0: unsupported op `ai.onnx.ml.Binarizer`");
         let e = load(vec![node("Identity", &["x"], "y")], vec![]).unwrap_err();
         assert_eq!(e, "the graph has no dense layer (MatMul or Gemm)");
     }
@@ -381,8 +381,13 @@ mod built {
 fn real_exports_compute_what_their_frameworks_did() {
     use zlmc::import::onnx::OutputKind;
     let root = std::env::var_os("ZLMC_ONNX_FIXTURES").map_or_else(|| fixture(""), PathBuf::from);
-    let manifest = std::fs::read_to_string(root.join("MANIFEST.tsv"))
-        .unwrap_or_else(|e| panic!("{}: {e}", root.join("MANIFEST.tsv").display()));
+    let manifest = std::fs::read_to_string(root.join("MANIFEST.tsv")).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the real exports come with the `fixtures` branch; \
+             ZLMC_ONNX_FIXTURES names another folder holding them)",
+            root.join("MANIFEST.tsv").display()
+        )
+    });
     // Exports that cannot import, each with what its error must say.
     let refused = [(
         // Keras 3's `model.export` leaves the layer's mean and variance as

@@ -441,6 +441,18 @@ fn eval_node(
             Ok(Value::Index(x.chain, head))
         }
         (true, "Scaler") => scaler(input(0)?, &a),
+        // skl2onnx's one-vs-rest probabilities: each row divided by its sum,
+        // which keeps the order of the (positive) scores.
+        (true, "Normalizer") => match input(0)? {
+            v @ Value::Scores(_, Head::Sigmoid | Head::Softmax, _)
+                if a.get("norm").is_some_and(|n| n.s == b"L1") =>
+            {
+                Ok(v.clone())
+            }
+            _ => {
+                Err("`Normalizer` is supported only as L1 over a classifier's probabilities".into())
+            }
+        },
         (true, "LinearRegressor") => {
             if !matches!(
                 a.get("post_transform").map(|v| v.s.as_slice()),
