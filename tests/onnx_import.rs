@@ -373,7 +373,7 @@ mod built {
 }
 
 /// The real exports of issue 19 (tests/fixtures/onnx/NAME/, listed in
-/// MANIFEST.tsv; `ZLMC_ONNX_FIXTURES` names another folder holding them):
+/// MANIFEST.tsv):
 /// every one imports, in one command, and its float model computes what the
 /// framework itself did (`logits`, `probs`, `values`, `labels` of io.npz)
 /// within 1e-4.
