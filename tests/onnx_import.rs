@@ -310,6 +310,38 @@ mod built {
         );
     }
 
+    /// Long chains of elementwise ops (each kept until a layer reads the
+    /// value) are refused, not a deep recursion.
+    #[test]
+    fn long_elementwise_chains_are_refused() {
+        let mut nodes: Vec<NodeProto> = (0..10_000)
+            .map(|i| node("Add", &[&format!("v{i}"), "one"], &format!("v{}", i + 1)))
+            .collect();
+        nodes.insert(0, node("Identity", &["x"], "v0"));
+        nodes.push(node("MatMul", &["v10000", "W"], "y"));
+        let init = vec![
+            tensor("one", &[], &[1.0]),
+            tensor("W", &[2, 1], &[1.0, 1.0]),
+        ];
+        let e = load(nodes, init).unwrap_err();
+        assert_eq!(
+            e,
+            "node 65: an elementwise function of more than 64 ops between layers is not supported"
+        );
+        // A function of 40 ops times itself: each within the limit, the product not.
+        let mut nodes: Vec<NodeProto> = (0..40)
+            .map(|i| node("Add", &[&format!("v{i}"), "one"], &format!("v{}", i + 1)))
+            .collect();
+        nodes.insert(0, node("Identity", &["x"], "v0"));
+        nodes.push(node("Mul", &["v40", "v40"], "sq"));
+        let init = vec![tensor("one", &[], &[1.0])];
+        let e = load(nodes, init).unwrap_err();
+        assert!(
+            e.starts_with("node 41: an elementwise function of more than 64"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn nonlinear_or_impossible_steps_are_errors() {
         let w = || tensor("W", &[2, 1], &[1.0, 1.0]);

@@ -10,6 +10,10 @@ use super::proto::{attr_type, data_type, AttributeProto, GraphProto, NodeProto, 
 use super::tensor::{self, Const, Data};
 use crate::quant::float_model::FloatActivation;
 
+/// The most ops an elementwise function between layers may take (GELU
+/// spelled out takes 5): bounds the expression the walk keeps.
+const MAX_ELEMENTWISE_OPS: usize = 64;
+
 /// What a graph value is known to be.
 #[derive(Debug, Clone)]
 enum Value {
@@ -69,12 +73,20 @@ impl Act {
         self.chain == other.chain && self.shape == other.shape && self.batched == other.batched
     }
 
-    /// `f(expr)` recorded as built by `op`.
-    fn map(&self, op: &str, f: impl FnOnce(Expr) -> Expr) -> Act {
+    /// `f(expr)` recorded as built by `op` (after `with`'s ops, when it
+    /// combines another function); errors past [`MAX_ELEMENTWISE_OPS`].
+    fn map(&self, op: &str, with: &[String], f: impl FnOnce(Expr) -> Expr) -> Result<Act, String> {
         let mut x = self.clone();
         x.expr = f(std::mem::replace(&mut x.expr, Expr::Var));
+        x.ops.extend(with.iter().cloned());
         x.ops.push(op.to_string());
-        x
+        if x.ops.len() > MAX_ELEMENTWISE_OPS {
+            return Err(format!(
+                "an elementwise function of more than {MAX_ELEMENTWISE_OPS} ops between \
+                 layers is not supported"
+            ));
+        }
+        Ok(x)
     }
 
     /// The value with its pending elementwise function folded into the chain.
@@ -368,7 +380,7 @@ fn eval_node(
                 return Err("`Clip` has a bound that is not a finite number".into());
             }
             let x = act(input(0)?, op)?;
-            Ok(Value::Act(x.map(op, |e| match (lo, hi) {
+            Ok(Value::Act(x.map(op, &[], |e| match (lo, hi) {
                 (Some(lo), Some(hi)) if lo <= hi => Expr::Apply(
                     FloatActivation::Clip {
                         min: lo as f32,
@@ -384,17 +396,17 @@ fn eval_node(
                 (Some(lo), None) => Expr::bin(BinOp::Max, e, Expr::Num(lo)),
                 (None, Some(hi)) => Expr::bin(BinOp::Min, e, Expr::Num(hi)),
                 (None, None) => e,
-            })))
+            })?))
         }
         (false, "Erf") => {
             let x = act(input(0)?, op)?;
-            Ok(Value::Act(x.map(op, |e| Expr::Erf(Box::new(e)))))
+            Ok(Value::Act(x.map(op, &[], |e| Expr::Erf(Box::new(e)))?))
         }
         (false, "Neg") => {
             let x = act(input(0)?, op)?;
-            Ok(Value::Act(
-                x.map(op, |e| Expr::bin(BinOp::Sub, Expr::Num(0.0), e)),
-            ))
+            Ok(Value::Act(x.map(op, &[], |e| {
+                Expr::bin(BinOp::Sub, Expr::Num(0.0), e)
+            })?))
         }
         (false, "MatMul") => {
             let mut x = act(input(0)?, op)?.settled(op)?;
@@ -655,7 +667,9 @@ fn activation(v: &Value, op: &str, act_: FloatActivation) -> Result<Value, Strin
         ));
     }
     let x = act(v, op)?;
-    Ok(Value::Act(x.map(op, |e| Expr::Apply(act_, Box::new(e)))))
+    Ok(Value::Act(
+        x.map(op, &[], |e| Expr::Apply(act_, Box::new(e)))?,
+    ))
 }
 
 /// `BatchNormalization` in inference form: per channel (axis 1)
@@ -857,9 +871,7 @@ fn arith(op: &str, l: &Value, r: &Value) -> Result<Value, String> {
         (Value::Const(c), Value::Act(x)) => (x, c, true),
         // One function of the same value in two places (GELU's x·Φ(x)).
         (Value::Act(x), Value::Act(y)) if x.same_base(y) => {
-            let mut z = x.map(op, |e| Expr::bin(bin, e, y.expr.clone()));
-            z.ops
-                .splice(z.ops.len() - 1..z.ops.len() - 1, y.ops.iter().cloned());
+            let z = x.map(op, &y.ops, |e| Expr::bin(bin, e, y.expr.clone()))?;
             return Ok(Value::Act(z));
         }
         (Value::Act(_), Value::Act(_)) => {
@@ -886,13 +898,13 @@ fn arith(op: &str, l: &Value, r: &Value) -> Result<Value, String> {
             _ => {}
         }
         let k = Expr::Num(k);
-        let x = x.map(op, |e| {
+        let x = x.map(op, &[], |e| {
             if const_first {
                 Expr::bin(bin, k, e)
             } else {
                 Expr::bin(bin, e, k)
             }
-        });
+        })?;
         return Ok(Value::Act(x));
     }
     let x = &x.settled(op)?;
