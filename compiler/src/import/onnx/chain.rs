@@ -1,9 +1,10 @@
 //! The dense layers found so far plus the affine map applied since the last
-//! ReLU: how constant arithmetic is folded into layers exactly.
+//! activation: how constant arithmetic is folded into layers exactly.
 //!
 //! Every linear op of the source graph (MatMul, Gemm, Add/Sub/Mul/Div by a
-//! constant, Scaler) composes into the pending affine map in f64; a ReLU or the
-//! end of the graph turns the pending map into one `FloatLayer`. So input
+//! constant, Scaler, BatchNormalization) composes into the pending affine map
+//! in f64; an activation or the end of the graph turns the pending map into
+//! one `FloatLayer`. So input
 //! normalization before the first MatMul becomes `w' = w·s`, `b' = b + w·t`,
 //! and a bias `Add` after a MatMul becomes that layer's bias.
 

@@ -1,13 +1,18 @@
-//! Read a float MLP from an ONNX file, as `torch.onnx.export`, tf2onnx (Keras
-//! `Dense`) and skl2onnx (`MLPClassifier`, with or without a `StandardScaler`
-//! pipeline) write them.
+//! Read a float MLP from an ONNX file, as `torch.onnx.export` (default and
+//! legacy exporters), tf2onnx (Keras `Dense`, `BatchNormalization`,
+//! `Normalization`) and skl2onnx (`MLPClassifier`, `MLPRegressor`, linear
+//! models, with or without a `StandardScaler` pipeline) write them.
 //!
-//! The graph is walked node by node ([`graph`]); linear ops compose into dense
-//! layers exactly ([`chain`]), input normalization folds into the first layer,
-//! a final `Softmax`/`LogSoftmax`/`ArgMax` is dropped (the argmax is the same)
-//! and the classifier's labels are kept. Anything else is an error naming the
-//! node and the op. Weights may live in a data file beside the model
-//! ([`external`]), as PyTorch 2's default exporter writes them.
+//! The graph is walked node by node ([`graph`]); linear ops (and batch
+//! normalization in inference form) compose into dense layers exactly
+//! ([`chain`]), input normalization folds into the first layer, elementwise
+//! functions become the activation of the layer before ([`elementwise`]: one
+//! op such as `Tanh`, or several such as GELU spelled with `Erf`), a final
+//! `Softmax`/`LogSoftmax`/`Sigmoid`/`ArgMax` is dropped (the argmax is the
+//! same), and [`output`] decides whether the last layer gives classes, one
+//! binary logit or values, keeping the classifier's labels. Anything else is
+//! an error naming the node and the op. Weights may live in a data file
+//! beside the model ([`external`]), as PyTorch 2's default exporter writes them.
 //!
 //! # Why `prost`, with the messages written out here
 //!
