@@ -212,8 +212,12 @@ pub fn steps(e: &Expr) -> Option<Vec<Step>> {
         }
         Expr::Bin(BinOp::Min, x, c) | Expr::Bin(BinOp::Min, c, x) if is_num(c) => {
             let hi = num(c);
-            match bounded(x, BinOp::Max) {
-                Some((y, lo)) if lo <= hi => inner(y, clip(lo, hi), (1.0, 0.0), (1.0, 0.0)),
+            match (bounded(x, BinOp::Max), &**x) {
+                (Some((y, lo)), _) if lo <= hi => inner(y, clip(lo, hi), (1.0, 0.0), (1.0, 0.0)),
+                // Min(Relu(x), hi) is a clip to [0, hi] too.
+                (_, Expr::Apply(FloatActivation::Relu, y)) if hi >= 0.0 => {
+                    inner(y, clip(0.0, hi), (1.0, 0.0), (1.0, 0.0))
+                }
                 // min(x, c) = c − relu(c − x)
                 _ => inner(x, FloatActivation::Relu, (-1.0, hi), (-1.0, hi)),
             }
@@ -312,6 +316,18 @@ mod tests {
                     add: 0.0
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn relu_then_min_is_relu6() {
+        let relu = Expr::Apply(FloatActivation::Relu, Box::new(var()));
+        assert_eq!(
+            steps(&Expr::bin(BinOp::Min, n(6.0), relu)),
+            Some(vec![Step::Activate(FloatActivation::Clip {
+                min: 0.0,
+                max: 6.0
+            })])
         );
     }
 
