@@ -140,6 +140,28 @@ fn tf2onnx_keras_dense_reshape_and_softmax() {
 }
 
 #[test]
+fn activations_exporters_spell_in_several_ops_compute_what_the_framework_did() {
+    // tests/fixtures/onnx/make_activations.py: Keras 3 through tf2onnx, PyTorch
+    // 2.15's two exporters.
+    use FloatActivation as A;
+    for (name, act) in [
+        ("act_keras_relu6", A::Clip { min: 0.0, max: 6.0 }),
+        // relu6(x + 3)·(1/6): the clip, its offset in the bias, its scale in the next layer.
+        ("act_keras_hard_sigmoid", A::Clip { min: 0.0, max: 6.0 }),
+        ("act_keras_hard_silu", A::HardSwish),
+        // `Mul`/`Neg`/`Erfc`.
+        ("act_keras_gelu", A::Gelu { tanh: false }),
+        ("act_keras_gelu_tanh", A::Gelu { tanh: true }),
+        ("act_torch_gelu_tanh", A::Gelu { tanh: true }),
+        ("act_torch_legacy_gelu_tanh", A::Gelu { tanh: true }),
+    ] {
+        let m = check(name);
+        let acts: Vec<_> = m.layers.iter().map(|l| l.activation).collect();
+        assert_eq!(acts, [act, A::None], "{name}");
+    }
+}
+
+#[test]
 fn gemm_without_trans_b_with_alpha_beta_constants_and_doubles() {
     let m = check("handmade_gemm");
     assert_eq!(m.layers.len(), 2);

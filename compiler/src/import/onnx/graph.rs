@@ -402,6 +402,14 @@ fn eval_node(
             let x = act(input(0)?, op)?;
             Ok(Value::Act(x.map(op, &[], |e| Expr::Erf(Box::new(e)))?))
         }
+        // Not an ONNX op: TensorFlow's, which tf2onnx leaves in Keras's exact
+        // GELU (`0.5·x·erfc(−x/√2)`); erfc(x) = 1 − erf(x).
+        (false, "Erfc") => {
+            let x = act(input(0)?, op)?;
+            Ok(Value::Act(x.map(op, &[], |e| {
+                Expr::bin(BinOp::Sub, Expr::Num(1.0), Expr::Erf(Box::new(e)))
+            })?))
+        }
         (false, "Neg") => {
             let x = act(input(0)?, op)?;
             Ok(Value::Act(x.map(op, &[], |e| {
