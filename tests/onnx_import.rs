@@ -162,6 +162,20 @@ fn activations_exporters_spell_in_several_ops_compute_what_the_framework_did() {
 }
 
 #[test]
+fn skl2onnx_linear_classifiers_are_classifiers_whatever_their_post_transform() {
+    // tests/fixtures/onnx/make_sklearn_linear.py: raw scores (a scikit-learn
+    // model with no probabilities is still no regressor), and softmax then
+    // an L1 Normalizer.
+    for name in ["skl_linear_svc", "skl_logreg_multi"] {
+        let m = check(name);
+        assert_eq!(m.output, zlmc::quant::float_model::FloatOutput::Classes);
+        assert_eq!(m.layers.len(), 1);
+        let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+        assert_eq!(m.labels.as_ref(), Some(&digits), "{name}");
+    }
+}
+
+#[test]
 fn gemm_without_trans_b_with_alpha_beta_constants_and_doubles() {
     let m = check("handmade_gemm");
     assert_eq!(m.layers.len(), 2);

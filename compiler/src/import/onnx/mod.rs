@@ -111,8 +111,11 @@ fn decode(
         .version;
     let walked = graph::walk(graph, opset, &mut external)?;
     let inputs = walked.chain.inputs;
-    // skl2onnx writes a classifier's label output, a regressor's values only.
-    let regressor = model.producer_name == "skl2onnx" && walked.head == graph::Head::Plain;
+    // skl2onnx writes a classifier's labels (and its label output), a
+    // regressor's values only.
+    let regressor = model.producer_name == "skl2onnx"
+        && walked.head == graph::Head::Plain
+        && walked.labels.is_none();
     let out = output::finish(walked, kind, regressor)?;
     Ok(FloatMlp {
         name: name.to_string(),
