@@ -141,7 +141,7 @@ fn tf2onnx_keras_dense_reshape_and_softmax() {
 
 #[test]
 fn activations_exporters_spell_in_several_ops_compute_what_the_framework_did() {
-    // tests/fixtures/onnx/make_activations.py: Keras 3 through tf2onnx, PyTorch
+    // tests/fixtures/onnx/small/make_activations.py: Keras 3 through tf2onnx, PyTorch
     // 2.15's two exporters.
     use FloatActivation as A;
     for (name, act) in [
@@ -155,7 +155,7 @@ fn activations_exporters_spell_in_several_ops_compute_what_the_framework_did() {
         ("act_torch_gelu_tanh", A::Gelu { tanh: true }),
         ("act_torch_legacy_gelu_tanh", A::Gelu { tanh: true }),
     ] {
-        let m = check(name);
+        let m = check(&format!("small/{name}"));
         let acts: Vec<_> = m.layers.iter().map(|l| l.activation).collect();
         assert_eq!(acts, [act, A::None], "{name}");
     }
@@ -163,11 +163,11 @@ fn activations_exporters_spell_in_several_ops_compute_what_the_framework_did() {
 
 #[test]
 fn skl2onnx_linear_classifiers_are_classifiers_whatever_their_post_transform() {
-    // tests/fixtures/onnx/make_sklearn_linear.py: raw scores (a scikit-learn
+    // tests/fixtures/onnx/small/make_sklearn_linear.py: raw scores (a scikit-learn
     // model with no probabilities is still no regressor), and softmax then
     // an L1 Normalizer.
     for name in ["skl_linear_svc", "skl_logreg_multi"] {
-        let m = check(name);
+        let m = check(&format!("small/{name}"));
         assert_eq!(m.output, zlmc::quant::float_model::FloatOutput::Classes);
         assert_eq!(m.layers.len(), 1);
         let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
