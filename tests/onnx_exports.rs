@@ -542,6 +542,15 @@ mod spelled {
             assert_eq!(m.layers[0].activation, act, "{what}");
             assert_computes(&m, f, what);
         }
+        // One PRelu slope is a leaky ReLU; a slope per feature is refused.
+        let prelu = vec![node("PRelu", &["h", "s"], "a")];
+        let m = mlp(prelu.clone(), vec![tensor("s", &[1], &[0.25])]).unwrap();
+        assert_eq!(m.layers[0].activation, A::LeakyRelu { alpha: 0.25 });
+        let e = mlp(prelu, vec![tensor("s", &[3], &[0.25, 0.5, 0.1])]).unwrap_err();
+        assert!(
+            e.contains("`PRelu` is supported with one constant slope"),
+            "{e}"
+        );
         // Gelu's tanh approximation (opset 20's attribute).
         let n = with(
             node("Gelu", &["h"], "a"),

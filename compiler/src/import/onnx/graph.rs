@@ -338,6 +338,18 @@ fn eval_node(
                 alpha: a.float("alpha", 0.01),
             },
         ),
+        // PyTorch's nn.PReLU with one learned slope is a leaky ReLU.
+        (false, "PRelu") => match input(1)? {
+            Value::Const(c) if c.len() == 1 => {
+                let alpha = c.floats().ok_or("`PRelu` slope is not a number")?[0] as f32;
+                activation(input(0)?, op, FloatActivation::LeakyRelu { alpha })
+            }
+            _ => Err(
+                "`PRelu` is supported with one constant slope (a leaky ReLU), not a slope \
+                 per feature"
+                    .into(),
+            ),
+        },
         (false, "HardSigmoid") => activation(
             input(0)?,
             op,
@@ -633,8 +645,8 @@ fn unsupported(op: &str) -> String {
             "pooling is not supported; zlmc imports dense networks (MatMul, Gemm)"
         }
         "LSTM" | "GRU" | "RNN" => "recurrent layers are not supported",
-        "Elu" | "Selu" | "Celu" | "Softplus" | "Softsign" | "Mish" | "PRelu"
-        | "ThresholdedRelu" | "Shrink" => {
+        "Elu" | "Selu" | "Celu" | "Softplus" | "Softsign" | "Mish" | "ThresholdedRelu"
+        | "Shrink" => {
             "the activations zlmc reads are Relu, LeakyRelu, Clip (ReLU6), Tanh, Sigmoid, \
              HardSigmoid, HardSwish and Gelu"
         }
