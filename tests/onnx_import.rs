@@ -176,6 +176,28 @@ fn skl2onnx_linear_classifiers_are_classifiers_whatever_their_post_transform() {
 }
 
 #[test]
+fn skl2onnx_binary_linear_svc_is_one_logit_and_its_positive_score() {
+    // Two opposite score rows; `probabilities` picks the positive one.
+    let m = zlmc::import::onnx::load(&fixture("small/skl_binary_svc.onnx"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.layers[0].weight[0], vec![0.0; 6]);
+    assert_eq!(
+        m.labels.as_deref(),
+        Some(&["0".to_string(), "1".to_string()][..])
+    );
+    let io = read_npz(&fixture("small/skl_binary_svc.io.npz")).unwrap();
+    let (x, z) = (rows(&io, "x").unwrap(), rows(&io, "logits").unwrap());
+    let TensorData::Int(labels) = &io["labels"].data else {
+        panic!("labels are not integers");
+    };
+    for (i, x) in x.iter().enumerate() {
+        let ours = m.eval(x);
+        assert!((ours[1] - ours[0] - z[i][0]).abs() < TOL, "row {i}");
+        assert_eq!(m.predict(x) as i64, labels[i], "row {i}");
+    }
+}
+
+#[test]
 fn gemm_without_trans_b_with_alpha_beta_constants_and_doubles() {
     let m = check("handmade_gemm");
     assert_eq!(m.layers.len(), 2);

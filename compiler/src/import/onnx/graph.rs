@@ -503,8 +503,17 @@ fn eval_node(
                     .ok_or("`ArrayFeatureExtractor` picks from float values, not class labels")?;
                 Ok(Value::Label(c.clone(), *head, labels))
             }
+            // skl2onnx's binary LinearSVC/RidgeClassifier: the positive class's
+            // score, which is the one logit the classifier was read as.
+            (v @ Value::Scores(x, Head::Sigmoid, _), Value::Const(i))
+                if x.chain.width() == 1 && i.ints() == Some(&[1]) =>
+            {
+                Ok(v.clone())
+            }
             _ => Err(
-                "`ArrayFeatureExtractor` is supported only to pick a class label by ArgMax".into(),
+                "`ArrayFeatureExtractor` is supported only to pick a class label by ArgMax, \
+                 or a binary classifier's positive score"
+                    .into(),
             ),
         },
         (true, "ZipMap") => {
