@@ -786,8 +786,8 @@ fn concat<'a>(
     if !complement {
         return refuse();
     }
-    let (x, _) = pos.scores("Concat")?;
-    let mut x = x;
+    let (mut x, _) = pos.scores("Concat")?;
+    // Two class scores, computed later from the one logit.
     x.shape = vec![2];
     Ok(Value::Scores(x, Head::BinaryProbs, None))
 }
