@@ -483,7 +483,7 @@ fn real_exports_compute_what_their_frameworks_did() {
         // Keras 3's `model.export` leaves the layer's mean and variance as
         // graph inputs with no values.
         "keras_normalization",
-        "export through a SavedModel and the tf2onnx CLI instead",
+        "Export the model as a SavedModel and convert that with the tf2onnx command line",
     )];
     let mut failures = Vec::new();
     for row in manifest.lines().skip(1) {

@@ -169,3 +169,13 @@ pub fn write_external_mlp(dir: &Path, name: &str, inputs: usize) -> std::path::P
     std::fs::write(&path, m).expect("write model");
     path
 }
+
+/// `model` with further graph inputs after `x`, each a name and its dims
+/// (what an export that leaves a layer's constants as inputs writes).
+pub fn with_inputs(model: &[u8], extra: &[(&str, &[Option<i64>])]) -> Vec<u8> {
+    let mut m = ModelProto::decode(model).expect("a model built by `model`");
+    let g = m.graph.as_mut().expect("a graph");
+    g.input
+        .extend(extra.iter().map(|(name, dims)| value(name, dims)));
+    m.encode_to_vec()
+}

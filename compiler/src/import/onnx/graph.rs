@@ -7,6 +7,7 @@ use super::chain::Chain;
 use super::elementwise::{self, BinOp, Expr, Step};
 use super::external::ExternalFiles;
 use super::proto::{attr_type, data_type, AttributeProto, GraphProto, NodeProto, ValueInfoProto};
+use super::statistics;
 use super::tensor::{self, Const, Data};
 use crate::quant::float_model::FloatActivation;
 
@@ -180,18 +181,7 @@ fn graph_input(g: &GraphProto, values: &HashMap<String, Value>) -> Result<(Strin
         .filter(|v| !values.contains_key(&v.name))
         .collect();
     let [input] = inputs[..] else {
-        let names: Vec<&str> = inputs.iter().map(|v| v.name.as_str()).collect();
-        return Err(format!(
-            "the graph has {} inputs ({names:?}); zlmc reads models with one feature vector{}",
-            inputs.len(),
-            if inputs.len() > 1 {
-                " (when the others are constants the exporter left out, as Keras 3's \
-                 `model.export` does for a `Normalization` layer, export through a SavedModel \
-                 and the tf2onnx CLI instead)"
-            } else {
-                ""
-            }
-        ));
+        return Err(statistics::not_one_input(g, &inputs));
     };
     let what = format!("input `{}`", input.name);
     let t = input
@@ -600,10 +590,12 @@ fn linear_classifier(
     let head = match a.get("post_transform").map(|v| v.s.as_slice()) {
         None | Some(b"NONE") => Head::Plain,
         Some(b"LOGISTIC") => Head::Sigmoid,
-        Some(b"SOFTMAX" | b"SOFTMAX_ZERO") => Head::Softmax,
+        Some(b"SOFTMAX") => Head::Softmax,
+        // SOFTMAX_ZERO leaves zero scores at zero: [0, −5] becomes [0, 1].
         Some(t) => {
             return Err(format!(
-                "`LinearClassifier` with post_transform {} is not supported",
+                "`LinearClassifier` with post_transform {} can change which class scores \
+                 highest; zlmc reads NONE, LOGISTIC and SOFTMAX",
                 String::from_utf8_lossy(t)
             ))
         }

@@ -35,6 +35,7 @@ pub mod external;
 pub mod graph;
 pub mod output;
 pub mod proto;
+pub mod statistics;
 pub mod tensor;
 
 use std::path::Path;
@@ -112,10 +113,15 @@ fn decode(
     let walked = graph::walk(graph, opset, &mut external)?;
     let inputs = walked.chain.inputs;
     // skl2onnx writes a classifier's labels (and its label output), a
-    // regressor's values only.
-    let regressor = model.producer_name == "skl2onnx"
-        && walked.head == graph::Head::Plain
-        && walked.labels.is_none();
+    // regressor's values only; ONNX-ML's LinearRegressor is one whoever wrote it.
+    let linear_regressor = graph
+        .node
+        .iter()
+        .any(|n| n.domain == "ai.onnx.ml" && n.op_type == "LinearRegressor");
+    let regressor = linear_regressor
+        || (model.producer_name == "skl2onnx"
+            && walked.head == graph::Head::Plain
+            && walked.labels.is_none());
     let out = output::finish(walked, kind, regressor)?;
     Ok(FloatMlp {
         name: name.to_string(),
