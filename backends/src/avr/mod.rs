@@ -10,6 +10,7 @@ mod code;
 mod coding;
 mod dense;
 mod estimate;
+mod float_input;
 pub mod inst;
 mod kernels;
 mod plan;
@@ -205,6 +206,19 @@ struct View {
     board: String,
     mcu: String,
     mhz: f64,
+    /// Whether the model reads float features (it was quantized from a float one).
+    quant: bool,
+    /// How a float feature becomes an input, for the header's macros.
+    input: Option<InputView>,
+    /// The longest value the sketch reads.
+    token_max: usize,
+}
+
+/// The header's input quantization: scale, zero point and range as C literals.
+struct InputView {
+    scale: String,
+    zero_point: i32,
+    range: Option<(String, String)>,
 }
 
 /// Generate the sketch folder for `model` on `board`, or say why it cannot fit:
@@ -327,6 +341,17 @@ fn emit_for(
         board: board.title().to_string(),
         mcu: board.mcu().to_string(),
         mhz: board.machine().mhz(),
+        quant: model.input_quant().is_some(),
+        input: model.input_quant().map(|q| InputView {
+            scale: format!("{:?}", q.scale),
+            zero_point: q.zero_point,
+            range: q.range.map(|(lo, hi)| (format!("{lo:?}"), format!("{hi:?}"))),
+        }),
+        token_max: float_input::TOKEN_MAX,
+    };
+    let input_c = match model.input_quant() {
+        Some(q) => Some(float_input::source(&prov.banner(), p, &q)?),
+        None => None,
     };
     // Askama drops a template's final newline; source files should end with one.
     let header = HeaderTemplate { c: &view }
@@ -338,13 +363,17 @@ fn emit_for(
         .expect("rendering the sketch cannot fail")
         + "\n";
     let asm = text;
+    let mut files = vec![
+        (format!("{p}.ino"), ino),
+        (format!("{p}_model.S"), asm.clone()),
+        (format!("{p}_model.h"), header),
+    ];
+    if let Some(c) = input_c {
+        files.push((format!("{p}_input.c"), c));
+    }
     Ok(AvrFiles {
         dir_name: p.to_string(),
-        files: vec![
-            (format!("{p}.ino"), ino),
-            (format!("{p}_model.S"), asm.clone()),
-            (format!("{p}_model.h"), header),
-        ],
+        files,
         asm,
         report,
     })
