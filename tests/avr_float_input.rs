@@ -8,11 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
+use zlmc::frontend::tensors::TensorData;
 use zlmc_backends::avr::Board;
 use zlmc_ir::{Elem, Encoder, InputQuant, Model, WeightKind};
 use zlmc_test_support::models::dense_mlp;
 use zlmc_test_support::tools::{gcc, run_exe};
-use zlmc_test_support::{build, scratch, Rng};
+use zlmc_test_support::{build, repo, scratch, zlmc, zlmc_build, zlmc_import_onnx, Rng};
 
 /// A host program that answers `t<text>` with the quantized input (or `E`)
 /// and `f<hex bits>` with the input of that float.
@@ -54,7 +55,14 @@ int main(void)
 /// zero points near and far from 0, ranges of either sign or none.
 fn random_quant(rng: &mut Rng) -> InputQuant {
     let scale = match rng.below(4) {
-        0 => rng.pick(&[1.0 / 256.0, 16.0 / 127.0, 0.1, 1.0, 0.003_921_568_627_450_98, 2.5]),
+        0 => rng.pick(&[
+            1.0 / 256.0,
+            16.0 / 127.0,
+            0.1,
+            1.0,
+            0.003_921_568_627_450_98,
+            2.5,
+        ]),
         _ => {
             let mantissa = 1.0 + rng.below(1 << 30) as f64 / (1u64 << 30) as f64;
             mantissa * 10f64.powi(rng.range(-7, 4) as i32)
@@ -65,8 +73,9 @@ fn random_quant(rng: &mut Rng) -> InputQuant {
         1 => rng.range(-200, 200) as i32,
         _ => rng.range(-40_000, 40_000) as i32,
     };
-    let range = match rng.below(3) {
+    let range = match rng.below(4) {
         0 => None,
+        1 => Some(rng.pick(&[(0.0, 16.0), (-1.0, 1.0), (0.0, 255.0), (-8.5, 0.0)])),
         _ => {
             let a = scale * rng.range(-5000, 5000) as f64 * 1.37;
             let b = a + scale * rng.range(0, 9000) as f64 * 0.91;
@@ -84,7 +93,7 @@ fn random_quant(rng: &mut Rng) -> InputQuant {
 /// boundary (shortest form, or cut to a few digits and nudged), or random.
 fn random_text(rng: &mut Rng, q: &InputQuant) -> String {
     let sign = if rng.chance(30) { "-" } else { "" };
-    match rng.below(6) {
+    match rng.below(7) {
         0 | 1 => {
             let k = rng.range(-5000, 5000) as f64 + 0.5;
             let x = k * q.scale;
@@ -135,12 +144,40 @@ fn random_text(rng: &mut Rng, q: &InputQuant) -> String {
         }
         4 => rng
             .pick(&[
-                "", "-", "+", ".", "e5", "1e", "1e+", "abc", "inf", "-inf", "NaN", "infinity",
-                "1.2.3", "--1", "0x10", "1e-400", "-1e-999", "1e307", "-2e300", "0", "-0",
-                "0.0e0", "00000000000000000000000000000001", "1_0", "1e5x", " 1",
+                "",
+                "-",
+                "+",
+                ".",
+                "e5",
+                "1e",
+                "1e+",
+                "abc",
+                "inf",
+                "-inf",
+                "NaN",
+                "infinity",
+                "1.2.3",
+                "--1",
+                "0x10",
+                "1e-400",
+                "-1e-999",
+                "1e307",
+                "-2e300",
+                "0",
+                "-0",
+                "0.0e0",
+                "00000000000000000000000000000001",
+                "1_0",
+                "1e5x",
+                " 1",
             ])
             .to_string(),
-        _ => format!("{sign}{}", rng.range(0, 70_000)),
+        5 => format!("{sign}{}", rng.range(0, 70_000)),
+        _ => format!(
+            "{sign}{}.{}",
+            rng.range(0, 20),
+            rng.pick(&["0", "5", "25", "50", "125", "00"])
+        ),
     }
 }
 
@@ -211,4 +248,141 @@ fn the_quantizer_matches_the_interpreter_on_random_scales_and_text() {
         }
     }
     eprintln!("{checked} values quantized as the interpreter does");
+}
+
+/// The digits test samples as a user would type them: float features in a
+/// few spellings, separated by spaces or commas; one as quantized integers.
+fn digits_lines(n: usize) -> Vec<String> {
+    let data = repo().join("examples/digits/data.npz");
+    let t = zlmc::frontend::npz::read_npz_as(&data, "data file").expect("digits data");
+    let x = &t["x_test"];
+    let TensorData::Float(v) = &x.data else {
+        panic!("x_test is not float")
+    };
+    let width = x.shape[1];
+    (0..n)
+        .map(|i| {
+            let row = &v[i * width..(i + 1) * width];
+            let (sep, form): (&str, fn(f64) -> String) = match i % 4 {
+                0 => (" ", |x| format!("{x:?}")),
+                1 => (", ", |x| format!("{x}")),
+                2 => (",", |x| format!("{:.3}", x / 16.0 * 16.0)),
+                _ => (" ", |x| format!("{}e1", x / 10.0)),
+            };
+            let vals: Vec<String> = row.iter().map(|&x| form(x)).collect();
+            vals.join(sep)
+        })
+        .collect()
+}
+
+#[test]
+fn the_digits_sketch_reads_what_zlmc_run_reads_in_simavr() {
+    use zlmc_backends::sim::avr::{avr_size, build_sketch, run_firmware, AvrExit, AvrRun};
+    let tmp = scratch("avr-digits-sketch");
+    let dir = tmp.path();
+    let ex = repo().join("examples/digits");
+    let r = zlmc_import_onnx(
+        &ex.join("digits.onnx"),
+        Some(&ex.join("data.npz")),
+        &dir.join("d8"),
+        &["--weights", "int8"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let spec = dir.join("d8/model.yaml");
+    let s = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let mut lines = digits_lines(12);
+    // Errors: a value short, one too many, not a number, too long, and the
+    // quantized integers with one out of range.
+    let line0 = lines[0].clone();
+    let first: Vec<&str> = line0.split(' ').collect();
+    lines.push(first[1..].join(" "));
+    lines.push(format!("{line0} 1"));
+    lines.push(format!("{} x", first[..63].join(" ")));
+    lines.push(format!("{} {}", first[..63].join(" "), "1".repeat(40)));
+    let run = zlmc(&["run", &s(&spec), "--batch"], &(lines.join("\n") + "\n"));
+    // The same samples as the quantized integers `zlmc run` makes of them.
+    let m = zlmc::driver::load(&spec).expect("load");
+    let q = m.input_quant().expect("a float model's quantization");
+    let ints: Vec<String> = digits_lines(3)
+        .iter()
+        .map(|l| {
+            let v: Vec<String> = l
+                .split([' ', ','])
+                .filter(|t| !t.is_empty())
+                .map(|t| q.quantize(t.parse().expect("a number")).to_string())
+                .collect();
+            format!("q{}", v.join(" "))
+        })
+        .collect();
+    let mut typed = lines.clone();
+    typed.extend(ints.iter().cloned());
+    typed.push("q 1 2 40000".into());
+    zlmc_build(&spec, "avr", &["--board", "uno"], &dir.join("out"));
+    let sketch_dir = dir.join("out").join(&m.name);
+    let elf = build_sketch(&sketch_dir, "uno", &dir.join("build")).expect("the sketch builds");
+    let size = avr_size(&elf).expect("avr-size");
+    let input: String = typed.iter().map(|q| format!("{q}\r\n")).collect();
+    let mut sim = AvrRun::new(&elf, Board::Uno.mcu(), Board::Uno.f_cpu());
+    sim.uart_input = input.as_bytes();
+    sim.stop_on = Some(b"> ");
+    let step = format!("{}_predict", m.name);
+    sim.step_symbol = Some(&step);
+    let rep = run_firmware(&sim).expect("simavr");
+    let out = String::from_utf8_lossy(&rep.output).into_owned();
+    assert_eq!(rep.exit, AvrExit::Prompt, "{out}");
+    let answers: Vec<&str> = out
+        .split("> ")
+        .skip(1)
+        .map(|a| a.split_once("\r\n").map_or("", |(_echo, answer)| answer))
+        .map(|a| a.strip_suffix("\r\n").unwrap_or(a))
+        .collect();
+    assert_eq!(answers.len(), typed.len() + 1, "{out}");
+    // zlmc run's answers, in order; the errors on stderr.
+    let mut run_answers = run
+        .stdout
+        .lines()
+        .map(|l| l.split_once('\t').expect("tab").1);
+    for (i, line) in lines.iter().enumerate() {
+        let got = answers[i];
+        if let Some(e) = got.strip_prefix("error: ") {
+            if e.contains("longer than") {
+                assert!(line.len() > 64 * 3, "{e}");
+                continue;
+            }
+            assert!(
+                run.stderr.contains(&format!("stdin line {}: {e}", i + 1)),
+                "line {}: the sketch says {e:?}; zlmc run: {}",
+                i + 1,
+                run.stderr
+            );
+        } else {
+            assert_eq!(Some(got), run_answers.next(), "line {}: {line}", i + 1);
+        }
+    }
+    for (k, _) in ints.iter().enumerate() {
+        assert_eq!(answers[lines.len() + k], answers[k], "quantized sample {k}");
+    }
+    assert_eq!(
+        answers[lines.len() + ints.len()],
+        "error: the model takes 64 integers, the input has 3"
+    );
+    // The input arrives at 115200 baud (10 bits a byte) as fast as the
+    // sketch reads it: a run not much longer than the bytes' time on the
+    // wire plus the inferences kept up with them.
+    let wire = input.len() as u64 * 10 * u64::from(Board::Uno.f_cpu()) / 115_200;
+    let steps: u64 = rep.step_cycles.iter().sum();
+    eprintln!(
+        "digits sketch on the uno: flash {}, static RAM {}, stack peak {}; \
+         {} bytes typed: {} cycles on the wire, {} cycles in the run, {} of them in {} \
+         inferences ({} each)",
+        size.flash(),
+        size.static_ram(),
+        rep.stack_peak(),
+        input.len(),
+        wire,
+        rep.total_cycles,
+        steps,
+        rep.step_cycles.len(),
+        steps / rep.step_cycles.len().max(1) as u64
+    );
 }

@@ -32,16 +32,17 @@ static void zq_bn_zero(uint32_t *a)
         a[i] = 0;
 }
 
-/* a = a * m + add. */
-static void zq_bn_mul_add(uint32_t *a, uint32_t m, uint32_t add)
+/* a = a * m + add (m < 2^16), in 16-bit halves: no 64-bit multiplies. */
+static void zq_bn_mul_add(uint32_t *a, uint16_t m, uint16_t add)
 {
     uint32_t carry = add;
 
     for (uint8_t i = 0; i < ZQ_WORDS; i++) {
-        uint64_t p = (uint64_t)a[i] * m + carry;
+        uint32_t lo = (a[i] & 0xFFFF) * m + carry;
+        uint32_t hi = (a[i] >> 16) * m + (lo >> 16);
 
-        a[i] = (uint32_t)p;
-        carry = (uint32_t)(p >> 32);
+        a[i] = (hi << 16) | (lo & 0xFFFF);
+        carry = hi >> 16;
     }
 }
 
@@ -146,8 +147,13 @@ static void zq_decimal(uint32_t *n, int16_t e10, zq_double *out)
 
     zq_bn_zero(d);
     d[0] = 1;
+    /* Powers of 5 six at a time: 5^6 = 15625 fits the multiplier. */
+    for (; e10 >= 6; e10 -= 6)
+        zq_bn_mul_add(n, 15625, 0);
     for (; e10 > 0; e10--)
         zq_bn_mul_add(n, 5, 0);
+    for (; e10 <= -6; e10 += 6)
+        zq_bn_mul_add(d, 15625, 0);
     for (; e10 < 0; e10++)
         zq_bn_mul_add(d, 5, 0);
     /* n * 2^k / d is in (2^53, 2^55). */
@@ -298,43 +304,40 @@ static int16_t zq_float(float f)
 /*
  * Reads a decimal number as Rust's str::parse::<f64> does (sign, digits, an
  * optional point and fraction, an optional exponent) and quantizes it into
- * *out. Returns 0, or 1 if the text is not a finite number.
+ * *out. Returns 0, 1 if the text is not a finite number, or 2 if it has
+ * more than ZQ_DIGITS_MAX significant digits.
  */
 static uint8_t zq_text(const char *s, int16_t *out)
 {
-    uint32_t n[ZQ_WORDS];
-    uint8_t neg = 0, digits = 0, nd = 0;
+    uint8_t neg = 0;
+    uint16_t digits = 0, nd = 0;
     int16_t e10 = 0;
     /* The first 9 significant digits, for the float estimate. */
     uint32_t lead = 0;
     uint8_t nlead = 0;
+    const char *mantissa;
 
-    zq_bn_zero(n);
     if (*s == '+' || *s == '-')
         neg = *s++ == '-';
-    for (; *s >= '0' && *s <= '9'; s++) {
-        digits++;
+    mantissa = s;
+    for (uint8_t point = 0;; s++) {
+        if (*s == '.' && !point) {
+            point = 1;
+            continue;
+        }
+        if (*s < '0' || *s > '9')
+            break;
+        if (digits < 60000)
+            digits++;
+        if (point && e10 > -30000)
+            e10--;
         if (nd || *s != '0') {
-            zq_bn_mul_add(n, 10, (uint32_t)(*s - '0'));
-            nd++;
+            if (nd < 60000)
+                nd++;
             if (nlead < 9) {
                 lead = lead * 10 + (uint32_t)(*s - '0');
                 nlead++;
             }
-        }
-    }
-    if (*s == '.') {
-        for (s++; *s >= '0' && *s <= '9'; s++) {
-            digits++;
-            if (nd || *s != '0') {
-                zq_bn_mul_add(n, 10, (uint32_t)(*s - '0'));
-                nd++;
-                if (nlead < 9) {
-                    lead = lead * 10 + (uint32_t)(*s - '0');
-                    nlead++;
-                }
-            }
-            e10--;
         }
     }
     if (!digits)
@@ -357,6 +360,8 @@ static uint8_t zq_text(const char *s, int16_t *out)
     }
     if (*s)
         return 1;
+    if (nd > ZQ_DIGITS_MAX)
+        return 2;
     if (nd == 0) {
         zq_double zero = {neg, 0, 0};
 
@@ -379,6 +384,13 @@ static uint8_t zq_text(const char *s, int16_t *out)
     /* The float estimate: lead * 10^(lead_exp - nlead + 1). */
     int16_t pe = lead_exp - nlead + 1;
 
+    /* An integer of at most 24 bits is its own float: f is exact. */
+    while (pe < 0 && lead % 10 == 0 && lead) {
+        lead /= 10;
+        pe++;
+    }
+    uint8_t exact = nlead == nd && pe == 0 && lead < 16777216UL;
+
     if (pe >= -10 && pe <= 10) {
         float p = 1.0f, f = (float)lead;
 
@@ -389,13 +401,14 @@ static uint8_t zq_text(const char *s, int16_t *out)
             f = -f;
         uint8_t settled = 1;
 #if ZQ_HAS_RANGE
-        float slack = (f < 0 ? -f : f) * 1e-5f;
+        /* How far f may be from the decimal, and then some. */
+        float slack = exact && ZQ_ENDS_EXACT ? 0.0f : (f < 0 ? -f : f) * 1e-5f;
 
-        if (f + slack < ZQ_LO_F) {
+        if (f + slack < ZQ_LO_F || (slack == 0.0f && f == ZQ_LO_F)) {
             *out = ZQ_AT_LO;
             return 0;
         }
-        if (f - slack > ZQ_HI_F) {
+        if (f - slack > ZQ_HI_F || (slack == 0.0f && f == ZQ_HI_F)) {
             *out = ZQ_AT_HI;
             return 0;
         }
@@ -408,15 +421,26 @@ static uint8_t zq_text(const char *s, int16_t *out)
         if (settled && a < 1048576.0f) {
             int32_t i = (int32_t)a; /* truncates */
             float rest = a - (float)i;
-            float slack_t = a * 1e-5f + 1e-30f;
+            /* With a power-of-two scale, an exact f makes t exact too. */
+            float slack_t = exact && ZQ_INV_EXACT ? 0.0f : a * 1e-5f + 1e-30f;
 
-            if (rest - 0.5f > slack_t || 0.5f - rest > slack_t) {
-                if (rest > 0.5f)
+            if (slack_t == 0.0f || rest - 0.5f > slack_t || 0.5f - rest > slack_t) {
+                if (rest >= 0.5f)
                     i++;
                 *out = zq_saturate((t < 0 ? -i : i) + ZQ_ZERO_POINT);
                 return 0;
             }
         }
+    }
+    /* The exact path: the significant digits as one integer. */
+    uint32_t n[ZQ_WORDS];
+
+    zq_bn_zero(n);
+    for (nd = 0; *mantissa == '.' || (*mantissa >= '0' && *mantissa <= '9'); mantissa++) {
+        if (*mantissa == '.' || (!nd && *mantissa == '0'))
+            continue;
+        zq_bn_mul_add(n, 10, (uint16_t)(*mantissa - '0'));
+        nd++;
     }
     zq_double x;
 

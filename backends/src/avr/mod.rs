@@ -293,7 +293,12 @@ fn emit_for(
         tables: tables::table_bytes(ls, &allocation, &extra),
         code: code_bytes,
         sram: allocation.sram(ls),
-        sketch_flash: SKETCH_FLASH,
+        sketch_flash: SKETCH_FLASH
+            + if model.input_quant().is_some() {
+                float_input::FLASH
+            } else {
+                0
+            },
         sketch_sram: plan::sketch_sram(model),
         layers: ls
             .iter()
@@ -345,7 +350,9 @@ fn emit_for(
         input: model.input_quant().map(|q| InputView {
             scale: format!("{:?}", q.scale),
             zero_point: q.zero_point,
-            range: q.range.map(|(lo, hi)| (format!("{lo:?}"), format!("{hi:?}"))),
+            range: q
+                .range
+                .map(|(lo, hi)| (format!("{lo:?}"), format!("{hi:?}"))),
         }),
         token_max: float_input::TOKEN_MAX,
     };
