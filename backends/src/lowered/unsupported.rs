@@ -35,13 +35,6 @@ pub enum Unsupported {
         /// What it implements.
         supported: &'static str,
     },
-    /// A raw-input model on a target whose front-end reads text only.
-    NeedsText {
-        /// The target's display name.
-        backend: &'static str,
-        /// The machine the front-end runs on.
-        system: &'static str,
-    },
     /// A text encoder with more buckets than the target's hash can address.
     TooManyBuckets {
         /// What the target's front-end is called (`the Z80 front-end`).
@@ -93,11 +86,6 @@ impl fmt::Display for Unsupported {
             Unsupported::Accumulator { backend, supported } => {
                 write!(f, "the {backend} backend supports {supported} accumulators only")
             }
-            Unsupported::NeedsText { backend, system } => write!(
-                f,
-                "the {backend} backend's front-end for {system} needs text input encoders \
-                 (raw-input models: use the C backend)"
-            ),
             Unsupported::TooManyBuckets {
                 hasher,
                 buckets,

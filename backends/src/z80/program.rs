@@ -33,14 +33,24 @@ pub struct Z80Files {
     pub buffers_start: u16,
 }
 
+/// The runtime texts a machine's programs start with, one per kind of model.
+#[derive(Debug, Clone, Copy)]
+pub struct Runtimes<'a> {
+    /// Character generation (`CHAT_ASM`).
+    pub chat: &'a str,
+    /// Text classifiers (`CLASSIFY_ASM`).
+    pub classify: &'a str,
+    /// Raw-input classifiers (`RAW_ASM`).
+    pub raw: &'a str,
+}
+
 /// Generate the CP/M program for `model`.
 pub fn emit(
     model: &Verified,
     prov: &Provenance,
-    runtime_chat: &str,
-    runtime_classify: &str,
+    runtimes: Runtimes,
 ) -> Result<Z80Files, BackendError> {
-    emit_for(model, prov, runtime_chat, runtime_classify, &CPM)
+    emit_for(model, prov, runtimes, &CPM)
 }
 
 /// Generate the program for `model` on the machine `layout` describes, with
@@ -48,20 +58,12 @@ pub fn emit(
 pub fn emit_for(
     model: &Verified,
     prov: &Provenance,
-    runtime_chat: &str,
-    runtime_classify: &str,
+    runtimes: Runtimes,
     layout: &Layout,
 ) -> Result<Z80Files, BackendError> {
     let lowered = model.lowered();
     let model = model.model();
     let text = &lowered.input;
-    if !text.takes_text() {
-        return Err(Unsupported::NeedsText {
-            backend: "Z80",
-            system: layout.system,
-        }
-        .into());
-    }
     let ls = lowered.fused_layers("Z80")?;
     let zin_len = text.len();
     check_layers(&ls, zin_len)?;
@@ -75,10 +77,17 @@ pub fn emit_for(
         .context()
         .map_or(0, |p| zlmc_runtime_z80::ctxlist_bytes(p.context_length()));
     let (runtime, maxlen, eos) = match &model.decode {
+        Decode::Generate { .. } if !text.takes_text() => {
+            return Err(Unsupported::Other(
+                "generating text needs text input encoders, not raw ones".into(),
+            )
+            .into())
+        }
         Decode::Generate {
             max_length, eos, ..
-        } => (runtime_chat, *max_length, *eos),
-        Decode::Classify { .. } => (runtime_classify, 1, 0),
+        } => (runtimes.chat, *max_length, *eos),
+        Decode::Classify { .. } if !text.takes_text() => (runtimes.raw, 1, 0),
+        Decode::Classify { .. } => (runtimes.classify, 1, 0),
     };
     let runtime = parse(runtime).map_err(|e| {
         BackendError::internal(format!("runtime source line {}: {}", e.line, e.message))

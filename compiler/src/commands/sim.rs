@@ -100,7 +100,9 @@ pub fn sim(
             out.write_all(q).map_err(io)?;
             out.write_all(b"\t").map_err(io)?;
         }
-        if model.takes_text() {
+        // The AVR simulator firmware answers a raw-input model with its
+        // logits and class; the Z80 programs print the answer itself.
+        if model.takes_text() || target.name() != "avr" {
             out.write_all(&answer.reply).map_err(io)?;
         } else {
             out.write_all(&vector_answer(&model, &answer.reply)?)
