@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use zlmc::frontend::npz::read_npz;
 use zlmc::frontend::tensors::{TensorData, TensorMap};
-use zlmc::quant::float_model::FloatMlp;
+use zlmc::quant::float_model::{FloatActivation, FloatMlp};
 
 /// Largest allowed |zlmc − onnxruntime| on logits and probabilities.
 const TOL: f32 = 1e-5;
@@ -84,7 +84,9 @@ fn torch_gemm_export_folds_normalization_into_the_first_layer() {
     // Sub and Div by constants, three Gemm layers, Flatten and Dropout dropped.
     assert_eq!(m.layers.len(), 3);
     assert_eq!((m.layers[0].inputs(), m.layers[0].units()), (8, 16));
-    assert!(m.layers[0].relu && m.layers[1].relu && !m.layers[2].relu);
+    let acts: Vec<_> = m.layers.iter().map(|l| l.activation).collect();
+    use FloatActivation as A;
+    assert_eq!(acts, [A::Relu, A::Relu, A::None]);
     assert_eq!(m.labels, None);
     assert_eq!(m.name, "torch_gemm");
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::quant::float_model::{FloatLayer, FloatMlp};
+use zlmc::quant::float_model::{FloatActivation, FloatLayer, FloatMlp, FloatOutput};
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, installed, run_exe};
@@ -24,13 +24,18 @@ fn float_mlp(rng: &mut Rng, inputs: usize, hidden: usize, classes: usize) -> Flo
             .map(|_| (0..cols).map(|_| uniform(rng, -0.5, 0.5)).collect())
             .collect(),
         bias: (0..rows).map(|_| uniform(rng, -0.2, 0.2)).collect(),
-        relu,
+        activation: if relu {
+            FloatActivation::Relu
+        } else {
+            FloatActivation::None
+        },
     };
     FloatMlp {
         name: "toy".into(),
         inputs,
         layers: vec![layer(hidden, inputs, true), layer(classes, hidden, false)],
         labels: None,
+        output: FloatOutput::Classes,
     }
 }
 
@@ -69,7 +74,8 @@ fn rule(m: &FloatMlp, x: &[f32]) -> (usize, f64) {
                         .zip(&v)
                         .map(|(&w, &a)| f64::from(w) * a)
                         .sum::<f64>();
-                if l.relu {
+                // The test's models use ReLU or nothing.
+                if l.activation == FloatActivation::Relu {
                     s.max(0.0)
                 } else {
                     s

@@ -65,6 +65,12 @@ pub fn emit_for(
     let model = model.model();
     let text = &lowered.input;
     let ls = lowered.fused_layers("Z80")?;
+    for l in &ls {
+        l.unsupported_activation("Z80")?;
+    }
+    if let Decode::Values { .. } = model.decode {
+        return Err(Unsupported::ValuesOutput { backend: "Z80" }.into());
+    }
     let zin_len = text.len();
     check_layers(&ls, zin_len)?;
     // Chat models keep layer 1's query part for a whole reply.
@@ -88,6 +94,7 @@ pub fn emit_for(
         } => (runtimes.chat, *max_length, *eos),
         Decode::Classify { .. } if !text.takes_text() => (runtimes.raw, 1, 0),
         Decode::Classify { .. } => (runtimes.classify, 1, 0),
+        Decode::Values { .. } => unreachable!("refused above"),
     };
     let runtime = parse(runtime).map_err(|e| {
         BackendError::internal(format!("runtime source line {}: {}", e.line, e.message))
@@ -483,5 +490,6 @@ fn decode_tables(b: &mut Builder, decode: &Decode) {
                 b.db(bytes);
             }
         }
+        Decode::Values { .. } => unreachable!("refused before planning"),
     }
 }

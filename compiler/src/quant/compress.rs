@@ -105,7 +105,7 @@ pub fn sparsify(m: &mut FloatMlp, fraction: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::float_model::FloatLayer;
+    use crate::quant::float_model::{FloatActivation, FloatLayer, FloatOutput};
 
     fn mlp() -> FloatMlp {
         FloatMlp {
@@ -115,15 +115,16 @@ mod tests {
                 FloatLayer {
                     weight: vec![vec![1.0, 1.0], vec![0.01, 0.0], vec![2.0, -1.0]],
                     bias: vec![0.0, 0.5, 0.0],
-                    relu: true,
+                    activation: FloatActivation::Relu,
                 },
                 FloatLayer {
                     weight: vec![vec![1.0, 4.0, 1.0]],
                     bias: vec![0.0],
-                    relu: false,
+                    activation: FloatActivation::None,
                 },
             ],
             labels: None,
+            output: FloatOutput::Classes,
         }
     }
 

@@ -2,6 +2,84 @@
 //! point of `zlmc import onnx` (which writes one) and `zlmc quantize` (which
 //! turns one into an integer model).
 
+/// A float non-linearity, as the source framework defines it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FloatActivation {
+    /// The identity.
+    None,
+    /// `max(0, x)`.
+    Relu,
+    /// `tanh(x)`.
+    Tanh,
+    /// `1 / (1 + e^−x)`.
+    Sigmoid,
+    /// `x` when `x ≥ 0`, else `alpha·x`.
+    LeakyRelu {
+        /// Slope below zero.
+        alpha: f32,
+    },
+    /// `min(max(x, min), max)`: ReLU6 is `Clip { min: 0, max: 6 }`.
+    Clip {
+        /// Lower bound.
+        min: f32,
+        /// Upper bound.
+        max: f32,
+    },
+    /// `max(0, min(1, alpha·x + beta))` (ONNX's defaults: 0.2 and 0.5).
+    HardSigmoid {
+        /// Slope.
+        alpha: f32,
+        /// Offset.
+        beta: f32,
+    },
+    /// `x · HardSigmoid(x)` with `alpha = 1/6`, `beta = 0.5`.
+    HardSwish,
+    /// `x·Φ(x)`; with `tanh`, its tanh approximation.
+    Gelu {
+        /// Whether the tanh approximation is meant.
+        tanh: bool,
+    },
+}
+
+impl FloatActivation {
+    /// The activation of `x`, computed in f64 and rounded to f32.
+    pub fn apply(self, x: f32) -> f32 {
+        let v = x as f64;
+        let y = match self {
+            FloatActivation::None => v,
+            FloatActivation::Relu => v.max(0.0),
+            FloatActivation::Tanh => v.tanh(),
+            FloatActivation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+            FloatActivation::LeakyRelu { alpha } => {
+                if v >= 0.0 {
+                    v
+                } else {
+                    alpha as f64 * v
+                }
+            }
+            FloatActivation::Clip { min, max } => v.max(min as f64).min(max as f64),
+            FloatActivation::HardSigmoid { alpha, beta } => {
+                (alpha as f64 * v + beta as f64).clamp(0.0, 1.0)
+            }
+            FloatActivation::HardSwish => v * (v / 6.0 + 0.5).clamp(0.0, 1.0),
+            FloatActivation::Gelu { tanh: false } => 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt())),
+            FloatActivation::Gelu { tanh: true } => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
+            }
+        };
+        y as f32
+    }
+
+    /// Whether applying it twice is applying it once (so a repeat folds away).
+    pub fn is_idempotent(self) -> bool {
+        matches!(
+            self,
+            FloatActivation::None | FloatActivation::Relu | FloatActivation::Clip { .. }
+        )
+    }
+}
+
 /// One dense layer: `y = act(W·x + b)` in f32.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloatLayer {
@@ -9,8 +87,8 @@ pub struct FloatLayer {
     pub weight: Vec<Vec<f32>>,
     /// Bias per output unit.
     pub bias: Vec<f32>,
-    /// Whether ReLU follows.
-    pub relu: bool,
+    /// The non-linearity after the sum.
+    pub activation: FloatActivation,
 }
 
 impl FloatLayer {
@@ -31,11 +109,7 @@ impl FloatLayer {
             .zip(&self.bias)
             .map(|(row, &b)| {
                 let s = row.iter().zip(x).fold(b, |acc, (&w, &v)| acc + w * v);
-                if self.relu {
-                    s.max(0.0)
-                } else {
-                    s
-                }
+                self.activation.apply(s)
             })
             .collect()
     }
@@ -56,6 +130,17 @@ pub struct FloatMlp {
     pub layers: Vec<FloatLayer>,
     /// Class labels, one per output of the last layer, when the source had them.
     pub labels: Option<Vec<String>>,
+    /// What the last layer's outputs are.
+    pub output: FloatOutput,
+}
+
+/// What a float model's last layer gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatOutput {
+    /// Class scores: the answer is the first index of the largest.
+    Classes,
+    /// Values (regression, scores): the answer is the vector itself.
+    Values,
 }
 
 impl FloatMlp {

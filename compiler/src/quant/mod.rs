@@ -19,6 +19,7 @@ use crate::diag::{Diagnostic, Result};
 use crate::input::io_err;
 use crate::output::{self, OutFile};
 use crate::quant::float_model::FloatMlp;
+use float_model::FloatActivation;
 use ptq::{AccChoice, Options, Quantized};
 
 /// Clamping above this fraction of calibration values is warned about.
@@ -37,6 +38,18 @@ pub fn calibrate(m: &FloatMlp, data: &Path, opts: Options) -> Result<Quantized> 
                 m.inputs
             ),
         ));
+    }
+    if let Some((l, a)) = m
+        .layers
+        .iter()
+        .enumerate()
+        .find(|(_, l)| !matches!(l.activation, FloatActivation::None | FloatActivation::Relu))
+    {
+        return Err(Diagnostic::new(format!(
+            "layer {}: the {:?} activation cannot be quantized yet (ReLU or none only)",
+            l + 1,
+            a.activation
+        )));
     }
     let mut q = ptq::quantize(m, &d, opts);
     if opts.acc == AccChoice::Auto {

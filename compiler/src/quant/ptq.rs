@@ -11,10 +11,10 @@
 //! activations wrap. The integer epilogue is `(acc + b) >> shift`,
 //! activations are int16.
 
-use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
+use zlmc_ir::{Activation, DenseWeights, Elem, InputQuant, WeightKind};
 
 use crate::frontend::quantize::LayerData;
-use crate::quant::float_model::FloatMlp;
+use crate::quant::float_model::{FloatActivation, FloatMlp};
 
 use super::dataset::Dataset;
 
@@ -295,10 +295,8 @@ fn input_importance(m: &FloatMlp, data: &Dataset, pre: &[Vec<Vec<f64>>]) -> Vec<
             for (j, a) in mean.iter_mut().enumerate() {
                 *a += if l == 0 {
                     x[j] as f64
-                } else if m.layers[l - 1].relu {
-                    pre[l - 1][k][j].max(0.0)
                 } else {
-                    pre[l - 1][k][j]
+                    m.layers[l - 1].activation.apply(pre[l - 1][k][j] as f32) as f64
                 };
             }
         }
@@ -380,11 +378,10 @@ fn float_pre_activations(m: &FloatMlp, data: &Dataset) -> Vec<Vec<Vec<f64>>> {
                         .fold(b as f64, |s, (&w, &a)| s + w as f64 * a)
                 })
                 .collect();
-            v = if layer.relu {
-                pre.iter().map(|&p| p.max(0.0)).collect()
-            } else {
-                pre.clone()
-            };
+            v = pre
+                .iter()
+                .map(|&p| layer.activation.apply(p as f32) as f64)
+                .collect();
             per_layer[l].push(pre);
         }
     }
@@ -579,7 +576,7 @@ fn build(
                     .map(|(row, &b)| {
                         let s: i64 = row.iter().zip(x).map(|(&w, &a)| i64::from(w) * a).sum();
                         let y = ((s + b) >> shift).clamp(-32768, 32767);
-                        if fl.relu {
+                        if fl.activation == FloatActivation::Relu {
                             y.max(0)
                         } else {
                             y
@@ -598,7 +595,7 @@ fn build(
                 },
                 bias,
                 shift,
-                relu: fl.relu,
+                activation: (fl.activation == FloatActivation::Relu).then_some(Activation::Relu),
             },
             acc,
         });
@@ -665,7 +662,10 @@ pub fn count_clamping(q: &mut Quantized, data: &Dataset) {
                     bad += 1;
                 }
                 let y = y.clamp(-32768, 32767);
-                out.push(if d.relu { y.max(0) } else { y });
+                out.push(match &d.activation {
+                    Some(a) => a.apply(y as i16) as i64,
+                    None => y,
+                });
             }
             q.report[l].values += d.weights.rows;
             q.report[l].clamped += bad;

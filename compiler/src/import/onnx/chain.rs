@@ -10,7 +10,7 @@
 /// The most weights a layer the chain builds may have: the IR's limit, so a
 /// small file cannot make the importer allocate more than a model can hold.
 const MAX_ELEMENTS: usize = zlmc_ir::verify::limits::MAX_WEIGHTS;
-use crate::quant::float_model::FloatLayer;
+use crate::quant::float_model::{FloatActivation, FloatLayer};
 
 /// The affine map `y = A·x + c` from the last layer's output (or the graph
 /// input) to the current value.
@@ -104,13 +104,13 @@ impl Chain {
 
     /// End the pending map with a ReLU.
     pub fn relu(&mut self) -> Result<(), String> {
-        self.close(true)
+        self.close(FloatActivation::Relu)
     }
 
     /// End the chain: the pending map becomes the last layer (without ReLU) if
     /// it does anything. Errors if the graph had no layer at all.
     pub fn finish(mut self) -> Result<Vec<FloatLayer>, String> {
-        self.close(false)?;
+        self.close(FloatActivation::None)?;
         if self.layers.is_empty() {
             return Err("the graph has no dense layer (MatMul or Gemm)".into());
         }
@@ -118,19 +118,24 @@ impl Chain {
     }
 
     /// Turn the pending map into a layer (or fold it into the previous one).
-    fn close(&mut self, relu: bool) -> Result<(), String> {
+    fn close(&mut self, act: FloatActivation) -> Result<(), String> {
         let width = self.width();
         let pending = std::mem::replace(&mut self.pending, identity(width));
         match pending {
-            Affine::Dense { a, c } => self.layers.push(layer(a, c, relu)),
+            Affine::Dense { a, c } => self.layers.push(layer(a, c, act)),
             Affine::Diag { scale, shift } => {
                 let is_identity =
                     scale.iter().all(|&s| s == 1.0) && shift.iter().all(|&t| t == 0.0);
-                // Layers only close at a ReLU, so any previous layer ends in one.
-                match self.layers.last() {
-                    // ReLU∘ReLU is ReLU.
-                    Some(_) if is_identity => {}
-                    None if is_identity && !relu => {}
+                match self.layers.last_mut() {
+                    // Nothing to apply, or an idempotent activation repeated
+                    // (ReLU∘ReLU is ReLU).
+                    Some(_) if is_identity && act == FloatActivation::None => {}
+                    Some(prev) if is_identity && prev.activation == act && act.is_idempotent() => {}
+                    // The activation belongs to the layer before.
+                    Some(prev) if is_identity && prev.activation == FloatActivation::None => {
+                        prev.activation = act;
+                    }
+                    None if is_identity && act == FloatActivation::None => {}
                     _ => {
                         if width.checked_mul(width).is_none_or(|s| s > MAX_ELEMENTS) {
                             return Err(format!(
@@ -145,7 +150,7 @@ impl Chain {
                                 row
                             })
                             .collect();
-                        self.layers.push(layer(a, shift, relu));
+                        self.layers.push(layer(a, shift, act));
                     }
                 }
             }
@@ -165,14 +170,14 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn layer(a: Vec<Vec<f64>>, c: Vec<f64>, relu: bool) -> FloatLayer {
+fn layer(a: Vec<Vec<f64>>, c: Vec<f64>, activation: FloatActivation) -> FloatLayer {
     FloatLayer {
         weight: a
             .into_iter()
             .map(|row| row.into_iter().map(|v| v as f32).collect())
             .collect(),
         bias: c.into_iter().map(|v| v as f32).collect(),
-        relu,
+        activation,
     }
 }
 
@@ -201,7 +206,8 @@ mod tests {
         c.scale_shift(&[0.5, 0.5], &[0.0, 1.0]);
         let layers = c.finish().unwrap();
         assert_eq!(layers.len(), 2);
-        assert!(layers[0].relu && !layers[1].relu);
+        assert_eq!(layers[0].activation, FloatActivation::Relu);
+        assert_eq!(layers[1].activation, FloatActivation::None);
         assert_eq!(layers[1].weight, vec![vec![0.5, 0.0], vec![0.0, 0.5]]);
         assert_eq!(layers[1].bias, vec![0.0, 1.0]);
     }

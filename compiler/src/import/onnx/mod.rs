@@ -35,7 +35,7 @@ use std::path::Path;
 use prost::Message;
 
 use crate::diag::Diagnostic;
-use crate::quant::float_model::FloatMlp;
+use crate::quant::float_model::{FloatMlp, FloatOutput};
 use external::ExternalFiles;
 
 /// Largest `.onnx` file read (weights of MCU-sized models are kilobytes),
@@ -87,6 +87,7 @@ fn decode(bytes: &[u8], name: &str, mut external: ExternalFiles) -> Result<Float
         inputs: walked.inputs,
         layers: walked.layers,
         labels: walked.labels,
+        output: FloatOutput::Classes,
     })
 }
 
