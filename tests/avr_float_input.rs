@@ -386,3 +386,73 @@ fn the_digits_sketch_reads_what_zlmc_run_reads_in_simavr() {
         steps / rep.step_cycles.len().max(1) as u64
     );
 }
+
+/// The digits model as a values model (its ten scores): the sketch prints
+/// the int16 outputs of `NAME_step` for the float features, the very
+/// outputs `zlmc run` scales.
+#[test]
+fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
+    use zlmc_backends::sim::avr::{build_sketch, run_firmware, AvrExit, AvrRun};
+    let tmp = scratch("avr-values-sketch");
+    let dir = tmp.path();
+    let ex = repo().join("examples/digits");
+    let r = zlmc_import_onnx(
+        &ex.join("digits.onnx"),
+        Some(&ex.join("data.npz")),
+        &dir.join("d8"),
+        &["--weights", "int8"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut m = zlmc::driver::load(&dir.join("d8/model.yaml")).expect("load");
+    let count = m.classes();
+    m.decode = zlmc_ir::Decode::Values {
+        quant: zlmc_ir::OutputQuant {
+            scale: 0.01,
+            zero_point: 3,
+        },
+        count,
+    };
+    zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+    let files = build::avr(&m, Path::new("values"), Board::Uno).expect("builds");
+    let sketch_dir = dir.join("sketch").join(&files.dir_name);
+    std::fs::create_dir_all(&sketch_dir).expect("mkdir");
+    build::write_files(&sketch_dir, &files.files);
+    let header = &files
+        .files
+        .iter()
+        .find(|(n, _)| n.ends_with("_model.h"))
+        .expect("header")
+        .1;
+    assert!(
+        header.contains("#define DIGITS_OUTPUT_SCALE 0.01"),
+        "{header}"
+    );
+    assert!(
+        header.contains("#define DIGITS_OUTPUT_ZERO_POINT 3"),
+        "{header}"
+    );
+    let elf = build_sketch(&sketch_dir, "uno", &dir.join("build")).expect("the sketch builds");
+    let lines = digits_lines(4);
+    let q = m.input_quant().expect("quantized from float");
+    let input: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+    let mut sim = AvrRun::new(&elf, Board::Uno.mcu(), Board::Uno.f_cpu());
+    sim.uart_input = input.as_bytes();
+    sim.stop_on = Some(b"> ");
+    let rep = run_firmware(&sim).expect("simavr");
+    let out = String::from_utf8_lossy(&rep.output).into_owned();
+    assert_eq!(rep.exit, AvrExit::Prompt, "{out}");
+    for (line, answer) in lines.iter().zip(out.split("> ").skip(1)) {
+        let values: Vec<i16> = line
+            .split([' ', ','])
+            .filter(|t| !t.is_empty())
+            .map(|t| q.quantize(t.parse().expect("a number")))
+            .collect();
+        let want: Vec<String> = zlmc_ir::interp::step(&m.graph, &values)
+            .logits
+            .iter()
+            .map(i16::to_string)
+            .collect();
+        let got = answer.split_once("\r\n").expect("a line").1;
+        assert_eq!(got.trim_end(), want.join(" "), "{line}");
+    }
+}

@@ -191,3 +191,73 @@ fn digits_on_the_z80_targets_match_zlmc_run() {
         eprintln!("digits on {target}: {}", sim.stderr.trim());
     }
 }
+
+/// `m` as a values model: the last layer's outputs, scaled.
+fn as_values(mut m: Model, rng: &mut Rng) -> Model {
+    let count = m.classes();
+    let quant = zlmc_ir::OutputQuant {
+        scale: rng.pick(&[0.125, 0.01, 1.0 / 3.0, 2.5]),
+        zero_point: rng.range(-100, 100) as i32,
+    };
+    m.decode = zlmc_ir::Decode::Values { quant, count };
+    m
+}
+
+#[test]
+fn values_models_print_the_interpreters_outputs_on_cpm_and_the_spectrum() {
+    let mut rng = Rng::new(0x0019_0011);
+    let mut models = 0;
+    while models < 30 {
+        let mut m = as_values(raw_model(&mut rng, &format!("v{models}")), &mut rng);
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        let Ok(z) = build::z80(&m, Path::new("values")) else {
+            continue;
+        };
+        models += 1;
+        let v = zlmc_backends::target::Verified::new(&m).expect("verified");
+        let zx = zlmc_backends::zx48::build(&v, &build::provenance(Path::new("values"))).ok();
+        for values in random_inputs(&mut rng, m.input_len(), 2) {
+            let q = line(&values);
+            let want = line(&interp::step(&m.graph, &values).logits);
+            let (got, _) = z80_raw_reply(&z.com, z.step_entry, &q).expect("runs");
+            assert_eq!(got.reply, want, "{}", m.name);
+            if let Some(zx) = &zx {
+                let (got, _) = zx48_raw_reply(zx, &q).expect("runs");
+                assert_eq!(got.reply, want, "{} on the Spectrum", m.name);
+            }
+        }
+    }
+}
+
+/// `zlmc sim` prints a values model's line as `zlmc run` does, on every
+/// target that simulates.
+#[test]
+fn zlmc_sim_prints_values_as_zlmc_run_does() {
+    let mut rng = Rng::new(0x0019_0012);
+    let tmp = scratch("values-sim");
+    let m = loop {
+        let mut m = as_values(raw_model(&mut rng, "vs"), &mut rng);
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        if build::z80(&m, Path::new("values")).is_ok() {
+            break m;
+        }
+    };
+    let zir = tmp.path().join("vs.zir");
+    let prov = zlmc::driver::provenance(&zir);
+    std::fs::write(&zir, zlmc::driver::zir_text(&m, &prov, "test")).expect("write");
+    let zir = zir.to_str().expect("utf-8");
+    let lines: String = random_inputs(&mut rng, m.input_len(), 4)
+        .iter()
+        .map(|v| String::from_utf8(line(v)).expect("ascii") + "\n")
+        .collect();
+    let run = zlmc(&["run", zir, "--batch"], &lines);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for target in [&["z80"][..], &["zx48"], &["avr", "--board", "uno"]] {
+        let mut args = vec!["sim", zir, "--target"];
+        args.extend(target);
+        args.push("--batch");
+        let sim = zlmc(&args, &lines);
+        assert_eq!(sim.code, 0, "{target:?}: {}", sim.stderr);
+        assert_eq!(sim.stdout, run.stdout, "{target:?}");
+    }
+}

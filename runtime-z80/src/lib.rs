@@ -166,11 +166,11 @@ pub const ZX48_CLASSIFY_ASM: &str = program!("zx48.asm", "classify.asm");
 /// A raw-input program's runtime text: a front-end, the values reader
 /// (`raw.asm`), the answer, and the front-end's way of reading one key.
 macro_rules! raw_program {
-    ($front:literal, $key:literal) => {
+    ($front:literal, $answer:literal, $key:literal) => {
         concat!(
             include_str!($front),
             include_str!("raw.asm"),
-            include_str!("raw_label.asm"),
+            include_str!($answer),
             include_str!($key)
         )
     };
@@ -180,17 +180,25 @@ macro_rules! raw_program {
 /// integers (the model's int16 inputs), read a key at a time (BDOS 1) so it
 /// may be as long as the values need, or the command tail; the label out.
 /// See `raw.asm`.
-pub const RAW_ASM: &str = raw_program!("frontend.asm", "rawkey_cpm.asm");
+pub const RAW_ASM: &str = raw_program!("frontend.asm", "raw_label.asm", "rawkey_cpm.asm");
 
 /// The ZX Spectrum 48K front-end for raw-input classifiers (see [`RAW_ASM`]):
 /// `zx48.asm` with the keys read through the ROM.
-pub const ZX48_RAW_ASM: &str = raw_program!("zx48.asm", "rawkey_zx48.asm");
+pub const ZX48_RAW_ASM: &str = raw_program!("zx48.asm", "raw_label.asm", "rawkey_zx48.asm");
+
+/// The CP/M front-end for raw-input values models: [`RAW_ASM`] answering
+/// with the `NOUT` int16 outputs at `zout` (`raw_values.asm`), in decimal.
+pub const RAW_VALUES_ASM: &str = raw_program!("frontend.asm", "raw_values.asm", "rawkey_cpm.asm");
+
+/// The ZX Spectrum 48K front-end for raw-input values models.
+pub const ZX48_RAW_VALUES_ASM: &str = raw_program!("zx48.asm", "raw_values.asm", "rawkey_zx48.asm");
 
 /// The constants [`RAW_ASM`] uses, which the generated code defines with
 /// `equ` before it.
 pub const RAW_CONSTANTS: &[&str] = &["ZIN_LEN", "STACK_TOP", "LINEBUF"];
 
-/// The labels [`RAW_ASM`] uses, which the generated code defines after it.
+/// The labels [`RAW_ASM`] uses, which the generated code defines after it
+/// ([`RAW_VALUES_ASM`] uses `zout` and the constant `NOUT` in place of `labels`).
 pub const RAW_SYMBOLS: &[&str] = &["zin", "model_init", "model_query", "model_step", "labels"];
 
 /// The constants [`CHAT_ASM`] uses, which the generated code defines with

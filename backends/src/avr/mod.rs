@@ -212,6 +212,8 @@ struct View {
     input: Option<InputView>,
     /// The longest value the sketch reads.
     token_max: usize,
+    /// A values model's output scale and zero point, for the header's macros.
+    values: Option<(String, i32)>,
 }
 
 /// The header's input quantization: scale, zero point and range as C literals.
@@ -235,7 +237,9 @@ pub fn emit(
         l.unsupported_activation("AVR")?;
     }
     if let Decode::Values { .. } = model.model().decode {
-        return Err(Unsupported::ValuesOutput { backend: "AVR" }.into());
+        if model.model().takes_text() {
+            return Err(Unsupported::ValuesFromText { backend: "AVR" }.into());
+        }
     }
     match emit_for(model, &ls, prov, board, plan::Goal::Fast, sram) {
         Err(BackendError::TooBig { .. }) => {
@@ -264,7 +268,7 @@ fn emit_for(
             max_length,
         } => (Some((*eos, *max_length)), Some(charset.as_slice()), None),
         Decode::Classify { labels } => (None, None, Some(labels.as_slice())),
-        Decode::Values { .. } => unreachable!("refused in emit"),
+        Decode::Values { .. } => (None, None, None),
     };
     if let Some(l) = labels {
         if l.iter().map(|s| s.len() + 1).sum::<usize>() > 65535 {
@@ -362,6 +366,10 @@ fn emit_for(
                 .map(|(lo, hi)| (format!("{lo:?}"), format!("{hi:?}"))),
         }),
         token_max: float_input::TOKEN_MAX,
+        values: match &model.decode {
+            Decode::Values { quant, .. } => Some((format!("{:?}", quant.scale), quant.zero_point)),
+            _ => None,
+        },
     };
     let input_c = match model.input_quant() {
         Some(q) => Some(float_input::source(&prov.banner(), p, &q)?),

@@ -69,8 +69,9 @@ pub enum Unsupported {
         /// The activation's mnemonic.
         name: &'static str,
     },
-    /// A values output (regression) on a target that prints classes only.
-    ValuesOutput {
+    /// A values output (regression) from text input, which a target's
+    /// front-end answers with a class only.
+    ValuesFromText {
         /// The target's display name.
         backend: &'static str,
     },
@@ -122,9 +123,9 @@ impl fmt::Display for Unsupported {
             Unsupported::Activation { backend, name } => {
                 write!(f, "the {backend} backend does not implement the `{name}` activation")
             }
-            Unsupported::ValuesOutput { backend } => write!(
+            Unsupported::ValuesFromText { backend } => write!(
                 f,
-                "the {backend} backend prints classes only, not a values output"
+                "the {backend} backend gives a values output for raw-input models only"
             ),
             Unsupported::Other(message) => f.write_str(message),
         }

@@ -42,6 +42,8 @@ pub struct Runtimes<'a> {
     pub classify: &'a str,
     /// Raw-input classifiers (`RAW_ASM`).
     pub raw: &'a str,
+    /// Raw-input values models (`RAW_VALUES_ASM`).
+    pub raw_values: &'a str,
 }
 
 /// Generate the CP/M program for `model`.
@@ -69,7 +71,9 @@ pub fn emit_for(
         l.unsupported_activation("Z80")?;
     }
     if let Decode::Values { .. } = model.decode {
-        return Err(Unsupported::ValuesOutput { backend: "Z80" }.into());
+        if text.takes_text() {
+            return Err(Unsupported::ValuesFromText { backend: "Z80" }.into());
+        }
     }
     let zin_len = text.len();
     check_layers(&ls, zin_len)?;
@@ -94,7 +98,7 @@ pub fn emit_for(
         } => (runtimes.chat, *max_length, *eos),
         Decode::Classify { .. } if !text.takes_text() => (runtimes.raw, 1, 0),
         Decode::Classify { .. } => (runtimes.classify, 1, 0),
-        Decode::Values { .. } => unreachable!("refused above"),
+        Decode::Values { .. } => (runtimes.raw_values, 1, 0),
     };
     let runtime = parse(runtime).map_err(|e| {
         BackendError::internal(format!("runtime source line {}: {}", e.line, e.message))
@@ -469,6 +473,9 @@ fn header(
     b.equ("CTXLIST", mem.ctx_list);
     b.equ("zin", mem.zin);
     b.equ("zout", mem.zout);
+    if let Decode::Values { count, .. } = model.decode {
+        b.equ("NOUT", count as i32);
+    }
 }
 
 /// The tables the front-end prints replies from: the charset, or the labels.
@@ -490,6 +497,7 @@ fn decode_tables(b: &mut Builder, decode: &Decode) {
                 b.db(bytes);
             }
         }
-        Decode::Values { .. } => unreachable!("refused before planning"),
+        // The outputs are printed as numbers: no table.
+        Decode::Values { .. } => {}
     }
 }

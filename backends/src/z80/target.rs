@@ -78,6 +78,7 @@ pub fn build(model: &Verified, prov: &Provenance) -> Result<super::Z80Files, Bac
             chat: zlmc_runtime_z80::CHAT_ASM,
             classify: zlmc_runtime_z80::CLASSIFY_ASM,
             raw: zlmc_runtime_z80::RAW_ASM,
+            raw_values: zlmc_runtime_z80::RAW_VALUES_ASM,
         },
     )
 }

@@ -52,6 +52,7 @@ pub fn build(model: &Verified, prov: &Provenance) -> Result<Zx48Files, BackendEr
         chat: zlmc_runtime_z80::ZX48_CHAT_ASM,
         classify: zlmc_runtime_z80::ZX48_CLASSIFY_ASM,
         raw: zlmc_runtime_z80::ZX48_RAW_ASM,
+        raw_values: zlmc_runtime_z80::ZX48_RAW_VALUES_ASM,
     };
     let z = emit_for(model, prov, runtimes, &ZX48)?;
     Ok(Zx48Files {
