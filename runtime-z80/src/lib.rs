@@ -11,7 +11,10 @@
 //! - [`CLASSIFY_ASM`]: text classifiers, the same front-end with one step per
 //!   line and a label as the answer.
 //!
-//! (and the same two for the ZX Spectrum 48K). Each is a front-end
+//! (and the same two for the ZX Spectrum 48K); and for raw-input models
+//! [`RAW_ASM`] and [`RAW_VALUES_ASM`] (a line of decimal integers read a key
+//! at a time by `raw.asm`, answered with the label or the outputs; see
+//! `raw.asm` and docs/z80.md). Each is a front-end
 //! (`frontend.asm`, `zx48.asm`), the model kind's part (`chat.asm`,
 //! `classify.asm`) and what every program shares: reading a line
 //! (`line.asm`) and the query's hashing and adding up (`query.asm`).
