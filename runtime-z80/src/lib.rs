@@ -200,9 +200,16 @@ pub const ZX48_RAW_VALUES_ASM: &str = raw_program!("zx48.asm", "raw_values.asm",
 /// `equ` before it.
 pub const RAW_CONSTANTS: &[&str] = &["ZIN_LEN", "STACK_TOP", "LINEBUF"];
 
-/// The labels [`RAW_ASM`] uses, which the generated code defines after it
-/// ([`RAW_VALUES_ASM`] uses `zout` and the constant `NOUT` in place of `labels`).
+/// The labels [`RAW_ASM`] uses, which the generated code defines after it.
 pub const RAW_SYMBOLS: &[&str] = &["zin", "model_init", "model_query", "model_step", "labels"];
+
+/// The constants [`RAW_VALUES_ASM`] uses, which the generated code defines
+/// with `equ` before it: [`RAW_CONSTANTS`], the outputs' address `zout` and
+/// their count `NOUT`.
+pub const RAW_VALUES_CONSTANTS: &[&str] = &["ZIN_LEN", "STACK_TOP", "LINEBUF", "zout", "NOUT"];
+
+/// The labels [`RAW_VALUES_ASM`] uses, which the generated code defines after it.
+pub const RAW_VALUES_SYMBOLS: &[&str] = &["zin", "model_init", "model_query", "model_step"];
 
 /// The constants [`CHAT_ASM`] uses, which the generated code defines with
 /// `equ` before it.

@@ -26,6 +26,7 @@
 rt_rawout: equ 2                ; BDOS 2: print E
 
 ; The command tail's buffer: frontend.asm copies the tail to rt_len.
+rt_buf: equ LINEBUF
 rt_len: equ LINEBUF+1
 rt_text: equ LINEBUF+2
 
