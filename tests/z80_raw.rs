@@ -207,7 +207,7 @@ fn as_values(mut m: Model, rng: &mut Rng) -> Model {
 fn values_models_print_the_interpreters_outputs_on_cpm_and_the_spectrum() {
     let mut rng = Rng::new(0x0019_0011);
     let mut models = 0;
-    while models < 30 {
+    while models < 100 {
         let mut m = as_values(raw_model(&mut rng, &format!("v{models}")), &mut rng);
         zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
         let Ok(z) = build::z80(&m, Path::new("values")) else {
