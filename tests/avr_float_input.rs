@@ -456,3 +456,57 @@ fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
         assert_eq!(got.trim_end(), want.join(" "), "{line}");
     }
 }
+
+/// A model with integer inputs: the sketch reads integers, with or without
+/// the `q`, and says what `zlmc run` says of a value out of range.
+#[test]
+fn an_integer_sketch_reads_integers_in_simavr() {
+    use zlmc_backends::sim::avr::{build_sketch, run_firmware, AvrExit, AvrRun};
+    let mut rng = Rng::new(19_011);
+    let tmp = scratch("avr-integer-sketch");
+    let dir = tmp.path();
+    let mut m = dense_mlp(&mut rng, "ints", WeightKind::Int8, Elem::I16, &[5, 6, 3]);
+    zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+    let files = build::avr(&m, Path::new("ints"), Board::Uno).expect("builds");
+    assert!(!files.files.iter().any(|(n, _)| n.ends_with("_input.c")));
+    let sketch_dir = dir.join("sketch").join(&files.dir_name);
+    std::fs::create_dir_all(&sketch_dir).expect("mkdir");
+    build::write_files(&sketch_dir, &files.files);
+    let elf = build_sketch(&sketch_dir, "uno", &dir.join("build")).expect("the sketch builds");
+    let cases: Vec<(&str, String)> = vec![
+        ("1 -2 300 4 -32768", label(&m, &[1, -2, 300, 4, -32768])),
+        ("q 7,0,0,+9,-1", label(&m, &[7, 0, 0, 9, -1])),
+        (
+            "1 2 3 4 32768",
+            "error: value 5 `32768` is out of range for i16 (-32768..=32767)".into(),
+        ),
+        (
+            "1 2 3 4 99999999999999999999",
+            "error: value 5 `99999999999999999999` is not an integer".into(),
+        ),
+        (
+            "1 2 3 4",
+            "error: the model takes 5 integers, the input has 4".into(),
+        ),
+        (
+            "1 2 3 4 1.5",
+            "error: value 5 `1.5` is not an integer".into(),
+        ),
+    ];
+    let input: String = cases.iter().map(|(q, _)| format!("{q}\r\n")).collect();
+    let mut sim = AvrRun::new(&elf, Board::Uno.mcu(), Board::Uno.f_cpu());
+    sim.uart_input = input.as_bytes();
+    sim.stop_on = Some(b"> ");
+    let rep = run_firmware(&sim).expect("simavr");
+    let out = String::from_utf8_lossy(&rep.output).into_owned();
+    assert_eq!(rep.exit, AvrExit::Prompt, "{out}");
+    for ((q, want), answer) in cases.iter().zip(out.split("> ").skip(1)) {
+        let got = answer.split_once("\r\n").expect("a line").1;
+        assert_eq!(got.trim_end(), want, "{q}");
+    }
+}
+
+fn label(m: &Model, values: &[i16]) -> String {
+    let r = zlmc_ir::interp::step(&m.graph, values);
+    String::from_utf8(m.decode.answer(r.class).expect("a class")).expect("utf-8")
+}
