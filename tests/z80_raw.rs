@@ -261,3 +261,42 @@ fn zlmc_sim_prints_values_as_zlmc_run_does() {
         assert_eq!(sim.stdout, run.stdout, "{target:?}");
     }
 }
+
+/// The Spectrum program of a raw-input model on OpenSE BASIC's own code
+/// (Debian's opense-basic): the keys through the ROM's K channel, the label
+/// the interpreter gives.
+#[test]
+fn raw_input_runs_on_opense_basic() {
+    use zlmc_backends::sim::zx48::{Rom, OPENSE_ROM};
+    use zlmc_backends::zx48::target::zx48_raw_reply_on;
+    if !Path::new(OPENSE_ROM).is_file() {
+        zlmc_test_support::skip(
+            "raw_input_runs_on_opense_basic",
+            &format!(
+                "{OPENSE_ROM} is not there (Debian opense-basic; scripts/setup.sh installs it)"
+            ),
+        );
+        return;
+    }
+    let rom = Rom::open(Path::new(OPENSE_ROM)).expect("OpenSE boots");
+    let mut rng = Rng::new(0x0019_0013);
+    let (m, zx) = loop {
+        let mut m = raw_model(&mut rng, "se");
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        let v = zlmc_backends::target::Verified::new(&m).expect("verified");
+        if let Ok(z) = zlmc_backends::zx48::build(&v, &build::provenance(Path::new("se"))) {
+            break (m, z);
+        }
+    };
+    for values in random_inputs(&mut rng, m.input_len(), 2) {
+        let q = line(&values);
+        let (got, r) = zx48_raw_reply_on(&zx, &q, Some(&rom)).expect("runs");
+        assert_eq!(
+            got.reply,
+            label(&m, &values),
+            "{}",
+            String::from_utf8_lossy(&q)
+        );
+        assert_eq!(r.flags & 8, 0, "FLAGS put back");
+    }
+}

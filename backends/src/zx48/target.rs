@@ -153,8 +153,24 @@ pub fn zx48_reply_on(
 /// Run a raw-input model's code block: type `query`, ENTER and `!` (which
 /// leaves as soon as it is typed), and read the answer off the screen output.
 pub fn zx48_raw_reply(z: &Zx48Files, query: &[u8]) -> Result<(Answer, ZxReport), BackendError> {
+    zx48_raw_reply_on(z, query, None)
+}
+
+/// [`zx48_raw_reply`] on the machine with `rom`'s own code (`None`: the
+/// served ROM entry points).
+pub fn zx48_raw_reply_on(
+    z: &Zx48Files,
+    query: &[u8],
+    rom: Option<&Rom>,
+) -> Result<(Answer, ZxReport), BackendError> {
     if let Some(why) = crate::z80::target::raw_refusal(query) {
         return Err(BackendError::Unsupported(why));
+    }
+    if let (Some(_), Err(b)) = (rom, crate::sim::zx48::keys::keys_for(query)) {
+        return Err(BackendError::Unsupported(format!(
+            "{:?} is typed differently on Sinclair's ROM and OpenSE's, so the simulator does not type it on a real ROM",
+            b as char
+        )));
     }
     let mut keys = query.to_vec();
     keys.extend(b"\n!");
@@ -164,7 +180,7 @@ pub fn zx48_raw_reply(z: &Zx48Files, query: &[u8]) -> Result<(Answer, ZxReport),
         keys: &keys,
         step_entry: Some(z.program.step_entry),
         max_tstates: 20_000_000_000,
-        rom: None,
+        rom,
     })
     .map_err(|e| BackendError::Internal(e.to_string()))?;
     if r.exit != ZxExit::Basic {
