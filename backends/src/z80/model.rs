@@ -27,6 +27,7 @@
 
 use std::ops::Range;
 
+use super::activation::{activate, activation_table, ActivationSite};
 use super::build::Builder;
 use super::coding::{image_records, Blob, Coding, ReadyPart};
 use super::expr::Expr;
@@ -242,7 +243,7 @@ fn hidden_epilogue_page(
         }
         b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
     } else {
-        epilogue_row(b, l, acc, run.len(), &tag);
+        epilogue_row(b, l, k, acc, run.len(), &tag, mem);
         // a:c is the unit's output, the next layer's input x. Common case
         // 1 <= x <= 255: only c crosses over to the scatter, in a.
         b.alu(AluOp::Or, A);
@@ -277,15 +278,24 @@ fn hidden_epilogue_page(
     });
 }
 
-/// A hidden epilogue page's loop head: `rows` rows of layer `l` whose
-/// accumulators start at `acc` (alternate set, SP at their biases), each
-/// read into a:c, its bias put back, ReLU'd (negative ones on to the next
-/// row at once) and shifted.
-fn epilogue_row(b: &mut Builder, l: &FusedLayer, acc: u16, rows: usize, tag: &str) {
+/// A hidden epilogue page's loop head: `rows` rows of layer `l` (layer
+/// `k`) whose accumulators start at `acc` (alternate set, SP at their
+/// biases), each read into a:c, its bias put back, ReLU'd (negative ones on
+/// to the next row at once) and shifted, or shifted and then activated.
+fn epilogue_row(
+    b: &mut Builder,
+    l: &FusedLayer,
+    k: usize,
+    acc: u16,
+    rows: usize,
+    tag: &str,
+    mem: &MemoryMap,
+) {
     if !l.relu() {
         b.ld16(Reg16::HL, acc);
         row_loop(b, rows, tag);
         shift_ac(b, l.shift);
+        other_activation(b, l, k, tag, mem);
         return;
     }
     epilogue_head(b, l, acc, rows, tag);
@@ -321,6 +331,26 @@ fn epilogue_head(b: &mut Builder, l: &FusedLayer, acc: u16, rows: usize, tag: &s
     b.st(Mem8::Hl, E);
 }
 
+/// The code of layer `k`'s activation on a:c, unless it has none or ReLU
+/// (whose code is the epilogue's own); `tag` is the epilogue's.
+fn other_activation(b: &mut Builder, l: &FusedLayer, k: usize, tag: &str, mem: &MemoryMap) {
+    if let Some(act) = l.activation.as_ref().filter(|_| !l.relu()) {
+        let table = activation_label(k);
+        let site = ActivationSite {
+            tag,
+            table: &table,
+            // The general scatter's x: free until the output is known.
+            save: mem.vars.x,
+        };
+        activate(b, act, &site);
+    }
+}
+
+/// The label of layer `k`'s activation data (a lookup table).
+fn activation_label(k: usize) -> String {
+    format!("l{k}_act")
+}
+
 /// An epilogue's loop over `rows` rows from hl: `TAG_eplp`, each row read.
 fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
     b.ld(B, (rows % 256) as i32);
@@ -334,7 +364,13 @@ fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
 fn epilogue_next(b: &mut Builder, l: &FusedLayer, tag: &str, tail: impl FnOnce(&mut Builder)) {
     b.label(format!("{tag}_epnext"));
     b.inc(L);
-    b.djnz(format!("{tag}_eplp"));
+    if l.activation.is_some() && !l.relu() {
+        // The activation's code may put the loop's head out of djnz's reach.
+        b.dec(B);
+        b.jp_cc(Cond::NZ, format!("{tag}_eplp"));
+    } else {
+        b.djnz(format!("{tag}_eplp"));
+    }
     if l.relu() {
         b.jr(format!("{tag}_epdone"));
         tail(b);
@@ -360,7 +396,7 @@ fn nibble_epilogue_page(
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
     let acc = mem.acc_page(k, run.start / 256);
-    epilogue_row(b, l, acc, run.len(), &tag);
+    epilogue_row(b, l, k, acc, run.len(), &tag, mem);
     b.ld_mem_a(v.x + 1);
     b.alu(AluOp::Or, C);
     b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
@@ -544,6 +580,7 @@ fn last_epilogue(b: &mut Builder, l: &FusedLayer, k: usize, mem: &MemoryMap, bia
         b.label(format!("l{k}_pos"));
     }
     shift_ac(b, l.shift);
+    other_activation(b, l, k, &format!("l{k}"), mem);
     b.st(Idx::ix(0), C);
     b.st(Idx::ix(1), A);
     b.inc16(Reg16::IX);
@@ -672,6 +709,11 @@ fn tables(b: &mut Builder, layers: &[FusedLayer], split: Option<&Split>, blob: &
         b.label(format!("l{k}_bias"));
         for chunk in l.bias.chunks(12) {
             b.dw(chunk.iter().map(|&w| w as u16));
+        }
+    }
+    for (k, l) in layers.iter().enumerate() {
+        if let Some(act) = &l.activation {
+            activation_table(b, act, &activation_label(k));
         }
     }
 }

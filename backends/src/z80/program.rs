@@ -63,9 +63,6 @@ pub fn emit_for(
         .into());
     }
     let ls = lowered.fused_layers("Z80")?;
-    for l in &ls {
-        l.unsupported_activation("Z80")?;
-    }
     if let Decode::Values { .. } = model.decode {
         return Err(Unsupported::ValuesOutput { backend: "Z80" }.into());
     }
