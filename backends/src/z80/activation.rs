@@ -165,13 +165,23 @@ fn clamp(b: &mut Builder, lo: i16, hi: i16, tag: &str) {
 /// nests to exactly floor(x·mul / 2^shift). r and x are both negative after
 /// the first bit, so the 16-bit add's carry is the 17-bit sum's sign and
 /// `rr` brings it back in; a 0 bit is `sra`. mul's trailing zeros come off
-/// the shift first. hl holds r (parked in `save`), de holds x.
+/// the shift first (a power of two is then a shift of a:c). hl holds r
+/// (parked in `save`), de holds x.
 fn leaky_relu(b: &mut Builder, mul: u8, shift: u8, at: &ActivationSite) {
     let done = format!("{}_acdone", at.tag);
     let zeros = mul.trailing_zeros() as u8;
     let (mul, steps) = (u32::from(mul >> zeros), shift - zeros);
     b.alu(AluOp::Or, A);
     b.jp_cc(Cond::P, done.as_str());
+    if mul == 1 {
+        // A power of two: a shift of a:c alone.
+        for _ in 0..steps {
+            b.rot(RotOp::Sra, A);
+            b.rot(RotOp::Rr, C);
+        }
+        b.label(&done);
+        return;
+    }
     b.st16_mem(at.save, Reg16::HL);
     b.ld(H, A);
     b.ld(L, C);
@@ -352,6 +362,133 @@ mod tests {
                 String::from_utf8_lossy(&got[at / 4 * 4..(at / 4 * 4 + 8).min(got.len())]),
                 String::from_utf8_lossy(&want[at / 4 * 4..at / 4 * 4 + 4]),
             );
+        }
+    }
+
+    /// The code size of `act` and the T-states it takes on each of `xs`,
+    /// measured on the emulator (its code as a routine, the `ret` left out).
+    fn cost(act: &Activation, xs: &[i16]) -> (usize, Vec<u64>) {
+        let mut b = Builder::new();
+        for &x in xs {
+            let (lo, hi) = bytes(i32::from(x));
+            b.ld(A, hi);
+            b.ld(C, lo);
+            b.call("act");
+        }
+        b.jp(0);
+        b.label("act");
+        let site = ActivationSite {
+            tag: "t",
+            table: "tbl",
+            save: 0x8000,
+        };
+        activate(&mut b, act, &site);
+        b.label("act_end");
+        b.ret();
+        activation_table(&mut b, act, "tbl");
+        let mut items = vec![crate::z80::asm::Item::Org(0x100.into())];
+        items.extend(b.finish());
+        let prog = assemble(&items, 0x100).expect("assembles");
+        let at = |s: &str| prog.symbols[s];
+        let report = run_cpm(&CpmRun {
+            program: &prog.bytes,
+            command_tail: b"",
+            console_input: b"",
+            step_entry: Some(at("act") as u16),
+            max_tstates: 1_000_000,
+        })
+        .expect("runs");
+        let ret = 10;
+        let size = (at("act_end") - at("act")) as usize;
+        (size, report.step_tstates.iter().map(|t| t - ret).collect())
+    }
+
+    /// Code size and T-states of each way through each activation
+    /// (`cargo test -p zlmc-backends --lib activation_costs -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "measurement: prints a table"]
+    fn activation_costs() {
+        let lut = |len: usize, wide: bool| Activation::Lut {
+            lo: -128,
+            table: (0..len as i16)
+                .map(|i| if wide { i * 100 } else { i / 2 })
+                .collect(),
+        };
+        let cases: Vec<(String, Activation, Vec<i16>)> = vec![
+            (
+                "clamp [0, 6] (ReLU6)".into(),
+                Activation::Clamp { lo: 0, hi: 6 },
+                vec![-5, 3, 100],
+            ),
+            (
+                "clamp [-128, 127]".into(),
+                Activation::Clamp { lo: -128, hi: 127 },
+                vec![-200, 3, 300],
+            ),
+            (
+                "clamp [0, 1000]".into(),
+                Activation::Clamp { lo: 0, hi: 1000 },
+                vec![-5, 300, 2000],
+            ),
+            (
+                "clamp [-300, 1000]".into(),
+                Activation::Clamp { lo: -300, hi: 1000 },
+                vec![-500, 300, 2000],
+            ),
+            (
+                "leaky_relu mul 1, shift 3".into(),
+                Activation::LeakyRelu { mul: 1, shift: 3 },
+                vec![0, 5, -5],
+            ),
+            (
+                "leaky_relu mul 3, shift 4".into(),
+                Activation::LeakyRelu { mul: 3, shift: 4 },
+                vec![0, 5, -5],
+            ),
+            (
+                "leaky_relu mul 13, shift 7".into(),
+                Activation::LeakyRelu { mul: 13, shift: 7 },
+                vec![0, 5, -5],
+            ),
+            (
+                "leaky_relu mul 255, shift 8".into(),
+                Activation::LeakyRelu { mul: 255, shift: 8 },
+                vec![0, 5, -5],
+            ),
+            (
+                "leaky_relu mul 255, shift 15".into(),
+                Activation::LeakyRelu {
+                    mul: 255,
+                    shift: 15,
+                },
+                vec![0, 5, -5],
+            ),
+            (
+                "lut 256 bytes, lo -128".into(),
+                lut(256, false),
+                vec![-200, 3, 300],
+            ),
+            (
+                "lut 100 bytes, lo -128".into(),
+                lut(100, false),
+                vec![-200, -100, 300],
+            ),
+            (
+                "lut 256 words, lo -128".into(),
+                lut(256, true),
+                vec![-200, 3, 300],
+            ),
+        ];
+        println!("| activation | code bytes | T-states for x = … |");
+        println!("|---|---|---|");
+        for (name, act, xs) in cases {
+            let (size, ts) = cost(&act, &xs);
+            let ways: Vec<String> = xs
+                .iter()
+                .zip(&ts)
+                .map(|(x, t)| format!("{t} ({x})"))
+                .collect();
+            println!("| {name} | {size} | {} |", ways.join(" / "));
         }
     }
 
