@@ -250,6 +250,37 @@ fn random_activations_agree_with_the_interpreter_on_the_emulator() {
     eprintln!("ways through the activations: {seen:?}");
 }
 
+/// Activations in layers of more than 256 units (their epilogues a page at
+/// a time) and in layers whose next layer is nibble-coded (the dense wide
+/// model's records do not all fit unpacked): z80ai's wider shapes with a
+/// leaky ReLU, a lookup table and a clamp for their ReLUs.
+#[test]
+fn wide_models_with_activations_agree_with_the_interpreter_on_the_emulator() {
+    let mut rng = Rng::new(0x5a80_ac71);
+    let acts = [
+        Activation::LeakyRelu { mul: 13, shift: 7 },
+        Activation::Lut {
+            lo: -20,
+            table: (0..200).map(|i| (i * 37 % 301 - 150) as i16).collect(),
+        },
+        Activation::Clamp { lo: -30, hi: 400 },
+    ];
+    for (name, hidden, zeros) in [
+        ("wide2", &[384, 160, 96][..], 85),
+        ("wide2dense", &[384, 160, 96][..], 80),
+    ] {
+        let mut m = z80ai_model(&mut rng, name, hidden, 24, zeros, 12);
+        let relus = m
+            .graph
+            .find(|op| matches!(op, Op::Activate(Activation::Relu)));
+        assert_eq!(relus.len(), acts.len());
+        for (n, a) in relus.into_iter().zip(&acts) {
+            m.graph.node_mut(n).op = Op::Activate(a.clone());
+        }
+        assert_eq!(agree(&m, &mut rng, b"hello", 20), 20);
+    }
+}
+
 #[test]
 fn asm_assembles_to_the_com_with_z80asm_and_pasmo() {
     let mut rng = Rng::new(77);
