@@ -135,6 +135,7 @@ fn branch(a: &Activation, x: i16) -> Option<String> {
     };
     Some(match a {
         Activation::Relu => return None,
+        Activation::Clamp { lo: 0, hi } => format!("clamp from 0 {}", side(0, (*hi).into())),
         Activation::Clamp { lo, hi } => format!("clamp {}", side((*lo).into(), (*hi).into())),
         Activation::LeakyRelu { .. } => {
             format!("leaky_relu {}", if x < 0 { "below" } else { "inside" })
@@ -188,7 +189,8 @@ fn count_branches(m: &Model, query: &[u8], seen: &mut BTreeMap<String, usize>) {
 
 /// Every activation, through the Z80's epilogues (hidden and last layers,
 /// lookup tables as bytes and as words), gives the interpreter's replies
-/// bit for bit on 100 random models; each way through each activation is
+/// bit for bit on 100 random models (a quarter of them with clamps from 0
+/// only, the ReLU6 path); each way through each activation is
 /// taken many times; the first models' `.asm` assembles to the `.COM` with
 /// z80asm and pasmo.
 #[test]
@@ -198,8 +200,15 @@ fn random_activations_agree_with_the_interpreter_on_the_emulator() {
     let mut models = 0;
     while models < 100 {
         let generate = models % 2 == 0;
-        let m =
+        let mut m =
             random_text_model_with_activations(&mut rng, &format!("act{models}"), generate, 120);
+        if models % 4 == 3 {
+            // Clamps from 0 (ReLU6), whose hidden epilogues skip negative rows as ReLU's do.
+            for n in m.graph.find(|op| matches!(op, Op::Activate(_))) {
+                let hi = rng.pick(&[0, 1, 6, 127, 255, 256, 1000, i16::MAX]);
+                m.graph.node_mut(n).op = Op::Activate(Activation::Clamp { lo: 0, hi });
+            }
+        }
         let others = m.graph.find(|op| {
             matches!(op, Op::Activate(a) | Op::Epilogue { activation: Some(a), .. } if *a != Activation::Relu)
         });
@@ -234,7 +243,7 @@ fn random_activations_agree_with_the_interpreter_on_the_emulator() {
         }
         models += 1;
     }
-    for kind in ["clamp", "lut bytes", "lut words"] {
+    for kind in ["clamp", "clamp from 0", "lut bytes", "lut words"] {
         for side in ["below", "inside", "above"] {
             let n = seen.get(&format!("{kind} {side}")).copied().unwrap_or(0);
             assert!(n >= 20, "{kind} {side}: {n} times in {seen:?}");
@@ -253,7 +262,7 @@ fn random_activations_agree_with_the_interpreter_on_the_emulator() {
 /// Activations in layers of more than 256 units (their epilogues a page at
 /// a time) and in layers whose next layer is nibble-coded (the dense wide
 /// model's records do not all fit unpacked): z80ai's wider shapes with a
-/// leaky ReLU, a lookup table and a clamp for their ReLUs.
+/// leaky ReLU, a lookup table and a clamp for their ReLUs, or clamps from 0.
 #[test]
 fn wide_models_with_activations_agree_with_the_interpreter_on_the_emulator() {
     let mut rng = Rng::new(0x5a80_ac71);
@@ -265,16 +274,22 @@ fn wide_models_with_activations_agree_with_the_interpreter_on_the_emulator() {
         },
         Activation::Clamp { lo: -30, hi: 400 },
     ];
-    for (name, hidden, zeros) in [
-        ("wide2", &[384, 160, 96][..], 85),
-        ("wide2dense", &[384, 160, 96][..], 80),
+    let relu6 = [
+        Activation::Clamp { lo: 0, hi: 200 },
+        Activation::Clamp { lo: 0, hi: 6 },
+        Activation::Clamp { lo: 0, hi: 90 },
+    ];
+    for (name, zeros, acts) in [
+        ("wide2", 85, &acts),
+        ("wide2dense", 80, &acts),
+        ("wide2relu6", 80, &relu6),
     ] {
-        let mut m = z80ai_model(&mut rng, name, hidden, 24, zeros, 12);
+        let mut m = z80ai_model(&mut rng, name, &[384, 160, 96], 24, zeros, 12);
         let relus = m
             .graph
             .find(|op| matches!(op, Op::Activate(Activation::Relu)));
         assert_eq!(relus.len(), acts.len());
-        for (n, a) in relus.into_iter().zip(&acts) {
+        for (n, a) in relus.into_iter().zip(acts) {
             m.graph.node_mut(n).op = Op::Activate(a.clone());
         }
         assert_eq!(agree(&m, &mut rng, b"hello", 20), 20);

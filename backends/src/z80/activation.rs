@@ -159,6 +159,26 @@ fn clamp(b: &mut Builder, lo: i16, hi: i16, tag: &str) {
     b.label(&done);
 }
 
+/// min(x, hi) for a non-negative x in a:c (the rest of a clamp from 0,
+/// after an epilogue that skipped the negative rows); labels from `tag`.
+pub fn cap(b: &mut Builder, hi: i16, tag: &str) {
+    if hi == i16::MAX {
+        return;
+    }
+    let done = format!("{tag}_acdone");
+    // Both non-negative: x < hi + 1 is an unsigned comparison.
+    let (k_l, k_h) = bytes(i32::from(hi) + 1);
+    b.ld(D, A);
+    b.ld(A, C);
+    b.alu(AluOp::Sub, k_l);
+    b.ld(A, D);
+    b.alu(AluOp::Sbc, k_h);
+    b.ld(A, D);
+    b.jr_cc(JrCond::C, done.as_str());
+    load(b, hi);
+    b.label(&done);
+}
+
 /// y = x for x >= 0, (x * mul) >> shift (toward −∞) for x < 0. No
 /// multiply: the negative branch runs Horner's rule from mul's lowest bit,
 /// r = (r + bit·x) >> 1 once per bit, each halving rounding toward −∞, which

@@ -27,7 +27,7 @@
 
 use std::ops::Range;
 
-use super::activation::{activate, activation_table, ActivationSite};
+use super::activation::{activate, activation_table, cap, ActivationSite};
 use super::build::Builder;
 use super::coding::{image_records, Blob, Coding, ReadyPart};
 use super::expr::Expr;
@@ -41,7 +41,7 @@ use super::isa::{
 use super::plan::{page_runs, MemoryMap, Split};
 use super::query::{nibble_routines, query_phase, table_to_iy};
 use super::scatter::{scatter_routines, start_column};
-use crate::lowered::FusedLayer;
+use crate::lowered::{Activation, FusedLayer};
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
 /// everything they use.
 pub fn model_code(
@@ -291,7 +291,7 @@ fn epilogue_row(
     tag: &str,
     mem: &MemoryMap,
 ) {
-    if !l.relu() {
+    if !skips_negatives(l) {
         b.ld16(Reg16::HL, acc);
         row_loop(b, rows, tag);
         shift_ac(b, l.shift);
@@ -301,13 +301,22 @@ fn epilogue_row(
     epilogue_head(b, l, acc, rows, tag);
     b.inst(Inst::Rra);
     shift_ac(b, l.shift);
+    if let Some(Activation::Clamp { hi, .. }) = l.activation {
+        cap(b, hi, tag);
+    }
+}
+
+/// Whether layer `l`'s activation makes every negative value 0: ReLU, and a
+/// clamp from 0 (ReLU6); their epilogues skip negative rows at once.
+fn skips_negatives(l: &FusedLayer) -> bool {
+    l.relu() || matches!(l.activation, Some(Activation::Clamp { lo: 0, .. }))
 }
 
 /// [`epilogue_row`] with ReLU, up to the shift: a = twice the high byte
 /// (Z if it is 0; the carry clear, so `rra` gives it back), c = the low
 /// byte, the bias back, negative rows gone.
 fn epilogue_head(b: &mut Builder, l: &FusedLayer, acc: u16, rows: usize, tag: &str) {
-    debug_assert!(l.relu());
+    debug_assert!(skips_negatives(l));
     b.ld16(Reg16::HL, acc);
     // The high byte first: most units come out negative, and those need
     // only their bias back, not their low byte read.
@@ -371,7 +380,7 @@ fn epilogue_next(b: &mut Builder, l: &FusedLayer, tag: &str, tail: impl FnOnce(&
     } else {
         b.djnz(format!("{tag}_eplp"));
     }
-    if l.relu() {
+    if skips_negatives(l) {
         b.jr(format!("{tag}_epdone"));
         tail(b);
         b.label(format!("{tag}_epdone"));
