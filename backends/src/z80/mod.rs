@@ -8,6 +8,7 @@
 //! A program is a `Vec<Item>`; printing writes one line per item, so an item's index is
 //! its line in the `.asm` file, which is how [`AsmError`] points at it.
 
+mod activation;
 mod asm;
 mod build;
 mod coding;

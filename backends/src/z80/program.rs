@@ -67,9 +67,6 @@ pub fn emit_for(
     let model = model.model();
     let text = &lowered.input;
     let ls = lowered.fused_layers("Z80")?;
-    for l in &ls {
-        l.unsupported_activation("Z80")?;
-    }
     if let Decode::Values { .. } = model.decode {
         if text.takes_text() {
             return Err(Unsupported::ValuesFromText { backend: "Z80" }.into());
