@@ -3,6 +3,7 @@
 //! many inputs are non-zero. The expected figure takes the shares below; the
 //! worst case takes every input as non-zero (docs/avr.md).
 
+use super::activation;
 use super::coding::Coding;
 use super::dense;
 use crate::lowered::{FusedLayer, InputPart, PartKind};
@@ -100,6 +101,23 @@ fn text_share(part: &InputPart) -> f64 {
 /// parts (layer 1 of a text model walks them); `cache` whether the query's
 /// sums are kept for a reply.
 pub fn layer(
+    layers: &[FusedLayer],
+    k: usize,
+    f: Coding,
+    text: &[InputPart],
+    cache: bool,
+) -> Cycles {
+    let l = &layers[k];
+    // The epilogue's activation, where a later layer's walk may take it in.
+    let act = l.rows() * activation::cycles(l.activation.as_ref(), k + 1 < layers.len());
+    let mut c = layer_columns(layers, k, f, text, cache);
+    c.expected += act;
+    c.worst += act;
+    c
+}
+
+/// Layer `k`'s cycles per step in coding `f` but for its activation (see [`layer`]).
+fn layer_columns(
     layers: &[FusedLayer],
     k: usize,
     f: Coding,

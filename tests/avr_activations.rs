@@ -1,0 +1,287 @@
+//! The AVR backend's activations (clamp, leaky ReLU, lookup tables) in
+//! simavr, bit for bit with the interpreter: each kind alone on the values
+//! at its edges, and on random models of every shape and accumulator width,
+//! on the Uno and (tables read with `elpm`) the Mega 2560.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use zlmc::frontend::quantize::LayerData;
+use zlmc_backends::avr::sim::run as avr_run;
+use zlmc_backends::avr::Board;
+use zlmc_ir::{interp, Activation, DenseWeights, Elem, Model, WeightKind};
+use zlmc_test_support::build::{avr_firmware, AvrFirmware};
+use zlmc_test_support::models::{
+    random_activation, random_inputs, random_model_with_activations, raw_classifier_with_accs,
+};
+use zlmc_test_support::{build, scratch, Rng};
+
+/// The lines typing `inputs` into a raw-input model and the interpreter's answers.
+fn vector_cases(m: &Model, inputs: &[Vec<i16>]) -> (Vec<Vec<u8>>, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut want = Vec::new();
+    for x in inputs {
+        let r = interp::step(&m.graph, x);
+        let line: Vec<String> = x.iter().map(i16::to_string).collect();
+        lines.push(line.join(" ").into_bytes());
+        let mut s = String::new();
+        for (i, l) in r.logits.iter().enumerate() {
+            let _ = write!(s, "{}{l}", if i > 0 { " " } else { "" });
+        }
+        let _ = write!(s, " | {}", r.class);
+        want.push(s);
+    }
+    (lines, want)
+}
+
+/// A model, the lines typed into it, the answers expected, and its board.
+type Job = (Model, Vec<Vec<u8>>, Vec<String>, Board);
+
+/// Build for `board`, or for the Mega 2560 if the model does not fit it.
+fn firmware(m: &Model, board: Board, dir: &Path) -> AvrFirmware {
+    match avr_firmware(m, Path::new("random"), board, dir) {
+        Ok(fw) => fw,
+        Err(d) if d.message.contains("does not fit") && board != Board::Mega2560 => {
+            firmware(m, Board::Mega2560, dir)
+        }
+        Err(d) => panic!("{}: {d}", m.name),
+    }
+}
+
+fn check_models(dir: PathBuf, jobs: Vec<Job>) -> usize {
+    let mut checked = 0;
+    for (m, lines, want, board) in jobs {
+        let fw = firmware(&m, board, &dir.join(&m.name));
+        let got = avr_run(&fw, &lines).unwrap_or_else(|d| panic!("{}: {d}", m.name));
+        for ((line, g), w) in lines.iter().zip(&got.answers).zip(&want) {
+            assert_eq!(
+                String::from_utf8_lossy(g),
+                *w,
+                "model {} on {}, line {:?} (files in {})",
+                m.name,
+                fw.board,
+                String::from_utf8_lossy(line),
+                dir.join(&m.name).display()
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// The jobs on two threads (the machines have two cores); the lines checked.
+fn check_in_two(dir: &Path, mut jobs: Vec<Job>) -> usize {
+    let half = jobs.split_off(jobs.len() / 2);
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    std::thread::scope(|s| {
+        let h = s.spawn(move || check_models(a, half));
+        check_models(b, jobs) + h.join().expect("worker")
+    })
+}
+
+/// `n` units each passing its input on (weight 1, shift 0), then `act`.
+fn identity(n: usize, act: Option<Activation>) -> LayerData {
+    let mut data = vec![0i8; n * n];
+    for i in 0..n {
+        data[i * n + i] = 1;
+    }
+    LayerData {
+        weights: DenseWeights {
+            kind: WeightKind::Int8,
+            rows: n,
+            cols: n,
+            data,
+        },
+        bias: vec![0; n],
+        shift: 0,
+        activation: act,
+    }
+}
+
+/// The inputs where `act` changes its ways, their neighbours, int16's ends
+/// and random values (half of them near the interesting part).
+fn edges(rng: &mut Rng, act: &Activation) -> Vec<i16> {
+    let mut v: Vec<i32> = vec![i16::MIN as i32, i16::MIN as i32 + 1, -1, 0, 1, 255, 256];
+    v.push(i16::MAX as i32);
+    let (lo, hi) = match act {
+        Activation::Relu => (-300, 300),
+        Activation::Clamp { lo, hi } => (*lo as i32, *hi as i32),
+        Activation::LeakyRelu { .. } => (-40_000, 0),
+        Activation::Lut { lo, table } => (*lo as i32, *lo as i32 + table.len() as i32 - 1),
+    };
+    for e in [lo, hi] {
+        v.extend([e - 1, e, e + 1]);
+    }
+    for _ in 0..16 {
+        v.push(rng.range(lo as i64 - 2, hi as i64 + 2) as i32);
+        v.push(rng.range(i16::MIN as i64, i16::MAX as i64) as i32);
+    }
+    v.into_iter()
+        .map(|x| x.clamp(i16::MIN as i32, i16::MAX as i32) as i16)
+        .collect()
+}
+
+/// Edge activations the random ones may miss: bounds at int16's ends, an
+/// empty-width clamp, the steepest and shallowest slopes, full tables at
+/// int16's ends in each storage form.
+fn edge_activations() -> Vec<Activation> {
+    let ramp = |n: usize, f: &dyn Fn(usize) -> i16| (0..n).map(f).collect::<Vec<i16>>();
+    vec![
+        Activation::Clamp { lo: 0, hi: 6 },
+        Activation::Clamp {
+            lo: i16::MIN,
+            hi: 100,
+        },
+        Activation::Clamp {
+            lo: -100,
+            hi: i16::MAX,
+        },
+        Activation::Clamp { lo: 5, hi: 5 },
+        Activation::LeakyRelu { mul: 1, shift: 15 },
+        Activation::LeakyRelu { mul: 255, shift: 8 },
+        Activation::LeakyRelu { mul: 1, shift: 1 },
+        Activation::LeakyRelu { mul: 7, shift: 3 },
+        Activation::LeakyRelu { mul: 3, shift: 5 },
+        Activation::Lut {
+            lo: i16::MIN,
+            table: ramp(256, &|i| i as i16 - 128),
+        },
+        Activation::Lut {
+            lo: i16::MAX - 255,
+            table: ramp(256, &|i| i as i16),
+        },
+        Activation::Lut {
+            lo: -3,
+            table: ramp(2, &|i| [i16::MIN, i16::MAX][i]),
+        },
+    ]
+}
+
+/// Every activation kind alone (then through a following layer's walk,
+/// where a lookup table must keep the walk's Z): the value at each edge.
+#[test]
+fn each_activation_alone_agrees_with_the_interpreter_in_simavr() {
+    let tmp = scratch("avr-activations-alone");
+    let mut rng = Rng::new(0xED6E);
+    let mut acts = edge_activations();
+    acts.extend((0..12).map(|_| random_activation(&mut rng)));
+    let n = 8;
+    let mut jobs = Vec::new();
+    for (i, act) in acts.iter().enumerate() {
+        let values = edges(&mut rng, act);
+        let inputs: Vec<Vec<i16>> = values
+            .chunks(n)
+            .map(|c| {
+                let mut x = c.to_vec();
+                x.resize(n, 0);
+                x
+            })
+            .collect();
+        for walked in [false, true] {
+            let mut layers = vec![(identity(n, Some(act.clone())), Elem::I16)];
+            if walked {
+                layers.push((identity(n, None), Elem::I16));
+            }
+            let name = format!("e{i}{}", if walked { "w" } else { "" });
+            let mut m = raw_classifier_with_accs(&name, n, layers);
+            zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+            let (lines, want) = vector_cases(&m, &inputs);
+            let board = if i % 4 == 3 {
+                Board::Mega2560
+            } else {
+                Board::Uno
+            };
+            jobs.push((m, lines, want, board));
+        }
+    }
+    let lines: usize = jobs.iter().map(|j| j.1.len()).sum();
+    assert_eq!(check_in_two(tmp.path(), jobs), lines);
+}
+
+/// Which kind an activation is, for counting (lookup tables by storage form).
+fn kind(act: &Activation) -> &'static str {
+    match act {
+        Activation::Relu => "relu",
+        Activation::Clamp { .. } => "clamp",
+        Activation::LeakyRelu { .. } => "leaky",
+        Activation::Lut { table, .. } if table.iter().all(|v| (-128..=127).contains(v)) => {
+            "lut-signed"
+        }
+        Activation::Lut { table, .. } if table.iter().all(|v| (0..=255).contains(v)) => {
+            "lut-unsigned"
+        }
+        Activation::Lut { .. } => "lut-words",
+    }
+}
+
+/// 100 random models with every activation kind over its whole range, both
+/// accumulator widths, gap-nibble and dense kernels, on the Uno and every
+/// eighth on the Mega 2560.
+#[test]
+fn random_activations_agree_with_the_interpreter_in_simavr() {
+    const N: usize = 100;
+    const LINES: usize = 4;
+    let tmp = scratch("avr-activations");
+    let mut rng = Rng::new(0xAC7_2026);
+    let mut jobs = Vec::new();
+    let mut kinds: Vec<(&str, Board)> = Vec::new();
+    let mut dense = 0;
+    for i in 0..N {
+        let mut m = random_model_with_activations(&mut rng, &format!("a{i}"));
+        let inputs = random_inputs(&mut rng, m.input_len(), LINES);
+        let (lines, want) = vector_cases(&m, &inputs);
+        // Every fourth model keeps separate bias, shift and activation nodes.
+        let disabled: Vec<String> = if i % 4 == 3 {
+            ["dead-neurons", "fuse-epilogue", "sparse-weights"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        zlmc::driver::optimize(&mut m, &disabled, |_, _| {}).expect("passes");
+        let board = if i % 8 == 7 {
+            Board::Mega2560
+        } else {
+            Board::Uno
+        };
+        if let Ok(files) = build::avr(&m, Path::new("random"), board) {
+            dense += files
+                .report
+                .layers
+                .iter()
+                .filter(|l| l.coding.is_dense())
+                .count();
+        }
+        for n in m.graph.node_ids() {
+            let act = match &m.graph.node(n).op {
+                zlmc_ir::Op::Activate(a) => Some(a),
+                zlmc_ir::Op::Epilogue { activation, .. } => activation.as_ref(),
+                _ => None,
+            };
+            if let Some(a) = act {
+                kinds.push((kind(a), board));
+            }
+        }
+        jobs.push((m, lines, want, board));
+    }
+    // Unsigned byte tables are rare among random ones: the edge test has one.
+    for k in ["clamp", "leaky", "lut-signed", "lut-words"] {
+        assert!(kinds.iter().any(|&(x, _)| x == k), "no {k}: {kinds:?}");
+    }
+    assert!(
+        kinds
+            .iter()
+            .any(|&(x, b)| x.starts_with("lut") && b == Board::Mega2560),
+        "no lookup table on the Mega 2560"
+    );
+    assert!(dense > 0, "no dense layer");
+    let start = std::time::Instant::now();
+    assert_eq!(check_in_two(tmp.path(), jobs), N * LINES);
+    eprintln!(
+        "avr activations: {N} random models x {LINES} lines agree in simavr ({} activations, \
+         {dense} dense layers, {:.0} s)",
+        kinds.len(),
+        start.elapsed().as_secs_f64()
+    );
+}
