@@ -285,3 +285,119 @@ fn random_activations_agree_with_the_interpreter_in_simavr() {
         start.elapsed().as_secs_f64()
     );
 }
+
+/// What each activation costs per output, measured in simavr against the
+/// same layer without one (32 units passing full-range int16 inputs on, half
+/// of them negative), and what `build` predicts for it: within 3 cycles an
+/// output. Prints the figures (`-- --nocapture`) for docs/avr.md.
+#[test]
+fn activation_costs_are_measured_and_predicted() {
+    let tmp = scratch("avr-activation-costs");
+    let mut rng = Rng::new(0xC057);
+    let n = 32;
+    let inputs = random_inputs(&mut rng, n, 8)
+        .into_iter()
+        .step_by(4)
+        .chain((0..6).map(|_| {
+            (0..n)
+                .map(|_| rng.range(i16::MIN as i64, i16::MAX as i64) as i16)
+                .collect()
+        }))
+        .collect::<Vec<Vec<i16>>>();
+    let tanh: Vec<i16> = (0..64)
+        .map(|i| (100.0 * ((i as f64 - 32.0) / 12.0).tanh()).round() as i16)
+        .collect();
+    let sigmoid: Vec<i16> = (0..256)
+        .map(|i| (255.0 / (1.0 + (-(i as f64 - 128.0) / 24.0).exp())).round() as i16)
+        .collect();
+    let gelu: Vec<i16> = (0..256)
+        .map(|i| {
+            let x = (i as f64 - 128.0) * 8.0;
+            (x / (1.0 + (-1.702 * x / 256.0).exp())).round() as i16
+        })
+        .collect();
+    let kinds: Vec<(&str, Option<Activation>)> = vec![
+        ("none", None),
+        ("relu", Some(Activation::Relu)),
+        (
+            "clamp 0..6 (ReLU6)",
+            Some(Activation::Clamp { lo: 0, hi: 6 }),
+        ),
+        (
+            "clamp -100..100",
+            Some(Activation::Clamp { lo: -100, hi: 100 }),
+        ),
+        (
+            "leaky 1/8 (shift 3)",
+            Some(Activation::LeakyRelu { mul: 1, shift: 3 }),
+        ),
+        (
+            "leaky 3/16 (shift 4)",
+            Some(Activation::LeakyRelu { mul: 3, shift: 4 }),
+        ),
+        (
+            "leaky 26/256 (shift 8)",
+            Some(Activation::LeakyRelu { mul: 26, shift: 8 }),
+        ),
+        (
+            "leaky 1/32768 (shift 15)",
+            Some(Activation::LeakyRelu { mul: 1, shift: 15 }),
+        ),
+        (
+            "lut 64 signed bytes",
+            Some(Activation::Lut {
+                lo: -32,
+                table: tanh,
+            }),
+        ),
+        (
+            "lut 256 unsigned bytes",
+            Some(Activation::Lut {
+                lo: -128,
+                table: sigmoid,
+            }),
+        ),
+        (
+            "lut 256 words",
+            Some(Activation::Lut {
+                lo: -128,
+                table: gelu,
+            }),
+        ),
+    ];
+    let mut base: Option<(u64, usize, usize, usize)> = None;
+    eprintln!("activation (per output, Uno)      cycles  predicted  code bytes  table bytes");
+    for (i, (what, act)) in kinds.into_iter().enumerate() {
+        let mut m =
+            raw_classifier_with_accs(&format!("c{i}"), n, vec![(identity(n, act), Elem::I16)]);
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        let files = build::avr(&m, Path::new("costs"), Board::Uno).expect("fits");
+        let predicted = files.report.layers[0].cycles.expected;
+        let (lines, want) = vector_cases(&m, &inputs);
+        let fw = firmware(&m, Board::Uno, &tmp.path().join(&m.name));
+        let got = avr_run(&fw, &lines).unwrap_or_else(|d| panic!("{what}: {d}"));
+        for (g, w) in got.answers.iter().zip(&want) {
+            assert_eq!(String::from_utf8_lossy(g), *w, "{what}");
+        }
+        let cycles: u64 = got.steps.iter().flatten().sum::<u64>() / inputs.len() as u64;
+        let (code, tables) = (files.report.code, files.report.tables);
+        let Some((c0, p0, code0, tables0)) = base else {
+            base = Some((cycles, predicted, code, tables));
+            continue;
+        };
+        let per = (cycles as f64 - c0 as f64) / n as f64;
+        let per_predicted = (predicted as f64 - p0 as f64) / n as f64;
+        eprintln!(
+            "{what:<32} {per:>7.1} {per_predicted:>10.1} {:>11} {:>12}",
+            code as i64 - code0 as i64,
+            tables - tables0
+        );
+        // ReLU's cost is in the kernels' figures (it predicts 0).
+        if !what.starts_with("relu") {
+            assert!(
+                (per - per_predicted).abs() <= 3.0,
+                "{what}: {per:.1} cycles an output measured, {per_predicted:.1} predicted"
+            );
+        }
+    }
+}
