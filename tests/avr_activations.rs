@@ -401,3 +401,53 @@ fn activation_costs_are_measured_and_predicted() {
         }
     }
 }
+
+/// A Mega 2560 model whose tables pass 64 KB: its lookup table lies beyond
+/// them, read with `elpm` (RAMPZ from `hh8`, kept around the read in the walk).
+#[test]
+fn a_lookup_table_beyond_64k_on_the_mega2560() {
+    let tmp = scratch("avr-activations-far");
+    let mut rng = Rng::new(0xFA7);
+    let layer = |rows: usize, cols: usize, act: Activation, rng: &mut Rng| LayerData {
+        weights: DenseWeights {
+            kind: WeightKind::Int2,
+            rows,
+            cols,
+            data: (0..rows * cols).map(|_| rng.pick(&[-2i8, -1, 1])).collect(),
+        },
+        bias: (0..rows).map(|_| rng.range(-300, 300)).collect(),
+        shift: 6,
+        activation: Some(act),
+    };
+    let table: Vec<i16> = (0..256).map(|i| (i as i16 - 128) * 100).collect();
+    let l1 = layer(320, 256, Activation::Lut { lo: -128, table }, &mut rng);
+    let l2 = layer(
+        200,
+        320,
+        Activation::LeakyRelu { mul: 5, shift: 4 },
+        &mut rng,
+    );
+    let l3 = layer(8, 200, Activation::Clamp { lo: -50, hi: 50 }, &mut rng);
+    let layers = vec![(l1, Elem::I16), (l2, Elem::I16), (l3, Elem::I16)];
+    let mut m = raw_classifier_with_accs("farlut", 256, layers);
+    zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+    let inputs: Vec<Vec<i16>> = (0..6)
+        .map(|k| {
+            (0..256)
+                .map(|_| rng.range(-(4 << k), 4 << k) as i16)
+                .collect()
+        })
+        .collect();
+    let (lines, want) = vector_cases(&m, &inputs);
+    let fw = firmware(&m, Board::Mega2560, tmp.path());
+    assert!(
+        fw.files.report.tables > 65_536,
+        "{}",
+        fw.files.report.tables
+    );
+    assert!(fw.files.asm.contains(".section .text.farlut_tables"));
+    let got = avr_run(&fw, &lines).expect("runs");
+    for (k, (g, w)) in got.answers.iter().zip(&want).enumerate() {
+        assert_eq!(String::from_utf8_lossy(g), *w, "line {k}");
+    }
+}
