@@ -12,7 +12,8 @@ use zlmc_backends::avr::Board;
 use zlmc_ir::{interp, Activation, DenseWeights, Elem, Model, WeightKind};
 use zlmc_test_support::build::{avr_firmware, AvrFirmware};
 use zlmc_test_support::models::{
-    random_activation, random_inputs, random_model_with_activations, raw_classifier_with_accs,
+    random_activation, random_inputs, random_model_with_activations, random_text_model,
+    raw_classifier_with_accs,
 };
 use zlmc_test_support::{build, scratch, Rng};
 
@@ -400,6 +401,64 @@ fn activation_costs_are_measured_and_predicted() {
             );
         }
     }
+}
+
+/// `m` with a random activation (see [`random_activation`]) in place of
+/// each of its activations.
+fn with_random_activations(rng: &mut Rng, mut m: Model) -> (Model, usize) {
+    let mut count = 0;
+    for n in m.graph.node_ids() {
+        match &mut m.graph.node_mut(n).op {
+            zlmc_ir::Op::Activate(a)
+            | zlmc_ir::Op::Epilogue {
+                activation: Some(a),
+                ..
+            } => {
+                *a = random_activation(rng);
+                count += 1;
+            }
+            _ => {}
+        }
+    }
+    (m, count)
+}
+
+/// Text models (classifiers over query trigrams, generators over the query
+/// and their reply's context) with random activations: layer 1 walks bucket
+/// counts, later walks take the activations in; the replies agree.
+#[test]
+fn text_models_with_activations_agree_with_the_interpreter_in_simavr() {
+    const N: usize = 16;
+    let tmp = scratch("avr-activations-text");
+    let mut rng = Rng::new(0x7E87);
+    let mut jobs = Vec::new();
+    let mut activations = 0;
+    for i in 0..N {
+        let m = random_text_model(&mut rng, &format!("t{i}"), i % 2 == 0, 120);
+        let (mut m, count) = with_random_activations(&mut rng, m);
+        activations += count;
+        let queries: Vec<Vec<u8>> = (0..3)
+            .map(|k| {
+                let len = rng.range(0, 30) as usize;
+                (0..len + k)
+                    .map(|_| rng.pick(b"abcdefghijklmnopqrstuvwxyz ?!,."))
+                    .collect()
+            })
+            .collect();
+        let want = queries
+            .iter()
+            .map(|q| String::from_utf8_lossy(&interp::reply(&m, q).0).into_owned())
+            .collect();
+        zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+        let board = if i % 4 == 3 {
+            Board::Mega2560
+        } else {
+            Board::Uno
+        };
+        jobs.push((m, queries, want, board));
+    }
+    assert!(activations >= N, "{activations} activations");
+    assert_eq!(check_in_two(tmp.path(), jobs), N * 3);
 }
 
 /// A Mega 2560 model whose tables pass 64 KB: its lookup table lies beyond
