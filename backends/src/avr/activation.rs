@@ -47,7 +47,8 @@ pub fn lut_table_bytes(l: &FusedLayer) -> usize {
     lut(l).map_or(0, |(_, t)| lut_bytes(t).len())
 }
 
-/// Whether the activation wants r2:r3 = 0 (it moves 0 over a negative output).
+/// Whether the activation makes every negative output 0 (ReLU, a clamp at
+/// 0): it wants r2:r3 = 0 to move over them, and leaves as many zeros.
 pub fn needs_zero(act: Option<&Activation>) -> bool {
     matches!(
         act,

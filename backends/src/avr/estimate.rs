@@ -137,7 +137,8 @@ fn layer_columns(
     if k > 0 || text.is_empty() {
         let live = match k {
             0 => LIVE_RAW,
-            _ if layers[k - 1].relu() => LIVE_HIDDEN,
+            // ReLU, or a clamp at 0 (ReLU6), zeroes the negative outputs.
+            _ if activation::needs_zero(layers[k - 1].activation.as_ref()) => LIVE_HIDDEN,
             _ => 1.0,
         };
         return Cycles {
@@ -176,7 +177,9 @@ fn layer_columns(
 pub fn basis(layers: &[FusedLayer], codings: &[Coding], text: &[InputPart], cache: bool) -> String {
     let gap = |k: usize| !codings[k].is_dense();
     let mut v = Vec::new();
-    if (1..layers.len()).any(|k| gap(k) && layers[k - 1].relu()) {
+    if (1..layers.len())
+        .any(|k| gap(k) && activation::needs_zero(layers[k - 1].activation.as_ref()))
+    {
         v.push("a third of a hidden layer's inputs non-zero after ReLU".to_string());
     }
     if gap(0) && text.is_empty() {
