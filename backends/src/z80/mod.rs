@@ -37,4 +37,4 @@ pub use isa::{
 pub use parse::{parse, ParseError};
 pub use plan::{Layout, CPM};
 pub use print::print;
-pub use program::{emit, emit_for, Z80Files};
+pub use program::{emit, emit_for, Runtimes, Z80Files};
