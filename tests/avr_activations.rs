@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use zlmc::frontend::quantize::LayerData;
 use zlmc_backends::avr::sim::run as avr_run;
 use zlmc_backends::avr::Board;
-use zlmc_ir::{interp, Activation, DenseWeights, Elem, Model, WeightKind};
+use zlmc_ir::{interp, Activation, Decode, DenseWeights, Elem, Model, OutputQuant, WeightKind};
 use zlmc_test_support::build::{avr_firmware, AvrFirmware};
 use zlmc_test_support::models::{
     random_activation, random_inputs, random_model_with_activations, random_text_model,
@@ -227,8 +227,20 @@ fn random_activations_agree_with_the_interpreter_in_simavr() {
     let mut jobs = Vec::new();
     let mut kinds: Vec<(&str, Board)> = Vec::new();
     let mut dense = 0;
+    let mut values = 0;
     for i in 0..N {
         let mut m = random_model_with_activations(&mut rng, &format!("a{i}"));
+        // Every fifth is a values model: the same outputs, no labels.
+        if i % 5 == 4 {
+            m.decode = Decode::Values {
+                count: m.classes(),
+                quant: OutputQuant {
+                    scale: 0.125,
+                    zero_point: -3,
+                },
+            };
+            values += 1;
+        }
         let inputs = random_inputs(&mut rng, m.input_len(), LINES);
         let (lines, want) = vector_cases(&m, &inputs);
         // Every fourth model keeps separate bias, shift and activation nodes.
@@ -280,8 +292,8 @@ fn random_activations_agree_with_the_interpreter_in_simavr() {
     let start = std::time::Instant::now();
     assert_eq!(check_in_two(tmp.path(), jobs), N * LINES);
     eprintln!(
-        "avr activations: {N} random models x {LINES} lines agree in simavr ({} activations, \
-         {dense} dense layers, {:.0} s)",
+        "avr activations: {N} random models ({values} values models) x {LINES} lines agree in \
+         simavr ({} activations, {dense} dense layers, {:.0} s)",
         kinds.len(),
         start.elapsed().as_secs_f64()
     );
