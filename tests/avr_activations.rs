@@ -12,8 +12,8 @@ use zlmc_backends::avr::Board;
 use zlmc_ir::{interp, Activation, Decode, DenseWeights, Elem, Model, OutputQuant, WeightKind};
 use zlmc_test_support::build::{avr_firmware, AvrFirmware};
 use zlmc_test_support::models::{
-    random_activation, random_inputs, random_model_with_activations, random_text_model,
-    raw_classifier_with_accs,
+    dense_mlp, digit_like_inputs, random_activation, random_inputs, random_model_with_activations,
+    random_text_model, raw_classifier_with_accs,
 };
 use zlmc_test_support::{build, scratch, Rng};
 
@@ -520,5 +520,57 @@ fn a_lookup_table_beyond_64k_on_the_mega2560() {
     let got = avr_run(&fw, &lines).expect("runs");
     for (k, (g, w)) in got.answers.iter().zip(&want).enumerate() {
         assert_eq!(String::from_utf8_lossy(g), *w, "line {k}");
+    }
+}
+
+/// Dense 64 → 32 → 15 → 10 models whose hidden activations give negative
+/// outputs (a leaky ReLU, a clamp to −100..100: the dense kernels' second
+/// pass runs at every step) or bytes (a clamp to 0..255: it never does), at
+/// both weight kinds and accumulator widths: `build`'s expected cycles
+/// within 10 % of simavr's on digit-like inputs.
+#[test]
+fn dense_layers_after_activations_are_predicted() {
+    let tmp = scratch("avr-activations-dense");
+    let acts = [
+        ("leaky", Activation::LeakyRelu { mul: 3, shift: 5 }),
+        ("clamp_byte", Activation::Clamp { lo: 0, hi: 255 }),
+        ("clamp_signed", Activation::Clamp { lo: -100, hi: 100 }),
+    ];
+    for acc in [Elem::I16, Elem::I32] {
+        for kind in [WeightKind::Int8, WeightKind::Int4] {
+            for (what, act) in &acts {
+                let mut rng = Rng::new(5);
+                let name = format!("d{}{}_{what}", acc.bits(), kind.name());
+                let mut m = dense_mlp(&mut rng, &name, kind, acc, &[64, 32, 15, 10]);
+                for n in m.graph.node_ids() {
+                    match &mut m.graph.node_mut(n).op {
+                        zlmc_ir::Op::Activate(a)
+                        | zlmc_ir::Op::Epilogue {
+                            activation: Some(a),
+                            ..
+                        } => *a = act.clone(),
+                        _ => {}
+                    }
+                }
+                zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
+                let files = build::avr(&m, Path::new("dense"), Board::Uno).expect("fits");
+                assert!(files.report.layers.iter().all(|l| l.coding.is_dense()));
+                let predicted: usize = files.report.layers.iter().map(|l| l.cycles.expected).sum();
+                let inputs = digit_like_inputs(&mut rng, 64, 10);
+                let (lines, want) = vector_cases(&m, &inputs);
+                let fw = firmware(&m, Board::Uno, &tmp.path().join(&name));
+                let got = avr_run(&fw, &lines).unwrap_or_else(|d| panic!("{name}: {d}"));
+                for (g, w) in got.answers.iter().zip(&want) {
+                    assert_eq!(String::from_utf8_lossy(g), *w, "{name}");
+                }
+                let measured = got.steps.iter().flatten().sum::<u64>() / inputs.len() as u64;
+                let off = predicted as f64 / measured as f64 - 1.0;
+                eprintln!("{name}: {predicted} cycles predicted, {measured} measured");
+                assert!(
+                    off.abs() <= 0.10,
+                    "{name}: {predicted} cycles predicted, {measured} measured"
+                );
+            }
+        }
     }
 }

@@ -126,7 +126,10 @@ fn layer_columns(
 ) -> Cycles {
     let l = &layers[k];
     if f.is_dense() {
-        let c = dense::predicted_cycles(l, f);
+        let mut c = dense::predicted_cycles(l, f);
+        if k > 0 && activation::leaves_a_byte(layers[k - 1].activation.as_ref()) == Some(false) {
+            c += dense::high_pass_cycles(l, f);
+        }
         return Cycles {
             expected: c,
             worst: c,
