@@ -81,7 +81,7 @@ shorthands!(RI, OpImm, (rd: Reg, k: Imm): ldi = Ldi, cpi = Cpi, andi = Andi, sub
     sbci = Sbci);
 shorthands!(Word, OpWord, (rd: Reg, k: u8): adiw = Adiw, sbiw = Sbiw);
 shorthands!(Op0: ret = Ret, sec = Sec, clt = Clt, set = Set);
-shorthands!(Bit, OpBit, (r: Reg, bit: u8): sbrc = Sbrc, bld = Bld);
+shorthands!(Bit, OpBit, (r: Reg, bit: u8): sbrc = Sbrc, sbrs = Sbrs, bld = Bld);
 
 /// Branch methods `name(to)`, lengthened by the buffer if out of reach.
 macro_rules! branches {
@@ -101,6 +101,7 @@ branches!(
     brlo = Lo,
     brsh = Sh,
     brge = Ge,
+    brlt = Lt,
     brcs = Cs,
     brts = Ts
 );

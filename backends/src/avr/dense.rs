@@ -200,6 +200,27 @@ pub fn predicted_cycles(l: &FusedLayer, f: Coding) -> usize {
     total
 }
 
+/// Predicted cycles of a dense layer's second pass (inputs outside 0..=255),
+/// which runs whenever one of its inputs is.
+pub fn high_pass_cycles(l: &FusedLayer, f: Coding) -> usize {
+    let b = l.acc_bytes();
+    let hw = b - 1;
+    let signed_add = if hw >= 3 { 6 } else { 1 };
+    let bias = if has_bias(l) { 3 * b } else { 0 };
+    let mut total = 6;
+    for ch in chunks(l, f) {
+        let blocks = if ch.rows == 2 { l.rows() / 2 } else { 1 };
+        let column = match (ch.rows, ch.nibbles) {
+            (1, _) => 14 + signed_add,
+            (_, true) => 21 + 2 * signed_add,
+            _ => 20 + 2 * signed_add,
+        };
+        let rows_out = ch.rows * (bias + 2 + 5 * hw);
+        total += blocks * (11 + l.cols * column + rows_out);
+    }
+    total
+}
+
 /// Predicted bytes of a layer's own code (the shared routines not counted).
 pub fn layer_code_bytes(l: &FusedLayer, f: Coding) -> usize {
     let calls = n_calls(l);

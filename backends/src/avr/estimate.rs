@@ -3,6 +3,7 @@
 //! many inputs are non-zero. The expected figure takes the shares below; the
 //! worst case takes every input as non-zero (docs/avr.md).
 
+use super::activation;
 use super::coding::Coding;
 use super::dense;
 use crate::lowered::{FusedLayer, InputPart, PartKind};
@@ -107,8 +108,28 @@ pub fn layer(
     cache: bool,
 ) -> Cycles {
     let l = &layers[k];
+    // The epilogue's activation, where a later layer's walk may take it in.
+    let act = l.rows() * activation::cycles(l.activation.as_ref(), k + 1 < layers.len());
+    let mut c = layer_columns(layers, k, f, text, cache);
+    c.expected += act;
+    c.worst += act;
+    c
+}
+
+/// Layer `k`'s cycles per step in coding `f` but for its activation (see [`layer`]).
+fn layer_columns(
+    layers: &[FusedLayer],
+    k: usize,
+    f: Coding,
+    text: &[InputPart],
+    cache: bool,
+) -> Cycles {
+    let l = &layers[k];
     if f.is_dense() {
-        let c = dense::predicted_cycles(l, f);
+        let mut c = dense::predicted_cycles(l, f);
+        if k > 0 && activation::leaves_a_byte(layers[k - 1].activation.as_ref()) == Some(false) {
+            c += dense::high_pass_cycles(l, f);
+        }
         return Cycles {
             expected: c,
             worst: c,
@@ -119,7 +140,8 @@ pub fn layer(
     if k > 0 || text.is_empty() {
         let live = match k {
             0 => LIVE_RAW,
-            _ if layers[k - 1].relu() => LIVE_HIDDEN,
+            // ReLU, or a clamp at 0 (ReLU6), zeroes the negative outputs.
+            _ if activation::needs_zero(layers[k - 1].activation.as_ref()) => LIVE_HIDDEN,
             _ => 1.0,
         };
         return Cycles {
@@ -158,7 +180,9 @@ pub fn layer(
 pub fn basis(layers: &[FusedLayer], codings: &[Coding], text: &[InputPart], cache: bool) -> String {
     let gap = |k: usize| !codings[k].is_dense();
     let mut v = Vec::new();
-    if (1..layers.len()).any(|k| gap(k) && layers[k - 1].relu()) {
+    if (1..layers.len())
+        .any(|k| gap(k) && activation::needs_zero(layers[k - 1].activation.as_ref()))
+    {
         v.push("a third of a hidden layer's inputs non-zero after ReLU".to_string());
     }
     if gap(0) && text.is_empty() {

@@ -3,6 +3,7 @@
 //! flash) and `NAME_model.h` (the C backend's API) — planned to fit the
 //! board's flash and SRAM. See docs/avr.md.
 
+mod activation;
 mod board;
 mod buffer;
 mod build;
@@ -21,7 +22,7 @@ pub mod target;
 use askama::Template;
 use zlmc_ir::{Decode, Encoder, Model};
 
-use crate::lowered::{FusedLayer, Unsupported};
+use crate::lowered::{Activation, FusedLayer, Unsupported};
 use crate::target::{SramUse, Verified};
 use crate::{BackendError, Provenance};
 pub use board::{Board, BOARDS};
@@ -233,9 +234,6 @@ pub fn emit(
 ) -> Result<AvrFiles, BackendError> {
     // The layers are fused once for both plans.
     let ls = model.lowered().fused_layers("AVR")?;
-    for l in &ls {
-        l.unsupported_activation("AVR")?;
-    }
     if let Decode::Values { .. } = model.model().decode {
         if model.model().takes_text() {
             return Err(Unsupported::ValuesFromText { backend: "AVR" }.into());
@@ -428,7 +426,7 @@ fn description(
             l.columns.iter().map(Vec::len).sum::<usize>(),
             l.acc.bits(),
             l.shift,
-            if l.relu() { ", ReLU" } else { "" },
+            activation_text(l.activation.as_ref()),
             allocation.codings[k].kernel()
         ));
     }
@@ -437,6 +435,21 @@ fn description(
     }
     s.push_str(" */\n");
     s
+}
+
+/// A layer's activation in the `.S` file's opening comment.
+fn activation_text(act: Option<&Activation>) -> String {
+    match act {
+        None => String::new(),
+        Some(Activation::Relu) => ", ReLU".into(),
+        Some(Activation::Clamp { lo, hi }) => format!(", clamp to {lo}..{hi}"),
+        Some(Activation::LeakyRelu { mul, shift }) => {
+            format!(", leaky ReLU (x * {mul} >> {shift} below 0)")
+        }
+        Some(Activation::Lut { lo, table }) => {
+            format!(", lookup table of {} from {lo}", table.len())
+        }
+    }
 }
 
 /// The error for a sketch that does not fit, if it does not.

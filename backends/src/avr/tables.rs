@@ -1,5 +1,6 @@
 //! The model's flash tables and SRAM buffers, as assembler directives.
 
+use super::activation;
 use super::buffer::Buffer;
 use super::coding::Coding;
 use super::plan::Allocation;
@@ -46,6 +47,10 @@ pub fn table_bytes(layers: &[FusedLayer], allocation: &Allocation, extra: &Extra
         .iter()
         .zip(&allocation.codings)
         .map(|(l, &f)| bias_bytes(l, f))
+        .sum::<usize>();
+    n += layers
+        .iter()
+        .map(activation::lut_table_bytes)
         .sum::<usize>();
     if let Some(c) = extra.charset {
         n += c.len();
@@ -176,6 +181,24 @@ pub fn tables(
                 b.extend_from_slice(&(v as u32).to_le_bytes()[..l.acc_bytes()]);
             }
             byte_lines(a, &b);
+        }
+    }
+    for (k, l) in layers.iter().enumerate() {
+        if let Some((lo, table)) = activation::lut(l) {
+            a.blank();
+            a.comment(format!(
+                "Layer {}'s activation: {} outputs for inputs {lo}..{}, {}.",
+                k + 1,
+                table.len(),
+                lo as i32 + table.len() as i32 - 1,
+                match activation::lut_form(table) {
+                    activation::LutForm::Signed => "signed bytes",
+                    activation::LutForm::Unsigned => "unsigned bytes",
+                    activation::LutForm::Words => "words",
+                }
+            ));
+            a.label(format!("{p}_l{k}_act"));
+            byte_lines(a, &activation::lut_bytes(table));
         }
     }
     if let Some(c) = extra.charset {

@@ -1,6 +1,7 @@
 //! Layer walks and epilogues: each layer's accumulators from its biases, the
 //! walks over its coded columns (gap-nibble or dense) and the epilogues.
 
+use crate::avr::activation::needs_zero;
 use crate::avr::buffer::Buffer;
 use crate::avr::build::{hex, hi, lo};
 use crate::avr::inst::Ptr::{XInc, YInc, X};
@@ -8,7 +9,6 @@ use crate::avr::inst::{
     R0, R1, R10, R11, R14, R16, R17, R18, R19, R2, R20, R21, R24, R26, R27, R28, R29, R3, R30, R31,
     R4, R5, R6, R7, R8, R9,
 };
-use crate::lowered::FusedLayer;
 use crate::lowered::InputPart;
 use zlmc_ir::Elem;
 
@@ -208,17 +208,18 @@ impl Gen<'_> {
         }
     }
 
-    /// The output of layer `l`'s accumulator in r18..: shifted, then ReLU
-    /// (r2:r3 = 0 moved over a negative one); the int16 in r18:r19.
-    fn shift_relu(&self, a: &mut Buffer, l: &FusedLayer) {
+    /// The output of layer k's accumulator in r18..: shifted, then its
+    /// activation (see [`Self::activate`], labels `.L{tag}_…`, Z kept when
+    /// `keep_z`); the int16 in r18:r19.
+    fn shift_activate(&self, a: &mut Buffer, k: usize, tag: &str, keep_z: bool) {
+        let l = &self.layers[k];
         self.shift(a, l.acc, l.shift);
-        if l.relu() {
-            a.sbrc(R19, 7);
-            a.movw(R18, R2);
+        if let Some(act) = &l.activation {
+            self.activate(a, act, k, tag, keep_z);
         }
     }
 
-    /// Layer k's epilogue, in place: shift, ReLU, int16 out; the last layer
+    /// Layer k's epilogue, in place: shift, activation, int16 out; the last layer
     /// also takes the argmax into r24:r25.
     fn epilogue(&self, a: &mut Buffer, k: usize) {
         let l = &self.layers[k];
@@ -229,7 +230,7 @@ impl Gen<'_> {
         let b = l.acc_bytes();
         ptr(a, R28, R29, self.buf(k));
         ptr(a, R26, R27, self.buf(k));
-        if l.relu() {
+        if needs_zero(l.activation.as_ref()) {
             // r2:r3 = 0, what ReLU moves over a negative output.
             a.clr(R2);
             a.clr(R3);
@@ -250,7 +251,7 @@ impl Gen<'_> {
         for r in [R18, R19, R10, R11].iter().take(b) {
             a.ld(*r, YInc);
         }
-        self.shift_relu(a, l);
+        self.shift_activate(a, k, &format!("ep{k}"), false);
         a.st(XInc, R18);
         a.st(XInc, R19);
         if last {
@@ -293,7 +294,7 @@ impl Gen<'_> {
         if l.cols == 0 {
             return;
         }
-        if prev.relu() {
+        if needs_zero(prev.activation.as_ref()) {
             // r2:r3 = 0, what ReLU moves over a negative output.
             a.clr(R2);
             a.clr(R3);
@@ -312,7 +313,8 @@ impl Gen<'_> {
                 a.rjmp(format!(".L{tag}_skip"));
                 self.shift(a, prev.acc, prev.shift);
             } else {
-                self.shift_relu(a, prev);
+                // Z is the walk's: a lookup table keeps it.
+                self.shift_activate(a, k - 1, tag, true);
                 self.read_len(a, wide);
             }
             a.movw(R20, R18);

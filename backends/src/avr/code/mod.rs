@@ -8,6 +8,7 @@
 //! the accumulator base; kernels add into the accumulators through Y (see
 //! `kernels.rs`). The entry points save every call-saved register they touch.
 
+mod activation;
 mod api;
 mod layers;
 mod text;
