@@ -359,14 +359,22 @@ fn range_analysis_bounds_layers_and_warns_about_16_bits() {
 #[test]
 fn accumulator_auto_takes_16_bits_only_where_overflow_is_impossible() {
     // Two inputs: the first layer's worst case is 2 × 4096 with binary
-    // weights (fits); 64 hidden units make the second's far larger.
+    // weights (fits); 64 hidden units make the second's far larger (with
+    // 16-bit activations: 8-bit ones would keep it in 16 bits too).
     let (_scratch, dir, _, spec, data) = toy("quantize-auto", 5, (2, 64, 3), 100);
     let out = dir.join("auto");
     let r = quantize(
         &spec,
         &data,
         &out,
-        &["--weights", "binary", "--accumulator", "auto"],
+        &[
+            "--weights",
+            "binary",
+            "--accumulator",
+            "auto",
+            "--activations",
+            "16",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -769,4 +777,97 @@ fn imports_pick_shifts_no_input_in_the_declared_range_can_wrap() {
         let r = zlmc(&["build", &s(&spec), "--emit", "zir"], "");
         assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{kind}");
     }
+}
+
+/// A figure `zlmc` printed as `PREFIX N` (N digits, maybe with commas).
+fn figure_after(text: &str, prefix: &str) -> usize {
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no `{prefix}` in {text}"));
+    text[at + prefix.len()..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no figure after `{prefix}` in {text}"))
+}
+
+/// Issue 19's full-speed case: a PyTorch-exported 64-32-16-10 ReLU MLP
+/// imported with default options keeps its inputs and hidden activations in
+/// 0..255, so the Uno runs it without the dense kernel's second pass (at
+/// most 32,000 cycles, 75,755 with 16-bit activations), within a point of
+/// float, and `build` predicts it within 15 %.
+#[test]
+fn a_pytorch_relu_mlp_imported_with_defaults_runs_at_full_speed_on_the_uno() {
+    if !installed("avr-gcc") || !installed("simavr") {
+        skip(
+            "a_pytorch_relu_mlp_imported_with_defaults_runs_at_full_speed_on_the_uno",
+            "avr-gcc or simavr is not installed (scripts/setup.sh installs them)",
+        );
+        return;
+    }
+    let onnx = zlmc_test_support::repo().join("tests/fixtures/onnx/torch_relu3/model.onnx");
+    let data = zlmc_test_support::repo().join("examples/digits/data.npz");
+    let scratch_dir = scratch("quantize-full-speed");
+    let dir = scratch_dir.path().to_path_buf();
+    let mut cycles = Vec::new();
+    for (plan, extra) in [("auto", &[][..]), ("16", &["--activations", "16"][..])] {
+        let out = dir.join(plan);
+        let mut args = vec![
+            "import".to_string(),
+            "onnx".into(),
+            s(&onnx),
+            "--calibrate".into(),
+            s(&data),
+            "-o".into(),
+            s(&out),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = zlmc(&args, "");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let spec = s(&out.join("model.yaml"));
+        let e = zlmc(
+            &[
+                "eval",
+                &spec,
+                "--data",
+                &s(&data),
+                "--target",
+                "avr",
+                "--board",
+                "uno",
+            ],
+            "",
+        );
+        assert_eq!(e.code, 0, "{}", e.stderr);
+        let measured = figure_after(&e.stdout, "SRAM;");
+        cycles.push(measured);
+        if plan == "auto" {
+            let float = eval_accuracy(&out.join("float.yaml"), &data);
+            let int8 = accuracy(&e.stdout);
+            assert!(float - int8 <= 1.0, "float {float} %, int8 {int8} %");
+            assert!(measured <= 32_000, "{measured} cycles: {}", e.stdout);
+            let b = zlmc(
+                &[
+                    "build",
+                    &spec,
+                    "--target",
+                    "avr",
+                    "--board",
+                    "uno",
+                    "-o",
+                    &s(&dir.join("sketch")),
+                ],
+                "",
+            );
+            assert_eq!(b.code, 0, "{}", b.stderr);
+            let predicted = figure_after(&b.stdout, "a step: about");
+            let off = (predicted as f64 - measured as f64).abs() / measured as f64;
+            assert!(off <= 0.15, "predicted {predicted}, measured {measured}");
+        }
+    }
+    assert!(cycles[1] > 2 * cycles[0], "16-bit activations: {cycles:?}");
 }
