@@ -891,3 +891,114 @@ pub fn count_clamping(q: &mut Quantized, data: &Dataset) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::float_model::FloatLayer;
+
+    /// A deterministic stream of floats in `[lo, hi)`.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, lo: f32, hi: f32) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
+        }
+    }
+
+    /// A random ReLU MLP `sizes[0] → … → sizes[last]` and 200 samples in `[lo, hi)`.
+    fn relu_mlp(seed: u64, sizes: &[usize], (lo, hi): (f32, f32)) -> (FloatMlp, Dataset) {
+        let mut r = Lcg(seed);
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(k, w)| FloatLayer {
+                weight: (0..w[1])
+                    .map(|_| (0..w[0]).map(|_| r.next(-0.5, 0.5)).collect())
+                    .collect(),
+                bias: (0..w[1]).map(|_| r.next(-0.2, 0.2)).collect(),
+                activation: if k + 2 < sizes.len() {
+                    FloatActivation::Relu
+                } else {
+                    FloatActivation::None
+                },
+            })
+            .collect();
+        let m = FloatMlp {
+            name: "t".into(),
+            inputs: sizes[0],
+            layers,
+            labels: None,
+            output: FloatOutput::Classes,
+        };
+        let x = (0..200)
+            .map(|_| (0..sizes[0]).map(|_| r.next(lo, hi)).collect())
+            .collect();
+        (m, Dataset { x, y: Vec::new() })
+    }
+
+    fn opts(activations: ActChoice) -> Options {
+        Options {
+            kind: WeightKind::Int8,
+            acc: AccChoice::Bits32,
+            range: RangeMethod::MinMax,
+            activations,
+        }
+    }
+
+    #[test]
+    fn narrow_inputs_take_the_calibrated_range_onto_0_to_255() {
+        let q = narrow_input(0.0, 16.0);
+        assert_eq!(
+            (q.zero_point, q.quantize(0.0), q.quantize(16.0)),
+            (0, 0, 255)
+        );
+        let q = narrow_input(-3.0, 5.0);
+        assert_eq!(q.quantize(-3.0), 0);
+        assert!((254..=255).contains(&q.quantize(5.0)), "{q:?}");
+        assert_eq!(q.quantize(0.0) as i32, q.zero_point);
+        let q = narrow_input(-2.0, -1.0);
+        assert_eq!((q.quantize(-2.0), q.zero_point), (0, 255));
+    }
+
+    #[test]
+    fn the_8_bit_plan_keeps_inputs_and_relu_outputs_in_0_to_255() {
+        for (seed, range) in [(1, (0.0, 4.0)), (2, (-1.0, 3.0))] {
+            let (m, d) = relu_mlp(seed, &[12, 16, 8, 4], range);
+            let q = quantize(&m, &d, opts(ActChoice::Bits8));
+            let model = super::super::write::to_model(&q);
+            for x in &d.x {
+                let mut v: Vec<i64> = x
+                    .iter()
+                    .map(|&f| i64::from(q.input.quantize(f64::from(f))))
+                    .collect();
+                assert!(v.iter().all(|a| (0..=255).contains(a)), "{v:?}");
+                let input: Vec<i16> = v.iter().map(|&a| a as i16).collect();
+                for (k, l) in q.layers.iter().enumerate() {
+                    v = layer_forward(&l.data, l.acc, &v);
+                    if k + 1 < q.layers.len() {
+                        assert!(v.iter().all(|a| (0..=255).contains(a)), "layer {k}: {v:?}");
+                    }
+                }
+                // ptq's own forward is the interpreter's.
+                let want = zlmc_ir::interp::step(&model.graph, &input).logits;
+                let got: Vec<i16> = forward(&q, x).iter().map(|&a| a as i16).collect();
+                assert_eq!(got, want);
+            }
+            assert!(disagreement(&m, &q, &d) < 0.05, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn the_16_bit_plan_scales_inputs_to_the_activation_budget() {
+        let (m, d) = relu_mlp(3, &[12, 16, 4], (0.0, 4.0));
+        let q = quantize(&m, &d, opts(ActChoice::Bits16));
+        assert_eq!(q.input.quantize(4.0), ACT_BUDGET as i16);
+        let auto = quantize(&m, &d, opts(ActChoice::Auto));
+        let wide = disagreement(&m, &q, &d);
+        assert!(disagreement(&m, &auto, &d) <= wide + AUTO_TOLERANCE);
+    }
+}
