@@ -8,9 +8,9 @@
 //! models it rewrites are held to this reference too.
 
 use zlmc::frontend::quantize::LayerData;
-use zlmc_ir::{interp, Elem, Model, Op, WeightKind};
+use zlmc_ir::{interp, Activation, Elem, Model, Op, WeightKind};
 use zlmc_test_support::models::{
-    dense_layer, random_inputs, random_model_layers, raw_classifier_with_accs,
+    dense_layer, random_activation, random_inputs, random_model_layers, raw_classifier_with_accs,
 };
 use zlmc_test_support::Rng;
 
@@ -48,10 +48,9 @@ fn reference(layers: &[Layer], input: &[i16]) -> (Vec<i16>, usize) {
                 }
                 let shifted = wrap(sum, bits).div_euclid(1i128 << l.shift);
                 let y = wrap(shifted, 16);
-                if l.relu {
-                    y.max(0)
-                } else {
-                    y
+                match &l.activation {
+                    Some(a) => activation(a, y),
+                    None => y,
                 }
             })
             .collect();
@@ -124,6 +123,28 @@ fn rows(model: &Model) -> usize {
 }
 
 #[test]
+fn random_activations_agree_with_the_reference() {
+    let mut rng = Rng::new(0xac7_2026);
+    let mut kinds = std::collections::BTreeSet::new();
+    for i in 0..200 {
+        let (inputs, acc, mut data) = random_model_layers(&mut rng);
+        for l in &mut data {
+            let a = random_activation(&mut rng);
+            kinds.insert(a.mnemonic());
+            l.activation = Some(a);
+        }
+        let layers: Vec<Layer> = data.into_iter().map(|l| (l, acc)).collect();
+        let model = raw_classifier_with_accs(&format!("a{i}"), inputs, layers.clone());
+        for x in random_inputs(&mut rng, inputs, 8) {
+            for (what, m) in variants(&model) {
+                assert_reference(&m, &layers, &x, what);
+            }
+        }
+    }
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+}
+
+#[test]
 fn random_models_agree_with_the_reference() {
     let mut rng = Rng::new(0x1e7e_2026);
     let (mut checked, mut folded) = (0, 0);
@@ -156,6 +177,25 @@ fn random_models_agree_with_the_reference() {
         folded >= 100,
         "only {folded} models had dead neurons folded"
     );
+}
+
+/// An activation spelled out: ReLU and clamps bound `y`; a leaky slope
+/// divides `y·mul` by 2^shift rounding down; a table is read at `y − lo`,
+/// held to its first and last entries.
+fn activation(a: &Activation, y: i128) -> i128 {
+    match a {
+        Activation::Relu => y.max(0),
+        Activation::Clamp { lo, hi } => y.max(i128::from(*lo)).min(i128::from(*hi)),
+        Activation::LeakyRelu { mul, shift } if y < 0 => {
+            (y * i128::from(*mul)).div_euclid(1i128 << shift)
+        }
+        Activation::LeakyRelu { .. } => y,
+        Activation::Lut { lo, table } => {
+            let last = table.len() as i128 - 1;
+            let i = (y - i128::from(*lo)).max(0).min(last);
+            i128::from(table[i as usize])
+        }
+    }
 }
 
 /// One layer of `kind` weights, `rows` × `cols`, row-major.

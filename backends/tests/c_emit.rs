@@ -116,7 +116,10 @@ fn sources_compile_alone_at_every_optimisation_level() {
     let models = [
         sample("gen"),
         raw_model("raw", chain(4, l.ops(Form::DENSE_MINIMAL))),
-        raw_model("bare", chain(4, vec![Op::Relu])),
+        raw_model(
+            "bare",
+            chain(4, vec![Op::Activate(zlmc_ir::Activation::Relu)]),
+        ),
     ];
     for m in &models {
         let src = write_model(dir, m);

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use c_common::*;
 use zlmc_ir::interp;
-use zlmc_ir::{Elem, Model, Op, WeightKind};
+use zlmc_ir::{Activation, Elem, Model, Op, WeightKind};
+use zlmc_test_support::models::random_model_with_activations;
 use zlmc_test_support::tools::{gcc, run_exe};
 
 /// Random input vectors of length `n`: zeros, extremes, sparse, small and full-range.
@@ -72,7 +73,7 @@ fn random_model(rng: &mut Rng, name: &str) -> Model {
         }
         ops.extend(layer);
         if l + 1 < layers && rng.chance(10) {
-            ops.push(Op::Relu);
+            ops.push(Op::Activate(Activation::Relu));
         }
         cols = rows;
     }
@@ -89,11 +90,11 @@ fn input_ops(rng: &mut Rng, n: usize) -> Vec<Op> {
             1 => Op::Shift {
                 amount: rng.below(16) as u32,
             },
-            2 => Op::Relu,
+            2 => Op::Activate(Activation::Relu),
             _ => Op::Epilogue {
                 bias: bias(rng),
                 shift: rng.below(16) as u32,
-                relu: rng.chance(50),
+                activation: rng.chance(50).then_some(Activation::Relu),
             },
         });
     }
@@ -239,6 +240,20 @@ fn random_chains_match_interpreter() {
     );
 }
 
+/// Every activation kind (clamps, leaky slopes, lookup tables anywhere in
+/// int16) on 100 random models, bit for bit with the interpreter.
+#[test]
+fn random_activations_match_interpreter() {
+    let mut rng = Rng::new(0xac71);
+    let models: Vec<Model> = (0..100)
+        .map(|i| random_model_with_activations(&mut rng, &format!("act{i}")))
+        .collect();
+    let sources = check_all("activations", &models, &mut rng);
+    for what in ["clamp to", "leaky ReLU", "lookup table"] {
+        assert!(sources.iter().any(|s| s.contains(what)), "no {what}");
+    }
+}
+
 #[test]
 fn every_weight_value_and_shift_matches_interpreter() {
     let mut rng = Rng::new(7);
@@ -256,7 +271,7 @@ fn every_weight_value_and_shift_matches_interpreter() {
                 spec.weights[r] = vec![v; cols];
             }
             spec.shift = shift;
-            spec.relu = shift % 2 == 1;
+            spec.activation = (shift % 2 == 1).then_some(Activation::Relu);
             let form = Form {
                 sparse: shift % 3 == 0,
                 fused: shift % 2 == 0,
@@ -278,7 +293,7 @@ fn unusual_chains_match_interpreter() {
     };
     // No matmul at all.
     add("bare", 5, vec![]);
-    add("only_relu", 5, vec![Op::Relu]);
+    add("only_relu", 5, vec![Op::Activate(Activation::Relu)]);
     add("only_eltwise", 9, input_ops(&mut Rng::new(3), 9));
     // Matmuls feeding each other without any elementwise op (i16 accumulators).
     let a = LayerSpec::random(&mut rng, 20, 12, WeightKind::Int8, 60, Elem::I16);
@@ -318,7 +333,7 @@ fn unusual_chains_match_interpreter() {
     let mut e = LayerSpec::random(&mut rng, 4, 0, WeightKind::Int2, 50, Elem::I16);
     e.bias = vec![5, -3, 7, 7];
     e.shift = 0;
-    e.relu = false;
+    e.activation = None;
     let none = raw_model("no_inputs", chain(0, e.ops(Form::DENSE)));
     let err = zlmc_backends::target::Verified::new(&none).unwrap_err();
     assert!(err.to_string().contains("raw input of 0 elements"), "{err}");

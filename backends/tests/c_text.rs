@@ -25,13 +25,13 @@ fn network(
     let hidden = 24;
     let mut l0 = LayerSpec::random(rng, hidden, inputs, WeightKind::Int2, 60, acc);
     l0.shift = 1;
-    l0.relu = true;
+    l0.activation = Some(zlmc_ir::Activation::Relu);
     for b in &mut l0.bias {
         *b = rng.range(-8, 8);
     }
     let mut l1 = LayerSpec::random(rng, classes, hidden, WeightKind::Int4, 70, Elem::I32);
     l1.shift = 2;
-    l1.relu = false;
+    l1.activation = None;
     for b in &mut l1.bias {
         *b = rng.range(-8, 8);
     }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use zlmc_ir::{Elem, Model, NodeId, Op};
+use zlmc_ir::{Activation, Elem, Model, NodeId, Op};
 
 /// The worst case of one layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,11 +83,11 @@ pub fn analyze(model: &Model) -> Option<Vec<LayerBound>> {
                 }
                 shift(&arg(0), *amount)
             }
-            Op::Relu => relu(&arg(0)),
+            Op::Activate(a) => activation(&arg(0), a),
             Op::Epilogue {
                 bias,
                 shift: s,
-                relu: r,
+                activation: a,
             } => {
                 let b = add(&arg(0), bias);
                 let v = shift(&b, *s);
@@ -95,10 +95,9 @@ pub fn analyze(model: &Model) -> Option<Vec<LayerBound>> {
                     out[i].bound = magnitude(&b);
                     out[i].out_bound = out[i].bound >> s;
                 }
-                if *r {
-                    relu(&v)
-                } else {
-                    v
+                match a {
+                    Some(a) => activation(&v, a),
+                    None => v,
                 }
             }
             Op::Argmax => Vec::new(),
@@ -136,8 +135,14 @@ fn shift(v: &Box, s: u32) -> Box {
         .collect()
 }
 
-fn relu(v: &Box) -> Box {
-    v.iter().map(|&(l, h)| (l.max(0), h.max(0))).collect()
+/// The activation's range over each interval (inputs already within i16).
+fn activation(v: &Box, a: &Activation) -> Box {
+    v.iter()
+        .map(|&(l, h)| {
+            let (l, h) = a.bounds(l as i16, h as i16);
+            (l as i64, h as i64)
+        })
+        .collect()
 }
 
 /// Warnings for a model file: 16-bit layers that can overflow, activations

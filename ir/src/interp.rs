@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::graph::{Graph, NodeId};
 use crate::model::{Decode, Encoder, Model};
-use crate::op::{shift_to_i16, Op};
+use crate::op::{shift_to_i16, Activation, Op};
 use crate::tensor::Weights;
 use crate::types::Type;
 
@@ -71,8 +71,12 @@ pub fn eval(graph: &Graph, input: &[i16]) -> HashMap<NodeId, Value> {
             Op::Shift { amount } => {
                 Value::Vec(arg(0).iter().map(|&x| shift_to_i16(x, *amount)).collect())
             }
-            Op::Relu => Value::Vec(arg(0).iter().map(|&x| x.max(0)).collect()),
-            Op::Epilogue { bias, shift, relu } => {
+            Op::Activate(a) => Value::Vec(arg(0).iter().map(|&x| activate(a, x)).collect()),
+            Op::Epilogue {
+                bias,
+                shift,
+                activation,
+            } => {
                 let acc = graph
                     .node(graph.operands(n)[0])
                     .ty
@@ -82,7 +86,7 @@ pub fn eval(graph: &Graph, input: &[i16]) -> HashMap<NodeId, Value> {
                     arg(0)
                         .iter()
                         .zip(bias)
-                        .map(|(&x, &b)| epilogue(acc.wrap(x + b), *shift, *relu))
+                        .map(|(&x, &b)| epilogue(acc.wrap(x + b), *shift, activation.as_ref()))
                         .collect(),
                 )
             }
@@ -93,14 +97,19 @@ pub fn eval(graph: &Graph, input: &[i16]) -> HashMap<NodeId, Value> {
     vals
 }
 
-/// Shift (wrapped to i16) then optional ReLU, on an accumulator already holding the bias.
-pub fn epilogue(acc: i64, shift: u32, relu: bool) -> i64 {
+/// Shift (wrapped to i16) then the optional activation, on an accumulator
+/// already holding the bias.
+pub fn epilogue(acc: i64, shift: u32, activation: Option<&Activation>) -> i64 {
     let y = shift_to_i16(acc, shift);
-    if relu {
-        y.max(0)
-    } else {
-        y
+    match activation {
+        Some(a) => activate(a, y),
+        None => y,
     }
+}
+
+/// An activation on an i16 value held as i64.
+pub fn activate(a: &Activation, x: i64) -> i64 {
+    a.apply(x as i16) as i64
 }
 
 /// Index of the first maximum (a later equal value does not replace it).
@@ -205,7 +214,8 @@ pub fn context_length(model: &Model) -> usize {
         .unwrap_or(0)
 }
 
-/// The model's answer to a text query: the generated reply, or the class label.
+/// The model's answer to a text query: the generated reply, the class label,
+/// or the values.
 /// Also returns the number of inference steps taken.
 pub fn reply(model: &Model, query: &[u8]) -> (Vec<u8>, usize) {
     match &model.decode {
@@ -235,6 +245,10 @@ pub fn reply(model: &Model, query: &[u8]) -> (Vec<u8>, usize) {
         Decode::Classify { labels } => {
             let r = step(&model.graph, &encode(model, query, &[]));
             (labels[r.class].as_bytes().to_vec(), 1)
+        }
+        Decode::Values { quant, .. } => {
+            let r = step(&model.graph, &encode(model, query, &[]));
+            (quant.text(&r.logits).into_bytes(), 1)
         }
     }
 }

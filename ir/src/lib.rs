@@ -11,7 +11,7 @@ pub mod types;
 pub mod verify;
 
 pub use graph::{Graph, Node, NodeId};
-pub use model::{Decode, Encoder, InputQuant, Model};
-pub use op::Op;
+pub use model::{Decode, Encoder, InputQuant, Model, OutputQuant};
+pub use op::{Activation, Op};
 pub use tensor::{DenseWeights, SparseWeights, Weights};
 pub use types::{Elem, Type, WeightKind};

@@ -100,7 +100,48 @@ pub enum Decode {
     },
     /// One-shot classification: class `i` is `labels[i]`.
     Classify { labels: Vec<String> },
+    /// Values (regression, scores): the answer is the `count` int16 outputs
+    /// of the last layer, each standing for `scale·(q − zero_point)`. The
+    /// graph still ends in `argmax`, whose operand they are.
+    Values {
+        /// Number of values.
+        count: usize,
+        /// What one output step is worth.
+        quant: OutputQuant,
+    },
 }
+
+/// How an int16 output maps to a float value: `v = scale·(q − zero_point)`.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputQuant {
+    /// Float value of one output step (positive, finite).
+    pub scale: f64,
+    /// The integer that stands for 0.0.
+    pub zero_point: i32,
+}
+
+impl OutputQuant {
+    /// The float value output `q` stands for.
+    pub fn value(&self, q: i16) -> f64 {
+        self.scale * (q as f64 - self.zero_point as f64)
+    }
+
+    /// The values `qs` stand for, in Rust's shortest round-trip form,
+    /// separated by single spaces: the line `zlmc run` prints.
+    pub fn text(&self, qs: &[i16]) -> String {
+        let v: Vec<String> = qs.iter().map(|&q| format!("{}", self.value(q))).collect();
+        v.join(" ")
+    }
+}
+
+// Compared bit for bit, so that a printed and re-parsed model is equal to itself.
+impl PartialEq for OutputQuant {
+    fn eq(&self, o: &OutputQuant) -> bool {
+        self.scale.to_bits() == o.scale.to_bits() && self.zero_point == o.zero_point
+    }
+}
+
+impl Eq for OutputQuant {}
 
 impl Decode {
     /// A generating model's `(charset, eos, max_length)`; `None` for a classifier.
@@ -111,15 +152,17 @@ impl Decode {
                 eos,
                 max_length,
             } => Some((charset, *eos, *max_length)),
-            Decode::Classify { .. } => None,
+            Decode::Classify { .. } | Decode::Values { .. } => None,
         }
     }
 
-    /// What class `class` prints as: its label, or its charset byte.
+    /// What class `class` prints as: its label, or its charset byte (`None`
+    /// for a values model, whose answer is not a class).
     pub fn answer(&self, class: usize) -> Option<Vec<u8>> {
         match self {
             Decode::Classify { labels } => labels.get(class).map(|l| l.clone().into_bytes()),
             Decode::Generate { charset, .. } => charset.get(class).map(|&c| vec![c]),
+            Decode::Values { .. } => None,
         }
     }
 }
@@ -158,11 +201,12 @@ impl Model {
         })
     }
 
-    /// Number of output classes.
+    /// Number of output classes (of values, for a values model).
     pub fn classes(&self) -> usize {
         match &self.decode {
             Decode::Generate { charset, .. } => charset.len(),
             Decode::Classify { labels } => labels.len(),
+            Decode::Values { count, .. } => *count,
         }
     }
 }

@@ -14,13 +14,13 @@ pub enum Op {
     Bias { values: Vec<i64> },
     /// Arithmetic shift right by `amount`, then wrapped to i16.
     Shift { amount: u32 },
-    /// `max(0, x)` on i16.
-    Relu,
-    /// Fused bias + shift + optional ReLU: one pass, one result per neuron.
+    /// A non-linearity on i16 (`relu` among them).
+    Activate(Activation),
+    /// Fused bias + shift + optional activation: one pass, one result per neuron.
     Epilogue {
         bias: Vec<i64>,
         shift: u32,
-        relu: bool,
+        activation: Option<Activation>,
     },
     /// Index of the first maximum of an i16 vector.
     Argmax,
@@ -34,7 +34,7 @@ impl Op {
             Op::MatMul { .. } => "matmul",
             Op::Bias { .. } => "bias",
             Op::Shift { .. } => "shift",
-            Op::Relu => "relu",
+            Op::Activate(a) => a.mnemonic(),
             Op::Epilogue { .. } => "epilogue",
             Op::Argmax => "argmax",
         }
@@ -52,8 +52,119 @@ impl Op {
     pub fn is_elementwise(&self) -> bool {
         matches!(
             self,
-            Op::Bias { .. } | Op::Shift { .. } | Op::Relu | Op::Epilogue { .. }
+            Op::Bias { .. } | Op::Shift { .. } | Op::Activate(_) | Op::Epilogue { .. }
         )
+    }
+}
+
+/// A non-linearity on i16 values: what follows a layer's shift.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activation {
+    /// `max(0, x)`.
+    Relu,
+    /// `min(max(x, lo), hi)`, `lo ≤ hi`: ReLU6, Clip, HardTanh.
+    Clamp {
+        /// Lower bound.
+        lo: i16,
+        /// Upper bound.
+        hi: i16,
+    },
+    /// `x` when `x ≥ 0`, else `(x·mul) >> shift` (rounding toward −∞), with
+    /// `1 ≤ shift ≤ 15`, `1 ≤ mul < 2^shift`: the slope `mul / 2^shift`.
+    LeakyRelu {
+        /// Numerator of the negative slope.
+        mul: u8,
+        /// Log2 of its denominator.
+        shift: u8,
+    },
+    /// `table[clamp(x − lo, 0, len − 1)]`, 2 ≤ len ≤ 256: what smooth
+    /// functions (tanh, sigmoid, GELU, hard swish) become.
+    Lut {
+        /// The input the first entry stands for.
+        lo: i16,
+        /// Outputs for inputs `lo, lo + 1, …`; the ends hold beyond them.
+        table: Vec<i16>,
+    },
+}
+
+/// Largest lookup table an activation may hold.
+pub const MAX_LUT: usize = 256;
+
+impl Activation {
+    /// The activation of `x`: the reference semantics every backend follows.
+    pub fn apply(&self, x: i16) -> i16 {
+        match self {
+            Activation::Relu => x.max(0),
+            Activation::Clamp { lo, hi } => x.clamp(*lo, *hi),
+            Activation::LeakyRelu { mul, shift } => {
+                if x >= 0 {
+                    x
+                } else {
+                    ((x as i32 * *mul as i32) >> shift) as i16
+                }
+            }
+            Activation::Lut { lo, table } => {
+                let i = (x as i32 - *lo as i32).clamp(0, table.len() as i32 - 1);
+                table[i as usize]
+            }
+        }
+    }
+
+    /// The mnemonic of its text form.
+    pub fn mnemonic(&self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Clamp { .. } => "clamp",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Lut { .. } => "lut",
+        }
+    }
+
+    /// Why its parameters are out of bounds, if they are.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Activation::Relu => Ok(()),
+            Activation::Clamp { lo, hi } if lo > hi => Err(format!("clamp bounds {lo} > {hi}")),
+            Activation::Clamp { .. } => Ok(()),
+            Activation::LeakyRelu { mul, shift } => {
+                if !(1..=15).contains(shift) || *mul == 0 || u32::from(*mul) >= 1 << shift {
+                    Err(format!(
+                        "leaky_relu needs 1 <= shift <= 15 and 1 <= mul < 2^shift, has mul {mul}, shift {shift}"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Activation::Lut { table, .. } => {
+                if (2..=MAX_LUT).contains(&table.len()) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "lut needs 2 to {MAX_LUT} entries, has {}",
+                        table.len()
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The smallest and largest value it can give for inputs in `lo..=hi`.
+    pub fn bounds(&self, lo: i16, hi: i16) -> (i16, i16) {
+        match self {
+            // Monotone: the ends are the extremes.
+            Activation::Relu | Activation::Clamp { .. } | Activation::LeakyRelu { .. } => {
+                (self.apply(lo), self.apply(hi))
+            }
+            Activation::Lut { lo: base, table } => {
+                let at =
+                    |x: i16| (x as i32 - *base as i32).clamp(0, table.len() as i32 - 1) as usize;
+                let s = &table[at(lo)..=at(hi)];
+                (
+                    *s.iter().min().expect("non-empty"),
+                    *s.iter().max().expect("non-empty"),
+                )
+            }
+        }
     }
 }
 

@@ -68,14 +68,22 @@ pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
             }
             Ok(Type::i16s(len))
         }
-        Op::Relu => {
+        Op::Activate(a) => {
             let (elem, len) = vec_arg()?;
             if elem != Elem::I16 {
-                return Err(format!("relu input must be i16, is {elem}"));
+                return Err(format!("{} input must be i16, is {elem}", a.mnemonic()));
             }
+            a.check()?;
             Ok(Type::i16s(len))
         }
-        Op::Epilogue { bias, shift, .. } => {
+        Op::Epilogue {
+            bias,
+            shift,
+            activation,
+        } => {
+            if let Some(a) = activation {
+                a.check()?;
+            }
             let (elem, len) = vec_arg()?;
             check_len("epilogue bias", bias.len(), len)?;
             check_fits("epilogue bias", bias, elem)?;
@@ -354,6 +362,15 @@ pub fn validate_model(m: &Model) -> Result<(), VerifyError> {
         // the IR's to express (the spec is stricter); backends refuse what they
         // cannot generate.
         Decode::Classify { .. } => 1,
+        Decode::Values { quant, .. } => {
+            if !(quant.scale.is_finite() && quant.scale > 0.0) {
+                return Err(err(
+                    None,
+                    format!("values scale {} must be positive and finite", quant.scale),
+                ));
+            }
+            1
+        }
     };
     let work = replies.saturating_mul(total.max(1) as u64);
     if work > MAX_REPLY_WORK {

@@ -110,7 +110,7 @@ fn grammar_errors() {
         6,
         "%0 = inptu : i16[3]",
         (6, 6),
-        "unexpected identifier `inptu`, expected one of",
+        "unknown operation `inptu`, expected one of",
     );
     check_line(
         11,
@@ -357,4 +357,58 @@ fn verifier_errors_point_at_the_node_or_the_start() {
     );
     let no_nodes = &BASE[..BASE.find("%0").unwrap()];
     check(no_nodes, 1, 1, "the graph is empty");
+}
+
+/// An activation between the matmul and argmax, as `edit` writes it.
+fn with_activation(act: &str) -> String {
+    BASE.replace(
+        "%2 = argmax %1 : index",
+        &format!("%2 = {act} : i16[2]\n%3 = argmax %2 : index"),
+    )
+}
+
+#[test]
+fn activation_errors() {
+    let at = |src: &str, col: usize, message: &str| check(&with_activation(src), 11, col, message);
+    at("clamp %1, lo 5, hi 4", 1, "clamp bounds 5 > 4");
+    at("clamp %1, lo 0", 19, "clamp is missing its `hi` argument");
+    at(
+        "clamp %1, hi 4, lo 0",
+        16,
+        "expected argument `lo` of clamp, found `hi`",
+    );
+    at(
+        "clamp %1, lo 0, hi 4, mul 2",
+        28,
+        "unexpected argument `mul` in clamp",
+    );
+    at(
+        "clamp %1, lo 0, hi 40000",
+        25,
+        "clamp bound 40000 is out of range for i16",
+    );
+    at(
+        "leaky_relu %1, mul 300, shift 9",
+        25,
+        "leaky_relu mul 300 is out of range for u8",
+    );
+    at("leaky_relu %1, mul 8, shift 3", 1, "mul < 2^shift");
+    at("leaky_relu %1, mul 1, shift 16", 1, "1 <= shift <= 15");
+    at("lut %1, lo 0, table 3", 26, "`table` must be a list");
+    at(
+        "lut %1, lo 0, table [1]",
+        1,
+        "lut needs 2 to 256 entries, has 1",
+    );
+    at(
+        "lut %1, lo [1], table [1, 2]",
+        17,
+        "`lo` must be an integer",
+    );
+    at("clamp", 11, "clamp needs an operand");
+    at(
+        "epilogue %1, bias [0, 0], shift 0, lut lo 0, table [7]",
+        1,
+        "lut needs 2 to 256 entries",
+    );
 }

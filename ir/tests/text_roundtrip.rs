@@ -4,7 +4,8 @@
 use zlmc_ir::text::{parse_model, print_model};
 use zlmc_ir::verify::verify_model;
 use zlmc_ir::{
-    Decode, DenseWeights, Elem, Encoder, Graph, Model, Op, SparseWeights, Type, WeightKind, Weights,
+    Activation, Decode, DenseWeights, Elem, Encoder, Graph, Model, Op, OutputQuant, SparseWeights,
+    Type, WeightKind, Weights,
 };
 use zlmc_test_support::alloc::{measure, Counting, Usage};
 use zlmc_test_support::Rng;
@@ -42,6 +43,7 @@ fn every_op_model(
     let classes = match &decode {
         Decode::Generate { charset, .. } => charset.len(),
         Decode::Classify { labels } => labels.len(),
+        Decode::Values { count, .. } => *count,
     };
     let vec = |elem, len| Type::Vec { elem, len };
     let (lo, hi) = match acc {
@@ -67,7 +69,31 @@ fn every_op_model(
         &[m1],
     );
     let s = g.add(Op::Shift { amount: 15 }, Type::i16s(5), &[b]);
-    let r = g.add(Op::Relu, Type::i16s(5), &[s]);
+    let r = g.add(Op::Activate(Activation::Relu), Type::i16s(5), &[s]);
+    let c = g.add(
+        Op::Activate(Activation::Clamp {
+            lo: i16::MIN,
+            hi: 6,
+        }),
+        Type::i16s(5),
+        &[r],
+    );
+    let l = g.add(
+        Op::Activate(Activation::Lut {
+            lo: -3,
+            table: vec![i16::MIN, -1, 0, i16::MAX],
+        }),
+        Type::i16s(5),
+        &[c],
+    );
+    let r = g.add(
+        Op::Activate(Activation::LeakyRelu {
+            mul: 255,
+            shift: 15,
+        }),
+        Type::i16s(5),
+        &[l],
+    );
     let m2 = g.add(
         Op::MatMul {
             weights: weights(kind, 4, 5, !sparse, &mut rng),
@@ -80,7 +106,10 @@ fn every_op_model(
         Op::Epilogue {
             bias: vec![lo, hi, 1, -2],
             shift: acc.bits() - 1,
-            relu: false,
+            activation: Some(Activation::Lut {
+                lo: i16::MAX - 1,
+                table: vec![3, -3],
+            }),
         },
         Type::i16s(4),
         &[m2],
@@ -99,7 +128,7 @@ fn every_op_model(
                 .map(|i| if i % 2 == 0 { lo } else { hi })
                 .collect(),
             shift: 0,
-            relu: true,
+            activation: Some(Activation::Relu),
         },
         Type::i16s(classes),
         &[m3],
@@ -179,6 +208,19 @@ fn every_kind_layout_and_accumulator_round_trips() {
                     text_encoders(),
                     classify(),
                 ));
+                round_trip(&every_op_model(
+                    kind,
+                    sparse,
+                    acc,
+                    text_encoders(),
+                    Decode::Values {
+                        count: 3,
+                        quant: OutputQuant {
+                            scale: 0.1 + f64::EPSILON,
+                            zero_point: -7,
+                        },
+                    },
+                ));
             }
         }
     }
@@ -242,7 +284,7 @@ fn printed_form_is_as_documented() {
         Op::Epilogue {
             bias: vec![7, -2147483648, 0],
             shift: 2,
-            relu: true,
+            activation: Some(Activation::Relu),
         },
         Type::i16s(3),
         &[m2],
@@ -333,7 +375,7 @@ fn big_model(layers: usize, rows: usize) -> Model {
             Op::Epilogue {
                 bias: (0..rows as i64).collect(),
                 shift: 8,
-                relu: true,
+                activation: Some(Activation::Relu),
             },
             Type::i16s(rows),
             &[m],

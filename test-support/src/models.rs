@@ -2,7 +2,7 @@
 
 use zlmc::frontend::lower::{lower, lower_with_accs};
 use zlmc::frontend::quantize::LayerData;
-use zlmc_ir::{Decode, DenseWeights, Elem, Encoder, Model, WeightKind};
+use zlmc_ir::{Activation, Decode, DenseWeights, Elem, Encoder, Model, WeightKind};
 
 use crate::Rng;
 
@@ -257,8 +257,73 @@ pub fn dense_layer(
         },
         bias,
         shift,
-        relu,
+        activation: relu.then_some(Activation::Relu),
     }
+}
+
+/// A random activation of every kind the IR has, with parameters over their
+/// whole ranges: ReLU, clamps (narrow, wide, one-sided, empty-width),
+/// leaky slopes from 1/32768 to 255/256, and lookup tables of 2 to 256
+/// entries placed anywhere in int16 (extreme entries included).
+pub fn random_activation(rng: &mut Rng) -> Activation {
+    let i16_any = |rng: &mut Rng| rng.range(i16::MIN as i64, i16::MAX as i64) as i16;
+    match rng.range(0, 3) {
+        0 => Activation::Relu,
+        1 => {
+            let (a, b) = if rng.chance(50) {
+                (rng.range(-300, 300) as i16, rng.range(-300, 300) as i16)
+            } else {
+                (i16_any(rng), i16_any(rng))
+            };
+            Activation::Clamp {
+                lo: a.min(b),
+                hi: a.max(b),
+            }
+        }
+        2 => {
+            let shift = rng.range(1, 15) as u8;
+            let max = ((1u32 << shift) - 1).min(255) as i64;
+            Activation::LeakyRelu {
+                mul: rng.range(1, max) as u8,
+                shift,
+            }
+        }
+        _ => {
+            let len = if rng.chance(30) {
+                256
+            } else {
+                rng.range(2, 256) as usize
+            };
+            let lo = if rng.chance(50) {
+                rng.range(-300, 100) as i16
+            } else {
+                rng.range(i16::MIN as i64, i16::MAX as i64 - len as i64) as i16
+            };
+            let narrow = rng.chance(60);
+            let table = (0..len)
+                .map(|_| {
+                    if narrow {
+                        rng.range(-128, 127) as i16
+                    } else {
+                        i16_any(rng)
+                    }
+                })
+                .collect();
+            Activation::Lut { lo, table }
+        }
+    }
+}
+
+/// [`random_model`] with a random activation (see [`random_activation`]) on
+/// some layers, the last one included: for the activations' differential tests.
+pub fn random_model_with_activations(rng: &mut Rng, name: &str) -> Model {
+    let (inputs, acc, mut data) = random_model_layers(rng);
+    for l in &mut data {
+        if rng.chance(75) {
+            l.activation = Some(random_activation(rng));
+        }
+    }
+    raw_classifier(name, inputs, acc, data)
 }
 
 /// Random input vectors for a model: full-range, small, sparse and all-zero.

@@ -217,6 +217,12 @@ pub fn emit(
 ) -> Result<AvrFiles, BackendError> {
     // The layers are fused once for both plans.
     let ls = model.lowered().fused_layers("AVR")?;
+    for l in &ls {
+        l.unsupported_activation("AVR")?;
+    }
+    if let Decode::Values { .. } = model.model().decode {
+        return Err(Unsupported::ValuesOutput { backend: "AVR" }.into());
+    }
     match emit_for(model, &ls, prov, board, plan::Goal::Fast, sram) {
         Err(BackendError::TooBig { .. }) => {
             emit_for(model, &ls, prov, board, plan::Goal::Small, sram)
@@ -244,6 +250,7 @@ fn emit_for(
             max_length,
         } => (Some((*eos, *max_length)), Some(charset.as_slice()), None),
         Decode::Classify { labels } => (None, None, Some(labels.as_slice())),
+        Decode::Values { .. } => unreachable!("refused in emit"),
     };
     if let Some(l) = labels {
         if l.iter().map(|s| s.len() + 1).sum::<usize>() > 65535 {
@@ -318,7 +325,7 @@ fn emit_for(
                 .iter()
                 .enumerate()
                 .any(|(i, &b)| b == 0 && i != *eos),
-            Decode::Classify { .. } => false,
+            Decode::Classify { .. } | Decode::Values { .. } => false,
         },
         classify: labels.is_some(),
         generate: generate_model,

@@ -217,7 +217,7 @@ pub fn allocate(
                 .unwrap_or(0)
                 + 1
         }
-        Decode::Generate { .. } => 0,
+        Decode::Generate { .. } | Decode::Values { .. } => 0,
     };
     let mut p = Allocation {
         codings,
@@ -279,7 +279,7 @@ pub fn sketch_sram(model: &Model) -> usize {
     SKETCH_SRAM
         + match &model.decode {
             Decode::Generate { max_length, .. } => reply_buffer(*max_length),
-            Decode::Classify { .. } => 0,
+            Decode::Classify { .. } | Decode::Values { .. } => 0,
         }
         + if model.takes_text() {
             0

@@ -14,6 +14,7 @@ mod float_input;
 mod plan;
 mod tables;
 pub mod target;
+mod values;
 
 use askama::Template;
 use zlmc_ir::{Decode, Elem, Encoder, Model, WeightKind, Weights};
@@ -59,6 +60,13 @@ pub fn emit(model: &Verified, prov: &Provenance) -> Result<CFiles, Unsupported> 
         let at = header.rfind(guard).unwrap_or(header.len());
         header.insert_str(at, &float_input::declarations(name));
         source.push_str(&float_input::definitions(name, &q));
+    }
+    if let Decode::Values { quant, .. } = &model.decode {
+        let float_input = model.input_quant().is_some();
+        let guard = "\n#ifdef __cplusplus\n}";
+        let at = header.rfind(guard).unwrap_or(header.len());
+        header.insert_str(at, &values::declarations(name, quant, float_input));
+        source.push_str(&values::definitions(name, float_input));
     }
     Ok(CFiles {
         header_name: format!("{name}.h"),
@@ -315,6 +323,8 @@ impl Context {
                 };
                 (None, Some(view))
             }
+            // Values need no tables: the header's macros carry the scale.
+            Decode::Values { .. } => (None, None),
         };
 
         Context {
@@ -436,6 +446,43 @@ fn layer_view(p: &str, up: &str, k: usize, s: &Function, rom_bytes: &mut usize) 
             Step::Activate(Activation::Relu) => {
                 post.push("if (h & 0x8000u)\n            h = 0;".to_string());
                 steps.push("ReLU".to_string());
+            }
+            Step::Activate(Activation::Clamp { lo, hi }) => {
+                post.push(format!(
+                    "if ({p}_s16(h) < {lo})\n            h = 0x{:04X}u;\n        \
+                     else if ({p}_s16(h) > {hi})\n            h = 0x{:04X}u;",
+                    *lo as u16, *hi as u16
+                ));
+                steps.push(format!("clamp to [{lo}, {hi}]"));
+            }
+            Step::Activate(Activation::LeakyRelu { mul, shift }) => {
+                // Below zero, y = floor(x·mul / 2^shift) = −ceil(|x|·mul / 2^shift),
+                // in unsigned arithmetic: C99 leaves >> of a negative value to
+                // the implementation.
+                post.push(format!(
+                    "if (h & 0x8000u)\n            h = (uint16_t)(0x10000UL - \
+                     (((0x10000UL - h) * {mul}UL + {}UL) >> {shift}));",
+                    (1u32 << shift) - 1
+                ));
+                steps.push(format!("leaky ReLU (x*{mul} >> {shift} below 0)"));
+            }
+            Step::Activate(Activation::Lut { lo, table: t }) => {
+                let name = format!("{p}_l{k}_lut{m}");
+                tables.push(table(
+                    "int16_t",
+                    &name,
+                    &rom,
+                    &t.iter().map(|&v| v.to_string()).collect::<Vec<_>>(),
+                ));
+                *rom_bytes += t.len() * 2;
+                post.push(format!(
+                    "{{\n            long j = (long){p}_s16(h) - ({lo});\n            \
+                     if (j < 0)\n                j = 0;\n            \
+                     if (j > {last})\n                j = {last};\n            \
+                     h = (uint16_t){up}_RD16(&{name}[j]);\n        }}",
+                    last = t.len() - 1
+                ));
+                steps.push(format!("a {}-entry lookup table from {lo}", t.len()));
             }
         }
     }

@@ -27,21 +27,8 @@ pub enum LayerOp<'a> {
     Dense(&'a Weights),
 }
 
-/// A non-linearity applied to each i16 value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// `max(0, x)`.
-    Relu,
-}
-
-impl Activation {
-    /// The name the text form and the reports use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Relu => "ReLU",
-        }
-    }
-}
+/// A non-linearity applied to each i16 value: the IR's own.
+pub use zlmc_ir::Activation;
 
 /// One elementwise step, exactly as the graph has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +110,7 @@ impl<'a> Layer<'a> {
                     stage = 2;
                 }
                 Step::Activate(a) if stage < 3 && (stage == 2 || self.acc == Elem::I16) => {
-                    e.activation = Some(*a);
+                    e.activation = Some(a.clone());
                     stage = 3;
                 }
                 step => {
@@ -144,7 +131,7 @@ impl Step {
         match self {
             Step::Bias { .. } => "bias",
             Step::Shift { .. } => "shift",
-            Step::Activate(Activation::Relu) => "relu",
+            Step::Activate(a) => a.mnemonic(),
         }
     }
 }
@@ -210,8 +197,12 @@ impl<'a> Lowered<'a> {
                     amount: *amount,
                     from: operand_elem(),
                 }],
-                Op::Relu => vec![Step::Activate(Activation::Relu)],
-                Op::Epilogue { bias, shift, relu } => {
+                Op::Activate(a) => vec![Step::Activate(a.clone())],
+                Op::Epilogue {
+                    bias,
+                    shift,
+                    activation,
+                } => {
                     let elem = operand_elem();
                     let mut v = vec![
                         Step::Bias {
@@ -223,8 +214,8 @@ impl<'a> Lowered<'a> {
                             from: elem,
                         },
                     ];
-                    if *relu {
-                        v.push(Step::Activate(Activation::Relu));
+                    if let Some(a) = activation {
+                        v.push(Step::Activate(a.clone()));
                     }
                     v
                 }
@@ -337,6 +328,18 @@ impl FusedLayer {
             .map(|&(_, w)| w.unsigned_abs())
             .max()
             .unwrap_or(0)
+    }
+
+    /// The layer's activation, unless it is ReLU or none: what a backend
+    /// without the other activations refuses.
+    pub fn unsupported_activation(&self, backend: &'static str) -> Result<(), Unsupported> {
+        match &self.activation {
+            None | Some(Activation::Relu) => Ok(()),
+            Some(a) => Err(Unsupported::Activation {
+                backend,
+                name: a.mnemonic(),
+            }),
+        }
     }
 
     /// Whether ReLU follows the shift.

@@ -69,6 +69,18 @@ pub enum Unsupported {
         /// The most they may take.
         max: usize,
     },
+    /// An activation the target does not implement yet.
+    Activation {
+        /// The target's display name.
+        backend: &'static str,
+        /// The activation's mnemonic.
+        name: &'static str,
+    },
+    /// A values output (regression) on a target that prints classes only.
+    ValuesOutput {
+        /// The target's display name.
+        backend: &'static str,
+    },
     /// Anything else the target refuses, said in full.
     Other(String),
 }
@@ -119,6 +131,13 @@ impl fmt::Display for Unsupported {
             Unsupported::LabelsTooLong { max } => {
                 write!(f, "the labels take more than {} bytes", thousands(*max))
             }
+            Unsupported::Activation { backend, name } => {
+                write!(f, "the {backend} backend does not implement the `{name}` activation")
+            }
+            Unsupported::ValuesOutput { backend } => write!(
+                f,
+                "the {backend} backend prints classes only, not a values output"
+            ),
             Unsupported::Other(message) => f.write_str(message),
         }
     }

@@ -63,6 +63,12 @@ pub fn emit_for(
         .into());
     }
     let ls = lowered.fused_layers("Z80")?;
+    for l in &ls {
+        l.unsupported_activation("Z80")?;
+    }
+    if let Decode::Values { .. } = model.decode {
+        return Err(Unsupported::ValuesOutput { backend: "Z80" }.into());
+    }
     let zin_len = text.len();
     check_layers(&ls, zin_len)?;
     // Chat models keep layer 1's query part for a whole reply.
@@ -79,6 +85,7 @@ pub fn emit_for(
             max_length, eos, ..
         } => (runtime_chat, *max_length, *eos),
         Decode::Classify { .. } => (runtime_classify, 1, 0),
+        Decode::Values { .. } => unreachable!("refused above"),
     };
     let runtime = parse(runtime).map_err(|e| {
         BackendError::internal(format!("runtime source line {}: {}", e.line, e.message))
@@ -474,5 +481,6 @@ fn decode_tables(b: &mut Builder, decode: &Decode) {
                 b.db(bytes);
             }
         }
+        Decode::Values { .. } => unreachable!("refused before planning"),
     }
 }

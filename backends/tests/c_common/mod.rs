@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use zlmc_backends::Provenance;
 use zlmc_ir::tensor::{DenseWeights, SparseWeights};
 use zlmc_ir::verify::infer;
-use zlmc_ir::{Decode, Elem, Encoder, Graph, Model, Op, WeightKind, Weights};
+use zlmc_ir::{Activation, Decode, Elem, Encoder, Graph, Model, Op, WeightKind, Weights};
 use zlmc_test_support::models::random_bias;
 pub use zlmc_test_support::Rng;
 use zlmc_test_support::{build, scratch, TempDir};
@@ -23,7 +23,8 @@ pub struct LayerSpec {
     pub kind: WeightKind,
     pub bias: Vec<i64>,
     pub shift: u32,
-    pub relu: bool,
+    /// The activation after the shift, if any.
+    pub activation: Option<Activation>,
     pub acc: Elem,
 }
 
@@ -31,7 +32,7 @@ pub struct LayerSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Form {
     pub sparse: bool,
-    /// One `epilogue` node instead of `bias`, `shift`, `relu`.
+    /// One `epilogue` node instead of `bias`, `shift`, activation.
     pub fused: bool,
     /// Leave out ops that do nothing (zero bias, shift by 0, no ReLU).
     pub minimal: bool,
@@ -91,7 +92,7 @@ impl LayerSpec {
             kind,
             bias,
             shift: rng.below(acc.bits() as u64) as u32,
-            relu: rng.chance(50),
+            activation: rng.chance(50).then_some(Activation::Relu),
             acc,
         }
     }
@@ -132,7 +133,7 @@ impl LayerSpec {
             ops.push(Op::Epilogue {
                 bias: self.bias.clone(),
                 shift: self.shift,
-                relu: self.relu,
+                activation: self.activation.clone(),
             });
             return ops;
         }
@@ -144,8 +145,8 @@ impl LayerSpec {
         if !form.minimal || self.shift != 0 || self.acc == Elem::I32 {
             ops.push(Op::Shift { amount: self.shift });
         }
-        if self.relu {
-            ops.push(Op::Relu);
+        if let Some(a) = &self.activation {
+            ops.push(Op::Activate(a.clone()));
         }
         ops
     }

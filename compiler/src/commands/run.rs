@@ -3,7 +3,7 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use zlmc_ir::{interp, Model};
+use zlmc_ir::{interp, Decode, Model};
 
 use crate::diag::{Diagnostic, Result};
 use crate::driver;
@@ -87,5 +87,8 @@ fn answer(m: &Model, line: &[u8]) -> Result<Vec<u8>> {
     }
     let input = raw_input(m, line).map_err(Diagnostic::new)?;
     let r = interp::step(&m.graph, &input);
-    Ok(m.decode.answer(r.class).expect("argmax is a class"))
+    Ok(match &m.decode {
+        Decode::Values { quant, .. } => quant.text(&r.logits).into_bytes(),
+        d => d.answer(r.class).expect("argmax is a class"),
+    })
 }

@@ -120,10 +120,21 @@ pub fn sim(
     Ok(())
 }
 
-/// What `zlmc run` prints for a raw-input model (the class's label, or its charset
-/// byte), from a simulator's answer `logits | class`.
+/// What `zlmc run` prints for a raw-input model (the class's label, its charset
+/// byte, or the values), from a simulator's answer `logits | class`.
 fn vector_answer(model: &zlmc_ir::Model, reply: &[u8]) -> Result<Vec<u8>> {
     let text = String::from_utf8_lossy(reply);
+    if let zlmc_ir::Decode::Values { quant, count } = &model.decode {
+        let logits: Option<Vec<i16>> = text
+            .split_once('|')
+            .and_then(|(l, _)| l.split_whitespace().map(|v| v.parse().ok()).collect());
+        return match logits {
+            Some(l) if l.len() == *count => Ok(quant.text(&l).into_bytes()),
+            _ => Err(Diagnostic::new(format!(
+                "internal error: the simulator answered `{text}`, not {count} logits and a class"
+            ))),
+        };
+    }
     let class = text
         .rsplit_once('|')
         .and_then(|(_, c)| c.trim().parse::<usize>().ok())

@@ -43,8 +43,8 @@ pub fn lower_with_accs(
         );
         let b = g.add(Op::Bias { values: l.bias }, accs, &[m]);
         x = g.add(Op::Shift { amount: l.shift }, Type::i16s(units), &[b]);
-        if l.relu {
-            x = g.add(Op::Relu, Type::i16s(units), &[x]);
+        if let Some(a) = l.activation {
+            x = g.add(Op::Activate(a), Type::i16s(units), &[x]);
         }
     }
     g.add(Op::Argmax, Type::Index, &[x]);

@@ -336,6 +336,24 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
                 labels: labels.clone(),
             }
         }
+        OutputSpec::Values(v) => {
+            let at = [Key("output"), Key("values")];
+            let Some(scale) = v.scale else {
+                return Err(src
+                    .error(&at, "an integer model's values need a `scale`")
+                    .help("value = scale * (output - zero_point); only float specs leave it out"));
+            };
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(src.error(&at, format!("scale {scale} must be positive and finite")));
+            }
+            Decode::Values {
+                count: classes,
+                quant: zlmc_ir::OutputQuant {
+                    scale,
+                    zero_point: v.zero_point,
+                },
+            }
+        }
         OutputSpec::Generate(g) => {
             let at = [Key("output"), Key("generate"), Key("charset")];
             if g.charset.is_empty() {
@@ -384,6 +402,7 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
     let named = match &decode {
         Decode::Classify { labels } => labels.len(),
         Decode::Generate { charset, .. } => charset.len(),
+        Decode::Values { count, .. } => *count,
     };
     if named != classes {
         let last = spec.layers.len() - 1;

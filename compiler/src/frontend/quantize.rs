@@ -5,7 +5,7 @@ use std::path::Path;
 
 use zlmc_ir::{DenseWeights, Elem, WeightKind};
 
-use super::spec::{Activation, PathStep, Quantize, Spec};
+use super::spec::{PathStep, Quantize, Spec};
 use super::tensors::{Tensor, TensorData, TensorMap};
 use super::Checked;
 use crate::diag::{Diagnostic, Result};
@@ -19,8 +19,8 @@ pub struct LayerData {
     pub bias: Vec<i64>,
     /// Right shift after the bias.
     pub shift: u32,
-    /// Whether ReLU follows.
-    pub relu: bool,
+    /// The activation after the shift, if any.
+    pub activation: Option<zlmc_ir::Activation>,
 }
 
 /// Locates an error in the spec by path.
@@ -81,7 +81,10 @@ pub fn layer_tensors(
             },
             bias,
             shift: l.shift,
-            relu: l.activation == Activation::Relu,
+            activation: l
+                .activation
+                .to_integer()
+                .map_err(|m| err(&[at[0], at[1], PathStep::Key("activation")], m))?,
         });
         inputs = l.units;
     }

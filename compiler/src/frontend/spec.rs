@@ -121,7 +121,7 @@ pub struct LayerSpec {
     #[serde(default)]
     pub shift: u32,
     /// Activation after the shift.
-    #[serde(default)]
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
     pub activation: Activation,
     /// This layer's accumulator width, overriding `numerics.accumulator`.
     #[serde(default)]
@@ -132,8 +132,9 @@ pub struct LayerSpec {
     pub bias: Option<String>,
 }
 
-/// A layer's activation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// A layer's activation: integer forms for integer specs, float forms for
+/// float specs (`weights: float`); ReLU and none in both.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
     /// No activation.
@@ -141,6 +142,153 @@ pub enum Activation {
     None,
     /// max(0, x).
     Relu,
+    /// `[lo, hi]`: min(max(x, lo), hi) on the integer output.
+    Clamp([i64; 2]),
+    /// `{mul, shift}` (integer) or `{alpha}` (float): the slope below zero.
+    LeakyRelu(LeakySpec),
+    /// `{lo, table}`: `table[clamp(x − lo, 0, len − 1)]`.
+    Lut(LutSpec),
+    /// Float: tanh.
+    Tanh,
+    /// Float: the logistic sigmoid.
+    Sigmoid,
+    /// Float: `[min, max]` bounds (ReLU6 is `[0, 6]`).
+    Clip([f64; 2]),
+    /// Float: `max(0, min(1, alpha·x + beta))`.
+    HardSigmoid(HardSigmoidSpec),
+    /// Float: `x·max(0, min(1, x/6 + 1/2))`.
+    HardSwish,
+    /// Float: GELU, the exact (erf) form.
+    Gelu,
+    /// Float: GELU's tanh approximation.
+    GeluTanh,
+}
+
+impl Activation {
+    /// The integer activation an integer spec's layer applies (`None` for
+    /// none), or why it cannot: a float form, or bounds out of range.
+    pub fn to_integer(&self) -> std::result::Result<Option<zlmc_ir::Activation>, String> {
+        use zlmc_ir::Activation as A;
+        let i16_of = |v: i64, what: &str| {
+            i16::try_from(v).map_err(|_| format!("{what} {v} does not fit int16"))
+        };
+        let a = match self {
+            Activation::None => return Ok(None),
+            Activation::Relu => A::Relu,
+            Activation::Clamp([lo, hi]) => A::Clamp {
+                lo: i16_of(*lo, "clamp bound")?,
+                hi: i16_of(*hi, "clamp bound")?,
+            },
+            Activation::LeakyRelu(LeakySpec {
+                mul: Some(mul),
+                shift: Some(shift),
+                alpha: None,
+            }) => A::LeakyRelu {
+                mul: u8::try_from(*mul)
+                    .map_err(|_| format!("leaky_relu mul {mul} must be 1..=255"))?,
+                shift: u8::try_from(*shift)
+                    .map_err(|_| format!("leaky_relu shift {shift} must be 1..=15"))?,
+            },
+            Activation::LeakyRelu(_) => {
+                return Err(
+                    "an integer spec's leaky_relu takes `{mul, shift}` (slope mul / 2^shift); \
+                     `alpha` is for float specs"
+                        .into(),
+                )
+            }
+            Activation::Lut(l) => A::Lut {
+                lo: i16_of(l.lo, "lut lo")?,
+                table: l
+                    .table
+                    .iter()
+                    .map(|&v| i16_of(v, "lut entry"))
+                    .collect::<std::result::Result<_, _>>()?,
+            },
+            float => {
+                return Err(format!(
+                    "`{}` is a float activation: only a float spec (`weights: float`) takes \
+                     it, and `zlmc quantize` turns it into an integer one",
+                    float.name()
+                ))
+            }
+        };
+        a.check()?;
+        Ok(Some(a))
+    }
+
+    /// The key naming it in a spec.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::None => "none",
+            Activation::Relu => "relu",
+            Activation::Clamp(_) => "clamp",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Lut(_) => "lut",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Clip(_) => "clip",
+            Activation::HardSigmoid(_) => "hard_sigmoid",
+            Activation::HardSwish => "hard_swish",
+            Activation::Gelu => "gelu",
+            Activation::GeluTanh => "gelu_tanh",
+        }
+    }
+}
+
+/// An integer activation as a spec writes it (the `activation:` value).
+pub fn activation_yaml(a: &zlmc_ir::Activation) -> String {
+    use zlmc_ir::Activation as A;
+    match a {
+        A::Relu => "relu".to_string(),
+        A::Clamp { lo, hi } => format!("{{clamp: [{lo}, {hi}]}}"),
+        A::LeakyRelu { mul, shift } => format!("{{leaky_relu: {{mul: {mul}, shift: {shift}}}}}"),
+        A::Lut { lo, table } => {
+            let t: Vec<String> = table.iter().map(i16::to_string).collect();
+            format!("{{lut: {{lo: {lo}, table: [{}]}}}}", t.join(", "))
+        }
+    }
+}
+
+/// A leaky ReLU's slope: `mul / 2^shift` (integer specs) or `alpha` (float).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeakySpec {
+    /// Numerator of the integer slope.
+    pub mul: Option<i64>,
+    /// Log2 of its denominator.
+    pub shift: Option<i64>,
+    /// The float slope.
+    pub alpha: Option<f64>,
+}
+
+/// A lookup-table activation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LutSpec {
+    /// The input the first entry stands for.
+    pub lo: i64,
+    /// Outputs for inputs `lo, lo + 1, …`.
+    pub table: Vec<i64>,
+}
+
+/// A hard sigmoid's parameters (ONNX's defaults: 0.2 and 0.5).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardSigmoidSpec {
+    /// Slope.
+    #[serde(default = "default_hs_alpha")]
+    pub alpha: f64,
+    /// Offset.
+    #[serde(default = "default_hs_beta")]
+    pub beta: f64,
+}
+
+fn default_hs_alpha() -> f64 {
+    0.2
+}
+
+fn default_hs_beta() -> f64 {
+    0.5
 }
 
 /// What the predicted class means.
@@ -151,6 +299,20 @@ pub enum OutputSpec {
     Classify(Vec<String>),
     /// Autoregressive character generation.
     Generate(GenerateSpec),
+    /// Values: the last layer's outputs are the answer.
+    Values(ValuesSpec),
+}
+
+/// How a values model's int16 outputs map to floats (`scale·(q − zero_point)`);
+/// a float spec leaves both out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValuesSpec {
+    /// Float value of one output step.
+    pub scale: Option<f64>,
+    /// The integer that stands for 0.0.
+    #[serde(default)]
+    pub zero_point: i32,
 }
 
 /// Character generation settings.

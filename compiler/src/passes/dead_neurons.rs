@@ -3,7 +3,7 @@
 //! the constant `W'[k][i]·c`, which is folded into that layer's bias before the
 //! neuron (its row, its bias entry and the next layer's column) is dropped.
 
-use zlmc_ir::interp::epilogue;
+use zlmc_ir::interp::{activate, epilogue};
 use zlmc_ir::op::shift_to_i16;
 use zlmc_ir::{Graph, Model, NodeId, Op, Type};
 
@@ -67,8 +67,12 @@ fn constant_output(g: &Graph, m1: NodeId, chain: &[NodeId], i: usize) -> i64 {
         v = match &g.node(n).op {
             Op::Bias { values } => elem.wrap(v + values[i]),
             Op::Shift { amount } => shift_to_i16(v, *amount),
-            Op::Relu => v.max(0),
-            Op::Epilogue { bias, shift, relu } => epilogue(elem.wrap(v + bias[i]), *shift, *relu),
+            Op::Activate(a) => activate(a, v),
+            Op::Epilogue {
+                bias,
+                shift,
+                activation,
+            } => epilogue(elem.wrap(v + bias[i]), *shift, activation.as_ref()),
             _ => unreachable!("chain holds elementwise ops"),
         };
         elem = g.node(n).ty.elem().expect("elementwise ops yield vectors");

@@ -1,9 +1,9 @@
-//! Fuse `bias → shift → relu` (each part optional but the shift) into one epilogue,
+//! Fuse `bias → shift → activation` (each part optional but the shift) into one epilogue,
 //! so backends compute each neuron's result in one go.
 
 use zlmc_ir::{Model, Op, Type};
 
-/// Replace every shift (with the bias before it and the ReLU after it, where
+/// Replace every shift (with the bias before it and the activation after it, where
 /// they are used by nothing else) with an epilogue.
 pub fn run(model: &mut Model) {
     let g = &mut model.graph;
@@ -24,16 +24,19 @@ pub fn run(model: &mut Model) {
             _ => vec![0; len],
         };
         let users = g.users(shift);
-        let relu = match users.as_slice() {
-            [r] if g.node(*r).op == Op::Relu => Some(*r),
+        let act = match users.as_slice() {
+            [r] => match &g.node(*r).op {
+                Op::Activate(a) => Some((*r, a.clone())),
+                _ => None,
+            },
             _ => None,
         };
-        let last = relu.unwrap_or(shift);
+        let last = act.as_ref().map_or(shift, |(r, _)| *r);
         let ep = g.add(
             Op::Epilogue {
                 bias,
                 shift: amount,
-                relu: relu.is_some(),
+                activation: act.map(|(_, a)| a),
             },
             Type::i16s(len),
             &[src],

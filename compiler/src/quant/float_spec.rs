@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::diag::{Diagnostic, Result};
-use crate::frontend::spec::{Activation, InputSpec, OutputSpec, Spec};
+use crate::frontend::spec::{Activation, InputSpec, LeakySpec, OutputSpec, Spec};
 use crate::frontend::tensors::{TensorData, TensorMap};
 use crate::frontend::{read_weights, weights_path};
 use crate::output::OutFile;
@@ -41,7 +41,7 @@ pub fn is_float_spec(path: &Path) -> Result<bool> {
 pub fn labels_of(spec: &Spec) -> Option<Vec<String>> {
     match &spec.output {
         OutputSpec::Classify(l) => Some(l.clone()),
-        OutputSpec::Generate(_) => None,
+        OutputSpec::Generate(_) | OutputSpec::Values(_) => None,
     }
 }
 
@@ -76,10 +76,8 @@ pub fn load_float_spec(path: &Path) -> Result<FloatMlp> {
         layers.push(FloatLayer {
             weight: w.1.chunks(cols).map(<[f32]>::to_vec).collect(),
             bias: b.1,
-            activation: match l.activation {
-                Activation::Relu => FloatActivation::Relu,
-                Activation::None => FloatActivation::None,
-            },
+            activation: float_activation(&l.activation)
+                .map_err(|m| Diagnostic::in_file(path, format!("layer {}: {m}", l.name)))?,
         });
         cols = l.units;
     }
@@ -91,8 +89,66 @@ pub fn load_float_spec(path: &Path) -> Result<FloatMlp> {
         inputs,
         layers,
         labels: labels_of(&spec),
-        output: FloatOutput::Classes,
+        output: match spec.output {
+            OutputSpec::Values(_) => FloatOutput::Values,
+            _ => FloatOutput::Classes,
+        },
     })
+}
+
+/// The float activation a float spec's layer names, or why it cannot.
+fn float_activation(a: &Activation) -> std::result::Result<FloatActivation, String> {
+    Ok(match a {
+        Activation::None => FloatActivation::None,
+        Activation::Relu => FloatActivation::Relu,
+        Activation::Tanh => FloatActivation::Tanh,
+        Activation::Sigmoid => FloatActivation::Sigmoid,
+        Activation::LeakyRelu(LeakySpec {
+            alpha: Some(alpha),
+            mul: None,
+            shift: None,
+        }) => FloatActivation::LeakyRelu {
+            alpha: *alpha as f32,
+        },
+        Activation::Clip([min, max]) if min <= max => FloatActivation::Clip {
+            min: *min as f32,
+            max: *max as f32,
+        },
+        Activation::Clip([min, max]) => return Err(format!("clip bounds {min} > {max}")),
+        Activation::HardSigmoid(h) => FloatActivation::HardSigmoid {
+            alpha: h.alpha as f32,
+            beta: h.beta as f32,
+        },
+        Activation::HardSwish => FloatActivation::HardSwish,
+        Activation::Gelu => FloatActivation::Gelu { tanh: false },
+        Activation::GeluTanh => FloatActivation::Gelu { tanh: true },
+        other => {
+            return Err(format!(
+                "`{}` here is an integer activation; a float spec's leaky_relu takes `{{alpha}}`",
+                other.name()
+            ))
+        }
+    })
+}
+
+/// A float activation as a float spec writes it (`, activation: ...`, or
+/// nothing for none).
+pub fn float_activation_yaml(a: FloatActivation) -> String {
+    let v = match a {
+        FloatActivation::None => return String::new(),
+        FloatActivation::Relu => "relu".to_string(),
+        FloatActivation::Tanh => "tanh".to_string(),
+        FloatActivation::Sigmoid => "sigmoid".to_string(),
+        FloatActivation::LeakyRelu { alpha } => format!("{{leaky_relu: {{alpha: {alpha:?}}}}}"),
+        FloatActivation::Clip { min, max } => format!("{{clip: [{min:?}, {max:?}]}}"),
+        FloatActivation::HardSigmoid { alpha, beta } => {
+            format!("{{hard_sigmoid: {{alpha: {alpha:?}, beta: {beta:?}}}}}")
+        }
+        FloatActivation::HardSwish => "hard_swish".to_string(),
+        FloatActivation::Gelu { tanh: false } => "gelu".to_string(),
+        FloatActivation::Gelu { tanh: true } => "gelu_tanh".to_string(),
+    };
+    format!(", activation: {v}")
 }
 
 fn tensor(
@@ -170,23 +226,17 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
         m.name, m.inputs
     );
     for (i, l) in m.layers.iter().enumerate() {
-        let act = match l.activation {
-            FloatActivation::None => "",
-            FloatActivation::Relu => ", activation: relu",
-            a => {
-                return Err(Diagnostic::new(format!(
-                    "layer {}: the {a:?} activation cannot be written to a float spec yet",
-                    i + 1
-                )))
-            }
-        };
+        let act = float_activation_yaml(l.activation);
         y.push_str(&format!(
             "  - {{name: {}, units: {}{act}}}\n",
             layer_name(i),
             l.units()
         ));
     }
-    y.push_str(&output_yaml(&label_list(m)));
+    match m.output {
+        FloatOutput::Classes => y.push_str(&output_yaml(&label_list(m))),
+        FloatOutput::Values => y.push_str("output:\n  values: {}\n"),
+    }
     let names: Vec<(String, String)> = (0..m.layers.len())
         .map(|i| {
             let n = layer_name(i);

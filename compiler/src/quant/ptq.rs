@@ -18,7 +18,7 @@
 //! that plan wherever the calibration data's answers hold
 //! ([`disagreement`]).
 
-use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
+use zlmc_ir::{Activation, DenseWeights, Elem, InputQuant, WeightKind};
 
 use crate::frontend::quantize::LayerData;
 use crate::quant::float_model::{FloatActivation, FloatMlp, FloatOutput};
@@ -569,7 +569,7 @@ fn layer_forward(d: &LayerData, acc: Elem, x: &[i64]) -> Vec<i64> {
                 .zip(x)
                 .map(|(&w, &a)| i64::from(w) * a)
                 .sum();
-            zlmc_ir::interp::epilogue(acc.wrap(s + d.bias[r]), d.shift, d.relu)
+            zlmc_ir::interp::epilogue(acc.wrap(s + d.bias[r]), d.shift, d.activation.as_ref())
         })
         .collect()
 }
@@ -811,7 +811,7 @@ fn build(
             },
             bias,
             shift,
-            relu: fl.activation == FloatActivation::Relu,
+            activation: (fl.activation == FloatActivation::Relu).then_some(Activation::Relu),
         };
         v_int = v_int.iter().map(|x| layer_forward(&data, acc, x)).collect();
         layers.push(QLayer {
@@ -883,7 +883,10 @@ pub fn count_clamping(q: &mut Quantized, data: &Dataset) {
                     bad += 1;
                 }
                 let y = y.clamp(-32768, 32767);
-                out.push(if d.relu { y.max(0) } else { y });
+                out.push(match &d.activation {
+                    Some(a) => a.apply(y as i16) as i64,
+                    None => y,
+                });
             }
             q.report[l].values += d.weights.rows;
             q.report[l].clamped += bad;

@@ -8,6 +8,7 @@ use crate::output::OutFile;
 use super::float_spec::{layer_name, output_yaml, FLOAT_SPEC};
 use super::npz_write::{npz_bytes, Array};
 use super::ptq::Quantized;
+use crate::frontend::spec::activation_yaml;
 
 /// File name of the quantized spec.
 pub const MODEL_SPEC: &str = "model.yaml";
@@ -76,8 +77,8 @@ pub fn quantized_files(q: &Quantized, header: &[String], reference: bool) -> Res
             l.data.weights.rows,
             l.data.shift
         );
-        if l.data.relu {
-            line.push_str(", activation: relu");
+        if let Some(a) = &l.data.activation {
+            line.push_str(&format!(", activation: {}", activation_yaml(a)));
         }
         if l.acc != acc {
             line.push_str(&format!(", accumulator: {}", l.acc.bits()));

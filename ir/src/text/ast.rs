@@ -99,14 +99,19 @@ pub enum OpAst<'a> {
     Bias { x: Operand<'a>, values: Vec<Num> },
     /// `shift %x, N`.
     Shift { x: Operand<'a>, amount: Num },
-    /// `relu %x`.
-    Relu { x: Operand<'a> },
-    /// `epilogue %x, bias [..], shift N[, relu]`.
+    /// `relu %x`, `clamp %x, lo A, hi B`, ...
+    Activate { x: Operand<'a>, act: ActAst<'a> },
+    /// `NAME %x, ARG, ...`: an activation with arguments, or an unknown op.
+    Named {
+        kind: Spanned<&'a str>,
+        rest: Option<(Operand<'a>, Vec<ArgAst<'a>>)>,
+    },
+    /// `epilogue %x, bias [..], shift N[, ACTIVATION]`.
     Epilogue {
         x: Operand<'a>,
         bias: Vec<Num>,
         shift: Num,
-        relu: bool,
+        act: Option<ActAst<'a>>,
     },
     /// `argmax %x`.
     Argmax { x: Operand<'a> },
@@ -134,4 +139,36 @@ pub enum Rows {
     Dense(Vec<Spanned<Vec<Num>>>),
     /// `col:value` entries of every row.
     Sparse(Vec<Spanned<Vec<(Num, Num)>>>),
+}
+
+/// An activation as written: `relu`, or a name with `name value` arguments.
+#[derive(Debug, Clone)]
+pub enum ActAst<'a> {
+    /// `relu`.
+    Relu,
+    /// `clamp lo A, hi B`, `leaky_relu mul M, shift S`, `lut lo A, table [..]`.
+    Named {
+        /// The activation's name, checked later.
+        kind: Spanned<&'a str>,
+        /// Its arguments, in order.
+        args: Vec<ArgAst<'a>>,
+    },
+}
+
+/// `name value` inside an activation.
+#[derive(Debug, Clone)]
+pub struct ArgAst<'a> {
+    /// Argument name.
+    pub name: Spanned<&'a str>,
+    /// Its value.
+    pub value: Spanned<ArgValue>,
+}
+
+/// An activation argument's value.
+#[derive(Debug, Clone)]
+pub enum ArgValue {
+    /// An integer.
+    Int(i128),
+    /// A list of integers.
+    List(Vec<Num>),
 }

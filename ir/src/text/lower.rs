@@ -7,7 +7,7 @@ use super::ast::*;
 use super::lexer::Located;
 use crate::graph::{Graph, NodeId};
 use crate::model::{Decode, Encoder, Model};
-use crate::op::Op;
+use crate::op::{Activation, Op};
 use crate::tensor::{DenseWeights, SparseWeights, Weights};
 use crate::types::{Type, WeightKind};
 use crate::verify;
@@ -80,17 +80,28 @@ pub fn lower(file: FileAst<'_>, src: &str) -> Result<TextModel, Located> {
                 },
                 vec![resolve(&x)?],
             ),
-            OpAst::Relu { x } => (Op::Relu, vec![resolve(&x)?]),
+            OpAst::Activate { x, act } => (Op::Activate(activation(&act)?), vec![resolve(&x)?]),
+            OpAst::Named { kind, rest } => {
+                known_activation(&kind)?;
+                let Some((x, args)) = rest else {
+                    return Err(Located::new(
+                        kind.at + kind.v.len(),
+                        format!("{} needs an operand", kind.v),
+                    ));
+                };
+                let act = ActAst::Named { kind, args };
+                (Op::Activate(activation(&act)?), vec![resolve(&x)?])
+            }
             OpAst::Epilogue {
                 x,
                 bias,
                 shift,
-                relu,
+                act,
             } => (
                 Op::Epilogue {
                     bias: ints(&bias)?,
                     shift: int(&shift, "shift amount")?,
-                    relu,
+                    activation: act.as_ref().map(activation).transpose()?,
                 },
                 vec![resolve(&x)?],
             ),
@@ -225,9 +236,23 @@ fn decoder(sec: &Section<'_>) -> Result<Decode, Located> {
             };
             Ok(Decode::Classify { labels })
         }
+        "values" => {
+            let [c, s, z] = fields(sec, ["count", "scale", "zero_point"])?;
+            let scale = field_float(s, "scale")?;
+            if scale <= 0.0 {
+                return Err(Located::new(s.at, "scale must be positive"));
+            }
+            Ok(Decode::Values {
+                count: field_int(c, "count")?,
+                quant: crate::model::OutputQuant {
+                    scale,
+                    zero_point: field_int(z, "zero_point")?,
+                },
+            })
+        }
         other => Err(Located::new(
             sec.kind.at,
-            format!("unknown decoder `{other}`: expected generate or classify"),
+            format!("unknown decoder `{other}`: expected generate, classify or values"),
         )),
     }
 }
@@ -406,4 +431,89 @@ impl AllowsWide for WeightKind {
     fn allows_i128(self, v: i128) -> bool {
         i64::try_from(v).is_ok_and(|v| self.allows(v))
     }
+}
+
+/// The arguments activation `kind` takes, or an error naming every op.
+fn known_activation(kind: &Spanned<&str>) -> Result<&'static [&'static str], Located> {
+    match kind.v {
+        "clamp" => Ok(&["lo", "hi"]),
+        "leaky_relu" => Ok(&["mul", "shift"]),
+        "lut" => Ok(&["lo", "table"]),
+        other => Err(Located::new(
+            kind.at,
+            format!(
+                "unknown operation `{other}`, expected one of input, matmul, bias, shift, \
+                 relu, clamp, leaky_relu, lut, epilogue, argmax"
+            ),
+        )),
+    }
+}
+
+/// An activation as written, its arguments named exactly and in range.
+fn activation(act: &ActAst<'_>) -> Result<Activation, Located> {
+    let ActAst::Named { kind, args } = act else {
+        return Ok(Activation::Relu);
+    };
+    let want = known_activation(kind)?;
+    let end = args.last().map_or(kind.at, |a| a.value.at);
+    if let Some(extra) = args.get(want.len()) {
+        return Err(Located::new(
+            extra.name.at,
+            format!("unexpected argument `{}` in {}", extra.name.v, kind.v),
+        ));
+    }
+    for (i, w) in want.iter().enumerate() {
+        match args.get(i) {
+            Some(a) if a.name.v == *w => {}
+            Some(a) => {
+                return Err(Located::new(
+                    a.name.at,
+                    format!(
+                        "expected argument `{w}` of {}, found `{}`",
+                        kind.v, a.name.v
+                    ),
+                ))
+            }
+            None => {
+                return Err(Located::new(
+                    end,
+                    format!("{} is missing its `{w}` argument", kind.v),
+                ))
+            }
+        }
+    }
+    let num = |i: usize| -> Result<Num, Located> {
+        match &args[i].value.v {
+            ArgValue::Int(n) => Ok(Spanned {
+                at: args[i].value.at,
+                v: *n,
+            }),
+            ArgValue::List(_) => Err(Located::new(
+                args[i].value.at,
+                format!("`{}` must be an integer", want[i]),
+            )),
+        }
+    };
+    Ok(match kind.v {
+        "clamp" => Activation::Clamp {
+            lo: int(&num(0)?, "clamp bound")?,
+            hi: int(&num(1)?, "clamp bound")?,
+        },
+        "leaky_relu" => Activation::LeakyRelu {
+            mul: int(&num(0)?, "leaky_relu mul")?,
+            shift: int(&num(1)?, "leaky_relu shift")?,
+        },
+        _ => {
+            let ArgValue::List(table) = &args[1].value.v else {
+                return Err(Located::new(args[1].value.at, "`table` must be a list"));
+            };
+            Activation::Lut {
+                lo: int(&num(0)?, "lut lo")?,
+                table: table
+                    .iter()
+                    .map(|n| int(n, "lut entry"))
+                    .collect::<Result<_, _>>()?,
+            }
+        }
+    })
 }

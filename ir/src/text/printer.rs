@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::graph::NodeId;
 use crate::model::{Decode, Encoder, Model};
-use crate::op::Op;
+use crate::op::{Activation, Op};
 use crate::tensor::Weights;
 
 /// Render `m` in the `.zir` format, nodes numbered in topological order.
@@ -69,6 +69,13 @@ pub fn print_model(m: &Model) -> String {
             }
             out.push_str("])\n");
         }
+        Decode::Values { count, quant } => {
+            let _ = writeln!(
+                out,
+                "decode values(count: {count}, scale: {:?}, zero_point: {})",
+                quant.scale, quant.zero_point
+            );
+        }
     }
     out.push('\n');
 
@@ -99,21 +106,51 @@ pub fn print_model(m: &Model) -> String {
             Op::Shift { amount } => {
                 let _ = write!(out, " {}, {amount}", operand(n, 0));
             }
-            Op::Relu | Op::Argmax => {
+            Op::Argmax => {
                 let _ = write!(out, " {}", operand(n, 0));
             }
-            Op::Epilogue { bias, shift, relu } => {
+            Op::Activate(a) => {
+                let _ = write!(out, " {}", operand(n, 0));
+                let args = activation_args(a);
+                if !args.is_empty() {
+                    let _ = write!(out, ", {args}");
+                }
+            }
+            Op::Epilogue {
+                bias,
+                shift,
+                activation,
+            } => {
                 let _ = write!(out, " {}, bias ", operand(n, 0));
                 print_list(&mut out, bias);
                 let _ = write!(out, ", shift {shift}");
-                if *relu {
-                    out.push_str(", relu");
+                if let Some(a) = activation {
+                    let _ = write!(out, ", {}", a.mnemonic());
+                    let args = activation_args(a);
+                    if !args.is_empty() {
+                        let _ = write!(out, " {args}");
+                    }
                 }
             }
         }
         let _ = writeln!(out, " : {}", node.ty);
     }
     out
+}
+
+/// An activation's arguments, `name value` separated by commas (none for relu).
+fn activation_args(a: &Activation) -> String {
+    match a {
+        Activation::Relu => String::new(),
+        Activation::Clamp { lo, hi } => format!("lo {lo}, hi {hi}"),
+        Activation::LeakyRelu { mul, shift } => format!("mul {mul}, shift {shift}"),
+        Activation::Lut { lo, table } => {
+            let mut s = format!("lo {lo}, table [");
+            push_joined(&mut s, table, ", ");
+            s.push(']');
+            s
+        }
+    }
 }
 
 fn print_list(out: &mut String, values: &[i64]) {

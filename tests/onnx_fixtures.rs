@@ -1,0 +1,98 @@
+//! The real-model fixtures of issue 19 (tests/fixtures/onnx/NAME/, made by
+//! make_torch.py, make_keras.py and make_sklearn.py beside them) hold what
+//! their manifest says: every folder with an `io.npz` has a row in
+//! MANIFEST.tsv and every row its files, and each `io.npz` has the layout
+//! scripts/import-table.sh and the import tests rely on. Whether zlmc imports
+//! them is what the table measures; this only keeps the set consistent.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use zlmc::frontend::npz::read_npz;
+use zlmc::frontend::tensors::{Tensor, TensorData};
+use zlmc::quant::dataset::{load, Split};
+use zlmc_test_support::repo;
+
+fn fixtures() -> PathBuf {
+    repo().join("tests/fixtures/onnx")
+}
+
+/// MANIFEST.tsv's rows, each a map from its header's column names.
+fn manifest() -> Vec<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(fixtures().join("MANIFEST.tsv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cells.len(), header.len(), "row `{l}`");
+            header
+                .iter()
+                .zip(cells)
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Samples and features per sample of a `[samples, dims…]` array.
+fn samples(t: &Tensor) -> (usize, usize) {
+    (t.shape[0], t.shape[1..].iter().product())
+}
+
+#[test]
+fn every_fixture_folder_has_a_manifest_row_and_every_row_its_files() {
+    let rows = manifest();
+    let named: BTreeSet<String> = rows.iter().map(|r| r["name"].clone()).collect();
+    assert_eq!(named.len(), rows.len(), "a fixture is listed twice");
+    let folders: BTreeSet<String> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("io.npz").exists())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(folders, named);
+    for r in &rows {
+        let model = fixtures().join(&r["model"]);
+        assert!(model.exists(), "{}", model.display());
+        // PyTorch's default exporter keeps the weights beside the model.
+        let data = PathBuf::from(format!("{}.data", model.display()));
+        assert_eq!(
+            data.exists(),
+            r["exporter"] == "PyTorch default",
+            "{}",
+            data.display()
+        );
+        for column in ["versions", "ops", "output", "float", "command"] {
+            assert!(!r[column].is_empty(), "{}: no {column}", r["name"]);
+        }
+    }
+}
+
+#[test]
+fn every_io_npz_has_test_rows_labels_and_unlabelled_calibration_rows() {
+    for r in manifest() {
+        let name = &r["name"];
+        let path = fixtures().join(name).join("io.npz");
+        let io = read_npz(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (n, features) = samples(&io["x"]);
+        assert_eq!(features, 64, "{name}: the digits have 64 pixels");
+        assert_eq!(io["x"].dtype, "float32", "{name}");
+        assert_eq!(io["y"].shape, [n], "{name}");
+        let is_int = matches!(io["y"].data, TensorData::Int(_));
+        assert_eq!(is_int, r["output"] != "values", "{name}: y's dtype");
+        assert_eq!(samples(&io["x_calib"]).1, features, "{name}");
+        // What `--calibrate io.npz` reads: `x_calib`, no labels.
+        let calib = load(&path, Split::Calibrate { features }).unwrap();
+        assert_eq!(calib.x.len(), io["x_calib"].shape[0], "{name}");
+        // The framework's own outputs for `x`, one row per sample.
+        let outputs: Vec<&str> = ["logits", "probs", "values"]
+            .into_iter()
+            .filter(|k| io.contains_key(*k))
+            .collect();
+        assert!(!outputs.is_empty(), "{name}: no framework outputs");
+        for k in outputs {
+            assert_eq!(io[k].shape[0], n, "{name}: {k}");
+        }
+    }
+}
