@@ -4,6 +4,7 @@
 
 pub mod compress;
 pub mod dataset;
+pub mod epilogue;
 pub mod float_model;
 pub mod float_spec;
 pub mod npz_write;
@@ -19,7 +20,6 @@ use crate::diag::{Diagnostic, Result};
 use crate::input::io_err;
 use crate::output::{self, OutFile};
 use crate::quant::float_model::FloatMlp;
-use float_model::FloatActivation;
 use ptq::{AccChoice, Options, Quantized};
 
 /// Clamping above this fraction of calibration values is warned about.
@@ -38,18 +38,6 @@ pub fn calibrate(m: &FloatMlp, data: &Path, opts: Options) -> Result<Quantized> 
                 m.inputs
             ),
         ));
-    }
-    if let Some((l, a)) = m
-        .layers
-        .iter()
-        .enumerate()
-        .find(|(_, l)| !matches!(l.activation, FloatActivation::None | FloatActivation::Relu))
-    {
-        return Err(Diagnostic::new(format!(
-            "layer {}: the {:?} activation cannot be quantized yet (ReLU or none only)",
-            l + 1,
-            a.activation
-        )));
     }
     let mut q = ptq::quantize(m, &d, opts);
     if opts.acc == AccChoice::Auto {

@@ -18,12 +18,13 @@
 //! that plan wherever the calibration data's answers hold
 //! ([`disagreement`]).
 
-use zlmc_ir::{Activation, DenseWeights, Elem, InputQuant, WeightKind};
+use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
 
 use crate::frontend::quantize::LayerData;
-use crate::quant::float_model::{FloatActivation, FloatMlp, FloatOutput};
+use crate::quant::float_model::{FloatMlp, FloatOutput};
 
 use super::dataset::Dataset;
+use super::epilogue::{self, Target, VALUES_BUDGET};
 
 /// Largest activation magnitude the quantizer aims for (int16 holds 8× more,
 /// headroom for inputs beyond the calibration data).
@@ -143,6 +144,10 @@ pub struct Quantized {
     pub input: InputQuant,
     /// Float value of one step of the last layer's outputs.
     pub output_scale: f64,
+    /// The last layer's output that stands for 0.0.
+    pub output_zero_point: i32,
+    /// What the last layer's outputs are: class scores or values.
+    pub output: FloatOutput,
     /// The layers.
     pub layers: Vec<QLayer>,
     /// Class labels.
@@ -447,7 +452,7 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
 /// activation before it gives no negative value.
 fn narrowable(m: &FloatMlp) -> Vec<bool> {
     (0..m.layers.len())
-        .map(|l| l == 0 || m.layers[l - 1].activation == FloatActivation::Relu)
+        .map(|l| l == 0 || epilogue::narrowable(m.layers[l - 1].activation))
         .collect()
 }
 
@@ -508,7 +513,7 @@ pub fn disagreement(m: &FloatMlp, q: &Quantized, data: &Dataset) -> f64 {
             differ as f64 / data.x.len() as f64
         }
         FloatOutput::Values => {
-            let s = q.output_scale;
+            let (s, zp) = (q.output_scale, i64::from(q.output_zero_point));
             let n = float.iter().map(Vec::len).sum::<usize>().max(1) as f64;
             let mean = float.iter().flatten().map(|&v| f64::from(v)).sum::<f64>() / n;
             let spread = float
@@ -521,7 +526,7 @@ pub fn disagreement(m: &FloatMlp, q: &Quantized, data: &Dataset) -> f64 {
                 .iter()
                 .flatten()
                 .zip(ints.iter().flatten())
-                .map(|(&f, &i)| (f64::from(f) - s * i as f64).abs())
+                .map(|(&f, &i)| (f64::from(f) - s * (i - zp) as f64).abs())
                 .sum::<f64>()
                 / n;
             if spread > 0.0 {
@@ -785,23 +790,31 @@ fn build(
             let need = (mag / ACC16_BUDGET).log2().ceil().max(1.0) as u32;
             return Err((l, need));
         }
-        // An 8-bit next layer takes this layer's (non-negative) outputs up
-        // to 255; the last layer and 16-bit inputs keep the finer budget.
-        let (out_mag, budget) = if plan.narrow.get(l + 1) == Some(&true) {
-            let pos = pre[l].iter().flatten().map(|&v| v.max(0.0));
-            (magnitude(pos, opts.range) / s_acc, NARROW_BUDGET)
+        // An 8-bit next layer takes this layer's outputs in 0..=255; a
+        // values model's last layer keeps its values finer.
+        let pre_l = || pre[l].iter().flatten().copied();
+        let hi = magnitude(pre_l().map(|v| v.max(0.0)), opts.range);
+        let lo = -magnitude(pre_l().map(|v| (-v).max(0.0)), opts.range);
+        let target = if plan.narrow.get(l + 1) == Some(&true) {
+            Target::Narrow
+        } else if l + 1 == m.layers.len() && m.output == FloatOutput::Values {
+            Target::Wide(VALUES_BUDGET)
         } else {
-            (mag, ACT_BUDGET)
+            Target::Wide(ACT_BUDGET)
         };
         // The next layer's extra shift coarsens this layer's output.
         let next_extra = extra.get(l + 1).copied().unwrap_or(0);
-        let mut shift = 0u32;
-        while out_mag / f64::from(1u32 << shift) > budget && shift + 1 < acc.bits() {
-            shift += 1;
-        }
-        shift = (shift + next_extra).min(acc.bits() - 1);
-        s_in = s_acc * f64::from(1u32 << shift);
-        zp_in = 0;
+        let e = epilogue::choose(
+            fl.activation,
+            (lo, hi),
+            mag * s_acc,
+            s_acc,
+            acc,
+            target,
+            next_extra,
+        );
+        s_in = e.scale;
+        zp_in = e.zero_point;
         let data = LayerData {
             weights: DenseWeights {
                 kind: opts.kind,
@@ -810,8 +823,8 @@ fn build(
                 data: q,
             },
             bias,
-            shift,
-            activation: (fl.activation == FloatActivation::Relu).then_some(Activation::Relu),
+            shift: e.shift,
+            activation: e.activation,
         };
         v_int = v_int.iter().map(|x| layer_forward(&data, acc, x)).collect();
         layers.push(QLayer {
@@ -831,6 +844,8 @@ fn build(
         name: m.name.clone(),
         input,
         output_scale: s_in,
+        output_zero_point: zp_in as i32,
+        output: m.output,
         layers,
         labels: super::float_spec::label_list(m),
         report,
@@ -898,7 +913,7 @@ pub fn count_clamping(q: &mut Quantized, data: &Dataset) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::float_model::FloatLayer;
+    use crate::quant::float_model::{FloatActivation, FloatLayer};
 
     /// A deterministic stream of floats in `[lo, hi)`.
     struct Lcg(u64);
