@@ -11,7 +11,7 @@ use zlmc_ir::{Encoder, Model};
 use super::coding::Coding;
 use super::dense;
 use super::plan::Allocation;
-use crate::lowered::{FusedLayer, InputPart, PartKind};
+use crate::lowered::{Activation, FusedLayer, InputPart, PartKind};
 
 /// Share of a hidden layer's inputs taken as non-zero: ReLU zeroes most
 /// hidden units (tinychat, on expected.tsv's queries: 19 %, 35 % and 36 % of
@@ -75,16 +75,28 @@ impl Wide {
 
 /// Per layer, whether its inputs leave 0..=255. The model's raw inputs do
 /// when their declared range quantizes outside it; a hidden layer's inputs
-/// after ReLU are taken to be in it (what the quantizer plans for: see
-/// `--activations`), others are signed and do.
+/// never do after a clamp or table within 0..=255, are taken to be in it
+/// after ReLU (what the quantizer plans for: see `--activations`), and are
+/// signed, so do, after anything else.
 pub fn wide_inputs(model: &Model, layers: &[FusedLayer]) -> Vec<Wide> {
     (0..layers.len())
         .map(|k| match k {
             0 => raw_inputs(model),
-            _ if layers[k - 1].relu() => Wide::MAYBE,
-            _ => Wide::ALWAYS,
+            _ => after(layers[k - 1].activation.as_ref()),
         })
         .collect()
+}
+
+/// Whether the outputs of activation `a` leave 0..=255.
+fn after(a: Option<&Activation>) -> Wide {
+    let byte = |v: i16| (0..=255).contains(&v);
+    match a {
+        Some(Activation::Clamp { lo, hi }) if byte(*lo) && byte(*hi) => Wide::NEVER,
+        Some(Activation::Lut { table, .. }) if table.iter().all(|&v| byte(v)) => Wide::NEVER,
+        Some(Activation::Relu) => Wide::MAYBE,
+        Some(Activation::Clamp { lo, .. }) if *lo >= 0 => Wide::MAYBE,
+        _ => Wide::ALWAYS,
+    }
 }
 
 /// Whether the model's raw inputs leave 0..=255 (text inputs go to the gap
