@@ -949,6 +949,20 @@ fn every_activation_quantizes_close_to_float_and_builds() {
             int8 >= 97.0,
             "{act:?}: {int8} % of the float model's answers"
         );
+        // No activation can wrap for any input of the declared range.
+        let b = zlmc(
+            &[
+                "build",
+                &s(&out.join("model.yaml")),
+                "--target",
+                "c",
+                "-o",
+                &s(&out.join("cli")),
+            ],
+            "",
+        );
+        assert_eq!(b.code, 0, "{act:?}: {}", b.stderr);
+        assert!(!b.stderr.contains("wrap"), "{act:?}: {}", b.stderr);
         let path = out.join("model.yaml");
         let mut model = zlmc::driver::load(&path).unwrap();
         zlmc::driver::optimize(&mut model, &[], |_, _| {}).unwrap();

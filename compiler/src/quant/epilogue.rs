@@ -183,9 +183,13 @@ fn lut(
     }
     let top = acc.bits() - 1;
     let entries = (MAX_LUT - 1) as f64;
-    let mut shift = shift_for((d1 - d0) / s_acc, entries, acc)
-        .max(shift_for(mag / s_acc, PRE_BUDGET, acc))
-        .min(top);
+    // Extra bits (asked for when the sum could wrap, or the next layer's
+    // 16-bit accumulator overflow) go both into the shift and the table's
+    // output scale.
+    let mut shift =
+        (shift_for((d1 - d0) / s_acc, entries, acc).max(shift_for(mag / s_acc, PRE_BUDGET, acc))
+            + extra)
+            .min(top);
     let (first, last, s_z) = loop {
         let s_z = s_acc * f64::from(1u32 << shift);
         let first = (d0 / s_z).floor().max(-32768.0);
@@ -208,7 +212,6 @@ fn lut(
         Target::Wide(b) if fmax > fmin => (fmin.abs().max(fmax.abs()) / b, 0),
         _ => (1.0, 0),
     };
-    // The next layer's extra shift coarsens the table's outputs instead.
     let zero_point = if extra > 0 {
         scale *= f64::from(1u32 << extra.min(15));
         (zero_point as f64 / f64::from(1u32 << extra.min(15))).round() as i64
