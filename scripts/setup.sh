@@ -8,9 +8,10 @@
 # command-line makefile; it pulls in make and the arduino package) to build the
 # generated Arduino sketches for the Uno, Nano, LilyPad and Mega 2560;
 # z80asm and pasmo, the Z80 assemblers users have, to check the Z80 output;
-# fuse-emulator-utils for tzxlist, which lists the ZX Spectrum tapes.
+# fuse-emulator-utils for tzxlist, which lists the ZX Spectrum tapes;
+# opense-basic for OpenSE BASIC, the free 48K ROM the Spectrum tests run.
 set -euo pipefail
-packages=(gcc gcc-avr avr-libc simavr libsimavr-dev arduino-core-avr arduino-mk z80asm pasmo fuse-emulator-utils)
+packages=(gcc gcc-avr avr-libc simavr libsimavr-dev arduino-core-avr arduino-mk z80asm pasmo fuse-emulator-utils opense-basic)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

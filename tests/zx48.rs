@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use zlmc_backends::sim::zx48::{run_zx48, ZxExit, ZxRun};
+use zlmc_backends::sim::zx48::{run_zx48, Rom, ZxExit, ZxRun, OPENSE_ROM};
 use zlmc_backends::zx48::tap::{blocks, loader};
-use zlmc_backends::zx48::target::zx48_reply;
+use zlmc_backends::zx48::target::{zx48_reply, zx48_reply_on};
 use zlmc_backends::zx48::{Zx48Files, ORIGIN};
 use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::models::{
@@ -113,6 +113,7 @@ fn the_front_end_prompts_replies_rubs_out_and_returns_to_basic() {
         keys: b"turn on lightsx\x0c\n\n!\n",
         step_entry: Some(z.program.step_entry),
         max_tstates: 1_000_000_000,
+        rom: None,
     })
     .unwrap();
     assert_eq!(
@@ -139,6 +140,7 @@ fn the_front_end_prompts_replies_rubs_out_and_returns_to_basic() {
             keys: b"",
             step_entry: None,
             max_tstates: 1_000_000_000,
+            rom: None,
         }
     })
     .unwrap();
@@ -320,4 +322,192 @@ fn wide_z80ai_models_build_or_are_refused_clearly() {
             }
         }
     }
+}
+
+/// OpenSE BASIC booted, or `None` with the skip of `test` recorded when
+/// Debian's `opense-basic` is not installed.
+fn opense(test: &str) -> Option<Rom> {
+    if !Path::new(OPENSE_ROM).is_file() {
+        skip(
+            test,
+            &format!(
+                "{OPENSE_ROM} is not there (Debian opense-basic; scripts/setup.sh installs it)"
+            ),
+        );
+        return None;
+    }
+    Some(Rom::open(Path::new(OPENSE_ROM)).expect("OpenSE boots"))
+}
+
+/// The screen a 32-column text screen shows after `output` (CR a new line,
+/// 8 back a column, lines wrapped), from a clear screen at the top line;
+/// `None` if it would scroll.
+fn screen_after(output: &[u8]) -> Option<Vec<String>> {
+    let mut rows = vec![vec![b' '; 32]; 24];
+    let (mut row, mut col) = (0usize, 0usize);
+    for &b in output {
+        match b {
+            b'\r' => (row, col) = (row + 1, 0),
+            8 => col = col.saturating_sub(1),
+            _ => {
+                if col == 32 {
+                    (row, col) = (row + 1, 0);
+                }
+                *rows.get_mut(row)?.get_mut(col)? = b;
+                col += 1;
+            }
+        }
+    }
+    // The ROM scrolls before the last two lines (the lower screen's).
+    (row < 22).then(|| {
+        rows.into_iter()
+            .map(|r| String::from_utf8(r).expect("ASCII"))
+            .collect()
+    })
+}
+
+/// The front-end on OpenSE BASIC, the ROM's own code running: the keys
+/// typed through the keyboard matrix and read by the ROM's interrupt
+/// handler, a typo rubbed out, an empty line, the reply on the screen, and
+/// back to BASIC. (Before the front-end took the K channel's input from the
+/// channel table it called 0x10A8, Sinclair's KEY-INPUT, which is two bytes
+/// into OpenSE's: a stray `ld (bc),a` on every key poll.)
+#[test]
+fn the_front_end_runs_on_opense_basic() {
+    let Some(rom) = opense("the_front_end_runs_on_opense_basic") else {
+        return;
+    };
+    let m = example();
+    let z = build(&m);
+    let want = interp::reply(&m, b"Turn on lights?").0;
+    let r = run_zx48(&ZxRun {
+        code: &z.program.com,
+        origin: ORIGIN,
+        keys: b"Turn on lightsx\x0c?\n\n!\n",
+        step_entry: Some(z.program.step_entry),
+        max_tstates: 1_000_000_000,
+        rom: Some(&rom),
+    })
+    .unwrap();
+    assert_eq!(
+        r.exit,
+        ZxExit::Basic,
+        "{:?}",
+        String::from_utf8_lossy(&r.output)
+    );
+    assert_eq!(r.clears, 1);
+    let mut screen = b"\r> Turn on lightsx\x08 \x08?\r".to_vec();
+    screen.extend(&want);
+    screen.extend(b"\r> \r\r> !\r");
+    assert_eq!(
+        String::from_utf8_lossy(&r.output),
+        String::from_utf8_lossy(&screen)
+    );
+    // What the ROM drew, read back with its font.
+    assert_eq!(r.screen, screen_after(&screen));
+    assert_eq!(
+        r.screen.as_ref().unwrap()[1].trim_end(),
+        "> Turn on lights?"
+    );
+    assert_eq!(r.step_tstates.len(), 1);
+    // FLAGS bit 3 (OpenSE's 8-bit character set, clear at boot) was set
+    // while keys were read, and is put back.
+    assert_eq!(r.flags & 8, 0, "FLAGS 0x{:02x}", r.flags);
+    // Without the `!` the program waits for keys; a key only E mode types
+    // on Sinclair's ROM is refused rather than typed differently.
+    let run = |keys: &'static [u8]| {
+        run_zx48(&ZxRun {
+            keys,
+            step_entry: None,
+            ..ZxRun {
+                code: &z.program.com,
+                origin: ORIGIN,
+                keys: b"",
+                step_entry: None,
+                max_tstates: 1_000_000_000,
+                rom: Some(&rom),
+            }
+        })
+        .unwrap()
+        .exit
+    };
+    assert_eq!(run(b"lights\n"), ZxExit::InputExhausted);
+    assert_eq!(run(b"[\n"), ZxExit::Untypeable(b'['));
+    let e = zx48_reply_on(&z, b"a[b", Some(&rom))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'['") && e.contains("typed differently"), "{e}");
+}
+
+/// tinychat gives z80ai's 2,290 replies on OpenSE BASIC too, each typed
+/// key by key and read by the ROM, each reply drawn by the ROM on the
+/// screen; its steps take the T-states they take on the served machine
+/// (they run with interrupts off and call no ROM routine).
+#[test]
+fn tinychat_replies_exactly_on_opense_basic() {
+    let test = "tinychat_replies_exactly_on_opense_basic";
+    let (Some(rom), Some(t)) = (opense(test), tinychat(test)) else {
+        return;
+    };
+    let v = zlmc_backends::target::Verified::new(&t.model).expect("verifies");
+    let z = zlmc_backends::zx48::build(&v, &zlmc::driver::provenance(&t.spec)).expect("builds");
+    let (mut differ, mut steps, mut step_tstates, mut whole) = (0, 0u64, 0u64, 0u64);
+    let mut queries = 0u64;
+    for line in t.expected.lines() {
+        let (q, want) = line.split_once('\t').expect("query TAB reply");
+        let (got, run) = zx48_reply_on(&z, q.as_bytes(), Some(&rom)).expect("runs");
+        if got.reply != want.as_bytes() {
+            if differ < 5 {
+                eprintln!(
+                    "{q:?}: got {:?}, want {want:?}",
+                    String::from_utf8_lossy(&got.reply)
+                );
+            }
+            differ += 1;
+        }
+        if let Some(want_screen) = screen_after(&run.output) {
+            assert_eq!(
+                run.screen.as_ref(),
+                Some(&want_screen),
+                "the screen after {q:?}"
+            );
+        }
+        steps += got.steps.len() as u64;
+        step_tstates += got.steps.iter().sum::<u64>();
+        whole += run.total_tstates;
+        queries += 1;
+    }
+    assert_eq!(
+        (differ, queries),
+        (0, 2290),
+        "replies that differ on OpenSE"
+    );
+    let per_step = step_tstates / steps;
+    println!(
+        "OpenSE: 2,290 replies exact; {per_step} T-states per step, {} per whole run \
+         (typing, the reply, the ROM's printing and interrupts), boot {} T-states",
+        whole / queries,
+        rom.boot_tstates
+    );
+    // The same budget as on the served machine (the steps are the same code).
+    assert_within_budget("tinychat's T-states per step on OpenSE", per_step, 664_700);
+}
+
+/// An error the ROM reports (RST 8, here `B Integer out of range`) ends a
+/// run on a real ROM with its report number, where BASIC would show it.
+#[test]
+fn a_rom_error_ends_the_run_with_its_report() {
+    let Some(rom) = opense("a_rom_error_ends_the_run_with_its_report") else {
+        return;
+    };
+    let r = run_zx48(&ZxRun {
+        code: &[0xCF, 0x0A], // rst 8: error 10, report B
+        origin: ORIGIN,
+        keys: b"",
+        step_entry: None,
+        max_tstates: 1_000_000,
+        rom: Some(&rom),
+    })
+    .unwrap();
+    assert_eq!(r.exit, ZxExit::RomError(11));
 }

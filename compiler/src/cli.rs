@@ -441,6 +441,7 @@ fn execute(
                 source: &model,
             },
             out,
+            err,
         ),
         Command::Import {
             format: ImportFormat::Z80ai,
@@ -552,6 +553,7 @@ fn execute(
                 source: &spec,
             },
             out,
+            err,
         ),
         Command::Passes => commands::passes::passes(out),
     }

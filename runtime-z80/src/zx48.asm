@@ -5,8 +5,21 @@
 ;
 ; chat.asm and classify.asm talk to CP/M's BDOS (functions 2, 9 and 10
 ; through rt_bdos); here rt_bdos is a routine that does the same with the
-; 48K ROM: RST 10h prints, KEY_INPUT (0x10A8) reads keys. LF is not
-; printed (CR alone is the Spectrum's new line).
+; 48K ROM: RST 10h prints, the K channel's input routine reads keys. LF is
+; not printed (CR alone is the Spectrum's new line).
+;
+; The ROMs: Sinclair's and OpenSE BASIC (3.2.1, the free one Debian
+; ships). OpenSE keeps the published entry points but moves others (its
+; KEY-INPUT is at 0x10A6, not 0x10A8), so the ROM is reached only where
+; both have the same routine, each named below with why it is safe:
+; - RST 10h and RST 38h: restart vectors, fixed by the Z80 itself;
+; - CL_ALL (0x0DAF) and CHAN_OPEN (0x1601): entry points programs have
+;   always called, which OpenSE keeps (the same code at the same address);
+; - the K channel's input routine: called where the ROM itself keeps its
+;   address, in the channel table (the word at CHANS + 2: K's entry is the
+;   first), never at a fixed address;
+; - system variables, at the same addresses in both: ERR_NR (IY's value),
+;   FLAGS, MODE, SCR_CT, CHANS.
 ;
 ; What the ROM needs (why the di/ei and the restores below):
 ; - IY = 0x5C3A (ERR_NR, the base of the system variables) whenever an
@@ -21,18 +34,19 @@
 ;   CLEAR sets below the code); a reply needs a few bytes of it.
 ; - Keys need interrupts on: the RST 38h handler is what reads the keyboard.
 ; The screen and the system variables are only touched through the ROM,
-; and through the flags below (FLAGS bit 3 for letters rather than
-; keywords, MODE, SCR_CT against "scroll?").
+; and through the flags below (FLAGS bit 3: L mode, letters rather than
+; keywords, on Sinclair's ROM, the 8-bit character set on OpenSE's, so it
+; is put back as it was at the end; MODE; SCR_CT against "scroll?").
 ;
 ; Every name defined here starts with rt_, but for start.
 
 rt_print: equ 9
 rt_readline: equ 10
 rt_sysvars: equ 0x5C3A          ; IY's value for the ROM
-rt_last_k: equ 0x5C08           ; LAST_K (not used: KEY_INPUT reads it)
+rt_flags: equ 0x5C3B            ; FLAGS
 rt_mode: equ 0x5C41             ; MODE: 0 is K/L/C mode
+rt_chans: equ 0x5C4F            ; CHANS: the channel table, K's entry first
 rt_scr_ct: equ 0x5C8C           ; SCR_CT: scrolls left before "scroll?"
-rt_key_input: equ 0x10A8        ; KEY_INPUT: carry and A = key, if one came
 rt_cl_all: equ 0x0DAF           ; CL_ALL: clear the screen, open channel S
 rt_chan_open: equ 0x1601        ; CHAN_OPEN: A = stream
 rt_enter: equ 13
@@ -46,6 +60,8 @@ start:
         call model_init         ; the model's one-time setup, before any step
         call rt_zero_zin
         ld iy, rt_sysvars
+        ld a, (rt_flags)
+        ld (rt_flags_in), a     ; its bit 3 is put back at rt_quit
         xor a
         ld (rt_mode), a
         call rt_cl_all
@@ -66,9 +82,16 @@ rt_quit:
         pop hl
         exx
         ld iy, rt_sysvars
+        ld a, (rt_flags_in)     ; FLAGS bit 3 as BASIC had it
+        xor (iy+1)
+        and 8
+        xor (iy+1)
+        ld (iy+1), a
         ld bc, 0                ; USR's value
         ei
         ret                     ; back to BASIC
+rt_flags_in:
+        ds 1
 
 ; BDOS 2 (E = a character), 9 (DE = a "$"-ended string) and 10 (DE = a
 ; line buffer: size, length, text), as CP/M does them; registers are lost.
@@ -115,7 +138,7 @@ rt_rdline:
 rt_key:
         push de
         set 3, (iy+1)           ; FLAGS: L mode, letters not keywords
-        call rt_key_input
+        call rt_k_input
         pop de
         jr nc, rt_key           ; no key yet
         cp rt_enter
@@ -160,3 +183,16 @@ rt_rub:
         pop de
         ld a, 8
         jr rt_echo
+
+; The K channel's input routine (carry and A = the key, if one came), at
+; the address the channel table holds: both ROMs read it there too, and
+; point it elsewhere for the byte after a colour key.
+rt_k_input:
+        ld hl, (rt_chans)
+        inc hl
+        inc hl
+        ld a, (hl)
+        inc hl
+        ld h, (hl)
+        ld l, a
+        jp (hl)

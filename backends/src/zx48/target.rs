@@ -1,7 +1,7 @@
 //! The zx48 target in the registry: a ZX Spectrum 48K tape (`NAME.tap`,
 //! `NAME.asm`), simulated on zlmc's Spectrum machine (`crate::sim::zx48`).
 
-use crate::sim::zx48::{run_zx48, ZxExit, ZxReport, ZxRun, CONTENTION_PER_ACCESS};
+use crate::sim::zx48::{run_zx48, Rom, ZxExit, ZxReport, ZxRun, CONTENTION_PER_ACCESS};
 use crate::target::{
     answer_each, Answer, Emitted, Job, Machine, SimRun, SimSummary, Simulator, Target, TargetInfo,
 };
@@ -91,8 +91,24 @@ pub fn zx48_refusal(query: &[u8]) -> Option<String> {
 /// ENTER, and read the reply off the screen output. The answer (the reply,
 /// each step's T-states) and the run's whole report.
 pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<(Answer, ZxReport), BackendError> {
+    zx48_reply_on(z, query, None)
+}
+
+/// [`zx48_reply`] on the machine with `rom`'s own code (`None`: the served
+/// ROM entry points).
+pub fn zx48_reply_on(
+    z: &Zx48Files,
+    query: &[u8],
+    rom: Option<&Rom>,
+) -> Result<(Answer, ZxReport), BackendError> {
     if let Some(why) = zx48_refusal(query) {
         return Err(BackendError::Unsupported(why));
+    }
+    if let (Some(_), Err(b)) = (rom, crate::sim::zx48::keys::keys_for(query)) {
+        return Err(BackendError::Unsupported(format!(
+            "{:?} is typed differently on Sinclair's ROM and OpenSE's, so the simulator does not type it on a real ROM",
+            b as char
+        )));
     }
     let mut keys = query.to_vec();
     keys.extend(b"\n!\n");
@@ -102,6 +118,7 @@ pub fn zx48_reply(z: &Zx48Files, query: &[u8]) -> Result<(Answer, ZxReport), Bac
         keys: &keys,
         step_entry: Some(z.program.step_entry),
         max_tstates: 20_000_000_000,
+        rom,
     })
     .map_err(|e| BackendError::Internal(e.to_string()))?;
     if r.exit != ZxExit::Basic {

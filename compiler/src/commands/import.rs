@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::diag::{Diagnostic, Result};
 use crate::input::io_err;
 use crate::quant::ptq::Options;
-use crate::quant::{calibrate, write_models, WriteArgs};
+use crate::quant::{calibrate_checked, print_calibration, write_models, WriteArgs};
 
 /// `zlmc import z80ai MODEL -o DIR`: write `DIR/model.yaml` for z80ai's export.
 pub fn z80ai(
@@ -20,7 +20,8 @@ pub fn z80ai(
     writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
 }
 
-/// `zlmc import onnx MODEL -o DIR`: the float model, quantized on `data` when given.
+/// `zlmc import onnx MODEL -o DIR`: the float model, quantized on `data` when
+/// given (with the check against the float model on `out`, its warning on `err`).
 pub fn onnx(
     model: &Path,
     data: Option<&Path>,
@@ -28,6 +29,7 @@ pub fn onnx(
     name: Option<&str>,
     w: &WriteArgs,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<()> {
     let mut m = crate::import::onnx::load(model)?;
     if let Some(n) = name {
@@ -48,8 +50,9 @@ pub fn onnx(
     }
     match data {
         Some(d) => {
-            let q = calibrate(&m, d, opts)?;
-            write_models(&m, Some((&q, d)), w, out)
+            let c = calibrate_checked(&m, d, opts)?;
+            write_models(&m, Some((&c.quantized, d)), w, out)?;
+            print_calibration(&c, &m, out, err)
         }
         None => write_models(&m, None, w, out),
     }

@@ -10,6 +10,7 @@ use plotters::prelude::*;
 use crate::diag::{Diagnostic, Result};
 use crate::evaluate::measure::MeasureTarget;
 use crate::evaluate::{evaluate, Summary};
+use crate::quant::agreement::significant;
 
 /// One compared model.
 #[derive(Debug, Clone)]
@@ -65,9 +66,9 @@ fn weight_bytes(s: &Summary) -> usize {
     }
 }
 
-/// Evaluate every model.
+/// Evaluate every model: all classifiers, or all models that give values.
 pub fn rows(models: &[PathBuf], data: &Path, target: Option<MeasureTarget>) -> Result<Vec<Row>> {
-    models
+    let rows: Vec<Row> = models
         .iter()
         .map(|p| {
             let summary = evaluate(p, data, target)?;
@@ -82,7 +83,40 @@ pub fn rows(models: &[PathBuf], data: &Path, target: Option<MeasureTarget>) -> R
                 summary,
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    let values = rows.iter().filter(|r| r.summary.values.is_some()).count();
+    if values != 0 && values != rows.len() {
+        return Err(Diagnostic::new(
+            "compare puts classifiers side by side, or models that give values, not both",
+        ));
+    }
+    Ok(rows)
+}
+
+/// What the table's accuracy column shows: the accuracy, or a values
+/// model's mean absolute error against the labels.
+fn quality(s: &Summary) -> String {
+    match &s.values {
+        Some(v) => format!("MAE {}", significant(v.mae)),
+        None => format!("{:.2} %", 100.0 * s.accuracy()),
+    }
+}
+
+/// How much worse `s` does than `base`, as a fraction: the relative accuracy
+/// drop, or for values models the relative growth of the mean absolute error.
+fn drop_from(base: &Summary, s: &Summary) -> f64 {
+    match (&base.values, &s.values) {
+        (Some(b), Some(v)) if b.mae > 0.0 => (v.mae - b.mae) / b.mae,
+        (Some(_), _) | (_, Some(_)) => 0.0,
+        (None, None) => {
+            let base_acc = base.accuracy();
+            if base_acc > 0.0 {
+                (base_acc - s.accuracy()) / base_acc
+            } else {
+                0.0
+            }
+        }
+    }
 }
 
 /// The Markdown table; the first row is the base of CR and drop.
@@ -100,16 +134,10 @@ pub fn table(rows: &[Row], target: Option<MeasureTarget>) -> String {
     let Some(base) = rows.first() else {
         return t;
     };
-    let base_acc = base.summary.accuracy();
     for r in rows {
         let s = &r.summary;
-        let acc = s.accuracy();
         let cr = base.weight_bytes as f64 / r.weight_bytes.max(1) as f64;
-        let drop = if base_acc > 0.0 {
-            (base_acc - acc) / base_acc
-        } else {
-            0.0
-        };
+        let drop = drop_from(&base.summary, s);
         let m = s.measured.as_ref();
         let latency = match m.and_then(|m| m.ms.zip(m.cycles)) {
             Some((ms, c)) => format!("{ms:.2} ms ({c:.0} cycles)"),
@@ -132,9 +160,9 @@ pub fn table(rows: &[Row], target: Option<MeasureTarget>) -> String {
             (Some(_), None) => " — |".to_string(),
         };
         t.push_str(&format!(
-            "| {} | {:.2} % | {} ({} non-zero) | {} B {kind} |{flash} {latency} | {fits} | {cr:.2} | {:.2} % | {:.2} |\n",
+            "| {} | {} | {} ({} non-zero) | {} B {kind} |{flash} {latency} | {fits} | {cr:.2} | {:.2} % | {:.2} |\n",
             r.label,
-            100.0 * acc,
+            quality(s),
             s.params.total,
             s.params.nonzero,
             r.weight_bytes,
@@ -159,6 +187,12 @@ struct Panel {
 /// size or time on the target is a dashed line at its accuracy; the board's
 /// flash is a vertical line.
 pub fn chart(rows: &[Row], target: Option<MeasureTarget>) -> Result<String> {
+    if rows.iter().any(|r| r.summary.values.is_some()) {
+        return Err(Diagnostic::new(
+            "the chart plots accuracy, which models that give values do not have",
+        )
+        .help("compare them by the table's mean absolute error, without --chart"));
+    }
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1100, 460)).into_drawing_area();
@@ -267,4 +301,40 @@ pub fn chart(rows: &[Row], target: Option<MeasureTarget>) -> Result<String> {
         root.present().map_err(|e| fail(e.to_string()))?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate::values::ValuesScore;
+
+    fn values_row(label: &str, mae: f64, weight_bytes: usize) -> Row {
+        Row {
+            label: label.into(),
+            summary: Summary {
+                samples: 10,
+                values: Some(ValuesScore {
+                    outputs: 1,
+                    mae,
+                    ..ValuesScore::default()
+                }),
+                ..Summary::default()
+            },
+            weight_bytes,
+            flash: None,
+        }
+    }
+
+    #[test]
+    fn values_models_are_compared_by_their_mean_absolute_error() {
+        let rows = [values_row("float", 0.5, 400), values_row("int8", 0.55, 100)];
+        let t = table(&rows, None);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[2].starts_with("| float | MAE 0.5000 |"), "{t}");
+        // The error grew by 10 %: that is the drop, and the score is 4 / 1.1.
+        assert!(lines[3].starts_with("| int8 | MAE 0.5500 |"), "{t}");
+        assert!(lines[3].ends_with("| 4.00 | 10.00 % | 3.64 |"), "{t}");
+        let e = chart(&rows, None).unwrap_err().to_string();
+        assert!(e.contains("the chart plots accuracy"), "{e}");
+    }
 }

@@ -7,18 +7,21 @@
 pub mod compare;
 pub mod measure;
 pub mod text;
+pub mod values;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use zlmc_ir::{interp, Model, Op, Weights};
+use zlmc_ir::{interp, Decode, Model, Op, Weights};
 
 use crate::diag::{Diagnostic, Result};
+use crate::quant::agreement::significant;
 use crate::quant::dataset::{self, Dataset, Split};
-use crate::quant::float_model::FloatMlp;
+use crate::quant::float_model::{FloatMlp, FloatOutput};
 use crate::quant::float_spec;
 use measure::{measure, MeasureTarget, Measured, Sample};
 use text::TextScore;
+use values::ValuesScore;
 
 /// Samples the target simulators time.
 pub const TIMED_SAMPLES: usize = 16;
@@ -74,6 +77,14 @@ pub fn quantize_features(model: &Model, x: &[f32]) -> Vec<i16> {
             .iter()
             .map(|&v| v.round().clamp(-32768.0, 32767.0) as i16)
             .collect(),
+    }
+}
+
+/// How a values model's outputs map to floats; `None` for other models.
+fn values_quant(model: &Model) -> Option<zlmc_ir::OutputQuant> {
+    match model.decode {
+        Decode::Values { quant, .. } => Some(quant),
+        _ => None,
     }
 }
 
@@ -153,6 +164,8 @@ pub struct Summary {
     pub params: Params,
     /// Text scores, for character models.
     pub text: Option<TextScore>,
+    /// Errors, for models that give values (then `correct` is 0).
+    pub values: Option<ValuesScore>,
     /// Target costs.
     pub measured: Option<Measured>,
     /// Whether this is a float model.
@@ -206,8 +219,12 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
         ..Summary::default()
     };
     let sample;
-    match &loaded {
-        Loaded::Int { model, .. } if is_text_data(data) => {
+    let quant = match &loaded {
+        Loaded::Int { model, .. } => values_quant(model),
+        Loaded::Float(_) => None,
+    };
+    match (&loaded, quant) {
+        (Loaded::Int { model, .. }, _) if is_text_data(data) => {
             let lines = text::read_lines(data)?;
             let t = text::score(model, &lines)?;
             s.name = model.name.clone();
@@ -222,7 +239,33 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
                     .collect(),
             );
         }
-        Loaded::Int { model, reference } => {
+        (Loaded::Int { model, reference }, Some(quant)) => {
+            let d = values::load(data, model.input_len(), model.classes())?;
+            s.name = model.name.clone();
+            s.samples = d.x.len();
+            let got: Vec<Vec<f64>> =
+                d.x.iter()
+                    .map(|x| {
+                        let q = interp::step(&model.graph, &quantize_features(model, x));
+                        q.logits.iter().map(|&v| quant.value(v)).collect()
+                    })
+                    .collect();
+            let float = match reference {
+                Some(r) if r.output == FloatOutput::Values => {
+                    check_width(data, d.x[0].len(), r.inputs)?;
+                    Some(values::float_values(r, &d))
+                }
+                _ => None,
+            };
+            s.values = Some(values::score(&got, &d, float.as_deref()));
+            sample = Sample::Vectors(
+                d.x.iter()
+                    .take(TIMED_SAMPLES)
+                    .map(|x| quantize_features(model, x))
+                    .collect(),
+            );
+        }
+        (Loaded::Int { model, reference }, None) => {
             let d = dataset::load(data, Split::Test)?;
             check_width(data, d.x[0].len(), model.input_len())?;
             s.warnings
@@ -245,7 +288,16 @@ pub fn evaluate(path: &Path, data: &Path, target: Option<MeasureTarget>) -> Resu
                     .collect(),
             );
         }
-        Loaded::Float(m) => {
+        (Loaded::Float(m), _) if m.output == FloatOutput::Values => {
+            let outputs = m.layers.last().map_or(0, |l| l.units());
+            let d = values::load(data, m.inputs, outputs)?;
+            s.name = m.name.clone();
+            s.samples = d.x.len();
+            s.values = Some(values::score(&values::float_values(m, &d), &d, None));
+            s.float = true;
+            return Ok(s);
+        }
+        (Loaded::Float(m), _) => {
             let d = dataset::load(data, Split::Test)?;
             check_width(data, d.x[0].len(), m.inputs)?;
             let classes = m.layers.last().map_or(0, |l| l.units());
@@ -305,8 +357,26 @@ pub fn print(
         s.name,
         if s.float { " (float reference)" } else { "" }
     )?;
-    match &s.text {
-        Some(t) => {
+    match (&s.text, &s.values) {
+        (_, Some(v)) => {
+            writeln!(
+                out,
+                "mean absolute error: {} ({} samples, {} value{} each, against the labels)",
+                significant(v.mae),
+                s.samples,
+                v.outputs,
+                if v.outputs == 1 { "" } else { "s" }
+            )?;
+            if let (Some(f), Some(d)) = (v.float_mae, v.mae_to_float) {
+                writeln!(
+                    out,
+                    "float reference: MAE {}, mean absolute difference {}",
+                    significant(f),
+                    significant(d)
+                )?;
+            }
+        }
+        (Some(t), _) => {
             writeln!(
                 out,
                 "exact replies: {} of {} lines ({:.1} %)",
@@ -322,7 +392,7 @@ pub fn print(
                 pct(t.next_correct as f64 / t.positions.max(1) as f64)
             )?;
         }
-        None => writeln!(
+        (None, None) => writeln!(
             out,
             "accuracy: {:.2} % ({} of {} samples)",
             pct(s.accuracy()),

@@ -1,7 +1,8 @@
 //! Feature data for calibration and evaluation: `.npz` (`x`/`y`, or
 //! `x_calib`/`y_calib` and `x_test`/`y_test`) or `.csv` (see [`load`]).
-//! Calibration never reads labels, so data without them calibrates; only
-//! measuring accuracy needs them.
+//! Calibration never needs labels, so data without them calibrates; only
+//! measuring accuracy needs them (calibration takes them when they are there,
+//! to report the accuracy the quantization costs).
 
 use std::path::Path;
 
@@ -14,8 +15,8 @@ use crate::frontend::tensors::{Tensor, TensorData};
 pub struct Dataset {
     /// One float feature vector per sample.
     pub x: Vec<Vec<f32>>,
-    /// The label of each sample; empty for [`Split::Calibrate`], which never
-    /// reads labels.
+    /// The label of each sample. For [`Split::Calibrate`], which never needs
+    /// them, the labels when the file has valid ones, else empty.
     pub y: Vec<usize>,
 }
 
@@ -112,16 +113,21 @@ fn load_npz(path: &Path, split: Split) -> Result<Dataset> {
     };
     let xs = floats(x).map_err(|m| bad(format!("`{xn}`: {m}")))?;
     let x = xs.chunks(f.max(1)).map(<[f32]>::to_vec).collect();
-    if let Split::Calibrate { .. } = split {
-        return Ok(Dataset { x, y: Vec::new() });
-    }
     // `labels` is what zlmc's ONNX fixtures call the classes of `x`.
     let yn = [key("y", s), key("labels", s)]
         .into_iter()
-        .find(|k| t.contains_key(k))
-        .ok_or_else(|| {
-            bad(format!("`{xn}` has no `{}` labels beside it", key("y", s))).help(NEEDS_LABELS)
-        })?;
+        .find(|k| t.contains_key(k));
+    if let Split::Calibrate { .. } = split {
+        // Labels only add the accuracy drop to the report: take them when they are valid.
+        let y = yn
+            .and_then(|k| labels(&t[&k]).ok())
+            .filter(|y| y.len() == n)
+            .unwrap_or_default();
+        return Ok(Dataset { x, y });
+    }
+    let yn = yn.ok_or_else(|| {
+        bad(format!("`{xn}` has no `{}` labels beside it", key("y", s))).help(NEEDS_LABELS)
+    })?;
     let y = &t[&yn];
     if y.elements() != n {
         return Err(bad(format!(
@@ -227,7 +233,13 @@ fn load_csv(path: &Path, split: Split) -> Result<Dataset> {
             return Err(Diagnostic::in_file(path, "a row holds a label but no features").at(at));
         }
         d.x.push(feats);
-        // Calibration never reads labels: any value in their column will do.
+        // Calibration never needs labels: any value in their column will do,
+        // and the labels are kept only while every one is a class index.
+        if let (Some(label), Split::Calibrate { .. }) = (label, split) {
+            if label >= 0.0 && label.fract() == 0.0 && d.y.len() + 1 == d.x.len() {
+                d.y.push(label as usize);
+            }
+        }
         if let (Some(label), Split::Test) = (label, split) {
             if !(label >= 0.0 && label.fract() == 0.0) {
                 return Err(Diagnostic::in_file(
@@ -243,6 +255,9 @@ fn load_csv(path: &Path, split: Split) -> Result<Dataset> {
             }
             d.y.push(label as usize);
         }
+    }
+    if d.y.len() != d.x.len() {
+        d.y.clear();
     }
     Ok(d)
 }

@@ -2,7 +2,9 @@
 //! quantization, and writing the results (for `zlmc quantize`, `zlmc import
 //! onnx` and `zlmc compress`).
 
+pub mod agreement;
 pub mod compress;
+pub mod constant_inputs;
 pub mod dataset;
 pub mod epilogue;
 pub mod float_model;
@@ -20,14 +22,46 @@ use crate::diag::{Diagnostic, Result};
 use crate::input::io_err;
 use crate::output::{self, OutFile};
 use crate::quant::float_model::FloatMlp;
+use agreement::Agreement;
+use constant_inputs::ConstantInput;
 use ptq::{AccChoice, Options, Quantized};
 
 /// Clamping above this fraction of calibration values is warned about.
 pub const CLAMP_WARN: f64 = 0.001;
 
-/// Quantize `m` on the calibration split of `data`; `auto` accumulators are
-/// settled by the static range analysis.
+/// A quantized model and what calibrating it found.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    /// The integer model.
+    pub quantized: Quantized,
+    /// Inputs folded into the first layer's bias as constants.
+    pub constants: Vec<ConstantInput>,
+    /// The integer model against the float one on the calibration data.
+    pub check: Agreement,
+}
+
+/// Quantize `m` on the calibration split of `data`, its constant inputs
+/// folded into the first layer's bias first; `auto` accumulators are settled
+/// by the static range analysis.
 pub fn calibrate(m: &FloatMlp, data: &Path, opts: Options) -> Result<Quantized> {
+    let d = load_calibration(m, data)?;
+    Ok(quantize_folded(m, &d, opts)?.0)
+}
+
+/// [`calibrate`], then run the integer model against `m` on the same data.
+pub fn calibrate_checked(m: &FloatMlp, data: &Path, opts: Options) -> Result<Calibration> {
+    let d = load_calibration(m, data)?;
+    let (quantized, constants) = quantize_folded(m, &d, opts)?;
+    let check = agreement::measure(m, &quantized, &d);
+    Ok(Calibration {
+        quantized,
+        constants,
+        check,
+    })
+}
+
+/// The calibration samples of `data`, checked against `m`'s input width.
+fn load_calibration(m: &FloatMlp, data: &Path) -> Result<dataset::Dataset> {
     let d = dataset::load(data, dataset::Split::Calibrate { features: m.inputs })?;
     if d.x[0].len() != m.inputs {
         return Err(Diagnostic::in_file(
@@ -39,7 +73,18 @@ pub fn calibrate(m: &FloatMlp, data: &Path, opts: Options) -> Result<Quantized> 
             ),
         ));
     }
-    let mut q = ptq::quantize(m, &d, opts);
+    Ok(d)
+}
+
+/// Quantize `m` on `d`, its constant inputs folded first (see [`constant_inputs`]).
+fn quantize_folded(
+    m: &FloatMlp,
+    d: &dataset::Dataset,
+    opts: Options,
+) -> Result<(Quantized, Vec<ConstantInput>)> {
+    let constants = constant_inputs::find(d);
+    let folded = constant_inputs::fold(m, &constants);
+    let mut q = ptq::quantize(&folded, d, opts);
     if opts.acc == AccChoice::Auto {
         let bounds = crate::range::analyze(&write::to_model(&q)).unwrap_or_default();
         for (l, b) in q.layers.iter_mut().zip(bounds) {
@@ -48,7 +93,40 @@ pub fn calibrate(m: &FloatMlp, data: &Path, opts: Options) -> Result<Quantized> 
             }
         }
     }
-    Ok(q)
+    Ok((q, constants))
+}
+
+/// What calibration found, after the files are written: the folded inputs
+/// and the agreement warning on `err`, the check on `out`.
+pub fn print_calibration(
+    c: &Calibration,
+    m: &FloatMlp,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    if !c.constants.is_empty() {
+        let shown: Vec<String> = c
+            .constants
+            .iter()
+            .take(12)
+            .map(|k| k.index.to_string())
+            .collect();
+        writeln!(
+            err,
+            "folded {} constant over the calibration data into the first layer's bias ({} now 0): {}{}",
+            if c.constants.len() == 1 {
+                "1 input".to_string()
+            } else {
+                format!("{} inputs", c.constants.len())
+            },
+            if c.constants.len() == 1 { "its weights are" } else { "their weights are" },
+            shown.join(", "),
+            if c.constants.len() > shown.len() { ", …" } else { "" }
+        )
+        .map_err(io_err)?;
+    }
+    agreement::print(&c.check, out).map_err(io_err)?;
+    agreement::warn(&c.check, m, &c.quantized, err).map_err(io_err)
 }
 
 /// Refuse to replace an existing file that differs, unless `force`.

@@ -133,6 +133,8 @@ pub struct QLayer {
     pub acc: Elem,
     /// Float value of one step of the layer's outputs.
     pub scale: f64,
+    /// The output that stands for 0.0 (not 0 only after a table).
+    pub zero_point: i64,
 }
 
 /// An integer model quantized from a float one.
@@ -831,6 +833,7 @@ fn build(
             data,
             acc,
             scale: s_in,
+            zero_point: zp_in,
         });
         report.push(LayerReport {
             name: super::float_spec::layer_name(l),
