@@ -797,7 +797,7 @@ fn count_after(text: &str, prefix: &str) -> usize {
 /// Issue 19's full-speed case: a PyTorch-exported 64-32-16-10 ReLU MLP
 /// imported with default options keeps its inputs and hidden activations in
 /// 0..255, so the Uno runs it without the dense kernel's second pass (at
-/// most 32,000 cycles, 75,755 with 16-bit activations), within a point of
+/// most 32,000 cycles: 30,224; 75,917 with 16-bit activations), within a point of
 /// float, and `build` predicts it within 15 %.
 #[test]
 fn a_pytorch_relu_mlp_imported_with_defaults_runs_at_full_speed_on_the_uno() {
@@ -808,8 +808,8 @@ fn a_pytorch_relu_mlp_imported_with_defaults_runs_at_full_speed_on_the_uno() {
         );
         return;
     }
-    let onnx = zlmc_test_support::repo().join("tests/fixtures/onnx/torch_relu3/model.onnx");
-    let data = zlmc_test_support::repo().join("examples/digits/data.npz");
+    let fx = zlmc_test_support::repo().join("tests/fixtures/onnx/torch_64_32_16_10");
+    let (onnx, data) = (fx.join("model.onnx"), fx.join("io.npz"));
     let scratch_dir = scratch("quantize-full-speed");
     let dir = scratch_dir.path().to_path_buf();
     let mut cycles = Vec::new();
