@@ -70,6 +70,17 @@ pub fn leaky_slope(alpha: f32) -> Option<(u8, u8)> {
     })
 }
 
+/// Why `a` has no integer form, if it has none: a leaky ReLU's slope must be
+/// in [0, 1) (one below 2^-16 is ReLU).
+pub fn unsupported(a: FloatActivation) -> Option<String> {
+    match a {
+        FloatActivation::LeakyRelu { alpha } if !(0.0..1.0).contains(&alpha) => Some(format!(
+            "a leaky ReLU's slope {alpha} has no integer form (zlmc takes slopes in [0, 1))"
+        )),
+        _ => None,
+    }
+}
+
 /// Where a smooth function still changes: inputs beyond these bounds give
 /// (to within an output step of 255) what the bound gives.
 fn varies_on(a: FloatActivation) -> (f64, f64) {
@@ -244,6 +255,21 @@ mod tests {
         assert_eq!(leaky_slope(0.5), Some((128, 8)));
         assert_eq!(leaky_slope(0.0), None);
         assert_eq!(leaky_slope(1.0), None);
+    }
+
+    #[test]
+    fn leaky_slopes_outside_0_to_1_are_refused() {
+        for alpha in [-0.1, 1.0, 2.0, f32::NAN] {
+            assert!(
+                unsupported(FloatActivation::LeakyRelu { alpha }).is_some(),
+                "{alpha}"
+            );
+        }
+        assert_eq!(
+            unsupported(FloatActivation::LeakyRelu { alpha: 0.01 }),
+            None
+        );
+        assert_eq!(unsupported(FloatActivation::Tanh), None);
     }
 
     #[test]

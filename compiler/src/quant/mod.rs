@@ -82,6 +82,11 @@ fn quantize_folded(
     d: &dataset::Dataset,
     opts: Options,
 ) -> Result<(Quantized, Vec<ConstantInput>)> {
+    for (l, layer) in m.layers.iter().enumerate() {
+        if let Some(why) = epilogue::unsupported(layer.activation) {
+            return Err(Diagnostic::new(format!("layer {}: {why}", l + 1)));
+        }
+    }
     let constants = constant_inputs::find(d);
     let folded = constant_inputs::fold(m, &constants);
     let mut q = ptq::quantize(&folded, d, opts);
