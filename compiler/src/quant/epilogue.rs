@@ -203,7 +203,7 @@ fn lut(
             .min(top);
     let (first, last, s_z) = loop {
         let s_z = s_acc * f64::from(1u32 << shift);
-        let first = (d0 / s_z).floor().max(-32768.0);
+        let first = (d0 / s_z).floor().clamp(-32768.0, 32766.0);
         let last = (d1 / s_z).ceil().min(32767.0).max(first + 1.0);
         if last - first < MAX_LUT as f64 || shift >= top {
             let last = last.min(first + entries);
