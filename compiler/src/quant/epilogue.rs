@@ -44,15 +44,15 @@ pub struct Epilogue {
     pub scale: f64,
     /// The output that stands for 0.0.
     pub zero_point: i64,
+    /// What to add to every bias (in accumulator units) to move the outputs
+    /// by the zero point before a clamp.
+    pub bias_offset: i64,
 }
 
-/// Whether `a`'s integer outputs can be planned in 0..=255 for the next layer.
+/// Whether `a`'s integer outputs can be planned in 0..=255 for the next
+/// layer: bounded below (a clip below 0 through a zero point), or a table.
 pub fn narrowable(a: FloatActivation) -> bool {
-    match a {
-        FloatActivation::None | FloatActivation::LeakyRelu { .. } => false,
-        FloatActivation::Clip { min, .. } => min >= 0.0,
-        _ => true,
-    }
+    !matches!(a, FloatActivation::None | FloatActivation::LeakyRelu { .. })
 }
 
 /// The slope `alpha` (0 < alpha < 1) as `mul / 2^shift`: the largest shift
@@ -151,6 +151,9 @@ pub fn choose(
             // A slope that rounds to 0 is ReLU.
             None => plain(Some(Activation::Relu), mag),
         },
+        FloatActivation::Clip { min, max } if target == Target::Narrow && min < 0.0 => {
+            return offset_clamp((f64::from(min), f64::from(max)), (lo, hi), plain);
+        }
         FloatActivation::Clip { min, max } => {
             let (min, max) = (f64::from(min), f64::from(max));
             let out = match target {
@@ -172,6 +175,32 @@ pub fn choose(
         activation,
         scale,
         zero_point: 0,
+        bias_offset: 0,
+    }
+}
+
+/// A clip below 0 for an 8-bit next layer: the bias moves the calibrated
+/// clipped range's low end to 0 (that is the zero point), and the clamp's
+/// bounds move with it.
+fn offset_clamp(
+    (min, max): (f64, f64),
+    (lo, hi): (f64, f64),
+    plain: impl Fn(Option<Activation>, f64) -> (u32, Option<Activation>, f64),
+) -> Epilogue {
+    let (a0, a1) = (lo.clamp(min, max), hi.clamp(min, max));
+    let (shift, _, scale) = plain(None, (a1 - a0).max(f64::MIN_POSITIVE));
+    // lo ≤ 0 and min < 0, so a0 ≤ 0 and the zero point is not negative.
+    let zero_point = (-(a0 / scale).round()).clamp(0.0, 32767.0) as i64;
+    let bound = |v: f64| ((v / scale).round() + zero_point as f64).clamp(-32768.0, 32767.0) as i16;
+    Epilogue {
+        shift,
+        activation: Some(Activation::Clamp {
+            lo: bound(min),
+            hi: bound(max),
+        }),
+        scale,
+        zero_point,
+        bias_offset: zero_point << shift,
     }
 }
 
@@ -241,6 +270,7 @@ fn lut(
         }),
         scale,
         zero_point,
+        bias_offset: 0,
     }
 }
 
@@ -289,6 +319,32 @@ mod tests {
         assert_eq!(lo, 0);
         assert_eq!(f64::from(hi), (6.0 / e.scale).round(), "{e:?}");
         assert!(hi <= 255, "{e:?}");
+    }
+
+    #[test]
+    fn a_clip_below_0_moves_to_0_to_255_through_the_bias() {
+        let e = choose(
+            FloatActivation::Clip {
+                min: -1.0,
+                max: 1.0,
+            },
+            (-3.0, 2.0),
+            3.0,
+            0.001,
+            Elem::I32,
+            Target::Narrow,
+            0,
+        );
+        let Some(Activation::Clamp { lo, hi }) = e.activation else {
+            panic!("{e:?}")
+        };
+        assert_eq!(lo, 0, "{e:?}");
+        assert!(hi <= 255 && hi > 127, "{e:?}");
+        assert_eq!(
+            f64::from(lo) - e.zero_point as f64,
+            (-1.0 / e.scale).round()
+        );
+        assert_eq!(e.bias_offset, e.zero_point << e.shift);
     }
 
     #[test]

@@ -817,6 +817,10 @@ fn build(
         );
         s_in = e.scale;
         zp_in = e.zero_point;
+        let bias: Vec<i64> = bias
+            .into_iter()
+            .map(|b| (b + e.bias_offset).clamp(-lim as i64, lim as i64 - 1))
+            .collect();
         let data = LayerData {
             weights: DenseWeights {
                 kind: opts.kind,
