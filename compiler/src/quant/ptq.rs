@@ -11,8 +11,9 @@
 //! activations wrap. The integer epilogue is `(acc + b) >> shift`,
 //! activations are int16.
 //!
-//! Inputs and non-negative hidden activations may be planned in 0..=255 (the
-//! input through a zero point that the first layer's bias takes back out):
+//! Inputs and hidden activations with a lower bound may be planned in
+//! 0..=255 (through a zero point where they can be negative, which the next
+//! layer's bias takes back out; see `epilogue.rs` for the activations):
 //! the AVR and Z80 kernels multiply such inputs by their low byte alone,
 //! while any other value costs a second pass over the layer. `auto` keeps
 //! that plan wherever the calibration data's answers hold
@@ -55,8 +56,8 @@ pub enum AccChoice {
 /// How wide inputs and hidden activations are planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActChoice {
-    /// In 0..=255 wherever they cannot be negative (the input, with a zero
-    /// point; ReLU outputs): the AVR and Z80 kernels' fast path.
+    /// In 0..=255 wherever a lower bound allows (the input and clips through a
+    /// zero point, ReLU, tables): the AVR and Z80 kernels' fast path.
     Bits8,
     /// Up to ±[`ACT_BUDGET`]: finer, but every layer takes the kernels' second pass.
     Bits16,
@@ -451,7 +452,7 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
 
 /// Per layer, whether its inputs can be planned in 0..=255: the model's
 /// input always (a zero point shifts it there), a hidden layer's when the
-/// activation before it gives no negative value.
+/// activation before it is bounded below or a table.
 fn narrowable(m: &FloatMlp) -> Vec<bool> {
     (0..m.layers.len())
         .map(|l| l == 0 || epilogue::narrowable(m.layers[l - 1].activation))
