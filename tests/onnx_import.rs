@@ -140,6 +140,64 @@ fn tf2onnx_keras_dense_reshape_and_softmax() {
 }
 
 #[test]
+fn activations_exporters_spell_in_several_ops_compute_what_the_framework_did() {
+    // tests/fixtures/onnx/small/make_activations.py: Keras 3 through tf2onnx, PyTorch
+    // 2.15's two exporters.
+    use FloatActivation as A;
+    for (name, act) in [
+        ("act_keras_relu6", A::Clip { min: 0.0, max: 6.0 }),
+        // relu6(x + 3)·(1/6): the clip, its offset in the bias, its scale in the next layer.
+        ("act_keras_hard_sigmoid", A::Clip { min: 0.0, max: 6.0 }),
+        ("act_keras_hard_silu", A::HardSwish),
+        // `Mul`/`Neg`/`Erfc`.
+        ("act_keras_gelu", A::Gelu { tanh: false }),
+        ("act_keras_gelu_tanh", A::Gelu { tanh: true }),
+        ("act_torch_gelu_tanh", A::Gelu { tanh: true }),
+        ("act_torch_legacy_gelu_tanh", A::Gelu { tanh: true }),
+    ] {
+        let m = check(&format!("small/{name}"));
+        let acts: Vec<_> = m.layers.iter().map(|l| l.activation).collect();
+        assert_eq!(acts, [act, A::None], "{name}");
+    }
+}
+
+#[test]
+fn skl2onnx_linear_classifiers_are_classifiers_whatever_their_post_transform() {
+    // tests/fixtures/onnx/small/make_sklearn_linear.py: raw scores (a scikit-learn
+    // model with no probabilities is still no regressor), and softmax then
+    // an L1 Normalizer.
+    for name in ["skl_linear_svc", "skl_logreg_multi"] {
+        let m = check(&format!("small/{name}"));
+        assert_eq!(m.output, zlmc::quant::float_model::FloatOutput::Classes);
+        assert_eq!(m.layers.len(), 1);
+        let digits: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+        assert_eq!(m.labels.as_ref(), Some(&digits), "{name}");
+    }
+}
+
+#[test]
+fn skl2onnx_binary_linear_svc_is_one_logit_and_its_positive_score() {
+    // Two opposite score rows; `probabilities` picks the positive one.
+    let m = zlmc::import::onnx::load(&fixture("small/skl_binary_svc.onnx"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.layers[0].weight[0], vec![0.0; 6]);
+    assert_eq!(
+        m.labels.as_deref(),
+        Some(&["0".to_string(), "1".to_string()][..])
+    );
+    let io = read_npz(&fixture("small/skl_binary_svc.io.npz")).unwrap();
+    let (x, z) = (rows(&io, "x").unwrap(), rows(&io, "logits").unwrap());
+    let TensorData::Int(labels) = &io["labels"].data else {
+        panic!("labels are not integers");
+    };
+    for (i, x) in x.iter().enumerate() {
+        let ours = m.eval(x);
+        assert!((ours[1] - ours[0] - z[i][0]).abs() < TOL, "row {i}");
+        assert_eq!(m.predict(x) as i64, labels[i], "row {i}");
+    }
+}
+
+#[test]
 fn gemm_without_trans_b_with_alpha_beta_constants_and_doubles() {
     let m = check("handmade_gemm");
     assert_eq!(m.layers.len(), 2);
@@ -179,11 +237,16 @@ fn error(name: &str) -> String {
 }
 
 #[test]
-fn unsupported_op_names_the_node_and_the_op() {
-    assert_eq!(
-        error("bad_unsupported_op.onnx"),
-        "node 2 (`/act/Tanh`): unsupported op `Tanh`"
-    );
+fn an_activation_after_an_activation_gets_a_diagonal_layer() {
+    // Made when `Tanh` was unsupported: Relu then Tanh after one MatMul.
+    let m = zlmc::import::onnx::load(&fixture("bad_unsupported_op.onnx")).unwrap();
+    let acts: Vec<_> = m.layers.iter().map(|l| l.activation).collect();
+    use FloatActivation as A;
+    assert_eq!(acts, [A::Relu, A::Tanh, A::None]);
+    let x = [0.5, -1.0, 2.0, 0.25];
+    let h: Vec<f32> = m.layers[0].forward(&x);
+    let want: Vec<f32> = h.iter().map(|v| v.tanh()).collect();
+    assert!(max_diff(&m.layers[1].forward(&h), &want) < 1e-6);
 }
 
 #[test]
@@ -265,7 +328,8 @@ mod built {
         init: Vec<TensorProto>,
     ) -> Result<zlmc::quant::float_model::FloatMlp, String> {
         let bytes = model(&[None, Some(width)], nodes, init);
-        zlmc::import::onnx::from_bytes(&bytes, "m")
+        let values = Some(zlmc::import::onnx::OutputKind::Values);
+        zlmc::import::onnx::from_bytes_as(&bytes, "m", values)
     }
 
     #[test]
@@ -304,6 +368,38 @@ mod built {
         );
     }
 
+    /// Long chains of elementwise ops (each kept until a layer reads the
+    /// value) are refused, not a deep recursion.
+    #[test]
+    fn long_elementwise_chains_are_refused() {
+        let mut nodes: Vec<NodeProto> = (0..10_000)
+            .map(|i| node("Add", &[&format!("v{i}"), "one"], &format!("v{}", i + 1)))
+            .collect();
+        nodes.insert(0, node("Identity", &["x"], "v0"));
+        nodes.push(node("MatMul", &["v10000", "W"], "y"));
+        let init = vec![
+            tensor("one", &[], &[1.0]),
+            tensor("W", &[2, 1], &[1.0, 1.0]),
+        ];
+        let e = load(nodes, init).unwrap_err();
+        assert_eq!(
+            e,
+            "node 65: an elementwise function of more than 64 ops between layers is not supported"
+        );
+        // A function of 40 ops times itself: each within the limit, the product not.
+        let mut nodes: Vec<NodeProto> = (0..40)
+            .map(|i| node("Add", &[&format!("v{i}"), "one"], &format!("v{}", i + 1)))
+            .collect();
+        nodes.insert(0, node("Identity", &["x"], "v0"));
+        nodes.push(node("Mul", &["v40", "v40"], "sq"));
+        let init = vec![tensor("one", &[], &[1.0])];
+        let e = load(nodes, init).unwrap_err();
+        assert!(
+            e.starts_with("node 41: an elementwise function of more than 64"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn nonlinear_or_impossible_steps_are_errors() {
         let w = || tensor("W", &[2, 1], &[1.0, 1.0]);
@@ -320,8 +416,27 @@ mod built {
         );
         let e = step_err(node("Div", &["x", "z"], "d"), zero());
         assert_eq!(e, "node 0: `Div` divides by zero");
-        let e = step_err(node("Add", &["x", "x"], "d"), vec![]);
-        assert_eq!(e, "node 0: `Add` of two computed values is not supported");
+        let e = step_err(node("Mul", &["x", "x"], "d"), vec![]);
+        assert_eq!(
+            e,
+            "node 1: the elementwise function `Mul` computes before `MatMul` is not an \
+             activation zlmc knows (Relu, LeakyRelu, Clip, Tanh, Sigmoid, HardSigmoid, \
+             HardSwish, Gelu, or affine maps of them)"
+        );
+        let e = load(
+            vec![
+                node("MatMul", &["x", "W2"], "h"),
+                node("Add", &["x", "h"], "d"),
+                node("MatMul", &["d", "W"], "y"),
+            ],
+            vec![w(), tensor("W2", &[2, 2], &[1.0, 0.0, 0.0, 1.0])],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "node 1: `Add` of two computed values is not supported (only an elementwise \
+             function of one value, such as GELU's x·Φ(x), or a value and a constant)"
+        );
         let shape = vec![ints("s", &[-1, i64::MAX, i64::MAX])];
         let e = step_err(node("Reshape", &["x", "s"], "d"), shape);
         assert!(e.contains("`Reshape` to [-1, 9223372036854775807"), "{e}");
@@ -338,11 +453,143 @@ mod built {
             e,
             "node 0 (`fc`): unsupported op `com.microsoft.FusedMatMul`"
         );
-        let mut norm = node("Normalizer", &["x"], "y");
+        let mut norm = node("Binarizer", &["x"], "y");
         norm.domain = "ai.onnx.ml".into();
         let e = load(vec![norm], vec![]).unwrap_err();
-        assert_eq!(e, "node 0: unsupported op `ai.onnx.ml.Normalizer`");
+        assert_eq!(e, "node 0: unsupported op `ai.onnx.ml.Binarizer`");
         let e = load(vec![node("Identity", &["x"], "y")], vec![]).unwrap_err();
         assert_eq!(e, "the graph has no dense layer (MatMul or Gemm)");
     }
+}
+
+/// The real exports of issue 19 (tests/fixtures/onnx/NAME/, listed in
+/// MANIFEST.tsv):
+/// every one imports, in one command, and its float model computes what the
+/// framework itself did (`logits`, `probs`, `values`, `labels` of io.npz)
+/// within 1e-4.
+#[test]
+fn real_exports_compute_what_their_frameworks_did() {
+    use zlmc::import::onnx::OutputKind;
+    let root = std::env::var_os("ZLMC_ONNX_FIXTURES").map_or_else(|| fixture(""), PathBuf::from);
+    let manifest = std::fs::read_to_string(root.join("MANIFEST.tsv")).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the real exports come with the `fixtures` branch; \
+             ZLMC_ONNX_FIXTURES names another folder holding them)",
+            root.join("MANIFEST.tsv").display()
+        )
+    });
+    // Exports that cannot import, each with what its error must say.
+    let refused = [(
+        // Keras 3's `model.export` leaves the layer's mean and variance as
+        // graph inputs with no values.
+        "keras_normalization",
+        "Export the model as a SavedModel and convert that with the tf2onnx command line",
+    )];
+    let mut failures = Vec::new();
+    for row in manifest.lines().skip(1) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let (name, model, output) = (cols[0], cols[1], cols[5]);
+        let path = root.join(model);
+        if let Some((_, hint)) = refused.iter().find(|(n, _)| *n == name) {
+            match zlmc::import::onnx::load(&path) {
+                Err(e) if e.message.contains(hint) => eprintln!("{name}: refused: {e}"),
+                Err(e) => failures.push(format!("{name}: refused without the hint: {e}")),
+                Ok(_) => failures.push(format!("{name}: imported, expected a refusal")),
+            }
+            continue;
+        }
+        // A single logit or value needs its kind named (`--output-kind`);
+        // everything else imports as the graph says.
+        let kind = match output {
+            "binary" => Some(OutputKind::Binary),
+            "values" => Some(OutputKind::Values),
+            _ => None,
+        };
+        let m = match zlmc::import::onnx::load(&path) {
+            Ok(m) => m,
+            Err(e) if kind.is_some() && e.message.contains("--output-kind") => {
+                match zlmc::import::onnx::load_as(&path, kind) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        failures.push(format!("{name}: {e}"));
+                        continue;
+                    }
+                }
+            }
+            Err(e) => {
+                failures.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let io = match read_npz(&path.parent().unwrap().join("io.npz")) {
+            Ok(io) => io,
+            Err(e) => {
+                failures.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let x = rows(&io, "x").unwrap();
+        let outputs: Vec<Vec<f32>> = x.iter().map(|x| m.eval(x)).collect();
+        let binary = output == "binary";
+        // What the framework's outputs are, computed from ours.
+        let logits = |z: &[f32]| {
+            if binary {
+                vec![z[1] - z[0]]
+            } else {
+                z.to_vec()
+            }
+        };
+        let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+        let probs = |z: &[f32], width: usize| match (binary, width) {
+            (true, 2) => vec![1.0 - sigmoid(z[1] - z[0]), sigmoid(z[1] - z[0])],
+            (true, _) => vec![sigmoid(z[1] - z[0])],
+            _ => softmax(z),
+        };
+        let mut worst = Vec::new();
+        for key in ["logits", "probs", "values"] {
+            let Some(want) = rows(&io, key) else { continue };
+            let d = outputs
+                .iter()
+                .zip(&want)
+                .map(|(z, w)| {
+                    let ours = match key {
+                        "logits" => logits(z),
+                        "probs" => probs(z, w.len()),
+                        _ => z.clone(),
+                    };
+                    max_diff(&ours, w)
+                })
+                .fold(0.0, f32::max);
+            worst.push(format!("{key} {d:.1e}"));
+            if d > 1e-4 {
+                failures.push(format!("{name}: {key} differ by {d}"));
+            }
+        }
+        if let Some(t) = io.get("labels") {
+            let TensorData::Int(labels) = &t.data else {
+                panic!("{name}: labels are not integers");
+            };
+            let wrong = x
+                .iter()
+                .zip(labels)
+                .filter(|(x, &l)| m.predict(x) as i64 != l)
+                .count();
+            worst.push(format!("labels {wrong} differ"));
+            if wrong > 0 {
+                failures.push(format!("{name}: {wrong} labels differ"));
+            }
+        }
+        let acts: Vec<String> = m
+            .layers
+            .iter()
+            .map(|l| format!("{:?}", l.activation))
+            .collect();
+        eprintln!(
+            "{name}: {:?} {} → {}",
+            m.output,
+            acts.join(" "),
+            worst.join(", ")
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

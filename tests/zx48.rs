@@ -12,7 +12,8 @@ use zlmc_backends::zx48::target::{zx48_reply, zx48_reply_on};
 use zlmc_backends::zx48::{Zx48Files, ORIGIN};
 use zlmc_ir::{interp, Model, WeightKind};
 use zlmc_test_support::models::{
-    check_int8_text_models, random_query, random_text_model, random_text_model_of, z80ai_model,
+    check_int8_text_models, random_query, random_text_model, random_text_model_of,
+    random_text_model_with_activations, z80ai_model,
 };
 use zlmc_test_support::{
     assert_same_reply, assert_tinychat_sim_reproduces_expected, assert_within_budget, figure_after,
@@ -179,6 +180,24 @@ fn random_models_agree_with_the_interpreter_on_the_spectrum() {
         models += 1;
     }
     assert_eq!(outputs, 400);
+}
+
+/// Random models with activations (clamps, leaky ReLUs, lookup tables) give
+/// the interpreter's replies on the Spectrum too (the CP/M test in
+/// `tests/z80.rs` covers each way through each activation).
+#[test]
+fn random_activation_models_agree_with_the_interpreter_on_the_spectrum() {
+    let mut rng = Rng::new(0x2048_ac71);
+    let mut models = 0;
+    while models < 30 {
+        let generate = models % 2 == 0;
+        let m = random_text_model_with_activations(&mut rng, &format!("a{models}"), generate, 120);
+        if int8(&m) {
+            continue;
+        }
+        agree(&build(&m), &m, &mut rng, 4);
+        models += 1;
+    }
 }
 
 /// int8 weights (up to 128 entries each in the layout): each random model

@@ -44,6 +44,10 @@ enum Command {
         /// `onnx` only: calibration data; without it a float spec is written.
         #[arg(long, value_name = "DATA")]
         calibrate: Option<PathBuf>,
+        /// `onnx` only: what the last layer gives (default: as the graph says;
+        /// a one-output layer must be named binary or values).
+        #[arg(long, value_enum, value_name = "KIND")]
+        output_kind: Option<OutputKindArg>,
         #[command(flatten)]
         quant: QuantFlags,
     },
@@ -279,6 +283,16 @@ enum RangeArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputKindArg {
+    /// Class scores: the label of the largest.
+    Classify,
+    /// One logit: label 1 when it is positive.
+    Binary,
+    /// Values (regression): the outputs themselves.
+    Values,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum ImportFormat {
     /// A `model.npz` written by z80ai's exporter.
     Z80ai,
@@ -429,12 +443,20 @@ fn execute(
             output,
             name,
             calibrate,
+            output_kind,
             quant,
         } => commands::import::onnx(
-            &model,
+            &commands::import::OnnxSource {
+                model: &model,
+                kind: output_kind.map(|k| match k {
+                    OutputKindArg::Classify => crate::import::onnx::OutputKind::Classify,
+                    OutputKindArg::Binary => crate::import::onnx::OutputKind::Binary,
+                    OutputKindArg::Values => crate::import::onnx::OutputKind::Values,
+                }),
+                name: name.as_deref(),
+            },
             calibrate.as_deref(),
             quant.numerics.options(quant.weights),
-            name.as_deref(),
             &WriteArgs {
                 dir: &output,
                 force: quant.numerics.force,

@@ -16,3 +16,7 @@ pub const SIM_FILES: [(&str, &str); 2] = [
 
 /// The prompt byte the simulator firmware sends before reading each line.
 pub const SIM_PROMPT: u8 = 0x05;
+
+/// The exact float-feature quantizer of the sketches (`NAME_input.c`): the
+/// model's `ZQ_*` constants go before it.
+pub const QUANTIZE_C: &str = include_str!("quantize.c");

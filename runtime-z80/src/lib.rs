@@ -11,7 +11,10 @@
 //! - [`CLASSIFY_ASM`]: text classifiers, the same front-end with one step per
 //!   line and a label as the answer.
 //!
-//! (and the same two for the ZX Spectrum 48K). Each is a front-end
+//! (and the same two for the ZX Spectrum 48K); and for raw-input models
+//! [`RAW_ASM`] and [`RAW_VALUES_ASM`] (a line of decimal integers read a key
+//! at a time by `raw.asm`, answered with the label or the outputs; see
+//! `raw.asm` and docs/z80.md). Each is a front-end
 //! (`frontend.asm`, `zx48.asm`), the model kind's part (`chat.asm`,
 //! `classify.asm`) and what every program shares: reading a line
 //! (`line.asm`) and the query's hashing and adding up (`query.asm`).
@@ -162,6 +165,51 @@ pub const ZX48_CHAT_ASM: &str = program!("zx48.asm", "chat.asm");
 
 /// The ZX Spectrum 48K front-end for text classifiers (see [`ZX48_CHAT_ASM`]).
 pub const ZX48_CLASSIFY_ASM: &str = program!("zx48.asm", "classify.asm");
+
+/// A raw-input program's runtime text: a front-end, the values reader
+/// (`raw.asm`), the answer, and the front-end's way of reading one key.
+macro_rules! raw_program {
+    ($front:literal, $answer:literal, $key:literal) => {
+        concat!(
+            include_str!($front),
+            include_str!("raw.asm"),
+            include_str!($answer),
+            include_str!($key)
+        )
+    };
+}
+
+/// The CP/M front-end for raw-input classifiers: a line of `ZIN_LEN` decimal
+/// integers (the model's int16 inputs), read a key at a time (BDOS 1) so it
+/// may be as long as the values need, or the command tail; the label out.
+/// See `raw.asm`.
+pub const RAW_ASM: &str = raw_program!("frontend.asm", "raw_label.asm", "rawkey_cpm.asm");
+
+/// The ZX Spectrum 48K front-end for raw-input classifiers (see [`RAW_ASM`]):
+/// `zx48.asm` with the keys read through the ROM.
+pub const ZX48_RAW_ASM: &str = raw_program!("zx48.asm", "raw_label.asm", "rawkey_zx48.asm");
+
+/// The CP/M front-end for raw-input values models: [`RAW_ASM`] answering
+/// with the `NOUT` int16 outputs at `zout` (`raw_values.asm`), in decimal.
+pub const RAW_VALUES_ASM: &str = raw_program!("frontend.asm", "raw_values.asm", "rawkey_cpm.asm");
+
+/// The ZX Spectrum 48K front-end for raw-input values models.
+pub const ZX48_RAW_VALUES_ASM: &str = raw_program!("zx48.asm", "raw_values.asm", "rawkey_zx48.asm");
+
+/// The constants [`RAW_ASM`] uses, which the generated code defines with
+/// `equ` before it.
+pub const RAW_CONSTANTS: &[&str] = &["ZIN_LEN", "STACK_TOP", "LINEBUF"];
+
+/// The labels [`RAW_ASM`] uses, which the generated code defines after it.
+pub const RAW_SYMBOLS: &[&str] = &["zin", "model_init", "model_query", "model_step", "labels"];
+
+/// The constants [`RAW_VALUES_ASM`] uses, which the generated code defines
+/// with `equ` before it: [`RAW_CONSTANTS`], the outputs' address `zout` and
+/// their count `NOUT`.
+pub const RAW_VALUES_CONSTANTS: &[&str] = &["ZIN_LEN", "STACK_TOP", "LINEBUF", "zout", "NOUT"];
+
+/// The labels [`RAW_VALUES_ASM`] uses, which the generated code defines after it.
+pub const RAW_VALUES_SYMBOLS: &[&str] = &["zin", "model_init", "model_query", "model_step"];
 
 /// The constants [`CHAT_ASM`] uses, which the generated code defines with
 /// `equ` before it.

@@ -15,7 +15,7 @@ struct Runtime {
     symbols: &'static [&'static str],
 }
 
-fn runtimes() -> [Runtime; 2] {
+fn runtimes() -> [Runtime; 4] {
     [
         Runtime {
             name: "chat",
@@ -28,6 +28,18 @@ fn runtimes() -> [Runtime; 2] {
             text: CLASSIFY_ASM,
             constants: CLASSIFY_CONSTANTS,
             symbols: CLASSIFY_SYMBOLS,
+        },
+        Runtime {
+            name: "raw",
+            text: RAW_ASM,
+            constants: RAW_CONSTANTS,
+            symbols: RAW_SYMBOLS,
+        },
+        Runtime {
+            name: "raw values",
+            text: RAW_VALUES_ASM,
+            constants: RAW_VALUES_CONSTANTS,
+            symbols: RAW_VALUES_SYMBOLS,
         },
     ]
 }

@@ -55,7 +55,25 @@ pub fn raw_classifier_with_accs(
 /// at most `max_width` units a layer): a classifier over query trigrams, or a
 /// character generator over query trigrams and reply context.
 pub fn random_text_model(rng: &mut Rng, name: &str, generate: bool, max_width: usize) -> Model {
-    text_model(rng, name, generate, None, max_width)
+    text_model(rng, name, generate, None, max_width, |_, _| {})
+}
+
+/// [`random_text_model`] with a random activation (see [`random_activation`])
+/// on some layers, the last one included: the activations' differential
+/// tests on targets that take text.
+pub fn random_text_model_with_activations(
+    rng: &mut Rng,
+    name: &str,
+    generate: bool,
+    max_width: usize,
+) -> Model {
+    text_model(rng, name, generate, None, max_width, |rng, data| {
+        for l in data {
+            if rng.chance(75) {
+                l.activation = Some(random_activation(rng));
+            }
+        }
+    })
 }
 
 /// A random text model like [`random_text_model`] with weights of `kind`.
@@ -66,7 +84,7 @@ pub fn random_text_model_of(
     kind: WeightKind,
     max_width: usize,
 ) -> Model {
-    text_model(rng, name, generate, Some(kind), max_width)
+    text_model(rng, name, generate, Some(kind), max_width, |_, _| {})
 }
 
 /// A random query of 1–39 characters: letters of both cases, digits,
@@ -110,13 +128,15 @@ pub fn check_int8_text_models(
     checked
 }
 
-/// A random text model with weights of `kind`, or of a random kind.
+/// A random text model with weights of `kind`, or of a random kind, its
+/// layers changed by `layers` before it is lowered.
 fn text_model(
     rng: &mut Rng,
     name: &str,
     generate: bool,
     kind: Option<WeightKind>,
     max_width: usize,
+    layers: impl FnOnce(&mut Rng, &mut Vec<LayerData>),
 ) -> Model {
     let q = rng.pick(&[16usize, 32, 64, 128]);
     let mut encoders = vec![Encoder::QueryTrigram {
@@ -132,7 +152,8 @@ fn text_model(
     }
     let inputs: usize = encoders.iter().map(Encoder::len).sum();
     let kind = kind.unwrap_or_else(|| rng.pick(&WeightKind::ALL));
-    let data = random_layers_of(rng, Elem::I16, kind, inputs, max_width);
+    let mut data = random_layers_of(rng, Elem::I16, kind, inputs, max_width);
+    layers(rng, &mut data);
     let classes = data.last().expect("at least one layer").weights.rows;
     let decode = if generate {
         // Printable classes; the last one ends the reply.

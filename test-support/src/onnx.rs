@@ -104,18 +104,29 @@ pub fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
 
 /// The encoded model (opset 17) of `nodes` over input `x` of `input` dims, output `y`.
 pub fn model(input: &[Option<i64>], nodes: Vec<NodeProto>, init: Vec<TensorProto>) -> Vec<u8> {
+    model_at(17, input, nodes, init, vec![value("y", &[])])
+}
+
+/// [`model`] at default-domain `opset`, with graph outputs `outputs`.
+pub fn model_at(
+    opset: i64,
+    input: &[Option<i64>],
+    nodes: Vec<NodeProto>,
+    init: Vec<TensorProto>,
+    outputs: Vec<ValueInfoProto>,
+) -> Vec<u8> {
     ModelProto {
         ir_version: 8,
         producer_name: "zlmc-tests".into(),
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
-            version: 17,
+            version: opset,
         }],
         graph: Some(GraphProto {
             node: nodes,
             initializer: init,
             input: vec![value("x", input)],
-            output: vec![value("y", &[])],
+            output: outputs,
             ..Default::default()
         }),
     }
@@ -157,4 +168,14 @@ pub fn write_external_mlp(dir: &Path, name: &str, inputs: usize) -> std::path::P
     let path = dir.join(format!("{name}.onnx"));
     std::fs::write(&path, m).expect("write model");
     path
+}
+
+/// `model` with further graph inputs after `x`, each a name and its dims
+/// (what an export that leaves a layer's constants as inputs writes).
+pub fn with_inputs(model: &[u8], extra: &[(&str, &[Option<i64>])]) -> Vec<u8> {
+    let mut m = ModelProto::decode(model).expect("a model built by `model`");
+    let g = m.graph.as_mut().expect("a graph");
+    g.input
+        .extend(extra.iter().map(|(name, dims)| value(name, dims)));
+    m.encode_to_vec()
 }

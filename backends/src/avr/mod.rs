@@ -10,6 +10,7 @@ mod code;
 mod coding;
 mod dense;
 mod estimate;
+mod float_input;
 pub mod inst;
 mod kernels;
 mod plan;
@@ -205,6 +206,21 @@ struct View {
     board: String,
     mcu: String,
     mhz: f64,
+    /// Whether the model reads float features (it was quantized from a float one).
+    quant: bool,
+    /// How a float feature becomes an input, for the header's macros.
+    input: Option<InputView>,
+    /// The longest value the sketch reads.
+    token_max: usize,
+    /// A values model's output scale and zero point, for the header's macros.
+    values: Option<(String, i32)>,
+}
+
+/// The header's input quantization: scale, zero point and range as C literals.
+struct InputView {
+    scale: String,
+    zero_point: i32,
+    range: Option<(String, String)>,
 }
 
 /// Generate the sketch folder for `model` on `board`, or say why it cannot fit:
@@ -221,7 +237,9 @@ pub fn emit(
         l.unsupported_activation("AVR")?;
     }
     if let Decode::Values { .. } = model.model().decode {
-        return Err(Unsupported::ValuesOutput { backend: "AVR" }.into());
+        if model.model().takes_text() {
+            return Err(Unsupported::ValuesFromText { backend: "AVR" }.into());
+        }
     }
     match emit_for(model, &ls, prov, board, plan::Goal::Fast, sram) {
         Err(BackendError::TooBig { .. }) => {
@@ -250,7 +268,7 @@ fn emit_for(
             max_length,
         } => (Some((*eos, *max_length)), Some(charset.as_slice()), None),
         Decode::Classify { labels } => (None, None, Some(labels.as_slice())),
-        Decode::Values { .. } => unreachable!("refused in emit"),
+        Decode::Values { .. } => (None, None, None),
     };
     if let Some(l) = labels {
         if l.iter().map(|s| s.len() + 1).sum::<usize>() > 65535 {
@@ -286,7 +304,12 @@ fn emit_for(
         tables: tables::table_bytes(ls, &allocation, &extra),
         code: code_bytes,
         sram: allocation.sram(ls),
-        sketch_flash: SKETCH_FLASH,
+        sketch_flash: SKETCH_FLASH
+            + if model.input_quant().is_some() {
+                float_input::FLASH
+            } else {
+                0
+            },
         sketch_sram: plan::sketch_sram(model),
         layers: ls
             .iter()
@@ -334,6 +357,23 @@ fn emit_for(
         board: board.title().to_string(),
         mcu: board.mcu().to_string(),
         mhz: board.machine().mhz(),
+        quant: model.input_quant().is_some(),
+        input: model.input_quant().map(|q| InputView {
+            scale: format!("{:?}", q.scale),
+            zero_point: q.zero_point,
+            range: q
+                .range
+                .map(|(lo, hi)| (format!("{lo:?}"), format!("{hi:?}"))),
+        }),
+        token_max: float_input::TOKEN_MAX,
+        values: match &model.decode {
+            Decode::Values { quant, .. } => Some((format!("{:?}", quant.scale), quant.zero_point)),
+            _ => None,
+        },
+    };
+    let input_c = match model.input_quant() {
+        Some(q) => Some(float_input::source(&prov.banner(), p, &q)?),
+        None => None,
     };
     // Askama drops a template's final newline; source files should end with one.
     let header = HeaderTemplate { c: &view }
@@ -345,13 +385,17 @@ fn emit_for(
         .expect("rendering the sketch cannot fail")
         + "\n";
     let asm = text;
+    let mut files = vec![
+        (format!("{p}.ino"), ino),
+        (format!("{p}_model.S"), asm.clone()),
+        (format!("{p}_model.h"), header),
+    ];
+    if let Some(c) = input_c {
+        files.push((format!("{p}_input.c"), c));
+    }
     Ok(AvrFiles {
         dir_name: p.to_string(),
-        files: vec![
-            (format!("{p}.ino"), ino),
-            (format!("{p}_model.S"), asm.clone()),
-            (format!("{p}_model.h"), header),
-        ],
+        files,
         asm,
         report,
     })

@@ -35,13 +35,6 @@ pub enum Unsupported {
         /// What it implements.
         supported: &'static str,
     },
-    /// A raw-input model on a target whose front-end reads text only.
-    NeedsText {
-        /// The target's display name.
-        backend: &'static str,
-        /// The machine the front-end runs on.
-        system: &'static str,
-    },
     /// A text encoder with more buckets than the target's hash can address.
     TooManyBuckets {
         /// What the target's front-end is called (`the Z80 front-end`).
@@ -76,8 +69,9 @@ pub enum Unsupported {
         /// The activation's mnemonic.
         name: &'static str,
     },
-    /// A values output (regression) on a target that prints classes only.
-    ValuesOutput {
+    /// A values output (regression) from text input, which a target's
+    /// front-end answers with a class only.
+    ValuesFromText {
         /// The target's display name.
         backend: &'static str,
     },
@@ -105,11 +99,6 @@ impl fmt::Display for Unsupported {
             Unsupported::Accumulator { backend, supported } => {
                 write!(f, "the {backend} backend supports {supported} accumulators only")
             }
-            Unsupported::NeedsText { backend, system } => write!(
-                f,
-                "the {backend} backend's front-end for {system} needs text input encoders \
-                 (raw-input models: use the C backend)"
-            ),
             Unsupported::TooManyBuckets {
                 hasher,
                 buckets,
@@ -134,9 +123,9 @@ impl fmt::Display for Unsupported {
             Unsupported::Activation { backend, name } => {
                 write!(f, "the {backend} backend does not implement the `{name}` activation")
             }
-            Unsupported::ValuesOutput { backend } => write!(
+            Unsupported::ValuesFromText { backend } => write!(
                 f,
-                "the {backend} backend prints classes only, not a values output"
+                "the {backend} backend gives a values output for raw-input models only"
             ),
             Unsupported::Other(message) => f.write_str(message),
         }

@@ -8,6 +8,7 @@
 //! A program is a `Vec<Item>`; printing writes one line per item, so an item's index is
 //! its line in the `.asm` file, which is how [`AsmError`] points at it.
 
+mod activation;
 mod asm;
 mod build;
 mod coding;
@@ -37,4 +38,4 @@ pub use isa::{
 pub use parse::{parse, ParseError};
 pub use plan::{Layout, CPM};
 pub use print::print;
-pub use program::{emit, emit_for, Z80Files};
+pub use program::{emit, emit_for, Runtimes, Z80Files};

@@ -27,6 +27,7 @@
 
 use std::ops::Range;
 
+use super::activation::{activate, activation_table, cap, ActivationSite};
 use super::build::Builder;
 use super::coding::{image_records, Blob, Coding, ReadyPart};
 use super::expr::Expr;
@@ -40,7 +41,7 @@ use super::isa::{
 use super::plan::{page_runs, MemoryMap, Split};
 use super::query::{nibble_routines, query_phase, table_to_iy};
 use super::scatter::{scatter_routines, start_column};
-use crate::lowered::FusedLayer;
+use crate::lowered::{Activation, FusedLayer};
 /// The model's code and tables: `model_init`, `model_query`, `model_step` and
 /// everything they use.
 pub fn model_code(
@@ -242,7 +243,7 @@ fn hidden_epilogue_page(
         }
         b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
     } else {
-        epilogue_row(b, l, acc, run.len(), &tag);
+        epilogue_row(b, l, k, acc, run.len(), &tag, mem);
         // a:c is the unit's output, the next layer's input x. Common case
         // 1 <= x <= 255: only c crosses over to the scatter, in a.
         b.alu(AluOp::Or, A);
@@ -277,27 +278,45 @@ fn hidden_epilogue_page(
     });
 }
 
-/// A hidden epilogue page's loop head: `rows` rows of layer `l` whose
-/// accumulators start at `acc` (alternate set, SP at their biases), each
-/// read into a:c, its bias put back, ReLU'd (negative ones on to the next
-/// row at once) and shifted.
-fn epilogue_row(b: &mut Builder, l: &FusedLayer, acc: u16, rows: usize, tag: &str) {
-    if !l.relu() {
+/// A hidden epilogue page's loop head: `rows` rows of layer `l` (layer
+/// `k`) whose accumulators start at `acc` (alternate set, SP at their
+/// biases), each read into a:c, its bias put back, ReLU'd (negative ones on
+/// to the next row at once) and shifted, or shifted and then activated.
+fn epilogue_row(
+    b: &mut Builder,
+    l: &FusedLayer,
+    k: usize,
+    acc: u16,
+    rows: usize,
+    tag: &str,
+    mem: &MemoryMap,
+) {
+    if !skips_negatives(l) {
         b.ld16(Reg16::HL, acc);
         row_loop(b, rows, tag);
         shift_ac(b, l.shift);
+        other_activation(b, l, k, tag, mem);
         return;
     }
     epilogue_head(b, l, acc, rows, tag);
     b.inst(Inst::Rra);
     shift_ac(b, l.shift);
+    if let Some(Activation::Clamp { hi, .. }) = l.activation {
+        cap(b, hi, tag);
+    }
+}
+
+/// Whether layer `l`'s activation makes every negative value 0: ReLU, and a
+/// clamp from 0 (ReLU6); their epilogues skip negative rows at once.
+fn skips_negatives(l: &FusedLayer) -> bool {
+    l.relu() || matches!(l.activation, Some(Activation::Clamp { lo: 0, .. }))
 }
 
 /// [`epilogue_row`] with ReLU, up to the shift: a = twice the high byte
 /// (Z if it is 0; the carry clear, so `rra` gives it back), c = the low
 /// byte, the bias back, negative rows gone.
 fn epilogue_head(b: &mut Builder, l: &FusedLayer, acc: u16, rows: usize, tag: &str) {
-    debug_assert!(l.relu());
+    debug_assert!(skips_negatives(l));
     b.ld16(Reg16::HL, acc);
     // The high byte first: most units come out negative, and those need
     // only their bias back, not their low byte read.
@@ -321,6 +340,26 @@ fn epilogue_head(b: &mut Builder, l: &FusedLayer, acc: u16, rows: usize, tag: &s
     b.st(Mem8::Hl, E);
 }
 
+/// The code of layer `k`'s activation on a:c, unless it has none or ReLU
+/// (whose code is the epilogue's own); `tag` is the epilogue's.
+fn other_activation(b: &mut Builder, l: &FusedLayer, k: usize, tag: &str, mem: &MemoryMap) {
+    if let Some(act) = l.activation.as_ref().filter(|_| !l.relu()) {
+        let table = activation_label(k);
+        let site = ActivationSite {
+            tag,
+            table: &table,
+            // The general scatter's x: free until the output is known.
+            save: mem.vars.x,
+        };
+        activate(b, act, &site);
+    }
+}
+
+/// The label of layer `k`'s activation data (a lookup table).
+fn activation_label(k: usize) -> String {
+    format!("l{k}_act")
+}
+
 /// An epilogue's loop over `rows` rows from hl: `TAG_eplp`, each row read.
 fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
     b.ld(B, (rows % 256) as i32);
@@ -334,8 +373,14 @@ fn row_loop(b: &mut Builder, rows: usize, tag: &str) {
 fn epilogue_next(b: &mut Builder, l: &FusedLayer, tag: &str, tail: impl FnOnce(&mut Builder)) {
     b.label(format!("{tag}_epnext"));
     b.inc(L);
-    b.djnz(format!("{tag}_eplp"));
-    if l.relu() {
+    if l.activation.is_some() && !l.relu() {
+        // The activation's code may put the loop's head out of djnz's reach.
+        b.dec(B);
+        b.jp_cc(Cond::NZ, format!("{tag}_eplp"));
+    } else {
+        b.djnz(format!("{tag}_eplp"));
+    }
+    if skips_negatives(l) {
         b.jr(format!("{tag}_epdone"));
         tail(b);
         b.label(format!("{tag}_epdone"));
@@ -360,7 +405,7 @@ fn nibble_epilogue_page(
     let v = mem.vars;
     let tag = paged(&format!("l{k}"), run.start / 256);
     let acc = mem.acc_page(k, run.start / 256);
-    epilogue_row(b, l, acc, run.len(), &tag);
+    epilogue_row(b, l, k, acc, run.len(), &tag, mem);
     b.ld_mem_a(v.x + 1);
     b.alu(AluOp::Or, C);
     b.jr_cc(JrCond::Z, format!("{tag}_epnext"));
@@ -544,6 +589,7 @@ fn last_epilogue(b: &mut Builder, l: &FusedLayer, k: usize, mem: &MemoryMap, bia
         b.label(format!("l{k}_pos"));
     }
     shift_ac(b, l.shift);
+    other_activation(b, l, k, &format!("l{k}"), mem);
     b.st(Idx::ix(0), C);
     b.st(Idx::ix(1), A);
     b.inc16(Reg16::IX);
@@ -672,6 +718,11 @@ fn tables(b: &mut Builder, layers: &[FusedLayer], split: Option<&Split>, blob: &
         b.label(format!("l{k}_bias"));
         for chunk in l.bias.chunks(12) {
             b.dw(chunk.iter().map(|&w| w as u16));
+        }
+    }
+    for (k, l) in layers.iter().enumerate() {
+        if let Some(act) = &l.activation {
+            activation_table(b, act, &activation_label(k));
         }
     }
 }

@@ -33,14 +33,26 @@ pub struct Z80Files {
     pub buffers_start: u16,
 }
 
+/// The runtime texts a machine's programs start with, one per kind of model.
+#[derive(Debug, Clone, Copy)]
+pub struct Runtimes<'a> {
+    /// Character generation (`CHAT_ASM`).
+    pub chat: &'a str,
+    /// Text classifiers (`CLASSIFY_ASM`).
+    pub classify: &'a str,
+    /// Raw-input classifiers (`RAW_ASM`).
+    pub raw: &'a str,
+    /// Raw-input values models (`RAW_VALUES_ASM`).
+    pub raw_values: &'a str,
+}
+
 /// Generate the CP/M program for `model`.
 pub fn emit(
     model: &Verified,
     prov: &Provenance,
-    runtime_chat: &str,
-    runtime_classify: &str,
+    runtimes: Runtimes,
 ) -> Result<Z80Files, BackendError> {
-    emit_for(model, prov, runtime_chat, runtime_classify, &CPM)
+    emit_for(model, prov, runtimes, &CPM)
 }
 
 /// Generate the program for `model` on the machine `layout` describes, with
@@ -48,26 +60,17 @@ pub fn emit(
 pub fn emit_for(
     model: &Verified,
     prov: &Provenance,
-    runtime_chat: &str,
-    runtime_classify: &str,
+    runtimes: Runtimes,
     layout: &Layout,
 ) -> Result<Z80Files, BackendError> {
     let lowered = model.lowered();
     let model = model.model();
     let text = &lowered.input;
-    if !text.takes_text() {
-        return Err(Unsupported::NeedsText {
-            backend: "Z80",
-            system: layout.system,
-        }
-        .into());
-    }
     let ls = lowered.fused_layers("Z80")?;
-    for l in &ls {
-        l.unsupported_activation("Z80")?;
-    }
     if let Decode::Values { .. } = model.decode {
-        return Err(Unsupported::ValuesOutput { backend: "Z80" }.into());
+        if text.takes_text() {
+            return Err(Unsupported::ValuesFromText { backend: "Z80" }.into());
+        }
     }
     let zin_len = text.len();
     check_layers(&ls, zin_len)?;
@@ -81,11 +84,18 @@ pub fn emit_for(
         .context()
         .map_or(0, |p| zlmc_runtime_z80::ctxlist_bytes(p.context_length()));
     let (runtime, maxlen, eos) = match &model.decode {
+        Decode::Generate { .. } if !text.takes_text() => {
+            return Err(Unsupported::Other(
+                "generating text needs text input encoders, not raw ones".into(),
+            )
+            .into())
+        }
         Decode::Generate {
             max_length, eos, ..
-        } => (runtime_chat, *max_length, *eos),
-        Decode::Classify { .. } => (runtime_classify, 1, 0),
-        Decode::Values { .. } => unreachable!("refused above"),
+        } => (runtimes.chat, *max_length, *eos),
+        Decode::Classify { .. } if !text.takes_text() => (runtimes.raw, 1, 0),
+        Decode::Classify { .. } => (runtimes.classify, 1, 0),
+        Decode::Values { .. } => (runtimes.raw_values, 1, 0),
     };
     let runtime = parse(runtime).map_err(|e| {
         BackendError::internal(format!("runtime source line {}: {}", e.line, e.message))
@@ -460,6 +470,9 @@ fn header(
     b.equ("CTXLIST", mem.ctx_list);
     b.equ("zin", mem.zin);
     b.equ("zout", mem.zout);
+    if let Decode::Values { count, .. } = model.decode {
+        b.equ("NOUT", count as i32);
+    }
 }
 
 /// The tables the front-end prints replies from: the charset, or the labels.
@@ -481,6 +494,7 @@ fn decode_tables(b: &mut Builder, decode: &Decode) {
                 b.db(bytes);
             }
         }
-        Decode::Values { .. } => unreachable!("refused before planning"),
+        // The outputs are printed as numbers: no table.
+        Decode::Values { .. } => {}
     }
 }

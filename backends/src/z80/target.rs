@@ -74,8 +74,12 @@ pub fn build(model: &Verified, prov: &Provenance) -> Result<super::Z80Files, Bac
     super::emit(
         model,
         prov,
-        zlmc_runtime_z80::CHAT_ASM,
-        zlmc_runtime_z80::CLASSIFY_ASM,
+        super::Runtimes {
+            chat: zlmc_runtime_z80::CHAT_ASM,
+            classify: zlmc_runtime_z80::CLASSIFY_ASM,
+            raw: zlmc_runtime_z80::RAW_ASM,
+            raw_values: zlmc_runtime_z80::RAW_VALUES_ASM,
+        },
     )
 }
 
@@ -111,19 +115,87 @@ impl Target for Z80Target {
     }
 }
 
+/// Why a raw-input model's program cannot be given `query`, if it cannot: the
+/// values are typed into its loop, a key at a time, so any length goes, but
+/// as one line of printable ASCII that does not start with `!` (which leaves).
+pub fn raw_refusal(query: &[u8]) -> Option<String> {
+    if query.is_empty() || query[0] == b'!' || !query.iter().all(|b| (32..127).contains(b)) {
+        return Some(
+            "the program reads a line of printable ASCII, not empty and not starting with `!`"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Run a raw-input model's `com` once with `query` typed into its loop
+/// (BDOS 1 a key at a time, then `!`): the answer and the run's report.
+pub fn z80_raw_reply(
+    com: &[u8],
+    step_entry: u16,
+    query: &[u8],
+) -> Result<(Answer, CpmReport), BackendError> {
+    if let Some(why) = raw_refusal(query) {
+        return Err(BackendError::Unsupported(why));
+    }
+    let mut keys = query.to_vec();
+    keys.extend(b"\r!");
+    let r = run_cpm(&CpmRun {
+        program: com,
+        command_tail: b"",
+        console_input: &keys,
+        step_entry: Some(step_entry),
+        max_tstates: 20_000_000_000,
+    })
+    .map_err(|e| BackendError::Internal(format!("cannot run the program: {e}")))?;
+    if !matches!(r.exit, Exit::WarmBoot) {
+        return Err(BackendError::Internal(format!(
+            "the program did not return to CP/M ({:?}) for query {:?}",
+            r.exit,
+            String::from_utf8_lossy(query)
+        )));
+    }
+    // "\r\n> ", the query's echo and BDOS 1's echo of CR, CR LF, the
+    // answer, then the next prompt and the `!` that leaves.
+    let mut head = b"\r\n> ".to_vec();
+    head.extend(query);
+    head.extend(b"\r\r\n");
+    let reply = r
+        .output
+        .strip_prefix(&head[..])
+        .and_then(|o| o.strip_suffix(b"\r\n> !"))
+        .ok_or_else(|| {
+            BackendError::Internal(format!(
+                "unexpected console output {:?} for a line of values",
+                String::from_utf8_lossy(&r.output)
+            ))
+        })?;
+    let answer = Answer {
+        reply: reply.to_vec(),
+        steps: r.step_tstates.clone(),
+    };
+    Ok((answer, r))
+}
+
 impl Simulator for Z80Target {
-    fn refusal(&self, _job: &Job, query: &[u8]) -> Option<String> {
-        z80_refusal(query)
+    fn refusal(&self, job: &Job, query: &[u8]) -> Option<String> {
+        if job.model.model().takes_text() {
+            z80_refusal(query)
+        } else {
+            raw_refusal(query)
+        }
     }
 
-    fn run(
-        &self,
-        _job: &Job,
-        built: &Emitted,
-        queries: &[Vec<u8>],
-    ) -> Result<SimRun, BackendError> {
+    fn run(&self, job: &Job, built: &Emitted, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
         let z: &Z80Files = built.program.get()?;
-        let (answers, runs) = answer_each(queries, |q| z80_reply(&z.com, z.step_entry, q))?;
+        let text = job.model.model().takes_text();
+        let (answers, runs) = answer_each(queries, |q| {
+            if text {
+                z80_reply(&z.com, z.step_entry, q)
+            } else {
+                z80_raw_reply(&z.com, z.step_entry, q)
+            }
+        })?;
         let whole_runs: u64 = runs.iter().map(|r| r.total_tstates).sum();
         let highest_write = runs.iter().map(|r| r.highest_write).max().unwrap_or(0);
         let first_step = runs
@@ -139,7 +211,11 @@ impl Simulator for Z80Target {
             summary.per_step(whole_runs),
             z.com.len(),
             z.buffers_start,
-            chat_mode(z, queries)?
+            if text {
+                chat_mode(z, queries)?
+            } else {
+                String::new()
+            }
         );
         Ok(SimRun {
             answers,

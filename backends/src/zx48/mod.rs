@@ -8,7 +8,7 @@ pub mod tap;
 pub mod target;
 
 use crate::target::Verified;
-use crate::z80::{emit_for, Layout, Z80Files};
+use crate::z80::{emit_for, Layout, Runtimes, Z80Files};
 use crate::{BackendError, Provenance};
 
 /// Where the code loads and starts: uncontended RAM, as z80ai's tapes do.
@@ -48,13 +48,13 @@ pub struct Zx48Files {
 
 /// Build the tape for a verified model.
 pub fn build(model: &Verified, prov: &Provenance) -> Result<Zx48Files, BackendError> {
-    let z = emit_for(
-        model,
-        prov,
-        zlmc_runtime_z80::ZX48_CHAT_ASM,
-        zlmc_runtime_z80::ZX48_CLASSIFY_ASM,
-        &ZX48,
-    )?;
+    let runtimes = Runtimes {
+        chat: zlmc_runtime_z80::ZX48_CHAT_ASM,
+        classify: zlmc_runtime_z80::ZX48_CLASSIFY_ASM,
+        raw: zlmc_runtime_z80::ZX48_RAW_ASM,
+        raw_values: zlmc_runtime_z80::ZX48_RAW_VALUES_ASM,
+    };
+    let z = emit_for(model, prov, runtimes, &ZX48)?;
     Ok(Zx48Files {
         tap_name: format!("{}.tap", model.name),
         tap: tap::tape(&model.name, z.origin, &z.com),

@@ -150,19 +150,87 @@ pub fn zx48_reply_on(
     Ok((answer, r))
 }
 
+/// Run a raw-input model's code block: type `query`, ENTER and `!` (which
+/// leaves as soon as it is typed), and read the answer off the screen output.
+pub fn zx48_raw_reply(z: &Zx48Files, query: &[u8]) -> Result<(Answer, ZxReport), BackendError> {
+    zx48_raw_reply_on(z, query, None)
+}
+
+/// [`zx48_raw_reply`] on the machine with `rom`'s own code (`None`: the
+/// served ROM entry points).
+pub fn zx48_raw_reply_on(
+    z: &Zx48Files,
+    query: &[u8],
+    rom: Option<&Rom>,
+) -> Result<(Answer, ZxReport), BackendError> {
+    if let Some(why) = crate::z80::target::raw_refusal(query) {
+        return Err(BackendError::Unsupported(why));
+    }
+    if let (Some(_), Err(b)) = (rom, crate::sim::zx48::keys::keys_for(query)) {
+        return Err(BackendError::Unsupported(format!(
+            "{:?} is typed differently on Sinclair's ROM and OpenSE's, so the simulator does not type it on a real ROM",
+            b as char
+        )));
+    }
+    let mut keys = query.to_vec();
+    keys.extend(b"\n!");
+    let r = run_zx48(&ZxRun {
+        code: &z.program.com,
+        origin: z.program.origin,
+        keys: &keys,
+        step_entry: Some(z.program.step_entry),
+        max_tstates: 20_000_000_000,
+        rom,
+    })
+    .map_err(|e| BackendError::Internal(e.to_string()))?;
+    if r.exit != ZxExit::Basic {
+        return Err(BackendError::Internal(format!(
+            "the program did not return to BASIC ({:?}) for query {:?}; the screen showed {:?}",
+            r.exit,
+            String::from_utf8_lossy(query),
+            String::from_utf8_lossy(&r.output)
+        )));
+    }
+    // The screen shows "\r> " query "\r" answer "\r> !" (LF is not printed).
+    let mut head = b"\r> ".to_vec();
+    head.extend(query);
+    head.push(b'\r');
+    let reply = r
+        .output
+        .strip_prefix(&head[..])
+        .and_then(|o| o.strip_suffix(b"\r> !"))
+        .ok_or_else(|| {
+            BackendError::Internal(format!(
+                "unexpected screen output {:?}",
+                String::from_utf8_lossy(&r.output)
+            ))
+        })?;
+    let answer = Answer {
+        reply: reply.to_vec(),
+        steps: r.step_tstates.clone(),
+    };
+    Ok((answer, r))
+}
+
 impl Simulator for Zx48Target {
-    fn refusal(&self, _job: &Job, query: &[u8]) -> Option<String> {
-        zx48_refusal(query)
+    fn refusal(&self, job: &Job, query: &[u8]) -> Option<String> {
+        if job.model.model().takes_text() {
+            zx48_refusal(query)
+        } else {
+            crate::z80::target::raw_refusal(query)
+        }
     }
 
-    fn run(
-        &self,
-        _job: &Job,
-        built: &Emitted,
-        queries: &[Vec<u8>],
-    ) -> Result<SimRun, BackendError> {
+    fn run(&self, job: &Job, built: &Emitted, queries: &[Vec<u8>]) -> Result<SimRun, BackendError> {
         let z: &Zx48Files = built.program.get()?;
-        let (answers, runs) = answer_each(queries, |q| zx48_reply(z, q))?;
+        let text = job.model.model().takes_text();
+        let (answers, runs) = answer_each(queries, |q| {
+            if text {
+                zx48_reply(z, q)
+            } else {
+                zx48_raw_reply(z, q)
+            }
+        })?;
         let whole_runs: u64 = runs.iter().map(|r| r.total_tstates).sum();
         let contended: u64 = runs.iter().map(|r| r.contended_accesses).sum();
         let high = runs.iter().map(|r| r.highest_write).max().unwrap_or(0);

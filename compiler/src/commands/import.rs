@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::diag::{Diagnostic, Result};
+use crate::import::onnx::OutputKind;
 use crate::input::io_err;
 use crate::quant::ptq::Options;
 use crate::quant::{calibrate_checked, print_calibration, write_models, WriteArgs};
@@ -20,18 +21,29 @@ pub fn z80ai(
     writeln!(out, "wrote {}", output.join("model.yaml").display()).map_err(io_err)
 }
 
+/// The ONNX model to import and how to read it.
+pub struct OnnxSource<'a> {
+    /// The `.onnx` file.
+    pub model: &'a Path,
+    /// What its output is, when the graph cannot tell (`--output-kind`).
+    pub kind: Option<OutputKind>,
+    /// The model name to use instead of the file's (`--name`).
+    pub name: Option<&'a str>,
+}
+
 /// `zlmc import onnx MODEL -o DIR`: the float model, quantized on `data` when
-/// given (with the check against the float model on `out`, its warning on `err`).
+/// given (with the check against the float model on `out`, its warning on
+/// `err`), its output read as `src.kind` says (or as the graph does).
 pub fn onnx(
-    model: &Path,
+    src: &OnnxSource,
     data: Option<&Path>,
     opts: Options,
-    name: Option<&str>,
     w: &WriteArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
-    let mut m = crate::import::onnx::load(model)?;
+    let (model, name) = (src.model, src.name);
+    let mut m = crate::import::onnx::load_as(model, src.kind)?;
     if let Some(n) = name {
         if !crate::frontend::is_identifier(n) {
             return Err(Diagnostic::new(format!(

@@ -100,8 +100,13 @@ pub fn sim(
             out.write_all(q).map_err(io)?;
             out.write_all(b"\t").map_err(io)?;
         }
+        // The AVR simulator firmware answers a raw-input model with its
+        // logits and class; the Z80 programs print the answer itself.
         if model.takes_text() {
             out.write_all(&answer.reply).map_err(io)?;
+        } else if target.name() != "avr" {
+            out.write_all(&printed_answer(&model, &answer.reply)?)
+                .map_err(io)?;
         } else {
             out.write_all(&vector_answer(&model, &answer.reply)?)
                 .map_err(io)?;
@@ -148,4 +153,20 @@ fn vector_answer(model: &zlmc_ir::Model, reply: &[u8]) -> Result<Vec<u8>> {
             "internal error: the simulator answered class {class}, past the model's outputs"
         ))
     })
+}
+
+/// What `zlmc run` prints for a raw-input model, from what a Z80 program
+/// printed: the label as it is, or a values model's int16 outputs scaled.
+fn printed_answer(model: &zlmc_ir::Model, reply: &[u8]) -> Result<Vec<u8>> {
+    let zlmc_ir::Decode::Values { quant, count } = &model.decode else {
+        return Ok(reply.to_vec());
+    };
+    let text = String::from_utf8_lossy(reply);
+    let outputs: Option<Vec<i16>> = text.split(' ').map(|v| v.parse().ok()).collect();
+    match outputs {
+        Some(q) if q.len() == *count => Ok(quant.text(&q).into_bytes()),
+        _ => Err(Diagnostic::new(format!(
+            "internal error: the program answered `{text}`, not {count} outputs"
+        ))),
+    }
 }

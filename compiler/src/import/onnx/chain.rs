@@ -1,9 +1,10 @@
 //! The dense layers found so far plus the affine map applied since the last
-//! ReLU: how constant arithmetic is folded into layers exactly.
+//! activation: how constant arithmetic is folded into layers exactly.
 //!
 //! Every linear op of the source graph (MatMul, Gemm, Add/Sub/Mul/Div by a
-//! constant, Scaler) composes into the pending affine map in f64; a ReLU or the
-//! end of the graph turns the pending map into one `FloatLayer`. So input
+//! constant, Scaler, BatchNormalization) composes into the pending affine map
+//! in f64; an activation or the end of the graph turns the pending map into
+//! one `FloatLayer`. So input
 //! normalization before the first MatMul becomes `w' = w·s`, `b' = b + w·t`,
 //! and a bias `Add` after a MatMul becomes that layer's bias.
 
@@ -102,9 +103,15 @@ impl Chain {
         Ok(())
     }
 
-    /// End the pending map with a ReLU.
-    pub fn relu(&mut self) -> Result<(), String> {
-        self.close(FloatActivation::Relu)
+    /// `y[i] = mul·x[i] + add` for every element alike.
+    pub fn affine(&mut self, mul: f64, add: f64) {
+        let n = self.width();
+        self.scale_shift(&vec![mul; n], &vec![add; n]);
+    }
+
+    /// End the pending map with an activation.
+    pub fn activate(&mut self, act: FloatActivation) -> Result<(), String> {
+        self.close(act)
     }
 
     /// End the chain: the pending map becomes the last layer (without ReLU) if
@@ -126,16 +133,18 @@ impl Chain {
             Affine::Diag { scale, shift } => {
                 let is_identity =
                     scale.iter().all(|&s| s == 1.0) && shift.iter().all(|&t| t == 0.0);
-                match self.layers.last_mut() {
-                    // Nothing to apply, or an idempotent activation repeated
-                    // (ReLU∘ReLU is ReLU).
-                    Some(_) if is_identity && act == FloatActivation::None => {}
-                    Some(prev) if is_identity && prev.activation == act && act.is_idempotent() => {}
-                    // The activation belongs to the layer before.
-                    Some(prev) if is_identity && prev.activation == FloatActivation::None => {
-                        prev.activation = act;
-                    }
-                    None if is_identity && act == FloatActivation::None => {}
+                let last = self.layers.last_mut();
+                let composed = match &last {
+                    Some(prev) if is_identity => compose(prev.activation, act),
+                    _ => None,
+                };
+                match (last, composed) {
+                    // An activation straight after the layer before (or after
+                    // one it composes with: ReLU∘ReLU is ReLU) belongs to it.
+                    (Some(prev), Some(c)) => prev.activation = c,
+                    (None, _) if is_identity && act == FloatActivation::None => {}
+                    // Anything else applies to a layer's output, or to the
+                    // input, through a diagonal layer of its own.
                     _ => {
                         if width.checked_mul(width).is_none_or(|s| s > MAX_ELEMENTS) {
                             return Err(format!(
@@ -156,6 +165,21 @@ impl Chain {
             }
         }
         Ok(())
+    }
+}
+
+/// One activation doing what `first` then `then` do, when there is one.
+fn compose(first: FloatActivation, then: FloatActivation) -> Option<FloatActivation> {
+    use FloatActivation::{Clip, None as Id, Relu};
+    let clip = |lo: f32, hi: f32| (lo <= hi).then_some(Clip { min: lo, max: hi });
+    match (first, then) {
+        (a, Id) | (Id, a) => Some(a),
+        (a, b) if a == b && a.is_idempotent() => Some(a),
+        // clip(relu(x)) = clip(x) with the lower bound raised to 0.
+        (Relu, Clip { min, max }) => clip(min.max(0.0), max),
+        (Clip { min, max }, Relu) => clip(min.max(0.0), max.max(0.0)),
+        (Clip { min: a, max: b }, Clip { min: c, max: d }) => clip(a.max(c), b.min(d)),
+        _ => None,
     }
 }
 
@@ -202,7 +226,7 @@ mod tests {
     fn a_scale_after_relu_becomes_its_own_layer_only_at_the_end() {
         let mut c = Chain::new(1);
         c.matmul(&[vec![1.0], vec![2.0]]).unwrap();
-        c.relu().unwrap();
+        c.activate(FloatActivation::Relu).unwrap();
         c.scale_shift(&[0.5, 0.5], &[0.0, 1.0]);
         let layers = c.finish().unwrap();
         assert_eq!(layers.len(), 2);

@@ -4,10 +4,16 @@
 use std::collections::HashMap;
 
 use super::chain::Chain;
+use super::elementwise::{self, BinOp, Expr, Step};
 use super::external::ExternalFiles;
 use super::proto::{attr_type, data_type, AttributeProto, GraphProto, NodeProto, ValueInfoProto};
+use super::statistics;
 use super::tensor::{self, Const, Data};
-use crate::quant::float_model::FloatLayer;
+use crate::quant::float_model::FloatActivation;
+
+/// The most ops an elementwise function between layers may take (GELU
+/// spelled out takes 5): bounds the expression the walk keeps.
+const MAX_ELEMENTWISE_OPS: usize = 64;
 
 /// What a graph value is known to be.
 #[derive(Debug, Clone)]
@@ -16,13 +22,28 @@ enum Value {
     Const(Const),
     /// The vector the network computes: an affine chain of the input.
     Act(Act),
-    /// A monotone function of the chain's output (`Softmax`, `LogSoftmax`),
-    /// possibly wrapped by `ZipMap` with its class labels.
-    Scores(Act, Option<Vec<String>>),
-    /// `ArgMax` of the chain's output.
-    Index(Chain),
+    /// Class scores read from the chain's output as `Head` says
+    /// (`Softmax`, `LogSoftmax`, the binary `[1 − σ, σ]`), possibly wrapped by
+    /// `ZipMap` with its class labels.
+    Scores(Act, Head, Option<Vec<String>>),
+    /// `ArgMax` of the class scores.
+    Index(Chain, Head),
     /// The class label picked by `ArrayFeatureExtractor` from the labels.
-    Label(Chain, Vec<String>),
+    Label(Chain, Head, Vec<String>),
+}
+
+/// How the graph's answer is read from the chain's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// The outputs as they are (logits, or values).
+    Plain,
+    /// A sigmoid of each output (probabilities; the logits rank the same).
+    Sigmoid,
+    /// Softmax or LogSoftmax of the outputs (the logits rank the same).
+    Softmax,
+    /// Probabilities `[1 − σ(z), σ(z)]` of one logit `z`, as skl2onnx
+    /// writes binary classifiers.
+    BinaryProbs,
 }
 
 /// The network's vector value with its shape.
@@ -36,20 +57,82 @@ struct Act {
     /// Whether that batch dimension is declared as exactly 1 (exporters traced
     /// on one sample write it so, and then reshape to `[1, N]`).
     batch_of_one: bool,
+    /// An elementwise function applied to the chain's output, not yet
+    /// folded into it (an activation may take several ops to spell).
+    expr: Expr,
+    /// The ops that built `expr`, for messages.
+    ops: Vec<String>,
 }
 
 impl Act {
     fn rank(&self) -> usize {
         self.shape.len() + usize::from(self.batched)
     }
+
+    /// Whether `other` is a function of the same value.
+    fn same_base(&self, other: &Act) -> bool {
+        self.chain == other.chain && self.shape == other.shape && self.batched == other.batched
+    }
+
+    /// `f(expr)` recorded as built by `op` (after `with`'s ops, when it
+    /// combines another function); errors past [`MAX_ELEMENTWISE_OPS`].
+    fn map(&self, op: &str, with: &[String], f: impl FnOnce(Expr) -> Expr) -> Result<Act, String> {
+        let mut x = self.clone();
+        x.expr = f(std::mem::replace(&mut x.expr, Expr::Var));
+        x.ops.extend(with.iter().cloned());
+        x.ops.push(op.to_string());
+        if x.ops.len() > MAX_ELEMENTWISE_OPS {
+            return Err(format!(
+                "an elementwise function of more than {MAX_ELEMENTWISE_OPS} ops between \
+                 layers is not supported"
+            ));
+        }
+        Ok(x)
+    }
+
+    /// The value with its pending elementwise function folded into the chain.
+    fn settled(&self, consumer: &str) -> Result<Act, String> {
+        let mut x = self.clone();
+        if x.expr == Expr::Var {
+            return Ok(x);
+        }
+        let steps = elementwise::steps(&x.expr).ok_or_else(|| {
+            format!(
+                "the elementwise function `{}` computes before `{consumer}` is not an \
+                 activation zlmc knows (Relu, LeakyRelu, Clip, Tanh, Sigmoid, HardSigmoid, \
+                 HardSwish, Gelu, or affine maps of them)",
+                x.ops.join(" → ")
+            )
+        })?;
+        for s in steps {
+            match s {
+                Step::Affine { mul, add } => x.chain.affine(mul, add),
+                Step::Activate(a) => x.chain.activate(a)?,
+            }
+        }
+        x.expr = Expr::Var;
+        x.ops.clear();
+        Ok(x)
+    }
+
+    /// The class scores this value is: a sigmoid of the chain (dropped, as it
+    /// keeps the order) or the chain's outputs themselves.
+    fn scores(&self, consumer: &str) -> Result<(Act, Head), String> {
+        if let Expr::Apply(FloatActivation::Sigmoid, inner) = &self.expr {
+            let mut x = self.clone();
+            x.expr = (**inner).clone();
+            return Ok((x.settled(consumer)?, Head::Sigmoid));
+        }
+        Ok((self.settled(consumer)?, Head::Plain))
+    }
 }
 
 /// A graph whose walk has produced a float MLP.
 pub struct Walked {
-    /// Length of the input vector.
-    pub inputs: usize,
-    /// Dense layers.
-    pub layers: Vec<FloatLayer>,
+    /// The layers, not finished: what reads the head may add an activation.
+    pub chain: Chain,
+    /// How the graph reads its answer from the chain's output.
+    pub head: Head,
     /// Class labels, if the graph names them.
     pub labels: Option<Vec<String>>,
 }
@@ -78,8 +161,12 @@ pub fn walk(g: &GraphProto, opset: i64, external: &mut ExternalFiles) -> Result<
                 format!("node {i} (`{}`): {m}", node.name)
             }
         };
-        let out = eval_node(node, &values, opset, external).map_err(at)?;
-        if let Some(name) = node.output.first() {
+        let outs = if node.domain == "ai.onnx.ml" && node.op_type == "LinearClassifier" {
+            linear_classifier(node, &values).map_err(at)?
+        } else {
+            vec![eval_node(node, &values, opset, external).map_err(at)?]
+        };
+        for (name, out) in node.output.iter().zip(outs) {
             values.insert(name.clone(), out);
         }
     }
@@ -94,11 +181,7 @@ fn graph_input(g: &GraphProto, values: &HashMap<String, Value>) -> Result<(Strin
         .filter(|v| !values.contains_key(&v.name))
         .collect();
     let [input] = inputs[..] else {
-        let names: Vec<&str> = inputs.iter().map(|v| v.name.as_str()).collect();
-        return Err(format!(
-            "the graph has {} inputs ({names:?}); zlmc reads models with one feature vector",
-            inputs.len()
-        ));
+        return Err(statistics::not_one_input(g, &inputs));
     };
     let what = format!("input `{}`", input.name);
     let t = input
@@ -149,36 +232,42 @@ fn graph_input(g: &GraphProto, values: &HashMap<String, Value>) -> Result<(Strin
             shape,
             batched,
             batch_of_one,
+            expr: Expr::Var,
+            ops: Vec::new(),
         },
     ))
 }
 
-/// Collect the graph outputs into one chain and its labels.
+/// Collect the graph outputs into one chain, its head and its labels.
 fn graph_output(g: &GraphProto, values: &HashMap<String, Value>) -> Result<Walked, String> {
-    let mut chain: Option<(u8, &Chain)> = None;
+    let mut chain: Option<(u8, Chain, Head)> = None;
     let mut labels: Option<&Vec<String>> = None;
     for out in &g.output {
         let v = values
             .get(&out.name)
             .ok_or_else(|| format!("output `{}` is not computed by any node", out.name))?;
+        let at = |m: String| format!("output `{}`: {m}", out.name);
         // Prefer the value closest to the logits: the layers are the same.
-        let (rank, c, l) = match v {
-            Value::Act(a) => (0, &a.chain, None),
-            Value::Scores(x, l) => (1, &x.chain, l.as_ref()),
-            Value::Index(c) => (2, c, None),
-            Value::Label(c, l) => (2, c, Some(l)),
+        let (rank, c, head, l) = match v {
+            Value::Act(a) => {
+                let (x, head) = a.scores("the output").map_err(at)?;
+                (0, x.chain, head, None)
+            }
+            Value::Scores(x, h, l) => (1, x.chain.clone(), *h, l.as_ref()),
+            Value::Index(c, h) => (2, c.clone(), *h, None),
+            Value::Label(c, h, l) => (2, c.clone(), *h, Some(l)),
             Value::Const(_) => return Err(format!("output `{}` is a constant", out.name)),
         };
-        if let Some((_, prev)) = chain {
-            if prev != c {
+        if let Some((_, prev, _)) = &chain {
+            if *prev != c {
                 return Err(format!(
                     "output `{}` is computed by different layers than the other outputs",
                     out.name
                 ));
             }
         }
-        if chain.is_none_or(|(r, _)| rank < r) {
-            chain = Some((rank, c));
+        if chain.as_ref().is_none_or(|(r, _, _)| rank < *r) {
+            chain = Some((rank, c, head));
         }
         if let Some(l) = l {
             if labels.is_some_and(|prev| prev != l) {
@@ -187,21 +276,10 @@ fn graph_output(g: &GraphProto, values: &HashMap<String, Value>) -> Result<Walke
             labels = Some(l);
         }
     }
-    let (_, chain) = chain.ok_or("the graph has no outputs")?;
-    let inputs = chain.inputs;
-    let layers = chain.clone().finish()?;
-    let units = layers.last().map_or(0, FloatLayer::units);
-    if let Some(l) = labels {
-        if l.len() != units {
-            return Err(format!(
-                "the graph has {} class labels for {units} outputs",
-                l.len()
-            ));
-        }
-    }
+    let (_, chain, head) = chain.ok_or("the graph has no outputs")?;
     Ok(Walked {
-        inputs,
-        layers,
+        chain,
+        head,
         labels: labels.cloned(),
     })
 }
@@ -229,17 +307,119 @@ fn eval_node(
     };
     let a = Attrs(&node.attribute);
     a.check()?;
+    let input_named = |k: usize| node.input.get(k).is_some_and(|n| !n.is_empty());
     match (ml, op) {
         (false, "Constant") => constant(&a, external).map(Value::Const),
         (false, "Identity" | "Dropout") => Ok(input(0)?.clone()),
         (false, "Cast") => cast(input(0)?, a.int("to", 0)),
-        (false, "Relu") => {
-            let mut x = act(input(0)?, op)?;
-            x.chain.relu()?;
-            Ok(Value::Act(x))
+        (false, "Relu" | "Tanh" | "Sigmoid" | "HardSwish") => {
+            let act = match op {
+                "Relu" => FloatActivation::Relu,
+                "Tanh" => FloatActivation::Tanh,
+                "Sigmoid" => FloatActivation::Sigmoid,
+                _ => FloatActivation::HardSwish,
+            };
+            activation(input(0)?, op, act)
+        }
+        (false, "LeakyRelu") => activation(
+            input(0)?,
+            op,
+            FloatActivation::LeakyRelu {
+                alpha: a.float("alpha", 0.01),
+            },
+        ),
+        // PyTorch's nn.PReLU with one learned slope is a leaky ReLU.
+        (false, "PRelu") => match input(1)? {
+            Value::Const(c) if c.len() == 1 => {
+                let alpha = c.floats().ok_or("`PRelu` slope is not a number")?[0] as f32;
+                activation(input(0)?, op, FloatActivation::LeakyRelu { alpha })
+            }
+            _ => Err(
+                "`PRelu` is supported with one constant slope (a leaky ReLU), not a slope \
+                 per feature"
+                    .into(),
+            ),
+        },
+        (false, "HardSigmoid") => activation(
+            input(0)?,
+            op,
+            FloatActivation::HardSigmoid {
+                alpha: a.float("alpha", 0.2),
+                beta: a.float("beta", 0.5),
+            },
+        ),
+        (false, "Gelu") => {
+            let tanh = match a.get("approximate").map(|v| v.s.as_slice()) {
+                None | Some(b"none") => false,
+                Some(b"tanh") => true,
+                Some(other) => {
+                    return Err(format!(
+                        "`Gelu` with approximate=`{}` is not supported",
+                        String::from_utf8_lossy(other)
+                    ))
+                }
+            };
+            activation(input(0)?, op, FloatActivation::Gelu { tanh })
+        }
+        (false, "Clip") => {
+            // Opset 11 made the bounds optional inputs; before, attributes
+            // defaulting to the float range.
+            let bound = |k: usize, attr: &str| -> Result<Option<f64>, String> {
+                if opset < 11 {
+                    let v = a.get(attr).map(|v| f64::from(v.f));
+                    return Ok(v.filter(|v| v.abs() < f64::from(f32::MAX)));
+                }
+                if !input_named(k) {
+                    return Ok(None);
+                }
+                match input(k)? {
+                    Value::Const(c) if c.len() == 1 => Ok(c.floats().map(|f| f[0])),
+                    _ => Err(format!("`Clip` needs a constant scalar {attr} bound")),
+                }
+            };
+            let (lo, hi) = (bound(1, "min")?, bound(2, "max")?);
+            if lo.into_iter().chain(hi).any(|v| !v.is_finite()) {
+                return Err("`Clip` has a bound that is not a finite number".into());
+            }
+            let x = act(input(0)?, op)?;
+            Ok(Value::Act(x.map(op, &[], |e| match (lo, hi) {
+                (Some(lo), Some(hi)) if lo <= hi => Expr::Apply(
+                    FloatActivation::Clip {
+                        min: lo as f32,
+                        max: hi as f32,
+                    },
+                    Box::new(e),
+                ),
+                (Some(lo), Some(hi)) => Expr::bin(
+                    BinOp::Min,
+                    Expr::bin(BinOp::Max, e, Expr::Num(lo)),
+                    Expr::Num(hi),
+                ),
+                (Some(lo), None) => Expr::bin(BinOp::Max, e, Expr::Num(lo)),
+                (None, Some(hi)) => Expr::bin(BinOp::Min, e, Expr::Num(hi)),
+                (None, None) => e,
+            })?))
+        }
+        (false, "Erf") => {
+            let x = act(input(0)?, op)?;
+            Ok(Value::Act(x.map(op, &[], |e| Expr::Erf(Box::new(e)))?))
+        }
+        // Not an ONNX op: TensorFlow's, which tf2onnx leaves in Keras's exact
+        // GELU (`0.5·x·erfc(−x/√2)`); erfc(x) = 1 − erf(x).
+        (false, "Erfc") => {
+            let x = act(input(0)?, op)?;
+            Ok(Value::Act(x.map(op, &[], |e| {
+                Expr::bin(BinOp::Sub, Expr::Num(1.0), Expr::Erf(Box::new(e)))
+            })?))
+        }
+        (false, "Neg") => {
+            let x = act(input(0)?, op)?;
+            Ok(Value::Act(x.map(op, &[], |e| {
+                Expr::bin(BinOp::Sub, Expr::Num(0.0), e)
+            })?))
         }
         (false, "MatMul") => {
-            let mut x = act(input(0)?, op)?;
+            let mut x = act(input(0)?, op)?.settled(op)?;
             let w = weight(input(1)?, op, true)?;
             apply_weight(&mut x, &w, op)?;
             Ok(Value::Act(x))
@@ -247,45 +427,83 @@ fn eval_node(
         (false, "Gemm") => gemm(
             input(0)?,
             input(1)?,
-            node.input
-                .get(2)
-                .filter(|n| !n.is_empty())
-                .map(|_| input(2))
-                .transpose()?,
+            input_named(2).then(|| input(2)).transpose()?,
             &a,
         ),
-        (false, "Add" | "Sub" | "Mul" | "Div") => arith(op, input(0)?, input(1)?),
+        (false, "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min") => {
+            if node.input.len() != 2 {
+                return Err(format!(
+                    "`{op}` of {} inputs is supported only with two",
+                    node.input.len()
+                ));
+            }
+            arith(op, input(0)?, input(1)?)
+        }
+        (false, "BatchNormalization") => batch_norm(node, &input, &a),
+        (false, "Concat") => concat(node, &input, a.int("axis", 0)),
         (false, "Flatten") => flatten(input(0)?, a.int("axis", 1)),
         (false, "Reshape") => reshape(input(0)?, input(1)?),
         (false, "Transpose") => transpose(input(0)?, &a),
         (false, "Softmax" | "LogSoftmax") => {
-            let x = act(input(0)?, op)?;
+            let x = act(input(0)?, op)?.settled(op)?;
             let default = if opset < 13 { 1 } else { -1 };
             feature_axis(&x, a.int("axis", default), opset)?;
-            Ok(Value::Scores(x, None))
+            Ok(Value::Scores(x, Head::Softmax, None))
         }
         (false, "ArgMax") => {
             if a.int("select_last_index", 0) != 0 {
                 return Err("`ArgMax` with select_last_index=1 is not supported".into());
             }
-            match input(0)? {
-                Value::Act(x) | Value::Scores(x, _) => {
-                    feature_axis(x, a.int("axis", 0), 13)?;
-                    Ok(Value::Index(x.chain.clone()))
-                }
-                _ => Err("`ArgMax` must follow the network's outputs".into()),
-            }
+            let (x, head) = match input(0)? {
+                Value::Act(x) => x.scores(op)?,
+                Value::Scores(x, head, _) => (x.clone(), *head),
+                _ => return Err("`ArgMax` must follow the network's outputs".into()),
+            };
+            feature_axis(&x, a.int("axis", 0), 13)?;
+            Ok(Value::Index(x.chain, head))
         }
         (true, "Scaler") => scaler(input(0)?, &a),
+        // skl2onnx's one-vs-rest probabilities: each row divided by its sum,
+        // which keeps the order of the (positive) scores.
+        (true, "Normalizer") => match input(0)? {
+            v @ Value::Scores(_, Head::Sigmoid | Head::Softmax, _)
+                if a.get("norm").is_some_and(|n| n.s == b"L1") =>
+            {
+                Ok(v.clone())
+            }
+            _ => {
+                Err("`Normalizer` is supported only as L1 over a classifier's probabilities".into())
+            }
+        },
+        (true, "LinearRegressor") => {
+            if !matches!(
+                a.get("post_transform").map(|v| v.s.as_slice()),
+                None | Some(b"NONE")
+            ) {
+                return Err("`LinearRegressor` with a post_transform is not supported".into());
+            }
+            let x = act(input(0)?, op)?.settled(op)?;
+            let targets = usize::try_from(a.int("targets", 1)).unwrap_or(0);
+            linear(x, &a, targets, op).map(Value::Act)
+        }
         (true, "ArrayFeatureExtractor") => match (input(0)?, input(1)?) {
-            (Value::Const(classes), Value::Index(c)) => {
+            (Value::Const(classes), Value::Index(c, head)) => {
                 let labels = classes
                     .labels()
                     .ok_or("`ArrayFeatureExtractor` picks from float values, not class labels")?;
-                Ok(Value::Label(c.clone(), labels))
+                Ok(Value::Label(c.clone(), *head, labels))
+            }
+            // skl2onnx's binary LinearSVC/RidgeClassifier: the positive class's
+            // score, which is the one logit the classifier was read as.
+            (v @ Value::Scores(x, Head::Sigmoid, _), Value::Const(i))
+                if x.chain.width() == 1 && i.ints() == Some(&[1]) =>
+            {
+                Ok(v.clone())
             }
             _ => Err(
-                "`ArrayFeatureExtractor` is supported only to pick a class label by ArgMax".into(),
+                "`ArrayFeatureExtractor` is supported only to pick a class label by ArgMax, \
+                 or a binary classifier's positive score"
+                    .into(),
             ),
         },
         (true, "ZipMap") => {
@@ -300,13 +518,270 @@ fn eval_node(
                 (None, None) => None,
             };
             match input(0)? {
-                Value::Act(x) | Value::Scores(x, _) => Ok(Value::Scores(x.clone(), labels)),
+                Value::Act(x) => {
+                    let (x, head) = x.scores(op)?;
+                    Ok(Value::Scores(x, head, labels))
+                }
+                Value::Scores(x, head, _) => Ok(Value::Scores(x.clone(), *head, labels)),
                 _ => Err("`ZipMap` must follow the network's outputs".into()),
             }
         }
         (true, _) => Err(format!("unsupported op `ai.onnx.ml.{op}`")),
-        (false, _) => Err(format!("unsupported op `{op}`")),
+        (false, _) => Err(unsupported(op)),
     }
+}
+
+/// `y = W·x + b` with `W` and `b` from the `coefficients` and `intercepts`
+/// attributes of `rows` outputs (scikit-learn's linear models).
+fn linear(mut x: Act, a: &Attrs, rows: usize, op: &str) -> Result<Act, String> {
+    let floats = |name: &str| -> Vec<f64> {
+        a.get(name)
+            .map_or(vec![], |v| v.floats.iter().map(|&f| f64::from(f)).collect())
+    };
+    let (coef, mut bias) = (floats("coefficients"), floats("intercepts"));
+    let n = x.chain.width();
+    if rows == 0 || coef.len() != rows * n {
+        return Err(format!(
+            "`{op}` has {} coefficients for {rows} outputs of {n} features",
+            coef.len()
+        ));
+    }
+    if bias.is_empty() {
+        bias = vec![0.0; rows];
+    }
+    if bias.len() != rows {
+        return Err(format!(
+            "`{op}` has {} intercepts for {rows} outputs",
+            bias.len()
+        ));
+    }
+    let w: Vec<Vec<f64>> = coef.chunks(n).map(<[f64]>::to_vec).collect();
+    apply_weight(&mut x, &w, op)?;
+    x.chain.scale_shift(&vec![1.0; rows], &bias);
+    Ok(x)
+}
+
+/// skl2onnx's `LinearClassifier`: the label and the class scores. Two
+/// classes with opposite rows are one logit (the second class's).
+fn linear_classifier(
+    node: &NodeProto,
+    values: &HashMap<String, Value>,
+) -> Result<Vec<Value>, String> {
+    let op = "LinearClassifier";
+    let a = Attrs(&node.attribute);
+    a.check()?;
+    let x = node
+        .input
+        .first()
+        .and_then(|n| values.get(n))
+        .ok_or("`LinearClassifier` has no defined input")?;
+    let x = act(x, op)?.settled(op)?;
+    let labels: Vec<String> = match (a.get("classlabels_strings"), a.get("classlabels_ints")) {
+        (Some(s), _) if !s.strings.is_empty() => s
+            .strings
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect(),
+        (_, Some(i)) => i.ints.iter().map(i64::to_string).collect(),
+        _ => return Err("`LinearClassifier` names no class labels".into()),
+    };
+    let n = x.chain.width();
+    let rows = a.get("coefficients").map_or(0, |c| c.floats.len()) / n.max(1);
+    let head = match a.get("post_transform").map(|v| v.s.as_slice()) {
+        None | Some(b"NONE") => Head::Plain,
+        Some(b"LOGISTIC") => Head::Sigmoid,
+        Some(b"SOFTMAX") => Head::Softmax,
+        // SOFTMAX_ZERO leaves zero scores at zero: [0, −5] becomes [0, 1].
+        Some(t) => {
+            return Err(format!(
+                "`LinearClassifier` with post_transform {} can change which class scores \
+                 highest; zlmc reads NONE, LOGISTIC and SOFTMAX",
+                String::from_utf8_lossy(t)
+            ))
+        }
+    };
+    let mut x = linear(x, &a, rows, op)?;
+    let opposite = |c: &[f32]| {
+        let (r0, r1) = c.split_at(c.len() / 2);
+        r0.iter().zip(r1).all(|(a, b)| *a == -*b)
+    };
+    let binary = labels.len() == 2
+        && (rows == 1
+            || (rows == 2
+                && a.get("coefficients").is_some_and(|c| opposite(&c.floats))
+                && a.get("intercepts").is_some_and(|c| opposite(&c.floats))));
+    if binary && head != Head::Softmax {
+        if rows == 2 {
+            // Keep the second class's logit: the first is its negation.
+            let mut w = vec![vec![0.0; 2]];
+            w[0][1] = 1.0;
+            x.chain.matmul(&w)?;
+            x.shape = vec![1];
+        }
+    } else if rows != labels.len() {
+        return Err(format!(
+            "`LinearClassifier` has {rows} score rows for {} classes",
+            labels.len()
+        ));
+    }
+    let head = if binary && head == Head::Plain {
+        Head::Sigmoid
+    } else {
+        head
+    };
+    Ok(vec![
+        Value::Label(x.chain.clone(), head, labels.clone()),
+        Value::Scores(x, head, None),
+    ])
+}
+
+/// The message for an op the importer does not read, with the nearest
+/// supported pattern where there is one.
+fn unsupported(op: &str) -> String {
+    let hint = match op {
+        "Conv" | "ConvTranspose" | "ConvInteger" => {
+            "convolutions are not supported yet; zlmc imports dense networks (MatMul, Gemm)"
+        }
+        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" | "LpPool" => {
+            "pooling is not supported; zlmc imports dense networks (MatMul, Gemm)"
+        }
+        "LSTM" | "GRU" | "RNN" => "recurrent layers are not supported",
+        "Elu" | "Selu" | "Celu" | "Softplus" | "Softsign" | "Mish" | "ThresholdedRelu"
+        | "Shrink" => {
+            "the activations zlmc reads are Relu, LeakyRelu, Clip (ReLU6), Tanh, Sigmoid, \
+             HardSigmoid, HardSwish and Gelu"
+        }
+        "LayerNormalization"
+        | "InstanceNormalization"
+        | "GroupNormalization"
+        | "LpNormalization" => {
+            "it normalizes each sample by its own statistics; BatchNormalization in \
+             inference form (and constant Mul/Add) folds into the layers"
+        }
+        "Exp" | "Log" | "Sqrt" | "Abs" | "Reciprocal" | "Sin" | "Cos" => {
+            "elementwise functions are read only as parts of a supported activation \
+             (e.g. GELU as Mul/Erf/Add)"
+        }
+        "Gather" | "Slice" | "Split" | "Squeeze" | "Unsqueeze" | "Expand" => {
+            "zlmc reads one feature vector flowing through dense layers; reshape it with \
+             Flatten or Reshape"
+        }
+        _ => "",
+    };
+    if hint.is_empty() {
+        format!("unsupported op `{op}`")
+    } else {
+        format!("unsupported op `{op}`: {hint}")
+    }
+}
+
+/// `act` applied to the network's value (folded into a layer later).
+fn activation(v: &Value, op: &str, act_: FloatActivation) -> Result<Value, String> {
+    let params = match act_ {
+        FloatActivation::LeakyRelu { alpha } => vec![alpha],
+        FloatActivation::HardSigmoid { alpha, beta } => vec![alpha, beta],
+        _ => vec![],
+    };
+    if params.iter().any(|p| !p.is_finite()) {
+        return Err(format!(
+            "`{op}` has a parameter that is not a finite number"
+        ));
+    }
+    let x = act(v, op)?;
+    Ok(Value::Act(
+        x.map(op, &[], |e| Expr::Apply(act_, Box::new(e)))?,
+    ))
+}
+
+/// `BatchNormalization` in inference form: per channel (axis 1)
+/// `y = scale·(x − mean)/√(var + ε) + B`, a constant affine map.
+fn batch_norm<'a>(
+    node: &NodeProto,
+    input: &dyn Fn(usize) -> Result<&'a Value, String>,
+    a: &Attrs,
+) -> Result<Value, String> {
+    if a.int("training_mode", 0) != 0 || node.output.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err(
+            "`BatchNormalization` in training mode is not supported (export the model in \
+             eval mode)"
+                .into(),
+        );
+    }
+    let mut x = act(input(0)?, "BatchNormalization")?.settled("BatchNormalization")?;
+    let channels = x.shape.first().copied().unwrap_or(0);
+    let per = x.chain.width() / channels.max(1);
+    let param = |k: usize, name: &str| -> Result<Vec<f64>, String> {
+        match input(k)? {
+            Value::Const(c) if c.len() == channels => c
+                .floats()
+                .ok_or(format!("`BatchNormalization` {name} is not numbers")),
+            Value::Const(c) => Err(format!(
+                "`BatchNormalization` has {} {name} values for {channels} channels",
+                c.len()
+            )),
+            _ => Err(format!("`BatchNormalization` needs a constant {name}")),
+        }
+    };
+    let (scale, bias) = (param(1, "scale")?, param(2, "B")?);
+    let (mean, var) = (param(3, "mean")?, param(4, "var")?);
+    let eps = f64::from(a.float("epsilon", 1e-5));
+    let mut mul = Vec::with_capacity(x.chain.width());
+    let mut add = Vec::with_capacity(x.chain.width());
+    for c in 0..channels {
+        let m = scale[c] / (var[c] + eps).sqrt();
+        let k = bias[c] - mean[c] * m;
+        if !(m.is_finite() && k.is_finite()) {
+            return Err(format!(
+                "`BatchNormalization` channel {c} (variance {}, epsilon {eps}) does not \
+                 give a finite scale and shift",
+                var[c]
+            ));
+        }
+        mul.extend(std::iter::repeat_n(m, per));
+        add.extend(std::iter::repeat_n(k, per));
+    }
+    x.chain.scale_shift(&mul, &add);
+    Ok(Value::Act(x))
+}
+
+/// `Concat` of the network's values: only skl2onnx's binary probabilities
+/// `[1 − σ(z), σ(z)]` of one logit `z`.
+fn concat<'a>(
+    node: &NodeProto,
+    input: &dyn Fn(usize) -> Result<&'a Value, String>,
+    axis: i64,
+) -> Result<Value, String> {
+    let refuse = || {
+        Err(
+            "`Concat` is supported only for a binary classifier's probabilities \
+             [1 − sigmoid(z), sigmoid(z)] of one logit z"
+                .to_string(),
+        )
+    };
+    if node.input.len() != 2 {
+        return refuse();
+    }
+    let (Value::Act(neg), Value::Act(pos)) = (input(0)?, input(1)?) else {
+        return refuse();
+    };
+    let one_wide = |x: &Act| x.shape == [1] && x.batched;
+    if !(one_wide(neg) && neg.same_base(pos) && (axis == 1 || axis == -1)) {
+        return refuse();
+    }
+    let Expr::Apply(FloatActivation::Sigmoid, _) = &pos.expr else {
+        return refuse();
+    };
+    let complement = (-400..=400).all(|i| {
+        let z = f64::from(i) / 40.0;
+        (neg.expr.eval(z) - (1.0 - pos.expr.eval(z))).abs() <= 1e-6
+    });
+    if !complement {
+        return refuse();
+    }
+    let (mut x, _) = pos.scores("Concat")?;
+    // Two class scores, computed later from the one logit.
+    x.shape = vec![2];
+    Ok(Value::Scores(x, Head::BinaryProbs, None))
 }
 
 /// The value as the network's vector, or an error naming the op.
@@ -314,6 +789,10 @@ fn act(v: &Value, op: &str) -> Result<Act, String> {
     match v {
         Value::Act(a) => Ok(a.clone()),
         Value::Const(_) => Err(format!("`{op}` on constants only is not supported")),
+        Value::Scores(_, Head::Softmax, _) => Err(format!(
+            "`{op}` after a Softmax: Softmax is supported only as the network's last op \
+             (where it is dropped, as argmax does not change)"
+        )),
         _ => Err(format!(
             "`{op}` after the classifier's output (Softmax, ArgMax) is not supported"
         )),
@@ -366,7 +845,7 @@ fn gemm(x: &Value, b: &Value, c: Option<&Value>, a: &Attrs) -> Result<Value, Str
     if a.int("transA", 0) != 0 {
         return Err("`Gemm` with transA=1 is not supported".into());
     }
-    let mut x = act(x, "Gemm")?;
+    let mut x = act(x, "Gemm")?.settled("Gemm")?;
     let alpha = a.float("alpha", 1.0) as f64;
     let beta = a.float("beta", 1.0) as f64;
     let mut w = weight(b, "Gemm", a.int("transB", 0) == 0)?;
@@ -399,11 +878,28 @@ fn broadcast(c: &Const, shape: &[usize]) -> Result<Vec<f64>, String> {
 }
 
 fn arith(op: &str, l: &Value, r: &Value) -> Result<Value, String> {
+    let bin = match op {
+        "Add" => BinOp::Add,
+        "Sub" => BinOp::Sub,
+        "Mul" => BinOp::Mul,
+        "Div" => BinOp::Div,
+        "Pow" => BinOp::Pow,
+        "Max" => BinOp::Max,
+        _ => BinOp::Min,
+    };
     let (x, c, const_first) = match (l, r) {
         (Value::Act(x), Value::Const(c)) => (x, c, false),
         (Value::Const(c), Value::Act(x)) => (x, c, true),
+        // One function of the same value in two places (GELU's x·Φ(x)).
+        (Value::Act(x), Value::Act(y)) if x.same_base(y) => {
+            let z = x.map(op, &y.ops, |e| Expr::bin(bin, e, y.expr.clone()))?;
+            return Ok(Value::Act(z));
+        }
         (Value::Act(_), Value::Act(_)) => {
-            return Err(format!("`{op}` of two computed values is not supported"))
+            return Err(format!(
+                "`{op}` of two computed values is not supported (only an elementwise \
+                 function of one value, such as GELU's x·Φ(x), or a value and a constant)"
+            ))
         }
         _ => {
             return Err(format!(
@@ -411,6 +907,28 @@ fn arith(op: &str, l: &Value, r: &Value) -> Result<Value, String> {
             ))
         }
     };
+    // A scalar constant stays in the elementwise function: it may be part
+    // of an activation (`x + 3` of a hard sigmoid); linear, it folds later.
+    if c.len() == 1 && c.dims.len() <= x.rank() {
+        let k = c.floats().ok_or(format!("`{op}` of a string constant"))?[0];
+        match op {
+            "Div" if const_first => {
+                return Err("`Div` of a constant by the network's values is not linear".into())
+            }
+            "Div" if k == 0.0 => return Err("`Div` divides by zero".into()),
+            _ => {}
+        }
+        let k = Expr::Num(k);
+        let x = x.map(op, &[], |e| {
+            if const_first {
+                Expr::bin(bin, k, e)
+            } else {
+                Expr::bin(bin, e, k)
+            }
+        })?;
+        return Ok(Value::Act(x));
+    }
+    let x = &x.settled(op)?;
     let k = broadcast(c, &x.shape).map_err(|m| format!("`{op}` constant {m}"))?;
     let n = k.len();
     let (mul, add): (Vec<f64>, Vec<f64>) = match (op, const_first) {
@@ -424,7 +942,15 @@ fn arith(op: &str, l: &Value, r: &Value) -> Result<Value, String> {
             }
             (k.iter().map(|v| 1.0 / v).collect(), vec![0.0; n])
         }
-        _ => return Err("`Div` of a constant by the network's values is not linear".into()),
+        ("Div", true) => {
+            return Err("`Div` of a constant by the network's values is not linear".into())
+        }
+        _ => {
+            return Err(format!(
+                "`{op}` with a constant per feature is not supported (only with one \
+                 constant for all, as in ReLU6 written as Max/Min)"
+            ))
+        }
     };
     let mut x = x.clone();
     x.chain.scale_shift(&mul, &add);
@@ -432,7 +958,7 @@ fn arith(op: &str, l: &Value, r: &Value) -> Result<Value, String> {
 }
 
 fn scaler(v: &Value, a: &Attrs) -> Result<Value, String> {
-    let mut x = act(v, "Scaler")?;
+    let mut x = act(v, "Scaler")?.settled("Scaler")?;
     let n = x.chain.width();
     let get = |name: &str, default: f64| -> Result<Vec<f64>, String> {
         let f: Vec<f64> = a
@@ -461,7 +987,7 @@ fn cast(v: &Value, to: i64) -> Result<Value, String> {
             "`Cast` of the network's values to {}",
             data_type::name(to)
         )),
-        Value::Index(_) | Value::Label(..) => Ok(v.clone()),
+        Value::Index(..) | Value::Label(..) => Ok(v.clone()),
         Value::Const(c) => {
             let data = match (&c.data, to) {
                 (_, _) if float => Data::Float(c.floats().ok_or("`Cast` of strings to float")?),

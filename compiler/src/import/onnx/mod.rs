@@ -1,13 +1,18 @@
-//! Read a float MLP from an ONNX file, as `torch.onnx.export`, tf2onnx (Keras
-//! `Dense`) and skl2onnx (`MLPClassifier`, with or without a `StandardScaler`
-//! pipeline) write them.
+//! Read a float MLP from an ONNX file, as `torch.onnx.export` (default and
+//! legacy exporters), tf2onnx (Keras `Dense`, `BatchNormalization`,
+//! `Normalization`) and skl2onnx (`MLPClassifier`, `MLPRegressor`, linear
+//! models, with or without a `StandardScaler` pipeline) write them.
 //!
-//! The graph is walked node by node ([`graph`]); linear ops compose into dense
-//! layers exactly ([`chain`]), input normalization folds into the first layer,
-//! a final `Softmax`/`LogSoftmax`/`ArgMax` is dropped (the argmax is the same)
-//! and the classifier's labels are kept. Anything else is an error naming the
-//! node and the op. Weights may live in a data file beside the model
-//! ([`external`]), as PyTorch 2's default exporter writes them.
+//! The graph is walked node by node ([`graph`]); linear ops (and batch
+//! normalization in inference form) compose into dense layers exactly
+//! ([`chain`]), input normalization folds into the first layer, elementwise
+//! functions become the activation of the layer before ([`elementwise`]: one
+//! op such as `Tanh`, or several such as GELU spelled with `Erf`), a final
+//! `Softmax`/`LogSoftmax`/`Sigmoid`/`ArgMax` is dropped (the argmax is the
+//! same), and [`output`] decides whether the last layer gives classes, one
+//! binary logit or values, keeping the classifier's labels. Anything else is
+//! an error naming the node and the op. Weights may live in a data file
+//! beside the model ([`external`]), as PyTorch 2's default exporter writes them.
 //!
 //! # Why `prost`, with the messages written out here
 //!
@@ -25,9 +30,12 @@
 //! compile for a job that is, here, reading a few matrices.
 
 pub mod chain;
+pub mod elementwise;
 pub mod external;
 pub mod graph;
+pub mod output;
 pub mod proto;
+pub mod statistics;
 pub mod tensor;
 
 use std::path::Path;
@@ -35,15 +43,22 @@ use std::path::Path;
 use prost::Message;
 
 use crate::diag::Diagnostic;
-use crate::quant::float_model::{FloatMlp, FloatOutput};
+use crate::quant::float_model::FloatMlp;
 use external::ExternalFiles;
+pub use output::OutputKind;
 
 /// Largest `.onnx` file read (weights of MCU-sized models are kilobytes),
 /// external data files included.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Read the ONNX model at `path` as a float MLP named after the file.
+/// Read the ONNX model at `path` as a float MLP named after the file, its
+/// output read as the graph says.
 pub fn load(path: &Path) -> Result<FloatMlp, Diagnostic> {
+    load_as(path, None)
+}
+
+/// [`load`], with the output read as `kind` says when given.
+pub fn load_as(path: &Path, kind: Option<OutputKind>) -> Result<FloatMlp, Diagnostic> {
     let err = |m: String| Diagnostic::in_file(path, m);
     let size = std::fs::metadata(path)
         .map_err(|e| err(format!("cannot read ONNX model: {e}")))?
@@ -60,17 +75,31 @@ pub fn load(path: &Path) -> Result<FloatMlp, Diagnostic> {
         _ => Path::new("."),
     };
     let external = ExternalFiles::in_folder(dir, MAX_FILE_BYTES - size);
-    decode(&bytes, &model_name(path), external).map_err(err)
+    decode(&bytes, &model_name(path), external, kind).map_err(err)
 }
 
 /// Decode an ONNX model from memory; errors are messages without the file name.
 /// A tensor with external data is an error: there is no folder to read it from.
 pub fn from_bytes(bytes: &[u8], name: &str) -> Result<FloatMlp, String> {
-    decode(bytes, name, ExternalFiles::none())
+    from_bytes_as(bytes, name, None)
+}
+
+/// [`from_bytes`], with the output read as `kind` says when given.
+pub fn from_bytes_as(
+    bytes: &[u8],
+    name: &str,
+    kind: Option<OutputKind>,
+) -> Result<FloatMlp, String> {
+    decode(bytes, name, ExternalFiles::none(), kind)
 }
 
 /// Decode an ONNX model, reading external data through `external`.
-fn decode(bytes: &[u8], name: &str, mut external: ExternalFiles) -> Result<FloatMlp, String> {
+fn decode(
+    bytes: &[u8],
+    name: &str,
+    mut external: ExternalFiles,
+    kind: Option<OutputKind>,
+) -> Result<FloatMlp, String> {
     let model = proto::ModelProto::decode(bytes)
         .map_err(|e| format!("not a valid ONNX model (protobuf: {e})"))?;
     let graph = model.graph.as_ref().ok_or("the ONNX model has no graph")?;
@@ -82,12 +111,24 @@ fn decode(bytes: &[u8], name: &str, mut external: ExternalFiles) -> Result<Float
         .ok_or("the ONNX model imports no standard (ai.onnx) opset")?
         .version;
     let walked = graph::walk(graph, opset, &mut external)?;
+    let inputs = walked.chain.inputs;
+    // skl2onnx writes a classifier's labels (and its label output), a
+    // regressor's values only; ONNX-ML's LinearRegressor is one whoever wrote it.
+    let linear_regressor = graph
+        .node
+        .iter()
+        .any(|n| n.domain == "ai.onnx.ml" && n.op_type == "LinearRegressor");
+    let regressor = linear_regressor
+        || (model.producer_name == "skl2onnx"
+            && walked.head == graph::Head::Plain
+            && walked.labels.is_none());
+    let out = output::finish(walked, kind, regressor)?;
     Ok(FloatMlp {
         name: name.to_string(),
-        inputs: walked.inputs,
-        layers: walked.layers,
-        labels: walked.labels,
-        output: FloatOutput::Classes,
+        inputs,
+        layers: out.layers,
+        labels: out.labels,
+        output: out.output,
     })
 }
 
