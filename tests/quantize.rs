@@ -828,6 +828,9 @@ fn a_pytorch_relu_mlp_imported_with_defaults_runs_at_full_speed_on_the_uno() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let r = zlmc(&args, "");
         assert_eq!(r.code, 0, "{}", r.stderr);
+        let bits = if plan == "auto" { 8 } else { 16 };
+        let line = format!("activations: {bits}-bit into fc1, fc2, fc3\n");
+        assert!(r.stdout.contains(&line), "{}", r.stdout);
         let spec = s(&out.join("model.yaml"));
         let e = zlmc(
             &[

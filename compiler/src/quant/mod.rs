@@ -154,6 +154,28 @@ pub fn guard_overwrite(dir: &Path, files: &[OutFile], force: bool) -> Result<()>
     Ok(())
 }
 
+/// Which layers take 8-bit inputs (0..255, the AVR and Z80 kernels' fast
+/// path) and which 16-bit ones, as `--activations` planned them.
+fn plan_line(q: &Quantized) -> String {
+    let names = |narrow: bool| -> Vec<String> {
+        q.report
+            .iter()
+            .zip(&q.narrow)
+            .filter(|(_, &n)| n == narrow)
+            .map(|(r, _)| r.name.clone())
+            .collect()
+    };
+    let (fast, wide) = (names(true), names(false));
+    let mut parts = Vec::new();
+    if !fast.is_empty() {
+        parts.push(format!("8-bit into {}", fast.join(", ")));
+    }
+    if !wide.is_empty() {
+        parts.push(format!("16-bit into {}", wide.join(", ")));
+    }
+    format!("activations: {}", parts.join("; "))
+}
+
 /// Print what quantization cost, layer by layer, with a warning line for heavy clamping.
 pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
@@ -165,6 +187,7 @@ pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
             .range
             .map_or(String::new(), |(a, b)| format!(", range [{a}, {b}]"))
     )?;
+    writeln!(out, "{}", plan_line(q))?;
     for (l, r) in q.layers.iter().zip(&q.report) {
         writeln!(
             out,

@@ -151,6 +151,8 @@ pub struct Quantized {
     pub output_zero_point: i32,
     /// What the last layer's outputs are: class scores or values.
     pub output: FloatOutput,
+    /// Per layer, whether its inputs were planned in 0..=255 (see [`ActChoice`]).
+    pub narrow: Vec<bool>,
     /// The layers.
     pub layers: Vec<QLayer>,
     /// Class labels.
@@ -854,6 +856,7 @@ fn build(
         output_scale: s_in,
         output_zero_point: zp_in as i32,
         output: m.output,
+        narrow: plan.narrow.to_vec(),
         layers,
         labels: super::float_spec::label_list(m),
         report,
