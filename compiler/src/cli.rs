@@ -216,6 +216,11 @@ struct NumericFlags {
     /// Range statistic for inputs and activations: min–max, or the 99.9th percentile.
     #[arg(long, value_enum, default_value = "minmax")]
     calibration: RangeArg,
+    /// Width of inputs and hidden activations: 8 keeps them in 0..255 (the
+    /// AVR and Z80 kernels' fast path), 16 finer; `auto` takes 8 wherever
+    /// calibration says the answers hold.
+    #[arg(long, value_enum, default_value = "auto")]
+    activations: ActArg,
     /// Overwrite output files that differ.
     #[arg(long)]
     force: bool,
@@ -224,7 +229,7 @@ struct NumericFlags {
 impl NumericFlags {
     /// The quantizer's options with weights of `kind`.
     fn options(&self, kind: WeightKind) -> crate::quant::ptq::Options {
-        use crate::quant::ptq::{AccChoice, RangeMethod};
+        use crate::quant::ptq::{AccChoice, ActChoice, RangeMethod};
         crate::quant::ptq::Options {
             kind,
             acc: match self.accumulator {
@@ -235,6 +240,11 @@ impl NumericFlags {
             range: match self.calibration {
                 RangeArg::Minmax => RangeMethod::MinMax,
                 RangeArg::Percentile => RangeMethod::Percentile(99.9),
+            },
+            activations: match self.activations {
+                ActArg::B8 => ActChoice::Bits8,
+                ActArg::B16 => ActChoice::Bits16,
+                ActArg::Auto => ActChoice::Auto,
             },
         }
     }
@@ -249,6 +259,18 @@ enum AccArg {
     #[value(name = "32")]
     B32,
     /// 16 bits where overflow is impossible, else 32.
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ActArg {
+    /// In 0..255 wherever they cannot be negative.
+    #[value(name = "8")]
+    B8,
+    /// Up to ±4096.
+    #[value(name = "16")]
+    B16,
+    /// 8 bits where calibration agreement holds, else 16.
     Auto,
 }
 

@@ -56,19 +56,6 @@ pub fn needs_zero(act: Option<&Activation>) -> bool {
     )
 }
 
-/// Whether every output of an activation other than ReLU lies in 0..=255,
-/// where a dense layer after it never needs its second pass (`None` for no
-/// activation and ReLU, whose outputs the estimate takes as below 256).
-pub fn leaves_a_byte(act: Option<&Activation>) -> Option<bool> {
-    match act {
-        None | Some(Activation::Relu) => None,
-        Some(a) => {
-            let (lo, hi) = a.bounds(i16::MIN, i16::MAX);
-            Some(lo >= 0 && hi <= 255)
-        }
-    }
-}
-
 /// Whether a leaky ReLU's `>> shift` (of a 24-bit product) is cheaper as a
 /// left shift by `8 - shift` that keeps the upper two bytes.
 pub fn leaky_shifts_left(shift: u8) -> bool {

@@ -200,23 +200,26 @@ pub fn predicted_cycles(l: &FusedLayer, f: Coding) -> usize {
     total
 }
 
-/// Predicted cycles of a dense layer's second pass (inputs outside 0..=255),
-/// which runs whenever one of its inputs is.
+/// Predicted cycles of a dense layer's second pass on the Uno (what an input
+/// outside 0..=255 adds): per block of rows, every column again with the
+/// signed weights, rolled.
 pub fn high_pass_cycles(l: &FusedLayer, f: Coding) -> usize {
+    let n = l.cols;
     let b = l.acc_bytes();
     let hw = b - 1;
-    let signed_add = if hw >= 3 { 6 } else { 1 };
-    let bias = if has_bias(l) { 3 * b } else { 0 };
-    let mut total = 6;
+    // `signed_add`: the sign byte for 3 bytes and up, then one add a byte.
+    let add = hw + if hw >= 3 { 3 } else { 0 };
+    let mut total = 10;
     for ch in chunks(l, f) {
         let blocks = if ch.rows == 2 { l.rows() / 2 } else { 1 };
-        let column = match (ch.rows, ch.nibbles) {
-            (1, _) => 14 + signed_add,
-            (_, true) => 21 + 2 * signed_add,
-            _ => 20 + 2 * signed_add,
-        };
-        let rows_out = ch.rows * (bias + 2 + 5 * hw);
-        total += blocks * (11 + l.cols * column + rows_out);
+        // ldd, adiw, lpm, subi, muls, the add; the loop's count.
+        let mut column = 2 + 2 + 3 + 1 + 2 + add + 4;
+        if ch.rows == 2 {
+            column += if ch.nibbles { 4 } else { 3 } + 1 + 2 + add;
+        }
+        let bias = if has_bias(l) { 3 * ch.rows * b } else { 0 };
+        let block = 8 + n * column + bias + ch.rows * (2 + 5 * hw) + 4;
+        total += 2 + blocks * block;
     }
     total
 }

@@ -1,12 +1,18 @@
 //! What a step is expected to cost, beside its worst case: the gap-nibble
 //! kernels skip the column of every zero input, so their cycles depend on how
 //! many inputs are non-zero. The expected figure takes the shares below; the
-//! worst case takes every input as non-zero (docs/avr.md).
+//! worst case takes every input as non-zero (docs/avr.md). The dense
+//! kernels' second pass runs when some input of a layer leaves 0..=255: it is
+//! expected where the inputs' declared range or the activation before the
+//! layer says they do, and counted in the worst case wherever they may.
+
+use zlmc_ir::{Encoder, Model};
 
 use super::activation;
 use super::coding::Coding;
 use super::dense;
-use crate::lowered::{FusedLayer, InputPart, PartKind};
+use super::plan::Allocation;
+use crate::lowered::{Activation, FusedLayer, InputPart, PartKind};
 
 /// Share of a hidden layer's inputs taken as non-zero: ReLU zeroes most
 /// hidden units (tinychat, on expected.tsv's queries: 19 %, 35 % and 36 % of
@@ -41,6 +47,76 @@ impl std::ops::Add for Cycles {
             worst: self.worst + o.worst,
         }
     }
+}
+
+/// Whether a layer's inputs leave 0..=255, so that a dense kernel's second
+/// pass runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wide {
+    /// On a typical input.
+    pub expected: bool,
+    /// On some input.
+    pub possible: bool,
+}
+
+impl Wide {
+    const NEVER: Wide = Wide {
+        expected: false,
+        possible: false,
+    };
+    const ALWAYS: Wide = Wide {
+        expected: true,
+        possible: true,
+    };
+    const MAYBE: Wide = Wide {
+        expected: false,
+        possible: true,
+    };
+}
+
+/// Per layer, whether its inputs leave 0..=255. The model's raw inputs do
+/// when their declared range quantizes outside it; a hidden layer's inputs
+/// never do after a clamp or table within 0..=255, are taken to be in it
+/// after ReLU (what the quantizer plans for: see `--activations`), and are
+/// signed, so do, after anything else.
+pub fn wide_inputs(model: &Model, layers: &[FusedLayer]) -> Vec<Wide> {
+    (0..layers.len())
+        .map(|k| match k {
+            0 => raw_inputs(model),
+            _ => after(layers[k - 1].activation.as_ref()),
+        })
+        .collect()
+}
+
+/// Whether the outputs of activation `a` leave 0..=255.
+fn after(a: Option<&Activation>) -> Wide {
+    let byte = |v: i16| (0..=255).contains(&v);
+    match a {
+        Some(Activation::Clamp { lo, hi }) if byte(*lo) && byte(*hi) => Wide::NEVER,
+        Some(Activation::Lut { table, .. }) if table.iter().all(|&v| byte(v)) => Wide::NEVER,
+        Some(Activation::Relu) => Wide::MAYBE,
+        Some(Activation::Clamp { lo, .. }) if *lo >= 0 => Wide::MAYBE,
+        _ => Wide::ALWAYS,
+    }
+}
+
+/// Whether the model's raw inputs leave 0..=255 (text inputs go to the gap
+/// kernels, which have no second pass).
+fn raw_inputs(model: &Model) -> Wide {
+    let mut w = Wide::NEVER;
+    for e in &model.encoders {
+        if let Encoder::Raw { quant, .. } = e {
+            let range = quant.as_ref().and_then(|q| q.int_range());
+            let part = match range {
+                Some((lo, hi)) if lo >= 0 && hi <= 255 => Wide::NEVER,
+                Some(_) => Wide::ALWAYS,
+                None => Wide::MAYBE,
+            };
+            w.expected |= part.expected;
+            w.possible |= part.possible;
+        }
+    }
+    w
 }
 
 /// Cycles of a gap-nibble column in coding `f` when its input is non-zero.
@@ -99,18 +175,19 @@ fn text_share(part: &InputPart) -> f64 {
 
 /// Layer `k`'s cycles per step in coding `f`. `text` is the input's text
 /// parts (layer 1 of a text model walks them); `cache` whether the query's
-/// sums are kept for a reply.
+/// sums are kept for a reply; `wide` whether the layer's inputs leave 0..=255.
 pub fn layer(
     layers: &[FusedLayer],
     k: usize,
     f: Coding,
     text: &[InputPart],
     cache: bool,
+    wide: Wide,
 ) -> Cycles {
     let l = &layers[k];
     // The epilogue's activation, where a later layer's walk may take it in.
     let act = l.rows() * activation::cycles(l.activation.as_ref(), k + 1 < layers.len());
-    let mut c = layer_columns(layers, k, f, text, cache);
+    let mut c = layer_columns(layers, k, f, text, cache, wide);
     c.expected += act;
     c.worst += act;
     c
@@ -123,16 +200,15 @@ fn layer_columns(
     f: Coding,
     text: &[InputPart],
     cache: bool,
+    wide: Wide,
 ) -> Cycles {
     let l = &layers[k];
     if f.is_dense() {
-        let mut c = dense::predicted_cycles(l, f);
-        if k > 0 && activation::leaves_a_byte(layers[k - 1].activation.as_ref()) == Some(false) {
-            c += dense::high_pass_cycles(l, f);
-        }
+        let c = dense::predicted_cycles(l, f);
+        let second = dense::high_pass_cycles(l, f);
         return Cycles {
-            expected: c,
-            worst: c,
+            expected: c + if wide.expected { second } else { 0 },
+            worst: c + if wide.possible { second } else { 0 },
         };
     }
     let all = gap_columns(l, f, 0..l.cols, 1.0) as usize;
@@ -175,11 +251,19 @@ fn layer_columns(
     }
 }
 
-/// What the expected figures of `layers` (in `codings`) take, for the summary;
-/// empty when no figure depends on the inputs.
-pub fn basis(layers: &[FusedLayer], codings: &[Coding], text: &[InputPart], cache: bool) -> String {
+/// What the expected figures of `layers` (as `a` plans them) take, for the
+/// summary; empty when no figure depends on the inputs.
+pub fn basis(layers: &[FusedLayer], a: &Allocation) -> String {
+    let (codings, text, cache) = (&a.codings, &a.text[..], a.cache);
     let gap = |k: usize| !codings[k].is_dense();
     let mut v = Vec::new();
+    let narrow = |k: usize| !gap(k) && a.wide[k] == Wide::MAYBE;
+    if narrow(0) {
+        v.push("raw inputs in 0..255 (no range is declared)".to_string());
+    }
+    if (1..layers.len()).any(narrow) {
+        v.push("ReLU outputs in 0..255 (the 8-bit plan of `--activations`)".to_string());
+    }
     if (1..layers.len())
         .any(|k| gap(k) && activation::needs_zero(layers[k - 1].activation.as_ref()))
     {

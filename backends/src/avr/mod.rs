@@ -122,7 +122,7 @@ impl Report {
         s.push_str(&format!("\n  a step: {}", cycles_text(total)));
         if total.worst != total.expected {
             s.push_str(&format!(
-                "\n  (expected: {}; worst: every input non-zero)",
+                "\n  (expected: {}; worst: every input non-zero, and outside 0..255 where it can be)",
                 self.basis
             ));
         }
@@ -323,7 +323,7 @@ fn emit_for(
             .collect(),
         query_cache: allocation.cache,
         cache_choice: allocation.cache_choice,
-        basis: estimate::basis(ls, &allocation.codings, &allocation.text, allocation.cache),
+        basis: estimate::basis(ls, &allocation),
     };
     check_fit(&report)?;
 

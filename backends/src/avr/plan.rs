@@ -53,6 +53,8 @@ pub struct Allocation {
     pub label_buf: usize,
     /// Bytes of small variables.
     pub vars: usize,
+    /// Per layer: whether its inputs leave 0..=255 (see [`estimate::wide_inputs`]).
+    pub wide: Vec<estimate::Wide>,
 }
 
 impl Allocation {
@@ -230,7 +232,9 @@ pub fn allocate(
         // query pointer, hash state (pointer, two bytes, done), new-query flag
         vars: if text.is_empty() { 0 } else { 8 },
         text,
+        wide: estimate::wide_inputs(model, layers),
     };
+    let wide = p.wide.clone();
     // A reply's query part is the same at every step: keep it if SRAM allows.
     let has_query = p.text.iter().any(|t| t.is_query());
     let has_context = p.text.iter().any(|t| !t.is_query());
@@ -244,7 +248,8 @@ pub fn allocate(
             SramUse::Fast => board.sram() - CACHE_STACK_RESERVE,
         };
         p.cache = static_with <= limit;
-        let first = |cache| estimate::layer(layers, 0, p.codings[0], &p.text, cache).expected;
+        let first =
+            |cache| estimate::layer(layers, 0, p.codings[0], &p.text, cache, wide[0]).expected;
         p.cache_choice = Some(CacheChoice {
             sram,
             bytes,
@@ -254,7 +259,7 @@ pub fn allocate(
         });
     }
     p.cycles = (0..layers.len())
-        .map(|k| estimate::layer(layers, k, p.codings[k], &p.text, p.cache))
+        .map(|k| estimate::layer(layers, k, p.codings[k], &p.text, p.cache, wide[k]))
         .collect();
     Ok(p)
 }

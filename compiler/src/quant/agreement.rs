@@ -80,18 +80,9 @@ impl Agreement {
     }
 }
 
-/// The float value of one step of each layer's int16 output: the input step
-/// times the weight step gives the accumulator's, and the shift multiplies it.
+/// The float value of one step of each layer's int16 output.
 pub fn output_scales(q: &Quantized) -> Vec<f64> {
-    let mut s = q.input.scale;
-    q.layers
-        .iter()
-        .zip(&q.report)
-        .map(|(l, r)| {
-            s *= r.weight_scale * 2f64.powi(l.data.shift as i32);
-            s
-        })
-        .collect()
+    q.layers.iter().map(|l| l.scale).collect()
 }
 
 /// The node holding each layer's output: what the next layer's `matmul`
@@ -131,7 +122,7 @@ pub fn measure(m: &FloatMlp, q: &Quantized, data: &Dataset) -> Agreement {
                 continue;
             };
             for (&i, &f) in iv.iter().zip(&fx) {
-                let d = i as f64 * scales[l] - f64::from(f);
+                let d = (i - q.layers[l].zero_point) as f64 * scales[l] - f64::from(f);
                 err2[l] += d * d;
                 ref2[l] += f64::from(f) * f64::from(f);
                 if l + 1 == n {

@@ -6,6 +6,7 @@ pub mod agreement;
 pub mod compress;
 pub mod constant_inputs;
 pub mod dataset;
+pub mod epilogue;
 pub mod float_model;
 pub mod float_spec;
 pub mod npz_write;
@@ -23,7 +24,6 @@ use crate::output::{self, OutFile};
 use crate::quant::float_model::FloatMlp;
 use agreement::Agreement;
 use constant_inputs::ConstantInput;
-use float_model::FloatActivation;
 use ptq::{AccChoice, Options, Quantized};
 
 /// Clamping above this fraction of calibration values is warned about.
@@ -82,17 +82,10 @@ fn quantize_folded(
     d: &dataset::Dataset,
     opts: Options,
 ) -> Result<(Quantized, Vec<ConstantInput>)> {
-    if let Some((l, a)) = m
-        .layers
-        .iter()
-        .enumerate()
-        .find(|(_, l)| !matches!(l.activation, FloatActivation::None | FloatActivation::Relu))
-    {
-        return Err(Diagnostic::new(format!(
-            "layer {}: the {:?} activation cannot be quantized yet (ReLU or none only)",
-            l + 1,
-            a.activation
-        )));
+    for (l, layer) in m.layers.iter().enumerate() {
+        if let Some(why) = epilogue::unsupported(layer.activation) {
+            return Err(Diagnostic::new(format!("layer {}: {why}", l + 1)));
+        }
     }
     let constants = constant_inputs::find(d);
     let folded = constant_inputs::fold(m, &constants);
@@ -161,6 +154,28 @@ pub fn guard_overwrite(dir: &Path, files: &[OutFile], force: bool) -> Result<()>
     Ok(())
 }
 
+/// Which layers take 8-bit inputs (0..255, the AVR and Z80 kernels' fast
+/// path) and which 16-bit ones, as `--activations` planned them.
+fn plan_line(q: &Quantized) -> String {
+    let names = |narrow: bool| -> Vec<String> {
+        q.report
+            .iter()
+            .zip(&q.narrow)
+            .filter(|(_, &n)| n == narrow)
+            .map(|(r, _)| r.name.clone())
+            .collect()
+    };
+    let (fast, wide) = (names(true), names(false));
+    let mut parts = Vec::new();
+    if !fast.is_empty() {
+        parts.push(format!("8-bit into {}", fast.join(", ")));
+    }
+    if !wide.is_empty() {
+        parts.push(format!("16-bit into {}", wide.join(", ")));
+    }
+    format!("activations: {}", parts.join("; "))
+}
+
 /// Print what quantization cost, layer by layer, with a warning line for heavy clamping.
 pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
@@ -172,6 +187,7 @@ pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
             .range
             .map_or(String::new(), |(a, b)| format!(", range [{a}, {b}]"))
     )?;
+    writeln!(out, "{}", plan_line(q))?;
     for (l, r) in q.layers.iter().zip(&q.report) {
         writeln!(
             out,

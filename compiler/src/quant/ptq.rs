@@ -10,13 +10,22 @@
 //! range analysis finds an input in the declared range that would make the
 //! activations wrap. The integer epilogue is `(acc + b) >> shift`,
 //! activations are int16.
+//!
+//! Inputs and hidden activations with a lower bound may be planned in
+//! 0..=255 (through a zero point where they can be negative, which the next
+//! layer's bias takes back out; see `epilogue.rs` for the activations):
+//! the AVR and Z80 kernels multiply such inputs by their low byte alone,
+//! while any other value costs a second pass over the layer. `auto` keeps
+//! that plan wherever the calibration data's answers hold
+//! ([`disagreement`]).
 
-use zlmc_ir::{Activation, DenseWeights, Elem, InputQuant, WeightKind};
+use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
 
 use crate::frontend::quantize::LayerData;
-use crate::quant::float_model::{FloatActivation, FloatMlp};
+use crate::quant::float_model::{FloatMlp, FloatOutput};
 
 use super::dataset::Dataset;
+use super::epilogue::{self, Target, VALUES_BUDGET};
 
 /// Largest activation magnitude the quantizer aims for (int16 holds 8× more,
 /// headroom for inputs beyond the calibration data).
@@ -44,6 +53,27 @@ pub enum AccChoice {
     Auto,
 }
 
+/// How wide inputs and hidden activations are planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActChoice {
+    /// In 0..=255 wherever a lower bound allows (the input and clips through a
+    /// zero point, ReLU, tables): the AVR and Z80 kernels' fast path.
+    Bits8,
+    /// Up to ±[`ACT_BUDGET`]: finer, but every layer takes the kernels' second pass.
+    Bits16,
+    /// 8 bits wherever calibration says the agreement with float holds.
+    Auto,
+}
+
+/// Largest input or hidden activation an 8-bit plan aims for: the AVR and
+/// Z80 kernels multiply inputs in 0..=255 by their low byte alone, and any
+/// other input (negative, or above 255) costs a second pass over the layer.
+pub const NARROW_BUDGET: f64 = 255.0;
+
+/// Calibration samples (as a fraction) an 8-bit plan may answer differently
+/// from the float model on top of what the 16-bit plan does, under `auto`.
+pub const AUTO_TOLERANCE: f64 = 0.005;
+
 /// How calibration ranges are taken.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RangeMethod {
@@ -62,6 +92,8 @@ pub struct Options {
     pub acc: AccChoice,
     /// Range statistic for inputs and activations.
     pub range: RangeMethod,
+    /// Width of inputs and hidden activations.
+    pub activations: ActChoice,
 }
 
 /// What quantizing one layer cost.
@@ -100,6 +132,10 @@ pub struct QLayer {
     pub data: LayerData,
     /// Accumulator width.
     pub acc: Elem,
+    /// Float value of one step of the layer's outputs.
+    pub scale: f64,
+    /// The output that stands for 0.0 (not 0 only after a table).
+    pub zero_point: i64,
 }
 
 /// An integer model quantized from a float one.
@@ -109,6 +145,14 @@ pub struct Quantized {
     pub name: String,
     /// How float features become int16 inputs.
     pub input: InputQuant,
+    /// Float value of one step of the last layer's outputs.
+    pub output_scale: f64,
+    /// The last layer's output that stands for 0.0.
+    pub output_zero_point: i32,
+    /// What the last layer's outputs are: class scores or values.
+    pub output: FloatOutput,
+    /// Per layer, whether its inputs were planned in 0..=255 (see [`ActChoice`]).
+    pub narrow: Vec<bool>,
     /// The layers.
     pub layers: Vec<QLayer>,
     /// Class labels.
@@ -388,10 +432,166 @@ fn float_pre_activations(m: &FloatMlp, data: &Dataset) -> Vec<Vec<Vec<f64>>> {
     per_layer
 }
 
+/// What every plan of a model shares: the float model's pre-activations and
+/// its layers' mean inputs on the calibration data.
+struct Prepared {
+    pre: Vec<Vec<Vec<f64>>>,
+    importance: Vec<Vec<f64>>,
+}
+
 /// Quantize `m` with calibration data `data`.
 pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     let pre = float_pre_activations(m, data);
     let importance = input_importance(m, data, &pre);
+    let prep = Prepared { pre, importance };
+    let narrowable = narrowable(m);
+    match opts.activations {
+        ActChoice::Bits16 => quantize_planned(m, data, opts, &prep, &vec![false; m.layers.len()]),
+        ActChoice::Bits8 => quantize_planned(m, data, opts, &prep, &narrowable),
+        ActChoice::Auto => auto_plan(m, data, opts, &prep, narrowable),
+    }
+}
+
+/// Per layer, whether its inputs can be planned in 0..=255: the model's
+/// input always (a zero point shifts it there), a hidden layer's when the
+/// activation before it is bounded below or a table.
+fn narrowable(m: &FloatMlp) -> Vec<bool> {
+    (0..m.layers.len())
+        .map(|l| l == 0 || epilogue::narrowable(m.layers[l - 1].activation))
+        .collect()
+}
+
+/// `auto`: the 8-bit plan where `narrowable` allows, unless it answers the
+/// calibration data worse than the 16-bit plan by more than
+/// [`AUTO_TOLERANCE`]; then, one at a time, the layer input whose widening
+/// helps most goes back to 16 bits until the plan is within it.
+fn auto_plan(
+    m: &FloatMlp,
+    data: &Dataset,
+    opts: Options,
+    prep: &Prepared,
+    mut plan: Vec<bool>,
+) -> Quantized {
+    let wide = quantize_planned(m, data, opts, prep, &vec![false; m.layers.len()]);
+    let reference = disagreement(m, &wide, data);
+    let mut q = quantize_planned(m, data, opts, prep, &plan);
+    while disagreement(m, &q, data) > reference + AUTO_TOLERANCE {
+        let best = (0..plan.len())
+            .filter(|&i| plan[i])
+            .map(|i| {
+                let mut p = plan.clone();
+                p[i] = false;
+                let q = quantize_planned(m, data, opts, prep, &p);
+                (disagreement(m, &q, data), p, q)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        match best {
+            Some((_, p, next)) => {
+                plan = p;
+                q = next;
+            }
+            None => return wide,
+        }
+    }
+    q
+}
+
+/// How far `q` is from `m` on the calibration data: for classes, the share
+/// of samples whose class differs; for values, the mean absolute error over
+/// the mean absolute deviation of the float values.
+pub fn disagreement(m: &FloatMlp, q: &Quantized, data: &Dataset) -> f64 {
+    if data.x.is_empty() {
+        return 0.0;
+    }
+    let float: Vec<Vec<f32>> = data.x.iter().map(|x| m.eval(x)).collect();
+    let ints: Vec<Vec<i64>> = data.x.iter().map(|x| forward(q, x)).collect();
+    match m.output {
+        FloatOutput::Classes => {
+            let differ = float
+                .iter()
+                .zip(&ints)
+                .filter(|(f, i)| {
+                    first_max(f.iter().map(|&v| f64::from(v)))
+                        != first_max(i.iter().map(|&v| v as f64))
+                })
+                .count();
+            differ as f64 / data.x.len() as f64
+        }
+        FloatOutput::Values => {
+            let (s, zp) = (q.output_scale, i64::from(q.output_zero_point));
+            let n = float.iter().map(Vec::len).sum::<usize>().max(1) as f64;
+            let mean = float.iter().flatten().map(|&v| f64::from(v)).sum::<f64>() / n;
+            let spread = float
+                .iter()
+                .flatten()
+                .map(|&v| (f64::from(v) - mean).abs())
+                .sum::<f64>()
+                / n;
+            let err = float
+                .iter()
+                .flatten()
+                .zip(ints.iter().flatten())
+                .map(|(&f, &i)| (f64::from(f) - s * (i - zp) as f64).abs())
+                .sum::<f64>()
+                / n;
+            if spread > 0.0 {
+                err / spread
+            } else {
+                err
+            }
+        }
+    }
+}
+
+/// The first index of the largest value.
+fn first_max(v: impl Iterator<Item = f64>) -> usize {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, x) in v.enumerate() {
+        if best.is_none_or(|b| x > b.1) {
+            best = Some((i, x));
+        }
+    }
+    best.map_or(0, |b| b.0)
+}
+
+/// The integer model's last layer on float features `x`, as the
+/// interpreter computes it (accumulators wrap to their width, the shifted
+/// sum to int16, then the activation).
+pub fn forward(q: &Quantized, x: &[f32]) -> Vec<i64> {
+    let mut v: Vec<i64> = x
+        .iter()
+        .map(|&f| i64::from(q.input.quantize(f64::from(f))))
+        .collect();
+    for l in &q.layers {
+        v = layer_forward(&l.data, l.acc, &v);
+    }
+    v
+}
+
+/// One integer layer on `x`, as the interpreter computes it.
+fn layer_forward(d: &LayerData, acc: Elem, x: &[i64]) -> Vec<i64> {
+    (0..d.weights.rows)
+        .map(|r| {
+            let s: i64 = d
+                .weights
+                .row(r)
+                .iter()
+                .zip(x)
+                .map(|(&w, &a)| i64::from(w) * a)
+                .sum();
+            zlmc_ir::interp::epilogue(acc.wrap(s + d.bias[r]), d.shift, d.activation.as_ref())
+        })
+        .collect()
+}
+
+/// Quantize `m` with the layer inputs `narrow` names planned in 0..=255.
+fn quantize_planned(
+    m: &FloatMlp,
+    data: &Dataset,
+    opts: Options,
+    prep: &Prepared,
+    narrow: &[bool],
+) -> Quantized {
     let feats = || data.x.iter().flatten().map(|&v| v as f64);
     let (lo, hi) = match opts.range {
         RangeMethod::MinMax => (
@@ -407,11 +607,19 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
             (mn.max(-mag), mx.min(mag))
         }
     };
-    let in_mag = lo.abs().max(hi.abs());
-    let base_scale = if in_mag > 0.0 {
-        in_mag / ACT_BUDGET
+    let base = if narrow.first() == Some(&true) {
+        narrow_input(lo, hi)
     } else {
-        1.0
+        let in_mag = lo.abs().max(hi.abs());
+        InputQuant {
+            scale: if in_mag > 0.0 {
+                in_mag / ACT_BUDGET
+            } else {
+                1.0
+            },
+            zero_point: 0,
+            range: Some((lo, hi)),
+        }
     };
     // Extra right shifts in front of each layer (input scale for the first)
     // and, last, on the output: raised until every 16-bit layer's calibrated
@@ -425,21 +633,13 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
             _ => Elem::I32,
         })
         .collect();
-    // `checked`: refuse a layout that clamps (say which layer needs more bits).
-    let attempt = |extra: &[u32], checked: bool| {
-        build(
-            m,
-            data,
-            &pre,
-            &importance,
-            opts,
-            (lo, hi),
-            base_scale,
-            extra,
-            &accs,
-            checked,
-        )
+    let plan = Plan {
+        base,
+        narrow,
+        accs: &accs,
     };
+    // `checked`: refuse a layout that clamps (say which layer needs more bits).
+    let attempt = |extra: &[u32], checked: bool| build(m, data, prep, opts, &plan, extra, checked);
     for _ in 0..32 {
         match attempt(&extra, true) {
             Ok(q) => match wrapping_layer(&q) {
@@ -454,6 +654,36 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     // Could not fit: keep the last attempt's layout, clamping counted.
     let q = attempt(&extra, false).unwrap_or_else(|_| unreachable!("unchecked builds do not fail"));
     finish(q, m, data)
+}
+
+/// The input quantization that takes the calibrated range `[lo, hi]` (with
+/// 0 in it, so that zero stays exact) onto 0..=255.
+fn narrow_input(lo: f64, hi: f64) -> InputQuant {
+    let (a, b) = (lo.min(0.0), hi.max(0.0));
+    let mut q = InputQuant {
+        scale: 1.0,
+        zero_point: 0,
+        range: Some((lo, hi)),
+    };
+    if b > a {
+        for steps in [NARROW_BUDGET, NARROW_BUDGET - 1.0] {
+            q.scale = (b - a) / steps;
+            q.zero_point = (-a / q.scale).round() as i32;
+            // Both ends rounding outwards can take the top to 256.
+            if i64::from(q.quantize(b)) <= NARROW_BUDGET as i64 {
+                break;
+            }
+        }
+    }
+    q
+}
+
+/// What a build is asked for: the input quantization before any extra
+/// shift, which layer inputs are 8-bit, and the accumulators.
+struct Plan<'a> {
+    base: InputQuant,
+    narrow: &'a [bool],
+    accs: &'a [Elem],
 }
 
 /// The first layer whose activations can wrap in int16 for some input in the
@@ -479,25 +709,29 @@ fn wrapping_layer(q: &Quantized) -> Option<(usize, u32)> {
 
 type Attempt = std::result::Result<Quantized, (usize, u32)>;
 
-#[allow(clippy::too_many_arguments)]
 fn build(
     m: &FloatMlp,
     data: &Dataset,
-    pre: &[Vec<Vec<f64>>],
-    importance: &[Vec<f64>],
+    prep: &Prepared,
     opts: Options,
-    range: (f64, f64),
-    base_scale: f64,
+    plan: &Plan,
     extra: &[u32],
-    accs: &[Elem],
     check: bool,
 ) -> Attempt {
-    let input = InputQuant {
-        scale: base_scale * f64::from(1u32 << extra[0]),
-        zero_point: 0,
-        range: Some(range),
+    let (pre, importance) = (&prep.pre, &prep.importance);
+    let input = {
+        let b = plan.base;
+        let scale = b.scale * f64::from(1u32 << extra[0]);
+        InputQuant {
+            scale,
+            // The zero point stays where it stands for the same float value.
+            zero_point: (f64::from(b.zero_point) * b.scale / scale).round() as i32,
+            range: b.range,
+        }
     };
     let mut s_in = input.scale;
+    // What stands for 0.0 in each layer's inputs (the model's zero point, then 0).
+    let mut zp_in = i64::from(input.zero_point);
     let mut v_int: Vec<Vec<i64>> = data
         .x
         .iter()
@@ -516,7 +750,7 @@ fn build(
         let cols = fl.inputs();
         let xhat: Vec<Vec<f64>> = v_int
             .iter()
-            .map(|r| r.iter().map(|&a| a as f64 * s_in).collect())
+            .map(|r| r.iter().map(|&a| (a - zp_in) as f64 * s_in).collect())
             .collect();
         // The full covariance costs `rows · cols²` per clipping point; big
         // layers take the variances only.
@@ -532,23 +766,24 @@ fn build(
             })
             .count();
         let s_acc = s_w * s_in;
-        let acc = accs[l];
+        let acc = plan.accs[l];
         let lim = (1i64 << (acc.bits() - 1)) as f64;
         let mut clamped_biases = 0;
         // Bias correction: what rounding the weights shifts each output by on
-        // average over the calibration inputs goes back into the bias.
+        // average over the calibration inputs goes back into the bias; the
+        // inputs' zero point comes back out of it.
         let means = &importance[l];
         let bias: Vec<i64> = fl
             .bias
             .iter()
             .enumerate()
             .map(|(i, &b)| {
+                let row = &q[i * cols..(i + 1) * cols];
                 let corr: f64 = (0..cols)
-                    .map(|j| {
-                        flat[i * cols + j] * means[j] - s_w * q[i * cols + j] as f64 * qmean[j]
-                    })
+                    .map(|j| flat[i * cols + j] * means[j] - s_w * row[j] as f64 * qmean[j])
                     .sum();
-                let r = ((b as f64 + corr) / s_acc).round();
+                let offset: i64 = row.iter().map(|&w| i64::from(w) * zp_in).sum();
+                let r = ((b as f64 + corr) / s_acc).round() - offset as f64;
                 if r < -lim || r > lim - 1.0 {
                     clamped_biases += 1;
                 }
@@ -560,44 +795,52 @@ fn build(
             let need = (mag / ACC16_BUDGET).log2().ceil().max(1.0) as u32;
             return Err((l, need));
         }
+        // An 8-bit next layer takes this layer's outputs in 0..=255; a
+        // values model's last layer keeps its values finer.
+        let pre_l = || pre[l].iter().flatten().copied();
+        let hi = magnitude(pre_l().map(|v| v.max(0.0)), opts.range);
+        let lo = -magnitude(pre_l().map(|v| (-v).max(0.0)), opts.range);
+        let target = if plan.narrow.get(l + 1) == Some(&true) {
+            Target::Narrow
+        } else if l + 1 == m.layers.len() && m.output == FloatOutput::Values {
+            Target::Wide(VALUES_BUDGET)
+        } else {
+            Target::Wide(ACT_BUDGET)
+        };
         // The next layer's extra shift coarsens this layer's output.
         let next_extra = extra.get(l + 1).copied().unwrap_or(0);
-        let mut shift = 0u32;
-        while mag / f64::from(1u32 << shift) > ACT_BUDGET && shift + 1 < acc.bits() {
-            shift += 1;
-        }
-        shift = (shift + next_extra).min(acc.bits() - 1);
-        s_in = s_acc * f64::from(1u32 << shift);
-        v_int = v_int
-            .iter()
-            .map(|x| {
-                q.chunks(cols.max(1))
-                    .zip(&bias)
-                    .map(|(row, &b)| {
-                        let s: i64 = row.iter().zip(x).map(|(&w, &a)| i64::from(w) * a).sum();
-                        let y = ((s + b) >> shift).clamp(-32768, 32767);
-                        if fl.activation == FloatActivation::Relu {
-                            y.max(0)
-                        } else {
-                            y
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        layers.push(QLayer {
-            data: LayerData {
-                weights: DenseWeights {
-                    kind: opts.kind,
-                    rows: fl.units(),
-                    cols: fl.inputs(),
-                    data: q,
-                },
-                bias,
-                shift,
-                activation: (fl.activation == FloatActivation::Relu).then_some(Activation::Relu),
-            },
+        let e = epilogue::choose(
+            fl.activation,
+            (lo, hi),
+            mag * s_acc,
+            s_acc,
             acc,
+            target,
+            next_extra,
+        );
+        s_in = e.scale;
+        zp_in = e.zero_point;
+        let bias: Vec<i64> = bias
+            .into_iter()
+            .map(|b| (b + e.bias_offset).clamp(-lim as i64, lim as i64 - 1))
+            .collect();
+        let data = LayerData {
+            weights: DenseWeights {
+                kind: opts.kind,
+                rows: fl.units(),
+                cols: fl.inputs(),
+                data: q,
+            },
+            bias,
+            shift: e.shift,
+            activation: e.activation,
+        };
+        v_int = v_int.iter().map(|x| layer_forward(&data, acc, x)).collect();
+        layers.push(QLayer {
+            data,
+            acc,
+            scale: s_in,
+            zero_point: zp_in,
         });
         report.push(LayerReport {
             name: super::float_spec::layer_name(l),
@@ -610,6 +853,10 @@ fn build(
     Ok(Quantized {
         name: m.name.clone(),
         input,
+        output_scale: s_in,
+        output_zero_point: zp_in as i32,
+        output: m.output,
+        narrow: plan.narrow.to_vec(),
         layers,
         labels: super::float_spec::label_list(m),
         report,
@@ -671,5 +918,116 @@ pub fn count_clamping(q: &mut Quantized, data: &Dataset) {
             q.report[l].clamped += bad;
             v = out;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::float_model::{FloatActivation, FloatLayer};
+
+    /// A deterministic stream of floats in `[lo, hi)`.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, lo: f32, hi: f32) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
+        }
+    }
+
+    /// A random ReLU MLP `sizes[0] → … → sizes[last]` and 200 samples in `[lo, hi)`.
+    fn relu_mlp(seed: u64, sizes: &[usize], (lo, hi): (f32, f32)) -> (FloatMlp, Dataset) {
+        let mut r = Lcg(seed);
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(k, w)| FloatLayer {
+                weight: (0..w[1])
+                    .map(|_| (0..w[0]).map(|_| r.next(-0.5, 0.5)).collect())
+                    .collect(),
+                bias: (0..w[1]).map(|_| r.next(-0.2, 0.2)).collect(),
+                activation: if k + 2 < sizes.len() {
+                    FloatActivation::Relu
+                } else {
+                    FloatActivation::None
+                },
+            })
+            .collect();
+        let m = FloatMlp {
+            name: "t".into(),
+            inputs: sizes[0],
+            layers,
+            labels: None,
+            output: FloatOutput::Classes,
+        };
+        let x = (0..200)
+            .map(|_| (0..sizes[0]).map(|_| r.next(lo, hi)).collect())
+            .collect();
+        (m, Dataset { x, y: Vec::new() })
+    }
+
+    fn opts(activations: ActChoice) -> Options {
+        Options {
+            kind: WeightKind::Int8,
+            acc: AccChoice::Bits32,
+            range: RangeMethod::MinMax,
+            activations,
+        }
+    }
+
+    #[test]
+    fn narrow_inputs_take_the_calibrated_range_onto_0_to_255() {
+        let q = narrow_input(0.0, 16.0);
+        assert_eq!(
+            (q.zero_point, q.quantize(0.0), q.quantize(16.0)),
+            (0, 0, 255)
+        );
+        let q = narrow_input(-3.0, 5.0);
+        assert_eq!(q.quantize(-3.0), 0);
+        assert!((254..=255).contains(&q.quantize(5.0)), "{q:?}");
+        assert_eq!(q.quantize(0.0) as i32, q.zero_point);
+        let q = narrow_input(-2.0, -1.0);
+        assert_eq!((q.quantize(-2.0), q.zero_point), (0, 255));
+    }
+
+    #[test]
+    fn the_8_bit_plan_keeps_inputs_and_relu_outputs_in_0_to_255() {
+        for (seed, range) in [(1, (0.0, 4.0)), (2, (-1.0, 3.0))] {
+            let (m, d) = relu_mlp(seed, &[12, 16, 8, 4], range);
+            let q = quantize(&m, &d, opts(ActChoice::Bits8));
+            let model = super::super::write::to_model(&q);
+            for x in &d.x {
+                let mut v: Vec<i64> = x
+                    .iter()
+                    .map(|&f| i64::from(q.input.quantize(f64::from(f))))
+                    .collect();
+                assert!(v.iter().all(|a| (0..=255).contains(a)), "{v:?}");
+                let input: Vec<i16> = v.iter().map(|&a| a as i16).collect();
+                for (k, l) in q.layers.iter().enumerate() {
+                    v = layer_forward(&l.data, l.acc, &v);
+                    if k + 1 < q.layers.len() {
+                        assert!(v.iter().all(|a| (0..=255).contains(a)), "layer {k}: {v:?}");
+                    }
+                }
+                // ptq's own forward is the interpreter's.
+                let want = zlmc_ir::interp::step(&model.graph, &input).logits;
+                let got: Vec<i16> = forward(&q, x).iter().map(|&a| a as i16).collect();
+                assert_eq!(got, want);
+            }
+            assert!(disagreement(&m, &q, &d) < 0.05, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn the_16_bit_plan_scales_inputs_to_the_activation_budget() {
+        let (m, d) = relu_mlp(3, &[12, 16, 4], (0.0, 4.0));
+        let q = quantize(&m, &d, opts(ActChoice::Bits16));
+        assert_eq!(q.input.quantize(4.0), ACT_BUDGET as i16);
+        let auto = quantize(&m, &d, opts(ActChoice::Auto));
+        let wide = disagreement(&m, &q, &d);
+        assert!(disagreement(&m, &auto, &d) <= wide + AUTO_TOLERANCE);
     }
 }

@@ -1,10 +1,11 @@
 //! A quantized model as files (`model.yaml` + `weights.npz`) and as IR.
 
-use zlmc_ir::{Decode, Elem, Encoder, Model};
+use zlmc_ir::{Decode, Elem, Encoder, Model, OutputQuant};
 
 use crate::diag::{Diagnostic, Result};
 use crate::output::OutFile;
 
+use super::float_model::FloatOutput;
 use super::float_spec::{layer_name, output_yaml, FLOAT_SPEC};
 use super::npz_write::{npz_bytes, Array};
 use super::ptq::Quantized;
@@ -24,11 +25,31 @@ pub fn to_model(q: &Quantized) -> Model {
             len: inputs,
             quant: Some(q.input),
         }],
-        Decode::Classify {
-            labels: q.labels.clone(),
-        },
+        decode(q),
         q.layers.iter().map(|l| (l.data.clone(), l.acc)).collect(),
     )
+}
+
+/// How the model's answer is read: its classes, or its values in the last
+/// layer's scale and zero point.
+fn decode(q: &Quantized) -> Decode {
+    match q.output {
+        FloatOutput::Classes => Decode::Classify {
+            labels: q.labels.clone(),
+        },
+        FloatOutput::Values => Decode::Values {
+            count: q.layers.last().map_or(0, |l| l.data.weights.rows),
+            quant: output_quant(q),
+        },
+    }
+}
+
+/// What one of a values model's outputs stands for.
+fn output_quant(q: &Quantized) -> OutputQuant {
+    OutputQuant {
+        scale: q.output_scale,
+        zero_point: q.output_zero_point,
+    }
 }
 
 /// The accumulator most layers use, written as the spec's default.
@@ -86,7 +107,16 @@ pub fn quantized_files(q: &Quantized, header: &[String], reference: bool) -> Res
         y.push_str(&line);
         y.push_str("}\n");
     }
-    y.push_str(&output_yaml(&q.labels));
+    match q.output {
+        FloatOutput::Classes => y.push_str(&output_yaml(&q.labels)),
+        FloatOutput::Values => {
+            let o = output_quant(q);
+            y.push_str(&format!(
+                "output:\n  values: {{scale: {:?}, zero_point: {}}}\n",
+                o.scale, o.zero_point
+            ));
+        }
+    }
     let names: Vec<(String, String)> = (0..q.layers.len())
         .map(|n| {
             (
