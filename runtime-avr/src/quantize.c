@@ -199,6 +199,9 @@ static int8_t zq_cmp(const zq_double *a, const zq_double *b)
 }
 #endif
 
+/* How many exact answers zq_text keeps (see there). */
+#define ZQ_MEMO 4
+
 static int16_t zq_saturate(int32_t v)
 {
     if (v > 32767)
@@ -432,7 +435,29 @@ static uint8_t zq_text(const char *s, int16_t *out)
             }
         }
     }
-    /* The exact path: the significant digits as one integer. */
+    /*
+     * The exact path costs tens of thousands of cycles, and a serial line
+     * arrives at one character every ~1,400: a line of the same few values
+     * (a digit's pixels) must not pay it for each, or the receive buffer
+     * overflows. The last few exact answers are kept, keyed by the value
+     * (all its digits are in lead when nlead == nd: lead · 10^pe, signed).
+     */
+    static struct {
+        uint32_t lead;
+        int16_t pe;
+        uint8_t neg, used;
+        int16_t q;
+    } memo[ZQ_MEMO];
+    static uint8_t memo_next;
+    uint8_t keyed = nlead == nd;
+
+    if (keyed)
+        for (uint8_t i = 0; i < ZQ_MEMO; i++)
+            if (memo[i].used && memo[i].lead == lead && memo[i].pe == pe && memo[i].neg == neg) {
+                *out = memo[i].q;
+                return 0;
+            }
+    /* The significant digits as one integer. */
     uint32_t n[ZQ_WORDS];
 
     zq_bn_zero(n);
@@ -447,5 +472,13 @@ static uint8_t zq_text(const char *s, int16_t *out)
     x.neg = neg;
     zq_decimal(n, e10, &x);
     *out = zq_exact(x);
+    if (keyed) {
+        memo[memo_next].lead = lead;
+        memo[memo_next].pe = pe;
+        memo[memo_next].neg = neg;
+        memo[memo_next].used = 1;
+        memo[memo_next].q = *out;
+        memo_next = (uint8_t)((memo_next + 1) % ZQ_MEMO);
+    }
     return 0;
 }
