@@ -4,8 +4,8 @@
 //! z80ai's tinychat ([`tinychat`]), visible skips ([`skip`]), the `zlmc`
 //! command in-process ([`zlmc`]), random models ([`models`]), ONNX models
 //! ([`onnx`]), weights files ([`weights`]), every way a test builds code for
-//! a target ([`build`]), and the split of a generated file into its model
-//! part and frame ([`parts`]).
+//! a target ([`build`]), random models checked in simavr ([`simavr`]), and
+//! the split of a generated file into its model part and frame ([`parts`]).
 
 pub mod alloc;
 pub mod build;
@@ -14,6 +14,7 @@ pub mod models;
 pub mod onnx;
 pub mod parts;
 pub mod rng;
+pub mod simavr;
 pub mod tools;
 pub mod weights;
 
