@@ -13,7 +13,7 @@ use zlmc_backends::avr::Board;
 use zlmc_ir::{Elem, Encoder, InputQuant, Model, WeightKind};
 use zlmc_test_support::models::dense_mlp;
 use zlmc_test_support::tools::{gcc, run_exe};
-use zlmc_test_support::{build, repo, scratch, zlmc, zlmc_build, zlmc_import_onnx, Rng};
+use zlmc_test_support::{build, import_digits, repo, scratch, zlmc, zlmc_build, Rng};
 
 /// A host program that answers `t<text>` with the quantized input (or `E`)
 /// and `f<hex bits>` with the input of that float.
@@ -280,15 +280,7 @@ fn the_digits_sketch_reads_what_zlmc_run_reads_in_simavr() {
     use zlmc_backends::sim::avr::{avr_size, build_sketch, run_firmware, AvrExit, AvrRun};
     let tmp = scratch("avr-digits-sketch");
     let dir = tmp.path();
-    let ex = repo().join("examples/digits");
-    let r = zlmc_import_onnx(
-        &ex.join("digits.onnx"),
-        Some(&ex.join("data.npz")),
-        &dir.join("d8"),
-        &["--weights", "int8"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let spec = dir.join("d8/model.yaml");
+    let spec = import_digits(&dir.join("d8"), &["--weights", "int8"]);
     let s = |p: &Path| p.to_str().expect("utf-8").to_string();
     let mut lines = digits_lines(12);
     // Errors: a value short, one too many, not a number, too long, and the
@@ -395,15 +387,8 @@ fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
     use zlmc_backends::sim::avr::{build_sketch, run_firmware, AvrExit, AvrRun};
     let tmp = scratch("avr-values-sketch");
     let dir = tmp.path();
-    let ex = repo().join("examples/digits");
-    let r = zlmc_import_onnx(
-        &ex.join("digits.onnx"),
-        Some(&ex.join("data.npz")),
-        &dir.join("d8"),
-        &["--weights", "int8"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let mut m = zlmc::driver::load(&dir.join("d8/model.yaml")).expect("load");
+    let spec = import_digits(&dir.join("d8"), &["--weights", "int8"]);
+    let mut m = zlmc::driver::load(&spec).expect("load");
     let count = m.classes();
     m.decode = zlmc_ir::Decode::Values {
         quant: zlmc_ir::OutputQuant {

@@ -756,18 +756,10 @@ fn labels_outside_the_models_classes_are_warned_about() {
 /// then be warned about on every build.
 #[test]
 fn imports_pick_shifts_no_input_in_the_declared_range_can_wrap() {
-    let ex = zlmc_test_support::repo().join("examples/digits");
     let scratch_dir = scratch("quantize-no-wrap");
     for kind in ["int8", "int4", "binary"] {
         let out = scratch_dir.path().join(kind);
-        let r = zlmc_test_support::zlmc_import_onnx(
-            &ex.join("digits.onnx"),
-            Some(&ex.join("data.npz")),
-            &out,
-            &["--weights", kind],
-        );
-        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
-        let spec = out.join("model.yaml");
+        let spec = zlmc_test_support::import_digits(&out, &["--weights", kind]);
         let model = zlmc::driver::load(&spec).unwrap();
         let bounds = zlmc::range::analyze(&model).expect("a declared input range");
         assert!(

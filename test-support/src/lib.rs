@@ -196,6 +196,17 @@ pub fn example(name: &str) -> PathBuf {
     repo().join("examples").join(name).join("model.yaml")
 }
 
+/// `examples/digits` imported (`zlmc import onnx`, calibrated on its
+/// `data.npz`) into `out` with `extra` options, asserted to succeed; returns
+/// the spec's path.
+pub fn import_digits(out: &Path, extra: &[&str]) -> PathBuf {
+    let ex = repo().join("examples/digits");
+    let data = ex.join("data.npz");
+    let r = zlmc_import_onnx(&ex.join("digits.onnx"), Some(&data), out, extra);
+    assert_eq!(r.code, 0, "import digits {}: {}", extra.join(" "), r.stderr);
+    out.join("model.yaml")
+}
+
 /// z80ai's tinychat, imported into a scratch folder.
 pub struct Tinychat {
     /// `../shared/z80ai/tinychat`: `model.npz` and `expected.tsv`.
