@@ -207,6 +207,42 @@ fn calibrated_models_keep_their_accuracy_per_weight_kind() {
     }
 }
 
+/// Loads and optimizes the quantized `toy` model in `out` and builds its C in
+/// `out/c` with a main running `toy_step_float` on each of `rows`, then
+/// `print` (C reading `l` and `f[k]`); returns the model, its spec's path and
+/// the program's output.
+fn toy_float_c(out: &Path, rows: &[Vec<f32>], print: &str) -> (zlmc_ir::Model, PathBuf, String) {
+    let path = out.join("model.yaml");
+    let mut model = zlmc::driver::load(&path).unwrap();
+    zlmc::driver::optimize(&mut model, &[], |_, _| {}).unwrap();
+    let c = zlmc_test_support::build::c(&model, &path);
+    let cdir = out.join("c");
+    std::fs::create_dir_all(&cdir).unwrap();
+    std::fs::write(cdir.join("toy.h"), &c.header).unwrap();
+    std::fs::write(cdir.join("toy.c"), &c.source).unwrap();
+    let width = rows.first().map_or(0, Vec::len);
+    let mut main =
+        format!("#include <stdio.h>\n#include \"toy.h\"\nstatic const float f[][{width}] = {{\n");
+    for x in rows {
+        let v: Vec<String> = x.iter().map(|v| format!("{v:?}f")).collect();
+        let _ = writeln!(main, "{{{}}},", v.join(", "));
+    }
+    let _ = write!(
+        main,
+        "}};\nint main(void) {{\n unsigned k, i; int16_t l[TOY_CLASSES];\n \
+         for (k = 0; k < sizeof f / sizeof f[0]; k++) {{\n  toy_step_float(f[k], l);\n  \
+         {print} }}\n return 0;\n}}\n"
+    );
+    std::fs::write(cdir.join("main.c"), main).unwrap();
+    let exe = gcc(
+        &cdir,
+        "toy",
+        &[cdir.join("main.c"), cdir.join("toy.c")],
+        &["-O1"],
+    );
+    (model, path, run_exe(&exe, b""))
+}
+
 /// Quantized models give the interpreter's logits in C (through the float
 /// entry points) and on the AVR in simavr.
 #[test]
@@ -232,36 +268,13 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
             &["--weights", kind, "--accumulator", "auto"],
         );
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let path = out.join("model.yaml");
-        let mut model = zlmc::driver::load(&path).unwrap();
-        zlmc::driver::optimize(&mut model, &[], |_, _| {}).unwrap();
         // C: float features in, through NAME_step_float.
-        let c = zlmc_test_support::build::c(&model, &path);
-        let cdir = out.join("c");
-        std::fs::create_dir_all(&cdir).unwrap();
-        std::fs::write(cdir.join("toy.h"), &c.header).unwrap();
-        std::fs::write(cdir.join("toy.c"), &c.source).unwrap();
-        let mut main = String::from(
-            "#include <stdio.h>\n#include \"toy.h\"\nstatic const float f[][10] = {\n",
+        let (model, path, got) = toy_float_c(
+            &out,
+            &samples,
+            "for (i = 0; i < TOY_CLASSES; i++) printf(\"%d \", l[i]);\n  \
+             printf(\"| %u\\n\", (unsigned)toy_predict_float(f[k]));\n",
         );
-        for x in &samples {
-            let v: Vec<String> = x.iter().map(|v| format!("{v:?}f")).collect();
-            let _ = writeln!(main, "{{{}}},", v.join(", "));
-        }
-        main.push_str(
-            "};\nint main(void) {\n unsigned k, i; int16_t l[TOY_CLASSES];\n \
-             for (k = 0; k < sizeof f / sizeof f[0]; k++) {\n  toy_step_float(f[k], l);\n  \
-             for (i = 0; i < TOY_CLASSES; i++) printf(\"%d \", l[i]);\n  \
-             printf(\"| %u\\n\", (unsigned)toy_predict_float(f[k]));\n }\n return 0;\n}\n",
-        );
-        std::fs::write(cdir.join("main.c"), main).unwrap();
-        let exe = gcc(
-            &cdir,
-            "toy",
-            &[cdir.join("main.c"), cdir.join("toy.c")],
-            &["-O1"],
-        );
-        let got = run_exe(&exe, b"");
         let mut want = String::new();
         let mut vectors = Vec::new();
         for x in &samples {
@@ -958,39 +971,21 @@ fn every_activation_quantizes_close_to_float_and_builds() {
         );
         assert_eq!(b.code, 0, "{act:?}: {}", b.stderr);
         assert!(!b.stderr.contains("wrap"), "{act:?}: {}", b.stderr);
-        let path = out.join("model.yaml");
-        let mut model = zlmc::driver::load(&path).unwrap();
-        zlmc::driver::optimize(&mut model, &[], |_, _| {}).unwrap();
-        let c = zlmc_test_support::build::c(&model, &path);
-        let cdir = out.join("c");
-        std::fs::create_dir_all(&cdir).unwrap();
-        std::fs::write(cdir.join("toy.h"), &c.header).unwrap();
-        std::fs::write(cdir.join("toy.c"), &c.source).unwrap();
-        let mut main =
-            String::from("#include <stdio.h>\n#include \"toy.h\"\nstatic const float f[][8] = {\n");
+        let rows = &samples.x[..40.min(samples.x.len())];
+        let (model, _, got) = toy_float_c(
+            &out,
+            rows,
+            "for (i = 0; i < TOY_CLASSES; i++) printf(i ? \" %d\" : \"%d\", l[i]);\n  \
+             printf(\"\\n\");\n",
+        );
         let mut want = String::new();
-        for x in samples.x.iter().take(40) {
-            let v: Vec<String> = x.iter().map(|v| format!("{v:?}f")).collect();
-            let _ = writeln!(main, "{{{}}},", v.join(", "));
+        for x in rows {
             let q = zlmc::evaluate::quantize_features(&model, x);
             let r = interp::step(&model.graph, &q);
             let l: Vec<String> = r.logits.iter().map(i16::to_string).collect();
             let _ = writeln!(want, "{}", l.join(" "));
         }
-        main.push_str(
-            "};\nint main(void) {\n unsigned k, i; int16_t l[TOY_CLASSES];\n \
-             for (k = 0; k < sizeof f / sizeof f[0]; k++) {\n  toy_step_float(f[k], l);\n  \
-             for (i = 0; i < TOY_CLASSES; i++) printf(i ? \" %d\" : \"%d\", l[i]);\n  \
-             printf(\"\\n\");\n }\n return 0;\n}\n",
-        );
-        std::fs::write(cdir.join("main.c"), main).unwrap();
-        let exe = gcc(
-            &cdir,
-            "toy",
-            &[cdir.join("main.c"), cdir.join("toy.c")],
-            &["-O1"],
-        );
-        assert_eq!(run_exe(&exe, b""), want, "{act:?} in C");
+        assert_eq!(got, want, "{act:?} in C");
     }
 }
 
