@@ -373,32 +373,12 @@ fn a_file_named_model_onnx_names_the_model_after_the_output_folder() {
 /// under test (ending in `a`) → MatMul `W2` (2 units) → `y`.
 mod spelled {
     use super::*;
-    use zlmc::import::onnx::proto::{attr_type, AttributeProto};
+    use zlmc::import::onnx::proto::AttributeProto;
     use zlmc::import::onnx::{from_bytes, from_bytes_as, OutputKind};
     use zlmc::quant::float_model::{FloatActivation as A, FloatMlp, FloatOutput};
 
     const W1: [f32; 6] = [1.0, -2.0, 0.5, 3.0, 1.5, -1.0];
     const W2: [f32; 6] = [1.0, -1.0, 0.5, 2.0, -0.25, 0.75];
-
-    /// A float attribute.
-    pub fn float_attr(name: &str, f: f32) -> AttributeProto {
-        AttributeProto {
-            name: name.into(),
-            r#type: attr_type::FLOAT,
-            f,
-            ..Default::default()
-        }
-    }
-
-    /// A string attribute.
-    fn string_attr(name: &str, s: &str) -> AttributeProto {
-        AttributeProto {
-            name: name.into(),
-            r#type: attr_type::STRING,
-            s: s.as_bytes().to_vec(),
-            ..Default::default()
-        }
-    }
 
     /// `node` with attributes.
     fn with(mut n: NodeProto, attrs: Vec<AttributeProto>) -> NodeProto {

@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 
 use zlmc::frontend::npz::read_npz;
 use zlmc::frontend::tensors::{TensorData, TensorMap};
-use zlmc::import::onnx::proto::{attr_type, AttributeProto, NodeProto};
+use zlmc::import::onnx::proto::{AttributeProto, NodeProto};
 use zlmc::quant::float_model::{FloatMlp, FloatOutput};
 use zlmc::quant::float_spec::load_float_spec;
-use zlmc_test_support::onnx::{model, node, with_inputs};
+use zlmc_test_support::onnx::{
+    floats_attr as floats, model, node, string_attr as text, strings_attr as strings, with_inputs,
+};
 use zlmc_test_support::{repo, scratch, zlmc_import_onnx, zlmc_ok};
 
 /// Largest allowed |zlmc − scikit-learn| on probabilities and values.
@@ -187,33 +189,6 @@ fn ml_node(op: &str, outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto 
         input: vec!["x".into()],
         output: outputs.iter().map(|s| s.to_string()).collect(),
         attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn floats(name: &str, v: &[f32]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attr_type::FLOATS,
-        floats: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn text(name: &str, s: &str) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attr_type::STRING,
-        s: s.as_bytes().to_vec(),
-        ..Default::default()
-    }
-}
-
-fn strings(name: &str, v: &[&str]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attr_type::STRINGS,
-        strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
         ..Default::default()
     }
 }
