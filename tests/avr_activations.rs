@@ -8,10 +8,10 @@ use std::path::Path;
 use zlmc::frontend::quantize::LayerData;
 use zlmc_backends::avr::sim::run as avr_run;
 use zlmc_backends::avr::Board;
-use zlmc_ir::{interp, Activation, Decode, DenseWeights, Elem, Model, OutputQuant, WeightKind};
+use zlmc_ir::{interp, Activation, DenseWeights, Elem, Model, WeightKind};
 use zlmc_test_support::models::{
-    dense_mlp, digit_like_inputs, random_activation, random_inputs, random_model_with_activations,
-    random_text_model, raw_classifier_with_accs,
+    dense_mlp, digit_like_inputs, make_values, random_activation, random_inputs,
+    random_model_with_activations, random_text_model, raw_classifier_with_accs,
 };
 use zlmc_test_support::simavr::{self, check_in_two, firmware, vector_cases};
 use zlmc_test_support::{build, scratch, Rng};
@@ -168,13 +168,7 @@ fn random_activations_agree_with_the_interpreter_in_simavr() {
         let mut m = random_model_with_activations(&mut rng, &format!("a{i}"));
         // Every fifth is a values model: the same outputs, no labels.
         if i % 5 == 4 {
-            m.decode = Decode::Values {
-                count: m.classes(),
-                quant: OutputQuant {
-                    scale: 0.125,
-                    zero_point: -3,
-                },
-            };
+            make_values(&mut m, 0.125, -3);
             values += 1;
         }
         let inputs = random_inputs(&mut rng, m.input_len(), LINES);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use zlmc::frontend::tensors::TensorData;
 use zlmc_backends::avr::Board;
 use zlmc_ir::{Elem, Encoder, InputQuant, Model, WeightKind};
-use zlmc_test_support::models::dense_mlp;
+use zlmc_test_support::models::{dense_mlp, make_values};
 use zlmc_test_support::tools::{gcc, run_exe};
 use zlmc_test_support::{build, import_digits, repo, scratch, zlmc, zlmc_build, Rng};
 
@@ -389,14 +389,7 @@ fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
     let dir = tmp.path();
     let spec = import_digits(&dir.join("d8"), &["--weights", "int8"]);
     let mut m = zlmc::driver::load(&spec).expect("load");
-    let count = m.classes();
-    m.decode = zlmc_ir::Decode::Values {
-        quant: zlmc_ir::OutputQuant {
-            scale: 0.01,
-            zero_point: 3,
-        },
-        count,
-    };
+    make_values(&mut m, 0.01, 3);
     zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
     let files = build::avr(&m, Path::new("values"), Board::Uno).expect("builds");
     let sketch_dir = dir.join("sketch").join(&files.dir_name);

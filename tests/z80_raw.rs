@@ -10,7 +10,7 @@ use zlmc_backends::z80::target::z80_raw_reply;
 use zlmc_backends::zx48::target::zx48_raw_reply;
 use zlmc_ir::{interp, Encoder, Model};
 use zlmc_test_support::build;
-use zlmc_test_support::models::{random_inputs, random_text_model};
+use zlmc_test_support::models::{make_values, random_inputs, random_text_model};
 use zlmc_test_support::{import_digits, repo, scratch, zlmc, Rng};
 
 /// A random classifier whose input is `len` raw integers (a text model's
@@ -190,12 +190,8 @@ fn digits_on_the_z80_targets_match_zlmc_run() {
 
 /// `m` as a values model: the last layer's outputs, scaled.
 fn as_values(mut m: Model, rng: &mut Rng) -> Model {
-    let count = m.classes();
-    let quant = zlmc_ir::OutputQuant {
-        scale: rng.pick(&[0.125, 0.01, 1.0 / 3.0, 2.5]),
-        zero_point: rng.range(-100, 100) as i32,
-    };
-    m.decode = zlmc_ir::Decode::Values { quant, count };
+    let scale = rng.pick(&[0.125, 0.01, 1.0 / 3.0, 2.5]);
+    make_values(&mut m, scale, rng.range(-100, 100) as i32);
     m
 }
 
