@@ -384,7 +384,7 @@ fn the_digits_sketch_reads_what_zlmc_run_reads_in_simavr() {
 /// outputs `zlmc run` scales.
 #[test]
 fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
-    use zlmc_backends::sim::avr::{build_sketch, run_firmware, AvrExit, AvrRun};
+    use zlmc_backends::sim::avr::build_sketch;
     let tmp = scratch("avr-values-sketch");
     let dir = tmp.path();
     let spec = import_digits(&dir.join("d8"), &["--weights", "int8"]);
@@ -412,13 +412,7 @@ fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
     let elf = build_sketch(&sketch_dir, "uno", &dir.join("build")).expect("the sketch builds");
     let lines = digits_lines(4);
     let q = m.input_quant().expect("quantized from float");
-    let input: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
-    let mut sim = AvrRun::new(&elf, Board::Uno.mcu(), Board::Uno.f_cpu());
-    sim.uart_input = input.as_bytes();
-    sim.stop_on = Some(b"> ");
-    let rep = run_firmware(&sim).expect("simavr");
-    let out = String::from_utf8_lossy(&rep.output).into_owned();
-    assert_eq!(rep.exit, AvrExit::Prompt, "{out}");
+    let out = type_into_uno_sketch(&elf, lines.iter());
     for (line, answer) in lines.iter().zip(out.split("> ").skip(1)) {
         let values: Vec<i16> = line
             .split([' ', ','])
@@ -439,7 +433,7 @@ fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
 /// the `q`, and says what `zlmc run` says of a value out of range.
 #[test]
 fn an_integer_sketch_reads_integers_in_simavr() {
-    use zlmc_backends::sim::avr::{build_sketch, run_firmware, AvrExit, AvrRun};
+    use zlmc_backends::sim::avr::build_sketch;
     let mut rng = Rng::new(19_011);
     let tmp = scratch("avr-integer-sketch");
     let dir = tmp.path();
@@ -471,17 +465,25 @@ fn an_integer_sketch_reads_integers_in_simavr() {
             "error: value 5 `1.5` is not an integer".into(),
         ),
     ];
-    let input: String = cases.iter().map(|(q, _)| format!("{q}\r\n")).collect();
-    let mut sim = AvrRun::new(&elf, Board::Uno.mcu(), Board::Uno.f_cpu());
+    let out = type_into_uno_sketch(&elf, cases.iter().map(|(q, _)| q));
+    for ((q, want), answer) in cases.iter().zip(out.split("> ").skip(1)) {
+        let got = answer.split_once("\r\n").expect("a line").1;
+        assert_eq!(got.trim_end(), want, "{q}");
+    }
+}
+
+/// The Uno sketch `elf` in simavr with `lines` typed, each ended by CR LF,
+/// run until it prompts for more; what it printed.
+fn type_into_uno_sketch(elf: &Path, lines: impl Iterator<Item = impl std::fmt::Display>) -> String {
+    use zlmc_backends::sim::avr::{run_firmware, AvrExit, AvrRun};
+    let input: String = lines.map(|l| format!("{l}\r\n")).collect();
+    let mut sim = AvrRun::new(elf, Board::Uno.mcu(), Board::Uno.f_cpu());
     sim.uart_input = input.as_bytes();
     sim.stop_on = Some(b"> ");
     let rep = run_firmware(&sim).expect("simavr");
     let out = String::from_utf8_lossy(&rep.output).into_owned();
     assert_eq!(rep.exit, AvrExit::Prompt, "{out}");
-    for ((q, want), answer) in cases.iter().zip(out.split("> ").skip(1)) {
-        let got = answer.split_once("\r\n").expect("a line").1;
-        assert_eq!(got.trim_end(), want, "{q}");
-    }
+    out
 }
 
 fn label(m: &Model, values: &[i16]) -> String {
