@@ -1034,11 +1034,7 @@ fn values_models_keep_their_values() {
 
 /// The agreement figure `import`/`quantize` print, in percent.
 fn printed_agreement(stdout: &str) -> f64 {
-    let at = stdout
-        .find("agreement with the float model ")
-        .unwrap_or_else(|| panic!("no agreement in {stdout}"))
-        + "agreement with the float model ".len();
-    stdout[at..].split(" %").next().unwrap().parse().unwrap()
+    zlmc_test_support::percent_after(stdout, "agreement with the float model ")
 }
 
 /// The per-layer errors `import`/`quantize` print, in percent, first layer first.

@@ -347,6 +347,22 @@ pub fn figure_after(text: &str, label: &str) -> u64 {
         .unwrap_or_else(|| panic!("no figure after {label:?} in:\n{text}"))
 }
 
+/// The percentage printed right after `label` in `text` (`accuracy: 90.00 %`);
+/// panics, showing `text`, when `label` is not there.
+pub fn percent_after(text: &str, label: &str) -> f64 {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no `{label}` in {text}"))
+        + label.len();
+    text[at..]
+        .split(" %")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// Asserts a deterministic cost (cycles, T-states, bytes) is within its
 /// `budget`, set a few percent above the figure measured when it was pinned.
 #[track_caller]
