@@ -8,7 +8,7 @@ use zlmc::quant::float_model::{FloatActivation, FloatLayer, FloatMlp, FloatOutpu
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, installed, run_exe};
-use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, Outcome, Rng, TempDir};
+use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, zlmc_build, Outcome, Rng, TempDir};
 
 /// The weight kinds the accuracy tests bound, most precise first.
 const LOSSY_KINDS: [&str; 4] = ["int8", "int4", "ternary", "int2"];
@@ -858,20 +858,12 @@ fn a_pytorch_relu_mlp_imported_with_defaults_runs_at_full_speed_on_the_uno() {
             let int8 = accuracy(&e.stdout);
             assert!(float - int8 <= 1.0, "float {float} %, int8 {int8} %");
             assert!(measured <= 32_000, "{measured} cycles: {}", e.stdout);
-            let b = zlmc(
-                &[
-                    "build",
-                    &spec,
-                    "--target",
-                    "avr",
-                    "--board",
-                    "uno",
-                    "-o",
-                    &s(&dir.join("sketch")),
-                ],
-                "",
+            let b = zlmc_build(
+                &out.join("model.yaml"),
+                "avr",
+                &["--board", "uno"],
+                &dir.join("sketch"),
             );
-            assert_eq!(b.code, 0, "{}", b.stderr);
             let predicted = count_after(&b.stdout, "a step: about");
             let off = (predicted as f64 - measured as f64).abs() / measured as f64;
             assert!(off <= 0.15, "predicted {predicted}, measured {measured}");
@@ -958,18 +950,7 @@ fn every_activation_quantizes_close_to_float_and_builds() {
             "{act:?}: {int8} % of the float model's answers"
         );
         // No activation can wrap for any input of the declared range.
-        let b = zlmc(
-            &[
-                "build",
-                &s(&out.join("model.yaml")),
-                "--target",
-                "c",
-                "-o",
-                &s(&out.join("cli")),
-            ],
-            "",
-        );
-        assert_eq!(b.code, 0, "{act:?}: {}", b.stderr);
+        let b = zlmc_build(&out.join("model.yaml"), "c", &[], &out.join("cli"));
         assert!(!b.stderr.contains("wrap"), "{act:?}: {}", b.stderr);
         let rows = &samples.x[..40.min(samples.x.len())];
         let (model, _, got) = toy_float_c(
