@@ -46,6 +46,24 @@ fn run_front_end(z: &Zx48Files, keys: &[u8], timed: bool, rom: Option<&Rom>) -> 
     .unwrap()
 }
 
+/// The front end cleared the screen once and printed: the prompt, `echo` (the
+/// line as typed and rubbed out), `reply`, then an empty line and `!`; returns
+/// that output.
+#[track_caller]
+fn assert_front_end_screen(r: &ZxReport, echo: &[u8], reply: &[u8]) -> Vec<u8> {
+    assert_eq!(r.clears, 1);
+    let mut screen = b"\r> ".to_vec();
+    screen.extend(echo);
+    screen.push(b'\r');
+    screen.extend(reply);
+    screen.extend(b"\r> \r\r> !\r");
+    assert_eq!(
+        String::from_utf8_lossy(&r.output),
+        String::from_utf8_lossy(&screen)
+    );
+    screen
+}
+
 fn int8(m: &Model) -> bool {
     matches!(&m.graph.node(m.graph.find(|op| matches!(op, zlmc_ir::Op::MatMul { .. }))[0]).op,
         zlmc_ir::Op::MatMul { weights, .. } if weights.kind() == WeightKind::Int8)
@@ -128,14 +146,7 @@ fn the_front_end_prompts_replies_rubs_out_and_returns_to_basic() {
         ZxExit::Basic,
         "IY, HL' and interrupts as BASIC needs"
     );
-    assert_eq!(r.clears, 1);
-    let mut screen = b"\r> turn on lightsx\x08 \x08\r".to_vec();
-    screen.extend(&want);
-    screen.extend(b"\r> \r\r> !\r");
-    assert_eq!(
-        String::from_utf8_lossy(&r.output),
-        String::from_utf8_lossy(&screen)
-    );
+    assert_front_end_screen(&r, b"turn on lightsx\x08 \x08", &want);
     assert_eq!(r.step_tstates.len(), 1);
     assert!(r.lowest_sp > 0x7F00 && r.highest_write < 0xFF58);
     // Without the `!` the program waits for keys.
@@ -401,14 +412,7 @@ fn the_front_end_runs_on_opense_basic() {
         "{:?}",
         String::from_utf8_lossy(&r.output)
     );
-    assert_eq!(r.clears, 1);
-    let mut screen = b"\r> Turn on lightsx\x08 \x08?\r".to_vec();
-    screen.extend(&want);
-    screen.extend(b"\r> \r\r> !\r");
-    assert_eq!(
-        String::from_utf8_lossy(&r.output),
-        String::from_utf8_lossy(&screen)
-    );
+    let screen = assert_front_end_screen(&r, b"Turn on lightsx\x08 \x08?", &want);
     // What the ROM drew, read back with its font.
     assert_eq!(r.screen, screen_after(&screen));
     assert_eq!(
