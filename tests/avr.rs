@@ -4,7 +4,7 @@
 //! a board is refused with the figures.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zlmc_backends::avr::sim::{run as avr_run, AvrMode};
 use zlmc_backends::avr::Board;
@@ -14,6 +14,7 @@ use zlmc_test_support::models::{
     dense_layer, dense_mlp, digit_like_inputs, random_inputs, random_model, random_model_of,
     random_text_model,
 };
+use zlmc_test_support::simavr::{self, check_in_two, firmware, vector_cases};
 use zlmc_test_support::{
     assert_within_budget, build, example, scratch, tinychat, zlmc, zlmc_build, zlmc_try_build, Rng,
 };
@@ -43,26 +44,8 @@ fn cases(rng: &mut Rng, m: &Model) -> (Vec<Vec<u8>>, Vec<String>) {
             .collect();
         (queries, want)
     } else {
-        vector_cases(m, random_inputs(rng, m.input_len(), LINES))
+        vector_cases(m, &random_inputs(rng, m.input_len(), LINES))
     }
-}
-
-/// The lines typing `inputs` into a raw-input model and the interpreter's answers.
-fn vector_cases(m: &Model, inputs: Vec<Vec<i16>>) -> (Vec<Vec<u8>>, Vec<String>) {
-    let mut lines = Vec::new();
-    let mut want = Vec::new();
-    for x in inputs {
-        let r = interp::step(&m.graph, &x);
-        let line: Vec<String> = x.iter().map(i16::to_string).collect();
-        lines.push(line.join(" ").into_bytes());
-        let mut s = String::new();
-        for (i, l) in r.logits.iter().enumerate() {
-            let _ = write!(s, "{}{l}", if i > 0 { " " } else { "" });
-        }
-        let _ = write!(s, " | {}", r.class);
-        want.push(s);
-    }
-    (lines, want)
 }
 
 /// A 16-bit classifier over `input` with classes `c0`, `c1`, … (as many as the
@@ -84,42 +67,6 @@ fn classifier(
     )
 }
 
-/// Build for `board`, or for the Mega 2560 if the model does not fit it.
-fn firmware(m: &Model, board: Board, dir: &Path) -> AvrFirmware {
-    match avr_firmware(m, Path::new("random"), board, dir) {
-        Ok(fw) => fw,
-        Err(d) if d.message.contains("does not fit") && board != Board::Mega2560 => {
-            firmware(m, Board::Mega2560, dir)
-        }
-        Err(d) => panic!("{}: {d}", m.name),
-    }
-}
-
-/// A model, the lines typed into it, the answers expected, and its board.
-type Job = (Model, Vec<Vec<u8>>, Vec<String>, Board);
-
-fn check_models(dir: PathBuf, models: Vec<Job>) -> usize {
-    let mut checked = 0;
-    for (m, lines, want, board) in models {
-        let fw = firmware(&m, board, &dir.join(&m.name));
-        let got = avr_run(&fw, &lines).unwrap_or_else(|d| panic!("{}: {d}", m.name));
-        for ((line, g), w) in lines.iter().zip(&got.answers).zip(&want) {
-            assert_eq!(
-                String::from_utf8_lossy(g),
-                *w,
-                "model {} on {} ({:?}), line {:?} (files in {})",
-                m.name,
-                fw.board,
-                fw.mode,
-                String::from_utf8_lossy(line),
-                dir.join(&m.name).display()
-            );
-            checked += 1;
-        }
-    }
-    checked
-}
-
 #[test]
 fn random_models_agree_with_the_interpreter_in_simavr() {
     let tmp = scratch("avr-differential");
@@ -137,15 +84,7 @@ fn random_models_agree_with_the_interpreter_in_simavr() {
         let mut opt = m.clone();
         // Every fourth model keeps the unoptimized graph: dense weights and
         // separate bias, shift and ReLU nodes.
-        let disabled: Vec<String> = if i % 4 == 3 {
-            ["dead-neurons", "fuse-epilogue", "sparse-weights"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        zlmc::driver::optimize(&mut opt, &disabled, |_, _| {}).expect("passes");
+        simavr::optimize(&mut opt, i % 4 == 3);
         let board = if i % 2 == 0 {
             Board::Uno
         } else {
@@ -153,12 +92,7 @@ fn random_models_agree_with_the_interpreter_in_simavr() {
         };
         jobs.push((opt, lines, want, board));
     }
-    let half = jobs.split_off(jobs.len() / 2);
-    let (a, b) = (root.join("a"), root.join("b"));
-    let checked = std::thread::scope(|s| {
-        let h = s.spawn(move || check_models(a, half));
-        check_models(b, jobs) + h.join().expect("worker")
-    });
+    let checked = check_in_two(root, jobs);
     assert_eq!(checked, MODELS * LINES);
     eprintln!("avr differential: {MODELS} random models x {LINES} lines agree in simavr");
 }
@@ -193,12 +127,7 @@ fn random_int8_and_int4_models_agree_with_the_interpreter_in_simavr() {
         dense.iter().all(|&d| d > 0),
         "dense layers per kind and width: {dense:?}"
     );
-    let half = jobs.split_off(N / 2);
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let checked = std::thread::scope(|s| {
-        let h = s.spawn(move || check_models(a, half));
-        check_models(b, jobs) + h.join().expect("worker")
-    });
+    let checked = check_in_two(tmp.path(), jobs);
     assert_eq!(checked, N * LINES);
     eprintln!(
         "avr differential: {N} random int8/int4 models x {LINES} lines, {dense:?} dense layers"
@@ -231,7 +160,7 @@ fn dense_int8_and_int4_kernels_agree_with_the_interpreter() {
                 }
                 let mut inputs = digit_like_inputs(&mut rng, shape[0], 3);
                 inputs.extend(random_inputs(&mut rng, shape[0], 4));
-                let (lines, want) = vector_cases(&m, inputs);
+                let (lines, want) = vector_cases(&m, &inputs);
                 let fw = firmware(&m, board, &tmp.path().join(&name));
                 let got = avr_run(&fw, &lines).unwrap_or_else(|d| panic!("{name}: {d}"));
                 for (k, (g, w)) in got.answers.iter().zip(&want).enumerate() {

@@ -3,82 +3,18 @@
 //! at its edges, and on random models of every shape and accumulator width,
 //! on the Uno and (tables read with `elpm`) the Mega 2560.
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use zlmc::frontend::quantize::LayerData;
 use zlmc_backends::avr::sim::run as avr_run;
 use zlmc_backends::avr::Board;
-use zlmc_ir::{interp, Activation, Decode, DenseWeights, Elem, Model, OutputQuant, WeightKind};
-use zlmc_test_support::build::{avr_firmware, AvrFirmware};
+use zlmc_ir::{interp, Activation, DenseWeights, Elem, Model, WeightKind};
 use zlmc_test_support::models::{
-    dense_mlp, digit_like_inputs, random_activation, random_inputs, random_model_with_activations,
-    random_text_model, raw_classifier_with_accs,
+    dense_mlp, digit_like_inputs, make_values, random_activation, random_inputs,
+    random_model_with_activations, random_text_model, raw_classifier_with_accs,
 };
+use zlmc_test_support::simavr::{self, check_in_two, firmware, vector_cases};
 use zlmc_test_support::{build, scratch, Rng};
-
-/// The lines typing `inputs` into a raw-input model and the interpreter's answers.
-fn vector_cases(m: &Model, inputs: &[Vec<i16>]) -> (Vec<Vec<u8>>, Vec<String>) {
-    let mut lines = Vec::new();
-    let mut want = Vec::new();
-    for x in inputs {
-        let r = interp::step(&m.graph, x);
-        let line: Vec<String> = x.iter().map(i16::to_string).collect();
-        lines.push(line.join(" ").into_bytes());
-        let mut s = String::new();
-        for (i, l) in r.logits.iter().enumerate() {
-            let _ = write!(s, "{}{l}", if i > 0 { " " } else { "" });
-        }
-        let _ = write!(s, " | {}", r.class);
-        want.push(s);
-    }
-    (lines, want)
-}
-
-/// A model, the lines typed into it, the answers expected, and its board.
-type Job = (Model, Vec<Vec<u8>>, Vec<String>, Board);
-
-/// Build for `board`, or for the Mega 2560 if the model does not fit it.
-fn firmware(m: &Model, board: Board, dir: &Path) -> AvrFirmware {
-    match avr_firmware(m, Path::new("random"), board, dir) {
-        Ok(fw) => fw,
-        Err(d) if d.message.contains("does not fit") && board != Board::Mega2560 => {
-            firmware(m, Board::Mega2560, dir)
-        }
-        Err(d) => panic!("{}: {d}", m.name),
-    }
-}
-
-fn check_models(dir: PathBuf, jobs: Vec<Job>) -> usize {
-    let mut checked = 0;
-    for (m, lines, want, board) in jobs {
-        let fw = firmware(&m, board, &dir.join(&m.name));
-        let got = avr_run(&fw, &lines).unwrap_or_else(|d| panic!("{}: {d}", m.name));
-        for ((line, g), w) in lines.iter().zip(&got.answers).zip(&want) {
-            assert_eq!(
-                String::from_utf8_lossy(g),
-                *w,
-                "model {} on {}, line {:?} (files in {})",
-                m.name,
-                fw.board,
-                String::from_utf8_lossy(line),
-                dir.join(&m.name).display()
-            );
-            checked += 1;
-        }
-    }
-    checked
-}
-
-/// The jobs on two threads (the machines have two cores); the lines checked.
-fn check_in_two(dir: &Path, mut jobs: Vec<Job>) -> usize {
-    let half = jobs.split_off(jobs.len() / 2);
-    let (a, b) = (dir.join("a"), dir.join("b"));
-    std::thread::scope(|s| {
-        let h = s.spawn(move || check_models(a, half));
-        check_models(b, jobs) + h.join().expect("worker")
-    })
-}
 
 /// `n` units each passing its input on (weight 1, shift 0), then `act`.
 fn identity(n: usize, act: Option<Activation>) -> LayerData {
@@ -232,27 +168,13 @@ fn random_activations_agree_with_the_interpreter_in_simavr() {
         let mut m = random_model_with_activations(&mut rng, &format!("a{i}"));
         // Every fifth is a values model: the same outputs, no labels.
         if i % 5 == 4 {
-            m.decode = Decode::Values {
-                count: m.classes(),
-                quant: OutputQuant {
-                    scale: 0.125,
-                    zero_point: -3,
-                },
-            };
+            make_values(&mut m, 0.125, -3);
             values += 1;
         }
         let inputs = random_inputs(&mut rng, m.input_len(), LINES);
         let (lines, want) = vector_cases(&m, &inputs);
         // Every fourth model keeps separate bias, shift and activation nodes.
-        let disabled: Vec<String> = if i % 4 == 3 {
-            ["dead-neurons", "fuse-epilogue", "sparse-weights"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        zlmc::driver::optimize(&mut m, &disabled, |_, _| {}).expect("passes");
+        simavr::optimize(&mut m, i % 4 == 3);
         let board = if i % 8 == 7 {
             Board::Mega2560
         } else {

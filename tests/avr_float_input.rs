@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use zlmc::frontend::tensors::TensorData;
 use zlmc_backends::avr::Board;
 use zlmc_ir::{Elem, Encoder, InputQuant, Model, WeightKind};
-use zlmc_test_support::models::dense_mlp;
+use zlmc_test_support::models::{dense_mlp, make_values};
 use zlmc_test_support::tools::{gcc, run_exe};
-use zlmc_test_support::{build, repo, scratch, zlmc, zlmc_build, zlmc_import_onnx, Rng};
+use zlmc_test_support::{build, import_digits, repo, scratch, zlmc, zlmc_build, Rng};
 
 /// A host program that answers `t<text>` with the quantized input (or `E`)
 /// and `f<hex bits>` with the input of that float.
@@ -280,15 +280,7 @@ fn the_digits_sketch_reads_what_zlmc_run_reads_in_simavr() {
     use zlmc_backends::sim::avr::{avr_size, build_sketch, run_firmware, AvrExit, AvrRun};
     let tmp = scratch("avr-digits-sketch");
     let dir = tmp.path();
-    let ex = repo().join("examples/digits");
-    let r = zlmc_import_onnx(
-        &ex.join("digits.onnx"),
-        Some(&ex.join("data.npz")),
-        &dir.join("d8"),
-        &["--weights", "int8"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let spec = dir.join("d8/model.yaml");
+    let spec = import_digits(&dir.join("d8"), &["--weights", "int8"]);
     let s = |p: &Path| p.to_str().expect("utf-8").to_string();
     let mut lines = digits_lines(12);
     // Errors: a value short, one too many, not a number, too long, and the
@@ -392,26 +384,12 @@ fn the_digits_sketch_reads_what_zlmc_run_reads_in_simavr() {
 /// outputs `zlmc run` scales.
 #[test]
 fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
-    use zlmc_backends::sim::avr::{build_sketch, run_firmware, AvrExit, AvrRun};
+    use zlmc_backends::sim::avr::build_sketch;
     let tmp = scratch("avr-values-sketch");
     let dir = tmp.path();
-    let ex = repo().join("examples/digits");
-    let r = zlmc_import_onnx(
-        &ex.join("digits.onnx"),
-        Some(&ex.join("data.npz")),
-        &dir.join("d8"),
-        &["--weights", "int8"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let mut m = zlmc::driver::load(&dir.join("d8/model.yaml")).expect("load");
-    let count = m.classes();
-    m.decode = zlmc_ir::Decode::Values {
-        quant: zlmc_ir::OutputQuant {
-            scale: 0.01,
-            zero_point: 3,
-        },
-        count,
-    };
+    let spec = import_digits(&dir.join("d8"), &["--weights", "int8"]);
+    let mut m = zlmc::driver::load(&spec).expect("load");
+    make_values(&mut m, 0.01, 3);
     zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
     let files = build::avr(&m, Path::new("values"), Board::Uno).expect("builds");
     let sketch_dir = dir.join("sketch").join(&files.dir_name);
@@ -434,13 +412,7 @@ fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
     let elf = build_sketch(&sketch_dir, "uno", &dir.join("build")).expect("the sketch builds");
     let lines = digits_lines(4);
     let q = m.input_quant().expect("quantized from float");
-    let input: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
-    let mut sim = AvrRun::new(&elf, Board::Uno.mcu(), Board::Uno.f_cpu());
-    sim.uart_input = input.as_bytes();
-    sim.stop_on = Some(b"> ");
-    let rep = run_firmware(&sim).expect("simavr");
-    let out = String::from_utf8_lossy(&rep.output).into_owned();
-    assert_eq!(rep.exit, AvrExit::Prompt, "{out}");
+    let out = type_into_uno_sketch(&elf, lines.iter());
     for (line, answer) in lines.iter().zip(out.split("> ").skip(1)) {
         let values: Vec<i16> = line
             .split([' ', ','])
@@ -461,7 +433,7 @@ fn a_values_sketch_prints_the_interpreters_outputs_in_simavr() {
 /// the `q`, and says what `zlmc run` says of a value out of range.
 #[test]
 fn an_integer_sketch_reads_integers_in_simavr() {
-    use zlmc_backends::sim::avr::{build_sketch, run_firmware, AvrExit, AvrRun};
+    use zlmc_backends::sim::avr::build_sketch;
     let mut rng = Rng::new(19_011);
     let tmp = scratch("avr-integer-sketch");
     let dir = tmp.path();
@@ -493,17 +465,25 @@ fn an_integer_sketch_reads_integers_in_simavr() {
             "error: value 5 `1.5` is not an integer".into(),
         ),
     ];
-    let input: String = cases.iter().map(|(q, _)| format!("{q}\r\n")).collect();
-    let mut sim = AvrRun::new(&elf, Board::Uno.mcu(), Board::Uno.f_cpu());
+    let out = type_into_uno_sketch(&elf, cases.iter().map(|(q, _)| q));
+    for ((q, want), answer) in cases.iter().zip(out.split("> ").skip(1)) {
+        let got = answer.split_once("\r\n").expect("a line").1;
+        assert_eq!(got.trim_end(), want, "{q}");
+    }
+}
+
+/// The Uno sketch `elf` in simavr with `lines` typed, each ended by CR LF,
+/// run until it prompts for more; what it printed.
+fn type_into_uno_sketch(elf: &Path, lines: impl Iterator<Item = impl std::fmt::Display>) -> String {
+    use zlmc_backends::sim::avr::{run_firmware, AvrExit, AvrRun};
+    let input: String = lines.map(|l| format!("{l}\r\n")).collect();
+    let mut sim = AvrRun::new(elf, Board::Uno.mcu(), Board::Uno.f_cpu());
     sim.uart_input = input.as_bytes();
     sim.stop_on = Some(b"> ");
     let rep = run_firmware(&sim).expect("simavr");
     let out = String::from_utf8_lossy(&rep.output).into_owned();
     assert_eq!(rep.exit, AvrExit::Prompt, "{out}");
-    for ((q, want), answer) in cases.iter().zip(out.split("> ").skip(1)) {
-        let got = answer.split_once("\r\n").expect("a line").1;
-        assert_eq!(got.trim_end(), want, "{q}");
-    }
+    out
 }
 
 fn label(m: &Model, values: &[i16]) -> String {

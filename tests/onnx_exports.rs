@@ -10,7 +10,9 @@ use zlmc::import::onnx::load;
 use zlmc::import::onnx::proto::{NodeProto, TensorProto};
 use zlmc_test_support::onnx::*;
 use zlmc_test_support::weights::{write_npz, Array};
-use zlmc_test_support::{repo, scratch, zlmc, zlmc_import_onnx, zlmc_ok, zlmc_quantize};
+use zlmc_test_support::{
+    percent_after, repo, scratch, zlmc, zlmc_import_onnx, zlmc_ok, zlmc_quantize,
+};
 
 /// `y = W2ᵀ·relu(W1ᵀ·x)` computed here, for [`write_external_mlp`]'s weights.
 fn expected(x: &[f32]) -> Vec<f32> {
@@ -313,20 +315,7 @@ fn pytorch_default_export_imports_in_one_command_with_unlabelled_data() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let spec = d.join("out/model.yaml");
     let r = eval(&spec, &digits);
-    let pct = |label: &str| -> f64 {
-        let at = r
-            .stdout
-            .find(label)
-            .unwrap_or_else(|| panic!("{}", r.stdout))
-            + label.len();
-        r.stdout[at..]
-            .split(" %")
-            .next()
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let pct = |label: &str| percent_after(&r.stdout, label);
     let (int8, float) = (pct("accuracy: "), pct("float reference: accuracy "));
     eprintln!("torch default export, int8 {int8} % against float {float} %");
     // make.py measured 92.0 % for the float model on the 450 test rows.
@@ -373,32 +362,12 @@ fn a_file_named_model_onnx_names_the_model_after_the_output_folder() {
 /// under test (ending in `a`) → MatMul `W2` (2 units) → `y`.
 mod spelled {
     use super::*;
-    use zlmc::import::onnx::proto::{attr_type, AttributeProto};
+    use zlmc::import::onnx::proto::AttributeProto;
     use zlmc::import::onnx::{from_bytes, from_bytes_as, OutputKind};
     use zlmc::quant::float_model::{FloatActivation as A, FloatMlp, FloatOutput};
 
     const W1: [f32; 6] = [1.0, -2.0, 0.5, 3.0, 1.5, -1.0];
     const W2: [f32; 6] = [1.0, -1.0, 0.5, 2.0, -0.25, 0.75];
-
-    /// A float attribute.
-    pub fn float_attr(name: &str, f: f32) -> AttributeProto {
-        AttributeProto {
-            name: name.into(),
-            r#type: attr_type::FLOAT,
-            f,
-            ..Default::default()
-        }
-    }
-
-    /// A string attribute.
-    fn string_attr(name: &str, s: &str) -> AttributeProto {
-        AttributeProto {
-            name: name.into(),
-            r#type: attr_type::STRING,
-            s: s.as_bytes().to_vec(),
-            ..Default::default()
-        }
-    }
 
     /// `node` with attributes.
     fn with(mut n: NodeProto, attrs: Vec<AttributeProto>) -> NodeProto {

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 
 use zlmc::frontend::npz::read_npz;
 use zlmc::frontend::tensors::{TensorData, TensorMap};
-use zlmc::import::onnx::proto::{attr_type, AttributeProto, NodeProto};
+use zlmc::import::onnx::proto::{AttributeProto, NodeProto};
 use zlmc::quant::float_model::{FloatMlp, FloatOutput};
 use zlmc::quant::float_spec::load_float_spec;
-use zlmc_test_support::onnx::{model, node, with_inputs};
-use zlmc_test_support::{repo, scratch, zlmc_import_onnx, zlmc_ok};
+use zlmc_test_support::onnx::{
+    floats_attr as floats, model, node, string_attr as text, strings_attr as strings, with_inputs,
+};
+use zlmc_test_support::{percent_after, repo, scratch, zlmc_import_onnx, zlmc_ok};
 
 /// Largest allowed |zlmc − scikit-learn| on probabilities and values.
 const TOL: f32 = 1e-4;
@@ -87,21 +89,6 @@ fn check_classifier(name: &str, labels: &[&str], probs_of: fn(&[f32]) -> Vec<f32
     m
 }
 
-/// A percentage after `label` in `text` (`accuracy: 90.00 %`).
-fn percent(text: &str, label: &str) -> f64 {
-    let at = text
-        .find(label)
-        .unwrap_or_else(|| panic!("no `{label}` in {text}"))
-        + label.len();
-    text[at..]
-        .split(" %")
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// `zlmc import onnx` the fixture calibrated on its `x_calib`, then `zlmc
 /// eval` the int8 model on its test rows: (int8, float) accuracy.
 fn import_and_eval(name: &str, dir: &Path) -> (f64, f64) {
@@ -120,8 +107,8 @@ fn import_and_eval(name: &str, dir: &Path) -> (f64, f64) {
         "",
     );
     let (int8, float) = (
-        percent(&r.stdout, "accuracy: "),
-        percent(&r.stdout, "float reference: accuracy "),
+        percent_after(&r.stdout, "accuracy: "),
+        percent_after(&r.stdout, "float reference: accuracy "),
     );
     eprintln!("{name}: int8 {int8} % against float {float} %");
     (int8, float)
@@ -187,33 +174,6 @@ fn ml_node(op: &str, outputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto 
         input: vec!["x".into()],
         output: outputs.iter().map(|s| s.to_string()).collect(),
         attribute: attrs,
-        ..Default::default()
-    }
-}
-
-fn floats(name: &str, v: &[f32]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attr_type::FLOATS,
-        floats: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn text(name: &str, s: &str) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attr_type::STRING,
-        s: s.as_bytes().to_vec(),
-        ..Default::default()
-    }
-}
-
-fn strings(name: &str, v: &[&str]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: attr_type::STRINGS,
-        strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
         ..Default::default()
     }
 }

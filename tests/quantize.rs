@@ -8,7 +8,7 @@ use zlmc::quant::float_model::{FloatActivation, FloatLayer, FloatMlp, FloatOutpu
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, installed, run_exe};
-use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, Outcome, Rng, TempDir};
+use zlmc_test_support::{scratch, skip, tinychat_dir, zlmc, zlmc_build, Outcome, Rng, TempDir};
 
 /// The weight kinds the accuracy tests bound, most precise first.
 const LOSSY_KINDS: [&str; 4] = ["int8", "int4", "ternary", "int2"];
@@ -207,6 +207,42 @@ fn calibrated_models_keep_their_accuracy_per_weight_kind() {
     }
 }
 
+/// Loads and optimizes the quantized `toy` model in `out` and builds its C in
+/// `out/c` with a main running `toy_step_float` on each of `rows`, then
+/// `print` (C reading `l` and `f[k]`); returns the model, its spec's path and
+/// the program's output.
+fn toy_float_c(out: &Path, rows: &[Vec<f32>], print: &str) -> (zlmc_ir::Model, PathBuf, String) {
+    let path = out.join("model.yaml");
+    let mut model = zlmc::driver::load(&path).unwrap();
+    zlmc::driver::optimize(&mut model, &[], |_, _| {}).unwrap();
+    let c = zlmc_test_support::build::c(&model, &path);
+    let cdir = out.join("c");
+    std::fs::create_dir_all(&cdir).unwrap();
+    std::fs::write(cdir.join("toy.h"), &c.header).unwrap();
+    std::fs::write(cdir.join("toy.c"), &c.source).unwrap();
+    let width = rows.first().map_or(0, Vec::len);
+    let mut main =
+        format!("#include <stdio.h>\n#include \"toy.h\"\nstatic const float f[][{width}] = {{\n");
+    for x in rows {
+        let v: Vec<String> = x.iter().map(|v| format!("{v:?}f")).collect();
+        let _ = writeln!(main, "{{{}}},", v.join(", "));
+    }
+    let _ = write!(
+        main,
+        "}};\nint main(void) {{\n unsigned k, i; int16_t l[TOY_CLASSES];\n \
+         for (k = 0; k < sizeof f / sizeof f[0]; k++) {{\n  toy_step_float(f[k], l);\n  \
+         {print} }}\n return 0;\n}}\n"
+    );
+    std::fs::write(cdir.join("main.c"), main).unwrap();
+    let exe = gcc(
+        &cdir,
+        "toy",
+        &[cdir.join("main.c"), cdir.join("toy.c")],
+        &["-O1"],
+    );
+    (model, path, run_exe(&exe, b""))
+}
+
 /// Quantized models give the interpreter's logits in C (through the float
 /// entry points) and on the AVR in simavr.
 #[test]
@@ -232,36 +268,13 @@ fn quantized_models_are_bit_exact_on_c_and_avr() {
             &["--weights", kind, "--accumulator", "auto"],
         );
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let path = out.join("model.yaml");
-        let mut model = zlmc::driver::load(&path).unwrap();
-        zlmc::driver::optimize(&mut model, &[], |_, _| {}).unwrap();
         // C: float features in, through NAME_step_float.
-        let c = zlmc_test_support::build::c(&model, &path);
-        let cdir = out.join("c");
-        std::fs::create_dir_all(&cdir).unwrap();
-        std::fs::write(cdir.join("toy.h"), &c.header).unwrap();
-        std::fs::write(cdir.join("toy.c"), &c.source).unwrap();
-        let mut main = String::from(
-            "#include <stdio.h>\n#include \"toy.h\"\nstatic const float f[][10] = {\n",
+        let (model, path, got) = toy_float_c(
+            &out,
+            &samples,
+            "for (i = 0; i < TOY_CLASSES; i++) printf(\"%d \", l[i]);\n  \
+             printf(\"| %u\\n\", (unsigned)toy_predict_float(f[k]));\n",
         );
-        for x in &samples {
-            let v: Vec<String> = x.iter().map(|v| format!("{v:?}f")).collect();
-            let _ = writeln!(main, "{{{}}},", v.join(", "));
-        }
-        main.push_str(
-            "};\nint main(void) {\n unsigned k, i; int16_t l[TOY_CLASSES];\n \
-             for (k = 0; k < sizeof f / sizeof f[0]; k++) {\n  toy_step_float(f[k], l);\n  \
-             for (i = 0; i < TOY_CLASSES; i++) printf(\"%d \", l[i]);\n  \
-             printf(\"| %u\\n\", (unsigned)toy_predict_float(f[k]));\n }\n return 0;\n}\n",
-        );
-        std::fs::write(cdir.join("main.c"), main).unwrap();
-        let exe = gcc(
-            &cdir,
-            "toy",
-            &[cdir.join("main.c"), cdir.join("toy.c")],
-            &["-O1"],
-        );
-        let got = run_exe(&exe, b"");
         let mut want = String::new();
         let mut vectors = Vec::new();
         for x in &samples {
@@ -756,18 +769,10 @@ fn labels_outside_the_models_classes_are_warned_about() {
 /// then be warned about on every build.
 #[test]
 fn imports_pick_shifts_no_input_in_the_declared_range_can_wrap() {
-    let ex = zlmc_test_support::repo().join("examples/digits");
     let scratch_dir = scratch("quantize-no-wrap");
     for kind in ["int8", "int4", "binary"] {
         let out = scratch_dir.path().join(kind);
-        let r = zlmc_test_support::zlmc_import_onnx(
-            &ex.join("digits.onnx"),
-            Some(&ex.join("data.npz")),
-            &out,
-            &["--weights", kind],
-        );
-        assert_eq!(r.code, 0, "{kind}: {}", r.stderr);
-        let spec = out.join("model.yaml");
+        let spec = zlmc_test_support::import_digits(&out, &["--weights", kind]);
         let model = zlmc::driver::load(&spec).unwrap();
         let bounds = zlmc::range::analyze(&model).expect("a declared input range");
         assert!(
@@ -853,20 +858,12 @@ fn a_pytorch_relu_mlp_imported_with_defaults_runs_at_full_speed_on_the_uno() {
             let int8 = accuracy(&e.stdout);
             assert!(float - int8 <= 1.0, "float {float} %, int8 {int8} %");
             assert!(measured <= 32_000, "{measured} cycles: {}", e.stdout);
-            let b = zlmc(
-                &[
-                    "build",
-                    &spec,
-                    "--target",
-                    "avr",
-                    "--board",
-                    "uno",
-                    "-o",
-                    &s(&dir.join("sketch")),
-                ],
-                "",
+            let b = zlmc_build(
+                &out.join("model.yaml"),
+                "avr",
+                &["--board", "uno"],
+                &dir.join("sketch"),
             );
-            assert_eq!(b.code, 0, "{}", b.stderr);
             let predicted = count_after(&b.stdout, "a step: about");
             let off = (predicted as f64 - measured as f64).abs() / measured as f64;
             assert!(off <= 0.15, "predicted {predicted}, measured {measured}");
@@ -953,52 +950,23 @@ fn every_activation_quantizes_close_to_float_and_builds() {
             "{act:?}: {int8} % of the float model's answers"
         );
         // No activation can wrap for any input of the declared range.
-        let b = zlmc(
-            &[
-                "build",
-                &s(&out.join("model.yaml")),
-                "--target",
-                "c",
-                "-o",
-                &s(&out.join("cli")),
-            ],
-            "",
-        );
-        assert_eq!(b.code, 0, "{act:?}: {}", b.stderr);
+        let b = zlmc_build(&out.join("model.yaml"), "c", &[], &out.join("cli"));
         assert!(!b.stderr.contains("wrap"), "{act:?}: {}", b.stderr);
-        let path = out.join("model.yaml");
-        let mut model = zlmc::driver::load(&path).unwrap();
-        zlmc::driver::optimize(&mut model, &[], |_, _| {}).unwrap();
-        let c = zlmc_test_support::build::c(&model, &path);
-        let cdir = out.join("c");
-        std::fs::create_dir_all(&cdir).unwrap();
-        std::fs::write(cdir.join("toy.h"), &c.header).unwrap();
-        std::fs::write(cdir.join("toy.c"), &c.source).unwrap();
-        let mut main =
-            String::from("#include <stdio.h>\n#include \"toy.h\"\nstatic const float f[][8] = {\n");
+        let rows = &samples.x[..40.min(samples.x.len())];
+        let (model, _, got) = toy_float_c(
+            &out,
+            rows,
+            "for (i = 0; i < TOY_CLASSES; i++) printf(i ? \" %d\" : \"%d\", l[i]);\n  \
+             printf(\"\\n\");\n",
+        );
         let mut want = String::new();
-        for x in samples.x.iter().take(40) {
-            let v: Vec<String> = x.iter().map(|v| format!("{v:?}f")).collect();
-            let _ = writeln!(main, "{{{}}},", v.join(", "));
+        for x in rows {
             let q = zlmc::evaluate::quantize_features(&model, x);
             let r = interp::step(&model.graph, &q);
             let l: Vec<String> = r.logits.iter().map(i16::to_string).collect();
             let _ = writeln!(want, "{}", l.join(" "));
         }
-        main.push_str(
-            "};\nint main(void) {\n unsigned k, i; int16_t l[TOY_CLASSES];\n \
-             for (k = 0; k < sizeof f / sizeof f[0]; k++) {\n  toy_step_float(f[k], l);\n  \
-             for (i = 0; i < TOY_CLASSES; i++) printf(i ? \" %d\" : \"%d\", l[i]);\n  \
-             printf(\"\\n\");\n }\n return 0;\n}\n",
-        );
-        std::fs::write(cdir.join("main.c"), main).unwrap();
-        let exe = gcc(
-            &cdir,
-            "toy",
-            &[cdir.join("main.c"), cdir.join("toy.c")],
-            &["-O1"],
-        );
-        assert_eq!(run_exe(&exe, b""), want, "{act:?} in C");
+        assert_eq!(got, want, "{act:?} in C");
     }
 }
 
@@ -1047,11 +1015,7 @@ fn values_models_keep_their_values() {
 
 /// The agreement figure `import`/`quantize` print, in percent.
 fn printed_agreement(stdout: &str) -> f64 {
-    let at = stdout
-        .find("agreement with the float model ")
-        .unwrap_or_else(|| panic!("no agreement in {stdout}"))
-        + "agreement with the float model ".len();
-    stdout[at..].split(" %").next().unwrap().parse().unwrap()
+    zlmc_test_support::percent_after(stdout, "agreement with the float model ")
 }
 
 /// The per-layer errors `import`/`quantize` print, in percent, first layer first.

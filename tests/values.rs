@@ -8,7 +8,7 @@ use std::path::Path;
 
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_test_support::tools::{gcc, installed, run_exe};
-use zlmc_test_support::{scratch, skip, zlmc, zlmc_ok, Rng};
+use zlmc_test_support::{scratch, skip, zlmc, zlmc_build, zlmc_ok, Rng};
 
 /// A 4-input, 2-value model with a lookup table and a leaky ReLU, its
 /// float input quantized with scale 0.5.
@@ -87,17 +87,7 @@ fn run_prints_values_and_c_gives_the_same() {
         );
     }
     let out = dir.join("c");
-    zlmc_ok(
-        &[
-            "build",
-            spec.to_str().unwrap(),
-            "--target",
-            "c",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
+    zlmc_build(&spec, "c", &[], &out);
     let driver = out.join("driver.c");
     std::fs::write(
         &driver,

@@ -25,6 +25,20 @@ fn build(model: &Model) -> Z80Files {
     build::z80(&m, Path::new("random")).unwrap_or_else(|e| panic!("{}: {e}", model.name))
 }
 
+/// Both assemblers turn `z`'s assembly (of model `name`) into zlmc's .COM, byte for byte.
+fn assert_assemblers_agree(z: &Z80Files, name: &str) {
+    for tool in Z80Asm::ALL {
+        let bytes = z80_assemble(tool, &z.asm)
+            .unwrap_or_else(|e| panic!("{} on {name}: {e}", z.asm_name))
+            .bytes;
+        assert!(
+            bytes == z.com,
+            "{} disagrees with zlmc on {name}",
+            tool.name()
+        );
+    }
+}
+
 /// Build `m` for CP/M and check its replies to `first` and `n - 1` random
 /// queries against the interpreter's; how many were checked.
 fn agree(m: &Model, rng: &mut Rng, first: &[u8], n: usize) -> usize {
@@ -218,17 +232,7 @@ fn random_activations_agree_with_the_interpreter_on_the_emulator() {
         let z = build(&m);
         if models < 12 {
             // The activations' code and tables print as both assemblers read them.
-            for tool in Z80Asm::ALL {
-                let bytes = z80_assemble(tool, &z.asm)
-                    .unwrap_or_else(|e| panic!("{} on {}: {e}", z.asm_name, m.name))
-                    .bytes;
-                assert!(
-                    bytes == z.com,
-                    "{} disagrees with zlmc on {}",
-                    tool.name(),
-                    m.name
-                );
-            }
+            assert_assemblers_agree(&z, &m.name);
         }
         for k in 0..4 {
             let q = if k == 0 {
@@ -322,17 +326,7 @@ fn asm_assembles_to_the_com_with_z80asm_and_pasmo() {
     }
     for m in &specs {
         let z = build(m);
-        for tool in Z80Asm::ALL {
-            let bytes = z80_assemble(tool, &z.asm)
-                .unwrap_or_else(|e| panic!("{} on {}: {e}", z.asm_name, m.name))
-                .bytes;
-            assert!(
-                bytes == z.com,
-                "{} disagrees with zlmc on {}",
-                tool.name(),
-                m.name
-            );
-        }
+        assert_assemblers_agree(&z, &m.name);
     }
 }
 

@@ -10,8 +10,8 @@ use zlmc_backends::z80::target::z80_raw_reply;
 use zlmc_backends::zx48::target::zx48_raw_reply;
 use zlmc_ir::{interp, Encoder, Model};
 use zlmc_test_support::build;
-use zlmc_test_support::models::{random_inputs, random_text_model};
-use zlmc_test_support::{repo, scratch, zlmc, zlmc_import_onnx, Rng};
+use zlmc_test_support::models::{make_values, random_inputs, random_text_model};
+use zlmc_test_support::{import_digits, repo, scratch, zlmc, Rng};
 
 /// A random classifier whose input is `len` raw integers (a text model's
 /// layers, its encoders replaced).
@@ -158,14 +158,10 @@ fn digits_on_the_z80_targets_match_zlmc_run() {
     let tmp = scratch("z80-raw-digits");
     let dir = tmp.path();
     let ex = repo().join("examples/digits");
-    let r = zlmc_import_onnx(
-        &ex.join("digits.onnx"),
-        Some(&ex.join("data.npz")),
+    let spec = import_digits(
         &dir.join("d8"),
         &["--weights", "int8", "--accumulator", "16"],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let spec = dir.join("d8/model.yaml");
     let spec = spec.to_str().expect("utf-8");
     let t = zlmc::frontend::npz::read_npz_as(&ex.join("data.npz"), "data file").expect("data");
     let x = &t["x_test"];
@@ -194,12 +190,8 @@ fn digits_on_the_z80_targets_match_zlmc_run() {
 
 /// `m` as a values model: the last layer's outputs, scaled.
 fn as_values(mut m: Model, rng: &mut Rng) -> Model {
-    let count = m.classes();
-    let quant = zlmc_ir::OutputQuant {
-        scale: rng.pick(&[0.125, 0.01, 1.0 / 3.0, 2.5]),
-        zero_point: rng.range(-100, 100) as i32,
-    };
-    m.decode = zlmc_ir::Decode::Values { quant, count };
+    let scale = rng.pick(&[0.125, 0.01, 1.0 / 3.0, 2.5]);
+    make_values(&mut m, scale, rng.range(-100, 100) as i32);
     m
 }
 

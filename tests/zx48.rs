@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use zlmc_backends::sim::zx48::{run_zx48, Rom, ZxExit, ZxRun, OPENSE_ROM};
+use zlmc_backends::sim::zx48::{run_zx48, Rom, ZxExit, ZxReport, ZxRun, OPENSE_ROM};
 use zlmc_backends::zx48::tap::{blocks, loader};
 use zlmc_backends::zx48::target::{zx48_reply, zx48_reply_on};
 use zlmc_backends::zx48::{Zx48Files, ORIGIN};
@@ -30,6 +30,38 @@ fn build(model: &Model) -> Zx48Files {
 
 fn example() -> Model {
     zlmc::driver::load(&repo().join("examples/commands/model.yaml")).unwrap()
+}
+
+/// `z`'s front end run from BASIC (on `rom`, or on the entry points it
+/// serves when `None`) with `keys` typed; the step's calls timed if `timed`.
+fn run_front_end(z: &Zx48Files, keys: &[u8], timed: bool, rom: Option<&Rom>) -> ZxReport {
+    run_zx48(&ZxRun {
+        code: &z.program.com,
+        origin: ORIGIN,
+        keys,
+        step_entry: timed.then_some(z.program.step_entry),
+        max_tstates: 1_000_000_000,
+        rom,
+    })
+    .unwrap()
+}
+
+/// The front end cleared the screen once and printed: the prompt, `echo` (the
+/// line as typed and rubbed out), `reply`, then an empty line and `!`; returns
+/// that output.
+#[track_caller]
+fn assert_front_end_screen(r: &ZxReport, echo: &[u8], reply: &[u8]) -> Vec<u8> {
+    assert_eq!(r.clears, 1);
+    let mut screen = b"\r> ".to_vec();
+    screen.extend(echo);
+    screen.push(b'\r');
+    screen.extend(reply);
+    screen.extend(b"\r> \r\r> !\r");
+    assert_eq!(
+        String::from_utf8_lossy(&r.output),
+        String::from_utf8_lossy(&screen)
+    );
+    screen
 }
 
 fn int8(m: &Model) -> bool {
@@ -108,43 +140,17 @@ fn the_front_end_prompts_replies_rubs_out_and_returns_to_basic() {
     let z = build(&m);
     let want = interp::reply(&m, b"turn on lights").0;
     // A typo rubbed out with DELETE (12), an empty line, then `!`.
-    let r = run_zx48(&ZxRun {
-        code: &z.program.com,
-        origin: ORIGIN,
-        keys: b"turn on lightsx\x0c\n\n!\n",
-        step_entry: Some(z.program.step_entry),
-        max_tstates: 1_000_000_000,
-        rom: None,
-    })
-    .unwrap();
+    let r = run_front_end(&z, b"turn on lightsx\x0c\n\n!\n", true, None);
     assert_eq!(
         r.exit,
         ZxExit::Basic,
         "IY, HL' and interrupts as BASIC needs"
     );
-    assert_eq!(r.clears, 1);
-    let mut screen = b"\r> turn on lightsx\x08 \x08\r".to_vec();
-    screen.extend(&want);
-    screen.extend(b"\r> \r\r> !\r");
-    assert_eq!(
-        String::from_utf8_lossy(&r.output),
-        String::from_utf8_lossy(&screen)
-    );
+    assert_front_end_screen(&r, b"turn on lightsx\x08 \x08", &want);
     assert_eq!(r.step_tstates.len(), 1);
     assert!(r.lowest_sp > 0x7F00 && r.highest_write < 0xFF58);
     // Without the `!` the program waits for keys.
-    let r = run_zx48(&ZxRun {
-        keys: b"lights\n",
-        ..ZxRun {
-            code: &z.program.com,
-            origin: ORIGIN,
-            keys: b"",
-            step_entry: None,
-            max_tstates: 1_000_000_000,
-            rom: None,
-        }
-    })
-    .unwrap();
+    let r = run_front_end(&z, b"lights\n", false, None);
     assert_eq!(r.exit, ZxExit::InputExhausted);
 }
 
@@ -399,29 +405,14 @@ fn the_front_end_runs_on_opense_basic() {
     let m = example();
     let z = build(&m);
     let want = interp::reply(&m, b"Turn on lights?").0;
-    let r = run_zx48(&ZxRun {
-        code: &z.program.com,
-        origin: ORIGIN,
-        keys: b"Turn on lightsx\x0c?\n\n!\n",
-        step_entry: Some(z.program.step_entry),
-        max_tstates: 1_000_000_000,
-        rom: Some(&rom),
-    })
-    .unwrap();
+    let r = run_front_end(&z, b"Turn on lightsx\x0c?\n\n!\n", true, Some(&rom));
     assert_eq!(
         r.exit,
         ZxExit::Basic,
         "{:?}",
         String::from_utf8_lossy(&r.output)
     );
-    assert_eq!(r.clears, 1);
-    let mut screen = b"\r> Turn on lightsx\x08 \x08?\r".to_vec();
-    screen.extend(&want);
-    screen.extend(b"\r> \r\r> !\r");
-    assert_eq!(
-        String::from_utf8_lossy(&r.output),
-        String::from_utf8_lossy(&screen)
-    );
+    let screen = assert_front_end_screen(&r, b"Turn on lightsx\x08 \x08?", &want);
     // What the ROM drew, read back with its font.
     assert_eq!(r.screen, screen_after(&screen));
     assert_eq!(
@@ -434,22 +425,7 @@ fn the_front_end_runs_on_opense_basic() {
     assert_eq!(r.flags & 8, 0, "FLAGS 0x{:02x}", r.flags);
     // Without the `!` the program waits for keys; a key only E mode types
     // on Sinclair's ROM is refused rather than typed differently.
-    let run = |keys: &'static [u8]| {
-        run_zx48(&ZxRun {
-            keys,
-            step_entry: None,
-            ..ZxRun {
-                code: &z.program.com,
-                origin: ORIGIN,
-                keys: b"",
-                step_entry: None,
-                max_tstates: 1_000_000_000,
-                rom: Some(&rom),
-            }
-        })
-        .unwrap()
-        .exit
-    };
+    let run = |keys: &'static [u8]| run_front_end(&z, keys, false, Some(&rom)).exit;
     assert_eq!(run(b"lights\n"), ZxExit::InputExhausted);
     assert_eq!(run(b"[\n"), ZxExit::Untypeable(b'['));
     let e = zx48_reply_on(&z, b"a[b", Some(&rom))

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use c_common::*;
 use zlmc_ir::interp;
-use zlmc_ir::{Activation, Decode, Elem, Model, Op, OutputQuant, WeightKind};
-use zlmc_test_support::models::random_model_with_activations;
+use zlmc_ir::{Activation, Elem, Model, Op, WeightKind};
+use zlmc_test_support::models::{make_values, random_model_with_activations};
 use zlmc_test_support::tools::{gcc, run_exe};
 
 /// Random input vectors of length `n`: zeros, extremes, sparse, small and full-range.
@@ -251,13 +251,7 @@ fn random_activations_match_interpreter() {
             let mut m = random_model_with_activations(&mut rng, &format!("act{i}"));
             // Every fifth a values model: the same step, its outputs the answer.
             if i % 5 == 0 {
-                m.decode = Decode::Values {
-                    count: m.classes(),
-                    quant: OutputQuant {
-                        scale: 0.5,
-                        zero_point: -3,
-                    },
-                };
+                make_values(&mut m, 0.5, -3);
             }
             m
         })

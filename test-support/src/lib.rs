@@ -4,8 +4,8 @@
 //! z80ai's tinychat ([`tinychat`]), visible skips ([`skip`]), the `zlmc`
 //! command in-process ([`zlmc`]), random models ([`models`]), ONNX models
 //! ([`onnx`]), weights files ([`weights`]), every way a test builds code for
-//! a target ([`build`]), and the split of a generated file into its model
-//! part and frame ([`parts`]).
+//! a target ([`build`]), random models checked in simavr ([`simavr`]), and
+//! the split of a generated file into its model part and frame ([`parts`]).
 
 pub mod alloc;
 pub mod build;
@@ -14,6 +14,7 @@ pub mod models;
 pub mod onnx;
 pub mod parts;
 pub mod rng;
+pub mod simavr;
 pub mod tools;
 pub mod weights;
 
@@ -195,6 +196,17 @@ pub fn example(name: &str) -> PathBuf {
     repo().join("examples").join(name).join("model.yaml")
 }
 
+/// `examples/digits` imported (`zlmc import onnx`, calibrated on its
+/// `data.npz`) into `out` with `extra` options, asserted to succeed; returns
+/// the spec's path.
+pub fn import_digits(out: &Path, extra: &[&str]) -> PathBuf {
+    let ex = repo().join("examples/digits");
+    let data = ex.join("data.npz");
+    let r = zlmc_import_onnx(&ex.join("digits.onnx"), Some(&data), out, extra);
+    assert_eq!(r.code, 0, "import digits {}: {}", extra.join(" "), r.stderr);
+    out.join("model.yaml")
+}
+
 /// z80ai's tinychat, imported into a scratch folder.
 pub struct Tinychat {
     /// `../shared/z80ai/tinychat`: `model.npz` and `expected.tsv`.
@@ -333,6 +345,22 @@ pub fn figure_after(text: &str, label: &str) -> u64 {
             digits.parse().ok()
         })
         .unwrap_or_else(|| panic!("no figure after {label:?} in:\n{text}"))
+}
+
+/// The percentage printed right after `label` in `text` (`accuracy: 90.00 %`);
+/// panics, showing `text`, when `label` is not there.
+pub fn percent_after(text: &str, label: &str) -> f64 {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no `{label}` in {text}"))
+        + label.len();
+    text[at..]
+        .split(" %")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// Asserts a deterministic cost (cycles, T-states, bytes) is within its

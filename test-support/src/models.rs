@@ -491,3 +491,12 @@ pub fn z80ai_model(
         data,
     )
 }
+
+/// Makes `m` a values model: its outputs are the answer, each `scale` a step
+/// from `zero_point`.
+pub fn make_values(m: &mut Model, scale: f64, zero_point: i32) {
+    m.decode = Decode::Values {
+        count: m.classes(),
+        quant: zlmc_ir::OutputQuant { scale, zero_point },
+    };
+}

@@ -179,3 +179,43 @@ pub fn with_inputs(model: &[u8], extra: &[(&str, &[Option<i64>])]) -> Vec<u8> {
         .extend(extra.iter().map(|(name, dims)| value(name, dims)));
     m.encode_to_vec()
 }
+
+/// A float attribute.
+pub fn float_attr(name: &str, f: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attr_type::FLOAT,
+        f,
+        ..Default::default()
+    }
+}
+
+/// A float-list attribute.
+pub fn floats_attr(name: &str, v: &[f32]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attr_type::FLOATS,
+        floats: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A string attribute.
+pub fn string_attr(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attr_type::STRING,
+        s: s.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A string-list attribute.
+pub fn strings_attr(name: &str, v: &[&str]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attr_type::STRINGS,
+        strings: v.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..Default::default()
+    }
+}
