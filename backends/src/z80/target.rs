@@ -140,21 +140,7 @@ pub fn z80_raw_reply(
     }
     let mut keys = query.to_vec();
     keys.extend(b"\r!");
-    let r = run_cpm(&CpmRun {
-        program: com,
-        command_tail: b"",
-        console_input: &keys,
-        step_entry: Some(step_entry),
-        max_tstates: 20_000_000_000,
-    })
-    .map_err(|e| BackendError::Internal(format!("cannot run the program: {e}")))?;
-    if !matches!(r.exit, Exit::WarmBoot) {
-        return Err(BackendError::Internal(format!(
-            "the program did not return to CP/M ({:?}) for query {:?}",
-            r.exit,
-            String::from_utf8_lossy(query)
-        )));
-    }
+    let r = run_to_cpm(com, b"", &keys, step_entry, query)?;
     // "\r\n> ", the query's echo and BDOS 1's echo of CR, CR LF, the
     // answer, then the next prompt and the `!` that leaves.
     let mut head = b"\r\n> ".to_vec();
@@ -175,6 +161,33 @@ pub fn z80_raw_reply(
         steps: r.step_tstates.clone(),
     };
     Ok((answer, r))
+}
+
+/// One run of `com` for `query` (given as `command_tail`, or typed as
+/// `keys`) that must end with a warm boot back to CP/M: its report.
+fn run_to_cpm(
+    com: &[u8],
+    command_tail: &[u8],
+    keys: &[u8],
+    step_entry: u16,
+    query: &[u8],
+) -> Result<CpmReport, BackendError> {
+    let r = run_cpm(&CpmRun {
+        program: com,
+        command_tail,
+        console_input: keys,
+        step_entry: Some(step_entry),
+        max_tstates: 20_000_000_000,
+    })
+    .map_err(|e| BackendError::Internal(format!("cannot run the program: {e}")))?;
+    if !matches!(r.exit, Exit::WarmBoot) {
+        return Err(BackendError::Internal(format!(
+            "the program did not return to CP/M ({:?}) for query {:?}",
+            r.exit,
+            String::from_utf8_lossy(query)
+        )));
+    }
+    Ok(r)
 }
 
 impl Simulator for Z80Target {
@@ -275,21 +288,8 @@ pub fn z80_reply(
         }
         keys.extend(b"!\r");
     }
-    let r = run_cpm(&CpmRun {
-        program: com,
-        command_tail: if in_tail { query } else { b"" },
-        console_input: &keys,
-        step_entry: Some(step_entry),
-        max_tstates: 20_000_000_000,
-    })
-    .map_err(|e| BackendError::Internal(format!("cannot run the program: {e}")))?;
-    if !matches!(r.exit, Exit::WarmBoot) {
-        return Err(BackendError::Internal(format!(
-            "the program did not return to CP/M ({:?}) for query {:?}",
-            r.exit,
-            String::from_utf8_lossy(query)
-        )));
-    }
+    let tail = if in_tail { query } else { b"" };
+    let r = run_to_cpm(com, tail, &keys, step_entry, query)?;
     if r.console_calls_with_interrupts_disabled > 0 {
         return Err(BackendError::internal(
             "the program called the console with interrupts disabled",
