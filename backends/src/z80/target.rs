@@ -143,19 +143,12 @@ pub fn z80_raw_reply(
     let r = run_to_cpm(com, b"", &keys, step_entry, query)?;
     // "\r\n> ", the query's echo and BDOS 1's echo of CR, CR LF, the
     // answer, then the next prompt and the `!` that leaves.
-    let mut head = b"\r\n> ".to_vec();
-    head.extend(query);
-    head.extend(b"\r\r\n");
-    let reply = r
-        .output
-        .strip_prefix(&head[..])
-        .and_then(|o| o.strip_suffix(b"\r\n> !"))
-        .ok_or_else(|| {
-            BackendError::Internal(format!(
-                "unexpected console output {:?} for a line of values",
-                String::from_utf8_lossy(&r.output)
-            ))
-        })?;
+    let reply = typed_answer(
+        &r.output,
+        [b"\r\n> ", query, b"\r\r\n"],
+        b"\r\n> !",
+        "console output for a line of values",
+    )?;
     let answer = Answer {
         reply: reply.to_vec(),
         steps: r.step_tstates.clone(),
@@ -311,15 +304,30 @@ pub fn z80_reply(
 /// `CR LF "> "`, the query's echo and BDOS 10's CR, `CR LF`, the reply, then
 /// the next prompt with `!` typed and its line end.
 fn chat_reply<'a>(output: &'a [u8], query: &[u8]) -> Result<&'a [u8], BackendError> {
-    let mut head = b"\r\n> ".to_vec();
-    head.extend(query);
-    head.extend(b"\r\r\n");
+    typed_answer(
+        output,
+        [b"\r\n> ", query, b"\r\r\n"],
+        b"\r\n> !\r\r\n",
+        "console output for a query typed into the chat loop",
+    )
+}
+
+/// The answer in the `output` of a run with one query typed at a prompt:
+/// what stands between `head` (the prompt, the query's echo and what ends
+/// the echo) and `tail` (what is printed after). An internal error naming
+/// `what` was read if the output is not of that form.
+pub(crate) fn typed_answer<'a>(
+    output: &'a [u8],
+    head: [&[u8]; 3],
+    tail: &[u8],
+    what: &str,
+) -> Result<&'a [u8], BackendError> {
     output
-        .strip_prefix(&head[..])
-        .and_then(|o| o.strip_suffix(b"\r\n> !\r\r\n"))
+        .strip_prefix(&head.concat()[..])
+        .and_then(|o| o.strip_suffix(tail))
         .ok_or_else(|| {
             BackendError::Internal(format!(
-                "unexpected console output {:?} for a query typed into the chat loop",
+                "unexpected {what}: {:?}",
                 String::from_utf8_lossy(output)
             ))
         })

@@ -5,6 +5,7 @@ use crate::sim::zx48::{run_zx48, Rom, ZxExit, ZxReport, ZxRun, CONTENTION_PER_AC
 use crate::target::{
     answer_each, Answer, Emitted, Job, Machine, SimRun, SimSummary, Simulator, Target, TargetInfo,
 };
+use crate::z80::target::typed_answer;
 use crate::BackendError;
 
 use super::{build, Zx48Files, LOW_ORIGIN, ZX48};
@@ -164,19 +165,12 @@ fn typed_reply(
             String::from_utf8_lossy(&r.output)
         )));
     }
-    let mut head = b"\r> ".to_vec();
-    head.extend(query);
-    head.push(b'\r');
-    let reply = r
-        .output
-        .strip_prefix(&head[..])
-        .and_then(|o| o.strip_suffix(screen_after))
-        .ok_or_else(|| {
-            BackendError::Internal(format!(
-                "unexpected screen output {:?}",
-                String::from_utf8_lossy(&r.output)
-            ))
-        })?;
+    let reply = typed_answer(
+        &r.output,
+        [b"\r> ", query, b"\r"],
+        screen_after,
+        "screen output",
+    )?;
     let answer = Answer {
         reply: reply.to_vec(),
         steps: r.step_tstates.clone(),
