@@ -140,10 +140,35 @@ pub fn z80_raw_reply(
     }
     let mut keys = query.to_vec();
     keys.extend(b"\r!");
+    let r = run_to_cpm(com, b"", &keys, step_entry, query)?;
+    // "\r\n> ", the query's echo and BDOS 1's echo of CR, CR LF, the
+    // answer, then the next prompt and the `!` that leaves.
+    let reply = typed_answer(
+        &r.output,
+        [b"\r\n> ", query, b"\r\r\n"],
+        b"\r\n> !",
+        "console output for a line of values",
+    )?;
+    let answer = Answer {
+        reply: reply.to_vec(),
+        steps: r.step_tstates.clone(),
+    };
+    Ok((answer, r))
+}
+
+/// One run of `com` for `query` (given as `command_tail`, or typed as
+/// `keys`) that must end with a warm boot back to CP/M: its report.
+fn run_to_cpm(
+    com: &[u8],
+    command_tail: &[u8],
+    keys: &[u8],
+    step_entry: u16,
+    query: &[u8],
+) -> Result<CpmReport, BackendError> {
     let r = run_cpm(&CpmRun {
         program: com,
-        command_tail: b"",
-        console_input: &keys,
+        command_tail,
+        console_input: keys,
         step_entry: Some(step_entry),
         max_tstates: 20_000_000_000,
     })
@@ -155,26 +180,7 @@ pub fn z80_raw_reply(
             String::from_utf8_lossy(query)
         )));
     }
-    // "\r\n> ", the query's echo and BDOS 1's echo of CR, CR LF, the
-    // answer, then the next prompt and the `!` that leaves.
-    let mut head = b"\r\n> ".to_vec();
-    head.extend(query);
-    head.extend(b"\r\r\n");
-    let reply = r
-        .output
-        .strip_prefix(&head[..])
-        .and_then(|o| o.strip_suffix(b"\r\n> !"))
-        .ok_or_else(|| {
-            BackendError::Internal(format!(
-                "unexpected console output {:?} for a line of values",
-                String::from_utf8_lossy(&r.output)
-            ))
-        })?;
-    let answer = Answer {
-        reply: reply.to_vec(),
-        steps: r.step_tstates.clone(),
-    };
-    Ok((answer, r))
+    Ok(r)
 }
 
 impl Simulator for Z80Target {
@@ -275,21 +281,8 @@ pub fn z80_reply(
         }
         keys.extend(b"!\r");
     }
-    let r = run_cpm(&CpmRun {
-        program: com,
-        command_tail: if in_tail { query } else { b"" },
-        console_input: &keys,
-        step_entry: Some(step_entry),
-        max_tstates: 20_000_000_000,
-    })
-    .map_err(|e| BackendError::Internal(format!("cannot run the program: {e}")))?;
-    if !matches!(r.exit, Exit::WarmBoot) {
-        return Err(BackendError::Internal(format!(
-            "the program did not return to CP/M ({:?}) for query {:?}",
-            r.exit,
-            String::from_utf8_lossy(query)
-        )));
-    }
+    let tail = if in_tail { query } else { b"" };
+    let r = run_to_cpm(com, tail, &keys, step_entry, query)?;
     if r.console_calls_with_interrupts_disabled > 0 {
         return Err(BackendError::internal(
             "the program called the console with interrupts disabled",
@@ -311,15 +304,30 @@ pub fn z80_reply(
 /// `CR LF "> "`, the query's echo and BDOS 10's CR, `CR LF`, the reply, then
 /// the next prompt with `!` typed and its line end.
 fn chat_reply<'a>(output: &'a [u8], query: &[u8]) -> Result<&'a [u8], BackendError> {
-    let mut head = b"\r\n> ".to_vec();
-    head.extend(query);
-    head.extend(b"\r\r\n");
+    typed_answer(
+        output,
+        [b"\r\n> ", query, b"\r\r\n"],
+        b"\r\n> !\r\r\n",
+        "console output for a query typed into the chat loop",
+    )
+}
+
+/// The answer in the `output` of a run with one query typed at a prompt:
+/// what stands between `head` (the prompt, the query's echo and what ends
+/// the echo) and `tail` (what is printed after). An internal error naming
+/// `what` was read if the output is not of that form.
+pub(crate) fn typed_answer<'a>(
+    output: &'a [u8],
+    head: [&[u8]; 3],
+    tail: &[u8],
+    what: &str,
+) -> Result<&'a [u8], BackendError> {
     output
-        .strip_prefix(&head[..])
-        .and_then(|o| o.strip_suffix(b"\r\n> !\r\r\n"))
+        .strip_prefix(&head.concat()[..])
+        .and_then(|o| o.strip_suffix(tail))
         .ok_or_else(|| {
             BackendError::Internal(format!(
-                "unexpected console output {:?} for a query typed into the chat loop",
+                "unexpected {what}: {:?}",
                 String::from_utf8_lossy(output)
             ))
         })

@@ -5,6 +5,7 @@ use crate::sim::zx48::{run_zx48, Rom, ZxExit, ZxReport, ZxRun, CONTENTION_PER_AC
 use crate::target::{
     answer_each, Answer, Emitted, Job, Machine, SimRun, SimSummary, Simulator, Target, TargetInfo,
 };
+use crate::z80::target::typed_answer;
 use crate::BackendError;
 
 use super::{build, Zx48Files, LOW_ORIGIN, ZX48};
@@ -104,50 +105,8 @@ pub fn zx48_reply_on(
     if let Some(why) = zx48_refusal(query) {
         return Err(BackendError::Unsupported(why));
     }
-    if let (Some(_), Err(b)) = (rom, crate::sim::zx48::keys::keys_for(query)) {
-        return Err(BackendError::Unsupported(format!(
-            "{:?} is typed differently on Sinclair's ROM and OpenSE's, so the simulator does not type it on a real ROM",
-            b as char
-        )));
-    }
-    let mut keys = query.to_vec();
-    keys.extend(b"\n!\n");
-    let r = run_zx48(&ZxRun {
-        code: &z.program.com,
-        origin: z.program.origin,
-        keys: &keys,
-        step_entry: Some(z.program.step_entry),
-        max_tstates: 20_000_000_000,
-        rom,
-    })
-    .map_err(|e| BackendError::Internal(e.to_string()))?;
-    if r.exit != ZxExit::Basic {
-        return Err(BackendError::Internal(format!(
-            "the program did not return to BASIC ({:?}) for query {:?}; the screen showed {:?}",
-            r.exit,
-            String::from_utf8_lossy(query),
-            String::from_utf8_lossy(&r.output)
-        )));
-    }
     // The screen shows "\r> " query "\r" reply "\r> !\r" (LF is not printed).
-    let mut head = b"\r> ".to_vec();
-    head.extend(query);
-    head.push(b'\r');
-    let reply = r
-        .output
-        .strip_prefix(&head[..])
-        .and_then(|o| o.strip_suffix(b"\r> !\r"))
-        .ok_or_else(|| {
-            BackendError::Internal(format!(
-                "unexpected screen output {:?}",
-                String::from_utf8_lossy(&r.output)
-            ))
-        })?;
-    let answer = Answer {
-        reply: reply.to_vec(),
-        steps: r.step_tstates.clone(),
-    };
-    Ok((answer, r))
+    typed_reply(z, query, rom, b"\n!\n", b"\r> !\r")
 }
 
 /// Run a raw-input model's code block: type `query`, ENTER and `!` (which
@@ -166,6 +125,21 @@ pub fn zx48_raw_reply_on(
     if let Some(why) = crate::z80::target::raw_refusal(query) {
         return Err(BackendError::Unsupported(why));
     }
+    // The screen shows "\r> " query "\r" answer "\r> !" (LF is not printed).
+    typed_reply(z, query, rom, b"\n!", b"\r> !")
+}
+
+/// Type `query` then `keys_after` at the prompt of a run of the code block
+/// that must end back in BASIC, and read the answer off the screen between
+/// the query's echo and `screen_after` (shared by the text and raw-input
+/// front-ends, which differ only in what follows the query).
+fn typed_reply(
+    z: &Zx48Files,
+    query: &[u8],
+    rom: Option<&Rom>,
+    keys_after: &[u8],
+    screen_after: &[u8],
+) -> Result<(Answer, ZxReport), BackendError> {
     if let (Some(_), Err(b)) = (rom, crate::sim::zx48::keys::keys_for(query)) {
         return Err(BackendError::Unsupported(format!(
             "{:?} is typed differently on Sinclair's ROM and OpenSE's, so the simulator does not type it on a real ROM",
@@ -173,7 +147,7 @@ pub fn zx48_raw_reply_on(
         )));
     }
     let mut keys = query.to_vec();
-    keys.extend(b"\n!");
+    keys.extend(keys_after);
     let r = run_zx48(&ZxRun {
         code: &z.program.com,
         origin: z.program.origin,
@@ -191,20 +165,12 @@ pub fn zx48_raw_reply_on(
             String::from_utf8_lossy(&r.output)
         )));
     }
-    // The screen shows "\r> " query "\r" answer "\r> !" (LF is not printed).
-    let mut head = b"\r> ".to_vec();
-    head.extend(query);
-    head.push(b'\r');
-    let reply = r
-        .output
-        .strip_prefix(&head[..])
-        .and_then(|o| o.strip_suffix(b"\r> !"))
-        .ok_or_else(|| {
-            BackendError::Internal(format!(
-                "unexpected screen output {:?}",
-                String::from_utf8_lossy(&r.output)
-            ))
-        })?;
+    let reply = typed_answer(
+        &r.output,
+        [b"\r> ", query, b"\r"],
+        screen_after,
+        "screen output",
+    )?;
     let answer = Answer {
         reply: reply.to_vec(),
         steps: r.step_tstates.clone(),

@@ -123,9 +123,7 @@ fn clamp(a: &mut Buffer, l: i16, h: i16, tag: &str) {
         i16::MIN => {}
         _ => {
             let v = l as u16 as u32;
-            a.cpi(R18, lo(v));
-            a.ldi(R16, hi(v));
-            a.cpc(R19, R16);
+            compare(a, v);
             a.brge(format!(".L{tag}_lo"));
             a.ldi(R18, lo(v));
             a.mov(R19, R16);
@@ -136,14 +134,20 @@ fn clamp(a: &mut Buffer, l: i16, h: i16, tag: &str) {
         // x < hi + 1 stays.
         let above = (h as i32 + 1) as u16 as u32;
         let v = h as u16 as u32;
-        a.cpi(R18, lo(above));
-        a.ldi(R16, hi(above));
-        a.cpc(R19, R16);
+        compare(a, above);
         a.brlt(format!(".L{tag}_hi"));
         a.ldi(R18, lo(v));
         a.ldi(R19, hi(v));
         a.label(format!(".L{tag}_hi"));
     }
+}
+
+/// Compare r19:r18 with the 16-bit constant `v` (signed), leaving its high
+/// byte in r16 for a bound to reuse.
+fn compare(a: &mut Buffer, v: u32) {
+    a.cpi(R18, lo(v));
+    a.ldi(R16, hi(v));
+    a.cpc(R19, R16);
 }
 
 /// `x` if `x ≥ 0`, else `(x·mul) >> shift` (rounding toward −∞): the 24-bit
