@@ -110,6 +110,12 @@ impl Activation {
         }
     }
 
+    /// Whether it makes every negative value 0 (ReLU, a clamp from 0): the
+    /// backends' epilogues skip or zero negative outputs at once for these.
+    pub fn zeroes_negatives(&self) -> bool {
+        matches!(self, Activation::Relu | Activation::Clamp { lo: 0, .. })
+    }
+
     /// The mnemonic of its text form.
     pub fn mnemonic(&self) -> &'static str {
         match self {

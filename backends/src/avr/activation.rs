@@ -50,10 +50,7 @@ pub fn lut_table_bytes(l: &FusedLayer) -> usize {
 /// Whether the activation makes every negative output 0 (ReLU, a clamp at
 /// 0): it wants r2:r3 = 0 to move over them, and leaves as many zeros.
 pub fn needs_zero(act: Option<&Activation>) -> bool {
-    matches!(
-        act,
-        Some(Activation::Relu) | Some(Activation::Clamp { lo: 0, .. })
-    )
+    act.is_some_and(Activation::zeroes_negatives)
 }
 
 /// Whether a leaky ReLU's `>> shift` (of a 24-bit product) is cheaper as a

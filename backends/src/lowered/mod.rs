@@ -8,9 +8,10 @@
 //! decoder. What a target cannot take it refuses with an [`Unsupported`]
 //! from one list of messages.
 //!
-//! Today a layer is a dense matmul and the one activation is ReLU; new layer
-//! kinds (convolutions) and activations become new variants of
-//! [`LayerOp`] and [`Activation`], which every backend must then match.
+//! Today a layer is a dense matmul; its activation is any of the IR's
+//! (ReLU, clamp, leaky ReLU, lookup table). New layer kinds (convolutions)
+//! and activations become new variants of [`LayerOp`] and [`Activation`],
+//! which every backend must then match.
 
 pub mod input;
 pub mod unsupported;
@@ -328,18 +329,6 @@ impl FusedLayer {
             .map(|&(_, w)| w.unsigned_abs())
             .max()
             .unwrap_or(0)
-    }
-
-    /// The layer's activation, unless it is ReLU or none: what a backend
-    /// without the other activations refuses.
-    pub fn unsupported_activation(&self, backend: &'static str) -> Result<(), Unsupported> {
-        match &self.activation {
-            None | Some(Activation::Relu) => Ok(()),
-            Some(a) => Err(Unsupported::Activation {
-                backend,
-                name: a.mnemonic(),
-            }),
-        }
     }
 
     /// Whether ReLU follows the shift.

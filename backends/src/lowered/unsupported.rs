@@ -62,13 +62,6 @@ pub enum Unsupported {
         /// The most they may take.
         max: usize,
     },
-    /// An activation the target does not implement yet.
-    Activation {
-        /// The target's display name.
-        backend: &'static str,
-        /// The activation's mnemonic.
-        name: &'static str,
-    },
     /// A values output (regression) from text input, which a target's
     /// front-end answers with a class only.
     ValuesFromText {
@@ -119,9 +112,6 @@ impl fmt::Display for Unsupported {
             Unsupported::BadName(name) => write!(f, "model name {name:?} is not a C identifier"),
             Unsupported::LabelsTooLong { max } => {
                 write!(f, "the labels take more than {} bytes", thousands(*max))
-            }
-            Unsupported::Activation { backend, name } => {
-                write!(f, "the {backend} backend does not implement the `{name}` activation")
             }
             Unsupported::ValuesFromText { backend } => write!(
                 f,

@@ -309,7 +309,9 @@ fn epilogue_row(
 /// Whether layer `l`'s activation makes every negative value 0: ReLU, and a
 /// clamp from 0 (ReLU6); their epilogues skip negative rows at once.
 fn skips_negatives(l: &FusedLayer) -> bool {
-    l.relu() || matches!(l.activation, Some(Activation::Clamp { lo: 0, .. }))
+    l.activation
+        .as_ref()
+        .is_some_and(Activation::zeroes_negatives)
 }
 
 /// [`epilogue_row`] with ReLU, up to the shift: a = twice the high byte
