@@ -85,15 +85,22 @@ impl Simulator for AvrTarget {
         let r = super::sim::run(&fw, queries)?;
         let size = crate::sim::avr::avr_size(&fw.elf)
             .map_err(|e| BackendError::Internal(format!("cannot size the firmware: {e}")))?;
+        let model = job.model.model();
         let answers: Vec<Answer> = r
             .answers
             .iter()
             .zip(&r.steps)
-            .map(|(reply, steps)| Answer {
-                reply: reply.clone(),
-                steps: steps.clone(),
+            .map(|(reply, steps)| {
+                Ok(Answer {
+                    reply: if model.takes_text() {
+                        reply.clone()
+                    } else {
+                        printed_vector_answer(model, reply)?
+                    },
+                    steps: steps.clone(),
+                })
             })
-            .collect();
+            .collect::<Result<_, BackendError>>()?;
         let summary = SimSummary::of(&answers, queries, fw.board.machine());
         let report = format!(
             "avr: {summary}; firmware {} bytes of flash, {} of static RAM, stack peak {} bytes\n{}",
@@ -108,4 +115,26 @@ impl Simulator for AvrTarget {
             report,
         })
     }
+}
+
+/// What the Z80 programs print for a raw-input model (the label, or the
+/// int16 outputs of a values model separated by spaces), from the simulation
+/// firmware's `logits | class`: every simulator answers such a model alike.
+fn printed_vector_answer(model: &zlmc_ir::Model, reply: &[u8]) -> Result<Vec<u8>, BackendError> {
+    let text = String::from_utf8_lossy(reply);
+    let bad = || {
+        BackendError::Internal(format!(
+            "the simulation firmware answered `{text}`, not `logits | class`"
+        ))
+    };
+    let (logits, class) = text.split_once('|').ok_or_else(bad)?;
+    if let zlmc_ir::Decode::Values { .. } = model.decode {
+        return Ok(logits
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .into_bytes());
+    }
+    let class: usize = class.trim().parse().map_err(|_| bad())?;
+    model.decode.answer(class).ok_or_else(bad)
 }

@@ -100,15 +100,10 @@ pub fn sim(
             out.write_all(q).map_err(io)?;
             out.write_all(b"\t").map_err(io)?;
         }
-        // The AVR simulator firmware answers a raw-input model with its
-        // logits and class; the Z80 programs print the answer itself.
         if model.takes_text() {
             out.write_all(&answer.reply).map_err(io)?;
-        } else if target.name() != "avr" {
-            out.write_all(&printed_answer(&model, &answer.reply)?)
-                .map_err(io)?;
         } else {
-            out.write_all(&vector_answer(&model, &answer.reply)?)
+            out.write_all(&printed_answer(&model, &answer.reply)?)
                 .map_err(io)?;
         }
         out.write_all(b"\n").map_err(io)?;
@@ -125,38 +120,8 @@ pub fn sim(
     Ok(())
 }
 
-/// What `zlmc run` prints for a raw-input model (the class's label, its charset
-/// byte, or the values), from a simulator's answer `logits | class`.
-fn vector_answer(model: &zlmc_ir::Model, reply: &[u8]) -> Result<Vec<u8>> {
-    let text = String::from_utf8_lossy(reply);
-    if let zlmc_ir::Decode::Values { quant, count } = &model.decode {
-        let logits: Option<Vec<i16>> = text
-            .split_once('|')
-            .and_then(|(l, _)| l.split_whitespace().map(|v| v.parse().ok()).collect());
-        return match logits {
-            Some(l) if l.len() == *count => Ok(quant.text(&l).into_bytes()),
-            _ => Err(Diagnostic::new(format!(
-                "internal error: the simulator answered `{text}`, not {count} logits and a class"
-            ))),
-        };
-    }
-    let class = text
-        .rsplit_once('|')
-        .and_then(|(_, c)| c.trim().parse::<usize>().ok())
-        .ok_or_else(|| {
-            Diagnostic::new(format!(
-                "internal error: the simulator answered `{text}`, not `logits | class`"
-            ))
-        })?;
-    model.decode.answer(class).ok_or_else(|| {
-        Diagnostic::new(format!(
-            "internal error: the simulator answered class {class}, past the model's outputs"
-        ))
-    })
-}
-
-/// What `zlmc run` prints for a raw-input model, from what a Z80 program
-/// printed: the label as it is, or a values model's int16 outputs scaled.
+/// What `zlmc run` prints for a raw-input model, from what a simulator
+/// answered: the label as it is, or a values model's int16 outputs scaled.
 fn printed_answer(model: &zlmc_ir::Model, reply: &[u8]) -> Result<Vec<u8>> {
     let zlmc_ir::Decode::Values { quant, count } = &model.decode else {
         return Ok(reply.to_vec());
