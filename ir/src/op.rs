@@ -57,6 +57,53 @@ impl Op {
     }
 }
 
+/// A sliding window over a map: kernel, stride and zero padding, each as
+/// (height, width); `pads` = [top, left, bottom, right]. On 1-D maps the
+/// height parts are kernel 1, stride 1, pads 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Kernel (height, width).
+    pub kernel: [usize; 2],
+    /// Stride (height, width).
+    pub stride: [usize; 2],
+    /// Zero padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+impl Window {
+    /// Output (height, width) over an input of `h`×`w`, or why the window does not fit:
+    /// out = (in + pad_before + pad_after − kernel) / stride + 1, must be ≥ 1;
+    /// every pad < its kernel size (every window holds at least one real element).
+    pub fn output(&self, h: usize, w: usize) -> Result<(usize, usize), String> {
+        let axis = |name: &str, n: usize, k: usize, s: usize, before: usize, after: usize| {
+            if k == 0 || s == 0 {
+                return Err(format!(
+                    "{name} kernel {k} and stride {s} must be at least 1"
+                ));
+            }
+            if before >= k || after >= k {
+                return Err(format!(
+                    "{name} padding {before}, {after} must be smaller than the kernel {k}"
+                ));
+            }
+            let span = n + before + after;
+            if span < k {
+                return Err(format!(
+                    "{name} kernel {k} is larger than the padded input {span}"
+                ));
+            }
+            Ok((span - k) / s + 1)
+        };
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.stride;
+        let [top, left, bottom, right] = self.pads;
+        Ok((
+            axis("height", h, kh, sh, top, bottom)?,
+            axis("width", w, kw, sw, left, right)?,
+        ))
+    }
+}
+
 /// A non-linearity on i16 values: what follows a layer's shift.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Activation {

@@ -47,6 +47,51 @@ impl fmt::Display for Elem {
     }
 }
 
+/// A feature map's shape, channel-major (PyTorch's NCHW without the batch):
+/// element `(c, y, x)` sits at index `(c·height + y)·width + x`. A 1-D map
+/// has height 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// Number of channels.
+    pub channels: usize,
+    /// Rows (1 for a 1-D map).
+    pub height: usize,
+    /// Columns (the length of a 1-D map).
+    pub width: usize,
+}
+
+impl Shape {
+    /// Number of elements.
+    pub fn len(self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Whether it holds no element.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether it is a 1-D map (height 1), written `[C, L]`.
+    pub fn is_1d(self) -> bool {
+        self.height == 1
+    }
+
+    /// Elements per channel.
+    pub fn plane(self) -> usize {
+        self.height * self.width
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_1d() {
+            write!(f, "{}, {}", self.channels, self.width)
+        } else {
+            write!(f, "{}, {}, {}", self.channels, self.height, self.width)
+        }
+    }
+}
+
 /// The type of a value flowing along a graph edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Type {
