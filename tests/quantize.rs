@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use zlmc::quant::float_model::{FloatActivation, FloatLayer, FloatMlp, FloatOutput};
+use zlmc::quant::float_model::{
+    FloatActivation, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
+};
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::interp;
 use zlmc_test_support::tools::{gcc, installed, run_exe};
@@ -20,6 +22,7 @@ fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
 /// A random float MLP (ReLU hidden layers) over `inputs` features.
 fn float_mlp(rng: &mut Rng, inputs: usize, hidden: usize, classes: usize) -> FloatMlp {
     let mut layer = |rows: usize, cols: usize, relu: bool| FloatLayer {
+        kind: FloatLayerKind::Dense,
         weight: (0..rows)
             .map(|_| (0..cols).map(|_| uniform(rng, -0.5, 0.5)).collect())
             .collect(),
@@ -881,6 +884,7 @@ fn activation_mlp(
     n: usize,
 ) -> (FloatMlp, Samples) {
     let mut layer = |rows: usize, cols: usize, activation| FloatLayer {
+        kind: FloatLayerKind::Dense,
         weight: (0..rows)
             .map(|_| (0..cols).map(|_| uniform(rng, -0.6, 0.6)).collect())
             .collect(),
@@ -1233,6 +1237,7 @@ fn eval_and_compare_score_values_models_by_mean_absolute_error() {
         name: "reg".into(),
         inputs: 2,
         layers: vec![FloatLayer {
+            kind: FloatLayerKind::Dense,
             weight: vec![vec![0.5, -0.25]],
             bias: vec![0.125],
             activation: FloatActivation::None,

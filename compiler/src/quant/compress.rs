@@ -105,7 +105,7 @@ pub fn sparsify(m: &mut FloatMlp, fraction: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::float_model::{FloatActivation, FloatLayer, FloatOutput};
+    use crate::quant::float_model::{FloatActivation, FloatLayer, FloatLayerKind, FloatOutput};
 
     fn mlp() -> FloatMlp {
         FloatMlp {
@@ -113,11 +113,13 @@ mod tests {
             inputs: 2,
             layers: vec![
                 FloatLayer {
+                    kind: FloatLayerKind::Dense,
                     weight: vec![vec![1.0, 1.0], vec![0.01, 0.0], vec![2.0, -1.0]],
                     bias: vec![0.0, 0.5, 0.0],
                     activation: FloatActivation::Relu,
                 },
                 FloatLayer {
+                    kind: FloatLayerKind::Dense,
                     weight: vec![vec![1.0, 4.0, 1.0]],
                     bias: vec![0.0],
                     activation: FloatActivation::None,

@@ -87,7 +87,7 @@ pub fn fold(m: &FloatMlp, constants: &[ConstantInput]) -> FloatMlp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::float_model::{FloatActivation, FloatLayer, FloatOutput};
+    use crate::quant::float_model::{FloatActivation, FloatLayer, FloatLayerKind, FloatOutput};
 
     fn data(rows: &[[f32; 3]]) -> Dataset {
         Dataset {
@@ -129,6 +129,7 @@ mod tests {
             name: "m".into(),
             inputs: 3,
             layers: vec![FloatLayer {
+                kind: FloatLayerKind::Dense,
                 weight: vec![vec![5e6, 1.0, 2.0], vec![-3.0, 0.5, 4.0]],
                 bias: vec![0.25, -1.0],
                 activation: FloatActivation::Relu,

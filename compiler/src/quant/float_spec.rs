@@ -9,7 +9,9 @@ use crate::frontend::spec::{Activation, InputSpec, LeakySpec, OutputSpec, Spec};
 use crate::frontend::tensors::{TensorData, TensorMap};
 use crate::frontend::{read_weights, weights_path};
 use crate::output::OutFile;
-use crate::quant::float_model::{FloatActivation, FloatLayer, FloatMlp, FloatOutput};
+use crate::quant::float_model::{
+    FloatActivation, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
+};
 
 use super::npz_write::{npz_bytes, Array};
 
@@ -74,6 +76,7 @@ pub fn load_float_spec(path: &Path) -> Result<FloatMlp> {
             ));
         }
         layers.push(FloatLayer {
+            kind: FloatLayerKind::Dense,
             weight: w.1.chunks(cols).map(<[f32]>::to_vec).collect(),
             bias: b.1,
             activation: float_activation(&l.activation)

@@ -924,7 +924,7 @@ pub fn count_clamping(q: &mut Quantized, data: &Dataset) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::float_model::{FloatActivation, FloatLayer};
+    use crate::quant::float_model::{FloatActivation, FloatLayer, FloatLayerKind};
 
     /// A deterministic stream of floats in `[lo, hi)`.
     struct Lcg(u64);
@@ -945,6 +945,7 @@ mod tests {
             .windows(2)
             .enumerate()
             .map(|(k, w)| FloatLayer {
+                kind: FloatLayerKind::Dense,
                 weight: (0..w[1])
                     .map(|_| (0..w[0]).map(|_| r.next(-0.5, 0.5)).collect())
                     .collect(),

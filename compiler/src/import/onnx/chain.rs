@@ -11,7 +11,7 @@
 /// The most weights a layer the chain builds may have: the IR's limit, so a
 /// small file cannot make the importer allocate more than a model can hold.
 const MAX_ELEMENTS: usize = zlmc_ir::verify::limits::MAX_WEIGHTS;
-use crate::quant::float_model::{FloatActivation, FloatLayer};
+use crate::quant::float_model::{FloatActivation, FloatLayer, FloatLayerKind};
 
 /// The affine map `y = A·x + c` from the last layer's output (or the graph
 /// input) to the current value.
@@ -196,6 +196,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 fn layer(a: Vec<Vec<f64>>, c: Vec<f64>, activation: FloatActivation) -> FloatLayer {
     FloatLayer {
+        kind: FloatLayerKind::Dense,
         weight: a
             .into_iter()
             .map(|row| row.into_iter().map(|v| v as f32).collect())
