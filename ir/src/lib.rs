@@ -12,6 +12,6 @@ pub mod verify;
 
 pub use graph::{Graph, Node, NodeId};
 pub use model::{Decode, Encoder, InputQuant, Model, OutputQuant};
-pub use op::{Activation, Op};
+pub use op::{Activation, Op, Window};
 pub use tensor::{DenseWeights, SparseWeights, Weights};
-pub use types::{Elem, Type, WeightKind};
+pub use types::{Elem, Shape, Type, WeightKind};

@@ -47,11 +47,58 @@ impl fmt::Display for Elem {
     }
 }
 
+/// A feature map's shape, channel-major (PyTorch's NCHW without the batch):
+/// element `(c, y, x)` sits at index `(c·height + y)·width + x`. A 1-D map
+/// has height 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// Number of channels.
+    pub channels: usize,
+    /// Rows (1 for a 1-D map).
+    pub height: usize,
+    /// Columns (the length of a 1-D map).
+    pub width: usize,
+}
+
+impl Shape {
+    /// Number of elements.
+    pub fn len(self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Whether it holds no element.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether it is a 1-D map (height 1), written `[C, L]`.
+    pub fn is_1d(self) -> bool {
+        self.height == 1
+    }
+
+    /// Elements per channel.
+    pub fn plane(self) -> usize {
+        self.height * self.width
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_1d() {
+            write!(f, "{}, {}", self.channels, self.width)
+        } else {
+            write!(f, "{}, {}, {}", self.channels, self.height, self.width)
+        }
+    }
+}
+
 /// The type of a value flowing along a graph edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Type {
     /// A vector of `len` integers.
     Vec { elem: Elem, len: usize },
+    /// A feature map: `shape.len()` integers, channel-major.
+    Map { elem: Elem, shape: Shape },
     /// A class index (result of `argmax`).
     Index,
 }
@@ -65,11 +112,20 @@ impl Type {
         }
     }
 
-    /// Vector length, if this is a vector.
+    /// Number of elements, if this is a vector or a map.
     pub fn len(self) -> Option<usize> {
         match self {
             Type::Vec { len, .. } => Some(len),
+            Type::Map { shape, .. } => Some(shape.len()),
             Type::Index => None,
+        }
+    }
+
+    /// The shape, if this is a feature map.
+    pub fn shape(self) -> Option<Shape> {
+        match self {
+            Type::Map { shape, .. } => Some(shape),
+            _ => None,
         }
     }
 
@@ -78,10 +134,10 @@ impl Type {
         self.len() == Some(0)
     }
 
-    /// Element type, if this is a vector.
+    /// Element type, if this is a vector or a map.
     pub fn elem(self) -> Option<Elem> {
         match self {
-            Type::Vec { elem, .. } => Some(elem),
+            Type::Vec { elem, .. } | Type::Map { elem, .. } => Some(elem),
             Type::Index => None,
         }
     }
@@ -91,6 +147,7 @@ impl fmt::Display for Type {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Type::Vec { elem, len } => write!(f, "{elem}[{len}]"),
+            Type::Map { elem, shape } => write!(f, "{elem}[{shape}]"),
             Type::Index => f.write_str("index"),
         }
     }
