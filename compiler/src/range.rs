@@ -240,10 +240,17 @@ pub fn file_warnings(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The layer names a spec gives, in order (empty for `.zir` files).
+/// The names a spec gives its layers with weights (those the bounds are of),
+/// in order (empty for `.zir` files).
 fn layer_names(path: &Path) -> Vec<String> {
     crate::quant::float_spec::read_spec(path)
-        .map(|s| s.layers.into_iter().map(|l| l.name).collect())
+        .map(|s| {
+            s.layers
+                .into_iter()
+                .filter(|l| l.has_weights())
+                .map(|l| l.name)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
