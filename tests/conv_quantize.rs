@@ -261,6 +261,14 @@ fn conv2d_net(rng: &mut Rng, classes: usize) -> FloatMlp {
     }
 }
 
+/// [`conv2d_net`] with its ReLU after the pool (as an importer may leave it).
+fn conv2d_pool_relu_net(rng: &mut Rng, classes: usize) -> FloatMlp {
+    let mut m = conv2d_net(rng, classes);
+    m.layers[0].activation = FloatActivation::None;
+    m.layers[1].activation = FloatActivation::Relu;
+    m
+}
+
 /// A 1-D network: Conv1d(2, 4, 5, padding 2) → ReLU → AvgPool1d(4) →
 /// depthwise Conv1d(4, 4, 3, stride 2, groups 4) → ReLU6 → global average →
 /// Linear(4, classes), over two channels of 32.
@@ -391,12 +399,13 @@ type Net = fn(&mut Rng, usize) -> FloatMlp;
 /// are what `zlmc eval` counted.
 #[test]
 fn quantized_conv_models_agree_with_float() {
-    let cases: [(&str, Net, (f32, f32)); 3] = [
+    let cases: [(&str, Net, (f32, f32)); 4] = [
         ("2d", conv2d_net, (0.0, 1.0)),
         ("1d", conv1d_net, (0.0, 1.0)),
         // Negative inputs into a padded convolution: the 8-bit plan must
         // keep the input's zero point at 0, as padding reads integer 0.
         ("2d-signed", conv2d_net, (-1.0, 1.0)),
+        ("2d-pool-relu", conv2d_pool_relu_net, (0.0, 1.0)),
     ];
     for (seed, (tag, net, range)) in cases.into_iter().enumerate() {
         let dir = scratch(&format!("conv-quantize-{tag}"));
@@ -406,33 +415,47 @@ fn quantized_conv_models_agree_with_float() {
         let (spec, data) = fixture(d, &m, &mut rng, 300, range);
         let float = accuracy(&spec, &data);
         assert_eq!(float, 100.0, "{tag}: the labels are the float model's");
-        for (kind, within) in [("int8", 1.5), ("int4", 5.0)] {
-            for acts in ["8", "16", "auto"] {
-                let out = d.join(format!("{kind}-{acts}"));
-                let r = zlmc(
-                    &[
-                        "quantize",
-                        &s(&spec),
-                        "--calibrate",
-                        &s(&data),
-                        "-o",
-                        &s(&out),
-                        "--weights",
-                        kind,
-                        "--activations",
-                        acts,
-                    ],
-                    "",
-                );
-                assert_eq!(r.code, 0, "{tag} {kind} {acts}: {}", r.stderr);
-                let model = out.join("model.yaml");
-                let acc = accuracy(&model, &data);
-                eprintln!("{tag} {kind} --activations {acts}: {acc} %");
-                assert!(
-                    acc >= float - within,
-                    "{tag} {kind} --activations {acts}: {acc} % against float {float} %\n{}",
-                    r.stdout
-                );
+        let plans = [
+            ("int8", "8", "32", 1.5),
+            ("int8", "16", "32", 1.5),
+            ("int8", "auto", "32", 1.5),
+            ("int8", "auto", "auto", 1.5),
+            ("int8", "auto", "16", 3.0),
+            ("int4", "8", "32", 5.0),
+            ("int4", "16", "32", 5.0),
+            ("int4", "auto", "auto", 5.0),
+        ];
+        for (kind, acts, accs, within) in plans {
+            let out = d.join(format!("{kind}-{acts}-{accs}"));
+            let args = [
+                "quantize",
+                &s(&spec),
+                "--calibrate",
+                &s(&data),
+                "-o",
+                &s(&out),
+                "--weights",
+                kind,
+                "--activations",
+                acts,
+                "--accumulator",
+                accs,
+            ];
+            let r = zlmc(&args, "");
+            let what = format!("{tag} {kind} --activations {acts} --accumulator {accs}");
+            assert_eq!(r.code, 0, "{what}: {}", r.stderr);
+            let model = out.join("model.yaml");
+            let acc = accuracy(&model, &data);
+            eprintln!("{what}: {acc} %");
+            assert!(
+                acc >= float - within,
+                "{what}: {acc} % against float {float} %\n{}",
+                r.stdout
+            );
+            if accs == "auto" {
+                // 16 bits only where the range analysis proves them safe.
+                let b = zlmc(&["build", &s(&model), "--emit", "zir"], "");
+                assert!(!b.stderr.contains("accumulates in 16 bits"), "{}", b.stderr);
             }
         }
     }
