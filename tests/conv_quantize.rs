@@ -384,6 +384,10 @@ fn float_conv_specs_round_trip() {
         for (name, data) in zlmc::quant::float_spec::float_spec_files(&m, "a test").unwrap() {
             std::fs::write(dir.path().join(name), data).unwrap();
         }
+        let yaml = std::fs::read_to_string(dir.path().join("float.yaml")).unwrap();
+        // Layers are named by what they are and where they stand.
+        assert!(yaml.contains("- {name: conv1, conv"), "{yaml}");
+        assert!(yaml.contains("- {name: pool2, "), "{yaml}");
         let back =
             zlmc::quant::float_spec::load_float_spec(&dir.path().join("float.yaml")).unwrap();
         assert_eq!(back, m);

@@ -15,7 +15,7 @@ use zlmc_ir::{Elem, Graph, NodeId, Op, WeightKind};
 
 use super::dataset::Dataset;
 use super::float_model::{FloatMlp, FloatOutput};
-use super::float_spec::layer_name;
+use super::float_spec::float_layer_name;
 use super::ptq::Quantized;
 
 /// Agreement with the float model under which `import` and `quantize` warn.
@@ -160,7 +160,7 @@ pub fn measure(m: &FloatMlp, q: &Quantized, data: &Dataset) -> Agreement {
         output_mae: abs_sum / abs_count.max(1) as f64,
         layers: (0..n)
             .map(|l| LayerError {
-                name: layer_name(l),
+                name: float_layer_name(&m.layers[l], l),
                 relative_rms: if ref2[l] > 0.0 {
                     (err2[l] / ref2[l]).sqrt()
                 } else if err2[l] > 0.0 {
@@ -340,7 +340,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &e)| LayerError {
-                    name: layer_name(i),
+                    name: crate::quant::float_spec::layer_name(i),
                     relative_rms: e,
                 })
                 .collect(),

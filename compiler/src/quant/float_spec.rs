@@ -278,9 +278,27 @@ pub fn output_yaml(labels: &[String]) -> String {
     format!("output:\n  classify: [{}]\n", l.join(", "))
 }
 
-/// Name of layer `i` in written specs.
+/// Name of dense layer `i` in written specs.
 pub fn layer_name(i: usize) -> String {
-    format!("fc{}", i + 1)
+    named("fc", i)
+}
+
+/// Name of layer `i` in written specs: `fc`, `conv` or `pool` by what it
+/// is, then its position (`conv1`, `pool2`, `fc3`).
+pub fn named(stem: &str, i: usize) -> String {
+    format!("{stem}{}", i + 1)
+}
+
+/// Name of float layer `i` in written specs (see [`named`]).
+pub fn float_layer_name(l: &FloatLayer, i: usize) -> String {
+    named(
+        match l.kind {
+            FloatLayerKind::Dense => "fc",
+            FloatLayerKind::Conv { .. } => "conv",
+            FloatLayerKind::MaxPool { .. } | FloatLayerKind::AvgPool { .. } => "pool",
+        },
+        i,
+    )
 }
 
 /// `float.yaml` and `float.npz` for a float model; `source` is named in the header.
@@ -296,7 +314,7 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
         let act = float_activation_yaml(l.activation);
         y.push_str(&format!(
             "  - {{name: {}, {}{act}}}\n",
-            layer_name(i),
+            float_layer_name(l, i),
             layer_kind_yaml(l)
         ));
     }
@@ -304,9 +322,9 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
         FloatOutput::Classes => y.push_str(&output_yaml(&label_list(m))),
         FloatOutput::Values => y.push_str("output:\n  values: {}\n"),
     }
-    let names: Vec<(String, String)> = (0..m.layers.len())
-        .map(|i| {
-            let n = layer_name(i);
+    let names: Vec<(String, String)> = (m.layers.iter().enumerate())
+        .map(|(i, l)| {
+            let n = float_layer_name(l, i);
             (format!("{n}_weight"), format!("{n}_bias"))
         })
         .collect();

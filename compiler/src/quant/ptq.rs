@@ -1049,7 +1049,7 @@ fn build(
                 .collect();
             layers.push(layer);
             report.push(LayerReport {
-                name: super::float_spec::layer_name(l),
+                name: super::float_spec::float_layer_name(fl, l),
                 ..LayerReport::default()
             });
             continue;
@@ -1178,7 +1178,7 @@ fn build(
             zero_point: zp_in,
         });
         report.push(LayerReport {
-            name: super::float_spec::layer_name(l),
+            name: super::float_spec::float_layer_name(fl, l),
             weight_scale: s_w,
             clipped_weights: clipped,
             clamped_biases,
