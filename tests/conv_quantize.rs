@@ -684,3 +684,24 @@ fn passes_keep_random_conv_models_exact() {
     }
     assert!(sparse > 10, "only {sparse} sparse convolutions");
 }
+
+/// The same on test-support's random CNNs (the backends' differential
+/// models): the pipeline keeps every answer of the unoptimized model.
+#[test]
+fn passes_keep_test_support_conv_models_exact() {
+    let mut rng = Rng::new(77);
+    for i in 0..120 {
+        let model = zlmc_test_support::conv_models::random_conv_model(&mut rng, &format!("r{i}"));
+        let inputs = model.input_len();
+        let mut optimized = model.clone();
+        zlmc::passes::run_pipeline(&mut optimized, &[], |_, _| {}).unwrap();
+        for _ in 0..10 {
+            let x: Vec<i16> = (0..inputs).map(|_| rng.range(-2000, 2000) as i16).collect();
+            assert_eq!(
+                interp::step(&optimized.graph, &x),
+                interp::step(&model.graph, &x),
+                "model {i}, input {x:?}"
+            );
+        }
+    }
+}
