@@ -166,6 +166,14 @@ fn conv_spec_mistakes_point_at_the_layer() {
         ),
         ("{name: c1, units: 4, maxpool: {kernel: 2}}", "one thing"),
         (
+            "{maxpool: {input: [1, 4, 4], kernel: 18446744073709551615, padding: 9223372036854775807}}",
+            "window sizes above",
+        ),
+        (
+            "{maxpool: {input: [4294967296, 4294967296, 4294967296], kernel: 1}}",
+            "holds more than",
+        ),
+        (
             "{maxpool: {input: [1, 4, 4], kernel: 2}, shift: 3}",
             "does not apply",
         ),

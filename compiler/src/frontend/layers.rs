@@ -323,6 +323,11 @@ fn map_input(
             if d.contains(&0) {
                 return Err(format!("`input` {d:?} has an empty axis"));
             }
+            let max = zlmc_ir::verify::limits::MAX_VECTOR;
+            let len = d.iter().try_fold(1usize, |a, &v| a.checked_mul(v));
+            if len.is_none_or(|n| n > max) {
+                return Err(format!("`input` {d:?} holds more than {max} values"));
+            }
             if s.len() != value.len() {
                 return Err(format!(
                     "`input` {d:?} holds {} values, but {} come in",
@@ -370,6 +375,10 @@ fn map_input(
 fn conv(c: &ConvSpec, input: Shape) -> Result<Geometry, String> {
     if c.filters == 0 || c.groups == 0 {
         return Err("`filters` and `groups` must be at least 1".into());
+    }
+    let max = zlmc_ir::verify::limits::MAX_VECTOR;
+    if c.filters > max {
+        return Err(format!("{} filters: more than {max}", c.filters));
     }
     if !input.channels.is_multiple_of(c.groups) || !c.filters.is_multiple_of(c.groups) {
         return Err(format!(
@@ -431,6 +440,11 @@ fn window(
             ))
         }
     };
+    // Sizes beyond any map (and their sums) are refused before they are added up.
+    let max = zlmc_ir::verify::limits::MAX_VECTOR;
+    if kernel.iter().chain(&stride).chain(&pads).any(|&v| v > max) {
+        return Err(format!("window sizes above {max}"));
+    }
     let w = Window {
         kernel,
         stride,
