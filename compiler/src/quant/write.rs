@@ -192,7 +192,7 @@ fn kind_yaml(l: &QLayer) -> String {
             shift,
         } => format!(
             "avgpool: {{input: {}, {}, mul: {mul}, shift: {shift}}}",
-            shape_yaml(input),
+            shape_yaml(input, window),
             window_yaml(input, window)
         ),
     }
