@@ -133,8 +133,11 @@ pub fn measure(m: &FloatMlp, q: &Quantized, data: &Dataset) -> Agreement {
             let Some(Value::Vec(iv)) = outs.get(l).map(|o| &vals[o]) else {
                 continue;
             };
-            for (&i, &f) in iv.iter().zip(&fx) {
-                let d = (i - q.layers[l].zero_point) as f64 * scales[l] - f64::from(f);
+            let per = q.layers[l].channel_scales.as_deref();
+            let plane = per.map_or(1, |c| (iv.len() / c.len().max(1)).max(1));
+            for (e, (&i, &f)) in iv.iter().zip(&fx).enumerate() {
+                let scale = per.map_or(scales[l], |c| c[e / plane]);
+                let d = (i - q.layers[l].zero_point) as f64 * scale - f64::from(f);
                 err2[l] += d * d;
                 ref2[l] += f64::from(f) * f64::from(f);
                 if l + 1 == n {
