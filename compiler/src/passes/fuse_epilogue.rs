@@ -1,7 +1,7 @@
 //! Fuse `bias → shift → activation` (each part optional but the shift) into one epilogue,
 //! so backends compute each neuron's result in one go.
 
-use zlmc_ir::{Model, Op, Type};
+use zlmc_ir::{Model, Op};
 
 /// Replace every shift (with the bias before it and the activation after it, where
 /// they are used by nothing else) with an epilogue.
@@ -13,7 +13,12 @@ pub fn run(model: &mut Model) {
         };
         let mut first = shift;
         let mut src = g.operands(shift)[0];
-        let len = g.node(shift).ty.len().expect("shift yields a vector");
+        // The epilogue yields what the shift did (a vector or a map); a
+        // missing bias is zero per element, or per channel on a map.
+        let ty = g.node(shift).ty;
+        let len = ty
+            .shape()
+            .map_or_else(|| ty.len().expect("shift yields a vector"), |s| s.channels);
         let bias = match &g.node(src).op {
             Op::Bias { values } if g.users(src).len() == 1 => {
                 let values = values.clone();
@@ -38,7 +43,7 @@ pub fn run(model: &mut Model) {
                 shift: amount,
                 activation: act.map(|(_, a)| a),
             },
-            Type::i16s(len),
+            ty,
             &[src],
         );
         g.replace_uses(last, ep);
