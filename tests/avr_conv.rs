@@ -12,7 +12,8 @@ use zlmc_backends::avr::Board;
 use zlmc_backends::sim::avr::{avr_size, build_sketch, run_firmware, AvrExit, AvrRun};
 use zlmc_ir::Model;
 use zlmc_test_support::build::{self, avr_firmware};
-use zlmc_test_support::models::{digit_like_inputs, random_conv_model, random_inputs};
+use zlmc_test_support::conv_models::random_conv_model;
+use zlmc_test_support::models::{digit_like_inputs, random_inputs};
 use zlmc_test_support::simavr::{self, check_in_two, vector_cases};
 use zlmc_test_support::{scratch, zlmc_build, Rng};
 
@@ -28,6 +29,7 @@ fn random_conv_models_agree_with_the_interpreter_in_simavr() {
     let mut rng = Rng::new(0xC0_2026);
     let mut jobs = Vec::new();
     let mut lines_total = 0;
+    let mut kinds = std::collections::BTreeMap::new();
     for i in 0..MODELS {
         let name = format!("c{i}");
         let m = random_conv_model(&mut rng, &name);
@@ -39,7 +41,31 @@ fn random_conv_models_agree_with_the_interpreter_in_simavr() {
         // Every fourth model keeps the unoptimized graph.
         simavr::optimize(&mut opt, i % 4 == 3);
         let board = [Board::Uno, Board::Mega2560][i % 2];
+        let files = build::avr(&opt, Path::new("random"), Board::Mega2560).expect("builds");
+        for f in &files.report.front {
+            let kind = f.what.split(' ').next().unwrap_or("");
+            *kinds
+                .entry(format!("{kind}: {}", f.kernel))
+                .or_insert(0usize) += 1;
+            if f.what.contains("window 1x") && !f.what.contains("window 1x1 ") {
+                *kinds.entry("1-D window".into()).or_insert(0) += 1;
+            }
+            if f.what.contains("groups") {
+                *kinds.entry("grouped conv".into()).or_insert(0) += 1;
+            }
+        }
         jobs.push((opt, lines, want, board));
+    }
+    // Every kernel and path is exercised.
+    eprintln!("conv and pool layers: {kinds:?}");
+    for k in [
+        "conv: conv, weights in registers",
+        "conv: conv, weights in registers and flash",
+        "maxpool: maxpool",
+        "avgpool: avgpool",
+        "grouped conv",
+    ] {
+        assert!(kinds.get(k).copied().unwrap_or(0) >= 3, "{k}: {kinds:?}");
     }
     let checked = check_in_two(tmp.path(), jobs);
     assert_eq!(checked, lines_total);
