@@ -295,7 +295,20 @@ fn emit_for(
     let lowered = model.lowered();
     let model = model.model();
     let p = lowered.symbol_prefix()?;
-    let allocation = plan::allocate(lowered, ls, board, goal, sram)?;
+    let mut allocation = plan::allocate(lowered, ls, board, goal, sram)?;
+    if !front.is_empty() {
+        // The first dense layer reads the conv and pool layers' last map.
+        let w = estimate::after_front(model, front);
+        allocation.wide[0] = w;
+        allocation.cycles[0] = estimate::layer(
+            ls,
+            0,
+            allocation.codings[0],
+            &allocation.text,
+            allocation.cache,
+            w,
+        );
+    }
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
             charset,
@@ -375,7 +388,7 @@ fn emit_for(
             .collect(),
         query_cache: allocation.cache,
         cache_choice: allocation.cache_choice,
-        basis: estimate::basis(ls, &allocation),
+        basis: estimate::basis(ls, &allocation, !front.is_empty()),
     };
     check_fit(&report)?;
 
