@@ -232,3 +232,58 @@ fn a_conv_model_too_big_for_the_uno_says_what_it_needs() {
     let files = build::avr(&m, Path::new("big.zir"), Board::Mega2560).expect("fits the Mega 2560");
     assert_eq!(files.report.front_sram, 2 * 8 * 256 + 2 * 8 + 2 * 256 + 2);
 }
+
+/// A conv layer then a pool of more than 32 elements a window (padded, so
+/// from the scratch), which loops over the window's rows: max and average
+/// pools agree with the interpreter on the Uno.
+#[test]
+fn large_pool_windows_loop_over_their_rows() {
+    let tmp = scratch("avr-conv-large-pools");
+    let pools = [
+        (
+            "maxpool",
+            "kernel [6, 6], stride [3, 3], pad [2, 2, 2, 2]",
+            4,
+        ),
+        (
+            "avgpool",
+            "kernel [7, 7], stride [5, 5], pad [3, 3, 3, 3], mul 5, shift 8",
+            3,
+        ),
+    ];
+    let mut rng = Rng::new(0x9001);
+    let mut jobs = Vec::new();
+    for (i, (pool, window, side)) in pools.iter().enumerate() {
+        let conv: String = (0..2)
+            .map(|_| {
+                let v: Vec<String> = (0..9).map(|_| rng.range(-128, 127).to_string()).collect();
+                format!("  [{}]\n", v.join(" "))
+            })
+            .collect();
+        let flat = 2 * side * side;
+        let dense: String = (0..3)
+            .map(|_| {
+                let v: Vec<String> = (0..flat).map(|_| rng.range(-8, 7).to_string()).collect();
+                format!("  [{}]\n", v.join(" "))
+            })
+            .collect();
+        let text = format!(
+            "zir 1\nmodel \"pool{i}\"\nencode raw(length: 144)\ndecode classify(labels: [\"a\", \"b\", \"c\"])\n\n\
+             %0 = input : i16[144]\n\
+             %1 = reshape %0, [1, 12, 12] : i16[1, 12, 12]\n\
+             %2 = conv %1, kernel [3, 3], stride [1, 1], pad [1, 1, 1, 1], groups 1, dense int8[2, 9] [\n{conv}], acc i16 : i16[2, 12, 12]\n\
+             %3 = epilogue %2, bias [-300, 200], shift 3 : i16[2, 12, 12]\n\
+             %4 = {pool} %3, {window} : i16[2, {side}, {side}]\n\
+             %5 = flatten %4 : i16[{flat}]\n\
+             %6 = matmul %5, dense int4[3, {flat}] [\n{dense}], acc i32 : i32[3]\n\
+             %7 = epilogue %6, bias [0, 0, 0], shift 4 : i16[3]\n\
+             %8 = argmax %7 : index\n"
+        );
+        let m = zlmc_ir::text::parse_model(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut inputs = digit_like_inputs(&mut rng, 144, 2);
+        inputs.extend(random_inputs(&mut rng, 144, 2));
+        let (lines, want) = vector_cases(&m, &inputs);
+        jobs.push((m, lines, want, Board::Uno));
+    }
+    assert_eq!(check_in_two(tmp.path(), jobs), 8);
+}

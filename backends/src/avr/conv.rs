@@ -239,13 +239,11 @@ impl Stage {
         if o.channels > 255 || self.input.channels > 255 {
             return too("channels");
         }
-        if o.height > 255 || o.width > 255 {
-            return too("output heights and widths");
+        if o.height > 255 || o.width > 255 || self.input.height > 255 {
+            return too("output heights and widths, input heights");
         }
-        let [sh, sw] = self.window.stride;
-        let (_, wp) = self.padded();
-        if 2 * (sw.max(sh * wp)) > 16_000 {
-            return too("strides");
+        if self.window.kernel[0] > 255 {
+            return too("window heights");
         }
         if let StageOp::AvgPool { .. } = self.op {
             if self.window_len() > MAX_AVG_WINDOW {

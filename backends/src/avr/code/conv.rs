@@ -44,6 +44,13 @@ const WEIGHTS: [Reg; 9] = [R17, R18, R19, R20, R21, R22, R23, R24, R25];
 /// Weight registers with more taps (r17 and r24:r25 have other jobs).
 const FEW_WEIGHTS: [Reg; 6] = [R18, R19, R20, R21, R22, R23];
 
+/// The most elements of a pool window unrolled whole; larger windows loop
+/// over their rows.
+const ROLLED_POOL: usize = 32;
+
+/// The widest input row whose copy is unrolled.
+const COPY_UNROLLED: usize = 16;
+
 /// Which copy of a stage's input goes into the scratch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Plane {
@@ -249,26 +256,35 @@ impl Gen<'_> {
         let row = format!(".L{tag}_r");
         a.label(&row);
         fill_run(a, pl, fill, &format!("{tag}l"));
-        a.ldi(R24, lo(w as u32));
-        a.ldi(R25, hi(w as u32));
-        let elem = format!(".L{tag}_e");
-        a.label(&elem);
-        a.ld(R16, XInc);
-        a.ld(R17, XInc);
-        match plane {
-            Plane::Low => {
-                a.or(HIGH, R17);
-                a.eor(R16, FLIP);
-                a.st(YInc, R16);
+        let copy = |a: &mut Buffer| {
+            a.ld(R16, XInc);
+            a.ld(R17, XInc);
+            match plane {
+                Plane::Low => {
+                    a.or(HIGH, R17);
+                    a.eor(R16, FLIP);
+                    a.st(YInc, R16);
+                }
+                Plane::High => a.st(YInc, R17),
+                Plane::Word { .. } => {
+                    a.st(YInc, R16);
+                    a.st(YInc, R17);
+                }
             }
-            Plane::High => a.st(YInc, R17),
-            Plane::Word { .. } => {
-                a.st(YInc, R16);
-                a.st(YInc, R17);
+        };
+        if w <= COPY_UNROLLED {
+            for _ in 0..w {
+                copy(a);
             }
+        } else {
+            a.ldi(R24, lo(w as u32));
+            a.ldi(R25, hi(w as u32));
+            let elem = format!(".L{tag}_e");
+            a.label(&elem);
+            copy(a);
+            a.sbiw(R24, 1);
+            a.brne(&elem);
         }
-        a.sbiw(R24, 1);
-        a.brne(&elem);
         fill_run(a, pr, fill, &format!("{tag}r"));
         a.dec(ROWS);
         a.brne(&row);
@@ -332,14 +348,23 @@ impl Gen<'_> {
         let o = s.output;
         let [sh, sw] = s.window.stride;
         let (_, wp) = s.padded();
+        // The general path is the rare one: it stays rolled, half the code.
+        let u = if general {
+            1
+        } else {
+            unroll(o.width, s.taps())
+        };
         set(a, ROWS, o.height);
         let row = format!(".L{tag}_y");
         a.label(&row);
-        set(a, COLS, o.width);
+        set(a, COLS, o.width / u);
         let col = format!(".L{tag}_x");
         a.label(&col);
-        let cur = self.conv_output(a, s, general);
-        add_y(a, sw as i64 - cur);
+        let mut cur = 0;
+        for i in 0..u {
+            self.conv_output(a, s, general, (i * sw) as i64, &mut cur);
+        }
+        add_y(a, (u * sw) as i64 - cur);
         a.dec(COLS);
         a.brne(&col);
         add_y(a, (sh * wp) as i64 - (o.width * sw) as i64);
@@ -347,18 +372,17 @@ impl Gen<'_> {
         a.brne(&row);
     }
 
-    /// One conv output from the window at Y, stored at X+; where Y ends,
-    /// past the window's start.
-    fn conv_output(&self, a: &mut Buffer, s: &Stage, general: bool) -> i64 {
-        let offs: Vec<i64> = s.tap_offsets().iter().map(|&o| o as i64).collect();
+    /// One conv output from the window `at` bytes past Y's start, stored at
+    /// X+; `cur` is where Y is, past the start.
+    fn conv_output(&self, a: &mut Buffer, s: &Stage, general: bool, at: i64, cur: &mut i64) {
+        let offs: Vec<i64> = s.tap_offsets().iter().map(|&o| o as i64 + at).collect();
         let extra = s.taps() > s.weight_regs();
-        let mut cur = 0;
         let computed = if general {
             let high: Vec<i64> = offs.iter().map(|o| o + s.plane() as i64).collect();
             if extra {
                 a.movw(R30, R24);
             }
-            self.taps(a, s, &high, true, 3, &mut cur);
+            self.taps(a, s, &high, true, 3, cur);
             a.mov(R7, R6);
             a.mov(R6, R5);
             a.mov(R5, R4);
@@ -366,14 +390,14 @@ impl Gen<'_> {
             if extra {
                 a.movw(R30, R24);
             }
-            self.taps(a, s, &offs, false, 4, &mut cur);
+            self.taps(a, s, &offs, false, 4, cur);
             4
         } else {
             if extra {
                 a.movw(R30, R24);
             }
             let bytes = if s.wide() { 4 } else { 3 };
-            self.taps(a, s, &offs, true, bytes, &mut cur);
+            self.taps(a, s, &offs, true, bytes, cur);
             bytes
         };
         let n = s.acc.bits() as usize / 8;
@@ -393,7 +417,6 @@ impl Gen<'_> {
         }
         a.st(XInc, lo);
         a.st(XInc, hi);
-        cur
     }
 
     /// The taps at `offs` times the channel's weights, their products
@@ -459,11 +482,15 @@ impl Gen<'_> {
         set(a, ROWS, o.height);
         let row = format!(".L{tag}_y");
         a.label(&row);
-        set(a, COLS, o.width);
+        let u = unroll(o.width, s.taps());
+        set(a, COLS, o.width / u);
         let col = format!(".L{tag}_x");
         a.label(&col);
-        let cur = self.pool_output(a, s);
-        add_y(a, 2 * sw as i64 - cur);
+        let mut cur = 0;
+        for i in 0..u {
+            self.pool_output(a, s, (2 * i * sw) as i64, &mut cur, &format!("{tag}_{i}"));
+        }
+        add_y(a, (2 * u * sw) as i64 - cur);
         a.dec(COLS);
         a.brne(&col);
         add_y(a, 2 * ((sh * wp) as i64 - (o.width * sw) as i64));
@@ -474,27 +501,72 @@ impl Gen<'_> {
         a.brne(&chan);
     }
 
-    /// One pool output from the window at Y, stored at X+; where Y ends.
-    fn pool_output(&self, a: &mut Buffer, s: &Stage) -> i64 {
-        let mut cur = 0;
-        let offs: Vec<i64> = s.tap_offsets().iter().map(|&o| 2 * o as i64).collect();
+    /// One pool output from the window `at` bytes past Y's start, stored at
+    /// X+; `cur` is where Y is, past the start. A window of more than
+    /// [`ROLLED_POOL`] elements loops over its rows (labels `.L{tag}_…`).
+    fn pool_output(&self, a: &mut Buffer, s: &Stage, at: i64, cur: &mut i64, tag: &str) {
+        let max = s.op == StageOp::MaxPool;
+        let tap = |a: &mut Buffer, first: bool, off: i64, cur: &mut i64| {
+            if max {
+                let (rl, rh) = if first { (R18, R19) } else { (R16, R17) };
+                load(a, rl, off, cur);
+                load(a, rh, off + 1, cur);
+                if !first {
+                    a.cp(R18, R16);
+                    a.cpc(R19, R17);
+                    a.brge(Dest::Next(1));
+                    a.movw(R18, R16);
+                    a.label("1");
+                }
+            } else {
+                load(a, R16, off, cur);
+                load(a, R17, off + 1, cur);
+                a.eor(R17, FLIP);
+                if first {
+                    a.movw(R4, R16);
+                    a.clr(R6);
+                } else {
+                    a.add(R4, R16);
+                    a.adc(R5, R17);
+                    a.adc(R6, ZERO);
+                }
+            }
+        };
+        let [kh, kw] = s.window.kernel;
+        if s.window_len() > ROLLED_POOL && kh > 1 {
+            let wp = if s.copies() {
+                s.padded().1
+            } else {
+                s.input.width
+            } as i64;
+            add_y(a, at - *cur);
+            *cur = at;
+            a.movw(R24, R28);
+            let mut c = 0;
+            for kx in 0..kw {
+                tap(a, kx == 0, 2 * kx as i64, &mut c);
+            }
+            add_y(a, 2 * wp - c);
+            a.ldi(R20, dec(kh - 1));
+            let rows = format!(".L{tag}_kr");
+            a.label(&rows);
+            let mut c = 0;
+            for kx in 0..kw {
+                tap(a, false, 2 * kx as i64, &mut c);
+            }
+            add_y(a, 2 * wp - c);
+            a.dec(R20);
+            a.brne(&rows);
+            a.movw(R28, R24);
+        } else {
+            for (t, &o) in s.tap_offsets().iter().enumerate() {
+                tap(a, t == 0, 2 * o as i64 + at, cur);
+            }
+        }
         match s.op {
             StageOp::AvgPool { mul, shift } => {
-                for (t, &off) in offs.iter().enumerate() {
-                    load(a, R16, off, &mut cur);
-                    load(a, R17, off + 1, &mut cur);
-                    a.eor(R17, FLIP);
-                    if t == 0 {
-                        a.movw(R4, R16);
-                        a.clr(R6);
-                    } else {
-                        a.add(R4, R16);
-                        a.adc(R5, R17);
-                        a.adc(R6, ZERO);
-                    }
-                }
                 // The flips added 32768 per element.
-                let c = (offs.len() as u32) << 15;
+                let c = (s.window_len() as u32) << 15;
                 a.ldi(R16, hex((c >> 8) as u8));
                 a.sub(R5, R16);
                 a.ldi(R16, hex((c >> 16) as u8));
@@ -517,23 +589,10 @@ impl Gen<'_> {
                 a.st(XInc, hi);
             }
             _ => {
-                for (t, &off) in offs.iter().enumerate() {
-                    let (rl, rh) = if t == 0 { (R18, R19) } else { (R16, R17) };
-                    load(a, rl, off, &mut cur);
-                    load(a, rh, off + 1, &mut cur);
-                    if t > 0 {
-                        a.cp(R18, R16);
-                        a.cpc(R19, R17);
-                        a.brge(Dest::Next(1));
-                        a.movw(R18, R16);
-                        a.label("1");
-                    }
-                }
                 a.st(XInc, R18);
                 a.st(XInc, R19);
             }
         }
-        cur
     }
 
     /// Stage j's activation over its output map, in place (what the layer's
@@ -568,39 +627,61 @@ impl Gen<'_> {
             f(&mut b);
             b.straight_cycles(Core::Mega328)
         };
-        // A turn of the column loop: the output, Y's step, the count.
+        // A turn of the column loop past its outputs: Y's step, the count.
         let turn = 2 + 2 + 1;
+        let u = unroll(s.output.width, s.taps());
         let act = match (&s.activation, &s.op) {
             (Some(Activation::Relu), StageOp::Conv { .. }) | (None, _) => 0,
             (Some(act), _) => 10 + cycles(&|b| self.activate_sym(b, act, "t", "t", false)),
         };
+        // A copied element: its loads, the flip and the OR, its store; a
+        // rolled row adds the count.
+        let copy = if s.input.width <= COPY_UNROLLED {
+            8
+        } else {
+            12
+        };
         match s.op {
             StageOp::Conv { .. } => Pieces {
-                fast: turn
-                    + cycles(&|b| {
-                        self.conv_output(b, s, false);
-                    }),
-                general: turn
-                    + cycles(&|b| {
-                        self.conv_output(b, s, true);
-                    }),
+                fast: turn / u + cycles(&|b| self.conv_output(b, s, false, 0, &mut 0)),
+                general: turn + cycles(&|b| self.conv_output(b, s, true, 0, &mut 0)),
                 channel: 16 + 3 * (6 + s.weight_regs()) + 3,
                 row: 7,
-                copy: 11,
+                copy,
                 activation: act,
             },
             _ => Pieces {
-                fast: turn
-                    + cycles(&|b| {
-                        self.pool_output(b, s);
-                    }),
+                fast: turn / u
+                    + cycles(&|b| self.pool_output(b, s, 0, &mut 0, "t"))
+                    + rolled_rows(s),
                 general: 0,
                 channel: 8,
                 row: 7,
-                copy: 12,
+                copy: copy + 2,
                 activation: act,
             },
         }
+    }
+}
+
+/// Outputs a turn of the column loop: up to four that share Y (their
+/// taps a stride apart) where the row divides and the runs are short.
+fn unroll(width: usize, taps: usize) -> usize {
+    match (width % 4, width % 2) {
+        (0, _) if taps <= 9 => 4,
+        (_, 0) if taps <= 18 => 2,
+        _ => 1,
+    }
+}
+
+/// Cycles of a rolled pool window's rows past the two its straight code
+/// shows: about 8 a tap and 7 a row.
+fn rolled_rows(s: &Stage) -> usize {
+    let [kh, kw] = s.window.kernel;
+    if s.window_len() > ROLLED_POOL && kh > 2 {
+        (kh - 2) * (8 * kw + 7)
+    } else {
+        0
     }
 }
 
