@@ -14,7 +14,11 @@
 //! output. Pools read the map (or a padded copy, −32768 or 0 around it) as
 //! 16-bit elements.
 //!
-//! The maps ping-pong between two buffers; the padded scratch is a third.
+//! Every layer but the first writes its map over its input's: a conv or a
+//! padded pool has copied its input into the scratch by then, and an
+//! unpadded pool never writes an element a later window reads. So the maps
+//! take one buffer, the largest map, beside the scratch; the dense layers'
+//! buffers go into the scratch when it holds them (it is free by then).
 
 use zlmc_ir::{Elem, Shape, Window};
 
@@ -258,12 +262,13 @@ impl Stage {
     }
 }
 
-/// The front's buffers in SRAM: the two maps the stages ping-pong between
-/// (stage j writes map j mod 2) and the padded scratch.
+/// The front's buffers in SRAM: the map every layer writes (the first
+/// reads the caller's vector, the others the map, in place) and the padded
+/// scratch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Memory {
-    /// Bytes of map 0 and map 1.
-    pub maps: [usize; 2],
+    /// Bytes of the map.
+    pub map: usize,
     /// Bytes of the padded scratch.
     pub scratch: usize,
 }
@@ -272,8 +277,8 @@ impl Memory {
     /// The buffers `stages` need.
     pub fn of(stages: &[Stage]) -> Memory {
         let mut m = Memory::default();
-        for (j, s) in stages.iter().enumerate() {
-            m.maps[j % 2] = m.maps[j % 2].max(2 * s.output.len());
+        for s in stages {
+            m.map = m.map.max(2 * s.output.len());
             m.scratch = m.scratch.max(s.scratch());
         }
         m
@@ -281,10 +286,15 @@ impl Memory {
 
     /// Static RAM of the front: its buffers and the input pointer it keeps.
     pub fn sram(&self) -> usize {
-        if self.maps[0] == 0 {
+        if self.map == 0 {
             return 0;
         }
-        self.maps[0] + self.maps[1] + self.scratch + 2
+        self.map + self.scratch + 2
+    }
+
+    /// Whether the dense layers' two buffers (`bufs` bytes) fit in the scratch.
+    pub fn holds(&self, bufs: usize) -> bool {
+        self.map > 0 && bufs <= self.scratch
     }
 }
 
@@ -332,16 +342,12 @@ pub fn buffers(a: &mut Buffer, p: &str, m: &Memory) {
     if m.sram() == 0 {
         return;
     }
+    a.section(".section .bss");
     for (name, bytes, what) in [
         (
-            "map0",
-            m.maps[0],
-            "conv and pool layers 1, 3, ...: their output maps",
-        ),
-        (
-            "map1",
-            m.maps[1],
-            "conv and pool layers 2, 4, ...: their output maps",
+            "map",
+            m.map,
+            "the conv and pool layers' output maps, each over the last",
         ),
         (
             "pad",

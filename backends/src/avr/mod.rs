@@ -91,6 +91,8 @@ pub struct Report {
     pub front: Vec<StageReport>,
     /// Bytes of SRAM the conv and pool layers' maps and scratch take (in `sram`).
     pub front_sram: usize,
+    /// Whether the dense layers' buffers reuse the conv layers' scratch.
+    pub dense_in_scratch: bool,
     /// Per dense layer: what its kernel is and costs.
     pub layers: Vec<LayerReport>,
     /// Whether layer 1's query sums are kept for a reply.
@@ -134,8 +136,14 @@ impl Report {
         }
         if self.front_sram > 0 {
             s.push_str(&format!(
-                "\n  conv and pool maps: {} bytes of SRAM (two maps in turn and a padded scratch)",
-                self.front_sram
+                "\n  conv and pool maps: {} bytes of SRAM (one map, each layer's over the last, and a \
+                 padded scratch{})",
+                self.front_sram,
+                if self.dense_in_scratch {
+                    ", which the dense layers' buffers reuse"
+                } else {
+                    ""
+                }
             ));
         }
         for (k, l) in self.layers.iter().enumerate() {
@@ -340,9 +348,11 @@ fn emit_for(
     a.raw(format!("{}\n", prov.banner()));
     a.raw(description(model, front, ls, &allocation, board));
     a.raw("#include <avr/io.h>\n\n");
-    tables::buffers(&mut a, p, ls, &allocation);
     let memory = conv::Memory::of(front);
+    let dense_bufs = allocation.bufs[0] + allocation.bufs[1];
+    let within = memory.holds(dense_bufs).then(|| format!("{p}_pad"));
     conv::buffers(&mut a, p, &memory);
+    tables::buffers(&mut a, p, ls, &allocation, within.as_deref());
     a.blank();
     g.code(&mut a);
     a.blank();
@@ -355,7 +365,7 @@ fn emit_for(
         board,
         tables: tables::table_bytes(ls, &allocation, &extra) + conv::table_bytes(front),
         code: code_bytes,
-        sram: allocation.sram(ls) + memory.sram(),
+        sram: allocation.sram(ls) + memory.sram() - if within.is_some() { dense_bufs } else { 0 },
         sketch_flash: SKETCH_FLASH
             + if model.input_quant().is_some() {
                 float_input::FLASH
@@ -374,6 +384,7 @@ fn emit_for(
             })
             .collect(),
         front_sram: memory.sram(),
+        dense_in_scratch: within.is_some(),
         layers: ls
             .iter()
             .enumerate()

@@ -175,8 +175,8 @@ fn relu(a: &mut Buffer, lo: Reg, hi: Reg) {
 }
 
 impl Gen<'_> {
-    fn map(&self, j: usize) -> String {
-        format!("{}_map{}", self.p, j % 2)
+    fn map(&self) -> String {
+        format!("{}_map", self.p)
     }
 
     /// X = stage j's input: the caller's vector, or the map before.
@@ -185,7 +185,7 @@ impl Gen<'_> {
             a.lds(R26, self.var("cin"));
             a.lds(R27, at(self.var("cin"), 1));
         } else {
-            ptr(a, R26, R27, self.map(j - 1));
+            ptr(a, R26, R27, self.map());
         }
     }
 
@@ -216,7 +216,7 @@ impl Gen<'_> {
                 self.activation_pass(a, j, s, act);
             }
         }
-        ptr(a, R26, R27, self.map(self.front.len() - 1));
+        ptr(a, R26, R27, self.map());
         a.clr(R1);
         a.ret();
     }
@@ -305,7 +305,7 @@ impl Gen<'_> {
         a.set();
         self.copy_plane(a, j, s, Plane::High);
         a.label(format!(".L{tag}_low"));
-        ptr(a, R26, R27, self.map(j));
+        ptr(a, R26, R27, self.map());
         self.load_z(a, &format!("{}_s{j}_w", self.p));
         set(a, CHANNELS, s.output.channels);
         let chan = format!(".L{tag}_ch");
@@ -473,7 +473,7 @@ impl Gen<'_> {
             a.movw(R28, R26);
             (s.input.height, s.input.width)
         };
-        ptr(a, R26, R27, self.map(j));
+        ptr(a, R26, R27, self.map());
         let o = s.output;
         let [sh, sw] = s.window.stride;
         set(a, CHANNELS, o.channels);
@@ -601,7 +601,7 @@ impl Gen<'_> {
         let tag = format!("s{j}a");
         a.clr(R1);
         a.clr(FLIP);
-        ptr(a, R26, R27, self.map(j));
+        ptr(a, R26, R27, self.map());
         a.movw(R28, R26);
         let n = s.output.len();
         a.ldi(R24, lo(n as u32));
