@@ -235,9 +235,10 @@ fn a_conv_model_too_big_for_the_uno_says_what_it_needs() {
 
 /// A conv layer then a pool of more than 32 elements a window (padded, so
 /// from the scratch), which loops over the window's rows: max and average
-/// pools agree with the interpreter on the Uno.
+/// pools agree with the interpreter on the Uno; so does a conv of more than
+/// 256 taps an output.
 #[test]
-fn large_pool_windows_loop_over_their_rows() {
+fn large_windows_agree_with_the_interpreter() {
     let tmp = scratch("avr-conv-large-pools");
     let pools = [
         (
@@ -285,5 +286,29 @@ fn large_pool_windows_loop_over_their_rows() {
         let (lines, want) = vector_cases(&m, &inputs);
         jobs.push((m, lines, want, Board::Uno));
     }
-    assert_eq!(check_in_two(tmp.path(), jobs), 8);
+    // A conv of 270 taps an output: sums past 256 flipped products take a
+    // fourth byte, and most weights come from flash.
+    let conv: String = (0..3)
+        .map(|_| {
+            let v: Vec<String> = (0..270).map(|_| rng.range(-128, 127).to_string()).collect();
+            format!("  [{}]\n", v.join(" "))
+        })
+        .collect();
+    let text = format!(
+        "zir 1\nmodel \"taps270\"\nencode raw(length: 480)\ndecode classify(labels: [\"a\", \"b\"])\n\n\
+         %0 = input : i16[480]\n\
+         %1 = reshape %0, [30, 4, 4] : i16[30, 4, 4]\n\
+         %2 = conv %1, kernel [3, 3], stride [1, 1], pad [0, 0, 0, 0], groups 1, dense int8[3, 270] [\n{conv}], acc i32 : i32[3, 2, 2]\n\
+         %3 = epilogue %2, bias [-70000, 0, 70000], shift 9 : i16[3, 2, 2]\n\
+         %4 = flatten %3 : i16[12]\n\
+         %5 = matmul %4, dense int8[2, 12] [\n  [1 -2 3 -4 5 -6 7 -8 9 -10 11 -12]\n  [-1 2 -3 4 -5 6 -7 8 -9 10 -11 12]\n], acc i32 : i32[2]\n\
+         %6 = epilogue %5, bias [0, 0], shift 4 : i16[2]\n\
+         %7 = argmax %6 : index\n"
+    );
+    let m = zlmc_ir::text::parse_model(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mut inputs = digit_like_inputs(&mut rng, 480, 2);
+    inputs.extend(random_inputs(&mut rng, 480, 2));
+    let (lines, want) = vector_cases(&m, &inputs);
+    jobs.push((m, lines, want, Board::Mega2560));
+    assert_eq!(check_in_two(tmp.path(), jobs), 12);
 }
