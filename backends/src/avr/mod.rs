@@ -495,10 +495,13 @@ fn description(
     );
     for (j, f) in front.iter().enumerate() {
         s.push_str(&format!(
-            " * Layer {}: {}, shift {}{}; {}.\n",
+            " * Layer {}: {}{}{}; {}.\n",
             j + 1,
             f.describe(),
-            f.shift,
+            match f.op {
+                conv::StageOp::Conv { .. } => format!(", shift {}", f.shift),
+                _ => String::new(),
+            },
             activation_text(f.activation.as_ref()),
             f.kernel()
         ));
