@@ -134,3 +134,89 @@ fn random_conv_models_agree_with_the_interpreter_on_the_spectrum() {
         }
     }
 }
+
+/// The issue's digits-sized CNN, `Conv2d(1, 4, 3, padding=1) → ReLU →
+/// MaxPool2d(2) → Flatten → Linear(64, 10)` on an 8×8 input, its weights
+/// drawn from `rng` (int8, 32-bit accumulators).
+fn digits_cnn(rng: &mut Rng) -> Model {
+    let row = |rng: &mut Rng, n: usize| {
+        let w: Vec<String> = (0..n).map(|_| rng.range(-127, 127).to_string()).collect();
+        format!("[{}]\n", w.join(" "))
+    };
+    let conv: String = (0..4).map(|_| row(rng, 9)).collect();
+    let dense: String = (0..10).map(|_| row(rng, 64)).collect();
+    let labels: Vec<String> = (0..10).map(|d| format!("\"{d}\"")).collect();
+    let text = format!(
+        "zir 1\nmodel \"cnn\"\nencode raw(length: 64)\ndecode classify(labels: [{}])\n\n\
+         %0 = input : i16[64]\n\
+         %1 = reshape %0, [1, 8, 8] : i16[1, 8, 8]\n\
+         %2 = conv %1, kernel [3, 3], stride [1, 1], pad [1, 1, 1, 1], groups 1, dense int8[4, 9] [\n{conv}], acc i32 : i32[4, 8, 8]\n\
+         %3 = epilogue %2, bias [100, -200, 300, 0], shift 7, relu : i16[4, 8, 8]\n\
+         %4 = maxpool %3, kernel [2, 2], stride [2, 2], pad [0, 0, 0, 0] : i16[4, 4, 4]\n\
+         %5 = flatten %4 : i16[64]\n\
+         %6 = matmul %5, dense int8[10, 64] [\n{dense}], acc i32 : i32[10]\n\
+         %7 = epilogue %6, bias [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], shift 8 : i16[10]\n\
+         %8 = argmax %7 : index\n",
+        labels.join(", ")
+    );
+    zlmc_ir::text::parse_model(&text).expect("the CNN parses")
+}
+
+#[test]
+fn the_digits_sized_cnn_runs_as_predicted_and_reports_its_layers() {
+    let mut rng = Rng::new(0x0021_0064);
+    let m = digits_cnn(&mut rng);
+    let z = build::z80(&m, Path::new("cnn")).expect("builds");
+    assert_assemblers_agree(&z, "cnn");
+    for l in &z.layers {
+        eprintln!("{l}");
+    }
+    assert_eq!(z.layers.len(), 4, "three layers and the memory");
+    assert!(z.layers[0].starts_with("layer 1: conv 3×3 stride 1×1, 1×8×8 -> 4×8×8, 36 taps"));
+    assert!(z.layers[1].starts_with("layer 2: maxpool 2×2 stride 2×2, 4×8×8 -> 4×4×4, 16 taps"));
+    assert!(z.layers[2].starts_with("layer 3: dense, 64×1×1 -> 10×1×1"));
+    let mut steps = Vec::new();
+    for x in random_inputs(&mut rng, 64, 4) {
+        let (got, run) = z80_raw_reply(&z.com, z.step_entry, &line(&x)).expect("runs");
+        assert_eq!(got.reply, label(&m, &x));
+        steps.extend(run.step_tstates);
+    }
+    let avg = steps.iter().sum::<u64>() / steps.len() as u64;
+    let p = predicted(&z);
+    eprintln!(
+        "cnn: {} bytes, {avg} T-states per inference measured on average ({} ms at 4 MHz), {p} predicted",
+        z.com.len(),
+        avg / 4000
+    );
+    assert!(p.abs_diff(avg) * 20 < avg, "predicted {p}, measured {avg}");
+}
+
+#[test]
+fn maps_that_do_not_fit_are_refused_with_what_they_need_and_what_there_is() {
+    let text = "zir 1\nmodel \"big\"\nencode raw(length: 8100)\ndecode classify(labels: [\"a\", \"b\"])\n\n\
+         %0 = input : i16[8100]\n\
+         %1 = reshape %0, [1, 90, 90] : i16[1, 90, 90]\n\
+         %2 = conv %1, kernel [3, 3], stride [1, 1], pad [1, 1, 1, 1], groups 1, sparse int8[8, 9] [\n\
+         [0:1]\n[1:1]\n[2:1]\n[3:1]\n[4:1]\n[5:1]\n[6:1]\n[7:1]\n], acc i16 : i16[8, 90, 90]\n\
+         %3 = flatten %2 : i16[64800]\n\
+         %4 = matmul %3, sparse int8[2, 64800] [\n[0:1]\n[64799:-1]\n], acc i16 : i16[2]\n\
+         %5 = argmax %4 : index\n";
+    let m = zlmc_ir::text::parse_model(text).expect("parses");
+    let e = build::z80(&m, Path::new("big")).expect_err("too big for CP/M");
+    eprintln!("{}", e.message);
+    assert!(
+        e.message.contains("need 162728 bytes") && e.message.contains("more than the 55552"),
+        "{}",
+        e.message
+    );
+    let v = zlmc_backends::target::Verified::new(&m).expect("verified");
+    match zlmc_backends::zx48::build(&v, &build::provenance(Path::new("big"))) {
+        Err(zlmc_backends::BackendError::TooBig { message, .. }) => {
+            assert!(
+                message.contains("need 162728 bytes") && message.contains("0xfe00"),
+                "{message}"
+            )
+        }
+        other => panic!("the Spectrum took it: {:?}", other.map(|_| ())),
+    }
+}

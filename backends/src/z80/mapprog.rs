@@ -255,9 +255,10 @@ fn map_program(
     let Some((page, addrs)) = addresses(layout, zin_len, plan) else {
         return Err(BackendError::TooBig {
             message: format!(
-                "the model's maps need {buffers} bytes of RAM, more than the {} below 0x{:04x} ({})",
+                "the model's maps need {buffers} bytes of RAM, more than the {} between the program's start at 0x{:04x} and the variables' page at 0x{:04x} ({})",
+                (layout.buffers_top as usize).saturating_sub(0x100 + layout.origin as usize),
+                layout.origin,
                 layout.buffers_top.saturating_sub(0x100),
-                layout.buffers_top,
                 layout.memory
             ),
             help: "smaller maps fit: fewer channels, a stride or a pool earlier".into(),
@@ -392,7 +393,7 @@ fn report(
             )
         };
         out.push(format!(
-            "layer {}: {kind}, {}×{}×{} -> {}×{}×{}, {} taps, {bytes} bytes, {} MACs, {t} T-states predicted",
+            "layer {}: {kind}, {}×{}×{} -> {}×{}×{}, {} taps, {bytes} bytes, {} {}, {t} T-states predicted",
             k + 1,
             l.input.c,
             l.input.h,
@@ -402,6 +403,11 @@ fn report(
             l.output.w,
             l.tap_count(),
             l.work(),
+            match l.kernel {
+                Kernel::Mac { .. } => "MACs",
+                Kernel::Max => "compares",
+                Kernel::Avg { .. } => "additions",
+            },
         ));
     }
     out.push(format!(
