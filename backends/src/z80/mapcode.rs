@@ -361,14 +361,19 @@ fn shift_ac(b: &mut Builder, n: u32) {
     }
 }
 
-/// a:c = the 32-bit accumulator shifted right by `n`, wrapped to 16 bits.
-fn shift_acc32(b: &mut Builder, k: usize, n: u32, v: &MapVars) {
-    // Whole bytes first: bits 8.. or 16.. of the accumulator.
-    let (from, rest) = match n {
+/// A 32-bit shift by `n` as whole bytes first (bits 8.. or 16.. of the
+/// accumulator read), then the rest bit by bit: (bytes, bits).
+pub(super) fn acc32_shift_parts(n: u32) -> (u16, u32) {
+    match n {
         0..=7 => (0, n),
         8..=15 => (1, n - 8),
         _ => (2, n - 16),
-    };
+    }
+}
+
+/// a:c = the 32-bit accumulator shifted right by `n`, wrapped to 16 bits.
+fn shift_acc32(b: &mut Builder, k: usize, n: u32, v: &MapVars) {
+    let (from, rest) = acc32_shift_parts(n);
     b.ld16_mem(Reg16::HL, v.acc + from);
     if from == 2 {
         // Bits 16..31: the sign of the top byte fills the bits above.

@@ -10,9 +10,9 @@ use super::asm::Item;
 use super::build::Builder;
 use super::isa::{AluOp, Idx, Inst, Reg8};
 use super::mapcode::{
-    channel_head, channel_tail, list_end, mac_add, mac_head, max_step, mul_add, mul_double,
-    mul_head, mul_negate, mul_zero, next_tap, pixel, row_head, row_tail, scale_add, scale_double,
-    scale_halve, scale_head, tap_done, MapVars,
+    acc32_shift_parts, channel_head, channel_tail, list_end, mac_add, mac_head, max_step, mul_add,
+    mul_double, mul_head, mul_negate, mul_zero, next_tap, pixel, row_head, row_tail, scale_add,
+    scale_double, scale_halve, scale_head, tap_done, MapVars,
 };
 use super::mapplan::{Kernel, MapLayer};
 use zlmc_ir::Elem;
@@ -137,7 +137,7 @@ pub fn layer_tstates(l: &MapLayer, padded: bool) -> u64 {
     }
     if let Kernel::Mac { acc: Elem::I32 } = l.kernel {
         // The shift loop runs `rest` rounds; `pixel` counted one.
-        let rest = u64::from(l.shift % 8);
+        let rest = u64::from(acc32_shift_parts(l.shift).1);
         if rest > 1 {
             px += (rest - 1) * (4 * 8 + 13);
         }
