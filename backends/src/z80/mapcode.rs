@@ -4,11 +4,12 @@
 //! runs the layer's epilogue on its result; then the argmax.
 //!
 //! The element kernels are shared subroutines that walk the output channel's
-//! tap list (`db w, dw offset` per non-zero weight, a 0 byte last) from the
-//! window's first element: `zk_mac16` and `zk_mac32` (Σ w·x from the bias,
-//! through `zk_mul`, a signed 16×8 shift-and-add multiply that stops at the
-//! weight's highest set bit), `zk_max`, and `zk_scale` for average pooling
-//! (the exact sum times `mul`, shifted, on 40 bits).
+//! tap list (`dw` its multiply routine, `dw` the byte offset of the input
+//! element it reads from the window's first, per non-zero weight; a 0 word
+//! last): `zk_mac16` and `zk_mac32` (Σ w·x from the bias, each product by
+//! `zm_pN`/`zm_nN`, a straight-line multiply by the constant ±N, one per
+//! distinct weight), `zk_max`, and `zk_scale` for average pooling (the
+//! exact sum times `mul`, shifted, on 40 bits).
 
 use super::activation::{activate, activation_table, ActivationSite};
 use super::build::Builder;
@@ -436,30 +437,39 @@ fn argmax_code(b: &mut Builder, from: u16, n: usize, v: &MapVars) {
     b.djnz("am_lp");
 }
 
-/// The window's next tap: a = its weight, Z after the list's end; else
-/// de = the input element it reads (hl lost).
+/// The window's next tap (`dw` its multiply routine, `dw` its offset):
+/// after the list's end (a 0 word) on to `end`; else a = the routine's high
+/// byte and de = the input element it reads (hl lost).
 pub(super) fn next_tap(b: &mut Builder, v: &MapVars, end: &str) {
-    b.ld(A, Idx::iy(0));
+    b.ld(A, Idx::iy(1));
     b.alu(AluOp::Or, A);
     b.jr_cc(JrCond::Z, end);
     b.ld16_mem(Reg16::HL, v.base);
-    b.ld(E, Idx::iy(1));
-    b.ld(D, Idx::iy(2));
+    b.ld(E, Idx::iy(2));
+    b.ld(D, Idx::iy(3));
     b.add_hl(Pair::DE);
     b.ld(E, Src8::Hl);
     b.inc16(Reg16::HL);
     b.ld(D, Src8::Hl);
 }
 
+/// The tap's multiply routine called (a = its high byte): a:hl = de·w.
+pub(super) fn call_mul(b: &mut Builder) {
+    b.ld(H, A);
+    b.ld(L, Idx::iy(0));
+    b.call("zk_jp");
+}
+
 /// iy past this tap, and back to `to`.
 pub(super) fn tap_done(b: &mut Builder, to: &str) {
-    b.ld16(Reg16::DE, 3);
+    b.ld16(Reg16::DE, 4);
     b.add_idx(Index::IY, Pair::DE);
     b.jr(to);
 }
 
-/// The list walked: `tend` past its 0 byte (then the kernel returns).
+/// The list walked: `tend` past its 0 word (then the kernel returns).
 pub(super) fn list_end(b: &mut Builder, v: &MapVars) {
+    b.inc16(Reg16::IY);
     b.inc16(Reg16::IY);
     b.st16_mem(v.tend, Reg16::IY);
 }
@@ -517,7 +527,7 @@ fn kernel_routines(b: &mut Builder, layers: &[MapLayer], v: &MapVars) {
         mac_head(b, v, wide);
         b.label(format!("zk_m{name}_tap"));
         next_tap(b, v, &format!("zk_m{name}_end"));
-        b.call("zk_mul");
+        call_mul(b);
         mac_add(b, v, wide);
         tap_done(b, &format!("zk_m{name}_tap"));
         b.label(format!("zk_m{name}_end"));
@@ -525,7 +535,20 @@ fn kernel_routines(b: &mut Builder, layers: &[MapLayer], v: &MapVars) {
         b.ret();
     }
     if mac16 || mac32 {
-        mul_routine(b);
+        b.comment("---- zk_jp: a tap's multiply, called; zm_pN, zm_nN: a:hl = de * (+-N) ----");
+        b.label("zk_jp");
+        b.jp_ind(super::isa::HlIx::HL);
+        let mut ws: Vec<i8> = layers
+            .iter()
+            .filter(|l| l.kernel != Kernel::Max)
+            .flat_map(|l| l.taps.iter().flatten().map(|t| t.w))
+            .collect();
+        ws.sort_unstable();
+        ws.dedup();
+        for w in ws {
+            b.label(mul_label(w));
+            mul_by(b, w);
+        }
     }
     if uses(&|k| k == Kernel::Max) {
         b.comment("---- zk_max: acc = the largest element over the tap list ----");
@@ -565,72 +588,48 @@ pub(super) fn max_step(b: &mut Builder) {
     b.label("zk_mx_next");
 }
 
-/// `zk_mul`'s start: c = the weight, b:de = x on 24 bits.
-pub(super) fn mul_head(b: &mut Builder) {
-    b.ld(C, A);
+/// The label of the multiply by `w`.
+pub(super) fn mul_label(w: i8) -> String {
+    if w < 0 {
+        format!("zm_n{}", w.unsigned_abs())
+    } else {
+        format!("zm_p{w}")
+    }
+}
+
+/// A multiply by the constant `w` (not 0): a:hl = de·w on 24 bits, b
+/// and c lost. Straight-line: x sign-extended into b, then from the
+/// magnitude's top bit down a doubling each and an addition per set bit,
+/// negated last for a negative weight (on 24 bits, so -32768 is exact).
+pub(super) fn mul_by(b: &mut Builder, w: i8) {
     b.ld(A, D);
     b.inst(Inst::Rla);
     b.alu(AluOp::Sbc, A);
     b.ld(B, A);
-    b.inst(Inst::Bit(7, C.into()));
-}
-
-/// A negative weight: both negated, b:de on 24 bits (so -32768 is exact).
-pub(super) fn mul_negate(b: &mut Builder) {
-    b.alu(AluOp::Xor, A);
-    b.alu(AluOp::Sub, C);
-    b.ld(C, A);
-    b.alu(AluOp::Xor, A);
-    b.alu(AluOp::Sub, E);
-    b.ld(E, A);
-    b.ld(A, 0);
-    b.alu(AluOp::Sbc, D);
-    b.ld(D, A);
-    b.ld(A, 0);
-    b.alu(AluOp::Sbc, B);
-    b.ld(B, A);
-}
-
-/// a:hl = 0.
-pub(super) fn mul_zero(b: &mut Builder) {
-    b.alu(AluOp::Xor, A);
-    b.ld(H, A);
-    b.ld(L, A);
-}
-
-/// A set bit's addition; Z again when no bit is left.
-pub(super) fn mul_add(b: &mut Builder) {
-    b.add_hl(Pair::DE);
-    b.alu(AluOp::Adc, B);
-    b.inc(C);
-    b.dec(C);
-}
-
-/// b:de doubled.
-pub(super) fn mul_double(b: &mut Builder) {
-    b.rot(RotOp::Sla, E);
-    b.rot(RotOp::Rl, D);
-    b.rot(RotOp::Rl, B);
-}
-
-/// `zk_mul`: a:hl = de·a (a ≠ 0), 24 bits; bc and de lost. The weight's
-/// magnitude is shifted out from its low bit, so a small weight takes few rounds.
-fn mul_routine(b: &mut Builder) {
-    b.comment("---- zk_mul: a:hl = de * a (signed, 24 bits) ----");
-    b.label("zk_mul");
-    mul_head(b);
-    b.jr_cc(JrCond::Z, "zk_mul_pos");
-    mul_negate(b);
-    b.label("zk_mul_pos");
-    mul_zero(b);
-    b.label("zk_mul_lp");
-    b.rot(RotOp::Srl, C);
-    b.jr_cc(JrCond::NC, "zk_mul_no");
-    mul_add(b);
-    b.label("zk_mul_no");
-    b.ret_cc(Cond::Z);
-    mul_double(b);
-    b.jr("zk_mul_lp");
+    b.ld(H, D);
+    b.ld(L, E);
+    let m = w.unsigned_abs();
+    let top = 7 - m.leading_zeros();
+    for bit in (0..top).rev() {
+        b.add_hl(Pair::HL);
+        b.inst(Inst::Rla);
+        if m >> bit & 1 == 1 {
+            b.add_hl(Pair::DE);
+            b.alu(AluOp::Adc, B);
+        }
+    }
+    if w < 0 {
+        b.ld(C, A);
+        b.alu(AluOp::Xor, A);
+        b.alu(AluOp::Sub, L);
+        b.ld(L, A);
+        b.ld(A, 0);
+        b.alu(AluOp::Sbc, H);
+        b.ld(H, A);
+        b.ld(A, 0);
+        b.alu(AluOp::Sbc, C);
+    }
+    b.ret();
 }
 
 /// `zk_scale`'s start: the 40-bit product 0, the sum sign-extended to 40 bits.
@@ -706,15 +705,20 @@ fn scale_routine(b: &mut Builder, v: &MapVars) {
 
 /// Per layer: its tap lists, its biases (4 bytes each), its activation's table.
 fn tables(b: &mut Builder, layers: &[MapLayer]) {
-    b.comment("---- tables: per output channel its taps (db w, dw offset; db 0 last) ----");
+    b.comment("---- tables: per output channel its taps (dw multiply, offset; dw 0 last) ----");
     for (k, l) in layers.iter().enumerate() {
         b.label(format!("m{k}_taps"));
         for taps in &l.taps {
             for t in taps {
-                let off = l.tap_offset(t) as u16;
-                b.db([t.w as u8, (off & 0xFF) as u8, (off >> 8) as u8]);
+                let mul = if l.kernel == Kernel::Max {
+                    // Never called: a non-zero word.
+                    "zk_max".to_string()
+                } else {
+                    mul_label(t.w)
+                };
+                b.dw([Expr::sym(mul), Expr::from(l.tap_offset(t) as u16)]);
             }
-            b.db([0u8]);
+            b.dw([0u16]);
         }
         if !matches!(l.kernel, Kernel::Max) {
             b.label(format!("m{k}_bias"));

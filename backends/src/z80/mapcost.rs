@@ -1,18 +1,17 @@
 //! Predicted T-states of a feature-map layer, from the very instructions
 //! `mapcode.rs` emits: each piece of the loops is emitted into a scratch
 //! list and its T-states summed (the Zilog manual's, as the emulator counts
-//! them), then multiplied by how often the loops run it. Multiplies are
-//! costed per weight (`zk_mul` runs one round per bit up to the weight's
-//! highest); the data-dependent branches of max pooling and of the
-//! activations are costed on their fall-through path.
+//! them), then multiplied by how often the loops run it; a multiply is
+//! its weight's own straight-line routine. The data-dependent branches of
+//! max pooling and of the activations are costed on their fall-through path.
 
 use super::asm::Item;
 use super::build::Builder;
 use super::isa::{AluOp, Idx, Inst, Reg8};
 use super::mapcode::{
-    acc32_shift_parts, channel_head, channel_tail, list_end, mac_add, mac_head, max_step, mul_add,
-    mul_double, mul_head, mul_negate, mul_zero, next_tap, pixel, row_head, row_tail, scale_add,
-    scale_double, scale_halve, scale_head, tap_done, MapVars,
+    acc32_shift_parts, call_mul, channel_head, channel_tail, list_end, mac_add, mac_head, max_step,
+    mul_by, next_tap, pixel, row_head, row_tail, scale_add, scale_double, scale_halve, scale_head,
+    tap_done, MapVars,
 };
 use super::mapplan::{Kernel, MapLayer};
 use zlmc_ir::Elem;
@@ -36,34 +35,9 @@ fn branch(inst: Inst, taken: bool) -> u64 {
     u64::from(if taken { ts.taken } else { ts.not_taken })
 }
 
-/// `zk_mul` for weight `w`, its call included.
+/// The multiply by `w`, its call through `zk_jp` included.
 fn mul_tstates(w: i8) -> u64 {
-    let jr = |taken| branch(Inst::JrCc(super::isa::JrCond::Z, 0.into()), taken);
-    let ret_z = |taken| branch(Inst::RetCc(super::isa::Cond::Z), taken);
-    let srl = t(|b| b.rot(super::isa::RotOp::Srl, Reg8::C));
-    let mut n = t(|b| b.call("zk_mul")) + t(mul_head);
-    n += if w < 0 {
-        jr(false) + t(mul_negate)
-    } else {
-        jr(true)
-    };
-    n += t(mul_zero);
-    let m = w.unsigned_abs();
-    let top = 7 - m.leading_zeros();
-    for bit in 0..=top {
-        n += srl;
-        n += if m >> bit & 1 == 1 {
-            jr(false) + t(mul_add)
-        } else {
-            jr(true)
-        };
-        n += if bit == top {
-            ret_z(true)
-        } else {
-            ret_z(false) + t(mul_double) + t(|b| b.jr("x"))
-        };
-    }
-    n
+    t(call_mul) + t(|b| b.jp_ind(super::isa::HlIx::HL)) + t(|b| mul_by(b, w))
 }
 
 /// `zk_scale` for `mul` and `shift`, its call included.
