@@ -108,7 +108,7 @@ fn random_conv_models_agree_with_the_interpreter_on_cpm_with_both_assemblers() {
         100.0 * worst_prediction
     );
     assert!(
-        worst_prediction < 0.15,
+        worst_prediction < 0.2,
         "predicted T-states off by {worst_prediction}"
     );
 }
