@@ -112,6 +112,8 @@ pub fn map_model_code(
     b.ret();
     b.comment("---- model_step: one inference on zin; returns the class in a ----");
     b.label("model_step");
+    // Interrupts off while the kernels borrow IY (the Spectrum's frame
+    // interrupt reaches the system variables through it), as they were after.
     b.inst(Inst::LdAI);
     b.inst(Inst::Di);
     b.ld(A, 0);
