@@ -43,7 +43,7 @@ fn assert_assemblers_agree(z: &Z80Files, name: &str) {
 
 /// The T-states `zlmc build` predicts for a whole inference.
 fn predicted(z: &Z80Files) -> u64 {
-    let last = z.layers.last().expect("a feature-map model's report");
+    let last = z.report.last().expect("a feature-map model's report");
     let figure = last
         .split("; ")
         .find_map(|part| part.strip_suffix(" T-states per inference predicted"))
@@ -168,13 +168,13 @@ fn the_digits_sized_cnn_runs_as_predicted_and_reports_its_layers() {
     let m = digits_cnn(&mut rng);
     let z = build::z80(&m, Path::new("cnn")).expect("builds");
     assert_assemblers_agree(&z, "cnn");
-    for l in &z.layers {
+    for l in &z.report {
         eprintln!("{l}");
     }
-    assert_eq!(z.layers.len(), 4, "three layers and the memory");
-    assert!(z.layers[0].starts_with("layer 1: conv 3×3 stride 1×1, 1×8×8 -> 4×8×8, 36 taps"));
-    assert!(z.layers[1].starts_with("layer 2: maxpool 2×2 stride 2×2, 4×8×8 -> 4×4×4, 16 taps"));
-    assert!(z.layers[2].starts_with("layer 3: dense, 64×1×1 -> 10×1×1"));
+    assert_eq!(z.report.len(), 4, "three layers and the memory");
+    assert!(z.report[0].starts_with("layer 1: conv 3×3 stride 1×1, 1×8×8 -> 4×8×8, 36 taps"));
+    assert!(z.report[1].starts_with("layer 2: maxpool 2×2 stride 2×2, 4×8×8 -> 4×4×4, 16 taps"));
+    assert!(z.report[2].starts_with("layer 3: dense, 64×1×1 -> 10×1×1"));
     let mut steps = Vec::new();
     for x in random_inputs(&mut rng, 64, 4) {
         let (got, run) = z80_raw_reply(&z.com, z.step_entry, &line(&x)).expect("runs");

@@ -346,7 +346,7 @@ fn map_program(
         origin: layout.origin,
         step_entry,
         buffers_start: addrs.b,
-        layers: report,
+        report,
     })
 }
 

@@ -34,7 +34,7 @@ pub struct Z80Files {
     pub buffers_start: u16,
     /// For a feature-map model: a line per layer (kernel, bytes, predicted
     /// T-states) and one for the activation memory; empty otherwise.
-    pub layers: Vec<String>,
+    pub report: Vec<String>,
 }
 
 /// The runtime texts a machine's programs start with, one per kind of model.
@@ -385,7 +385,7 @@ fn program(
         origin: layout.origin,
         step_entry,
         buffers_start: limit as u16,
-        layers: Vec::new(),
+        report: Vec::new(),
     })
 }
 

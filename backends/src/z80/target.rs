@@ -103,7 +103,7 @@ impl Target for Z80Target {
             z.com.len(),
             z.buffers_start
         );
-        for line in &z.layers {
+        for line in &z.report {
             summary.push_str("\n  ");
             summary.push_str(line);
         }

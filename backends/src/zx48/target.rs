@@ -54,7 +54,7 @@ impl Target for Zx48Target {
             z.program.origin,
             z.program.buffers_start
         );
-        for line in &z.program.layers {
+        for line in &z.program.report {
             summary.push_str("\n  ");
             summary.push_str(line);
         }
