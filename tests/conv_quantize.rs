@@ -546,11 +546,16 @@ fn quantized_conv_models_agree_with_float() {
             );
             if accs == "auto" {
                 // 16 bits only where the range analysis proves them safe;
-                // and the quantized spec builds (here for C).
-                let c = out.join("c");
-                let b = zlmc(&["build", &s(&model), "--target", "c", "-o", &s(&c)], "");
-                assert_eq!(b.code, 0, "{what}: {}", b.stderr);
-                assert!(!b.stderr.contains("accumulates in 16 bits"), "{}", b.stderr);
+                // and the quantized spec builds for every target.
+                for target in [&["c"][..], &["avr", "--board", "uno"], &["z80"]] {
+                    let (model_s, dir_s) = (s(&model), s(&out.join(target[0])));
+                    let mut args = vec!["build", model_s.as_str(), "--target"];
+                    args.extend_from_slice(target);
+                    args.extend(["-o", dir_s.as_str()]);
+                    let b = zlmc(&args, "");
+                    assert_eq!(b.code, 0, "{what} {target:?}: {}", b.stderr);
+                    assert!(!b.stderr.contains("accumulates in 16 bits"), "{}", b.stderr);
+                }
             }
         }
     }
