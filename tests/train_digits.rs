@@ -108,3 +108,120 @@ fn digits_compress_finetune_table() {
         }
     }
 }
+
+/// A spec's architecture (64 → 32 → 10) for `zlmc train`.
+const SPEC: &str = "zlmc: 1\nname: digits_trained\nweights: weights.npz\n\
+input:\n  - raw: {size: 64}\nnumerics:\n  weights: KIND\n  accumulator: 32\n\
+layers:\n  - {name: fc1, units: 32, activation: relu}\n  - {name: fc2, units: 10}\n\
+output:\n  classify: [\"0\", \"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", \"8\", \"9\"]\n";
+
+/// `zlmc train` learns digits from scratch, writes the integer model and its
+/// float reference, and the same seed gives the same bytes (another seed
+/// other weights); the plot is an SVG.
+#[test]
+fn train_from_scratch_learns_and_replays_byte_for_byte() {
+    let dir = scratch("train-scratch");
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(&spec, SPEC.replace("KIND", "ternary")).unwrap();
+    let data = data();
+    let run = |out: &str, seed: &str, threads: &str| {
+        let out = dir.path().join(out);
+        let plot = dir.path().join(format!("{seed}-{threads}.svg"));
+        zlmc_ok(
+            &[
+                "train",
+                spec.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--epochs",
+                "15",
+                "--seed",
+                seed,
+                "--threads",
+                threads,
+                "--plot",
+                plot.to_str().unwrap(),
+            ],
+            "",
+        );
+        out
+    };
+    let a = run("a", "3", "1");
+    let b = run("b", "3", "2");
+    let c = run("c", "4", "2");
+    for f in ["model.yaml", "weights.npz", "float.yaml", "float.npz"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_ne!(
+        std::fs::read(a.join("weights.npz")).unwrap(),
+        std::fs::read(c.join("weights.npz")).unwrap()
+    );
+    let svg = std::fs::read_to_string(dir.path().join("3-1.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("held out"));
+    let got = accuracy(&a.join("model.yaml"));
+    assert!(got > 90.0, "trained from scratch: {got} %");
+}
+
+/// Bad input: a clear error, non-zero exit, nothing written.
+#[test]
+fn bad_training_input_is_an_error_and_writes_nothing() {
+    let dir = scratch("train-bad");
+    let spec = dir.path().join("spec.yaml");
+    // Nine classes: the data's label 9 is not one of them.
+    let nine = SPEC
+        .replace("KIND", "int8")
+        .replace("units: 10", "units: 9")
+        .replace(", \"9\"]", "]");
+    std::fs::write(&spec, nine).unwrap();
+    let out = dir.path().join("out");
+    let data = data();
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = ["train", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        zlmc_test_support::zlmc(&a, "")
+    };
+    let mut a = args(&["--quiet", "--data"]);
+    a.push(data.to_str().unwrap().to_string());
+    let r = run(a);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("label 9 is not one of the model's 9 classes"),
+        "{}",
+        r.stderr
+    );
+    let mut a = args(&["--data"]);
+    a.push(dir.path().join("missing.npz").to_str().unwrap().to_string());
+    assert_eq!(run(a).code, 1);
+    assert!(!out.exists(), "nothing written");
+    let r = zlmc_test_support::zlmc(
+        &[
+            "compress",
+            spec.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--finetune",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("--finetune trains on data"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "nothing written");
+}

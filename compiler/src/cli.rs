@@ -645,8 +645,8 @@ fn execute(
                     sparsity,
                     opts: numerics.options(weights.unwrap_or(WeightKind::Int8)),
                     kind_given: weights.is_some(),
+                    finetune: finetune.then_some(run),
                 },
-                finetune.then_some(&run),
                 &WriteArgs {
                     dir: &output,
                     force,

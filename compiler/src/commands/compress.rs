@@ -15,7 +15,7 @@ use crate::quant::{calibrate, dataset, float_spec, write, write_models, WriteArg
 use crate::train::run::{float_samples, run, store, RunArgs};
 
 /// What `zlmc compress` is asked to do.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CompressArgs {
     /// Fraction of hidden neurons to drop.
     pub prune_neurons: Option<f64>,
@@ -25,6 +25,8 @@ pub struct CompressArgs {
     pub opts: Options,
     /// Whether `--weights` was given.
     pub kind_given: bool,
+    /// Fine-tune the result (`--finetune`) with these options.
+    pub finetune: Option<RunArgs>,
 }
 
 /// `zlmc compress MODEL -o DIR`: prune the float reference, quantize again on
@@ -36,11 +38,12 @@ pub fn compress(
     calib: Option<&Path>,
     data: Option<&Path>,
     mut args: CompressArgs,
-    finetune: Option<&RunArgs>,
     w: &WriteArgs,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
+    let finetune = args.finetune.clone();
+    let finetune = finetune.as_ref();
     if finetune.is_some() && data.is_none() {
         return Err(Diagnostic::new(
             "--finetune trains on data: pass --data DATA (x_train/y_train, else x_calib or x; labels optional)",

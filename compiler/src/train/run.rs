@@ -27,13 +27,11 @@ pub struct RunArgs {
 }
 
 /// Training samples for `model` from float features `d`: inputs quantized
-/// as the model quantizes them, labels when `d` has them (and they are the
-/// model's classes), the teacher's logits (or values) when there is a teacher.
+/// as the model quantizes them, labels when `d` has them (training refuses
+/// labels that are not the model's classes), the teacher's logits (or
+/// values) when there is a teacher.
 pub fn float_samples(model: &Model, d: &Dataset, teacher: Option<&FloatMlp>) -> Samples {
-    let classes = model.classes();
-    let labelled = matches!(model.decode, Decode::Classify { .. })
-        && d.y.len() == d.x.len()
-        && d.y.iter().all(|&y| y < classes);
+    let labelled = matches!(model.decode, Decode::Classify { .. }) && d.y.len() == d.x.len();
     Samples {
         inputs: d.x.iter().map(|x| quantize_features(model, x)).collect(),
         labels: labelled.then(|| d.y.iter().map(|&y| y as u32).collect()),
