@@ -58,9 +58,22 @@ pub fn run(
     data_path: &Path,
     err: &mut dyn Write,
 ) -> Result<Model> {
-    let kind = metric_kind(start);
+    run_with_metric(start, data, args, data_path, err, None, metric_kind(start))
+}
+
+/// [`run`] with the caller's held-out metric (`kind` names it): what the
+/// character models pass for their exact-reply rate.
+pub fn run_with_metric(
+    start: &Model,
+    data: &Samples,
+    args: &RunArgs,
+    data_path: &Path,
+    err: &mut dyn Write,
+    metric: Option<&dyn Fn(&Model) -> f64>,
+    kind: MetricKind,
+) -> Result<Model> {
     let mut progress = Progress::new(args.opts.epochs, args.quiet, kind, err);
-    let result = train(start, data, &args.opts, &mut |r| progress.epoch(r), None);
+    let result = train(start, data, &args.opts, &mut |r| progress.epoch(r), metric);
     progress.finish();
     let (model, history) = result.map_err(|e| match e {
         super::TrainError::Data(_) => Diagnostic::in_file(data_path, e.to_string()),
