@@ -1,0 +1,227 @@
+//! Issue 20's acceptance on digits: `zlmc compress … --finetune` brings a
+//! compressed int8 import of examples/digits back near its float model on
+//! the 450 test rows it never saw (fixture: tests/fixtures/train).
+
+use std::path::{Path, PathBuf};
+
+use zlmc_test_support::{percent_after, repo, scratch, zlmc_import_onnx, zlmc_ok};
+
+fn data() -> PathBuf {
+    repo().join("tests/fixtures/train/digits_train.npz")
+}
+
+/// Test accuracy (percent) of a model on the fixture.
+fn accuracy(model: &Path) -> f64 {
+    let r = zlmc_ok(
+        &[
+            "eval",
+            model.to_str().unwrap(),
+            "--data",
+            data().to_str().unwrap(),
+        ],
+        "",
+    );
+    percent_after(&r.stdout, "accuracy:")
+}
+
+/// `compress MODEL ARGS --finetune` into `out`; the result's test accuracy.
+fn finetuned(model: &Path, out: &Path, args: &[&str]) -> f64 {
+    let data = data();
+    let mut a = vec![
+        "compress",
+        model.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--finetune",
+        "--quiet",
+    ];
+    a.extend(args);
+    zlmc_ok(&a, "");
+    accuracy(&out.join("model.yaml"))
+}
+
+/// Imports `onnx` (int8, calibrated on the fixture's 300 rows) into
+/// `dir/name`; returns the spec and its float reference's test accuracy.
+fn import(onnx: &Path, dir: &Path, name: &str) -> (PathBuf, f64) {
+    let r = zlmc_import_onnx(onnx, Some(&data()), &dir.join(name), &["--weights", "int8"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let float = accuracy(&dir.join(name).join("float.yaml"));
+    (dir.join(name).join("model.yaml"), float)
+}
+
+/// The fixture's digits model, 64 → 128 → 64 → 10 (float 97.11 %).
+fn wide() -> PathBuf {
+    repo().join("tests/fixtures/train/digits_wide.onnx")
+}
+
+/// The fast one, for CI: half the hidden neurons pruned (12 points lost
+/// without fine-tuning), fine-tuned with the defaults, within a point of float.
+#[test]
+fn pruned_and_finetuned_is_within_a_point_of_float() {
+    let dir = scratch("train-digits");
+    let (model, float) = import(&wide(), dir.path(), "wide");
+    let got = finetuned(&model, &dir.path().join("p"), &["--prune-neurons", "0.5"]);
+    assert!(
+        got >= float - 1.0,
+        "prune 0.5 + finetune {got} %, float {float} %"
+    );
+}
+
+/// The whole table (docs/training.md): every figure for the fixture's model
+/// and for examples/digits (64 → 32 → 16 → 10), the issue's bounds
+/// asserted on the fixture's.
+#[test]
+#[ignore = "a minute in a debug build: run with --release -- --ignored --nocapture"]
+fn digits_compress_finetune_table() {
+    let dir = scratch("train-digits-table");
+    for (onnx, name) in [
+        (wide(), "wide"),
+        (repo().join("examples/digits/digits.onnx"), "small"),
+    ] {
+        let (model, float) = import(&onnx, dir.path(), name);
+        println!("{name}: float {float:.2} %");
+        let mut rows = Vec::new();
+        for (what, args) in [
+            ("prune-neurons 0.5", &["--prune-neurons", "0.5"][..]),
+            ("sparsity 0.7", &["--sparsity", "0.7"][..]),
+            ("weights ternary", &["--weights", "ternary"][..]),
+            ("weights binary", &["--weights", "binary"][..]),
+        ] {
+            let out = dir
+                .path()
+                .join(format!("{name}-{}", what.replace(' ', "_")));
+            let got = finetuned(&model, &out, args);
+            println!(
+                "{name}: {what} + finetune: {got:.2} % ({:+.2} points)",
+                got - float
+            );
+            rows.push((what, got));
+        }
+        if name == "wide" {
+            let get = |n: &str| rows.iter().find(|r| r.0 == n).unwrap().1;
+            for n in ["prune-neurons 0.5", "sparsity 0.7", "weights ternary"] {
+                assert!(get(n) >= float - 1.0, "{n}: {} %, float {float} %", get(n));
+            }
+            assert!(get("weights binary") >= float - 3.0);
+        }
+    }
+}
+
+/// A spec's architecture (64 → 32 → 10) for `zlmc train`.
+const SPEC: &str = "zlmc: 1\nname: digits_trained\nweights: weights.npz\n\
+input:\n  - raw: {size: 64}\nnumerics:\n  weights: KIND\n  accumulator: 32\n\
+layers:\n  - {name: fc1, units: 32, activation: relu}\n  - {name: fc2, units: 10}\n\
+output:\n  classify: [\"0\", \"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", \"8\", \"9\"]\n";
+
+/// `zlmc train` learns digits from scratch, writes the integer model and its
+/// float reference, and the same seed gives the same bytes (another seed
+/// other weights); the plot is an SVG.
+#[test]
+fn train_from_scratch_learns_and_replays_byte_for_byte() {
+    let dir = scratch("train-scratch");
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(&spec, SPEC.replace("KIND", "ternary")).unwrap();
+    let data = data();
+    let run = |out: &str, seed: &str, threads: &str| {
+        let out = dir.path().join(out);
+        let plot = dir.path().join(format!("{seed}-{threads}.svg"));
+        zlmc_ok(
+            &[
+                "train",
+                spec.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--epochs",
+                "15",
+                "--seed",
+                seed,
+                "--threads",
+                threads,
+                "--plot",
+                plot.to_str().unwrap(),
+            ],
+            "",
+        );
+        out
+    };
+    let a = run("a", "3", "1");
+    let b = run("b", "3", "2");
+    let c = run("c", "4", "2");
+    for f in ["model.yaml", "weights.npz", "float.yaml", "float.npz"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_ne!(
+        std::fs::read(a.join("weights.npz")).unwrap(),
+        std::fs::read(c.join("weights.npz")).unwrap()
+    );
+    let svg = std::fs::read_to_string(dir.path().join("3-1.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("held out"));
+    let got = accuracy(&a.join("model.yaml"));
+    assert!(got > 90.0, "trained from scratch: {got} %");
+}
+
+/// Bad input: a clear error, non-zero exit, nothing written.
+#[test]
+fn bad_training_input_is_an_error_and_writes_nothing() {
+    let dir = scratch("train-bad");
+    let spec = dir.path().join("spec.yaml");
+    // Nine classes: the data's label 9 is not one of them.
+    let nine = SPEC
+        .replace("KIND", "int8")
+        .replace("units: 10", "units: 9")
+        .replace(", \"9\"]", "]");
+    std::fs::write(&spec, nine).unwrap();
+    let out = dir.path().join("out");
+    let data = data();
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = ["train", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        zlmc_test_support::zlmc(&a, "")
+    };
+    let mut a = args(&["--quiet", "--data"]);
+    a.push(data.to_str().unwrap().to_string());
+    let r = run(a);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("label 9 is not one of the model's 9 classes"),
+        "{}",
+        r.stderr
+    );
+    let mut a = args(&["--data"]);
+    a.push(dir.path().join("missing.npz").to_str().unwrap().to_string());
+    assert_eq!(run(a).code, 1);
+    assert!(!out.exists(), "nothing written");
+    let r = zlmc_test_support::zlmc(
+        &[
+            "compress",
+            spec.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--finetune",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("--finetune trains on data"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "nothing written");
+}
