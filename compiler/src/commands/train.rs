@@ -9,8 +9,11 @@ use zlmc_ir::{Activation, Decode, Elem, Encoder, InputQuant, Model, WeightKind};
 use crate::diag::{Diagnostic, Result};
 use crate::evaluate::values;
 use crate::frontend::load_architecture;
+use crate::frontend::quantize::LayerKind;
 use crate::quant::dataset::{self, Dataset};
-use crate::quant::float_model::{FloatActivation, FloatLayer, FloatMlp, FloatOutput};
+use crate::quant::float_model::{
+    FloatActivation, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
+};
 use crate::quant::ptq::{QLayer, Quantized};
 use crate::quant::{float_spec, guard_overwrite, write, WriteArgs};
 use crate::train::net::layers_of;
@@ -198,6 +201,7 @@ fn float_reference(m: &Model, input: InputQuant) -> Option<FloatMlp> {
             weight,
             bias,
             activation,
+            kind: FloatLayerKind::Dense,
         });
     }
     Some(FloatMlp {
@@ -242,10 +246,12 @@ fn write_trained(
         layers: layers
             .into_iter()
             .map(|(data, acc): (_, Elem)| QLayer {
+                kind: LayerKind::Dense,
                 data,
                 acc,
                 scale: 1.0,
                 zero_point: 0,
+                channel_scales: None,
             })
             .collect(),
         labels,

@@ -88,21 +88,28 @@ pub fn load_architecture(path: &Path) -> Result<Model> {
             PathStep::Key("activation"),
         ];
         let activation = l.activation.to_integer().map_err(|m| src.error(&at, m))?;
+        let Some(units) = l.units else {
+            let at = [PathStep::Key("layers"), PathStep::Item(i)];
+            return Err(src.error(
+                &at,
+                "`zlmc train` trains dense layers (`units`) only; this layer is a convolution or a pool",
+            ));
+        };
         layers.push((
             quantize::LayerData {
                 weights: zlmc_ir::DenseWeights {
                     kind: checked.kind,
-                    rows: l.units,
+                    rows: units,
                     cols: inputs,
-                    data: vec![fill; l.units * inputs],
+                    data: vec![fill; units * inputs],
                 },
-                bias: vec![0; l.units],
+                bias: vec![0; units],
                 shift: l.shift,
                 activation,
             },
             *acc,
         ));
-        inputs = l.units;
+        inputs = units;
     }
     Ok(lower::lower_with_accs(
         &spec.name,
