@@ -220,3 +220,24 @@ fn maps_that_do_not_fit_are_refused_with_what_they_need_and_what_there_is() {
         other => panic!("the Spectrum took it: {:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn a_program_that_does_not_fit_beside_its_maps_is_refused_with_both_sizes() {
+    // Maps of 54,768 bytes fit below the variables' page, the code beside them does not.
+    let text = "zir 1\nmodel \"wide\"\nencode raw(length: 9000)\ndecode classify(labels: [\"a\", \"b\"])\n\n\
+         %0 = input : i16[9000]\n\
+         %1 = reshape %0, [1, 90, 100] : i16[1, 90, 100]\n\
+         %2 = conv %1, kernel [3, 3], stride [1, 1], pad [1, 1, 1, 1], groups 1, sparse int8[1, 9] [\n\
+         [0:1 4:-3]\n], acc i16 : i16[1, 90, 100]\n\
+         %3 = flatten %2 : i16[9000]\n\
+         %4 = matmul %3, sparse int8[2, 9000] [\n[0:1]\n[8999:-1]\n], acc i16 : i16[2]\n\
+         %5 = argmax %4 : index\n";
+    let m = zlmc_ir::text::parse_model(text).expect("parses");
+    let e = build::z80(&m, Path::new("wide")).expect_err("too big for CP/M");
+    eprintln!("{}", e.message);
+    assert!(
+        e.message.contains("54768 of maps") && e.message.contains("are available below 0xdb00"),
+        "{}",
+        e.message
+    );
+}
