@@ -13,5 +13,6 @@ pub mod output;
 pub mod passes;
 pub mod quant;
 pub mod range;
+pub mod train;
 
 pub use diag::Diagnostic;
