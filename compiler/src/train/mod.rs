@@ -71,6 +71,10 @@ pub struct TrainOptions {
     pub keep_zeros: bool,
     /// Weight of the penalty on values beyond half of int16 or the accumulator.
     pub range_weight: f32,
+    /// Weight of an L1 penalty on the hidden layers' outputs (per unit of
+    /// output, per example): fewer active neurons, and the Uno's and Z80's
+    /// kernels skip the inputs that are 0, so fewer cycles. 0: none.
+    pub activity_weight: f32,
 }
 
 impl Default for TrainOptions {
@@ -88,6 +92,7 @@ impl Default for TrainOptions {
             logit_scale: None,
             keep_zeros: false,
             range_weight: 1e-3,
+            activity_weight: 0.0,
         }
     }
 }
@@ -433,7 +438,14 @@ pub fn train(
             {
                 total += obj.example(z, truth(data, i), w, g);
             }
-            let (grads, pen) = net.backward(&t, grad, b, opts.range_weight, threads, true);
+            let (grads, pen) = net.backward_penalized(
+                &t,
+                grad,
+                b,
+                (opts.range_weight, opts.activity_weight),
+                threads,
+                true,
+            );
             total += pen * b as f64;
             adam.step(&mut net, &grads);
         }
