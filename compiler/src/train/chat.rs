@@ -8,12 +8,14 @@ use std::fmt::Write as _;
 use zlmc_ir::{interp, DenseWeights, Elem, Model, Op, WeightKind, Weights};
 
 use crate::diag::{Diagnostic, Result};
+use crate::evaluate::text::Line;
 use crate::frontend::lower::lower_with_accs;
 use crate::frontend::quantize::LayerData;
 use crate::frontend::spec::activation_yaml;
 use crate::import::z80ai::yaml_quote;
 use crate::output::OutFile;
 use crate::quant::npz_write::{npz_bytes, Array};
+use crate::train::{text, train, EpochReport, Samples, TrainOptions};
 
 /// One dense layer of an integer model, with its accumulator.
 pub type Layer = (LayerData, Elem);
@@ -355,6 +357,205 @@ pub fn model_files(model: &Model, header: &[String]) -> Result<Vec<OutFile>> {
     ])
 }
 
+/// The engine's samples of `lines` for `model`: teacher-forced steps, their
+/// labels and query groups, and, when there is a teacher, its logits as
+/// float logits (its int16 outputs times [`label_scale`] of them).
+/// Also returns that scale.
+pub fn samples(
+    model: &Model,
+    lines: &[Line],
+    teacher: Option<&Model>,
+) -> Result<(Samples, Option<f32>)> {
+    let t = text::samples_from_lines(model, lines)?;
+    let mut scale = None;
+    let teacher = teacher.map(|m| {
+        let z = teacher_logits(m, &t.inputs);
+        let s = label_scale(&z, &t.labels);
+        scale = Some(s);
+        z.into_iter()
+            .map(|v| v.into_iter().map(|x| x * s).collect())
+            .collect()
+    });
+    let samples = Samples {
+        inputs: t.inputs,
+        labels: Some(t.labels),
+        targets: None,
+        teacher,
+        groups: Some(t.groups),
+    };
+    Ok((samples, scale))
+}
+
+/// The float logits per integer output step that make `logits` the best
+/// predictor of `labels` (least cross-entropy over scales 2^(k/4)): how an
+/// integer model's outputs read as a probability distribution. An integer
+/// teacher's outputs are int16 steps, far too peaked for distillation as they
+/// are; both teacher and student are read at this scale.
+pub fn label_scale(logits: &[Vec<f32>], labels: &[u32]) -> f32 {
+    let ce = |s: f64| -> f64 {
+        logits
+            .iter()
+            .zip(labels)
+            .take(8192)
+            .map(|(z, &y)| {
+                let m = z
+                    .iter()
+                    .map(|&x| x as f64 * s)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let lse = z
+                    .iter()
+                    .map(|&x| (x as f64 * s - m).exp())
+                    .sum::<f64>()
+                    .ln()
+                    + m;
+                lse - z[y as usize] as f64 * s
+            })
+            .sum()
+    };
+    let mut best = (f64::INFINITY, 1.0);
+    for k in -60..=20 {
+        let s = 2f64.powf(k as f64 / 4.0);
+        let l = ce(s);
+        if l < best.0 {
+            best = (l, s);
+        }
+    }
+    best.1 as f32
+}
+
+/// How many of `lines` get their exact reply (ignoring ASCII case), as
+/// `zlmc eval` counts them; the lines are shared among `threads` threads.
+pub fn exact_replies(model: &Model, lines: &[Line], threads: usize) -> usize {
+    let chunk = lines.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().filter(|l| is_exact(model, l)).count()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .sum()
+    })
+}
+
+/// Whether generation gives `l`'s reply: the steps of `interp::reply`, ended
+/// at the first character that differs (the reply can no longer be exact).
+pub fn is_exact(model: &Model, l: &Line) -> bool {
+    let Some((charset, eos, max_length)) = model.decode.generation() else {
+        return false;
+    };
+    let mut ctx = vec![b' '; interp::context_length(model)];
+    for i in 0..max_length {
+        let class = interp::step(&model.graph, &interp::encode(model, &l.query, &ctx)).class;
+        let Some(&want) = l.reply.get(i) else {
+            return class == eos;
+        };
+        if class == eos || !charset[class].eq_ignore_ascii_case(&want) {
+            return false;
+        }
+        if !ctx.is_empty() {
+            ctx.remove(0);
+            ctx.push(interp::lower(charset[class]));
+        }
+    }
+    l.reply.len() == max_length
+}
+
+/// Fine-tune (or train) character model `start` on `lines`, teacher-forced,
+/// with `teacher`'s logits as soft targets when given (weight `opts.alpha`).
+/// Without a held-out split (`opts.holdout` 0, z80ai's way: the model is to
+/// learn these replies) the metric that picks the best epoch is the exact-reply
+/// rate on `lines`; with one, the engine's held-out accuracy.
+pub fn fit(
+    start: &Model,
+    teacher: Option<&Model>,
+    lines: &[Line],
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(&EpochReport),
+) -> Result<(Model, Vec<EpochReport>)> {
+    let (data, scale) = samples(start, lines, teacher)?;
+    let mut opts = opts.clone();
+    // The student's outputs are read as the teacher's are.
+    opts.logit_scale = opts.logit_scale.or(scale);
+    let opts = &opts;
+    let threads = opts.threads.max(1);
+    let rate = |m: &Model| exact_replies(m, lines, threads) as f64 / lines.len().max(1) as f64;
+    let metric: Option<&dyn Fn(&Model) -> f64> = if opts.holdout == 0.0 {
+        Some(&rate)
+    } else {
+        None
+    };
+    train(start, &data, opts, progress, metric).map_err(|e| Diagnostic::new(e.to_string()))
+}
+
+/// Float logits per integer output step when training from scratch: z80ai's
+/// fixed-point activation scale (32 steps to 1.0). A scale fitted to a random
+/// start would be tiny and starve the gradients.
+pub const SCRATCH_LOGIT_SCALE: f32 = 1.0 / 32.0;
+
+/// A model like `template` (encoders, decoding, numerics, activations) with
+/// hidden layers of `hidden` units (all zero weights): a shape to train.
+pub fn reshaped(template: &Model, hidden: &[usize]) -> Result<Model> {
+    let layers = layers_of(template)?;
+    let first = &layers[0];
+    let last = &layers[layers.len() - 1];
+    let mut out = Vec::new();
+    let mut inputs = template.input_len();
+    let sizes: Vec<usize> = hidden
+        .iter()
+        .copied()
+        .chain([last.0.weights.rows])
+        .collect();
+    for (i, &units) in sizes.iter().enumerate() {
+        let like = if i + 1 == sizes.len() { last } else { first };
+        out.push((
+            LayerData {
+                weights: DenseWeights {
+                    kind: like.0.weights.kind,
+                    rows: units,
+                    cols: inputs,
+                    data: vec![0; units * inputs],
+                },
+                bias: vec![0; units],
+                shift: like.0.shift,
+                activation: like.0.activation.clone(),
+            },
+            like.1,
+        ));
+        inputs = units;
+    }
+    Ok(with_layers(template, out))
+}
+
+/// A starting point for training a character model of `model`'s shape from
+/// scratch: every weight drawn from `seed`, symmetric about 0 (−1, 0, +1 for
+/// the small kinds; ±a few for int4/int8), biases 0. QAT moves the latent
+/// weights from there.
+pub fn fresh(model: &Model, seed: u64) -> Result<Model> {
+    let mut layers = layers_of(model)?;
+    let mut r = seed ^ 0x5eed;
+    for (d, _) in &mut layers {
+        let (lo, hi) = d.weights.kind.range();
+        let span = (hi.min(-lo)).min(1) as i64; // ±1 for every kind
+        for w in &mut d.weights.data {
+            r = text::splitmix(r);
+            let v = (r % (2 * span as u64 + 1)) as i64 - span;
+            *w = if d.weights.kind == WeightKind::Binary && v == 0 {
+                if r & 256 == 0 {
+                    1
+                } else {
+                    -1
+                }
+            } else {
+                v as i8
+            };
+        }
+        d.bias.iter_mut().for_each(|b| *b = 0);
+    }
+    Ok(with_layers(model, layers))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -485,5 +686,71 @@ pub(crate) mod tests {
             q[0].0.weights.data,
             layers_of(&m).unwrap()[0].0.weights.data
         );
+    }
+
+    /// The activity penalty's gradient (`Net::backward_penalized`) against
+    /// central differences of the surrogate loss: outputs weighted by fixed
+    /// coefficients, plus the L1 of the hidden layers' outputs.
+    #[test]
+    fn the_activity_penalty_has_the_gradient_of_its_loss() {
+        use crate::train::net::Net;
+        let m = tiny_model(9);
+        let mut net = Net::from_model(&m, false).unwrap();
+        let mut r = 5u64;
+        let mut unit = move || {
+            r = text::splitmix(r);
+            (r >> 11) as f32 / (1u64 << 53) as f32
+        };
+        for l in &mut net.layers {
+            for w in &mut l.w {
+                *w += (unit() - 0.5) * 0.6;
+            }
+        }
+        let xs = inputs(&m);
+        let batch = xs.len();
+        let x: Vec<f32> = xs.iter().flatten().map(|&v| v as f32).collect();
+        let outs = net.outputs();
+        let coef: Vec<f32> = (0..batch * outs).map(|_| unit() - 0.5).collect();
+        let aw = 0.05f32;
+        let loss = |n: &Net| -> f64 {
+            let t = n.forward_surrogate(x.clone(), batch);
+            let mut l: f64 = t
+                .output()
+                .iter()
+                .zip(&coef)
+                .map(|(&z, &c)| (z * c) as f64)
+                .sum::<f64>()
+                / batch as f64;
+            for y in &t.acts[1..t.acts.len() - 1] {
+                l += y.iter().map(|v| (aw * v.abs()) as f64).sum::<f64>() / batch as f64;
+            }
+            l
+        };
+        let t = net.forward_surrogate(x.clone(), batch);
+        let delta: Vec<f32> = coef.iter().map(|c| c / batch as f32).collect();
+        let (g, _) = net.backward_penalized(&t, delta, batch, (0.0, aw), 1, false);
+        let (mut good, mut total) = (0, 0);
+        for li in 0..net.layers.len() {
+            for i in 0..net.layers[li].w.len() {
+                let h = 1e-2f32;
+                let mut p = net.clone();
+                p.layers[li].w[i] += h;
+                let up = loss(&p);
+                p.layers[li].w[i] -= 2.0 * h;
+                let fd = (up - loss(&p)) / (2.0 * h as f64);
+                let an = g.w[li][i] as f64;
+                total += 1;
+                good += ((fd - an).abs() <= 2e-3 + 2e-2 * fd.abs().max(an.abs())) as usize;
+            }
+        }
+        // A ReLU kink inside ±h spoils a few differences, never many.
+        assert!(
+            good * 100 >= total * 95,
+            "{good} of {total} gradients agree"
+        );
+        // Without the penalty the gradients differ: the check sees it.
+        let delta: Vec<f32> = coef.iter().map(|c| c / batch as f32).collect();
+        let (g0, _) = net.backward_penalized(&t, delta, batch, (0.0, 0.0), 1, false);
+        assert_ne!(g0.w[0], g.w[0]);
     }
 }
