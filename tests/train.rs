@@ -136,3 +136,53 @@ fn training_learns_a_teacher() {
     let best = h.iter().map(|r| r.held_out_metric).fold(0.0, f64::max);
     assert!(best > h[0].held_out_metric + 0.2, "{h:?}");
 }
+
+/// The training benchmark (docs/training.md): one epoch of a tinychat-sized
+/// model (256 → 256 → 192 → 128 → 40, 2-bit weights, ReLU) on 20,000
+/// random examples (and 200 held out, whose scoring is part of an epoch),
+/// batch 64, 2 threads, the median of 3 epochs; compare with
+/// `scripts/bench_train_torch.py`. A figure, not a pass/fail test:
+/// `cargo test --release --test train bench_training -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark: run on purpose with --release"]
+fn bench_training_epoch_tinychat_sized() {
+    let mut rng = Rng::new(1);
+    let m = zlmc_test_support::models::z80ai_model(&mut rng, "bench", &[256, 192, 128], 40, 74, 30);
+    let n = 20_200;
+    let inputs: Vec<Vec<i16>> = (0..n)
+        .map(|_| {
+            (0..256)
+                .map(|_| {
+                    if rng.chance(5) {
+                        32 * rng.range(0, 3) as i16
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let labels = (0..n).map(|_| rng.range(0, 39) as u32).collect();
+    let data = Samples {
+        inputs,
+        labels: Some(labels),
+        ..Samples::default()
+    };
+    let opts = TrainOptions {
+        epochs: 4,
+        batch: 64,
+        threads: 2,
+        holdout: 200.0 / n as f64,
+        patience: 0,
+        ..TrainOptions::default()
+    };
+    let mut stamps = Vec::new();
+    train(&m, &data, &opts, &mut |r| stamps.push(r.seconds), None).expect("trains");
+    // Epoch 1 warms up; epochs 2 to 4 are timed.
+    let mut epochs: Vec<f64> = stamps.windows(2).skip(1).map(|w| w[1] - w[0]).collect();
+    epochs.sort_by(f64::total_cmp);
+    println!(
+        "zlmc: threads 2, batch 64, 20000 examples: {:.3} s per epoch (median of 3)",
+        epochs[1]
+    );
+}

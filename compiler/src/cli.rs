@@ -159,6 +159,30 @@ enum Command {
         weights: Option<WeightKind>,
         #[command(flatten)]
         numerics: NumericFlags,
+        /// Fine-tune the result on `--data` (quantization-aware, distilled
+        /// from the unpruned float model).
+        #[arg(long)]
+        finetune: bool,
+        #[command(flatten)]
+        training: TrainFlags,
+    },
+    /// Train a spec's architecture from scratch (quantization-aware) on data.
+    Train {
+        /// A spec: its architecture, weight kind, shifts and activations
+        /// (its weights file need not exist).
+        spec: PathBuf,
+        /// Training data: `.npz` (`x_train`/`y_train`, else `x_calib`/`y_calib`,
+        /// else `x`/`y`) or `.csv` (label last or named).
+        #[arg(long)]
+        data: PathBuf,
+        /// Folder to write `model.yaml`, `weights.npz` and the float reference into.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Overwrite output files that differ.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        training: TrainFlags,
     },
     /// Quantize a float spec with calibration data (post-training quantization).
     Quantize {
@@ -173,6 +197,73 @@ enum Command {
         #[command(flatten)]
         quant: QuantFlags,
     },
+}
+
+/// How `compress --finetune` and `train` train.
+#[derive(Debug, clap::Args)]
+struct TrainFlags {
+    /// Passes over the training data (at most: early stopping may end sooner).
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Seed of the held-out split, the shuffles and the initial weights.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Learning rate, relative to each layer's weights (see docs/training.md).
+    #[arg(long, default_value_t = 0.01)]
+    lr: f32,
+    /// Examples per step.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Weight of distillation against the labels' cross-entropy.
+    #[arg(long, default_value_t = 0.5)]
+    alpha: f32,
+    /// Distillation temperature.
+    #[arg(long, default_value_t = 2.0)]
+    temperature: f32,
+    /// Fraction of the training data held out for early stopping.
+    #[arg(long, default_value_t = 0.1, value_name = "FRACTION")]
+    holdout: f64,
+    /// Epochs without a better held-out score before stopping (0: never stop early).
+    #[arg(long, default_value_t = 8)]
+    patience: usize,
+    /// Threads (results do not depend on it; default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress output.
+    #[arg(long)]
+    quiet: bool,
+    /// Write the loss and accuracy curves here.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+impl TrainFlags {
+    /// The training run these flags ask for.
+    fn run_args(&self) -> Result<crate::train::run::RunArgs> {
+        if !(0.0..1.0).contains(&self.holdout) {
+            return Err(Diagnostic::new(format!(
+                "--holdout {} must be in [0, 1)",
+                self.holdout
+            )));
+        }
+        let defaults = crate::train::TrainOptions::default();
+        Ok(crate::train::run::RunArgs {
+            opts: crate::train::TrainOptions {
+                epochs: self.epochs,
+                seed: self.seed,
+                lr: self.lr,
+                batch: self.batch.max(1),
+                alpha: self.alpha,
+                temperature: self.temperature,
+                holdout: self.holdout,
+                patience: self.patience,
+                threads: self.threads.unwrap_or(defaults.threads).max(1),
+                ..defaults
+            },
+            quiet: self.quiet,
+            plot: self.plot.clone(),
+        })
+    }
 }
 
 /// Where `eval` and `compare` measure.
@@ -540,8 +631,11 @@ fn execute(
             data,
             weights,
             numerics,
+            finetune,
+            training,
         } => {
             let force = numerics.force;
+            let run = training.run_args()?;
             commands::compress::compress(
                 &model,
                 calibrate.as_deref(),
@@ -552,14 +646,34 @@ fn execute(
                     opts: numerics.options(weights.unwrap_or(WeightKind::Int8)),
                     kind_given: weights.is_some(),
                 },
+                finetune.then_some(&run),
                 &WriteArgs {
                     dir: &output,
                     force,
                     source: &model,
                 },
                 out,
+                err,
             )
         }
+        Command::Train {
+            spec,
+            data,
+            output,
+            force,
+            training,
+        } => commands::train::train(
+            &spec,
+            &data,
+            &training.run_args()?,
+            &WriteArgs {
+                dir: &output,
+                force,
+                source: &spec,
+            },
+            out,
+            err,
+        ),
         Command::Quantize {
             spec,
             calibrate,

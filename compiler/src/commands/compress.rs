@@ -12,6 +12,7 @@ use crate::input::io_err;
 use crate::quant::compress::{prune_neurons, sparsify};
 use crate::quant::ptq::Options;
 use crate::quant::{calibrate, dataset, float_spec, write, write_models, WriteArgs};
+use crate::train::run::{float_samples, run, store, RunArgs};
 
 /// What `zlmc compress` is asked to do.
 #[derive(Debug, Clone, Copy)]
@@ -27,16 +28,24 @@ pub struct CompressArgs {
 }
 
 /// `zlmc compress MODEL -o DIR`: prune the float reference, quantize again on
-/// `calib` (default: `data`), and report accuracy before and after when `data`
-/// is given.
+/// `calib` (default: `data`), fine-tune the integer model on `data`'s
+/// training split with the unpruned float model as teacher when `finetune`
+/// says so, and report accuracy before and after when `data` has a test split.
 pub fn compress(
     model: &Path,
     calib: Option<&Path>,
     data: Option<&Path>,
     mut args: CompressArgs,
+    finetune: Option<&RunArgs>,
     w: &WriteArgs,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<()> {
+    if finetune.is_some() && data.is_none() {
+        return Err(Diagnostic::new(
+            "--finetune trains on data: pass --data DATA (x_train/y_train, else x_calib or x; labels optional)",
+        ));
+    }
     let calib = calib.or(data).ok_or_else(|| {
         Diagnostic::new("compress re-quantizes: pass --calibrate DATA or --data DATA")
     })?;
@@ -48,6 +57,9 @@ pub fn compress(
     let (mut m, kind) = if float_spec::is_float_spec(model)? {
         (float_spec::load_float_spec(model)?, None)
     } else {
+        // A model with no float reference (z80ai's) has only itself to
+        // learn from: `train::chat` (issue 20's character-model side)
+        // compresses those with the original integer model as the teacher.
         let r = reference_path(model).ok_or_else(|| {
             Diagnostic::in_file(model, "no float reference to compress from")
                 .help("compress works on models written by `zlmc import` or `zlmc quantize` (their spec names a `reference:`)")
@@ -61,11 +73,13 @@ pub fn compress(
     if !args.kind_given {
         args.opts.kind = kind.unwrap_or(args.opts.kind);
     }
-    // Accuracy needs labels: a file without them fails here, before anything is written.
-    if let Some(data) = data {
+    // Accuracy needs labels: a file without them fails here, before
+    // anything is written (fine-tuning takes unlabelled data).
+    if let Some(data) = data.filter(|&d| finetune.is_none() || has_test_split(d)) {
         dataset::load(data, dataset::Split::Test)?;
     }
     let features = m.inputs;
+    let original = m.clone();
     let d = dataset::load(calib, dataset::Split::Calibrate { features })?;
     if let Some(f) = args.prune_neurons {
         let n = prune_neurons(&mut m, f, &d);
@@ -75,9 +89,20 @@ pub fn compress(
         let n = sparsify(&mut m, f);
         writeln!(out, "zeroed {n} weights").map_err(io_err)?;
     }
-    let q = calibrate(&m, calib, args.opts)?;
+    let teacher = original;
+    let mut q = calibrate(&m, calib, args.opts)?;
+    if let (Some(ft), Some(data)) = (finetune, data) {
+        let start = write::to_model(&q);
+        let d = dataset::load(data, dataset::Split::Train { features })?;
+        let samples = float_samples(&start, &d, Some(&teacher));
+        let mut ft = ft.clone();
+        // Weights zeroed on purpose stay zero.
+        ft.opts.keep_zeros = args.sparsity.is_some();
+        let trained = run(&start, &samples, &ft, data, err)?;
+        store(&trained, &mut q)?;
+    }
     write_models(&m, Some((&q, calib)), w, out)?;
-    if let Some(data) = data {
+    if let Some(data) = data.filter(|d| has_test_split(d)) {
         let before = evaluate(model, data, None)?;
         let after = evaluate(&w.dir.join(write::MODEL_SPEC), data, None)?;
         let p = |s: &Summary| (100.0 * s.accuracy(), s.params.nonzero);
@@ -91,4 +116,10 @@ pub fn compress(
         .map_err(io_err)?;
     }
     Ok(())
+}
+
+/// Whether `data` holds labelled test samples (a fine-tuning file may hold
+/// unlabelled training samples only).
+fn has_test_split(data: &Path) -> bool {
+    dataset::load(data, dataset::Split::Test).is_ok()
 }

@@ -10,3 +10,4 @@ pub mod passes;
 pub mod quantize;
 pub mod run;
 pub mod sim;
+pub mod train;

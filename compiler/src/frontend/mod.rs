@@ -60,6 +60,58 @@ pub fn load_spec(path: &Path) -> Result<Model> {
     ))
 }
 
+/// A spec's architecture as a model without reading its weights: every
+/// layer's shape, shift, activation and accumulator from the spec, its
+/// weights the kind's smallest non-negative value (0, or +1 for binary) and
+/// its biases 0. What `zlmc train` starts from.
+pub fn load_architecture(path: &Path) -> Result<Model> {
+    let text = read_limited(path, MAX_SPEC_BYTES)
+        .map_err(|e| Diagnostic::in_file(path, format!("cannot read model spec: {e}")))?;
+    prescan_yaml(&text).map_err(|(pos, m)| Diagnostic::in_file(path, m).at(Some(pos)))?;
+    let spec: Spec = serde_yaml::from_str(&text).map_err(|e| {
+        let pos = e.location().map(|l| (l.line(), l.column()));
+        Diagnostic::in_file(path, yaml_message(&e)).at(pos)
+    })?;
+    let src = Source { path, text: &text };
+    let checked = check(&spec, &src)?;
+    let fill: i8 = if checked.kind == zlmc_ir::WeightKind::Binary {
+        1
+    } else {
+        0
+    };
+    let mut inputs: usize = checked.encoders.iter().map(|e| e.len()).sum();
+    let mut layers = Vec::new();
+    for (i, (l, acc)) in spec.layers.iter().zip(&checked.layer_accs).enumerate() {
+        let at = [
+            PathStep::Key("layers"),
+            PathStep::Item(i),
+            PathStep::Key("activation"),
+        ];
+        let activation = l.activation.to_integer().map_err(|m| src.error(&at, m))?;
+        layers.push((
+            quantize::LayerData {
+                weights: zlmc_ir::DenseWeights {
+                    kind: checked.kind,
+                    rows: l.units,
+                    cols: inputs,
+                    data: vec![fill; l.units * inputs],
+                },
+                bias: vec![0; l.units],
+                shift: l.shift,
+                activation,
+            },
+            *acc,
+        ));
+        inputs = l.units;
+    }
+    Ok(lower::lower_with_accs(
+        &spec.name,
+        checked.encoders,
+        checked.decode,
+        layers,
+    ))
+}
+
 /// Largest spec file read (specs are a few hundred bytes; labels may add some).
 pub const MAX_SPEC_BYTES: u64 = 1 << 20;
 /// Deepest nesting of flow collections and block indentation levels allowed in a spec.

@@ -32,6 +32,12 @@ pub enum Split {
     },
     /// Labelled test samples: `x_test`/`y_test`, else `x`/`y`.
     Test,
+    /// Training samples, labels when there are valid ones (as for
+    /// calibration): `x_train`, else `x_calib`, else `x`.
+    Train {
+        /// The number of features the model takes.
+        features: usize,
+    },
 }
 
 impl Split {
@@ -40,7 +46,13 @@ impl Split {
         match self {
             Split::Calibrate { .. } => "calibration data file",
             Split::Test => "data file",
+            Split::Train { .. } => "training data file",
         }
+    }
+
+    /// Whether labels are optional (taken only when valid).
+    fn labels_optional(self) -> bool {
+        !matches!(self, Split::Test)
     }
 }
 
@@ -79,6 +91,7 @@ fn load_npz(path: &Path, split: Split) -> Result<Dataset> {
     let order: &[&str] = match split {
         Split::Calibrate { .. } => &["calib", "", "train"],
         Split::Test => &["test", ""],
+        Split::Train { .. } => &["train", "calib", ""],
     };
     let key = |p: &str, s: &str| {
         if s.is_empty() {
@@ -117,7 +130,7 @@ fn load_npz(path: &Path, split: Split) -> Result<Dataset> {
     let yn = [key("y", s), key("labels", s)]
         .into_iter()
         .find(|k| t.contains_key(k));
-    if let Split::Calibrate { .. } = split {
+    if split.labels_optional() {
         // Labels only add the accuracy drop to the report: take them when they are valid.
         let y = yn
             .and_then(|k| labels(&t[&k]).ok())
@@ -235,7 +248,7 @@ fn load_csv(path: &Path, split: Split) -> Result<Dataset> {
         d.x.push(feats);
         // Calibration never needs labels: any value in their column will do,
         // and the labels are kept only while every one is a class index.
-        if let (Some(label), Split::Calibrate { .. }) = (label, split) {
+        if let (Some(label), true) = (label, split.labels_optional()) {
             if label >= 0.0 && label.fract() == 0.0 && d.y.len() + 1 == d.x.len() {
                 d.y.push(label as usize);
             }
@@ -267,7 +280,9 @@ fn load_csv(path: &Path, split: Split) -> Result<Dataset> {
 fn label_column(width: usize, named: Option<usize>, split: Split) -> LabelColumn {
     match (named, split) {
         (Some(k), _) if k < width => LabelColumn::At(k),
-        (_, Split::Calibrate { features }) if width == features => LabelColumn::Absent,
+        (_, Split::Calibrate { features } | Split::Train { features }) if width == features => {
+            LabelColumn::Absent
+        }
         _ => LabelColumn::At(width - 1),
     }
 }

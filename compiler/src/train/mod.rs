@@ -15,7 +15,9 @@ pub mod chat;
 pub mod gemm;
 pub mod loss;
 pub mod net;
+pub mod report;
 pub mod rng;
+pub mod run;
 pub mod text;
 
 use zlmc_ir::{Decode, Model};
@@ -419,7 +421,8 @@ pub fn train(
         seconds: clock.elapsed().as_secs_f64(),
     }];
     progress(&history[0]);
-    let mut best = (m0, l0, net.clone());
+    let mut best_net = net.clone();
+    let mut best_at = 0;
     let mut since_best = 0;
     let outs = net.outputs();
     for epoch in 1..=opts.epochs {
@@ -459,9 +462,9 @@ pub fn train(
         };
         history.push(report);
         progress(&report);
-        // Better metric, or the same metric at a lower loss.
-        if hm > best.0 || (hm == best.0 && hl < best.1) {
-            best = (hm, hl, net.clone());
+        if better(&report, &history[best_at]) {
+            best_at = history.len() - 1;
+            best_net = net.clone();
             since_best = 0;
         } else {
             since_best += 1;
@@ -470,7 +473,22 @@ pub fn train(
             }
         }
     }
-    Ok((best.2.to_model(start), history))
+    Ok((best_net.to_model(start), history))
+}
+
+/// Whether epoch `a` beats epoch `b`: a better held-out metric, or the same
+/// metric at a lower held-out loss.
+fn better(a: &EpochReport, b: &EpochReport) -> bool {
+    a.held_out_metric > b.held_out_metric
+        || (a.held_out_metric == b.held_out_metric && a.held_out_loss < b.held_out_loss)
+}
+
+/// The epoch `train` keeps: the first of the best by [`better`].
+pub fn best(history: &[EpochReport]) -> EpochReport {
+    history
+        .iter()
+        .skip(1)
+        .fold(history[0], |b, r| if better(r, &b) { *r } else { b })
 }
 
 /// Loss and held-out-style metric of `model` on all of `data`, with the
