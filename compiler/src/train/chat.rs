@@ -4,17 +4,23 @@
 //! fine-tuning that follows.
 
 use std::fmt::Write as _;
+use std::io::Write;
+use std::path::Path;
 
 use zlmc_ir::{interp, DenseWeights, Elem, Model, Op, WeightKind, Weights};
 
 use crate::diag::{Diagnostic, Result};
-use crate::evaluate::text::Line;
+use crate::evaluate::text::{read_lines, Line};
 use crate::frontend::lower::lower_with_accs;
 use crate::frontend::quantize::LayerData;
 use crate::frontend::spec::activation_yaml;
 use crate::import::z80ai::yaml_quote;
+use crate::input::io_err;
 use crate::output::OutFile;
 use crate::quant::npz_write::{npz_bytes, Array};
+use crate::quant::{guard_overwrite, WriteArgs};
+use crate::train::report::{plot, MetricKind, Progress};
+use crate::train::run::RunArgs;
 use crate::train::{text, train, EpochReport, Samples, TrainOptions};
 
 /// One dense layer of an integer model, with its accumulator.
@@ -554,6 +560,181 @@ pub fn fresh(model: &Model, seed: u64) -> Result<Model> {
         d.bias.iter_mut().for_each(|b| *b = 0);
     }
     Ok(with_layers(model, layers))
+}
+
+/// Fine-tuning defaults for an integer-only character model (see
+/// `docs/compress.md`): the pruned structure and its zero weights kept, and a
+/// light L1 penalty on hidden outputs so that fewer neurons fire and the
+/// AVR and Z80 kernels, which skip zero inputs, take fewer cycles.
+pub const FINETUNE_ACTIVITY: f32 = 4e-4;
+
+/// Learning rate of fine-tuning an integer-only character model when
+/// `--lr` is not given: a fifth of training's, the start is already good.
+pub const FINETUNE_LR: f32 = 0.002;
+
+/// The metric character models are trained and kept by.
+const EXACT: MetricKind = MetricKind::Rate("exact replies");
+
+/// Whether `path` holds a character model (z80ai-style text encoders): its
+/// training and compression are this module's.
+pub fn is_text_model(path: &Path) -> bool {
+    crate::frontend::load_architecture(path).is_ok_and(|m| m.takes_text())
+}
+
+/// What `zlmc compress` does to an integer-only character model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextCompress {
+    /// Fraction of hidden neurons to drop.
+    pub prune_neurons: Option<f64>,
+    /// The weight kind to re-quantize to.
+    pub kind: Option<WeightKind>,
+}
+
+/// `zlmc compress` of a character model with no float reference (z80ai's):
+/// prune and re-quantize its integer layers, fine-tune them on the
+/// `query|reply` text of `data` with the original model as the teacher when
+/// `finetune` is given, write the spec and `.npz`, and report exact replies
+/// and non-zero parameters before and after.
+pub fn compress_text(
+    model_path: &Path,
+    data: &Path,
+    args: TextCompress,
+    finetune: Option<&RunArgs>,
+    w: &WriteArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let original = crate::driver::load(model_path)?;
+    let lines = read_lines(data)?;
+    let mut model = original.clone();
+    if let Some(f) = args.prune_neurons {
+        let inputs = text::samples_from_lines(&model, &lines)?.inputs;
+        let (m, n) = prune_neurons(&model, f, &inputs)?;
+        model = m;
+        writeln!(out, "pruned {n} hidden neurons").map_err(io_err)?;
+    }
+    if let Some(k) = args.kind {
+        model = requantize(&model, k)?;
+    }
+    if let Some(ft) = finetune {
+        let mut ft = ft.clone();
+        ft.opts.keep_zeros = args.prune_neurons.is_some();
+        if args.prune_neurons.is_some() && ft.opts.activity_weight == 0.0 {
+            ft.opts.activity_weight = FINETUNE_ACTIVITY;
+        }
+        model = fit_with_progress(&model, Some(&original), &lines, &ft, data, err)?;
+    }
+    let header = vec![format!(
+        "Compressed by zlmc {} from {}.",
+        crate::driver::VERSION,
+        model_path.display()
+    )];
+    write_text_model(&model, &header, w, out)?;
+    let threads = finetune.map_or(1, |f| f.opts.threads);
+    let nonzero = |m: &Model| -> usize {
+        layers_of(m).map_or(0, |l| {
+            l.iter()
+                .map(|(d, _)| d.weights.data.iter().filter(|&&v| v != 0).count())
+                .sum()
+        })
+    };
+    writeln!(
+        out,
+        "exact replies {} -> {} of {}; non-zero weights {} -> {}",
+        exact_replies(&original, &lines, threads),
+        exact_replies(&model, &lines, threads),
+        lines.len(),
+        nonzero(&original),
+        nonzero(&model)
+    )
+    .map_err(io_err)
+}
+
+/// `zlmc train SPEC --data TEXT -o DIR` for a character model: the spec's
+/// architecture, encoders and numerics from a fresh start, trained on the
+/// `query|reply` text teacher-forced with QAT; writes `model.yaml` and
+/// `model.npz` as `import z80ai` describes a z80ai export.
+pub fn train_text(
+    spec: &Path,
+    data: &Path,
+    args: &RunArgs,
+    w: &WriteArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let arch = crate::frontend::load_architecture(spec)?;
+    if arch.decode.generation().is_none() {
+        return Err(Diagnostic::in_file(
+            spec,
+            "a text model trained on query|reply text generates (output: generate)",
+        ));
+    }
+    let lines = read_lines(data)?;
+    let start = fresh(&arch, args.opts.seed)?;
+    let mut args = args.clone();
+    args.opts.logit_scale.get_or_insert(SCRATCH_LOGIT_SCALE);
+    let model = fit_with_progress(&start, None, &lines, &args, data, err)?;
+    let header = vec![format!(
+        "Trained by zlmc {} from {} on {} (quantization-aware).",
+        crate::driver::VERSION,
+        spec.display(),
+        data.display()
+    )];
+    write_text_model(&model, &header, w, out)?;
+    let s = crate::evaluate::text::score(&model, &lines)?;
+    writeln!(
+        out,
+        "exact replies: {} of {} lines; next-character accuracy {} of {}",
+        s.exact, s.lines, s.next_correct, s.positions
+    )
+    .map_err(io_err)
+}
+
+/// [`fit`] with the command line's progress and plot.
+fn fit_with_progress(
+    start: &Model,
+    teacher: Option<&Model>,
+    lines: &[Line],
+    args: &RunArgs,
+    data: &Path,
+    err: &mut dyn Write,
+) -> Result<Model> {
+    let mut progress = Progress::new(args.opts.epochs, args.quiet, EXACT, err);
+    let result = fit(start, teacher, lines, &args.opts, &mut |r| {
+        progress.epoch(r)
+    });
+    progress.finish();
+    let (model, history) = result.map_err(|e| Diagnostic::in_file(data, e.to_string()))?;
+    if !args.quiet {
+        let best = crate::train::best(&history);
+        let _ = writeln!(
+            err,
+            "trained {} epochs; kept epoch {} ({})",
+            history.len() - 1,
+            best.epoch,
+            EXACT.show(best.held_out_metric)
+        );
+    }
+    if let Some(p) = &args.plot {
+        crate::output::write_file(p, plot(&history, EXACT)?.as_bytes())?;
+    }
+    Ok(model)
+}
+
+/// Write a character model's spec and `.npz` into `w.dir`, all or nothing.
+fn write_text_model(
+    m: &Model,
+    header: &[String],
+    w: &WriteArgs,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let files = model_files(m, header)?;
+    guard_overwrite(w.dir, &files, w.force)?;
+    crate::output::write_all(w.dir, &files)?;
+    for (name, _) in &files {
+        writeln!(out, "wrote {}", w.dir.join(name).display()).map_err(io_err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
