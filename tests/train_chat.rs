@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use zlmc::evaluate::text::{read_lines, score};
 use zlmc::train::{chat, text};
-use zlmc_test_support::{scratch, skip, this_test, tinychat_dir, zlmc_ok};
+use zlmc_test_support::{scratch, skip, this_test, tinychat_dir, zlmc, zlmc_ok};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -95,83 +95,156 @@ fn pruned_tinychat_is_written_and_read_back() {
     r.assert_prints(&format!("exact replies: {exact} of 3002 lines"));
 }
 
-/// The long tinychat runs behind `docs/compress.md`, one at a time, chosen by
-/// `ZLMC_CHAT_RUN` (`prune`, `binary` or `train`), written to
-/// `ZLMC_CHAT_OUT`; `ZLMC_CHAT_EPOCHS`, `ZLMC_CHAT_LR`, `ZLMC_CHAT_BATCH`,
-/// `ZLMC_CHAT_ALPHA`, `ZLMC_CHAT_HIDDEN` (e.g. `64,48`) adjust it:
-/// `ZLMC_CHAT_RUN=prune ZLMC_CHAT_OUT=/tmp/p cargo test --release -p zlmc-tests --test train_chat -- --ignored --nocapture`
+/// Every `stride`-th line of tinychat's training text, as a file in `dir`.
+fn some_lines(data: &Path, stride: usize, dir: &Path) -> PathBuf {
+    let text: String = read_lines(data)
+        .unwrap()
+        .iter()
+        .step_by(stride)
+        .map(|l| {
+            format!(
+                "{}|{}\n",
+                String::from_utf8_lossy(&l.query),
+                String::from_utf8_lossy(&l.reply)
+            )
+        })
+        .collect();
+    let path = dir.join("some.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `zlmc compress --prune-neurons 0.5 --finetune` on tinychat (no float
+/// reference): the original is the teacher, the result is written as a spec
+/// and `.npz` that `eval` reads, and the same seed gives the same bytes.
 #[test]
-#[ignore = "minutes of training: a figure for the docs, run on purpose"]
-fn tinychat_run() {
-    let env = |k: &str| std::env::var(k).ok();
-    let Some(run) = env("ZLMC_CHAT_RUN") else {
-        return;
-    };
-    let out = PathBuf::from(env("ZLMC_CHAT_OUT").expect("ZLMC_CHAT_OUT"));
-    let dir = scratch("train-chat-run");
+fn compress_finetunes_an_integer_only_character_model() {
+    let dir = scratch("train-chat-compress");
     let Some((spec, data)) = tinychat_spec(dir.path()) else {
         return;
     };
-    let model = zlmc::driver::load(&spec).unwrap();
-    let lines = read_lines(&data).unwrap();
-    let mut opts = zlmc::train::TrainOptions {
-        holdout: 0.0,
-        patience: 0,
-        ..Default::default()
-    };
-    let num = |k: &str| env(k).map(|v| v.parse::<f64>().expect(k));
-    opts.epochs = num("ZLMC_CHAT_EPOCHS").map_or(10, |v| v as usize);
-    opts.lr = num("ZLMC_CHAT_LR").map_or(opts.lr, |v| v as f32);
-    opts.batch = num("ZLMC_CHAT_BATCH").map_or(opts.batch, |v| v as usize);
-    opts.alpha = num("ZLMC_CHAT_ALPHA").map_or(opts.alpha, |v| v as f32);
-    opts.keep_zeros = env("ZLMC_CHAT_KEEP_ZEROS").is_some();
-    opts.activity_weight = num("ZLMC_CHAT_ACTIVITY").map_or(0.0, |v| v as f32);
-    let samples = text::samples_from_lines(&model, &lines).unwrap();
-    let (start, teacher) = match run.as_str() {
-        "prune" => (
-            chat::prune_neurons(&model, 0.5, &samples.inputs).unwrap().0,
-            Some(&model),
-        ),
-        "binary" => (
-            chat::requantize(&model, zlmc_ir::WeightKind::Binary).unwrap(),
-            Some(&model),
-        ),
-        "train" => {
-            let hidden: Vec<usize> = env("ZLMC_CHAT_HIDDEN")
-                .unwrap_or("256,192,128".into())
-                .split(',')
-                .map(|v| v.parse().unwrap())
-                .collect();
-            opts.logit_scale = Some(chat::SCRATCH_LOGIT_SCALE);
-            (
-                chat::fresh(&chat::reshaped(&model, &hidden).unwrap(), opts.seed).unwrap(),
-                None,
-            )
-        }
-        other => panic!("unknown run {other}"),
-    };
-    let t0 = std::time::Instant::now();
-    let exact0 = chat::exact_replies(&start, &lines, opts.threads);
-    eprintln!("start: {exact0} exact replies");
-    let (trained, _) = chat::fit(&start, teacher, &lines, &opts, &mut |r| {
-        eprintln!(
-            "epoch {:3} loss {:.4} metric {:.4} ({:.0} s)",
-            r.epoch, r.loss, r.held_out_metric, r.seconds
+    let text = some_lines(&data, 40, dir.path());
+    let run = |out: &Path| {
+        zlmc_ok(
+            &[
+                "compress",
+                s(&spec),
+                "--prune-neurons",
+                "0.5",
+                "--finetune",
+                "--epochs",
+                "2",
+                "--quiet",
+                "--data",
+                s(&text),
+                "-o",
+                s(out),
+            ],
+            "",
         )
-    })
-    .unwrap();
-    let s = score(&trained, &lines).unwrap();
-    eprintln!(
-        "{run}: {} of {} exact, next-char {} of {}, {:.0} s",
-        s.exact,
-        s.lines,
-        s.next_correct,
-        s.positions,
-        t0.elapsed().as_secs_f64()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let r = run(&a);
+    r.assert_prints("pruned 288 hidden neurons");
+    r.assert_prints("exact replies ");
+    run(&b);
+    for f in ["model.yaml", "model.npz"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let m = zlmc::driver::load(&a.join("model.yaml")).unwrap();
+    assert_eq!(chat::layers_of(&m).unwrap()[0].0.weights.rows, 128);
+    zlmc_ok(&["eval", s(&a.join("model.yaml")), "--data", s(&text)], "")
+        .assert_prints("exact replies: ");
+    // Binary re-quantization of an integer-only model.
+    let c = dir.path().join("c");
+    zlmc_ok(
+        &[
+            "compress",
+            s(&spec),
+            "--weights",
+            "binary",
+            "--data",
+            s(&text),
+            "-o",
+            s(&c),
+        ],
+        "",
     );
-    let header = vec![format!(
-        "tinychat_run {run}: {} exact replies of {}",
-        s.exact, s.lines
-    )];
-    zlmc::output::write_all(&out, &chat::model_files(&trained, &header).unwrap()).unwrap();
+    assert!(std::fs::read_to_string(c.join("model.yaml"))
+        .unwrap()
+        .contains("weights: binary"));
+    // Sparsity needs a float reference: refused, nothing written.
+    let bad = dir.path().join("bad");
+    let r = zlmc(
+        &[
+            "compress",
+            s(&spec),
+            "--sparsity",
+            "0.5",
+            "--data",
+            s(&text),
+            "-o",
+            s(&bad),
+        ],
+        "",
+    );
+    r.assert_exit(1, "--sparsity needs a float reference");
+    assert!(!bad.exists());
+}
+
+/// `zlmc train` on a small character spec learns some of its text's
+/// replies in a few epochs and writes the same bytes for the same seed.
+#[test]
+fn train_learns_a_small_character_model_from_text() {
+    let dir = scratch("train-chat-train");
+    let Some(src) = tinychat_dir() else {
+        skip(
+            &this_test(),
+            "../shared/z80ai/tinychat is not beside the repository",
+        );
+        return;
+    };
+    let text = some_lines(&src.join("training-data.txt.gz"), 30, dir.path());
+    let spec = dir.path().join("small.yaml");
+    std::fs::write(
+        &spec,
+        "zlmc: 1\nname: small\nweights: model.npz\ninput:\n  - query_trigram: {buckets: 64}\n  - context_ngram: {buckets: 64, length: 8}\nnumerics:\n  weights: int2\n  accumulator: 16\nlayers:\n  - {name: fc1, units: 48, shift: 2, activation: relu}\n  - {name: fc2, units: 40, shift: 2, activation: none}\noutput:\n  generate:\n    charset: \" ABCDEFGHIJKLMNOPQRSTUVWXYZ012345678!/?\\0\"\n    eos: last\n    max_length: 50\n",
+    )
+    .unwrap();
+    let run = |out: &Path| {
+        zlmc_ok(
+            &[
+                "train",
+                s(&spec),
+                "--data",
+                s(&text),
+                "--epochs",
+                "30",
+                "--quiet",
+                "-o",
+                s(out),
+            ],
+            "",
+        )
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let r = run(&a);
+    let lines = read_lines(&text).unwrap();
+    let m = zlmc::driver::load(&a.join("model.yaml")).unwrap();
+    let exact = chat::exact_replies(&m, &lines, 1);
+    r.assert_prints(&format!("exact replies: {exact} of {} lines", lines.len()));
+    // A few epochs learn a fifth of the replies (an untrained start has none).
+    assert!(exact * 10 >= lines.len(), "{exact} of {}", lines.len());
+    run(&b);
+    for f in ["model.yaml", "model.npz"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
 }
