@@ -203,7 +203,7 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct TrainFlags {
     /// Passes over the training data (at most: early stopping may end sooner).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 100)]
     epochs: usize,
     /// Seed of the held-out split, the shuffles and the initial weights.
     #[arg(long, default_value_t = 1)]
@@ -226,7 +226,7 @@ struct TrainFlags {
     #[arg(long, value_name = "FRACTION")]
     holdout: Option<f64>,
     /// Epochs without a better held-out score before stopping (0: never stop early).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 20)]
     patience: usize,
     /// Threads (results do not depend on it; default: every core).
     #[arg(long)]

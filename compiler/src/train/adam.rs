@@ -21,6 +21,8 @@ const EPS: f64 = 1e-30;
 #[derive(Debug, Clone)]
 pub struct Adam {
     t: i32,
+    /// Factor on every step size (the schedule's).
+    pub decay: f64,
     lr_w: Vec<f64>,
     lr_b: Vec<f64>,
     m_w: Vec<Vec<f64>>,
@@ -65,6 +67,7 @@ impl Adam {
             .collect();
         Adam {
             t: 0,
+            decay: 1.0,
             lr_w,
             lr_b,
             m_w: net.layers.iter().map(|l| vec![0.0; l.w.len()]).collect(),
@@ -80,7 +83,7 @@ impl Adam {
         let c1 = 1.0 - BETA1.powi(self.t);
         let c2 = 1.0 - BETA2.powi(self.t);
         for (li, l) in net.layers.iter_mut().enumerate() {
-            let lr = self.lr_w[li];
+            let lr = self.lr_w[li] * self.decay;
             for (((w, &gi), m), v) in
                 l.w.iter_mut()
                     .zip(&g.w[li])
@@ -92,7 +95,7 @@ impl Adam {
                 *v = BETA2 * *v + (1.0 - BETA2) * gi * gi;
                 *w -= (lr * (*m / c1) / ((*v / c2).sqrt() + EPS)) as f32;
             }
-            let lr = self.lr_b[li];
+            let lr = self.lr_b[li] * self.decay;
             for (((b, &gi), m), v) in
                 l.b.iter_mut()
                     .zip(&g.b[li])

@@ -426,6 +426,9 @@ pub fn train(
     let mut since_best = 0;
     let outs = net.outputs();
     for epoch in 1..=opts.epochs {
+        // Cosine decay over the epochs asked for: large steps first, fine ones last.
+        adam.decay =
+            0.5 * (1.0 + (std::f64::consts::PI * (epoch - 1) as f64 / opts.epochs as f64).cos());
         rng.shuffle(&mut train_idx);
         let mut total = 0.0;
         for chunk in train_idx.chunks(batch) {
