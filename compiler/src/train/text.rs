@@ -84,10 +84,10 @@ pub fn samples_from_lines(model: &Model, lines: &[Line]) -> Result<TextSamples> 
             let label = match l.reply.get(i) {
                 Some(&c) => class_of(charset, c).ok_or_else(|| {
                     Diagnostic::new(format!(
-                        "line {} ({}): reply character {:?} is not in the model's charset",
-                        n + 1,
+                        "the reply to `{}` (query|reply line {}, not counting comments and blank lines) has '{}', which is not in the model's charset",
                         String::from_utf8_lossy(&l.query),
-                        c as char
+                        n + 1,
+                        std::ascii::escape_default(c)
                     ))
                 })?,
                 None => eos,
@@ -194,7 +194,11 @@ mod tests {
     fn a_character_outside_the_charset_is_an_error() {
         let m = tiny_model(3);
         let e = samples_from_lines(&m, &[line("q", "a"), line("w", "az")]).unwrap_err();
-        assert!(e.to_string().contains("line 2 (w)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("the reply to `w` (query|reply line 2,"),
+            "{e}"
+        );
         assert!(e.to_string().contains("'z'"), "{e}");
     }
 
