@@ -208,9 +208,10 @@ struct TrainFlags {
     /// Seed of the held-out split, the shuffles and the initial weights.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Learning rate, relative to each layer's weights (see docs/training.md).
-    #[arg(long, default_value_t = 0.01)]
-    lr: f32,
+    /// Learning rate, relative to each layer's weights (see docs/training.md)
+    /// [default: 0.01; 0.002 when fine-tuning a character model]
+    #[arg(long)]
+    lr: Option<f32>,
     /// Examples per step.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -220,9 +221,10 @@ struct TrainFlags {
     /// Distillation temperature.
     #[arg(long, default_value_t = 2.0)]
     temperature: f32,
-    /// Fraction of the training data held out for early stopping.
-    #[arg(long, default_value_t = 0.1, value_name = "FRACTION")]
-    holdout: f64,
+    /// Fraction of the training data held out for early stopping
+    /// [default: 0.1; 0 for character models, which learn their text's replies]
+    #[arg(long, value_name = "FRACTION")]
+    holdout: Option<f64>,
     /// Epochs without a better held-out score before stopping (0: never stop early).
     #[arg(long, default_value_t = 20)]
     patience: usize,
@@ -239,23 +241,29 @@ struct TrainFlags {
 
 impl TrainFlags {
     /// The training run these flags ask for.
-    fn run_args(&self) -> Result<crate::train::run::RunArgs> {
-        if !(0.0..1.0).contains(&self.holdout) {
+    /// `text`: for a character model (z80ai's encoders), whose defaults differ.
+    fn run_args(&self, text: bool, finetune: bool) -> Result<crate::train::run::RunArgs> {
+        let holdout = self.holdout.unwrap_or(if text { 0.0 } else { 0.1 });
+        if !(0.0..1.0).contains(&holdout) {
             return Err(Diagnostic::new(format!(
-                "--holdout {} must be in [0, 1)",
-                self.holdout
+                "--holdout {holdout} must be in [0, 1)"
             )));
         }
+        let lr = self.lr.unwrap_or(if text && finetune {
+            crate::train::chat::FINETUNE_LR
+        } else {
+            0.01
+        });
         let defaults = crate::train::TrainOptions::default();
         Ok(crate::train::run::RunArgs {
             opts: crate::train::TrainOptions {
                 epochs: self.epochs,
                 seed: self.seed,
-                lr: self.lr,
+                lr,
                 batch: self.batch.max(1),
                 alpha: self.alpha,
                 temperature: self.temperature,
-                holdout: self.holdout,
+                holdout,
                 patience: self.patience,
                 threads: self.threads.unwrap_or(defaults.threads).max(1),
                 ..defaults
@@ -635,7 +643,7 @@ fn execute(
             training,
         } => {
             let force = numerics.force;
-            let run = training.run_args()?;
+            let run = training.run_args(crate::train::chat::is_text_model(&model), true)?;
             commands::compress::compress(
                 &model,
                 calibrate.as_deref(),
@@ -665,7 +673,7 @@ fn execute(
         } => commands::train::train(
             &spec,
             &data,
-            &training.run_args()?,
+            &training.run_args(crate::train::chat::is_text_model(&spec), false)?,
             &WriteArgs {
                 dir: &output,
                 force,

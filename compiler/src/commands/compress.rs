@@ -12,6 +12,7 @@ use crate::input::io_err;
 use crate::quant::compress::{prune_neurons, sparsify};
 use crate::quant::ptq::Options;
 use crate::quant::{calibrate, dataset, float_spec, write, write_models, WriteArgs};
+use crate::train::chat::{self, TextCompress};
 use crate::train::run::{float_samples, run, store, RunArgs};
 
 /// What `zlmc compress` is asked to do.
@@ -63,6 +64,19 @@ pub fn compress(
         // A model with no float reference (z80ai's) has only itself to
         // learn from: `train::chat` (issue 20's character-model side)
         // compresses those with the original integer model as the teacher.
+        if reference_path(model).is_none() && chat::is_text_model(model) {
+            if args.sparsity.is_some() {
+                return Err(Diagnostic::in_file(
+                    model,
+                    "--sparsity needs a float reference; an integer-only character model takes --prune-neurons and --weights",
+                ));
+            }
+            let text = TextCompress {
+                prune_neurons: args.prune_neurons,
+                kind: args.kind_given.then_some(args.opts.kind),
+            };
+            return chat::compress_text(model, calib, text, finetune, w, out, err);
+        }
         let r = reference_path(model).ok_or_else(|| {
             Diagnostic::in_file(model, "no float reference to compress from")
                 .help("compress works on models written by `zlmc import` or `zlmc quantize` (their spec names a `reference:`)")

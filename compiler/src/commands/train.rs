@@ -37,10 +37,7 @@ pub fn train(
     if arch.takes_text() {
         // Character models (query|reply text, z80ai's encoders) are trained
         // by `train::chat` (issue 20's character-model side).
-        return Err(Diagnostic::in_file(
-            spec,
-            "`zlmc train` takes raw-input models here; text models are trained from query|reply text by the character-model trainer",
-        ));
+        return crate::train::chat::train_text(spec, data, args, w, out, err);
     }
     let features = arch.input_len();
     let d = dataset::load(data, dataset::Split::Train { features })?;

@@ -323,12 +323,28 @@ impl Net {
     pub fn backward(
         &self,
         t: &Trace,
-        mut delta: Vec<f32>,
+        delta: Vec<f32>,
         batch: usize,
         range_weight: f32,
         threads: usize,
         exact: bool,
     ) -> (Grads, f64) {
+        self.backward_penalized(t, delta, batch, (range_weight, 0.0), threads, exact)
+    }
+
+    /// [`Net::backward`] with an L1 penalty of `activity_weight` on the
+    /// hidden layers' outputs too (`weights` is `(range_weight,
+    /// activity_weight)`); adds both penalties to the loss it returns.
+    pub fn backward_penalized(
+        &self,
+        t: &Trace,
+        mut delta: Vec<f32>,
+        batch: usize,
+        weights: (f32, f32),
+        threads: usize,
+        exact: bool,
+    ) -> (Grads, f64) {
+        let (range_weight, activity_weight) = weights;
         let n = self.layers.len();
         let mut gw = vec![Vec::new(); n];
         let mut gb = vec![Vec::new(); n];
@@ -340,7 +356,13 @@ impl Net {
             let down = (0.5f64).powi(l.shift as i32) as f32;
             // d loss / d (sum + bias), before the shift.
             let mut du = vec![0f32; batch * l.rows];
+            let hidden = li + 1 < n && activity_weight > 0.0;
             for i in 0..batch * l.rows {
+                if hidden {
+                    let y = t.acts[li + 1][i];
+                    penalty += (activity_weight * y.abs()) as f64 / batch as f64;
+                    delta[i] += activity_weight * y.signum() / batch as f32;
+                }
                 let dy = delta[i] * activation_slope(l.activation.as_ref(), pre[i]);
                 let u = unwrapped[i];
                 let over = u.abs() - limit;
