@@ -119,6 +119,12 @@ fn drop_from(base: &Summary, s: &Summary) -> f64 {
     }
 }
 
+/// `CR / (1 + drop)`, a gain over the base counting as no drop: the
+/// formula turns negative past a gain of 100 %.
+fn score(cr: f64, drop: f64) -> f64 {
+    cr / (1.0 + drop.max(0.0))
+}
+
 /// The Markdown table; the first row is the base of CR and drop.
 pub fn table(rows: &[Row], target: Option<MeasureTarget>) -> String {
     let mut t = String::new();
@@ -167,7 +173,7 @@ pub fn table(rows: &[Row], target: Option<MeasureTarget>) -> String {
             s.params.nonzero,
             r.weight_bytes,
             100.0 * drop,
-            cr / (1.0 + drop)
+            score(cr, drop)
         ));
     }
     t
@@ -323,6 +329,14 @@ mod tests {
             weight_bytes,
             flash: None,
         }
+    }
+
+    #[test]
+    fn a_gain_over_the_base_scores_its_compression_ratio() {
+        assert_eq!(score(4.0, 0.1), 4.0 / 1.1);
+        assert_eq!(score(4.0, 0.0), 4.0);
+        // 2.1 times the base's accuracy: the bare formula would give -36.4.
+        assert_eq!(score(4.0, -1.11), 4.0);
     }
 
     #[test]
