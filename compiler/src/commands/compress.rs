@@ -6,10 +6,12 @@ use std::path::Path;
 
 use zlmc_ir::WeightKind;
 
+use crate::commands::train::float_reference;
 use crate::diag::{Diagnostic, Result};
 use crate::evaluate::{evaluate, reference_path, Summary};
 use crate::input::io_err;
 use crate::quant::compress::{prune_neurons, sparsify};
+use crate::quant::float_model::FloatMlp;
 use crate::quant::ptq::Options;
 use crate::quant::{calibrate, dataset, float_spec, write, write_models, WriteArgs};
 use crate::train::chat::{self, TextCompress};
@@ -117,6 +119,15 @@ pub fn compress(
         ft.opts.keep_zeros = args.sparsity.is_some();
         let trained = run(&start, &samples, &ft, data, err)?;
         store(&trained, &mut q)?;
+        // The reference written beside a fine-tuned model is the float
+        // model its integer one now computes (as `zlmc train` writes), not
+        // the compressed float model it started from.
+        if let Some(r) = float_reference(&trained, q.input) {
+            m = FloatMlp {
+                labels: m.labels,
+                ..r
+            };
+        }
     }
     write_models(&m, Some((&q, calib)), w, out)?;
     if let Some(data) = data.filter(|d| has_test_split(d)) {

@@ -152,7 +152,7 @@ fn choose_shifts(m: &mut Model) {
 /// taking float features through the input quantization, a values model's
 /// last layer giving values. `None` when an activation has no float form
 /// (a table).
-fn float_reference(m: &Model, input: InputQuant) -> Option<FloatMlp> {
+pub(crate) fn float_reference(m: &Model, input: InputQuant) -> Option<FloatMlp> {
     let layers = layers_of(m).ok()?;
     let n = layers.len();
     let mut out = Vec::new();
