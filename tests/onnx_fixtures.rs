@@ -1,9 +1,10 @@
-//! The real-model fixtures of issue 19 (tests/fixtures/onnx/NAME/, made by
+//! The real-model fixtures of issues 19 and 21 (tests/fixtures/onnx/NAME/, made by
 //! make_torch.py, make_keras.py and make_sklearn.py beside them) hold what
 //! their manifest says: every folder with an `io.npz` has a row in
 //! MANIFEST.tsv and every row its files, and each `io.npz` has the layout
-//! scripts/import-table.sh and the import tests rely on. Whether zlmc imports
-//! them is what the table measures; this only keeps the set consistent.
+//! scripts/import-table.sh and the import tests rely on; then every fixture
+//! is imported (dense ones to int8 within a point of float; convolutional
+//! ones to a float model computing what the framework did).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -110,7 +111,7 @@ fn figure(text: &str, label: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number after `{label}` in:\n{text}"))
 }
 
-/// Issue 19's acceptance on the real exports: every fixture that can be
+/// Issue 19's acceptance on the real exports: every dense fixture that can be
 /// imported is, in one command with its unlabelled calibration rows, and at
 /// int8 lands within 1 point of the float model (classifiers, binary ones
 /// included) or within 0.05 of its mean absolute error (regressions); the
@@ -119,7 +120,11 @@ fn figure(text: &str, label: &str) -> f64 {
 fn every_fixture_imports_in_one_command_and_int8_lands_within_a_point_of_float() {
     let tmp = scratch("fixtures-int8");
     let mut table = Vec::new();
-    for r in manifest() {
+    let dense: Vec<_> = manifest()
+        .into_iter()
+        .filter(|r| !r["ops"].split(' ').any(|op| op == "Conv"))
+        .collect();
+    for r in &dense {
         let name = r["name"].as_str();
         if name == "keras_normalization" {
             // Keras 3.15's format="onnx" leaves the layer's statistics out of
@@ -192,5 +197,82 @@ fn every_fixture_imports_in_one_command_and_int8_lands_within_a_point_of_float()
         }
     }
     eprintln!("{}", table.join("\n"));
-    assert_eq!(table.len(), manifest().len() - 1);
+    assert_eq!(table.len(), dense.len() - 1);
+}
+
+/// The manifest's convolutional fixtures (issue 21): those whose graph has a `Conv`.
+fn cnn_rows() -> Vec<std::collections::BTreeMap<String, String>> {
+    manifest()
+        .into_iter()
+        .filter(|r| r["ops"].split(' ').any(|op| op == "Conv"))
+        .collect()
+}
+
+/// Rows of a float tensor, each flattened.
+fn rows(t: &Tensor) -> Vec<Vec<f32>> {
+    let TensorData::Float(v) = &t.data else {
+        panic!("not a float tensor")
+    };
+    let (_, k) = samples(t);
+    v.chunks(k)
+        .map(|r| r.iter().map(|&x| x as f32).collect())
+        .collect()
+}
+
+/// Issue 21: every CNN fixture (PyTorch's NCHW, Keras's NHWC with its
+/// Transpose/Shape/Gather/Slice/Concat plumbing) imports as a float model
+/// that computes what the framework did: the same logits where the framework
+/// recorded them (before Keras's softmax it recorded probabilities, so
+/// there the same labels), and the accuracy the manifest gives.
+#[test]
+fn every_cnn_fixture_imports_as_the_float_model_the_framework_ran() {
+    let cnns = cnn_rows();
+    assert!(cnns.len() >= 12, "{} CNN fixtures", cnns.len());
+    let mut table = Vec::new();
+    for r in cnns {
+        let name = r["name"].as_str();
+        let model = zlmc::import::onnx::load(&fixtures().join(&r["model"]))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            model.layers.iter().any(|l| matches!(
+                l.kind,
+                zlmc::quant::float_model::FloatLayerKind::Conv { .. }
+            )),
+            "{name}: no convolution imported"
+        );
+        let io = read_npz(&fixtures().join(name).join("io.npz")).unwrap();
+        let x = rows(&io["x"]);
+        let TensorData::Int(y) = &io["y"].data else {
+            panic!("{name}: labels")
+        };
+        let TensorData::Int(want) = &io["labels"].data else {
+            panic!("{name}: framework labels")
+        };
+        let logits = io.get("logits").map(rows);
+        let mut right = 0;
+        let mut worst: f32 = 0.0;
+        for (i, xi) in x.iter().enumerate() {
+            let out = model.eval(xi);
+            let got = model.predict(xi);
+            if let Some(l) = &logits {
+                for (a, b) in out.iter().zip(&l[i]) {
+                    worst = worst.max((a - b).abs());
+                }
+            }
+            assert_eq!(got as i64, want[i], "{name}: sample {i}'s label");
+            right += usize::from(got as i64 == y[i]);
+        }
+        assert!(worst < 1e-3, "{name}: logits differ by {worst}");
+        let acc = 100.0 * right as f64 / x.len() as f64;
+        let framework = figure(&r["float"], "accuracy ");
+        assert!(
+            (acc - framework).abs() < 0.01,
+            "{name}: float {acc} %, framework {framework} %"
+        );
+        table.push(format!(
+            "{name}: {} layers, float {acc:.2} %",
+            model.layers.len()
+        ));
+    }
+    eprintln!("{}", table.join("\n"));
 }
