@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use zlmc_ir::{Activation, Elem, Model, NodeId, Op};
+use zlmc_ir::{Activation, Elem, Model, NodeId, Op, Shape, Weights, Window};
 
 /// The worst case of one layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +101,56 @@ pub fn analyze(model: &Model) -> Option<Vec<LayerBound>> {
                 }
             }
             Op::Argmax => Vec::new(),
+            Op::Reshape { .. } | Op::Flatten => arg(0),
+            Op::Conv {
+                window,
+                groups,
+                weights,
+                acc,
+            } => {
+                let shape = g
+                    .node(ops[0])
+                    .ty
+                    .shape()
+                    .expect("verified: conv reads a map");
+                let v = conv(&arg(0), shape, window, *groups, weights);
+                out.push(LayerBound {
+                    layer: out.len(),
+                    acc: *acc,
+                    bound: magnitude(&v),
+                    out_bound: 0,
+                });
+                pending.insert(n, out.len() - 1);
+                v
+            }
+            Op::MaxPool { window } | Op::AvgPool { window, .. } => {
+                let shape = g
+                    .node(ops[0])
+                    .ty
+                    .shape()
+                    .expect("verified: pools read maps");
+                let x = arg(0);
+                let mut v = Vec::new();
+                for c in 0..shape.channels {
+                    let plane = &x[c * shape.plane()..(c + 1) * shape.plane()];
+                    for taps in window.taps(shape) {
+                        let held: Vec<(i64, i64)> =
+                            taps.iter().flatten().map(|&t| plane[t]).collect();
+                        v.push(match node.op {
+                            Op::AvgPool { mul, shift: s, .. } => {
+                                let (l, h) = held
+                                    .iter()
+                                    .fold((0i64, 0i64), |(a, b), &(l, h)| (a + l, b + h));
+                                shift_one((l * mul as i64, h * mul as i64), s)
+                            }
+                            _ => held
+                                .iter()
+                                .fold((i64::MIN, i64::MIN), |(a, b), &(l, h)| (a.max(l), b.max(h))),
+                        });
+                    }
+                }
+                v
+            }
         };
         vals.insert(n, v);
     }
@@ -114,25 +164,56 @@ fn magnitude(v: &Box) -> i64 {
         .unwrap_or(0)
 }
 
+/// `v` plus a bias: one value per element, or one per channel of a map
+/// (each repeated over its plane).
 fn add(v: &Box, b: &[i64]) -> Box {
+    let plane = if b.is_empty() { 1 } else { v.len() / b.len() };
     v.iter()
-        .zip(b)
-        .map(|(&(l, h), &b)| (l.saturating_add(b), h.saturating_add(b)))
+        .enumerate()
+        .map(|(i, &(l, h))| {
+            let b = b[i / plane.max(1)];
+            (l.saturating_add(b), h.saturating_add(b))
+        })
         .collect()
+}
+
+/// Interval bounds of every convolution sum; a tap on padding adds 0.
+fn conv(x: &Box, shape: Shape, window: &Window, groups: usize, w: &Weights) -> Box {
+    let area = window.area();
+    let (per_in, per_out) = (shape.channels / groups, w.rows() / groups);
+    let places = window.taps(shape);
+    let mut v = Vec::with_capacity(w.rows() * places.len());
+    for o in 0..w.rows() {
+        let first = o / per_out * per_in;
+        let entries = w.row_entries(o);
+        for taps in &places {
+            v.push(entries.iter().fold((0i64, 0i64), |(a, b), &(col, wv)| {
+                let (ci, tap) = (col as usize / area, col as usize % area);
+                let Some(at) = taps[tap] else {
+                    return (a, b);
+                };
+                let (xl, xh) = x[(first + ci) * shape.plane() + at];
+                let (p, q) = (wv as i64 * xl, wv as i64 * xh);
+                (a.saturating_add(p.min(q)), b.saturating_add(p.max(q)))
+            }));
+        }
+    }
+    v
 }
 
 /// Shift, then the int16 range: a value that could wrap could be anything.
 fn shift(v: &Box, s: u32) -> Box {
-    v.iter()
-        .map(|&(l, h)| {
-            let (l, h) = (l >> s, h >> s);
-            if l < i16::MIN as i64 || h > i16::MAX as i64 {
-                (i16::MIN as i64, i16::MAX as i64)
-            } else {
-                (l, h)
-            }
-        })
-        .collect()
+    v.iter().map(|&r| shift_one(r, s)).collect()
+}
+
+/// One interval shifted, or the whole int16 range if it could wrap.
+fn shift_one((l, h): (i64, i64), s: u32) -> (i64, i64) {
+    let (l, h) = (l >> s, h >> s);
+    if l < i16::MIN as i64 || h > i16::MAX as i64 {
+        (i16::MIN as i64, i16::MAX as i64)
+    } else {
+        (l, h)
+    }
 }
 
 /// The activation's range over each interval (inputs already within i16).
@@ -159,10 +240,17 @@ pub fn file_warnings(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The layer names a spec gives, in order (empty for `.zir` files).
+/// The names a spec gives its layers with weights (those the bounds are of),
+/// in order (empty for `.zir` files).
 fn layer_names(path: &Path) -> Vec<String> {
     crate::quant::float_spec::read_spec(path)
-        .map(|s| s.layers.into_iter().map(|l| l.name).collect())
+        .map(|s| {
+            s.layers
+                .into_iter()
+                .filter(|l| l.has_weights())
+                .map(|l| l.name)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use crate::graph::{Graph, NodeId};
 use crate::model::{Decode, Encoder, Model};
-use crate::op::{shift_to_i16, Activation, Op};
+use crate::op::{shift_to_i16, Activation, Op, Window};
 use crate::tensor::Weights;
-use crate::types::Type;
+use crate::types::{Shape, Type};
 
 /// The value of a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +63,8 @@ pub fn eval(graph: &Graph, input: &[i16]) -> HashMap<NodeId, Value> {
                 Value::Vec(
                     arg(0)
                         .iter()
-                        .zip(values)
-                        .map(|(&x, &b)| e.wrap(x + b))
+                        .zip(per_element(values, arg(0).len()))
+                        .map(|(&x, b)| e.wrap(x + b))
                         .collect(),
                 )
             }
@@ -85,16 +85,105 @@ pub fn eval(graph: &Graph, input: &[i16]) -> HashMap<NodeId, Value> {
                 Value::Vec(
                     arg(0)
                         .iter()
-                        .zip(bias)
-                        .map(|(&x, &b)| epilogue(acc.wrap(x + b), *shift, activation.as_ref()))
+                        .zip(per_element(bias, arg(0).len()))
+                        .map(|(&x, b)| epilogue(acc.wrap(x + b), *shift, activation.as_ref()))
                         .collect(),
                 )
             }
             Op::Argmax => Value::Index(argmax(arg(0))),
+            Op::Reshape { .. } | Op::Flatten => Value::Vec(arg(0).clone()),
+            Op::Conv {
+                window,
+                groups,
+                weights,
+                acc,
+            } => {
+                let shape = operand_shape(graph, n);
+                let sums = conv(arg(0), shape, window, *groups, weights);
+                Value::Vec(sums.into_iter().map(|s| acc.wrap(s)).collect())
+            }
+            Op::MaxPool { window } => {
+                let shape = operand_shape(graph, n);
+                Value::Vec(pool(arg(0), shape, window, |w| {
+                    w.iter()
+                        .copied()
+                        .max()
+                        .expect("every window holds an element")
+                }))
+            }
+            Op::AvgPool { window, mul, shift } => {
+                let shape = operand_shape(graph, n);
+                Value::Vec(pool(arg(0), shape, window, |w| {
+                    let sum: i64 = w.iter().sum();
+                    shift_to_i16(sum * *mul as i64, *shift)
+                }))
+            }
         };
         vals.insert(n, v);
     }
     vals
+}
+
+/// A bias's value for each of `len` elements: one per element, or one per
+/// channel of a channel-major map (each repeated over its plane).
+fn per_element(values: &[i64], len: usize) -> impl Iterator<Item = i64> + '_ {
+    let plane = if values.is_empty() {
+        1
+    } else {
+        len / values.len()
+    };
+    values
+        .iter()
+        .flat_map(move |&v| std::iter::repeat_n(v, plane))
+}
+
+/// The shape of node `n`'s map operand.
+fn operand_shape(graph: &Graph, n: NodeId) -> Shape {
+    graph
+        .node(graph.operands(n)[0])
+        .ty
+        .shape()
+        .expect("verified: window ops take maps")
+}
+
+/// Unwrapped convolution sums, output channel-major.
+fn conv(x: &[i64], shape: Shape, window: &Window, groups: usize, w: &Weights) -> Vec<i64> {
+    let per_group_in = shape.channels / groups;
+    let per_group_out = w.rows() / groups;
+    let area = window.area();
+    let places = window.taps(shape);
+    let mut out = Vec::with_capacity(w.rows() * places.len());
+    for o in 0..w.rows() {
+        let first = o / per_group_out * per_group_in;
+        let entries = w.row_entries(o);
+        for taps in &places {
+            let mut sum = 0i64;
+            for &(col, wv) in &entries {
+                let (ci, tap) = (col as usize / area, col as usize % area);
+                if let Some(at) = taps[tap] {
+                    sum += wv as i64 * x[(first + ci) * shape.plane() + at];
+                }
+            }
+            out.push(sum);
+        }
+    }
+    out
+}
+
+/// `reduce` of every window's in-bounds elements, channel by channel.
+fn pool(x: &[i64], shape: Shape, window: &Window, reduce: impl Fn(&[i64]) -> i64) -> Vec<i64> {
+    let places = window.taps(shape);
+    let mut out = Vec::with_capacity(shape.channels * places.len());
+    let mut held = Vec::with_capacity(window.area());
+    for c in 0..shape.channels {
+        let base = c * shape.plane();
+        for taps in &places {
+            held.clear();
+            held.extend(taps.iter().flatten().map(|&at| x[base + at]));
+            out.push(reduce(&held));
+        }
+    }
+    out
 }
 
 /// Shift (wrapped to i16) then the optional activation, on an accumulator

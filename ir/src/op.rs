@@ -1,7 +1,7 @@
 //! The operations of the graph IR.
 
 use crate::tensor::Weights;
-use crate::types::Elem;
+use crate::types::{Elem, Shape};
 
 /// One operation. Its operands are the node's incoming edges, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,115 @@ pub enum Op {
     },
     /// Index of the first maximum of an i16 vector.
     Argmax,
+    /// View an i16 vector (or map) of `shape.len()` elements as a map: no
+    /// data moves.
+    Reshape { shape: Shape },
+    /// View a map as a vector of the same elements: no data moves.
+    Flatten,
+    /// Convolution of an i16 map, wrapped to `acc`: output channel `o` (of
+    /// group `o / (rows/groups)`) at `(oy, ox)` sums
+    /// `W[o][(ci·kh + ky)·kw + kx] · in[g·C/groups + ci, oy·sh + ky − top, ox·sw + kx − left]`,
+    /// reading 0 outside the input.
+    Conv {
+        /// Kernel, stride, padding.
+        window: Window,
+        /// Channel groups (`groups = C` is depthwise).
+        groups: usize,
+        /// `[out channels × (C/groups)·kh·kw]`.
+        weights: Weights,
+        /// Accumulator width.
+        acc: Elem,
+    },
+    /// Largest in-bounds element of every window of an i16 map (padding never wins).
+    MaxPool { window: Window },
+    /// `(Σ in-bounds elements of the window) · mul >> shift`, wrapped to i16:
+    /// an average when `mul / 2^shift` is the reciprocal of the count.
+    AvgPool {
+        /// Kernel, stride, padding.
+        window: Window,
+        /// Multiplier, 1 to 255.
+        mul: u8,
+        /// Arithmetic shift right after the product (rounds toward −∞), below 32.
+        shift: u32,
+    },
+}
+
+/// A sliding window over a map: kernel, stride and zero padding, each as
+/// (height, width). On 1-D maps the height parts are kernel 1, stride 1, no padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Kernel `[height, width]`.
+    pub kernel: [usize; 2],
+    /// Stride `[height, width]`.
+    pub stride: [usize; 2],
+    /// Zero padding `[top, left, bottom, right]`.
+    pub pads: [usize; 4],
+}
+
+impl Window {
+    /// The output map's `(height, width)` over an input of `height × width`,
+    /// or why the window does not fit it.
+    pub fn output(&self, height: usize, width: usize) -> Result<(usize, usize), String> {
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.stride;
+        let [top, left, bottom, right] = self.pads;
+        if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
+            return Err("kernel and stride must be at least 1".into());
+        }
+        // Every window then holds at least one real element.
+        if top >= kh || bottom >= kh || left >= kw || right >= kw {
+            return Err(format!(
+                "padding {:?} must be smaller than the kernel {:?}",
+                self.pads, self.kernel
+            ));
+        }
+        let (h, w) = (height + top + bottom, width + left + right);
+        if h < kh || w < kw {
+            return Err(format!(
+                "kernel {kh}x{kw} is larger than the padded input {h}x{w}"
+            ));
+        }
+        Ok(((h - kh) / sh + 1, (w - kw) / sw + 1))
+    }
+
+    /// Whether it is written 1-D (`kernel [k]`): height 1, stride 1, no padding above or below.
+    pub fn is_1d(&self) -> bool {
+        self.kernel[0] == 1 && self.stride[0] == 1 && self.pads[0] == 0 && self.pads[2] == 0
+    }
+
+    /// For every output position (row-major), the in-plane input index
+    /// `y·width + x` of each kernel tap (row-major), `None` where the tap
+    /// reads padding. The window must fit `shape` (a verified op's does).
+    pub fn taps(&self, shape: Shape) -> Vec<Vec<Option<usize>>> {
+        let (oh, ow) = self.output(shape.height, shape.width).unwrap_or((0, 0));
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.stride;
+        let [top, left, ..] = self.pads;
+        let mut out = Vec::with_capacity(oh * ow);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut taps = Vec::with_capacity(kh * kw);
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let y = (oy * sh + ky)
+                            .checked_sub(top)
+                            .filter(|&y| y < shape.height);
+                        let x = (ox * sw + kx)
+                            .checked_sub(left)
+                            .filter(|&x| x < shape.width);
+                        taps.push(y.zip(x).map(|(y, x)| y * shape.width + x));
+                    }
+                }
+                out.push(taps);
+            }
+        }
+        out
+    }
+
+    /// Kernel elements.
+    pub fn area(&self) -> usize {
+        self.kernel[0] * self.kernel[1]
+    }
 }
 
 impl Op {
@@ -37,6 +146,11 @@ impl Op {
             Op::Activate(a) => a.mnemonic(),
             Op::Epilogue { .. } => "epilogue",
             Op::Argmax => "argmax",
+            Op::Reshape { .. } => "reshape",
+            Op::Flatten => "flatten",
+            Op::Conv { .. } => "conv",
+            Op::MaxPool { .. } => "maxpool",
+            Op::AvgPool { .. } => "avgpool",
         }
     }
 
@@ -54,53 +168,6 @@ impl Op {
             self,
             Op::Bias { .. } | Op::Shift { .. } | Op::Activate(_) | Op::Epilogue { .. }
         )
-    }
-}
-
-/// A sliding window over a map: kernel, stride and zero padding, each as
-/// (height, width); `pads` = [top, left, bottom, right]. On 1-D maps the
-/// height parts are kernel 1, stride 1, pads 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Window {
-    /// Kernel (height, width).
-    pub kernel: [usize; 2],
-    /// Stride (height, width).
-    pub stride: [usize; 2],
-    /// Zero padding: top, left, bottom, right.
-    pub pads: [usize; 4],
-}
-
-impl Window {
-    /// Output (height, width) over an input of `h`×`w`, or why the window does not fit:
-    /// out = (in + pad_before + pad_after − kernel) / stride + 1, must be ≥ 1;
-    /// every pad < its kernel size (every window holds at least one real element).
-    pub fn output(&self, h: usize, w: usize) -> Result<(usize, usize), String> {
-        let axis = |name: &str, n: usize, k: usize, s: usize, before: usize, after: usize| {
-            if k == 0 || s == 0 {
-                return Err(format!(
-                    "{name} kernel {k} and stride {s} must be at least 1"
-                ));
-            }
-            if before >= k || after >= k {
-                return Err(format!(
-                    "{name} padding {before}, {after} must be smaller than the kernel {k}"
-                ));
-            }
-            let span = n + before + after;
-            if span < k {
-                return Err(format!(
-                    "{name} kernel {k} is larger than the padded input {span}"
-                ));
-            }
-            Ok((span - k) / s + 1)
-        };
-        let [kh, kw] = self.kernel;
-        let [sh, sw] = self.stride;
-        let [top, left, bottom, right] = self.pads;
-        Ok((
-            axis("height", h, kh, sh, top, bottom)?,
-            axis("width", w, kw, sw, left, right)?,
-        ))
     }
 }
 

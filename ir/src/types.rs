@@ -97,6 +97,8 @@ impl fmt::Display for Shape {
 pub enum Type {
     /// A vector of `len` integers.
     Vec { elem: Elem, len: usize },
+    /// A feature map: `shape.len()` integers, channel-major.
+    Map { elem: Elem, shape: Shape },
     /// A class index (result of `argmax`).
     Index,
 }
@@ -110,11 +112,20 @@ impl Type {
         }
     }
 
-    /// Vector length, if this is a vector.
+    /// Number of elements, if this is a vector or a map.
     pub fn len(self) -> Option<usize> {
         match self {
             Type::Vec { len, .. } => Some(len),
+            Type::Map { shape, .. } => Some(shape.len()),
             Type::Index => None,
+        }
+    }
+
+    /// The shape, if this is a feature map.
+    pub fn shape(self) -> Option<Shape> {
+        match self {
+            Type::Map { shape, .. } => Some(shape),
+            _ => None,
         }
     }
 
@@ -123,10 +134,10 @@ impl Type {
         self.len() == Some(0)
     }
 
-    /// Element type, if this is a vector.
+    /// Element type, if this is a vector or a map.
     pub fn elem(self) -> Option<Elem> {
         match self {
-            Type::Vec { elem, .. } => Some(elem),
+            Type::Vec { elem, .. } | Type::Map { elem, .. } => Some(elem),
             Type::Index => None,
         }
     }
@@ -136,6 +147,7 @@ impl fmt::Display for Type {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Type::Vec { elem, len } => write!(f, "{elem}[{len}]"),
+            Type::Map { elem, shape } => write!(f, "{elem}[{shape}]"),
             Type::Index => f.write_str("index"),
         }
     }

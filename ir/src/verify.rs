@@ -4,7 +4,7 @@ use crate::graph::{Graph, NodeId};
 use crate::model::{Decode, Model};
 use crate::op::Op;
 use crate::tensor::Weights;
-use crate::types::{Elem, Type};
+use crate::types::{Elem, Shape, Type};
 
 /// A broken rule, naming the node where it broke.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,9 +33,41 @@ pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
             args.len()
         ));
     }
+    // Vectors for matmul and argmax; maps for the window ops; either for
+    // the elementwise ops, which keep the shape.
     let vec_arg = || match args[0] {
         Type::Vec { elem, len } => Ok((elem, len)),
+        Type::Map { .. } => Err(format!(
+            "{} needs a vector operand, has the map {} (flatten it first)",
+            op.mnemonic(),
+            args[0]
+        )),
         Type::Index => Err(format!("{} needs a vector operand", op.mnemonic())),
+    };
+    let map_arg = || match args[0] {
+        Type::Map {
+            elem: Elem::I16,
+            shape,
+        } => Ok(shape),
+        other => Err(format!(
+            "{} needs an i16 map operand, has {other}",
+            op.mnemonic()
+        )),
+    };
+    // An elementwise op's operand: its element type, its length, and how
+    // many values a bias needs (one per channel on a map).
+    let any_arg = || match args[0] {
+        Type::Vec { elem, len } => Ok((elem, len, len)),
+        Type::Map { elem, shape } => Ok((elem, shape.len(), shape.channels)),
+        Type::Index => Err(format!("{} needs a vector operand", op.mnemonic())),
+    };
+    // The same shape (map or vector) with elements of `elem`.
+    let keep_shape = |elem: Elem| match args[0] {
+        Type::Map { shape, .. } => Type::Map { elem, shape },
+        other => Type::Vec {
+            elem,
+            len: other.len().unwrap_or(0),
+        },
     };
     match op {
         Op::Input { len } => Ok(Type::i16s(*len)),
@@ -56,25 +88,25 @@ pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
             })
         }
         Op::Bias { values } => {
-            let (elem, len) = vec_arg()?;
-            check_len("bias", values.len(), len)?;
+            let (elem, _, want) = any_arg()?;
+            check_len("bias", values.len(), want)?;
             check_fits("bias", values, elem)?;
             Ok(args[0])
         }
         Op::Shift { amount } => {
-            let (elem, len) = vec_arg()?;
+            let (elem, _, _) = any_arg()?;
             if *amount >= elem.bits() {
                 return Err(format!("shift by {amount} on {elem}"));
             }
-            Ok(Type::i16s(len))
+            Ok(keep_shape(Elem::I16))
         }
         Op::Activate(a) => {
-            let (elem, len) = vec_arg()?;
+            let (elem, _, _) = any_arg()?;
             if elem != Elem::I16 {
                 return Err(format!("{} input must be i16, is {elem}", a.mnemonic()));
             }
             a.check()?;
-            Ok(Type::i16s(len))
+            Ok(keep_shape(Elem::I16))
         }
         Op::Epilogue {
             bias,
@@ -84,13 +116,13 @@ pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
             if let Some(a) = activation {
                 a.check()?;
             }
-            let (elem, len) = vec_arg()?;
-            check_len("epilogue bias", bias.len(), len)?;
+            let (elem, _, want) = any_arg()?;
+            check_len("epilogue bias", bias.len(), want)?;
             check_fits("epilogue bias", bias, elem)?;
             if *shift >= elem.bits() {
                 return Err(format!("shift by {shift} on {elem}"));
             }
-            Ok(Type::i16s(len))
+            Ok(keep_shape(Elem::I16))
         }
         Op::Argmax => {
             let (elem, len) = vec_arg()?;
@@ -101,6 +133,81 @@ pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
                 ));
             }
             Ok(Type::Index)
+        }
+        Op::Reshape { shape } => {
+            let (elem, len, _) = any_arg()?;
+            if elem != Elem::I16 {
+                return Err(format!("reshape input must be i16, is {elem}"));
+            }
+            if shape.len() != len || shape.is_empty() {
+                return Err(format!(
+                    "reshape to [{shape}] needs {} elements, the operand has {len}",
+                    shape.len()
+                ));
+            }
+            Ok(Type::Map {
+                elem,
+                shape: *shape,
+            })
+        }
+        Op::Flatten => match args[0] {
+            Type::Map { elem, shape } => Ok(Type::Vec {
+                elem,
+                len: shape.len(),
+            }),
+            other => Err(format!("flatten needs a map operand, has {other}")),
+        },
+        Op::Conv {
+            window,
+            groups,
+            weights,
+            acc,
+        } => {
+            let shape = map_arg()?;
+            let (h, w) = window.output(shape.height, shape.width)?;
+            let (c, o) = (shape.channels, weights.rows());
+            if *groups == 0 || c % groups != 0 || o % groups != 0 {
+                return Err(format!(
+                    "{groups} groups must divide the {c} input and {o} output channels"
+                ));
+            }
+            let taps = c / groups * window.area();
+            if weights.cols() != taps {
+                return Err(format!(
+                    "conv weights have {} columns, {} input channels per group times a {}x{} kernel need {taps}",
+                    weights.cols(),
+                    c / groups,
+                    window.kernel[0],
+                    window.kernel[1]
+                ));
+            }
+            Ok(Type::Map {
+                elem: *acc,
+                shape: Shape {
+                    channels: o,
+                    height: h,
+                    width: w,
+                },
+            })
+        }
+        Op::MaxPool { window } | Op::AvgPool { window, .. } => {
+            let shape = map_arg()?;
+            let (height, width) = window.output(shape.height, shape.width)?;
+            if let Op::AvgPool { mul, shift, .. } = op {
+                if *mul == 0 || *shift >= 32 {
+                    return Err(format!(
+                        "avgpool needs 1 <= mul <= 255 and shift < 32, has mul {mul}, shift {shift}"
+                    ));
+                }
+            }
+            Ok(Type::Map {
+                elem: Elem::I16,
+                shape: Shape {
+                    height,
+                    width,
+                    ..shape
+                },
+            })
         }
     }
 }
@@ -171,7 +278,7 @@ pub fn verify_graph(g: &Graph) -> Result<(), VerifyError> {
     }
     for &n in &order {
         let node = g.node(n);
-        if let Op::MatMul { weights, .. } = &node.op {
+        if let Op::MatMul { weights, .. } | Op::Conv { weights, .. } = &node.op {
             check_weights(weights).map_err(|m| err(Some(n), m))?;
         }
         let args: Vec<Type> = g.operands(n).iter().map(|&o| g.node(o).ty).collect();

@@ -63,7 +63,7 @@ pub(crate) fn functions<'a>(lowered: &Lowered<'a>) -> Result<Vec<Function<'a>>, 
             _ => None,
         };
         functions.push(Function {
-            matmul: Some((l.weights(), l.acc)),
+            matmul: Some((l.dense_weights("C")?, l.acc)),
             in_len: l.inputs,
             out_len: l.outputs,
             init_bias,

@@ -8,15 +8,16 @@
 //! decoder. What a target cannot take it refuses with an [`Unsupported`]
 //! from one list of messages.
 //!
-//! Today a layer is a dense matmul; its activation is any of the IR's
-//! (ReLU, clamp, leaky ReLU, lookup table). New layer kinds (convolutions)
-//! and activations become new variants of [`LayerOp`] and [`Activation`],
-//! which every backend must then match.
+//! A layer is a dense matmul, a convolution or a pooling window over a
+//! feature map (reshapes and flattens move no data and vanish here); its
+//! activation is any of the IR's (ReLU, clamp, leaky ReLU, lookup table).
+//! A backend that does not take a layer kind refuses it with
+//! [`Unsupported::Layer`].
 
 pub mod input;
 pub mod unsupported;
 
-use zlmc_ir::{Decode, Elem, Graph, Model, NodeId, Op, Weights};
+use zlmc_ir::{Decode, Elem, Graph, Model, NodeId, Op, Shape, Weights, Window};
 
 pub use input::{InputMap, InputPart, PartKind};
 pub use unsupported::Unsupported;
@@ -26,6 +27,58 @@ pub use unsupported::Unsupported;
 pub enum LayerOp<'a> {
     /// `acc[i] = Σ_j W[i][j]·x[j]`, wrapped to the layer's accumulator.
     Dense(&'a Weights),
+    /// A convolution (the IR's `conv`) of an `input` map into an `output` map.
+    Conv {
+        /// `[output channels × (C/groups)·kh·kw]`.
+        weights: &'a Weights,
+        /// Kernel, stride, padding.
+        window: Window,
+        /// Channel groups.
+        groups: usize,
+        /// The map it reads.
+        input: Shape,
+        /// The map it writes (its accumulators).
+        output: Shape,
+    },
+    /// Largest in-bounds element of every window (the IR's `maxpool`).
+    MaxPool {
+        /// Kernel, stride, padding.
+        window: Window,
+        /// The map it reads.
+        input: Shape,
+        /// The map it writes.
+        output: Shape,
+    },
+    /// `(Σ in-bounds elements) · mul >> shift` of every window (the IR's `avgpool`).
+    AvgPool {
+        /// Kernel, stride, padding.
+        window: Window,
+        /// Multiplier, 1 to 255.
+        mul: u8,
+        /// Shift right after the product.
+        shift: u32,
+        /// The map it reads.
+        input: Shape,
+        /// The map it writes.
+        output: Shape,
+    },
+}
+
+impl LayerOp<'_> {
+    /// The IR mnemonic of the op.
+    pub fn mnemonic(&self) -> &'static str {
+        match self {
+            LayerOp::Dense(_) => "matmul",
+            LayerOp::Conv { .. } => "conv",
+            LayerOp::MaxPool { .. } => "maxpool",
+            LayerOp::AvgPool { .. } => "avgpool",
+        }
+    }
+
+    /// Whether it is a pooling layer (no weights, i16 results).
+    pub fn is_pool(&self) -> bool {
+        matches!(self, LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. })
+    }
 }
 
 /// A non-linearity applied to each i16 value: the IR's own.
@@ -80,19 +133,43 @@ pub struct Layer<'a> {
 }
 
 impl<'a> Layer<'a> {
-    /// The dense weights.
-    pub fn weights(&self) -> &'a Weights {
+    /// The weights of a dense or conv layer (a pool has none).
+    pub fn weights(&self) -> Option<&'a Weights> {
         match self.op {
-            LayerOp::Dense(w) => w,
+            LayerOp::Dense(w) | LayerOp::Conv { weights: w, .. } => Some(w),
+            LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. } => None,
+        }
+    }
+
+    /// The dense weights, or `backend`'s refusal of any other layer kind.
+    pub fn dense_weights(&self, backend: &'static str) -> Result<&'a Weights, Unsupported> {
+        match self.op {
+            LayerOp::Dense(w) => Ok(w),
+            op => Err(Unsupported::Layer {
+                backend,
+                op: op.mnemonic(),
+            }),
+        }
+    }
+
+    /// The map a conv or pool layer writes (`None` for a dense layer).
+    pub fn output_shape(&self) -> Option<Shape> {
+        match self.op {
+            LayerOp::Dense(_) => None,
+            LayerOp::Conv { output, .. }
+            | LayerOp::MaxPool { output, .. }
+            | LayerOp::AvgPool { output, .. } => Some(output),
         }
     }
 
     /// The steps as one fused epilogue, or the first step that does not fit
     /// one (bias, shift, activation, each at most once and in that order;
-    /// an activation before the shift only on 16-bit accumulators).
+    /// an activation before the shift only on 16-bit accumulators; after a
+    /// pool, an activation only). A conv layer's bias is per output channel.
     pub fn epilogue(&self, backend: &'static str) -> Result<Epilogue, Unsupported> {
+        let per = self.output_shape().map_or(self.outputs, |s| s.channels);
         let mut e = Epilogue {
-            bias: vec![0; self.outputs],
+            bias: vec![0; per],
             shift: 0,
             activation: None,
         };
@@ -100,6 +177,12 @@ impl<'a> Layer<'a> {
         let mut stage = 0;
         for step in &self.steps {
             match step {
+                Step::Bias { .. } | Step::Shift { .. } if self.op.is_pool() => {
+                    return Err(Unsupported::EpilogueOrder {
+                        backend,
+                        op: step.mnemonic(),
+                    })
+                }
                 Step::Bias { values, .. } if stage < 1 => {
                     for (b, v) in e.bias.iter_mut().zip(values) {
                         *b = self.acc.wrap(*b + *v);
@@ -190,6 +273,57 @@ impl<'a> Lowered<'a> {
                     len = weights.rows();
                     continue;
                 }
+                // Views: no data moves.
+                Op::Reshape { .. } | Op::Flatten => continue,
+                Op::Conv {
+                    window,
+                    groups,
+                    weights,
+                    acc,
+                } => {
+                    let (input, output) = map_shapes(graph, order[i - 1], n);
+                    layers.push(Layer {
+                        op: LayerOp::Conv {
+                            weights,
+                            window: *window,
+                            groups: *groups,
+                            input,
+                            output,
+                        },
+                        acc: *acc,
+                        inputs: len,
+                        outputs: output.len(),
+                        steps: Vec::new(),
+                    });
+                    len = output.len();
+                    continue;
+                }
+                Op::MaxPool { window } | Op::AvgPool { window, .. } => {
+                    let (input, output) = map_shapes(graph, order[i - 1], n);
+                    let op = match node.op {
+                        Op::AvgPool { mul, shift, .. } => LayerOp::AvgPool {
+                            window: *window,
+                            mul,
+                            shift,
+                            input,
+                            output,
+                        },
+                        _ => LayerOp::MaxPool {
+                            window: *window,
+                            input,
+                            output,
+                        },
+                    };
+                    layers.push(Layer {
+                        op,
+                        acc: Elem::I16,
+                        inputs: len,
+                        outputs: output.len(),
+                        steps: Vec::new(),
+                    });
+                    len = output.len();
+                    continue;
+                }
                 Op::Bias { values } => vec![Step::Bias {
                     values: values.clone(),
                     elem: operand_elem(),
@@ -269,7 +403,10 @@ impl<'a> Lowered<'a> {
         }
         self.layers
             .iter()
-            .map(|l| Ok(FusedLayer::new(l.weights(), l.acc, l.epilogue(backend)?)))
+            .map(|l| {
+                let w = l.dense_weights(backend)?;
+                Ok(FusedLayer::new(w, l.acc, l.epilogue(backend)?))
+            })
             .collect()
     }
 }
@@ -335,6 +472,19 @@ impl FusedLayer {
     pub fn relu(&self) -> bool {
         self.activation == Some(Activation::Relu)
     }
+}
+
+/// The shapes of a window op's operand `x` and of its result `n` (both
+/// maps in a verified graph).
+fn map_shapes(graph: &Graph, x: NodeId, n: NodeId) -> (Shape, Shape) {
+    let shape = |m: NodeId| {
+        graph
+            .node(m)
+            .ty
+            .shape()
+            .expect("verified: window ops map maps")
+    };
+    (shape(x), shape(n))
 }
 
 /// The nodes of a chain graph `input → … → argmax` in order, or why the graph is not one.

@@ -68,6 +68,13 @@ pub enum Unsupported {
         /// The target's display name.
         backend: &'static str,
     },
+    /// A layer kind (conv, pooling) the target does not generate yet.
+    Layer {
+        /// The target's display name.
+        backend: &'static str,
+        /// The layer's IR mnemonic.
+        op: &'static str,
+    },
     /// Anything else the target refuses, said in full.
     Other(String),
 }
@@ -116,6 +123,10 @@ impl fmt::Display for Unsupported {
             Unsupported::ValuesFromText { backend } => write!(
                 f,
                 "the {backend} backend gives a values output for raw-input models only"
+            ),
+            Unsupported::Layer { backend, op } => write!(
+                f,
+                "the {backend} backend does not generate `{op}` layers yet (the C target does)"
             ),
             Unsupported::Other(message) => f.write_str(message),
         }

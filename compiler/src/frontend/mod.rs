@@ -1,5 +1,6 @@
 //! Frontend: read a spec and its weights, check them, and lower them to the IR.
 
+pub mod layers;
 pub mod lower;
 pub mod npz;
 pub mod quantize;
@@ -51,8 +52,7 @@ pub fn load_spec(path: &Path) -> Result<Model> {
     let layers = quantize::layer_tensors(&spec, &checked, &tensors, &weights_path, &|p, m| {
         src.error(p, m)
     })?;
-    let layers = layers.into_iter().zip(checked.layer_accs).collect();
-    Ok(lower::lower_with_accs(
+    Ok(lower::lower_layers(
         &spec.name,
         checked.encoders,
         checked.decode,
@@ -169,8 +169,10 @@ pub struct Checked {
     pub kind: WeightKind,
     /// Accumulator element type (the spec's default).
     pub acc: Elem,
-    /// Each layer's accumulator element type.
+    /// Each spec layer's accumulator element type.
     pub layer_accs: Vec<Elem>,
+    /// The layers that compute (all but `flatten`s): spec position and shapes.
+    pub plan: Vec<(usize, layers::Geometry)>,
 }
 
 /// Whether `s` is a C identifier (model names become file and symbol names).
@@ -300,14 +302,19 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
     if spec.layers.is_empty() {
         return Err(src.error(&[Key("layers")], "the model has no layers"));
     }
+    let inputs: usize = encoders.iter().map(Encoder::len).sum();
+    let planned = layers::plan(&spec.layers, inputs).map_err(|e| {
+        let mut at = vec![Key("layers"), Item(e.index)];
+        at.extend(e.key.map(Key));
+        src.error(&at, e.message)
+    })?;
+    if planned.is_empty() {
+        return Err(src.error(
+            &[Key("layers")],
+            "the model computes nothing: it has only `flatten`s",
+        ));
+    }
     for (i, l) in spec.layers.iter().enumerate() {
-        let max = zlmc_ir::verify::limits::MAX_VECTOR;
-        if l.units == 0 || l.units > max {
-            return Err(src.error(
-                &[Key("layers"), Item(i), Key("units")],
-                format!("layer {} has {} units: must be 1..={max}", l.name, l.units),
-            ));
-        }
         let acc = layer_accs[i];
         if l.shift >= acc.bits() {
             return Err(src.error(
@@ -319,14 +326,15 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
                 ),
             ));
         }
-        if spec.layers[..i].iter().any(|p| p.name == l.name) {
+        if !l.name.is_empty() && spec.layers[..i].iter().any(|p| p.name == l.name) {
             return Err(src.error(
                 &[Key("layers"), Item(i), Key("name")],
                 format!("layer name {} used twice", l.name),
             ));
         }
     }
-    let classes = spec.layers.last().expect("non-empty").units;
+    let last = planned.last().expect("non-empty");
+    let classes = last.geometry.outputs();
     let decode = match &spec.output {
         OutputSpec::Classify(labels) => {
             if labels.is_empty() {
@@ -405,9 +413,9 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
         Decode::Values { count, .. } => *count,
     };
     if named != classes {
-        let last = spec.layers.len() - 1;
+        let key = last.spec.kind_key().unwrap_or("units");
         return Err(src.error(
-            &[Key("layers"), Item(last), Key("units")],
+            &[Key("layers"), Item(last.index), Key(key)],
             format!("the last layer has {classes} units but the output names {named} classes"),
         ));
     }
@@ -417,12 +425,14 @@ fn check(spec: &Spec, src: &Source) -> Result<Checked> {
             "generation needs text input encoders, not raw",
         ));
     }
+    let plan = planned.iter().map(|p| (p.index, p.geometry)).collect();
     Ok(Checked {
         encoders,
         decode,
         kind,
         acc,
         layer_accs,
+        plan,
     })
 }
 

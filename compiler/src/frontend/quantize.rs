@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use zlmc_ir::{DenseWeights, Elem, WeightKind};
+use zlmc_ir::{DenseWeights, Elem, Shape, WeightKind, Window};
 
-use super::spec::{PathStep, Quantize, Spec};
+use super::layers::{avg_divisor, Geometry};
+use super::spec::{LayerSpec, PathStep, Quantize, Spec};
 use super::tensors::{Tensor, TensorData, TensorMap};
 use super::Checked;
 use crate::diag::{Diagnostic, Result};
@@ -13,14 +14,77 @@ use crate::diag::{Diagnostic, Result};
 /// One layer's integer parameters.
 #[derive(Debug, Clone)]
 pub struct LayerData {
-    /// Weights `[units × inputs]`.
+    /// Weights `[units × inputs]` (a convolution's `[filters × (C/groups)·kh·kw]`;
+    /// none for a pool).
     pub weights: DenseWeights,
-    /// Bias per unit, in accumulator range.
+    /// Bias per unit (per output channel for a convolution), in accumulator range.
     pub bias: Vec<i64>,
     /// Right shift after the bias.
     pub shift: u32,
     /// The activation after the shift, if any.
     pub activation: Option<zlmc_ir::Activation>,
+}
+
+impl LayerData {
+    /// A pool's data: no weights, no bias, no shift; only the activation.
+    pub fn pool(kind: WeightKind, activation: Option<zlmc_ir::Activation>) -> LayerData {
+        LayerData {
+            weights: DenseWeights {
+                kind,
+                rows: 0,
+                cols: 0,
+                data: Vec::new(),
+            },
+            bias: Vec::new(),
+            shift: 0,
+            activation,
+        }
+    }
+}
+
+/// What a layer computes with its [`LayerData`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKind {
+    /// `W·x`, then the epilogue.
+    Dense,
+    /// A convolution over an `input` map (weights one row per output channel).
+    Conv {
+        /// Input map.
+        input: Shape,
+        /// Kernel, stride, padding.
+        window: Window,
+        /// Channel groups.
+        groups: usize,
+    },
+    /// Max pooling, then the activation.
+    MaxPool {
+        /// Input map.
+        input: Shape,
+        /// Window.
+        window: Window,
+    },
+    /// Average pooling `Σ · mul >> shift`, then the activation.
+    AvgPool {
+        /// Input map.
+        input: Shape,
+        /// Window.
+        window: Window,
+        /// Multiplier (1..=255).
+        mul: u8,
+        /// Right shift.
+        shift: u32,
+    },
+}
+
+/// One checked layer: what it computes, its integers, its accumulator.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// What it computes.
+    pub kind: LayerKind,
+    /// Its integers.
+    pub data: LayerData,
+    /// Its accumulator.
+    pub acc: Elem,
 }
 
 /// Locates an error in the spec by path.
@@ -33,62 +97,136 @@ pub fn layer_tensors(
     tensors: &TensorMap,
     weights_path: &Path,
     err: &Locate,
-) -> Result<Vec<LayerData>> {
-    let mut inputs: usize = checked.encoders.iter().map(|e| e.len()).sum();
+) -> Result<Vec<Layer>> {
     let mut out = Vec::new();
-    for (i, l) in spec.layers.iter().enumerate() {
+    for &(i, geometry) in &checked.plan {
+        let l = &spec.layers[i];
         let at = [PathStep::Key("layers"), PathStep::Item(i)];
+        let activation = l
+            .activation
+            .to_integer()
+            .map_err(|m| err(&[at[0], at[1], PathStep::Key("activation")], m))?;
+        let acc = checked.layer_accs[i];
+        let pool = |kind| Layer {
+            kind,
+            data: LayerData::pool(checked.kind, activation.clone()),
+            acc,
+        };
+        let (rows, cols) = match geometry {
+            Geometry::MaxPool { input, window } => {
+                out.push(pool(LayerKind::MaxPool { input, window }));
+                continue;
+            }
+            Geometry::AvgPool { input, window } => {
+                let (mul, shift) = avg_factors(l, window)
+                    .map_err(|(key, m)| err(&[at[0], at[1], PathStep::Key(key)], m))?;
+                out.push(pool(LayerKind::AvgPool {
+                    input,
+                    window,
+                    mul,
+                    shift,
+                }));
+                continue;
+            }
+            _ => geometry.weight_matrix().expect("weighted layer"),
+        };
         let wt = find(tensors, l.weight.as_deref(), &l.name, "weight")
             .map_err(|names| missing(err, &at, weights_path, &names, tensors))?;
         let bt = find(tensors, l.bias.as_deref(), &l.name, "bias")
             .map_err(|names| missing(err, &at, weights_path, &names, tensors))?;
         let (wname, wt) = wt;
         let (bname, bt) = bt;
-        if wt.shape != [l.units, inputs] {
+        let shapes = geometry.weight_shapes();
+        if !shapes.contains(&wt.shape) {
+            let want: Vec<String> = shapes.iter().map(|s| format!("{s:?}")).collect();
             return Err(err(
                 &at,
                 format!(
-                    "tensor `{wname}` in {} has shape {:?}, but layer {} needs [{}, {inputs}] ([units, inputs])",
+                    "tensor `{wname}` in {} has shape {:?}, but layer {} needs {} ({})",
                     weights_path.display(),
                     wt.shape,
                     l.name,
-                    l.units
+                    want.join(" or "),
+                    match geometry {
+                        Geometry::Dense { .. } => "[units, inputs]",
+                        _ => "[filters, in_channels/groups, kernel…]",
+                    }
                 ),
             ));
         }
-        if bt.shape != [l.units] {
+        if bt.shape != [rows] {
             return Err(err(
                 &at,
                 format!(
-                    "tensor `{bname}` in {} has shape {:?}, but layer {} needs [{}]",
+                    "tensor `{bname}` in {} has shape {:?}, but layer {} needs [{rows}]",
                     weights_path.display(),
                     bt.shape,
                     l.name,
-                    l.units
                 ),
             ));
         }
-        let data = weight_values(wname, wt, checked.kind, spec, weights_path, inputs)
+        let data = weight_values(wname, wt, checked.kind, spec, weights_path, cols)
             .map_err(|m| err(&at, m))?;
-        let bias = bias_values(bname, bt, checked.layer_accs[i], spec, weights_path)
-            .map_err(|m| err(&at, m))?;
-        out.push(LayerData {
-            weights: DenseWeights {
-                kind: checked.kind,
-                rows: l.units,
-                cols: inputs,
-                data,
+        let bias = bias_values(bname, bt, acc, spec, weights_path).map_err(|m| err(&at, m))?;
+        let kind = match geometry {
+            Geometry::Conv {
+                input,
+                window,
+                groups,
+                ..
+            } => LayerKind::Conv {
+                input,
+                window,
+                groups,
             },
-            bias,
-            shift: l.shift,
-            activation: l
-                .activation
-                .to_integer()
-                .map_err(|m| err(&[at[0], at[1], PathStep::Key("activation")], m))?,
+            _ => LayerKind::Dense,
+        };
+        out.push(Layer {
+            kind,
+            data: LayerData {
+                weights: DenseWeights {
+                    kind: checked.kind,
+                    rows,
+                    cols,
+                    data,
+                },
+                bias,
+                shift: l.shift,
+                activation,
+            },
+            acc,
         });
-        inputs = l.units;
     }
     Ok(out)
+}
+
+/// An integer average pooling's `mul` and `shift`: the spec's, or the
+/// closest to dividing by the window's area; the key at fault if wrong.
+fn avg_factors(
+    l: &LayerSpec,
+    window: Window,
+) -> std::result::Result<(u8, u32), (&'static str, String)> {
+    let (key, mul, shift, count_pad) = match (&l.avgpool, &l.global_avgpool) {
+        (Some(p), _) => ("avgpool", p.mul, p.shift, p.count_pad),
+        (None, Some(g)) => ("global_avgpool", g.mul, g.shift, None),
+        (None, None) => unreachable!("an average pool has one of the keys"),
+    };
+    if count_pad.is_some() {
+        return Err((
+            key,
+            "`count_pad` is for float specs; an integer average pool divides by `mul`/`shift`"
+                .into(),
+        ));
+    }
+    let (dm, ds) = avg_divisor(window.kernel[0] * window.kernel[1]);
+    let (mul, shift) = (mul.unwrap_or(u32::from(dm)), shift.unwrap_or(ds));
+    match u8::try_from(mul) {
+        Ok(m) if m >= 1 && shift <= 31 => Ok((m, shift)),
+        _ => Err((
+            key,
+            format!("average pooling needs 1 <= mul <= 255 and shift <= 31, has mul {mul}, shift {shift}"),
+        )),
+    }
 }
 
 fn find<'t>(

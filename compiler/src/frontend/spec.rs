@@ -21,7 +21,7 @@ pub struct Spec {
     pub input: Vec<InputSpec>,
     /// Number formats.
     pub numerics: Numerics,
-    /// Dense layers, applied in order.
+    /// Layers, applied in order.
     pub layers: Vec<LayerSpec>,
     /// How the last layer's argmax is read.
     #[serde(with = "serde_yaml::with::singleton_map_recursive")]
@@ -109,14 +109,38 @@ fn one() -> f64 {
     1.0
 }
 
-/// One dense layer.
+/// One layer: a dense layer (`units`), a convolution (`conv1d`, `conv2d`), a
+/// pooling (`maxpool`, `avgpool`, `global_avgpool`) or a `flatten`; exactly
+/// one of those keys. `name`, `shift`, `activation`, `accumulator`, `weight`
+/// and `bias` mean the same for every layer that has them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayerSpec {
     /// Layer name; its tensors are `NAME_weight`/`NAME_bias` (or `NAME.weight`/`NAME.bias`).
+    /// Required for dense and convolution layers, optional for the others.
+    #[serde(default)]
     pub name: String,
-    /// Number of output units.
-    pub units: usize,
+    /// Number of output units: makes the layer a dense one.
+    #[serde(default)]
+    pub units: Option<usize>,
+    /// A 1-D convolution.
+    #[serde(default)]
+    pub conv1d: Option<ConvSpec>,
+    /// A 2-D convolution.
+    #[serde(default)]
+    pub conv2d: Option<ConvSpec>,
+    /// Max pooling.
+    #[serde(default)]
+    pub maxpool: Option<PoolSpec>,
+    /// Average pooling.
+    #[serde(default)]
+    pub avgpool: Option<PoolSpec>,
+    /// Average pooling over each whole channel.
+    #[serde(default)]
+    pub global_avgpool: Option<GlobalPoolSpec>,
+    /// A map read as a flat vector, channel-major (what a dense layer after a map does anyway).
+    #[serde(default)]
+    pub flatten: Option<FlattenSpec>,
     /// Arithmetic right shift after the bias.
     #[serde(default)]
     pub shift: u32,
@@ -131,6 +155,127 @@ pub struct LayerSpec {
     /// Explicit bias tensor name, overriding the default.
     pub bias: Option<String>,
 }
+
+impl LayerSpec {
+    /// The key that says what the layer is, or why there is not exactly one.
+    pub fn kind_key(&self) -> std::result::Result<&'static str, String> {
+        let keys: Vec<&'static str> = [
+            ("units", self.units.is_some()),
+            ("conv1d", self.conv1d.is_some()),
+            ("conv2d", self.conv2d.is_some()),
+            ("maxpool", self.maxpool.is_some()),
+            ("avgpool", self.avgpool.is_some()),
+            ("global_avgpool", self.global_avgpool.is_some()),
+            ("flatten", self.flatten.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        match keys[..] {
+            [k] => Ok(k),
+            [] => Err(
+                "a layer needs one of `units` (dense), `conv1d`, `conv2d`, `maxpool`, \
+                 `avgpool`, `global_avgpool` or `flatten`"
+                    .into(),
+            ),
+            _ => Err(format!(
+                "a layer is one thing, but this one has `{}`",
+                keys.join("`, `")
+            )),
+        }
+    }
+
+    /// Whether the layer has weight and bias tensors (dense and convolutions).
+    pub fn has_weights(&self) -> bool {
+        self.units.is_some() || self.conv1d.is_some() || self.conv2d.is_some()
+    }
+}
+
+/// A size given once for every axis or once per axis (`3` or `[3, 3]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Sizes {
+    /// The same on every axis.
+    One(usize),
+    /// Per axis (paddings: per side).
+    Each(Vec<usize>),
+}
+
+/// A convolution's geometry. Weights `[filters, in_channels/groups, kh, kw]`
+/// (PyTorch's order; `[filters, in_channels/groups, k]` in 1-D) or the same
+/// flattened to `[filters, in_channels/groups·kh·kw]`; bias `[filters]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvSpec {
+    /// The input map's shape, `[C, L]` or `[C, H, W]`: needed after a vector
+    /// (which it reshapes), optional after a map (which it must match in length).
+    #[serde(default)]
+    pub input: Option<Vec<usize>>,
+    /// Output channels.
+    pub filters: usize,
+    /// Kernel size.
+    pub kernel: Sizes,
+    /// Stride (default 1).
+    #[serde(default)]
+    pub stride: Option<Sizes>,
+    /// Zero padding: one for all sides, per axis, or per side (see `docs/spec.md`).
+    #[serde(default)]
+    pub padding: Option<Sizes>,
+    /// Channel groups (default 1; the input channels for depthwise).
+    #[serde(default = "one_group")]
+    pub groups: usize,
+}
+
+fn one_group() -> usize {
+    1
+}
+
+/// A pooling window: 1-D or 2-D as its input map is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// The input map's shape (as a convolution's `input`).
+    #[serde(default)]
+    pub input: Option<Vec<usize>>,
+    /// Window size.
+    pub kernel: Sizes,
+    /// Stride (default: the kernel).
+    #[serde(default)]
+    pub stride: Option<Sizes>,
+    /// Padding (as a convolution's); max pooling never picks it, average pooling adds 0.
+    #[serde(default)]
+    pub padding: Option<Sizes>,
+    /// Integer average pooling: `Σ · mul >> shift` (default: the closest to
+    /// dividing by the kernel's area).
+    #[serde(default)]
+    pub mul: Option<u32>,
+    /// See `mul`.
+    #[serde(default)]
+    pub shift: Option<u32>,
+    /// Float average pooling: whether padding counts in the divisor (default false).
+    #[serde(default)]
+    pub count_pad: Option<bool>,
+}
+
+/// Global average pooling (every channel to one value).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalPoolSpec {
+    /// The input map's shape (as a convolution's `input`).
+    #[serde(default)]
+    pub input: Option<Vec<usize>>,
+    /// Integer: `Σ · mul >> shift` (default: the closest to dividing by the area).
+    #[serde(default)]
+    pub mul: Option<u32>,
+    /// See `mul`.
+    #[serde(default)]
+    pub shift: Option<u32>,
+}
+
+/// `flatten: {}`: no parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlattenSpec {}
 
 /// A layer's activation: integer forms for integer specs, float forms for
 /// float specs (`weights: float`); ReLU and none in both.

@@ -1,5 +1,6 @@
 //! Fuse `bias → shift → activation` (each part optional but the shift) into one epilogue,
-//! so backends compute each neuron's result in one go.
+//! so backends compute each neuron's result in one go. On a convolution's map
+//! the bias is per channel and the epilogue keeps the map's shape.
 
 use zlmc_ir::{Model, Op, Type};
 
@@ -13,7 +14,13 @@ pub fn run(model: &mut Model) {
         };
         let mut first = shift;
         let mut src = g.operands(shift)[0];
-        let len = g.node(shift).ty.len().expect("shift yields a vector");
+        // The epilogue gives what the shift gave: an i16 vector or map. A
+        // map's bias is one value per channel.
+        let ty = g.node(shift).ty;
+        let len = match ty {
+            Type::Map { shape, .. } => shape.channels,
+            _ => ty.len().expect("shift yields a vector or a map"),
+        };
         let bias = match &g.node(src).op {
             Op::Bias { values } if g.users(src).len() == 1 => {
                 let values = values.clone();
@@ -38,7 +45,7 @@ pub fn run(model: &mut Model) {
                 shift: amount,
                 activation: act.map(|(_, a)| a),
             },
-            Type::i16s(len),
+            ty,
             &[src],
         );
         g.replace_uses(last, ep);

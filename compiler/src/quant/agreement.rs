@@ -85,18 +85,30 @@ pub fn output_scales(q: &Quantized) -> Vec<f64> {
     q.layers.iter().map(|l| l.scale).collect()
 }
 
-/// The node holding each layer's output: what the next layer's `matmul`
-/// reads, and for the last layer what `argmax` reads.
+/// The node holding each layer's output: what the next layer's `matmul`,
+/// `conv` or pool reads, and for the last layer what `argmax` reads (seen
+/// through the `reshape`s and `flatten`s between, which move no data).
 fn layer_outputs(g: &Graph) -> Vec<NodeId> {
     let order = g.topo_order().expect("a lowered model is acyclic");
+    let through_views = |mut n: NodeId| {
+        while matches!(g.node(n).op, Op::Reshape { .. } | Op::Flatten) {
+            n = g.operands(n)[0];
+        }
+        n
+    };
     let mut outs: Vec<NodeId> = order
         .iter()
-        .filter(|&&n| matches!(g.node(n).op, Op::MatMul { .. }))
+        .filter(|&&n| {
+            matches!(
+                g.node(n).op,
+                Op::MatMul { .. } | Op::Conv { .. } | Op::MaxPool { .. } | Op::AvgPool { .. }
+            )
+        })
         .skip(1)
-        .map(|&n| g.operands(n)[0])
+        .map(|&n| through_views(g.operands(n)[0]))
         .collect();
     if let Some(o) = g.output() {
-        outs.push(g.operands(o)[0]);
+        outs.push(through_views(g.operands(o)[0]));
     }
     outs
 }
@@ -252,7 +264,7 @@ fn advice(a: &Agreement, m: &FloatMlp, q: &Quantized, start: usize) -> Vec<Strin
             kind.name()
         ));
     }
-    if q.layers.iter().any(|l| l.acc == Elem::I16) {
+    if q.layers.iter().any(|l| !l.is_pool() && l.acc == Elem::I16) {
         tips.push("32-bit accumulators (`--accumulator 32`)".into());
     }
     tips.push("16-bit activations (`--activations 16`)".into());

@@ -2,7 +2,7 @@
 //! stay exact). Pruning works on the float reference; the result is then
 //! quantized again with calibration data.
 
-use crate::quant::float_model::FloatMlp;
+use crate::quant::float_model::{FloatLayerKind, FloatMlp};
 
 use super::dataset::Dataset;
 
@@ -16,6 +16,11 @@ pub fn prune_neurons(m: &mut FloatMlp, fraction: f64, calib: &Dataset) -> usize 
     let means = mean_activations(m, calib);
     let mut dropped = 0;
     for l in 0..m.layers.len().saturating_sub(1) {
+        // Only a dense layer's neurons fold into a dense next layer's bias.
+        let dense = |k: usize| m.layers[k].kind == FloatLayerKind::Dense;
+        if !dense(l) || !dense(l + 1) {
+            continue;
+        }
         let units = m.layers[l].units();
         let n = ((fraction * units as f64).floor() as usize).min(units - 1);
         if n == 0 {

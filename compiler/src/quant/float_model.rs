@@ -221,7 +221,16 @@ impl FloatLayer {
 
     /// The layer's outputs for `x`, in f32 (the layer must pass `check`).
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let sums = match self.kind {
+        self.sums(x)
+            .into_iter()
+            .map(|s| self.activation.apply(s))
+            .collect()
+    }
+
+    /// What the layer computes before its activation: the sums with the bias,
+    /// or the pooled values.
+    pub fn sums(&self, x: &[f32]) -> Vec<f32> {
+        match self.kind {
             FloatLayerKind::Dense => self
                 .weight
                 .iter()
@@ -247,9 +256,35 @@ impl FloatLayer {
                     sum / if count_pad { area } else { inside as f32 }
                 })
             }
-        };
-        let sums: Vec<f32> = sums;
-        sums.into_iter().map(|s| self.activation.apply(s)).collect()
+        }
+    }
+
+    /// Whether the layer reads its input's zero padding as a value (a padded
+    /// convolution or average pool): its input's zero point must then be 0,
+    /// since integer padding reads 0.
+    pub fn reads_padding(&self) -> bool {
+        match self.kind {
+            FloatLayerKind::Conv { window, .. } | FloatLayerKind::AvgPool { window, .. } => {
+                window.pads.iter().any(|&p| p > 0)
+            }
+            _ => false,
+        }
+    }
+
+    /// Channel groups: a convolution's, 1 for every other layer.
+    pub fn groups(&self) -> usize {
+        match self.kind {
+            FloatLayerKind::Conv { groups, .. } => groups,
+            _ => 1,
+        }
+    }
+
+    /// Whether the layer is a pool (no weights).
+    pub fn is_pool(&self) -> bool {
+        matches!(
+            self.kind,
+            FloatLayerKind::MaxPool { .. } | FloatLayerKind::AvgPool { .. }
+        )
     }
 
     /// A convolution's sums (bias included) over the map `x`.
@@ -283,7 +318,7 @@ impl FloatLayer {
 
 /// The flat index of window element (`ky`, `kx`) of output (`oy`, `ox`) in
 /// channel `c`, or `None` when it falls in the padding.
-fn at(
+pub(crate) fn at(
     input: Shape,
     window: Window,
     c: usize,

@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
+use zlmc_ir::{Shape, Window};
+
 use crate::diag::{Diagnostic, Result};
+use crate::frontend::layers::{plan, Geometry};
 use crate::frontend::spec::{Activation, InputSpec, LeakySpec, OutputSpec, Spec};
 use crate::frontend::tensors::{TensorData, TensorMap};
 use crate::frontend::{read_weights, weights_path};
@@ -61,28 +64,89 @@ pub fn load_float_spec(path: &Path) -> Result<FloatMlp> {
     };
     let wpath = weights_path(path, &spec.weights);
     let tensors = read_weights(&wpath)?;
+    let planned = plan(&spec.layers, inputs).map_err(|e| {
+        let name = &spec.layers[e.index].name;
+        Diagnostic::in_file(
+            path,
+            format!(
+                "layer {}: {}",
+                if name.is_empty() {
+                    format!("{}", e.index + 1)
+                } else {
+                    name.clone()
+                },
+                e.message
+            ),
+        )
+    })?;
     let mut layers = Vec::new();
-    let mut cols = inputs;
-    for l in &spec.layers {
-        let w = tensor(&tensors, l.weight.as_deref(), &l.name, "weight", &wpath)?;
-        let b = tensor(&tensors, l.bias.as_deref(), &l.name, "bias", &wpath)?;
-        if w.0 != [l.units, cols] || b.0 != [l.units] {
-            return Err(Diagnostic::in_file(
-                &wpath,
-                format!(
-                    "layer {}: tensors have shapes {:?} and {:?}, the spec needs [{}, {cols}] and [{}]",
-                    l.name, w.0, b.0, l.units, l.units
-                ),
-            ));
-        }
+    for p in &planned {
+        let l = p.spec;
+        let activation = float_activation(&l.activation)
+            .map_err(|m| Diagnostic::in_file(path, format!("layer {}: {m}", l.name)))?;
+        let kind = match p.geometry {
+            Geometry::Dense { .. } => FloatLayerKind::Dense,
+            Geometry::Conv {
+                input,
+                window,
+                groups,
+                ..
+            } => FloatLayerKind::Conv {
+                input,
+                window,
+                groups,
+            },
+            Geometry::MaxPool { input, window } => FloatLayerKind::MaxPool { input, window },
+            Geometry::AvgPool { input, window } => {
+                let pool = l.avgpool.as_ref();
+                if pool.is_some_and(|a| a.mul.is_some() || a.shift.is_some())
+                    || l.global_avgpool
+                        .as_ref()
+                        .is_some_and(|g| g.mul.is_some() || g.shift.is_some())
+                {
+                    return Err(Diagnostic::in_file(
+                        path,
+                        format!(
+                            "layer {}: `mul` and `shift` are for integer specs; a float average pool divides (`count_pad` says by what)",
+                            p.index + 1
+                        ),
+                    ));
+                }
+                FloatLayerKind::AvgPool {
+                    input,
+                    window,
+                    count_pad: pool.and_then(|a| a.count_pad).unwrap_or(false),
+                }
+            }
+        };
+        let (weight, bias) = match p.geometry.weight_matrix() {
+            None => (Vec::new(), Vec::new()),
+            Some((rows, cols)) => {
+                let w = tensor(&tensors, l.weight.as_deref(), &l.name, "weight", &wpath)?;
+                let b = tensor(&tensors, l.bias.as_deref(), &l.name, "bias", &wpath)?;
+                let shapes = p.geometry.weight_shapes();
+                if !shapes.contains(&w.0) || b.0 != [rows] {
+                    let want: Vec<String> = shapes.iter().map(|s| format!("{s:?}")).collect();
+                    return Err(Diagnostic::in_file(
+                        &wpath,
+                        format!(
+                            "layer {}: tensors have shapes {:?} and {:?}, the spec needs {} and [{rows}]",
+                            l.name,
+                            w.0,
+                            b.0,
+                            want.join(" or ")
+                        ),
+                    ));
+                }
+                (w.1.chunks(cols).map(<[f32]>::to_vec).collect(), b.1)
+            }
+        };
         layers.push(FloatLayer {
-            kind: FloatLayerKind::Dense,
-            weight: w.1.chunks(cols).map(<[f32]>::to_vec).collect(),
-            bias: b.1,
-            activation: float_activation(&l.activation)
-                .map_err(|m| Diagnostic::in_file(path, format!("layer {}: {m}", l.name)))?,
+            kind,
+            weight,
+            bias,
+            activation,
         });
-        cols = l.units;
     }
     if layers.is_empty() {
         return Err(Diagnostic::in_file(path, "the model has no layers"));
@@ -231,9 +295,9 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
     for (i, l) in m.layers.iter().enumerate() {
         let act = float_activation_yaml(l.activation);
         y.push_str(&format!(
-            "  - {{name: {}, units: {}{act}}}\n",
+            "  - {{name: {}, {}{act}}}\n",
             layer_name(i),
-            l.units()
+            layer_kind_yaml(l)
         ));
     }
     match m.output {
@@ -248,9 +312,13 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
         .collect();
     let mut arrays = Vec::new();
     for (l, (wn, bn)) in m.layers.iter().zip(&names) {
+        if l.weight.is_empty() {
+            continue;
+        }
         let flat: Vec<f32> = l.weight.iter().flatten().copied().collect();
-        arrays.push(Array::F32(wn, vec![l.units(), l.inputs()], flat));
-        arrays.push(Array::F32(bn, vec![l.units()], l.bias.clone()));
+        let cols = l.weight.first().map_or(0, Vec::len);
+        arrays.push(Array::F32(wn, vec![l.weight.len(), cols], flat));
+        arrays.push(Array::F32(bn, vec![l.bias.len()], l.bias.clone()));
     }
     let npz =
         npz_bytes(&arrays).map_err(|e| Diagnostic::new(format!("cannot pack weights: {e}")))?;
@@ -258,4 +326,64 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
         (FLOAT_SPEC.to_string(), y.into_bytes()),
         (FLOAT_WEIGHTS.to_string(), npz),
     ])
+}
+
+/// What a layer is, as a spec's layer entry writes it (after its name): `units: N`,
+/// or a `conv1d`/`conv2d`/`maxpool`/`avgpool` mapping with its input map and
+/// every size written out.
+pub fn layer_kind_yaml(l: &FloatLayer) -> String {
+    layer_geometry_yaml(l.kind, l.weight.len(), l.units())
+}
+
+/// A layer's kind key as a spec writes it, for a layer of `kind` with `rows`
+/// weight rows (`units` outputs for a dense layer).
+pub fn layer_geometry_yaml(kind: FloatLayerKind, rows: usize, units: usize) -> String {
+    match kind {
+        FloatLayerKind::Dense => format!("units: {units}"),
+        FloatLayerKind::Conv {
+            input,
+            window,
+            groups,
+        } => format!(
+            "{}: {{input: {}, filters: {rows}, {}, groups: {groups}}}",
+            if input.is_1d() { "conv1d" } else { "conv2d" },
+            shape_yaml(input),
+            window_yaml(input, window)
+        ),
+        FloatLayerKind::MaxPool { input, window } => format!(
+            "maxpool: {{input: {}, {}}}",
+            shape_yaml(input),
+            window_yaml(input, window)
+        ),
+        FloatLayerKind::AvgPool {
+            input,
+            window,
+            count_pad,
+        } => format!(
+            "avgpool: {{input: {}, {}, count_pad: {count_pad}}}",
+            shape_yaml(input),
+            window_yaml(input, window)
+        ),
+    }
+}
+
+/// A map's shape as a spec's `input` writes it: `[C, L]` or `[C, H, W]`.
+pub fn shape_yaml(s: Shape) -> String {
+    format!("[{s}]")
+}
+
+/// A window's `kernel`, `stride` and `padding` keys over a map of `input`'s dimensionality.
+pub fn window_yaml(input: Shape, w: Window) -> String {
+    let [t, l, b, r] = w.pads;
+    if input.is_1d() {
+        format!(
+            "kernel: [{}], stride: [{}], padding: [{l}, {r}]",
+            w.kernel[1], w.stride[1]
+        )
+    } else {
+        format!(
+            "kernel: [{}, {}], stride: [{}, {}], padding: [{t}, {l}, {b}, {r}]",
+            w.kernel[0], w.kernel[1], w.stride[0], w.stride[1]
+        )
+    }
 }

@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod epilogue;
 pub mod float_model;
 pub mod float_spec;
+pub mod maps;
 pub mod npz_write;
 pub mod ptq;
 pub mod write;
@@ -83,16 +84,30 @@ fn quantize_folded(
     opts: Options,
 ) -> Result<(Quantized, Vec<ConstantInput>)> {
     for (l, layer) in m.layers.iter().enumerate() {
-        if let Some(why) = epilogue::unsupported(layer.activation) {
+        if let Some(why) =
+            epilogue::unsupported(layer.activation).or_else(|| ptq::unsupported_pool(layer))
+        {
             return Err(Diagnostic::new(format!("layer {}: {why}", l + 1)));
         }
     }
-    let constants = constant_inputs::find(d);
+    // Constant inputs fold into a dense first layer's bias; a convolution
+    // reads every input through many weights, and its padding does not fold.
+    let dense_first = m
+        .layers
+        .first()
+        .is_some_and(|l| l.kind == float_model::FloatLayerKind::Dense);
+    let constants = if dense_first {
+        constant_inputs::find(d)
+    } else {
+        Vec::new()
+    };
     let folded = constant_inputs::fold(m, &constants);
     let mut q = ptq::quantize(&folded, d, opts);
     if opts.acc == AccChoice::Auto {
         let bounds = crate::range::analyze(&write::to_model(&q)).unwrap_or_default();
-        for (l, b) in q.layers.iter_mut().zip(bounds) {
+        let weighted = q.weighted();
+        for (&l, b) in weighted.iter().zip(bounds) {
+            let l = &mut q.layers[l];
             if b.fits16() && l.data.shift < 16 {
                 l.acc = Elem::I16;
             }
@@ -161,8 +176,9 @@ fn plan_line(q: &Quantized) -> String {
         q.report
             .iter()
             .zip(&q.narrow)
-            .filter(|(_, &n)| n == narrow)
-            .map(|(r, _)| r.name.clone())
+            .zip(&q.layers)
+            .filter(|((_, &n), l)| n == narrow && !l.is_pool())
+            .map(|((r, _), _)| r.name.clone())
             .collect()
     };
     let (fast, wide) = (names(true), names(false));
@@ -189,6 +205,17 @@ pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     writeln!(out, "{}", plan_line(q))?;
     for (l, r) in q.layers.iter().zip(&q.report) {
+        if let Some(what) = pool_summary(l) {
+            writeln!(
+                out,
+                "{}: {what}; clamped on calibration {} of {} ({:.3} %)",
+                r.name,
+                r.clamped,
+                r.values,
+                100.0 * r.clamp_rate()
+            )?;
+            continue;
+        }
         writeln!(
             out,
             "{}: {} weights, scale {:.6}, shift {}, {}-bit accumulator; clipped weights {}, clamped biases {}, clamped on calibration {} of {} ({:.3} %)",
@@ -215,6 +242,24 @@ pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A pool's line in the report (`None` for layers with weights).
+fn pool_summary(l: &ptq::QLayer) -> Option<String> {
+    use crate::frontend::quantize::LayerKind;
+    match l.kind {
+        LayerKind::MaxPool { window, .. } => Some(format!(
+            "max pool {}x{}, scale passed on",
+            window.kernel[0], window.kernel[1]
+        )),
+        LayerKind::AvgPool {
+            window, mul, shift, ..
+        } => Some(format!(
+            "average pool {}x{} as sum * {mul} >> {shift}, scale passed on",
+            window.kernel[0], window.kernel[1]
+        )),
+        _ => None,
+    }
 }
 
 /// What `quantize` and `import` write into a folder.

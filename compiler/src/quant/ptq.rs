@@ -19,10 +19,15 @@
 //! that plan wherever the calibration data's answers hold
 //! ([`disagreement`]).
 
-use zlmc_ir::{DenseWeights, Elem, InputQuant, WeightKind};
+use zlmc_ir::{Activation, DenseWeights, Elem, InputQuant, WeightKind};
 
-use crate::frontend::quantize::LayerData;
-use crate::quant::float_model::{FloatMlp, FloatOutput};
+use crate::frontend::layers::avg_divisor;
+use crate::frontend::quantize::{LayerData, LayerKind};
+use crate::quant::float_model::{
+    FloatActivation, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
+};
+
+use super::maps;
 
 use super::dataset::Dataset;
 use super::epilogue::{self, Target, VALUES_BUDGET};
@@ -128,6 +133,8 @@ impl LayerReport {
 /// One integer layer.
 #[derive(Debug, Clone)]
 pub struct QLayer {
+    /// What it computes.
+    pub kind: LayerKind,
     /// The integer parameters.
     pub data: LayerData,
     /// Accumulator width.
@@ -159,6 +166,59 @@ pub struct Quantized {
     pub labels: Vec<String>,
     /// Per-layer costs.
     pub report: Vec<LayerReport>,
+}
+
+impl QLayer {
+    /// Whether it is a pool (no weights, no accumulator of its own).
+    pub fn is_pool(&self) -> bool {
+        matches!(
+            self.kind,
+            LayerKind::MaxPool { .. } | LayerKind::AvgPool { .. }
+        )
+    }
+
+    /// Flat input length.
+    pub fn inputs(&self) -> usize {
+        match self.kind {
+            LayerKind::Dense => self.data.weights.cols,
+            LayerKind::Conv { input, .. }
+            | LayerKind::MaxPool { input, .. }
+            | LayerKind::AvgPool { input, .. } => input.len(),
+        }
+    }
+
+    /// Flat output length.
+    pub fn outputs(&self) -> usize {
+        match self.kind {
+            LayerKind::Dense => self.data.weights.rows,
+            LayerKind::Conv { input, window, .. } => {
+                maps::output(input, window, self.data.weights.rows).len()
+            }
+            LayerKind::MaxPool { input, window } | LayerKind::AvgPool { input, window, .. } => {
+                maps::output(input, window, input.channels).len()
+            }
+        }
+    }
+}
+
+impl Quantized {
+    /// The model's input length.
+    pub fn inputs(&self) -> usize {
+        self.layers.first().map_or(0, QLayer::inputs)
+    }
+
+    /// The model's output length.
+    pub fn outputs(&self) -> usize {
+        self.layers.last().map_or(0, QLayer::outputs)
+    }
+
+    /// Indices of the layers with weights (dense and convolutions), in order:
+    /// what the range analysis reports on.
+    pub fn weighted(&self) -> Vec<usize> {
+        (0..self.layers.len())
+            .filter(|&l| !self.layers[l].is_pool())
+            .collect()
+    }
 }
 
 /// The `p`-th percentile (0..100) of `v`'s magnitudes; `MinMax` gives the largest.
@@ -412,16 +472,22 @@ fn float_pre_activations(m: &FloatMlp, data: &Dataset) -> Vec<Vec<Vec<f64>>> {
     for x in &data.x {
         let mut v: Vec<f64> = x.iter().map(|&a| a as f64).collect();
         for (l, layer) in m.layers.iter().enumerate() {
-            let pre: Vec<f64> = layer
-                .weight
-                .iter()
-                .zip(&layer.bias)
-                .map(|(row, &b)| {
-                    row.iter()
-                        .zip(&v)
-                        .fold(b as f64, |s, (&w, &a)| s + w as f64 * a)
-                })
-                .collect();
+            let pre: Vec<f64> = match layer.kind {
+                FloatLayerKind::Dense => layer
+                    .weight
+                    .iter()
+                    .zip(&layer.bias)
+                    .map(|(row, &b)| {
+                        row.iter()
+                            .zip(&v)
+                            .fold(b as f64, |s, (&w, &a)| s + w as f64 * a)
+                    })
+                    .collect(),
+                _ => {
+                    let x: Vec<f32> = v.iter().map(|&a| a as f32).collect();
+                    layer.sums(&x).into_iter().map(f64::from).collect()
+                }
+            };
             v = pre
                 .iter()
                 .map(|&p| layer.activation.apply(p as f32) as f64)
@@ -444,7 +510,7 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
     let pre = float_pre_activations(m, data);
     let importance = input_importance(m, data, &pre);
     let prep = Prepared { pre, importance };
-    let narrowable = narrowable(m);
+    let narrowable = narrowable(m, data);
     match opts.activations {
         ActChoice::Bits16 => quantize_planned(m, data, opts, &prep, &vec![false; m.layers.len()]),
         ActChoice::Bits8 => quantize_planned(m, data, opts, &prep, &narrowable),
@@ -454,11 +520,66 @@ pub fn quantize(m: &FloatMlp, data: &Dataset, opts: Options) -> Quantized {
 
 /// Per layer, whether its inputs can be planned in 0..=255: the model's
 /// input always (a zero point shifts it there), a hidden layer's when the
-/// activation before it is bounded below or a table.
-fn narrowable(m: &FloatMlp) -> Vec<bool> {
-    (0..m.layers.len())
-        .map(|l| l == 0 || epilogue::narrowable(m.layers[l - 1].activation))
-        .collect()
+/// activation before it is bounded below or a table. Pools never choose:
+/// they pass their input's plan on (see [`tie_pools`]). A padded
+/// convolution or average pool reads its padding as integer 0, so its
+/// input may take a zero point only where that zero point is 0: an input
+/// without negative values, or an activation without negative outputs.
+fn narrowable(m: &FloatMlp, data: &Dataset) -> Vec<bool> {
+    let no_negative_input = data.x.iter().flatten().all(|&v| v >= 0.0);
+    let mut producer: Option<FloatActivation> = None;
+    let mut padded_since = false;
+    let mut out = Vec::with_capacity(m.layers.len());
+    for layer in &m.layers {
+        padded_since |= layer.reads_padding();
+        if layer.is_pool() {
+            out.push(false);
+            continue;
+        }
+        let bounded = producer.is_none_or(epilogue::narrowable);
+        let zero_at_zero = match producer {
+            None => no_negative_input,
+            Some(a) => non_negative(a),
+        };
+        out.push(bounded && (!padded_since || zero_at_zero));
+        producer = Some(layer.activation);
+        padded_since = false;
+    }
+    out
+}
+
+/// Whether `a` gives no negative values (so an 8-bit plan of its outputs has zero point 0).
+fn non_negative(a: FloatActivation) -> bool {
+    match a {
+        FloatActivation::Relu | FloatActivation::Sigmoid | FloatActivation::HardSigmoid { .. } => {
+            true
+        }
+        FloatActivation::Clip { min, .. } => min >= 0.0,
+        _ => false,
+    }
+}
+
+/// `narrow` with every pool's entry set to that of the next layer with
+/// weights (false at the end): a pool's output is its input, so what the
+/// layer after it takes is what the layer before it gives.
+fn tie_pools(m: &FloatMlp, narrow: &[bool]) -> Vec<bool> {
+    let mut out = narrow.to_vec();
+    let mut next = false;
+    for l in (0..m.layers.len()).rev() {
+        if m.layers[l].is_pool() {
+            out[l] = next;
+        } else {
+            next = out[l];
+        }
+    }
+    out
+}
+
+/// The next layer with weights after `l` (`m.layers.len()` when none).
+fn consumer(m: &FloatMlp, l: usize) -> usize {
+    (l + 1..m.layers.len())
+        .find(|&k| !m.layers[k].is_pool())
+        .unwrap_or(m.layers.len())
 }
 
 /// `auto`: the 8-bit plan where `narrowable` allows, unless it answers the
@@ -563,25 +684,64 @@ pub fn forward(q: &Quantized, x: &[f32]) -> Vec<i64> {
         .map(|&f| i64::from(q.input.quantize(f64::from(f))))
         .collect();
     for l in &q.layers {
-        v = layer_forward(&l.data, l.acc, &v);
+        v = layer_forward(&l.kind, &l.data, l.acc, &v);
     }
     v
 }
 
+/// What a layer computes before it wraps: `Σ W·x + b` of a dense layer or
+/// convolution (its channel's bias on every element of a map), or a pool's
+/// values before its activation (an average pool's already shifted).
+fn layer_sums(kind: &LayerKind, d: &LayerData, x: &[i64]) -> Vec<i64> {
+    match *kind {
+        LayerKind::Dense => (0..d.weights.rows)
+            .map(|r| {
+                let s: i64 = d
+                    .weights
+                    .row(r)
+                    .iter()
+                    .zip(x)
+                    .map(|(&w, &a)| i64::from(w) * a)
+                    .sum();
+                s + d.bias[r]
+            })
+            .collect(),
+        LayerKind::Conv {
+            input,
+            window,
+            groups,
+        } => maps::conv_sums(x, input, window, groups, &d.weights, &d.bias),
+        LayerKind::MaxPool { input, window } => maps::max_pool(x, input, window),
+        LayerKind::AvgPool {
+            input,
+            window,
+            mul,
+            shift,
+        } => maps::sum_pool(x, input, window)
+            .into_iter()
+            .map(|s| (s * i64::from(mul)) >> shift)
+            .collect(),
+    }
+}
+
 /// One integer layer on `x`, as the interpreter computes it.
-fn layer_forward(d: &LayerData, acc: Elem, x: &[i64]) -> Vec<i64> {
-    (0..d.weights.rows)
-        .map(|r| {
-            let s: i64 = d
-                .weights
-                .row(r)
-                .iter()
-                .zip(x)
-                .map(|(&w, &a)| i64::from(w) * a)
-                .sum();
-            zlmc_ir::interp::epilogue(acc.wrap(s + d.bias[r]), d.shift, d.activation.as_ref())
-        })
-        .collect()
+fn layer_forward(kind: &LayerKind, d: &LayerData, acc: Elem, x: &[i64]) -> Vec<i64> {
+    let sums = layer_sums(kind, d, x);
+    match kind {
+        LayerKind::MaxPool { .. } | LayerKind::AvgPool { .. } => sums
+            .into_iter()
+            .map(|v| {
+                let v = Elem::I16.wrap(v);
+                d.activation
+                    .as_ref()
+                    .map_or(v, |a| i64::from(a.apply(v as i16)))
+            })
+            .collect(),
+        _ => sums
+            .into_iter()
+            .map(|s| zlmc_ir::interp::epilogue(acc.wrap(s), d.shift, d.activation.as_ref()))
+            .collect(),
+    }
 }
 
 /// Quantize `m` with the layer inputs `narrow` names planned in 0..=255.
@@ -592,6 +752,7 @@ fn quantize_planned(
     prep: &Prepared,
     narrow: &[bool],
 ) -> Quantized {
+    let narrow = &tie_pools(m, narrow);
     let feats = || data.x.iter().flatten().map(|&v| v as f64);
     let (lo, hi) = match opts.range {
         RangeMethod::MinMax => (
@@ -698,6 +859,7 @@ fn wrapping_layer(q: &Quantized) -> Option<(usize, u32)> {
         .iter()
         .enumerate()
         .find(|(_, b)| b.out_bound > i64::from(i16::MAX))?;
+    let l = *q.weighted().get(l)?;
     let layer = &q.layers[l];
     let room = (layer.acc.bits() - 1).saturating_sub(layer.data.shift);
     let need = (b.out_bound as f64 / f64::from(i16::MAX))
@@ -709,6 +871,127 @@ fn wrapping_layer(q: &Quantized) -> Option<(usize, u32)> {
 
 type Attempt = std::result::Result<Quantized, (usize, u32)>;
 
+/// Patches of one convolution input gathered for calibration at most (a
+/// stride over samples and positions keeps the moments cheap).
+const MAX_PATCHES: usize = 50_000;
+
+/// What one layer's weights read, dequantized, as rows of a dense layer's
+/// inputs, with the float model's mean of each column and the integer
+/// model's (per group of a convolution; one group for a dense layer).
+struct Columns {
+    /// Rows for the moments (pooled over groups).
+    rows: Vec<Vec<f64>>,
+    /// Per group: the float model's mean of every column.
+    float_means: Vec<Vec<f64>>,
+    /// Per group: the integer model's (dequantized) mean of every column
+    /// (empty for a dense layer: the moments' mean is it).
+    int_means: Vec<Vec<f64>>,
+}
+
+/// The columns layer `fl` reads: its inputs `xhat` (dequantized integer
+/// inputs, one row per sample) and `means` (the float inputs' means).
+fn columns(fl: &FloatLayer, xhat: Vec<Vec<f64>>, means: &[f64]) -> Columns {
+    let FloatLayerKind::Conv {
+        input,
+        window,
+        groups,
+    } = fl.kind
+    else {
+        return Columns {
+            rows: xhat,
+            float_means: vec![means.to_vec()],
+            int_means: Vec::new(),
+        };
+    };
+    let average = |p: &[Vec<f64>]| -> Vec<f64> {
+        let n = p.len().max(1) as f64;
+        let mut m = vec![0.0; p.first().map_or(0, Vec::len)];
+        for r in p {
+            for (a, &v) in m.iter_mut().zip(r) {
+                *a += v / n;
+            }
+        }
+        m
+    };
+    // Patches are linear in the map: the float means' patches, averaged over
+    // positions, are the columns' float means.
+    let float_means = maps::patches(means, input, window, groups)
+        .iter()
+        .map(|g| average(g))
+        .collect();
+    let positions = maps::output(input, window, 1).len();
+    let step = (xhat.len() * positions * groups)
+        .div_ceil(MAX_PATCHES)
+        .max(1);
+    let mut per_group: Vec<Vec<Vec<f64>>> = vec![Vec::new(); groups];
+    let mut k = 0usize;
+    for x in &xhat {
+        for (g, ps) in maps::patches(x, input, window, groups)
+            .into_iter()
+            .enumerate()
+        {
+            for p in ps {
+                if k.is_multiple_of(step) {
+                    per_group[g].push(p);
+                }
+                k += 1;
+            }
+        }
+    }
+    let int_means = per_group.iter().map(|g| average(g)).collect();
+    Columns {
+        rows: per_group.into_iter().flatten().collect(),
+        float_means,
+        int_means,
+    }
+}
+
+/// The integer activation after a pool whose input (and output) has scale
+/// `scale` and zero point `zp`: ReLU is a clamp at the zero point, a clip
+/// its bounds in that scale; others have no form here (refused before).
+fn pool_activation(a: FloatActivation, scale: f64, zp: i64) -> Option<Activation> {
+    let at = |v: f64| ((v / scale).round() + zp as f64).clamp(-32768.0, 32767.0) as i16;
+    match a {
+        FloatActivation::Relu if zp == 0 => Some(Activation::Relu),
+        FloatActivation::Relu => Some(Activation::Clamp {
+            lo: zp.clamp(-32768, 32767) as i16,
+            hi: i16::MAX,
+        }),
+        FloatActivation::Clip { min, max } => Some(Activation::Clamp {
+            lo: at(f64::from(min)),
+            hi: at(f64::from(max)),
+        }),
+        _ => None,
+    }
+}
+
+/// Why a pool's float form has no integer one, if it has none.
+pub fn unsupported_pool(l: &FloatLayer) -> Option<String> {
+    if !l.is_pool() {
+        return None;
+    }
+    if let FloatLayerKind::AvgPool {
+        window,
+        count_pad: false,
+        ..
+    } = l.kind
+    {
+        if window.pads.iter().any(|&p| p > 0) {
+            return Some(
+                "an average pool that leaves padding out of its divisor has no integer form \
+                 (zlmc divides every window by the kernel's area; PyTorch's count_include_pad)"
+                    .into(),
+            );
+        }
+    }
+    match l.activation {
+        FloatActivation::None | FloatActivation::Relu | FloatActivation::Clip { .. } => None,
+        a => Some(format!(
+            "a pool's activation must be none, ReLU or a clip, not {a:?} (move it onto the layer before the pool)"
+        )),
+    }
+}
+
 fn build(
     m: &FloatMlp,
     data: &Dataset,
@@ -719,9 +1002,23 @@ fn build(
     check: bool,
 ) -> Attempt {
     let (pre, importance) = (&prep.pre, &prep.importance);
+    // The extra shifts asked for in front of `from..=` the next layer with
+    // weights: a pool between takes its input's scale on.
+    let extra_until = |from: usize| -> u32 {
+        let to = if from == 0 {
+            if m.layers.first().is_some_and(FloatLayer::is_pool) {
+                consumer(m, 0)
+            } else {
+                0
+            }
+        } else {
+            consumer(m, from - 1)
+        };
+        extra[from..=to.min(extra.len() - 1)].iter().sum()
+    };
     let input = {
         let b = plan.base;
-        let scale = b.scale * f64::from(1u32 << extra[0]);
+        let scale = b.scale * f64::from(1u32 << extra_until(0));
         InputQuant {
             scale,
             // The zero point stays where it stands for the same float value.
@@ -744,18 +1041,39 @@ fn build(
     let mut layers: Vec<QLayer> = Vec::new();
     let mut report = Vec::new();
     for (l, fl) in m.layers.iter().enumerate() {
+        if fl.is_pool() {
+            let layer = pool_layer(fl, opts.kind, s_in, zp_in);
+            v_int = v_int
+                .iter()
+                .map(|x| layer_forward(&layer.kind, &layer.data, layer.acc, x))
+                .collect();
+            layers.push(layer);
+            report.push(LayerReport {
+                name: super::float_spec::layer_name(l),
+                ..LayerReport::default()
+            });
+            continue;
+        }
         let flat: Vec<f64> = fl.weight.iter().flatten().map(|&w| w as f64).collect();
         // The inputs as the integer model sees them (dequantized), so each
         // layer's weights and bias correction account for the error before it.
-        let cols = fl.inputs();
         let xhat: Vec<Vec<f64>> = v_int
             .iter()
             .map(|r| r.iter().map(|&a| (a - zp_in) as f64 * s_in).collect())
             .collect();
+        let cols = fl.weight.first().map_or(0, Vec::len);
+        let rows = fl.weight.len();
+        let per_group = rows / fl.groups();
+        let c = columns(fl, xhat, &importance[l]);
         // The full covariance costs `rows · cols²` per clipping point; big
         // layers take the variances only.
-        let full = fl.units() * cols * cols <= FULL_COV_LIMIT;
-        let (qmean, cov) = moments(&xhat, cols, full);
+        let full = rows * cols * cols <= FULL_COV_LIMIT;
+        let (mean, cov) = moments(&c.rows, cols, full);
+        let int_means = if c.int_means.is_empty() {
+            vec![mean]
+        } else {
+            c.int_means
+        };
         let (q, s_w) = quantize_weights(&flat, cols, &cov, opts.kind);
         let top = opts.kind.range();
         let clipped = flat
@@ -771,14 +1089,15 @@ fn build(
         let mut clamped_biases = 0;
         // Bias correction: what rounding the weights shifts each output by on
         // average over the calibration inputs goes back into the bias; the
-        // inputs' zero point comes back out of it.
-        let means = &importance[l];
+        // inputs' zero point comes back out of it (a padded convolution's
+        // input has zero point 0: see [`narrowable`]).
         let bias: Vec<i64> = fl
             .bias
             .iter()
             .enumerate()
             .map(|(i, &b)| {
                 let row = &q[i * cols..(i + 1) * cols];
+                let (means, qmean) = (&c.float_means[i / per_group], &int_means[i / per_group]);
                 let corr: f64 = (0..cols)
                     .map(|j| flat[i * cols + j] * means[j] - s_w * row[j] as f64 * qmean[j])
                     .sum();
@@ -802,13 +1121,13 @@ fn build(
         let lo = -magnitude(pre_l().map(|v| (-v).max(0.0)), opts.range);
         let target = if plan.narrow.get(l + 1) == Some(&true) {
             Target::Narrow
-        } else if l + 1 == m.layers.len() && m.output == FloatOutput::Values {
+        } else if consumer(m, l) == m.layers.len() && m.output == FloatOutput::Values {
             Target::Wide(VALUES_BUDGET)
         } else {
             Target::Wide(ACT_BUDGET)
         };
         // The next layer's extra shift coarsens this layer's output.
-        let next_extra = extra.get(l + 1).copied().unwrap_or(0);
+        let next_extra = extra_until(l + 1);
         let e = epilogue::choose(
             fl.activation,
             (lo, hi),
@@ -827,16 +1146,32 @@ fn build(
         let data = LayerData {
             weights: DenseWeights {
                 kind: opts.kind,
-                rows: fl.units(),
-                cols: fl.inputs(),
+                rows,
+                cols,
                 data: q,
             },
             bias,
             shift: e.shift,
             activation: e.activation,
         };
-        v_int = v_int.iter().map(|x| layer_forward(&data, acc, x)).collect();
+        let kind = match fl.kind {
+            FloatLayerKind::Conv {
+                input,
+                window,
+                groups,
+            } => LayerKind::Conv {
+                input,
+                window,
+                groups,
+            },
+            _ => LayerKind::Dense,
+        };
+        v_int = v_int
+            .iter()
+            .map(|x| layer_forward(&kind, &data, acc, x))
+            .collect();
         layers.push(QLayer {
+            kind,
             data,
             acc,
             scale: s_in,
@@ -861,6 +1196,32 @@ fn build(
         labels: super::float_spec::label_list(m),
         report,
     })
+}
+
+/// A pool's integer layer over inputs of scale `scale` and zero point `zp`,
+/// which its outputs keep: a max of values is the value of the max, and an
+/// average pool divides by (about) its window's area.
+fn pool_layer(fl: &FloatLayer, kind: WeightKind, scale: f64, zp: i64) -> QLayer {
+    let kind_of = match fl.kind {
+        FloatLayerKind::MaxPool { input, window } => LayerKind::MaxPool { input, window },
+        FloatLayerKind::AvgPool { input, window, .. } => {
+            let (mul, shift) = avg_divisor(window.kernel[0] * window.kernel[1]);
+            LayerKind::AvgPool {
+                input,
+                window,
+                mul,
+                shift,
+            }
+        }
+        _ => unreachable!("a pool"),
+    };
+    QLayer {
+        kind: kind_of,
+        data: LayerData::pool(kind, pool_activation(fl.activation, scale, zp)),
+        acc: Elem::I16,
+        scale,
+        zero_point: zp,
+    }
 }
 
 /// Count clamping on the calibration data, then (for `auto`) pick 16-bit
@@ -892,29 +1253,25 @@ pub fn count_clamping(q: &mut Quantized, data: &Dataset) {
             .collect();
         for (l, layer) in q.layers.iter().enumerate() {
             let d = &layer.data;
+            let sums = layer_sums(&layer.kind, d, &v);
+            let pool = layer.is_pool();
             let lim = 1i64 << (layer.acc.bits() - 1);
-            let mut out = Vec::with_capacity(d.weights.rows);
             let mut bad = 0;
-            for r in 0..d.weights.rows {
-                let s: i64 = d
-                    .weights
-                    .row(r)
-                    .iter()
-                    .zip(&v)
-                    .map(|(&w, &a)| w as i64 * a)
-                    .sum::<i64>()
-                    + d.bias[r];
-                let y = s >> d.shift;
-                if s < -lim || s >= lim || !(-32768..=32767).contains(&y) {
-                    bad += 1;
-                }
-                let y = y.clamp(-32768, 32767);
-                out.push(match &d.activation {
-                    Some(a) => a.apply(y as i16) as i64,
-                    None => y,
-                });
-            }
-            q.report[l].values += d.weights.rows;
+            let out: Vec<i64> = sums
+                .iter()
+                .map(|&s| {
+                    let y = if pool { s } else { s >> d.shift };
+                    if (!pool && (s < -lim || s >= lim)) || !(-32768..=32767).contains(&y) {
+                        bad += 1;
+                    }
+                    let y = y.clamp(-32768, 32767);
+                    match &d.activation {
+                        Some(a) => a.apply(y as i16) as i64,
+                        None => y,
+                    }
+                })
+                .collect();
+            q.report[l].values += out.len();
             q.report[l].clamped += bad;
             v = out;
         }
@@ -1008,7 +1365,7 @@ mod tests {
                 assert!(v.iter().all(|a| (0..=255).contains(a)), "{v:?}");
                 let input: Vec<i16> = v.iter().map(|&a| a as i16).collect();
                 for (k, l) in q.layers.iter().enumerate() {
-                    v = layer_forward(&l.data, l.acc, &v);
+                    v = layer_forward(&l.kind, &l.data, l.acc, &v);
                     if k + 1 < q.layers.len() {
                         assert!(v.iter().all(|a| (0..=255).contains(a)), "layer {k}: {v:?}");
                     }

@@ -5,10 +5,13 @@ use zlmc_ir::{Decode, Elem, Encoder, Model, OutputQuant};
 use crate::diag::{Diagnostic, Result};
 use crate::output::OutFile;
 
-use super::float_model::FloatOutput;
-use super::float_spec::{layer_name, output_yaml, FLOAT_SPEC};
+use super::float_model::{FloatLayerKind, FloatOutput};
+use super::float_spec::{
+    layer_geometry_yaml, layer_name, output_yaml, shape_yaml, window_yaml, FLOAT_SPEC,
+};
 use super::npz_write::{npz_bytes, Array};
-use super::ptq::Quantized;
+use super::ptq::{QLayer, Quantized};
+use crate::frontend::quantize::{Layer, LayerKind};
 use crate::frontend::spec::activation_yaml;
 
 /// File name of the quantized spec.
@@ -18,15 +21,21 @@ pub const MODEL_WEIGHTS: &str = "weights.npz";
 
 /// The unoptimized IR of a quantized model.
 pub fn to_model(q: &Quantized) -> Model {
-    let inputs = q.layers.first().map_or(0, |l| l.data.weights.cols);
-    crate::frontend::lower::lower_with_accs(
+    crate::frontend::lower::lower_layers(
         &q.name,
         vec![Encoder::Raw {
-            len: inputs,
+            len: q.inputs(),
             quant: Some(q.input),
         }],
         decode(q),
-        q.layers.iter().map(|l| (l.data.clone(), l.acc)).collect(),
+        q.layers
+            .iter()
+            .map(|l| Layer {
+                kind: l.kind,
+                data: l.data.clone(),
+                acc: l.acc,
+            })
+            .collect(),
     )
 }
 
@@ -38,7 +47,7 @@ fn decode(q: &Quantized) -> Decode {
             labels: q.labels.clone(),
         },
         FloatOutput::Values => Decode::Values {
-            count: q.layers.last().map_or(0, |l| l.data.weights.rows),
+            count: q.outputs(),
             quant: output_quant(q),
         },
     }
@@ -52,10 +61,14 @@ fn output_quant(q: &Quantized) -> OutputQuant {
     }
 }
 
-/// The accumulator most layers use, written as the spec's default.
+/// The accumulator most layers with weights use, written as the spec's default.
 fn default_acc(q: &Quantized) -> Elem {
-    let n16 = q.layers.iter().filter(|l| l.acc == Elem::I16).count();
-    if n16 * 2 > q.layers.len() {
+    let weighted = q.weighted();
+    let n16 = weighted
+        .iter()
+        .filter(|&&l| q.layers[l].acc == Elem::I16)
+        .count();
+    if n16 * 2 > weighted.len() {
         Elem::I16
     } else {
         Elem::I32
@@ -64,7 +77,7 @@ fn default_acc(q: &Quantized) -> Elem {
 
 /// `model.yaml` and `weights.npz`; `header` lines go first as comments.
 pub fn quantized_files(q: &Quantized, header: &[String], reference: bool) -> Result<Vec<OutFile>> {
-    let inputs = q.layers.first().map_or(0, |l| l.data.weights.cols);
+    let inputs = q.inputs();
     let kind = q
         .layers
         .first()
@@ -92,16 +105,14 @@ pub fn quantized_files(q: &Quantized, header: &[String], reference: bool) -> Res
         acc.bits()
     ));
     for (n, l) in q.layers.iter().enumerate() {
-        let mut line = format!(
-            "  - {{name: {}, units: {}, shift: {}",
-            layer_name(n),
-            l.data.weights.rows,
-            l.data.shift
-        );
+        let mut line = format!("  - {{name: {}, {}", layer_name(n), kind_yaml(l));
+        if !l.is_pool() {
+            line.push_str(&format!(", shift: {}", l.data.shift));
+        }
         if let Some(a) = &l.data.activation {
             line.push_str(&format!(", activation: {}", activation_yaml(a)));
         }
-        if l.acc != acc {
+        if l.acc != acc && !l.is_pool() {
             line.push_str(&format!(", accumulator: {}", l.acc.bits()));
         }
         y.push_str(&line);
@@ -127,6 +138,9 @@ pub fn quantized_files(q: &Quantized, header: &[String], reference: bool) -> Res
         .collect();
     let mut arrays = Vec::new();
     for (l, (wn, bn)) in q.layers.iter().zip(&names) {
+        if l.is_pool() {
+            continue;
+        }
         let w = &l.data.weights;
         arrays.push(Array::I8(wn, vec![w.rows, w.cols], w.data.clone()));
         let bias: Vec<i32> = l.data.bias.iter().map(|&b| b as i32).collect();
@@ -138,4 +152,38 @@ pub fn quantized_files(q: &Quantized, header: &[String], reference: bool) -> Res
         (MODEL_SPEC.to_string(), y.into_bytes()),
         (MODEL_WEIGHTS.to_string(), npz),
     ])
+}
+
+/// What an integer layer is, as its spec entry writes it after the name.
+fn kind_yaml(l: &QLayer) -> String {
+    let rows = l.data.weights.rows;
+    match l.kind {
+        LayerKind::Dense => layer_geometry_yaml(FloatLayerKind::Dense, rows, rows),
+        LayerKind::Conv {
+            input,
+            window,
+            groups,
+        } => layer_geometry_yaml(
+            FloatLayerKind::Conv {
+                input,
+                window,
+                groups,
+            },
+            rows,
+            0,
+        ),
+        LayerKind::MaxPool { input, window } => {
+            layer_geometry_yaml(FloatLayerKind::MaxPool { input, window }, 0, 0)
+        }
+        LayerKind::AvgPool {
+            input,
+            window,
+            mul,
+            shift,
+        } => format!(
+            "avgpool: {{input: {}, {}, mul: {mul}, shift: {shift}}}",
+            shape_yaml(input),
+            window_yaml(input, window)
+        ),
+    }
 }

@@ -75,8 +75,9 @@ pub struct NodeAst<'a> {
 /// A type as written.
 #[derive(Debug, Clone)]
 pub enum TypeAst {
-    /// `i16[N]` or `i32[N]`.
-    Vec(Elem, Num),
+    /// `i16[N]` (a vector), `i16[C, L]` or `i16[C, H, W]` (a map); any
+    /// other number of dimensions is reported when lowered.
+    Vec(Elem, Vec<Num>),
     /// `index`.
     Index,
 }
@@ -115,6 +116,20 @@ pub enum OpAst<'a> {
     },
     /// `argmax %x`.
     Argmax { x: Operand<'a> },
+    /// `NAME %x, [n, ...]`: `reshape`.
+    Shaped {
+        kind: Spanned<&'a str>,
+        x: Operand<'a>,
+        dims: Vec<Num>,
+    },
+    /// `NAME %x, ARG, ..., WEIGHTS, acc ELEM`: `conv`.
+    Weighted {
+        kind: Spanned<&'a str>,
+        x: Operand<'a>,
+        args: Vec<ArgAst<'a>>,
+        weights: WeightsAst<'a>,
+        acc: Elem,
+    },
 }
 
 /// `dense|sparse KIND[rows, cols] [ rows... ]`.

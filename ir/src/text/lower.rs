@@ -7,9 +7,9 @@ use super::ast::*;
 use super::lexer::Located;
 use crate::graph::{Graph, NodeId};
 use crate::model::{Decode, Encoder, Model};
-use crate::op::{Activation, Op};
+use crate::op::{Activation, Op, Window};
 use crate::tensor::{DenseWeights, SparseWeights, Weights};
-use crate::types::{Type, WeightKind};
+use crate::types::{Shape, Type, WeightKind};
 use crate::verify;
 
 /// A model built from its text and, per node index, where and under which name it was defined,
@@ -57,8 +57,11 @@ pub fn lower(file: FileAst<'_>, src: &str) -> Result<TextModel, Located> {
         let (op, operands) = match node.op {
             OpAst::Input => match annotated {
                 Type::Vec { len, .. } => (Op::Input { len }, vec![]),
-                Type::Index => {
-                    return Err(Located::new(node.ty.at, "input must be typed i16[N]"));
+                Type::Map { .. } | Type::Index => {
+                    return Err(Located::new(
+                        node.ty.at,
+                        "input must be typed i16[N] (reshape it to a map)",
+                    ));
                 }
             },
             OpAst::MatMul { x, weights, acc } => (
@@ -81,6 +84,45 @@ pub fn lower(file: FileAst<'_>, src: &str) -> Result<TextModel, Located> {
                 vec![resolve(&x)?],
             ),
             OpAst::Activate { x, act } => (Op::Activate(activation(&act)?), vec![resolve(&x)?]),
+            OpAst::Named { kind, rest } if WINDOW_OPS.contains(&kind.v) => {
+                let Some((x, args)) = rest else {
+                    return Err(Located::new(
+                        kind.at + kind.v.len(),
+                        format!("{} needs an operand", kind.v),
+                    ));
+                };
+                (window_op(&kind, &args)?, vec![resolve(&x)?])
+            }
+            OpAst::Shaped { kind, x, dims } if kind.v == "reshape" => {
+                let shape = map_shape(&dims, kind.at)?;
+                (Op::Reshape { shape }, vec![resolve(&x)?])
+            }
+            OpAst::Weighted {
+                kind,
+                x,
+                args,
+                weights,
+                acc,
+            } if kind.v == "conv" => {
+                let parts = named_args(&kind, &args, &["kernel", "stride", "pad", "groups"])?;
+                let window = window(&parts[..3])?;
+                (
+                    Op::Conv {
+                        window,
+                        groups: int(&arg_int(parts[3], "groups")?, "groups")?,
+                        weights: lower_weights(weights)?,
+                        acc,
+                    },
+                    vec![resolve(&x)?],
+                )
+            }
+            OpAst::Shaped { kind, .. } | OpAst::Weighted { kind, .. } => {
+                known_activation(&kind)?;
+                return Err(Located::new(
+                    kind.at,
+                    format!("{} does not take that form of arguments", kind.v),
+                ));
+            }
             OpAst::Named { kind, rest } => {
                 known_activation(&kind)?;
                 let Some((x, args)) = rest else {
@@ -324,12 +366,134 @@ fn utf8(s: Spanned<Vec<u8>>, what: &str) -> Result<String, Located> {
 
 fn ty(t: &Spanned<TypeAst>) -> Result<Type, Located> {
     Ok(match &t.v {
-        TypeAst::Vec(elem, len) => Type::Vec {
+        TypeAst::Vec(elem, dims) if dims.len() == 1 => Type::Vec {
             elem: *elem,
-            len: int(len, "length")?,
+            len: int(&dims[0], "length")?,
+        },
+        TypeAst::Vec(elem, dims) => Type::Map {
+            elem: *elem,
+            shape: map_shape(dims, t.at)?,
         },
         TypeAst::Index => Type::Index,
     })
+}
+
+/// A map's shape from `[C, L]` or `[C, H, W]`.
+fn map_shape(dims: &[Num], at: usize) -> Result<Shape, Located> {
+    let d = |i: usize| int::<usize>(&dims[i], "dimension");
+    match dims.len() {
+        2 => Ok(Shape {
+            channels: d(0)?,
+            height: 1,
+            width: d(1)?,
+        }),
+        3 => Ok(Shape {
+            channels: d(0)?,
+            height: d(1)?,
+            width: d(2)?,
+        }),
+        n => Err(Located::new(
+            at,
+            format!("a shape has 1 (vector), 2 (C, L) or 3 (C, H, W) dimensions, not {n}"),
+        )),
+    }
+}
+
+/// The ops whose arguments are a window (and, for avgpool, its scaling).
+const WINDOW_OPS: [&str; 3] = ["flatten", "maxpool", "avgpool"];
+
+/// `flatten`, `maxpool` or `avgpool` with its named arguments.
+fn window_op(kind: &Spanned<&str>, args: &[ArgAst<'_>]) -> Result<Op, Located> {
+    Ok(match kind.v {
+        "flatten" => {
+            named_args(kind, args, &[])?;
+            Op::Flatten
+        }
+        "maxpool" => Op::MaxPool {
+            window: window(&named_args(kind, args, &["kernel", "stride", "pad"])?)?,
+        },
+        _ => {
+            let a = named_args(kind, args, &["kernel", "stride", "pad", "mul", "shift"])?;
+            Op::AvgPool {
+                window: window(&a[..3])?,
+                mul: int(&arg_int(a[3], "mul")?, "avgpool mul")?,
+                shift: int(&arg_int(a[4], "shift")?, "avgpool shift")?,
+            }
+        }
+    })
+}
+
+/// A window from its `kernel`, `stride` and `pad` lists: `[k], [s], [l, r]`
+/// (1-D) or `[kh, kw], [sh, sw], [t, l, b, r]`.
+fn window(a: &[&Spanned<ArgValue>]) -> Result<Window, Located> {
+    let list = |i: usize, what: &str| -> Result<Vec<usize>, Located> {
+        match &a[i].v {
+            ArgValue::List(l) => l.iter().map(|n| int(n, what)).collect(),
+            ArgValue::Int(_) => Err(Located::new(a[i].at, format!("`{what}` must be a list"))),
+        }
+    };
+    let (kernel, stride, pads) = (list(0, "kernel")?, list(1, "stride")?, list(2, "pad")?);
+    match (kernel.as_slice(), stride.as_slice(), pads.as_slice()) {
+        ([k], [s], [l, r]) => Ok(Window {
+            kernel: [1, *k],
+            stride: [1, *s],
+            pads: [0, *l, 0, *r],
+        }),
+        ([kh, kw], [sh, sw], [t, l, b, r]) => Ok(Window {
+            kernel: [*kh, *kw],
+            stride: [*sh, *sw],
+            pads: [*t, *l, *b, *r],
+        }),
+        _ => Err(Located::new(
+            a[0].at,
+            "a window is `kernel [k], stride [s], pad [l, r]` (1-D) or \
+             `kernel [kh, kw], stride [sh, sw], pad [t, l, b, r]` (2-D)",
+        )),
+    }
+}
+
+/// An integer argument's value.
+fn arg_int(v: &Spanned<ArgValue>, what: &str) -> Result<Num, Located> {
+    match v.v {
+        ArgValue::Int(n) => Ok(Spanned { at: v.at, v: n }),
+        ArgValue::List(_) => Err(Located::new(v.at, format!("`{what}` must be an integer"))),
+    }
+}
+
+/// The values of `args`, which must be named exactly `want`, in order.
+fn named_args<'x>(
+    kind: &Spanned<&str>,
+    args: &'x [ArgAst<'_>],
+    want: &[&str],
+) -> Result<Vec<&'x Spanned<ArgValue>>, Located> {
+    let end = args.last().map_or(kind.at, |a| a.value.at);
+    if let Some(extra) = args.get(want.len()) {
+        return Err(Located::new(
+            extra.name.at,
+            format!("unexpected argument `{}` in {}", extra.name.v, kind.v),
+        ));
+    }
+    for (i, w) in want.iter().enumerate() {
+        match args.get(i) {
+            Some(a) if a.name.v == *w => {}
+            Some(a) => {
+                return Err(Located::new(
+                    a.name.at,
+                    format!(
+                        "expected argument `{w}` of {}, found `{}`",
+                        kind.v, a.name.v
+                    ),
+                ))
+            }
+            None => {
+                return Err(Located::new(
+                    end,
+                    format!("{} is missing its `{w}` argument", kind.v),
+                ))
+            }
+        }
+    }
+    Ok(args.iter().map(|a| &a.value).collect())
 }
 
 fn lower_weights(w: WeightsAst<'_>) -> Result<Weights, Located> {
@@ -443,7 +607,8 @@ fn known_activation(kind: &Spanned<&str>) -> Result<&'static [&'static str], Loc
             kind.at,
             format!(
                 "unknown operation `{other}`, expected one of input, matmul, bias, shift, \
-                 relu, clamp, leaky_relu, lut, epilogue, argmax"
+                 relu, clamp, leaky_relu, lut, epilogue, argmax, reshape, flatten, conv, \
+                 maxpool, avgpool"
             ),
         )),
     }
@@ -455,33 +620,7 @@ fn activation(act: &ActAst<'_>) -> Result<Activation, Located> {
         return Ok(Activation::Relu);
     };
     let want = known_activation(kind)?;
-    let end = args.last().map_or(kind.at, |a| a.value.at);
-    if let Some(extra) = args.get(want.len()) {
-        return Err(Located::new(
-            extra.name.at,
-            format!("unexpected argument `{}` in {}", extra.name.v, kind.v),
-        ));
-    }
-    for (i, w) in want.iter().enumerate() {
-        match args.get(i) {
-            Some(a) if a.name.v == *w => {}
-            Some(a) => {
-                return Err(Located::new(
-                    a.name.at,
-                    format!(
-                        "expected argument `{w}` of {}, found `{}`",
-                        kind.v, a.name.v
-                    ),
-                ))
-            }
-            None => {
-                return Err(Located::new(
-                    end,
-                    format!("{} is missing its `{w}` argument", kind.v),
-                ))
-            }
-        }
-    }
+    named_args(kind, args, want)?;
     let num = |i: usize| -> Result<Num, Located> {
         match &args[i].value.v {
             ArgValue::Int(n) => Ok(Spanned {

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::graph::NodeId;
 use crate::model::{Decode, Encoder, Model};
-use crate::op::{Activation, Op};
+use crate::op::{Activation, Op, Window};
 use crate::tensor::Weights;
 
 /// Render `m` in the `.zir` format, nodes numbered in topological order.
@@ -89,6 +89,11 @@ pub fn print_model(m: &Model) -> String {
             None => "%missing".to_string(),
         }
     };
+    // A window over a 1-D map is written 1-D when it can be.
+    let one_d = |n: NodeId| {
+        let on_1d = g.operands(n).first().and_then(|&o| g.node(o).ty.shape());
+        on_1d.is_some_and(|s| s.is_1d())
+    };
     for (i, &n) in order.iter().enumerate() {
         let node = g.node(n);
         let _ = write!(out, "%{i} = {}", node.op.mnemonic());
@@ -132,6 +137,33 @@ pub fn print_model(m: &Model) -> String {
                     }
                 }
             }
+            Op::Reshape { shape } => {
+                let _ = write!(out, " {}, [{shape}]", operand(n, 0));
+            }
+            Op::Flatten => {
+                let _ = write!(out, " {}", operand(n, 0));
+            }
+            Op::Conv {
+                window,
+                groups,
+                weights,
+                acc,
+            } => {
+                let _ = write!(out, " {}, ", operand(n, 0));
+                print_window(&mut out, window, one_d(n));
+                let _ = write!(out, ", groups {groups}, ");
+                print_weights(&mut out, weights);
+                let _ = write!(out, ", acc {acc}");
+            }
+            Op::MaxPool { window } => {
+                let _ = write!(out, " {}, ", operand(n, 0));
+                print_window(&mut out, window, one_d(n));
+            }
+            Op::AvgPool { window, mul, shift } => {
+                let _ = write!(out, " {}, ", operand(n, 0));
+                print_window(&mut out, window, one_d(n));
+                let _ = write!(out, ", mul {mul}, shift {shift}");
+            }
         }
         let _ = writeln!(out, " : {}", node.ty);
     }
@@ -150,6 +182,22 @@ fn activation_args(a: &Activation) -> String {
             s.push(']');
             s
         }
+    }
+}
+
+/// `kernel [kh, kw], stride [sh, sw], pad [t, l, b, r]`, or the 1-D form
+/// `kernel [k], stride [s], pad [l, r]` when `one_d` and the window allows.
+fn print_window(out: &mut String, w: &Window, one_d: bool) {
+    let [kh, kw] = w.kernel;
+    let [sh, sw] = w.stride;
+    let [t, l, b, r] = w.pads;
+    if one_d && w.is_1d() {
+        let _ = write!(out, "kernel [{kw}], stride [{sw}], pad [{l}, {r}]");
+    } else {
+        let _ = write!(
+            out,
+            "kernel [{kh}, {kw}], stride [{sh}, {sw}], pad [{t}, {l}, {b}, {r}]"
+        );
     }
 }
 
