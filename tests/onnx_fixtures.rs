@@ -276,3 +276,132 @@ fn every_cnn_fixture_imports_as_the_float_model_the_framework_ran() {
     }
     eprintln!("{}", table.join("\n"));
 }
+
+/// Import CNN fixture `r` in one command with its unlabelled calibration
+/// rows into `out`; returns the integer spec's path.
+fn import_cnn(r: &std::collections::BTreeMap<String, String>, out: &std::path::Path) -> PathBuf {
+    let model = fixtures().join(&r["model"]);
+    let io = fixtures().join(&r["name"]).join("io.npz");
+    zlmc_ok(
+        &[
+            "import",
+            "onnx",
+            model.to_str().unwrap(),
+            "--calibrate",
+            io.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    out.join("model.yaml")
+}
+
+/// The CNN fixture whose average pooling leaves padding out of its divisor
+/// (Keras's `padding="same"`), which the integer IR cannot express.
+const UNQUANTIZABLE_AVGPOOL: &str = "keras_savedmodel_conv_tanh";
+
+/// The error of importing fixture `r` to an integer model (it must fail).
+fn zlmc_fails_to_import(
+    r: &std::collections::BTreeMap<String, String>,
+    out: &std::path::Path,
+) -> String {
+    let model = fixtures().join(&r["model"]);
+    let io = fixtures().join(&r["name"]).join("io.npz");
+    let o = zlmc_test_support::zlmc(
+        &[
+            "import",
+            "onnx",
+            model.to_str().unwrap(),
+            "--calibrate",
+            io.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_ne!(o.code, 0, "{}: imported", r["name"]);
+    assert!(
+        !out.join("model.yaml").exists(),
+        "{}: partial output",
+        r["name"]
+    );
+    o.stderr
+}
+
+/// Issue 21's acceptance on the CNN fixtures: each imports in one command
+/// with label-free calibration data, its float reference scores what the
+/// framework measured, and int8 lands within 1.5 points of it.
+#[test]
+fn every_cnn_fixture_imports_in_one_command_and_int8_lands_within_1_5_points_of_float() {
+    let tmp = scratch("fixtures-cnn-int8");
+    let (mut table, mut short) = (Vec::new(), Vec::new());
+    for r in cnn_rows() {
+        let name = r["name"].as_str();
+        if name == UNQUANTIZABLE_AVGPOOL {
+            // Keras's SAME average pooling divides border windows by the
+            // elements they hold; the IR's avgpool has one divisor.
+            let out = tmp.path().join(name);
+            let e = zlmc_fails_to_import(&r, &out);
+            assert!(e.contains("has no integer form"), "{name}: {e}");
+            continue;
+        }
+        let spec = import_cnn(&r, &tmp.path().join(name));
+        let io = fixtures().join(name).join("io.npz");
+        let e = zlmc_ok(
+            &[
+                "eval",
+                spec.to_str().unwrap(),
+                "--data",
+                io.to_str().unwrap(),
+            ],
+            "",
+        )
+        .stdout;
+        let (int8, float) = (
+            figure(&e, "accuracy: "),
+            figure(&e, "float reference: accuracy "),
+        );
+        let framework = figure(&r["float"], "accuracy ");
+        assert!(
+            (float - framework).abs() < 0.01,
+            "{name}: float {float} %, framework {framework} %"
+        );
+        if int8 < float - 1.5 {
+            short.push(name.to_string());
+        }
+        table.push(format!("{name}: float {float} %, int8 {int8} %"));
+    }
+    eprintln!("{}", table.join("\n"));
+    assert!(
+        short.is_empty(),
+        "int8 more than 1.5 points below float: {short:?}"
+    );
+}
+
+/// Issue 21's acceptance: every CNN fixture's integer model builds for the C
+/// target, the Arduino Uno and the Z80 (CP/M), with nothing skipped: a
+/// backend that refuses a layer fails this.
+#[test]
+fn every_cnn_fixture_builds_for_c_the_uno_and_the_z80() {
+    let tmp = scratch("fixtures-cnn-build");
+    for r in cnn_rows() {
+        let name = r["name"].as_str();
+        if name == UNQUANTIZABLE_AVGPOOL {
+            continue;
+        }
+        let spec = import_cnn(&r, &tmp.path().join(name));
+        let spec = spec.to_str().unwrap();
+        for target in [&["c"][..], &["avr", "--board", "uno"], &["z80"]] {
+            let out = tmp.path().join(format!("{name}-{}", target[0]));
+            let mut args = vec!["build", spec, "--target"];
+            args.extend_from_slice(target);
+            args.extend(["-o", out.to_str().unwrap()]);
+            zlmc_ok(&args, "");
+            assert!(
+                std::fs::read_dir(&out).unwrap().next().is_some(),
+                "{name}: nothing built for {target:?}"
+            );
+        }
+    }
+}
