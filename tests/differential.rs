@@ -1,9 +1,11 @@
-//! Differential test: random models, the interpreter against the host-compiled
-//! C backend, with every pass on and with each pass switched off in turn.
+//! Differential test: random models (dense, and convolutional), the
+//! interpreter against the host-compiled C backend, with every pass on and
+//! with each pass switched off in turn.
 
 use std::fmt::Write as _;
 
 use zlmc_ir::interp;
+use zlmc_test_support::conv_models::random_conv_model;
 use zlmc_test_support::models::{random_inputs, random_model};
 use zlmc_test_support::tools::{c_i16_array, gcc, run_exe};
 use zlmc_test_support::{build, scratch, Rng};
@@ -13,7 +15,7 @@ const INPUTS_PER_MODEL: usize = 4;
 const BATCHES: usize = 8;
 
 /// Pass configurations: every pass on, then each optional pass off, then all off.
-const CONFIGS: &[(&str, &[&str])] = &[
+const CONFIGS: &[Config] = &[
     ("all", &[]),
     ("nodead", &["dead-neurons"]),
     ("nofuse", &["fuse-epilogue"]),
@@ -32,45 +34,75 @@ fn expected_line(name: &str, k: usize, r: &interp::StepResult) -> String {
 
 #[test]
 fn random_models_agree_with_the_interpreter_in_c() {
-    let tmp = scratch("differential");
+    agree_in_c("differential", 0x5eed_2026, MODELS, CONFIGS, random_model);
+}
+
+#[test]
+fn random_conv_models_agree_with_the_interpreter_in_c() {
+    // Every pass on and every pass off: the passes that touch conv graphs
+    // (fusing the epilogue) are then each on and off.
+    let configs = [CONFIGS[0], CONFIGS[CONFIGS.len() - 1]];
+    agree_in_c(
+        "differential-conv",
+        0xc0_2026,
+        120,
+        &configs,
+        random_conv_model,
+    );
+}
+
+/// A pass configuration: its name and the passes it disables.
+type Config = (&'static str, &'static [&'static str]);
+
+/// `count` models from `make`, each under every configuration of `configs`,
+/// agree in C with the interpreter.
+fn agree_in_c(
+    tag: &str,
+    seed: u64,
+    count: usize,
+    configs: &[Config],
+    make: fn(&mut Rng, &str) -> zlmc_ir::Model,
+) {
+    let tmp = scratch(tag);
     let root = tmp.path().to_path_buf();
-    let mut rng = Rng::new(0x5eed_2026);
-    let models: Vec<_> = (0..MODELS)
+    let mut rng = Rng::new(seed);
+    let models: Vec<_> = (0..count)
         .map(|i| {
-            let m = random_model(&mut rng, &format!("m{i}"));
+            let m = make(&mut rng, &format!("m{i}"));
             let inputs = random_inputs(&mut rng, m.input_len(), INPUTS_PER_MODEL);
             (m, inputs)
         })
         .collect();
     let mut checked_outputs = 0usize;
-    let batches: Vec<_> = models
-        .chunks(MODELS.div_ceil(BATCHES))
-        .enumerate()
-        .collect();
+    let batches: Vec<_> = models.chunks(count.div_ceil(BATCHES)).enumerate().collect();
     std::thread::scope(|s| {
         let handles: Vec<_> = batches
             .into_iter()
             .map(|(b, chunk)| {
                 let root = root.clone();
-                s.spawn(move || run_batch(&root.join(format!("b{b}")), chunk))
+                s.spawn(move || run_batch(&root.join(format!("b{b}")), chunk, configs))
             })
             .collect();
         for h in handles {
             checked_outputs += h.join().expect("batch thread");
         }
     });
-    let want = MODELS * CONFIGS.len() * INPUTS_PER_MODEL;
+    let want = count * configs.len() * INPUTS_PER_MODEL;
     assert_eq!(
         checked_outputs, want,
         "every model, config and input was checked"
     );
     eprintln!(
-        "differential: {MODELS} random models x {} pass configs x {INPUTS_PER_MODEL} inputs agree",
-        CONFIGS.len()
+        "{tag}: {count} random models x {} pass configs x {INPUTS_PER_MODEL} inputs agree",
+        configs.len()
     );
 }
 
-fn run_batch(dir: &std::path::Path, chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)]) -> usize {
+fn run_batch(
+    dir: &std::path::Path,
+    chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)],
+    configs: &[Config],
+) -> usize {
     std::fs::create_dir_all(dir).expect("batch folder");
     let mut sources = Vec::new();
     let mut driver = String::from("#include <stdio.h>\n#include <stdint.h>\n");
@@ -78,7 +110,7 @@ fn run_batch(dir: &std::path::Path, chunk: &[(zlmc_ir::Model, Vec<Vec<i16>>)]) -
     let mut expected = String::new();
     for (m, inputs) in chunk {
         let reference: Vec<_> = inputs.iter().map(|x| interp::step(&m.graph, x)).collect();
-        for (cfg, disabled) in CONFIGS {
+        for (cfg, disabled) in configs {
             let mut opt = m.clone();
             let disabled: Vec<String> = disabled.iter().map(|s| s.to_string()).collect();
             zlmc::driver::optimize(&mut opt, &disabled, |_, _| {}).expect("passes succeed");

@@ -9,6 +9,7 @@
 
 pub mod alloc;
 pub mod build;
+pub mod conv_models;
 pub mod filecheck;
 pub mod models;
 pub mod onnx;

@@ -15,6 +15,7 @@ mod plan;
 mod tables;
 pub mod target;
 mod values;
+mod window;
 
 use askama::Template;
 use zlmc_ir::{Decode, Elem, Encoder, Model, WeightKind, Weights};
@@ -148,6 +149,8 @@ struct LayerView {
     tables: Vec<String>,
     rows: usize,
     matmul: Option<MatMulView>,
+    /// The loops of a conv or pool layer.
+    window_body: Option<String>,
     /// Whether the per-element pass after accumulation runs, its first lines, and
     /// its statements.
     pass: bool,
@@ -215,7 +218,7 @@ impl Context {
         let [buf0, buf1] = bufs.map(|b| b.map(|n| n.max(1)));
         let acc32 = functions
             .iter()
-            .filter(|s| matches!(s.matmul, Some((_, Elem::I32))))
+            .filter(|s| s.acc() == Some(Elem::I32))
             .map(|s| s.out_len.max(1))
             .max();
         let run_calls = (0..functions.len())
@@ -415,6 +418,23 @@ fn layer_view(p: &str, up: &str, k: usize, s: &Function, rom_bytes: &mut usize) 
         }
     });
 
+    let window_body = s.window.map(|(op, acc)| {
+        let code = window::window_code((p, up), k, &op, acc, s.init_bias.as_deref());
+        tables.extend(code.tables);
+        *rom_bytes += code.rom_bytes;
+        comment.push(format!(
+            "Layer {k}: {} outputs from {} inputs.",
+            rows, s.in_len
+        ));
+        comment.extend(code.comment);
+        code.body
+    });
+    // A map's bias is per channel: element i takes entry i / plane.
+    let at = if s.bias_plane > 1 {
+        format!("i / {}u", s.bias_plane)
+    } else {
+        "i".to_string()
+    };
     let mut post = Vec::new();
     let mut steps = Vec::new();
     for (m, op) in s.post.iter().enumerate() {
@@ -425,9 +445,12 @@ fn layer_view(p: &str, up: &str, k: usize, s: &Function, rom_bytes: &mut usize) 
                 let (ty, stmt) = match elem {
                     Elem::I16 => (
                         "int16_t",
-                        format!("h = (uint16_t)(h + (uint16_t){up}_RD16(&{name}[i]));"),
+                        format!("h = (uint16_t)(h + (uint16_t){up}_RD16(&{name}[{at}]));"),
                     ),
-                    Elem::I32 => ("int32_t", format!("w += (uint32_t){up}_RD32(&{name}[i]);")),
+                    Elem::I32 => (
+                        "int32_t",
+                        format!("w += (uint32_t){up}_RD32(&{name}[{at}]);"),
+                    ),
                 };
                 tables.push(table(
                     ty,
@@ -486,18 +509,18 @@ fn layer_view(p: &str, up: &str, k: usize, s: &Function, rom_bytes: &mut usize) 
             }
         }
     }
-    if s.matmul.is_none() {
+    if s.matmul.is_none() && s.window.is_none() {
         comment.push(format!("Layer {k}: elementwise on the {rows} inputs."));
     }
     if !steps.is_empty() {
         comment.push(format!("Then per output: {}.", steps.join(", ")));
     }
 
-    let acc32 = matches!(s.matmul, Some((_, Elem::I32)));
-    let pass = rows > 0 && (s.matmul.is_none() || acc32 || !post.is_empty());
+    let acc32 = s.acc() == Some(Elem::I32);
+    let pass = rows > 0 && (s.acc().is_none() || acc32 || !post.is_empty());
     let load = if acc32 {
         format!("uint32_t w = {p}_acc[i];\n        uint16_t h;")
-    } else if s.matmul.is_some() {
+    } else if s.acc().is_some() {
         "uint16_t h = y[i];".to_string()
     } else {
         "uint16_t h = x[i];".to_string()
@@ -506,12 +529,14 @@ fn layer_view(p: &str, up: &str, k: usize, s: &Function, rom_bytes: &mut usize) 
         Some(m) => m.accumulate.is_some(),
         None => rows > 0,
     };
+    let uses_x = uses_x || window_body.is_some();
     LayerView {
         func: format!("{p}_layer{k}"),
         comment: block_comment(&comment),
         tables,
         rows,
         matmul,
+        window_body,
         pass,
         load,
         post,

@@ -3,13 +3,18 @@
 
 use zlmc_ir::{Elem, Weights};
 
-use crate::lowered::{Lowered, Step, Unsupported};
+use crate::lowered::{LayerOp, Lowered, Step, Unsupported};
 
-/// One generated C function: `y = post(init + W·x)`, or `y = post(x)` without a matmul.
+/// One generated C function: `y = post(init + W·x)`, `y = post(window(x))`
+/// for a conv or pool, or `y = post(x)` without either.
 #[derive(Debug, Clone)]
 pub(crate) struct Function<'a> {
-    /// The weights and accumulator width, absent for the leading elementwise pass.
+    /// The weights and accumulator width of a dense layer.
     pub matmul: Option<(&'a Weights, Elem)>,
+    /// A conv or pool layer and its accumulator width (i16 for pools).
+    pub window: Option<(LayerOp<'a>, Elem)>,
+    /// Elements that share one bias value: a map's plane, else 1.
+    pub bias_plane: usize,
     /// Length of the vector the function reads.
     pub in_len: usize,
     /// Length of the vector it writes.
@@ -45,6 +50,8 @@ pub(crate) fn functions<'a>(lowered: &Lowered<'a>) -> Result<Vec<Function<'a>>, 
     if !lowered.prelude.is_empty() {
         functions.push(Function {
             matmul: None,
+            window: None,
+            bias_plane: 1,
             in_len: lowered.input.len(),
             out_len: lowered.input.len(),
             init_bias: None,
@@ -62,8 +69,14 @@ pub(crate) fn functions<'a>(lowered: &Lowered<'a>) -> Result<Vec<Function<'a>>, 
             },
             _ => None,
         };
+        let (matmul, window) = match l.op {
+            LayerOp::Dense(w) => (Some((w, l.acc)), None),
+            op => (None, Some((op, l.acc))),
+        };
         functions.push(Function {
-            matmul: Some((l.dense_weights("C")?, l.acc)),
+            matmul,
+            window,
+            bias_plane: l.output_shape().map_or(1, |s| s.plane()),
             in_len: l.inputs,
             out_len: l.outputs,
             init_bias,
@@ -71,4 +84,14 @@ pub(crate) fn functions<'a>(lowered: &Lowered<'a>) -> Result<Vec<Function<'a>>, 
         });
     }
     Ok(functions)
+}
+
+impl Function<'_> {
+    /// The width it accumulates in: a matmul's or a window layer's (`None`
+    /// for an elementwise pass).
+    pub fn acc(&self) -> Option<Elem> {
+        self.matmul
+            .map(|(_, acc)| acc)
+            .or(self.window.map(|(_, acc)| acc))
+    }
 }

@@ -2,7 +2,7 @@
 //! so backends compute each neuron's result in one go. On a convolution's map
 //! the bias is per channel and the epilogue keeps the map's shape.
 
-use zlmc_ir::{Model, Op, Type};
+use zlmc_ir::{Model, Op};
 
 /// Replace every shift (with the bias before it and the activation after it, where
 /// they are used by nothing else) with an epilogue.
@@ -14,13 +14,12 @@ pub fn run(model: &mut Model) {
         };
         let mut first = shift;
         let mut src = g.operands(shift)[0];
-        // The epilogue gives what the shift gave: an i16 vector or map. A
-        // map's bias is one value per channel.
+        // The epilogue yields what the shift did (a vector or a map); a
+        // missing bias is zero per element, or per channel on a map.
         let ty = g.node(shift).ty;
-        let len = match ty {
-            Type::Map { shape, .. } => shape.channels,
-            _ => ty.len().expect("shift yields a vector or a map"),
-        };
+        let len = ty
+            .shape()
+            .map_or_else(|| ty.len().expect("shift yields a vector"), |s| s.channels);
         let bias = match &g.node(src).op {
             Op::Bias { values } if g.users(src).len() == 1 => {
                 let values = values.clone();
