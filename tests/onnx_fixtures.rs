@@ -402,6 +402,60 @@ fn every_cnn_fixture_builds_for_c_the_uno_and_the_z80() {
                 std::fs::read_dir(&out).unwrap().next().is_some(),
                 "{name}: nothing built for {target:?}"
             );
+            if target[0] == "c" {
+                // The C target's output compiles as strict C99.
+                for f in std::fs::read_dir(&out).unwrap() {
+                    let src = f.unwrap().path();
+                    if src.extension().is_some_and(|e| e == "c") {
+                        let obj = src.with_extension("o");
+                        let inc = format!("-I{}", out.display());
+                        zlmc_test_support::tools::gcc_object(&src, &obj, &[&inc]);
+                    }
+                }
+            }
         }
     }
+}
+
+/// examples/digits-cnn: the committed model imports in one command with
+/// examples/digits' calibration rows, and its README's float and int8
+/// accuracies are what `zlmc eval` measures.
+#[test]
+fn the_digits_cnn_example_measures_what_its_readme_says() {
+    let ex = repo().join("examples/digits-cnn");
+    let data = repo().join("examples/digits/data.npz");
+    let tmp = scratch("digits-cnn");
+    let out = tmp.path().join("cnn8");
+    zlmc_ok(
+        &[
+            "import",
+            "onnx",
+            ex.join("digits_cnn.onnx").to_str().unwrap(),
+            "--calibrate",
+            data.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        "",
+    );
+    let spec = out.join("model.yaml");
+    let e = zlmc_ok(
+        &[
+            "eval",
+            spec.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        "",
+    )
+    .stdout;
+    let readme = std::fs::read_to_string(ex.join("README.md")).unwrap();
+    assert_eq!(
+        figure(&e, "float reference: accuracy "),
+        figure(&readme, "| float reference | ")
+    );
+    assert_eq!(
+        figure(&e, "accuracy: "),
+        figure(&readme, "| int8 (`cnn8`) | ")
+    );
 }
