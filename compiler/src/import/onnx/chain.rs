@@ -111,7 +111,9 @@ impl Chain {
                     let (m, k) = (&mul[at.clone()], &add[at]);
                     if m.iter().any(|&v| v != m[0]) || k.iter().any(|&v| v != k[0]) {
                         return Err(format!(
-                            "a scale or shift that differs within output channel {o} of a                              convolution does not fold into it (only one per channel does,                              as a bias or a batch normalization)"
+                            "a scale or shift that differs within output channel {o} of a \
+                             convolution does not fold into it (only one per channel does, \
+                             as a bias or a batch normalization)"
                         ));
                     }
                     row.iter_mut().for_each(|w| *w *= m[0]);
@@ -218,14 +220,17 @@ impl Chain {
         };
         let (Some(s), Some(t)) = (per_channel(scale), per_channel(shift)) else {
             return Err(
-                "a scale or shift per element before a convolution does not fold into it                  (one per channel does)"
+                "a scale or shift per element before a convolution does not fold into it \
+                 (one per channel does)"
                     .into(),
             );
         };
         let padded = window.pads.iter().any(|&p| p > 0);
         if padded && t.iter().any(|&v| v != 0.0) {
             return Err(
-                "a shift of the input before a padded convolution does not fold into it                  exactly (the padding reads zeros of the shifted input); normalize the                  features outside the model, or convolve without padding"
+                "a shift of the input before a padded convolution does not fold into it \
+                 exactly (the padding reads zeros of the shifted input); normalize the \
+                 features outside the model, or convolve without padding"
                     .into(),
             );
         }
@@ -260,7 +265,8 @@ impl Chain {
                 if !(scale.iter().all(|&s| s == 1.0) && shift.iter().all(|&t| t == 0.0)) =>
             {
                 return Err(
-                    "a scale or shift right before a pooling does not fold into a layer;                      zlmc folds it into a convolution or dense layer before it or after it"
+                    "a scale or shift right before a pooling does not fold into a layer; \
+                     zlmc folds it into a convolution or dense layer before it or after it"
                         .into(),
                 );
             }

@@ -91,7 +91,9 @@ impl Act {
     fn map_shape(&self, op: &str) -> Result<Shape, String> {
         if self.layout.is_some() {
             return Err(format!(
-                "`{op}` of a map laid out channels-last (after a Transpose): zlmc                  convolves channel-major maps ([C, H, W]); a channels-last input with                  several channels is not supported yet"
+                "`{op}` of a map laid out channels-last (after a Transpose): zlmc \
+                 convolves channel-major maps ([C, H, W]); a channels-last input with \
+                 several channels is not supported yet"
             ));
         }
         maps::map_shape(&self.shape, op)

@@ -47,6 +47,9 @@ pub mod proto;
 pub mod statistics;
 pub mod tensor;
 
+#[cfg(test)]
+mod cnn_tests;
+
 use std::path::Path;
 
 use prost::Message;
