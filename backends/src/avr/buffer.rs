@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 
-use super::inst::{Dest, MInst, OpFlow};
+use super::inst::{Core, Dest, MInst, OpFlow};
 
 /// Words a relative branch reaches back (`brXX`).
 const BR_BACK: i64 = 64;
@@ -105,6 +105,19 @@ impl Buffer {
     /// Text taken as it is (no code).
     pub fn raw(&mut self, text: impl Into<String>) {
         self.items.push(Item::Text(text.into()));
+    }
+
+    /// The cycles of the instructions so far taken once each, branches not
+    /// taken and skips not skipping: what a straight run of code costs, for
+    /// the plan's predictions.
+    pub fn straight_cycles(&self, core: Core) -> usize {
+        self.items
+            .iter()
+            .map(|i| match i {
+                Item::Inst(inst) => inst.cycles(core).min as usize,
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Lay out, relax and print: the text and the bytes of code.

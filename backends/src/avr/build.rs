@@ -75,7 +75,7 @@ macro_rules! shorthands {
 shorthands!(R, Op1, (rd: Reg): inc = Inc, dec = Dec, com = Com, neg = Neg, swap = Swap,
     asr = Asr, lsr = Lsr, ror = Ror, lsl = Lsl, rol = Rol, clr = Clr, tst = Tst, push = Push, pop = Pop);
 shorthands!(RR, Op2, (rd: Reg, rr: Reg): add = Add, adc = Adc, sub = Sub, sbc = Sbc,
-    and = And, or = Or, cp = Cp, cpc = Cpc, mov = Mov, movw = Movw, mul = Mul, muls = Muls,
+    and = And, or = Or, eor = Eor, cp = Cp, cpc = Cpc, mov = Mov, movw = Movw, mul = Mul, muls = Muls,
     mulsu = Mulsu);
 shorthands!(RI, OpImm, (rd: Reg, k: Imm): ldi = Ldi, cpi = Cpi, andi = Andi, subi = Subi,
     sbci = Sbci);

@@ -10,6 +10,7 @@ use zlmc_ir::{Encoder, Model};
 
 use super::activation;
 use super::coding::Coding;
+use super::conv::{Stage, StageOp};
 use super::dense;
 use super::plan::Allocation;
 use crate::lowered::{Activation, FusedLayer, InputPart, PartKind};
@@ -86,6 +87,19 @@ pub fn wide_inputs(model: &Model, layers: &[FusedLayer]) -> Vec<Wide> {
             _ => after(layers[k - 1].activation.as_ref()),
         })
         .collect()
+}
+
+/// Whether the conv and pool layers' last map leaves 0..=255, the first
+/// dense layer's inputs: a conv's activation says so as a dense layer's
+/// does; a pool keeps its input's range unless its own activation says otherwise.
+pub fn after_front(model: &Model, front: &[Stage]) -> Wide {
+    front
+        .iter()
+        .fold(raw_inputs(model), |w, s| match (&s.op, &s.activation) {
+            (StageOp::Conv { .. }, a) => after(a.as_ref()),
+            (_, Some(a)) => after(Some(a)),
+            (_, None) => w,
+        })
 }
 
 /// Whether the outputs of activation `a` leave 0..=255.
@@ -253,15 +267,16 @@ fn layer_columns(
 
 /// What the expected figures of `layers` (as `a` plans them) take, for the
 /// summary; empty when no figure depends on the inputs.
-pub fn basis(layers: &[FusedLayer], a: &Allocation) -> String {
+/// `front` says whether conv and pool layers come before the dense ones.
+pub fn basis(layers: &[FusedLayer], a: &Allocation, front: bool) -> String {
     let (codings, text, cache) = (&a.codings, &a.text[..], a.cache);
     let gap = |k: usize| !codings[k].is_dense();
     let mut v = Vec::new();
     let narrow = |k: usize| !gap(k) && a.wide[k] == Wide::MAYBE;
-    if narrow(0) {
+    if narrow(0) && !front {
         v.push("raw inputs in 0..255 (no range is declared)".to_string());
     }
-    if (1..layers.len()).any(narrow) {
+    if (1..layers.len()).any(narrow) || (front && narrow(0)) {
         v.push("ReLU outputs in 0..255 (the 8-bit plan of `--activations`)".to_string());
     }
     if (1..layers.len())

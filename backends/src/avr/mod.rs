@@ -9,6 +9,7 @@ mod buffer;
 mod build;
 mod code;
 mod coding;
+mod conv;
 mod dense;
 mod estimate;
 mod float_input;
@@ -58,6 +59,19 @@ pub struct LayerReport {
     pub cycles: Cycles,
 }
 
+/// One conv or pool layer's kernel and its costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageReport {
+    /// What it computes: `conv 1x8x8 -> 4x8x8, window 3x3 stride 1x1, …`.
+    pub what: String,
+    /// Its kernel.
+    pub kernel: &'static str,
+    /// Bytes of its table (channel records, weights, constants).
+    pub bytes: usize,
+    /// Cycles of one step on the Uno: inputs in 0..=255, and at worst.
+    pub cycles: Cycles,
+}
+
 /// What the plan chose and what it costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -73,7 +87,13 @@ pub struct Report {
     pub sketch_flash: usize,
     /// Estimated static RAM of the Arduino core and the sketch.
     pub sketch_sram: usize,
-    /// Per layer: what its kernel is and costs.
+    /// Per conv or pool layer (before the dense ones): what its kernel is and costs.
+    pub front: Vec<StageReport>,
+    /// Bytes of SRAM the conv and pool layers' maps and scratch take (in `sram`).
+    pub front_sram: usize,
+    /// Whether the dense layers' buffers reuse the conv layers' scratch.
+    pub dense_in_scratch: bool,
+    /// Per dense layer: what its kernel is and costs.
     pub layers: Vec<LayerReport>,
     /// Whether layer 1's query sums are kept for a reply.
     pub query_cache: bool,
@@ -104,10 +124,32 @@ impl Report {
             self.sram + self.sketch_sram,
             self.board.sram()
         );
+        for (j, f) in self.front.iter().enumerate() {
+            s.push_str(&format!(
+                "\n  layer {}: {}, kernel {}, {} bytes, {}",
+                j + 1,
+                f.what,
+                f.kernel,
+                f.bytes,
+                cycles_text(f.cycles)
+            ));
+        }
+        if self.front_sram > 0 {
+            s.push_str(&format!(
+                "\n  conv and pool maps: {} bytes of SRAM (one map, each layer's over the last, and a \
+                 padded scratch{})",
+                self.front_sram,
+                if self.dense_in_scratch {
+                    ", which the dense layers' buffers reuse"
+                } else {
+                    ""
+                }
+            ));
+        }
         for (k, l) in self.layers.iter().enumerate() {
             s.push_str(&format!(
                 "\n  layer {}: {} x {}, kernel {}, {} bytes, {}",
-                k + 1,
+                self.front.len() + k + 1,
                 l.rows,
                 l.cols,
                 l.coding.kernel(),
@@ -116,9 +158,11 @@ impl Report {
             ));
         }
         let total = self
-            .layers
+            .front
             .iter()
-            .fold(Cycles::default(), |t, l| t + l.cycles);
+            .map(|f| f.cycles)
+            .chain(self.layers.iter().map(|l| l.cycles))
+            .fold(Cycles::default(), |t, c| t + c);
         s.push_str(&format!("\n  a step: {}", cycles_text(total)));
         if total.worst != total.expected {
             s.push_str(&format!(
@@ -233,15 +277,15 @@ pub fn emit(
     sram: SramUse,
 ) -> Result<AvrFiles, BackendError> {
     // The layers are fused once for both plans.
-    let ls = model.lowered().fused_layers("AVR")?;
+    let (front, ls) = conv::split(model.lowered(), "AVR")?;
     if let Decode::Values { .. } = model.model().decode {
         if model.model().takes_text() {
             return Err(Unsupported::ValuesFromText { backend: "AVR" }.into());
         }
     }
-    match emit_for(model, &ls, prov, board, plan::Goal::Fast, sram) {
+    match emit_for(model, &front, &ls, prov, board, plan::Goal::Fast, sram) {
         Err(BackendError::TooBig { .. }) => {
-            emit_for(model, &ls, prov, board, plan::Goal::Small, sram)
+            emit_for(model, &front, &ls, prov, board, plan::Goal::Small, sram)
         }
         r => r,
     }
@@ -249,6 +293,7 @@ pub fn emit(
 
 fn emit_for(
     model: &Verified,
+    front: &[conv::Stage],
     ls: &[FusedLayer],
     prov: &Provenance,
     board: Board,
@@ -258,7 +303,20 @@ fn emit_for(
     let lowered = model.lowered();
     let model = model.model();
     let p = lowered.symbol_prefix()?;
-    let allocation = plan::allocate(lowered, ls, board, goal, sram)?;
+    let mut allocation = plan::allocate(lowered, ls, board, goal, sram)?;
+    if !front.is_empty() {
+        // The first dense layer reads the conv and pool layers' last map.
+        let w = estimate::after_front(model, front);
+        allocation.wide[0] = w;
+        allocation.cycles[0] = estimate::layer(
+            ls,
+            0,
+            allocation.codings[0],
+            &allocation.text,
+            allocation.cache,
+            w,
+        );
+    }
     let (generate, charset, labels) = match &model.decode {
         Decode::Generate {
             charset,
@@ -276,6 +334,7 @@ fn emit_for(
     let extra = tables::Extra { charset, labels };
     let g = code::Gen {
         p,
+        front,
         layers: ls,
         allocation: &allocation,
         far: board.far_flash(),
@@ -287,21 +346,26 @@ fn emit_for(
 
     let mut a = buffer::Buffer::default();
     a.raw(format!("{}\n", prov.banner()));
-    a.raw(description(model, ls, &allocation, board));
+    a.raw(description(model, front, ls, &allocation, board));
     a.raw("#include <avr/io.h>\n\n");
-    tables::buffers(&mut a, p, ls, &allocation);
+    let memory = conv::Memory::of(front);
+    let dense_bufs = allocation.bufs[0] + allocation.bufs[1];
+    let within = memory.holds(dense_bufs).then(|| format!("{p}_pad"));
+    conv::buffers(&mut a, p, &memory);
+    tables::buffers(&mut a, p, ls, &allocation, within.as_deref());
     a.blank();
     g.code(&mut a);
     a.blank();
     tables::tables(&mut a, p, ls, &allocation, &extra, board.far_flash());
+    conv::tables(&mut a, p, front);
     // Only the code holds instructions: the buffer's bytes are the code's.
     let (text, code_bytes) = a.finish();
 
     let report = Report {
         board,
-        tables: tables::table_bytes(ls, &allocation, &extra),
+        tables: tables::table_bytes(ls, &allocation, &extra) + conv::table_bytes(front),
         code: code_bytes,
-        sram: allocation.sram(ls),
+        sram: allocation.sram(ls) + memory.sram() - if within.is_some() { dense_bufs } else { 0 },
         sketch_flash: SKETCH_FLASH
             + if model.input_quant().is_some() {
                 float_input::FLASH
@@ -309,6 +373,18 @@ fn emit_for(
                 0
             },
         sketch_sram: plan::sketch_sram(model),
+        front: front
+            .iter()
+            .enumerate()
+            .map(|(j, s)| StageReport {
+                what: s.describe(),
+                kernel: s.kernel(),
+                bytes: s.table().len(),
+                cycles: conv::predicted(s, g.front_pieces(j)),
+            })
+            .collect(),
+        front_sram: memory.sram(),
+        dense_in_scratch: within.is_some(),
         layers: ls
             .iter()
             .enumerate()
@@ -323,7 +399,7 @@ fn emit_for(
             .collect(),
         query_cache: allocation.cache,
         cache_choice: allocation.cache_choice,
-        basis: estimate::basis(ls, &allocation),
+        basis: estimate::basis(ls, &allocation, !front.is_empty()),
     };
     check_fit(&report)?;
 
@@ -402,6 +478,7 @@ fn emit_for(
 /// The `.S` file's opening comment: the model and the layout chosen.
 fn description(
     model: &Model,
+    front: &[conv::Stage],
     ls: &[FusedLayer],
     allocation: &plan::Allocation,
     board: Board,
@@ -416,11 +493,24 @@ fn description(
         " * Gap-nibble layers code columns as row gaps in nibbles and skip the columns\n \
          * whose input is 0; dense layers run rows on the multiplier (see docs/avr.md).\n",
     );
+    for (j, f) in front.iter().enumerate() {
+        s.push_str(&format!(
+            " * Layer {}: {}{}{}; {}.\n",
+            j + 1,
+            f.describe(),
+            match f.op {
+                conv::StageOp::Conv { .. } => format!(", shift {}", f.shift),
+                _ => String::new(),
+            },
+            activation_text(f.activation.as_ref()),
+            f.kernel()
+        ));
+    }
     for (k, l) in ls.iter().enumerate() {
         s.push_str(&format!(
             " * Layer {}: {} outputs from {} inputs, {} non-zero weights, {}-bit accumulators, \
              shift {}{}; {}.\n",
-            k + 1,
+            front.len() + k + 1,
             l.rows(),
             l.cols,
             l.columns.iter().map(Vec::len).sum::<usize>(),

@@ -63,7 +63,15 @@ pub fn table_bytes(layers: &[FusedLayer], allocation: &Allocation, extra: &Extra
 }
 
 /// The SRAM buffers, in `.bss`.
-pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], allocation: &Allocation) {
+/// `within`, when given, is a buffer free by the time the layers run that
+/// holds `buf0` and `buf1` (the conv layers' scratch): they go there.
+pub fn buffers(
+    a: &mut Buffer,
+    p: &str,
+    layers: &[FusedLayer],
+    allocation: &Allocation,
+    within: Option<&str>,
+) {
     a.section(".section .bss");
     let space = |a: &mut Buffer, name: &str, bytes: usize, what: &str| {
         if bytes > 0 {
@@ -72,18 +80,25 @@ pub fn buffers(a: &mut Buffer, p: &str, layers: &[FusedLayer], allocation: &Allo
             a.directive(format!(".skip {bytes}"));
         }
     };
-    space(
-        a,
-        "buf0",
-        allocation.bufs[0],
-        "accumulators and outputs of layers 1, 3, ...",
-    );
-    space(
-        a,
-        "buf1",
-        allocation.bufs[1],
-        "accumulators and outputs of layers 2, 4, ...",
-    );
+    let bufs = [
+        ("buf0", "accumulators and outputs of layers 1, 3, ..."),
+        ("buf1", "accumulators and outputs of layers 2, 4, ..."),
+    ];
+    match within {
+        None => {
+            for (k, (name, what)) in bufs.iter().enumerate() {
+                space(a, name, allocation.bufs[k], what);
+            }
+        }
+        Some(sym) => {
+            let mut at = 0;
+            for (k, (name, what)) in bufs.iter().enumerate() {
+                a.comment(format!("{what}, in {sym}"));
+                a.directive(format!(".set {p}_{name}, {sym}+{at}"));
+                at += allocation.bufs[k];
+            }
+        }
+    }
     space(a, "cnt", allocation.counts, "hash counts per bucket");
     space(
         a,

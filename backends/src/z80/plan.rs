@@ -35,7 +35,7 @@ pub struct Vars {
 
 impl Vars {
     /// The variables laid out from `at`.
-    fn at(at: u16) -> Vars {
+    pub(super) fn at(at: u16) -> Vars {
         Vars {
             saved_sp: at,
             iff: at + 2,

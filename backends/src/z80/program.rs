@@ -5,6 +5,7 @@ use zlmc_ir::{Decode, Model};
 
 use super::build::Builder;
 use super::coding::{blob, layer_sizes, Blob, Coding};
+use super::mapprog::{emit_maps, has_maps};
 use super::model::model_code;
 use super::plan::{check_layers, Layout, MemoryMap, Split, CPM};
 use super::Item;
@@ -31,6 +32,9 @@ pub struct Z80Files {
     pub step_entry: u16,
     /// Lowest address of the model's buffers (program end must stay below).
     pub buffers_start: u16,
+    /// For a feature-map model: a line per layer (kernel, bytes, predicted
+    /// T-states) and one for the activation memory; empty otherwise.
+    pub report: Vec<String>,
 }
 
 /// The runtime texts a machine's programs start with, one per kind of model.
@@ -65,6 +69,9 @@ pub fn emit_for(
 ) -> Result<Z80Files, BackendError> {
     let lowered = model.lowered();
     let model = model.model();
+    if has_maps(lowered) {
+        return emit_maps(model, lowered, prov, runtimes, layout);
+    }
     let text = &lowered.input;
     let ls = lowered.fused_layers("Z80")?;
     if let Decode::Values { .. } = model.decode {
@@ -378,6 +385,7 @@ fn program(
         origin: layout.origin,
         step_entry,
         buffers_start: limit as u16,
+        report: Vec::new(),
     })
 }
 
@@ -433,7 +441,7 @@ fn too_big(
 
 /// The banner comments and the `equ` constants the runtime front-end reads:
 /// where the text encoders' buckets are, the reply limits, the buffers.
-fn header(
+pub(super) fn header(
     b: &mut Builder,
     model: &Model,
     prov: &Provenance,
@@ -476,7 +484,7 @@ fn header(
 }
 
 /// The tables the front-end prints replies from: the charset, or the labels.
-fn decode_tables(b: &mut Builder, decode: &Decode) {
+pub(super) fn decode_tables(b: &mut Builder, decode: &Decode) {
     match decode {
         Decode::Generate { charset, .. } => {
             b.label("charset");

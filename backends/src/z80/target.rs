@@ -97,12 +97,16 @@ impl Target for Z80Target {
 
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
         let z = build(job.model, job.prov)?;
-        let summary = format!(
+        let mut summary = format!(
             "z80: {} is {} bytes; buffers from 0x{:04x}",
             z.com_name,
             z.com.len(),
             z.buffers_start
         );
+        for line in &z.report {
+            summary.push_str("\n  ");
+            summary.push_str(line);
+        }
         let files = vec![
             (z.asm_name.clone(), z.asm.clone().into_bytes()),
             (z.com_name.clone(), z.com.clone()),

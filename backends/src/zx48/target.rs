@@ -46,7 +46,7 @@ impl Target for Zx48Target {
 
     fn emit(&self, job: &Job) -> Result<Emitted, BackendError> {
         let z = build(job.model, job.prov)?;
-        let summary = format!(
+        let mut summary = format!(
             "zx48: {} is {} bytes, its code block {} bytes at 0x{:04x}; buffers from 0x{:04x}",
             z.tap_name,
             z.tap.len(),
@@ -54,6 +54,10 @@ impl Target for Zx48Target {
             z.program.origin,
             z.program.buffers_start
         );
+        for line in &z.program.report {
+            summary.push_str("\n  ");
+            summary.push_str(line);
+        }
         let files = vec![
             (
                 z.program.asm_name.clone(),

@@ -122,7 +122,7 @@ pub fn params(l: &Loaded) -> Params {
             let mut p = Params::default();
             for n in model.graph.node_ids() {
                 match &model.graph.node(n).op {
-                    Op::MatMul { weights, .. } => {
+                    Op::MatMul { weights, .. } | Op::Conv { weights, .. } => {
                         p.total += weights.rows() * weights.cols();
                         p.nonzero += match weights {
                             Weights::Dense(d) => d.data.iter().filter(|&&w| w != 0).count(),

@@ -160,14 +160,15 @@ pub struct PlanError {
 #[derive(Debug, Clone, Copy)]
 enum Value {
     Vector(usize),
-    Map(Shape),
+    /// A map, and whether it is 2-D (a 2-D map may have height 1).
+    Map(Shape, bool),
 }
 
 impl Value {
     fn len(self) -> usize {
         match self {
             Value::Vector(n) => n,
-            Value::Map(s) => s.len(),
+            Value::Map(s, _) => s.len(),
         }
     }
 }
@@ -210,6 +211,8 @@ pub fn plan(layers: &[LayerSpec], inputs: usize) -> Result<Vec<Planned<'_>>, Pla
             }
         }
         let max = zlmc_ir::verify::limits::MAX_VECTOR;
+        // Whether the layer's maps are 2-D.
+        let mut dims = false;
         let geometry = match kind {
             "flatten" => {
                 if l.activation != super::spec::Activation::None {
@@ -237,16 +240,18 @@ pub fn plan(layers: &[LayerSpec], inputs: usize) -> Result<Vec<Planned<'_>>, Pla
             "conv1d" | "conv2d" => {
                 let c = l.conv1d.as_ref().or(l.conv2d.as_ref()).expect("kind_key");
                 let two_d = kind == "conv2d";
-                let input = map_input(value, c.input.as_deref(), Some(two_d))
+                let (input, _) = map_input(value, c.input.as_deref(), Some(two_d))
                     .map_err(|m| fail(Some(kind), m))?;
-                conv(c, input).map_err(|m| fail(Some(kind), m))?
+                dims = two_d;
+                conv(c, input, two_d).map_err(|m| fail(Some(kind), m))?
             }
             "maxpool" | "avgpool" => {
                 let p = l.maxpool.as_ref().or(l.avgpool.as_ref()).expect("kind_key");
-                let input =
+                let (input, two_d) =
                     map_input(value, p.input.as_deref(), None).map_err(|m| fail(Some(kind), m))?;
+                dims = two_d;
                 let stride = p.stride.as_ref().unwrap_or(&p.kernel);
-                let window = window(input, &p.kernel, Some(stride), p.padding.as_ref())
+                let window = window(input, two_d, &p.kernel, Some(stride), p.padding.as_ref())
                     .map_err(|m| fail(Some(kind), m))?;
                 if kind == "maxpool" {
                     Geometry::MaxPool { input, window }
@@ -256,8 +261,9 @@ pub fn plan(layers: &[LayerSpec], inputs: usize) -> Result<Vec<Planned<'_>>, Pla
             }
             "global_avgpool" => {
                 let g = l.global_avgpool.as_ref().expect("kind_key");
-                let input =
+                let (input, two_d) =
                     map_input(value, g.input.as_deref(), None).map_err(|m| fail(Some(kind), m))?;
+                dims = two_d;
                 let k = [input.height, input.width];
                 Geometry::AvgPool {
                     input,
@@ -280,7 +286,7 @@ pub fn plan(layers: &[LayerSpec], inputs: usize) -> Result<Vec<Planned<'_>>, Pla
                     ),
                 ));
             }
-            value = Value::Map(s);
+            value = Value::Map(s, dims);
         } else {
             value = Value::Vector(geometry.outputs());
         }
@@ -293,14 +299,14 @@ pub fn plan(layers: &[LayerSpec], inputs: usize) -> Result<Vec<Planned<'_>>, Pla
     Ok(out)
 }
 
-/// The map a layer reads: the `input` it declares (a reshape of what comes
-/// in, same length) or the map that comes in. `two_d`: a convolution's
-/// dimensionality, which the map must have.
+/// The map a layer reads and whether it is 2-D: the `input` it declares (a
+/// reshape of what comes in, same length; 2-D with three sizes) or the map
+/// that comes in. `two_d`: a convolution's dimensionality, which the map must have.
 fn map_input(
     value: Value,
     declared: Option<&[usize]>,
     two_d: Option<bool>,
-) -> Result<Shape, String> {
+) -> Result<(Shape, bool), String> {
     let shape = match (declared, value) {
         (Some(d), _) => {
             let s = match *d {
@@ -323,6 +329,11 @@ fn map_input(
             if d.contains(&0) {
                 return Err(format!("`input` {d:?} has an empty axis"));
             }
+            let max = zlmc_ir::verify::limits::MAX_VECTOR;
+            let len = d.iter().try_fold(1usize, |a, &v| a.checked_mul(v));
+            if len.is_none_or(|n| n > max) {
+                return Err(format!("`input` {d:?} holds more than {max} values"));
+            }
             if s.len() != value.len() {
                 return Err(format!(
                     "`input` {d:?} holds {} values, but {} come in",
@@ -343,19 +354,19 @@ fn map_input(
                     ));
                 }
             }
-            s
+            (s, d.len() == 3)
         }
-        (None, Value::Map(s)) => {
+        (None, Value::Map(s, is_2d)) => {
             if let Some(two_d) = two_d {
-                if two_d == s.is_1d() {
+                if two_d != is_2d {
                     return Err(format!(
                         "the map [{s}] is {}: this takes a `conv{}`",
-                        if s.is_1d() { "1-D" } else { "2-D" },
-                        if s.is_1d() { "1d" } else { "2d" }
+                        if is_2d { "2-D" } else { "1-D" },
+                        if is_2d { "2d" } else { "1d" }
                     ));
                 }
             }
-            s
+            (s, is_2d)
         }
         (None, Value::Vector(n)) => {
             return Err(format!(
@@ -367,9 +378,13 @@ fn map_input(
 }
 
 /// A convolution's geometry over `input`.
-fn conv(c: &ConvSpec, input: Shape) -> Result<Geometry, String> {
+fn conv(c: &ConvSpec, input: Shape, two_d: bool) -> Result<Geometry, String> {
     if c.filters == 0 || c.groups == 0 {
         return Err("`filters` and `groups` must be at least 1".into());
+    }
+    let max = zlmc_ir::verify::limits::MAX_VECTOR;
+    if c.filters > max {
+        return Err(format!("{} filters: more than {max}", c.filters));
     }
     if !input.channels.is_multiple_of(c.groups) || !c.filters.is_multiple_of(c.groups) {
         return Err(format!(
@@ -378,7 +393,7 @@ fn conv(c: &ConvSpec, input: Shape) -> Result<Geometry, String> {
         ));
     }
     let stride = c.stride.clone().unwrap_or(Sizes::One(1));
-    let window = window(input, &c.kernel, Some(&stride), c.padding.as_ref())?;
+    let window = window(input, two_d, &c.kernel, Some(&stride), c.padding.as_ref())?;
     Ok(Geometry::Conv {
         input,
         window,
@@ -392,11 +407,12 @@ fn conv(c: &ConvSpec, input: Shape) -> Result<Geometry, String> {
 /// padding `p`, `[ph, pw]` or `[top, left, bottom, right]`.
 fn window(
     input: Shape,
+    two_d: bool,
     kernel: &Sizes,
     stride: Option<&Sizes>,
     padding: Option<&Sizes>,
 ) -> Result<Window, String> {
-    let one_d = input.is_1d();
+    let one_d = !two_d;
     let pair = |s: &Sizes, what: &str| -> Result<[usize; 2], String> {
         match (s, one_d) {
             (Sizes::One(v), true) => Ok([1, *v]),
@@ -431,6 +447,11 @@ fn window(
             ))
         }
     };
+    // Sizes beyond any map (and their sums) are refused before they are added up.
+    let max = zlmc_ir::verify::limits::MAX_VECTOR;
+    if kernel.iter().chain(&stride).chain(&pads).any(|&v| v > max) {
+        return Err(format!("window sizes above {max}"));
+    }
     let w = Window {
         kernel,
         stride,

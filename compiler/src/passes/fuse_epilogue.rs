@@ -1,6 +1,5 @@
 //! Fuse `bias → shift → activation` (each part optional but the shift) into one epilogue,
-//! so backends compute each neuron's result in one go. On a convolution's map
-//! the bias is per channel and the epilogue keeps the map's shape.
+//! so backends compute each neuron's result in one go.
 
 use zlmc_ir::{Model, Op};
 

@@ -27,7 +27,7 @@ pub const PASSES: &[Pass] = &[
     },
     Pass {
         name: "dead-neurons",
-        about: "fold neurons with all-zero weight rows into the next layer's bias and drop them",
+        about: "fold neurons (and conv channels) with all-zero weights into the next layer's bias and drop them",
         run: dead_neurons::run,
     },
     Pass {

@@ -15,7 +15,7 @@ use zlmc_ir::{Elem, Graph, NodeId, Op, WeightKind};
 
 use super::dataset::Dataset;
 use super::float_model::{FloatMlp, FloatOutput};
-use super::float_spec::layer_name;
+use super::float_spec::float_layer_name;
 use super::ptq::Quantized;
 
 /// Agreement with the float model under which `import` and `quantize` warn.
@@ -133,8 +133,11 @@ pub fn measure(m: &FloatMlp, q: &Quantized, data: &Dataset) -> Agreement {
             let Some(Value::Vec(iv)) = outs.get(l).map(|o| &vals[o]) else {
                 continue;
             };
-            for (&i, &f) in iv.iter().zip(&fx) {
-                let d = (i - q.layers[l].zero_point) as f64 * scales[l] - f64::from(f);
+            let per = q.layers[l].channel_scales.as_deref();
+            let plane = per.map_or(1, |c| (iv.len() / c.len().max(1)).max(1));
+            for (e, (&i, &f)) in iv.iter().zip(&fx).enumerate() {
+                let scale = per.map_or(scales[l], |c| c[e / plane]);
+                let d = (i - q.layers[l].zero_point) as f64 * scale - f64::from(f);
                 err2[l] += d * d;
                 ref2[l] += f64::from(f) * f64::from(f);
                 if l + 1 == n {
@@ -160,7 +163,7 @@ pub fn measure(m: &FloatMlp, q: &Quantized, data: &Dataset) -> Agreement {
         output_mae: abs_sum / abs_count.max(1) as f64,
         layers: (0..n)
             .map(|l| LayerError {
-                name: layer_name(l),
+                name: float_layer_name(&m.layers[l], l),
                 relative_rms: if ref2[l] > 0.0 {
                     (err2[l] / ref2[l]).sqrt()
                 } else if err2[l] > 0.0 {
@@ -340,7 +343,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &e)| LayerError {
-                    name: layer_name(i),
+                    name: crate::quant::float_spec::layer_name(i),
                     relative_rms: e,
                 })
                 .collect(),

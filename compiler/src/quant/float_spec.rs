@@ -278,9 +278,27 @@ pub fn output_yaml(labels: &[String]) -> String {
     format!("output:\n  classify: [{}]\n", l.join(", "))
 }
 
-/// Name of layer `i` in written specs.
+/// Name of dense layer `i` in written specs.
 pub fn layer_name(i: usize) -> String {
-    format!("fc{}", i + 1)
+    named("fc", i)
+}
+
+/// Name of layer `i` in written specs: `fc`, `conv` or `pool` by what it
+/// is, then its position (`conv1`, `pool2`, `fc3`).
+pub fn named(stem: &str, i: usize) -> String {
+    format!("{stem}{}", i + 1)
+}
+
+/// Name of float layer `i` in written specs (see [`named`]).
+pub fn float_layer_name(l: &FloatLayer, i: usize) -> String {
+    named(
+        match l.kind {
+            FloatLayerKind::Dense => "fc",
+            FloatLayerKind::Conv { .. } => "conv",
+            FloatLayerKind::MaxPool { .. } | FloatLayerKind::AvgPool { .. } => "pool",
+        },
+        i,
+    )
 }
 
 /// `float.yaml` and `float.npz` for a float model; `source` is named in the header.
@@ -296,7 +314,7 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
         let act = float_activation_yaml(l.activation);
         y.push_str(&format!(
             "  - {{name: {}, {}{act}}}\n",
-            layer_name(i),
+            float_layer_name(l, i),
             layer_kind_yaml(l)
         ));
     }
@@ -304,9 +322,9 @@ pub fn float_spec_files(m: &FloatMlp, source: &str) -> Result<Vec<OutFile>> {
         FloatOutput::Classes => y.push_str(&output_yaml(&label_list(m))),
         FloatOutput::Values => y.push_str("output:\n  values: {}\n"),
     }
-    let names: Vec<(String, String)> = (0..m.layers.len())
-        .map(|i| {
-            let n = layer_name(i);
+    let names: Vec<(String, String)> = (m.layers.iter().enumerate())
+        .map(|(i, l)| {
+            let n = float_layer_name(l, i);
             (format!("{n}_weight"), format!("{n}_bias"))
         })
         .collect();
@@ -346,13 +364,17 @@ pub fn layer_geometry_yaml(kind: FloatLayerKind, rows: usize, units: usize) -> S
             groups,
         } => format!(
             "{}: {{input: {}, filters: {rows}, {}, groups: {groups}}}",
-            if input.is_1d() { "conv1d" } else { "conv2d" },
-            shape_yaml(input),
+            if written_2d(input, window) {
+                "conv2d"
+            } else {
+                "conv1d"
+            },
+            shape_yaml(input, window),
             window_yaml(input, window)
         ),
         FloatLayerKind::MaxPool { input, window } => format!(
             "maxpool: {{input: {}, {}}}",
-            shape_yaml(input),
+            shape_yaml(input, window),
             window_yaml(input, window)
         ),
         FloatLayerKind::AvgPool {
@@ -361,21 +383,32 @@ pub fn layer_geometry_yaml(kind: FloatLayerKind, rows: usize, units: usize) -> S
             count_pad,
         } => format!(
             "avgpool: {{input: {}, {}, count_pad: {count_pad}}}",
-            shape_yaml(input),
+            shape_yaml(input, window),
             window_yaml(input, window)
         ),
     }
 }
 
-/// A map's shape as a spec's `input` writes it: `[C, L]` or `[C, H, W]`.
-pub fn shape_yaml(s: Shape) -> String {
-    format!("[{s}]")
+/// Whether a window over `input` is written 2-D: unless the map has height 1
+/// and the window is 1-D (a 2-D window may pad a map of height 1).
+pub fn written_2d(input: Shape, w: Window) -> bool {
+    !(input.is_1d() && w.is_1d())
 }
 
-/// A window's `kernel`, `stride` and `padding` keys over a map of `input`'s dimensionality.
+/// A map's shape as a spec's `input` writes it for window `w`: `[C, L]` or `[C, H, W]`.
+pub fn shape_yaml(s: Shape, w: Window) -> String {
+    if written_2d(s, w) {
+        format!("[{}, {}, {}]", s.channels, s.height, s.width)
+    } else {
+        format!("[{}, {}]", s.channels, s.width)
+    }
+}
+
+/// A window's `kernel`, `stride` and `padding` keys over `input`, 1-D or 2-D
+/// as [`written_2d`] says.
 pub fn window_yaml(input: Shape, w: Window) -> String {
     let [t, l, b, r] = w.pads;
-    if input.is_1d() {
+    if !written_2d(input, w) {
         format!(
             "kernel: [{}], stride: [{}], padding: [{l}, {r}]",
             w.kernel[1], w.stride[1]

@@ -143,6 +143,10 @@ pub struct QLayer {
     pub scale: f64,
     /// The output that stands for 0.0 (not 0 only after a table).
     pub zero_point: i64,
+    /// Per output channel, the float value of one step, where the channels
+    /// differ (a convolution quantized per channel, and the pools after it);
+    /// `scale` is then their mean.
+    pub channel_scales: Option<Vec<f64>>,
 }
 
 /// An integer model quantized from a float one.
@@ -1038,18 +1042,22 @@ fn build(
                 .collect()
         })
         .collect();
+    // Per channel, the scale of the map flowing in, where channels differ
+    // (after a convolution quantized per channel); else `s_in` for all.
+    let mut s_ch: Option<Vec<f64>> = None;
     let mut layers: Vec<QLayer> = Vec::new();
     let mut report = Vec::new();
     for (l, fl) in m.layers.iter().enumerate() {
         if fl.is_pool() {
-            let layer = pool_layer(fl, opts.kind, s_in, zp_in);
+            let mut layer = pool_layer(fl, opts.kind, s_in, zp_in);
+            layer.channel_scales.clone_from(&s_ch);
             v_int = v_int
                 .iter()
                 .map(|x| layer_forward(&layer.kind, &layer.data, layer.acc, x))
                 .collect();
             layers.push(layer);
             report.push(LayerReport {
-                name: super::float_spec::layer_name(l),
+                name: super::float_spec::float_layer_name(fl, l),
                 ..LayerReport::default()
             });
             continue;
@@ -1064,7 +1072,26 @@ fn build(
         let cols = fl.weight.first().map_or(0, Vec::len);
         let rows = fl.weight.len();
         let per_group = rows / fl.groups();
-        let c = columns(fl, xhat, &importance[l]);
+        // What the weights multiply: the dequantized inputs under one scale,
+        // or, where the input channels' scales differ, the integer inputs
+        // themselves, each weight then taking its input channel's scale.
+        let (wq, xin, unit) = match &s_ch {
+            None => (flat.clone(), xhat, s_in),
+            Some(sc) => {
+                let scale_of = input_channel_scales(fl, sc);
+                let wq = flat
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &w)| w * scale_of(k / cols, k % cols))
+                    .collect();
+                let xin = v_int
+                    .iter()
+                    .map(|r| r.iter().map(|&a| (a - zp_in) as f64).collect())
+                    .collect();
+                (wq, xin, 1.0)
+            }
+        };
+        let c = columns(fl, xin, &importance[l]);
         // The full covariance costs `rows · cols²` per clipping point; big
         // layers take the variances only.
         let full = rows * cols * cols <= FULL_COV_LIMIT;
@@ -1074,16 +1101,38 @@ fn build(
         } else {
             c.int_means
         };
-        let (q, s_w) = quantize_weights(&flat, cols, &cov, opts.kind);
+        let per_channel = per_channel_pays(m, l, &wq, cols);
+        let (q, s_rows) = if per_channel {
+            let mut q = Vec::with_capacity(wq.len());
+            let mut s_rows = Vec::with_capacity(rows);
+            for row in wq.chunks(cols) {
+                let (qr, s) = quantize_weights(row, cols, &cov, opts.kind);
+                q.extend(qr);
+                s_rows.push(s);
+            }
+            (q, s_rows)
+        } else {
+            let (q, s_w) = quantize_weights(&wq, cols, &cov, opts.kind);
+            (q, vec![s_w; rows])
+        };
+        // The layer's weight scale as reported: the channels' mean.
+        let s_w = if per_channel {
+            s_rows.iter().sum::<f64>() / rows.max(1) as f64
+        } else {
+            s_rows[0]
+        };
         let top = opts.kind.range();
-        let clipped = flat
+        let clipped = wq
             .iter()
-            .filter(|&&w| {
-                let r = (w / s_w).round();
+            .enumerate()
+            .filter(|&(k, &w)| {
+                let r = (w / s_rows[k / cols]).round();
                 r < top.0 as f64 || r > top.1 as f64
             })
             .count();
-        let s_acc = s_w * s_in;
+        // Float value of one accumulator step, per output channel.
+        let s_accs: Vec<f64> = s_rows.iter().map(|&s| s * unit).collect();
+        let s_acc = s_accs[0];
         let acc = plan.accs[l];
         let lim = (1i64 << (acc.bits() - 1)) as f64;
         let mut clamped_biases = 0;
@@ -1098,27 +1147,45 @@ fn build(
             .map(|(i, &b)| {
                 let row = &q[i * cols..(i + 1) * cols];
                 let (means, qmean) = (&c.float_means[i / per_group], &int_means[i / per_group]);
+                let s_w = s_rows[i];
                 let corr: f64 = (0..cols)
                     .map(|j| flat[i * cols + j] * means[j] - s_w * row[j] as f64 * qmean[j])
                     .sum();
                 let offset: i64 = row.iter().map(|&w| i64::from(w) * zp_in).sum();
-                let r = ((b as f64 + corr) / s_acc).round() - offset as f64;
+                let r = ((b as f64 + corr) / s_accs[i]).round() - offset as f64;
                 if r < -lim || r > lim - 1.0 {
                     clamped_biases += 1;
                 }
                 r.clamp(-lim, lim - 1.0) as i64
             })
             .collect();
-        let mag = magnitude(pre[l].iter().flatten().copied(), opts.range) / s_acc;
+        // Per channel, the calibrated pre-activations in accumulator steps
+        // (one step for all channels unless quantized per channel).
+        let (mag, lo, hi, s_acc) = if per_channel {
+            let plane = pre[l].first().map_or(0, Vec::len) / rows;
+            let of = |o: usize| {
+                pre[l]
+                    .iter()
+                    .flat_map(move |p| p[o * plane..(o + 1) * plane].iter().copied())
+            };
+            let (mut mag, mut lo, mut hi) = (0.0f64, 0.0f64, 0.0f64);
+            for (o, &sa) in s_accs.iter().enumerate() {
+                mag = mag.max(magnitude(of(o), opts.range) / sa);
+                hi = hi.max(magnitude(of(o).map(|v| v.max(0.0)), opts.range) / sa);
+                lo = lo.min(-magnitude(of(o).map(|v| (-v).max(0.0)), opts.range) / sa);
+            }
+            (mag, lo, hi, 1.0)
+        } else {
+            let mag = magnitude(pre[l].iter().flatten().copied(), opts.range) / s_acc;
+            let pre_l = || pre[l].iter().flatten().copied();
+            let hi = magnitude(pre_l().map(|v| v.max(0.0)), opts.range);
+            let lo = -magnitude(pre_l().map(|v| (-v).max(0.0)), opts.range);
+            (mag, lo, hi, s_acc)
+        };
         if check && acc == Elem::I16 && mag > ACC16_BUDGET {
             let need = (mag / ACC16_BUDGET).log2().ceil().max(1.0) as u32;
             return Err((l, need));
         }
-        // An 8-bit next layer takes this layer's outputs in 0..=255; a
-        // values model's last layer keeps its values finer.
-        let pre_l = || pre[l].iter().flatten().copied();
-        let hi = magnitude(pre_l().map(|v| v.max(0.0)), opts.range);
-        let lo = -magnitude(pre_l().map(|v| (-v).max(0.0)), opts.range);
         let target = if plan.narrow.get(l + 1) == Some(&true) {
             Target::Narrow
         } else if consumer(m, l) == m.layers.len() && m.output == FloatOutput::Values {
@@ -1137,7 +1204,12 @@ fn build(
             target,
             next_extra,
         );
-        s_in = e.scale;
+        // Per channel, `e.scale` is in accumulator steps: each channel's is its own.
+        s_ch = per_channel.then(|| s_accs.iter().map(|&sa| sa * e.scale).collect());
+        s_in = match &s_ch {
+            Some(sc) => sc.iter().sum::<f64>() / sc.len() as f64,
+            None => e.scale,
+        };
         zp_in = e.zero_point;
         let bias: Vec<i64> = bias
             .into_iter()
@@ -1176,9 +1248,10 @@ fn build(
             acc,
             scale: s_in,
             zero_point: zp_in,
+            channel_scales: s_ch.clone(),
         });
         report.push(LayerReport {
-            name: super::float_spec::layer_name(l),
+            name: super::float_spec::float_layer_name(fl, l),
             weight_scale: s_w,
             clipped_weights: clipped,
             clamped_biases,
@@ -1221,7 +1294,64 @@ fn pool_layer(fl: &FloatLayer, kind: WeightKind, scale: f64, zp: i64) -> QLayer 
         acc: Elem::I16,
         scale,
         zero_point: zp,
+        channel_scales: None,
     }
+}
+
+/// The scale of the input each weight `(row, col)` of `fl` multiplies,
+/// from the scales `sc` of the channels of the map coming in.
+fn input_channel_scales<'a>(fl: &FloatLayer, sc: &'a [f64]) -> impl Fn(usize, usize) -> f64 + 'a {
+    let (per_in, per_out, area, plane) = match fl.kind {
+        FloatLayerKind::Conv {
+            input,
+            window,
+            groups,
+        } => (
+            input.channels / groups,
+            fl.weight.len() / groups,
+            window.kernel[0] * window.kernel[1],
+            0,
+        ),
+        _ => (0, 1, 1, fl.inputs() / sc.len().max(1)),
+    };
+    // A dense layer after the flatten: column `col` is in channel `col / plane`.
+    move |row, col| match col.checked_div(plane) {
+        Some(channel) => sc[channel],
+        None => sc[row / per_out * per_in + col / area],
+    }
+}
+
+/// Whether layer `l` takes one weight scale per output channel: a grouped
+/// (depthwise) convolution, each of whose channels has a kernel of its
+/// own, when their largest weights differ by more than 2× (one scale would
+/// leave the small kernels a few steps), with a scale-free activation (none,
+/// ReLU, leaky ReLU: a clamp or a table has one set of bounds for every
+/// channel), and a layer with weights after it to take the channels' scales
+/// (through pools without clips).
+fn per_channel_pays(m: &FloatMlp, l: usize, w: &[f64], cols: usize) -> bool {
+    let fl = &m.layers[l];
+    let grouped = matches!(fl.kind, FloatLayerKind::Conv { groups, .. } if groups > 1);
+    let scale_free = matches!(
+        fl.activation,
+        FloatActivation::None | FloatActivation::Relu | FloatActivation::LeakyRelu { .. }
+    );
+    let next = consumer(m, l);
+    let read = next < m.layers.len()
+        && m.layers[l + 1..next]
+            .iter()
+            .all(|p| matches!(p.activation, FloatActivation::None | FloatActivation::Relu));
+    if !(grouped && scale_free && read) || cols == 0 {
+        return false;
+    }
+    let tops: Vec<f64> = w
+        .chunks(cols)
+        .map(|r| r.iter().fold(0.0f64, |a, &v| a.max(v.abs())))
+        .filter(|&t| t > 0.0)
+        .collect();
+    let (lo, hi) = tops
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &t| (a.min(t), b.max(t)));
+    hi > 2.0 * lo
 }
 
 /// Count clamping on the calibration data, then (for `auto`) pick 16-bit

@@ -7,7 +7,7 @@ use crate::output::OutFile;
 
 use super::float_model::{FloatLayerKind, FloatOutput};
 use super::float_spec::{
-    layer_geometry_yaml, layer_name, output_yaml, shape_yaml, window_yaml, FLOAT_SPEC,
+    layer_geometry_yaml, named, output_yaml, shape_yaml, window_yaml, FLOAT_SPEC,
 };
 use super::npz_write::{npz_bytes, Array};
 use super::ptq::{QLayer, Quantized};
@@ -105,7 +105,7 @@ pub fn quantized_files(q: &Quantized, header: &[String], reference: bool) -> Res
         acc.bits()
     ));
     for (n, l) in q.layers.iter().enumerate() {
-        let mut line = format!("  - {{name: {}, {}", layer_name(n), kind_yaml(l));
+        let mut line = format!("  - {{name: {}, {}", int_layer_name(l, n), kind_yaml(l));
         if !l.is_pool() {
             line.push_str(&format!(", shift: {}", l.data.shift));
         }
@@ -131,8 +131,8 @@ pub fn quantized_files(q: &Quantized, header: &[String], reference: bool) -> Res
     let names: Vec<(String, String)> = (0..q.layers.len())
         .map(|n| {
             (
-                format!("{}_weight", layer_name(n)),
-                format!("{}_bias", layer_name(n)),
+                format!("{}_weight", int_layer_name(&q.layers[n], n)),
+                format!("{}_bias", int_layer_name(&q.layers[n], n)),
             )
         })
         .collect();
@@ -152,6 +152,16 @@ pub fn quantized_files(q: &Quantized, header: &[String], reference: bool) -> Res
         (MODEL_SPEC.to_string(), y.into_bytes()),
         (MODEL_WEIGHTS.to_string(), npz),
     ])
+}
+
+/// Name of integer layer `n` in written specs: the float layer's it came from.
+fn int_layer_name(l: &QLayer, n: usize) -> String {
+    let stem = match l.kind {
+        LayerKind::Dense => "fc",
+        LayerKind::Conv { .. } => "conv",
+        LayerKind::MaxPool { .. } | LayerKind::AvgPool { .. } => "pool",
+    };
+    named(stem, n)
 }
 
 /// What an integer layer is, as its spec entry writes it after the name.
@@ -182,7 +192,7 @@ fn kind_yaml(l: &QLayer) -> String {
             shift,
         } => format!(
             "avgpool: {{input: {}, {}, mul: {mul}, shift: {shift}}}",
-            shape_yaml(input),
+            shape_yaml(input, window),
             window_yaml(input, window)
         ),
     }

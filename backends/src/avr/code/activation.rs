@@ -25,13 +25,23 @@ impl Gen<'_> {
         tag: &str,
         keep_z: bool,
     ) {
+        self.activate_sym(a, act, &format!("{}_l{k}_act", self.p), tag, keep_z);
+    }
+
+    /// [`Self::activate`] with a lookup table at `sym`.
+    pub(super) fn activate_sym(
+        &self,
+        a: &mut Buffer,
+        act: &Activation,
+        sym: &str,
+        tag: &str,
+        keep_z: bool,
+    ) {
         match act {
             Activation::Relu => relu(a),
             Activation::Clamp { lo: l, hi: h } => clamp(a, *l, *h, tag),
             Activation::LeakyRelu { mul, shift } => leaky(a, *mul, *shift, tag),
-            Activation::Lut { lo: l, table } => {
-                self.lookup(a, *l, table, &format!("{}_l{k}_act", self.p), tag, keep_z)
-            }
+            Activation::Lut { lo: l, table } => self.lookup(a, *l, table, sym, tag, keep_z),
         }
     }
 

@@ -26,6 +26,7 @@ impl Gen<'_> {
         a.push(R22);
         a.push(R23);
         a.movw(R26, R24);
+        self.run_front(a);
         a.rcall(".Lrun_dense");
         ptr(a, R26, R27, self.buf(last));
         a.pop(R31);
@@ -45,11 +46,19 @@ impl Gen<'_> {
         self.entry(a, "predict", &[&signature]);
         push_saved(a);
         a.movw(R26, R24);
+        self.run_front(a);
         a.rcall(".Lrun_dense");
         self.restore_rampz(a);
         pop_saved(a);
         a.ret();
         end(a, p, "predict");
+    }
+
+    /// The conv and pool layers, if the model has any, on the input at X.
+    fn run_front(&self, a: &mut Buffer) {
+        if !self.front.is_empty() {
+            a.rcall(".Lfront");
+        }
     }
 
     /// `NAME_text_step`: one inference step on the query at `NAME_qptr` and

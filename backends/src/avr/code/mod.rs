@@ -10,11 +10,13 @@
 
 mod activation;
 mod api;
+mod conv;
 mod layers;
 mod text;
 
 use super::buffer::Buffer;
 use super::build::{hex, hh8, hi, hi8, lo, lo8};
+use super::conv::Stage;
 use super::inst::{
     Io, Reg, Sym, R0, R1, R10, R11, R12, R13, R14, R15, R16, R17, R2, R24, R25, R28, R29, R3, R30,
     R31, R4, R5, R6, R7, R8, R9,
@@ -26,7 +28,9 @@ use crate::lowered::FusedLayer;
 pub struct Gen<'a> {
     /// Symbol prefix (the model name).
     pub p: &'a str,
-    /// The layers.
+    /// The conv and pool layers before the dense ones (none for a dense model).
+    pub front: &'a [Stage],
+    /// The dense layers.
     pub layers: &'a [FusedLayer],
     /// What the plan allocated: each layer's coding and coded layer, the buffers.
     pub allocation: &'a Allocation,
@@ -167,6 +171,10 @@ impl Gen<'_> {
         }
         if !self.allocation.text.is_empty() {
             self.hashing(a);
+        }
+        if !self.front.is_empty() {
+            a.blank();
+            self.front(a);
         }
         a.blank();
         self.run_dense(a);
