@@ -782,10 +782,10 @@ mod spelled {
             "node 1: unsupported op `Elu`: the activations zlmc reads are Relu, LeakyRelu, \
              Clip (ReLU6), Tanh, Sigmoid, HardSigmoid, HardSwish and Gelu"
         );
-        let e = mlp(one("Conv"), vec![]).unwrap_err();
+        let e = mlp(one("ConvTranspose"), vec![]).unwrap_err();
         assert!(
-            e.ends_with(
-                "convolutions are not supported yet; zlmc imports dense networks (MatMul, Gemm)"
+            e.contains(
+                "unsupported op `ConvTranspose`: zlmc reads convolutional networks made of Conv"
             ),
             "{e}"
         );

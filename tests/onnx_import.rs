@@ -458,7 +458,10 @@ mod built {
         let e = load(vec![norm], vec![]).unwrap_err();
         assert_eq!(e, "node 0: unsupported op `ai.onnx.ml.Binarizer`");
         let e = load(vec![node("Identity", &["x"], "y")], vec![]).unwrap_err();
-        assert_eq!(e, "the graph has no dense layer (MatMul or Gemm)");
+        assert_eq!(
+            e,
+            "the graph has no layer with weights (MatMul, Gemm or Conv)"
+        );
     }
 }
 

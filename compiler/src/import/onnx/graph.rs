@@ -3,13 +3,15 @@
 
 use std::collections::HashMap;
 
-use super::chain::Chain;
+use super::chain::{Chain, ConvSpec, Pool};
 use super::elementwise::{self, BinOp, Expr, Step};
 use super::external::ExternalFiles;
+use super::maps::{self, Layout};
 use super::proto::{attr_type, data_type, AttributeProto, GraphProto, NodeProto, ValueInfoProto};
 use super::statistics;
 use super::tensor::{self, Const, Data};
 use crate::quant::float_model::FloatActivation;
+use zlmc_ir::Shape;
 
 /// The most ops an elementwise function between layers may take (GELU
 /// spelled out takes 5): bounds the expression the walk keeps.
@@ -62,6 +64,9 @@ struct Act {
     expr: Expr,
     /// The ops that built `expr`, for messages.
     ops: Vec<String>,
+    /// Where each element of `shape` sits in the chain's output (after a
+    /// `Transpose` of a map); `None` when in the same order.
+    layout: Layout,
 }
 
 impl Act {
@@ -71,7 +76,27 @@ impl Act {
 
     /// Whether `other` is a function of the same value.
     fn same_base(&self, other: &Act) -> bool {
-        self.chain == other.chain && self.shape == other.shape && self.batched == other.batched
+        self.chain == other.chain
+            && self.shape == other.shape
+            && self.batched == other.batched
+            && self.layout == other.layout
+    }
+
+    /// Per-element constants in `shape`'s order, put in the chain's order.
+    fn chain_order(&self, v: Vec<f64>) -> Vec<f64> {
+        maps::to_chain_order(v, &self.layout)
+    }
+
+    /// The map this value is, for `op`: channel-major, as the IR takes maps.
+    fn map_shape(&self, op: &str) -> Result<Shape, String> {
+        if self.layout.is_some() {
+            return Err(format!(
+                "`{op}` of a map laid out channels-last (after a Transpose): zlmc \
+                 convolves channel-major maps ([C, H, W]); a channels-last input with \
+                 several channels is not supported yet"
+            ));
+        }
+        maps::map_shape(&self.shape, op)
     }
 
     /// `f(expr)` recorded as built by `op` (after `with`'s ops, when it
@@ -106,7 +131,7 @@ impl Act {
         })?;
         for s in steps {
             match s {
-                Step::Affine { mul, add } => x.chain.affine(mul, add),
+                Step::Affine { mul, add } => x.chain.affine(mul, add)?,
                 Step::Activate(a) => x.chain.activate(a)?,
             }
         }
@@ -234,6 +259,7 @@ fn graph_input(g: &GraphProto, values: &HashMap<String, Value>) -> Result<(Strin
             batch_of_one,
             expr: Expr::Var,
             ops: Vec::new(),
+            layout: None,
         },
     ))
 }
@@ -250,6 +276,13 @@ fn graph_output(g: &GraphProto, values: &HashMap<String, Value>) -> Result<Walke
         // Prefer the value closest to the logits: the layers are the same.
         let (rank, c, head, l) = match v {
             Value::Act(a) => {
+                if a.layout.is_some() {
+                    return Err(at(
+                        "the output is a transposed map; zlmc gives outputs in the \
+                         order of the last layer"
+                            .into(),
+                    ));
+                }
                 let (x, head) = a.scores("the output").map_err(at)?;
                 (0, x.chain, head, None)
             }
@@ -444,6 +477,97 @@ fn eval_node(
         (false, "Flatten") => flatten(input(0)?, a.int("axis", 1)),
         (false, "Reshape") => reshape(input(0)?, input(1)?),
         (false, "Transpose") => transpose(input(0)?, &a),
+        (false, "Conv") => conv(
+            input(0)?,
+            input(1)?,
+            input_named(2).then(|| input(2)).transpose()?,
+            &a,
+        ),
+        (false, "MaxPool" | "AveragePool") => {
+            if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+                return Err("`MaxPool` with an Indices output is not supported".into());
+            }
+            let pool = if op == "MaxPool" {
+                Pool::Max
+            } else {
+                Pool::Avg {
+                    count_pad: a.int("count_include_pad", 0) != 0,
+                }
+            };
+            pool_node(input(0)?, op, &a, pool)
+        }
+        (false, "GlobalAveragePool") => global_average(input(0)?, op, None, true),
+        (false, "ReduceMean") => {
+            // Opset 18 moved the axes from an attribute to an input.
+            let axes = if input_named(1) {
+                match input(1)? {
+                    Value::Const(c) => c.ints().map(<[i64]>::to_vec),
+                    _ => None,
+                }
+                .ok_or("`ReduceMean` needs constant integer axes")?
+            } else {
+                a.get("axes").map(|v| v.ints.clone()).unwrap_or_default()
+            };
+            global_average(input(0)?, op, Some(&axes), a.int("keepdims", 1) != 0)
+        }
+        (false, "Shape") => match input(0)? {
+            Value::Act(x) => Ok(Value::Const(maps::shape_of(
+                &x.shape,
+                x.batched,
+                x.batch_of_one,
+                a.int("start", 0),
+                a.get("end").map(|v| v.i),
+            ))),
+            _ => Err("`Shape` is supported on the network's values only".into()),
+        },
+        (false, "Gather") => match (input(0)?, input(1)?) {
+            (Value::Const(d), Value::Const(i)) => {
+                maps::gather(d, i, a.int("axis", 0)).map(Value::Const)
+            }
+            _ => Err(unsupported(op)),
+        },
+        (false, "Slice") => {
+            let list = |k: usize, attr: &str| -> Result<Vec<i64>, String> {
+                if opset < 10 {
+                    return Ok(a.get(attr).map(|v| v.ints.clone()).unwrap_or_default());
+                }
+                if !input_named(k) {
+                    return Ok(vec![]);
+                }
+                match input(k)? {
+                    Value::Const(c) => c
+                        .ints()
+                        .map(<[i64]>::to_vec)
+                        .ok_or(format!("`Slice` {attr} are not integers")),
+                    _ => Err(format!("`Slice` needs constant {attr}")),
+                }
+            };
+            match input(0)? {
+                Value::Const(d) => maps::slice(
+                    d,
+                    &list(1, "starts")?,
+                    &list(2, "ends")?,
+                    &list(3, "axes")?,
+                    &list(4, "steps")?,
+                )
+                .map(Value::Const),
+                _ => Err(unsupported(op)),
+            }
+        }
+        (false, "Unsqueeze" | "Squeeze") => {
+            let axes = if opset < 13 {
+                a.get("axes").map(|v| v.ints.clone()).unwrap_or_default()
+            } else if input_named(1) {
+                match input(1)? {
+                    Value::Const(c) => c.ints().map(<[i64]>::to_vec),
+                    _ => None,
+                }
+                .ok_or(format!("`{op}` needs constant integer axes"))?
+            } else {
+                vec![]
+            };
+            squeeze_unsqueeze(input(0)?, op, &axes)
+        }
         (false, "Softmax" | "LogSoftmax") => {
             let x = act(input(0)?, op)?.settled(op)?;
             let default = if opset < 13 { 1 } else { -1 };
@@ -557,7 +681,7 @@ fn linear(mut x: Act, a: &Attrs, rows: usize, op: &str) -> Result<Act, String> {
     }
     let w: Vec<Vec<f64>> = coef.chunks(n).map(<[f64]>::to_vec).collect();
     apply_weight(&mut x, &w, op)?;
-    x.chain.scale_shift(&vec![1.0; rows], &bias);
+    x.chain.scale_shift(&vec![1.0; rows], &bias)?;
     Ok(x)
 }
 
@@ -635,16 +759,20 @@ fn linear_classifier(
     ])
 }
 
+/// What the importer reads of a convolutional network, for messages.
+const CNN_OPS: &str = "zlmc reads convolutional networks made of Conv (1-D or 2-D, any \
+    kernel, stride, padding and group count, dilation 1), MaxPool, AveragePool, \
+    GlobalAveragePool (or ReduceMean over the spatial axes), BatchNormalization, the \
+    activations, Flatten/Reshape/Transpose and dense layers (MatMul, Gemm)";
+
 /// The message for an op the importer does not read, with the nearest
 /// supported pattern where there is one.
 fn unsupported(op: &str) -> String {
     let hint = match op {
-        "Conv" | "ConvTranspose" | "ConvInteger" => {
-            "convolutions are not supported yet; zlmc imports dense networks (MatMul, Gemm)"
-        }
-        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" | "LpPool" => {
-            "pooling is not supported; zlmc imports dense networks (MatMul, Gemm)"
-        }
+        "ConvTranspose" | "ConvInteger" | "QLinearConv" | "DeformConv" => CNN_OPS,
+        "GlobalMaxPool" | "LpPool" | "GlobalLpPool" | "MaxRoiPool" | "MaxUnpool" => CNN_OPS,
+        "Pad" | "Resize" | "Upsample" | "SpaceToDepth" | "DepthToSpace" => CNN_OPS,
+        "ReduceMax" | "ReduceSum" | "ReduceMin" | "ReduceProd" => CNN_OPS,
         "LSTM" | "GRU" | "RNN" => "recurrent layers are not supported",
         "Elu" | "Selu" | "Celu" | "Softplus" | "Softsign" | "Mish" | "ThresholdedRelu"
         | "Shrink" => {
@@ -662,9 +790,13 @@ fn unsupported(op: &str) -> String {
             "elementwise functions are read only as parts of a supported activation \
              (e.g. GELU as Mul/Erf/Add)"
         }
-        "Gather" | "Slice" | "Split" | "Squeeze" | "Unsqueeze" | "Expand" => {
-            "zlmc reads one feature vector flowing through dense layers; reshape it with \
-             Flatten or Reshape"
+        "Gather" | "Slice" => {
+            "zlmc folds Gather and Slice of constant shapes (Shape → Gather → Concat → \
+             Reshape), not of the network's values; reshape them with Flatten or Reshape"
+        }
+        "Split" | "Expand" | "Tile" => {
+            "zlmc reads one feature vector or map flowing through the layers; reshape it \
+             with Flatten or Reshape"
         }
         _ => "",
     };
@@ -740,7 +872,8 @@ fn batch_norm<'a>(
         mul.extend(std::iter::repeat_n(m, per));
         add.extend(std::iter::repeat_n(k, per));
     }
-    x.chain.scale_shift(&mul, &add);
+    let (mul, add) = (x.chain_order(mul), x.chain_order(add));
+    x.chain.scale_shift(&mul, &add)?;
     Ok(Value::Act(x))
 }
 
@@ -758,6 +891,17 @@ fn concat<'a>(
                 .to_string(),
         )
     };
+    let parts: Vec<&Value> = (0..node.input.len()).map(input).collect::<Result<_, _>>()?;
+    if parts.iter().all(|p| matches!(p, Value::Const(_))) {
+        let consts: Vec<&Const> = parts
+            .iter()
+            .filter_map(|p| match p {
+                Value::Const(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        return maps::concat(&consts).map(Value::Const);
+    }
     if node.input.len() != 2 {
         return refuse();
     }
@@ -835,7 +979,16 @@ fn apply_weight(x: &mut Act, w: &[Vec<f64>], op: &str) -> Result<(), String> {
             x.chain.width()
         ));
     }
-    x.chain.matmul(w)?;
+    if let Some(l) = x.layout.take() {
+        // Input j of the weight is element l[j] of the chain's output.
+        let w: Vec<Vec<f64>> = w
+            .iter()
+            .map(|row| maps::to_chain_order(row.clone(), &Some(l.clone())))
+            .collect();
+        x.chain.matmul(&w)?;
+    } else {
+        x.chain.matmul(w)?;
+    }
     x.shape = vec![w.len()];
     Ok(())
 }
@@ -858,23 +1011,53 @@ fn gemm(x: &Value, b: &Value, c: Option<&Value>, a: &Attrs) -> Result<Value, Str
         let n = x.chain.width();
         let bias = broadcast(c, &x.shape).map_err(|m| format!("`Gemm` bias {m}"))?;
         let bias: Vec<f64> = bias.iter().map(|v| v * beta).collect();
-        x.chain.scale_shift(&vec![1.0; n], &bias);
+        x.chain.scale_shift(&vec![1.0; n], &bias)?;
     }
     Ok(Value::Act(x))
 }
 
-/// A constant broadcast over values of `shape` (after the batch dimension).
+/// A constant broadcast over values of `shape` (after the batch dimension),
+/// as NumPy broadcasts: dimensions aligned from the last, each 1 or equal
+/// (a bias per channel is `[C, 1, 1]` over `[C, H, W]`).
 fn broadcast(c: &Const, shape: &[usize]) -> Result<Vec<f64>, String> {
     let f = c.floats().ok_or("is a string tensor")?;
     let n: usize = shape.iter().product();
-    let dims = c.squeezed_dims();
-    if c.dims.len() > shape.len() + 1 || (!dims.is_empty() && dims != shape) {
-        return Err(format!(
+    let refuse = || {
+        format!(
             "has shape {:?}, which does not broadcast over values of shape {shape:?}",
             c.dims
-        ));
+        )
+    };
+    let dims = c.squeezed_dims();
+    if c.dims.len() > shape.len() + 1 || dims.len() > shape.len() {
+        return Err(refuse());
     }
-    Ok(if dims.is_empty() { vec![f[0]; n] } else { f })
+    // The constant's strides over `shape`'s axes (0 where it broadcasts).
+    let off = shape.len() - dims.len();
+    let mut strides = vec![0usize; shape.len()];
+    let mut stride = 1;
+    for (k, &d) in dims.iter().enumerate().rev() {
+        let axis = off + k;
+        if d == shape[axis] {
+            strides[axis] = if d == 1 { 0 } else { stride };
+        } else if d != 1 {
+            return Err(refuse());
+        }
+        stride *= d;
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut idx = vec![0usize; shape.len()];
+    for _ in 0..n {
+        out.push(f[idx.iter().zip(&strides).map(|(i, s)| i * s).sum::<usize>()]);
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    Ok(out)
 }
 
 fn arith(op: &str, l: &Value, r: &Value) -> Result<Value, String> {
@@ -930,6 +1113,7 @@ fn arith(op: &str, l: &Value, r: &Value) -> Result<Value, String> {
     }
     let x = &x.settled(op)?;
     let k = broadcast(c, &x.shape).map_err(|m| format!("`{op}` constant {m}"))?;
+    let k = x.chain_order(k);
     let n = k.len();
     let (mul, add): (Vec<f64>, Vec<f64>) = match (op, const_first) {
         ("Add", _) => (vec![1.0; n], k),
@@ -953,7 +1137,7 @@ fn arith(op: &str, l: &Value, r: &Value) -> Result<Value, String> {
         }
     };
     let mut x = x.clone();
-    x.chain.scale_shift(&mul, &add);
+    x.chain.scale_shift(&mul, &add)?;
     Ok(Value::Act(x))
 }
 
@@ -974,7 +1158,7 @@ fn scaler(v: &Value, a: &Attrs) -> Result<Value, String> {
     let offset = get("offset", 0.0)?;
     let scale = get("scale", 1.0)?;
     let add: Vec<f64> = offset.iter().zip(&scale).map(|(o, s)| -o * s).collect();
-    x.chain.scale_shift(&scale, &add);
+    x.chain.scale_shift(&scale, &add)?;
     Ok(Value::Act(x))
 }
 
@@ -1037,7 +1221,7 @@ fn reshape(v: &Value, shape: &Value) -> Result<Value, String> {
             let mut target = s;
             if x.batched {
                 match target.split_first() {
-                    Some((&(0 | -1), rest)) => target = rest,
+                    Some((&(0 | -1 | maps::BATCH), rest)) => target = rest,
                     Some((&1, rest)) if x.batch_of_one => target = rest,
                     _ => {
                         return Err(format!(
@@ -1088,7 +1272,195 @@ fn transpose(v: &Value, a: &Attrs) -> Result<Value, String> {
                 data: Data::Float(rows.concat()),
             }))
         }
-        _ => Err("`Transpose` is supported only on constant matrices".into()),
+        Value::Act(x) => {
+            let x = x.settled("Transpose")?;
+            let rank = x.rank();
+            let perm: Vec<i64> = perm.unwrap_or_else(|| (0..rank as i64).rev().collect());
+            let mut sorted = perm.clone();
+            sorted.sort_unstable();
+            if sorted != (0..rank as i64).collect::<Vec<_>>() {
+                return Err(format!(
+                    "`Transpose` perm {perm:?} is not a permutation of {rank} axes"
+                ));
+            }
+            let skip = usize::from(x.batched);
+            if x.batched && perm[0] != 0 {
+                return Err(format!(
+                    "`Transpose` perm {perm:?} moves the batch dimension"
+                ));
+            }
+            let perm: Vec<usize> = perm[skip..].iter().map(|&p| p as usize - skip).collect();
+            let (shape, layout) = maps::transpose(&x.shape, &x.layout, &perm);
+            Ok(Value::Act(Act { shape, layout, ..x }))
+        }
+        _ => Err(
+            "`Transpose` is supported only on constant matrices and the network's values".into(),
+        ),
+    }
+}
+
+/// `Conv` of the network's map by constant weights `[O, C/groups, (kh,) kw]`
+/// and an optional bias `[O]`.
+fn conv(x: &Value, w: &Value, b: Option<&Value>, a: &Attrs) -> Result<Value, String> {
+    let op = "Conv";
+    let mut x = act(x, op)?.settled(op)?;
+    let input = x.map_shape(op)?;
+    let one_d = x.shape.len() == 2;
+    let Value::Const(w) = w else {
+        return Err("`Conv` needs constant weights as its second input".into());
+    };
+    let spatial = if one_d { 1 } else { 2 };
+    if w.dims.len() != 2 + spatial {
+        return Err(format!(
+            "`Conv` weights have shape {:?}, not [out channels, in channels / groups, \
+             kernel…] for a {}-D map",
+            w.dims, spatial
+        ));
+    }
+    let groups = usize::try_from(a.int("group", 1))
+        .ok()
+        .filter(|&g| g >= 1)
+        .ok_or("`Conv` group must be at least 1")?;
+    let (out, per_group) = (w.dims[0], w.dims[1]);
+    if out == 0
+        || !input.channels.is_multiple_of(groups)
+        || !out.is_multiple_of(groups)
+        || per_group * groups != input.channels
+    {
+        return Err(format!(
+            "`Conv` weights {:?} in {groups} groups do not fit an input of {} channels",
+            w.dims, input.channels
+        ));
+    }
+    let window = maps::window(op, a.0, input, one_d, Some(&w.dims[2..]))?;
+    let f = w.floats().ok_or("`Conv` weights are strings")?;
+    let cols = f.len() / out;
+    let weight: Vec<Vec<f64>> = f.chunks(cols.max(1)).map(<[f64]>::to_vec).collect();
+    let bias = match b {
+        None => vec![0.0; out],
+        Some(Value::Const(c)) if c.len() == out => c.floats().ok_or("`Conv` bias is strings")?,
+        Some(Value::Const(c)) => {
+            return Err(format!(
+                "`Conv` has {} bias values for {out} output channels",
+                c.len()
+            ))
+        }
+        Some(_) => return Err("`Conv` needs a constant bias".into()),
+    };
+    x.chain.conv(ConvSpec {
+        input,
+        window,
+        groups,
+        weight,
+        bias,
+    })?;
+    let (height, width) = window.output(input.height, input.width)?;
+    let output = Shape {
+        channels: out,
+        height,
+        width,
+    };
+    x.shape = maps::logical(output, one_d);
+    Ok(Value::Act(x))
+}
+
+/// `MaxPool` or `AveragePool` of the network's map.
+fn pool_node(x: &Value, op: &str, a: &Attrs, pool: Pool) -> Result<Value, String> {
+    if a.int("storage_order", 0) != 0 {
+        return Err(format!("`{op}` with storage_order=1 is not supported"));
+    }
+    let mut x = act(x, op)?.settled(op)?;
+    let input = x.map_shape(op)?;
+    let one_d = x.shape.len() == 2;
+    let window = maps::window(op, a.0, input, one_d, None)?;
+    let output = x.chain.pool(input, window, pool)?;
+    x.shape = maps::logical(output, one_d);
+    Ok(Value::Act(x))
+}
+
+/// `GlobalAveragePool`, or `ReduceMean` over every spatial axis (`axes`;
+/// PyTorch's AdaptiveAvgPool2d(1) and Keras's GlobalAveragePooling2D): an
+/// average pool whose window is the whole map. `keepdims` keeps the
+/// spatial axes as 1s.
+fn global_average(
+    x: &Value,
+    op: &str,
+    axes: Option<&[i64]>,
+    keepdims: bool,
+) -> Result<Value, String> {
+    let mut x = act(x, op)?.settled(op)?;
+    let input = x.map_shape(op)?;
+    let one_d = x.shape.len() == 2;
+    if let Some(axes) = axes {
+        let rank = x.rank() as i64;
+        let mut axes: Vec<i64> = axes
+            .iter()
+            .map(|&a| if a < 0 { a + rank } else { a })
+            .collect();
+        axes.sort_unstable();
+        let skip = i64::from(x.batched);
+        let spatial: Vec<i64> = (skip + 1..rank).collect();
+        if axes != spatial {
+            return Err(format!(
+                "`{op}` is supported over the spatial axes of a map (global average \
+                 pooling), not over axes {axes:?} of shape {:?}",
+                x.shape
+            ));
+        }
+    }
+    let window = zlmc_ir::Window {
+        kernel: [input.height, input.width],
+        stride: [1, 1],
+        pads: [0; 4],
+    };
+    let output = x
+        .chain
+        .pool(input, window, Pool::Avg { count_pad: false })?;
+    x.shape = if keepdims {
+        maps::logical(output, one_d)
+    } else {
+        vec![output.channels]
+    };
+    Ok(Value::Act(x))
+}
+
+/// `Squeeze`/`Unsqueeze` of the network's values (their shape only) or of a
+/// constant.
+fn squeeze_unsqueeze(v: &Value, op: &str, axes: &[i64]) -> Result<Value, String> {
+    let change = |dims: &[usize]| {
+        if op == "Squeeze" {
+            maps::squeeze(dims, axes)
+        } else {
+            maps::unsqueeze(dims, axes)
+        }
+    };
+    match v {
+        Value::Const(c) => Ok(Value::Const(Const {
+            dims: change(&c.dims)?,
+            data: c.data.clone(),
+        })),
+        Value::Act(x) => {
+            let mut x = x.settled(op)?;
+            if x.layout.is_some() {
+                return Err(format!("`{op}` of a transposed map is not supported"));
+            }
+            let mut full = x.shape.clone();
+            if x.batched {
+                full.insert(0, if x.batch_of_one { 1 } else { usize::MAX });
+            }
+            let mut new = change(&full)?;
+            if x.batched {
+                if new.first() != Some(&full[0]) {
+                    return Err(format!("`{op}` would change the batch dimension"));
+                }
+                new.remove(0);
+            }
+            x.shape = new;
+            Ok(Value::Act(x))
+        }
+        _ => Err(format!(
+            "`{op}` after the classifier's output is not supported"
+        )),
     }
 }
 

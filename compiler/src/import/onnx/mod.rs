@@ -14,6 +14,14 @@
 //! an error naming the node and the op. Weights may live in a data file
 //! beside the model ([`external`]), as PyTorch 2's default exporter writes them.
 //!
+//! Convolutional networks (`Conv`, `MaxPool`, `AveragePool`,
+//! `GlobalAveragePool`) become convolution and pooling layers over
+//! channel-major maps; a batch normalization or bias after a convolution
+//! folds into it. Keras's channels-last graphs are read through [`maps`]:
+//! a `Transpose` of a map changes only the order the next dense layer reads
+//! it in, and the `Shape`/`Gather`/`Slice`/`Concat` arithmetic around a
+//! flatten is folded as the constants it is.
+//!
 //! # Why `prost`, with the messages written out here
 //!
 //! ONNX files are protobuf. Decoding uses `prost` (tokio-rs, widely used, no
@@ -33,10 +41,14 @@ pub mod chain;
 pub mod elementwise;
 pub mod external;
 pub mod graph;
+pub mod maps;
 pub mod output;
 pub mod proto;
 pub mod statistics;
 pub mod tensor;
+
+#[cfg(test)]
+mod cnn_tests;
 
 use std::path::Path;
 
