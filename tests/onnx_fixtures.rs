@@ -383,7 +383,7 @@ fn every_cnn_fixture_imports_in_one_command_and_int8_lands_within_1_5_points_of_
 /// target, the Arduino Uno and the Z80 (CP/M), with nothing skipped: a
 /// backend that refuses a layer fails this.
 #[test]
-fn every_cnn_fixture_builds_for_c_the_uno_and_the_z80() {
+fn every_cnn_fixture_builds_for_c_the_uno_and_the_z80_and_the_uno_answers_as_run() {
     let tmp = scratch("fixtures-cnn-build");
     let mut refused = Vec::new();
     for r in cnn_rows() {
@@ -407,6 +407,9 @@ fn every_cnn_fixture_builds_for_c_the_uno_and_the_z80() {
                 std::fs::read_dir(&out).unwrap().next().is_some(),
                 "{name}: nothing built for {target:?}"
             );
+            if target[0] == "avr" {
+                sim_answers_as_run(name, spec);
+            }
             if target[0] == "c" {
                 // The C target's output compiles as strict C99.
                 for f in std::fs::read_dir(&out).unwrap() {
@@ -421,6 +424,28 @@ fn every_cnn_fixture_builds_for_c_the_uno_and_the_z80() {
         }
     }
     assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+}
+
+/// On the Uno (simavr), `zlmc sim` answers the fixture's first test rows,
+/// given as float features, exactly as `zlmc run` does on the host.
+fn sim_answers_as_run(name: &str, spec: &str) {
+    let io = read_npz(&fixtures().join(name).join("io.npz")).unwrap();
+    let lines: String = rows(&io["x"])
+        .iter()
+        .take(8)
+        .map(|r| {
+            let v: Vec<String> = r.iter().map(|x| x.to_string()).collect();
+            v.join(" ") + "\n"
+        })
+        .collect();
+    let run = zlmc_ok(&["run", spec, "--batch"], &lines).stdout;
+    let sim = zlmc_ok(
+        &["sim", spec, "--target", "avr", "--board", "uno", "--batch"],
+        &lines,
+    )
+    .stdout;
+    assert_eq!(run.lines().count(), 8, "{name}: {run}");
+    assert_eq!(sim, run, "{name}: zlmc sim on the Uno against zlmc run");
 }
 
 /// examples/digits-cnn: the committed model imports in one command with
