@@ -28,8 +28,8 @@ impl Source<'_> {
     }
 }
 
-/// Load a YAML spec and its weights into an unoptimized model.
-pub fn load_spec(path: &Path) -> Result<Model> {
+/// A spec file's text and its parse, within the size and nesting limits.
+fn parse_spec(path: &Path) -> Result<(String, Spec)> {
     let text = read_limited(path, MAX_SPEC_BYTES)
         .map_err(|e| Diagnostic::in_file(path, format!("cannot read model spec: {e}")))?;
     prescan_yaml(&text).map_err(|(pos, m)| Diagnostic::in_file(path, m).at(Some(pos)))?;
@@ -37,6 +37,12 @@ pub fn load_spec(path: &Path) -> Result<Model> {
         let pos = e.location().map(|l| (l.line(), l.column()));
         Diagnostic::in_file(path, yaml_message(&e)).at(pos)
     })?;
+    Ok((text, spec))
+}
+
+/// Load a YAML spec and its weights into an unoptimized model.
+pub fn load_spec(path: &Path) -> Result<Model> {
+    let (text, spec) = parse_spec(path)?;
     let src = Source { path, text: &text };
     let checked = check(&spec, &src)?;
     let weights_path = weights_path(path, &spec.weights);
@@ -65,13 +71,7 @@ pub fn load_spec(path: &Path) -> Result<Model> {
 /// weights the kind's smallest non-negative value (0, or +1 for binary) and
 /// its biases 0. What `zlmc train` starts from.
 pub fn load_architecture(path: &Path) -> Result<Model> {
-    let text = read_limited(path, MAX_SPEC_BYTES)
-        .map_err(|e| Diagnostic::in_file(path, format!("cannot read model spec: {e}")))?;
-    prescan_yaml(&text).map_err(|(pos, m)| Diagnostic::in_file(path, m).at(Some(pos)))?;
-    let spec: Spec = serde_yaml::from_str(&text).map_err(|e| {
-        let pos = e.location().map(|l| (l.line(), l.column()));
-        Diagnostic::in_file(path, yaml_message(&e)).at(pos)
-    })?;
+    let (text, spec) = parse_spec(path)?;
     let src = Source { path, text: &text };
     let checked = check(&spec, &src)?;
     let fill: i8 = if checked.kind == zlmc_ir::WeightKind::Binary {
