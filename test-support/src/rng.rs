@@ -1,21 +1,19 @@
-//! The one seeded generator of the tests: xorshift64*, so random tests replay exactly.
+//! The one seeded generator of the tests: training's xorshift64*, with the
+//! draws tests need, so random tests replay exactly.
 
 /// A small deterministic generator (xorshift64*) seeded by a number.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(zlmc::train::rng::Rng);
 
 impl Rng {
     /// A generator from a seed (any value, zero included).
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Rng(zlmc::train::rng::Rng::new(seed))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`).
