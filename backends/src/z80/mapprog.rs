@@ -324,24 +324,10 @@ fn map_program(
             .get("model_step")
             .ok_or_else(|| BackendError::internal("`model_step` is not defined"))? as u16;
     let report = report(layers, plan, &addrs, layout, &asm.symbols, buffers);
-    let upper: String = model
-        .name
-        .to_ascii_uppercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(8)
-        .collect();
     Ok(Z80Files {
         asm_name: format!("{}.asm", model.name),
         asm: print(&items),
-        com_name: format!(
-            "{}.COM",
-            if upper.is_empty() {
-                "MODEL".into()
-            } else {
-                upper
-            }
-        ),
+        com_name: super::program::com_name(&model.name),
         com: asm.bytes,
         origin: layout.origin,
         step_entry,

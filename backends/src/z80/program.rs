@@ -363,24 +363,10 @@ fn program(
         return Err(no_room(end, limit, layout));
     }
     let step_entry = symbol("model_step")? as u16;
-    let upper: String = model
-        .name
-        .to_ascii_uppercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(8)
-        .collect();
     Ok(Z80Files {
         asm_name: format!("{}.asm", model.name),
         asm: print(&items),
-        com_name: format!(
-            "{}.COM",
-            if upper.is_empty() {
-                "MODEL".into()
-            } else {
-                upper
-            }
-        ),
+        com_name: com_name(&model.name),
         com: asm.bytes,
         origin: layout.origin,
         step_entry,
@@ -504,5 +490,21 @@ pub(super) fn decode_tables(b: &mut Builder, decode: &Decode) {
         }
         // The outputs are printed as numbers: no table.
         Decode::Values { .. } => {}
+    }
+}
+
+/// The `.COM` file's name: the model's name upper-cased, letters and digits
+/// only, at most 8 of them (CP/M's limit), `MODEL` when none is left.
+pub(super) fn com_name(name: &str) -> String {
+    let upper: String = name
+        .to_ascii_uppercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(8)
+        .collect();
+    if upper.is_empty() {
+        "MODEL.COM".into()
+    } else {
+        format!("{upper}.COM")
     }
 }
