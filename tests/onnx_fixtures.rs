@@ -297,55 +297,17 @@ fn import_cnn(r: &std::collections::BTreeMap<String, String>, out: &std::path::P
     out.join("model.yaml")
 }
 
-/// The CNN fixture whose average pooling leaves padding out of its divisor
-/// (Keras's `padding="same"`), which the integer IR cannot express.
-const UNQUANTIZABLE_AVGPOOL: &str = "keras_savedmodel_conv_tanh";
-
-/// The error of importing fixture `r` to an integer model (it must fail).
-fn zlmc_fails_to_import(
-    r: &std::collections::BTreeMap<String, String>,
-    out: &std::path::Path,
-) -> String {
-    let model = fixtures().join(&r["model"]);
-    let io = fixtures().join(&r["name"]).join("io.npz");
-    let o = zlmc_test_support::zlmc(
-        &[
-            "import",
-            "onnx",
-            model.to_str().unwrap(),
-            "--calibrate",
-            io.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        "",
-    );
-    assert_ne!(o.code, 0, "{}: imported", r["name"]);
-    assert!(
-        !out.join("model.yaml").exists(),
-        "{}: partial output",
-        r["name"]
-    );
-    o.stderr
-}
-
 /// Issue 21's acceptance on the CNN fixtures: each imports in one command
-/// with label-free calibration data, its float reference scores what the
-/// framework measured, and int8 lands within 1.5 points of it.
+/// with label-free calibration data (Keras's SAME average pooling too, its
+/// border divisors folded into the dense layer after it), its float
+/// reference scores what the framework measured, and int8 lands within 1.5
+/// points of it.
 #[test]
 fn every_cnn_fixture_imports_in_one_command_and_int8_lands_within_1_5_points_of_float() {
     let tmp = scratch("fixtures-cnn-int8");
     let (mut table, mut short) = (Vec::new(), Vec::new());
     for r in cnn_rows() {
         let name = r["name"].as_str();
-        if name == UNQUANTIZABLE_AVGPOOL {
-            // Keras's SAME average pooling divides border windows by the
-            // elements they hold; the IR's avgpool has one divisor.
-            let out = tmp.path().join(name);
-            let e = zlmc_fails_to_import(&r, &out);
-            assert!(e.contains("has no integer form"), "{name}: {e}");
-            continue;
-        }
         let spec = import_cnn(&r, &tmp.path().join(name));
         let io = fixtures().join(name).join("io.npz");
         let e = zlmc_ok(
@@ -388,9 +350,6 @@ fn every_cnn_fixture_builds_for_c_the_uno_and_the_z80_and_the_uno_answers_as_run
     let mut refused = Vec::new();
     for r in cnn_rows() {
         let name = r["name"].as_str();
-        if name == UNQUANTIZABLE_AVGPOOL {
-            continue;
-        }
         let spec = import_cnn(&r, &tmp.path().join(name));
         let spec = spec.to_str().unwrap();
         for target in [&["c"][..], &["avr", "--board", "uno"], &["z80"]] {
