@@ -17,6 +17,7 @@ use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{AluOp, Cond, Idx, Index, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
 use super::mapplan::{Buf, BufferPlan, Kernel, MapLayer, Placed};
+use super::model::shift_ac;
 use crate::lowered::Activation;
 use zlmc_ir::Elem;
 
@@ -347,21 +348,6 @@ pub(super) fn pixel(b: &mut Builder, k: usize, l: &MapLayer, v: &MapVars) {
     b.st16_mem(v.out, Reg16::HL);
     add_word(b, v.base, 2 * l.stride[1]);
     count_down(b, v.xc, &format!("m{k}_px"));
-}
-
-/// Arithmetic shift right of a:c by `n` (`n` < 16).
-fn shift_ac(b: &mut Builder, n: u32) {
-    let mut n = n;
-    if n >= 8 {
-        b.ld(C, A);
-        b.inst(Inst::Rla);
-        b.alu(AluOp::Sbc, A);
-        n -= 8;
-    }
-    for _ in 0..n {
-        b.rot(RotOp::Sra, A);
-        b.rot(RotOp::Rr, C);
-    }
 }
 
 /// A 32-bit shift by `n` as whole bytes first (bits 8.. or 16.. of the

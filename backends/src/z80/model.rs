@@ -662,8 +662,8 @@ fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &MemoryMap) {
     b.st16_mem(mem.vars.act_ptr, Reg16::HL);
 }
 
-/// Arithmetic shift right of a:c by `n`.
-fn shift_ac(b: &mut Builder, n: u32) {
+/// Arithmetic shift right of a:c by `n` (`n` < 16).
+pub(super) fn shift_ac(b: &mut Builder, n: u32) {
     let mut n = n;
     if n >= 8 {
         b.ld(C, A);
