@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 use zlmc_backends::z80::target::z80_reply;
 
 use zlmc_ir::{interp, Activation, Model, Op, WeightKind};
-use zlmc_test_support::build::{self, Z80Files};
+use zlmc_test_support::build::{self, assert_assemblers_agree, Z80Files};
 use zlmc_test_support::models::{
     check_int8_text_models, random_query, random_text_model, random_text_model_of,
     random_text_model_with_activations, z80ai_model,
 };
-use zlmc_test_support::tools::{z80_assemble, Z80Asm};
 use zlmc_test_support::{
     assert_same_reply, assert_tinychat_sim_reproduces_expected, assert_within_budget, example,
     figure_after, tinychat, zlmc, Rng,
@@ -23,20 +22,6 @@ fn build(model: &Model) -> Z80Files {
     let mut m = model.clone();
     zlmc::driver::optimize(&mut m, &[], |_, _| {}).expect("passes");
     build::z80(&m, Path::new("random")).unwrap_or_else(|e| panic!("{}: {e}", model.name))
-}
-
-/// Both assemblers turn `z`'s assembly (of model `name`) into zlmc's .COM, byte for byte.
-fn assert_assemblers_agree(z: &Z80Files, name: &str) {
-    for tool in Z80Asm::ALL {
-        let bytes = z80_assemble(tool, &z.asm)
-            .unwrap_or_else(|e| panic!("{} on {name}: {e}", z.asm_name))
-            .bytes;
-        assert!(
-            bytes == z.com,
-            "{} disagrees with zlmc on {name}",
-            tool.name()
-        );
-    }
 }
 
 /// Build `m` for CP/M and check its replies to `first` and `n - 1` random

@@ -10,10 +10,9 @@ use std::path::Path;
 use zlmc_backends::z80::target::z80_raw_reply;
 use zlmc_backends::zx48::target::zx48_raw_reply;
 use zlmc_ir::{interp, Model};
-use zlmc_test_support::build::{self, Z80Files};
+use zlmc_test_support::build::{self, assert_assemblers_agree, Z80Files};
 use zlmc_test_support::conv_models::random_conv_model;
 use zlmc_test_support::models::{make_values, random_inputs};
-use zlmc_test_support::tools::{z80_assemble, Z80Asm};
 use zlmc_test_support::Rng;
 
 fn line(values: &[i16]) -> Vec<u8> {
@@ -25,20 +24,6 @@ fn line(values: &[i16]) -> Vec<u8> {
 fn label(m: &Model, values: &[i16]) -> Vec<u8> {
     let r = interp::step(&m.graph, values);
     m.decode.answer(r.class).expect("a class")
-}
-
-/// Both assemblers turn `z`'s assembly into zlmc's bytes.
-fn assert_assemblers_agree(z: &Z80Files, name: &str) {
-    for tool in Z80Asm::ALL {
-        let bytes = z80_assemble(tool, &z.asm)
-            .unwrap_or_else(|e| panic!("{} on {name}: {e}", z.asm_name))
-            .bytes;
-        assert!(
-            bytes == z.com,
-            "{} disagrees with zlmc on {name}",
-            tool.name()
-        );
-    }
 }
 
 /// The T-states `zlmc build` predicts for a whole inference.

@@ -26,6 +26,21 @@ pub fn c(model: &Model, source: &Path) -> CFiles {
     c_with(model, &provenance(source)).unwrap_or_else(|e| panic!("C for {}: {e}", model.name))
 }
 
+/// Both assemblers (z80asm, pasmo) turn `z`'s assembly (of model `name`)
+/// into zlmc's .COM, byte for byte.
+pub fn assert_assemblers_agree(z: &Z80Files, name: &str) {
+    for tool in crate::tools::Z80Asm::ALL {
+        let bytes = crate::tools::z80_assemble(tool, &z.asm)
+            .unwrap_or_else(|e| panic!("{} on {name}: {e}", z.asm_name))
+            .bytes;
+        assert!(
+            bytes == z.com,
+            "{} disagrees with zlmc on {name}",
+            tool.name()
+        );
+    }
+}
+
 /// The Z80 CP/M program for an optimized `model` read from `source`.
 pub fn z80(model: &Model, source: &Path) -> Result<Z80Files, zlmc::Diagnostic> {
     let v = zlmc_backends::target::Verified::new(model).map_err(diagnostic)?;
