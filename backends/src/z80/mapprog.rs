@@ -137,27 +137,17 @@ pub fn map_layers(lowered: &Lowered) -> Result<Vec<MapLayer>, Unsupported> {
                     window,
                     input,
                     output,
-                } => MapLayer {
-                    kernel: Kernel::Max,
-                    input: dims(input),
-                    output: dims(output),
-                    size: window.kernel,
-                    stride: window.stride,
-                    pads: window.pads,
-                    taps: all_taps(input.channels, &window),
-                    bias: vec![0; output.channels],
-                    shift: 0,
-                    activation: e.activation,
-                    dense: false,
-                },
-                LayerOp::AvgPool {
+                }
+                | LayerOp::AvgPool {
                     window,
-                    mul,
-                    shift,
                     input,
                     output,
+                    ..
                 } => MapLayer {
-                    kernel: Kernel::Avg { mul, shift },
+                    kernel: match l.op {
+                        LayerOp::AvgPool { mul, shift, .. } => Kernel::Avg { mul, shift },
+                        _ => Kernel::Max,
+                    },
                     input: dims(input),
                     output: dims(output),
                     size: window.kernel,
