@@ -362,6 +362,11 @@ fn refine_rounding(
         for _ in 0..8 {
             let mut changed = false;
             for j in 0..cols {
+                // A weight that is zero in float (sparsified, or reading a
+                // constant input) stays zero: the sparsity was asked for.
+                if wr[j] == 0.0 {
+                    continue;
+                }
                 let cjj = if full { cov[j * cols + j] } else { cov[j] };
                 for d in [-1i32, 1] {
                     let nv = i32::from(qr[j]) + d;
