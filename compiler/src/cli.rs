@@ -142,10 +142,10 @@ enum Command {
         /// Output folder.
         #[arg(short, long)]
         output: PathBuf,
-        /// Drop this fraction of each hidden layer's neurons (lowest L1 importance).
+        /// Drop this fraction of each hidden layer's neurons (least output spread × outgoing weights).
         #[arg(long, value_name = "FRACTION")]
         prune_neurons: Option<f64>,
-        /// Zero this fraction of each layer's weights (smallest magnitude).
+        /// Zero this fraction of each layer's weights (least |w| × input spread).
         #[arg(long, value_name = "FRACTION")]
         sparsity: Option<f64>,
         /// Calibration data for re-quantizing (default: `--data`).

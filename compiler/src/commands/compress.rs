@@ -105,7 +105,7 @@ pub fn compress(
         writeln!(out, "pruned {n} hidden neurons").map_err(io_err)?;
     }
     if let Some(f) = args.sparsity {
-        let n = sparsify(&mut m, f);
+        let n = sparsify(&mut m, f, &d);
         writeln!(out, "zeroed {n} weights").map_err(io_err)?;
     }
     let teacher = original;

@@ -6,14 +6,15 @@ use crate::quant::float_model::{FloatLayerKind, FloatMlp};
 
 use super::dataset::Dataset;
 
-/// Drop `fraction` of every hidden layer's neurons, those with the smallest
-/// L1 norm of incoming weights. What a dropped neuron contributed is folded
-/// into the next layer's bias: its mean activation over `calib` times its
-/// outgoing weights (for a ReLU unit, the mean of the rectified value).
-/// Returns how many neurons were dropped.
+/// Drop `fraction` of every hidden layer's neurons, those that matter least
+/// on `calib`: a neuron's score is how much its output varies (standard
+/// deviation) times the size (L2 norm) of its outgoing weights, what
+/// removing it changes the next layer's sums by once its mean is
+/// compensated. That mean, times its outgoing weights, is folded into the
+/// next layer's bias. Returns how many neurons were dropped.
 #[allow(clippy::needless_range_loop)] // `l` indexes two layers and their means
 pub fn prune_neurons(m: &mut FloatMlp, fraction: f64, calib: &Dataset) -> usize {
-    let means = mean_activations(m, calib);
+    let moments = input_moments(m, calib);
     let mut dropped = 0;
     for l in 0..m.layers.len().saturating_sub(1) {
         // Only a dense layer's neurons fold into a dense next layer's bias.
@@ -27,14 +28,20 @@ pub fn prune_neurons(m: &mut FloatMlp, fraction: f64, calib: &Dataset) -> usize 
             continue;
         }
         let mut order: Vec<usize> = (0..units).collect();
-        let l1 = |j: usize| m.layers[l].weight[j].iter().map(|w| w.abs()).sum::<f32>();
-        order.sort_by(|&a, &b| l1(a).total_cmp(&l1(b)).then(a.cmp(&b)));
+        // The next layer's inputs are this layer's outputs.
+        let out = &moments[l + 1];
+        let next = &m.layers[l + 1].weight;
+        let score = |j: usize| {
+            let norm: f64 = next.iter().map(|r| f64::from(r[j]).powi(2)).sum();
+            out.std(j) * norm.sqrt()
+        };
+        order.sort_by(|&a, &b| score(a).total_cmp(&score(b)).then(a.cmp(&b)));
         let mut drop: Vec<usize> = order[..n].to_vec();
         drop.sort_unstable();
         let next = &mut m.layers[l + 1];
         for &j in &drop {
             for (k, b) in next.bias.iter_mut().enumerate() {
-                *b += next.weight[k][j] * means[l][j];
+                *b += (f64::from(next.weight[k][j]) * out.mean[j]) as f32;
             }
         }
         let kept = |j: &usize| drop.binary_search(j).is_err();
@@ -58,53 +65,113 @@ fn keep_where<T>(v: Vec<T>, kept: impl Fn(&usize) -> bool) -> Vec<T> {
         .collect()
 }
 
-/// Each layer's mean output (after its activation) over `d`.
-fn mean_activations(m: &FloatMlp, d: &Dataset) -> Vec<Vec<f32>> {
-    let mut sums: Vec<Vec<f64>> = m.layers.iter().map(|l| vec![0.0; l.units()]).collect();
-    for x in &d.x {
-        let mut v = x.clone();
-        for (l, layer) in m.layers.iter().enumerate() {
-            v = layer.forward(&v);
-            for (s, &a) in sums[l].iter_mut().zip(&v) {
-                *s += a as f64;
-            }
-        }
-    }
-    let n = d.x.len().max(1) as f64;
-    sums.into_iter()
-        .map(|v| v.into_iter().map(|s| (s / n) as f32).collect())
-        .collect()
-}
-
-/// Zero the `fraction` of each layer's weights with the smallest magnitude.
-/// Returns how many weights were zeroed.
-pub fn sparsify(m: &mut FloatMlp, fraction: f64) -> usize {
+/// Zero the `fraction` of each layer's weights that matter least on `calib`:
+/// a weight's score is its magnitude times the spread (standard deviation)
+/// of the input it reads, so a large weight on an input that hardly moves
+/// (a border pixel a folded scaler blew up) goes before a small one on a busy
+/// input. What a zeroed dense weight contributed on average, its input's mean
+/// times the weight, moves into the bias. A convolution's weights are scored
+/// by their input channel's root mean square (padding makes the mean inexact
+/// there, so nothing is folded). Returns how many weights were zeroed.
+pub fn sparsify(m: &mut FloatMlp, fraction: f64, calib: &Dataset) -> usize {
+    let moments = input_moments(m, calib);
     let mut zeroed = 0;
-    for l in &mut m.layers {
-        let mut mags: Vec<f32> = l.weight.iter().flatten().map(|w| w.abs()).collect();
-        let n = (fraction * mags.len() as f64).floor() as usize;
+    for (l, mom) in m.layers.iter_mut().zip(&moments) {
+        let cols = l.weight.first().map_or(0, Vec::len);
+        let total = l.weight.len() * cols;
+        let n = (fraction * total as f64).floor() as usize;
         if n == 0 {
             continue;
         }
-        mags.sort_by(f32::total_cmp);
-        let cut = mags[n - 1];
-        // Everything below the cut goes, then ties at the cut in row order.
-        let mut left = n;
-        for w in l.weight.iter_mut().flatten() {
-            if w.abs() < cut {
-                *w = 0.0;
-                left -= 1;
+        let spread = |j: usize| -> f64 {
+            match l.kind {
+                FloatLayerKind::Dense => mom.std(j),
+                _ => {
+                    let [kh, kw] = l.map_input().map_or([1, 1], |(_, w)| w.kernel);
+                    mom.rms(j / (kh * kw))
+                }
+            }
+        };
+        let spreads: Vec<f64> = (0..cols).map(spread).collect();
+        let score = |i: usize| {
+            let (r, c) = (i / cols, i % cols);
+            f64::from(l.weight[r][c].abs()) * spreads[c]
+        };
+        // Lowest scores go first; ties in row order, so the cut is
+        // deterministic.
+        let mut order: Vec<usize> = (0..total).collect();
+        order.sort_by(|&a, &b| score(a).total_cmp(&score(b)).then(a.cmp(&b)));
+        let dense = l.kind == FloatLayerKind::Dense;
+        for &i in &order[..n] {
+            let (r, c) = (i / cols, i % cols);
+            let w = std::mem::take(&mut l.weight[r][c]);
+            if dense {
+                l.bias[r] += (f64::from(w) * mom.mean[c]) as f32;
             }
         }
-        for w in l.weight.iter_mut().flatten() {
-            if left > 0 && w.abs() == cut {
-                *w = 0.0;
-                left -= 1;
-            }
-        }
-        zeroed += n - left;
+        zeroed += n;
     }
     zeroed
+}
+
+/// First and second moments of a layer's inputs over a dataset: per input
+/// for a dense layer, per input channel for a convolution or pool.
+struct Moments {
+    mean: Vec<f64>,
+    square: Vec<f64>,
+}
+
+impl Moments {
+    /// The standard deviation of input `j`.
+    fn std(&self, j: usize) -> f64 {
+        (self.square[j] - self.mean[j] * self.mean[j])
+            .max(0.0)
+            .sqrt()
+    }
+
+    /// The root mean square of input `j`.
+    fn rms(&self, j: usize) -> f64 {
+        self.square[j].max(0.0).sqrt()
+    }
+}
+
+/// Every layer's input moments over `d`, as the float model computes them.
+fn input_moments(m: &FloatMlp, d: &Dataset) -> Vec<Moments> {
+    let groups = |l: &crate::quant::float_model::FloatLayer, len: usize| match l.map_input() {
+        Some((shape, _)) => (shape.channels, len / shape.channels.max(1)),
+        None => (len, 1),
+    };
+    let mut sums: Vec<(Vec<f64>, Vec<f64>)> = m
+        .layers
+        .iter()
+        .map(|l| {
+            let (n, _) = groups(l, l.inputs());
+            (vec![0.0; n], vec![0.0; n])
+        })
+        .collect();
+    for x in &d.x {
+        let mut v = x.clone();
+        for (l, (s1, s2)) in m.layers.iter().zip(&mut sums) {
+            let (_, per) = groups(l, v.len());
+            for (k, &a) in v.iter().enumerate() {
+                let a = f64::from(a);
+                s1[k / per] += a;
+                s2[k / per] += a * a;
+            }
+            v = l.forward(&v);
+        }
+    }
+    sums.into_iter()
+        .zip(&m.layers)
+        .map(|((s1, s2), l)| {
+            let (_, per) = groups(l, l.inputs());
+            let n = (d.x.len() * per).max(1) as f64;
+            Moments {
+                mean: s1.into_iter().map(|s| s / n).collect(),
+                square: s2.into_iter().map(|s| s / n).collect(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -150,13 +217,58 @@ mod tests {
     }
 
     #[test]
-    fn sparsity_zeroes_the_smallest_weights() {
-        let mut m = mlp();
-        assert_eq!(sparsify(&mut m, 0.5), 4);
-        assert_eq!(
-            m.layers[0].weight,
-            vec![vec![0.0, 1.0], vec![0.0, 0.0], vec![2.0, -1.0]]
-        );
-        assert_eq!(m.layers[1].weight, vec![vec![0.0, 4.0, 1.0]]);
+    fn sparsity_zeroes_weights_on_quiet_inputs_first_and_folds_their_mean() {
+        let mut m = FloatMlp {
+            layers: vec![FloatLayer {
+                kind: FloatLayerKind::Dense,
+                weight: vec![vec![10.0, 1.0], vec![-0.5, 0.25]],
+                bias: vec![0.5, 0.0],
+                activation: FloatActivation::None,
+            }],
+            ..mlp()
+        };
+        // Input 0 barely moves (spread 0.01), input 1 spans 0..4 (spread 2).
+        let d = Dataset {
+            x: vec![vec![2.0, 0.0], vec![2.02, 4.0]],
+            y: vec![],
+        };
+        assert_eq!(sparsify(&mut m, 0.5, &d), 2);
+        // The big weight on the quiet input goes, with the small one on it;
+        // both weights on the busy input stay, however small.
+        assert_eq!(m.layers[0].weight, vec![vec![0.0, 1.0], vec![0.0, 0.25]]);
+        // What they gave on average (input 0's mean, 2.01) is now bias.
+        assert!((m.layers[0].bias[0] - (0.5 + 10.0 * 2.01)).abs() < 1e-4);
+        assert!((m.layers[0].bias[1] - (-0.5 * 2.01)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn neuron_pruning_scores_by_output_spread_and_outgoing_weights() {
+        // Neuron 0 has the largest incoming weights but an output that
+        // never moves; neuron 1 moves and feeds the next layer.
+        let mut m = FloatMlp {
+            layers: vec![
+                FloatLayer {
+                    kind: FloatLayerKind::Dense,
+                    weight: vec![vec![50.0, 0.0], vec![0.0, 0.1]],
+                    bias: vec![0.0, 0.0],
+                    activation: FloatActivation::Relu,
+                },
+                FloatLayer {
+                    kind: FloatLayerKind::Dense,
+                    weight: vec![vec![1.0, 1.0]],
+                    bias: vec![0.0],
+                    activation: FloatActivation::None,
+                },
+            ],
+            ..mlp()
+        };
+        let d = Dataset {
+            x: vec![vec![1.0, 0.0], vec![1.0, 10.0]],
+            y: vec![],
+        };
+        assert_eq!(prune_neurons(&mut m, 0.5, &d), 1);
+        assert_eq!(m.layers[0].weight, vec![vec![0.0, 0.1]]);
+        // Neuron 0 always gave 50: the next layer's bias keeps it.
+        assert!((m.layers[1].bias[0] - 50.0).abs() < 1e-4);
     }
 }
