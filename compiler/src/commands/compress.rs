@@ -117,6 +117,7 @@ pub fn compress(
         let mut ft = ft.clone();
         // Weights zeroed on purpose stay zero.
         ft.opts.keep_zeros = args.sparsity.is_some();
+        ft.opts.unrounded = q.layers.iter().map(|l| l.unrounded.clone()).collect();
         let trained = run(&start, &samples, &ft, data, err)?;
         store(&trained, &mut q)?;
         // The reference written beside a fine-tuned model is the float

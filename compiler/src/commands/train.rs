@@ -249,6 +249,7 @@ fn write_trained(
                 scale: 1.0,
                 zero_point: 0,
                 channel_scales: None,
+                unrounded: Vec::new(),
             })
             .collect(),
         labels,

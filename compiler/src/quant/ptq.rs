@@ -147,6 +147,9 @@ pub struct QLayer {
     /// differ (a convolution quantized per channel, and the pools after it);
     /// `scale` is then their mean.
     pub channel_scales: Option<Vec<f64>>,
+    /// The float weights in integer units before rounding (empty for pools
+    /// and trained layers): where fine-tuning starts its latent weights.
+    pub unrounded: Vec<f32>,
 }
 
 /// An integer model quantized from a float one.
@@ -1254,6 +1257,11 @@ fn build(
             scale: s_in,
             zero_point: zp_in,
             channel_scales: s_ch.clone(),
+            unrounded: wq
+                .iter()
+                .enumerate()
+                .map(|(k, &w)| (w / s_rows[k / cols]) as f32)
+                .collect(),
         });
         report.push(LayerReport {
             name: super::float_spec::float_layer_name(fl, l),
@@ -1300,6 +1308,7 @@ fn pool_layer(fl: &FloatLayer, kind: WeightKind, scale: f64, zp: i64) -> QLayer 
         scale,
         zero_point: zp,
         channel_scales: None,
+        unrounded: Vec::new(),
     }
 }
 

@@ -77,6 +77,9 @@ pub struct TrainOptions {
     /// output, per example): fewer active neurons, and the Uno's and Z80's
     /// kernels skip the inputs that are 0, so fewer cycles. 0: none.
     pub activity_weight: f32,
+    /// Per layer, the float weights in integer units that the starting
+    /// model's weights were rounded from (empty: start on the integers).
+    pub unrounded: Vec<Vec<f32>>,
 }
 
 impl Default for TrainOptions {
@@ -95,6 +98,7 @@ impl Default for TrainOptions {
             keep_zeros: false,
             range_weight: 1e-3,
             activity_weight: 0.0,
+            unrounded: Vec::new(),
         }
     }
 }
@@ -369,6 +373,7 @@ pub fn train(
 ) -> Result<(Model, Vec<EpochReport>), TrainError> {
     let clock = std::time::Instant::now();
     let mut net = Net::from_model(start, opts.keep_zeros)?;
+    net.start_from_unrounded(&opts.unrounded);
     if net.inputs() != start.input_len() {
         return Err(TrainError::Unsupported(format!(
             "the first layer takes {} inputs, the encoders give {}",

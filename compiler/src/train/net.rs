@@ -267,6 +267,33 @@ impl Net {
         Ok(Net { layers })
     }
 
+    /// Start each latent weight where its float weight lies within the
+    /// integer step it rounds to: the integer model is unchanged, but the
+    /// straight-through gradient starts from what the float model knew
+    /// (which ternary weight was nearly 0, which nearly 1). `unrounded`
+    /// holds a layer's float weights in integer units, or is short.
+    pub fn start_from_unrounded(&mut self, unrounded: &[Vec<f32>]) {
+        for (l, u) in self.layers.iter_mut().zip(unrounded) {
+            if u.len() != l.w.len() {
+                continue;
+            }
+            for (w, &f) in l.w.iter_mut().zip(u) {
+                let q = *w;
+                *w = if l.kind == WeightKind::Binary {
+                    // The sign is the weight; keep it.
+                    if q > 0.0 {
+                        f.clamp(0.0, 1.0)
+                    } else {
+                        f.clamp(-1.0, -1e-3)
+                    }
+                } else {
+                    q + (f - q).clamp(-0.49, 0.49)
+                };
+            }
+            l.clip_latent();
+        }
+    }
+
     /// The integer model: `start`'s name, encoders and decoding, this
     /// network's layers, lowered as a spec is.
     pub fn to_model(&self, start: &Model) -> Model {

@@ -259,3 +259,34 @@ fn distillation_alone_pulls_toward_the_teacher() {
         "{l} {g:?}"
     );
 }
+
+#[test]
+fn starting_from_unrounded_weights_keeps_the_integer_model() {
+    for kind in [WeightKind::Int4, WeightKind::Ternary, WeightKind::Binary] {
+        let m = model(Some(Activation::Relu), kind, 3, false);
+        let mut net = Net::from_model(&m, false).unwrap();
+        let before: Vec<Vec<i8>> = net.layers.iter().map(|l| l.int_weights()).collect();
+        // Float weights anywhere around the integers, some far beyond.
+        let mut rng = Rng::new(3);
+        let unrounded: Vec<Vec<f32>> = net
+            .layers
+            .iter()
+            .map(|l| {
+                l.w.iter()
+                    .map(|&w| w + (rng.unit() as f32 - 0.5) * 4.0)
+                    .collect()
+            })
+            .collect();
+        net.start_from_unrounded(&unrounded);
+        let after: Vec<Vec<i8>> = net.layers.iter().map(|l| l.int_weights()).collect();
+        assert_eq!(before, after, "{kind:?}: the integers changed");
+        // The latent weights moved off the integers, toward the floats.
+        let moved = net.layers[0]
+            .w
+            .iter()
+            .zip(&before[0])
+            .filter(|(&w, &q)| w != f32::from(q))
+            .count();
+        assert!(moved > net.layers[0].w.len() / 2, "{kind:?}: {moved} moved");
+    }
+}
