@@ -19,7 +19,7 @@ use crate::input::io_err;
 use crate::output::OutFile;
 use crate::quant::npz_write::{npz_bytes, Array};
 use crate::quant::{guard_overwrite, WriteArgs};
-use crate::train::report::{plot, MetricKind, Progress};
+use crate::train::report::{plot, JudgedOn, MetricKind, Progress};
 use crate::train::run::RunArgs;
 use crate::train::{text, train, EpochReport, Samples, TrainOptions};
 
@@ -699,7 +699,8 @@ fn fit_with_progress(
     data: &Path,
     err: &mut dyn Write,
 ) -> Result<Model> {
-    let mut progress = Progress::new(args.opts.epochs, args.quiet, EXACT, err);
+    let judged = (EXACT, JudgedOn::of(args.opts.holdout));
+    let mut progress = Progress::new(args.opts.epochs, args.quiet, judged, err);
     let result = fit(start, teacher, lines, &args.opts, &mut |r| {
         progress.epoch(r)
     });
@@ -712,11 +713,11 @@ fn fit_with_progress(
             "trained {} epochs; kept epoch {} ({})",
             history.len() - 1,
             best.epoch,
-            EXACT.show(best.held_out_metric)
+            EXACT.show(best.held_out_metric, judged.1)
         );
     }
     if let Some(p) = &args.plot {
-        crate::output::write_file(p, plot(&history, EXACT)?.as_bytes())?;
+        crate::output::write_file(p, plot(&history, judged)?.as_bytes())?;
     }
     Ok(model)
 }

@@ -20,21 +20,51 @@ pub enum MetricKind {
 }
 
 impl MetricKind {
-    /// The metric as people read it.
-    pub fn show(self, m: f64) -> String {
+    /// The metric as people read it, measured `on` the held-out or the
+    /// training examples.
+    pub fn show(self, m: f64, on: JudgedOn) -> String {
+        let on = on.name();
         match self {
-            MetricKind::Accuracy => format!("held-out accuracy {:.2} %", 100.0 * m),
-            MetricKind::NegMae => format!("held-out MAE {:.4}", -m),
-            MetricKind::Rate(name) => format!("held-out {name} {:.2} %", 100.0 * m),
+            MetricKind::Accuracy => format!("{on} accuracy {:.2} %", 100.0 * m),
+            MetricKind::NegMae => format!("{on} MAE {:.4}", -m),
+            MetricKind::Rate(name) => format!("{on} {name} {:.2} %", 100.0 * m),
         }
     }
 
     /// The chart's axis: the metric's value and its name.
-    fn axis(self, m: f64) -> (f64, &'static str) {
+    fn axis(self, m: f64, on: JudgedOn) -> (f64, String) {
+        let on = on.name();
         match self {
-            MetricKind::Accuracy => (100.0 * m, "held-out accuracy %"),
-            MetricKind::NegMae => (-m, "held-out MAE"),
-            MetricKind::Rate(name) => (100.0 * m, name),
+            MetricKind::Accuracy => (100.0 * m, format!("{on} accuracy %")),
+            MetricKind::NegMae => (-m, format!("{on} MAE")),
+            MetricKind::Rate(name) => (100.0 * m, name.to_string()),
+        }
+    }
+}
+
+/// Which examples a run's epochs are judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JudgedOn {
+    /// A held-out split.
+    HeldOut,
+    /// The training examples themselves (nothing held out).
+    Training,
+}
+
+impl JudgedOn {
+    /// `HeldOut` when `holdout` holds anything out.
+    pub fn of(holdout: f64) -> JudgedOn {
+        if holdout > 0.0 {
+            JudgedOn::HeldOut
+        } else {
+            JudgedOn::Training
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            JudgedOn::HeldOut => "held-out",
+            JudgedOn::Training => "training",
         }
     }
 }
@@ -48,14 +78,15 @@ pub struct Progress<'a> {
     quiet: bool,
     epochs: usize,
     metric: MetricKind,
+    on: JudgedOn,
 }
 
 impl<'a> Progress<'a> {
-    /// Progress of a run of at most `epochs` epochs.
+    /// Progress of a run of at most `epochs` epochs, judged `on`.
     pub fn new(
         epochs: usize,
         quiet: bool,
-        metric: MetricKind,
+        (metric, on): (MetricKind, JudgedOn),
         err: &'a mut dyn Write,
     ) -> Progress<'a> {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
@@ -75,17 +106,25 @@ impl<'a> Progress<'a> {
             quiet,
             epochs,
             metric,
+            on,
         }
     }
 
     /// Show one epoch's report.
     pub fn epoch(&mut self, r: &EpochReport) {
-        let line = format!(
-            "loss {:.4}, held-out loss {:.4}, {}",
-            r.loss,
-            r.held_out_loss,
-            self.metric.show(r.held_out_metric)
-        );
+        let line = match self.on {
+            JudgedOn::HeldOut => format!(
+                "loss {:.4}, held-out loss {:.4}, {}",
+                r.loss,
+                r.held_out_loss,
+                self.metric.show(r.held_out_metric, self.on)
+            ),
+            JudgedOn::Training => format!(
+                "loss {:.4}, {}",
+                r.loss,
+                self.metric.show(r.held_out_metric, self.on)
+            ),
+        };
         if let Some(b) = &self.bar {
             b.set_position(r.epoch as u64);
             b.set_message(line);
@@ -106,9 +145,9 @@ impl<'a> Progress<'a> {
     }
 }
 
-/// The loss curves (training and held-out) and the held-out metric per
-/// epoch, as SVG text.
-pub fn plot(history: &[EpochReport], metric: MetricKind) -> Result<String> {
+/// The loss curves (training, and held-out or at the epoch's end) and the
+/// metric per epoch, as SVG text.
+pub fn plot(history: &[EpochReport], (metric, on): (MetricKind, JudgedOn)) -> Result<String> {
     let fail = |e: String| Diagnostic::new(format!("cannot draw the plot: {e}"));
     let mut svg = String::new();
     {
@@ -146,7 +185,10 @@ pub fn plot(history: &[EpochReport], metric: MetricKind) -> Result<String> {
             RED.stroke_width(2),
         ))
         .map_err(|e| fail(e.to_string()))?
-        .label("held out")
+        .label(match on {
+            JudgedOn::HeldOut => "held out",
+            JudgedOn::Training => "end of epoch",
+        })
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
         c.configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -155,14 +197,14 @@ pub fn plot(history: &[EpochReport], metric: MetricKind) -> Result<String> {
             .map_err(|e| fail(e.to_string()))?;
         let pts: Vec<(f64, f64)> = history
             .iter()
-            .map(|r| (r.epoch as f64, metric.axis(r.held_out_metric).0))
+            .map(|r| (r.epoch as f64, metric.axis(r.held_out_metric, on).0))
             .collect();
         let lo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
         let pad = ((hi - lo) * 0.1).max(1e-3);
-        let name = metric.axis(0.0).1;
+        let name = metric.axis(0.0, on).1;
         let mut c = ChartBuilder::on(&panels[1])
-            .caption(name, ("sans-serif", 18))
+            .caption(&name, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
@@ -170,7 +212,7 @@ pub fn plot(history: &[EpochReport], metric: MetricKind) -> Result<String> {
             .map_err(|e| fail(e.to_string()))?;
         c.configure_mesh()
             .x_desc("epoch")
-            .y_desc(name)
+            .y_desc(&name)
             .draw()
             .map_err(|e| fail(e.to_string()))?;
         c.draw_series(LineSeries::new(pts, GREEN.stroke_width(2)))

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use zlmc_ir::{Decode, Model};
 
-use super::report::{plot, MetricKind, Progress};
+use super::report::{plot, JudgedOn, MetricKind, Progress};
 use super::{train, Samples, TrainOptions};
 use crate::diag::{Diagnostic, Result};
 use crate::evaluate::quantize_features;
@@ -72,7 +72,8 @@ pub fn run_with_metric(
     metric: Option<&dyn Fn(&Model) -> f64>,
     kind: MetricKind,
 ) -> Result<Model> {
-    let mut progress = Progress::new(args.opts.epochs, args.quiet, kind, err);
+    let judged = (kind, JudgedOn::of(args.opts.holdout));
+    let mut progress = Progress::new(args.opts.epochs, args.quiet, judged, err);
     let result = train(start, data, &args.opts, &mut |r| progress.epoch(r), metric);
     progress.finish();
     let (model, history) = result.map_err(|e| match e {
@@ -86,11 +87,11 @@ pub fn run_with_metric(
             "trained {} epochs; kept epoch {} ({})",
             history.len() - 1,
             best.epoch,
-            kind.show(best.held_out_metric)
+            kind.show(best.held_out_metric, judged.1)
         );
     }
     if let Some(p) = &args.plot {
-        crate::output::write_file(p, plot(&history, kind)?.as_bytes())?;
+        crate::output::write_file(p, plot(&history, judged)?.as_bytes())?;
     }
     Ok(model)
 }
