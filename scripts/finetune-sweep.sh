@@ -37,11 +37,14 @@ for m in "${models[@]}"; do
   case "$m" in */examples/digits/*) n=digits ;; */train/digits_wide.onnx) n=digits_wide ;; esac
   case "$n" in torch_* | keras_*) data="$work/digits16.npz" ;; *) data="$raw" ;; esac
   case "$n" in *normalization*) data="$raw" ;; esac
-  "$zlmc" import onnx "$m" --calibrate "$data" -o "$work/$n" --weights int8 >/dev/null
+  if ! "$zlmc" import onnx "$m" --calibrate "$data" -o "$work/$n" --weights int8 >/dev/null 2>"$work/err"; then
+    echo "skipped $n: $(head -n 1 "$work/err")" >&2
+    continue
+  fi
   float="$("$zlmc" eval "$work/$n/float.yaml" --data "$data" | sed -n 's/^accuracy: \([0-9.]*\) %.*/\1/p')"
   for how in "prune-neurons 0.5" "sparsity 0.7" "weights ternary" "weights binary"; do
     read -r flag value <<<"$how"
-    got="$("$zlmc" compress "$work/$n/model.yaml" -o "$work/$n-$flag" --data "$data" \
+    got="$("$zlmc" compress "$work/$n/model.yaml" -o "$work/$n-$flag-$value" --data "$data" \
       --"$flag" "$value" --finetune --quiet "${extra[@]}" | sed -n 's/.*-> \([0-9.]*\) %.*/\1/p')"
     echo "$n $flag-$value $float $got"
   done
