@@ -26,6 +26,12 @@ fn accuracy(model: &Path) -> f64 {
 
 /// `compress MODEL ARGS --finetune` into `out`; the result's test accuracy.
 fn finetuned(model: &Path, out: &Path, args: &[&str]) -> f64 {
+    compressed(model, out, &[args, &["--finetune", "--quiet"]].concat())
+}
+
+/// `compress MODEL ARGS` into `out` with the fixture as data; the result's
+/// test accuracy.
+fn compressed(model: &Path, out: &Path, args: &[&str]) -> f64 {
     let data = data();
     let mut a = vec![
         "compress",
@@ -34,8 +40,6 @@ fn finetuned(model: &Path, out: &Path, args: &[&str]) -> f64 {
         out.to_str().unwrap(),
         "--data",
         data.to_str().unwrap(),
-        "--finetune",
-        "--quiet",
     ];
     a.extend(args);
     zlmc_ok(&a, "");
@@ -83,22 +87,8 @@ fn pruned_and_finetuned_is_within_a_point_of_float() {
 fn sparsified_small_model_stays_sparse_and_finetunes_within_a_point() {
     let dir = scratch("train-digits-sparse");
     let (model, float) = import(&small(), dir.path(), "small");
-    let data = data();
     let out = dir.path().join("oneshot");
-    zlmc_ok(
-        &[
-            "compress",
-            model.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--sparsity",
-            "0.7",
-        ],
-        "",
-    );
-    let oneshot = accuracy(&out.join("model.yaml"));
+    let oneshot = compressed(&model, &out, &["--sparsity", "0.7"]);
     // Plain magnitude kept 22.89 % here; 64·32 + 32·16 + 16·10 weights.
     assert!(oneshot >= 60.0, "one-shot sparsity 0.7: {oneshot} %");
     let weights = 64 * 32 + 32 * 16 + 16 * 10;
