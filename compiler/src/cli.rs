@@ -258,31 +258,23 @@ impl RunDefaults {
     /// annealed schedule: on the digits fixtures a held-out tenth and early
     /// stopping on it cost more than they saved (docs/training.md).
     fn of(text: bool, finetune: bool) -> RunDefaults {
-        match (text, finetune) {
-            (true, true) => RunDefaults {
-                epochs: 100,
-                lr: crate::train::chat::FINETUNE_LR,
-                holdout: 0.0,
-                patience: 20,
-            },
-            (true, false) => RunDefaults {
-                epochs: 100,
-                lr: 0.01,
-                holdout: 0.0,
-                patience: 20,
-            },
-            (false, true) => RunDefaults {
+        if finetune && !text {
+            return RunDefaults {
                 epochs: 60,
                 lr: 0.02,
                 holdout: 0.0,
                 patience: 0,
+            };
+        }
+        RunDefaults {
+            epochs: 100,
+            lr: if text && finetune {
+                crate::train::chat::FINETUNE_LR
+            } else {
+                0.01
             },
-            (false, false) => RunDefaults {
-                epochs: 100,
-                lr: 0.01,
-                holdout: 0.1,
-                patience: 20,
-            },
+            holdout: if text { 0.0 } else { 0.1 },
+            patience: 20,
         }
     }
 }

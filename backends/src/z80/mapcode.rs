@@ -149,12 +149,26 @@ fn set_word(b: &mut Builder, at: u16, n: impl Into<Expr>) {
 
 /// The word at `at` counted down, going to `to` while it is not 0 (hl, a lost).
 fn count_down(b: &mut Builder, at: u16, to: &str) {
+    decrement_word(b, at);
+    b.jp_cc(Cond::NZ, to);
+}
+
+/// [`count_down`] with hl kept (a lost).
+fn count_down_keeping_hl(b: &mut Builder, at: u16, to: &str) {
+    b.push(StackReg::HL);
+    decrement_word(b, at);
+    // `pop` leaves the flags of `or l` alone.
+    b.pop(StackReg::HL);
+    b.jp_cc(Cond::NZ, to);
+}
+
+/// The word at `at` minus 1, Z set when it reaches 0 (hl, a lost).
+fn decrement_word(b: &mut Builder, at: u16) {
     b.ld16_mem(Reg16::HL, at);
     b.dec16(Reg16::HL);
     b.st16_mem(at, Reg16::HL);
     b.ld(A, H);
     b.alu(AluOp::Or, L);
-    b.jp_cc(Cond::NZ, to);
 }
 
 /// The word at `at` += `n` (hl, de lost).
@@ -211,23 +225,9 @@ fn pad_copy(b: &mut Builder, k: usize, l: &MapLayer, from: u16, to: u16, v: &Map
     b.ld16(Reg16::BC, (2 * l.input.w) as u16);
     b.inst(Inst::Ldir);
     add_de(b, 2 * (d.w - l.input.w));
-    b.push(StackReg::HL);
-    b.ld16_mem(Reg16::HL, v.yc);
-    b.dec16(Reg16::HL);
-    b.st16_mem(v.yc, Reg16::HL);
-    b.ld(A, H);
-    b.alu(AluOp::Or, L);
-    b.pop(StackReg::HL);
-    b.jp_cc(Cond::NZ, format!("m{k}_pr"));
+    count_down_keeping_hl(b, v.yc, &format!("m{k}_pr"));
     add_de(b, 2 * (t + bottom) * d.w);
-    b.push(StackReg::HL);
-    b.ld16_mem(Reg16::HL, v.oc);
-    b.dec16(Reg16::HL);
-    b.st16_mem(v.oc, Reg16::HL);
-    b.ld(A, H);
-    b.alu(AluOp::Or, L);
-    b.pop(StackReg::HL);
-    b.jp_cc(Cond::NZ, format!("m{k}_pc"));
+    count_down_keeping_hl(b, v.oc, &format!("m{k}_pc"));
 }
 
 /// Layer `k`: for each output channel, row and column, its kernel over the
