@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use zlmc::frontend::lower::lower_layers;
-use zlmc::frontend::quantize::{Layer, LayerData, LayerKind};
+use zlmc::frontend::quantize::{AvgDivisor, Layer, LayerData, LayerKind};
 use zlmc::quant::float_model::{
-    FloatActivation, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
+    FloatActivation, FloatDivisor, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
 };
 use zlmc::quant::npz_write::{npz_bytes, Array};
 use zlmc_ir::{
@@ -318,7 +318,7 @@ fn depthwise_net(rng: &mut Rng, classes: usize) -> FloatMlp {
             pool(FloatLayerKind::AvgPool {
                 input: map(4, 1, 8),
                 window: one_d(8, 8, 0),
-                count_pad: false,
+                divisor: FloatDivisor { count_pad: false },
             }),
             dense(rng, classes, 4, FloatActivation::None),
         ],
@@ -355,7 +355,7 @@ fn conv1d_net(rng: &mut Rng, classes: usize) -> FloatMlp {
             pool(FloatLayerKind::AvgPool {
                 input: map(4, 1, 32),
                 window: one_d(4, 4, 0),
-                count_pad: false,
+                divisor: FloatDivisor { count_pad: false },
             }),
             conv(
                 rng,
@@ -368,7 +368,7 @@ fn conv1d_net(rng: &mut Rng, classes: usize) -> FloatMlp {
             pool(FloatLayerKind::AvgPool {
                 input: map(4, 1, 4),
                 window: one_d(4, 4, 0),
-                count_pad: true,
+                divisor: FloatDivisor { count_pad: true },
             }),
             dense(rng, classes, 4, FloatActivation::None),
         ],
@@ -686,8 +686,7 @@ fn random_conv_layers(rng: &mut Rng) -> (usize, Vec<Layer>) {
                 LayerKind::AvgPool {
                     input: shape,
                     window: w,
-                    mul,
-                    shift,
+                    divisor: AvgDivisor { mul, shift },
                 }
             };
             let act = rng.pick_ref(&[None, Some(Activation::Relu)]).clone();

@@ -5,7 +5,7 @@
 
 use zlmc_ir::{Decode, Elem, Encoder, Graph, Model, NodeId, Op, Shape, Type, Weights, Window};
 
-use super::quantize::{Layer, LayerData, LayerKind};
+use super::quantize::{AvgDivisor, Layer, LayerData, LayerKind};
 
 /// Build the unoptimized model from checked parts, every layer accumulating in `acc`.
 pub fn lower(
@@ -101,8 +101,7 @@ pub fn lower_layers(
             LayerKind::AvgPool {
                 input,
                 window,
-                mul,
-                shift,
+                divisor: AvgDivisor { mul, shift },
             } => {
                 x = reshape(&mut g, x, input);
                 let ty = map(Elem::I16, output_shape(input, window, input.channels));

@@ -42,38 +42,99 @@ impl LayerData {
     }
 }
 
-/// What a layer computes with its [`LayerData`].
+/// What a layer computes, whatever its numbers are: the integer layers'
+/// [`LayerKind`] and the float models' `FloatLayerKind` differ only in how
+/// an average pool divides (`D`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerKind {
+pub enum LayerKindOf<D> {
     /// `W·x`, then the epilogue.
     Dense,
-    /// A convolution over an `input` map (weights one row per output channel).
+    /// A convolution over an `input` map (weights one row per output
+    /// channel, `(C/groups)·kh·kw` columns in the IR's order; bias per output
+    /// channel; output channel-major).
     Conv {
         /// Input map.
         input: Shape,
-        /// Kernel, stride, padding.
+        /// Kernel, stride, zero padding.
         window: Window,
-        /// Channel groups.
+        /// Channel groups (`input.channels` for depthwise).
         groups: usize,
     },
-    /// Max pooling, then the activation.
+    /// Max pooling (no weights; padding never wins), then the activation.
     MaxPool {
         /// Input map.
         input: Shape,
         /// Window.
         window: Window,
     },
-    /// Average pooling `Σ · mul >> shift`, then the activation.
+    /// Average pooling, then the activation.
     AvgPool {
         /// Input map.
         input: Shape,
         /// Window.
         window: Window,
-        /// Multiplier (1..=255).
-        mul: u8,
-        /// Right shift.
-        shift: u32,
+        /// How the window's sum is divided.
+        divisor: D,
     },
+}
+
+/// An integer average pool's division: `Σ · mul >> shift`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvgDivisor {
+    /// Multiplier (1..=255).
+    pub mul: u8,
+    /// Right shift.
+    pub shift: u32,
+}
+
+/// What an integer layer computes with its [`LayerData`].
+pub type LayerKind = LayerKindOf<AvgDivisor>;
+
+impl<D> LayerKindOf<D> {
+    /// The input map's shape and window, for convolutions and pools.
+    pub fn map_input(&self) -> Option<(Shape, Window)> {
+        match *self {
+            LayerKindOf::Dense => None,
+            LayerKindOf::Conv { input, window, .. }
+            | LayerKindOf::MaxPool { input, window }
+            | LayerKindOf::AvgPool { input, window, .. } => Some((input, window)),
+        }
+    }
+
+    /// Whether it is a pool (no weights).
+    pub fn is_pool(&self) -> bool {
+        matches!(
+            self,
+            LayerKindOf::MaxPool { .. } | LayerKindOf::AvgPool { .. }
+        )
+    }
+
+    /// The same layer with an average pool's divisor made by `divide` from
+    /// its window and divisor.
+    pub fn with_divisor<E>(self, divide: impl FnOnce(Window, D) -> E) -> LayerKindOf<E> {
+        match self {
+            LayerKindOf::Dense => LayerKindOf::Dense,
+            LayerKindOf::Conv {
+                input,
+                window,
+                groups,
+            } => LayerKindOf::Conv {
+                input,
+                window,
+                groups,
+            },
+            LayerKindOf::MaxPool { input, window } => LayerKindOf::MaxPool { input, window },
+            LayerKindOf::AvgPool {
+                input,
+                window,
+                divisor,
+            } => LayerKindOf::AvgPool {
+                input,
+                window,
+                divisor: divide(window, divisor),
+            },
+        }
+    }
 }
 
 /// One checked layer: what it computes, its integers, its accumulator.
@@ -123,8 +184,7 @@ pub fn layer_tensors(
                 out.push(pool(LayerKind::AvgPool {
                     input,
                     window,
-                    mul,
-                    shift,
+                    divisor: AvgDivisor { mul, shift },
                 }));
                 continue;
             }

@@ -4,6 +4,8 @@
 
 use zlmc_ir::{Shape, Window};
 
+pub use crate::frontend::quantize::LayerKindOf;
+
 /// A float non-linearity, as the source framework defines it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FloatActivation {
@@ -83,37 +85,15 @@ impl FloatActivation {
 }
 
 /// What a float layer computes; `FloatLayer`'s weight and bias serve every kind.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FloatLayerKind {
-    /// `y = act(W·x + b)`, weight `[units][inputs]`.
-    Dense,
-    /// A convolution over a map of `input` shape; weight `[out_channels][(C/groups)·kh·kw]`
-    /// in the IR's column order, bias per output channel; output channel-major.
-    Conv {
-        /// The input map's shape.
-        input: Shape,
-        /// Kernel, stride and zero padding.
-        window: Window,
-        /// Channel groups (`input.channels` for depthwise).
-        groups: usize,
-    },
-    /// Max pooling (no weights; weight and bias empty; `activation` applies after).
-    MaxPool {
-        /// The input map's shape.
-        input: Shape,
-        /// Kernel, stride and padding (padding never wins).
-        window: Window,
-    },
-    /// Average pooling: divides by the number of in-bounds elements when
-    /// `count_pad` is false (ONNX's default), by kernel area when true (PyTorch's default).
-    AvgPool {
-        /// The input map's shape.
-        input: Shape,
-        /// Kernel, stride and zero padding.
-        window: Window,
-        /// Whether padded elements count in the divisor.
-        count_pad: bool,
-    },
+pub type FloatLayerKind = LayerKindOf<FloatDivisor>;
+
+/// A float average pool's division.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloatDivisor {
+    /// Whether padded elements count in the divisor: by the kernel's area
+    /// when true (PyTorch's default), by the in-bounds elements when false
+    /// (ONNX's default).
+    pub count_pad: bool,
 }
 
 /// One layer: a dense layer `y = act(W·x + b)`, a convolution or a pooling, in f32.
@@ -151,12 +131,7 @@ impl FloatLayer {
 
     /// The input map's shape and window, for convolutions and pools.
     pub fn map_input(&self) -> Option<(Shape, Window)> {
-        match self.kind {
-            FloatLayerKind::Dense => None,
-            FloatLayerKind::Conv { input, window, .. }
-            | FloatLayerKind::MaxPool { input, window }
-            | FloatLayerKind::AvgPool { input, window, .. } => Some((input, window)),
-        }
+        self.kind.map_input()
     }
 
     /// The output map's shape, for convolutions and pools (`None` for dense
@@ -248,7 +223,7 @@ impl FloatLayer {
             FloatLayerKind::AvgPool {
                 input,
                 window,
-                count_pad,
+                divisor: FloatDivisor { count_pad },
             } => {
                 let area = (window.kernel[0] * window.kernel[1]) as f32;
                 pool(x, input, window, |vals, inside| {
@@ -281,10 +256,7 @@ impl FloatLayer {
 
     /// Whether the layer is a pool (no weights).
     pub fn is_pool(&self) -> bool {
-        matches!(
-            self.kind,
-            FloatLayerKind::MaxPool { .. } | FloatLayerKind::AvgPool { .. }
-        )
+        self.kind.is_pool()
     }
 
     /// A convolution's sums (bias included) over the map `x`.
@@ -515,7 +487,7 @@ mod tests {
             FloatLayerKind::AvgPool {
                 input,
                 window: w,
-                count_pad: false,
+                divisor: FloatDivisor { count_pad: false },
             },
             vec![],
             vec![],
@@ -524,7 +496,7 @@ mod tests {
             FloatLayerKind::AvgPool {
                 input,
                 window: w,
-                count_pad: true,
+                divisor: FloatDivisor { count_pad: true },
             },
             vec![],
             vec![],

@@ -13,7 +13,7 @@ use crate::frontend::tensors::{TensorData, TensorMap};
 use crate::frontend::{read_weights, weights_path};
 use crate::output::OutFile;
 use crate::quant::float_model::{
-    FloatActivation, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
+    FloatActivation, FloatDivisor, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
 };
 
 use super::npz_write::{npz_bytes, Array};
@@ -115,7 +115,9 @@ pub fn load_float_spec(path: &Path) -> Result<FloatMlp> {
                 FloatLayerKind::AvgPool {
                     input,
                     window,
-                    count_pad: pool.and_then(|a| a.count_pad).unwrap_or(false),
+                    divisor: FloatDivisor {
+                        count_pad: pool.and_then(|a| a.count_pad).unwrap_or(false),
+                    },
                 }
             }
         };
@@ -380,7 +382,7 @@ pub fn layer_geometry_yaml(kind: FloatLayerKind, rows: usize, units: usize) -> S
         FloatLayerKind::AvgPool {
             input,
             window,
-            count_pad,
+            divisor: FloatDivisor { count_pad },
         } => format!(
             "avgpool: {{input: {}, {}, count_pad: {count_pad}}}",
             shape_yaml(input, window),

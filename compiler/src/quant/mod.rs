@@ -250,14 +250,16 @@ pub fn print_report(q: &Quantized, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// A pool's line in the report (`None` for layers with weights).
 fn pool_summary(l: &ptq::QLayer) -> Option<String> {
-    use crate::frontend::quantize::LayerKind;
+    use crate::frontend::quantize::{AvgDivisor, LayerKind};
     match l.kind {
         LayerKind::MaxPool { window, .. } => Some(format!(
             "max pool {}x{}, scale passed on",
             window.kernel[0], window.kernel[1]
         )),
         LayerKind::AvgPool {
-            window, mul, shift, ..
+            window,
+            divisor: AvgDivisor { mul, shift },
+            ..
         } => Some(format!(
             "average pool {}x{} as sum * {mul} >> {shift}, scale passed on",
             window.kernel[0], window.kernel[1]

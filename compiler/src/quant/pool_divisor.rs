@@ -4,7 +4,7 @@
 //! pool divides by the kernel's area, and each of the dense layer's columns
 //! takes `area / count` of the position it reads.
 
-use super::float_model::{FloatActivation, FloatLayerKind, FloatMlp};
+use super::float_model::{FloatActivation, FloatDivisor, FloatLayerKind, FloatMlp};
 
 /// `m` with every border-counting average pool that a dense layer reads
 /// (after no activation, or a ReLU, which commutes with a positive scale)
@@ -16,7 +16,7 @@ pub fn fold(m: &FloatMlp) -> FloatMlp {
         let FloatLayerKind::AvgPool {
             input,
             window,
-            count_pad: false,
+            divisor: FloatDivisor { count_pad: false },
         } = m.layers[i].kind
         else {
             continue;
@@ -46,7 +46,7 @@ pub fn fold(m: &FloatMlp) -> FloatMlp {
         m.layers[i].kind = FloatLayerKind::AvgPool {
             input,
             window,
-            count_pad: true,
+            divisor: FloatDivisor { count_pad: true },
         };
     }
     m
@@ -78,7 +78,7 @@ mod tests {
             kind: FloatLayerKind::AvgPool {
                 input,
                 window,
-                count_pad: false,
+                divisor: FloatDivisor { count_pad: false },
             },
         };
         let dense = FloatLayer {
@@ -106,7 +106,7 @@ mod tests {
             FloatLayerKind::AvgPool {
                 input,
                 window,
-                count_pad: true
+                divisor: FloatDivisor { count_pad: true }
             }
         );
         for k in 0..5 {

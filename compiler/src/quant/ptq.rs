@@ -22,9 +22,9 @@
 use zlmc_ir::{Activation, DenseWeights, Elem, InputQuant, WeightKind};
 
 use crate::frontend::layers::avg_divisor;
-use crate::frontend::quantize::{LayerData, LayerKind};
+use crate::frontend::quantize::{AvgDivisor, LayerData, LayerKind};
 use crate::quant::float_model::{
-    FloatActivation, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
+    FloatActivation, FloatDivisor, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
 };
 
 use super::maps;
@@ -178,10 +178,7 @@ pub struct Quantized {
 impl QLayer {
     /// Whether it is a pool (no weights, no accumulator of its own).
     pub fn is_pool(&self) -> bool {
-        matches!(
-            self.kind,
-            LayerKind::MaxPool { .. } | LayerKind::AvgPool { .. }
-        )
+        self.kind.is_pool()
     }
 
     /// Flat input length.
@@ -727,8 +724,7 @@ fn layer_sums(kind: &LayerKind, d: &LayerData, x: &[i64]) -> Vec<i64> {
         LayerKind::AvgPool {
             input,
             window,
-            mul,
-            shift,
+            divisor: AvgDivisor { mul, shift },
         } => maps::sum_pool(x, input, window)
             .into_iter()
             .map(|s| (s * i64::from(mul)) >> shift)
@@ -984,7 +980,7 @@ pub fn unsupported_pool(l: &FloatLayer) -> Option<String> {
     }
     if let FloatLayerKind::AvgPool {
         window,
-        count_pad: false,
+        divisor: FloatDivisor { count_pad: false },
         ..
     } = l.kind
     {
@@ -1234,18 +1230,7 @@ fn build(
             shift: e.shift,
             activation: e.activation,
         };
-        let kind = match fl.kind {
-            FloatLayerKind::Conv {
-                input,
-                window,
-                groups,
-            } => LayerKind::Conv {
-                input,
-                window,
-                groups,
-            },
-            _ => LayerKind::Dense,
-        };
+        let kind = integer_kind(fl.kind);
         v_int = v_int
             .iter()
             .map(|x| layer_forward(&kind, &data, acc, x))
@@ -1284,25 +1269,22 @@ fn build(
     })
 }
 
+/// The integer layer kind of a float one: an average pool divides by its
+/// window's area as `Σ · mul >> shift` (pools that leave padding out of the
+/// divisor are refused or folded away before: see [`unsupported_pool`]).
+fn integer_kind(k: FloatLayerKind) -> LayerKind {
+    k.with_divisor(|window, _| {
+        let (mul, shift) = avg_divisor(window.kernel[0] * window.kernel[1]);
+        AvgDivisor { mul, shift }
+    })
+}
+
 /// A pool's integer layer over inputs of scale `scale` and zero point `zp`,
 /// which its outputs keep: a max of values is the value of the max, and an
 /// average pool divides by (about) its window's area.
 fn pool_layer(fl: &FloatLayer, kind: WeightKind, scale: f64, zp: i64) -> QLayer {
-    let kind_of = match fl.kind {
-        FloatLayerKind::MaxPool { input, window } => LayerKind::MaxPool { input, window },
-        FloatLayerKind::AvgPool { input, window, .. } => {
-            let (mul, shift) = avg_divisor(window.kernel[0] * window.kernel[1]);
-            LayerKind::AvgPool {
-                input,
-                window,
-                mul,
-                shift,
-            }
-        }
-        _ => unreachable!("a pool"),
-    };
     QLayer {
-        kind: kind_of,
+        kind: integer_kind(fl.kind),
         data: LayerData::pool(kind, pool_activation(fl.activation, scale, zp)),
         acc: Elem::I16,
         scale,

@@ -11,7 +11,7 @@ use super::float_spec::{
 };
 use super::npz_write::{npz_bytes, Array};
 use super::ptq::{QLayer, Quantized};
-use crate::frontend::quantize::{Layer, LayerKind};
+use crate::frontend::quantize::{AvgDivisor, Layer, LayerKind};
 use crate::frontend::spec::activation_yaml;
 
 /// File name of the quantized spec.
@@ -188,8 +188,7 @@ fn kind_yaml(l: &QLayer) -> String {
         LayerKind::AvgPool {
             input,
             window,
-            mul,
-            shift,
+            divisor: AvgDivisor { mul, shift },
         } => format!(
             "avgpool: {{input: {}, {}, mul: {mul}, shift: {shift}}}",
             shape_yaml(input, window),

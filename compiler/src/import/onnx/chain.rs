@@ -16,7 +16,7 @@
 /// The most weights a layer the chain builds may have: the IR's limit, so a
 /// small file cannot make the importer allocate more than a model can hold.
 const MAX_ELEMENTS: usize = zlmc_ir::verify::limits::MAX_WEIGHTS;
-use crate::quant::float_model::{FloatActivation, FloatLayer, FloatLayerKind};
+use crate::quant::float_model::{FloatActivation, FloatDivisor, FloatLayer, FloatLayerKind};
 use zlmc_ir::{Shape, Window};
 
 /// The affine map `y = A·x + c` from the last layer's output (or the graph
@@ -277,7 +277,7 @@ impl Chain {
             Pool::Avg { count_pad } => FloatLayerKind::AvgPool {
                 input,
                 window,
-                count_pad,
+                divisor: FloatDivisor { count_pad },
             },
         };
         self.layers.push(FloatLayer {
