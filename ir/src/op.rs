@@ -95,6 +95,17 @@ impl Window {
         Ok(((h - kh) / sh + 1, (w - kw) / sw + 1))
     }
 
+    /// The output map over an `input` map with `channels` output channels, or
+    /// why the window does not fit it.
+    pub fn map_over(&self, input: Shape, channels: usize) -> Result<Shape, String> {
+        let (height, width) = self.output(input.height, input.width)?;
+        Ok(Shape {
+            channels,
+            height,
+            width,
+        })
+    }
+
     /// Whether it is written 1-D (`kernel [k]`): height 1, stride 1, no padding above or below.
     pub fn is_1d(&self) -> bool {
         self.kernel[0] == 1 && self.stride[0] == 1 && self.pads[0] == 0 && self.pads[2] == 0

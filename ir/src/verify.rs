@@ -4,7 +4,7 @@ use crate::graph::{Graph, NodeId};
 use crate::model::{Decode, Model};
 use crate::op::Op;
 use crate::tensor::Weights;
-use crate::types::{Elem, Shape, Type};
+use crate::types::{Elem, Type};
 
 /// A broken rule, naming the node where it broke.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,8 +164,8 @@ pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
             acc,
         } => {
             let shape = map_arg()?;
-            let (h, w) = window.output(shape.height, shape.width)?;
             let (c, o) = (shape.channels, weights.rows());
+            let output = window.map_over(shape, o)?;
             if *groups == 0 || c % groups != 0 || o % groups != 0 {
                 return Err(format!(
                     "{groups} groups must divide the {c} input and {o} output channels"
@@ -183,16 +183,12 @@ pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
             }
             Ok(Type::Map {
                 elem: *acc,
-                shape: Shape {
-                    channels: o,
-                    height: h,
-                    width: w,
-                },
+                shape: output,
             })
         }
         Op::MaxPool { window } | Op::AvgPool { window, .. } => {
             let shape = map_arg()?;
-            let (height, width) = window.output(shape.height, shape.width)?;
+            let output = window.map_over(shape, shape.channels)?;
             if let Op::AvgPool { mul, shift, .. } = op {
                 if *mul == 0 || *shift >= 32 {
                     return Err(format!(
@@ -202,11 +198,7 @@ pub fn infer(op: &Op, args: &[Type]) -> Result<Type, String> {
             }
             Ok(Type::Map {
                 elem: Elem::I16,
-                shape: Shape {
-                    height,
-                    width,
-                    ..shape
-                },
+                shape: output,
             })
         }
     }

@@ -58,12 +58,7 @@ impl Geometry {
                 (input, window, input.channels)
             }
         };
-        let (height, width) = window.output(input.height, input.width).ok()?;
-        Some(Shape {
-            channels,
-            height,
-            width,
-        })
+        window.map_over(input, channels).ok()
     }
 
     /// Flat output length.

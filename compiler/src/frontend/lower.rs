@@ -3,7 +3,7 @@
 //! `conv → bias → shift → act?` on maps, pools as `pool → act?`, with
 //! `reshape` and `flatten` where maps and vectors meet).
 
-use zlmc_ir::{Decode, Elem, Encoder, Graph, Model, NodeId, Op, Shape, Type, Weights, Window};
+use zlmc_ir::{Decode, Elem, Encoder, Graph, Model, NodeId, Op, Shape, Type, Weights};
 
 use super::quantize::{AvgDivisor, Layer, LayerData, LayerKind};
 
@@ -75,7 +75,9 @@ pub fn lower_layers(
                 groups,
             } => {
                 x = reshape(&mut g, x, input);
-                let out = output_shape(input, window, l.weights.rows);
+                let out = window
+                    .map_over(input, l.weights.rows)
+                    .expect("a checked window fits its input");
                 let ty = map(acc, out);
                 let c = g.add(
                     Op::Conv {
@@ -91,7 +93,12 @@ pub fn lower_layers(
             }
             LayerKind::MaxPool { input, window } => {
                 x = reshape(&mut g, x, input);
-                let ty = map(Elem::I16, output_shape(input, window, input.channels));
+                let ty = map(
+                    Elem::I16,
+                    window
+                        .map_over(input, input.channels)
+                        .expect("a checked window fits its input"),
+                );
                 x = g.add(Op::MaxPool { window }, ty, &[x]);
                 if let Some(a) = l.activation {
                     x = g.add(Op::Activate(a), ty, &[x]);
@@ -104,7 +111,12 @@ pub fn lower_layers(
                 divisor: AvgDivisor { mul, shift },
             } => {
                 x = reshape(&mut g, x, input);
-                let ty = map(Elem::I16, output_shape(input, window, input.channels));
+                let ty = map(
+                    Elem::I16,
+                    window
+                        .map_over(input, input.channels)
+                        .expect("a checked window fits its input"),
+                );
                 x = g.add(Op::AvgPool { window, mul, shift }, ty, &[x]);
                 if let Some(a) = l.activation {
                     x = g.add(Op::Activate(a), ty, &[x]);
@@ -154,18 +166,5 @@ fn flatten(g: &mut Graph, x: NodeId) -> NodeId {
             &[x],
         ),
         _ => x,
-    }
-}
-
-/// The map a window gives over `input`, with `channels` channels (the
-/// window was checked to fit).
-fn output_shape(input: Shape, window: Window, channels: usize) -> Shape {
-    let (height, width) = window
-        .output(input.height, input.width)
-        .expect("a checked window fits its input");
-    Shape {
-        channels,
-        height,
-        width,
     }
 }

@@ -138,16 +138,11 @@ impl FloatLayer {
     /// layers, and for a window that does not fit its input).
     pub fn output_shape(&self) -> Option<Shape> {
         let (input, window) = self.map_input()?;
-        let (height, width) = window.output(input.height, input.width).ok()?;
         let channels = match self.kind {
             FloatLayerKind::Conv { .. } => self.weight.len(),
             _ => input.channels,
         };
-        Some(Shape {
-            channels,
-            height,
-            width,
-        })
+        window.map_over(input, channels).ok()
     }
 
     /// Why the layer's parts do not fit together, if they do not.

@@ -8,14 +8,9 @@ use super::float_model::at;
 
 /// The output map of `window` over `input` (the window fits: it was checked).
 pub fn output(input: Shape, window: Window, channels: usize) -> Shape {
-    let (height, width) = window
-        .output(input.height, input.width)
-        .expect("a checked window fits its input");
-    Shape {
-        channels,
-        height,
-        width,
-    }
+    window
+        .map_over(input, channels)
+        .expect("a checked window fits its input")
 }
 
 /// Every in-bounds flat index of each window of channel `c`, output position by position.

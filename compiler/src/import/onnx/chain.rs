@@ -192,12 +192,7 @@ impl Chain {
             mut weight,
             mut bias,
         } = c;
-        let (height, width) = window.output(input.height, input.width)?;
-        let output = Shape {
-            channels: weight.len(),
-            height,
-            width,
-        };
+        let output = window.map_over(input, weight.len())?;
         if output.len() > zlmc_ir::verify::limits::MAX_VECTOR {
             return Err(format!(
                 "the convolution's output has {} values, over the limit of {}",
@@ -259,7 +254,7 @@ impl Chain {
     /// its own, after whatever is pending. Errors if a scale or shift per
     /// element is pending (it has no layer to fold into).
     pub fn pool(&mut self, input: Shape, window: Window, pool: Pool) -> Result<Shape, String> {
-        let (height, width) = window.output(input.height, input.width)?;
+        let output = window.map_over(input, input.channels)?;
         match &self.pending {
             Affine::Diag { scale, shift }
                 if !(scale.iter().all(|&s| s == 1.0) && shift.iter().all(|&t| t == 0.0)) =>
@@ -286,11 +281,6 @@ impl Chain {
             bias: Vec::new(),
             activation: FloatActivation::None,
         });
-        let output = Shape {
-            channels: input.channels,
-            height,
-            width,
-        };
         self.pending = identity(output.len());
         Ok(output)
     }

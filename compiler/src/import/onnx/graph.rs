@@ -1354,12 +1354,7 @@ fn conv(x: &Value, w: &Value, b: Option<&Value>, a: &Attrs) -> Result<Value, Str
         weight,
         bias,
     })?;
-    let (height, width) = window.output(input.height, input.width)?;
-    let output = Shape {
-        channels: out,
-        height,
-        width,
-    };
+    let output = window.map_over(input, out)?;
     x.shape = maps::logical(output, one_d);
     Ok(Value::Act(x))
 }
