@@ -17,7 +17,7 @@ use super::expr::Expr;
 use super::isa::Reg8::{A, B, C, D, E, H, L};
 use super::isa::{AluOp, Cond, Idx, Index, Inst, JrCond, Mem8, Pair, Reg16, RotOp, Src8, StackReg};
 use super::mapplan::{Buf, BufferPlan, Kernel, MapLayer, Placed};
-use super::model::shift_ac;
+use super::model::{interrupts_off, return_class, shift_ac};
 use crate::lowered::Activation;
 use zlmc_ir::Elem;
 
@@ -113,15 +113,7 @@ pub fn map_model_code(
     b.ret();
     b.comment("---- model_step: one inference on zin; returns the class in a ----");
     b.label("model_step");
-    // Interrupts off while the kernels borrow IY (the Spectrum's frame
-    // interrupt reaches the system variables through it), as they were after.
-    b.inst(Inst::LdAI);
-    b.inst(Inst::Di);
-    b.ld(A, 0);
-    b.jp_cc(Cond::PO, "ms_wasdi");
-    b.inc(A);
-    b.label("ms_wasdi");
-    b.ld_mem_a(v.iff);
+    interrupts_off(b, v.iff);
     for (k, (l, p)) in layers.iter().zip(&plan.placed).enumerate() {
         layer_loop(b, k, l, p, addrs, v);
     }
@@ -130,13 +122,7 @@ pub fn map_model_code(
         argmax_code(b, addrs.of(plan.last()), last, v);
     }
     b.comment("---- back to the caller, interrupts as they were ----");
-    b.ld_a_mem(v.iff);
-    b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::Z, "ms_noei");
-    b.inst(Inst::Ei);
-    b.label("ms_noei");
-    b.ld_a_mem(v.class);
-    b.ret();
+    return_class(b, v.iff, v.class);
     kernel_routines(b, layers, v);
     tables(b, layers);
 }

@@ -64,13 +64,7 @@ pub fn model_code(
     b.comment("---- model_step: one inference step on zin; returns the class in a ----");
     b.label("model_step");
     b.st16_mem(v.saved_sp, Reg16::SP);
-    b.inst(Inst::LdAI);
-    b.inst(Inst::Di);
-    b.ld(A, 0);
-    b.jp_cc(Cond::PO, "ms_wasdi");
-    b.inc(A);
-    b.label("ms_wasdi");
-    b.ld_mem_a(v.iff);
+    interrupts_off(b, v.iff);
     // Programs that include this code call model_init first; a forgotten
     // call costs one slow step instead of wrong answers.
     b.ld_a_mem("ms_ready");
@@ -153,13 +147,7 @@ pub fn model_code(
     }
     b.comment("---- back to the caller, interrupts as they were ----");
     b.ld16_mem(Reg16::SP, v.saved_sp);
-    b.ld_a_mem(v.iff);
-    b.alu(AluOp::Or, A);
-    b.jr_cc(JrCond::Z, "ms_noei");
-    b.inst(Inst::Ei);
-    b.label("ms_noei");
-    b.ld_a_mem(v.class);
-    b.ret();
+    return_class(b, v.iff, v.class);
     init_routine(b, layers, mem, split, blob);
     scatter_routines(b, blob.multi);
     if split.is_some() || blob.codings.contains(&Coding::Nibble) {
@@ -660,6 +648,31 @@ fn scan(b: &mut Builder, tag: &str, words: Range<usize>, mem: &MemoryMap) {
     b.st_imm(Idx::ix(1), 0);
     b.ld16(Reg16::HL, mem.act);
     b.st16_mem(mem.vars.act_ptr, Reg16::HL);
+}
+
+/// `model_step`'s entry: interrupts off (the kernels borrow IY, through
+/// which the Spectrum's frame interrupt reaches the system variables),
+/// whether they were on kept at `iff` (a lost).
+pub(crate) fn interrupts_off(b: &mut Builder, iff: u16) {
+    b.inst(Inst::LdAI);
+    b.inst(Inst::Di);
+    b.ld(A, 0);
+    b.jp_cc(Cond::PO, "ms_wasdi");
+    b.inc(A);
+    b.label("ms_wasdi");
+    b.ld_mem_a(iff);
+}
+
+/// `model_step`'s exit: interrupts back on if `iff` says they were, the
+/// class at `class` in a, return.
+pub(crate) fn return_class(b: &mut Builder, iff: u16, class: u16) {
+    b.ld_a_mem(iff);
+    b.alu(AluOp::Or, A);
+    b.jr_cc(JrCond::Z, "ms_noei");
+    b.inst(Inst::Ei);
+    b.label("ms_noei");
+    b.ld_a_mem(class);
+    b.ret();
 }
 
 /// Arithmetic shift right of a:c by `n` (`n` < 16).
