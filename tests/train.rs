@@ -5,6 +5,7 @@ use zlmc::train::net::Net;
 use zlmc::train::{train, Samples, TrainOptions};
 use zlmc_ir::interp::step;
 use zlmc_ir::{Elem, Model, WeightKind};
+use zlmc_test_support::conv_models::random_conv_model;
 use zlmc_test_support::models::{
     dense_mlp, random_inputs, random_model, random_model_of, random_model_with_activations,
 };
@@ -12,7 +13,7 @@ use zlmc_test_support::Rng;
 
 /// The net's exact forward pass against `interp::step` on `inputs`.
 fn assert_forward_is_interp(m: &Model, inputs: &[Vec<i16>], threads: usize) {
-    let net = Net::from_model(m, false).expect("a dense chain");
+    let net = Net::from_model(m, false).expect("a chain");
     let x: Vec<f32> = inputs.iter().flatten().map(|&v| v as f32).collect();
     let t = net.forward(x, inputs.len(), threads);
     for (z, input) in t.output().chunks(net.outputs()).zip(inputs) {
@@ -53,6 +54,40 @@ fn forward_pass_is_the_interpreter_on_random_models() {
             assert_forward_is_interp(&o, &inputs, 2);
         }
     }
+}
+
+/// Random CNNs (1-D and 2-D maps, strides, padding, groups and depthwise,
+/// max and padded average pools, every weight kind, sparse weights,
+/// accumulators that wrap): the forward pass is the interpreter's, before
+/// training and after a few epochs of it, optimized or not.
+#[test]
+fn forward_pass_is_the_interpreter_on_random_cnns_before_and_after_training() {
+    let mut rng = Rng::new(2121);
+    let mut changed = 0;
+    for i in 0..60 {
+        let m = random_conv_model(&mut rng, "c");
+        let inputs = random_inputs(&mut rng, m.input_len(), 6);
+        assert_forward_is_interp(&m, &inputs, 1 + i % 2);
+        let mut o = m.clone();
+        zlmc::driver::optimize(&mut o, &[], |_, _| {}).expect("passes");
+        assert_forward_is_interp(&o, &inputs, 2);
+        if i % 6 == 0 {
+            let data = samples(&mut rng, &m, 24);
+            let opts = TrainOptions {
+                epochs: 2,
+                batch: 8,
+                patience: 0,
+                holdout: 0.0,
+                threads: 2,
+                ..TrainOptions::default()
+            };
+            let (t, _) = train(&m, &data, &opts, &mut |_| {}, None).expect("trains");
+            assert_forward_is_interp(&t, &data.inputs, 1);
+            let start = Net::from_model(&m, false).unwrap().to_model(&m);
+            changed += usize::from(t != start);
+        }
+    }
+    assert!(changed >= 5, "training changed {changed} of 10 models");
 }
 
 /// Small random examples for `m`, labelled by a random teacher.

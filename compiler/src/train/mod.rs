@@ -14,6 +14,7 @@ pub mod adam;
 pub mod chat;
 pub mod gemm;
 pub mod loss;
+pub mod maps;
 pub mod net;
 pub mod report;
 pub mod rng;

@@ -1,13 +1,14 @@
-//! The trained network: a dense chain of integer layers with latent float
-//! parameters in integer units, its exact forward pass (the interpreter's
-//! arithmetic) and its straight-through backward pass.
+//! The trained network: a chain of integer layers (dense, convolutions,
+//! pools) with latent float parameters in integer units, its exact forward
+//! pass (the interpreter's arithmetic) and its straight-through backward pass.
 
 use zlmc_ir::op::shift_to_i16;
 use zlmc_ir::{Activation, DenseWeights, Elem, Model, Op, WeightKind, Weights};
 
 use super::gemm::{matmul, View};
+use super::maps::{pool, pool_backward, ConvShape, Reduce};
 use super::TrainError;
-use crate::frontend::quantize::LayerData;
+use crate::frontend::quantize::{AvgDivisor, Layer as LoweredLayer, LayerData, LayerKind};
 
 /// Largest partial sum an f32 product holds exactly (2^24).
 const F32_EXACT: f64 = 16_777_216.0;
@@ -15,11 +16,14 @@ const F32_EXACT: f64 = 16_777_216.0;
 /// One layer being trained.
 #[derive(Debug, Clone)]
 pub struct Layer {
+    /// What it computes: a dense layer, a convolution (weights one row per
+    /// output channel) or a pool (no weights, no bias).
+    pub op: LayerKind,
     /// The values a weight may take.
     pub kind: WeightKind,
-    /// Output units.
+    /// Output units (a convolution's output channels; 0 for a pool).
     pub rows: usize,
-    /// Inputs.
+    /// Inputs (a convolution's weights per output channel; 0 for a pool).
     pub cols: usize,
     /// Latent weights in integer units, row-major; the layer uses them rounded.
     pub w: Vec<f32>,
@@ -51,6 +55,71 @@ pub fn quantize_bias(b: f64, acc: Elem) -> i64 {
 }
 
 impl Layer {
+    /// A convolution's geometry.
+    fn conv(&self) -> Option<ConvShape> {
+        match self.op {
+            LayerKind::Conv {
+                input,
+                window,
+                groups,
+            } => Some(ConvShape {
+                input,
+                window,
+                groups,
+                rows: self.rows,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A pool's input, window and reduction.
+    fn pool(&self) -> Option<(zlmc_ir::Shape, zlmc_ir::Window, Reduce)> {
+        match self.op {
+            LayerKind::MaxPool { input, window } => Some((input, window, Reduce::Max)),
+            LayerKind::AvgPool {
+                input,
+                window,
+                divisor,
+            } => Some((
+                input,
+                window,
+                Reduce::Avg {
+                    mul: divisor.mul,
+                    shift: divisor.shift,
+                },
+            )),
+            _ => None,
+        }
+    }
+
+    /// Flat input length.
+    pub fn in_len(&self) -> usize {
+        match self.op.map_input() {
+            Some((input, _)) => input.len(),
+            None => self.cols,
+        }
+    }
+
+    /// Flat output length.
+    pub fn out_len(&self) -> usize {
+        match (self.conv(), self.pool()) {
+            (Some(c), _) => c.out_len(),
+            (_, Some((input, window, _))) => window
+                .map_over(input, input.channels)
+                .expect("a verified pool fits its input")
+                .len(),
+            _ => self.rows,
+        }
+    }
+
+    /// Which output channel (bias) flat output `i` of one input belongs to.
+    fn channel_of(&self, i: usize) -> usize {
+        match self.conv() {
+            Some(c) => i % c.out_len() / c.positions(),
+            None => i % self.rows,
+        }
+    }
+
     /// The layer's integer weights, masked.
     pub fn int_weights(&self) -> Vec<i8> {
         self.w
@@ -112,6 +181,22 @@ impl Layer {
 /// The layers of a verified dense-chain model, in order: each a `matmul`
 /// followed by an `epilogue`, or by `bias`, `shift` and an optional activation.
 pub fn layers_of(model: &Model) -> Result<Vec<(LayerData, Elem)>, TrainError> {
+    chain_of(model)?
+        .into_iter()
+        .map(|l| match l.kind {
+            LayerKind::Dense => Ok((l.data, l.acc)),
+            _ => Err(TrainError::Unsupported(
+                "this takes dense layers only, and the model has convolutions or pools".into(),
+            )),
+        })
+        .collect()
+}
+
+/// The layers of a verified chain model, in order: dense layers and
+/// convolutions (`matmul`/`conv`, then an `epilogue`, or `bias`, `shift`
+/// and an optional activation) and pools (with an optional activation);
+/// reshapes and flattens, which move nothing, are passed over.
+pub fn chain_of(model: &Model) -> Result<Vec<LoweredLayer>, TrainError> {
     let g = &model.graph;
     let unsupported = |why: String| TrainError::Unsupported(why);
     let mut n = g
@@ -131,12 +216,64 @@ pub fn layers_of(model: &Model) -> Result<Vec<(LayerData, Elem)>, TrainError> {
     let mut out = Vec::new();
     loop {
         n = next(n)?;
-        let (weights, acc) = match &g.node(n).op {
+        let map_in = || {
+            g.node(g.operands(n)[0])
+                .ty
+                .shape()
+                .ok_or_else(|| unsupported("a window op without a map".into()))
+        };
+        let (kind, weights, acc) = match &g.node(n).op {
             Op::Argmax => break,
-            Op::MatMul { weights, acc } => (weights, *acc),
+            Op::Reshape { .. } | Op::Flatten => continue,
+            Op::MatMul { weights, acc } => (LayerKind::Dense, weights, *acc),
+            Op::Conv {
+                window,
+                groups,
+                weights,
+                acc,
+            } => (
+                LayerKind::Conv {
+                    input: map_in()?,
+                    window: *window,
+                    groups: *groups,
+                },
+                weights,
+                *acc,
+            ),
+            op @ (Op::MaxPool { .. } | Op::AvgPool { .. }) => {
+                let input = map_in()?;
+                let kind = match *op {
+                    Op::MaxPool { window } => LayerKind::MaxPool { input, window },
+                    Op::AvgPool { window, mul, shift } => LayerKind::AvgPool {
+                        input,
+                        window,
+                        divisor: AvgDivisor { mul, shift },
+                    },
+                    _ => unreachable!("a pool"),
+                };
+                let activation = match g.users(n).as_slice() {
+                    [u] => match &g.node(*u).op {
+                        Op::Activate(a) => {
+                            n = *u;
+                            Some(a.clone())
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let weight_kind = out
+                    .last()
+                    .map_or(WeightKind::Int8, |l: &LoweredLayer| l.data.weights.kind);
+                out.push(LoweredLayer {
+                    kind,
+                    data: LayerData::pool(weight_kind, activation),
+                    acc: Elem::I16,
+                });
+                continue;
+            }
             op => {
                 return Err(unsupported(format!(
-                    "training takes layers that start with matmul, found `{}`",
+                    "training takes dense layers, convolutions and pools, found `{}`",
                     op.mnemonic()
                 )))
             }
@@ -194,15 +331,16 @@ pub fn layers_of(model: &Model) -> Result<Vec<(LayerData, Elem)>, TrainError> {
         if bias.len() != rows {
             return Err(unsupported("a bias does not match its layer".into()));
         }
-        out.push((
-            LayerData {
+        out.push(LoweredLayer {
+            kind,
+            data: LayerData {
                 weights: dense,
                 bias,
                 shift,
                 activation,
             },
             acc,
-        ));
+        });
     }
     if out.is_empty() {
         return Err(unsupported("the model has no layers".into()));
@@ -247,11 +385,12 @@ pub struct Grads {
 impl Net {
     /// The network of `model`; with `keep_zeros`, its zero weights stay zero.
     pub fn from_model(model: &Model, keep_zeros: bool) -> Result<Net, TrainError> {
-        let layers = layers_of(model)?
+        let layers = chain_of(model)?
             .into_iter()
-            .map(|(d, acc)| {
+            .map(|LoweredLayer { kind, data: d, acc }| {
                 let w = &d.weights;
                 Layer {
+                    op: kind,
                     kind: w.kind,
                     rows: w.rows,
                     cols: w.cols,
@@ -297,22 +436,29 @@ impl Net {
     /// The integer model: `start`'s name, encoders and decoding, this
     /// network's layers, lowered as a spec is.
     pub fn to_model(&self, start: &Model) -> Model {
-        crate::frontend::lower::lower_with_accs(
+        crate::frontend::lower::lower_layers(
             &start.name,
             start.encoders.clone(),
             start.decode.clone(),
-            self.layers.iter().map(|l| (l.data(), l.acc)).collect(),
+            self.layers
+                .iter()
+                .map(|l| LoweredLayer {
+                    kind: l.op,
+                    data: l.data(),
+                    acc: l.acc,
+                })
+                .collect(),
         )
     }
 
     /// Number of inputs.
     pub fn inputs(&self) -> usize {
-        self.layers[0].cols
+        self.layers[0].in_len()
     }
 
     /// Number of outputs.
     pub fn outputs(&self) -> usize {
-        self.layers.last().expect("a net has layers").rows
+        self.layers.last().expect("a net has layers").out_len()
     }
 
     /// The exact integer forward pass on a `batch × inputs` matrix of int16
@@ -377,14 +523,28 @@ impl Net {
         let mut gb = vec![Vec::new(); n];
         let mut penalty = 0.0f64;
         for (li, l) in self.layers.iter().enumerate().rev() {
+            let x = &t.acts[li];
+            if let Some((input, window, reduce)) = l.pool() {
+                // No weights: the activation's slope, then the pool's routing.
+                let dy: Vec<f32> = delta
+                    .iter()
+                    .zip(&t.pre[li])
+                    .map(|(&d, &y)| d * activation_slope(l.activation.as_ref(), y))
+                    .collect();
+                if li > 0 {
+                    delta = pool_backward(input, window, reduce, x, batch, &dy);
+                }
+                continue;
+            }
+            let out_len = l.out_len();
             let pre = &t.pre[li];
             let unwrapped = &t.unwrapped[li];
             let limit = range_limit(l);
             let down = (0.5f64).powi(l.shift as i32) as f32;
             // d loss / d (sum + bias), before the shift.
-            let mut du = vec![0f32; batch * l.rows];
+            let mut du = vec![0f32; batch * out_len];
             let hidden = li + 1 < n && activity_weight > 0.0;
-            for i in 0..batch * l.rows {
+            for i in 0..batch * out_len {
                 if hidden {
                     let y = t.acts[li + 1][i];
                     penalty += (activity_weight * y.abs()) as f64 / batch as f64;
@@ -401,18 +561,38 @@ impl Net {
                 };
                 du[i] = (dy + dpen) * down;
             }
-            let x = &t.acts[li];
-            let dw = matmul(
-                View::new(&du, batch, l.rows).t(),
-                View::new(x, batch, l.cols),
-                threads,
-            );
-            let mut db = vec![0f64; l.rows];
-            for row in du.chunks(l.rows) {
-                for (b, &d) in db.iter_mut().zip(row) {
-                    *b += d as f64;
+            let w = |exact: bool| -> Vec<f32> {
+                if exact {
+                    l.int_weights().iter().map(|&v| v as f32).collect()
+                } else {
+                    masked_latent(l)
                 }
+            };
+            let mut db = vec![0f64; l.rows];
+            for (i, &d) in du.iter().enumerate() {
+                db[l.channel_of(i)] += d as f64;
             }
+            let (dw, dx) = match l.conv() {
+                Some(c) => {
+                    let w64: Vec<f64> = w(exact).iter().map(|&v| f64::from(v)).collect();
+                    c.backward(x, batch, &du, &w64, li > 0, threads)
+                }
+                None => {
+                    let dw = matmul(
+                        View::new(&du, batch, l.rows).t(),
+                        View::new(x, batch, l.cols),
+                        threads,
+                    );
+                    let dx = (li > 0).then(|| {
+                        matmul(
+                            View::new(&du, batch, l.rows),
+                            View::new(&w(exact), l.rows, l.cols),
+                            threads,
+                        )
+                    });
+                    (dw, dx)
+                }
+            };
             gw[li] = match &l.mask {
                 Some(m) => dw
                     .into_iter()
@@ -422,17 +602,8 @@ impl Net {
                 None => dw,
             };
             gb[li] = db;
-            if li > 0 {
-                let w = if exact {
-                    l.int_weights().iter().map(|&v| v as f32).collect()
-                } else {
-                    masked_latent(l)
-                };
-                delta = matmul(
-                    View::new(&du, batch, l.rows),
-                    View::new(&w, l.rows, l.cols),
-                    threads,
-                );
+            if let Some(dx) = dx {
+                delta = dx;
             }
         }
         (Grads { w: gw, b: gb }, penalty)
@@ -465,12 +636,60 @@ fn layer_exact(
     batch: usize,
     threads: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    if let Some((input, window, reduce)) = l.pool() {
+        return pooled(l, pool(input, window, reduce, x, batch, true), true);
+    }
     let wq = l.int_weights();
+    let sums: Vec<i64> = match l.conv() {
+        // Exact in f64: every sum is far below 2^53.
+        Some(c) => {
+            let w: Vec<f64> = wq.iter().map(|&v| f64::from(v)).collect();
+            c.sums(x, batch, &w, threads)
+                .into_iter()
+                .map(|s| s as i64)
+                .collect()
+        }
+        None => dense_sums(l, &wq, x, batch, threads),
+    };
+    let bias = l.int_bias();
+    let scale = (0.5f64).powi(l.shift as i32);
+    let mut pre = Vec::with_capacity(sums.len());
+    let mut unwrapped = Vec::with_capacity(sums.len());
+    let mut out = Vec::with_capacity(sums.len());
+    for (i, &s) in sums.iter().enumerate() {
+        let b = bias[l.channel_of(i)];
+        unwrapped.push(((s + b) as f64 * scale) as f32);
+        let y = shift_to_i16(l.acc.wrap(l.acc.wrap(s) + b), l.shift);
+        pre.push(y as f32);
+        let a = match &l.activation {
+            Some(a) => a.apply(y as i16) as f32,
+            None => y as f32,
+        };
+        out.push(a);
+    }
+    (pre, unwrapped, out)
+}
+
+/// A pool's `(pre, unwrapped, out)`: the pooled values, then the activation
+/// (exactly, or its surrogate).
+fn pooled(l: &Layer, pre: Vec<f32>, exact: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let out = pre
+        .iter()
+        .map(|&y| match (&l.activation, exact) {
+            (Some(a), true) => a.apply(y as i16) as f32,
+            (a, _) => activation_surrogate(a.as_ref(), y),
+        })
+        .collect();
+    (pre.clone(), pre, out)
+}
+
+/// A dense layer's exact sums of `batch` inputs with integer weights `wq`.
+fn dense_sums(l: &Layer, wq: &[i8], x: &[f32], batch: usize, threads: usize) -> Vec<i64> {
     let wmax = wq.iter().map(|&w| (w as i32).abs()).max().unwrap_or(0) as f64;
     let xmax = x.iter().fold(0f32, |m, &v| m.max(v.abs())) as f64;
     // Every partial sum is at most cols·max|w|·max|x|: below 2^24 f32 sums
     // integers exactly in any order; above it f64 does (below 2^53).
-    let sums: Vec<i64> = if wmax * xmax * l.cols as f64 <= F32_EXACT {
+    if wmax * xmax * l.cols as f64 <= F32_EXACT {
         let w: Vec<f32> = wq.iter().map(|&v| v as f32).collect();
         matmul(
             View::new(x, batch, l.cols),
@@ -491,39 +710,34 @@ fn layer_exact(
         .into_iter()
         .map(|s| s as i64)
         .collect()
-    };
-    let bias = l.int_bias();
-    let scale = (0.5f64).powi(l.shift as i32);
-    let mut pre = Vec::with_capacity(sums.len());
-    let mut unwrapped = Vec::with_capacity(sums.len());
-    let mut out = Vec::with_capacity(sums.len());
-    for (i, &s) in sums.iter().enumerate() {
-        let b = bias[i % l.rows];
-        unwrapped.push(((s + b) as f64 * scale) as f32);
-        let y = shift_to_i16(l.acc.wrap(l.acc.wrap(s) + b), l.shift);
-        pre.push(y as f32);
-        let a = match &l.activation {
-            Some(a) => a.apply(y as i16) as f32,
-            None => y as f32,
-        };
-        out.push(a);
     }
-    (pre, unwrapped, out)
 }
 
 /// One layer of the float surrogate.
 fn layer_surrogate(l: &Layer, x: &[f32], batch: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    if let Some((input, window, reduce)) = l.pool() {
+        return pooled(l, pool(input, window, reduce, x, batch, false), false);
+    }
     let w = masked_latent(l);
-    let sums = matmul(
-        View::new(x, batch, l.cols),
-        View::new(&w, l.rows, l.cols).t(),
-        1,
-    );
+    let sums: Vec<f64> = match l.conv() {
+        Some(c) => {
+            let w: Vec<f64> = w.iter().map(|&v| f64::from(v)).collect();
+            c.sums(x, batch, &w, 1)
+        }
+        None => matmul(
+            View::new(x, batch, l.cols),
+            View::new(&w, l.rows, l.cols).t(),
+            1,
+        )
+        .into_iter()
+        .map(f64::from)
+        .collect(),
+    };
     let scale = (0.5f64).powi(l.shift as i32);
     let pre: Vec<f32> = sums
         .iter()
         .enumerate()
-        .map(|(i, &s)| ((s as f64 + l.b[i % l.rows]) * scale) as f32)
+        .map(|(i, &s)| ((s + l.b[l.channel_of(i)]) * scale) as f32)
         .collect();
     let out = pre
         .iter()

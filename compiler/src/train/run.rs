@@ -99,10 +99,10 @@ pub fn run_with_metric(
 /// Put the trained layers of `model` back into `q` (same shapes: training
 /// changes weights and biases only).
 pub fn store(model: &Model, q: &mut Quantized) -> Result<()> {
-    let layers = super::net::layers_of(model).map_err(|e| Diagnostic::new(e.to_string()))?;
-    for (ql, (data, _)) in q.layers.iter_mut().zip(layers) {
-        ql.data.weights.data = data.weights.data;
-        ql.data.bias = data.bias;
+    let layers = super::net::chain_of(model).map_err(|e| Diagnostic::new(e.to_string()))?;
+    for (ql, l) in q.layers.iter_mut().zip(layers) {
+        ql.data.weights.data = l.data.weights.data;
+        ql.data.bias = l.data.bias;
     }
     Ok(())
 }

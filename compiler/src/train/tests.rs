@@ -118,9 +118,22 @@ fn penalty(net: &Net, t: &Trace, batch: usize, range_weight: f32) -> f64 {
 
 /// Compare backward's gradients with central differences of the surrogate loss.
 fn check(act: Option<Activation>, obj: Objective, values: bool, teacher: bool, range_weight: f32) {
+    let m = model(act.clone(), WeightKind::Int4, 3, values);
+    check_model(&m, &format!("{act:?}"), obj, values, teacher, range_weight);
+}
+
+/// [`check`] on the model `m` (3 outputs).
+fn check_model(
+    m: &Model,
+    what: &str,
+    obj: Objective,
+    values: bool,
+    teacher: bool,
+    range_weight: f32,
+) {
     let classes = 3;
-    let m = model(act.clone(), WeightKind::Int4, classes, values);
-    let mut net = Net::from_model(&m, false).expect("a chain");
+    let mut net = Net::from_model(m, false).expect("a chain");
+    let inputs = net.inputs();
     let mut rng = Rng::new(11);
     // Latent weights off the integers, so the surrogate is smooth around them.
     for l in &mut net.layers {
@@ -133,7 +146,7 @@ fn check(act: Option<Activation>, obj: Objective, values: bool, teacher: bool, r
     }
     let batch = 5;
     let scale_in = if range_weight > 0.0 { 900.0 } else { 30.0 };
-    let x: Vec<f32> = (0..batch * 4)
+    let x: Vec<f32> = (0..batch * inputs)
         .map(|_| ((rng.unit() - 0.3) * scale_in) as f32)
         .collect();
     let teachers: Vec<Vec<f32>> = (0..batch)
@@ -198,7 +211,7 @@ fn check(act: Option<Activation>, obj: Objective, values: bool, teacher: bool, r
     // A difference may straddle a kink (ReLU at 0, a table's step): allow a few.
     assert!(
         good as f64 >= 0.95 * total as f64,
-        "{act:?} {obj:?}: {good} of {total} gradients agree with finite differences"
+        "{what} {obj:?}: {good} of {total} gradients agree with finite differences"
     );
 }
 
@@ -288,5 +301,118 @@ fn starting_from_unrounded_weights_keeps_the_integer_model() {
             .filter(|(&w, &q)| w != f32::from(q))
             .count();
         assert!(moved > net.layers[0].w.len() / 2, "{kind:?}: {moved} moved");
+    }
+}
+
+/// `2×4×4 → conv 3×3 (pad 1, 2 groups) → max pool 2×2 → padded average
+/// pool 2×2 → dense → 3`, `act` after the convolution and the average pool.
+fn map_model(act: Option<Activation>, values: bool) -> Model {
+    use crate::frontend::lower::lower_layers;
+    use crate::frontend::quantize::{AvgDivisor, Layer, LayerKind};
+    use zlmc_ir::{Shape, Window};
+    let mut rng = Rng::new(5);
+    let mut ints = |n: usize| -> Vec<i8> { (0..n).map(|_| rng.below(15) as i8 - 7).collect() };
+    let input = Shape {
+        channels: 2,
+        height: 4,
+        width: 4,
+    };
+    let pooled = Shape {
+        channels: 4,
+        height: 2,
+        width: 2,
+    };
+    let window = |k: usize, s: usize, pads: [usize; 4]| Window {
+        kernel: [k, k],
+        stride: [s, s],
+        pads,
+    };
+    let weighted = |rows, cols, data, shift, activation| LayerData {
+        weights: DenseWeights {
+            kind: WeightKind::Int4,
+            rows,
+            cols,
+            data,
+        },
+        bias: (0..rows).map(|j| (j as i64 * 29) % 40 - 20).collect(),
+        shift,
+        activation,
+    };
+    let layers = vec![
+        Layer {
+            kind: LayerKind::Conv {
+                input,
+                window: window(3, 1, [1, 1, 1, 1]),
+                groups: 2,
+            },
+            data: weighted(4, 9, ints(36), 2, act.clone()),
+            acc: Elem::I32,
+        },
+        Layer {
+            kind: LayerKind::MaxPool {
+                input: Shape {
+                    channels: 4,
+                    ..input
+                },
+                window: window(2, 2, [0; 4]),
+            },
+            data: LayerData::pool(WeightKind::Int4, None),
+            acc: Elem::I16,
+        },
+        Layer {
+            kind: LayerKind::AvgPool {
+                input: pooled,
+                window: window(2, 1, [0, 0, 1, 1]),
+                divisor: AvgDivisor { mul: 1, shift: 2 },
+            },
+            data: LayerData::pool(WeightKind::Int4, act),
+            acc: Elem::I16,
+        },
+        Layer {
+            kind: LayerKind::Dense,
+            data: weighted(3, 16, ints(48), 1, None),
+            acc: Elem::I32,
+        },
+    ];
+    let decode = if values {
+        Decode::Values {
+            count: 3,
+            quant: OutputQuant {
+                scale: 0.25,
+                zero_point: 3,
+            },
+        }
+    } else {
+        Decode::Classify {
+            labels: (0..3).map(|i| i.to_string()).collect(),
+        }
+    };
+    lower_layers(
+        "maps",
+        vec![Encoder::Raw {
+            len: input.len(),
+            quant: None,
+        }],
+        decode,
+        layers,
+    )
+}
+
+#[test]
+fn gradients_match_finite_differences_through_convolutions_and_pools() {
+    for act in activations() {
+        let what = format!("maps {act:?}");
+        let kd = Objective::Classes {
+            scale: 0.05,
+            alpha: 0.7,
+            temperature: 2.5,
+        };
+        check_model(&map_model(act.clone(), false), &what, kd, false, true, 0.0);
+        let mse = Objective::Values {
+            scale: 0.25,
+            zero_point: 3.0,
+            alpha: 0.4,
+        };
+        check_model(&map_model(act, true), &what, mse, true, true, 0.0);
     }
 }
