@@ -251,16 +251,7 @@ pub fn chain_of(model: &Model) -> Result<Vec<LoweredLayer>, TrainError> {
                     },
                     _ => unreachable!("a pool"),
                 };
-                let activation = match g.users(n).as_slice() {
-                    [u] => match &g.node(*u).op {
-                        Op::Activate(a) => {
-                            n = *u;
-                            Some(a.clone())
-                        }
-                        _ => None,
-                    },
-                    _ => None,
-                };
+                let activation = activation_after(g, &mut n);
                 let weight_kind = out
                     .last()
                     .map_or(WeightKind::Int8, |l: &LoweredLayer| l.data.weights.kind);
@@ -317,16 +308,7 @@ pub fn chain_of(model: &Model) -> Result<Vec<LoweredLayer>, TrainError> {
         };
         let activation = match activation {
             Some(a) => Some(a),
-            None => match g.users(n).as_slice() {
-                [u] => match &g.node(*u).op {
-                    Op::Activate(a) => {
-                        n = *u;
-                        Some(a.clone())
-                    }
-                    _ => None,
-                },
-                _ => None,
-            },
+            None => activation_after(g, &mut n),
         };
         if bias.len() != rows {
             return Err(unsupported("a bias does not match its layer".into()));
@@ -346,6 +328,21 @@ pub fn chain_of(model: &Model) -> Result<Vec<LoweredLayer>, TrainError> {
         return Err(unsupported("the model has no layers".into()));
     }
     Ok(out)
+}
+
+/// The activation that is node `n`'s only user, if it is one; `n` then
+/// moves on to it.
+fn activation_after(g: &zlmc_ir::Graph, n: &mut zlmc_ir::NodeId) -> Option<Activation> {
+    match g.users(*n).as_slice() {
+        [u] => match &g.node(*u).op {
+            Op::Activate(a) => {
+                *n = *u;
+                Some(a.clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// What a forward pass keeps for the backward pass, per layer.
