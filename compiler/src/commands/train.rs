@@ -11,12 +11,10 @@ use crate::evaluate::values;
 use crate::frontend::load_architecture;
 use crate::frontend::quantize::LayerKind;
 use crate::quant::dataset::{self, Dataset};
-use crate::quant::float_model::{
-    FloatActivation, FloatLayer, FloatLayerKind, FloatMlp, FloatOutput,
-};
+use crate::quant::float_model::{FloatActivation, FloatDivisor, FloatLayer, FloatMlp, FloatOutput};
 use crate::quant::ptq::{QLayer, Quantized};
 use crate::quant::{float_spec, guard_overwrite, write, WriteArgs};
-use crate::train::net::layers_of;
+use crate::train::net::{chain_of, layers_of};
 use crate::train::run::{float_samples, run, RunArgs};
 use crate::train::{fresh, Samples};
 
@@ -148,17 +146,21 @@ fn choose_shifts(m: &mut Model) {
 }
 
 /// The float model an integer one computes, without rounding or wrapping:
-/// each layer's `(W·x + b) / 2^shift` in its output steps, the first layer
+/// each dense layer's or convolution's `(W·x + b) / 2^shift` in its output
+/// steps, pools as they are (an average dividing by its window's area, which
+/// the integer `mul / 2^shift` approximates), the first weighted layer
 /// taking float features through the input quantization, a values model's
 /// last layer giving values. `None` when an activation has no float form
 /// (a table).
 pub(crate) fn float_reference(m: &Model, input: InputQuant) -> Option<FloatMlp> {
-    let layers = layers_of(m).ok()?;
+    let layers = chain_of(m).ok()?;
     let n = layers.len();
+    let first = layers.iter().position(|l| !l.kind.is_pool())?;
     let mut out = Vec::new();
-    for (i, (l, _)) in layers.iter().enumerate() {
+    for (i, layer) in layers.iter().enumerate() {
+        let l = &layer.data;
         let down = 1.0 / (1u64 << l.shift) as f64;
-        let (mul, zp) = if i == 0 {
+        let (mul, zp) = if i == first {
             (1.0 / input.scale, input.zero_point as f64)
         } else {
             (1.0, 0.0)
@@ -198,7 +200,9 @@ pub(crate) fn float_reference(m: &Model, input: InputQuant) -> Option<FloatMlp> 
             weight,
             bias,
             activation,
-            kind: FloatLayerKind::Dense,
+            kind: layer
+                .kind
+                .with_divisor(|_, _| FloatDivisor { count_pad: true }),
         });
     }
     Some(FloatMlp {
