@@ -137,6 +137,44 @@ fn a_sparsified_cnn_finetunes_through_its_convolution() {
     assert!(agreement >= 95.0, "float reference agrees on {agreement} %");
 }
 
+/// `zlmc train` on a CNN spec (conv 3×3 → max pool → dense): it learns the
+/// digits from scratch and writes the integer model and its float form.
+#[test]
+fn train_learns_a_cnn_spec_from_scratch() {
+    let dir = scratch("train-cnn-spec");
+    let spec = dir.path().join("cnn.yaml");
+    std::fs::write(
+        &spec,
+        "zlmc: 1\nname: cnn\nweights: weights.npz\ninput:\n  - raw: {size: 64}\n\
+         numerics:\n  weights: int8\n  accumulator: 32\nlayers:\n\
+         \x20 - {name: conv1, conv2d: {input: [1, 8, 8], filters: 4, kernel: [3, 3], padding: [1, 1, 1, 1]}, activation: relu}\n\
+         \x20 - {name: pool2, maxpool: {input: [4, 8, 8], kernel: [2, 2], stride: [2, 2]}}\n\
+         \x20 - {name: fc3, units: 10}\n\
+         output:\n  classify: [\"0\", \"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", \"8\", \"9\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let data = data();
+    zlmc_ok(
+        &[
+            "train",
+            spec.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--epochs",
+            "30",
+            "--quiet",
+        ],
+        "",
+    );
+    let got = accuracy(&out.join("model.yaml"));
+    assert!(got >= 90.0, "a CNN trained from scratch: {got} %");
+    let float = accuracy(&out.join("float.yaml"));
+    assert!((got - float).abs() <= 2.0, "int {got} %, float {float} %");
+}
+
 /// The non-zero parameters `zlmc eval` counts in a model.
 fn nonzero(model: &Path) -> usize {
     let r = zlmc_ok(

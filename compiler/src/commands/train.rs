@@ -4,17 +4,16 @@
 use std::io::Write;
 use std::path::Path;
 
-use zlmc_ir::{Activation, Decode, Elem, Encoder, InputQuant, Model, WeightKind};
+use zlmc_ir::{Activation, Decode, Encoder, InputQuant, Model, WeightKind};
 
 use crate::diag::{Diagnostic, Result};
 use crate::evaluate::values;
 use crate::frontend::load_architecture;
-use crate::frontend::quantize::LayerKind;
 use crate::quant::dataset::{self, Dataset};
 use crate::quant::float_model::{FloatActivation, FloatDivisor, FloatLayer, FloatMlp, FloatOutput};
 use crate::quant::ptq::{QLayer, Quantized};
 use crate::quant::{float_spec, guard_overwrite, write, WriteArgs};
-use crate::train::net::{chain_of, layers_of};
+use crate::train::net::chain_of;
 use crate::train::run::{float_samples, run, RunArgs};
 use crate::train::{fresh, Samples};
 
@@ -119,7 +118,9 @@ fn input_plan(d: &Dataset) -> InputQuant {
 fn choose_shifts(m: &mut Model) {
     for n in m.graph.node_ids() {
         let cols = match &m.graph.node(n).op {
-            zlmc_ir::Op::MatMul { weights, .. } => (weights.kind(), weights.cols()),
+            zlmc_ir::Op::MatMul { weights, .. } | zlmc_ir::Op::Conv { weights, .. } => {
+                (weights.kind(), weights.cols())
+            }
             _ => continue,
         };
         let Some(&user) = m.graph.users(n).first() else {
@@ -165,6 +166,15 @@ pub(crate) fn float_reference(m: &Model, input: InputQuant) -> Option<FloatMlp> 
         } else {
             (1.0, 0.0)
         };
+        // Integer padding reads 0, which in float is the input's −zp·scale:
+        // no float convolution pads with that.
+        let pads = layer
+            .kind
+            .map_input()
+            .is_some_and(|(_, w)| w.pads != [0; 4]);
+        if zp != 0.0 && pads {
+            return None;
+        }
         let (oscale, ozp) = match (&m.decode, i + 1 == n) {
             (Decode::Values { quant, .. }, true) => (quant.scale, quant.zero_point as f64),
             _ => (1.0, 0.0),
@@ -229,7 +239,7 @@ fn write_trained(
     w: &WriteArgs,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let layers = layers_of(m).map_err(|e| Diagnostic::new(e.to_string()))?;
+    let layers = chain_of(m).map_err(|e| Diagnostic::new(e.to_string()))?;
     let (output, output_scale, output_zero_point, labels) = match &m.decode {
         Decode::Values { quant, .. } => {
             (FloatOutput::Values, quant.scale, quant.zero_point, vec![])
@@ -246,10 +256,10 @@ fn write_trained(
         narrow: layers.iter().map(|_| false).collect(),
         layers: layers
             .into_iter()
-            .map(|(data, acc): (_, Elem)| QLayer {
-                kind: LayerKind::Dense,
-                data,
-                acc,
+            .map(|l| QLayer {
+                kind: l.kind,
+                data: l.data,
+                acc: l.acc,
                 scale: 1.0,
                 zero_point: 0,
                 channel_scales: None,

@@ -79,39 +79,37 @@ pub fn load_architecture(path: &Path) -> Result<Model> {
     } else {
         0
     };
-    let mut inputs: usize = checked.encoders.iter().map(|e| e.len()).sum();
     let mut layers = Vec::new();
-    for (i, (l, acc)) in spec.layers.iter().zip(&checked.layer_accs).enumerate() {
-        let at = [
-            PathStep::Key("layers"),
-            PathStep::Item(i),
-            PathStep::Key("activation"),
-        ];
-        let activation = l.activation.to_integer().map_err(|m| src.error(&at, m))?;
-        let Some(units) = l.units else {
-            let at = [PathStep::Key("layers"), PathStep::Item(i)];
-            return Err(src.error(
-                &at,
-                "`zlmc train` trains dense layers (`units`) only; this layer is a convolution or a pool",
-            ));
-        };
-        layers.push((
-            quantize::LayerData {
+    for &(i, geometry) in &checked.plan {
+        let l = &spec.layers[i];
+        let at = [PathStep::Key("layers"), PathStep::Item(i)];
+        let activation = l
+            .activation
+            .to_integer()
+            .map_err(|m| src.error(&[at[0], at[1], PathStep::Key("activation")], m))?;
+        let kind = quantize::layer_kind(l, geometry)
+            .map_err(|(key, m)| src.error(&[at[0], at[1], PathStep::Key(key)], m))?;
+        let data = match geometry.weight_matrix() {
+            Some((rows, cols)) => quantize::LayerData {
                 weights: zlmc_ir::DenseWeights {
                     kind: checked.kind,
-                    rows: units,
-                    cols: inputs,
-                    data: vec![fill; units * inputs],
+                    rows,
+                    cols,
+                    data: vec![fill; rows * cols],
                 },
-                bias: vec![0; units],
+                bias: vec![0; rows],
                 shift: l.shift,
                 activation,
             },
-            *acc,
-        ));
-        inputs = units;
+            None => quantize::LayerData::pool(checked.kind, activation),
+        };
+        layers.push(quantize::Layer {
+            kind,
+            data,
+            acc: checked.layer_accs[i],
+        });
     }
-    Ok(lower::lower_with_accs(
+    Ok(lower::lower_layers(
         &spec.name,
         checked.encoders,
         checked.decode,

@@ -173,22 +173,11 @@ pub fn layer_tensors(
             data: LayerData::pool(checked.kind, activation.clone()),
             acc,
         };
-        let (rows, cols) = match geometry {
-            Geometry::MaxPool { input, window } => {
-                out.push(pool(LayerKind::MaxPool { input, window }));
-                continue;
-            }
-            Geometry::AvgPool { input, window } => {
-                let (mul, shift) = avg_factors(l, window)
-                    .map_err(|(key, m)| err(&[at[0], at[1], PathStep::Key(key)], m))?;
-                out.push(pool(LayerKind::AvgPool {
-                    input,
-                    window,
-                    divisor: AvgDivisor { mul, shift },
-                }));
-                continue;
-            }
-            _ => geometry.weight_matrix().expect("weighted layer"),
+        let kind = layer_kind(l, geometry)
+            .map_err(|(key, m)| err(&[at[0], at[1], PathStep::Key(key)], m))?;
+        let Some((rows, cols)) = geometry.weight_matrix() else {
+            out.push(pool(kind));
+            continue;
         };
         let wt = find(tensors, l.weight.as_deref(), &l.name, "weight")
             .map_err(|names| missing(err, &at, weights_path, &names, tensors))?;
@@ -228,19 +217,6 @@ pub fn layer_tensors(
         let data = weight_values(wname, wt, checked.kind, spec, weights_path, cols)
             .map_err(|m| err(&at, m))?;
         let bias = bias_values(bname, bt, acc, spec, weights_path).map_err(|m| err(&at, m))?;
-        let kind = match geometry {
-            Geometry::Conv {
-                input,
-                window,
-                groups,
-                ..
-            } => LayerKind::Conv {
-                input,
-                window,
-                groups,
-            },
-            _ => LayerKind::Dense,
-        };
         out.push(Layer {
             kind,
             data: LayerData {
@@ -258,6 +234,36 @@ pub fn layer_tensors(
         });
     }
     Ok(out)
+}
+
+/// What spec layer `l` of `geometry` computes; for an average pool whose
+/// `mul`/`shift` are wrong, the key at fault and why.
+pub fn layer_kind(
+    l: &LayerSpec,
+    geometry: Geometry,
+) -> std::result::Result<LayerKind, (&'static str, String)> {
+    Ok(match geometry {
+        Geometry::Dense { .. } => LayerKind::Dense,
+        Geometry::Conv {
+            input,
+            window,
+            groups,
+            ..
+        } => LayerKind::Conv {
+            input,
+            window,
+            groups,
+        },
+        Geometry::MaxPool { input, window } => LayerKind::MaxPool { input, window },
+        Geometry::AvgPool { input, window } => {
+            let (mul, shift) = avg_factors(l, window)?;
+            LayerKind::AvgPool {
+                input,
+                window,
+                divisor: AvgDivisor { mul, shift },
+            }
+        }
+    })
 }
 
 /// An integer average pooling's `mul` and `shift`: the spec's, or the
